@@ -1,0 +1,173 @@
+"""Schemas of the processed tables, checked on every write.
+
+Each table is tidy (one measurement a row) and typed. ``TABLES`` maps a table name to its
+schema and a one-line description; ``docs/data.md`` documents them for users.
+
+Location ids: ISO3 for countries (``USA``), ``WLD`` for the world, ``GBD_R:<slug>`` and
+``GBD_SR:<slug>`` for GBD regions and super-regions, ``US-XX`` for US states (postal code),
+``US-YC`` for New York City, ``US-FIPS:01001`` for US counties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.pandas as pa
+
+LOCATION_LEVELS = ["world", "super_region", "region", "country", "state", "city", "county"]
+SEXES = ["both", "female", "male"]
+
+
+def _nonneg(nullable: bool = False) -> pa.Column:
+    return pa.Column(float, pa.Check.ge(0), nullable=nullable)
+
+
+_source = pa.Column(str, nullable=False)
+
+GBD_DEATHS = pa.DataFrameSchema(
+    {
+        "location_id": pa.Column(str),
+        "location_name": pa.Column(str),
+        "location_level": pa.Column(str, pa.Check.isin(LOCATION_LEVELS)),
+        "year": pa.Column(int, pa.Check.in_range(1950, 2100)),
+        "cause": pa.Column(str),  # registry.causes id, e.g. "opioid_use_disorders"
+        "measure": pa.Column(str, pa.Check.isin(["deaths", "rate_age_std_per_100k"])),
+        "value": _nonneg(),
+        "source": _source,
+    },
+    unique=["location_id", "year", "cause", "measure"],
+    strict=True,
+    coerce=True,
+)
+
+US_DEATHS_BY_DRUG = pa.DataFrameSchema(
+    {
+        "year": pa.Column(int, pa.Check.in_range(1950, 2100)),
+        "drug": pa.Column(str),  # registry.causes id or "a_and_b" / "a_without_b" combination
+        "group": pa.Column(str),  # "all", or a demographic group ("White (Non-Hispanic)", ...)
+        "sex": pa.Column(str, pa.Check.isin(SEXES)),
+        "measure": pa.Column(str, pa.Check.isin(["deaths", "rate_age_adj_per_100k"])),
+        "value": _nonneg(),
+        "source": _source,
+    },
+    unique=["year", "drug", "group", "sex", "measure"],
+    strict=True,
+    coerce=True,
+)
+
+US_PROVISIONAL = pa.DataFrameSchema(
+    {
+        "location_id": pa.Column(str),  # US, US-XX, US-YC
+        "location_level": pa.Column(str, pa.Check.isin(["country", "state", "city"])),
+        "year": pa.Column(int, pa.Check.in_range(1950, 2100)),
+        "month": pa.Column(int, pa.Check.in_range(1, 12)),  # last month of the 12-month period
+        "indicator": pa.Column(str),  # cause id, "all_overdose", "percent_specified", ...
+        "value": _nonneg(nullable=True),  # reported ("Data Value"); NaN where not published
+        "predicted_value": _nonneg(nullable=True),
+        "percent_complete": pa.Column(float, pa.Check.in_range(0, 100), nullable=True),
+        "percent_pending": pa.Column(float, pa.Check.in_range(0, 100), nullable=True),
+        "footnote": pa.Column(str, nullable=True),
+        "source": _source,
+    },
+    unique=["location_id", "year", "month", "indicator"],
+    strict=True,
+    coerce=True,
+)
+
+US_COUNTY_DEATHS = pa.DataFrameSchema(
+    {
+        "location_id": pa.Column(str),  # US-FIPS:01001
+        "county": pa.Column(str),
+        "state": pa.Column(str),  # postal code
+        "year_start": pa.Column(int),
+        "year_end": pa.Column(int),
+        "deaths": _nonneg(nullable=True),  # NaN when suppressed (< 10 deaths)
+        "population": _nonneg(nullable=True),
+        "crude_rate_per_100k": _nonneg(nullable=True),
+        "age_adj_rate_per_100k": _nonneg(nullable=True),
+        "suppressed": pa.Column(bool),
+        "unreliable": pa.Column(bool),  # fewer than 20 deaths: rate flagged by CDC
+        "source": _source,
+    },
+    unique=["location_id", "year_start", "year_end"],
+    strict=True,
+    coerce=True,
+)
+
+POPULATION = pa.DataFrameSchema(
+    {
+        "location_id": pa.Column(str),  # ISO3
+        "year": pa.Column(int, pa.Check.in_range(1950, 2100)),
+        "population": pa.Column(float, pa.Check.gt(0)),
+        "source": _source,
+    },
+    unique=["location_id", "year"],
+    strict=True,
+    coerce=True,
+)
+
+PRODUCTION_MEASUREMENTS = pa.DataFrameSchema(
+    {
+        "country": pa.Column(str),
+        "iso3": pa.Column(str, nullable=True),
+        "year": pa.Column(int, pa.Check.in_range(1990, 2100)),
+        "measure": pa.Column(str),
+        "value": pa.Column(float, nullable=True),
+        "lower": pa.Column(float, nullable=True),
+        "upper": pa.Column(float, nullable=True),
+        "publisher": pa.Column(str),
+        "publication": pa.Column(str),
+        "url": pa.Column(str, nullable=True),
+        "verified": pa.Column(bool),  # False for rows marked "memory" (recalled, unverified)
+        "note": pa.Column(str, nullable=True),
+        "source": _source,
+    },
+    strict=True,
+    coerce=True,
+)
+
+SIGNATURE_SHARES = pa.DataFrameSchema(
+    {
+        "destination": pa.Column(str),
+        "year": pa.Column(int, pa.Check.in_range(1990, 2100)),
+        "source_region": pa.Column(str),
+        "share_pct": pa.Column(float, pa.Check.in_range(0, 100), nullable=True),
+        "lower_pct": pa.Column(float, nullable=True),  # bounds stated in words ("less than 5")
+        "upper_pct": pa.Column(float, nullable=True),
+        "basis": pa.Column(str),
+        "publication": pa.Column(str),
+        "url": pa.Column(str, nullable=True),
+        "verified": pa.Column(bool),
+        "note": pa.Column(str, nullable=True),
+        "source": _source,
+    },
+    strict=True,
+    coerce=True,
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    schema: pa.DataFrameSchema
+    description: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.parquet"
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        Table("gbd_deaths", GBD_DEATHS, "IHME GBD 2017 deaths and rates by location and year"),
+        Table("us_deaths_by_drug", US_DEATHS_BY_DRUG, "NIDA/NCHS US overdose deaths by drug"),
+        Table("us_provisional", US_PROVISIONAL, "CDC VSRR provisional 12-month-ending counts"),
+        Table("us_county_deaths", US_COUNTY_DEATHS, "CDC WONDER opioid deaths by county"),
+        Table("population", POPULATION, "World Bank population by country and year"),
+        Table("production_measurements", PRODUCTION_MEASUREMENTS,
+              "Published opium cultivation, production and share figures"),
+        Table("signature_shares", SIGNATURE_SHARES,
+              "DEA Heroin Signature Program shares of US heroin by source region"),
+    ]
+}

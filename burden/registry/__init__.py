@@ -1,0 +1,1 @@
+"""Small typed registries: data, not logic (sources, locations, causes)."""
