@@ -1,0 +1,131 @@
+# burden: raw -> processed -> fitted models -> attribution -> figures and report.
+# Real file targets: a second `make report` does nothing; touching an input rebuilds only
+# what depends on it. The first run bootstraps .venv from requirements.lock.
+
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+BURDEN := $(VENV)/bin/burden
+STAMP := $(VENV)/.installed
+
+RAW := data/raw
+PROC := data/processed
+MODELS := models
+OUT := reports/output
+
+# Offline machines: a sibling shared/data/raw folder serves as the mirror unless one is set.
+BURDEN_DATA_MIRROR ?= $(firstword $(wildcard $(abspath ../shared/data/raw)))
+export BURDEN_DATA_MIRROR
+
+.PHONY: all report data models test test-fast lint benchmark backtest clean clean-all venv
+
+all: report
+
+# ---- environment -----------------------------------------------------------------------
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
+	  "burden needs Python >= 3.12 (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.12")'
+	@echo "setting up $(VENV) (first run only; a few minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+# ---- data ------------------------------------------------------------------------------
+DATA_CODE := burden/data/build.py burden/data/cleaning.py burden/data/schemas.py \
+             burden/data/fetch.py burden/registry/sources.py burden/registry/locations.py \
+             burden/registry/causes.py
+
+$(RAW)/%: | $(STAMP)
+	$(BURDEN) fetch $*
+
+$(PROC)/gbd_deaths.parquet: $(RAW)/owid_gbd2017_drug_use_disorder_deaths.csv \
+    $(RAW)/owid_gbd2017_opioid_death_rate_agestd.csv burden/data/loaders/owid_gbd.py $(DATA_CODE)
+	$(BURDEN) data --table gbd_deaths
+
+$(PROC)/us_deaths_by_drug.parquet: $(RAW)/nida_overdose_deaths_by_drug_1999_2019.csv \
+    $(RAW)/nida_overdose_rates_by_demographics_1999_2019.csv burden/data/loaders/nida.py $(DATA_CODE)
+	$(BURDEN) data --table us_deaths_by_drug
+
+$(PROC)/us_provisional.parquet: $(RAW)/cdc_vsrr_provisional_overdose_2015_2018.csv \
+    burden/data/loaders/vsrr.py $(DATA_CODE)
+	$(BURDEN) data --table us_provisional
+
+$(PROC)/us_county_deaths.parquet: $(RAW)/cdc_wonder_opioid_overdose_by_county_2006_2012.txt \
+    burden/data/loaders/wonder.py $(DATA_CODE)
+	$(BURDEN) data --table us_county_deaths
+
+$(PROC)/population.parquet: $(RAW)/worldbank_population.csv burden/data/loaders/worldbank.py \
+    $(DATA_CODE)
+	$(BURDEN) data --table population
+
+$(PROC)/production_measurements.parquet: burden/registry/reference/opium_production_published.csv \
+    burden/data/loaders/reference.py $(DATA_CODE)
+	$(BURDEN) data --table production_measurements
+
+$(PROC)/signature_shares.parquet: burden/registry/reference/heroin_signature_program_published.csv \
+    burden/data/loaders/reference.py $(DATA_CODE)
+	$(BURDEN) data --table signature_shares
+
+TABLES := gbd_deaths us_deaths_by_drug us_provisional us_county_deaths population \
+          production_measurements signature_shares
+PROCESSED := $(TABLES:%=$(PROC)/%.parquet)
+
+data: $(PROCESSED)
+
+# ---- models ----------------------------------------------------------------------------
+MODEL_CODE := burden/models/base.py
+
+$(MODELS)/deaths.nc: $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
+    $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional.parquet \
+    burden/models/deaths.py $(MODEL_CODE)
+	$(BURDEN) fit deaths
+
+$(MODELS)/production.nc $(MODELS)/markets.nc &: $(PROC)/production_measurements.parquet \
+    $(PROC)/signature_shares.parquet burden/models/production.py burden/models/markets.py \
+    $(MODEL_CODE)
+	$(BURDEN) fit shares
+
+$(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/markets.nc \
+    burden/attribution.py
+	$(BURDEN) attribute
+
+models: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/markets.nc $(MODELS)/attribution.nc
+
+# ---- report ----------------------------------------------------------------------------
+REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
+               reports/build_report.py
+
+$(OUT)/index.html: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/markets.nc \
+    $(MODELS)/attribution.nc $(PROCESSED) $(REPORT_CODE)
+	$(PY) reports/build_report.py
+
+report: $(OUT)/index.html
+	@echo "report: $(abspath $(OUT)/index.html)"
+
+# ---- checks ----------------------------------------------------------------------------
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check burden tests analysis reports
+
+benchmark: $(PROCESSED) | $(STAMP)
+	$(PY) analysis/benchmark.py
+
+backtest: $(PROCESSED) | $(STAMP)
+	$(PY) analysis/backtest_deaths.py
+
+clean:
+	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS) $(OUT)
+
+clean-all: clean
+	rm -rf $(VENV) $(RAW)/*.csv $(RAW)/*.txt

@@ -1,0 +1,89 @@
+"""raw -> processed: schema validation, atomic writes, cleaning logs, Makefile in step."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from burden.data import build
+from burden.data.cleaning import DataFormatError
+from burden.data.schemas import TABLES
+from burden.registry.sources import SOURCES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _population_rows(values):
+    return pd.DataFrame({"location_id": ["AAA"] * len(values),
+                         "year": list(range(2000, 2000 + len(values))),
+                         "population": values, "source": "fake"})
+
+
+@pytest.fixture
+def fake_loader(monkeypatch, tmp_path):
+    """Register a fake loader module and a single input feeding the population table."""
+    module = types.ModuleType("burden.data.loaders.fake")
+    monkeypatch.setitem(sys.modules, "burden.data.loaders.fake", module)
+    raw = tmp_path / "fake.csv"
+    raw.write_text("x\n")
+    monkeypatch.setattr(build, "inputs", lambda raw_dir=None: [
+        build.Input("fake", "population", "fake", lambda: raw)])
+    return module
+
+
+def test_build_writes_table_and_cleaning_log(fake_loader, tmp_path):
+    def load(path, log, source_id):
+        log.record("dropped", "aggregate removed", line=3, record="World")
+        return _population_rows([1.0, 2.0])
+
+    fake_loader.load = load
+    out = build.build_table("population", out_dir=tmp_path, progress=None)
+    assert len(pd.read_parquet(out)) == 2
+    log = pd.read_csv(tmp_path / "population.cleaning_log.csv")
+    assert log.loc[0, "reason"] == "aggregate removed" and log.loc[0, "line"] == 3
+
+
+def test_schema_failure_names_column_and_leaves_no_output(fake_loader, tmp_path):
+    fake_loader.load = lambda path, log, sid: _population_rows([1.0, -5.0])
+    with pytest.raises(build.SchemaError, match="population"):
+        build.build_table("population", out_dir=tmp_path, progress=None)
+    assert not list(tmp_path.glob("population*"))
+
+
+def test_loader_error_keeps_previous_table_intact(fake_loader, tmp_path):
+    fake_loader.load = lambda path, log, sid: _population_rows([1.0])
+    out = build.build_table("population", out_dir=tmp_path, progress=None)
+    before = out.read_bytes()
+
+    def broken(path, log, sid):
+        raise DataFormatError(path, "truncated", line=2, column="Value", expected="a number")
+
+    fake_loader.load = broken
+    with pytest.raises(DataFormatError, match="line 2, column 'Value'"):
+        build.build_table("population", out_dir=tmp_path, progress=None)
+    assert out.read_bytes() == before
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_load_processed_says_how_to_build(tmp_path):
+    with pytest.raises(FileNotFoundError, match="burden data"):
+        build.load_processed("population", processed_dir=tmp_path)
+
+
+def test_makefile_has_a_target_for_every_table_and_raw_file():
+    makefile = (ROOT / "Makefile").read_text()
+    for table in TABLES:
+        assert re.search(rf"^\$\(PROC\)/{table}\.parquet:", makefile, re.M), table
+    for source in SOURCES.values():
+        assert source.filename in makefile, source.filename
+        assert f"burden/data/loaders/{source.loader}.py" in makefile, source.loader
+
+
+def test_every_table_has_a_registered_input():
+    tables = {i.table for i in build.inputs()}
+    assert tables == set(TABLES)

@@ -1,0 +1,83 @@
+"""The data registry and fetching: hashes pinned, mirror copies verified, clear errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from burden.data import fetch
+from burden.registry.sources import SOURCES
+
+SHARED_README = Path(__file__).resolve().parents[2] / "shared" / "data" / "README.md"
+
+
+def test_every_source_is_pinned():
+    for s in SOURCES.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", s.sha256), s.id
+        assert s.url.startswith("https://") and s.licence and s.citation, s.id
+
+
+@pytest.mark.realdata
+def test_registry_matches_shared_readme():
+    if not SHARED_README.exists():
+        pytest.skip("shared/data/README.md not beside the project")
+    text = SHARED_README.read_text()
+    for s in SOURCES.values():
+        row = next(line for line in text.splitlines() if line.startswith(f"| {s.filename} "))
+        assert s.sha256 in row and s.url in row, s.id
+
+
+def _mirror_with(tmp_path: Path, source_id: str, content: bytes) -> Path:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / SOURCES[source_id].filename).write_bytes(content)
+    return mirror
+
+
+def test_mirror_copy_with_wrong_hash_is_refused_and_not_left(tmp_path):
+    mirror = _mirror_with(tmp_path, "nida_deaths", b"not the real file\n")
+    raw = tmp_path / "raw"
+    with pytest.raises(fetch.HashMismatchError) as err:
+        fetch.fetch("nida_deaths", raw_dir=raw, mirror=mirror)
+    assert SOURCES["nida_deaths"].sha256 in str(err.value)
+    assert list(raw.iterdir()) == []  # no partial or bad copy left behind
+
+
+def test_missing_mirror_file_lists_what_to_put_where(tmp_path):
+    mirror = tmp_path / "empty"
+    mirror.mkdir()
+    with pytest.raises(fetch.FetchError) as err:
+        fetch.fetch("worldbank_population", raw_dir=tmp_path / "raw", mirror=mirror)
+    msg = str(err.value)
+    src = SOURCES["worldbank_population"]
+    assert src.filename in msg and src.sha256 in msg and str(tmp_path / "raw") in msg
+
+
+def test_offline_download_failure_names_files_and_hashes(tmp_path, monkeypatch):
+    def no_network(source, dest):
+        raise ConnectionError("network unreachable")
+
+    monkeypatch.setattr(fetch, "_download", no_network)
+    with pytest.raises(fetch.FetchError) as err:
+        fetch.fetch_all(["nida_deaths", "vsrr_provisional"], raw_dir=tmp_path, progress=None)
+    msg = str(err.value)
+    for sid in ("nida_deaths", "vsrr_provisional"):
+        assert SOURCES[sid].filename in msg and SOURCES[sid].sha256 in msg
+
+
+def test_edited_raw_file_is_refused_without_mirror(tmp_path, monkeypatch):
+    monkeypatch.delenv("BURDEN_DATA_MIRROR", raising=False)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / SOURCES["nida_deaths"].filename).write_text("edited by hand\n")
+    with pytest.raises(fetch.HashMismatchError):
+        fetch.fetch("nida_deaths", raw_dir=raw, mirror=None)
+
+
+@pytest.mark.realdata
+def test_real_files_verify(raw_file):
+    for sid in SOURCES:
+        path = raw_file(sid)
+        assert fetch.sha256_of(path) == SOURCES[sid].sha256
