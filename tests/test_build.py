@@ -78,7 +78,7 @@ def test_load_processed_says_how_to_build(tmp_path):
 def test_makefile_has_a_target_for_every_table_and_raw_file():
     makefile = (ROOT / "Makefile").read_text()
     for table in TABLES:
-        assert re.search(rf"^\$\(PROC\)/{table}\.parquet:", makefile, re.M), table
+        assert re.search(rf"^\$\(PROC\)/{table}\.parquet:", makefile, re.MULTILINE), table
     for source in SOURCES.values():
         assert source.filename in makefile, source.filename
         assert f"burden/data/loaders/{source.loader}.py" in makefile, source.loader

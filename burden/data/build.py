@@ -137,4 +137,4 @@ def load_processed(table: str, processed_dir: Path | None = None) -> pd.DataFram
     return pd.read_parquet(path)
 
 
-__all__ = ["build_all", "build_table", "load_processed", "validate", "DataFormatError"]
+__all__ = ["DataFormatError", "build_all", "build_table", "load_processed", "validate"]

@@ -1,4 +1,4 @@
-"""Errors for bad input and the cleaning log that records every dropped or changed row."""
+"""The cleaning log that records every dropped or changed row."""
 
 from __future__ import annotations
 
@@ -7,37 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from burden.errors import DataFormatError
 
-class DataFormatError(ValueError):
-    """A raw file is not in the format its loader expects.
-
-    The message names the file, the line (1-based, as a text editor shows it), the column
-    and what was expected, so the user can open the file and see the problem.
-    """
-
-    def __init__(
-        self,
-        file: str | Path,
-        problem: str,
-        *,
-        line: int | None = None,
-        column: str | None = None,
-        expected: str | None = None,
-    ):
-        self.file = str(file)
-        self.line = line
-        self.column = column
-        self.problem = problem
-        self.expected = expected
-        where = [self.file]
-        if line is not None:
-            where.append(f"line {line}")
-        if column is not None:
-            where.append(f"column {column!r}")
-        msg = f"{', '.join(where)}: {problem}"
-        if expected:
-            msg += f" (expected {expected})"
-        super().__init__(msg)
+__all__ = ["CleaningLog", "DataFormatError", "check_unique", "parse_count", "require_columns"]
 
 
 LOG_COLUMNS = ["source", "file", "line", "column", "action", "reason", "original", "record"]

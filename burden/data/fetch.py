@@ -86,7 +86,7 @@ def fetch(source_id: str, *, raw_dir: Path | None = None, mirror: Path | None = 
         return dest
     try:
         _download(source, dest)
-    except Exception as exc:  # noqa: BLE001 - any network/HTTP/hash failure
+    except Exception as exc:
         if isinstance(exc, ValueError) and "hash" in str(exc).lower():
             raise HashMismatchError(f"{source.url}: {exc}") from exc
         raise FetchError(

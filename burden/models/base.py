@@ -316,7 +316,7 @@ class BayesianEstimator(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "BayesianEstimator":
+    def load(cls, path: str | Path) -> BayesianEstimator:
         """Load a saved fit; name any field that does not match this class."""
         path = Path(path)
         if not path.exists():

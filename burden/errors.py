@@ -1,0 +1,37 @@
+"""Errors shared across layers (kept at the bottom so registries can raise them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DataFormatError(ValueError):
+    """A raw file is not in the format its loader expects.
+
+    The message names the file, the line (1-based, as a text editor shows it), the column
+    and what was expected, so the user can open the file and see the problem.
+    """
+
+    def __init__(
+        self,
+        file: str | Path,
+        problem: str,
+        *,
+        line: int | None = None,
+        column: str | None = None,
+        expected: str | None = None,
+    ):
+        self.file = str(file)
+        self.line = line
+        self.column = column
+        self.problem = problem
+        self.expected = expected
+        where = [self.file]
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        msg = f"{', '.join(where)}: {problem}"
+        if expected:
+            msg += f" (expected {expected})"
+        super().__init__(msg)
