@@ -59,6 +59,7 @@ def test_offline_download_failure_names_files_and_hashes(tmp_path, monkeypatch):
     def no_network(source, dest):
         raise ConnectionError("network unreachable")
 
+    monkeypatch.delenv("BURDEN_DATA_MIRROR", raising=False)
     monkeypatch.setattr(fetch, "_download", no_network)
     with pytest.raises(fetch.FetchError) as err:
         fetch.fetch_all(["nida_deaths", "vsrr_provisional"], raw_dir=tmp_path, progress=None)

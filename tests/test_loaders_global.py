@@ -65,6 +65,54 @@ def _assert_names(err, path: Path, line: int | None, column: str | None):
         assert repr(column) in message
 
 
+
+# ---------------------------------------------------------------- checks every loader makes
+
+LOADERS = {"owid_gbd_deaths": owid_gbd, "worldbank_population": worldbank,
+           "reference_opium_production": reference, "reference_heroin_signature": reference}
+OWID, WB = "owid_gbd_deaths_sample.csv", "worldbank_population_sample.csv"
+PRODUCTION, SIGNATURE = ("reference_opium_production_sample.csv",
+                         "reference_heroin_signature_sample.csv")
+
+
+@pytest.mark.parametrize("fixture, source_id, starts, old, new, column", [
+    (OWID, "owid_gbd_deaths", "Afghanistan,AFG,2016", "Afghanistan,AFG", "Narnia,AFG",
+     "Entity"),  # unknown name
+    (OWID, "owid_gbd_deaths", "Afghanistan,AFG,2016", "Afghanistan,AFG", "Afghanistan,AFX",
+     "Code"),  # unknown code
+    (OWID, "owid_gbd_deaths", "Afghanistan,AFG,2016", "Afghanistan,AFG", "Pakistan,AFG",
+     "Code"),  # name and code disagree
+    (WB, "worldbank_population", "United States,USA,2017", "326608609", "n/a", "Value"),
+    (WB, "worldbank_population", "United States,USA,2017", "326608609", "-326608609",
+     "Value"),
+    (WB, "worldbank_population", "United States,USA,2017", "326608609", "0", "Value"),
+    (WB, "worldbank_population", "United States,USA,2017", "2017", "17", "Year"),
+    (PRODUCTION, "reference_opium_production", "Afghanistan,AFG,2016,production_t", "4800",
+     "about 4800", "value"),
+    (PRODUCTION, "reference_opium_production", "Afghanistan,AFG,2016,production_t", "4800",
+     "-4800", "value"),
+    (PRODUCTION, "reference_opium_production", "Afghanistan,AFG,2016,production_t",
+     "4800,4000", "3000,4000", "lower"),
+    (PRODUCTION, "reference_opium_production", "Afghanistan,AFG,2016,production_t",
+     "production_t", "production_tons", "measure"),
+    (PRODUCTION, "reference_opium_production", "Lao PDR,LAO,2015,production_t",
+     "Lao PDR,LAO", "Lao PDR,LAA", "iso3"),
+    (PRODUCTION, "reference_opium_production", "Lao PDR,LAO,2015,production_t",
+     "Lao PDR,LAO", "Laputa,LAO", "country"),
+    (SIGNATURE, "reference_heroin_signature", "USA,2012,Mexico", ",45,", ",145,",
+     "share_pct"),
+    (SIGNATURE, "reference_heroin_signature", "USA,2012,Mexico", ",yes,", ",maybe,",
+     "verified"),
+])
+def test_bad_cell_names_line_and_column(tmp_path, fixture, source_id, starts, old, new,
+                                        column):
+    line = _line_of(FIXTURES / fixture, starts)
+    path = _edited(tmp_path, fixture, _replace_on(line, old, new))
+    with pytest.raises(DataFormatError) as err:
+        _load(LOADERS[source_id], path, source_id)
+    _assert_names(err, path, line, column)
+
+
 # ---------------------------------------------------------------- OWID / IHME GBD
 
 
@@ -180,20 +228,6 @@ def test_owid_two_spellings_of_one_region(tmp_path):
     _assert_names(err, path, len(path.read_text().splitlines()), "Entity")
 
 
-@pytest.mark.parametrize("old, new, column", [
-    ("Afghanistan,AFG", "Narnia,AFG", "Entity"),  # unknown name
-    ("Afghanistan,AFG", "Afghanistan,AFX", "Code"),  # unknown code
-    ("Afghanistan,AFG", "Pakistan,AFG", "Code"),  # name and code disagree
-])
-def test_owid_unknown_or_inconsistent_country(tmp_path, old, new, column):
-    fixture = FIXTURES / "owid_gbd_deaths_sample.csv"
-    line = _line_of(fixture, "Afghanistan,AFG,2016")
-    path = _edited(tmp_path, fixture.name, _replace_on(line, old, new))
-    with pytest.raises(DataFormatError) as err:
-        _load(owid_gbd, path, "owid_gbd_deaths")
-    _assert_names(err, path, line, column)
-
-
 def test_owid_unknown_aggregate_without_code_is_dropped_not_guessed(tmp_path):
     fixture = FIXTURES / "owid_gbd_deaths_sample.csv"
     line = _line_of(fixture, "High SDI,,2016")
@@ -232,21 +266,6 @@ def test_missing_population_lists_gbd_countries_without_rows():
     partial = frame[~((frame["location_id"] == "AFG") & (frame["year"] == 2017))]
     afg = worldbank.missing_population(partial, hierarchy).query("iso3 == 'AFG'")
     assert afg["missing_years"].tolist() == [(2017,)]
-
-
-@pytest.mark.parametrize("old, new, column", [
-    ("326608609", "n/a", "Value"),
-    ("326608609", "-326608609", "Value"),
-    ("326608609", "0", "Value"),
-    ("2017", "17", "Year"),
-])
-def test_worldbank_bad_value(tmp_path, old, new, column):
-    fixture = FIXTURES / "worldbank_population_sample.csv"
-    line = _line_of(fixture, "United States,USA,2017")
-    path = _edited(tmp_path, fixture.name, _replace_on(line, old, new))
-    with pytest.raises(DataFormatError) as err:
-        _load(worldbank, path, "worldbank_population")
-    _assert_names(err, path, line, column)
 
 
 def test_worldbank_renamed_column(tmp_path):
@@ -320,32 +339,6 @@ def test_reference_signature_bounds_read_from_note_and_logged():
         axis=None)
     changed = log.to_frame().query("action == 'changed'")
     assert set(changed["column"]) == {"upper_pct", "lower_pct"} and len(changed) == 2
-
-
-@pytest.mark.parametrize("fixture, source_id, starts, old, new, column", [
-    ("reference_opium_production_sample.csv", "reference_opium_production",
-     "Afghanistan,AFG,2016,production_t", "4800", "about 4800", "value"),
-    ("reference_opium_production_sample.csv", "reference_opium_production",
-     "Afghanistan,AFG,2016,production_t", "4800", "-4800", "value"),
-    ("reference_opium_production_sample.csv", "reference_opium_production",
-     "Afghanistan,AFG,2016,production_t", "4800,4000", "3000,4000", "lower"),
-    ("reference_opium_production_sample.csv", "reference_opium_production",
-     "Afghanistan,AFG,2016,production_t", "production_t", "production_tons", "measure"),
-    ("reference_opium_production_sample.csv", "reference_opium_production",
-     "Lao PDR,LAO,2015,production_t", "Lao PDR,LAO", "Lao PDR,LAA", "iso3"),
-    ("reference_opium_production_sample.csv", "reference_opium_production",
-     "Lao PDR,LAO,2015,production_t", "Lao PDR,LAO", "Laputa,LAO", "country"),
-    ("reference_heroin_signature_sample.csv", "reference_heroin_signature",
-     "USA,2012,Mexico", ",45,", ",145,", "share_pct"),
-    ("reference_heroin_signature_sample.csv", "reference_heroin_signature",
-     "USA,2012,Mexico", ",yes,", ",maybe,", "verified"),
-])
-def test_reference_bad_input(tmp_path, fixture, source_id, starts, old, new, column):
-    line = _line_of(FIXTURES / fixture, starts)
-    path = _edited(tmp_path, fixture, _replace_on(line, old, new))
-    with pytest.raises(DataFormatError) as err:
-        _load(reference, path, source_id)
-    _assert_names(err, path, line, column)
 
 
 def test_reference_renamed_truncated_and_repeated(tmp_path):

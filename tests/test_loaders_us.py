@@ -86,6 +86,57 @@ def value(frame: pd.DataFrame, **keys) -> float:
     return float(frame.loc[mask, "value"].iloc[0])
 
 
+# ---- checks every US loader makes ------------------------------------------------------
+
+#: loader name -> (module, fixture, source id, fixture encoding)
+LOADERS = {
+    "nida": (nida, NIDA_DEATHS, "nida_deaths", "cp1252"),
+    "vsrr": (vsrr, VSRR, "vsrr_provisional", "utf-8"),
+    "wonder": (wonder, WONDER, "wonder_county", "utf-8"),
+}
+
+
+@pytest.mark.parametrize("name, column", [("nida", "A"), ("vsrr", "State"),
+                                          ("wonder", "Notes")])
+def test_utf16_is_refused(tmp_path, name, column):
+    loader, fixture, source_id, encoding = LOADERS[name]
+    path = tmp_path / fixture.name
+    path.write_bytes(fixture.read_bytes().decode(encoding).encode("utf-16"))
+    with pytest.raises(DataFormatError, match="UTF-16") as exc:
+        run(loader, path, source_id)
+    assert_names(exc, path, 1, column)
+
+
+@pytest.mark.parametrize("name, old, new, column", [
+    ("vsrr", "Data Value", "Value", "Data Value"),
+    ("wonder", "\tDeaths\t", "\tDeath Count\t", "Deaths"),
+])
+def test_renamed_column(tmp_path, name, old, new, column):
+    loader, fixture, source_id, encoding = LOADERS[name]
+    path = variant(tmp_path, fixture, replace_line(1, old, new), encoding=encoding)
+    with pytest.raises(DataFormatError, match="missing or renamed") as exc:
+        run(loader, path, source_id)
+    assert_names(exc, path, 1, column)
+
+
+@pytest.mark.parametrize("name, starts, old, new, problem, column", [
+    ("nida", ",Heroin4,", '"1,960"', '"1,9x0"', "not a number", "1999"),
+    ("nida", ",Heroin4,", '"1,960"', '"-1,960"', "negative", "1999"),
+    ("vsrr", 'US,US,2017,December,"Opioids', ",47944,", ",47x44,", "not a number",
+     "Data Value"),
+    ("vsrr", 'US,US,2017,December,"Opioids', ",47944,", ",-47944,", "negative", "Data Value"),
+    ("wonder", '\t"Baldwin', "\t80\t", "\t8x0\t", "not a number", "Deaths"),
+    ("wonder", '\t"Baldwin', "\t80\t", "\t-80\t", "negative", "Deaths"),
+])
+def test_bad_count(tmp_path, name, starts, old, new, problem, column):
+    loader, fixture, source_id, encoding = LOADERS[name]
+    line = line_of(fixture, starts, encoding)
+    path = variant(tmp_path, fixture, replace_line(line, old, new), encoding=encoding)
+    with pytest.raises(DataFormatError, match=problem) as exc:
+        run(loader, path, source_id)
+    assert_names(exc, path, line, column)
+
+
 # ---- NIDA ------------------------------------------------------------------------------
 
 def test_nida_deaths_fixture_reads_every_drug_sex_and_year():
@@ -252,14 +303,6 @@ def test_nida_truncated_between_rows(tmp_path):
     assert_names(exc, path, line, "B (row label)")
 
 
-def test_nida_utf16_is_refused(tmp_path):
-    path = tmp_path / "nida.csv"
-    path.write_bytes(NIDA_DEATHS.read_bytes().decode("cp1252").encode("utf-16"))
-    with pytest.raises(DataFormatError, match="UTF-16") as exc:
-        run(nida, path, "nida_deaths")
-    assert_names(exc, path, 1, "A")
-
-
 def test_nida_invalid_cp1252_byte_is_refused(tmp_path):
     line = _heroin_line()
     lines = NIDA_DEATHS.read_bytes().split(b"\n")
@@ -277,16 +320,6 @@ def test_nida_renamed_year_column(tmp_path):
     with pytest.raises(DataFormatError, match="unexpected header 'CY 2017'") as exc:
         run(nida, path, "nida_deaths")
     assert_names(exc, path, header, "U")
-
-
-@pytest.mark.parametrize("new, problem", [('"1,9x0"', "not a number"),
-                                          ('"-1,960"', "negative")])
-def test_nida_bad_count(tmp_path, new, problem):
-    line = _heroin_line()
-    path = variant(tmp_path, NIDA_DEATHS, replace_line(line, '"1,960"', new))
-    with pytest.raises(DataFormatError, match=problem) as exc:
-        run(nida, path, "nida_deaths")
-    assert_names(exc, path, line, "1999")
 
 
 def test_nida_duplicated_sex_row(tmp_path):
@@ -375,31 +408,6 @@ def test_vsrr_truncated(tmp_path):
     with pytest.raises(DataFormatError, match="truncated") as exc:
         run(vsrr, path, "vsrr_provisional")
     assert_names(exc, path, len(lines), "Data Value")  # the cut falls in "Indicator"
-
-
-def test_vsrr_utf16_is_refused(tmp_path):
-    path = tmp_path / "vsrr.csv"
-    path.write_bytes(VSRR.read_text().encode("utf-16"))
-    with pytest.raises(DataFormatError, match="UTF-16") as exc:
-        run(vsrr, path, "vsrr_provisional")
-    assert_names(exc, path, 1, "State")
-
-
-def test_vsrr_renamed_column(tmp_path):
-    path = variant(tmp_path, VSRR, replace_line(1, "Data Value", "Value"), encoding="utf-8")
-    with pytest.raises(DataFormatError, match="missing or renamed") as exc:
-        run(vsrr, path, "vsrr_provisional")
-    assert_names(exc, path, 1, "Data Value")
-
-
-@pytest.mark.parametrize("new, problem", [(",47x44,", "not a number"),
-                                          (",-47944,", "negative")])
-def test_vsrr_bad_count(tmp_path, new, problem):
-    line = line_of(VSRR, 'US,US,2017,December,"Opioids', "utf-8")
-    path = variant(tmp_path, VSRR, replace_line(line, ",47944,", new), encoding="utf-8")
-    with pytest.raises(DataFormatError, match=problem) as exc:
-        run(vsrr, path, "vsrr_provisional")
-    assert_names(exc, path, line, "Data Value")
 
 
 def test_vsrr_percent_above_100(tmp_path):
@@ -531,32 +539,6 @@ def test_wonder_truncated_before_footer(tmp_path):
     with pytest.raises(DataFormatError, match="truncated") as exc:
         run(wonder, path, "wonder_county")
     assert_names(exc, path, footer - 1, "Notes")
-
-
-def test_wonder_utf16_is_refused(tmp_path):
-    path = tmp_path / "wonder.txt"
-    path.write_bytes(WONDER.read_text().encode("utf-16"))
-    with pytest.raises(DataFormatError, match="UTF-16") as exc:
-        run(wonder, path, "wonder_county")
-    assert_names(exc, path, 1, "Notes")
-
-
-def test_wonder_renamed_column(tmp_path):
-    path = variant(tmp_path, WONDER, replace_line(1, "\tDeaths\t", "\tDeath Count\t"),
-                   encoding="utf-8")
-    with pytest.raises(DataFormatError, match="missing or renamed") as exc:
-        run(wonder, path, "wonder_county")
-    assert_names(exc, path, 1, "Deaths")
-
-
-@pytest.mark.parametrize("new, problem", [("\t8x0\t", "not a number"),
-                                          ("\t-80\t", "negative")])
-def test_wonder_bad_count(tmp_path, new, problem):
-    line = line_of(WONDER, '\t"Baldwin', "utf-8")
-    path = variant(tmp_path, WONDER, replace_line(line, "\t80\t", new), encoding="utf-8")
-    with pytest.raises(DataFormatError, match=problem) as exc:
-        run(wonder, path, "wonder_county")
-    assert_names(exc, path, line, "Deaths")
 
 
 def test_wonder_duplicated_county(tmp_path):

@@ -1,7 +1,11 @@
-"""The cleaning log that records every dropped or changed row."""
+"""The cleaning log that records every dropped or changed row, and the checks of cells,
+headers and keys that every loader shares."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +13,8 @@ import pandas as pd
 
 from burden.errors import DataFormatError
 
-__all__ = ["CleaningLog", "DataFormatError", "check_unique", "parse_count", "require_columns"]
+__all__ = ["CleaningLog", "DataFormatError", "FirstLines", "check_unique", "parse_count",
+           "parse_year", "require_columns"]
 
 
 LOG_COLUMNS = ["source", "file", "line", "column", "action", "reason", "original", "record"]
@@ -58,52 +63,96 @@ class CleaningLog:
 
 
 def parse_count(
-    text: object, *, file: str | Path, line: int, column: str, allow_blank: bool = False
+    text: object, *, file: str | Path, line: int, column: str, allow_blank: bool = False,
+    allow_negative: bool = False, positive: bool = False, markers: Collection[str] = (),
 ) -> float:
-    """A count as publishers print it ("16,849", "1 234", "12") -> float; error otherwise."""
-    if text is None or (isinstance(text, float) and pd.isna(text)) or str(text).strip() == "":
+    """A number as publishers print it ("16,849", "1 234", "12") -> float; error otherwise.
+
+    Blank -> NaN if ``allow_blank``; a ``markers`` word (e.g. WONDER's "Suppressed") -> NaN.
+    Negative values are refused unless ``allow_negative``; zero too if ``positive``.
+    """
+    number = ("a positive number" if positive else "a number" if allow_negative
+              else "a non-negative number")
+    or_marker = f" or one of {sorted(markers)}" if markers else ""
+    kind = number + or_marker
+    raw = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text).strip()
+    if raw in markers:
+        return float("nan")
+    if raw == "":
         if allow_blank:
             return float("nan")
-        raise DataFormatError(file, "empty cell", line=line, column=column,
-                              expected="a number")
-    cleaned = str(text).strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
+        raise DataFormatError(file, "empty cell", line=line, column=column, expected=kind)
+    cleaned = raw.replace(",", "").replace("\u00a0", "").replace(" ", "")
     try:
         value = float(cleaned)
     except ValueError:
-        raise DataFormatError(
-            file, f"not a number: {text!r}", line=line, column=column,
-            expected="a non-negative number such as 16,849",
-        ) from None
-    if value < 0:
+        raise DataFormatError(file, f"not a number: {text!r}", line=line, column=column,
+                              expected=f"{number} such as 16,849{or_marker}") from None
+    if not math.isfinite(value):
+        raise DataFormatError(file, f"not a finite number: {text!r}", line=line,
+                              column=column, expected=kind)
+    if value < 0 and not allow_negative:
         raise DataFormatError(file, f"negative value {text!r}", line=line, column=column,
-                              expected="a non-negative number")
+                              expected=kind)
+    if positive and value <= 0:
+        raise DataFormatError(file, f"{text!r} is not positive", line=line, column=column,
+                              expected=kind)
     return value
 
 
-def require_columns(frame: pd.DataFrame, required: list[str], *, file: str | Path,
-                    header_line: int = 1) -> None:
-    """Fail with the missing column names (a renamed or missing column)."""
-    missing = [c for c in required if c not in frame.columns]
+def parse_year(text: str, *, file: str | Path, line: int, column: str) -> int:
+    """A four-digit year -> int; error otherwise."""
+    if not re.fullmatch(r"\d{4}", text):
+        raise DataFormatError(file, f"not a year: {text!r}", line=line, column=column,
+                              expected="a four-digit year")
+    return int(text)
+
+
+def require_columns(header: list[str], required: list[str], *, file: str | Path,
+                    line: int = 1, only: bool = False) -> None:
+    """Fail naming the first missing (renamed) column; with ``only``, extra or repeated too.
+
+    Columns are found by name, so their order does not matter.
+    """
+    missing = [c for c in required if c not in header]
     if missing:
-        raise DataFormatError(
-            file,
-            f"missing column(s) {missing}; found {list(frame.columns)}",
-            line=header_line,
-            expected=f"columns {required}",
-        )
+        raise DataFormatError(file, f"missing or renamed column(s) {missing}; found {header}",
+                              line=line, column=missing[0], expected=f"columns {required}")
+    if not only:
+        return
+    extra = [c for c in header if c not in required]
+    if extra:
+        raise DataFormatError(file, f"unexpected column(s) {extra}", line=line,
+                              column=extra[0], expected=f"only the columns {required}")
+    if len(set(header)) != len(header):
+        raise DataFormatError(file, f"repeated column names in {header}", line=line,
+                              expected="each column once")
 
 
-def check_unique(frame: pd.DataFrame, keys: list[str], *, file: str | Path,
-                 line_column: str = "_line") -> None:
-    """Fail on duplicated keys, naming both lines."""
+class FirstLines:
+    """The line each key was first read on; reading a key again is an error naming both."""
+
+    def __init__(self, file: str | Path, *, column: str, expected: str):
+        self.file, self.column, self.expected = file, column, expected
+        self.lines: dict[Hashable, int] = {}
+
+    def add(self, key: Hashable, line: int, what: str) -> None:
+        """Remember ``key`` at ``line``; ``what`` names it in the error ("row (USA, 2017)")."""
+        if key in self.lines:
+            raise DataFormatError(self.file, f"duplicated {what}: lines {self.lines[key]} "
+                                  f"and {line}", line=line, column=self.column,
+                                  expected=self.expected)
+        self.lines[key] = line
+
+
+def check_unique(frame: pd.DataFrame, keys: list[str], *, file: str | Path, column: str,
+                 expected: str, line_column: str = "_line") -> None:
+    """Fail on rows of ``frame`` sharing ``keys``, naming their lines (from ``line_column``)."""
     dup = frame[frame.duplicated(keys, keep=False)]
-    if not dup.empty:
-        first = dup.iloc[0]
-        same = dup[(dup[keys] == first[keys]).all(axis=1)]
-        lines = same[line_column].tolist() if line_column in same else []
-        raise DataFormatError(
-            file,
-            f"duplicated key {dict(first[keys])} on lines {lines}",
-            line=int(lines[1]) if len(lines) > 1 else None,
-            expected=f"one row per {keys}",
-        )
+    if dup.empty:
+        return
+    first = dup.iloc[0]
+    lines = sorted(set(dup.loc[(dup[keys] == first[keys]).all(axis=1), line_column]))
+    same = ", ".join(f"{k} {first[k]}" for k in keys)
+    raise DataFormatError(file, f"rows on lines {lines} repeat the same {same}",
+                          line=int(lines[-1]), column=column, expected=expected)

@@ -28,14 +28,13 @@ Never add drug rows together: that double counts.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from burden.data.cleaning import CleaningLog, DataFormatError, parse_count
+from burden.data.cleaning import CleaningLog, DataFormatError, check_unique, parse_count
+from burden.data.textfile import column_letter, csv_rows, decode, is_blank
 from burden.registry.causes import CAUSES
 
 #: Measure of each NIDA source (``registry.sources`` ids).
@@ -72,7 +71,6 @@ GROUP_LABELS = {
 assert set(DRUG_LABELS.values()) <= set(CAUSES), "DRUG_LABELS must map to registry causes"
 
 _YEAR = re.compile(r"(19|20)\d\d")
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _FOOTNOTE_DIGITS = re.compile(r"\d+$")
 _COMBINATION = re.compile(r"\s+(AND|WITHOUT)\s+")  # upper case, as printed
 COLUMNS = ["year", "drug", "group", "sex", "measure", "value", "source"]
@@ -83,7 +81,12 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     if source_id not in MEASURES:
         raise ValueError(f"nida loader: unknown source {source_id!r}; known: {list(MEASURES)}")
     path = Path(path)
-    rows = list(_csv_rows(decode_cp1252(path), path))
+    text = decode(path, encoding="cp1252", named_columns=False,
+                  expected="Windows-1252 (cp1252) text, as NIDA publishes it")
+    if not text.strip():
+        raise DataFormatError(path, "the file is empty", line=1,
+                              expected="the NIDA table (Windows-1252 CSV)")
+    rows = csv_rows(text, path)
     header_at = _find_header(rows, path)
     header_line, header = rows[header_at]
     label_col, years, fold_cols = _header_columns(header, header_line, path)
@@ -92,7 +95,7 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
         log.record("dropped", "fold-change column: a ratio of two year columns, not a "
                    "measurement", line=header_line, column=header[col].strip(),
                    original=header[col].strip())
-    label_column = f"{_letter(label_col)} (row label)"
+    label_column = f"{column_letter(label_col)} (row label)"
     measure = MEASURES[source_id]
     records, end = _table(rows, header_at, label_col, years, fold_cols, path, log)
     if end is None:
@@ -106,7 +109,8 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     if frame.empty:
         raise DataFormatError(path, "no data rows under the year header", line=header_line,
                               expected="drug rows with a value per year")
-    _check_unique(frame, path, label_column=label_column)
+    check_unique(frame, ["year", "drug", "group", "sex"], file=path, column=label_column,
+                 expected="one row per drug, group and sex")
     return frame[COLUMNS].astype({"year": int, "value": float}).reset_index(drop=True)
 
 
@@ -115,17 +119,17 @@ def _table(rows, header_at: int, label_col: int, years: dict[int, int], fold_col
     """Records of the rows below the header, and the index of the blank row ending them."""
     header = rows[header_at][1]
     width = max([label_col + 1, *years, *fold_cols]) + 1
-    label_column = f"{_letter(label_col)} (row label)"
+    label_column = f"{column_letter(label_col)} (row label)"
     records: list[dict] = []
     drug = group = None
     group_indent = -1
     end = None
     for i, (line, cells) in enumerate(rows[header_at + 1:], start=header_at + 1):
-        if _blank(cells):
+        if is_blank(cells):
             end = i
             break
         if len(cells) < width:
-            missing = header[len(cells)].strip() or _letter(len(cells))
+            missing = header[len(cells)].strip() or column_letter(len(cells))
             raise DataFormatError(path, f"row has {len(cells)} cells, the header {width}: "
                                   "the file looks truncated", line=line, column=missing,
                                   expected="a complete row for every header column")
@@ -183,49 +187,8 @@ def _drug_id(label: str) -> str | None:
     return next((v for k, v in DRUG_LABELS.items() if k.casefold() == key), None)
 
 
-def decode_cp1252(path: Path) -> str:
-    """The file's text, decoded as Windows-1252; a clear error for other encodings."""
-    data = path.read_bytes()
-    if not data.strip():
-        raise DataFormatError(path, "the file is empty", line=1,
-                              expected="the NIDA table (Windows-1252 CSV)")
-    if data[:2] in _UTF16_BOMS or b"\x00" in data:
-        at = 0 if data[:2] in _UTF16_BOMS else data.find(b"\x00")
-        line, column = _locate(data, at)
-        raise DataFormatError(path, "NUL bytes or a UTF-16 byte-order mark: this is not "
-                              "Windows-1252 text (UTF-16?)", line=line, column=column,
-                              expected="Windows-1252 (cp1252) text, as NIDA publishes it")
-    if data.startswith(b"\xef\xbb\xbf"):  # re-saved as UTF-8 with a BOM: decode as such
-        return _strict_decode(data[3:], "utf-8", path)
-    return _strict_decode(data, "cp1252", path)
 
 
-def _strict_decode(data: bytes, encoding: str, path: Path) -> str:
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line, column = _locate(data, exc.start)
-        raise DataFormatError(path, f"byte {data[exc.start:exc.start + 1]!r} is not valid "
-                              f"{encoding}", line=line, column=column,
-                              expected=f"{encoding} text") from None
-
-
-def _locate(data: bytes, offset: int) -> tuple[int, str]:
-    """Line (1-based) and spreadsheet column letter of a byte offset in CSV bytes."""
-    start = data.rfind(b"\n", 0, offset) + 1
-    prefix = data[start:offset].decode("cp1252", errors="replace").replace("\x00", "")
-    cells = next(csv.reader([prefix]), [""])
-    return data.count(b"\n", 0, offset) + 1, _letter(max(len(cells) - 1, 0))
-
-
-def _csv_rows(text: str, path: Path):
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        for cells in reader:
-            yield reader.line_num, cells
-    except csv.Error as exc:
-        raise DataFormatError(path, f"unreadable CSV: {exc}", line=reader.line_num,
-                              expected="comma-separated cells") from None
 
 
 def _find_header(rows: list[tuple[int, list[str]]], path: Path) -> int:
@@ -251,7 +214,7 @@ def _header_columns(header: list[str], line: int, path: Path):
             fold.append(col)
         elif text:
             raise DataFormatError(path, f"unexpected header {text!r}", line=line,
-                                  column=_letter(col),
+                                  column=column_letter(col),
                                   expected="year columns (e.g. 1999) and a fold-change column")
     label_col = min(years) - 1
     if label_col < 0:
@@ -265,7 +228,7 @@ def _check_unlabelled_cells(cells, header, label_col, line, path) -> None:
     for col, text in enumerate(cells):
         if text.strip() and col != label_col and (col >= len(header) or not header[col].strip()):
             raise DataFormatError(path, f"value {text!r} in a column without a header",
-                                  line=line, column=_letter(col),
+                                  line=line, column=column_letter(col),
                                   expected="values only under year columns")
 
 
@@ -279,38 +242,12 @@ def _check_footer(rows, years: dict[int, int], path: Path) -> None:
                                   expected="only footnotes after the blank row")
 
 
-def _check_unique(frame: pd.DataFrame, path: Path, *, label_column: str) -> None:
-    keys = ["year", "drug", "group", "sex"]
-    dup = frame[frame.duplicated(keys, keep=False)]
-    if dup.empty:
-        return
-    first = dup.iloc[0]
-    lines = sorted(set(dup.loc[(dup[keys] == first[keys]).all(axis=1), "_line"]))
-    raise DataFormatError(path, f"rows on lines {lines} both give {first['_label']!r} for "
-                          f"drug {first['drug']!r}, group {first['group']!r}",
-                          line=int(lines[-1]), column=label_column,
-                          expected="one row per drug, group and sex")
-
 
 def _log_block(log: CleaningLog, rows, reason: str) -> None:
     """One log entry for a block of non-data lines (titles, footnotes)."""
     texts = [(line, " ".join(c.strip() for c in cells if c.strip()))
-             for line, cells in rows if not _blank(cells)]
+             for line, cells in rows if not is_blank(cells)]
     if texts:
         log.record("dropped", f"{reason} (lines {texts[0][0]}-{texts[-1][0]})",
                    line=texts[0][0], original=" | ".join(t for _, t in texts),
                    record=f"lines {texts[0][0]}-{texts[-1][0]}")
-
-
-def _blank(cells: list[str]) -> bool:
-    return not any(c.strip() for c in cells)
-
-
-def _letter(col: int) -> str:
-    """Spreadsheet column letter of a 0-based index (0 -> A, 26 -> AA)."""
-    name = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        name = chr(65 + rem) + name
-    return name

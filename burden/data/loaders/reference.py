@@ -14,8 +14,6 @@ in words is read from the note only in the explicit forms ``(upper bound N)``,
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass
@@ -23,7 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from burden.data.cleaning import CleaningLog, DataFormatError
+from burden.data.cleaning import (
+    CleaningLog,
+    DataFormatError,
+    FirstLines,
+    parse_count,
+    parse_year,
+    require_columns,
+)
+from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry import locations
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "registry" / "reference"
@@ -111,7 +117,8 @@ def _production(rows: list[tuple[int, dict]], path: Path, source_id: str) -> pd.
     out = []
     for line, row in rows:
         measure, negative_ok = row["measure"], _choice(row, "measure", MEASURES, path, line)
-        numbers = {c: _number(row[c], path, line, c, negative_ok=negative_ok)
+        numbers = {c: parse_count(row[c], file=path, line=line, column=c, allow_blank=True,
+                                  allow_negative=negative_ok)
                    for c in ("value", "lower", "upper")}
         if all(math.isnan(v) for v in numbers.values()):
             raise DataFormatError(path, "no value, lower or upper", line=line, column="value",
@@ -123,15 +130,11 @@ def _production(rows: list[tuple[int, dict]], path: Path, source_id: str) -> pd.
         out.append({
             "country": _text(row, "country", path, line),
             "iso3": _iso3(row, path, line),
-            "year": _year(row["year"], path, line),
+            "year": parse_year(row["year"], file=path, line=line, column="year"),
             "measure": measure,
             **numbers,
             "publisher": _text(row, "publisher", path, line),
-            "publication": _text(row, "publication", path, line),
-            "url": row["url"] or None,
-            "verified": _choice(row, "verified", VERIFIED, path, line),
-            "note": row["note"] or None,
-            "source": source_id,
+            **_citation(row, path, line, source_id),
         })
     return pd.DataFrame(out)
 
@@ -140,7 +143,8 @@ def _signature(rows: list[tuple[int, dict]], path: Path, log: CleaningLog,
                source_id: str) -> pd.DataFrame:
     out = []
     for line, row in rows:
-        share = _number(row["share_pct"], path, line, "share_pct")
+        share = parse_count(row["share_pct"], file=path, line=line, column="share_pct",
+                            allow_blank=True)
         if share > 100:
             raise DataFormatError(path, f"share {row['share_pct']!r} above 100", line=line,
                                   column="share_pct", expected="a percent between 0 and 100")
@@ -156,17 +160,24 @@ def _signature(rows: list[tuple[int, dict]], path: Path, log: CleaningLog,
                        column="share_pct", original=row["note"], record=words)
         out.append({
             "destination": _text(row, "destination", path, line),
-            "year": _year(row["year"], path, line),
+            "year": parse_year(row["year"], file=path, line=line, column="year"),
             "source_region": _text(row, "source_region", path, line),
             "share_pct": share, "lower_pct": lower, "upper_pct": upper,
             "basis": _text(row, "basis", path, line),
-            "publication": _text(row, "publication", path, line),
-            "url": row["url"] or None,
-            "verified": _choice(row, "verified", VERIFIED, path, line),
-            "note": row["note"] or None,
-            "source": source_id,
+            **_citation(row, path, line, source_id),
         })
     return pd.DataFrame(out)
+
+
+def _citation(row: dict, path: Path, line: int, source_id: str) -> dict:
+    """The columns both tables end with: where the figure was published, and our source."""
+    return {
+        "publication": _text(row, "publication", path, line),
+        "url": row["url"] or None,
+        "verified": _choice(row, "verified", VERIFIED, path, line),
+        "note": row["note"] or None,
+        "source": source_id,
+    }
 
 
 def _note_bounds(note: str) -> dict[str, float]:
@@ -179,58 +190,20 @@ def _note_bounds(note: str) -> dict[str, float]:
 
 
 def _rows(path: Path, columns: list[str]) -> list[tuple[int, dict]]:
-    """(line, row) pairs; fail on a wrong header, a short row or a repeated row."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(path, "not valid UTF-8", line=data.count(b"\n", 0, exc.start) + 1,
-                              expected="UTF-8 CSV") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    if header != columns:
-        missing = [c for c in columns if c not in header]
-        raise DataFormatError(path, f"header is {header}", line=1,
-                              column=missing[0] if missing else None,
-                              expected=f"exactly the columns {columns}")
-    rows, first_line = [], {}
-    try:
-        for cells in reader:
-            line = reader.line_num
-            if len(cells) != len(columns):
-                column = columns[len(cells)] if len(cells) < len(columns) else None
-                raise DataFormatError(path, f"{len(cells)} cells for {len(columns)} columns: "
-                                      "the row is cut short (truncated file?) or has extra "
-                                      "cells", line=line, column=column,
-                                      expected=f"{len(columns)} comma-separated cells")
-            cells = tuple(c.strip() for c in cells)
-            if cells in first_line:
-                raise DataFormatError(path, f"row repeats line {first_line[cells]}", line=line,
-                                      column=columns[0], expected="each published figure once")
-            first_line[cells] = line
-            rows.append((line, dict(zip(columns, cells, strict=True))))
-    except csv.Error as exc:
-        raise DataFormatError(path, f"unreadable CSV: {exc}", line=reader.line_num,
-                              expected="comma-separated cells") from None
+    """(line, row) pairs; fail on a wrong header, a short or blank row or a repeated row."""
+    lines = csv_rows(decode(path, expected="UTF-8 CSV"), path)
+    header_line, header = split_header(lines, path, columns)
+    require_columns(header, columns, file=path, line=header_line, only=True)
+    rows = []
+    seen = FirstLines(path, column=columns[0], expected="each published figure once")
+    # no log: a blank line in a curated file is refused, not skipped
+    for line, row in data_rows(lines[1:], header, path, log=None):
+        seen.add(tuple(row[c] for c in columns), line, "row")
+        rows.append((line, row))
     if not rows:
         raise DataFormatError(path, "no data rows below the header", line=2,
                               expected="one published figure a row")
     return rows
-
-
-def _number(text: str, path: Path, line: int, column: str, negative_ok: bool = False
-            ) -> float:
-    if text == "":
-        return math.nan
-    try:
-        value = float(text.replace(",", ""))
-    except ValueError:
-        raise DataFormatError(path, f"not a number: {text!r}", line=line, column=column,
-                              expected="a number or an empty cell") from None
-    if not math.isfinite(value) or (value < 0 and not negative_ok):
-        raise DataFormatError(path, f"negative or infinite value {text!r}", line=line,
-                              column=column, expected="a non-negative number")
-    return value
 
 
 def _check_order(lower: float, value: float, upper: float, path: Path, line: int) -> None:
@@ -240,12 +213,6 @@ def _check_order(lower: float, value: float, upper: float, path: Path, line: int
                               f"upper {upper}", line=line, column="lower",
                               expected="lower <= value <= upper")
 
-
-def _year(text: str, path: Path, line: int) -> int:
-    if not re.fullmatch(r"\d{4}", text):
-        raise DataFormatError(path, f"not a year: {text!r}", line=line, column="year",
-                              expected="a four-digit year")
-    return int(text)
 
 
 def _text(row: dict, column: str, path: Path, line: int) -> str:

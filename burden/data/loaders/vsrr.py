@@ -18,13 +18,19 @@ stays NaN and is logged as ``flagged``. Other columns ("State Name", ...) are no
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pandas as pd
 
-from burden.data.cleaning import CleaningLog, DataFormatError, parse_count
+from burden.data.cleaning import (
+    CleaningLog,
+    DataFormatError,
+    FirstLines,
+    parse_count,
+    parse_year,
+    require_columns,
+)
+from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry.causes import CAUSES, INDICATORS
 
 #: "Indicator" labels as printed -> ``registry.causes`` id (or ``INDICATORS`` id).
@@ -58,7 +64,6 @@ MONTHS = {name: number for number, name in enumerate(
 
 REQUIRED = ["State", "Year", "Month", "Indicator", "Data Value", "Predicted Value",
             "Percent Complete", "Percent Pending Investigation", "Footnote"]
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 KEY_COLUMNS = "State, Year, Month, Indicator"
 COLUMNS = ["location_id", "location_level", "year", "month", "indicator", "value",
            "predicted_value", "percent_complete", "percent_pending", "footnote", "source"]
@@ -67,44 +72,17 @@ COLUMNS = ["location_id", "location_level", "year", "month", "indicator", "value
 def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     """Read a VSRR provisional counts CSV into ``us_provisional`` rows."""
     path = Path(path)
-    reader = csv.reader(io.StringIO(_decode(path), newline=""))
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise DataFormatError(path, "the file is empty", line=1,
-                                  expected=f"a header with {REQUIRED}")
-        header = [h.strip() for h in header]
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise DataFormatError(path, f"missing or renamed column(s) {missing}; found "
-                                  f"{header}", line=1, column=missing[0],
-                                  expected=f"columns {REQUIRED}")
-        at = {name: header.index(name) for name in REQUIRED}
-        records, first_line = [], {}
-        for cells in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in cells):
-                log.record("dropped", "blank line", line=line)
-                continue
-            if len(cells) != len(header):
-                column = header[len(cells)] if len(cells) < len(header) else None
-                raise DataFormatError(path, f"{len(cells)} cells for {len(header)} columns: "
-                                      "the row is cut short (truncated file?) or has extra "
-                                      "cells", line=line, column=column,
-                                      expected=f"{len(header)} comma-separated cells")
-            row = {name: cells[i].strip() for name, i in at.items()}
-            record = _parse_row(row, path, line, log, source_id)
-            key = (record["location_id"], record["year"], record["month"],
-                   record["indicator"])
-            if key in first_line:
-                raise DataFormatError(path, f"duplicated row {key}: lines {first_line[key]} "
-                                      f"and {line}", line=line, column=KEY_COLUMNS,
-                                      expected="one row per state, year, month, indicator")
-            first_line[key] = line
-            records.append(record)
-    except csv.Error as exc:
-        raise DataFormatError(path, f"unreadable CSV: {exc}", line=reader.line_num,
-                              expected="comma-separated cells") from None
+    rows = csv_rows(decode(path, expected="UTF-8 CSV, as data.cdc.gov exports it"), path)
+    header_line, header = split_header(rows, path, REQUIRED)
+    require_columns(header, REQUIRED, file=path, line=header_line)
+    records = []
+    seen = FirstLines(path, column=KEY_COLUMNS,
+                      expected="one row per state, year, month, indicator")
+    for line, row in data_rows(rows[1:], header, path, log=log):
+        record = _parse_row(row, path, line, log, source_id)
+        key = (record["location_id"], record["year"], record["month"], record["indicator"])
+        seen.add(key, line, f"row {key}")
+        records.append(record)
     if not records:
         raise DataFormatError(path, "no data rows below the header", line=2,
                               expected="one row per state, month and indicator")
@@ -118,9 +96,7 @@ def _parse_row(row: dict[str, str], path: Path, line: int, log: CleaningLog,
     location_id, level = _location(row["State"], path, line)
     indicator = _lookup(INDICATOR_LABELS, row["Indicator"], path, line, "Indicator")
     month = _lookup(MONTHS, row["Month"], path, line, "Month")
-    if not (row["Year"].isdigit() and len(row["Year"]) == 4):
-        raise DataFormatError(path, f"not a year: {row['Year']!r}", line=line, column="Year",
-                              expected="a four-digit year")
+    year = parse_year(row["Year"], file=path, line=line, column="Year")
     numbers = {
         column: parse_count(row[column], file=path, line=line, column=column, allow_blank=True)
         for column in ["Data Value", "Predicted Value", "Percent Complete",
@@ -140,7 +116,7 @@ def _parse_row(row: dict[str, str], path: Path, line: int, log: CleaningLog,
     return {
         "location_id": location_id,
         "location_level": level,
-        "year": int(row["Year"]),
+        "year": year,
         "month": month,
         "indicator": indicator,
         "value": numbers["Data Value"],
@@ -167,31 +143,3 @@ def _lookup(table: dict, label: str, path: Path, line: int, column: str):
     except KeyError:
         raise DataFormatError(path, f"unknown {column} {label!r}", line=line, column=column,
                               expected=f"one of {list(table)}") from None
-
-
-def _decode(path: Path) -> str:
-    """UTF-8 text (ASCII as published); a clear error for UTF-16 or other encodings."""
-    data = path.read_bytes()
-    if data[:2] in _UTF16_BOMS or b"\x00" in data:
-        at = 0 if data[:2] in _UTF16_BOMS else data.find(b"\x00")
-        raise DataFormatError(path, "NUL bytes or a UTF-16 byte-order mark: not UTF-8 text",
-                              line=data.count(b"\n", 0, at) + 1, column=_column_at(data, at),
-                              expected="UTF-8 CSV, as data.cdc.gov exports it")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(path, f"byte {data[exc.start:exc.start + 1]!r} is not valid "
-                              "UTF-8", line=data.count(b"\n", 0, exc.start) + 1,
-                              column=_column_at(data, exc.start),
-                              expected="UTF-8 CSV, as data.cdc.gov exports it") from None
-
-
-def _column_at(data: bytes, offset: int) -> str:
-    """Header name of the CSV column holding byte ``offset`` (best effort)."""
-    first = data.split(b"\n", 1)[0]
-    first = first[2:] if first[:2] in _UTF16_BOMS else first
-    header = next(csv.reader([first.decode("latin-1").replace("\x00", "")]), [])
-    start = data.rfind(b"\n", 0, offset) + 1
-    prefix = data[start:offset].decode("latin-1").replace("\x00", "")
-    index = max(len(next(csv.reader([prefix]), [])), 1) - 1
-    return header[index].strip() if 0 <= index < len(header) else f"#{index + 1}"

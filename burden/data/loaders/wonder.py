@@ -24,14 +24,19 @@ Confidence intervals, standard errors and "% of Total Deaths" are derivable and 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from burden.data.cleaning import CleaningLog, DataFormatError, parse_count
+from burden.data.cleaning import (
+    CleaningLog,
+    DataFormatError,
+    FirstLines,
+    parse_count,
+    require_columns,
+)
+from burden.data.textfile import csv_rows, data_rows, decode, split_header
 
 REQUIRED = ["Notes", "County", "County Code", "Deaths", "Population", "Crude Rate",
             "Age Adjusted Rate"]
@@ -42,7 +47,6 @@ YEARS_PREFIX = "Year/Month:"
 COLUMNS = ["location_id", "county", "state", "year_start", "year_end", "deaths", "population",
            "crude_rate_per_100k", "age_adj_rate_per_100k", "suppressed", "unreliable",
            "source"]
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _FIPS = re.compile(r"\d{5}")
 _COUNTY = re.compile(r"(?P<county>.+), (?P<state>[A-Z]{2})")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
@@ -51,22 +55,11 @@ _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     """Read a CDC WONDER county export into ``us_county_deaths`` rows."""
     path = Path(path)
-    reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter="\t")
-    try:
-        rows = [(reader.line_num, cells) for cells in reader]
-    except csv.Error as exc:
-        raise DataFormatError(path, f"unreadable tab-delimited text: {exc}",
-                              line=reader.line_num, expected="tab-separated cells") from None
-    if not rows:
-        raise DataFormatError(path, "the file is empty", line=1,
-                              expected=f"a header with {REQUIRED}")
-    header_line, header = rows[0]
-    header = [h.strip() for h in header]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise DataFormatError(path, f"missing or renamed column(s) {missing}; found {header}",
-                              line=header_line, column=missing[0],
-                              expected=f"columns {REQUIRED}")
+    text = decode(path, delimiter="\t",
+                  expected="UTF-8 tab-delimited text, as WONDER exports it")
+    rows = csv_rows(text, path, delimiter="\t")
+    header_line, header = split_header(rows, path, REQUIRED)
+    require_columns(header, REQUIRED, file=path, line=header_line)
     for column in [h for h in header if h and h not in REQUIRED]:
         log.record("dropped", "column not kept (derivable from deaths and population)",
                    line=header_line, column=column)
@@ -93,22 +86,12 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
 def _table(rows: list[tuple[int, list[str]]], header: list[str], path: Path,
            log: CleaningLog, source_id: str) -> tuple[list[dict], tuple[int, float] | None]:
     """County records of the table rows, and (line, deaths) of the Total row if any."""
-    at = {name: header.index(name) for name in REQUIRED}
-    records, total, seen = [], None, {}
-    for line, cells in rows:
-        if not any(c.strip() for c in cells):
-            log.record("dropped", "blank line", line=line)
-            continue
-        if len(cells) != len(header):
-            column = header[len(cells)] if len(cells) < len(header) else None
-            raise DataFormatError(path, f"{len(cells)} cells for {len(header)} columns: the "
-                                  "row is cut short (truncated file?) or has extra cells",
-                                  line=line, column=column,
-                                  expected=f"{len(header)} tab-separated cells")
-        row = {name: cells[i].strip() for name, i in at.items()}
+    records, total = [], None
+    seen = FirstLines(path, column="County Code", expected="one row per county")
+    for line, row in data_rows(rows, header, path, log=log, delimiter="\t"):
         if not row["County"]:
             if row["Notes"] == "Total":
-                total = (line, _number(row["Deaths"], path, line, "Deaths"))
+                total = (line, parse_count(row["Deaths"], file=path, line=line, column="Deaths"))
                 log.record("dropped", "national Total row, not a county (checked against "
                            "the sum of county deaths)", line=line, column="Notes",
                            original=row["Deaths"], record="Total")
@@ -120,11 +103,7 @@ def _table(rows: list[tuple[int, list[str]]], header: list[str], path: Path,
                                       column="County", expected='"County name, ST"')
             continue
         record = _county_record(row, path, line, log, source_id)
-        if record["location_id"] in seen:
-            raise DataFormatError(path, f"county code {row['County Code']} on lines "
-                                  f"{seen[record['location_id']]} and {line}", line=line,
-                                  column="County Code", expected="one row per county")
-        seen[record["location_id"]] = line
+        seen.add(record["location_id"], line, f"county code {row['County Code']}")
         records.append(record)
     return records, total
 
@@ -160,30 +139,19 @@ def _county_record(row: dict[str, str], path: Path, line: int, log: CleaningLog,
         "location_id": f"US-FIPS:{row['County Code']}",
         "county": match["county"],
         "state": match["state"],
-        "deaths": _number(row["Deaths"], path, line, "Deaths", allow={SUPPRESSED, MISSING}),
-        "population": _number(row["Population"], path, line, "Population",
-                              allow={SUPPRESSED, MISSING}),
+        "deaths": parse_count(row["Deaths"], file=path, line=line, column="Deaths",
+                              markers={SUPPRESSED, MISSING}),
+        "population": parse_count(row["Population"], file=path, line=line, column="Population",
+                                  markers={SUPPRESSED, MISSING}),
         "suppressed": suppressed,
         "unreliable": bool(unreliable),
         "source": source_id,
     }
     for column, name in RATES.items():
-        record[name] = _number(row[column], path, line, column,
-                               allow={SUPPRESSED, UNRELIABLE, MISSING})
+        record[name] = parse_count(row[column], file=path, line=line, column=column,
+                                   markers={SUPPRESSED, UNRELIABLE, MISSING})
     return record
 
-
-def _number(text: str, path: Path, line: int, column: str, allow: frozenset | set = frozenset()
-            ) -> float:
-    """A number, or NaN for an allowed WONDER marker ("Suppressed", ...)."""
-    if text in allow:
-        return float("nan")
-    try:
-        return parse_count(text, file=path, line=line, column=column)
-    except DataFormatError as exc:
-        markers = f" or one of {sorted(allow)}" if allow else ""
-        raise DataFormatError(path, exc.problem, line=line, column=column,
-                              expected=f"a non-negative number{markers}") from None
 
 
 def _query_years(footer: list[tuple[int, list[str]]], path: Path) -> tuple[int, int]:
@@ -218,32 +186,3 @@ def _check_total(frame: pd.DataFrame, total: tuple[int, float], path: Path) -> N
         raise DataFormatError(path, f"county deaths add up to {kept:,.0f}, more than the "
                               f"Total row's {total_deaths:,.0f}", line=line, column="Deaths",
                               expected="county deaths summing to at most the Total")
-
-
-def _decode(path: Path) -> str:
-    """UTF-8 (ASCII as exported) text; a clear error for UTF-16 or other encodings."""
-    data = path.read_bytes()
-    if data[:2] in _UTF16_BOMS or b"\x00" in data:
-        at = 0 if data[:2] in _UTF16_BOMS else data.find(b"\x00")
-        raise DataFormatError(path, "NUL bytes or a UTF-16 byte-order mark: not UTF-8 text",
-                              line=data.count(b"\n", 0, at) + 1, column=_column_at(data, at),
-                              expected="UTF-8 tab-delimited text, as WONDER exports it")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(path, f"byte {data[exc.start:exc.start + 1]!r} is not valid "
-                              "UTF-8", line=data.count(b"\n", 0, exc.start) + 1,
-                              column=_column_at(data, exc.start),
-                              expected="UTF-8 tab-delimited text, as WONDER exports it"
-                              ) from None
-
-
-def _column_at(data: bytes, offset: int) -> str:
-    """Header name of the column holding byte ``offset`` (best effort)."""
-    first = data.split(b"\n", 1)[0]
-    first = first[2:] if first[:2] in _UTF16_BOMS else first
-    header = first.decode("latin-1").replace("\x00", "").split("\t")
-    start = data.rfind(b"\n", 0, offset) + 1
-    index = data[start:offset].count(b"\t")
-    name = header[index].strip().strip('"') if index < len(header) else ""
-    return name or f"#{index + 1}"
