@@ -79,11 +79,12 @@ PROCESSED := $(TABLES:%=$(PROC)/%.parquet)
 data: $(PROCESSED)
 
 # ---- models ----------------------------------------------------------------------------
-MODEL_CODE := burden/models/base.py
+MODEL_CODE := burden/models/base.py burden/models/fast_diagnostics.py
 
 $(MODELS)/deaths.nc: $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
     $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional.parquet \
-    burden/models/deaths.py $(MODEL_CODE)
+    burden/models/deaths.py burden/models/deaths_data.py burden/models/deaths_graph.py \
+    burden/models/trends.py $(MODEL_CODE)
 	$(BURDEN) fit deaths
 
 $(MODELS)/production.nc $(MODELS)/markets.nc &: $(PROC)/production_measurements.parquet \
@@ -119,7 +120,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check burden tests analysis reports
 
 benchmark: $(PROCESSED) | $(STAMP)
-	$(PY) analysis/benchmark.py
+	$(PY) analysis/benchmark_deaths.py
+	$(PY) analysis/benchmark_shares.py
 
 backtest: $(PROCESSED) | $(STAMP)
 	$(PY) analysis/backtest_deaths.py

@@ -21,11 +21,12 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+
+from burden.models import fast_diagnostics
 
 log = logging.getLogger(__name__)
 
@@ -220,26 +221,34 @@ class BayesianEstimator(ABC):
         return self._idata is not None
 
     # ---- diagnostics -------------------------------------------------------------------
-    def diagnostics(self) -> pd.DataFrame:
-        """Per variable: max R-hat, min bulk and tail ESS over its elements."""
+    def diagnostic_arrays(self) -> dict[str, xr.DataArray]:
+        """Every quantity whose convergence is checked: the variables named by
+        ``diagnostic_vars`` (default: all posterior variables). Subclasses may add derived
+        quantities they report (e.g. regional sums)."""
         post = self.posterior
-        names = self.diagnostic_vars() or list(post.data_vars)
-        sub = self.idata["posterior"].to_dataset()[names]
-        rhat = az.rhat(sub)
-        ess_bulk = az.ess(sub, method="bulk")
-        ess_tail = az.ess(sub, method="tail")
+        return {name: post[name] for name in (self.diagnostic_vars() or list(post.data_vars))}
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Per quantity: max R-hat, min bulk and tail ESS over its elements.
+
+        Rank-normalised split R-hat and ESS (Vehtari et al. 2021), vectorised in
+        ``fast_diagnostics`` (ArviZ 1.x loops element by element: minutes for the ~10,000
+        quantities of the deaths model); agreement with ArviZ is tested.
+        """
         rows = []
-        for name in names:
-            rows.append(
-                {
-                    "variable": name,
-                    "size": int(np.prod([post[name].sizes[d] for d in post[name].dims
-                                         if d not in ("chain", "draw")] or [1])),
-                    "r_hat_max": float(np.nanmax(np.asarray(rhat[name]))),
-                    "ess_bulk_min": float(np.nanmin(np.asarray(ess_bulk[name]))),
-                    "ess_tail_min": float(np.nanmin(np.asarray(ess_tail[name]))),
-                }
-            )
+        for name, arr in self.diagnostic_arrays().items():
+            values = np.asarray(arr.transpose("chain", "draw", ...).values, dtype=float)
+            flat = values.reshape(values.shape[0], values.shape[1], -1)
+            if flat.shape[-1] == 0:
+                continue
+            stats = fast_diagnostics.summarise(flat)
+            rows.append({
+                "variable": name,
+                "size": int(flat.shape[-1]),
+                "r_hat_max": float(np.nanmax(stats["r_hat"])),
+                "ess_bulk_min": float(np.nanmin(stats["ess_bulk"])),
+                "ess_tail_min": float(np.nanmin(stats["ess_tail"])),
+            })
         return pd.DataFrame(rows)
 
     def n_divergences(self) -> int:

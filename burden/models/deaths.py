@@ -1,0 +1,352 @@
+"""OpioidDeaths: opioid deaths by country and year, pooled through the GBD hierarchy, with
+the US correction for overdose deaths whose certificate names no drug.
+
+Sources: IHME GBD 2017 opioid-use-disorder deaths (``gbd_deaths``), World Bank population
+(``population``), NIDA/NCHS deaths by drug (``us_deaths_by_drug``) and CDC VSRR provisional
+counts with the percent of deaths with a drug specified (``us_provisional``). Methods,
+priors and measured figures: docs/models/deaths.md.
+
+Example::
+
+    model = OpioidDeaths()
+    model.fit({name: pd.read_parquet(...) for name in OpioidDeaths.data_tables})
+    model.summary(level="world")
+    model.save("models/deaths.nc")
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from burden.models import deaths_graph
+from burden.models.base import BayesianEstimator, interval_summary
+from burden.models.deaths_data import US_DRUGS, DeathsInputs, prepare_inputs
+
+LEVELS = ("country", "region", "super_region", "world")
+WORLD_ID, WORLD_NAME = "WLD", "World"
+
+
+class OpioidDeaths(BayesianEstimator):
+    """Bayesian model of opioid deaths by country-year; see the module docstring."""
+
+    _model_type: ClassVar[str] = "opioid_deaths"
+    _model_version: ClassVar[str] = "1"
+    data_tables: ClassVar[tuple[str, ...]] = (
+        "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional")
+
+    # ---- configuration -----------------------------------------------------------------
+    @property
+    def default_model_config(self) -> dict:
+        return {
+            "forecast_to": 2024,  # last year of the latent trend (World Bank population ends)
+            "knot_spacing": 5,  # years between spline knots (countries)
+            "us_knot_spacing": 3,  # US definition ratio and drug shares (sharper changes)
+            "last_data_year": None,  # e.g. 2014 for the back-test (drops later data)
+            "country_effects": "centred",  # or "non_centred" (measured in the docs)
+            # (mean, sd) or sd of each prior; reasons in docs/models/deaths.md
+            "priors": {
+                "mu_global": (0.0, 2.0),
+                "sigma_level": 1.0,
+                "nopop_log_deaths": (4.0, 3.0),
+                "tau_step": 0.5,
+                "sigma_gbd": 0.2,
+                "definition_log_ratio": (0.0, 0.5),
+                "tau_ratio": 0.1,
+                "share_logit_level": (0.0, 1.5),
+                "pct_logit_anchor": (0.0, 2.0),
+                "tau_pct": 0.1,
+                "unspecified_log_rel_share": (0.0, 0.25),
+                "sigma_nchs": 0.1,
+            },
+        }
+
+    @property
+    def default_sampler_config(self) -> dict:
+        return {**super().default_sampler_config, "draws": 1000, "tune": 500, "chains": 4,
+                "target_accept": 0.9, "nuts_sampler": "nutpie"}
+
+    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
+        super().__init__(model_config, sampler_config)
+        priors = (model_config or {}).get("priors", {})
+        self.model_config["priors"] = {**self.default_model_config["priors"], **priors}
+        if self.model_config["country_effects"] not in ("centred", "non_centred"):
+            raise ValueError("country_effects must be 'centred' or 'non_centred'")
+        self._inputs: DeathsInputs | None = None
+        self._cache: dict[str, xr.DataArray] = {}
+
+    # ---- data and model ----------------------------------------------------------------
+    def prepare_data(self, data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The four tables plus ``locations`` (from the registry unless given)."""
+        prepared = super().prepare_data(data)
+        if "locations" in data:
+            prepared["locations"] = data["locations"]
+        else:
+            from burden.registry.locations import hierarchy
+
+            prepared["locations"] = hierarchy()
+        return prepared
+
+    def inputs(self, data: dict[str, pd.DataFrame] | None = None) -> DeathsInputs:
+        """Aligned model inputs (built from the fitted data unless ``data`` is given)."""
+        if data is not None:
+            cfg = self.model_config
+            return prepare_inputs(data, data["locations"], forecast_to=int(cfg["forecast_to"]),
+                                  knot_spacing=float(cfg["knot_spacing"]),
+                                  us_knot_spacing=float(cfg["us_knot_spacing"]),
+                                  last_data_year=cfg["last_data_year"])
+        if self._inputs is None:
+            self._inputs = self.inputs(self.data)
+        return self._inputs
+
+    def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
+        inp = self.inputs(data)
+        for note in inp.notes:
+            warnings.warn(note, UserWarning, stacklevel=3)
+        self._inputs = inp
+        self._cache = {}
+        self.model = deaths_graph.build(inp, self.model_config)
+        return self.model
+
+    def diagnostic_vars(self) -> list[str]:
+        """Free parameters and the small US quantities; deterministic copies of free
+        parameters (e.g. ``country_coef``) are left out, derived deaths are added in
+        ``diagnostics``."""
+        copies = {"country_coef", "super_region_step", "region_step", "super_region_level",
+                  "region_level", "definition_log_ratio_coef", "share_logit_coef"}
+        return [v for v in self.posterior.data_vars if v not in copies]
+
+    # ---- draws -------------------------------------------------------------------------
+    def _stack(self, name: str) -> np.ndarray:
+        return np.asarray(self.posterior[name])
+
+    def _country_log_deaths(self) -> np.ndarray:
+        """(chain, draw, country, year) log deaths, recomputed from the spline coefficients."""
+        inp = self.inputs()
+        theta = self._stack("country_coef")
+        log_rate = np.einsum("...ck,tk->...ct", theta, inp.basis)
+        offset = np.where(inp.has_population[:, None],
+                          np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
+        return log_rate + offset
+
+    def _groups(self, level: str) -> tuple[list[str], list[str], np.ndarray]:
+        """Ids, names and a (group x country) 0/1 matrix for an aggregation level."""
+        inp = self.inputs()
+        n = len(inp.countries)
+        if level == "country":
+            return inp.countries, inp.country_names, np.eye(n)
+        if level == "region":
+            idx, ids, names = inp.country_region, inp.region_ids, inp.region_names
+        elif level == "super_region":
+            idx, ids, names = inp.country_super, inp.super_region_ids, inp.super_region_names
+        elif level == "world":
+            idx, ids, names = np.zeros(n, int), [WORLD_ID], [WORLD_NAME]
+        else:
+            raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+        return ids, names, (idx[None, :] == np.arange(len(ids))[:, None]).astype(float)
+
+    def deaths_draws(self, level: str = "country") -> xr.DataArray:
+        """Draws of deaths (chain, draw, location, year); aggregates are sums of draws."""
+        key = f"deaths:{level}"
+        if key not in self._cache:
+            inp = self.inputs()
+            if "deaths:country" not in self._cache:
+                self._cache["deaths:country"] = xr.DataArray(
+                    np.exp(self._country_log_deaths()), name="deaths",
+                    dims=("chain", "draw", "location", "year"),
+                    coords={"chain": self.posterior.chain.values,
+                            "draw": self.posterior.draw.values,
+                            "location": inp.countries, "year": inp.years})
+            ids, names, member = self._groups(level)
+            country = self._cache["deaths:country"]
+            values = np.einsum("gc,...ct->...gt", member, country.values)
+            self._cache[key] = xr.DataArray(
+                values, name="deaths", dims=country.dims,
+                coords={"chain": country.chain, "draw": country.draw, "location": ids,
+                        "location_name": ("location", names), "year": country.year})
+        return self._cache[key]
+
+    def population(self, level: str = "country") -> xr.DataArray:
+        """Population of each location (countries with a population only) by year."""
+        inp = self.inputs()
+        ids, _, member = self._groups(level)
+        pop = np.where(inp.has_population[:, None], np.nan_to_num(inp.population), 0.0)
+        values = member @ pop
+        values[values == 0] = np.nan
+        return xr.DataArray(values, dims=("location", "year"),
+                            coords={"location": ids, "year": inp.years})
+
+    def rate_draws(self, level: str = "country") -> xr.DataArray:
+        """Deaths per 100,000 (countries without population left out of aggregates)."""
+        inp = self.inputs()
+        _, _, member = self._groups(level)
+        with_pop = member * inp.has_population[None, :]
+        country = self.deaths_draws("country").values
+        deaths = np.einsum("gc,...ct->...gt", with_pop, country)
+        rate = deaths / self.population(level).values * 1e5
+        return self.deaths_draws(level).copy(data=rate).rename("rate_per_100k")
+
+    def us_drug_deaths_draws(self, corrected: bool = True) -> xr.DataArray:
+        """US opioid deaths by drug (chain, draw, drug, year) on the NCHS definition.
+
+        ``corrected=False``: deaths a death certificate would report (multiple cause, as
+        NCHS counts them). ``corrected=True``: reported deaths plus those among overdose
+        deaths with no drug specified, reallocated in proportion (Ruhm 2017/2018; Boslett,
+        Denham & Hill 2020) using the VSRR percent specified. VSRR covers 2015-2017 only:
+        for other years the percent specified is a random walk from the nearest VSRR year,
+        so "corrected" there carries the widening uncertainty of that extrapolation (the
+        centre is the 2015/2017 level, not a measured value).
+        """
+        inp = self.inputs()
+        if inp.us is None:
+            raise ValueError("the fit has no US data (USA not among the GBD countries)")
+        us = inp.us
+        log_deaths = self._country_log_deaths()[..., inp.countries.index("USA"), :]
+        n_years = len(us["years"])
+        eta = log_deaths[..., us["offset"]:us["offset"] + n_years]
+        log_deaths = (eta[..., None, :] + self._stack("us_definition_log_ratio")[..., None, :]
+                      + self._stack("us_log_share"))
+        if corrected:
+            log_deaths = log_deaths + self._stack("us_log_correction")[..., None, :]
+        return xr.DataArray(
+            np.exp(log_deaths), name="us_deaths_corrected" if corrected else "us_deaths_reported",
+            dims=("chain", "draw", "drug", "year"),
+            coords={"chain": self.posterior.chain.values, "draw": self.posterior.draw.values,
+                    "drug": list(US_DRUGS), "year": us["years"]})
+
+    # ---- summaries ---------------------------------------------------------------------
+    def summary(self, level: str | None = None) -> pd.DataFrame:
+        """Deaths and rates per 100,000 with 95% intervals, for one level or all of them.
+
+        Columns: location_id, location_name, location_level, year, measure, mean, lower,
+        upper. Rates are missing for countries without a population (Taiwan).
+        """
+        levels = LEVELS if level is None else (level,)
+        frames = []
+        for lev in levels:
+            names = dict(zip(*self._groups(lev)[:2]))
+            for measure, draws in (("deaths", self.deaths_draws(lev)),
+                                   ("rate_per_100k", self.rate_draws(lev))):
+                with warnings.catch_warnings():  # TWN has no rate: all-NaN draws
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    table = interval_summary(draws.drop_vars("location_name", errors="ignore"))
+                table = table.rename(columns={"location": "location_id"})
+                table.insert(1, "location_name", table["location_id"].map(names))
+                table.insert(2, "location_level", lev)
+                table.insert(4, "measure", measure)
+                frames.append(table)
+        return pd.concat(frames, ignore_index=True)
+
+    def predict(self, locations: list[str] | str, years: list[int] | int) -> pd.DataFrame:
+        """Deaths and rates for any location id (country ISO3, region, super-region, WLD)
+        and year in the model's span (data years and forecast years up to ``forecast_to``).
+        """
+        inp = self.inputs()
+        locations = [locations] if isinstance(locations, str) else list(locations)
+        years = [years] if isinstance(years, int) else [int(y) for y in years]
+        outside = [y for y in years if y < inp.years[0] or y > inp.years[-1]]
+        if outside:
+            raise ValueError(f"years {outside} outside the model span {inp.years[0]}-"
+                             f"{inp.years[-1]}; refit with model_config forecast_to=")
+        table = self.summary()
+        known = set(table["location_id"])
+        unknown = [loc for loc in locations if loc not in known]
+        if unknown:
+            raise ValueError(f"unknown location ids {unknown}; use ISO3, region, "
+                             f"super-region ids or {WORLD_ID}")
+        keep = table["location_id"].isin(locations) & table["year"].isin(years)
+        return table[keep].reset_index(drop=True)
+
+    def us_correction_summary(self) -> pd.DataFrame:
+        """US any-opioid deaths, reported and corrected for unspecified drugs (95%)."""
+        frames = []
+        for series, corrected in (("reported", False), ("corrected", True)):
+            draws = self.us_drug_deaths_draws(corrected).sel(drug="any_opioid")
+            table = interval_summary(draws.drop_vars("drug"))
+            table.insert(1, "series", series)
+            frames.append(table)
+        return pd.concat(frames, ignore_index=True)
+
+    def us_correction_ratio_summary(self) -> pd.DataFrame:
+        """Corrected / reported - 1, in percent, by year (the size of the correction)."""
+        factor = 100 * (np.exp(self.posterior["us_log_correction"]) - 1)
+        factor = factor.rename({"us_year": "year"})
+        table = interval_summary(factor)
+        table["vsrr_year"] = table["year"].isin(self.inputs().us["years"][
+            self.inputs().us["pct_year"]])
+        return table
+
+    def summary_text(self) -> str:
+        """A short plain-text summary: world deaths, the US correction, convergence."""
+        inp = self.inputs()
+        world = self.summary("world")
+        deaths = world[world["measure"] == "deaths"].set_index("year")
+        lines = [(f"Opioid deaths (GBD definition), {len(inp.countries)} countries, "
+                  f"data {inp.years[0]}-{inp.last_data_year}, forecast to {inp.years[-1]}:")]
+        for year in (inp.last_data_year, int(inp.years[-1])):
+            r = deaths.loc[year]
+            lines.append(f"  world {year}: {r['mean']:,.0f} (95% {r['lower']:,.0f}-"
+                         f"{r['upper']:,.0f})")
+        if inp.us is not None:
+            ratio = self.us_correction_ratio_summary().set_index("year")
+            for year in ratio.index[ratio["vsrr_year"]]:
+                r = ratio.loc[year]
+                lines.append(f"  US {year}: corrected any-opioid deaths {r['mean']:.1f}% above "
+                             f"reported (95% {r['lower']:.1f}-{r['upper']:.1f}%)")
+        conv = json.loads(self.idata.attrs.get("convergence", "{}")) or self.convergence_report()
+        lines.append(
+            f"  convergence: max R-hat {conv['r_hat_max']:.3f}, min bulk ESS "
+            f"{conv['ess_bulk_min']:.0f}, {conv['divergences']} divergences -> "
+            + ("OK" if conv["converged"] else "NOT CONVERGED: do not use"))
+        return "\n".join(lines)
+
+    # ---- diagnostics of the reported quantities ----------------------------------------
+    def derived_draws(self) -> dict[str, xr.DataArray]:
+        """Every reported quantity, for convergence checks."""
+        out = {f"deaths_{lev}": self.deaths_draws(lev).drop_vars("location_name",
+                                                                 errors="ignore")
+               for lev in LEVELS}
+        if self.inputs().us is not None:
+            out["us_deaths_corrected"] = self.us_drug_deaths_draws(True)
+            out["us_deaths_reported"] = self.us_drug_deaths_draws(False)
+        return out
+
+    def diagnostic_arrays(self) -> dict[str, xr.DataArray]:
+        """Parameters and every reported (derived) quantity: regional sums, rates, US drugs."""
+        return {**super().diagnostic_arrays(), **self.derived_draws()}
+
+    @classmethod
+    def load(cls, path: str | Path) -> OpioidDeaths:
+        est = super().load(path)
+        est._inputs = None
+        est._cache = {}
+        return est
+
+
+def read_processed(processed_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The model's processed tables from ``processed_dir`` (parquet), named errors if absent."""
+    processed_dir = Path(processed_dir)
+    data = {}
+    for name in OpioidDeaths.data_tables:
+        path = processed_dir / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run `burden data` first")
+        data[name] = pd.read_parquet(path)
+    return data
+
+
+def fit_from_processed(processed_dir: str | Path, out: str | Path, *,
+                       model_config: dict | None = None, sampler_config: dict | None = None,
+                       progressbar: bool = True) -> Path:
+    """Fit OpioidDeaths on data/processed/*.parquet and save it to ``out`` (netCDF)."""
+    data = read_processed(processed_dir)
+    model = OpioidDeaths(model_config, sampler_config)
+    model.fit(data, progressbar=progressbar)
+    return model.save(out)

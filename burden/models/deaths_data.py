@@ -1,0 +1,237 @@
+"""Turn the processed tables into the arrays the opioid-deaths model needs.
+
+One job: select, check and align the inputs (GBD deaths, population, NCHS counts by drug,
+VSRR provisional counts) on a country x year grid. Every choice that changes or leaves out
+input rows is written to ``notes`` (and warned by the estimator), never done silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from burden.models.trends import bspline_basis, last_constrained_coef
+
+#: Drugs reported for the US (registry.causes ids); ``any_opioid`` first: the others are
+#: shares of it (they overlap: one death can involve several opioids).
+US_DRUGS = ("any_opioid", "heroin", "synthetic_opioids", "rx_opioids")
+GBD_CAUSE = "opioid_use_disorders"
+HIERARCHY_COLUMNS = ("iso3", "name", "region_id", "region_name", "super_region_id",
+                     "super_region_name")
+
+
+@dataclass
+class DeathsInputs:
+    """Aligned arrays for one fit. Years run ``years[0]..years[-1]`` (data + forecast)."""
+
+    years: np.ndarray
+    last_data_year: int
+    countries: list[str]
+    country_names: list[str]
+    region_ids: list[str]
+    region_names: list[str]
+    super_region_ids: list[str]
+    super_region_names: list[str]
+    country_region: np.ndarray  # index into region_ids
+    region_super: np.ndarray  # index into super_region_ids
+    has_population: np.ndarray  # bool per country
+    population: np.ndarray  # country x year; NaN where unknown
+    basis: np.ndarray  # year x coefficient
+    n_constrained: int  # coefficients touched by data years
+    gbd_country: np.ndarray
+    gbd_year: np.ndarray
+    gbd_log_deaths: np.ndarray
+    us: dict | None  # US block (None when the US is not among the countries)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def country_super(self) -> np.ndarray:
+        return self.region_super[self.country_region]
+
+
+def _check_columns(frame: pd.DataFrame, table: str, needed: tuple[str, ...]) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(f"table {table!r} lacks columns {missing}; has {list(frame.columns)}")
+
+
+def _gbd_country_rows(gbd: pd.DataFrame, last_data_year: int | None) -> pd.DataFrame:
+    _check_columns(gbd, "gbd_deaths", ("location_id", "location_name", "location_level", "year",
+                                       "cause", "measure", "value"))
+    rows = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
+               & (gbd["location_level"] == "country")].copy()
+    if rows.empty:
+        raise ValueError(f"gbd_deaths has no country rows of cause {GBD_CAUSE!r}, "
+                         "measure 'deaths'")
+    if last_data_year is not None:
+        rows = rows[rows["year"] <= last_data_year]
+    return rows
+
+
+def _hierarchy(locations: pd.DataFrame, countries: list[str]) -> pd.DataFrame:
+    _check_columns(locations, "locations (registry.locations.hierarchy())", HIERARCHY_COLUMNS)
+    hier = locations.drop_duplicates("iso3").set_index("iso3")
+    unknown = sorted(set(countries) - set(hier.index))
+    if unknown:
+        raise ValueError(
+            f"GBD countries without a GBD region in the location hierarchy: {unknown}; add "
+            "them to burden/registry/locations.py"
+        )
+    return hier.loc[countries]
+
+
+def _population_grid(pop: pd.DataFrame, countries: list[str], years: np.ndarray,
+                     notes: list[str]) -> np.ndarray:
+    _check_columns(pop, "population", ("location_id", "year", "population"))
+    grid = (pop[pop["location_id"].isin(countries)]
+            .pivot_table(index="location_id", columns="year", values="population")
+            .reindex(index=countries, columns=years))
+    for iso3, row in grid.iterrows():
+        known = row.dropna()
+        if known.empty:
+            continue
+        gaps = row.index[row.isna()]
+        if len(gaps):
+            # log-linear interpolation inside the series; past its end, the last value is
+            # held (an assumption, named here and in the docs)
+            filled = np.exp(pd.Series(np.log(row.values), index=row.index)
+                            .interpolate(limit_area="inside")
+                            .ffill().bfill())
+            grid.loc[iso3] = filled.values
+            notes.append(f"population of {iso3}: years {list(map(int, gaps))} missing in the "
+                         "World Bank table; interpolated log-linearly inside the series, last "
+                         "(or first) value held outside it")
+    return grid.to_numpy(dtype=float)
+
+
+def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: int | None,
+              us_start: int | None, us_knot_spacing: float, notes: list[str]) -> dict | None:
+    nchs = data["us_deaths_by_drug"]
+    _check_columns(nchs, "us_deaths_by_drug", ("year", "drug", "group", "sex", "measure",
+                                               "value"))
+    nchs = nchs[(nchs["group"] == "all") & (nchs["sex"] == "both")
+                & (nchs["measure"] == "deaths") & nchs["drug"].isin(US_DRUGS)]
+    if last_data_year is not None:
+        nchs = nchs[nchs["year"] <= last_data_year]
+    missing = [d for d in US_DRUGS if d not in set(nchs["drug"])]
+    if missing:
+        raise ValueError(f"us_deaths_by_drug lacks drugs {missing} (sex 'both', group 'all', "
+                         "measure 'deaths')")
+    start = int(us_start or nchs["year"].min())
+    us_years = years[years >= start]
+    drug_index = {d: i for i, d in enumerate(US_DRUGS)}
+    nchs = nchs[nchs["year"].isin(us_years)]
+
+    vsrr = data["us_provisional"]
+    _check_columns(vsrr, "us_provisional", ("location_id", "year", "month", "indicator",
+                                            "value"))
+    vsrr = vsrr[(vsrr["location_id"] == "US") & (vsrr["month"] == 12)
+                & vsrr["year"].isin(us_years)]
+    if last_data_year is not None:
+        vsrr = vsrr[vsrr["year"] <= last_data_year]
+    unpublished = vsrr["value"].isna()
+    if unpublished.any():
+        notes.append(f"us_provisional: {int(unpublished.sum())} US December values not "
+                     "published (NaN) left out")
+        vsrr = vsrr[~unpublished]
+    pct = vsrr[vsrr["indicator"] == "percent_specified"]
+    if pct.empty:
+        notes.append("us_provisional: no US December 'percent_specified' in the data (e.g. "
+                     "a back-test before 2015): the US correction rests on its prior only")
+    totals = vsrr[vsrr["indicator"] == "all_overdose"].set_index("year")["value"]
+    no_total = sorted(set(pct["year"]) - set(totals.index))
+    if no_total:
+        raise ValueError(f"us_provisional: US December 'all_overdose' missing for {no_total}; "
+                         "the percent specified needs its number of deaths")
+    pct_p = pct["value"].to_numpy(float) / 100.0
+    pct_n = totals.loc[pct["year"]].to_numpy(float)
+    counts = vsrr[vsrr["indicator"].isin(US_DRUGS)]
+    year_pos = {int(y): i for i, y in enumerate(us_years)}
+    last_obs = int(max(nchs["year"].max(), pct["year"].max() if len(pct) else 0))
+    basis = bspline_basis(us_years, int(us_years[0]), int(us_years[-1]), us_knot_spacing)
+    return {
+        "years": us_years,
+        "offset": int(np.searchsorted(years, us_years[0])),
+        "basis": basis,
+        "n_constrained": last_constrained_coef(basis, last_obs - int(us_years[0]) + 1),
+        "nchs_drug": nchs["drug"].map(drug_index).to_numpy(int),
+        "nchs_year": nchs["year"].map(year_pos).to_numpy(int),
+        "nchs_log": np.log(nchs["value"].to_numpy(float)),
+        "vsrr_drug": counts["indicator"].map(drug_index).to_numpy(int),
+        "vsrr_year": counts["year"].map(year_pos).to_numpy(int),
+        "vsrr_log": np.log(counts["value"].to_numpy(float)),
+        "pct_year": pct["year"].map(year_pos).to_numpy(int),
+        "pct_logit": _logit(pct_p),
+        # binomial sampling error of a share of n deaths, on the logit scale (delta method)
+        "pct_logit_se": 1.0 / np.sqrt(pct_n * pct_p * (1 - pct_p)),
+        # the walk is centred over the VSRR years (or the last NCHS year when there are none)
+        "vsrr_first": int(year_pos[int(pct["year"].min() if len(pct) else last_obs)]),
+        "vsrr_last": int(year_pos[int(pct["year"].max() if len(pct) else last_obs)]),
+    }
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    if np.any((p <= 0) | (p >= 1)):
+        raise ValueError(f"percent_specified must lie strictly between 0 and 100, got {p * 100}")
+    return np.log(p / (1 - p))
+
+
+def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
+                   forecast_to: int, knot_spacing: float, us_knot_spacing: float = 3,
+                   last_data_year: int | None = None,
+                   us_start: int | None = None) -> DeathsInputs:
+    """Align the tables on countries x years ``first GBD year .. forecast_to``."""
+    notes: list[str] = []
+    gbd = _gbd_country_rows(data["gbd_deaths"], last_data_year)
+    zero = gbd["value"] <= 0
+    if zero.any():
+        notes.append(f"gbd_deaths: {int(zero.sum())} zero values left out (log scale): "
+                     + ", ".join(f"{r.location_id} {r.year}" for r in gbd[zero].itertuples()))
+        gbd = gbd[~zero]
+    countries = sorted(gbd["location_id"].unique())
+    names = gbd.drop_duplicates("location_id").set_index("location_id")["location_name"]
+    first, last = int(gbd["year"].min()), int(gbd["year"].max())
+    if forecast_to < last:
+        raise ValueError(f"forecast_to ({forecast_to}) is before the last data year ({last})")
+    years = np.arange(first, forecast_to + 1)
+    hier = _hierarchy(locations, countries)
+    super_ids = sorted(hier["super_region_id"].unique())
+    region_ids = sorted(hier["region_id"].unique())
+    region_table = hier.drop_duplicates("region_id").set_index("region_id")
+    super_table = hier.drop_duplicates("super_region_id").set_index("super_region_id")
+    population = _population_grid(data["population"], countries, years, notes)
+    has_pop = ~np.isnan(population).all(axis=1)
+    for iso3 in np.asarray(countries)[~has_pop]:
+        notes.append(f"population of {iso3}: not in the World Bank table; its deaths are "
+                     "modelled (level unpooled) and summed into every aggregate, but it has no "
+                     "rate and is left out of aggregate rates (numerator and denominator)")
+    basis = bspline_basis(years, first, forecast_to, knot_spacing)
+    country_pos = {c: i for i, c in enumerate(countries)}
+    us = None
+    if "USA" in country_pos:
+        us = _us_block(data, years, last_data_year, us_start, us_knot_spacing, notes)
+    return DeathsInputs(
+        years=years,
+        last_data_year=last,
+        countries=countries,
+        country_names=[str(names[c]) for c in countries],
+        region_ids=region_ids,
+        region_names=[str(region_table.loc[r, "region_name"]) for r in region_ids],
+        super_region_ids=super_ids,
+        super_region_names=[str(super_table.loc[s, "super_region_name"]) for s in super_ids],
+        country_region=hier["region_id"].map({r: i for i, r in enumerate(region_ids)})
+        .to_numpy(int),
+        region_super=region_table.loc[region_ids, "super_region_id"]
+        .map({s: i for i, s in enumerate(super_ids)}).to_numpy(int),
+        has_population=has_pop,
+        population=population,
+        basis=basis,
+        n_constrained=last_constrained_coef(basis, last - first + 1),
+        gbd_country=gbd["location_id"].map(country_pos).to_numpy(int),
+        gbd_year=(gbd["year"] - first).to_numpy(int),
+        gbd_log_deaths=np.log(gbd["value"].to_numpy(float)),
+        us=us,
+        notes=notes,
+    )

@@ -1,0 +1,246 @@
+"""The PyMC graph of the opioid-deaths model (priors are explained in docs/models/deaths.md).
+
+Latent: log opioid deaths per country-year on the GBD definition,
+
+    log deaths[c, t] = log(pop[c, t] / 1e5) + (B @ theta[c])[t]
+
+with ``theta`` a P-spline (cubic B-spline coefficients following a random walk) whose start
+is pooled super-region -> region -> country and whose steps are pooled the same way. GBD
+and NCHS/VSRR are measurements of it with their own errors; the US block adds the
+GBD-to-NCHS definition ratio, the drug shares and the correction for unspecified drugs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from burden.models.deaths_data import US_DRUGS, DeathsInputs
+
+
+def _split_effect(name: str, mu, sigma, dims: tuple[str, str], n_data: int, centred: bool):
+    """Normal(mu, sigma) steps: centred (if ``centred``) for the first ``n_data`` columns,
+    which the data inform, non-centred for the rest, which only the prior informs."""
+    n_rows = len(pm.modelcontext(None).coords[dims[0]])
+    n_cols = len(pm.modelcontext(None).coords[dims[1]])
+    mu = pt.broadcast_to(pt.as_tensor(mu), (n_rows, n_cols))
+    if not centred:
+        return _effect(name, sigma, dims, False, mu=mu)
+    data = pm.Normal(f"{name}_data", mu[:, :n_data], sigma, dims=(dims[0], f"{dims[1]}_data"))
+    parts = [data]
+    if n_data < n_cols:
+        z = pm.Normal(f"{name}_forecast_z", 0, 1, dims=(dims[0], f"{dims[1]}_forecast"))
+        parts.append(mu[:, n_data:] + z * sigma)
+    return pm.Deterministic(name, pt.concatenate(parts, axis=1), dims=dims)
+
+
+def _effect(name: str, sigma, dims, centred: bool, mu=0.0):
+    """A normal effect, centred or non-centred (same distribution, different geometry)."""
+    if centred:
+        return pm.Normal(name, mu=mu, sigma=sigma, dims=dims)
+    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, mu + z * sigma, dims=dims)
+
+
+def coords(inp: DeathsInputs) -> dict:
+    out = {
+        "country": inp.countries,
+        "region": inp.region_ids,
+        "super_region": inp.super_region_ids,
+        "year": inp.years,
+        "step": np.arange(1, inp.basis.shape[1]),
+        "coef": np.arange(inp.basis.shape[1]),
+        "coef_data": np.arange(inp.n_constrained + 1),
+        "coef_forecast": np.arange(inp.n_constrained + 1, inp.basis.shape[1]),
+        "step_data": np.arange(1, inp.n_constrained + 1),
+        "step_forecast": np.arange(inp.n_constrained + 1, inp.basis.shape[1]),
+        "gbd_obs": np.arange(len(inp.gbd_log_deaths)),
+        "super_region_sigma": inp.super_region_ids,
+    }
+    if inp.us is not None:
+        us = inp.us
+        out.update({
+            "us_year": us["years"],
+            "drug": list(US_DRUGS),
+            "share_drug": list(US_DRUGS[1:]),
+            "us_coef": np.arange(us["basis"].shape[1]),
+            "us_coef_data": np.arange(us["n_constrained"] + 1),
+            "us_coef_forecast": np.arange(us["n_constrained"] + 1, us["basis"].shape[1]),
+            "ratio": ["gbd_to_nchs"],
+            "one": [0],
+            "us_year_vsrr": us["years"][us["vsrr_first"]:us["vsrr_last"] + 1],
+            "us_year_before": us["years"][:us["vsrr_first"]][::-1],
+            "us_year_after": us["years"][us["vsrr_last"] + 1:],
+            "nchs_obs": np.arange(len(us["nchs_log"])),
+            "vsrr_obs": np.arange(len(us["vsrr_log"])),
+            "pct_obs": np.arange(len(us["pct_logit"])),
+        })
+    return out
+
+
+def _rw_logp(value, mu0, sd0, drift, tau):
+    first = pm.logp(pm.Normal.dist(mu0[..., 0], sd0[..., 0]), value[..., 0])
+    rest = pm.logp(pm.Normal.dist(drift[..., 1:], tau), value[..., 1:] - value[..., :-1])
+    return pt.concatenate([first[..., None], rest], axis=-1)
+
+
+def _rw_random(mu0, sd0, drift, tau, rng=None, size=None):
+    mu0, sd0, drift = (np.broadcast_to(a, size) for a in (mu0, sd0, drift))
+    first = rng.normal(mu0[..., :1], sd0[..., :1])
+    steps = rng.normal(drift[..., 1:], tau)
+    return np.concatenate([first, first + np.cumsum(steps, axis=-1)], axis=-1)
+
+
+def random_walk(name: str, mu0, sd0, drift, tau, dims):
+    """Rows start at Normal(mu0, sd0) and step by Normal(drift, tau); the value is the walk
+    itself (centred). ``drift`` has one column fewer than the walk."""
+    n = drift.shape[0]
+    drift_full = pt.concatenate([pt.zeros((n, 1)), drift], axis=-1)
+    return pm.CustomDist(name, mu0[:, None], sd0[:, None], drift_full, tau, logp=_rw_logp,
+                         random=_rw_random, dims=dims)
+
+
+def hybrid_walk(name: str, init_mu, init_sd, drift, tau, n_fit: int, dims: tuple[str, str],
+                n_coef: int):
+    """Rows of a random walk, centred on the first ``n_fit`` coefficients (pinned by data)
+    and non-centred after them (prior only: a centred walk there would be a funnel).
+
+    ``drift`` has ``n_coef - 1`` columns; the coords ``{dims[1]}_data`` and
+    ``{dims[1]}_forecast`` must exist in the model.
+    """
+    fitted = random_walk(f"{name}_data", init_mu, init_sd, drift[:, :n_fit - 1], tau,
+                         dims=(dims[0], f"{dims[1]}_data"))
+    theta = fitted
+    if n_fit < n_coef:
+        z = pm.Normal(f"{name}_forecast_z", 0, 1, dims=(dims[0], f"{dims[1]}_forecast"))
+        # [:, -1, None], not [:, -1:]: PyTensor broadcasts only statically known 1-dims
+        future = fitted[:, -1, None] + pt.cumsum(drift[:, n_fit - 1:] + z * tau, -1)
+        theta = pt.concatenate([fitted, future], -1)
+    return pm.Deterministic(name, theta, dims=dims)
+
+
+def build(inp: DeathsInputs, cfg: dict) -> pm.Model:
+    centred = cfg["country_effects"] == "centred"
+    pri = cfg["priors"]
+    has_pop = inp.has_population
+    offset = np.where(has_pop[:, None], np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5),
+                      0.0)
+    sr = inp.country_super
+    rg = inp.country_region
+    with pm.Model(coords=coords(inp)) as model:
+        # --- levels: log rate per 100,000 at the first year
+        mu = pm.Normal("mu_global", *pri["mu_global"])
+        s_super = pm.HalfNormal("sigma_super_region", pri["sigma_level"])
+        s_region = pm.HalfNormal("sigma_region", pri["sigma_level"])
+        s_country = pm.HalfNormal("sigma_country", pri["sigma_level"])
+        a_super = _effect("super_region_level", s_super, "super_region", False)
+        a_region = _effect("region_level", s_region, "region", False)
+        level_mean = mu + a_super[sr] + a_region[rg]
+        # countries without population: the level is log deaths, not a rate, so it is not
+        # pooled (its own wide prior)
+        nopop_mu, nopop_sd = pri["nopop_log_deaths"]
+        init_mu = pt.where(has_pop, level_mean, nopop_mu)
+        init_sd = pt.where(has_pop, s_country, nopop_sd)
+
+        # --- trend steps (P-spline random walk), pooled the same way
+        t_super = pm.HalfNormal("tau_super_region", pri["tau_step"])
+        t_region = pm.HalfNormal("tau_region", pri["tau_step"])
+        t_country = pm.HalfNormal("tau_country", pri["tau_step"])
+        n_data_steps = inp.n_constrained  # steps between coefficients the data touch
+        d_super = _split_effect("super_region_step", 0.0, t_super, ("super_region", "step"),
+                                n_data_steps, False)
+        d_region = _split_effect("region_step", d_super[inp.region_super], t_region,
+                                 ("region", "step"), n_data_steps, False)
+        step_mean = d_region[rg]
+        if centred:
+            # centred in coefficient space where data pin the coefficients down (the sampler
+            # moves them, not their differences, which the data make correlated);
+            # non-centred past the data, where only the prior speaks (a centred walk there
+            # couples every country to the hyper-parameters: a funnel)
+            theta = hybrid_walk("country_coef", init_mu, init_sd, step_mean, t_country,
+                                inp.n_constrained + 1, ("country", "coef"),
+                                inp.basis.shape[1])
+        else:
+            z0 = pm.Normal("country_level_z", 0, 1, dims="country")
+            z = pm.Normal("country_step_z", 0, 1, dims=("country", "step"))
+            level0 = init_mu + z0 * init_sd
+            theta = pm.Deterministic(
+                "country_coef",
+                pt.concatenate([level0[:, None],
+                                level0[:, None] + pt.cumsum(step_mean + z * t_country, -1)], -1),
+                dims=("country", "coef"))
+        log_rate = pt.dot(theta, inp.basis.T)
+        log_deaths = log_rate + offset
+
+        # --- GBD: modelled estimates, lognormal error by super-region
+        s_gbd = pm.HalfNormal("sigma_gbd", pri["sigma_gbd"], dims="super_region_sigma")
+        pm.Normal("gbd_log_deaths", mu=log_deaths[inp.gbd_country, inp.gbd_year],
+                  sigma=s_gbd[sr[inp.gbd_country]], observed=inp.gbd_log_deaths,
+                  dims="gbd_obs")
+        if inp.us is not None:
+            _us_block(inp, log_deaths[inp.countries.index("USA")], pri)
+    return model
+
+
+def _us_block(inp: DeathsInputs, us_log_deaths, pri: dict) -> None:
+    us = inp.us
+    n_years = len(us["years"])
+    eta = us_log_deaths[us["offset"]:us["offset"] + n_years]
+    n_coef, n_fit = us["basis"].shape[1], us["n_constrained"] + 1
+    # NCHS reported (multiple-cause) any-opioid count / GBD latent: a smooth log ratio
+    # (P-spline), so definitions may drift apart; centred where data pin it down
+    r_mu, r_sd = pri["definition_log_ratio"]
+    tau_r = pm.HalfNormal("tau_definition_ratio", pri["tau_ratio"])
+    ratio_coef = hybrid_walk("definition_log_ratio_coef", pt.as_tensor([float(r_mu)]),
+                             pt.as_tensor([float(r_sd)]), pt.zeros((1, n_coef - 1)), tau_r,
+                             n_fit, ("ratio", "us_coef"), n_coef)
+    ratio = pm.Deterministic("us_definition_log_ratio", pt.dot(ratio_coef, us["basis"].T)[0],
+                             dims="us_year")
+    # shares of any-opioid deaths involving heroin, synthetic, Rx opioids (they overlap)
+    s_mu, s_sd = pri["share_logit_level"]
+    t_share = pm.HalfNormal("tau_share", pri["tau_step"])
+    n_share = len(US_DRUGS) - 1
+    share_coef = hybrid_walk("share_logit_coef", pt.as_tensor(np.full(n_share, float(s_mu))),
+                             pt.as_tensor(np.full(n_share, float(s_sd))),
+                             pt.zeros((n_share, n_coef - 1)), t_share, n_fit,
+                             ("share_drug", "us_coef"), n_coef)
+    share_logit = pt.dot(share_coef, us["basis"].T)
+    log_share = pt.concatenate([pt.zeros((1, n_years)), pt.log(pt.sigmoid(share_logit))],
+                               axis=0)
+    log_share = pm.Deterministic("us_log_share", log_share, dims=("drug", "us_year"))
+    # percent of overdose deaths with a drug specified: a random walk on the logit scale,
+    # anchored at the first VSRR year; years without VSRR data are extrapolated
+    # centred over the VSRR years (the data pin them), non-centred outside them (prior only)
+    tau_p = pm.HalfNormal("tau_pct_specified", pri["tau_pct"])
+    first, last = us["vsrr_first"], us["vsrr_last"]
+    p_mu, p_sd = pri["pct_logit_anchor"]
+    core = random_walk("pct_specified_logit_vsrr", pt.as_tensor([float(p_mu)]),
+                       pt.as_tensor([float(p_sd)]), pt.zeros((1, last - first)), tau_p,
+                       dims=("one", "us_year_vsrr"))[0]
+    parts = [core]
+    if first > 0:
+        z = pm.Normal("pct_specified_before_z", 0, 1, dims="us_year_before")
+        parts.insert(0, (core[0] + pt.cumsum(z * tau_p))[::-1])  # z[0]: year before
+    if last < n_years - 1:
+        z = pm.Normal("pct_specified_after_z", 0, 1, dims="us_year_after")
+        parts.append(core[-1] + pt.cumsum(z * tau_p))
+    p_logit = pt.concatenate(parts)
+    pm.Deterministic("us_pct_specified", 100 * pt.sigmoid(p_logit), dims="us_year")
+    # proportional reallocation (Ruhm 2017; Boslett, Denham & Hill 2020): unspecified deaths
+    # involve the drug at the specified-death share times exp(kappa)
+    kappa = pm.Normal("unspecified_log_relative_share", *pri["unspecified_log_rel_share"])
+    factor = 1 + pt.exp(kappa) * pt.exp(-p_logit)
+    # corrected = reported x factor: kept as a draw, it does not touch the likelihood
+    pm.Deterministic("us_log_correction", pt.log(factor), dims="us_year")
+    log_reported = eta[None, :] + ratio[None, :] + log_share
+    s_nchs = pm.HalfNormal("sigma_nchs", pri["sigma_nchs"])
+    pm.Normal("nchs_log_deaths", mu=log_reported[us["nchs_drug"], us["nchs_year"]],
+              sigma=s_nchs, observed=us["nchs_log"], dims="nchs_obs")
+    if len(us["vsrr_log"]):
+        s_vsrr = pm.HalfNormal("sigma_vsrr", pri["sigma_nchs"])
+        pm.Normal("vsrr_log_deaths", mu=log_reported[us["vsrr_drug"], us["vsrr_year"]],
+                  sigma=s_vsrr, observed=us["vsrr_log"], dims="vsrr_obs")
+    if len(us["pct_logit"]):
+        pm.Normal("vsrr_pct_specified_logit", mu=p_logit[us["pct_year"]],
+                  sigma=us["pct_logit_se"], observed=us["pct_logit"], dims="pct_obs")
