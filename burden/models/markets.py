@@ -1,0 +1,514 @@
+"""MarketShares: where each destination market's opiates come from, by source country and year.
+
+Two kinds of market:
+
+- **United States** (``USA``): fitted to the DEA Heroin Signature Program shares
+  (``signature_shares``). Latent shares of four source regions (Mexico, South America,
+  Southwest Asia, Southeast Asia) follow a random walk on the log-ratio (softmax) scale, so
+  they drift between the few published years and widen where there are none. A share is
+  observed with an error per basis (by weight, by samples, unstated); published shares that
+  leave a part "inconclusive" are rescaled to the conclusive part; bounds stated in words
+  ("less than 5 percent") are censored observations.
+- **Other markets**: route priors (``ROUTE_PRIORS``, cited): a market draws a share ``w`` from
+  its main source region(s) (``w ~ Beta``; "mostly" read as a mean of 0.8, an assumption the
+  user can change) and the rest from all other sources in proportion to their production.
+  Markets with no cited route draw from world production in proportion (an assumption too).
+  Every such number is flagged ``prior_driven`` in ``summary()``.
+
+Within a region, a share is split between its countries by their modelled production, draw
+by draw (Southwest Asia: Afghanistan and Pakistan; Southeast Asia: Myanmar, Lao PDR and
+Thailand). Production draws come from a fitted ``OpiumProduction`` and are stored in the
+saved file, resampled with a fixed seed when the two fits have different numbers of draws.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from burden.models.base import BayesianEstimator, interval_summary
+from burden.models.production import SOURCES, YEARS, OpiumProduction
+
+#: Source regions and the modelled sources they contain.
+SOURCE_REGIONS: dict[str, tuple[str, ...]] = {
+    "mexico": ("MEX",),
+    "south_america": ("COL",),
+    "southwest_asia": ("AFG", "PAK"),
+    "southeast_asia": ("MMR", "LAO", "THA"),
+    "other": ("GTM", "ROW"),
+}
+#: Heroin Signature Program region labels -> source region (the HSP classifies every
+#: conclusive sample into these four).
+SIGNATURE_REGIONS: dict[str, str] = {
+    "Mexico": "mexico",
+    "South America": "south_america",
+    "Southwest Asia": "southwest_asia",
+    "Southeast Asia": "southeast_asia",
+}
+US_REGIONS: tuple[str, ...] = tuple(SIGNATURE_REGIONS.values())
+US_MARKET = "USA"
+
+
+def region_of(source: str) -> str:
+    return next(r for r, members in SOURCE_REGIONS.items() if source in members)
+
+
+@dataclass(frozen=True)
+class RoutePrior:
+    """A documented trafficking route: ``market`` gets most of its opiates from ``main``."""
+
+    market: str  # a burden.registry.locations market region, or an ISO3 country market
+    main: tuple[str, ...]  # source regions (SOURCE_REGIONS keys)
+    statement: str  # what the publication says
+    citation: str
+    url: str
+    #: "mostly" read as a Beta prior with this mean and concentration (assumptions)
+    main_share_mean: float = 0.8
+    concentration: float = 10.0
+
+    def beta(self) -> tuple[float, float]:
+        return (self.main_share_mean * self.concentration,
+                (1 - self.main_share_mean) * self.concentration)
+
+
+_WDR2019 = ("UNODC, World Drug Report 2019, Booklet 3 (Depressants), opiates trafficking "
+            "section, as excerpted in UNODC's WDR 2019 summary 'Complex global smuggling "
+            "networks underpin heroin and cocaine markets' (page number not verified)")
+_WDR2019_URL = ("https://miningawareness.wordpress.com/2019/12/28/complex-global-smuggling-"
+                "networks-underpin-heroin-and-cocaine-markets/")
+_CIA_SEA = ("US CIA, 'Heroin Movement Worldwide: Southeast Asia' (DCI Crime and Narcotics "
+            "Center, c. 2000)")
+_CIA_SEA_URL = ("https://www.cia.gov/library/publications/international-relations/"
+                "heroin-movement-worldwide/southeast-asia.html")
+_SEAOS2014 = ("UNODC, Southeast Asia Opium Survey 2014: Lao PDR, Myanmar (Dec 2014), as "
+              "reported by The Nation (Thailand)")
+_SEAOS2014_URL = "https://www.nationthailand.com/noname/30249364"
+
+_BALKAN = ("Balkan route: heroin from Afghanistan through Iran, Turkey and the Balkans to "
+           "Western and Central Europe, the world's largest heroin trafficking pathway")
+_SOUTHERN = "southern route: heroin out of Afghanistan via Pakistan to South Asia or Africa"
+
+ROUTE_PRIORS: dict[str, RoutePrior] = {
+    r.market: r
+    for r in [
+        RoutePrior("Western and Central Europe", ("southwest_asia",), _BALKAN, _WDR2019,
+                   _WDR2019_URL),
+        RoutePrior("Eastern and South-Eastern Europe", ("southwest_asia",),
+                   _BALKAN + "; northern route through Central Asia to the Russian "
+                   "Federation", _WDR2019, _WDR2019_URL),
+        RoutePrior("Near and Middle East / South-West Asia", ("southwest_asia",),
+                   _BALKAN + " (transit through Iran and Turkey)", _WDR2019, _WDR2019_URL),
+        RoutePrior("Central Asia and Transcaucasia", ("southwest_asia",),
+                   "northern route: through Central Asia to the Russian Federation",
+                   _WDR2019, _WDR2019_URL),
+        RoutePrior("Africa", ("southwest_asia",), _SOUTHERN, _WDR2019, _WDR2019_URL),
+        RoutePrior("South Asia", ("southwest_asia",),
+                   _SOUTHERN + "; most heroin consumed in India originates in Afghanistan or "
+                   "Pakistan (CIA)", _WDR2019, _WDR2019_URL),
+        RoutePrior("CAN", ("southwest_asia",),
+                   "the heroin found in Canada originates in Afghanistan", _WDR2019,
+                   _WDR2019_URL),
+        RoutePrior("MEX", ("mexico", "south_america"),
+                   "most heroin trafficked in the Americas originates within the region, "
+                   "usually from Mexico to the United States", _WDR2019, _WDR2019_URL),
+        RoutePrior("East and South-East Asia", ("southeast_asia",),
+                   "Myanmar and Lao PDR opium refined into heroin and trafficked to "
+                   "neighbouring countries; China is the biggest market", _SEAOS2014,
+                   _SEAOS2014_URL),
+        RoutePrior("Oceania", ("southeast_asia",),
+                   "Southeast Asian heroin is smuggled to Australia from the Golden Triangle "
+                   "and China", _CIA_SEA, _CIA_SEA_URL),
+    ]
+}
+#: Countries that form their own market (the rest use their market region).
+COUNTRY_MARKETS = ("USA", "CAN", "MEX")
+
+
+def market_of(iso3: str) -> str:
+    """Market of a country: USA, CAN, MEX themselves; otherwise its drug-market region."""
+    if iso3 in COUNTRY_MARKETS:
+        return iso3
+    from burden.registry.locations import market_region_of
+
+    return market_region_of(iso3)
+
+
+# ---- signature data -------------------------------------------------------------------
+def basis_of(text: str) -> str:
+    """'weight', 'samples' or 'unstated' from the HSP row's basis text."""
+    text = str(text).lower()
+    if "not stated" in text or "not restated" in text:
+        return "unstated"
+    if "weight" in text:
+        return "weight"
+    if "sample" in text:
+        return "samples"
+    return "unstated"
+
+
+BASES = ("weight", "samples", "unstated")
+
+
+def prepare_signature(table: pd.DataFrame, years: tuple[int, int] = YEARS
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signature rows -> (observations of US region shares, usage of every input row)."""
+    obs, usage = [], []
+    for pos, row in enumerate(table.reset_index(drop=True).itertuples(index=False)):
+        label = f"{row.destination} {row.year} {row.source_region}"
+        reason, how = "", ""
+        region = SIGNATURE_REGIONS.get(str(row.source_region))
+        if row.destination != US_MARKET:
+            reason = f"destination {row.destination!r}: only the US market is fitted"
+        elif str(row.source_region).lower().startswith("inconclusive"):
+            reason = ""
+            how = "rescales the conclusive shares of its publication-year"
+        elif region is None:
+            reason = f"source region {row.source_region!r} is not an HSP region"
+        elif not years[0] <= int(row.year) <= years[1]:
+            reason = f"year outside the model's {years[0]}-{years[1]}"
+        if not reason and not how:
+            share, lo, hi = row.share_pct, row.lower_pct, row.upper_pct
+            inconclusive = table[(table.destination == row.destination)
+                                 & (table.year == row.year)
+                                 & (table.publication == row.publication)
+                                 & table.source_region.str.lower().str.startswith(
+                                     "inconclusive")].share_pct.sum()
+            scale = 100.0 - float(inconclusive)
+            entry = {"year": int(row.year), "region": region, "basis": basis_of(row.basis),
+                     "value": np.nan, "bound": "", "bound_value": np.nan}
+            if pd.notna(share):
+                entry["value"] = float(share) / scale
+                how = "share" + (f" (rescaled by {scale:g}% conclusive)" if inconclusive
+                                 else "")
+            elif pd.notna(hi):
+                entry.update(bound="upper", bound_value=float(hi) / scale)
+                how = "upper bound"
+            elif pd.notna(lo):
+                entry.update(bound="lower", bound_value=float(lo) / scale)
+                how = "lower bound"
+            else:
+                reason = "no share and no bound"
+            if not reason:
+                obs.append(entry)
+        usage.append({"row": pos, "record": label, "publication": row.publication,
+                      "used": not reason, "how": how, "reason": reason})
+    return pd.DataFrame(obs), pd.DataFrame(usage)
+
+
+def resample_draws(draws: xr.DataArray, chains: int, n_draw: int, seed: int) -> xr.DataArray:
+    """``draws`` reshaped to (chains, n_draw): identical sizes pass through; otherwise a
+    seeded sample of the pooled draws (without replacement when there are enough)."""
+    if draws.sizes["chain"] == chains and draws.sizes["draw"] == n_draw:
+        return draws.assign_coords(chain=np.arange(chains), draw=np.arange(n_draw))
+    pooled = draws.stack(sample=("chain", "draw")).transpose("sample", ...)
+    n = chains * n_draw
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(pooled.sizes["sample"], size=n, replace=pooled.sizes["sample"] < n)
+    values = pooled.values[pick].reshape(chains, n_draw, *pooled.shape[1:])
+    dims = ("chain", "draw", *[d for d in pooled.dims if d != "sample"])
+    coords = {d: pooled[d].values for d in dims[2:]}
+    return xr.DataArray(values, dims=dims,
+                        coords={"chain": np.arange(chains), "draw": np.arange(n_draw),
+                                **coords}, name=draws.name)
+
+
+class MarketShares(BayesianEstimator):
+    """US heroin market shares fitted to HSP data; other markets from cited route priors."""
+
+    _model_type = "market_shares"
+    _model_version = "1"
+    data_tables = ("signature_shares",)
+
+    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None,
+                 production: OpiumProduction | None = None):
+        super().__init__(model_config, sampler_config)
+        self.production = production
+
+    @property
+    def default_model_config(self) -> dict:
+        return {
+            "years": list(YEARS),
+            # initial logits (sum to zero over regions): sd 1.5 leaves the 1998
+            # composition open (any region from a few % to ~95%).
+            "initial_sd": 1.5,
+            # random-walk scale of the log-ratios: LogNormal median 0.3, 95% 0.11-0.8 per
+            # year; the US composition changed by tens of points within a few years
+            # (Southeast Asia 68% in 1993 and 5% in 1997, DEA HSP 1999 brief).
+            "rw_sigma_median": 0.3,
+            "rw_sigma_log_sd": 0.5,
+            # effective sample size of a published composition, per basis: LogNormal median
+            # 100, sd 1 (95% 14-700). The HSP 1999 brief analysed ~480 kg; sample counts of
+            # later years are not in the table, so this is an assumption.
+            "n_eff_median": 100.0,
+            "n_eff_log_sd": 1.0,
+            # prior_driven: posterior 95% width at least this fraction of the prior's
+            "prior_driven_width_ratio": 0.5,
+            # route priors as overrides {market: {"main_share_mean": .., "concentration": ..}}
+            "route_overrides": {},
+        }
+
+    @property
+    def default_sampler_config(self) -> dict:
+        # target_accept 0.99 and a long tune: at 0.9 the walk through years without data
+        # gave a few divergences at large random-walk scales (the model is small: ~30 s)
+        return {**super().default_sampler_config, "draws": 750, "tune": 1000, "chains": 4,
+                "target_accept": 0.99}
+
+    @property
+    def years(self) -> np.ndarray:
+        first, last = self.model_config["years"]
+        return np.arange(int(first), int(last) + 1)
+
+    def signature(self, data: dict[str, pd.DataFrame] | None = None):
+        first, last = self.model_config["years"]
+        return prepare_signature((data or self.data)["signature_shares"],
+                                 (int(first), int(last)))
+
+    def measurement_usage(self) -> pd.DataFrame:
+        return self.signature()[1]
+
+    def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
+        cfg = self.model_config
+        obs, _ = self.signature(data)
+        years = self.years
+        coords = {"region": list(US_REGIONS), "year": years.tolist(),
+                  "step": years[1:].tolist(), "basis": list(BASES)}
+        with pm.Model(coords=coords) as model:
+            # log-ratios that sum to zero over regions (no reference region: a reference
+            # whose share nears zero, as Southeast Asia's did, made a ridge)
+            initial = pm.ZeroSumNormal("initial_logit", cfg["initial_sd"], dims="region")
+            rw_sigma = pm.LogNormal("rw_sigma", np.log(cfg["rw_sigma_median"]),
+                                    cfg["rw_sigma_log_sd"])
+            innov = pm.ZeroSumNormal("innovation", 1.0, dims=("step", "region"))
+            steps = pt.cumsum(rw_sigma * innov, axis=0)
+            logit = pt.concatenate([initial[None, :], initial[None, :] + steps], axis=0)
+            share = pm.Deterministic("us_share", pt.special.softmax(logit, axis=1).T,
+                                     dims=("region", "year"))
+            # a published share ~ Beta(mean = latent share, precision = n), n an effective
+            # sample size per basis: smooth in the logits (a Normal error on the share scale
+            # near 0 and 1 made NUTS take 500 steps a draw and still diverge).
+            if cfg["n_eff_log_sd"] > 0:
+                n_eff = pm.LogNormal("n_eff", np.log(cfg["n_eff_median"]),
+                                     cfg["n_eff_log_sd"], dims="basis")
+            else:  # a fixed effective sample size (no funnel with the shares it scales)
+                n_eff = pt.as_tensor(np.full(len(BASES), float(cfg["n_eff_median"])))
+            if len(obs):
+                r = obs.region.map(US_REGIONS.index).to_numpy()
+                y = (obs.year - years[0]).to_numpy()
+                b = obs.basis.map(BASES.index).to_numpy()
+                # kept off exact 0/1, where the Beta density of a saturated softmax is -inf
+                mu = pt.clip(share[r, y], 1e-6, 1 - 1e-6)
+                n = n_eff[b]
+                point = obs.bound.eq("").to_numpy()
+                if point.any():
+                    # whole-percent rounding: a printed 0 (or 100) is read as 0.25% (99.75%)
+                    value = np.clip(obs.value.to_numpy()[point], 0.0025, 0.9975)
+                    pm.Beta("obs_share", mu=mu[point], nu=n[point], observed=value)
+                for side in ("upper", "lower"):
+                    sel = obs.bound.eq(side).to_numpy()
+                    if sel.any():
+                        # binomial sd plus one point for a bound stated in words; without
+                        # the point the bound turned into a wall as the share neared zero
+                        sd = pt.sqrt(mu[sel] * (1 - mu[sel]) / (n[sel] + 1) + 0.01**2)
+                        # P(share < bound), or P(share > bound) as P(-share < -bound):
+                        # log1mexp(logcdf) loses all precision in the far tail
+                        sign = 1.0 if side == "upper" else -1.0
+                        cdf = pm.logcdf(pm.Normal.dist(sign * mu[sel], sd),
+                                        sign * obs.bound_value.to_numpy()[sel])
+                        pm.Potential(f"obs_{side}_bound", cdf.sum())
+        self.model = model
+        return model
+
+    def diagnostic_vars(self) -> list[str]:
+        names = ["initial_logit", "rw_sigma", "innovation", "n_eff"]
+        return [n for n in names if n in self.posterior]
+
+    # ---- fit: also keep the prior of the US shares and the production shares ----------
+    def fit(self, data: dict[str, pd.DataFrame], *, progressbar: bool = True,
+            input_hashes: dict[str, str] | None = None, **overrides: Any) -> xr.DataTree:
+        if self.production is None:
+            raise ValueError("MarketShares needs a fitted OpiumProduction: "
+                             "MarketShares(production=...)")
+        super().fit(data, progressbar=progressbar, input_hashes=input_hashes, **overrides)
+        with self.model, warnings.catch_warnings():
+            # the Potentials are the censored observations: ignoring them is what we want
+            warnings.filterwarnings("ignore", message="The effect of Potentials")
+            prior = pm.sample_prior_predictive(
+                1000, var_names=["us_share"], random_seed=self.sampler_config["random_seed"])
+        self._idata["prior"] = xr.DataTree(dataset=prior["prior"].to_dataset())
+        post = self.posterior
+        shares = resample_draws(self.production.share_draws(), post.sizes["chain"],
+                                post.sizes["draw"], self.sampler_config["random_seed"])
+        self._idata["production"] = xr.DataTree(dataset=xr.Dataset(
+            {"production_share": shares.rename("production_share")}))
+        self._idata.attrs["production_input_hashes"] = json.dumps(
+            self.production.input_hashes)
+        return self._idata
+
+    # ---- route priors -------------------------------------------------------------------
+    def route_prior(self, market: str) -> RoutePrior | None:
+        route = ROUTE_PRIORS.get(market)
+        override = self.model_config.get("route_overrides", {}).get(market)
+        if route is not None and override:
+            route = RoutePrior(**{**asdict(route), **override,
+                                  "main": tuple(override.get("main", route.main))})
+        return route
+
+    def assumptions(self) -> pd.DataFrame:
+        """Every route prior in use: main regions, Beta prior, its 95% interval, citation."""
+        from scipy import stats
+
+        rows = []
+        for market in ROUTE_PRIORS:
+            r = self.route_prior(market)
+            a, b = r.beta()
+            rows.append({"market": market, "main_regions": "+".join(r.main),
+                         "main_share_mean": r.main_share_mean,
+                         "concentration": r.concentration,
+                         "prior_lower": float(stats.beta.ppf(0.025, a, b)),
+                         "prior_upper": float(stats.beta.ppf(0.975, a, b)),
+                         "statement": r.statement, "citation": r.citation, "url": r.url})
+        return pd.DataFrame(rows)
+
+    # ---- draws --------------------------------------------------------------------------
+    def production_share_draws(self) -> xr.DataArray:
+        return self.idata["production"].to_dataset()["production_share"]
+
+    def region_share_draws(self, market: str) -> xr.DataArray:
+        """Shares of ``market`` by source region (chain, draw, source_region, year)."""
+        prod = self.production_share_draws()
+        by_region = xr.concat(
+            [prod.sel(source=list(m)).sum("source") for m in SOURCE_REGIONS.values()],
+            dim=pd.Index(list(SOURCE_REGIONS), name="source_region"))
+        if market == US_MARKET:
+            us = self.posterior["us_share"].rename(region="source_region")
+            return us.reindex(source_region=list(SOURCE_REGIONS), fill_value=0.0)
+        route = self.route_prior(market)
+        if route is None:  # no cited route: world production in proportion
+            return by_region.transpose("chain", "draw", "source_region", "year")
+        seed = self.sampler_config["random_seed"] + zlib.crc32(market.encode())
+        rng = np.random.default_rng(seed)
+        a, b = route.beta()
+        shape = (prod.sizes["chain"], prod.sizes["draw"])
+        w = xr.DataArray(rng.beta(a, b, size=shape), dims=("chain", "draw"))
+        main = by_region["source_region"].isin(list(route.main))
+        main_total = by_region.where(main, 0).sum("source_region")
+        rest_total = by_region.where(~main, 0).sum("source_region")
+        out = xr.where(main, w * by_region / main_total, (1 - w) * by_region / rest_total)
+        return out.transpose("chain", "draw", "source_region", "year")
+
+    def share_draws(self, market: str) -> xr.DataArray:
+        """Shares of ``market`` by source country (chain, draw, source, year); sum to 1."""
+        regions = self.region_share_draws(market)
+        prod = self.production_share_draws()
+        parts = []
+        for region, members in SOURCE_REGIONS.items():
+            within = prod.sel(source=list(members))
+            within = within / within.sum("source")
+            parts.append(regions.sel(source_region=region, drop=True) * within)
+        out = xr.concat(parts, "source").sel(source=list(SOURCES))
+        return out.transpose("chain", "draw", "source", "year").rename("share")
+
+    def markets(self) -> list[str]:
+        return [US_MARKET, *ROUTE_PRIORS]
+
+    def all_share_draws(self, markets: list[str] | None = None) -> xr.DataArray:
+        """Shares of every market, dims (chain, draw, market, source, year)."""
+        markets = markets or self.markets()
+        return xr.concat([self.share_draws(m) for m in markets],
+                         dim=pd.Index(markets, name="market")).transpose(
+            "chain", "draw", "market", "source", "year")
+
+    def us_prior_driven(self) -> xr.DataArray:
+        """(source_region, year) True where the US posterior interval is at least
+        ``prior_driven_width_ratio`` of the prior interval: the data say little there."""
+        def width(da):
+            q = da.quantile([0.025, 0.975], dim=("chain", "draw"))
+            return q.sel(quantile=0.975) - q.sel(quantile=0.025)
+
+        post = width(self.posterior["us_share"])
+        prior = width(self.idata["prior"].to_dataset()["us_share"])
+        ratio = self.model_config["prior_driven_width_ratio"]
+        return (post >= ratio * prior).rename(region="source_region").drop_vars(
+            "quantile", errors="ignore")
+
+    def summary(self, by: str = "source", markets: list[str] | None = None) -> pd.DataFrame:
+        """market, source (or source_region), year, mean, lower, upper, prior_driven."""
+        if by not in ("source", "source_region"):
+            raise ValueError("by must be 'source' or 'source_region'")
+        us_flag = self.us_prior_driven()
+        frames = []
+        for market in markets or self.markets():
+            draws = (self.share_draws(market) if by == "source"
+                     else self.region_share_draws(market))
+            frame = interval_summary(draws.rename("share"))
+            frame.insert(0, "market", market)
+            if market == US_MARKET:
+                keys = (frame[by] if by == "source_region" else frame["source"].map(region_of))
+                flags = us_flag.reindex(source_region=list(SOURCE_REGIONS), fill_value=False)
+                lookup = flags.to_series()
+                frame["prior_driven"] = [bool(lookup.get((k, y), False))
+                                         for k, y in zip(keys, frame["year"])]
+            else:
+                frame["prior_driven"] = True
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)[
+            ["market", by, "year", "mean", "lower", "upper", "prior_driven"]]
+
+    def summary_text(self, years: tuple[int, ...] = (1999, 2015, 2017)) -> str:
+        table = self.summary("source_region", markets=[US_MARKET])
+        lines = ["US heroin market by source region (DEA HSP fit), mean [95% interval]"]
+        for year in years:
+            sub = table[table.year == year].sort_values("mean", ascending=False)
+            parts = [f"{r.source_region} {100 * r.mean:.0f}% [{100 * r.lower:.0f}-"
+                     f"{100 * r.upper:.0f}]{' (prior-driven)' if r.prior_driven else ''}"
+                     for r in sub.itertuples() if r.mean > 0.005]
+            lines.append(f"{year}: " + "; ".join(parts))
+        lines.append("Other markets: route priors (assumptions), main source share ~ Beta:")
+        for r in self.assumptions().itertuples():
+            lines.append(f"  {r.market}: {r.main_regions} {r.main_share_mean:.0%} "
+                         f"[{r.prior_lower:.0%}-{r.prior_upper:.0%}] ({r.citation[:40]}...)")
+        return "\n".join(lines)
+
+    def predict(self, years: list[int] | np.ndarray, market: str = US_MARKET) -> xr.DataArray:
+        """Source shares of ``market`` for fitted ``years`` (no extrapolation)."""
+        draws = self.share_draws(market)
+        missing = sorted(set(np.asarray(years).tolist()) - set(draws.year.values.tolist()))
+        if missing:
+            raise ValueError(f"years {missing} are outside the fitted years")
+        return draws.sel(year=list(years))
+
+    @classmethod
+    def load(cls, path: str | Path) -> MarketShares:
+        est = super().load(path)
+        est.production = None  # the production shares travel inside the file
+        return est
+
+
+def fit_from_processed(
+    processed_dir: str | Path, out: str | Path, *, production_path: str | Path | None = None,
+    model_config: dict | None = None, sampler_config: dict | None = None,
+    progressbar: bool = True,
+) -> Path:
+    """Fit MarketShares to ``signature_shares.parquet`` with the saved production fit."""
+    from burden.config import models_dir
+
+    processed_dir = Path(processed_dir)
+    path = processed_dir / "signature_shares.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: run `burden data` first")
+    production_path = Path(production_path or models_dir() / "production.nc")
+    production = OpiumProduction.load(production_path)
+    model = MarketShares(model_config, sampler_config, production=production)
+    model.fit({"signature_shares": pd.read_parquet(path)}, progressbar=progressbar)
+    return model.save(out)

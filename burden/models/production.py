@@ -1,0 +1,546 @@
+"""OpiumProduction: latent illicit opium production by source country and year.
+
+Latent: log opium-poppy area (ha) per source and year and a yield (kg/ha) per source;
+production (t) = area x yield / 1000; world = the sum over sources (incl. the rest of the
+world ``ROW``). Every published row of ``production_measurements`` is a noisy measurement:
+
+- ``production_t``: log production of the source (or the sum of a region's sources, or the
+  world);
+- ``cultivation_ha``: log area (same groups);
+- ``yield_kg_per_ha``: the latent yield, plus year-to-year yield variation;
+- ``share_of_world`` / ``share_of_world_area``: log of the source's share of world
+  production / area;
+- ``production_pct_change``: log(W_y / W_{y-1}) of world production.
+
+Each measurement has its own error by series (UNODC-family vs US-government estimates), a
+larger error for ``memory`` rows (recalled, unverified), a US-vs-UNODC bias, and Student-t
+tails so a garbled or conflicting row does not drag the fit. Log area follows a random
+walk: a step into a year in which the source is measured has a Student-t innovation, so the
+2001 and 2023 Afghan bans are single large shocks rather than smoothed dips; a step into a
+year without a measurement of the source has a Normal innovation (same scale), because
+exp(Student-t) has no finite mean: unconfirmed heavy-tailed shocks compounding over years
+without data made the posterior mean of production meaningless. Intervals still widen
+where there are no data. Rows that do not enter the likelihood are listed by
+``measurement_usage()`` with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from burden.models.base import BayesianEstimator, interval_summary
+
+#: Source countries of the issue, ISO3, plus the rest of the world.
+SOURCES: tuple[str, ...] = ("AFG", "MMR", "LAO", "MEX", "COL", "PAK", "GTM", "THA", "ROW")
+YEARS: tuple[int, int] = (1998, 2024)
+
+#: Rows of the curated table that name a group of sources instead of one ISO3.
+AGGREGATES: dict[str, tuple[str, ...]] = {
+    "WLD": SOURCES,
+    "World": SOURCES,
+    "South-East Asia (region)": ("MMR", "LAO", "THA"),
+    "Myanmar + Lao PDR": ("MMR", "LAO"),
+    "Latin America (region)": ("MEX", "COL", "GTM"),
+}
+
+#: measure -> how it enters the likelihood; measures absent here are listed as unused.
+MEASURE_KINDS = {
+    "production_t": "production",
+    "cultivation_ha": "area",
+    "yield_kg_per_ha": "yield",
+    "share_of_world": "share",
+    "share_of_world_area": "area_share",
+    "production_pct_change": "world_change",
+}
+UNUSED_MEASURES = {
+    "heroin_manufacture_t": "heroin estimates need an opium-to-heroin conversion ratio and a "
+    "purity basis ('pure' vs 'export purity') that the model does not have",
+}
+
+#: A published range is read as a central 95% interval on the log scale.
+RANGE_Z = 1.96
+
+#: Kinds that measure one source's level in a year (and so can confirm a shock there).
+LEVEL_KINDS = ("production", "area", "share", "area_share")
+
+
+def series_of(publisher: str) -> str:
+    """'us' for US-government estimates (CIA World Factbook, DEA, State Dept), else 'unodc'."""
+    return "us" if str(publisher).strip().upper().startswith("US ") else "unodc"
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """Likelihood-ready arrays (one element per used row) and the usage table."""
+
+    kind: np.ndarray  # str per row
+    members: np.ndarray  # (n, n_sources) 0/1
+    year_idx: np.ndarray
+    log_value: np.ndarray  # log measurement (nan for one-sided bounds)
+    extra_sd: np.ndarray  # sd from a published range, rounding of small shares
+    bound: np.ndarray  # "", "upper", "lower"
+    bound_log: np.ndarray
+    series: np.ndarray  # 0 unodc, 1 us
+    memory: np.ndarray  # 1 for rows marked memory
+    usage: pd.DataFrame
+
+
+def prepare_measurements(
+    table: pd.DataFrame, sources: tuple[str, ...] = SOURCES,
+    years: tuple[int, int] = YEARS,
+) -> Measurements:
+    """Map each published row to a measurement of the latent production; record the rest."""
+    src_index = {s: i for i, s in enumerate(sources)}
+    rows, usage = [], []
+    for pos, row in enumerate(table.itertuples(index=False)):
+        measure = str(row.measure)
+        label = f"{row.country} {row.year} {measure}"
+        reason = ""
+        members: tuple[str, ...] = ()
+        iso3 = row.iso3 if isinstance(row.iso3, str) and row.iso3 else None
+        if iso3 in src_index:
+            members = (iso3,)
+        elif iso3 in AGGREGATES or row.country in AGGREGATES:
+            group = AGGREGATES[iso3 if iso3 in AGGREGATES else row.country]
+            # the world is every modelled source, whatever the configuration
+            members = sources if group == SOURCES else group
+            if not set(members) <= set(sources):
+                reason = f"aggregate {row.country!r} has members that are not modelled"
+        else:
+            reason = f"country {row.country!r} is not a modelled source or known aggregate"
+        kind = MEASURE_KINDS.get(measure)
+        if reason:
+            pass
+        elif kind is None:
+            reason = UNUSED_MEASURES.get(measure, f"measure {measure!r} is not modelled")
+        elif not years[0] <= int(row.year) <= years[1]:
+            reason = f"year outside the model's {years[0]}-{years[1]}"
+        elif kind == "world_change" and int(row.year) == years[0]:
+            reason = "change from a year before the model's first year"
+        elif kind == "yield" and len(members) != 1:
+            reason = "yield of an aggregate is not modelled"
+        value, lower, upper = row.value, row.lower, row.upper
+        log_value, extra_sd, bound, bound_log = np.nan, 0.0, "", np.nan
+        if not reason:
+            scale = 100.0 if kind in ("share", "area_share") else 1.0
+            has_v, has_l, has_u = (pd.notna(value), pd.notna(lower), pd.notna(upper))
+            if kind == "world_change":
+                if has_v and value > -100:
+                    log_value = float(np.log1p(value / 100.0))
+                else:
+                    reason = "percent change missing or <= -100"
+            elif has_v and value > 0:
+                log_value = float(np.log(value / scale))
+                if has_l and has_u and lower > 0 and upper > lower:
+                    extra_sd = float(np.log(upper / lower) / (2 * RANGE_Z))
+                if kind in ("share", "area_share"):
+                    # shares are printed as whole percentages: rounding error +-0.5 point
+                    extra_sd = float(np.hypot(extra_sd, 0.5 / value / np.sqrt(3)))
+            elif has_l and has_u and lower > 0 and upper > lower:
+                log_value = float(np.log(np.sqrt(lower * upper) / scale))
+                extra_sd = float(np.log(upper / lower) / (2 * RANGE_Z))
+            elif has_u and upper > 0:
+                bound, bound_log = "upper", float(np.log(upper / scale))
+            elif has_l and lower > 0:
+                bound, bound_log = "lower", float(np.log(lower / scale))
+            else:
+                reason = "no positive value, range or bound"
+        use = not reason
+        usage.append({"row": pos, "record": label, "publisher": row.publisher,
+                      "verified": bool(row.verified), "used": use,
+                      "how": (f"{kind}" + (f" ({bound} bound)" if bound else "")) if use else "",
+                      "reason": reason})
+        if use:
+            mask = np.zeros(len(sources))
+            mask[[src_index[m] for m in members]] = 1.0
+            rows.append((kind, mask, int(row.year) - years[0], log_value, extra_sd, bound,
+                         bound_log, 1 if series_of(row.publisher) == "us" else 0,
+                         0 if bool(row.verified) else 1))
+    if not rows:
+        raise ValueError("production_measurements has no usable rows")
+    cols = list(zip(*rows))
+    return Measurements(
+        kind=np.array(cols[0]), members=np.vstack(cols[1]), year_idx=np.array(cols[2]),
+        log_value=np.array(cols[3], float), extra_sd=np.array(cols[4], float),
+        bound=np.array(cols[5]), bound_log=np.array(cols[6], float),
+        series=np.array(cols[7]), memory=np.array(cols[8], float),
+        usage=pd.DataFrame(usage),
+    )
+
+
+class OpiumProduction(BayesianEstimator):
+    """Latent opium production (tonnes) by source and year, world totals and shares."""
+
+    _model_type = "opium_production"
+    _model_version = "2"  # 2: Student-t steps only into measured years
+    data_tables = ("production_measurements",)
+
+    @property
+    def default_model_config(self) -> dict:
+        # Every prior is an assumption; docs/models/shares.md gives the reasons.
+        return {
+            "sources": list(SOURCES),
+            "years": list(YEARS),
+            # log area in the first year: centred on 3,000 ha (100 t at the 30 kg/ha yield
+            # centre below) with sd 3 (x/÷ 20 at 1 sd): wide enough for Thailand's hundreds
+            # of hectares and Afghanistan's 100,000s alike.
+            "initial_log_ha_mu": float(np.log(3000.0)),
+            "initial_log_ha_sd": 3.0,
+            # random-walk scale of log area: LogNormal, median 0.3, 95% 0.11-0.8. Zero-
+            # avoiding on purpose: every country in the table moves by tens of percent from
+            # year to year (Lao PDR 19,052 ha in 2000, 6,600 in 2004), and a scale near zero
+            # made a funnel for the sparsely measured countries. Student-t dof of the
+            # innovations: nu=3 gives a heavy tail so one-year bans are shocks.
+            "rw_sigma_median": 0.3,
+            "rw_sigma_log_sd": 0.5,
+            "rw_nu": 3.0,
+            # the Student-t innovation applies only to steps into a year in which the source
+            # itself is measured (a shock the data can confirm); steps into years without a
+            # measurement are Normal with the same scale. exp(Student-t) has an infinite
+            # mean, so unconfirmed t-shocks compounding after a source's last measurement
+            # (Colombia after 2015, Guatemala after 2016) made the world mean exceed its
+            # 97.5% point in 2024. False: the all-Student-t prior of version 1, for
+            # comparison only (in this parameterisation it mixes poorly: R-hat 1.011).
+            "shocks_only_when_measured": True,
+            # sources measured in at least this share of years get a centred random walk
+            "centred_min_coverage": 0.7,
+            # latent yield (kg/ha) per country: centre 30 kg/ha lies inside the published
+            # yields of the curated table (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 on the
+            # log scale spans 9-100 kg/ha (95%).
+            "yield_log_mu": float(np.log(30.0)),
+            "yield_log_sd": 0.6,
+            "yield_year_sd": 0.3,
+            # measurement error on the log scale, per series (HalfNormal sds), extra error
+            # for memory rows, US-vs-UNODC bias (Normal sd), Student-t dof of errors.
+            "obs_sigma_sd": 0.2,
+            # fixed part of every measurement error: UNODC's own survey ranges in the table
+            # are wider (Afghanistan 2009: 123,000 ha [102,000-137,000], sd ~0.075 on the
+            # log scale), so no published figure is treated as more precise than 5%.
+            "obs_sd_floor": 0.05,
+            "memory_sigma_sd": 0.3,
+            "us_bias_sd": 0.3,
+            "obs_nu": 4.0,
+        }
+
+    @property
+    def default_sampler_config(self) -> dict:
+        return {**super().default_sampler_config, "draws": 1000, "tune": 500, "chains": 4,
+                "target_accept": 0.9}
+
+    # ---- model -------------------------------------------------------------------------
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self.model_config["sources"])
+
+    @property
+    def years(self) -> np.ndarray:
+        first, last = self.model_config["years"]
+        return np.arange(int(first), int(last) + 1)
+
+    def measurements(self, data: dict[str, pd.DataFrame] | None = None) -> Measurements:
+        table = (data or self.data)["production_measurements"]
+        first, last = self.model_config["years"]
+        return prepare_measurements(table, self.sources, (int(first), int(last)))
+
+    def measurement_usage(self) -> pd.DataFrame:
+        """Every input row: used (and how) or not used (and why)."""
+        return self.measurements().usage
+
+    def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
+        cfg = self.model_config
+        m = self.measurements(data)
+        sources, years = self.sources, self.years
+        coords = {"source": list(sources), "year": years.tolist(),
+                  "step": years[1:].tolist(), "series": ["unodc", "us"],
+                  "bias_kind": ["production", "area"]}
+        with pm.Model(coords=coords) as model:
+            # independent per-country yields: a pooled (hierarchical) yield mixed badly
+            # with only three countries measuring yield directly.
+            log_yield = pm.Normal("log_yield_kg_ha", cfg["yield_log_mu"],
+                                  cfg["yield_log_sd"], dims="source")
+            yield_year_sd = pm.HalfNormal("yield_year_sd", cfg["yield_year_sd"])
+            # The random walk is on log area: for countries measured mostly by area
+            # (Colombia, Pakistan, Thailand) a walk on production would form a ridge with
+            # their yield. tonnes = hectares * (kg/ha) / 1000.
+            rw_sigma = pm.LogNormal("rw_sigma", np.log(cfg["rw_sigma_median"]),
+                                    cfg["rw_sigma_log_sd"], dims="source")
+            log_area = self._random_walk(m, rw_sigma)
+            area = pm.Deterministic("area_ha", pt.exp(log_area), dims=("source", "year"))
+            production = pm.Deterministic(
+                "production_t", pt.exp(log_area + log_yield[:, None]) / 1000.0,
+                dims=("source", "year"))
+
+            obs_sigma = pm.HalfNormal("obs_sigma", cfg["obs_sigma_sd"], dims="series")
+            memory_sigma = pm.HalfNormal("memory_sigma", cfg["memory_sigma_sd"])
+            us_bias = pm.Normal("us_bias", 0, cfg["us_bias_sd"], dims="bias_kind")
+
+            pred = self._predicted_log(m, production, area, log_yield)
+            is_us = m.series.astype(float)
+            is_area = np.isin(m.kind, ["area"]).astype(float)
+            is_prod = np.isin(m.kind, ["production"]).astype(float)
+            pred = pred + is_us * (is_prod * us_bias[0] + is_area * us_bias[1])
+            with_yield_var = np.isin(m.kind, ["area", "yield"]).astype(float)
+            sd = pt.sqrt(cfg["obs_sd_floor"] ** 2 + obs_sigma[m.series] ** 2 + m.memory * memory_sigma**2
+                         + m.extra_sd**2 + with_yield_var * yield_year_sd**2)
+
+            point = m.bound == ""
+            pm.StudentT("obs_log_value", nu=cfg["obs_nu"], mu=pred[point], sigma=sd[point],
+                        observed=m.log_value[point])
+            for side in ("upper", "lower"):
+                sel = m.bound == side
+                if sel.any():
+                    # P(x < bound), or P(x > bound) as P(-x < -bound): log1mexp of a
+                    # logcdf loses all precision in the far tail
+                    sign = 1.0 if side == "upper" else -1.0
+                    cdf = pm.logcdf(pm.Normal.dist(sign * pred[sel], sd[sel]),
+                                    sign * m.bound_log[sel])
+                    pm.Potential(f"obs_{side}_bound", cdf.sum())
+        self.model = model
+        return model
+
+    def centred_sources(self, m: Measurements) -> list[str]:
+        """Sources measured in at least ``centred_min_coverage`` of the years.
+
+        Their random walk is sampled on the level scale (centred): data pin the levels, so
+        this geometry mixes well; sparsely measured sources use innovations (non-centred),
+        which avoids the funnel between their levels and their random-walk scale.
+        """
+        covered = [len(set(m.year_idx[m.members[:, i] * (m.members.sum(1) == 1) > 0]))
+                   for i in range(len(self.sources))]
+        need = self.model_config["centred_min_coverage"] * len(self.years)
+        return [s for s, n in zip(self.sources, covered) if n >= need and s != "ROW"]
+
+    def measured_years(self, m: Measurements) -> np.ndarray:
+        """(source, year) bool: the source alone is measured that year (its production,
+        area, or share of the world). Aggregates (world, regions) do not count: they cannot
+        say which member moved; yields do not measure a level."""
+        level = np.isin(m.kind, LEVEL_KINDS) & (m.members.sum(1) == 1)
+        measured = np.zeros((len(self.sources), len(self.years)), dtype=bool)
+        for row in np.flatnonzero(level):
+            measured[np.flatnonzero(m.members[row])[0], m.year_idx[row]] = True
+        return measured
+
+    def measured_steps(self, m: Measurements) -> np.ndarray:
+        """(source, step) bool: the step into that year may carry a Student-t shock: where
+        the source is measured that year, or everywhere if ``shocks_only_when_measured`` is
+        False."""
+        if not self.model_config.get("shocks_only_when_measured", True):
+            return np.ones((len(self.sources), len(self.years) - 1), dtype=bool)
+        return self.measured_years(m)[:, 1:]
+
+    def _random_walk(self, m: Measurements, rw_sigma):
+        """log area (source, year): random walk with Student-t steps into measured years and
+        Normal steps elsewhere; centred where data are rich, non-centred elsewhere."""
+        cfg = self.model_config
+        centred = self.centred_sources(m)
+        shock = self.measured_steps(m)
+        rows = []
+        idx_c = [self.sources.index(s) for s in centred]
+        idx_n = [i for i, s in enumerate(self.sources) if s not in centred]
+        pm.Data("centred", np.isin(self.sources, centred).astype(int), dims="source")
+        pm.Data("shock_step", shock.astype(int), dims=("source", "step"))
+        model = pm.modelcontext(None)
+        if idx_n:
+            model.add_coord("noncentred_source", [self.sources[i] for i in idx_n])
+            # each walk is anchored at the source's first measured year (1998 for ROW): a
+            # level there is pinned by data, whereas a free 1998 level would form a ridge
+            # with every step up to the first measurement. Steps are symmetric, so walking
+            # back from the anchor is the same walk; the first-year prior applies there.
+            anchor = self._anchor_years(self.measured_years(m)[idx_n])
+            pm.Data("anchor_year", self.years[anchor], dims="noncentred_source")
+            anchor_n = pm.Normal("anchor_log_ha", cfg["initial_log_ha_mu"],
+                                 cfg["initial_log_ha_sd"], dims="noncentred_source")
+            steps = self._steps(shock[idx_n], rw_sigma[idx_n])
+            walked = pt.concatenate([pt.zeros((len(idx_n), 1)), pt.cumsum(steps, axis=1)], 1)
+            rows_n = np.arange(len(idx_n))
+            level_n = anchor_n[:, None] + walked - walked[rows_n, anchor][:, None]
+        if idx_c:
+            model.add_coord("centred_source", centred)
+            level_c = pm.CustomDist(
+                "log_area", cfg["initial_log_ha_mu"], cfg["initial_log_ha_sd"],
+                rw_sigma[idx_c], float(cfg["rw_nu"]), _first_and_shock(shock[idx_c]),
+                logp=_walk_logp, random=_walk_random, support_point=_walk_support_point,
+                signature="(),(),(),(),(y)->(y)", dims=("centred_source", "year"))
+        for i in range(len(self.sources)):
+            if i in idx_c:
+                rows.append(level_c[idx_c.index(i)])
+            else:
+                rows.append(level_n[idx_n.index(i)])
+        return pt.stack(rows)
+
+    @staticmethod
+    def _anchor_years(measured: np.ndarray) -> np.ndarray:
+        """Per source, the year index of its first measurement (0 if never measured)."""
+        return np.array([int(np.argmax(row)) if row.any() else 0 for row in measured])
+
+    def _steps(self, shock: np.ndarray, sigma):
+        """Steps of log area (non-centred sources, step): where ``shock``, a Student-t step
+        sampled on its own scale (centred: data pin it); elsewhere sigma x a Normal
+        innovation (non-centred: nothing pins it, so no funnel with sigma)."""
+        flat_t, flat_z = np.flatnonzero(shock.ravel()), np.flatnonzero(~shock.ravel())
+        source_of = np.repeat(np.arange(shock.shape[0]), shock.shape[1])
+        parts = []
+        if flat_t.size:
+            parts.append(pm.StudentT("step_shock", nu=self.model_config["rw_nu"], mu=0,
+                                     sigma=sigma[source_of[flat_t]], shape=flat_t.size))
+        if flat_z.size:
+            z = pm.Normal("innovation_calm", 0, 1, shape=flat_z.size)
+            parts.append(sigma[source_of[flat_z]] * z)
+        order = np.argsort(np.concatenate([flat_t, flat_z]))
+        return pt.concatenate(parts)[order].reshape(shock.shape)
+
+    @staticmethod
+    def _predicted_log(m: Measurements, production, area, log_yield):
+        """Model-implied log of each measured quantity (computed per kind on its rows)."""
+        pred = pt.zeros(len(m.kind))
+        for kind in np.unique(m.kind):
+            rows = np.flatnonzero(m.kind == kind)
+            year, members = m.year_idx[rows], m.members[rows].T  # (source, rows)
+            if kind == "yield":
+                value = (members * log_yield[:, None]).sum(axis=0)
+            elif kind == "world_change":
+                value = (pt.log(production[:, year].sum(axis=0))
+                         - pt.log(production[:, year - 1].sum(axis=0)))
+            else:
+                level = area if kind in ("area", "area_share") else production
+                level_y = level[:, year]
+                value = pt.log((members * level_y).sum(axis=0))
+                if kind in ("share", "area_share"):
+                    value = value - pt.log(level_y.sum(axis=0))
+            pred = pt.set_subtensor(pred[rows], value)
+        return pred
+
+    def diagnostic_vars(self) -> list[str]:
+        names = ["anchor_log_ha", "innovation", "step_shock", "innovation_calm",
+                 "log_area"]
+        present = [n for n in names if n in self.posterior]
+        return present + ["rw_sigma", "log_yield_kg_ha", "yield_year_sd", "obs_sigma",
+                          "memory_sigma", "us_bias"]
+
+    # ---- results -----------------------------------------------------------------------
+    def production_draws(self) -> xr.DataArray:
+        """Draws of production (tonnes), dims (chain, draw, source, year)."""
+        return self.posterior["production_t"].rename("production_t")
+
+    def world_draws(self) -> xr.DataArray:
+        return self.production_draws().sum("source").rename("world_production_t")
+
+    def share_draws(self) -> xr.DataArray:
+        """Each source's share of world production, draw by draw."""
+        prod = self.production_draws()
+        return (prod / prod.sum("source")).rename("share")
+
+    def summary(self) -> pd.DataFrame:
+        """Tidy table: source (ISO3, ROW, WLD), year, measure, mean, lower, upper."""
+        prod = self.production_draws()
+        world = self.world_draws().expand_dims(source=["WLD"])
+        parts = []
+        for measure, draws in (("production_t", xr.concat([prod, world], "source")),
+                               ("share", self.share_draws())):
+            frame = interval_summary(draws.rename(measure))
+            frame.insert(2, "measure", measure)
+            parts.append(frame)
+        return pd.concat(parts, ignore_index=True)[
+            ["source", "year", "measure", "mean", "lower", "upper"]]
+
+    def summary_text(self, years: tuple[int, ...] = (2001, 2017, 2018, 2023)) -> str:
+        table = self.summary()
+        lines = ["Opium production (t) and share of world production, mean [95% interval]"]
+        for year in years:
+            sub = table[table.year == year]
+            if sub.empty:
+                continue
+            world = sub[(sub.source == "WLD") & (sub.measure == "production_t")].iloc[0]
+            lines.append(f"{year}: world {world['mean']:,.0f} t "
+                         f"[{world['lower']:,.0f}-{world['upper']:,.0f}]")
+            shares = sub[sub.measure == "share"].sort_values("mean", ascending=False)
+            for r in shares.head(4).itertuples():
+                lines.append(f"  {r.source}: {100 * r.mean:.1f}% "
+                             f"[{100 * r.lower:.1f}-{100 * r.upper:.1f}]")
+        return "\n".join(lines)
+
+    def predict(self, years: list[int] | np.ndarray, random_seed: int | None = None
+                ) -> xr.DataArray:
+        """Production draws for ``years``; years after the fit extend the random walk."""
+        years = np.asarray(years, dtype=int)
+        prod = self.production_draws()
+        fitted = prod["year"].values
+        if years.min() < fitted.min():
+            raise ValueError(f"years before {fitted.min()} are not modelled")
+        ahead = int(max(0, years.max() - fitted.max()))
+        if ahead:
+            seed = self.sampler_config["random_seed"] if random_seed is None else random_seed
+            rng = np.random.default_rng(seed)
+            sigma = self.posterior["rw_sigma"]
+            shape = (*sigma.shape, ahead)
+            # no data after the fit: Normal steps, as for unmeasured years in the fit (a
+            # model saved with shocks_only_when_measured=False keeps its Student-t steps)
+            if self.model_config.get("shocks_only_when_measured", True):
+                shocks = rng.standard_normal(size=shape)
+            else:
+                shocks = rng.standard_t(self.model_config["rw_nu"], size=shape)
+            steps = np.cumsum(sigma.values[..., None] * shocks, axis=-1)
+            last = np.log(prod.sel(year=fitted.max()).values)
+            future = xr.DataArray(
+                np.exp(last[..., None] + steps), dims=("chain", "draw", "source", "year"),
+                coords={**{d: prod[d] for d in ("chain", "draw", "source")},
+                        "year": np.arange(fitted.max() + 1, fitted.max() + 1 + ahead)})
+            prod = xr.concat([prod, future], "year")
+        return prod.sel(year=years)
+
+
+def _first_and_shock(shock: np.ndarray) -> np.ndarray:
+    """(source, year) codes for the centred walk: 0 first year, 1 Student-t step, 2 Normal."""
+    return np.concatenate([np.zeros((shock.shape[0], 1)), np.where(shock, 1.0, 2.0)], axis=1)
+
+
+def _walk_logp(value, init_mu, init_sd, sigma, nu, code):
+    """Elementwise log density of a centred walk: Normal first year, then per-step t/Normal.
+
+    ``sigma`` is one scale per walk (batch); ``code`` is (batch, year), see
+    ``_first_and_shock``."""
+    sigma = sigma[..., None]
+    diff = pt.concatenate([value[..., :1] - init_mu, value[..., 1:] - value[..., :-1]], -1)
+    first = pm.logp(pm.Normal.dist(0.0, init_sd), diff)
+    t_step = pm.logp(pm.StudentT.dist(nu=nu, mu=0.0, sigma=sigma), diff)
+    z_step = pm.logp(pm.Normal.dist(0.0, sigma), diff)
+    return pt.switch(pt.eq(code, 0), first, pt.switch(pt.eq(code, 1), t_step, z_step))
+
+
+def _walk_random(init_mu, init_sd, sigma, nu, code, rng=None, size=None):
+    """Draws of the centred walk (prior predictive); same law as ``_walk_logp``."""
+    code = np.asarray(code)
+    batch = tuple(size) if size is not None else np.broadcast_shapes(
+        np.shape(sigma), code.shape[:-1])
+    shape = batch + code.shape[-1:]
+    first = rng.normal(0.0, init_sd, size=shape)
+    steps = np.where(code == 1, rng.standard_t(nu, size=shape), rng.standard_normal(shape))
+    diff = np.where(code == 0, first, np.asarray(sigma)[..., None] * steps)
+    return init_mu + np.cumsum(diff, axis=-1)
+
+
+def _walk_support_point(rv, size, init_mu, init_sd, sigma, nu, code):
+    return pt.full_like(rv, init_mu)
+
+
+def fit_from_processed(
+    processed_dir: str | Path, out: str | Path, *, model_config: dict | None = None,
+    sampler_config: dict | None = None, progressbar: bool = True,
+) -> Path:
+    """Fit OpiumProduction to ``production_measurements.parquet`` and save it to ``out``."""
+    processed_dir = Path(processed_dir)
+    path = processed_dir / "production_measurements.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: run `burden data` first")
+    data: dict[str, Any] = {"production_measurements": pd.read_parquet(path)}
+    model = OpiumProduction(model_config, sampler_config)
+    model.fit(data, progressbar=progressbar)
+    return model.save(out)

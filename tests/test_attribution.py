@@ -1,0 +1,242 @@
+"""Attribution: deaths x shares draw by draw, the US split without double counting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from burden.attribution import (
+    DEFAULT_SCENARIOS,
+    OVERLAP_DRUG,
+    FentanylAssumptions,
+    attribute,
+    attribute_us,
+    attribution_summary,
+    overlap_from_nida,
+    sensitivity_table,
+    us_disjoint_groups,
+    world_by_source,
+)
+
+YEARS = [2010, 2011, 2012]
+SOURCES = ["AFG", "MMR", "MEX"]
+
+
+def _deaths(chains=2, draws=50, seed=0):
+    rng = np.random.default_rng(seed)
+    values = rng.gamma(20.0, 5.0, size=(chains, draws, 3, len(YEARS)))
+    return xr.DataArray(values, dims=("chain", "draw", "location", "year"),
+                        coords={"chain": range(chains), "draw": range(draws),
+                                "location": ["DEU", "FRA", "AUS"], "year": YEARS})
+
+
+def _shares(chains=2, draws=50, markets=("Europe", "Oceania"), seed=1):
+    rng = np.random.default_rng(seed)
+    values = rng.dirichlet([3, 2, 1], size=(chains, draws, len(markets), len(YEARS)))
+    return xr.DataArray(values.transpose(0, 1, 2, 4, 3),
+                        dims=("chain", "draw", "market", "source", "year"),
+                        coords={"chain": range(chains), "draw": range(draws),
+                                "market": list(markets), "source": SOURCES, "year": YEARS})
+
+
+MARKET_OF = {"DEU": "Europe", "FRA": "Europe", "AUS": "Oceania"}
+
+
+def test_attribute_is_deaths_times_shares_draw_by_draw():
+    deaths, shares = _deaths(), _shares()
+    out = attribute(deaths, MARKET_OF, shares)
+    assert out.dims == ("chain", "draw", "market", "source", "year")
+    europe = deaths.sel(location=["DEU", "FRA"]).sum("location")
+    xr.testing.assert_allclose(out.sel(market="Europe", source="AFG", drop=True),
+                               europe * shares.sel(market="Europe", source="AFG", drop=True))
+    # nothing lost: attributable deaths over sources and markets = all deaths, per draw
+    xr.testing.assert_allclose(out.sum(["market", "source"]), deaths.sum("location"))
+
+
+def test_attribute_resamples_when_draw_counts_differ():
+    deaths, shares = _deaths(chains=2, draws=50), _shares(chains=4, draws=30)
+    out = attribute(deaths, MARKET_OF, shares, seed=5)
+    assert (out.sizes["chain"], out.sizes["draw"]) == (2, 50)
+    xr.testing.assert_allclose(out.sum(["market", "source"]), deaths.sum("location"))
+    xr.testing.assert_identical(out, attribute(deaths, MARKET_OF, shares, seed=5))
+
+
+def test_attribute_rejects_unmapped_locations_and_missing_markets():
+    with pytest.raises(ValueError, match="no market for locations"):
+        attribute(_deaths(), {"DEU": "Europe"}, _shares())
+    with pytest.raises(ValueError, match="no shares for markets"):
+        attribute(_deaths(), {**MARKET_OF, "AUS": "Mars"}, _shares())
+    out = attribute(_deaths(), {"DEU": "Europe", "FRA": "Europe"}, _shares(),
+                    exclude=("AUS",))
+    assert list(out.market.values) == ["Europe"]
+
+
+def _us(chains=2, draws=40, seed=2, with_overlap=True):
+    rng = np.random.default_rng(seed)
+    heroin = rng.uniform(1000, 2000, size=(chains, draws, len(YEARS)))
+    synth = rng.uniform(500, 3000, size=heroin.shape)
+    both = rng.uniform(0.1, 0.4, size=heroin.shape) * np.minimum(heroin, synth)
+    rx = rng.uniform(1000, 3000, size=heroin.shape)
+    anyop = heroin + synth - both + rx
+    drugs = {"any_opioid": anyop, "heroin": heroin, "synthetic_opioids": synth,
+             "rx_opioids": rx}
+    if with_overlap:
+        drugs[OVERLAP_DRUG] = both
+    values = np.stack(list(drugs.values()), axis=2)
+    return xr.DataArray(values, dims=("chain", "draw", "drug", "year"),
+                        coords={"chain": range(chains), "draw": range(draws),
+                                "drug": list(drugs), "year": YEARS})
+
+
+def _heroin_shares(chains=2, draws=40):
+    return _shares(chains, draws, markets=("USA",)).sel(market="USA", drop=True)
+
+
+def test_us_groups_are_disjoint_and_add_up_to_any_opioid():
+    us = _us()
+    groups = us_disjoint_groups(us)
+    xr.testing.assert_allclose(groups.sum("group"), us.sel(drug="any_opioid", drop=True))
+    assert float(groups.min()) >= 0
+    # heroin = heroin only + both: the overlap is counted once
+    xr.testing.assert_allclose(
+        groups.sel(group=["heroin_only", "heroin_and_synthetic"]).sum("group"),
+        us.sel(drug="heroin", drop=True))
+
+
+def test_us_overlap_from_fraction_when_draws_lack_it():
+    us = _us(with_overlap=False)
+    with pytest.raises(ValueError, match="overlap_fraction"):
+        us_disjoint_groups(us)
+    frac = xr.DataArray([0.1, 0.2, 0.3], dims="year", coords={"year": YEARS})
+    groups = us_disjoint_groups(us, frac)
+    xr.testing.assert_allclose(groups.sel(group="heroin_and_synthetic", drop=True),
+                               us.sel(drug="heroin", drop=True) * frac)
+
+
+def test_us_impossible_counts_raise():
+    us = _us()
+    broken = us.copy()
+    broken.loc[{"drug": "any_opioid"}] = 1.0
+    with pytest.raises(ValueError, match="negative deaths"):
+        us_disjoint_groups(broken)
+
+
+def test_attribute_us_keeps_totals_and_follows_assumptions():
+    us, shares = _us(), _heroin_shares()
+    a = FentanylAssumptions({"MEX": 0.7, "CHN": 0.3}, both_to_heroin=0.25)
+    out = attribute_us(us, shares, a)
+    xr.testing.assert_allclose(out.sum(["supply_chain", "source"]),
+                               us.sel(drug="any_opioid", drop=True))
+    groups = us_disjoint_groups(us)
+    fent = out.sel(supply_chain="fentanyl").sum("source")
+    expected = (groups.sel(group="synthetic_only", drop=True)
+                + 0.75 * groups.sel(group="heroin_and_synthetic", drop=True))
+    xr.testing.assert_allclose(fent.drop_vars("supply_chain"), expected)
+    chn = out.sel(supply_chain="fentanyl", source="CHN", drop=True)
+    xr.testing.assert_allclose(chn, 0.3 * expected)
+    heroin = out.sel(supply_chain="heroin", source="AFG", drop=True)
+    xr.testing.assert_allclose(heroin, (us.sel(drug="heroin", drop=True)
+                                        - 0.75 * groups.sel(group="heroin_and_synthetic",
+                                                            drop=True))
+                               * shares.sel(source="AFG", drop=True))
+
+
+def test_fentanyl_assumptions_validate():
+    with pytest.raises(ValueError, match="sum to 1"):
+        FentanylAssumptions({"MEX": 0.7, "CHN": 0.2})
+    with pytest.raises(ValueError, match="both_to_heroin"):
+        FentanylAssumptions(both_to_heroin=1.5)
+
+
+def test_sensitivity_table_moves_with_assumptions():
+    table = sensitivity_table(_us(), _heroin_shares())
+    assert set(table.scenario) == set(DEFAULT_SCENARIOS)
+    mex = table[(table.source == "MEX") & (table.year == 2012)].set_index("scenario")["mean"]
+    assert mex["fentanyl all Mexico"] > mex["default (MEX 80%, both 50/50)"] > \
+        mex["fentanyl half China"]
+    chn = table[(table.source == "CHN")].set_index(["scenario", "year"])["mean"]
+    assert (chn.xs("fentanyl all Mexico") == 0).all()
+    assert {"fentanyl_manufacture", "both_to_heroin", "lower", "upper"} <= set(table.columns)
+
+
+def test_summaries_sum_draws_not_means():
+    out = attribute(_deaths(), MARKET_OF, _shares())
+    world = attribution_summary(out, by=())
+    per_market = attribution_summary(out)
+    assert set(per_market.market) == {"Europe", "Oceania"}
+    merged = per_market.groupby(["source", "year"])["mean"].sum()
+    np.testing.assert_allclose(world.set_index(["source", "year"])["mean"].sort_index(),
+                               merged.sort_index())
+    assert (world["lower"] <= world["mean"]).all() and (world["mean"] <= world["upper"]).all()
+    us = attribute_us(_us(chains=2, draws=50), _heroin_shares(2, 50))
+    total = world_by_source(out, us)
+    assert "CHN" in total.source.values and "none" not in total.source.values
+
+
+def test_overlap_from_nida_table():
+    rows = []
+    for year, h, hs in [(2017, 15482.0, 8091.0), (2018, 14996.0, 9068.0)]:
+        for drug, value in (("heroin", h), (OVERLAP_DRUG, hs)):
+            rows.append({"year": year, "drug": drug, "group": "all", "sex": "both",
+                         "measure": "deaths", "value": value, "source": "test"})
+    frac = overlap_from_nida(pd.DataFrame(rows))
+    np.testing.assert_allclose(frac.values, [8091 / 15482, 9068 / 14996])
+
+
+@pytest.mark.realdata
+def test_overlap_from_real_nida_table(raw_file):
+    from burden.data.cleaning import CleaningLog
+    from burden.data.loaders import nida
+
+    path = raw_file("nida_deaths")
+    table = nida.load(path, CleaningLog("nida_deaths", str(path)), "nida_deaths")
+    frac = overlap_from_nida(table)
+    assert ((frac > 0) & (frac < 1)).all()
+    # the fentanyl era: a growing share of heroin deaths also involve synthetic opioids
+    assert float(frac.sel(year=2019)) > 3 * float(frac.sel(year=2010))
+
+
+def test_attribute_from_saved_wires_the_three_fits(monkeypatch, tmp_path):
+    """attribute_from_saved with stand-ins for the saved fits (their own tests cover them)."""
+    from burden import attribution
+    from burden.models import deaths as deaths_module
+    from burden.models import markets as markets_module
+
+    country_deaths = _deaths().assign_coords(location=["DEU", "AUS", "USA"])
+    us_drugs = _us(chains=2, draws=50, with_overlap=False)
+    nida = pd.DataFrame([{"year": y, "drug": d, "group": "all", "sex": "both",
+                          "measure": "deaths", "value": v, "source": "t"}
+                         for y in YEARS for d, v in (("heroin", 100.0), (OVERLAP_DRUG, 20.0))])
+
+    class Deaths:
+        def __init__(self):
+            self.data = {"us_deaths_by_drug": nida}
+
+        def deaths_draws(self, level="country"):
+            return country_deaths
+
+        def us_drug_deaths_draws(self, corrected=True):
+            return us_drugs
+
+    shares = _shares(markets=("Western and Central Europe", "Oceania", "USA"))
+
+    class Markets:
+        def all_share_draws(self, markets):
+            return shares.sel(market=markets)
+
+        def share_draws(self, market):
+            return shares.sel(market=market, drop=True)
+
+    monkeypatch.setattr(deaths_module.OpioidDeaths, "load", classmethod(lambda c, p: Deaths()))
+    monkeypatch.setattr(markets_module.MarketShares, "load",
+                        classmethod(lambda c, p: Markets()))
+    out = attribution.attribute_from_saved("d.nc", "p.nc", "m.nc", tmp_path / "a.nc")
+    ds = xr.open_dataset(out)
+    assert set(ds["attributable_deaths"].market.values) == {"Western and Central Europe",
+                                                             "Oceania"}
+    us_total = ds["us_attributable_deaths"].sum(["supply_chain", "source"])
+    xr.testing.assert_allclose(us_total, us_drugs.sel(drug="any_opioid", drop=True),
+                               check_dim_order=False)
+    assert "fentanyl_assumptions" in ds.attrs

@@ -1,0 +1,205 @@
+"""MarketShares: signature data mapping, route priors, draws, summary, real HSP figures."""
+
+from __future__ import annotations
+
+import warnings
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from burden.models.markets import (
+    COUNTRY_MARKETS,
+    ROUTE_PRIORS,
+    SOURCE_REGIONS,
+    MarketShares,
+    basis_of,
+    market_of,
+    prepare_signature,
+    resample_draws,
+)
+from burden.models.production import SOURCES
+
+YEARS = [1998, 2016]
+SAMPLER = {"draws": 300, "tune": 400, "chains": 2, "random_seed": 3}
+
+
+def _sig(year, region, share=np.nan, basis="by weight", publication="p", lower=np.nan,
+         upper=np.nan, destination="USA"):
+    return {"destination": destination, "year": year, "source_region": region,
+            "share_pct": share, "lower_pct": lower, "upper_pct": upper, "basis": basis,
+            "publication": publication, "url": None, "verified": True, "note": None,
+            "source": "test"}
+
+
+class StubProduction:
+    """Stands in for a fitted OpiumProduction: random production shares (Dirichlet)."""
+
+    input_hashes: ClassVar[dict] = {}
+
+    def __init__(self, chains=2, draws=150, years=YEARS, seed=0):
+        rng = np.random.default_rng(seed)
+        n_year = years[1] - years[0] + 1
+        alpha = np.arange(1, len(SOURCES) + 1, dtype=float)
+        values = rng.dirichlet(alpha, size=(chains, draws, n_year)).transpose(0, 1, 3, 2)
+        self._shares = xr.DataArray(values, dims=("chain", "draw", "source", "year"),
+                                    coords={"chain": range(chains), "draw": range(draws),
+                                            "source": list(SOURCES),
+                                            "year": np.arange(years[0], years[1] + 1)})
+
+    def share_draws(self):
+        return self._shares
+
+
+# ---- signature rows ----------------------------------------------------------------------
+def test_signature_rows_rescaled_bounded_or_listed_with_reason():
+    table = pd.DataFrame([
+        _sig(2014, "Mexico", 80, publication="A"),
+        _sig(2014, "Inconclusive (South America or Mexico)", 3, publication="A"),
+        _sig(2014, "Mexico", 79, basis="by samples", publication="B"),
+        _sig(2003, "Mexico", upper=5, basis="heroin seized and analysed (DEA chart)"),
+        _sig(2012, "South America", lower=50),
+        _sig(1993, "Southeast Asia", 68),
+        _sig(2014, "Atlantis", 5),
+        _sig(2014, "Mexico", 50, destination="CAN"),
+    ])
+    obs, usage = prepare_signature(table)
+    assert usage["used"].tolist() == [True] * 5 + [False] * 3
+    assert obs.loc[0, "value"] == pytest.approx(80 / 97)  # conclusive part of publication A
+    assert obs.loc[1, "value"] == pytest.approx(0.79)  # publication B has no inconclusive
+    assert obs.loc[2, "bound"] == "upper" and obs.loc[2, "bound_value"] == pytest.approx(0.05)
+    assert obs.loc[3, "bound"] == "lower"
+    assert list(obs.basis) == ["weight", "samples", "unstated", "weight"]
+    assert "outside" in usage.loc[5, "reason"] and "Atlantis" in usage.loc[6, "reason"]
+
+
+def test_basis_of():
+    assert basis_of("by weight") == "weight"
+    assert basis_of("by samples ('all heroin samples analysed')") == "samples"
+    assert basis_of("wholesale seizures analysed (HSP); weight basis not stated on page") == \
+        "unstated"
+
+
+# ---- route registry ------------------------------------------------------------------------
+def test_route_priors_are_cited_and_name_known_markets():
+    from burden.registry.locations import MARKET_REGIONS
+
+    for market, route in ROUTE_PRIORS.items():
+        assert market in MARKET_REGIONS or market in COUNTRY_MARKETS, market
+        assert route.citation and route.url.startswith("http") and route.statement
+        assert set(route.main) <= set(SOURCE_REGIONS)
+        assert 0 < route.main_share_mean < 1 and route.concentration > 0
+
+
+def test_market_of_countries():
+    assert market_of("USA") == "USA" and market_of("CAN") == "CAN"
+    assert market_of("DEU") in ROUTE_PRIORS
+    assert market_of("AUS") == "Oceania"
+
+
+def test_resample_draws_pass_through_or_seeded_sample():
+    da = xr.DataArray(np.arange(24.0).reshape(2, 4, 3), dims=("chain", "draw", "source"))
+    assert resample_draws(da, 2, 4, seed=1).equals(
+        da.assign_coords(chain=[0, 1], draw=np.arange(4)))
+    out = resample_draws(da, 3, 2, seed=1)
+    assert out.shape == (3, 2, 3)
+    rows = {tuple(r) for r in da.values.reshape(8, 3)}
+    assert {tuple(r) for r in out.values.reshape(6, 3)} <= rows
+    assert len({tuple(r) for r in out.values.reshape(6, 3)}) == 6  # no repeats: 6 <= 8
+    np.testing.assert_array_equal(out, resample_draws(da, 3, 2, seed=1))
+
+
+# ---- a fitted small model --------------------------------------------------------------------
+def _small_signature() -> pd.DataFrame:
+    return pd.DataFrame([
+        _sig(1999, "South America", 60), _sig(1999, "Mexico", 24),
+        _sig(1999, "Southeast Asia", 10), _sig(1999, "Southwest Asia", 6),
+        _sig(2014, "Mexico", 79, basis="by samples"),
+        _sig(2014, "Southwest Asia", 1, basis="by samples"),
+    ])
+
+
+@pytest.fixture(scope="session")
+def fitted():
+    est = MarketShares({"years": YEARS}, SAMPLER, production=StubProduction())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit({"signature_shares": _small_signature()}, progressbar=False)
+    return est
+
+
+@pytest.mark.slow
+def test_us_shares_follow_data_and_sum_to_one(fitted):
+    us = fitted.share_draws("USA")
+    np.testing.assert_allclose(us.sum("source"), 1.0, rtol=1e-9)
+    assert float(us.sel(source=["GTM", "ROW"]).max()) == 0.0  # HSP regions only
+    regions = fitted.summary("source_region", markets=["USA"]).set_index(
+        ["source_region", "year"])
+    assert regions.loc[("south_america", 1999), "lower"] < 0.60 < \
+        regions.loc[("south_america", 1999), "upper"]
+    assert regions.loc[("mexico", 2014), "mean"] > 0.5
+    # far from data the interval is wider than at a measured year
+    width = regions["upper"] - regions["lower"]
+    assert width[("mexico", 2006)] > width[("mexico", 1999)]
+
+
+@pytest.mark.slow
+def test_route_markets_are_prior_driven_and_user_changeable(fitted):
+    europe = fitted.region_share_draws("Western and Central Europe")
+    np.testing.assert_allclose(europe.sum("source_region"), 1.0, rtol=1e-9)
+    main = europe.sel(source_region="southwest_asia").mean()
+    assert abs(float(main) - ROUTE_PRIORS["Western and Central Europe"].main_share_mean) < 0.03
+    table = fitted.summary()
+    assert table.loc[table.market != "USA", "prior_driven"].all()
+    assert set(table.columns) == {"market", "source", "year", "mean", "lower", "upper",
+                                  "prior_driven"}
+    fitted.model_config["route_overrides"] = {
+        "Western and Central Europe": {"main_share_mean": 0.5}}
+    try:
+        main_half = fitted.region_share_draws("Western and Central Europe").sel(
+            source_region="southwest_asia").mean()
+        assert abs(float(main_half) - 0.5) < 0.03
+    finally:
+        fitted.model_config["route_overrides"] = {}
+    # a market with no cited route draws from world production in proportion
+    world = fitted.share_draws("Latin America and the Caribbean")
+    np.testing.assert_allclose(world, fitted.production_share_draws().transpose(*world.dims))
+    assert "route priors" in fitted.summary_text(years=(1999,))
+
+
+@pytest.mark.slow
+def test_save_load_round_trip(fitted, tmp_path):
+    path = fitted.save(tmp_path / "markets.nc")
+    again = MarketShares.load(path)
+    xr.testing.assert_allclose(again.share_draws("USA"), fitted.share_draws("USA"))
+    xr.testing.assert_allclose(again.share_draws("Oceania"), fitted.share_draws("Oceania"))
+    assert again.all_share_draws(["USA", "Oceania"]).sizes["market"] == 2
+
+
+def test_fit_needs_production():
+    with pytest.raises(ValueError, match="OpiumProduction"):
+        MarketShares({"years": YEARS}, SAMPLER).fit(
+            {"signature_shares": _small_signature()}, progressbar=False)
+
+
+# ---- the real HSP figures --------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_signature_fit_mexico_main_us_source_by_2015():
+    from burden.data.cleaning import CleaningLog
+    from burden.data.loaders import reference
+
+    src = reference.REFERENCE_SOURCES["reference_heroin_signature"]
+    table = reference.load(src.path, CleaningLog(src.id, str(src.path)), src.id)
+    est = MarketShares(production=StubProduction(years=(1998, 2024)))
+    est.fit({"signature_shares": table}, progressbar=False)
+    report = est.convergence_report()
+    us = est.region_share_draws("USA").sel(year=2015)
+    mexico = us.sel(source_region="mexico")
+    others = us.drop_sel(source_region="mexico").max("source_region")
+    # DEA: Mexico the main source of US heroin by 2015
+    assert float(mexico.mean()) > 0.5
+    assert float((mexico > others).mean()) > 0.8
+    assert report["divergences"] == 0 and report["r_hat_max"] <= 1.01, report
