@@ -210,12 +210,15 @@ def attribution_summary(attributable: xr.DataArray, by: tuple[str, ...] = ("mark
 def world_by_source(attributable: xr.DataArray, us: xr.DataArray | None = None
                     ) -> xr.DataArray:
     """World deaths by (chain, draw, source, year): non-US markets plus the US heroin and
-    fentanyl chains (draws summed, never means)."""
+    fentanyl chains (draws summed, never means). With ``us``, only the years both cover."""
     world = attributable.sum("market")
     if us is not None:
         us_illicit = (us.drop_sel(supply_chain="not_attributed", errors="ignore")
                       .drop_sel(source="none", errors="ignore").sum("supply_chain"))
-        us_illicit = us_illicit.sel(year=world.year.values)
+        # only years where the US is attributed too: elsewhere a "world" total would
+        # silently leave out the US
+        years = [y for y in world.year.values if y in set(us_illicit.year.values)]
+        world, us_illicit = world.sel(year=years), us_illicit.sel(year=years)
         world = xr.concat([world, us_illicit], "part", join="outer", fill_value=0.0).sum(
             "part")
     return world.rename("attributable_deaths")

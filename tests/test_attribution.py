@@ -240,3 +240,13 @@ def test_attribute_from_saved_wires_the_three_fits(monkeypatch, tmp_path):
     xr.testing.assert_allclose(us_total, us_drugs.sel(drug="any_opioid", drop=True),
                                check_dim_order=False)
     assert "fentanyl_assumptions" in ds.attrs
+
+
+def test_world_by_source_keeps_only_years_the_us_covers():
+    """The deaths model runs 1990-2024 but the US drug split only where NCHS informs it: a
+    world total must not silently drop the US in the other years."""
+    out = attribute(_deaths(), MARKET_OF, _shares())
+    us = attribute_us(_us(chains=2, draws=50), _heroin_shares(2, 50))
+    us_short = us.sel(year=us.year.values[1:])
+    total = world_by_source(out, us_short)
+    assert list(total.year.values) == [y for y in out.year.values if y in us_short.year.values]
