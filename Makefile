@@ -96,14 +96,21 @@ $(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/
     burden/attribution.py
 	$(BURDEN) attribute
 
-models: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/markets.nc $(MODELS)/attribution.nc
+# Back-test of the deaths model (data through 2014, scored on 2015-2017), shown in the report
+$(MODELS)/deaths_backtest.csv: $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
+    $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional.parquet \
+    burden/models/deaths.py burden/models/deaths_data.py burden/models/deaths_graph.py \
+    burden/models/trends.py $(MODEL_CODE) analysis/backtest_deaths.py
+	$(PY) analysis/backtest_deaths.py
+
+models: $(MODELS)/deaths.nc $(MODELS)/deaths_backtest.csv $(MODELS)/production.nc $(MODELS)/markets.nc $(MODELS)/attribution.nc
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
                reports/build_report.py
 
 $(OUT)/index.html: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/markets.nc \
-    $(MODELS)/attribution.nc $(PROCESSED) $(REPORT_CODE)
+    $(MODELS)/attribution.nc $(MODELS)/deaths_backtest.csv $(PROCESSED) $(REPORT_CODE)
 	$(PY) reports/build_report.py
 
 report: $(OUT)/index.html
@@ -123,8 +130,7 @@ benchmark: $(PROCESSED) | $(STAMP)
 	$(PY) analysis/benchmark_deaths.py
 	$(PY) analysis/benchmark_shares.py
 
-backtest: $(PROCESSED) | $(STAMP)
-	$(PY) analysis/backtest_deaths.py
+backtest: $(MODELS)/deaths_backtest.csv
 
 clean:
 	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS) $(OUT)

@@ -2,6 +2,9 @@
 
     .venv/bin/python analysis/backtest_deaths.py [--last-year 2014] [--sampler nutpie]
 
+Writes the scored country-years to ``models/deaths_backtest.csv`` (read by the report) and,
+with ``--save-model``, the back-test fit itself.
+
 Every source is cut at ``--last-year`` (GBD, NCHS, VSRR). For each held-back GBD country-year
 the script checks whether the value lies in the model's central 90% interval, both for the
 latent deaths and for a new GBD-like measurement (latent x lognormal GBD error, the
@@ -54,7 +57,11 @@ def main() -> None:
     parser.add_argument("--processed", type=Path, default=config.processed_dir())
     parser.add_argument("--last-year", type=int, default=2014)
     parser.add_argument("--sampler", default=None)
-    parser.add_argument("--out", type=Path, default=config.models_dir() / "deaths_backtest.nc")
+    parser.add_argument("--scores", type=Path,
+                        default=config.models_dir() / "deaths_backtest.csv",
+                        help="CSV of the scored held-back country-years (read by the report)")
+    parser.add_argument("--save-model", type=Path, default=None,
+                        help="also save the back-test fit (netCDF) here")
     args = parser.parse_args()
     data = read_processed(args.processed)
     sampler_config = {"nuts_sampler": args.sampler} if args.sampler else None
@@ -64,7 +71,8 @@ def main() -> None:
         model.fit(data, progressbar=False)
     for note in model.inputs().notes:
         print("note:", note)
-    model.save(args.out)
+    if args.save_model:
+        model.save(args.save_model)
     gbd = data["gbd_deaths"]
     years = sorted(y for y in gbd["year"].unique() if y > args.last_year)
     scored = score(model, gbd, years)
@@ -74,6 +82,8 @@ def main() -> None:
         median_abs_log_error=("abs_log_error", "median"))
     by_year.loc["all"] = [len(scored), scored["latent_hit"].mean(),
                           scored["predictive_hit"].mean(), scored["abs_log_error"].median()]
+    args.scores.parent.mkdir(parents=True, exist_ok=True)
+    scored.assign(nominal=0.90, last_data_year=args.last_year).to_csv(args.scores, index=False)
     print(f"Back-test: data through {args.last_year}, held-back GBD country-years {years}")
     print(by_year.round(3).to_string())
     print(model.convergence_report())

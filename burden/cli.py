@@ -84,7 +84,11 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from burden.report import build as report_build
 
-    path = report_build.build_report(out_dir=config.reports_dir())
+    try:
+        path = report_build.build_report(out_dir=config.reports_dir())
+    except report_build.MissingInputsError as err:
+        print(err, file=sys.stderr)
+        return 2
     print(f"report written to {path}")
     return 0
 

@@ -1,0 +1,123 @@
+"""Shared plumbing for the figure modules: input checks, axes creation, interval drawing.
+
+Figures are built on ``matplotlib.figure.Figure`` directly rather than through pyplot, so
+no global state is touched and saving uses the non-interactive Agg canvas whatever
+backend the user has selected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from burden.registry.sources import SOURCES
+
+INTERVAL_COLUMNS = ("mean", "lower", "upper")
+#: Legend/label text for every interval drawn by this package.
+INTERVAL_LABEL = "95% interval"
+#: Colours for successive series (matplotlib's colour-blind-safe "tab10" order).
+PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)]
+#: Markers for observed data sources, so sources differ in shape as well as colour.
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise ValueError naming the missing columns of ``frame`` (``what`` names the input)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; found {list(frame.columns)}")
+
+
+def require_rows(frame: pd.DataFrame, what: str) -> None:
+    """Raise ValueError when a selection left nothing to draw (a wrong year or name)."""
+    if frame.empty:
+        raise ValueError(f"{what}: nothing to plot (no rows match the selection)")
+
+
+def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """Use ``ax`` when given, else make a new figure with one axes."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def new_grid(fig: Figure | None, n_panels: int, ncols: int, panel_size: tuple[float, float],
+             sharex: bool = True) -> tuple[Figure, list[Axes]]:
+    """``n_panels`` small-multiple axes on ``fig`` (a new figure when None)."""
+    ncols = max(1, min(ncols, n_panels))
+    nrows = int(np.ceil(n_panels / ncols))
+    if fig is None:
+        fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+                     layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=sharex, squeeze=False).ravel().tolist()
+    for extra in axes[n_panels:]:
+        fig.delaxes(extra)
+    return fig, axes[:n_panels]
+
+
+def draw_interval(ax: Axes, frame: pd.DataFrame, *, x: str = "year", color=None,
+                  label: str | None = None, linestyle: str = "-", scale: float = 1.0) -> None:
+    """Mean line and shaded 2.5–97.5% band of a frame sorted by ``x``."""
+    frame = frame.sort_values(x)
+    line, = ax.plot(frame[x], frame["mean"] * scale, color=color, label=label,
+                    linestyle=linestyle)
+    ax.fill_between(frame[x], frame["lower"] * scale, frame["upper"] * scale,
+                    color=line.get_color(), alpha=0.25, linewidth=0)
+
+
+def draw_points(ax: Axes, frame: pd.DataFrame, *, x: str = "year", y: str = "mean",
+                color=None, marker: str = "o", label: str | None = None,
+                scale: float = 1.0, unverified: pd.Series | None = None) -> None:
+    """Observed points; rows flagged in ``unverified`` are drawn hollow."""
+    hollow = (unverified.to_numpy(dtype=bool) if unverified is not None
+              else np.zeros(len(frame), dtype=bool))
+    solid = frame[~hollow]
+    if not solid.empty:
+        ax.scatter(solid[x], solid[y] * scale, color=color, marker=marker, s=18, zorder=3,
+                   label=label, edgecolors="black", linewidths=0.4)
+    if hollow.any():
+        ax.scatter(frame[hollow][x], frame[hollow][y] * scale, facecolors="none",
+                   edgecolors=color, marker=marker, s=18, zorder=3,
+                   label=f"{label} (unverified)" if label else None)
+
+
+def year_axis(ax: Axes) -> None:
+    """Whole years on the x axis (no "2002.5")."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins="auto", min_n_ticks=3))
+
+
+def source_style(source_id: str) -> tuple[object, str]:
+    """The same colour and marker for a data source in every figure (registry order;
+    colour 0 is kept for model estimates)."""
+    ids = list(SOURCES)
+    i = ids.index(source_id) if source_id in ids else len(ids) + sum(map(ord, source_id))
+    return PALETTE[1 + i % (len(PALETTE) - 1)], MARKERS[i % len(MARKERS)]
+
+
+def source_label(source_id: str) -> str:
+    """Readable label for a registry source id (the id itself when unknown)."""
+    src = SOURCES.get(source_id)
+    return f"{src.publisher} ({source_id})" if src else source_id
+
+
+def color_map(keys: Sequence[str]) -> dict[str, object]:
+    """Stable colour per key, in the order given."""
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
+
+
+def interval_text(mean: float, lower: float, upper: float, *, digits: int = 0,
+                  percent: bool = False) -> str:
+    """``12,345 (10,000–15,000)`` style text; percent values are given as fractions."""
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+    fmt = f"{{:,.{digits}f}}"
+    return (f"{fmt.format(mean * scale)}{unit} "
+            f"({fmt.format(lower * scale)}–{fmt.format(upper * scale)}{unit})")

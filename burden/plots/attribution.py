@@ -1,0 +1,127 @@
+"""Deaths attributable to each source country, and how that split moves with the stated
+assumptions (sensitivity scenarios)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from burden.plots._common import (
+    INTERVAL_COLUMNS,
+    INTERVAL_LABEL,
+    color_map,
+    draw_interval,
+    new_axes,
+    require,
+    require_rows,
+    year_axis,
+)
+
+SUMMARY_COLUMNS = ["market", "source", "year", *INTERVAL_COLUMNS]
+SENSITIVITY_COLUMNS = ["scenario", "market", "source", "year", *INTERVAL_COLUMNS]
+DATA_COLUMNS = ["market", "source", "source_name", "year", *INTERVAL_COLUMNS]
+SENSITIVITY_DATA_COLUMNS = ["scenario", *DATA_COLUMNS]
+
+
+def _named(rows: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
+    return rows.assign(source_name=rows["source"].map(lambda s: (names or {}).get(s, s)))
+
+
+def _one_market(frame: pd.DataFrame, market: str | None, what: str) -> pd.DataFrame:
+    markets = list(dict.fromkeys(frame["market"]))
+    if market is None:
+        if len(markets) != 1:
+            raise ValueError(f"{what}: several markets {markets}; choose one with market=")
+        market = markets[0]
+    rows = frame[frame["market"] == market]
+    require_rows(rows, f"{what} (market {market!r})")
+    return rows
+
+
+def attributable_deaths_data(summary: pd.DataFrame, *, market: str | None = None,
+                             top: int | None = 8, names: Mapping[str, str] | None = None
+                             ) -> pd.DataFrame:
+    """What ``plot_attributable_deaths`` draws: deaths attributable to each source by year
+    in one market, the ``top`` sources by total mean (``attribution_summary(...)``);
+    ``names`` maps source codes to the names shown."""
+    require(summary, SUMMARY_COLUMNS, "attribution summary")
+    rows = _one_market(summary, market, "attribution summary")
+    order = rows.groupby("source")["mean"].sum().sort_values(ascending=False).index
+    if top is not None:
+        order = order[:top]
+    rows = rows[rows["source"].isin(order)]
+    rows = rows.assign(_order=rows["source"].map({s: i for i, s in enumerate(order)}))
+    return _named(rows.sort_values(["_order", "year"]).drop(columns="_order")
+                  .reset_index(drop=True), names)[DATA_COLUMNS]
+
+
+def plot_attributable_deaths(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """One line and 95% band per source country."""
+    require(data, DATA_COLUMNS, "attributable deaths data")
+    require_rows(data, "attributable deaths data")
+    fig, ax = new_axes(ax, (8.5, 4.2))
+    sources = list(dict.fromkeys(data["source"]))
+    colors = color_map(sources)
+    for source in sources:
+        rows = data[data["source"] == source]
+        draw_interval(ax, rows, color=colors[source], label=rows["source_name"].iloc[0])
+    ax.plot([], [], color="grey", label=f"mean, {INTERVAL_LABEL} shaded")
+    ax.set_ylabel(f"opioid deaths in {data['market'].iloc[0]} attributable to source")
+    ax.set_xlabel("year")
+    year_axis(ax)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def attribution_sensitivity_data(sensitivity: pd.DataFrame, *, year: int,
+                                 market: str | None = None,
+                                 names: Mapping[str, str] | None = None,
+                                 top: int | None = 6) -> pd.DataFrame:
+    """What ``plot_attribution_sensitivity`` draws: each scenario's attributable deaths by
+    source in ``year`` (``sensitivity_table(...)``)."""
+    require(sensitivity, SENSITIVITY_COLUMNS, "sensitivity table")
+    rows = _one_market(sensitivity, market, "sensitivity table")
+    rows = rows[rows["year"] == year]
+    require_rows(rows, f"sensitivity table (year {year})")
+    order = rows.groupby("source")["mean"].max().sort_values(ascending=False).index
+    if top is not None:  # the sources that matter under some scenario
+        order = order[:top]
+        rows = rows[rows["source"].isin(order)]
+    rows = rows.assign(_order=rows["source"].map({s: i for i, s in enumerate(order)}))
+    return _named(rows.sort_values(["_order", "scenario"], kind="stable")
+                  .drop(columns="_order").reset_index(drop=True), names)[
+        SENSITIVITY_DATA_COLUMNS]
+
+
+def plot_attribution_sensitivity(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Forest plot: sources down the side, one mark and 95% interval per scenario."""
+    require(data, SENSITIVITY_DATA_COLUMNS, "sensitivity data")
+    require_rows(data, "sensitivity data")
+    sources = list(dict.fromkeys(data["source"]))
+    labels = dict(zip(data["source"], data["source_name"]))
+    scenarios = list(dict.fromkeys(data["scenario"]))
+    fig, ax = new_axes(ax, (7.0, 0.16 * len(sources) * len(scenarios) + 2.0))
+    colors = color_map(scenarios)
+    width = 0.8 / len(scenarios)
+    base = {s: len(sources) - 1 - i for i, s in enumerate(sources)}
+    for j, scenario in enumerate(scenarios):
+        rows = data[data["scenario"] == scenario]
+        y = rows["source"].map(base).to_numpy() + 0.4 - width * (j + 0.5)
+        ax.errorbar(rows["mean"], y, xerr=[rows["mean"] - rows["lower"],
+                                           rows["upper"] - rows["mean"]],
+                    fmt="o", markersize=4, color=colors[scenario], label=scenario)
+    ax.set_yticks(np.arange(len(sources)), [labels[s] for s in sources[::-1]], fontsize=8)
+    ax.set_xlabel(f"attributable deaths, {data['market'].iloc[0]} "
+                  f"{int(data['year'].iloc[0])} (mean, {INTERVAL_LABEL})")
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_ylim(-0.6, len(sources) - 0.4)
+    fig.legend(*ax.get_legend_handles_labels(), title="scenario", fontsize=7,
+               title_fontsize=8, loc="outside lower center", ncols=min(3, len(scenarios)),
+               frameon=False)
+    return fig

@@ -1,0 +1,262 @@
+"""Data coverage and model checks: posterior predictive checks, R-hat / ESS, back-test
+coverage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+from scipy import stats
+
+from burden.models.base import ESS_MIN, RHAT_MAX
+from burden.plots._common import (
+    INTERVAL_COLUMNS,
+    INTERVAL_LABEL,
+    PALETTE,
+    color_map,
+    new_axes,
+    new_grid,
+    require,
+    require_rows,
+    year_axis,
+)
+
+# ---- data coverage -----------------------------------------------------------------------
+
+COVERAGE_COLUMNS = ["source", "year", "n_countries"]
+
+
+def _country_years(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """(source, country, year) rows a processed table informs."""
+    if name == "gbd_deaths":
+        rows = table[table["location_level"] == "country"]
+        return pd.DataFrame({"source": rows["source"], "country": rows["location_id"],
+                             "year": rows["year"]})
+    if name == "population":
+        return pd.DataFrame({"source": table["source"], "country": table["location_id"],
+                             "year": table["year"]})
+    if name in ("us_deaths_by_drug", "us_provisional"):
+        return pd.DataFrame({"source": table["source"], "country": "USA",
+                             "year": table["year"]})
+    if name == "us_county_deaths":  # pooled periods inform every year they span
+        years = [range(int(a), int(b) + 1) for a, b in
+                 zip(table["year_start"], table["year_end"])]
+        return pd.DataFrame({"source": table["source"], "country": "USA", "year": years}
+                            ).explode("year")
+    if name == "production_measurements":
+        rows = table[table["iso3"].notna() & (table["iso3"] != "WLD")]
+        return pd.DataFrame({"source": rows["source"], "country": rows["iso3"],
+                             "year": rows["year"]})
+    if name == "signature_shares":
+        return pd.DataFrame({"source": table["source"], "country": table["destination"],
+                             "year": table["year"]})
+    raise ValueError(f"data coverage: unknown table {name!r}")
+
+
+def data_coverage_data(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Number of countries each source informs in each year (processed tables by name)."""
+    parts = [_country_years(name, table) for name, table in tables.items()
+             if table is not None and not table.empty]
+    if not parts:
+        return pd.DataFrame(columns=COVERAGE_COLUMNS)
+    rows = pd.concat(parts, ignore_index=True).astype({"year": int})
+    return (rows.drop_duplicates().groupby(["source", "year"]).size()
+            .rename("n_countries").reset_index()[COVERAGE_COLUMNS])
+
+
+def plot_data_coverage(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Sources down the side, years along: colour = number of countries informed."""
+    require(data, COVERAGE_COLUMNS, "coverage data")
+    require_rows(data, "coverage data")
+    grid = data.pivot(index="source", columns="year", values="n_countries")
+    grid = grid.reindex(columns=range(int(grid.columns.min()), int(grid.columns.max()) + 1))
+    fig, ax = new_axes(ax, (8.0, 0.4 * len(grid) + 1.6))
+    years = grid.columns.to_numpy()
+    mesh = ax.pcolormesh(np.append(years, years[-1] + 1) - 0.5, np.arange(len(grid) + 1),
+                         np.ma.masked_invalid(grid.to_numpy(dtype=float)),
+                         norm=LogNorm(vmin=1, vmax=max(2.0, float(data["n_countries"].max()))),
+                         cmap="viridis")
+    ax.set_yticks(np.arange(len(grid)) + 0.5, grid.index, fontsize=8)
+    ax.set_xlabel("year")
+    year_axis(ax)
+    bar = ax.figure.colorbar(mesh, ax=ax, label="countries informed")
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    bar.ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    return fig
+
+
+# ---- posterior predictive checks ---------------------------------------------------------
+
+PPC_COLUMNS = ["model", "variable", "observed", *INTERVAL_COLUMNS, "inside"]
+
+
+def ppc_from_idata(idata: xr.DataTree, model: str, prob: float = 0.95) -> pd.DataFrame:
+    """Each observation beside its posterior predictive mean and central interval.
+
+    Needs the ``observed_data`` and ``posterior_predictive`` groups; one row per observed
+    element of every observed variable.
+    """
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    observed = idata["observed_data"].to_dataset()
+    predictive = idata["posterior_predictive"].to_dataset()
+    parts = []
+    for var in observed.data_vars:
+        if var not in predictive:
+            continue
+        dims = observed[var].dims  # same element order for observations and predictions
+        draws = predictive[var].stack(sample=("chain", "draw"))
+        parts.append(pd.DataFrame({
+            "model": model, "variable": var,
+            "observed": np.asarray(observed[var]).ravel(),
+            "mean": np.asarray(draws.mean("sample").transpose(*dims)).ravel(),
+            "lower": np.asarray(draws.quantile(lo, dim="sample").transpose(*dims)).ravel(),
+            "upper": np.asarray(draws.quantile(hi, dim="sample").transpose(*dims)).ravel(),
+        }))
+    if not parts:
+        raise ValueError(f"{model}: no observed variable has posterior predictive draws")
+    return ppc_data(pd.concat(parts, ignore_index=True))
+
+
+def ppc_data(frame: pd.DataFrame) -> pd.DataFrame:
+    """Checked PPC table with ``inside`` (observation within its predictive interval)."""
+    require(frame, ["model", "variable", "observed", *INTERVAL_COLUMNS], "ppc table")
+    frame = frame.dropna(subset=["observed"])
+    inside = (frame["observed"] >= frame["lower"]) & (frame["observed"] <= frame["upper"])
+    return frame.assign(inside=inside.to_numpy())[PPC_COLUMNS].reset_index(drop=True)
+
+
+def plot_ppc(data: pd.DataFrame, *, fig: Figure | None = None, ncols: int = 3) -> Figure:
+    """Observed against predicted (mean and 95% predictive interval), one panel per model
+    variable; the title gives the share of observations inside their interval."""
+    require(data, PPC_COLUMNS, "ppc data")
+    require_rows(data, "ppc data")
+    panels = list(dict.fromkeys(zip(data["model"], data["variable"])))
+    fig, axes = new_grid(fig, len(panels), ncols, (3.4, 3.2), sharex=False)
+    for ax, (model, var) in zip(axes, panels):
+        rows = data[(data["model"] == model) & (data["variable"] == var)]
+        color = [PALETTE[0] if inside else PALETTE[3] for inside in rows["inside"]]
+        dense = len(rows) > 2000  # keep the SVG small: thousands of marks as one raster
+        ax.vlines(rows["observed"], rows["lower"], rows["upper"], colors=color, alpha=0.4,
+                  linewidth=0.8, rasterized=dense)
+        ax.scatter(rows["observed"], rows["mean"], c=color, s=8, zorder=3, rasterized=dense)
+        values = rows[["observed", "lower", "upper"]].to_numpy(dtype=float)
+        positive = values[values > 0]
+        if positive.size and (values >= 0).all() and positive.max() / positive.min() > 100:
+            ax.set_xscale("symlog", linthresh=max(1.0, float(positive.min())))
+            ax.set_yscale("symlog", linthresh=max(1.0, float(positive.min())))
+        lims = [np.nanmin(values), np.nanmax(values)]
+        ax.plot(lims, lims, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_title(f"{model}: {var}\n{rows['inside'].mean():.0%} inside the "
+                     f"{INTERVAL_LABEL} (n={len(rows)})", fontsize=8)
+        ax.set_xlabel("observed", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("predicted", fontsize=8)
+    return fig
+
+
+# ---- convergence ---------------------------------------------------------------------------
+
+CONVERGENCE_COLUMNS = ["model", "variable", "size", "r_hat_max", "ess_bulk_min",
+                       "ess_tail_min", "ok"]
+
+
+def convergence_data(diagnostics: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per model variable (``estimator.diagnostics()`` by model name), with ``ok``
+    when R-hat <= RHAT_MAX and bulk ESS >= ESS_MIN (thresholds in burden.models.base)."""
+    parts = []
+    for model, frame in diagnostics.items():
+        require(frame, CONVERGENCE_COLUMNS[1:-1], f"{model} diagnostics")
+        parts.append(frame.assign(model=model))
+    if not parts:
+        raise ValueError("convergence data: no model diagnostics given")
+    out = pd.concat(parts, ignore_index=True)
+    out["ok"] = (out["r_hat_max"] <= RHAT_MAX) & (out["ess_bulk_min"] >= ESS_MIN)
+    return out[CONVERGENCE_COLUMNS]
+
+
+def plot_convergence(data: pd.DataFrame, *, ax: Axes | None = None, label_worst: int = 6
+                     ) -> Figure:
+    """Each variable's worst R-hat against its lowest bulk ESS, with the thresholds; the
+    ``label_worst`` failing variables with the highest R-hat are named."""
+    require(data, CONVERGENCE_COLUMNS, "convergence data")
+    require_rows(data, "convergence data")
+    fig, ax = new_axes(ax, (6.0, 4.0))
+    colors = color_map(list(dict.fromkeys(data["model"])))
+    for model, rows in data.groupby("model", sort=False):
+        ax.scatter(rows["ess_bulk_min"], rows["r_hat_max"], color=colors[model], s=16,
+                   label=model)
+    # name the worst offenders only: more labels would overlap into noise
+    worst = data[~data["ok"]].sort_values("r_hat_max", ascending=False).head(label_worst)
+    for _, bad in worst.iterrows():
+        ax.annotate(f"{bad['model']}: {bad['variable']}", (bad["ess_bulk_min"],
+                                                          bad["r_hat_max"]),
+                    fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(RHAT_MAX, color="black", linestyle="--", linewidth=0.8,
+               label=f"R-hat {RHAT_MAX}")
+    ax.axvline(ESS_MIN, color="black", linestyle=":", linewidth=0.8,
+               label=f"bulk ESS {ESS_MIN}")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel("lowest bulk ESS of the variable")
+    ax.set_ylabel("highest R-hat of the variable")
+    ax.legend(fontsize=7)
+    return fig
+
+
+# ---- back-test coverage --------------------------------------------------------------------
+
+BACKTEST_COLUMNS = ["group", "n", "covered", "coverage", "coverage_lower", "coverage_upper",
+                    "nominal"]
+
+
+def backtest_coverage_data(backtest: pd.DataFrame, *, by: str = "model",
+                           nominal: float = 0.95) -> pd.DataFrame:
+    """Share of held-out observations inside their predictive interval, by ``by``.
+
+    ``backtest`` has ``observed``, ``lower``, ``upper`` and the ``by`` column; the intervals'
+    level is its ``nominal`` column when present, else the ``nominal`` argument. The coverage interval is the Jeffreys interval for a binomial proportion
+    (Brown, Cai & DasGupta 2001, Statistical Science 16(2)), so few held-out points show as
+    a wide interval rather than a bare percentage.
+    """
+    require(backtest, [by, "observed", "lower", "upper"], "back-test table")
+    rows = backtest.dropna(subset=["observed", "lower", "upper"])
+    require_rows(rows, "back-test table")
+    inside = (rows["observed"] >= rows["lower"]) & (rows["observed"] <= rows["upper"])
+    grouped = inside.groupby(rows[by], sort=False).agg(["size", "sum"])
+    n, k = grouped["size"].to_numpy(), grouped["sum"].to_numpy()
+    if "nominal" in rows:
+        nominal = rows.groupby(by, sort=False)["nominal"].first().to_numpy()
+    return pd.DataFrame({
+        "group": grouped.index.astype(str), "n": n, "covered": k, "coverage": k / n,
+        "coverage_lower": np.where(k > 0, stats.beta.ppf(0.025, k + 0.5, n - k + 0.5), 0.0),
+        "coverage_upper": np.where(k < n, stats.beta.ppf(0.975, k + 0.5, n - k + 0.5), 1.0),
+        "nominal": nominal,
+    })
+
+
+def plot_backtest_coverage(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Observed coverage (with its Jeffreys 95% interval) against the nominal level."""
+    require(data, BACKTEST_COLUMNS, "back-test coverage data")
+    require_rows(data, "back-test coverage data")
+    fig, ax = new_axes(ax, (6.0, 0.4 * len(data) + 1.5))
+    y = np.arange(len(data))[::-1]
+    ax.errorbar(data["coverage"] * 100, y,
+                xerr=[(data["coverage"] - data["coverage_lower"]) * 100,
+                      (data["coverage_upper"] - data["coverage"]) * 100],
+                fmt="o", color=PALETTE[0], label="held-out coverage (Jeffreys 95% interval)")
+    for level in data["nominal"].unique():
+        ax.axvline(level * 100, color="black", linestyle="--", linewidth=0.8,
+                   label=f"nominal {level:.0%}")
+    ax.set_yticks(y, [f"{g} (n={n})" for g, n in zip(data["group"], data["n"])], fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(-0.6, len(data) - 0.4)
+    ax.set_xlabel("% of held-out observations inside their predictive interval")
+    ax.legend(fontsize=7, loc="lower left")
+    return fig

@@ -1,0 +1,233 @@
+"""Opioid deaths over time (small multiples), country ranking, and the US correction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from burden.plots._common import (
+    INTERVAL_COLUMNS,
+    INTERVAL_LABEL,
+    PALETTE,
+    draw_interval,
+    draw_points,
+    new_axes,
+    new_grid,
+    require,
+    require_rows,
+    source_label,
+    source_style,
+    year_axis,
+)
+
+SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "measure",
+                   *INTERVAL_COLUMNS]
+OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source"]
+TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
+                *INTERVAL_COLUMNS]
+MEASURE_LABELS = {"deaths": "Opioid deaths", "rate_per_100k": "Opioid deaths per 100,000"}
+
+
+def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
+                    us_deaths_by_drug: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Death counts as each source reports them, in one table (``OBSERVED_COLUMNS``).
+
+    GBD: cause ``opioid_use_disorders``, measure ``deaths``. NCHS (NIDA table): deaths
+    involving any opioid, all groups, both sexes, as ``USA``. The two count different
+    things (a modelled underlying cause versus any opioid on the certificate), which is why
+    the figures show each source separately. GBD's age-standardised rates are not overlaid
+    on crude rates: they are a different measure.
+    """
+    parts = []
+    if gbd_deaths is not None:
+        require(gbd_deaths, ["location_id", "year", "cause", "measure", "value", "source"],
+                "gbd_deaths")
+        gbd = gbd_deaths[(gbd_deaths["cause"] == "opioid_use_disorders")
+                         & (gbd_deaths["measure"] == "deaths")]
+        parts.append(gbd[OBSERVED_COLUMNS])
+    if us_deaths_by_drug is not None:
+        require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",
+                                    "source"], "us_deaths_by_drug")
+        us = us_deaths_by_drug[(us_deaths_by_drug["drug"] == "any_opioid")
+                               & (us_deaths_by_drug["group"] == "all")
+                               & (us_deaths_by_drug["sex"] == "both")
+                               & (us_deaths_by_drug["measure"] == "deaths")]
+        parts.append(us.assign(location_id="USA")[OBSERVED_COLUMNS])
+    if not parts:
+        return pd.DataFrame(columns=OBSERVED_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
+def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
+                          locations: Sequence[str] | None = None, measure: str = "deaths",
+                          observed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What ``plot_deaths_over_time`` draws: estimates and observed points, one table.
+
+    ``summary`` is ``OpioidDeaths.summary(level=...)`` (any levels concatenated).
+    ``locations`` (ids, in panel order) overrides ``level``. ``observed`` is
+    ``observed_deaths(...)``. Rows have ``layer`` "estimate" (source "model") or
+    "observed" (``mean`` holds the reported value; no interval).
+    """
+    require(summary, SUMMARY_COLUMNS, "deaths summary")
+    rows = summary[summary["measure"] == measure]
+    if locations is not None:
+        rows = rows[rows["location_id"].isin(locations)]
+        order = {loc: i for i, loc in enumerate(locations)}
+    else:
+        rows = rows[rows["location_level"] == level]
+        order = {loc: i for i, loc in enumerate(rows["location_id"].unique())}
+    require_rows(rows, f"deaths summary ({measure}, {locations or level})")
+    estimate = rows.assign(layer="estimate", source="model")[TIME_COLUMNS]
+    parts = [estimate]
+    if observed is not None and not observed.empty:
+        require(observed, OBSERVED_COLUMNS, "observed deaths")
+        names = estimate.drop_duplicates("location_id").set_index("location_id")[
+            "location_name"]
+        obs = observed[(observed["measure"] == measure)
+                       & observed["location_id"].isin(names.index)]
+        parts.append(obs.assign(location_name=obs["location_id"].map(names),
+                                layer="observed", mean=obs["value"], lower=np.nan,
+                                upper=np.nan)[TIME_COLUMNS])
+    out = pd.concat(parts, ignore_index=True)
+    out["_order"] = out["location_id"].map(order)
+    return (out.sort_values(["_order", "layer", "source", "year"])
+            .drop(columns="_order").reset_index(drop=True))
+
+
+def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncols: int = 3,
+                          title: str | None = None, last_data_year: int | None = None
+                          ) -> Figure:
+    """Small multiples, one panel per location: mean and 95% interval, sources as points.
+
+    Years after ``last_data_year`` are shaded as projections (no data inform them).
+    """
+    require(data, TIME_COLUMNS, "deaths over time data")
+    require_rows(data, "deaths over time data")
+    locations = list(dict.fromkeys(data["location_id"]))
+    single = len(locations) == 1
+    fig, axes = new_grid(fig, len(locations), ncols, (5.5, 3.4) if single else (3.6, 2.6))
+    measure = data["measure"].iloc[0]
+    for ax, loc in zip(axes, locations):
+        panel = data[data["location_id"] == loc]
+        est = panel[panel["layer"] == "estimate"]
+        draw_interval(ax, est, color=PALETTE[0], label=f"model mean, {INTERVAL_LABEL}")
+        for source, points in panel[panel["layer"] == "observed"].groupby("source"):
+            color, marker = source_style(source)
+            draw_points(ax, points, color=color, marker=marker, label=source_label(source))
+        if last_data_year is not None and est["year"].max() > last_data_year:
+            ax.axvspan(last_data_year + 0.5, est["year"].max() + 0.5, color="grey",
+                       alpha=0.12, linewidth=0, label="projection (no data)")
+        ax.set_title(str(panel["location_name"].iloc[0]), fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.tick_params(labelsize=8)
+        year_axis(ax)
+    axes[0].set_ylabel(MEASURE_LABELS.get(measure, measure), fontsize=8)
+    handles, labels = {}, []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    labels = list(handles)
+    fig.legend([handles[k] for k in labels], labels, loc="outside lower center",
+               ncols=1 if single else min(3, len(labels)), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+RANKING_COLUMNS = ["rank", "location_id", "location_name", "year", "measure",
+                   *INTERVAL_COLUMNS]
+
+
+def country_ranking_data(summary: pd.DataFrame, *, year: int, measure: str = "rate_per_100k",
+                         top: int | None = 30) -> pd.DataFrame:
+    """Countries ranked by posterior mean ``measure`` in ``year`` (the ``top`` highest)."""
+    require(summary, SUMMARY_COLUMNS, "deaths summary")
+    rows = summary[(summary["location_level"] == "country") & (summary["year"] == year)
+                   & (summary["measure"] == measure)]
+    require_rows(rows, f"country ranking ({measure}, {year})")
+    rows = rows.dropna(subset=["mean"]).sort_values("mean", ascending=False)
+    if top is not None:
+        rows = rows.head(top)
+    rows = rows.assign(rank=np.arange(1, len(rows) + 1))
+    return rows[RANKING_COLUMNS].reset_index(drop=True)
+
+
+def plot_country_ranking(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Forest plot: one row per country, highest first, mean and 95% interval."""
+    require(data, RANKING_COLUMNS, "country ranking data")
+    require_rows(data, "country ranking data")
+    fig, ax = new_axes(ax, (6.0, 0.22 * len(data) + 1.2))
+    y = np.arange(len(data))[::-1]
+    ax.errorbar(data["mean"], y, xerr=[data["mean"] - data["lower"],
+                                       data["upper"] - data["mean"]],
+                fmt="o", color=PALETTE[0], ecolor=PALETTE[0], markersize=4, capsize=0,
+                label=f"mean, {INTERVAL_LABEL}")
+    ax.set_yticks(y, data["location_name"].astype(str), fontsize=8)
+    ax.set_ylim(-0.7, len(data) - 0.3)
+    measure = data["measure"].iloc[0]
+    ax.set_xlabel(f"{MEASURE_LABELS.get(measure, measure)}, {int(data['year'].iloc[0])}")
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+US_CORRECTION_COLUMNS = ["year", "series", *INTERVAL_COLUMNS]
+
+
+def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
+    """What ``plot_us_correction`` draws: ``OpioidDeaths.us_correction_summary()``
+    (series "reported" and "corrected") and, from ``observed`` (``observed_deaths``), the
+    NCHS counts as series "NCHS reported" (no interval)."""
+    require(summary, US_CORRECTION_COLUMNS, "US correction summary")
+    unknown = set(summary["series"]) - {"reported", "corrected"}
+    if unknown:
+        raise ValueError(f"US correction summary: unknown series {sorted(unknown)}; "
+                         "expected 'reported' and 'corrected'")
+    require_rows(summary, "US correction summary")
+    parts = [summary[US_CORRECTION_COLUMNS]]
+    if observed is not None and not observed.empty:
+        require(observed, OBSERVED_COLUMNS, "observed deaths")
+        nchs = observed[(observed["source"] != "owid_gbd_deaths")
+                        & (observed["location_id"] == "USA")
+                        & (observed["measure"] == "deaths")]
+        parts.append(pd.DataFrame({"year": nchs["year"], "series": "NCHS reported",
+                                   "mean": nchs["value"], "lower": np.nan,
+                                   "upper": np.nan}))
+    return (pd.concat(parts, ignore_index=True).sort_values(["series", "year"])
+            .reset_index(drop=True))
+
+
+def plot_us_correction(data: pd.DataFrame, *, ax: Axes | None = None,
+                       last_data_year: int | None = None) -> Figure:
+    """Reported versus corrected US opioid deaths (drug unspecified on some certificates);
+    NCHS counts as points; years after ``last_data_year`` shaded as projections."""
+    require(data, US_CORRECTION_COLUMNS, "US correction data")
+    fig, ax = new_axes(ax, (6.0, 3.6))
+    styles = {"reported": (PALETTE[7], "--"), "corrected": (PALETTE[0], "-")}
+    for series in ("reported", "corrected"):
+        rows = data[data["series"] == series]
+        if rows.empty:
+            continue
+        color, linestyle = styles[series]
+        has_interval = bool((rows["upper"] > rows["lower"]).any())
+        label = f"{series}, mean and {INTERVAL_LABEL}" if has_interval else series
+        draw_interval(ax, rows, color=color, linestyle=linestyle, label=label)
+    nchs = data[data["series"] == "NCHS reported"]
+    if not nchs.empty:
+        color, marker = source_style("nida_deaths")
+        draw_points(ax, nchs, color=color, marker=marker, label="NCHS reported (any opioid)")
+    if last_data_year is not None and data["year"].max() > last_data_year:
+        ax.axvspan(last_data_year + 0.5, data["year"].max() + 0.5, color="grey", alpha=0.12,
+                   linewidth=0, label="projection (no data)")
+    ax.set_ylabel("US opioid overdose deaths")
+    ax.set_xlabel("year")
+    year_axis(ax)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,131 @@
+"""Assemble the HTML report: figures (PNG + SVG + data CSV), key numbers, key tables,
+sources and provenance, rendered through a Jinja2 template with autoescaping."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from burden.report.choices import ReportOptions
+from burden.report.figures import FigureResult, render_figures
+from burden.report.inputs import ReportInputs
+from burden.report.numbers import KeyNumber, convergence_table, key_numbers, write_tables
+from burden.report.provenance import build_info, package_versions, raw_file_hashes
+from burden.report.sources import reference_rows, source_rows
+
+__all__ = ["FigureResult", "KeyNumber", "MissingInputsError", "ReportOptions",
+           "build_from_saved", "build_report", "key_numbers", "render_figures"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _banners(inp: ReportInputs) -> list[dict]:
+    out = []
+    if inp.synthetic:
+        out.append({"level": "danger", "text": "SYNTHETIC DEMONSTRATION DATA: these "
+                    "numbers are random draws used to test the report layout. They are not "
+                    "estimates of anything."})
+    for name, model in inp.models.items():
+        prov = model.provenance
+        if prov.status == "NOT CONVERGED":
+            c = prov.convergence
+            out.append({"level": "danger", "text": (
+                f"Model '{name}' did NOT converge: max R-hat {c.get('r_hat_max', float('nan')):.3f}"
+                f" (worst: {c.get('worst_r_hat', '?')}), min bulk ESS "
+                f"{c.get('ess_bulk_min', float('nan')):.0f} (worst: {c.get('worst_ess', '?')}), "
+                f"{c.get('divergences', '?')} divergent transitions. Do not use its numbers.")})
+        elif prov.status == "not checked":
+            out.append({"level": "warning", "text": f"Model '{name}' has no saved "
+                        "convergence record: its numbers are unchecked."})
+    for name, reason in {**inp.missing, **inp.notes}.items():
+        out.append({"level": "warning", "text": f"Not available: {name} ({reason})."})
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows for a template table; numbers rounded for reading, missing values blank."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    return out.fillna("").astype(str).to_dict("records")
+
+
+def render_html(context: dict) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=jinja2.select_autoescape(["html"]),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=1, sort_keys=True,
+                                                        default=str)
+    return env.get_template("report.html").render(**context)
+
+
+class MissingInputsError(FileNotFoundError):
+    """Saved models or processed tables the report needs are not there."""
+
+
+def build_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | None = None,
+                     processed_dir: Path | None = None, raw_dir: Path | None = None,
+                     backtest: Path | None = None, ppc: bool = True,
+                     allow_missing: bool = False, options: ReportOptions | None = None
+                     ) -> Path:
+    """The report from the saved models and processed tables (project paths by default).
+
+    Raises ``MissingInputsError`` naming every missing input unless ``allow_missing``, in
+    which case the page shows what is not available.
+    """
+    from burden import config
+    from burden.report.collect import collect_inputs
+
+    models_dir = models_dir or config.models_dir()
+    if backtest is None and (models_dir / "deaths_backtest.csv").exists():
+        backtest = models_dir / "deaths_backtest.csv"
+    inp = collect_inputs(models_dir, processed_dir or config.processed_dir(),
+                         raw_dir=raw_dir or config.raw_dir(), backtest=backtest, ppc=ppc)
+    if inp.missing and not allow_missing:
+        raise MissingInputsError("report: missing inputs: " + "; ".join(
+            f"{name} ({reason})" for name, reason in inp.missing.items()))
+    return build_report(inp, out_dir or config.reports_dir(), options)
+
+
+def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = None,
+                 options: ReportOptions | None = None) -> Path:
+    """Write ``out_dir/index.html`` with its figures and tables; return the HTML path.
+
+    Without ``inp``, the inputs are read from the saved models (``build_from_saved``).
+    """
+    if inp is None:
+        return build_from_saved(out_dir, options=options)
+    if out_dir is None:
+        raise ValueError("build_report: out_dir is required with inputs")
+    out_dir = Path(out_dir)
+    opt = options or ReportOptions()
+    figures = render_figures(inp, opt, out_dir)
+    numbers = key_numbers(inp, opt)
+    tables = write_tables(inp, numbers, out_dir)
+    conv = convergence_table(inp)
+    context = {
+        "banners": _banners(inp), "key_numbers": numbers, "figures": figures,
+        "sections": [("deaths", "Opioid deaths"), ("sources", "Where the opiates come from"),
+                     ("attribution", "Deaths by source country"),
+                     ("checks", "Data coverage and model checks")],
+        "tables": tables,
+        "convergence": (conv.sort_values(["ok", "r_hat_max"], ascending=[True, False])
+                        .to_dict("records") if conv is not None else []),
+        "models": [m.provenance for m in inp.models.values()],
+        "assumptions": {title: _records(frame) for title, frame in inp.assumptions.items()},
+        "sources": source_rows(inp), "references": reference_rows(inp),
+        "raw_hashes": raw_file_hashes(inp.raw_dir).to_dict("records"),
+        "versions": package_versions(), "build": build_info(), "synthetic": inp.synthetic,
+    }
+    html = render_html(context)
+    path = out_dir / "index.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

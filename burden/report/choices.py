@@ -1,0 +1,74 @@
+"""Choices the report makes from the results: which years have data behind them, which
+market to show, how regions are labelled. ``ReportOptions`` holds the reader's choices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from burden.report.inputs import ReportInputs
+
+
+@dataclass
+class ReportOptions:
+    """Reader's choices: countries for the small multiples, ranking year, market."""
+
+    countries: Sequence[str] | None = None  # None: the six with most deaths, latest year
+    ranking_year: int | None = None  # None: latest year estimated
+    market: str = "USA"
+    ranking_top: int = 30
+    dpi: int = 110
+
+
+def latest_year(frame: pd.DataFrame) -> int:
+    """Last year in a result table."""
+    return int(frame["year"].max())
+
+
+def last_us_year(inp: ReportInputs) -> int | None:
+    """Last year of NCHS US deaths by drug: later US years are projections."""
+    us = inp.tables.get("us_deaths_by_drug")
+    return int(us["year"].max()) if us is not None and not us.empty else None
+
+
+def last_data_year(inp: ReportInputs) -> int | None:
+    """Last year of GBD death data: later years of the deaths model are projections."""
+    gbd = inp.tables.get("gbd_deaths")
+    if gbd is not None and not gbd.empty:
+        return int(gbd["year"].max())
+    return latest_year(inp.deaths_summary) if inp.deaths_summary is not None else None
+
+
+def default_countries(summary: pd.DataFrame, year: int | None, n: int = 6) -> list[str]:
+    """The ``n`` countries with most (posterior mean) deaths in ``year``."""
+    rows = summary[(summary["location_level"] == "country") & (summary["measure"] == "deaths")]
+    rows = rows[rows["year"] == (year or rows["year"].max())]
+    return rows.sort_values("mean", ascending=False)["location_id"].head(n).tolist()
+
+
+def market_or_first(frame: pd.DataFrame, wanted: str) -> str:
+    """``wanted`` when the table has that market, else its first market."""
+    markets = list(dict.fromkeys(frame["market"]))
+    return wanted if wanted in markets else markets[0]
+
+
+def key_year(rows: pd.DataFrame, last_data: int | None) -> int:
+    """The latest year with data behind it (or the latest year when none is known)."""
+    years = rows["year"]
+    if last_data is not None and (years <= last_data).any():
+        return int(years[years <= last_data].max())
+    return int(years.max())
+
+
+def signature_regions() -> dict[str, str]:
+    """Heroin Signature Program labels -> the markets model's region keys."""
+    from burden.models.markets import SIGNATURE_REGIONS
+
+    return dict(SIGNATURE_REGIONS)
+
+
+def region_labels() -> dict[str, str]:
+    """The markets model's region keys -> Heroin Signature Program labels."""
+    return {key: label for label, key in signature_regions().items()}

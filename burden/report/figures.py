@@ -1,0 +1,221 @@
+"""Every figure of the report: what it needs, its data twin and plot, its caption; drawn
+and saved as PNG, SVG and the plotted data (CSV)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from burden import plots
+from burden.plots.production import source_names
+from burden.report.choices import (
+    ReportOptions,
+    default_countries,
+    key_year,
+    last_data_year,
+    last_us_year,
+    market_or_first,
+    signature_regions,
+)
+from burden.report.inputs import ReportInputs
+
+
+@dataclass
+class FigureResult:
+    id: str
+    section: str
+    title: str
+    caption: str
+    png: str = ""
+    svg: str = ""
+    csv: str = ""
+    unavailable: str = ""  # why the figure could not be drawn (missing input)
+
+
+@dataclass
+class _Spec:
+    id: str
+    section: str
+    title: str
+    caption: str
+    needs: tuple[str, ...]
+    data: Callable[[], pd.DataFrame]
+    plot: Callable[[pd.DataFrame], Figure]
+
+
+def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
+    t = inp.tables
+    observed = plots.observed_deaths(t.get("gbd_deaths"), t.get("us_deaths_by_drug"))
+    ds = inp.deaths_summary
+    countries = (list(opt.countries) if opt.countries
+                 else default_countries(ds, last_data_year(inp)) if ds is not None else [])
+    data_year = last_data_year(inp)
+    specs = []
+    points = ("Posterior mean (line) and 95% interval (band); points are each source's "
+              "reported figures (GBD counts a modelled underlying cause, NCHS any opioid on "
+              "the certificate, so they differ by design). Shaded years: projection, no data.")
+    no_points = ("Posterior mean (line) and 95% interval (band). No points: the sources "
+                 "publish age-standardised rates, which are not comparable with these crude "
+                 "rates. Shaded years: projection, no data.")
+    for sid, title, kwargs in [
+        ("deaths_world", "World opioid deaths", {"level": "world"}),
+        ("deaths_super_regions", "Opioid deaths by GBD super-region",
+         {"level": "super_region"}),
+        ("deaths_regions", "Opioid deaths by GBD region", {"level": "region"}),
+        ("deaths_countries", "Opioid deaths in selected countries", {"locations": countries}),
+        ("rates_countries", "Opioid death rates in selected countries",
+         {"locations": countries, "measure": "rate_per_100k"}),
+    ]:
+        specs.append(_Spec(
+            sid, "deaths", title, no_points if "measure" in kwargs else points,
+            ("deaths_summary",),
+            lambda kw=kwargs: plots.deaths_over_time_data(ds, observed=observed, **kw),
+            lambda d: plots.plot_deaths_over_time(d, last_data_year=data_year)))
+    specs.append(_Spec(
+        "country_ranking", "deaths", "Countries ranked by opioid death rate",
+        f"Up to {opt.ranking_top} countries with the highest posterior mean rates, with 95% intervals; "
+        "overlapping intervals mean the order between those countries is uncertain.",
+        ("deaths_summary",),
+        lambda: plots.country_ranking_data(
+            ds, year=opt.ranking_year or data_year, top=opt.ranking_top),
+        lambda d: plots.plot_country_ranking(d)))
+    specs.append(_Spec(
+        "us_correction", "deaths", "US opioid deaths: reported and corrected",
+        "Some US overdose certificates name no drug; the corrected series reallocates them "
+        "(mean and 95% interval). Points: NCHS counts of deaths involving any opioid. "
+        "Shaded years: projection, no US data.", ("us_correction",),
+        lambda: plots.us_correction_data(inp.us_correction, observed=observed),
+        lambda d: plots.plot_us_correction(d, last_data_year=last_us_year(inp))))
+    specs.append(_Spec(
+        "production", "sources", "World opium production by source country",
+        "Stacked posterior means by source; the hatched band is the 95% interval of the "
+        "world total (from summed draws). Points: published world totals (hollow: recalled, "
+        "unverified).", ("production_summary",),
+        lambda: plots.production_data(inp.production_summary, total=inp.production_total,
+                                      measurements=t.get("production_measurements")),
+        lambda d: plots.plot_production(d)))
+    specs.append(_Spec(
+        "production_shares", "sources", "Each source's share of world opium production",
+        "Posterior mean and 95% interval of the share; points: published shares.",
+        ("production_summary",),
+        lambda: plots.production_share_data(
+            inp.production_summary, measurements=t.get("production_measurements"),
+            sources=_top_sources(inp.production_summary)),
+        lambda d: plots.plot_production_shares(d)))
+    specs.append(_Spec(
+        "market_shares", "sources", "Heroin market shares by source region",
+        "Posterior mean and 95% interval; dashed lines are estimates that come mostly from "
+        "the prior. Points: DEA Heroin Signature Program shares (bars: bounds stated in "
+        "words).", ("market_summary",),
+        lambda: plots.market_shares_data(inp.market_summary,
+                                         market=market_or_first(inp.market_summary, opt.market),
+                                         signature=t.get("signature_shares"),
+                                         signature_regions=signature_regions()),
+        lambda d: plots.plot_market_shares(d)))
+    specs.append(_Spec(
+        "attributable_deaths", "attribution", "Opioid deaths attributable to each source",
+        "Deaths x market shares, draw by draw; mean and 95% interval. US deaths not "
+        "attributed to an illicit source (prescription opioids, methadone, unspecified) are "
+        "left out.",
+        ("attribution_summary",),
+        lambda: plots.attributable_deaths_data(
+            inp.attribution_summary, market=market_or_first(inp.attribution_summary, opt.market),
+            names=source_names(t.get("production_measurements"))),
+        lambda d: plots.plot_attributable_deaths(d)))
+    specs.append(_Spec(
+        "attribution_sensitivity", "attribution",
+        "Sensitivity of the attribution to the stated assumptions",
+        "US deaths attributable to each source under each scenario of the stated "
+        "assumptions (fentanyl manufacture split, deaths involving both heroin and fentanyl); "
+        "mean and 95% interval in the last year with US data.",
+        ("sensitivity",),
+        lambda: plots.attribution_sensitivity_data(
+            inp.sensitivity, year=key_year(inp.sensitivity, last_us_year(inp)),
+            market=market_or_first(inp.sensitivity, opt.market),
+            names=source_names(t.get("production_measurements"))),
+        lambda d: plots.plot_attribution_sensitivity(d)))
+    specs.append(_Spec(
+        "data_coverage", "checks", "Data coverage",
+        "Number of countries each source informs in each year (blank: none).", ("tables",),
+        lambda: plots.data_coverage_data(t), lambda d: plots.plot_data_coverage(d)))
+    specs.append(_Spec(
+        "ppc", "checks", "Posterior predictive checks",
+        "Each observation against its posterior predictive mean and 95% interval (red: "
+        "outside); about 95% should fall inside.", ("ppc",),
+        lambda: pd.concat([m.ppc for m in inp.models.values() if m.ppc is not None],
+                          ignore_index=True),
+        lambda d: plots.plot_ppc(d)))
+    specs.append(_Spec(
+        "convergence", "checks", "Sampler convergence (R-hat and ESS)",
+        "Each variable's worst R-hat against its lowest bulk ESS; the worst variables beyond "
+        "the dashed / dotted thresholds are named (all of them in the table below).",
+        ("diagnostics",),
+        lambda: plots.convergence_data({n: m.diagnostics for n, m in inp.models.items()
+                                        if m.diagnostics is not None}),
+        lambda d: plots.plot_convergence(d)))
+    specs.append(_Spec(
+        "backtest_coverage", "checks", "Back-test coverage",
+        "Share of held-out observations inside their predictive interval (dashed: the "
+        "interval's nominal level), with a Jeffreys 95% interval for the share.",
+        ("backtest",),
+        lambda: plots.backtest_coverage_data(inp.backtest),
+        lambda d: plots.plot_backtest_coverage(d)))
+    return specs
+
+
+def _top_sources(summary: pd.DataFrame, n: int = 6) -> list[str]:
+    share = summary[summary["measure"] == "share"]
+    return share.groupby("source")["mean"].mean().sort_values(ascending=False).index[
+        :n].tolist()
+
+
+#: which input supplies each figure's needs (keys of ``ReportInputs.missing``)
+_SUPPLIER = {"deaths_summary": "deaths model", "us_correction": "deaths model",
+             "production_summary": "production model", "market_summary": "markets model",
+             "attribution_summary": "attribution", "sensitivity": "attribution sensitivity",
+             "backtest": "back-test"}
+
+
+def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
+    for need in needs:
+        if need == "tables":
+            if not inp.tables:
+                return inp.missing.get("tables", "no processed tables")
+        elif need == "ppc":
+            if not any(m.ppc is not None for m in inp.models.values()):
+                return "no saved model has posterior predictive draws"
+        elif need == "diagnostics":
+            if not any(m.diagnostics is not None for m in inp.models.values()):
+                return inp.missing.get("models", "no fitted model")
+        elif getattr(inp, need) is None:
+            supplier = _SUPPLIER.get(need, need)
+            known = {**inp.missing, **inp.notes}
+            return known.get(supplier, known.get("attribution", f"no {supplier} results")
+                             if supplier == "attribution sensitivity"
+                             else f"no {supplier} results")
+    return ""
+
+
+def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path
+                   ) -> list[FigureResult]:
+    """Draw every figure; save PNG, SVG and its data twin as CSV under ``out_dir``."""
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    results = []
+    for spec in figure_specs(inp, opt):
+        res = FigureResult(spec.id, spec.section, spec.title, spec.caption)
+        res.unavailable = _missing_reason(inp, spec.needs)
+        if not res.unavailable:
+            data = spec.data()
+            fig = spec.plot(data)
+            res.png, res.svg = f"figures/{spec.id}.png", f"figures/{spec.id}.svg"
+            res.csv = f"tables/figure_{spec.id}.csv"
+            fig.savefig(out_dir / res.png, dpi=opt.dpi)
+            fig.savefig(out_dir / res.svg)
+            data.to_csv(out_dir / res.csv, index=False)
+        results.append(res)
+    return results

@@ -1,0 +1,188 @@
+"""The headline numbers (with intervals and their flags) and the key tables as CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from burden import plots
+from burden.plots._common import interval_text
+from burden.plots.production import source_names
+from burden.report.choices import (
+    ReportOptions,
+    key_year,
+    last_data_year,
+    last_us_year,
+    latest_year,
+    market_or_first,
+    region_labels,
+)
+from burden.report.inputs import ReportInputs
+
+
+@dataclass
+class KeyNumber:
+    label: str
+    value: str
+    prior_driven: bool = False
+    note: str = ""
+    model: str = ""  # the model it comes from (its convergence status is shown beside it)
+    model_status: str = ""
+
+
+def _attribution_prior_driven(inp: ReportInputs, market: str, source: str, year: int
+                              ) -> bool:
+    """A market's attributable deaths are prior-driven when its shares are; in the US, when
+    the source's region share is, or when the source gets fentanyl deaths (their split is
+    an assumption); the world's when at least half of its (mean) attributable deaths come
+    from prior-driven markets."""
+    ms, at = inp.market_summary, inp.attribution_summary
+    if ms is None or "prior_driven" not in ms:
+        return False
+    flags = ms[ms["year"] == year].groupby("market")["prior_driven"].all()
+    if market == "USA" and "source_region" in ms:
+        return _us_source_prior_driven(ms, source, year)
+    if market != "World":
+        return bool(flags.get(market, False))
+    rows = at[(at["source"] == source) & (at["year"] == year) & (at["market"] != "World")]
+    prior = rows[rows["market"].map(lambda m: bool(flags.get(m, False)))]["mean"].sum()
+    total = at[(at["source"] == source) & (at["year"] == year)
+               & (at["market"] == "World")]["mean"].sum()
+    return bool(total > 0 and prior >= 0.5 * total)
+
+
+def _us_source_prior_driven(ms: pd.DataFrame, source: str, year: int) -> bool:
+    from burden.attribution import FentanylAssumptions
+    from burden.models.markets import region_of
+
+    if source in FentanylAssumptions().manufacture:
+        return True
+    try:
+        region = region_of(source)
+    except StopIteration:  # not a heroin source region member
+        return False
+    rows = ms[(ms["market"] == "USA") & (ms["year"] == year) & (ms["source_region"] == region)]
+    return bool(rows["prior_driven"].any())
+
+
+def _prior_driven(rows: pd.DataFrame) -> bool:
+    return bool("prior_driven" in rows and rows["prior_driven"].astype(bool).any())
+
+
+def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
+    """The headline figures, each with its 95% interval and a prior-driven flag."""
+    out = []
+    ds = inp.deaths_summary
+    if ds is not None:
+        world = ds[ds["location_level"] == "world"]
+        if not world.empty:
+            year = last_data_year(inp) or latest_year(world)
+            rate_label = "World opioid death rate per 100,000"
+            for measure, label, digits in [("deaths", "World opioid deaths", 0),
+                                           ("rate_per_100k", rate_label, 2)]:
+                row = world[(world["year"] == year) & (world["measure"] == measure)]
+                if not row.empty:
+                    r = row.iloc[0]
+                    out.append(KeyNumber(f"{label}, {year}",
+                                         interval_text(r["mean"], r["lower"], r["upper"],
+                                                       digits=digits),
+                                         _prior_driven(row), model="deaths"))
+    if inp.us_correction is not None:
+        uc = inp.us_correction
+        year = min(latest_year(uc), last_us_year(inp) or latest_year(uc))
+        last = uc[uc["year"] == year].set_index("series")
+        if "corrected" in last.index:
+            r = last.loc["corrected"]
+            note = ""
+            if "reported" in last.index:
+                note = f"reported: {last.loc['reported', 'mean']:,.0f}"
+            out.append(KeyNumber(f"US opioid deaths corrected for unspecified drugs, {year}",
+                                 interval_text(r["mean"], r["lower"], r["upper"]),
+                                 note=note, model="deaths"))
+    ps = inp.production_summary
+    if ps is not None:
+        names = source_names(inp.tables.get("production_measurements"))
+        world = ps[(ps["measure"] == "production_t") & (ps["source"] == "WLD")]
+        if inp.production_total is not None:
+            world = inp.production_total
+        if not world.empty:
+            year = latest_year(world)
+            r = world[world["year"] == year].iloc[0]
+            out.append(KeyNumber(f"World opium production (tonnes), {year}",
+                                 interval_text(r["mean"], r["lower"], r["upper"]),
+                                 model="production"))
+        share = ps[ps["measure"] == "share"]
+        if not share.empty:
+            year = latest_year(share)
+            r = share[share["year"] == year].sort_values("mean").iloc[-1]
+            name = names.get(r["source"], r["source"])
+            out.append(KeyNumber(
+                f"Largest opium source's share of world production, {year}: {name}",
+                interval_text(r["mean"], r["lower"], r["upper"], percent=True),
+                _prior_driven(share[(share["year"] == year) & (share["source"] == r["source"])]
+                              ), model="production"))
+    ms = inp.market_summary
+    if ms is not None:
+        market = market_or_first(ms, opt.market)
+        key = "source_region" if "source_region" in ms else "source"
+        rows = ms[(ms["market"] == market) & ms["mean"].notna()]
+        year = key_year(rows, last_us_year(inp) if market == "USA" else last_data_year(inp))
+        rows = rows[rows["year"] == year].sort_values("mean")
+        r = rows.iloc[-1]
+        label = region_labels().get(r[key], str(r[key]).replace("_", " ").capitalize())
+        out.append(KeyNumber(f"Largest source of {market} heroin, {year}: {label}",
+                             interval_text(r["mean"], r["lower"], r["upper"], percent=True),
+                             bool(r.get("prior_driven", False)), model="markets"))
+    at = inp.attribution_summary
+    if at is not None:
+        names = source_names(inp.tables.get("production_measurements"))
+        for market in dict.fromkeys([market_or_first(at, opt.market), "World"]):
+            rows = at[(at["market"] == market) & at["mean"].notna()]
+            if rows.empty:
+                continue
+            year = key_year(rows, last_us_year(inp) if market == "USA"
+                             else last_data_year(inp))
+            rows = rows[rows["year"] == year].sort_values("mean")
+            r = rows.iloc[-1]
+            out.append(KeyNumber(
+                f"{market} opioid deaths attributable to "
+                f"{names.get(r['source'], r['source'])}, {year}",
+                interval_text(r["mean"], r["lower"], r["upper"]),
+                _attribution_prior_driven(inp, market, r["source"], year),
+                model="attribution"))
+    status = {name: m.provenance.status for name, m in inp.models.items()}
+    # attribution multiplies the three fits' draws: it is as good as the worst of them
+    upstream = [status[m] for m in ("deaths", "production", "markets") if m in status]
+    if upstream:
+        status["attribution"] = next((s for s in ("NOT CONVERGED", "not checked")
+                                      if s in upstream), "converged")
+    for number in out:
+        number.model_status = status.get(number.model, "")
+    return out
+
+
+def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
+                 ) -> dict[str, str]:
+    """The key result tables as CSV; returns {name: relative path}."""
+    frames = {
+        "key_numbers": pd.DataFrame([n.__dict__ for n in numbers]),
+        "deaths_summary": inp.deaths_summary, "us_correction": inp.us_correction,
+        "production_summary": inp.production_summary,
+        "production_total": inp.production_total, "market_shares": inp.market_summary,
+        "attribution": inp.attribution_summary, "sensitivity": inp.sensitivity,
+        "convergence": convergence_table(inp),
+    }
+    written = {}
+    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        if frame is not None and not frame.empty:
+            frame.to_csv(out_dir / "tables" / f"{name}.csv", index=False)
+            written[name] = f"tables/{name}.csv"
+    return written
+
+
+def convergence_table(inp: ReportInputs) -> pd.DataFrame | None:
+    diags = {n: m.diagnostics for n, m in inp.models.items() if m.diagnostics is not None}
+    return plots.convergence_data(diags) if diags else None

@@ -1,0 +1,108 @@
+"""Where every number in the report comes from: input hashes, package versions, seeds and
+sampler diagnostics of each saved model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from burden.registry.sources import SOURCES
+
+#: Packages whose versions decide the numbers (sampler, model language, summaries).
+PACKAGES = ("burden", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray",
+            "matplotlib", "jinja2")
+
+
+def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed version of each package ("not installed" when absent)."""
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def raw_file_hashes(raw_dir: Path | None, source_ids: list[str] | None = None
+                    ) -> pd.DataFrame:
+    """Registry sha256 of each raw source beside the hash of the file on disk, if any."""
+    rows = []
+    for sid in source_ids or list(SOURCES):
+        src = SOURCES[sid]
+        path = raw_dir / src.filename if raw_dir is not None else None
+        actual = file_sha256(path) if path is not None and path.exists() else None
+        status = ("not on disk" if actual is None
+                  else "matches registry" if actual == src.sha256 else "DIFFERS from registry")
+        rows.append({"source": sid, "filename": src.filename, "registry_sha256": src.sha256,
+                     "file_sha256": actual or "", "status": status})
+    return pd.DataFrame(rows)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+@dataclass
+class ModelProvenance:
+    """What a saved model's attrs say about how it was fitted (see BayesianEstimator)."""
+
+    name: str
+    path: str
+    model_type: str = ""
+    package_version: str = ""
+    random_seed: str = ""
+    sampler_config: dict = field(default_factory=dict)
+    model_config: dict = field(default_factory=dict)
+    input_hashes: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    convergence: dict | None = None
+
+    @classmethod
+    def from_attrs(cls, name: str, path: str | Path, attrs: dict[str, Any]
+                   ) -> ModelProvenance:
+        a = {k: _decode(v) for k, v in attrs.items()}
+        return cls(
+            name=name, path=str(path), model_type=str(a.get("model_type", "")),
+            package_version=str(a.get("package_version", "")),
+            random_seed=str(a.get("random_seed", "")),
+            sampler_config=a.get("sampler_config") or {},
+            model_config=a.get("model_config") or {},
+            input_hashes=a.get("input_hashes") or {}, timings=a.get("timings") or {},
+            convergence=a.get("convergence") if isinstance(a.get("convergence"), dict)
+            else None,
+        )
+
+    @property
+    def status(self) -> str:
+        """"converged", "NOT CONVERGED" or "not checked" (no convergence record saved)."""
+        if self.convergence is None:
+            return "not checked"
+        return "converged" if self.convergence.get("converged") else "NOT CONVERGED"
+
+
+def build_info() -> dict[str, str]:
+    """When and on what the report was built."""
+    return {"built_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "python": platform.python_version(), "platform": platform.platform()}

@@ -1,0 +1,295 @@
+"""Every plot function and its data twin, on synthetic result tables shaped like the models'
+(burden.report.synthetic) and on the packaged reference tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+
+from burden import plots
+from burden.models.base import ESS_MIN, RHAT_MAX
+from burden.models.markets import SIGNATURE_REGIONS
+from burden.report import synthetic
+
+
+@pytest.fixture(scope="module")
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+@pytest.fixture(scope="module")
+def deaths(rng):
+    return synthetic.deaths_summary(rng)
+
+
+@pytest.fixture(scope="module")
+def tables(rng):
+    return synthetic.tables(rng)
+
+
+def test_synthetic_inputs_use_the_market_models_region_keys():
+    assert synthetic.HSP_LABELS == SIGNATURE_REGIONS
+
+
+def _bands(ax) -> int:
+    """Number of shaded interval bands (fill_between) on an axes."""
+    return sum(isinstance(c, PolyCollection) for c in ax.collections)
+
+
+# ---- deaths ------------------------------------------------------------------------------
+
+def test_observed_deaths_keeps_gbd_opioid_counts_and_nchs_any_opioid(tables):
+    gbd = pd.concat([tables["gbd_deaths"],
+                     tables["gbd_deaths"].assign(cause="cocaine_use_disorders")])
+    obs = plots.observed_deaths(gbd, tables["us_deaths_by_drug"])
+    assert set(obs["source"]) == {"owid_gbd_deaths", "nida_deaths"}
+    assert len(obs[obs["source"] == "owid_gbd_deaths"]) == len(tables["gbd_deaths"])
+    assert (obs.loc[obs["source"] == "nida_deaths", "location_id"] == "USA").all()
+
+
+def test_deaths_over_time_panels_follow_chosen_locations(deaths, tables):
+    obs = plots.observed_deaths(tables["gbd_deaths"], tables["us_deaths_by_drug"])
+    data = plots.deaths_over_time_data(deaths, locations=["IRN", "USA"], observed=obs)
+    assert list(dict.fromkeys(data["location_id"])) == ["IRN", "USA"]
+    assert set(data["layer"]) == {"estimate", "observed"}
+    # observed rows carry no interval; estimates always do
+    assert data.loc[data["layer"] == "observed", "lower"].isna().all()
+    assert (data.loc[data["layer"] == "estimate", "lower"]
+            <= data.loc[data["layer"] == "estimate", "upper"]).all()
+    fig = plots.plot_deaths_over_time(data, last_data_year=2015)
+    assert len(fig.axes) == 2
+    assert all(_bands(ax) == 1 for ax in fig.axes)
+    usa = fig.axes[1]
+    # GBD and NCHS points in the US panel, GBD only in Iran's
+    assert len([c for c in usa.collections if not isinstance(c, PolyCollection)]) == 2
+    assert any(p.get_label() == "projection (no data)" for p in usa.patches)
+
+
+def test_deaths_over_time_by_level_and_rates_have_no_gbd_points(deaths, tables):
+    obs = plots.observed_deaths(tables["gbd_deaths"])
+    data = plots.deaths_over_time_data(deaths, level="region", measure="rate_per_100k",
+                                       observed=obs)
+    assert set(data["layer"]) == {"estimate"}  # GBD counts are not rates
+    assert data["location_id"].nunique() == len(synthetic.REGIONS)
+    fig = plots.plot_deaths_over_time(data, ncols=2)
+    assert len(fig.axes) == len(synthetic.REGIONS)
+
+
+def test_deaths_over_time_rejects_bad_input(deaths):
+    with pytest.raises(ValueError, match="missing column"):
+        plots.deaths_over_time_data(deaths.drop(columns="upper"))
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plots.deaths_over_time_data(deaths, locations=["XXX"])
+
+
+def test_country_ranking_is_sorted_and_cut(deaths):
+    ranked = deaths.copy()
+    ranked.loc[(ranked["location_id"] == "CAN") & (ranked["measure"] == "rate_per_100k"),
+               "mean"] = np.nan  # a country without population has no rate
+    data = plots.country_ranking_data(ranked, year=2010, top=2)
+    assert list(data["rank"]) == [1, 2]
+    assert data["mean"].is_monotonic_decreasing
+    assert "CAN" not in set(data["location_id"])
+    fig = plots.plot_country_ranking(data)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[int(np.argmax(ax.get_yticks()))] == data["location_name"].iloc[0]  # top
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plots.country_ranking_data(deaths, year=1900)
+
+
+def test_us_correction(rng):
+    summary = synthetic.us_correction(rng)
+    data = plots.us_correction_data(summary)
+    assert set(data["series"]) == {"reported", "corrected"}
+    fig = plots.plot_us_correction(data)
+    assert len(fig.axes[0].get_lines()) == 2 and _bands(fig.axes[0]) == 2
+    with pytest.raises(ValueError, match="unknown series"):
+        plots.us_correction_data(summary.assign(series="adjusted"))
+
+
+def test_plot_functions_draw_on_a_given_axes(deaths):
+    fig = Figure()
+    ax = fig.add_subplot()
+    out = plots.plot_country_ranking(plots.country_ranking_data(deaths, year=2005), ax=ax)
+    assert out is fig and len(fig.axes) == 1
+
+
+# ---- production --------------------------------------------------------------------------
+
+def test_total_from_draws_is_the_interval_of_summed_draws(rng):
+    _, _, draws = synthetic.production(rng)
+    total = plots.total_from_draws(draws)
+    summed = draws.sum("source").stack(s=("chain", "draw"))
+    year = int(total["year"].iloc[3])
+    expected = np.quantile(summed.sel(year=year).values, [0.025, 0.975])
+    row = total[total["year"] == year].iloc[0]
+    assert row[["lower", "upper"]].to_numpy() == pytest.approx(expected)
+    sources_upper = plots.production_data(synthetic.production(rng)[0],
+                                          total=total)
+    assert not sources_upper.empty
+
+
+def test_production_stack_total_and_published_points(rng, tables):
+    summary, total, _ = synthetic.production(rng)
+    data = plots.production_data(summary, total=total,
+                                 measurements=tables["production_measurements"])
+    assert set(data["layer"]) == {"stack", "total", "observed"}
+    assert set(data.loc[data["layer"] == "stack", "source"]) == set(synthetic.PRODUCERS)
+    assert (data.loc[data["layer"] == "observed", "source"] == "WLD").all()
+    assert data.loc[data["source"] == "AFG", "source_name"].iloc[0] == "Afghanistan"
+    fig = plots.plot_production(data)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "world total, 95% interval" in labels
+    assert sum(lab.startswith("published") for lab in labels) == 2  # verified + unverified
+    with pytest.raises(ValueError, match="interval of the total"):
+        plots.production_data(summary)  # no WLD rows and no draws
+
+
+def test_production_shares_scale_published_percent(rng, tables):
+    summary, _, _ = synthetic.production(rng)
+    data = plots.production_share_data(summary, sources=["AFG", "MMR"],
+                                       measurements=tables["production_measurements"])
+    obs = data[data["layer"] == "observed"]
+    published = tables["production_measurements"]
+    published = published[published["measure"] == "share_of_world"]
+    assert sorted(obs["mean"]) == pytest.approx(sorted(published["value"] / 100))
+    fig = plots.plot_production_shares(data)
+    assert len(fig.axes) == 2
+
+
+# ---- markets -----------------------------------------------------------------------------
+
+def test_market_shares_with_signature_points(rng, tables):
+    summary = synthetic.market_summary(rng)
+    sig = tables["signature_shares"].copy()
+    sig.loc[0, ["share_pct", "upper_pct"]] = [np.nan, 5.0]  # a bound stated in words
+    sig.loc[1, "share_pct"] = np.nan  # nothing to draw
+    data = plots.market_shares_data(summary, market="USA", signature=sig,
+                                    signature_regions=SIGNATURE_REGIONS)
+    obs = data[data["layer"] == "observed"]
+    assert len(obs) == len(sig) - 1
+    assert obs["upper"].max() == pytest.approx(0.05)
+    # published labels land on the model's region keys, and keep their labels
+    assert set(obs["source_region"]) <= set(summary["source_region"])
+    assert set(data["region_label"]) == set(SIGNATURE_REGIONS)
+    fig = plots.plot_market_shares(data)
+    ax = fig.axes[0]
+    # prior-driven years are broken into dashes by a white overlay, one per such region
+    overlays = [ln for ln in ax.get_lines() if ln.get_color() == "white"]
+    assert len(overlays) == summary.groupby("source_region")["prior_driven"].any().sum() > 0
+    flagged = summary[summary["prior_driven"]]
+    assert np.isfinite(overlays[0].get_ydata()).sum() >= flagged.groupby(
+        "source_region").size().iloc[0]
+    assert _bands(ax) == summary["source_region"].nunique()
+    bars = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
+    assert len(bars) == 1 and bars[0].get_segments()[0][:, 1].tolist() == [0.0, 5.0]
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plots.market_shares_data(summary, market="CAN")
+
+
+def test_market_shares_with_the_packaged_signature_program_table(rng):
+    """Real published shares (the curated table shipped in the package, no download)."""
+    from burden.data.cleaning import CleaningLog
+    from burden.data.loaders import reference
+
+    src = reference.REFERENCE_SOURCES["reference_heroin_signature"]
+    sig = reference.load(src.path, CleaningLog(src.id, src.filename), src.id)
+    data = plots.market_shares_data(synthetic.market_summary(rng), signature=sig,
+                                    signature_regions=SIGNATURE_REGIONS)
+    obs = data[data["layer"] == "observed"]
+    drawable = sig[sig[["share_pct", "lower_pct", "upper_pct"]].notna().any(axis=1)]
+    assert len(obs) == len(drawable) > 0
+    assert obs["mean"].dropna().between(0, 1).all()
+    inconclusive = obs[~obs["source_region"].isin(list(SIGNATURE_REGIONS.values()))]
+    assert inconclusive["source_region"].str.startswith("Inconclusive").all()
+    plots.plot_market_shares(data)
+
+
+# ---- attribution -------------------------------------------------------------------------
+
+def test_attributable_deaths_and_sensitivity(rng):
+    summary, sens = synthetic.attribution(rng)
+    data = plots.attributable_deaths_data(summary, top=3, names={"AFG": "Afghanistan"})
+    assert data["source"].nunique() == 3
+    assert set(data.loc[data["source"] == "AFG", "source_name"]) <= {"Afghanistan"}
+    totals = summary.groupby("source")["mean"].sum().sort_values(ascending=False)
+    assert list(dict.fromkeys(data["source"])) == list(totals.index[:3])
+    fig = plots.plot_attributable_deaths(data)
+    assert _bands(fig.axes[0]) == 3
+
+    year = int(sens["year"].max())
+    sdata = plots.attribution_sensitivity_data(sens, year=year)
+    assert len(sdata) == sens["scenario"].nunique() * sens["source"].nunique()
+    fig = plots.plot_attribution_sensitivity(sdata)
+    assert len(fig.axes[0].containers) == sens["scenario"].nunique()
+    top2 = plots.attribution_sensitivity_data(sens, year=year, top=2)
+    biggest = sens[sens["year"] == year].groupby("source")["mean"].max().nlargest(2).index
+    assert set(top2["source"]) == set(biggest)
+
+    two_markets = pd.concat([summary, summary.assign(market="CAN")])
+    with pytest.raises(ValueError, match="choose one"):
+        plots.attributable_deaths_data(two_markets)
+
+
+# ---- checks ------------------------------------------------------------------------------
+
+def test_data_coverage_counts_countries_per_source_year(tables):
+    county = pd.DataFrame({"location_id": ["US-FIPS:01001"], "year_start": [2006],
+                           "year_end": [2012], "source": ["wonder_county"]})
+    data = plots.data_coverage_data({**tables, "us_county_deaths": county})
+    gbd = data[data["source"] == "owid_gbd_deaths"]
+    assert (gbd["n_countries"] == len(synthetic.COUNTRIES)).all()
+    wonder = data[data["source"] == "wonder_county"]
+    assert list(wonder["year"]) == list(range(2006, 2013))  # pooled years all informed
+    assert "WLD" not in set(tables["production_measurements"]["iso3"]) or \
+        data.loc[data["source"] == "reference_opium_production", "n_countries"].max() == 1
+    fig = plots.plot_data_coverage(data)
+    assert len(fig.axes) == 2  # heat map and its colour bar
+    with pytest.raises(ValueError, match="unknown table"):
+        plots.data_coverage_data({"mystery": tables["gbd_deaths"]})
+
+
+def test_ppc_from_idata_flags_observations_outside_their_interval():
+    rng = np.random.default_rng(3)
+    observed = np.array([0.0, 1.0, 50.0])
+    pp = rng.normal(0.0, 1.0, size=(2, 100, 3))
+    tree = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"y": ("obs", observed)}),
+        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "obs"), pp)}),
+    })
+    data = plots.ppc_from_idata(tree, "toy")
+    assert list(data["inside"]) == [True, True, False]
+    fig = plots.plot_ppc(data)
+    assert "67% inside" in fig.axes[0].get_title()
+
+
+def test_convergence_flags_variables_beyond_thresholds():
+    diag = pd.DataFrame({"variable": ["a", "b", "c"], "size": [1, 2, 3],
+                         "r_hat_max": [1.0, RHAT_MAX + 0.05, 1.0],
+                         "ess_bulk_min": [ESS_MIN * 2, ESS_MIN * 2, ESS_MIN / 2],
+                         "ess_tail_min": [500.0, 500.0, 500.0]})
+    data = plots.convergence_data({"m": diag})
+    assert list(data["ok"]) == [True, False, False]
+    fig = plots.plot_convergence(data)
+    named = {t.get_text() for t in fig.axes[0].texts}
+    assert named == {"m: b", "m: c"}
+    fig = plots.plot_convergence(data, label_worst=1)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["m: b"]  # highest R-hat first
+
+
+def test_backtest_coverage_and_its_jeffreys_interval():
+    bt = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 2,
+                       "observed": [0, 0, 0, 9, 0, 0], "lower": -1.0, "upper": 1.0})
+    data = plots.backtest_coverage_data(bt)
+    a, b = data.set_index("group").loc["a"], data.set_index("group").loc["b"]
+    assert (a["n"], a["covered"], a["coverage"]) == (4, 3, 0.75)
+    assert a["coverage_lower"] < 0.75 < a["coverage_upper"] < 1
+    assert b["coverage_upper"] == 1.0  # all covered: the interval reaches 1
+    fig = plots.plot_backtest_coverage(data)
+    assert len(fig.axes[0].get_yticklabels()) == 2
