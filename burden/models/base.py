@@ -285,6 +285,11 @@ class BayesianEstimator(ABC):
             )
             warnings.warn(msg, ConvergenceWarning, stacklevel=2)
             log.warning(msg)
+        else:
+            log.info("%s converged: max R-hat %.3f, min bulk ESS %.0f, %d divergences "
+                     "(sampling %.0f s)", type(self).__name__, report["r_hat_max"],
+                     report["ess_bulk_min"], report["divergences"],
+                     self.timings.get("sample_s", float("nan")))
         return report
 
     # ---- persistence -------------------------------------------------------------------
