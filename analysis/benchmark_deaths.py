@@ -23,11 +23,12 @@ import time
 import warnings
 from pathlib import Path
 
+from benchmark_common import timed_sample
+
 
 def run_one(sampler: str, processed: Path, effects: str) -> dict:
     """Fit once with ``sampler``; return the measurements (runs inside the child)."""
     start = time.perf_counter()
-    import pymc as pm
 
     from burden.models.deaths import OpioidDeaths, read_processed
 
@@ -37,32 +38,8 @@ def run_one(sampler: str, processed: Path, effects: str) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         pm_model = model.build_model(data)
-    kwargs = model._sample_kwargs()
-    t0 = time.perf_counter()
-    if sampler == "nutpie":
-        import nutpie
-        from pymc.backends.arviz import patch_nutpie_idata
-
-        compiled = nutpie.compile_pymc_model(pm_model, backend="numba")
-        compile_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        idata = nutpie.sample(compiled, draws=kwargs["draws"], tune=kwargs["tune"],
-                              chains=kwargs["chains"], cores=kwargs["cores"],
-                              seed=int(kwargs["random_seed"]),
-                              target_accept=kwargs["target_accept"], progress_bar=False)
-        sample_s = time.perf_counter() - t1
-        patch_nutpie_idata(idata, pm_model, sampling_time=sample_s)
-    else:
-        # cold compile of the log-density and gradient, as pm.sample does it first; pm.sample
-        # then reuses PyTensor's on-disk cache (a warm compile, ~2 s, counted in sample_s)
-        if sampler == "pymc":
-            pm_model.logp_dlogp_function(ravel_inputs=True)
-        compile_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        with pm_model:
-            idata = pm.sample(progressbar=False, **kwargs)
-        sample_s = time.perf_counter() - t1
-    model._idata = idata
+    model.model = pm_model
+    compile_s, sample_s = timed_sample(model, sampler)
     model._attach_fit_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

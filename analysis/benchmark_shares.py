@@ -22,36 +22,7 @@ import time
 import warnings
 from pathlib import Path
 
-
-def _sample(model, sampler: str) -> tuple[float, float]:
-    """Compile and sample ``model`` (a built estimator); return (compile_s, sample_s)."""
-    import pymc as pm
-
-    kwargs = model._sample_kwargs()
-    t0 = time.perf_counter()
-    if sampler == "nutpie":
-        import nutpie
-        from pymc.backends.arviz import patch_nutpie_idata
-
-        compiled = nutpie.compile_pymc_model(model.model, backend="numba")
-        compile_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        idata = nutpie.sample(compiled, draws=kwargs["draws"], tune=kwargs["tune"],
-                              chains=kwargs["chains"], cores=kwargs["cores"],
-                              seed=int(kwargs["random_seed"]),
-                              target_accept=kwargs["target_accept"], progress_bar=False)
-        sample_s = time.perf_counter() - t1
-        patch_nutpie_idata(idata, model.model, sampling_time=sample_s)
-    else:
-        if sampler == "pymc":  # cold compile, as pm.sample does it first
-            model.model.logp_dlogp_function(ravel_inputs=True)
-        compile_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        with model.model:
-            idata = pm.sample(progressbar=False, **kwargs)
-        sample_s = time.perf_counter() - t1
-    model._idata = idata
-    return compile_s, sample_s
+from benchmark_common import timed_sample
 
 
 def run_one(which: str, sampler: str, processed: Path, production_path: Path) -> dict:
@@ -71,7 +42,7 @@ def run_one(which: str, sampler: str, processed: Path, production_path: Path) ->
         data = {"signature_shares": pd.read_parquet(processed / "signature_shares.parquet")}
     model._data = model.prepare_data(data)
     model.build_model(model._data)
-    compile_s, sample_s = _sample(model, sampler)
+    compile_s, sample_s = timed_sample(model, sampler)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = model.check_convergence(warn=False)

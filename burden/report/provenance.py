@@ -3,7 +3,6 @@ sampler diagnostics of each saved model."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from burden.data.fetch import sha256_of
 from burden.registry.sources import SOURCES
 
 #: Packages whose versions decide the numbers (sampler, model language, summaries).
@@ -32,14 +32,6 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def raw_file_hashes(raw_dir: Path | None, source_ids: list[str] | None = None
                     ) -> pd.DataFrame:
     """Registry sha256 of each raw source beside the hash of the file on disk, if any."""
@@ -47,7 +39,7 @@ def raw_file_hashes(raw_dir: Path | None, source_ids: list[str] | None = None
     for sid in source_ids or list(SOURCES):
         src = SOURCES[sid]
         path = raw_dir / src.filename if raw_dir is not None else None
-        actual = file_sha256(path) if path is not None and path.exists() else None
+        actual = sha256_of(path) if path is not None and path.exists() else None
         status = ("not on disk" if actual is None
                   else "matches registry" if actual == src.sha256 else "DIFFERS from registry")
         rows.append({"source": sid, "filename": src.filename, "registry_sha256": src.sha256,
