@@ -42,3 +42,20 @@ def timed_sample(model, sampler: str) -> tuple[float, float]:
         sample_s = time.perf_counter() - t1
     model._idata = idata
     return compile_s, sample_s
+
+
+def run_child(argv: list[str], label: str) -> dict | None:
+    """Run one benchmark case in its own Python process (cold compile, its own peak memory);
+    return the dict it printed on its ``RESULT`` line, or None after reporting the failure."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        print(f"{label} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+        return None
+    row = json.loads(lines[-1][len("RESULT "):])
+    print(f"done {label}: {row}", file=sys.stderr)
+    return row

@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
-from benchmark_common import timed_sample
+from benchmark_common import run_child, timed_sample
 
 
 def run_one(sampler: str, processed: Path, effects: str) -> dict:
@@ -72,16 +70,10 @@ def main() -> None:
         return
     rows = []
     for sampler in args.samplers.split(","):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--one", sampler, "--processed", str(processed),
-             "--country-effects", args.country_effects],
-            capture_output=True, text=True, check=False)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(f"{sampler} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
-            continue
-        rows.append(json.loads(lines[-1][len("RESULT "):]))
-        print(f"done {sampler}: {rows[-1]}", file=sys.stderr)
+        row = run_child([__file__, "--one", sampler, "--processed", str(processed),
+                         "--country-effects", args.country_effects], sampler)
+        if row is not None:
+            rows.append(row)
     header = ("| sampler | effects | wall s | compile s | sample s | min bulk ESS | ESS/s | "
               "max R-hat | divergences | peak memory MB | converged |")
     print(header)

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
-from benchmark_common import timed_sample
+from benchmark_common import run_child, timed_sample
 
 
 def run_one(which: str, sampler: str, processed: Path, production_path: Path) -> dict:
@@ -77,16 +75,11 @@ def main() -> None:
     rows = []
     for which in args.models.split(","):
         for sampler in args.samplers.split(","):
-            proc = subprocess.run(
-                [sys.executable, __file__, "--one", which, sampler, "--processed",
-                 str(processed), "--production", str(production_path)],
-                capture_output=True, text=True, check=False)
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode or not lines:
-                print(f"{which}/{sampler} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
-                continue
-            rows.append(json.loads(lines[-1][len("RESULT "):]))
-            print(f"done {which}/{sampler}: {rows[-1]}", file=sys.stderr)
+            row = run_child([__file__, "--one", which, sampler, "--processed",
+                             str(processed), "--production", str(production_path)],
+                            f"{which}/{sampler}")
+            if row is not None:
+                rows.append(row)
     print("| model | sampler | wall s | compile s | sample s | min bulk ESS | ESS/s | "
           "max R-hat | divergences | peak memory MB | converged |")
     print("|---" * 11 + "|")
