@@ -7,7 +7,6 @@ SHELL := /bin/bash
 
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
 VENV := .venv
-PY := $(VENV)/bin/python
 BURDEN := $(VENV)/bin/burden
 STAMP := $(VENV)/.installed
 
@@ -78,40 +77,52 @@ PROCESSED := $(TABLES:%=$(PROC)/%.parquet)
 
 data: $(PROCESSED)
 
-# ---- models ----------------------------------------------------------------------------
-MODEL_CODE := burden/models/base.py burden/models/fast_diagnostics.py
+# ---- models: fit -> summarise (result tables) -> attribute ---------------------------------
+MODEL_CODE := burden/models/base.py burden/models/config.py burden/models/fast_diagnostics.py \
+              burden/fits.py burden/draws.py
+DEATHS_CODE := burden/models/deaths.py burden/models/deaths_data.py \
+               burden/models/deaths_graph.py burden/models/trends.py
+DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
+                 $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional.parquet
+SUMMARY_CODE := burden/summarise.py burden/result_schemas.py burden/plots/checks.py
 
-$(MODELS)/deaths.nc: $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
-    $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional.parquet \
-    burden/models/deaths.py burden/models/deaths_data.py burden/models/deaths_graph.py \
-    burden/models/trends.py $(MODEL_CODE)
+$(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
 	$(BURDEN) fit deaths
 
-$(MODELS)/production.nc $(MODELS)/markets.nc &: $(PROC)/production_measurements.parquet \
-    $(PROC)/signature_shares.parquet burden/models/production.py burden/models/markets.py \
+$(MODELS)/production.nc: $(PROC)/production_measurements.parquet burden/models/production.py \
     $(MODEL_CODE)
-	$(BURDEN) fit shares
+	$(BURDEN) fit production
 
-$(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/markets.nc \
-    burden/attribution.py
+$(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
+    burden/models/markets.py burden/registry/markets.py $(MODEL_CODE)
+	$(BURDEN) fit markets
+
+# every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last
+$(MODELS)/%/manifest.json: $(MODELS)/%.nc $(SUMMARY_CODE)
+	$(BURDEN) summarise $*
+
+$(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc burden/attribution.py
 	$(BURDEN) attribute
 
-# Back-test of the deaths model (data through 2014, scored on 2015-2017), shown in the report
-$(MODELS)/deaths_backtest.csv: $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
-    $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional.parquet \
-    burden/models/deaths.py burden/models/deaths_data.py burden/models/deaths_graph.py \
-    burden/models/trends.py $(MODEL_CODE) analysis/backtest_deaths.py
-	$(PY) analysis/backtest_deaths.py
+# attribution's prior-driven flags read the markets' result tables
+$(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
+    $(MODELS)/production/manifest.json $(MODELS)/markets/manifest.json
 
-models: $(MODELS)/deaths.nc $(MODELS)/deaths_backtest.csv $(MODELS)/production.nc $(MODELS)/markets.nc $(MODELS)/attribution.nc
+# Back-test of the deaths model (data through 2014, scored on 2015-2017), shown in the report
+$(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
+    burden/validate/backtest.py
+	$(BURDEN) backtest
+
+RESULTS := $(foreach f,deaths production markets attribution,$(MODELS)/$(f)/manifest.json)
+
+models: $(RESULTS) $(MODELS)/deaths_backtest.csv
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
-               reports/build_report.py
+               burden/result_schemas.py
 
-$(OUT)/index.html: $(MODELS)/deaths.nc $(MODELS)/production.nc $(MODELS)/markets.nc \
-    $(MODELS)/attribution.nc $(MODELS)/deaths_backtest.csv $(PROCESSED) $(REPORT_CODE)
-	$(PY) reports/build_report.py
+$(OUT)/index.html: $(RESULTS) $(MODELS)/deaths_backtest.csv $(PROCESSED) $(REPORT_CODE)
+	$(BURDEN) report
 
 report: $(OUT)/index.html
 	@echo "report: $(abspath $(OUT)/index.html)"
@@ -124,11 +135,10 @@ test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check burden tests analysis reports
+	$(VENV)/bin/ruff check burden tests analysis
 
-benchmark: $(PROCESSED) | $(STAMP)
-	$(PY) analysis/benchmark_deaths.py
-	$(PY) analysis/benchmark_shares.py
+benchmark: $(PROCESSED) $(MODELS)/production.nc | $(STAMP)
+	$(BURDEN) benchmark deaths production markets
 
 backtest: $(MODELS)/deaths_backtest.csv
 

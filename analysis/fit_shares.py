@@ -1,12 +1,13 @@
-"""Fit the opium production and market-share models on the real published figures and print
-what they give against the published statements (a model script to run and adapt).
+"""Example: fit the opium production and market-share models, check them against published
+statements, and try another route prior (a script to read and adapt; the pipeline itself
+runs `burden fit production` and `burden fit markets`).
 
-    .venv/bin/python analysis/fit_shares.py                 # fit, save to models/, report
+    .venv/bin/python analysis/fit_shares.py                 # fit, save to models/examples/
     .venv/bin/python analysis/fit_shares.py --sampler pymc
     .venv/bin/python analysis/fit_shares.py --route "Western and Central Europe=0.6"
 
 Reads data/processed/production_measurements.parquet and signature_shares.parquet (run
-`burden data` first). Saves models/production.nc and models/markets.nc.
+`burden data` first). Saves to models/examples/ so the pipeline's own fits are untouched.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import argparse
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from burden import config
+from burden.fits import read_tables
 from burden.models.markets import MarketShares
 from burden.models.production import OpiumProduction
+from burden.registry.keys import US
 
 #: Published statements the fit is checked against (sources in docs/models/shares.md).
 STATEMENTS = [
@@ -48,7 +49,7 @@ def production_report(model: OpiumProduction) -> str:
 
 
 def markets_report(model: MarketShares) -> str:
-    us = model.region_share_draws("USA").sel(year=2015)
+    us = model.region_share_draws(US).sel(year=2015)
     mexico = us.sel(source_region="mexico")
     others = us.drop_sel(source_region="mexico").max("source_region")
     p_main = float((mexico > others).mean())
@@ -66,13 +67,12 @@ def main() -> None:
                         help="override a route prior's main share: 'MARKET=0.6'")
     args = parser.parse_args()
     processed = Path(args.processed) if args.processed else config.processed_dir()
-    out = Path(args.out) if args.out else config.models_dir()
+    out = Path(args.out) if args.out else config.models_dir() / "examples"
     sampler = {"nuts_sampler": args.sampler}
 
     start = time.perf_counter()
     production = OpiumProduction(sampler_config=sampler)
-    production.fit({"production_measurements":
-                    pd.read_parquet(processed / "production_measurements.parquet")})
+    production.fit(read_tables(OpiumProduction.data_tables, processed))
     print(f"production: {time.perf_counter() - start:.0f} s, "
           f"{production.convergence_report()}")
     production.save(out / "production.nc")
@@ -84,7 +84,7 @@ def main() -> None:
         overrides[market] = {"main_share_mean": float(value)}
     start = time.perf_counter()
     markets = MarketShares({"route_overrides": overrides}, sampler, production=production)
-    markets.fit({"signature_shares": pd.read_parquet(processed / "signature_shares.parquet")})
+    markets.fit(read_tables(MarketShares.data_tables, processed))
     print(f"markets: {time.perf_counter() - start:.0f} s, {markets.convergence_report()}")
     markets.save(out / "markets.nc")
     print(markets_report(markets))

@@ -25,7 +25,8 @@ _EXPORTS = {
     "plots": ("burden.plots", None),
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "load_processed", "build_all", "OpioidDeaths",  # noqa: RUF022
+           "OpiumProduction", "MarketShares", "attribution", "plots"]
 
 
 def __getattr__(name: str):

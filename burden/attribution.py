@@ -35,10 +35,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from burden.models.base import interval_summary
-from burden.models.markets import resample_draws
+from burden.draws import SAMPLE_DIMS, align_draws, interval_summary
+from burden.registry.keys import NOT_ATTRIBUTED, US
 
-SAMPLE_DIMS = ("chain", "draw")
 OVERLAP_DRUG = "heroin_and_synthetic_opioids"
 
 
@@ -64,12 +63,6 @@ class FentanylAssumptions:
             raise ValueError(f"fentanyl manufacture shares must sum to 1, not {total}")
         if not 0 <= self.both_to_heroin <= 1:
             raise ValueError("both_to_heroin must be within [0, 1]")
-
-
-def align_draws(reference: xr.DataArray, other: xr.DataArray, seed: int = 20171
-                ) -> xr.DataArray:
-    """``other`` with the (chain, draw) sizes and labels of ``reference`` (seeded resample)."""
-    return resample_draws(other, reference.sizes["chain"], reference.sizes["draw"], seed)
 
 
 def _common_years(*arrays: xr.DataArray) -> list[int]:
@@ -117,7 +110,9 @@ def attribute(
 def us_disjoint_groups(us_drug_deaths: xr.DataArray,
                        overlap_fraction: xr.DataArray | float | None = None) -> xr.DataArray:
     """Disjoint US death groups (chain, draw, group, year): heroin_only, synthetic_only,
-    heroin_and_synthetic, not_attributed. Raises when a group would be negative."""
+    heroin_and_synthetic, not_attributed. The overlap is kept within its logical bounds,
+    so the groups add up to any-opioid deaths; raises when heroin or synthetic deaths alone
+    exceed any-opioid deaths (impossible input)."""
     drugs = us_drug_deaths["drug"].values.tolist()
     for need in ("any_opioid", "heroin", "synthetic_opioids"):
         if need not in drugs:
@@ -132,7 +127,11 @@ def us_disjoint_groups(us_drug_deaths: xr.DataArray,
     else:
         raise ValueError(f"us_drug_deaths has no {OVERLAP_DRUG!r}: pass overlap_fraction "
                          "(e.g. overlap_from_nida(us_deaths_by_drug))")
-    both = np.minimum(both, np.minimum(heroin, synth))
+    # deaths involving both lie within their logical (Frechet) bounds in every draw: at
+    # least H + S - A (else heroin-or-synthetic deaths would exceed any-opioid deaths), at
+    # most min(H, S); the NIDA fraction is moved into them where a draw falls outside
+    both = np.maximum(np.minimum(both, np.minimum(heroin, synth)),
+                      np.maximum(heroin + synth - anyop, 0.0))
     groups = {
         "heroin_only": heroin - both,
         "synthetic_only": synth - both,
@@ -176,7 +175,7 @@ def attribute_us(
         "heroin": heroin_deaths * shares,
         "fentanyl": fent_deaths * fent_split,
         "not_attributed": groups.sel(group="not_attributed", drop=True).expand_dims(
-            source=["none"]),
+            source=[NOT_ATTRIBUTED]),
     }
     out = xr.concat([p.transpose("chain", "draw", "source", "year") for p in parts.values()],
                     dim=pd.Index(list(parts), name="supply_chain"), join="outer",
@@ -214,7 +213,7 @@ def world_by_source(attributable: xr.DataArray, us: xr.DataArray | None = None
     world = attributable.sum("market")
     if us is not None:
         us_illicit = (us.drop_sel(supply_chain="not_attributed", errors="ignore")
-                      .drop_sel(source="none", errors="ignore").sum("supply_chain"))
+                      .drop_sel(source=NOT_ATTRIBUTED, errors="ignore").sum("supply_chain"))
         # only years where the US is attributed too: elsewhere a "world" total would
         # silently leave out the US
         years = [y for y in world.year.values if y in set(us_illicit.year.values)]
@@ -254,7 +253,7 @@ def sensitivity_table(
         by_source = us.sum("supply_chain")
         frame = interval_summary(by_source.rename("deaths"))
         frame.insert(0, "scenario", name)
-        frame.insert(1, "market", "USA")
+        frame.insert(1, "market", US)
         frame["fentanyl_manufacture"] = str(a.manufacture)
         frame["both_to_heroin"] = a.both_to_heroin
         frames.append(frame)
@@ -263,47 +262,74 @@ def sensitivity_table(
                 "fentanyl_manufacture", "both_to_heroin"]]
 
 
-def attribute_from_saved(deaths_path: str | Path, production_path: str | Path,
-                         markets_path: str | Path, out: str | Path, *,
+def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None = None, *,
                          assumptions: FentanylAssumptions | None = None,
                          seed: int = 20171) -> Path:
-    """Load the three fits, attribute the world's and the US's deaths, write ``out`` (netCDF:
-    non-US markets, the US by supply chain, the world by source; attrs: assumptions)."""
+    """Load the deaths and markets fits, attribute the world's and the US's deaths and
+    write ``out`` (default ``models/attribution.nc``): a DataTree with groups ``markets``
+    (non-US markets by source), ``us`` (the US by supply chain), ``world`` (the world by
+    source) and ``sensitivity`` (the US under each scenario of ``DEFAULT_SCENARIOS``); its
+    attrs hold the assumptions used and the fits it read."""
     import json
 
-    from burden.models.deaths import OpioidDeaths
-    from burden.models.markets import MarketShares, market_of
+    from burden import config
+    from burden.fits import FITS, load_fit
+    from burden.registry.markets import market_of
 
-    deaths = OpioidDeaths.load(deaths_path)
-    markets = MarketShares.load(markets_path)
+    models_dir = models_dir or config.models_dir()
+    deaths, markets = load_fit("deaths", models_dir), load_fit("markets", models_dir)
     by_country = deaths.deaths_draws(level="country")
-    locations = by_country["location"].values.tolist()
     mapping = {}
-    for loc in locations:
+    locations = deaths.data.get("locations")  # the hierarchy the deaths model was fit with
+    for loc in by_country["location"].values.tolist():
         try:
-            mapping[loc] = market_of(loc)
+            mapping[loc] = market_of(loc, locations)
         except (KeyError, ValueError) as err:
-            raise ValueError(f"{deaths_path}: location {loc!r} has no market: {err}") from None
-    needed = sorted(set(mapping.values()) - {"USA"})
-    shares = markets.all_share_draws(needed)
-    world = attribute(by_country, mapping, shares, exclude=("USA",), seed=seed)
+            raise ValueError(f"deaths fit: location {loc!r} has no market: {err}") from None
+    shares = markets.all_share_draws(sorted(set(mapping.values()) - {US}))
+    world = attribute(by_country, mapping, shares, exclude=(US,), seed=seed)
+    us_drugs, overlap = us_inputs(deaths)
+    a = assumptions or FentanylAssumptions()
+    us_shares = markets.share_draws(US)
+    us = attribute_us(us_drugs, us_shares, a, overlap_fraction=overlap, seed=seed)
+    sensitivity = sensitivity_table(us_drugs, us_shares, overlap_fraction=overlap, seed=seed)
+    tree = xr.DataTree.from_dict({
+        "markets": xr.Dataset({"attributable_deaths": world}),
+        "us": xr.Dataset({"attributable_deaths": us}),
+        "world": xr.Dataset({"attributable_deaths": world_by_source(world, us)}),
+        "sensitivity": xr.Dataset.from_dataframe(sensitivity),
+    })
+    tree.attrs.update({"fentanyl_assumptions": json.dumps(asdict(a)), "seed": seed,
+                       **{f"{name}_model": str(FITS[name].path(models_dir))
+                          for name in ("deaths", "production", "markets")}})
+    out = Path(out or models_dir / "attribution.nc")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tree.to_netcdf(tmp, engine="netcdf4")
+    tmp.replace(out)
+    return out
+
+
+def us_inputs(deaths) -> tuple[xr.DataArray, xr.DataArray | None]:
+    """Corrected US deaths by drug from a deaths fit and, when its draws lack the heroin and
+    synthetic overlap, the overlap fraction from its NIDA table (years cut to match)."""
     us_drugs = deaths.us_drug_deaths_draws(corrected=True)
     overlap = None
     if OVERLAP_DRUG not in us_drugs["drug"].values:
         overlap = overlap_from_nida(deaths.data["us_deaths_by_drug"])
         us_drugs = us_drugs.sel(year=[y for y in us_drugs.year.values
                                       if y in overlap.year.values])
-    a = assumptions or FentanylAssumptions()
-    us = attribute_us(us_drugs, markets.share_draws("USA"), a, overlap_fraction=overlap,
-                      seed=seed)
-    ds = xr.Dataset({"attributable_deaths": world, "us_attributable_deaths": us,
-                     "world_by_source": world_by_source(world, us)})
-    ds.attrs.update({"fentanyl_assumptions": json.dumps(asdict(a)),
-                     "deaths_model": str(deaths_path), "production_model": str(production_path),
-                     "markets_model": str(markets_path), "seed": seed})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    ds.to_netcdf(tmp)
-    tmp.replace(out)
+    return us_drugs, overlap
+
+
+def read_attribution(path: Path) -> dict[str, xr.DataArray | pd.DataFrame | dict]:
+    """The groups of a saved attribution file: ``markets``, ``us``, ``world`` (draws),
+    ``sensitivity`` (table) and ``assumptions`` (dict)."""
+    import json
+
+    tree = xr.open_datatree(path, engine="netcdf4").load()
+    out: dict = {name: tree[name].to_dataset()["attributable_deaths"]
+                 for name in ("markets", "us", "world")}
+    out["sensitivity"] = tree["sensitivity"].to_dataset().to_dataframe().reset_index(drop=True)
+    out["assumptions"] = json.loads(tree.attrs["fentanyl_assumptions"])
     return out

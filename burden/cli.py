@@ -1,4 +1,17 @@
-"""Command line: ``burden data | fetch | fit deaths | fit shares | attribute | report``."""
+"""The command line: one entry point for every step of the pipeline.
+
+    burden fetch [SOURCE ...]            raw files (mirror or download), hash-checked
+    burden data [--table T ...]          raw -> data/processed/*.parquet + cleaning logs
+    burden fit deaths|production|markets models/<fit>.nc (one typed config per fit)
+    burden summarise FIT|attribution     models/<fit>/*.csv + manifest.json (result tables)
+    burden attribute                     models/attribution.nc
+    burden report                        reports/output/index.html (reads result tables)
+    burden backtest                      models/deaths_backtest.csv
+    burden benchmark MODEL ...           timing table (benchmark, not a test)
+    burden priors MODEL                  the priors of a model, as a Markdown table
+
+The Makefile calls these commands; ``analysis/`` holds example scripts to read and adapt.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +20,12 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 from burden import config
+from burden.errors import ConfigError, DataFormatError
+
+FIT_NAMES = ("deaths", "production", "markets")
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -35,66 +52,135 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configs(args: argparse.Namespace) -> dict:
-    out = {}
-    if args.model_config:
-        out["model_config"] = json.loads(args.model_config)
-    sampler = json.loads(args.sampler_config) if args.sampler_config else {}
-    if args.sampler:
-        sampler["nuts_sampler"] = args.sampler
-    if args.seed is not None:
-        sampler["random_seed"] = args.seed
-    if sampler:
-        out["sampler_config"] = sampler
-    return out
+def _json(text: str | None, what: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{what} is not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a JSON object, e.g. '{{\"draws\": 500}}'")
+    return value
+
+
+def _sampler_config(args: argparse.Namespace) -> dict:
+    sampler = _json(args.sampler_config, "--sampler-config")
+    for key, value in (("nuts_sampler", args.sampler), ("random_seed", args.seed),
+                       ("draws", args.draws), ("tune", args.tune), ("chains", args.chains)):
+        if value is not None:
+            sampler[key] = value
+    return sampler
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    processed = config.processed_dir()
-    models = config.models_dir()
-    kwargs = _configs(args)
-    if args.what == "deaths":
-        from burden.models import deaths
+    from burden import fits
 
-        path = deaths.fit_from_processed(processed, models / "deaths.nc", **kwargs)
-        print(f"saved {path}")
-    else:
-        from burden.models import markets, production
+    path = fits.fit_and_save(args.fit, model_config=_json(args.model_config,
+                                                          "--model-config"),
+                             sampler_config=_sampler_config(args))
+    print(f"saved {path}")
+    est = fits.load_fit(args.fit)
+    if hasattr(est, "summary_text"):
+        print(est.summary_text())
+    return 0 if est.convergence_report()["converged"] else 3
 
-        prod = production.fit_from_processed(processed, models / "production.nc", **kwargs)
-        print(f"saved {prod}")
-        mk = markets.fit_from_processed(processed, models / "markets.nc",
-                                        production_path=prod, **kwargs)
-        print(f"saved {mk}")
+
+def _cmd_summarise(args: argparse.Namespace) -> int:
+    from burden import summarise
+
+    for name in args.fits:
+        path = summarise.summarise(name)
+        print(f"wrote {path.parent}")
     return 0
 
 
 def _cmd_attribute(args: argparse.Namespace) -> int:
     from burden import attribution
 
-    models = config.models_dir()
-    path = attribution.attribute_from_saved(
-        models / "deaths.nc", models / "production.nc", models / "markets.nc",
-        models / "attribution.nc",
-    )
+    path = attribution.attribute_from_saved(seed=args.seed)
     print(f"saved {path}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from burden.report import build as report_build
+    import matplotlib
 
-    try:
-        path = report_build.build_report(out_dir=config.reports_dir())
-    except report_build.MissingInputsError as err:
-        print(err, file=sys.stderr)
-        return 2
+    matplotlib.use("Agg")  # never open windows, even where a display exists
+    from burden.report.build import (
+        MissingInputsError,
+        ReportOptions,
+        build_from_saved,
+        build_report,
+    )
+
+    options = ReportOptions(
+        countries=[c.strip() for c in args.countries.split(",") if c.strip()] or None,
+        ranking_year=args.year, market=args.market)
+    out = args.out or config.reports_dir()
+    if args.demo:
+        from burden.report.synthetic import synthetic_inputs
+
+        path = build_report(synthetic_inputs(), out, options)
+    else:
+        try:
+            path = build_from_saved(out, backtest=args.backtest,
+                                    allow_missing=args.allow_missing, options=options)
+        except MissingInputsError as err:
+            print(f"{err}\n(use --allow-missing for a partial report)", file=sys.stderr)
+            return 2
     print(f"report written to {path}")
     return 0
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from burden.validate.backtest import run_backtest
+
+    _, report = run_backtest(args.last_year, sampler_config=_sampler_config(args),
+                             save_model=args.save_model)
+    print(report)
+    if not report["converged"]:
+        print("BACK-TEST FIT DID NOT CONVERGE: its coverage is not to be trusted",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from burden.benchmark import benchmark
+
+    rows = benchmark(args.models, args.samplers.split(","),
+                     _json(args.model_config, "--model-config"))
+    return 0 if rows else 1
+
+
+def _cmd_priors(args: argparse.Namespace) -> int:
+    from burden.fits import spec
+    from burden.models.config import prior_block, update_prior_docs
+
+    cfg = spec(args.fit).estimator.config_class()
+    if args.update_docs:
+        print(f"updated {update_prior_docs(args.fit, cfg, config.project_root())}")
+    else:
+        print(prior_block(args.fit, cfg))
+    return 0
+
+
+def _add_sampler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--draws", type=int)
+    p.add_argument("--tune", type=int)
+    p.add_argument("--chains", type=int)
+    p.add_argument("--sampler-config", help="JSON merged over the model's sampler defaults "
+                   "(keys: draws, tune, chains, target_accept, nuts_sampler, random_seed, "
+                   "cores)")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="burden", description=__doc__)
+    p = argparse.ArgumentParser(prog="burden", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -108,18 +194,55 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_data)
 
     fit = sub.add_parser("fit", help="fit a model on the processed tables and save it")
-    fit.add_argument("what", choices=["deaths", "shares"])
-    fit.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"])
-    fit.add_argument("--seed", type=int)
-    fit.add_argument("--model-config", help="JSON merged over the model's defaults")
-    fit.add_argument("--sampler-config", help="JSON merged over the sampler defaults")
+    fit.add_argument("fit", choices=FIT_NAMES)
+    fit.add_argument("--model-config", help="JSON merged over this model's defaults; "
+                     "`burden priors FIT` lists the priors, unknown keys are refused")
+    _add_sampler_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
+    s = sub.add_parser("summarise", help="write the result tables of saved fits")
+    s.add_argument("fits", nargs="+", choices=[*FIT_NAMES, "attribution"])
+    s.set_defaults(func=_cmd_summarise)
+
     a = sub.add_parser("attribute", help="deaths attributable to each source, from saved fits")
+    a.add_argument("--seed", type=int, default=20171,
+                   help="seed of the draw alignment between fits (default: %(default)s)")
     a.set_defaults(func=_cmd_attribute)
 
     r = sub.add_parser("report", help="figures, tables and the HTML report")
+    r.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: reports/output)")
+    r.add_argument("--backtest", type=Path, default=None,
+                   help="back-test CSV (default: models/deaths_backtest.csv if present)")
+    r.add_argument("--countries", default="", help="comma-separated ISO3 codes of the "
+                   "country panels (default: the six with most deaths)")
+    r.add_argument("--year", type=int, default=None, help="year of the country ranking")
+    r.add_argument("--market", default="USA", help="destination market (default: USA)")
+    r.add_argument("--allow-missing", action="store_true",
+                   help="build a partial report when some results are missing")
+    r.add_argument("--demo", action="store_true",
+                   help="synthetic inputs (layout preview; not estimates)")
     r.set_defaults(func=_cmd_report)
+
+    b = sub.add_parser("backtest", help="fit the deaths model on data through a year and "
+                       "score the held-back years")
+    b.add_argument("--last-year", type=int, default=2014)
+    b.add_argument("--save-model", type=Path, default=None)
+    _add_sampler_options(b)
+    b.set_defaults(func=_cmd_backtest)
+
+    bm = sub.add_parser("benchmark", help="time the real-data fits, each sampler in its own "
+                        "process (prints a Markdown table)")
+    bm.add_argument("models", nargs="+", choices=FIT_NAMES)
+    bm.add_argument("--samplers", default="nutpie,pymc")
+    bm.add_argument("--model-config", help="JSON merged over the model's defaults")
+    bm.set_defaults(func=_cmd_benchmark)
+
+    pr = sub.add_parser("priors", help="a model's priors (Markdown table)")
+    pr.add_argument("fit", choices=FIT_NAMES)
+    pr.add_argument("--update-docs", action="store_true",
+                    help="rewrite the generated priors block in the model's doc")
+    pr.set_defaults(func=_cmd_priors)
     return p
 
 
@@ -129,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("burden").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError, ConfigError,
+            DataFormatError) as exc:
         if args.verbose:
             raise
         print(f"burden {args.command}: error: {exc}", file=sys.stderr)

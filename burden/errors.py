@@ -35,3 +35,15 @@ class DataFormatError(ValueError):
         if expected:
             msg += f" (expected {expected})"
         super().__init__(msg)
+
+
+class ConfigError(ValueError):
+    """A model or sampler configuration is invalid (unknown key, wrong type or value)."""
+
+
+class NotFittedError(RuntimeError):
+    """An estimator was asked for results before ``fit`` (or ``load``)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler did not converge by the package's thresholds: do not trust the numbers."""

@@ -50,3 +50,149 @@ def raw_file(raw_dir):
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+# ---- fits shared by the whole session -------------------------------------------------------
+# Each model graph is compiled at most once per session: the fits below are made once and
+# shared by the model, attribution, summarise and report tests; a later fit of the same model
+# and data (another seed or sampler setting) reuses the compiled model
+# (``BayesianEstimator.compiled_model``). The terminal summary lists every compilation.
+
+#: Fixtures that run a sampler; tests using them are marked ``slow`` (``make test-fast``
+#: skips them and any other test that tries to sample fails there).
+SAMPLING_FIXTURES = {"pipeline", "deaths_fit", "production_fit", "markets_fit"}
+#: Small sampler for the simulated deaths world: the API tests need draws, not precision.
+SMALL_SAMPLER = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 11}
+#: One fixed simulated deaths data set (recovery is checked for this draw).
+DEATHS_SIM_SEED = 3
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SAMPLING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_sampler_in_fast_tests(request, monkeypatch):
+    """Outside tests marked slow, any attempt to sample fails (so ``make test-fast`` runs
+    no sampler, and a test that samples without the marker is found)."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} samples but is not marked slow")
+
+    import nutpie
+    import pymc as pm
+
+    monkeypatch.setattr(nutpie, "sample", refuse)
+    monkeypatch.setattr(pm, "sample", refuse)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from burden.models.base import compile_log
+
+    entries = compile_log()
+    if not entries:
+        return
+    counts: dict[str, list[float]] = {}
+    for model_type, _key, seconds in entries:
+        counts.setdefault(model_type, []).append(seconds)
+    keys = [key for _, key, _ in entries]
+    terminalreporter.write_line(
+        "model compilations this session: " + ", ".join(
+            f"{m} {len(s)} ({sum(s):.0f} s)" for m, s in counts.items())
+        + f"; distinct graphs {len(set(keys))}, compiled twice: "
+        f"{len(keys) - len(set(keys))}")
+
+
+def _reference_tables() -> dict:
+    from burden.data.cleaning import CleaningLog
+    from burden.data.loaders import reference
+    from burden.registry import published
+
+    out = {}
+    for sid, name in (("reference_opium_production", "production_measurements"),
+                      ("reference_heroin_signature", "signature_shares")):
+        src = published.REFERENCE_SOURCES[sid]
+        out[name] = reference.load(src.path, CleaningLog(src.id, src.filename), src.id)
+    return out
+
+
+@pytest.fixture(scope="session")
+def deaths_simulated():
+    """(tables, truth, draws): the 42-country simulated world of ``deaths_sim``."""
+    import warnings
+
+    from burden.models.deaths import OpioidDeaths
+    from burden.models.deaths_sim import simulate, template_tables, with_overlap
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # notes (TWN has no population)
+        tables, truth, draws = simulate(OpioidDeaths(), template_tables(), seed=DEATHS_SIM_SEED)
+    return with_overlap(tables), truth, draws
+
+
+class Pipeline:
+    """The whole pipeline run once on small inputs in a temporary project folder:
+    processed tables -> fits -> result tables -> attribution."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.processed = root / "data" / "processed"
+        self.models = root / "models"
+        self.processed.mkdir(parents=True)
+        self.fits: dict = {}
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory, deaths_simulated):
+    """Deaths on the simulated world (small sampler), production and market shares on the
+    packaged published figures (the package's default samplers, as ``make report``),
+    saved, summarised and attributed like ``make models`` does."""
+    import warnings
+
+    from burden import attribution, summarise
+    from burden.models.deaths import OpioidDeaths
+    from burden.models.markets import MarketShares
+    from burden.models.production import OpiumProduction
+
+    run = Pipeline(tmp_path_factory.mktemp("project"))
+    data, _, _ = deaths_simulated
+    tables = {**{k: v for k, v in data.items() if k != "locations"}, **_reference_tables()}
+    for name, frame in tables.items():
+        frame.to_parquet(run.processed / f"{name}.parquet", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # data notes (TWN has no population)
+        deaths = OpioidDeaths(sampler_config=SMALL_SAMPLER)
+        deaths.fit(data, progressbar=False)
+        production = OpiumProduction()
+        production.fit({"production_measurements": tables["production_measurements"]},
+                       progressbar=False)
+        markets = MarketShares(production=production)
+        markets.fit({"signature_shares": tables["signature_shares"]}, progressbar=False)
+    run.fits = {"deaths": deaths, "production": production, "markets": markets}
+    for name, est in run.fits.items():
+        est.save(run.models / f"{name}.nc")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            summarise.summarise(name, run.models)
+    attribution.attribute_from_saved(run.models)
+    summarise.summarise("attribution", run.models)
+    return run
+
+
+@pytest.fixture(scope="session")
+def deaths_fit(pipeline):
+    return pipeline.fits["deaths"]
+
+
+@pytest.fixture(scope="session")
+def production_fit(pipeline):
+    return pipeline.fits["production"]
+
+
+@pytest.fixture(scope="session")
+def markets_fit(pipeline):
+    return pipeline.fits["markets"]

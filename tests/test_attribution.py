@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,6 +117,20 @@ def test_us_overlap_from_fraction_when_draws_lack_it():
                                us.sel(drug="heroin", drop=True) * frac)
 
 
+def test_us_overlap_is_kept_within_its_logical_bounds():
+    """Draws where heroin + synthetic - (fraction x heroin) would exceed any-opioid deaths
+    get the smallest overlap that is possible (H + S - A): the groups still add up."""
+    us = _us(with_overlap=False)
+    anyop = us.sel(drug="any_opioid", drop=True)
+    tight = us.copy()
+    tight.loc[{"drug": "heroin"}] = 0.7 * anyop
+    tight.loc[{"drug": "synthetic_opioids"}] = 0.6 * anyop
+    groups = us_disjoint_groups(tight, overlap_fraction=0.0)
+    xr.testing.assert_allclose(groups.sum("group"), anyop)
+    np.testing.assert_allclose(groups.sel(group="heroin_and_synthetic"), 0.3 * anyop)
+    assert float(groups.sel(group="not_attributed").max()) <= 1e-9 * float(anyop.max())
+
+
 def test_us_impossible_counts_raise():
     us = _us()
     broken = us.copy()
@@ -198,48 +214,32 @@ def test_overlap_from_real_nida_table(raw_file):
     assert float(frac.sel(year=2019)) > 3 * float(frac.sel(year=2010))
 
 
-def test_attribute_from_saved_wires_the_three_fits(monkeypatch, tmp_path):
-    """attribute_from_saved with stand-ins for the saved fits (their own tests cover them)."""
-    from burden import attribution
-    from burden.models import deaths as deaths_module
-    from burden.models import markets as markets_module
+def test_attribute_from_saved_adds_up_draw_by_draw(pipeline):
+    """The session pipeline's attribution file: every market's deaths split by source add
+    up to its countries' deaths, and the US groups to its any-opioid deaths, draw by draw."""
+    from burden.attribution import read_attribution, us_inputs
+    from burden.registry.markets import market_of
 
-    country_deaths = _deaths().assign_coords(location=["DEU", "AUS", "USA"])
-    us_drugs = _us(chains=2, draws=50, with_overlap=False)
-    nida = pd.DataFrame([{"year": y, "drug": d, "group": "all", "sex": "both",
-                          "measure": "deaths", "value": v, "source": "t"}
-                         for y in YEARS for d, v in (("heroin", 100.0), (OVERLAP_DRUG, 20.0))])
-
-    class Deaths:
-        def __init__(self):
-            self.data = {"us_deaths_by_drug": nida}
-
-        def deaths_draws(self, level="country"):
-            return country_deaths
-
-        def us_drug_deaths_draws(self, corrected=True):
-            return us_drugs
-
-    shares = _shares(markets=("Western and Central Europe", "Oceania", "USA"))
-
-    class Markets:
-        def all_share_draws(self, markets):
-            return shares.sel(market=markets)
-
-        def share_draws(self, market):
-            return shares.sel(market=market, drop=True)
-
-    monkeypatch.setattr(deaths_module.OpioidDeaths, "load", classmethod(lambda c, p: Deaths()))
-    monkeypatch.setattr(markets_module.MarketShares, "load",
-                        classmethod(lambda c, p: Markets()))
-    out = attribution.attribute_from_saved("d.nc", "p.nc", "m.nc", tmp_path / "a.nc")
-    ds = xr.open_dataset(out)
-    assert set(ds["attributable_deaths"].market.values) == {"Western and Central Europe",
-                                                             "Oceania"}
-    us_total = ds["us_attributable_deaths"].sum(["supply_chain", "source"])
-    xr.testing.assert_allclose(us_total, us_drugs.sel(drug="any_opioid", drop=True),
-                               check_dim_order=False)
-    assert "fentanyl_assumptions" in ds.attrs
+    saved = read_attribution(pipeline.models / "attribution.nc")
+    deaths = pipeline.fits["deaths"]
+    by_country = deaths.deaths_draws("country")
+    locations = deaths.data["locations"]
+    markets = saved["markets"]
+    assert "USA" not in markets["market"].values
+    for market in markets["market"].values[:3]:
+        members = [c for c in by_country["location"].values
+                   if c != "USA" and market_of(c, locations) == market]
+        expected = by_country.sel(location=members, year=markets["year"].values).sum(
+            "location")
+        xr.testing.assert_allclose(markets.sel(market=market, drop=True).sum("source"),
+                                   expected.drop_vars("location_name", errors="ignore"),
+                                   check_dim_order=False)
+    us_drugs, _ = us_inputs(deaths)
+    us_total = saved["us"].sum(["supply_chain", "source"])
+    any_opioid = us_drugs.sel(drug="any_opioid", drop=True).sel(year=us_total["year"].values)
+    xr.testing.assert_allclose(us_total, any_opioid, check_dim_order=False)
+    assert saved["assumptions"] == asdict(FentanylAssumptions())  # the defaults were used
+    assert set(saved["sensitivity"]["scenario"]) == set(DEFAULT_SCENARIOS)
 
 
 def test_world_by_source_keeps_only_years_the_us_covers():

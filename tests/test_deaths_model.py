@@ -12,48 +12,60 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from burden.models.base import ConvergenceWarning, NotFittedError
-from burden.models.deaths import OpioidDeaths
-from burden.models.deaths_sim import simulate, template_tables
+from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
+from burden.models.config import Prior
+from burden.models.deaths import DeathsConfig, OpioidDeaths
+from burden.models.deaths_sim import template_tables
 
-SIM_SEED = 3  # one fixed simulated data set (recovery is checked for this draw)
-# small and fast: the API tests need draws, not precision
-SAMPLER = {"draws": 200, "tune": 200, "chains": 2, "nuts_sampler": "nutpie",
-           "random_seed": 11}
 # the recovery fit: the package defaults (4 chains x 1,000 draws)
 RECOVERY_SAMPLER = {"random_seed": 11}
 
 
 @pytest.fixture(scope="session")
-def simulated():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # notes (TWN has no population)
-        return simulate(OpioidDeaths(), template_tables(), seed=SIM_SEED)
+def simulated(deaths_simulated):
+    return deaths_simulated
 
 
 @pytest.fixture(scope="session")
-def fitted(simulated):
-    data, _, _ = simulated
-    model = OpioidDeaths(sampler_config=SAMPLER)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # notes (TWN has no population)
-        model.fit(data, progressbar=False)
-    return model
+def fitted(deaths_fit):
+    """The session's small deaths fit on the simulated world (conftest ``pipeline``)."""
+    return deaths_fit
 
 
 # ---- configuration and inputs ------------------------------------------------------------
 def test_configs_merge_over_defaults():
-    model = OpioidDeaths({"priors": {"sigma_gbd": 0.5}, "forecast_to": 2030}, {"draws": 10})
-    assert model.model_config["priors"]["sigma_gbd"] == 0.5
-    assert model.model_config["priors"]["tau_step"] == model.default_model_config["priors"][
-        "tau_step"]
-    assert model.model_config["forecast_to"] == 2030
-    assert model.sampler_config["draws"] == 10
-    assert model.sampler_config["nuts_sampler"] == "nutpie"
-    with pytest.raises(ValueError, match="country_effects"):
+    model = OpioidDeaths({"priors": {"sigma_gbd": {"dist": "HalfNormal", "sigma": 0.5}},
+                          "forecast_to": 2030}, {"draws": 10})
+    assert model.model_config.priors.sigma_gbd == Prior("HalfNormal", sigma=0.5)
+    assert model.model_config.priors.tau_step == DeathsConfig().priors.tau_step
+    assert model.model_config.forecast_to == 2030
+    assert model.sampler_config.draws == 10
+    assert model.sampler_config.tune == OpioidDeaths.default_sampler.tune  # model default
+    assert model.sampler_config.nuts_sampler == "nutpie"
+    with pytest.raises(ConfigError, match="country_effects"):
         OpioidDeaths({"country_effects": "sideways"})
-    with pytest.raises(ValueError, match="nuts_sampler"):
+    with pytest.raises(ConfigError, match="nuts_sampler"):
         OpioidDeaths(sampler_config={"nuts_sampler": "gibbs"})
+
+
+def test_unknown_config_keys_are_refused_with_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['prior'\].*valid keys: "
+                                          r"forecast_to, .*priors"):
+        OpioidDeaths({"prior": {"sigma_gbd": 0.5}})
+    with pytest.raises(ConfigError, match=r"DeathsPriors: unknown key\(s\) \['sigma_gdb'\]"):
+        OpioidDeaths({"priors": {"sigma_gdb": {"dist": "HalfNormal", "sigma": 1}}})
+    with pytest.raises(ConfigError, match=r"SamplerConfig: unknown key\(s\) \['draw'\]"):
+        OpioidDeaths(sampler_config={"draw": 10})
+    with pytest.raises(ConfigError, match="expected int"):
+        OpioidDeaths({"forecast_to": "2030"})
+    with pytest.raises(ConfigError, match="not a PyMC distribution"):
+        OpioidDeaths({"priors": {"sigma_gbd": {"dist": "HalfNormall", "sigma": 1}}})
+
+
+def test_priors_print_as_used_and_round_trip():
+    cfg = DeathsConfig()
+    assert str(cfg.priors.mu_global) == "Normal(mu=0, sigma=2)"
+    assert DeathsConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_missing_table_and_unknown_country_are_named():
@@ -70,14 +82,15 @@ def test_not_fitted_raises():
         OpioidDeaths().summary()
 
 
-def test_prior_predictive_before_fit():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        prior = OpioidDeaths().sample_prior_predictive(template_tables(), draws=50)
-    obs = prior["prior_predictive"]["gbd_log_deaths"]
-    assert obs.sizes["draw"] == 50
+def test_prior_predictive_before_fit(simulated):
+    """``deaths_sim.simulate`` draws through ``OpioidDeaths().sample_prior_predictive`` on an
+    estimator that was never fitted."""
+    _, truth, draws = simulated
+    obs = draws["prior_predictive"]["gbd_log_deaths"]
+    assert obs.sizes["draw"] == 1
     assert np.isfinite(obs.values).all()
     assert float(obs.std()) > 0
+    assert {"mu_global", "sigma_gbd"} <= set(truth)
 
 
 def test_country_without_population_is_named_and_kept(fitted):
@@ -127,13 +140,33 @@ def test_forecast_uncertainty_widens(fitted):
 
 
 def test_predict_any_location_and_year(fitted):
-    out = fitted.predict(["USA", "WLD", fitted.inputs().region_ids[0]], [2000, 2024])
-    assert set(out["location_id"]) == {"USA", "WLD", fitted.inputs().region_ids[0]}
-    assert set(out["year"]) == {2000, 2024}
-    with pytest.raises(ValueError, match="outside the model span"):
-        fitted.predict("USA", 2040)
-    with pytest.raises(ValueError, match="unknown location"):
-        fitted.predict("XXX", 2000)
+    region = fitted.inputs().region_ids[0]
+    out = fitted.predict(location=["USA", "WLD", region], years=[2000, 2024])
+    assert out.dims == ("chain", "draw", "location", "year")
+    assert list(out["location"].values) == ["USA", "WLD", region]
+    assert list(out["year"].values) == [2000, 2024]
+    # the world is the sum of every country's draws
+    world = fitted.predict(location="WLD", years=2000).values
+    countries = fitted.predict(location=fitted.inputs().countries, years=2000).sum("location")
+    np.testing.assert_allclose(world, countries.values, rtol=1e-10)
+    with pytest.raises(ValueError, match=r"year \[2040\] not in the fit"):
+        fitted.predict(location="USA", years=2040)
+    with pytest.raises(ValueError, match=r"location \['XXX'\] not in the fit"):
+        fitted.predict(location="XXX", years=2000)
+    with pytest.raises(ValueError, match="no dimension 'country'"):
+        fitted.predict(country="USA")
+
+
+def test_build_model_leaves_a_fitted_estimator_unchanged(fitted, simulated):
+    """sample_prior_predictive on other data must not relabel the fitted posterior."""
+    before, model = fitted.summary("world"), fitted.model
+    other = template_tables(last=2010)
+    other_model = fitted.build_model(fitted.prepare_data(other))
+    assert other_model is not model and fitted.model is model
+    assert other_model.coords["year"] == model.coords["year"]
+    assert len(other_model.coords["gbd_obs"]) < len(model.coords["gbd_obs"])
+    assert fitted.inputs().last_data_year == 2017
+    pd.testing.assert_frame_equal(fitted.summary("world"), before)
 
 
 def test_us_corrected_exceeds_reported_draw_by_draw(fitted):
@@ -166,8 +199,8 @@ def test_diagnostics_cover_reported_quantities(fitted):
 
 
 def test_short_fit_warns_loudly(fitted):
-    short = OpioidDeaths(sampler_config=SAMPLER)
-    short._data, short._inputs = fitted._data, fitted.inputs()
+    short = OpioidDeaths(sampler_config=fitted.sampler_config)
+    short._data = fitted._data
     short._idata = fitted.idata.isel(draw=slice(0, 8))
     with pytest.warns(ConvergenceWarning, match="DID NOT CONVERGE"):
         report = short.check_convergence(warn=True)
@@ -180,15 +213,17 @@ def test_save_load_round_trip(fitted, tmp_path):
     loaded = OpioidDeaths.load(path)
     meta = loaded.saved_metadata
     assert meta["package_version"]
-    assert meta["random_seed"] == SAMPLER["random_seed"]
+    assert meta["random_seed"] == fitted.sampler_config.random_seed
+    assert meta["sampler_config"]["draws"] == fitted.sampler_config.draws
     assert set(meta["input_hashes"]) >= set(OpioidDeaths.data_tables)
-    assert meta["model_config"]["forecast_to"] == fitted.model_config["forecast_to"]
+    assert meta["model_config"]["forecast_to"] == fitted.model_config.forecast_to
+    assert loaded.model_config == fitted.model_config
     pd.testing.assert_frame_equal(loaded.summary("region"), fitted.summary("region"))
 
 
 # ---- parameter recovery ------------------------------------------------------------------
 @pytest.mark.slow
-def test_parameter_recovery_90pct_intervals(simulated):
+def test_parameter_recovery_90pct_intervals(simulated, fitted):
     """True values of the free parameters lie in their 90% intervals for >= 90% of them.
 
     Every element of every free parameter counts (levels, spline coefficients, steps, scales,
@@ -202,6 +237,8 @@ def test_parameter_recovery_90pct_intervals(simulated):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model.fit(data, progressbar=False)
+    # the same graph and data as the session's small fit: no second compilation
+    assert model.timings["compile_s"] == 0.0
     post = model.posterior
     inside = []
     for name, value in truth.items():
@@ -240,7 +277,7 @@ def test_fast_diagnostics_match_arviz():
                                rtol=0.05)
 
 
-# ---- real data: inputs only (the real fit is measured by analysis/benchmark_deaths.py) ----
+# ---- real data: inputs only (the real fit is measured by `burden benchmark deaths`) ------
 @pytest.mark.realdata
 def test_real_inputs_align(raw_file):
     from burden.data.cleaning import CleaningLog

@@ -13,7 +13,7 @@ import pytest
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import owid_gbd, reference, worldbank
-from burden.registry import locations
+from burden.registry import locations, published
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -294,15 +294,15 @@ def test_worldbank_truncated_and_duplicated(tmp_path):
 
 
 def test_reference_sources_point_at_shipped_files():
-    for source in reference.REFERENCE_SOURCES.values():
+    for source in published.REFERENCE_SOURCES.values():
         assert source.path.is_file() and source.loader == "reference"
         assert source.table in ("production_measurements", "signature_shares")
         assert source.url.endswith(source.filename)
 
 
-@pytest.mark.parametrize("source_id", list(reference.REFERENCE_SOURCES))
+@pytest.mark.parametrize("source_id", list(published.REFERENCE_SOURCES))
 def test_reference_shipped_files_load_and_keep_every_row(source_id):
-    source = reference.REFERENCE_SOURCES[source_id]
+    source = published.REFERENCE_SOURCES[source_id]
     frame, _ = _load(reference, source.path, source_id)
     build.validate(source.table, frame)
     raw = _rows(source.path)
@@ -398,7 +398,7 @@ def test_worldbank_real_file(raw_file):
 def test_shipped_reference_copies_have_the_shared_rows():
     mirror = os.environ.get("BURDEN_DATA_MIRROR")  # .../data/raw; reference/ sits beside it
     folder = (Path(mirror).parent if mirror else SHARED_DATA) / "reference"
-    for source in reference.REFERENCE_SOURCES.values():
+    for source in published.REFERENCE_SOURCES.values():
         shared = folder / source.filename
         if not shared.exists():
             pytest.skip(f"no shared reference folder {folder}")

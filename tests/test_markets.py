@@ -10,17 +10,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from burden.models.markets import (
-    COUNTRY_MARKETS,
-    ROUTE_PRIORS,
-    SOURCE_REGIONS,
-    MarketShares,
-    basis_of,
-    market_of,
-    prepare_signature,
-    resample_draws,
-)
+from burden.draws import resample_draws
+from burden.errors import ConfigError
+from burden.models.markets import MarketShares, basis_of, prepare_signature
 from burden.models.production import SOURCES
+from burden.registry.markets import COUNTRY_MARKETS, ROUTE_PRIORS, SOURCE_REGIONS, market_of
 
 YEARS = [1998, 2016]
 SAMPLER = {"draws": 300, "tune": 400, "chains": 2, "random_seed": 3}
@@ -155,14 +149,16 @@ def test_route_markets_are_prior_driven_and_user_changeable(fitted):
     assert table.loc[table.market != "USA", "prior_driven"].all()
     assert set(table.columns) == {"market", "source", "year", "mean", "lower", "upper",
                                   "prior_driven"}
-    fitted.model_config["route_overrides"] = {
-        "Western and Central Europe": {"main_share_mean": 0.5}}
-    try:
-        main_half = fitted.region_share_draws("Western and Central Europe").sel(
-            source_region="southwest_asia").mean()
-        assert abs(float(main_half) - 0.5) < 0.03
-    finally:
-        fitted.model_config["route_overrides"] = {}
+    changed = MarketShares({"years": YEARS, "route_overrides": {
+        "Western and Central Europe": {"main_share_mean": 0.5}}})
+    changed._idata = fitted.idata  # same posterior, another (user-chosen) route prior
+    main_half = changed.region_share_draws("Western and Central Europe").sel(
+        source_region="southwest_asia").mean()
+    assert abs(float(main_half) - 0.5) < 0.03
+    with pytest.raises(ConfigError, match="no route prior for 'Atlantis'"):
+        MarketShares({"route_overrides": {"Atlantis": {"main_share_mean": 0.5}}})
+    with pytest.raises(ConfigError, match="unknown keys \\['mean'\\]"):
+        MarketShares({"route_overrides": {"Africa": {"mean": 0.5}}})
     # a market with no cited route draws from world production in proportion
     world = fitted.share_draws("Latin America and the Caribbean")
     np.testing.assert_allclose(world, fitted.production_share_draws().transpose(*world.dims))
@@ -185,16 +181,10 @@ def test_fit_needs_production():
 
 
 # ---- the real HSP figures --------------------------------------------------------------------
-@pytest.mark.slow
 @pytest.mark.realdata
-def test_real_signature_fit_mexico_main_us_source_by_2015():
-    from burden.data.cleaning import CleaningLog
-    from burden.data.loaders import reference
-
-    src = reference.REFERENCE_SOURCES["reference_heroin_signature"]
-    table = reference.load(src.path, CleaningLog(src.id, str(src.path)), src.id)
-    est = MarketShares(production=StubProduction(years=(1998, 2024)))
-    est.fit({"signature_shares": table}, progressbar=False)
+def test_real_signature_fit_mexico_main_us_source_by_2015(markets_fit):
+    """The session's markets fit on the packaged HSP figures (default sampler)."""
+    est = markets_fit
     report = est.convergence_report()
     us = est.region_share_draws("USA").sel(year=2015)
     mexico = us.sel(source_region="mexico")

@@ -197,8 +197,9 @@ def test_market_shares_with_the_packaged_signature_program_table(rng):
     """Real published shares (the curated table shipped in the package, no download)."""
     from burden.data.cleaning import CleaningLog
     from burden.data.loaders import reference
+    from burden.registry import published
 
-    src = reference.REFERENCE_SOURCES["reference_heroin_signature"]
+    src = published.REFERENCE_SOURCES["reference_heroin_signature"]
     sig = reference.load(src.path, CleaningLog(src.id, src.filename), src.id)
     data = plots.market_shares_data(synthetic.market_summary(rng), signature=sig,
                                     signature_regions=SIGNATURE_REGIONS)

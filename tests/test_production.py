@@ -201,36 +201,39 @@ def test_fitted_results_are_consistent(recovery, tmp_path):
     path = est.save(tmp_path / "production.nc")
     again = OpiumProduction.load(path)
     np.testing.assert_allclose(again.production_draws(), est.production_draws())
-    assert again.model_config["sources"] == SMALL_SOURCES
+    assert again.model_config.sources == tuple(SMALL_SOURCES)
+    assert again.model_config == est.model_config
 
 
 @pytest.mark.slow
 def test_predict_extends_with_wider_intervals(recovery):
     est, _ = recovery
-    pred = est.predict([2011, 2014])
+    pred = est.predict(years=[2011, 2014])
     width = np.log(pred.quantile(0.975, ("chain", "draw"))
                    / pred.quantile(0.025, ("chain", "draw")))
     assert (width.sel(year=2014) > width.sel(year=2011)).all()
-    np.testing.assert_allclose(est.predict([2011]), est.production_draws().sel(year=[2011]))
+    np.testing.assert_allclose(est.predict(years=[2011]),
+                               est.production_draws().sel(year=[2011]))
+    assert est.predict(years=2014, source="AFG").dims == ("chain", "draw")
     with pytest.raises(ValueError, match="before"):
-        est.predict([1990])
+        est.predict(years=[1990])
 
 
 # ---- the real published figures --------------------------------------------------------
 def _real_tables() -> dict[str, pd.DataFrame]:
     from burden.data.cleaning import CleaningLog
     from burden.data.loaders import reference
+    from burden.registry import published
 
-    src = reference.REFERENCE_SOURCES["reference_opium_production"]
+    src = published.REFERENCE_SOURCES["reference_opium_production"]
     log = CleaningLog(src.id, str(src.path))
     return {"production_measurements": reference.load(src.path, log, src.id)}
 
 
 @pytest.fixture(scope="session")
-def real_fit():
-    est = OpiumProduction()
-    est.fit(_real_tables(), progressbar=False)
-    return est
+def real_fit(production_fit):
+    """The session's production fit on the packaged published figures (default sampler)."""
+    return production_fit
 
 
 @pytest.mark.slow

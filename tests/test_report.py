@@ -3,20 +3,16 @@ resolves; failed convergence is flagged at the top; text from data is escaped.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import warnings
 from html.parser import HTMLParser
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from markupsafe import escape
 
-from burden.data.loaders.reference import REFERENCE_SOURCES
 from burden.plots._common import interval_text
+from burden.registry.published import REFERENCE_SOURCES
 from burden.registry.sources import SOURCES
 from burden.report import build
 from burden.report.collect import collect_inputs
@@ -24,8 +20,6 @@ from burden.report.figures import figure_specs
 from burden.report.inputs import ReportInputs
 from burden.report.provenance import ModelProvenance, raw_file_hashes
 from burden.report.synthetic import synthetic_inputs
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Links(HTMLParser):
@@ -216,107 +210,87 @@ def test_raw_file_hashes_match_the_registry(raw_file, tmp_path):
     assert table.loc["worldbank_population", "status"] == "not on disk"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("build_report",
-                                                  ROOT / "reports" / "build_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_cli_refuses_missing_results_unless_allowed(tmp_path, monkeypatch, capsys):
+    from burden.cli import main
+
+    monkeypatch.setenv("BURDEN_ROOT", str(tmp_path))
+    assert main(["report", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "deaths/manifest.json not found" in err and "burden summarise deaths" in err
+    assert main(["report", "--allow-missing", "--out", str(tmp_path / "out")]) == 0
+    assert "Not available" in (tmp_path / "out" / "index.html").read_text()
 
 
-def test_script_refuses_missing_models_unless_allowed(tmp_path, capsys):
-    script = _script()
-    args = ["--models", str(tmp_path / "none"), "--processed", str(tmp_path / "none"),
-            "--raw", str(tmp_path), "--out", str(tmp_path / "out")]
-    assert script.main(args) == 2
-    assert "deaths.nc not found" in capsys.readouterr().err
-    assert script.main([*args, "--allow-missing"]) == 0
-    assert (tmp_path / "out" / "index.html").exists()
+def test_cli_demo_builds_a_flagged_page(tmp_path):
+    from burden.cli import main
 
-
-@pytest.mark.slow
-def test_script_demo_builds_a_flagged_page(tmp_path):
-    assert _script().main(["--demo", "--out", str(tmp_path)]) == 0
+    assert main(["report", "--demo", "--out", str(tmp_path)]) == 0
     assert "SYNTHETIC DEMONSTRATION DATA" in (tmp_path / "index.html").read_text()
 
 
-@pytest.fixture(scope="module")
-def small_fits(tmp_path_factory):
-    """Small real fits, saved like `make models` saves them: OpiumProduction and
-    MarketShares on the packaged reference tables (real published figures), OpioidDeaths
-    on the 18-country world of burden.models.deaths_sim with random counts. Tiny samplers:
-    they are expected not to converge, which the report must say."""
-    from burden.data.cleaning import CleaningLog
-    from burden.data.loaders import reference
-    from burden.models import markets as markets_fit
-    from burden.models.deaths import OpioidDeaths
-    from burden.models.deaths_sim import template_tables
-    from burden.models.production import OpiumProduction
+def test_report_package_does_not_import_pymc():
+    """The report renders result tables; it never loads a model (checked in a fresh
+    interpreter: this test process has PyMC loaded already)."""
+    import subprocess
+    import sys
 
-    root = tmp_path_factory.mktemp("fits")
-    processed, models = root / "processed", root / "models"
-    processed.mkdir()
-    tables = {}
-    for sid, name in (("reference_opium_production", "production_measurements"),
-                      ("reference_heroin_signature", "signature_shares")):
-        src = reference.REFERENCE_SOURCES[sid]
-        tables[name] = reference.load(src.path, CleaningLog(src.id, src.filename), src.id)
-        tables[name].to_parquet(processed / f"{name}.parquet", index=False)
-    table = tables["production_measurements"]
-    tiny = {"draws": 40, "tune": 60, "chains": 2, "random_seed": 5}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # data notes and (expected) ConvergenceWarnings
-        production = OpiumProduction(sampler_config=tiny)
-        production.fit({"production_measurements": table}, progressbar=False)
-        production.save(models / "production.nc")
-        markets_fit.fit_from_processed(processed, models / "markets.nc",
-                                       production_path=models / "production.nc",
-                                       sampler_config=tiny, progressbar=False)
-        markets = markets_fit.MarketShares.load(models / "markets.nc")
-        # the simulator's 18-country world, with random counts in place of its
-        # placeholders (a prior-predictive simulation would cost another compile)
-        sim = template_tables()
-        rng = np.random.default_rng(3)
-        for name in ("gbd_deaths", "us_deaths_by_drug"):
-            sim[name]["value"] = rng.lognormal(6.0, 1.0, len(sim[name]))
-        vsrr = sim["us_provisional"]
-        counts = vsrr["indicator"] != "percent_specified"
-        vsrr.loc[counts, "value"] = rng.lognormal(9.0, 0.3, int(counts.sum()))
-        deaths = OpioidDeaths(sampler_config=tiny)
-        deaths.fit(sim, progressbar=False)
-        deaths.save(models / "deaths.nc")
-        for name in OpioidDeaths.data_tables:
-            sim[name].to_parquet(processed / f"{name}.parquet", index=False)
-        inputs = collect_inputs(models, processed)
-    return {"production": production, "deaths": deaths, "markets": markets}, inputs, root
+    code = ("import importlib, pkgutil, sys, burden.report\n"
+            "for m in pkgutil.walk_packages(burden.report.__path__, 'burden.report.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in "
+            "('pymc', 'pytensor', 'nutpie')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
-@pytest.mark.slow
-def test_report_from_small_fits(small_fits):
-    fits, inputs, root = small_fits
-    assert set(inputs.missing) == {"attribution"}
-    html = build.build_report(inputs, root / "out").read_text()
+def test_report_from_the_session_pipeline(pipeline):
+    """The report built from the result tables ``burden summarise`` wrote for the session's
+    fits (deaths on a simulated world, production and markets on the published figures)."""
+    inputs = collect_inputs(pipeline.models, pipeline.processed)
+    assert inputs.missing == {}
+    out = pipeline.root / "out"
+    html = build.build_report(inputs, out).read_text()
     for fid in ("deaths_world", "deaths_regions", "country_ranking", "us_correction",
                 "production", "production_shares", "market_shares", "ppc", "convergence",
                 "data_coverage"):
-        assert (root / "out" / "figures" / f"{fid}.png").exists(), fid
-    for name, model in fits.items():
-        converged = json.loads(model.idata.attrs["convergence"])["converged"]
+        assert (out / "figures" / f"{fid}.png").exists(), fid
+    for name, model in pipeline.fits.items():
+        converged = model.convergence_report()["converged"]
         assert (f"Model &#39;{name}&#39; did NOT converge" in html) is (not converged)
         assert inputs.models[name].ppc["observed"].notna().all()
+        assert len(inputs.models[name].ppc) > 0
     assert "reference_opium_production" in html
     # the markets' route priors are stated with their citations
-    for citation in fits["markets"].assumptions()["citation"].unique():
+    for citation in pipeline.fits["markets"].assumptions()["citation"].unique():
         assert str(escape(citation)) in html
+    # the attribution assumptions the report shows are the ones the attribution used
+    assert "Attribution assumptions (as used)" in html
     # published signature shares land on the model's regions in the plotted data
-    plotted = pd.read_csv(root / "out" / "tables" / "figure_market_shares.csv")
+    plotted = pd.read_csv(out / "tables" / "figure_market_shares.csv")
     published = plotted[plotted["layer"] == "observed"]
     assert set(published["source_region"]) & set(inputs.market_summary["source_region"])
     # the world's key number is the model's own summary, with its interval
-    world = fits["deaths"].summary("world")
+    world = pipeline.fits["deaths"].summary("world")
     year = int(inputs.tables["gbd_deaths"]["year"].max())
     r = world[(world["measure"] == "deaths") & (world["year"] == year)].iloc[0]
     assert interval_text(r["mean"], r["lower"], r["upper"]) in html
+
+
+def test_result_tables_equal_the_models_own_summaries(pipeline):
+    """What summarise wrote is what the fitted estimators say (read back through the
+    report's reader, which validates every table against its schema)."""
+    from burden.report.collect import read_results
+
+    manifest, frames = read_results("deaths", pipeline.models / "deaths")
+    expected = pipeline.fits["deaths"].summary()
+    pd.testing.assert_frame_equal(frames["summary"], expected, check_dtype=False, rtol=1e-9)
+    assert manifest["provenance"]["random_seed"] == pipeline.fits["deaths"].sampler_config.random_seed
+    _, frames = read_results("markets", pipeline.models / "markets")
+    pd.testing.assert_frame_equal(
+        frames["summary"], pipeline.fits["markets"].summary(by="source_region"),
+        check_dtype=False, rtol=1e-9)
+
 
 def test_backtest_scored_table_becomes_groups_by_kind_and_year():
     from burden.report.collect import DEATHS_BACKTEST_LEVEL, backtest_table
@@ -338,48 +312,18 @@ def test_backtest_scored_table_becomes_groups_by_kind_and_year():
         backtest_table(scored.drop(columns=["value"]))
 
 
-def test_cli_entry_point_names_missing_models(tmp_path, monkeypatch):
-    """``burden report`` calls build_report(out_dir=...): inputs come from the project."""
-    monkeypatch.setenv("BURDEN_ROOT", str(tmp_path))
-    with pytest.raises(build.MissingInputsError, match="deaths.nc not found"):
-        build.build_report(out_dir=tmp_path / "out")
-
-
-def test_attribution_file_summary_skips_us_years_without_data(tmp_path):
-    import xarray as xr
-
-    from burden.report.collect import attribution_summary_from_file
-
-    rng = np.random.default_rng(0)
-    coords = {"chain": [0], "draw": range(20), "source": ["AFG", "MEX"],
-              "year": [2000, 2001]}
-    world = xr.DataArray(rng.uniform(1, 2, (1, 20, 1, 2, 2)),
-                         dims=("chain", "draw", "market", "source", "year"),
-                         coords={**coords, "market": ["Africa"]})
-    us = xr.DataArray(rng.uniform(1, 2, (1, 20, 2, 3, 2)),
-                      dims=("chain", "draw", "supply_chain", "source", "year"),
-                      coords={**coords, "supply_chain": ["heroin", "not_attributed"],
-                              "source": ["AFG", "MEX", "none"]})
-    us[..., 0] = 0.0  # 2000: no US data, zeros from aligning years
-    xr.Dataset({"attributable_deaths": world, "us_attributable_deaths": us,
-                "world_by_source": world.sum("market")}).to_netcdf(tmp_path / "a.nc")
-    table = attribution_summary_from_file(tmp_path / "a.nc")
-    assert set(table["market"]) == {"Africa", "USA", "World"}
-    assert "none" not in set(table["source"])
-    assert list(table.loc[table["market"] == "USA", "year"].unique()) == [2001]
-    usa = table[(table["market"] == "USA") & (table["source"] == "MEX")].iloc[0]
-    expected = us.sel(supply_chain="heroin", source="MEX", year=2001).values.ravel()
-    assert usa["mean"] == pytest.approx(expected.mean())
-
-
 def test_us_attribution_is_prior_driven_for_fentanyl_and_prior_driven_regions():
-    from burden.report.numbers import _attribution_prior_driven
+    from burden.summarise import prior_driven_flags
 
     ms = pd.DataFrame({"market": "USA", "source_region": ["southwest_asia", "mexico"],
                        "year": 2015, "mean": 0.5, "lower": 0.4, "upper": 0.6,
                        "prior_driven": [True, False]})
-    inputs = ReportInputs(market_summary=ms, attribution_summary=pd.DataFrame(
-        columns=["market", "source", "year", "mean", "lower", "upper"]))
-    assert _attribution_prior_driven(inputs, "USA", "AFG", 2015)  # region share from prior
-    assert _attribution_prior_driven(inputs, "USA", "MEX", 2015)  # fentanyl split assumed
-    assert not _attribution_prior_driven(inputs, "USA", "COL", 2015)  # no flag for its region
+    summary = pd.DataFrame({"market": ["USA"] * 3 + ["World"] * 3,
+                            "source": ["AFG", "MEX", "COL"] * 2, "year": 2015,
+                            "mean": [10.0, 20.0, 5.0, 10.0, 50.0, 5.0]})
+    flags = prior_driven_flags(summary, ms, {"MEX": 0.8, "CHN": 0.2})
+    assert flags[:3] == [True,  # AFG: its region's US share comes from the prior
+                         True,  # MEX: gets fentanyl deaths, whose split is an assumption
+                         False]  # COL: its region carries no flag
+    # World: prior-driven when at least half of its mean comes from prior-driven markets
+    assert flags[3:] == [True, False, False]

@@ -33,11 +33,11 @@ class Input:
 
 
 def _reference_inputs() -> list[Input]:
-    from burden.data.loaders import reference
+    from burden.registry import published
 
     return [
         Input(s.id, s.table, s.loader, (lambda p=s.path: p))
-        for s in reference.REFERENCE_SOURCES.values()
+        for s in published.REFERENCE_SOURCES.values()
     ]
 
 

@@ -1,10 +1,21 @@
 """The estimator contract shared by every model (after pymc-marketing's ModelBuilder).
 
-- ``model_config`` / ``sampler_config`` dicts are merged over the class defaults.
+- ``model_config`` / ``sampler_config`` are typed (``burden.models.config``): overrides are
+  merged over the class defaults and an unknown key raises ``ConfigError`` listing the
+  valid keys. Priors are ``Prior`` objects.
 - Data goes to ``fit(data)`` (a dict of DataFrames), never to ``__init__``.
-- ``sample_prior_predictive(data)`` works before ``fit``.
-- After every fit the estimator computes R-hat, bulk/tail ESS and divergences itself (nutpie
-  through ``pm.sample`` reports nothing) and warns loudly when the fit falls short.
+- ``build_model(data)`` returns a new PyMC model and never changes the estimator:
+  ``sample_prior_predictive(data)`` works before ``fit`` and leaves a fitted estimator as
+  it was.
+- ``predict(*, years=None, **coords)`` returns posterior draws (an ``xarray.DataArray``
+  with ``chain`` and ``draw`` dims) of the model's target quantity, selected by
+  coordinate; ``summary()`` returns a table validated against the model's result schema
+  (mean and 95% interval per row).
+- After every fit the estimator computes R-hat, bulk/tail ESS and divergences itself and
+  warns loudly (``ConvergenceWarning``) when the fit falls short.
+- With nutpie (the default) the model is compiled once per structure and data
+  (``compiled_model``) and reused by later fits of the same model with other seeds or
+  sampler settings; compile and sampling times are recorded apart in ``timings``.
 - ``save``/``load`` use netCDF; the file carries the configs, package version, seed, input
   hashes and the training data, so ``load`` can rebuild the model.
 """
@@ -15,36 +26,40 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pymc as pm
 import xarray as xr
 
+from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
 from burden.models import fast_diagnostics
+from burden.models.config import NUTS_SAMPLERS, Config, SamplerConfig
+
+__all__ = ["NUTS_SAMPLERS", "BayesianEstimator", "ConfigError", "ConvergenceWarning",
+           "NotFittedError", "compile_log", "frame_hash", "select_draws"]
 
 log = logging.getLogger(__name__)
 
-NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
+RHAT_MAX, ESS_MIN = fast_diagnostics.RHAT_MAX, fast_diagnostics.ESS_MIN
 
-#: Convergence thresholds (Vehtari et al. 2021, "Rank-normalization, folding, and
-#: localization: an improved R-hat", Bayesian Analysis 16(2)): R-hat <= 1.01 and bulk ESS
-#: >= 400 (100 per chain for 4 chains), and no divergent transitions.
-RHAT_MAX = 1.01
-ESS_MIN = 400
-
-
-class NotFittedError(RuntimeError):
-    pass
+#: nutpie-compiled models of this process, by structure key (see ``compiled_model``)
+_COMPILED: dict[str, Any] = {}
+#: (model_type, key, seconds) of every compilation in this process, oldest first
+_COMPILE_LOG: list[tuple[str, str, float]] = []
 
 
-class ConvergenceWarning(UserWarning):
-    """The sampler did not converge by the thresholds above: do not trust the numbers."""
+def compile_log() -> list[tuple[str, str, float]]:
+    """Every model compilation of this process: (model type, structure key, seconds)."""
+    return list(_COMPILE_LOG)
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -55,21 +70,27 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def interval_summary(
-    draws: xr.DataArray, sample_dims: tuple[str, ...] = ("chain", "draw"), prob: float = 0.95
-) -> pd.DataFrame:
-    """Mean and central ``prob`` interval (2.5/97.5 percentiles by default) as a tidy table."""
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    stacked = draws.stack(sample=list(sample_dims))
-    out = xr.Dataset(
-        {
-            "mean": stacked.mean("sample"),
-            "lower": stacked.quantile(lo, dim="sample").drop_vars("quantile"),
-            "upper": stacked.quantile(hi, dim="sample").drop_vars("quantile"),
-        }
-    )
-    frame = out.to_dataframe()
-    return frame.reset_index() if frame.index.nlevels > 1 or frame.index.name else frame
+def select_draws(draws: xr.DataArray, years: Sequence[int] | int | None = None,
+                 **coords: str | Sequence[str]) -> xr.DataArray:
+    """``draws`` restricted to ``years`` and to the labels in ``coords`` (dim -> one label,
+    which drops the dim, or a list of labels, which keeps it); an unknown dim, label or year
+    raises ValueError naming what is valid."""
+    selection: dict[str, Any] = {}
+    if years is not None:
+        coords = {**coords, "year": years}
+    for dim, labels in coords.items():
+        if dim not in draws.dims or dim in ("chain", "draw"):
+            valid = [d for d in draws.dims if d not in ("chain", "draw")]
+            raise ValueError(f"predict: no dimension {dim!r}; select on {valid}")
+        scalar = isinstance(labels, str | int | np.integer)
+        wanted = [labels] if scalar else list(labels)
+        known = draws[dim].values.tolist()
+        unknown = [x for x in wanted if x not in known]
+        if unknown:
+            shown = known if len(known) <= 12 else known[:6] + ["..."] + known[-3:]
+            raise ValueError(f"predict: {dim} {unknown} not in the fit; valid: {shown}")
+        selection[dim] = labels if scalar else wanted
+    return draws.sel(selection)
 
 
 def _package_version() -> str:
@@ -79,46 +100,45 @@ def _package_version() -> str:
 
 
 class BayesianEstimator(ABC):
-    """Base class: subclasses define defaults, data preparation and the PyMC model."""
+    """Base class: subclasses define their config class, data preparation and the model."""
 
     _model_type: ClassVar[str] = "base"
     _model_version: ClassVar[str] = "1"
     #: names of the input tables ``fit`` expects in its ``data`` dict
     data_tables: ClassVar[tuple[str, ...]] = ()
+    #: the typed model config (a ``Config`` dataclass with defaults)
+    config_class: ClassVar[type[Config]]
+    #: this model's sampler defaults
+    default_sampler: ClassVar[SamplerConfig] = SamplerConfig()
+    #: schema of ``summary()``
+    summary_schema: ClassVar[pa.DataFrameSchema | None] = None
 
-    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
-        self.model_config = {**self.default_model_config, **(model_config or {})}
-        self.sampler_config = {**self.default_sampler_config, **(sampler_config or {})}
-        sampler = self.sampler_config["nuts_sampler"]
-        if sampler not in NUTS_SAMPLERS:
-            raise ValueError(f"nuts_sampler must be one of {NUTS_SAMPLERS}, not {sampler!r}")
+    def __init__(self, model_config: dict | Config | None = None,
+                 sampler_config: dict | SamplerConfig | None = None):
+        self.model_config = self.config_class.merge(model_config)
+        self.sampler_config = SamplerConfig.merge(sampler_config, self.default_sampler)
         self.model: pm.Model | None = None
         self._idata: xr.DataTree | None = None
         self._data: dict[str, pd.DataFrame] | None = None
         self.input_hashes: dict[str, str] = {}
         self.timings: dict[str, float] = {}
 
-    # ---- configuration -----------------------------------------------------------------
     @property
-    @abstractmethod
-    def default_model_config(self) -> dict:
-        ...
+    def default_model_config(self) -> Config:
+        return self.config_class()
 
     @property
-    def default_sampler_config(self) -> dict:
-        return {
-            "draws": 1000,
-            "tune": 1000,
-            "chains": 4,
-            "target_accept": 0.9,
-            "nuts_sampler": "nutpie",
-            "random_seed": 20171,
-        }
+    def default_sampler_config(self) -> SamplerConfig:
+        return self.default_sampler
 
     # ---- to implement ------------------------------------------------------------------
     @abstractmethod
     def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
-        """Build (and return) the PyMC model for ``data``; must set ``self.model``."""
+        """A new PyMC model for ``data`` (prepared tables). Must not change ``self``."""
+
+    @abstractmethod
+    def target_draws(self) -> xr.DataArray:
+        """Posterior draws of the model's target quantity (what ``predict`` selects from)."""
 
     def prepare_data(self, data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         """Check and select the inputs; raise ValueError naming what is missing."""
@@ -135,69 +155,119 @@ class BayesianEstimator(ABC):
         return None
 
     # ---- fitting -----------------------------------------------------------------------
-    def _sample_kwargs(self, **overrides: Any) -> dict[str, Any]:
-        cfg = {**self.sampler_config, **overrides}
-        chains = int(cfg.pop("chains"))
-        kwargs: dict[str, Any] = {
-            "draws": int(cfg.pop("draws")),
-            "tune": int(cfg.pop("tune")),
-            "chains": chains,
-            # PyMC's default is CPUs / 2 (one core on 2-core machines): chains would run
-            # one after another.
-            "cores": min(chains, os.cpu_count() or 1),
-            "nuts_sampler": cfg.pop("nuts_sampler"),
-            "random_seed": cfg.pop("random_seed"),
-        }
-        target_accept = cfg.pop("target_accept", None)
-        if target_accept is not None:
-            kwargs["target_accept"] = target_accept
-        kwargs.update(cfg)
-        return kwargs
+    def structure_key(self, model: pm.Model) -> str:
+        """Models with the same key share one compiled sampler: the model type and version,
+        the model config and the hashes of the prepared inputs (so a refit with another seed
+        or sampler setting reuses the compiled model; other data compile anew)."""
+        h = hashlib.sha256()
+        h.update(f"{self._model_type}:{self._model_version}".encode())
+        h.update(json.dumps(self.model_config.to_dict(), sort_keys=True, default=str).encode())
+        h.update(json.dumps(self.input_hashes, sort_keys=True).encode())
+        h.update(str(sorted((k, len(v)) for k, v in model.coords.items())).encode())
+        return h.hexdigest()[:16]
+
+    def compiled_model(self, model: pm.Model) -> Any:
+        """The nutpie-compiled ``model``, compiled once per ``structure_key`` and process."""
+        import nutpie
+
+        key = self.structure_key(model)
+        if key not in _COMPILED:
+            start = time.perf_counter()
+            _COMPILED[key] = nutpie.compile_pymc_model(model, backend="numba")
+            seconds = time.perf_counter() - start
+            _COMPILE_LOG.append((self._model_type, key, seconds))
+            self.timings["compile_s"] = seconds
+            log.info("compiled %s in %.1f s (key %s)", self._model_type, seconds, key)
+        else:
+            self.timings["compile_s"] = 0.0
+            log.info("reusing the compiled %s (key %s)", self._model_type, key)
+        return _COMPILED[key]
+
+    def _sample(self, progressbar: bool, cfg: SamplerConfig) -> xr.DataTree:
+        kwargs = cfg.sample_kwargs()
+        log.info("sampling %s with %s (%d chains x %d draws, %d tune)", self._model_type,
+                 cfg.nuts_sampler, cfg.chains, cfg.draws, cfg.tune)
+        if cfg.nuts_sampler == "nutpie":
+            import nutpie
+            from pymc.backends.arviz import patch_nutpie_idata
+
+            compiled = self.compiled_model(self.model)
+            start = time.perf_counter()
+            idata = nutpie.sample(compiled, draws=cfg.draws, tune=max(cfg.tune, 1),
+                                  chains=cfg.chains, cores=kwargs["cores"],
+                                  seed=cfg.random_seed, target_accept=cfg.target_accept,
+                                  progress_bar=progressbar)
+            self.timings["sample_s"] = time.perf_counter() - start
+            patch_nutpie_idata(idata, self.model, sampling_time=self.timings["sample_s"])
+            return idata
+        start = time.perf_counter()
+        with self.model:
+            idata = pm.sample(progressbar=progressbar, **kwargs)
+        # PyMC's own samplers compile inside pm.sample: the time includes compilation
+        self.timings["sample_s"] = time.perf_counter() - start
+        return idata
 
     def fit(
         self,
         data: dict[str, pd.DataFrame],
         *,
-        progressbar: bool = True,
+        progressbar: bool | None = None,
         input_hashes: dict[str, str] | None = None,
-        **sampler_overrides: Any,
+        sampler_config: dict | SamplerConfig | None = None,
     ) -> xr.DataTree:
-        """Fit the model to ``data`` (a dict of processed tables) and check convergence."""
-        self._data = self.prepare_data(data)
-        self.input_hashes = {name: frame_hash(f) for name, f in self._data.items()}
-        self.input_hashes.update(input_hashes or {})
+        """Fit the model to ``data`` (a dict of processed tables) and check convergence.
+
+        ``sampler_config`` overrides this estimator's sampler settings for this fit only.
+        The progress bar is shown on a terminal only (``progressbar=None``).
+        """
+        if progressbar is None:
+            progressbar = sys.stderr.isatty()
+        cfg = SamplerConfig.merge(sampler_config, self.sampler_config)
+        prepared = self.prepare_data(data)
+        hashes = {name: frame_hash(f) for name, f in prepared.items()}
+        hashes.update(input_hashes or {})
         start = time.perf_counter()
-        self.build_model(self._data)
-        self.timings["build_s"] = time.perf_counter() - start
-        kwargs = self._sample_kwargs(**sampler_overrides)
-        log.info("sampling %s with %s (%d chains x %d draws)", self._model_type,
-                 kwargs["nuts_sampler"], kwargs["chains"], kwargs["draws"])
-        start = time.perf_counter()
-        with self.model:
-            idata = pm.sample(progressbar=progressbar, **kwargs)
-        self.timings["sample_s"] = time.perf_counter() - start
-        self._idata = idata
+        model = self.build_model(prepared)
+        self.timings = {"build_s": time.perf_counter() - start}
+        self._data, self.input_hashes, self.model = prepared, hashes, model
+        self._reset_cache()
+        self._idata = self._sample(progressbar, cfg)
+        self._fit_sampler = cfg
         self._attach_fit_data()
         self.check_convergence(warn=True)
         return self._idata
 
+    def _reset_cache(self) -> None:
+        """Subclasses drop whatever they derived from the previous fit."""
+
     def sample_prior_predictive(
         self, data: dict[str, pd.DataFrame], draws: int = 200, random_seed: int | None = None
     ) -> xr.DataTree:
-        """Draws from the prior and prior predictive; works before (and without) ``fit``."""
-        prepared = self.prepare_data(data)
-        model = self.build_model(prepared)
-        seed = self.sampler_config["random_seed"] if random_seed is None else random_seed
+        """Draws from the prior and prior predictive; works before (and without) ``fit``
+        and leaves a fitted estimator unchanged."""
+        model = self.build_model(self.prepare_data(data))
+        seed = self.sampler_config.random_seed if random_seed is None else random_seed
         with model:
             return pm.sample_prior_predictive(draws, random_seed=seed)
 
     def sample_posterior_predictive(self, random_seed: int | None = None) -> xr.DataTree:
-        seed = self.sampler_config["random_seed"] if random_seed is None else random_seed
-        if self.model is None:
-            self.build_model(self.data)
-        with self.model:
+        seed = self.sampler_config.random_seed if random_seed is None else random_seed
+        model = self.model if self.model is not None else self.build_model(self.data)
+        with model:
             return pm.sample_posterior_predictive(self.idata, random_seed=seed,
                                                   progressbar=False)
+
+    def predict(self, *, years: Sequence[int] | int | None = None,
+                **coords: str | Sequence[str]) -> xr.DataArray:
+        """Posterior draws (chain, draw, ...) of the target quantity for ``years`` and the
+        labels in ``coords`` (e.g. ``location="USA"``, ``source=["AFG", "MMR"]``)."""
+        return select_draws(self.target_draws(), years, **coords)
+
+    def validated(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` checked against ``summary_schema`` (errors name columns and rows)."""
+        if self.summary_schema is None:
+            return table
+        return self.summary_schema.validate(table, lazy=True)
 
     # ---- state -------------------------------------------------------------------------
     @property
@@ -215,6 +285,11 @@ class BayesianEstimator(ABC):
         if self._data is None:
             raise NotFittedError(f"{type(self).__name__} has no data: call fit() first")
         return self._data
+
+    @property
+    def fit_sampler_config(self) -> SamplerConfig:
+        """The sampler settings of the fit (this estimator's own before a fit)."""
+        return getattr(self, "_fit_sampler", None) or self.sampler_config
 
     @property
     def is_fitted(self) -> bool:
@@ -306,9 +381,9 @@ class BayesianEstimator(ABC):
             "model_type": self._model_type,
             "model_version": self._model_version,
             "package_version": _package_version(),
-            "model_config": json.dumps(self.model_config, default=str),
-            "sampler_config": json.dumps(self.sampler_config, default=str),
-            "random_seed": str(self.sampler_config.get("random_seed")),
+            "model_config": json.dumps(self.model_config.to_dict()),
+            "sampler_config": json.dumps(self.fit_sampler_config.to_dict()),
+            "random_seed": str(self.fit_sampler_config.random_seed),
             "input_hashes": json.dumps(self.input_hashes),
             "timings": json.dumps(self.timings),
         }
@@ -347,7 +422,11 @@ class BayesianEstimator(ABC):
                 f"{path}: model_version is {attrs.get('model_version')!r}; this package's "
                 f"{cls.__name__} is version {cls._model_version!r}: refit the model"
             )
-        est = cls(json.loads(attrs["model_config"]), json.loads(attrs["sampler_config"]))
+        try:
+            est = cls(json.loads(attrs["model_config"]), json.loads(attrs["sampler_config"]))
+        except ConfigError as err:
+            raise ValueError(f"{path}: its saved configuration does not fit this package's "
+                             f"{cls.__name__} ({err}): refit the model") from None
         est._idata = idata
         est.input_hashes = json.loads(attrs.get("input_hashes", "{}"))
         est.timings = json.loads(attrs.get("timings", "{}"))

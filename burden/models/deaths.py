@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,61 +27,104 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from burden import result_schemas
+from burden.draws import interval_summary
+from burden.errors import ConfigError
 from burden.models import deaths_graph
-from burden.models.base import BayesianEstimator, interval_summary
+from burden.models.base import BayesianEstimator
+from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_data import US_DRUGS, DeathsInputs, prepare_inputs
+from burden.registry.keys import US, WORLD_ID, WORLD_NAME, Level
 
-LEVELS = ("country", "region", "super_region", "world")
-WORLD_ID, WORLD_NAME = "WLD", "World"
+LEVELS = tuple(Level)
+
+
+@dataclass(frozen=True)
+class DeathsPriors(Config):
+    """Priors of ``OpioidDeaths`` (log scale unless stated); the reasons print in the docs."""
+
+    mu_global: Prior = prior(
+        "Normal", "log rate per 100,000 in the first year: centred on 1 per 100,000, 95% "
+        "range 0.02-50, wide around GBD 2017's world figure (109,520 deaths in 2017, "
+        "`gbd_deaths` WLD row, about 1.4 per 100,000)", mu=0.0, sigma=2.0)
+    sigma_level: Prior = prior(
+        "HalfNormal", "spread of super-region, region and country levels: GBD 2017 country "
+        "values range 0.08 to 47,343 deaths; a factor e per level is a typical spread",
+        sigma=1.0)
+    nopop_log_deaths: Prior = prior(
+        "Normal", "level (log deaths) of a country without population (Taiwan): not pooled, "
+        "very wide, data-dominated", mu=4.0, sigma=3.0)
+    tau_step: Prior = prior(
+        "HalfNormal", "trend steps per knot (super-region, region, country, US drug shares): "
+        "0.5 is a 65% change in 5 years; NCHS US deaths rose about 7-fold 1999-2017 (8,050 "
+        "to 47,600), about 0.5 per 5 years", sigma=0.5)
+    sigma_gbd: Prior = prior(
+        "HalfNormal", "GBD curves are smooth: deviations from a 5-year spline above ~20% "
+        "would be surprising", sigma=0.2)
+    definition_log_ratio: Prior = prior(
+        "Normal", "start of the NCHS/GBD log ratio: the definitions count broadly the same "
+        "deaths (GBD USA 2017 47,343; NCHS any opioid 2017 47,600) but could differ by ~2x",
+        mu=0.0, sigma=0.5)
+    tau_ratio: Prior = prior("HalfNormal", "definitions drift slowly", sigma=0.1)
+    share_logit_level: Prior = prior(
+        "Normal", "start of the US drug-share logits: any share from ~5% to ~95%", mu=0.0,
+        sigma=1.5)
+    pct_logit_anchor: Prior = prior(
+        "Normal", "logit of the percent of overdose deaths with a drug specified: any "
+        "percent; VSRR data dominate", mu=0.0, sigma=2.0)
+    tau_pct: Prior = prior(
+        "HalfNormal", "yearly step of that logit: VSRR moved 83.1, 85.4, 87.6% in 2015-2017 "
+        "(steps about 0.18)", sigma=0.1)
+    unspecified_log_rel_share: Prior = prior(
+        "Normal", "kappa, involvement of unspecified vs specified deaths: proportional "
+        "reallocation (0) is the literature's central assumption (Ruhm 2017/2018); +-50% at "
+        "95%", mu=0.0, sigma=0.25)
+    sigma_nchs: Prior = prior(
+        "HalfNormal", "certified counts (NCHS, VSRR): small error plus spline misfit",
+        sigma=0.1)
+
+
+@dataclass(frozen=True)
+class DeathsConfig(Config):
+    """Settings of ``OpioidDeaths``."""
+
+    forecast_to: int = setting(2024, "last year of the latent trend (World Bank population "
+                                     "ends in 2024)")
+    knot_spacing: float = setting(5.0, "years between spline knots (countries)")
+    us_knot_spacing: float = setting(3.0, "US definition ratio and drug shares (sharper "
+                                          "changes)")
+    last_data_year: int | None = setting(None, "e.g. 2014 for a back-test (later data left "
+                                               "out)")
+    country_effects: str = setting("centred", "'centred' or 'non_centred' (measured in the "
+                                              "docs)")
+    priors: DeathsPriors = DeathsPriors()
+
+    def __post_init__(self):
+        if self.country_effects not in ("centred", "non_centred"):
+            raise ConfigError("DeathsConfig.country_effects must be 'centred' or "
+                              f"'non_centred', not {self.country_effects!r}")
 
 
 class OpioidDeaths(BayesianEstimator):
     """Bayesian model of opioid deaths by country-year; see the module docstring."""
 
     _model_type: ClassVar[str] = "opioid_deaths"
-    _model_version: ClassVar[str] = "1"
+    _model_version: ClassVar[str] = "2"  # 2: typed configs
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional")
+    config_class = DeathsConfig
+    default_sampler = SamplerConfig(draws=1000, tune=500, chains=4, target_accept=0.9)
+    summary_schema = result_schemas.DEATHS_SUMMARY
 
-    # ---- configuration -----------------------------------------------------------------
-    @property
-    def default_model_config(self) -> dict:
-        return {
-            "forecast_to": 2024,  # last year of the latent trend (World Bank population ends)
-            "knot_spacing": 5,  # years between spline knots (countries)
-            "us_knot_spacing": 3,  # US definition ratio and drug shares (sharper changes)
-            "last_data_year": None,  # e.g. 2014 for the back-test (drops later data)
-            "country_effects": "centred",  # or "non_centred" (measured in the docs)
-            # (mean, sd) or sd of each prior; reasons in docs/models/deaths.md
-            "priors": {
-                "mu_global": (0.0, 2.0),
-                "sigma_level": 1.0,
-                "nopop_log_deaths": (4.0, 3.0),
-                "tau_step": 0.5,
-                "sigma_gbd": 0.2,
-                "definition_log_ratio": (0.0, 0.5),
-                "tau_ratio": 0.1,
-                "share_logit_level": (0.0, 1.5),
-                "pct_logit_anchor": (0.0, 2.0),
-                "tau_pct": 0.1,
-                "unspecified_log_rel_share": (0.0, 0.25),
-                "sigma_nchs": 0.1,
-            },
-        }
-
-    @property
-    def default_sampler_config(self) -> dict:
-        return {**super().default_sampler_config, "draws": 1000, "tune": 500, "chains": 4,
-                "target_accept": 0.9, "nuts_sampler": "nutpie"}
-
-    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None):
+    def __init__(self, model_config: dict | DeathsConfig | None = None,
+                 sampler_config: dict | SamplerConfig | None = None):
         super().__init__(model_config, sampler_config)
-        priors = (model_config or {}).get("priors", {})
-        self.model_config["priors"] = {**self.default_model_config["priors"], **priors}
-        if self.model_config["country_effects"] not in ("centred", "non_centred"):
-            raise ValueError("country_effects must be 'centred' or 'non_centred'")
         self._inputs: DeathsInputs | None = None
         self._cache: dict[str, xr.DataArray] = {}
+
+    def _reset_cache(self) -> None:
+        self._inputs = None
+        self._cache = {}
 
     # ---- data and model ----------------------------------------------------------------
     def prepare_data(self, data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -98,10 +142,10 @@ class OpioidDeaths(BayesianEstimator):
         """Aligned model inputs (built from the fitted data unless ``data`` is given)."""
         if data is not None:
             cfg = self.model_config
-            return prepare_inputs(data, data["locations"], forecast_to=int(cfg["forecast_to"]),
-                                  knot_spacing=float(cfg["knot_spacing"]),
-                                  us_knot_spacing=float(cfg["us_knot_spacing"]),
-                                  last_data_year=cfg["last_data_year"])
+            return prepare_inputs(data, data["locations"], forecast_to=cfg.forecast_to,
+                                  knot_spacing=cfg.knot_spacing,
+                                  us_knot_spacing=cfg.us_knot_spacing,
+                                  last_data_year=cfg.last_data_year)
         if self._inputs is None:
             self._inputs = self.inputs(self.data)
         return self._inputs
@@ -110,10 +154,13 @@ class OpioidDeaths(BayesianEstimator):
         inp = self.inputs(data)
         for note in inp.notes:
             warnings.warn(note, UserWarning, stacklevel=3)
-        self._inputs = inp
-        self._cache = {}
-        self.model = deaths_graph.build(inp, self.model_config)
-        return self.model
+        return deaths_graph.build(inp, self.model_config)
+
+    def target_draws(self) -> xr.DataArray:
+        """Deaths (chain, draw, location, year) at every level: countries (ISO3), regions,
+        super-regions and the world (``WLD``), each aggregate a sum of draws."""
+        return xr.concat([self.deaths_draws(lev).drop_vars("location_name", errors="ignore")
+                          for lev in LEVELS], "location").rename("deaths")
 
     def diagnostic_vars(self) -> list[str]:
         """Free parameters and the small US quantities; deterministic copies of free
@@ -208,7 +255,7 @@ class OpioidDeaths(BayesianEstimator):
         if inp.us is None:
             raise ValueError("the fit has no US data (USA not among the GBD countries)")
         us = inp.us
-        log_deaths = self._country_log_deaths()[..., inp.countries.index("USA"), :]
+        log_deaths = self._country_log_deaths()[..., inp.countries.index(US), :]
         n_years = len(us["years"])
         eta = log_deaths[..., us["offset"]:us["offset"] + n_years]
         log_deaths = (eta[..., None, :] + self._stack("us_definition_log_ratio")[..., None, :]
@@ -242,27 +289,7 @@ class OpioidDeaths(BayesianEstimator):
                 table.insert(2, "location_level", lev)
                 table.insert(4, "measure", measure)
                 frames.append(table)
-        return pd.concat(frames, ignore_index=True)
-
-    def predict(self, locations: list[str] | str, years: list[int] | int) -> pd.DataFrame:
-        """Deaths and rates for any location id (country ISO3, region, super-region, WLD)
-        and year in the model's span (data years and forecast years up to ``forecast_to``).
-        """
-        inp = self.inputs()
-        locations = [locations] if isinstance(locations, str) else list(locations)
-        years = [years] if isinstance(years, int) else [int(y) for y in years]
-        outside = [y for y in years if y < inp.years[0] or y > inp.years[-1]]
-        if outside:
-            raise ValueError(f"years {outside} outside the model span {inp.years[0]}-"
-                             f"{inp.years[-1]}; refit with model_config forecast_to=")
-        table = self.summary()
-        known = set(table["location_id"])
-        unknown = [loc for loc in locations if loc not in known]
-        if unknown:
-            raise ValueError(f"unknown location ids {unknown}; use ISO3, region, "
-                             f"super-region ids or {WORLD_ID}")
-        keep = table["location_id"].isin(locations) & table["year"].isin(years)
-        return table[keep].reset_index(drop=True)
+        return self.validated(pd.concat(frames, ignore_index=True))
 
     def us_correction_summary(self) -> pd.DataFrame:
         """US any-opioid deaths, reported and corrected for unspecified drugs (95%)."""
@@ -272,7 +299,7 @@ class OpioidDeaths(BayesianEstimator):
             table = interval_summary(draws.drop_vars("drug"))
             table.insert(1, "series", series)
             frames.append(table)
-        return pd.concat(frames, ignore_index=True)
+        return result_schemas.US_CORRECTION.validate(pd.concat(frames, ignore_index=True))
 
     def us_correction_ratio_summary(self) -> pd.DataFrame:
         """Corrected / reported - 1, in percent, by year (the size of the correction)."""
@@ -328,25 +355,3 @@ class OpioidDeaths(BayesianEstimator):
         est._inputs = None
         est._cache = {}
         return est
-
-
-def read_processed(processed_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """The model's processed tables from ``processed_dir`` (parquet), named errors if absent."""
-    processed_dir = Path(processed_dir)
-    data = {}
-    for name in OpioidDeaths.data_tables:
-        path = processed_dir / f"{name}.parquet"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: run `burden data` first")
-        data[name] = pd.read_parquet(path)
-    return data
-
-
-def fit_from_processed(processed_dir: str | Path, out: str | Path, *,
-                       model_config: dict | None = None, sampler_config: dict | None = None,
-                       progressbar: bool = True) -> Path:
-    """Fit OpioidDeaths on data/processed/*.parquet and save it to ``out`` (netCDF)."""
-    data = read_processed(processed_dir)
-    model = OpioidDeaths(model_config, sampler_config)
-    model.fit(data, progressbar=progressbar)
-    return model.save(out)

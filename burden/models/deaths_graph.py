@@ -120,9 +120,10 @@ def hybrid_walk(name: str, init_mu, init_sd, drift, tau, n_fit: int, dims: tuple
     return pm.Deterministic(name, theta, dims=dims)
 
 
-def build(inp: DeathsInputs, cfg: dict) -> pm.Model:
-    centred = cfg["country_effects"] == "centred"
-    pri = cfg["priors"]
+def build(inp: DeathsInputs, cfg) -> pm.Model:
+    """The model for ``inp`` with the settings and priors of ``cfg`` (a ``DeathsConfig``)."""
+    centred = cfg.country_effects == "centred"
+    pri = cfg.priors
     has_pop = inp.has_population
     offset = np.where(has_pop[:, None], np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5),
                       0.0)
@@ -130,23 +131,23 @@ def build(inp: DeathsInputs, cfg: dict) -> pm.Model:
     rg = inp.country_region
     with pm.Model(coords=coords(inp)) as model:
         # --- levels: log rate per 100,000 at the first year
-        mu = pm.Normal("mu_global", *pri["mu_global"])
-        s_super = pm.HalfNormal("sigma_super_region", pri["sigma_level"])
-        s_region = pm.HalfNormal("sigma_region", pri["sigma_level"])
-        s_country = pm.HalfNormal("sigma_country", pri["sigma_level"])
+        mu = pri.mu_global.create("mu_global")
+        s_super = pri.sigma_level.create("sigma_super_region")
+        s_region = pri.sigma_level.create("sigma_region")
+        s_country = pri.sigma_level.create("sigma_country")
         a_super = _effect("super_region_level", s_super, "super_region", False)
         a_region = _effect("region_level", s_region, "region", False)
         level_mean = mu + a_super[sr] + a_region[rg]
         # countries without population: the level is log deaths, not a rate, so it is not
         # pooled (its own wide prior)
-        nopop_mu, nopop_sd = pri["nopop_log_deaths"]
+        nopop_mu, nopop_sd = pri.nopop_log_deaths["mu"], pri.nopop_log_deaths["sigma"]
         init_mu = pt.where(has_pop, level_mean, nopop_mu)
         init_sd = pt.where(has_pop, s_country, nopop_sd)
 
         # --- trend steps (P-spline random walk), pooled the same way
-        t_super = pm.HalfNormal("tau_super_region", pri["tau_step"])
-        t_region = pm.HalfNormal("tau_region", pri["tau_step"])
-        t_country = pm.HalfNormal("tau_country", pri["tau_step"])
+        t_super = pri.tau_step.create("tau_super_region")
+        t_region = pri.tau_step.create("tau_region")
+        t_country = pri.tau_step.create("tau_country")
         n_data_steps = inp.n_constrained  # steps between coefficients the data touch
         d_super = _split_effect("super_region_step", 0.0, t_super, ("super_region", "step"),
                                 n_data_steps, False)
@@ -174,7 +175,7 @@ def build(inp: DeathsInputs, cfg: dict) -> pm.Model:
         log_deaths = log_rate + offset
 
         # --- GBD: modelled estimates, lognormal error by super-region
-        s_gbd = pm.HalfNormal("sigma_gbd", pri["sigma_gbd"], dims="super_region_sigma")
+        s_gbd = pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
         pm.Normal("gbd_log_deaths", mu=log_deaths[inp.gbd_country, inp.gbd_year],
                   sigma=s_gbd[sr[inp.gbd_country]], observed=inp.gbd_log_deaths,
                   dims="gbd_obs")
@@ -183,23 +184,23 @@ def build(inp: DeathsInputs, cfg: dict) -> pm.Model:
     return model
 
 
-def _us_block(inp: DeathsInputs, us_log_deaths, pri: dict) -> None:
+def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
     us = inp.us
     n_years = len(us["years"])
     eta = us_log_deaths[us["offset"]:us["offset"] + n_years]
     n_coef, n_fit = us["basis"].shape[1], us["n_constrained"] + 1
     # NCHS reported (multiple-cause) any-opioid count / GBD latent: a smooth log ratio
     # (P-spline), so definitions may drift apart; centred where data pin it down
-    r_mu, r_sd = pri["definition_log_ratio"]
-    tau_r = pm.HalfNormal("tau_definition_ratio", pri["tau_ratio"])
+    r_mu, r_sd = pri.definition_log_ratio["mu"], pri.definition_log_ratio["sigma"]
+    tau_r = pri.tau_ratio.create("tau_definition_ratio")
     ratio_coef = hybrid_walk("definition_log_ratio_coef", pt.as_tensor([float(r_mu)]),
                              pt.as_tensor([float(r_sd)]), pt.zeros((1, n_coef - 1)), tau_r,
                              n_fit, ("ratio", "us_coef"), n_coef)
     ratio = pm.Deterministic("us_definition_log_ratio", pt.dot(ratio_coef, us["basis"].T)[0],
                              dims="us_year")
     # shares of any-opioid deaths involving heroin, synthetic, Rx opioids (they overlap)
-    s_mu, s_sd = pri["share_logit_level"]
-    t_share = pm.HalfNormal("tau_share", pri["tau_step"])
+    s_mu, s_sd = pri.share_logit_level["mu"], pri.share_logit_level["sigma"]
+    t_share = pri.tau_step.create("tau_share")
     n_share = len(US_DRUGS) - 1
     share_coef = hybrid_walk("share_logit_coef", pt.as_tensor(np.full(n_share, float(s_mu))),
                              pt.as_tensor(np.full(n_share, float(s_sd))),
@@ -212,9 +213,9 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri: dict) -> None:
     # percent of overdose deaths with a drug specified: a random walk on the logit scale,
     # anchored at the first VSRR year; years without VSRR data are extrapolated
     # centred over the VSRR years (the data pin them), non-centred outside them (prior only)
-    tau_p = pm.HalfNormal("tau_pct_specified", pri["tau_pct"])
+    tau_p = pri.tau_pct.create("tau_pct_specified")
     first, last = us["vsrr_first"], us["vsrr_last"]
-    p_mu, p_sd = pri["pct_logit_anchor"]
+    p_mu, p_sd = pri.pct_logit_anchor["mu"], pri.pct_logit_anchor["sigma"]
     core = random_walk("pct_specified_logit_vsrr", pt.as_tensor([float(p_mu)]),
                        pt.as_tensor([float(p_sd)]), pt.zeros((1, last - first)), tau_p,
                        dims=("one", "us_year_vsrr"))[0]
@@ -229,16 +230,16 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri: dict) -> None:
     pm.Deterministic("us_pct_specified", 100 * pt.sigmoid(p_logit), dims="us_year")
     # proportional reallocation (Ruhm 2017; Boslett, Denham & Hill 2020): unspecified deaths
     # involve the drug at the specified-death share times exp(kappa)
-    kappa = pm.Normal("unspecified_log_relative_share", *pri["unspecified_log_rel_share"])
+    kappa = pri.unspecified_log_rel_share.create("unspecified_log_relative_share")
     factor = 1 + pt.exp(kappa) * pt.exp(-p_logit)
     # corrected = reported x factor: kept as a draw, it does not touch the likelihood
     pm.Deterministic("us_log_correction", pt.log(factor), dims="us_year")
     log_reported = eta[None, :] + ratio[None, :] + log_share
-    s_nchs = pm.HalfNormal("sigma_nchs", pri["sigma_nchs"])
+    s_nchs = pri.sigma_nchs.create("sigma_nchs")
     pm.Normal("nchs_log_deaths", mu=log_reported[us["nchs_drug"], us["nchs_year"]],
               sigma=s_nchs, observed=us["nchs_log"], dims="nchs_obs")
     if len(us["vsrr_log"]):
-        s_vsrr = pm.HalfNormal("sigma_vsrr", pri["sigma_nchs"])
+        s_vsrr = pri.sigma_nchs.create("sigma_vsrr")
         pm.Normal("vsrr_log_deaths", mu=log_reported[us["vsrr_drug"], us["vsrr_year"]],
                   sigma=s_vsrr, observed=us["vsrr_log"], dims="vsrr_obs")
     if len(us["pct_logit"]):

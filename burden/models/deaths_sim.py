@@ -12,6 +12,7 @@ import pandas as pd
 import pymc as pm
 
 from burden.models.deaths_data import GBD_CAUSE, US_DRUGS
+from burden.registry.locations import MARKET_REGIONS
 
 #: Synthetic countries: USA carries the US block, TWN has no population (as in the real
 #: World Bank table), the others are made-up codes.
@@ -20,7 +21,7 @@ SIM_COUNTRIES = ("USA", "TWN") + tuple(f"X{i:02d}" for i in range(40))
 
 def sim_locations(n_super: int = 7, regions_per_super: int = 3) -> pd.DataFrame:
     """A made-up hierarchy shaped like GBD's (7 super-regions, 21 regions), countries spread
-    evenly over the regions."""
+    evenly over the regions; drug-market regions assigned in turn (for attribution)."""
     n_regions = n_super * regions_per_super
     rows = []
     for i, iso3 in enumerate(SIM_COUNTRIES):
@@ -28,7 +29,8 @@ def sim_locations(n_super: int = 7, regions_per_super: int = 3) -> pd.DataFrame:
         s = r // regions_per_super
         rows.append({"iso3": iso3, "name": f"Country {iso3}", "region_id": f"GBD_R:r{r}",
                      "region_name": f"Region {r}", "super_region_id": f"GBD_SR:s{s}",
-                     "super_region_name": f"Super-region {s}", "market_region": "none"})
+                     "super_region_name": f"Super-region {s}",
+                     "market_region": MARKET_REGIONS[i % len(MARKET_REGIONS)]})
     return pd.DataFrame(rows)
 
 
@@ -89,15 +91,16 @@ def simulate(estimator, tables: dict[str, pd.DataFrame], seed: int, n_draws: int
     """The first of ``n_draws`` prior-predictive draws: the tables with simulated values, the
     true parameters, and all the draws (a DataTree). ``fixed`` hyper-parameters are set to
     the given values (their truth) and everything else is drawn from the model."""
-    model = estimator.build_model(tables)
+    base = estimator.build_model(estimator.prepare_data(tables))
     fixed, values = dict(fixed or {}), {}
     if fixed:
-        values = {name: np.broadcast_to(value, model[name].shape.eval()).copy()
+        values = {name: np.broadcast_to(value, base[name].shape.eval()).copy()
                   for name, value in fixed.items()}
-        model = pm.do(model, values)
-    with model:
-        draws = pm.sample_prior_predictive(n_draws, random_seed=seed)
-    model = estimator.model
+        with pm.do(base, values):
+            draws = pm.sample_prior_predictive(n_draws, random_seed=seed)
+    else:
+        draws = estimator.sample_prior_predictive(tables, draws=n_draws, random_seed=seed)
+    model = base
     prior = draws["prior"].to_dataset().isel(chain=0, draw=0)
     pred = draws["prior_predictive"].to_dataset().isel(chain=0, draw=0)
     out = {k: v.copy() for k, v in tables.items()}
@@ -112,3 +115,15 @@ def simulate(estimator, tables: dict[str, pd.DataFrame], seed: int, n_draws: int
     truth = {rv.name: np.asarray(values[rv.name] if rv.name in fixed else prior[rv.name])
              for rv in model.free_RVs}
     return out, truth, draws
+
+
+def with_overlap(tables: dict[str, pd.DataFrame], fraction: float = 0.2
+                 ) -> dict[str, pd.DataFrame]:
+    """``tables`` plus synthetic NCHS rows ``heroin_and_synthetic_opioids`` (deaths that
+    involve both, not modelled by ``OpioidDeaths``): ``fraction`` of the simulated heroin
+    deaths each year, so attribution can split the simulated US deaths without counting any
+    twice. A made-up number for tests, like the rest of this world."""
+    nchs = tables["us_deaths_by_drug"]
+    heroin = nchs[nchs["drug"] == "heroin"]
+    both = heroin.assign(drug="heroin_and_synthetic_opioids", value=heroin["value"] * fraction)
+    return {**tables, "us_deaths_by_drug": pd.concat([nchs, both], ignore_index=True)}

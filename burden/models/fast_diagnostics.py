@@ -15,6 +15,12 @@ import numpy as np
 import scipy.fft
 from scipy.special import ndtri
 
+#: Convergence thresholds (Vehtari et al. 2021, "Rank-normalization, folding, and
+#: localization: an improved R-hat", Bayesian Analysis 16(2)): R-hat <= 1.01 and bulk ESS
+#: >= 400 (100 per chain for 4 chains), and no divergent transitions.
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
 
 def _split(x: np.ndarray) -> np.ndarray:
     """(chain, draw, m) -> (2 chain, draw // 2, m)."""

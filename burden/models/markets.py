@@ -26,9 +26,8 @@ from __future__ import annotations
 import json
 import warnings
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,111 +35,21 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from burden.models.base import BayesianEstimator, interval_summary
+from burden import result_schemas
+from burden.draws import interval_summary, resample_draws
+from burden.errors import ConfigError
+from burden.models.base import BayesianEstimator
+from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.production import SOURCES, YEARS, OpiumProduction
-
-#: Source regions and the modelled sources they contain.
-SOURCE_REGIONS: dict[str, tuple[str, ...]] = {
-    "mexico": ("MEX",),
-    "south_america": ("COL",),
-    "southwest_asia": ("AFG", "PAK"),
-    "southeast_asia": ("MMR", "LAO", "THA"),
-    "other": ("GTM", "ROW"),
-}
-#: Heroin Signature Program region labels -> source region (the HSP classifies every
-#: conclusive sample into these four).
-SIGNATURE_REGIONS: dict[str, str] = {
-    "Mexico": "mexico",
-    "South America": "south_america",
-    "Southwest Asia": "southwest_asia",
-    "Southeast Asia": "southeast_asia",
-}
-US_REGIONS: tuple[str, ...] = tuple(SIGNATURE_REGIONS.values())
-US_MARKET = "USA"
-
-
-def region_of(source: str) -> str:
-    return next(r for r, members in SOURCE_REGIONS.items() if source in members)
-
-
-@dataclass(frozen=True)
-class RoutePrior:
-    """A documented trafficking route: ``market`` gets most of its opiates from ``main``."""
-
-    market: str  # a burden.registry.locations market region, or an ISO3 country market
-    main: tuple[str, ...]  # source regions (SOURCE_REGIONS keys)
-    statement: str  # what the publication says
-    citation: str
-    url: str
-    #: "mostly" read as a Beta prior with this mean and concentration (assumptions)
-    main_share_mean: float = 0.8
-    concentration: float = 10.0
-
-    def beta(self) -> tuple[float, float]:
-        return (self.main_share_mean * self.concentration,
-                (1 - self.main_share_mean) * self.concentration)
-
-
-_WDR2019 = ("UNODC, World Drug Report 2019, Booklet 3 (Depressants), opiates trafficking "
-            "section, as excerpted in UNODC's WDR 2019 summary 'Complex global smuggling "
-            "networks underpin heroin and cocaine markets' (page number not verified)")
-_WDR2019_URL = ("https://miningawareness.wordpress.com/2019/12/28/complex-global-smuggling-"
-                "networks-underpin-heroin-and-cocaine-markets/")
-_CIA_SEA = ("US CIA, 'Heroin Movement Worldwide: Southeast Asia' (DCI Crime and Narcotics "
-            "Center, c. 2000)")
-_CIA_SEA_URL = ("https://www.cia.gov/library/publications/international-relations/"
-                "heroin-movement-worldwide/southeast-asia.html")
-_SEAOS2014 = ("UNODC, Southeast Asia Opium Survey 2014: Lao PDR, Myanmar (Dec 2014), as "
-              "reported by The Nation (Thailand)")
-_SEAOS2014_URL = "https://www.nationthailand.com/noname/30249364"
-
-_BALKAN = ("Balkan route: heroin from Afghanistan through Iran, Turkey and the Balkans to "
-           "Western and Central Europe, the world's largest heroin trafficking pathway")
-_SOUTHERN = "southern route: heroin out of Afghanistan via Pakistan to South Asia or Africa"
-
-ROUTE_PRIORS: dict[str, RoutePrior] = {
-    r.market: r
-    for r in [
-        RoutePrior("Western and Central Europe", ("southwest_asia",), _BALKAN, _WDR2019,
-                   _WDR2019_URL),
-        RoutePrior("Eastern and South-Eastern Europe", ("southwest_asia",),
-                   _BALKAN + "; northern route through Central Asia to the Russian "
-                   "Federation", _WDR2019, _WDR2019_URL),
-        RoutePrior("Near and Middle East / South-West Asia", ("southwest_asia",),
-                   _BALKAN + " (transit through Iran and Turkey)", _WDR2019, _WDR2019_URL),
-        RoutePrior("Central Asia and Transcaucasia", ("southwest_asia",),
-                   "northern route: through Central Asia to the Russian Federation",
-                   _WDR2019, _WDR2019_URL),
-        RoutePrior("Africa", ("southwest_asia",), _SOUTHERN, _WDR2019, _WDR2019_URL),
-        RoutePrior("South Asia", ("southwest_asia",),
-                   _SOUTHERN + "; most heroin consumed in India originates in Afghanistan or "
-                   "Pakistan (CIA)", _WDR2019, _WDR2019_URL),
-        RoutePrior("CAN", ("southwest_asia",),
-                   "the heroin found in Canada originates in Afghanistan", _WDR2019,
-                   _WDR2019_URL),
-        RoutePrior("MEX", ("mexico", "south_america"),
-                   "most heroin trafficked in the Americas originates within the region, "
-                   "usually from Mexico to the United States", _WDR2019, _WDR2019_URL),
-        RoutePrior("East and South-East Asia", ("southeast_asia",),
-                   "Myanmar and Lao PDR opium refined into heroin and trafficked to "
-                   "neighbouring countries; China is the biggest market", _SEAOS2014,
-                   _SEAOS2014_URL),
-        RoutePrior("Oceania", ("southeast_asia",),
-                   "Southeast Asian heroin is smuggled to Australia from the Golden Triangle "
-                   "and China", _CIA_SEA, _CIA_SEA_URL),
-    ]
-}
-#: Countries that form their own market (the rest use their market region).
-COUNTRY_MARKETS = ("USA", "CAN", "MEX")
-
-
-def market_of(iso3: str) -> str:
-    """Market of a country: USA, CAN, MEX themselves; otherwise its drug-market region."""
-    if iso3 in COUNTRY_MARKETS:
-        return iso3
-    from burden.registry.locations import market_region_of
-
-    return market_region_of(iso3)
+from burden.registry.markets import (
+    ROUTE_PRIORS,
+    SIGNATURE_REGIONS,
+    SOURCE_REGIONS,
+    US_MARKET,
+    US_REGIONS,
+    RoutePrior,
+    region_of,
+)
 
 
 # ---- signature data -------------------------------------------------------------------
@@ -205,72 +114,88 @@ def prepare_signature(table: pd.DataFrame, years: tuple[int, int] = YEARS
     return pd.DataFrame(obs), pd.DataFrame(usage)
 
 
-def resample_draws(draws: xr.DataArray, chains: int, n_draw: int, seed: int) -> xr.DataArray:
-    """``draws`` reshaped to (chains, n_draw): identical sizes pass through; otherwise a
-    seeded sample of the pooled draws (without replacement when there are enough)."""
-    if draws.sizes["chain"] == chains and draws.sizes["draw"] == n_draw:
-        return draws.assign_coords(chain=np.arange(chains), draw=np.arange(n_draw))
-    pooled = draws.stack(sample=("chain", "draw")).transpose("sample", ...)
-    n = chains * n_draw
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(pooled.sizes["sample"], size=n, replace=pooled.sizes["sample"] < n)
-    values = pooled.values[pick].reshape(chains, n_draw, *pooled.shape[1:])
-    dims = ("chain", "draw", *[d for d in pooled.dims if d != "sample"])
-    coords = {d: pooled[d].values for d in dims[2:]}
-    return xr.DataArray(values, dims=dims,
-                        coords={"chain": np.arange(chains), "draw": np.arange(n_draw),
-                                **coords}, name=draws.name)
+@dataclass(frozen=True)
+class MarketsPriors(Config):
+    """Priors of the US market-share walk (``MarketShares``)."""
+
+    initial_logit: Prior = prior(
+        "ZeroSumNormal", "log-ratios of the four HSP regions in the first year (sum to "
+        "zero): sd 1.5 leaves the 1998 composition open, any region from a few % to ~95%",
+        sigma=1.5)
+    rw_sigma: Prior = prior(
+        "LogNormal", "yearly random-walk scale of the log-ratios, median 0.3, 95% 0.11-0.8: "
+        "the US composition changed by tens of points within a few years (Southeast Asia "
+        "68% in 1993 and 5% in 1997, DEA HSP 1999 brief)", mu=float(np.log(0.3)), sigma=0.5)
+    n_eff: Prior = prior(
+        "LogNormal", "effective sample size of a published composition, per basis: median "
+        "100, 95% 14-700. The HSP 1999 brief analysed ~480 kg; sample counts of later years "
+        "are not in the table, so this is an assumption", mu=float(np.log(100.0)),
+        sigma=1.0)
+
+
+@dataclass(frozen=True)
+class MarketsConfig(Config):
+    """Settings of ``MarketShares``."""
+
+    years: tuple[int, int] = setting(YEARS, "first and last modelled year")
+    fixed_n_eff: float | None = setting(
+        None, "a fixed effective sample size instead of the n_eff prior (no funnel with the "
+              "shares it scales; used in small test fits)")
+    prior_driven_width_ratio: float = setting(
+        0.5, "a US share is prior-driven where its posterior 95% width is at least this "
+             "fraction of its prior's")
+    route_overrides: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = setting(
+        (), "route-prior changes, e.g. {'Africa': {'main_share_mean': 0.6}} (given as a "
+            "dict; stored as sorted pairs)")
+    priors: MarketsPriors = MarketsPriors()
+
+    @classmethod
+    def merge(cls, overrides=None, base=None):
+        if isinstance(overrides, dict) and isinstance(overrides.get("route_overrides"),
+                                                      dict):
+            routes = overrides["route_overrides"]
+            for market, change in routes.items():
+                if market not in ROUTE_PRIORS:
+                    raise ConfigError(f"MarketsConfig.route_overrides: no route prior for "
+                                      f"{market!r}; known: {', '.join(ROUTE_PRIORS)}")
+                bad = sorted(set(change) - {"main_share_mean", "concentration"})
+                if bad:
+                    raise ConfigError(f"MarketsConfig.route_overrides[{market!r}]: unknown "
+                                      f"keys {bad}; valid: main_share_mean, concentration")
+            overrides = {**overrides, "route_overrides": tuple(
+                (m, tuple(sorted((k, float(v)) for k, v in c.items())))
+                for m, c in sorted(routes.items()))}
+        return super().merge(overrides, base)
+
+    def route_change(self, market: str) -> dict[str, float]:
+        return dict(dict(self.route_overrides).get(market, ()))
 
 
 class MarketShares(BayesianEstimator):
     """US heroin market shares fitted to HSP data; other markets from cited route priors."""
 
     _model_type = "market_shares"
-    _model_version = "1"
+    _model_version = "2"  # 2: typed configs
     data_tables = ("signature_shares",)
+    config_class = MarketsConfig
+    # target_accept 0.99 and a long tune: at 0.9 the walk through years without data
+    # gave a few divergences at large random-walk scales (the model is small: ~30 s)
+    default_sampler = SamplerConfig(draws=750, tune=1000, chains=4, target_accept=0.99)
+    summary_schema = result_schemas.MARKET_SUMMARY
 
-    def __init__(self, model_config: dict | None = None, sampler_config: dict | None = None,
+    def __init__(self, model_config: dict | MarketsConfig | None = None,
+                 sampler_config: dict | SamplerConfig | None = None,
                  production: OpiumProduction | None = None):
         super().__init__(model_config, sampler_config)
         self.production = production
 
     @property
-    def default_model_config(self) -> dict:
-        return {
-            "years": list(YEARS),
-            # initial logits (sum to zero over regions): sd 1.5 leaves the 1998
-            # composition open (any region from a few % to ~95%).
-            "initial_sd": 1.5,
-            # random-walk scale of the log-ratios: LogNormal median 0.3, 95% 0.11-0.8 per
-            # year; the US composition changed by tens of points within a few years
-            # (Southeast Asia 68% in 1993 and 5% in 1997, DEA HSP 1999 brief).
-            "rw_sigma_median": 0.3,
-            "rw_sigma_log_sd": 0.5,
-            # effective sample size of a published composition, per basis: LogNormal median
-            # 100, sd 1 (95% 14-700). The HSP 1999 brief analysed ~480 kg; sample counts of
-            # later years are not in the table, so this is an assumption.
-            "n_eff_median": 100.0,
-            "n_eff_log_sd": 1.0,
-            # prior_driven: posterior 95% width at least this fraction of the prior's
-            "prior_driven_width_ratio": 0.5,
-            # route priors as overrides {market: {"main_share_mean": .., "concentration": ..}}
-            "route_overrides": {},
-        }
-
-    @property
-    def default_sampler_config(self) -> dict:
-        # target_accept 0.99 and a long tune: at 0.9 the walk through years without data
-        # gave a few divergences at large random-walk scales (the model is small: ~30 s)
-        return {**super().default_sampler_config, "draws": 750, "tune": 1000, "chains": 4,
-                "target_accept": 0.99}
-
-    @property
     def years(self) -> np.ndarray:
-        first, last = self.model_config["years"]
+        first, last = self.model_config.years
         return np.arange(int(first), int(last) + 1)
 
     def signature(self, data: dict[str, pd.DataFrame] | None = None):
-        first, last = self.model_config["years"]
+        first, last = self.model_config.years
         return prepare_signature((data or self.data)["signature_shares"],
                                  (int(first), int(last)))
 
@@ -286,9 +211,8 @@ class MarketShares(BayesianEstimator):
         with pm.Model(coords=coords) as model:
             # log-ratios that sum to zero over regions (no reference region: a reference
             # whose share nears zero, as Southeast Asia's did, made a ridge)
-            initial = pm.ZeroSumNormal("initial_logit", cfg["initial_sd"], dims="region")
-            rw_sigma = pm.LogNormal("rw_sigma", np.log(cfg["rw_sigma_median"]),
-                                    cfg["rw_sigma_log_sd"])
+            initial = cfg.priors.initial_logit.create("initial_logit", dims="region")
+            rw_sigma = cfg.priors.rw_sigma.create("rw_sigma")
             innov = pm.ZeroSumNormal("innovation", 1.0, dims=("step", "region"))
             steps = pt.cumsum(rw_sigma * innov, axis=0)
             logit = pt.concatenate([initial[None, :], initial[None, :] + steps], axis=0)
@@ -297,11 +221,10 @@ class MarketShares(BayesianEstimator):
             # a published share ~ Beta(mean = latent share, precision = n), n an effective
             # sample size per basis: smooth in the logits (a Normal error on the share scale
             # near 0 and 1 made NUTS take 500 steps a draw and still diverge).
-            if cfg["n_eff_log_sd"] > 0:
-                n_eff = pm.LogNormal("n_eff", np.log(cfg["n_eff_median"]),
-                                     cfg["n_eff_log_sd"], dims="basis")
+            if cfg.fixed_n_eff is None:
+                n_eff = cfg.priors.n_eff.create("n_eff", dims="basis")
             else:  # a fixed effective sample size (no funnel with the shares it scales)
-                n_eff = pt.as_tensor(np.full(len(BASES), float(cfg["n_eff_median"])))
+                n_eff = pt.as_tensor(np.full(len(BASES), float(cfg.fixed_n_eff)))
             if len(obs):
                 r = obs.region.map(US_REGIONS.index).to_numpy()
                 y = (obs.year - years[0]).to_numpy()
@@ -326,7 +249,6 @@ class MarketShares(BayesianEstimator):
                         cdf = pm.logcdf(pm.Normal.dist(sign * mu[sel], sd),
                                         sign * obs.bound_value.to_numpy()[sel])
                         pm.Potential(f"obs_{side}_bound", cdf.sum())
-        self.model = model
         return model
 
     def diagnostic_vars(self) -> list[str]:
@@ -334,21 +256,24 @@ class MarketShares(BayesianEstimator):
         return [n for n in names if n in self.posterior]
 
     # ---- fit: also keep the prior of the US shares and the production shares ----------
-    def fit(self, data: dict[str, pd.DataFrame], *, progressbar: bool = True,
-            input_hashes: dict[str, str] | None = None, **overrides: Any) -> xr.DataTree:
+    def fit(self, data: dict[str, pd.DataFrame], *, progressbar: bool | None = None,
+            input_hashes: dict[str, str] | None = None,
+            sampler_config: dict | SamplerConfig | None = None) -> xr.DataTree:
         if self.production is None:
             raise ValueError("MarketShares needs a fitted OpiumProduction: "
                              "MarketShares(production=...)")
-        super().fit(data, progressbar=progressbar, input_hashes=input_hashes, **overrides)
+        super().fit(data, progressbar=progressbar, input_hashes=input_hashes,
+                    sampler_config=sampler_config)
+        seed = self.fit_sampler_config.random_seed
         with self.model, warnings.catch_warnings():
             # the Potentials are the censored observations: ignoring them is what we want
             warnings.filterwarnings("ignore", message="The effect of Potentials")
             prior = pm.sample_prior_predictive(
-                1000, var_names=["us_share"], random_seed=self.sampler_config["random_seed"])
+                1000, var_names=["us_share"], random_seed=seed)
         self._idata["prior"] = xr.DataTree(dataset=prior["prior"].to_dataset())
         post = self.posterior
         shares = resample_draws(self.production.share_draws(), post.sizes["chain"],
-                                post.sizes["draw"], self.sampler_config["random_seed"])
+                                post.sizes["draw"], seed)
         self._idata["production"] = xr.DataTree(dataset=xr.Dataset(
             {"production_share": shares.rename("production_share")}))
         self._idata.attrs["production_input_hashes"] = json.dumps(
@@ -358,10 +283,9 @@ class MarketShares(BayesianEstimator):
     # ---- route priors -------------------------------------------------------------------
     def route_prior(self, market: str) -> RoutePrior | None:
         route = ROUTE_PRIORS.get(market)
-        override = self.model_config.get("route_overrides", {}).get(market)
+        override = self.model_config.route_change(market)
         if route is not None and override:
-            route = RoutePrior(**{**asdict(route), **override,
-                                  "main": tuple(override.get("main", route.main))})
+            route = replace(route, **override)
         return route
 
     def assumptions(self) -> pd.DataFrame:
@@ -396,7 +320,7 @@ class MarketShares(BayesianEstimator):
         route = self.route_prior(market)
         if route is None:  # no cited route: world production in proportion
             return by_region.transpose("chain", "draw", "source_region", "year")
-        seed = self.sampler_config["random_seed"] + zlib.crc32(market.encode())
+        seed = self.fit_sampler_config.random_seed + zlib.crc32(market.encode())
         rng = np.random.default_rng(seed)
         a, b = route.beta()
         shape = (prod.sizes["chain"], prod.sizes["draw"])
@@ -438,7 +362,7 @@ class MarketShares(BayesianEstimator):
 
         post = width(self.posterior["us_share"])
         prior = width(self.idata["prior"].to_dataset()["us_share"])
-        ratio = self.model_config["prior_driven_width_ratio"]
+        ratio = self.model_config.prior_driven_width_ratio
         return (post >= ratio * prior).rename(region="source_region").drop_vars(
             "quantile", errors="ignore")
 
@@ -462,8 +386,8 @@ class MarketShares(BayesianEstimator):
             else:
                 frame["prior_driven"] = True
             frames.append(frame)
-        return pd.concat(frames, ignore_index=True)[
-            ["market", by, "year", "mean", "lower", "upper", "prior_driven"]]
+        return self.validated(pd.concat(frames, ignore_index=True)[
+            ["market", by, "year", "mean", "lower", "upper", "prior_driven"]])
 
     def summary_text(self, years: tuple[int, ...] = (1999, 2015, 2017)) -> str:
         table = self.summary("source_region", markets=[US_MARKET])
@@ -480,35 +404,13 @@ class MarketShares(BayesianEstimator):
                          f"[{r.prior_lower:.0%}-{r.prior_upper:.0%}] ({r.citation[:40]}...)")
         return "\n".join(lines)
 
-    def predict(self, years: list[int] | np.ndarray, market: str = US_MARKET) -> xr.DataArray:
-        """Source shares of ``market`` for fitted ``years`` (no extrapolation)."""
-        draws = self.share_draws(market)
-        missing = sorted(set(np.asarray(years).tolist()) - set(draws.year.values.tolist()))
-        if missing:
-            raise ValueError(f"years {missing} are outside the fitted years")
-        return draws.sel(year=list(years))
+    def target_draws(self) -> xr.DataArray:
+        """Shares (chain, draw, market, source, year) of every market; sum to 1 over
+        source."""
+        return self.all_share_draws().rename("share")
 
     @classmethod
     def load(cls, path: str | Path) -> MarketShares:
         est = super().load(path)
         est.production = None  # the production shares travel inside the file
         return est
-
-
-def fit_from_processed(
-    processed_dir: str | Path, out: str | Path, *, production_path: str | Path | None = None,
-    model_config: dict | None = None, sampler_config: dict | None = None,
-    progressbar: bool = True,
-) -> Path:
-    """Fit MarketShares to ``signature_shares.parquet`` with the saved production fit."""
-    from burden.config import models_dir
-
-    processed_dir = Path(processed_dir)
-    path = processed_dir / "signature_shares.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} missing: run `burden data` first")
-    production_path = Path(production_path or models_dir() / "production.nc")
-    production = OpiumProduction.load(production_path)
-    model = MarketShares(model_config, sampler_config, production=production)
-    model.fit({"signature_shares": pd.read_parquet(path)}, progressbar=progressbar)
-    return model.save(out)

@@ -26,9 +26,8 @@ where there are no data. Rows that do not enter the likelihood are listed by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,10 +35,15 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from burden.models.base import BayesianEstimator, interval_summary
+from burden import result_schemas
+from burden.draws import interval_summary
+from burden.models.base import BayesianEstimator, select_draws
+from burden.models.config import Config, Prior, SamplerConfig, prior, setting
+from burden.registry.keys import WORLD_ID
+from burden.registry.markets import OPIUM_SOURCES
 
-#: Source countries of the issue, ISO3, plus the rest of the world.
-SOURCES: tuple[str, ...] = ("AFG", "MMR", "LAO", "MEX", "COL", "PAK", "GTM", "THA", "ROW")
+#: Source countries, ISO3, plus the rest of the world (``registry.markets``).
+SOURCES: tuple[str, ...] = OPIUM_SOURCES
 YEARS: tuple[int, int] = (1998, 2024)
 
 #: Rows of the curated table that name a group of sources instead of one ISO3.
@@ -176,78 +180,83 @@ def prepare_measurements(
     )
 
 
+@dataclass(frozen=True)
+class ProductionPriors(Config):
+    """Priors of ``OpiumProduction``; every one is an assumption (docs/models/shares.md)."""
+
+    initial_log_ha: Prior = prior(
+        "Normal", "log area (ha) where a walk starts: centred on 3,000 ha (100 t at the 30 "
+        "kg/ha yield centre), sd 3 (x/÷20 at 1 sd): wide enough for Thailand's hundreds of "
+        "hectares and Afghanistan's 100,000s alike", mu=float(np.log(3000.0)), sigma=3.0)
+    rw_sigma: Prior = prior(
+        "LogNormal", "random-walk scale of log area, median 0.3, 95% 0.11-0.8; zero-avoiding "
+        "on purpose: every country moves by tens of percent a year (Lao PDR 19,052 ha in "
+        "2000, 6,600 in 2004), and a scale near zero made a funnel for sparse countries",
+        mu=float(np.log(0.3)), sigma=0.5)
+    log_yield: Prior = prior(
+        "Normal", "latent yield (kg/ha) per country: centre 30 kg/ha lies inside the "
+        "published yields (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 spans 9-100 kg/ha",
+        mu=float(np.log(30.0)), sigma=0.6)
+    yield_year_sd: Prior = prior(
+        "HalfNormal", "year-to-year yield variation seen by area and yield rows", sigma=0.3)
+    obs_sigma: Prior = prior(
+        "HalfNormal", "measurement error on the log scale, per series (UNODC, US)",
+        sigma=0.2)
+    memory_sigma: Prior = prior(
+        "HalfNormal", "extra error of rows recalled, not read in a page (`memory`)",
+        sigma=0.3)
+    us_bias: Prior = prior(
+        "Normal", "US-government vs UNODC bias on log production and log area", mu=0.0,
+        sigma=0.3)
+
+
+@dataclass(frozen=True)
+class ProductionConfig(Config):
+    """Settings of ``OpiumProduction``."""
+
+    sources: tuple[str, ...] = setting(SOURCES, "modelled sources (ISO3, ROW last)")
+    years: tuple[int, int] = setting(YEARS, "first and last modelled year")
+    rw_nu: float = setting(3.0, "Student-t dof of steps into measured years: a heavy tail "
+                                "so one-year bans (2001, 2023) are shocks")
+    shocks_only_when_measured: bool = setting(
+        True, "Student-t steps only into years in which the source is measured (Normal "
+              "elsewhere): exp(Student-t) has no mean, so unconfirmed shocks compounding "
+              "after a last measurement made the world mean exceed its 97.5% point; False "
+              "is version 1's all-Student-t walk, for comparison only")
+    centred_min_coverage: float = setting(0.7, "sources measured in at least this share of "
+                                               "years get a centred random walk")
+    obs_sd_floor: float = setting(
+        0.05, "fixed part of every measurement error: UNODC's own survey ranges are wider "
+              "(Afghanistan 2009: 123,000 ha [102,000-137,000], sd ~0.075 on the log "
+              "scale), so no figure counts as more precise than 5%")
+    obs_nu: float = setting(4.0, "Student-t dof of measurement errors (a garbled or "
+                                 "conflicting row does not drag the fit)")
+    priors: ProductionPriors = ProductionPriors()
+
+
 class OpiumProduction(BayesianEstimator):
     """Latent opium production (tonnes) by source and year, world totals and shares."""
 
     _model_type = "opium_production"
-    _model_version = "2"  # 2: Student-t steps only into measured years
+    _model_version = "3"  # 2: Student-t steps only into measured years; 3: typed configs
     data_tables = ("production_measurements",)
-
-    @property
-    def default_model_config(self) -> dict:
-        # Every prior is an assumption; docs/models/shares.md gives the reasons.
-        return {
-            "sources": list(SOURCES),
-            "years": list(YEARS),
-            # log area in the first year: centred on 3,000 ha (100 t at the 30 kg/ha yield
-            # centre below) with sd 3 (x/÷ 20 at 1 sd): wide enough for Thailand's hundreds
-            # of hectares and Afghanistan's 100,000s alike.
-            "initial_log_ha_mu": float(np.log(3000.0)),
-            "initial_log_ha_sd": 3.0,
-            # random-walk scale of log area: LogNormal, median 0.3, 95% 0.11-0.8. Zero-
-            # avoiding on purpose: every country in the table moves by tens of percent from
-            # year to year (Lao PDR 19,052 ha in 2000, 6,600 in 2004), and a scale near zero
-            # made a funnel for the sparsely measured countries. Student-t dof of the
-            # innovations: nu=3 gives a heavy tail so one-year bans are shocks.
-            "rw_sigma_median": 0.3,
-            "rw_sigma_log_sd": 0.5,
-            "rw_nu": 3.0,
-            # the Student-t innovation applies only to steps into a year in which the source
-            # itself is measured (a shock the data can confirm); steps into years without a
-            # measurement are Normal with the same scale. exp(Student-t) has an infinite
-            # mean, so unconfirmed t-shocks compounding after a source's last measurement
-            # (Colombia after 2015, Guatemala after 2016) made the world mean exceed its
-            # 97.5% point in 2024. False: the all-Student-t prior of version 1, for
-            # comparison only (in this parameterisation it mixes poorly: R-hat 1.011).
-            "shocks_only_when_measured": True,
-            # sources measured in at least this share of years get a centred random walk
-            "centred_min_coverage": 0.7,
-            # latent yield (kg/ha) per country: centre 30 kg/ha lies inside the published
-            # yields of the curated table (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 on the
-            # log scale spans 9-100 kg/ha (95%).
-            "yield_log_mu": float(np.log(30.0)),
-            "yield_log_sd": 0.6,
-            "yield_year_sd": 0.3,
-            # measurement error on the log scale, per series (HalfNormal sds), extra error
-            # for memory rows, US-vs-UNODC bias (Normal sd), Student-t dof of errors.
-            "obs_sigma_sd": 0.2,
-            # fixed part of every measurement error: UNODC's own survey ranges in the table
-            # are wider (Afghanistan 2009: 123,000 ha [102,000-137,000], sd ~0.075 on the
-            # log scale), so no published figure is treated as more precise than 5%.
-            "obs_sd_floor": 0.05,
-            "memory_sigma_sd": 0.3,
-            "us_bias_sd": 0.3,
-            "obs_nu": 4.0,
-        }
-
-    @property
-    def default_sampler_config(self) -> dict:
-        return {**super().default_sampler_config, "draws": 1000, "tune": 500, "chains": 4,
-                "target_accept": 0.9}
+    config_class = ProductionConfig
+    default_sampler = SamplerConfig(draws=1000, tune=500, chains=4, target_accept=0.9)
+    summary_schema = result_schemas.PRODUCTION_SUMMARY
 
     # ---- model -------------------------------------------------------------------------
     @property
     def sources(self) -> tuple[str, ...]:
-        return tuple(self.model_config["sources"])
+        return tuple(self.model_config.sources)
 
     @property
     def years(self) -> np.ndarray:
-        first, last = self.model_config["years"]
+        first, last = self.model_config.years
         return np.arange(int(first), int(last) + 1)
 
     def measurements(self, data: dict[str, pd.DataFrame] | None = None) -> Measurements:
         table = (data or self.data)["production_measurements"]
-        first, last = self.model_config["years"]
+        first, last = self.model_config.years
         return prepare_measurements(table, self.sources, (int(first), int(last)))
 
     def measurement_usage(self) -> pd.DataFrame:
@@ -255,7 +264,7 @@ class OpiumProduction(BayesianEstimator):
         return self.measurements().usage
 
     def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
-        cfg = self.model_config
+        cfg, pri = self.model_config, self.model_config.priors
         m = self.measurements(data)
         sources, years = self.sources, self.years
         coords = {"source": list(sources), "year": years.tolist(),
@@ -264,23 +273,21 @@ class OpiumProduction(BayesianEstimator):
         with pm.Model(coords=coords) as model:
             # independent per-country yields: a pooled (hierarchical) yield mixed badly
             # with only three countries measuring yield directly.
-            log_yield = pm.Normal("log_yield_kg_ha", cfg["yield_log_mu"],
-                                  cfg["yield_log_sd"], dims="source")
-            yield_year_sd = pm.HalfNormal("yield_year_sd", cfg["yield_year_sd"])
+            log_yield = pri.log_yield.create("log_yield_kg_ha", dims="source")
+            yield_year_sd = pri.yield_year_sd.create("yield_year_sd")
             # The random walk is on log area: for countries measured mostly by area
             # (Colombia, Pakistan, Thailand) a walk on production would form a ridge with
             # their yield. tonnes = hectares * (kg/ha) / 1000.
-            rw_sigma = pm.LogNormal("rw_sigma", np.log(cfg["rw_sigma_median"]),
-                                    cfg["rw_sigma_log_sd"], dims="source")
+            rw_sigma = pri.rw_sigma.create("rw_sigma", dims="source")
             log_area = self._random_walk(m, rw_sigma)
             area = pm.Deterministic("area_ha", pt.exp(log_area), dims=("source", "year"))
             production = pm.Deterministic(
                 "production_t", pt.exp(log_area + log_yield[:, None]) / 1000.0,
                 dims=("source", "year"))
 
-            obs_sigma = pm.HalfNormal("obs_sigma", cfg["obs_sigma_sd"], dims="series")
-            memory_sigma = pm.HalfNormal("memory_sigma", cfg["memory_sigma_sd"])
-            us_bias = pm.Normal("us_bias", 0, cfg["us_bias_sd"], dims="bias_kind")
+            obs_sigma = pri.obs_sigma.create("obs_sigma", dims="series")
+            memory_sigma = pri.memory_sigma.create("memory_sigma")
+            us_bias = pri.us_bias.create("us_bias", dims="bias_kind")
 
             pred = self._predicted_log(m, production, area, log_yield)
             is_us = m.series.astype(float)
@@ -288,11 +295,11 @@ class OpiumProduction(BayesianEstimator):
             is_prod = np.isin(m.kind, ["production"]).astype(float)
             pred = pred + is_us * (is_prod * us_bias[0] + is_area * us_bias[1])
             with_yield_var = np.isin(m.kind, ["area", "yield"]).astype(float)
-            sd = pt.sqrt(cfg["obs_sd_floor"] ** 2 + obs_sigma[m.series] ** 2 + m.memory * memory_sigma**2
+            sd = pt.sqrt(cfg.obs_sd_floor ** 2 + obs_sigma[m.series] ** 2 + m.memory * memory_sigma**2
                          + m.extra_sd**2 + with_yield_var * yield_year_sd**2)
 
             point = m.bound == ""
-            pm.StudentT("obs_log_value", nu=cfg["obs_nu"], mu=pred[point], sigma=sd[point],
+            pm.StudentT("obs_log_value", nu=cfg.obs_nu, mu=pred[point], sigma=sd[point],
                         observed=m.log_value[point])
             for side in ("upper", "lower"):
                 sel = m.bound == side
@@ -303,7 +310,6 @@ class OpiumProduction(BayesianEstimator):
                     cdf = pm.logcdf(pm.Normal.dist(sign * pred[sel], sd[sel]),
                                     sign * m.bound_log[sel])
                     pm.Potential(f"obs_{side}_bound", cdf.sum())
-        self.model = model
         return model
 
     def centred_sources(self, m: Measurements) -> list[str]:
@@ -315,7 +321,7 @@ class OpiumProduction(BayesianEstimator):
         """
         covered = [len(set(m.year_idx[m.members[:, i] * (m.members.sum(1) == 1) > 0]))
                    for i in range(len(self.sources))]
-        need = self.model_config["centred_min_coverage"] * len(self.years)
+        need = self.model_config.centred_min_coverage * len(self.years)
         return [s for s, n in zip(self.sources, covered) if n >= need and s != "ROW"]
 
     def measured_years(self, m: Measurements) -> np.ndarray:
@@ -332,14 +338,14 @@ class OpiumProduction(BayesianEstimator):
         """(source, step) bool: the step into that year may carry a Student-t shock: where
         the source is measured that year, or everywhere if ``shocks_only_when_measured`` is
         False."""
-        if not self.model_config.get("shocks_only_when_measured", True):
+        if not self.model_config.shocks_only_when_measured:
             return np.ones((len(self.sources), len(self.years) - 1), dtype=bool)
         return self.measured_years(m)[:, 1:]
 
     def _random_walk(self, m: Measurements, rw_sigma):
         """log area (source, year): random walk with Student-t steps into measured years and
         Normal steps elsewhere; centred where data are rich, non-centred elsewhere."""
-        cfg = self.model_config
+        cfg, init = self.model_config, self.model_config.priors.initial_log_ha
         centred = self.centred_sources(m)
         shock = self.measured_steps(m)
         rows = []
@@ -356,8 +362,7 @@ class OpiumProduction(BayesianEstimator):
             # back from the anchor is the same walk; the first-year prior applies there.
             anchor = self._anchor_years(self.measured_years(m)[idx_n])
             pm.Data("anchor_year", self.years[anchor], dims="noncentred_source")
-            anchor_n = pm.Normal("anchor_log_ha", cfg["initial_log_ha_mu"],
-                                 cfg["initial_log_ha_sd"], dims="noncentred_source")
+            anchor_n = init.create("anchor_log_ha", dims="noncentred_source")
             steps = self._steps(shock[idx_n], rw_sigma[idx_n])
             walked = pt.concatenate([pt.zeros((len(idx_n), 1)), pt.cumsum(steps, axis=1)], 1)
             rows_n = np.arange(len(idx_n))
@@ -365,8 +370,7 @@ class OpiumProduction(BayesianEstimator):
         if idx_c:
             model.add_coord("centred_source", centred)
             level_c = pm.CustomDist(
-                "log_area", cfg["initial_log_ha_mu"], cfg["initial_log_ha_sd"],
-                rw_sigma[idx_c], float(cfg["rw_nu"]), _first_and_shock(shock[idx_c]),
+                "log_area", init["mu"], init["sigma"], rw_sigma[idx_c], float(cfg.rw_nu), _first_and_shock(shock[idx_c]),
                 logp=_walk_logp, random=_walk_random, support_point=_walk_support_point,
                 signature="(),(),(),(),(y)->(y)", dims=("centred_source", "year"))
         for i in range(len(self.sources)):
@@ -389,7 +393,7 @@ class OpiumProduction(BayesianEstimator):
         source_of = np.repeat(np.arange(shock.shape[0]), shock.shape[1])
         parts = []
         if flat_t.size:
-            parts.append(pm.StudentT("step_shock", nu=self.model_config["rw_nu"], mu=0,
+            parts.append(pm.StudentT("step_shock", nu=self.model_config.rw_nu, mu=0,
                                      sigma=sigma[source_of[flat_t]], shape=flat_t.size))
         if flat_z.size:
             z = pm.Normal("innovation_calm", 0, 1, shape=flat_z.size)
@@ -441,15 +445,15 @@ class OpiumProduction(BayesianEstimator):
     def summary(self) -> pd.DataFrame:
         """Tidy table: source (ISO3, ROW, WLD), year, measure, mean, lower, upper."""
         prod = self.production_draws()
-        world = self.world_draws().expand_dims(source=["WLD"])
+        world = self.world_draws().expand_dims(source=[WORLD_ID])
         parts = []
         for measure, draws in (("production_t", xr.concat([prod, world], "source")),
                                ("share", self.share_draws())):
             frame = interval_summary(draws.rename(measure))
             frame.insert(2, "measure", measure)
             parts.append(frame)
-        return pd.concat(parts, ignore_index=True)[
-            ["source", "year", "measure", "mean", "lower", "upper"]]
+        return self.validated(pd.concat(parts, ignore_index=True)[
+            ["source", "year", "measure", "mean", "lower", "upper"]])
 
     def summary_text(self, years: tuple[int, ...] = (2001, 2017, 2018, 2023)) -> str:
         table = self.summary()
@@ -458,7 +462,7 @@ class OpiumProduction(BayesianEstimator):
             sub = table[table.year == year]
             if sub.empty:
                 continue
-            world = sub[(sub.source == "WLD") & (sub.measure == "production_t")].iloc[0]
+            world = sub[(sub.source == WORLD_ID) & (sub.measure == "production_t")].iloc[0]
             lines.append(f"{year}: world {world['mean']:,.0f} t "
                          f"[{world['lower']:,.0f}-{world['upper']:,.0f}]")
             shares = sub[sub.measure == "share"].sort_values("mean", ascending=False)
@@ -467,34 +471,42 @@ class OpiumProduction(BayesianEstimator):
                              f"[{100 * r.lower:.1f}-{100 * r.upper:.1f}]")
         return "\n".join(lines)
 
-    def predict(self, years: list[int] | np.ndarray, random_seed: int | None = None
-                ) -> xr.DataArray:
-        """Production draws for ``years``; years after the fit extend the random walk."""
-        years = np.asarray(years, dtype=int)
+    def target_draws(self) -> xr.DataArray:
+        return self.production_draws()
+
+    def predict(self, *, years: Sequence[int] | int | None = None,
+                **coords: str | Sequence[str]) -> xr.DataArray:
+        """Production draws (chain, draw, source, year); years after the fit extend each
+        source's random walk with Normal steps (seeded by the fit's seed), as for years
+        without a measurement inside the fit."""
         prod = self.production_draws()
-        fitted = prod["year"].values
-        if years.min() < fitted.min():
-            raise ValueError(f"years before {fitted.min()} are not modelled")
-        ahead = int(max(0, years.max() - fitted.max()))
-        if ahead:
-            seed = self.sampler_config["random_seed"] if random_seed is None else random_seed
-            rng = np.random.default_rng(seed)
-            sigma = self.posterior["rw_sigma"]
-            shape = (*sigma.shape, ahead)
-            # no data after the fit: Normal steps, as for unmeasured years in the fit (a
-            # model saved with shocks_only_when_measured=False keeps its Student-t steps)
-            if self.model_config.get("shocks_only_when_measured", True):
-                shocks = rng.standard_normal(size=shape)
-            else:
-                shocks = rng.standard_t(self.model_config["rw_nu"], size=shape)
-            steps = np.cumsum(sigma.values[..., None] * shocks, axis=-1)
-            last = np.log(prod.sel(year=fitted.max()).values)
-            future = xr.DataArray(
-                np.exp(last[..., None] + steps), dims=("chain", "draw", "source", "year"),
-                coords={**{d: prod[d] for d in ("chain", "draw", "source")},
-                        "year": np.arange(fitted.max() + 1, fitted.max() + 1 + ahead)})
-            prod = xr.concat([prod, future], "year")
-        return prod.sel(year=years)
+        if years is not None:
+            wanted = np.atleast_1d(np.asarray(years, dtype=int))
+            fitted = prod["year"].values
+            if wanted.min() < fitted.min():
+                raise ValueError(f"predict: years before {fitted.min()} are not modelled")
+            ahead = int(max(0, wanted.max() - fitted.max()))
+            if ahead:
+                prod = xr.concat([prod, self._extend(prod, ahead)], "year")
+        return select_draws(prod, years, **coords)
+
+    def _extend(self, prod: xr.DataArray, ahead: int) -> xr.DataArray:
+        rng = np.random.default_rng(self.fit_sampler_config.random_seed)
+        sigma = self.posterior["rw_sigma"]
+        shape = (*sigma.shape, ahead)
+        # a model fitted with shocks_only_when_measured=False keeps its Student-t steps
+        if self.model_config.shocks_only_when_measured:
+            shocks = rng.standard_normal(size=shape)
+        else:
+            shocks = rng.standard_t(self.model_config.rw_nu, size=shape)
+        steps = np.cumsum(sigma.values[..., None] * shocks, axis=-1)
+        last_year = int(prod["year"].values.max())
+        last = np.log(prod.sel(year=last_year).values)
+        return xr.DataArray(
+            np.exp(last[..., None] + steps), dims=("chain", "draw", "source", "year"),
+            coords={**{d: prod[d] for d in ("chain", "draw", "source")},
+                    "year": np.arange(last_year + 1, last_year + 1 + ahead)},
+            name=prod.name)
 
 
 def _first_and_shock(shock: np.ndarray) -> np.ndarray:
@@ -529,18 +541,3 @@ def _walk_random(init_mu, init_sd, sigma, nu, code, rng=None, size=None):
 
 def _walk_support_point(rv, size, init_mu, init_sd, sigma, nu, code):
     return pt.full_like(rv, init_mu)
-
-
-def fit_from_processed(
-    processed_dir: str | Path, out: str | Path, *, model_config: dict | None = None,
-    sampler_config: dict | None = None, progressbar: bool = True,
-) -> Path:
-    """Fit OpiumProduction to ``production_measurements.parquet`` and save it to ``out``."""
-    processed_dir = Path(processed_dir)
-    path = processed_dir / "production_measurements.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} missing: run `burden data` first")
-    data: dict[str, Any] = {"production_measurements": pd.read_parquet(path)}
-    model = OpiumProduction(model_config, sampler_config)
-    model.fit(data, progressbar=progressbar)
-    return model.save(out)

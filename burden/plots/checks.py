@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
-from burden.models.base import ESS_MIN, RHAT_MAX
+from burden.models.fast_diagnostics import ESS_MIN, RHAT_MAX
 from burden.plots._common import (
     INTERVAL_COLUMNS,
     INTERVAL_LABEL,

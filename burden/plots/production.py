@@ -41,7 +41,7 @@ def total_from_draws(production_draws: xr.DataArray, prob: float = 0.95) -> pd.D
     The interval of a sum is the interval of the summed draws, never the sum of the
     sources' intervals.
     """
-    from burden.models.base import interval_summary
+    from burden.draws import interval_summary
 
     total = production_draws.sum("source")
     return interval_summary(total, prob=prob)[["year", *INTERVAL_COLUMNS]]

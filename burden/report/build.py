@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from burden.registry.keys import FitStatus
 from burden.report.choices import ReportOptions
 from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
@@ -31,14 +32,14 @@ def _banners(inp: ReportInputs) -> list[dict]:
                     "estimates of anything."})
     for name, model in inp.models.items():
         prov = model.provenance
-        if prov.status == "NOT CONVERGED":
+        if prov.status == FitStatus.NOT_CONVERGED:
             c = prov.convergence
             out.append({"level": "danger", "text": (
                 f"Model '{name}' did NOT converge: max R-hat {c.get('r_hat_max', float('nan')):.3f}"
                 f" (worst: {c.get('worst_r_hat', '?')}), min bulk ESS "
                 f"{c.get('ess_bulk_min', float('nan')):.0f} (worst: {c.get('worst_ess', '?')}), "
                 f"{c.get('divergences', '?')} divergent transitions. Do not use its numbers.")})
-        elif prov.status == "not checked":
+        elif prov.status == FitStatus.NOT_CHECKED:
             out.append({"level": "warning", "text": f"Model '{name}' has no saved "
                         "convergence record: its numbers are unchecked."})
     for name, reason in {**inp.missing, **inp.notes}.items():
@@ -71,10 +72,9 @@ class MissingInputsError(FileNotFoundError):
 
 def build_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | None = None,
                      processed_dir: Path | None = None, raw_dir: Path | None = None,
-                     backtest: Path | None = None, ppc: bool = True,
-                     allow_missing: bool = False, options: ReportOptions | None = None
+                     backtest: Path | None = None, allow_missing: bool = False, options: ReportOptions | None = None
                      ) -> Path:
-    """The report from the saved models and processed tables (project paths by default).
+    """The report from the result tables and processed tables (project paths by default).
 
     Raises ``MissingInputsError`` naming every missing input unless ``allow_missing``, in
     which case the page shows what is not available.
@@ -86,7 +86,7 @@ def build_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | No
     if backtest is None and (models_dir / "deaths_backtest.csv").exists():
         backtest = models_dir / "deaths_backtest.csv"
     inp = collect_inputs(models_dir, processed_dir or config.processed_dir(),
-                         raw_dir=raw_dir or config.raw_dir(), backtest=backtest, ppc=ppc)
+                         raw_dir=raw_dir or config.raw_dir(), backtest=backtest)
     if inp.missing and not allow_missing:
         raise MissingInputsError("report: missing inputs: " + "; ".join(
             f"{name} ({reason})" for name, reason in inp.missing.items()))

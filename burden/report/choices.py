@@ -64,7 +64,7 @@ def key_year(rows: pd.DataFrame, last_data: int | None) -> int:
 
 def signature_regions() -> dict[str, str]:
     """Heroin Signature Program labels -> the markets model's region keys."""
-    from burden.models.markets import SIGNATURE_REGIONS
+    from burden.registry.markets import SIGNATURE_REGIONS
 
     return dict(SIGNATURE_REGIONS)
 

@@ -3,7 +3,7 @@
 ``ReportInputs`` holds the tidy result tables of docs/architecture.md ("Result tables"),
 the processed tables (for observed points and citations) and each model's provenance.
 A missing piece is ``None``: its section says "not available" instead of disappearing.
-``burden.report.collect`` fills it from the saved models; ``burden.report.synthetic`` with
+``burden.report.collect`` fills it from the result tables of ``burden summarise``; ``burden.report.synthetic`` with
 random draws for tests and layout previews.
 """
 
@@ -44,5 +44,7 @@ class ReportInputs:
     notes: dict[str, str] = field(default_factory=dict)
     #: stated assumptions as tables (title -> rows), e.g. the markets' route priors
     assumptions: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: convergence status of the attribution (the worst of the fits it multiplies)
+    attribution_status: str | None = None
     raw_dir: Path | None = None
     synthetic: bool = False  # True only for the built-in demo/test inputs

@@ -10,6 +10,8 @@ import pandas as pd
 from burden import plots
 from burden.plots._common import interval_text
 from burden.plots.production import source_names
+from burden.registry.keys import US, WORLD_ID
+from burden.registry.markets import WORLD_MARKET
 from burden.report.choices import (
     ReportOptions,
     key_year,
@@ -30,41 +32,6 @@ class KeyNumber:
     note: str = ""
     model: str = ""  # the model it comes from (its convergence status is shown beside it)
     model_status: str = ""
-
-
-def _attribution_prior_driven(inp: ReportInputs, market: str, source: str, year: int
-                              ) -> bool:
-    """A market's attributable deaths are prior-driven when its shares are; in the US, when
-    the source's region share is, or when the source gets fentanyl deaths (their split is
-    an assumption); the world's when at least half of its (mean) attributable deaths come
-    from prior-driven markets."""
-    ms, at = inp.market_summary, inp.attribution_summary
-    if ms is None or "prior_driven" not in ms:
-        return False
-    flags = ms[ms["year"] == year].groupby("market")["prior_driven"].all()
-    if market == "USA" and "source_region" in ms:
-        return _us_source_prior_driven(ms, source, year)
-    if market != "World":
-        return bool(flags.get(market, False))
-    rows = at[(at["source"] == source) & (at["year"] == year) & (at["market"] != "World")]
-    prior = rows[rows["market"].map(lambda m: bool(flags.get(m, False)))]["mean"].sum()
-    total = at[(at["source"] == source) & (at["year"] == year)
-               & (at["market"] == "World")]["mean"].sum()
-    return bool(total > 0 and prior >= 0.5 * total)
-
-
-def _us_source_prior_driven(ms: pd.DataFrame, source: str, year: int) -> bool:
-    from burden.attribution import FentanylAssumptions
-    from burden.models.markets import region_of
-
-    if source in FentanylAssumptions().manufacture:
-        return True
-    try:
-        region = region_of(source)
-    except StopIteration:  # not a heroin source region member
-        return False
-    rows = ms[(ms["market"] == "USA") & (ms["year"] == year) & (ms["source_region"] == region)]
-    return bool(rows["prior_driven"].any())
 
 
 def _prior_driven(rows: pd.DataFrame) -> bool:
@@ -104,7 +71,7 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
     ps = inp.production_summary
     if ps is not None:
         names = source_names(inp.tables.get("production_measurements"))
-        world = ps[(ps["measure"] == "production_t") & (ps["source"] == "WLD")]
+        world = ps[(ps["measure"] == "production_t") & (ps["source"] == WORLD_ID)]
         if inp.production_total is not None:
             world = inp.production_total
         if not world.empty:
@@ -128,7 +95,7 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         market = market_or_first(ms, opt.market)
         key = "source_region" if "source_region" in ms else "source"
         rows = ms[(ms["market"] == market) & ms["mean"].notna()]
-        year = key_year(rows, last_us_year(inp) if market == "USA" else last_data_year(inp))
+        year = key_year(rows, last_us_year(inp) if market == US else last_data_year(inp))
         rows = rows[rows["year"] == year].sort_values("mean")
         r = rows.iloc[-1]
         label = region_labels().get(r[key], str(r[key]).replace("_", " ").capitalize())
@@ -138,11 +105,11 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
     at = inp.attribution_summary
     if at is not None:
         names = source_names(inp.tables.get("production_measurements"))
-        for market in dict.fromkeys([market_or_first(at, opt.market), "World"]):
+        for market in dict.fromkeys([market_or_first(at, opt.market), WORLD_MARKET]):
             rows = at[(at["market"] == market) & at["mean"].notna()]
             if rows.empty:
                 continue
-            year = key_year(rows, last_us_year(inp) if market == "USA"
+            year = key_year(rows, last_us_year(inp) if market == US
                              else last_data_year(inp))
             rows = rows[rows["year"] == year].sort_values("mean")
             r = rows.iloc[-1]
@@ -150,14 +117,11 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
                 f"{market} opioid deaths attributable to "
                 f"{names.get(r['source'], r['source'])}, {year}",
                 interval_text(r["mean"], r["lower"], r["upper"]),
-                _attribution_prior_driven(inp, market, r["source"], year),
-                model="attribution"))
+                bool(r.get("prior_driven", False)), model="attribution"))
     status = {name: m.provenance.status for name, m in inp.models.items()}
-    # attribution multiplies the three fits' draws: it is as good as the worst of them
-    upstream = [status[m] for m in ("deaths", "production", "markets") if m in status]
-    if upstream:
-        status["attribution"] = next((s for s in ("NOT CONVERGED", "not checked")
-                                      if s in upstream), "converged")
+    # attribution multiplies the fits' draws: summarise gives it the worst of their statuses
+    if inp.attribution_status is not None:
+        status["attribution"] = inp.attribution_status
     for number in out:
         number.model_status = status.get(number.model, "")
     return out

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from burden.data.fetch import sha256_of
+from burden.registry.keys import FitStatus
 from burden.registry.sources import SOURCES
 
 #: Packages whose versions decide the numbers (sampler, model language, summaries).
@@ -87,11 +88,12 @@ class ModelProvenance:
         )
 
     @property
-    def status(self) -> str:
-        """"converged", "NOT CONVERGED" or "not checked" (no convergence record saved)."""
+    def status(self) -> FitStatus:
+        """Converged, not converged, or not checked (no convergence record saved)."""
         if self.convergence is None:
-            return "not checked"
-        return "converged" if self.convergence.get("converged") else "NOT CONVERGED"
+            return FitStatus.NOT_CHECKED
+        return FitStatus.CONVERGED if self.convergence.get("converged") else (
+            FitStatus.NOT_CONVERGED)
 
 
 def build_info() -> dict[str, str]:

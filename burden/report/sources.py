@@ -10,7 +10,7 @@ from burden.report.inputs import ReportInputs
 def source_rows(inp: ReportInputs) -> list[dict]:
     """Sources feeding the report: registry files and packaged reference tables (all of
     them when no processed tables are given), with citation and licence."""
-    from burden.data.loaders.reference import REFERENCE_SOURCES
+    from burden.registry.published import REFERENCE_SOURCES
 
     known = {**SOURCES, **REFERENCE_SOURCES}
     used = set()

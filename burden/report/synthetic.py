@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from burden.models.base import interval_summary
+from burden.draws import interval_summary
 from burden.report.inputs import ModelResult, ReportInputs
 from burden.report.provenance import ModelProvenance
 

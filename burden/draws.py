@@ -1,0 +1,81 @@
+"""Posterior-draw utilities shared by every model, attribution and summarise.
+
+One job: operations on draws held as ``xarray.DataArray`` with ``chain`` and ``draw`` dims.
+
+- ``interval_summary``: mean and central interval (95% by default) as a tidy table;
+- ``resample_draws`` / ``align_draws``: bring draws of independent fits to one (chain, draw)
+  shape with a seeded resample, so they can be multiplied draw by draw;
+- ``group_sum``: sums of draws over groups (countries -> regions -> world), never of means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+SAMPLE_DIMS: tuple[str, str] = ("chain", "draw")
+#: Summaries are the mean and the central 95% interval (2.5th and 97.5th percentiles).
+INTERVAL_PROB = 0.95
+
+
+def interval_summary(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DIMS,
+                     prob: float = INTERVAL_PROB) -> pd.DataFrame:
+    """Mean and central ``prob`` interval of ``draws`` as a tidy table (one row per element
+    of the non-sample dims; columns: those dims, ``mean``, ``lower``, ``upper``)."""
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    stacked = draws.stack(sample=list(sample_dims))
+    out = xr.Dataset(
+        {
+            "mean": stacked.mean("sample"),
+            "lower": stacked.quantile(lo, dim="sample").drop_vars("quantile"),
+            "upper": stacked.quantile(hi, dim="sample").drop_vars("quantile"),
+        }
+    )
+    frame = out.to_dataframe()
+    return frame.reset_index() if frame.index.nlevels > 1 or frame.index.name else frame
+
+
+def resample_draws(draws: xr.DataArray, chains: int, n_draw: int, seed: int) -> xr.DataArray:
+    """``draws`` reshaped to (chains, n_draw): identical sizes pass through; otherwise a
+    seeded sample of the pooled draws (without replacement when there are enough)."""
+    if draws.sizes["chain"] == chains and draws.sizes["draw"] == n_draw:
+        return draws.assign_coords(chain=np.arange(chains), draw=np.arange(n_draw))
+    pooled = draws.stack(sample=SAMPLE_DIMS).transpose("sample", ...)
+    n = chains * n_draw
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(pooled.sizes["sample"], size=n, replace=pooled.sizes["sample"] < n)
+    values = pooled.values[pick].reshape(chains, n_draw, *pooled.shape[1:])
+    dims = ("chain", "draw", *[d for d in pooled.dims if d != "sample"])
+    coords = {d: pooled[d].values for d in dims[2:]}
+    return xr.DataArray(values, dims=dims,
+                        coords={"chain": np.arange(chains), "draw": np.arange(n_draw),
+                                **coords}, name=draws.name)
+
+
+def align_draws(reference: xr.DataArray, other: xr.DataArray, seed: int) -> xr.DataArray:
+    """``other`` with the (chain, draw) sizes and labels of ``reference`` (seeded resample)."""
+    return resample_draws(other, reference.sizes["chain"], reference.sizes["draw"], seed)
+
+
+def membership(groups: Sequence[str], member_of: Sequence[str]) -> np.ndarray:
+    """(group x member) 0/1 matrix: ``member_of[i]`` is the group of member ``i``."""
+    index = {g: k for k, g in enumerate(groups)}
+    unknown = sorted({g for g in member_of if g not in index})
+    if unknown:
+        raise ValueError(f"members belong to groups not listed: {unknown}")
+    out = np.zeros((len(groups), len(member_of)))
+    out[[index[g] for g in member_of], np.arange(len(member_of))] = 1.0
+    return out
+
+
+def group_sum(draws: xr.DataArray, dim: str, groups: Sequence[str],
+              member_of: Sequence[str], new_dim: str | None = None) -> xr.DataArray:
+    """Sum ``draws`` over ``dim`` into ``groups``, draw by draw (``member_of`` gives each
+    element's group, in ``dim`` order)."""
+    matrix = xr.DataArray(membership(groups, member_of), dims=(new_dim or dim, f"{dim}__m"),
+                          coords={new_dim or dim: list(groups)})
+    renamed = draws.rename({dim: f"{dim}__m"}).drop_vars(f"{dim}__m", errors="ignore")
+    return xr.dot(matrix, renamed, dim=f"{dim}__m")

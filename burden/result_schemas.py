@@ -1,0 +1,161 @@
+"""Schemas of the result tables: what ``summarise`` writes and the report reads.
+
+Every table the report shows is one of these, validated when written (``burden.summarise``)
+and when read (``burden.report.collect``). Summaries are posterior means with central 95%
+intervals (``lower``/``upper``); aggregates are sums of draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.pandas as pa
+
+from burden.registry.keys import FitStatus, Level
+
+_LEVELS = [str(level) for level in Level]
+
+
+def _interval(nullable: bool = False) -> dict[str, pa.Column]:
+    return {c: pa.Column(float, nullable=nullable) for c in ("mean", "lower", "upper")}
+
+
+def _year() -> pa.Column:
+    return pa.Column(int, pa.Check.in_range(1900, 2100))
+
+
+def _ordered(frame) -> bool:
+    """lower <= mean <= upper where all three are known (a small tolerance for rounding)."""
+    known = frame[["lower", "mean", "upper"]].notna().all(axis=1)
+    f = frame[known]
+    tol = 1e-9 * (1 + f["upper"].abs())
+    return bool(((f["lower"] <= f["mean"] + tol) & (f["mean"] <= f["upper"] + tol)).all())
+
+
+_ORDER = pa.Check(_ordered, error="lower <= mean <= upper")
+
+DEATHS_SUMMARY = pa.DataFrameSchema(
+    {"location_id": pa.Column(str), "location_name": pa.Column(str, nullable=True),
+     "location_level": pa.Column(str, pa.Check.isin(_LEVELS)), "year": _year(),
+     "measure": pa.Column(str, pa.Check.isin(["deaths", "rate_per_100k"])),
+     # rates are missing for a country without population (Taiwan)
+     **_interval(nullable=True)},
+    unique=["location_id", "year", "measure"], strict=True, coerce=True, checks=[_ORDER])
+
+US_CORRECTION = pa.DataFrameSchema(
+    {"year": _year(), "series": pa.Column(str, pa.Check.isin(["reported", "corrected"])),
+     **_interval()},
+    unique=["year", "series"], strict=True, coerce=True, checks=[_ORDER])
+
+PRODUCTION_SUMMARY = pa.DataFrameSchema(
+    {"source": pa.Column(str), "year": _year(),
+     "measure": pa.Column(str, pa.Check.isin(["production_t", "share"])), **_interval()},
+    unique=["source", "year", "measure"], strict=True, coerce=True, checks=[_ORDER])
+
+PRODUCTION_TOTAL = pa.DataFrameSchema(
+    {"year": _year(), **_interval()}, unique=["year"], strict=True, coerce=True,
+    checks=[_ORDER])
+
+MARKET_SUMMARY = pa.DataFrameSchema(
+    {"market": pa.Column(str), "source_region": pa.Column(str, required=False),
+     "source": pa.Column(str, required=False), "year": _year(), **_interval(),
+     "prior_driven": pa.Column(bool)},
+    strict=True, coerce=True, checks=[_ORDER])
+
+ROUTE_PRIORS = pa.DataFrameSchema(
+    {"market": pa.Column(str), "main_regions": pa.Column(str),
+     "main_share_mean": pa.Column(float, pa.Check.in_range(0, 1)),
+     "concentration": pa.Column(float, pa.Check.gt(0)),
+     "prior_lower": pa.Column(float), "prior_upper": pa.Column(float),
+     "statement": pa.Column(str), "citation": pa.Column(str), "url": pa.Column(str)},
+    unique=["market"], strict=True, coerce=True)
+
+ATTRIBUTION_SUMMARY = pa.DataFrameSchema(
+    {"market": pa.Column(str), "source": pa.Column(str), "year": _year(), **_interval(),
+     "prior_driven": pa.Column(bool)},
+    unique=["market", "source", "year"], strict=True, coerce=True, checks=[_ORDER])
+
+SENSITIVITY = pa.DataFrameSchema(
+    {"scenario": pa.Column(str), "market": pa.Column(str), "source": pa.Column(str),
+     "year": _year(), **_interval(), "fentanyl_manufacture": pa.Column(str),
+     "both_to_heroin": pa.Column(float, pa.Check.in_range(0, 1))},
+    unique=["scenario", "source", "year"], strict=True, coerce=True, checks=[_ORDER])
+
+ASSUMPTIONS = pa.DataFrameSchema(
+    {"assumption": pa.Column(str), "value": pa.Column(str), "note": pa.Column(str)},
+    unique=["assumption"], strict=True, coerce=True)
+
+DIAGNOSTICS = pa.DataFrameSchema(
+    {"variable": pa.Column(str), "size": pa.Column(int, pa.Check.ge(1)),
+     "r_hat_max": pa.Column(float, nullable=True),
+     "ess_bulk_min": pa.Column(float, nullable=True),
+     "ess_tail_min": pa.Column(float, nullable=True)},
+    unique=["variable"], strict=True, coerce=True)
+
+PPC = pa.DataFrameSchema(
+    {"model": pa.Column(str), "variable": pa.Column(str), "observed": pa.Column(float),
+     **_interval(), "inside": pa.Column(bool)},
+    strict=True, coerce=True)
+
+USAGE = pa.DataFrameSchema(
+    {"row": pa.Column(int), "record": pa.Column(str), "used": pa.Column(bool),
+     "how": pa.Column(str, nullable=True), "reason": pa.Column(str, nullable=True)},
+    strict=False, coerce=True)
+
+BACKTEST = pa.DataFrameSchema(
+    {"model": pa.Column(str), "observed": pa.Column(float), "lower": pa.Column(float),
+     "upper": pa.Column(float), "nominal": pa.Column(float, pa.Check.in_range(0, 1))},
+    strict=False, coerce=True)
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """One result file of a fit: ``<models>/<fit>/<name>.csv``."""
+
+    name: str
+    schema: pa.DataFrameSchema
+    description: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.csv"
+
+
+#: fit name -> its result tables (written by ``burden summarise <fit>``)
+RESULTS: dict[str, tuple[ResultTable, ...]] = {
+    "deaths": (
+        ResultTable("summary", DEATHS_SUMMARY, "deaths and rates per 100,000 by location "
+                    "(every level) and year"),
+        ResultTable("us_correction", US_CORRECTION, "US any-opioid deaths, reported and "
+                    "corrected for unspecified drugs"),
+        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
+        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+    ),
+    "production": (
+        ResultTable("summary", PRODUCTION_SUMMARY, "production (t) and share of world "
+                    "production by source and year"),
+        ResultTable("total", PRODUCTION_TOTAL, "world production (sum of draws)"),
+        ResultTable("usage", USAGE, "every published row: used (how) or not (why)"),
+        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
+        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+    ),
+    "markets": (
+        ResultTable("summary", MARKET_SUMMARY, "market shares by source region, with "
+                    "prior-driven flags"),
+        ResultTable("route_priors", ROUTE_PRIORS, "route priors of markets without "
+                    "signature data, with citations"),
+        ResultTable("usage", USAGE, "every signature row: used (how) or not (why)"),
+        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
+        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+    ),
+    "attribution": (
+        ResultTable("summary", ATTRIBUTION_SUMMARY, "deaths attributable to each source by "
+                    "market (and World) and year, with prior-driven flags"),
+        ResultTable("sensitivity", SENSITIVITY, "US attributable deaths under each "
+                    "fentanyl-assumption scenario"),
+        ResultTable("assumptions", ASSUMPTIONS, "the assumptions the attribution used"),
+    ),
+}
+
+#: Status values of a fit's manifest (``FitStatus``)
+STATUSES = [str(s) for s in FitStatus]

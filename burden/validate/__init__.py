@@ -1,0 +1,1 @@
+"""Validation runs kept apart from the report path: back-tests (``backtest``)."""

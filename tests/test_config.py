@@ -1,0 +1,76 @@
+"""Typed configs: unknown keys refused with the valid ones, priors that print as used, the
+model docs' prior tables generated from the code, and one sampler config for every model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from burden.errors import ConfigError
+from burden.fits import FITS
+from burden.models.config import Prior, SamplerConfig, prior_block
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("fit", list(FITS))
+def test_every_estimator_refuses_unknown_keys_and_lists_the_valid_ones(fit):
+    cls = FITS[fit].estimator
+    valid = cls.config_class.valid_keys()
+    with pytest.raises(ConfigError) as err:
+        cls({"no_such_setting": 1})
+    assert "['no_such_setting']" in str(err.value)
+    assert all(key in str(err.value) for key in valid)
+    with pytest.raises(ConfigError, match=r"priors\b|Priors: unknown key"):
+        cls({"priors": {"no_such_prior": {"dist": "Normal", "mu": 0, "sigma": 1}}})
+    with pytest.raises(ConfigError, match="SamplerConfig: unknown key"):
+        cls(sampler_config={"samples": 10})
+
+
+@pytest.mark.parametrize("fit", list(FITS))
+def test_model_docs_list_the_priors_of_the_code(fit):
+    """The prior tables in docs/models/*.md are the code's (`burden priors FIT
+    --update-docs` regenerates them)."""
+    from burden.models.config import PRIOR_DOCS
+
+    doc = (ROOT / PRIOR_DOCS[fit]).read_text(encoding="utf-8")
+    assert prior_block(fit, FITS[fit].estimator.config_class()) in doc
+
+
+def test_priors_print_create_and_refuse_nonsense():
+    import pymc as pm
+
+    p = Prior("LogNormal", mu=0, sigma=0.5)
+    assert repr(p) == "LogNormal(mu=0, sigma=0.5)"
+    assert p["sigma"] == 0.5 and Prior.coerce(p.to_dict(), "x") == p
+    with pm.Model():
+        rv = p.create("scale")
+    assert rv.owner.op.name == "lognormal"
+    with pytest.raises(ConfigError, match="no parameter 'tau'"):
+        p["tau"]
+    with pytest.raises(ConfigError, match="is not a number"):
+        Prior("Normal", mu="0")
+    with pytest.raises(ConfigError, match="expected a Prior"):
+        Prior.coerce(0.5, "DeathsPriors.sigma_gbd")
+    with pytest.raises(AttributeError):
+        p.dist = "Normal"
+
+
+def test_sampler_config_checks_values_and_gives_cores():
+    cfg = SamplerConfig.merge({"chains": 4, "draws": 10})
+    assert cfg.sample_kwargs()["cores"] >= 1 and cfg.draws == 10
+    with pytest.raises(ConfigError, match="target_accept"):
+        SamplerConfig.merge({"target_accept": 1.5})
+    with pytest.raises(ConfigError, match="draws must be positive"):
+        SamplerConfig.merge({"draws": 0})
+    with pytest.raises(ConfigError, match="expected int"):
+        SamplerConfig.merge({"draws": 10.5})
+
+
+def test_cli_names_an_unknown_key(capsys):
+    from burden.cli import main
+
+    assert main(["fit", "production", "--model-config", '{"prior": {}}']) == 1
+    err = capsys.readouterr().err
+    assert "unknown key(s) ['prior']" in err and "priors" in err
