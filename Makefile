@@ -38,13 +38,18 @@ venv: $(STAMP)
 # ---- data ------------------------------------------------------------------------------
 DATA_CODE := burden/data/build.py burden/data/cleaning.py burden/data/schemas.py \
              burden/data/fetch.py burden/registry/sources.py burden/registry/locations.py \
-             burden/registry/causes.py
+             burden/registry/causes.py burden/registry/estimands.py \
+             burden/registry/gbd_locations.csv
 
 $(RAW)/%: | $(STAMP)
 	$(BURDEN) fetch $*
 
 $(PROC)/gbd_deaths.parquet: $(RAW)/owid_gbd2017_drug_use_disorder_deaths.csv \
-    $(RAW)/owid_gbd2017_opioid_death_rate_agestd.csv burden/data/loaders/owid_gbd.py $(DATA_CODE)
+    $(RAW)/owid_gbd2017_opioid_death_rate_agestd.csv \
+    $(RAW)/owid_gbd2019_substance_use_disorder_deaths.csv \
+    $(RAW)/owid_gbd2019_opioid_death_rate_agestd.csv \
+    $(RAW)/owid_gbd2019_drug_use_disorder_death_rate_agestd.csv \
+    burden/data/loaders/owid_gbd.py $(DATA_CODE)
 	$(BURDEN) data --table gbd_deaths
 
 $(PROC)/us_deaths_by_drug.parquet: $(RAW)/nida_overdose_deaths_by_drug_1999_2019.csv \
@@ -71,8 +76,15 @@ $(PROC)/signature_shares.parquet: burden/registry/reference/heroin_signature_pro
     burden/data/loaders/reference.py $(DATA_CODE)
 	$(BURDEN) data --table signature_shares
 
+# National US series of a later VSRR release (2015-2025); the raw file is an extract of the
+# published file (registry.sources: extract), made by `burden fetch` when it downloads
+$(PROC)/us_provisional_national.parquet: $(RAW)/cdc_vsrr_provisional_overdose_us_2015_2025.csv \
+    burden/data/loaders/vsrr.py $(DATA_CODE)
+	$(BURDEN) data --table us_provisional_national
+
 TABLES := gbd_deaths us_deaths_by_drug us_provisional us_county_deaths population \
           production_measurements signature_shares
+TABLES += us_provisional_national
 PROCESSED := $(TABLES:%=$(PROC)/%.parquet)
 
 data: $(PROCESSED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -82,3 +83,80 @@ def test_real_files_verify(raw_file):
     for sid in SOURCES:
         path = raw_file(sid)
         assert fetch.sha256_of(path) == SOURCES[sid].sha256
+
+
+# ---- sources that are an extract of the published file (registry.sources.RowFilter) ----
+
+FULL_FILE = (b"State,Year,Month,Indicator,Data Value\n"
+             b"AK,2015,January,Heroin (T40.1),12\n"
+             b"US,2015,January,Heroin (T40.1),\"10,788\"\n"
+             b"USX,2015,January,Heroin (T40.1),1\n"
+             b"\"US\",2015,February,Heroin (T40.1),\"10,900\"\r\n"
+             b"YC,2015,January,Heroin (T40.1),5\n"
+             b"US,2015,March,Heroin (T40.1),\"11,000\"")  # no final line break
+EXTRACT = (b"State,Year,Month,Indicator,Data Value\n"
+           b"US,2015,January,Heroin (T40.1),\"10,788\"\n"
+           b"\"US\",2015,February,Heroin (T40.1),\"10,900\"\r\n"
+           b"US,2015,March,Heroin (T40.1),\"11,000\"")
+
+
+def _extract_source(monkeypatch, sha256: str) -> str:
+    from burden.registry.sources import RowFilter, Source
+
+    source = Source(id="synthetic_extract", filename="synthetic_us.csv", title="synthetic",
+                    publisher="test", publisher_page="https://example.org",
+                    url="https://example.org/full.csv", sha256=sha256, licence="none",
+                    citation="none", loader="vsrr", table="us_provisional_national",
+                    extract=RowFilter(first_field="US"))
+    monkeypatch.setitem(SOURCES, source.id, source)
+    return source.id
+
+
+def test_extract_rows_keeps_header_and_first_field_matches_byte_for_byte(tmp_path):
+    from burden.registry.sources import RowFilter
+
+    full, out = tmp_path / "full.csv", tmp_path / "out.csv"
+    full.write_bytes(FULL_FILE)
+    assert fetch.extract_rows(full, out, RowFilter(first_field="US")) == 3
+    assert out.read_bytes() == EXTRACT  # "USX" and "YC" left out, line endings kept
+
+
+def test_download_is_extracted_then_hash_checked(tmp_path, monkeypatch):
+    monkeypatch.delenv("BURDEN_DATA_MIRROR", raising=False)
+    sid = _extract_source(monkeypatch, hashlib.sha256(EXTRACT).hexdigest())
+    calls = []
+
+    def fake_retrieve(url, known_hash, dest):  # no network: the "published" full file
+        calls.append((url, known_hash))
+        dest.write_bytes(FULL_FILE)
+
+    monkeypatch.setattr(fetch, "_retrieve", fake_retrieve)
+    path = fetch.fetch(sid, raw_dir=tmp_path, mirror=None)
+    assert path.read_bytes() == EXTRACT
+    assert calls == [("https://example.org/full.csv", None)]  # the full file's hash: unpinned
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic_us.csv"]
+
+
+def test_download_whose_extract_has_the_wrong_hash_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("BURDEN_DATA_MIRROR", raising=False)
+    sid = _extract_source(monkeypatch, "0" * 64)
+    monkeypatch.setattr(fetch, "_retrieve",
+                        lambda url, known_hash, dest: dest.write_bytes(FULL_FILE))
+    with pytest.raises(fetch.HashMismatchError) as err:
+        fetch.fetch(sid, raw_dir=tmp_path, mirror=None)
+    message = str(err.value)
+    assert hashlib.sha256(EXTRACT).hexdigest() in message and "0" * 64 in message
+    assert "first field is 'US'" in message
+    assert list(tmp_path.iterdir()) == []  # neither the full file nor a bad extract left
+
+
+def test_mirror_copy_is_the_extract_and_is_checked_as_is(tmp_path, monkeypatch):
+    sid = _extract_source(monkeypatch, hashlib.sha256(EXTRACT).hexdigest())
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "synthetic_us.csv").write_bytes(EXTRACT)
+    path = fetch.fetch(sid, raw_dir=tmp_path / "raw", mirror=mirror)
+    assert path.read_bytes() == EXTRACT
+    (mirror / "synthetic_us.csv").write_bytes(FULL_FILE)  # the full file is not the extract
+    with pytest.raises(fetch.HashMismatchError):
+        fetch.fetch(sid, raw_dir=tmp_path / "raw2", mirror=mirror)

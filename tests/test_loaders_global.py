@@ -120,8 +120,11 @@ def test_owid_deaths_long_rows_with_registry_ids():
     path = FIXTURES / "owid_gbd_deaths_sample.csv"
     frame, _ = _load(owid_gbd, path, "owid_gbd_deaths")
     build.validate("gbd_deaths", frame)
-    assert set(frame["cause"]) == set(owid_gbd.CAUSE_LABELS.values())
+    assert set(frame["cause"]) == {owid_gbd.CAUSE_LABELS[c]
+                                   for c in owid_gbd.EXPORTS["owid_gbd_deaths"].causes}
     assert set(frame["measure"]) == {"deaths"}
+    assert set(frame["gbd_round"]) == {2017} and set(frame["definition"]) == {
+        "gbd_use_disorder"}
     raw = {(r["Entity"], r["Year"]): r for r in _rows(path)}
     usa = frame.query("location_id == 'USA' and year == 2017 and cause == 'opioid_use_disorders'")
     assert usa["value"].tolist() == [float(raw["United States", "2017"][OPIOID])]
@@ -230,8 +233,14 @@ def test_owid_two_spellings_of_one_region(tmp_path):
 
 def test_owid_unknown_aggregate_without_code_is_dropped_not_guessed(tmp_path):
     fixture = FIXTURES / "owid_gbd_deaths_sample.csv"
-    line = _line_of(fixture, "High SDI,,2016")
-    path = _edited(tmp_path, fixture.name, _replace_on(line, "High SDI", "G20"))
+    first = _line_of(fixture, "High SDI,,2016")
+    second = _line_of(fixture, "High SDI,,2017")
+
+    def rename(lines):  # both years: every entity has the same years
+        return _replace_on(second, "High SDI", "G20")(
+            _replace_on(first, "High SDI", "G20")(lines))
+
+    path = _edited(tmp_path, fixture.name, rename)
     frame, log = _load(owid_gbd, path, "owid_gbd_deaths")
     assert "G20" in set(log.to_frame().query("action == 'dropped'")["original"])
     assert "G20" not in set(frame["location_name"])
@@ -367,7 +376,7 @@ def test_gbd_world_opioid_deaths_2017_equal_the_raw_world_row(raw_file, tmp_path
     paths = [raw_file(sid) for sid in ("owid_gbd_deaths", "owid_gbd_opioid_rate")]
     out = build.build_table("gbd_deaths", out_dir=tmp_path, raw_dir=paths[0].parent,
                             progress=None)
-    table = pd.read_parquet(out)
+    table = pd.read_parquet(out).query("gbd_round == 2017")  # the table holds GBD 2019 too
     world = table.query("location_id == 'WLD' and year == 2017 and measure == 'deaths' "
                         "and cause == 'opioid_use_disorders'")["value"]
     raw = next(r for r in _rows(paths[0]) if r["Code"] == "OWID_WRL" and r["Year"] == "2017")
@@ -375,7 +384,8 @@ def test_gbd_world_opioid_deaths_2017_equal_the_raw_world_row(raw_file, tmp_path
     rows = _rows(paths[0])
     countries = {r["Code"] for r in rows if r["Code"] and r["Code"] != "OWID_WRL"}
     assert set(table.query("location_level == 'country'")["location_id"]) == countries
-    log = pd.read_csv(tmp_path / "gbd_deaths.cleaning_log.csv")
+    log = pd.read_csv(tmp_path / "gbd_deaths.cleaning_log.csv").query(
+        "source == 'owid_gbd_deaths'")
     no_code = {r["Entity"] for r in rows if not r["Code"]}
     kept = set(table.query("location_level in ('region', 'super_region')")["location_name"])
     assert set(log.query("action == 'dropped'")["original"]) == no_code - kept - {

@@ -354,7 +354,17 @@ def test_vsrr_fixture_values_and_locations():
     frame, log = run(vsrr, VSRR, "vsrr_provisional")
     TABLES["us_provisional"].schema.validate(frame)
     rows = vsrr_rows(VSRR)
-    assert len(frame) == len(rows) and not log.entries
+    assert len(frame) == len(rows)
+    # logged: each blank Predicted Value and each "Underreported" footnote, nothing else
+    expected = sorted([(i, "Predicted Value") for i, r in enumerate(rows, 2)
+                       if not r["Predicted Value"]]
+                      + [(i, "Footnote") for i, r in enumerate(rows, 2)
+                         if r["Footnote"].startswith("Underreported")])
+    assert sorted((e["line"], e["column"]) for e in log.entries) == expected
+    assert {e["action"] for e in log.entries} == {"flagged"}
+    assert frame["underreported"].tolist() == [r["Footnote"].startswith("Underreported")
+                                               for r in rows]
+    assert set(frame["definition"]) == {"certified_overdose"}
     levels = dict(zip(frame["location_id"], frame["location_level"]))
     assert levels == {"US": "country", "US-YC": "city", "US-NY": "state", "US-AK": "state"}
     for row, (_, out) in zip(rows, frame.iterrows()):
@@ -385,8 +395,8 @@ def test_vsrr_blank_data_value_kept_as_nan_and_flagged(tmp_path):
     heroin = frame[(frame["location_id"] == "US") & (frame["indicator"] == "heroin")
                    & (frame["year"] == 2017) & (frame["month"] == 12)]
     assert math.isnan(heroin["value"].iloc[0]) and heroin["predicted_value"].iloc[0] > 0
-    assert [(e["action"], e["line"], e["column"]) for e in log.entries] == [
-        ("flagged", line, "Data Value")]
+    assert [(e["action"], e["line"], e["column"]) for e in log.entries
+            if e["column"] == "Data Value"] == [("flagged", line, "Data Value")]
 
 
 @pytest.mark.parametrize("column, old, new", [
@@ -557,6 +567,7 @@ def test_real_nida_deaths_sexes_add_up_for_every_drug(raw_file):
     path = raw_file("nida_deaths")
     frame, _ = run(nida, path, "nida_deaths")
     TABLES["us_deaths_by_drug"].schema.validate(frame)
+    assert set(frame["definition"]) == {"certified_overdose"}
     years, rows = nida_grid(path)
     any_opioid = next(line for line, cells in rows if cells[1].strip() == "Any Opioid1")
     for offset, sex in enumerate(["both", "female", "male"]):
@@ -606,7 +617,13 @@ def test_real_vsrr_matches_plain_csv(raw_file):
     assert got["value"].tolist() == [float(us["Data Value"])]
     published = pd.to_numeric(pd.Series([r["Data Value"] for r in rows]), errors="coerce")
     pd.testing.assert_series_equal(frame["value"], published, check_names=False)
-    assert sum(e["action"] == "flagged" for e in log.entries) == published.isna().sum()
+    assert sum(e["column"] == "Data Value" for e in log.entries) == published.isna().sum()
+    blank_predicted = sum(not r["Predicted Value"] for r in rows)
+    assert sum(e["column"] == "Predicted Value" for e in log.entries) == blank_predicted
+    underreported = [r["Footnote"].startswith("Underreported due to incomplete data")
+                     for r in rows]
+    assert frame["underreported"].tolist() == underreported
+    assert sum(e["column"] == "Footnote" for e in log.entries) == sum(underreported)
 
 
 @pytest.mark.realdata

@@ -3,6 +3,11 @@
 ``BURDEN_DATA_MIRROR=<folder>`` makes every file come from that folder (air-gapped
 machines, CI). Otherwise pooch downloads the pinned URL. A file whose hash differs from the
 registry is an error, never a warning, and is not left in ``data/raw``.
+
+A source with an ``extract`` (``registry.sources.RowFilter``) is a part of the published
+file: the whole file is downloaded from its url, cut by the filter, and the cut file is
+hash-checked (the hash pins the extract, not the download). A mirror copy is already the
+extract and is checked as is.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from burden import config
-from burden.registry.sources import SOURCES, Source
+from burden.registry.sources import SOURCES, RowFilter, Source
 
 
 class FetchError(RuntimeError):
@@ -35,11 +40,48 @@ def sha256_of(path: Path) -> str:
 def _verify(path: Path, source: Source, origin: str) -> None:
     actual = sha256_of(path)
     if actual != source.sha256:
+        where = f"get the exact file from {source.url}"
+        if source.extract is not None:
+            where = (f"the registry pins the extract of {source.url} (header and the rows "
+                     f"whose first field is {source.extract.first_field!r})")
         raise HashMismatchError(
             f"{origin}: sha256 of {source.filename} is {actual}, but the registry pins "
             f"{source.sha256} ({source.title}). The file is not the published release; "
-            f"get the exact file from {source.url}"
+            f"{where}"
         )
+
+
+def extract_rows(full: Path, dest: Path, row_filter: RowFilter) -> int:
+    """Write to ``dest`` the lines of ``full`` that ``row_filter`` keeps, byte for byte and
+    in order; return the number of kept lines below the header."""
+    wanted = row_filter.first_field.encode("utf-8")
+    delimiter = row_filter.delimiter.encode("utf-8")
+    kept = 0
+    with open(full, "rb") as src, open(dest, "wb") as out:
+        for number, line in enumerate(src, start=1):
+            if number <= row_filter.header_lines:
+                out.write(line)
+                continue
+            first = line.split(delimiter, 1)[0].rstrip(b"\r\n")
+            if first.startswith(b'"') and first.endswith(b'"') and len(first) >= 2:
+                first = first[1:-1]
+            if first == wanted:
+                out.write(line)
+                kept += 1
+    return kept
+
+
+def _extract_verified(full: Path, dest: Path, source: Source) -> None:
+    """Cut ``full`` by the source's ``extract`` into ``dest``; refuse a hash mismatch."""
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        extract_rows(full, tmp, source.extract)
+        _verify(tmp, source, f"{source.url} (after extracting the {source.extract.first_field!r}"
+                " rows)")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, dest)
 
 
 def _copy_verified(src: Path, dest: Path, source: Source) -> None:
@@ -53,16 +95,26 @@ def _copy_verified(src: Path, dest: Path, source: Source) -> None:
     os.replace(tmp, dest)
 
 
-def _download(source: Source, dest: Path) -> None:
+def _retrieve(url: str, known_hash: str | None, dest: Path) -> None:
+    """Download ``url`` to ``dest`` (pooch checks ``known_hash`` when given)."""
     import pooch
 
-    pooch.retrieve(
-        url=source.url,
-        known_hash=f"sha256:{source.sha256}",
-        fname=dest.name,
-        path=dest.parent,
-        progressbar=False,
-    )
+    pooch.retrieve(url=url, known_hash=known_hash, fname=dest.name, path=dest.parent,
+                   progressbar=False)
+
+
+def _download(source: Source, dest: Path) -> None:
+    if source.extract is None:
+        _retrieve(source.url, f"sha256:{source.sha256}", dest)
+        return
+    # the published file is larger than the pinned extract: its own hash is not pinned,
+    # the extract's is (checked in _extract_verified, before anything lands at dest)
+    full = dest.with_name(dest.name + ".full.part")
+    try:
+        _retrieve(source.url, None, full)
+        _extract_verified(full, dest, source)
+    finally:
+        full.unlink(missing_ok=True)
 
 
 def fetch(source_id: str, *, raw_dir: Path | None = None, mirror: Path | None = None) -> Path:
@@ -86,6 +138,8 @@ def fetch(source_id: str, *, raw_dir: Path | None = None, mirror: Path | None = 
         return dest
     try:
         _download(source, dest)
+    except HashMismatchError:
+        raise
     except Exception as exc:
         if isinstance(exc, ValueError) and "hash" in str(exc).lower():
             raise HashMismatchError(f"{source.url}: {exc}") from exc

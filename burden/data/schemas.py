@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pandera.pandas as pa
 
+from burden.registry.estimands import DEFINITIONS
+
 LOCATION_LEVELS = ["world", "super_region", "region", "country", "state", "city", "county"]
 SEXES = ["both", "female", "male"]
 
@@ -23,6 +25,10 @@ def _nonneg(nullable: bool = False) -> pa.Column:
 
 
 _source = pa.Column(str, nullable=False)
+# What the deaths counted are (registry.estimands id): "gbd_use_disorder" (IHME modelled
+# use-disorder deaths) or "certified_overdose" (certificate names the drug). Never pool
+# rows of different definitions as one measurement.
+_definition = pa.Column(str, pa.Check.isin(list(DEFINITIONS)))
 
 GBD_DEATHS = pa.DataFrameSchema(
     {
@@ -33,9 +39,11 @@ GBD_DEATHS = pa.DataFrameSchema(
         "cause": pa.Column(str),  # registry.causes id, e.g. "opioid_use_disorders"
         "measure": pa.Column(str, pa.Check.isin(["deaths", "rate_age_std_per_100k"])),
         "value": _nonneg(),
+        "gbd_round": pa.Column(int, pa.Check.isin([2017, 2019])),  # GBD round of the estimate
+        "definition": _definition,
         "source": _source,
     },
-    unique=["location_id", "year", "cause", "measure"],
+    unique=["location_id", "year", "cause", "measure", "gbd_round"],
     strict=True,
     coerce=True,
 )
@@ -48,6 +56,7 @@ US_DEATHS_BY_DRUG = pa.DataFrameSchema(
         "sex": pa.Column(str, pa.Check.isin(SEXES)),
         "measure": pa.Column(str, pa.Check.isin(["deaths", "rate_age_adj_per_100k"])),
         "value": _nonneg(),
+        "definition": _definition,
         "source": _source,
     },
     unique=["year", "drug", "group", "sex", "measure"],
@@ -55,20 +64,24 @@ US_DEATHS_BY_DRUG = pa.DataFrameSchema(
     coerce=True,
 )
 
+_VSRR_COLUMNS = {
+    "location_id": pa.Column(str),  # US, US-XX, US-YC
+    "location_level": pa.Column(str, pa.Check.isin(["country", "state", "city"])),
+    "year": pa.Column(int, pa.Check.in_range(1950, 2100)),
+    "month": pa.Column(int, pa.Check.in_range(1, 12)),  # last month of the 12-month period
+    "indicator": pa.Column(str),  # cause id, "all_overdose", "percent_specified", ...
+    "value": _nonneg(nullable=True),  # reported ("Data Value"); NaN where not published
+    "predicted_value": _nonneg(nullable=True),
+    "percent_complete": pa.Column(float, pa.Check.in_range(0, 100), nullable=True),
+    "percent_pending": pa.Column(float, pa.Check.in_range(0, 100), nullable=True),
+    "footnote": pa.Column(str, nullable=True),
+    "underreported": pa.Column(bool),  # footnote "Underreported due to incomplete data"
+    "definition": _definition,
+    "source": _source,
+}
+
 US_PROVISIONAL = pa.DataFrameSchema(
-    {
-        "location_id": pa.Column(str),  # US, US-XX, US-YC
-        "location_level": pa.Column(str, pa.Check.isin(["country", "state", "city"])),
-        "year": pa.Column(int, pa.Check.in_range(1950, 2100)),
-        "month": pa.Column(int, pa.Check.in_range(1, 12)),  # last month of the 12-month period
-        "indicator": pa.Column(str),  # cause id, "all_overdose", "percent_specified", ...
-        "value": _nonneg(nullable=True),  # reported ("Data Value"); NaN where not published
-        "predicted_value": _nonneg(nullable=True),
-        "percent_complete": pa.Column(float, pa.Check.in_range(0, 100), nullable=True),
-        "percent_pending": pa.Column(float, pa.Check.in_range(0, 100), nullable=True),
-        "footnote": pa.Column(str, nullable=True),
-        "source": _source,
-    },
+    _VSRR_COLUMNS,
     unique=["location_id", "year", "month", "indicator"],
     strict=True,
     coerce=True,
@@ -146,6 +159,17 @@ SIGNATURE_SHARES = pa.DataFrameSchema(
 )
 
 
+# The national (US) series of a later VSRR release, kept apart from ``us_provisional`` (the
+# 2018 release): both releases publish 2015-2018 and the later one revised the values, so
+# each stays a separate measurement (told apart by ``source`` when the tables are stacked).
+US_PROVISIONAL_NATIONAL = pa.DataFrameSchema(
+    _VSRR_COLUMNS,
+    unique=["location_id", "year", "month", "indicator"],
+    strict=True,
+    coerce=True,
+)
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -160,7 +184,8 @@ class Table:
 TABLES: dict[str, Table] = {
     t.name: t
     for t in [
-        Table("gbd_deaths", GBD_DEATHS, "IHME GBD 2017 deaths and rates by location and year"),
+        Table("gbd_deaths", GBD_DEATHS,
+              "IHME GBD 2017 and 2019 deaths and rates by location and year"),
         Table("us_deaths_by_drug", US_DEATHS_BY_DRUG, "NIDA/NCHS US overdose deaths by drug"),
         Table("us_provisional", US_PROVISIONAL, "CDC VSRR provisional 12-month-ending counts"),
         Table("us_county_deaths", US_COUNTY_DEATHS, "CDC WONDER opioid deaths by county"),
@@ -169,5 +194,7 @@ TABLES: dict[str, Table] = {
               "Published opium cultivation, production and share figures"),
         Table("signature_shares", SIGNATURE_SHARES,
               "DEA Heroin Signature Program shares of US heroin by source region"),
+        Table("us_provisional_national", US_PROVISIONAL_NATIONAL,
+              "CDC VSRR provisional 12-month-ending US counts, 2015-2025 release"),
     ]
 }

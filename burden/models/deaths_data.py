@@ -62,6 +62,9 @@ def _gbd_country_rows(gbd: pd.DataFrame, last_data_year: int | None) -> pd.DataF
                                        "cause", "measure", "value"))
     rows = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
                & (gbd["location_level"] == "country")].copy()
+    # gbd_deaths also holds the GBD 2019 round (a revision of the same quantity, 204
+    # countries): the model is fitted on GBD 2017 only, as before that round was added
+    rows = rows[rows["gbd_round"] == 2017] if "gbd_round" in rows else rows
     if rows.empty:
         raise ValueError(f"gbd_deaths has no country rows of cause {GBD_CAUSE!r}, "
                          "measure 'deaths'")

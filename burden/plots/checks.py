@@ -41,7 +41,7 @@ def _country_years(name: str, table: pd.DataFrame) -> pd.DataFrame:
     if name == "population":
         return pd.DataFrame({"source": table["source"], "country": table["location_id"],
                              "year": table["year"]})
-    if name in ("us_deaths_by_drug", "us_provisional"):
+    if name in ("us_deaths_by_drug", "us_provisional", "us_provisional_national"):
         return pd.DataFrame({"source": table["source"], "country": "USA",
                              "year": table["year"]})
     if name == "us_county_deaths":  # pooled periods inform every year they span

@@ -48,6 +48,8 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                 "gbd_deaths")
         gbd = gbd_deaths[(gbd_deaths["cause"] == "opioid_use_disorders")
                          & (gbd_deaths["measure"] == "deaths")]
+        if "gbd_round" in gbd:  # GBD 2017, the round the deaths model is fitted on
+            gbd = gbd[gbd["gbd_round"] == 2017]
         parts.append(gbd[OBSERVED_COLUMNS])
     if us_deaths_by_drug is not None:
         require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",

@@ -5,7 +5,7 @@ unintentional, X60-X64 suicide, X85 homicide, Y10-Y14 undetermined intent); the 
 of the *multiple* causes (T-codes) on the certificate, so one death can involve several
 drugs. Code sets as printed in the NIDA table's footnotes and the CDC WONDER query footer.
 
-GBD causes are IHME's modelled "drug use disorder" causes (GBD 2017 cause list); the
+GBD causes are IHME's modelled "drug use disorder" causes (GBD 2017 and 2019 cause lists); the
 deaths they count are not the same set as NCHS multiple-cause counts.
 """
 
@@ -45,6 +45,11 @@ CAUSES: dict[str, Cause] = {
               ("T40.4",), "multiple", opioid=True, parent="any_opioid"),
         Cause("rx_opioids", "Prescription opioids", ("T40.2", "T40.3"), "multiple",
               opioid=True, parent="any_opioid"),
+        Cause("natural_semisynthetic_synthetic_opioids", "Natural, semi-synthetic and "
+              "synthetic opioids incl. methadone", ("T40.2", "T40.3", "T40.4"), "multiple",
+              opioid=True, parent="any_opioid",
+              note="VSRR indicator T40.2-T40.4 (all opioids except heroin, opium and "
+              "other/unspecified narcotics)"),
         Cause("cocaine", "Cocaine", ("T40.5",), "multiple", parent="all_overdose"),
         Cause("psychostimulants", "Psychostimulants with abuse potential (mostly "
               "methamphetamine)", ("T43.6",), "multiple", parent="all_overdose"),
@@ -58,6 +63,10 @@ CAUSES: dict[str, Cause] = {
         Cause("cocaine_use_disorders", "Cocaine use disorders (GBD)", ("F14",), "gbd"),
         Cause("amphetamine_use_disorders", "Amphetamine use disorders (GBD)", ("F15",), "gbd"),
         Cause("other_drug_use_disorders", "Other drug use disorders (GBD)", (), "gbd"),
+        Cause("drug_use_disorders", "All drug use disorders (GBD)", (), "gbd",
+              note="GBD 2019 aggregate of opioid, cocaine, amphetamine, cannabis and other "
+              "drug use disorders (OWID header label 'Drug use disorders')"),
+        Cause("alcohol_use_disorders", "Alcohol use disorders (GBD)", ("F10",), "gbd"),
     ]
 }
 

@@ -1,4 +1,5 @@
-"""Locations: the world, the GBD 2017 super-regions, regions and 195 countries, with ISO3.
+"""Locations: the world, the GBD 2017 super-regions, regions and 195 countries, with ISO3,
+and the 9 countries GBD 2019 added (204 countries in that round).
 
 Sources:
 
@@ -11,6 +12,15 @@ Sources:
   sum of its regions; 11 regions are the sums of their countries (to 1e-15), and 10 regions
   exceed that sum by a small positive remainder (2e-5 to 6.6 % of the region) that no reported
   country carries: IHME's totals count locations without a row of their own in this export.
+- GBD 2019 location hierarchy (204 countries and territories: GBD 2017's 195 plus Cook
+  Islands, Niue, Nauru, Palau, Tokelau and Tuvalu in Oceania, Saint Kitts and Nevis in the
+  Caribbean, Monaco and San Marino in Western Europe; regions and super-regions unchanged):
+  IHME, GBD 2019 (GBD 2019 Diseases and Injuries Collaborators, Lancet 2020;396:1204-22,
+  appendix 1, location hierarchy). ``gbd_rounds`` in ``gbd_locations.csv`` says which
+  rounds list a country ("2017;2019" or "2019"); every function that lists or checks GBD
+  countries takes a ``gbd_round`` that defaults to 2017, so GBD 2017 code paths see the
+  195 countries only. tests/test_loaders_global.py checks that the OWID export of GBD 2019
+  deaths has exactly these 204 countries.
 - Drug-market regions (for trafficking routes): the subregions of the UNODC World Drug Report
   2019 "Regional groupings" page, merged into ten groups: "North America" (Canada, Mexico,
   United States, as in the WDR, plus Greenland), "Latin America and the Caribbean" (WDR
@@ -41,6 +51,7 @@ import pandas as pd
 from burden.errors import DataFormatError
 
 WORLD_ID = "WLD"
+GBD_ROUNDS = (2017, 2019)
 LEVELS = ("world", "super_region", "region", "country")
 
 #: GBD 2017 super-regions: slug -> name (IHME spelling).
@@ -112,6 +123,7 @@ class Location:
     level: str  # one of LEVELS
     parent: str | None  # id of the enclosing location; None for the world
     market_region: str | None = None  # countries only (MARKET_REGIONS)
+    gbd_rounds: tuple[int, ...] = ()  # countries only: GBD rounds listing it (GBD_ROUNDS)
 
 
 def region_id(slug: str) -> str:
@@ -157,11 +169,14 @@ def _registry() -> dict[str, Location]:
     text = resources.files("burden.registry").joinpath(_TABLE).read_text(encoding="utf-8")
     for line, row in enumerate(csv.DictReader(text.splitlines()), start=2):
         iso3, region, market = row["iso3"], row["gbd_region"], row["market_region"]
-        if region not in REGIONS or market not in MARKET_REGIONS or iso3 not in names.index:
+        rounds = tuple(int(r) for r in row["gbd_rounds"].split(";") if r.isdigit())
+        if (region not in REGIONS or market not in MARKET_REGIONS or iso3 not in names.index
+                or not rounds or not set(rounds) <= set(GBD_ROUNDS)):
             raise DataFormatError(_TABLE, f"bad row {row}", line=line,
-                                  expected="a coco ISO3 code, a REGIONS slug, a MARKET_REGION")
+                                  expected="a coco ISO3 code, a REGIONS slug, a MARKET_REGION, "
+                                  f"GBD rounds among {GBD_ROUNDS} separated by ';'")
         locations[iso3] = Location(iso3, iso3, str(names[iso3]), "country", region_id(region),
-                                   market)
+                                   market, rounds)
     return locations
 
 
@@ -169,9 +184,16 @@ def all_locations() -> list[Location]:
     return list(_registry().values())
 
 
-def countries() -> list[Location]:
-    """The 195 GBD 2017 countries and territories, sorted by ISO3."""
-    return sorted((loc for loc in _registry().values() if loc.level == "country"),
+def _check_round(gbd_round: int) -> None:
+    if gbd_round not in GBD_ROUNDS:
+        raise ValueError(f"unknown GBD round {gbd_round!r}; known: {GBD_ROUNDS}")
+
+
+def countries(gbd_round: int = 2017) -> list[Location]:
+    """The countries and territories of a GBD round (195 in 2017, 204 in 2019), by ISO3."""
+    _check_round(gbd_round)
+    return sorted((loc for loc in _registry().values()
+                   if loc.level == "country" and gbd_round in loc.gbd_rounds),
                   key=lambda loc: loc.id)
 
 
@@ -212,9 +234,12 @@ def market_region_of(iso3: str) -> str:
     return _country(iso3).market_region
 
 
-def is_country_code(code: str, *, gbd_only: bool = True) -> bool:
-    """True for a GBD 2017 country's ISO3 (or, with ``gbd_only=False``, any current ISO3)."""
-    if code in _registry() and _registry()[code].level == "country":
+def is_country_code(code: str, *, gbd_only: bool = True, gbd_round: int = 2017) -> bool:
+    """True for the ISO3 of a country of GBD round ``gbd_round`` (default 2017), or, with
+    ``gbd_only=False``, of any current ISO 3166 country."""
+    _check_round(gbd_round)
+    loc = _registry().get(code)
+    if loc is not None and loc.level == "country" and gbd_round in loc.gbd_rounds:
         return True
     return not gbd_only and code in _iso3_codes()
 
@@ -273,11 +298,11 @@ def _name_to_iso3(text: str) -> str | None:
     return found if isinstance(found, str) and found != text else None
 
 
-def hierarchy() -> pd.DataFrame:
-    """One row per country: iso3, name, region_id, region_name, super_region_id,
-    super_region_name, market_region."""
+def hierarchy(gbd_round: int = 2017) -> pd.DataFrame:
+    """One row per country of GBD round ``gbd_round`` (default 2017): iso3, name, region_id,
+    region_name, super_region_id, super_region_name, market_region."""
     rows = []
-    for loc in countries():
+    for loc in countries(gbd_round):
         region = get(loc.parent)
         super_region = get(region.parent)
         rows.append({

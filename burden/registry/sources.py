@@ -2,11 +2,30 @@
 
 The sha256 pins the exact file: a download or mirror copy whose hash differs is refused.
 Entries mirror ``shared/data/README.md`` (publisher pages, pinned copies and licences).
+
+A source whose raw file is a part of the published file (``extract``, e.g. the national
+rows of a file of all jurisdictions) is downloaded whole from ``url``, cut by its
+``RowFilter`` (``burden.data.fetch``), and the sha256 pins the cut file: a mirror holds the
+cut file already and it is checked as is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Keep the first ``header_lines`` lines and the lines whose first field (text before the
+    first ``delimiter``, surrounding double quotes removed) equals ``first_field``.
+
+    Lines are kept byte for byte, in order, with their line endings. A declaration only:
+    ``burden.data.fetch`` applies it.
+    """
+
+    first_field: str
+    delimiter: str = ","
+    header_lines: int = 1
 
 
 @dataclass(frozen=True)
@@ -22,6 +41,7 @@ class Source:
     citation: str
     loader: str  # module name in burden.data.loaders
     table: str  # processed table it feeds
+    extract: RowFilter | None = None  # applied to the download from ``url`` before hashing
 
 
 _IHME_CITATION = (
@@ -30,6 +50,10 @@ _IHME_CITATION = (
     "via Our World in Data"
 )
 _IHME_LICENCE = "CC-BY 4.0 (Our World in Data); IHME free-of-charge non-commercial terms"
+_IHME2019_CITATION = (
+    "Global Burden of Disease Collaborative Network. Global Burden of Disease Study 2019 "
+    "(GBD 2019) Results. Seattle: IHME, 2020; via Our World in Data"
+)
 _NIDA_CITATION = (
     "National Institute on Drug Abuse. Overdose Death Rates (figures from CDC WONDER, "
     "National Center for Health Statistics), data through 2019"
@@ -145,6 +169,74 @@ SOURCES: dict[str, Source] = {
             "(SP.POP.TOTL)",
             loader="worldbank",
             table="population",
+        ),
+        # ---- GBD 2019 round (OWID exports) and the 2015-2025 VSRR national series ----
+        Source(
+            id="owid_gbd2019_deaths",
+            filename="owid_gbd2019_substance_use_disorder_deaths.csv",
+            title="Deaths from substance use disorders by type (opioid, cocaine, amphetamine, "
+            "other drug, all drug, alcohol), all ages, both sexes, 1990-2019",
+            publisher="IHME GBD 2019 via Our World in Data",
+            publisher_page="https://ourworldindata.org/grapher/deaths-substance-disorders",
+            url="https://raw.githubusercontent.com/corssinojaime/drugreport/"
+            "5c6d97b530bdd882e3cd7abbcd141f1fbad7b97c/deaths-substance-disorders.csv",
+            sha256="3bba1584540abc9f1baf9391e6c384f383afacf7a3abe9e7327a69cb0c8365c2",
+            licence=_IHME_LICENCE,
+            citation=_IHME2019_CITATION,
+            loader="owid_gbd",
+            table="gbd_deaths",
+        ),
+        Source(
+            id="owid_gbd2019_opioid_rate",
+            filename="owid_gbd2019_opioid_death_rate_agestd.csv",
+            title="Opioid use disorder deaths, age-standardised rate per 100,000, 1990-2019 "
+            "(GBD 2019)",
+            publisher="IHME GBD 2019 via Our World in Data",
+            publisher_page="https://ourworldindata.org/grapher/death-rate-from-opioid-use",
+            url="https://raw.githubusercontent.com/yasminamog/healthcare/"
+            "f501471a682aa6732bc1121d4831e96b6bf7be66/death-rate-from-opioid-use.csv",
+            sha256="3902e85e041809faf1f39f585dee96e1435c741fb18105a66df9a396301de482",
+            licence=_IHME_LICENCE,
+            citation=_IHME2019_CITATION,
+            loader="owid_gbd",
+            table="gbd_deaths",
+        ),
+        Source(
+            id="owid_gbd2019_drug_rate",
+            filename="owid_gbd2019_drug_use_disorder_death_rate_agestd.csv",
+            title="Drug use disorder deaths, age-standardised rate per 100,000, 1990-2019 "
+            "(GBD 2019)",
+            publisher="IHME GBD 2019 via Our World in Data",
+            publisher_page="https://ourworldindata.org/grapher/"
+            "death-rates-from-drug-use-disorders",
+            url="https://raw.githubusercontent.com/corssinojaime/drugreport/"
+            "5c6d97b530bdd882e3cd7abbcd141f1fbad7b97c/death-rates-from-drug-use-disorders.csv",
+            sha256="80108b90cdefd95c40632c989818cfc12707f023c83f8aaa6d45c80782486df9",
+            licence=_IHME_LICENCE,
+            citation=_IHME2019_CITATION,
+            loader="owid_gbd",
+            table="gbd_deaths",
+        ),
+        Source(
+            id="vsrr_national",
+            filename="cdc_vsrr_provisional_overdose_us_2015_2025.csv",
+            title="VSRR provisional drug overdose death counts (12-month ending), United "
+            "States, January 2015 - April 2025 (the US rows of the full file)",
+            publisher="CDC National Center for Health Statistics",
+            publisher_page="https://data.cdc.gov/NCHS/VSRR-Provisional-Drug-Overdose-Death-"
+            "Counts/xkb8-kh2a",
+            # the full file of all jurisdictions (14,471,342 bytes; its hash is not pinned):
+            # ``extract`` keeps the header and the US rows, and ``sha256`` pins that extract
+            url="https://raw.githubusercontent.com/ellaprince90/overdose-data-us/"
+            "0e93ff04170dd3dc98819457ea37e61d5c1344d9/"
+            "VSRR_Provisional_Drug_Overdose_Death_Counts.csv",
+            sha256="38473afee0ef6491f27b01191c1ccefcf82bd7663e4c2175d2d03e5aa797c366",
+            licence="US government work, public domain",
+            citation="Ahmad FB, Cisewski JA, Rossen LM, Sutton P. Provisional drug overdose "
+            "death counts. National Center for Health Statistics, 2025",
+            loader="vsrr",
+            table="us_provisional_national",
+            extract=RowFilter(first_field="US"),
         ),
     ]
 }

@@ -73,7 +73,9 @@ assert set(DRUG_LABELS.values()) <= set(CAUSES), "DRUG_LABELS must map to regist
 _YEAR = re.compile(r"(19|20)\d\d")
 _FOOTNOTE_DIGITS = re.compile(r"\d+$")
 _COMBINATION = re.compile(r"\s+(AND|WITHOUT)\s+")  # upper case, as printed
-COLUMNS = ["year", "drug", "group", "sex", "measure", "value", "source"]
+COLUMNS = ["year", "drug", "group", "sex", "measure", "value", "definition", "source"]
+#: ``registry.estimands`` id of every row: NCHS counts deaths whose certificate names the drug.
+DEFINITION = "certified_overdose"
 
 
 def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
@@ -104,8 +106,10 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
                               "and the footnotes after the last drug row")
     _check_footer(rows[end:], years, path)
     _log_block(log, rows[end:], "footnotes below the table: not data")
-    frame = pd.DataFrame.from_records(records, columns=[*COLUMNS, "_line", "_label"])
+    frame = pd.DataFrame.from_records(
+        records, columns=[c for c in COLUMNS if c != "definition"] + ["_line", "_label"])
     frame["measure"], frame["source"] = measure, source_id
+    frame["definition"] = DEFINITION
     if frame.empty:
         raise DataFormatError(path, "no data rows under the year header", line=header_line,
                               expected="drug rows with a value per year")

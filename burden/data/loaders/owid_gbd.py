@@ -1,19 +1,26 @@
-"""IHME GBD 2017 exports from Our World in Data -> ``gbd_deaths``.
+"""IHME GBD 2017 and GBD 2019 exports from Our World in Data -> ``gbd_deaths``.
 
-Two OWID chart exports share one layout: ``Entity, Code, Year`` and one column per cause,
-named by IHME's label, e.g. ``Deaths - Opioid use disorders - Sex: Both - Age: All Ages
-(Number)``. Columns are found by that label, never by position.
+Every OWID chart export of either round has one layout: ``Entity, Code, Year`` and one
+column per cause, named by IHME's label, e.g. ``Deaths - Opioid use disorders - Sex: Both -
+Age: All Ages (Number)``. Columns are found by that label, never by position (the GBD 2019
+deaths export orders its causes differently from the GBD 2017 one). ``EXPORTS`` says, per
+source, which round it is and which cause columns it must have; each row of the table
+carries its ``gbd_round`` and ``definition`` (``gbd_use_disorder``).
 
 Entities:
 
 - a row with an ISO3 ``Code`` is a country (``location_id`` = ISO3, level ``country``); the
-  code must be a GBD 2017 country and the ``Entity`` name must agree with it (coco);
+  code must be a country of the export's GBD round (195 in 2017, 204 in 2019; see
+  ``registry.locations``) and the ``Entity`` name must agree with it (coco);
 - ``OWID_WRL`` is the world (``WLD``);
-- rows without a code that name a GBD region or super-region get its ``GBD_R:``/``GBD_SR:``
-  id; "South Asia" and "North Africa and Middle East" are each a super-region and its only
-  region, so one row yields both ids (logged once as ``flagged``);
-- other rows without a code (SDI groups, England, Scotland, Wales, Northern Ireland) are
-  dropped and logged: they are not in the registry.
+- GBD 2017: rows without a code that name a GBD region or super-region get its
+  ``GBD_R:``/``GBD_SR:`` id; "South Asia" and "North Africa and Middle East" are each a
+  super-region and its only region, so one row yields both ids (logged once as
+  ``flagged``); other rows without a code (SDI groups, England, Scotland, Wales, Northern
+  Ireland) are dropped and logged: they are not in the registry;
+- GBD 2019: the exports hold no GBD regions; every row without a code (WHO regions, World
+  Bank regions and income groups, G20, OECD, the UK nations) is dropped and logged, one
+  entry per row, with the kind of aggregate as the reason (``aggregate_kind``).
 """
 
 from __future__ import annotations
@@ -33,11 +40,15 @@ from burden.data.cleaning import (
 )
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry import locations
+from burden.registry.estimands import DEFINITIONS
 
 ENTITY, CODE, YEAR = "Entity", "Code", "Year"
 WORLD_CODE = "OWID_WRL"
 COLUMNS = ["location_id", "location_name", "location_level", "year", "cause", "measure",
-           "value", "source"]
+           "value", "gbd_round", "definition", "source"]
+#: ``registry.estimands`` id of every row: IHME's modelled use-disorder deaths.
+DEFINITION = "gbd_use_disorder"
+assert DEFINITION in DEFINITIONS
 
 #: IHME cause labels as printed in the headers -> ``registry.causes`` id.
 CAUSE_LABELS = {
@@ -45,7 +56,13 @@ CAUSE_LABELS = {
     "Cocaine use disorders": "cocaine_use_disorders",
     "Other drug use disorders": "other_drug_use_disorders",
     "Amphetamine use disorders": "amphetamine_use_disorders",
+    "Drug use disorders": "drug_use_disorders",  # GBD 2019 files: all drug use disorders
+    "Alcohol use disorders": "alcohol_use_disorders",
 }
+
+#: GBD 2019 exports: uncoded rows that are not GBD locations, by name -> kind (log reason).
+UK_NATIONS = ("England", "Scotland", "Wales", "Northern Ireland")
+COUNTRY_GROUPS = ("G20", "OECD Countries")
 
 
 @dataclass(frozen=True)
@@ -56,21 +73,35 @@ class Export:
     age: str  # as in the header: "All Ages" | "Age-standardized"
     unit: str  # as in the header: "Number" | "Rate"
     causes: tuple[str, ...]  # IHME labels
+    gbd_round: int = 2017
 
     def header(self, cause_label: str) -> str:
         return f"Deaths - {cause_label} - Sex: Both - Age: {self.age} ({self.unit})"
 
 
+_GBD2017_CAUSES = ("Opioid use disorders", "Cocaine use disorders", "Other drug use disorders",
+                   "Amphetamine use disorders")
 EXPORTS = {
-    "owid_gbd_deaths": Export("deaths", "All Ages", "Number", tuple(CAUSE_LABELS)),
+    "owid_gbd_deaths": Export("deaths", "All Ages", "Number", _GBD2017_CAUSES),
     "owid_gbd_opioid_rate": Export("rate_age_std_per_100k", "Age-standardized", "Rate",
                                    ("Opioid use disorders",)),
+    "owid_gbd2019_deaths": Export("deaths", "All Ages", "Number", (
+        "Cocaine use disorders", "Drug use disorders", "Opioid use disorders",
+        "Alcohol use disorders", "Other drug use disorders", "Amphetamine use disorders"),
+        gbd_round=2019),
+    "owid_gbd2019_opioid_rate": Export("rate_age_std_per_100k", "Age-standardized", "Rate",
+                                       ("Opioid use disorders",), gbd_round=2019),
+    "owid_gbd2019_drug_rate": Export("rate_age_std_per_100k", "Age-standardized", "Rate",
+                                     ("Drug use disorders",), gbd_round=2019),
 }
 
 
 def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     """Read an OWID GBD export into long ``gbd_deaths`` rows (one per location-year-cause)."""
     path = Path(path)
+    if source_id not in EXPORTS:
+        raise ValueError(f"owid_gbd loader: unknown source {source_id!r}; known: "
+                         f"{list(EXPORTS)}")
     export = EXPORTS[source_id]
     rows = csv_rows(decode(path, expected="UTF-8 CSV, as OWID exports it"), path)
     expected = [ENTITY, CODE, YEAR] + [export.header(c) for c in export.causes]
@@ -78,16 +109,17 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     require_columns(header, expected, file=path, line=header_line, only=True)
     cause_columns = {export.header(label): CAUSE_LABELS[label] for label in export.causes}
     records, both_logged = [], set()
+    entity_lines: dict[str, dict[int, int]] = {}  # entity -> {year: line}
     entity_years = FirstLines(path, column=YEAR, expected="one row per Entity and Year")
     location_years = FirstLines(path, column=ENTITY, expected="one row per location and year")
     for line, row in data_rows(rows[1:], header, path, log=log):
         entity = row[ENTITY]
         year = parse_year(row[YEAR], file=path, line=line, column=YEAR)
         entity_years.add((entity, year), line, f"row ({entity!r}, {year})")
-        places = _places(row, path, line)
+        entity_lines.setdefault(entity, {})[year] = line
+        places = _places(row, path, line, export.gbd_round)
         if not places:
-            log.record("dropped", "no ISO3 code and not a GBD 2017 region or "
-                       "super-region in the registry (SDI group or UK nation)",
+            log.record("dropped", _drop_reason(entity, export.gbd_round),
                        line=line, column=ENTITY, original=entity,
                        record=f"{entity}, {year}")
             continue
@@ -102,22 +134,61 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
             value = parse_count(row[column], file=path, line=line, column=column)
             for place in places:
                 records.append((place.id, place.name, place.level, year, cause,
-                                export.measure, value, source_id))
+                                export.measure, value, export.gbd_round, DEFINITION,
+                                source_id))
     if not records:
         raise DataFormatError(path, "no data rows below the header", line=2,
                               expected="one row per entity and year")
+    _check_years(entity_lines, path)
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
-def _places(row: dict[str, str], path: Path, line: int) -> list[locations.Location]:
+def _check_years(entity_lines: dict[str, dict[int, int]], path: Path) -> None:
+    """Every entity has the same years (OWID exports are complete panels); an entity that
+    lacks some was cut short (a file truncated between rows) or edited."""
+    every = set().union(*(set(years) for years in entity_lines.values()))
+    for entity, years in entity_lines.items():
+        lacking = sorted(every - set(years))
+        if lacking:
+            end = max(years.values())
+            raise DataFormatError(path, f"{entity!r} lacks year(s) {lacking} that other "
+                                  f"entities have; its rows end at line {end} (file cut "
+                                  "short between rows?)", line=end, column=YEAR,
+                                  expected="the same years for every entity")
+
+
+def aggregate_kind(entity: str) -> str:
+    """What an uncoded row of a GBD 2019 export is, in words (the cleaning-log reason)."""
+    if entity.endswith("(WHO)"):
+        return "WHO region"
+    if entity.endswith("(WB)") or entity.startswith("World Bank "):
+        return "World Bank region or income group"
+    if entity in COUNTRY_GROUPS:
+        return "country group (G20, OECD)"
+    if entity in UK_NATIONS:
+        return "UK nation (part of GBR, which has its own row)"
+    return "aggregate without ISO3 code"
+
+
+def _drop_reason(entity: str, gbd_round: int) -> str:
+    if gbd_round == 2017:
+        return ("no ISO3 code and not a GBD 2017 region or super-region in the registry "
+                "(SDI group or UK nation)")
+    return (f"{aggregate_kind(entity)}: no ISO3 code, not a GBD location (GBD {gbd_round} "
+            "exports carry no GBD regions)")
+
+
+def _places(row: dict[str, str], path: Path, line: int,
+            gbd_round: int) -> list[locations.Location]:
     entity, code = row[ENTITY], row[CODE]
     if code == WORLD_CODE:
         return [locations.get(locations.WORLD_ID)]
     if code:
-        if not locations.is_country_code(code):
+        if not locations.is_country_code(code, gbd_round=gbd_round):
             raise DataFormatError(path, f"unknown country code {code!r} ({entity!r})",
                                   line=line, column=CODE,
-                                  expected=f"a GBD 2017 country ISO3 code or {WORLD_CODE}")
+                                  expected=f"a GBD {gbd_round} country ISO3 code or "
+                                  f"{WORLD_CODE}")
         named = locations.to_iso3(entity, file=path, line=line, column=ENTITY,
                                   gbd_only=False)
         if named != code:
@@ -125,4 +196,6 @@ def _places(row: dict[str, str], path: Path, line: int) -> list[locations.Locati
                                   line=line, column=CODE,
                                   expected="the ISO3 code of the Entity")
         return [locations.get(code)]
+    if gbd_round != 2017:  # the registry's regions are GBD 2017's; 2019 exports have none
+        return []
     return [locations.get(i) for i in locations.aggregate_ids(entity)]

@@ -1,0 +1,44 @@
+"""Estimands: what a death count counts, independent of who published it.
+
+Every row of a deaths table carries a ``definition`` id from ``DEFINITIONS``. Two sources
+with different definitions measure different quantities (GBD's modelled use-disorder
+deaths are not the deaths whose certificate names the drug) and must not be pooled as if
+they were the same measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Definition:
+    id: str
+    name: str
+    description: str
+
+
+DEFINITIONS: dict[str, Definition] = {
+    d.id: d
+    for d in [
+        Definition(
+            "gbd_use_disorder",
+            "Drug use disorder deaths (GBD)",
+            "deaths due to drug use disorders as defined by GBD (IHME modelled estimates)",
+        ),
+        Definition(
+            "certified_overdose",
+            "Certified drug overdose deaths",
+            "drug-overdose deaths whose death certificate names the drug (ICD-10 underlying "
+            "X40-X44, X60-X64, X85, Y10-Y14 with the T-code as a multiple cause)",
+        ),
+    ]
+}
+
+
+def get(definition_id: str) -> Definition:
+    try:
+        return DEFINITIONS[definition_id]
+    except KeyError:
+        raise KeyError(f"unknown definition {definition_id!r}; known: "
+                       f"{', '.join(DEFINITIONS)}") from None
