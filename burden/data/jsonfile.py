@@ -105,7 +105,7 @@ def records(text: str, path: Path) -> list[Record]:
         try:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            if _skip(text, exc.pos) >= len(text):
+            if _skip(text, exc.pos) >= len(text) or "}" not in text[exc.pos:]:
                 raise DataFormatError(path, f"the file ends inside record {number} "
                                       "(truncated file?)", line=_line(text, len(text)),
                                       column=_field_before(text[pos:exc.pos]),
