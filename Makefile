@@ -83,8 +83,23 @@ $(PROC)/us_provisional_national.parquet: $(RAW)/cdc_vsrr_provisional_overdose_us
 	$(BURDEN) data --table us_provisional_national
 
 TABLES := gbd_deaths us_deaths_by_drug us_provisional us_county_deaths population \
-          production_measurements signature_shares
-TABLES += us_provisional_national
+          production_measurements signature_shares us_provisional_national \
+          canada_opioid_deaths drug_use_prevalence drug_seizures
+
+# Canada (PHAC) and UNODC tables
+$(PROC)/canada_opioid_deaths.parquet: $(RAW)/phac_substance_related_harms_2016_2025.csv \
+    burden/data/loaders/phac.py $(DATA_CODE)
+	$(BURDEN) data --table canada_opioid_deaths
+
+$(PROC)/drug_use_prevalence.parquet: $(RAW)/unodc_drug_use_prevalence_general.json \
+    burden/data/loaders/unodc.py burden/data/jsonfile.py $(DATA_CODE)
+	$(BURDEN) data --table drug_use_prevalence
+
+$(PROC)/drug_seizures.parquet: $(RAW)/unodc_drug_seizures_2018_2022.json \
+    burden/data/loaders/unodc.py burden/data/jsonfile.py burden/registry/opioid_classes.py \
+    $(DATA_CODE)
+	$(BURDEN) data --table drug_seizures
+
 PROCESSED := $(TABLES:%=$(PROC)/%.parquet)
 
 data: $(PROCESSED)

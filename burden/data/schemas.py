@@ -6,6 +6,8 @@ schema and a one-line description; ``docs/data.md`` documents them for users.
 Location ids: ISO3 for countries (``USA``), ``WLD`` for the world, ``GBD_R:<slug>`` and
 ``GBD_SR:<slug>`` for GBD regions and super-regions, ``US-XX`` for US states (postal code),
 ``US-YC`` for New York City, ``US-FIPS:01001`` for US counties.
+Canada: ``CAN``, and ``CA-XX`` (ISO 3166-2:CA code, e.g. ``CA-ON``) for provinces and
+territories.
 """
 
 from __future__ import annotations
@@ -198,3 +200,84 @@ TABLES: dict[str, Table] = {
               "CDC VSRR provisional 12-month-ending US counts, 2015-2025 release"),
     ]
 }
+
+
+# ---- Canada (PHAC) and UNODC tables ----------------------------------------------------
+# Appended as a block so that parallel additions to this module merge cleanly.
+
+CANADA_OPIOID_DEATHS = pa.DataFrameSchema(
+    {
+        "location_id": pa.Column(str, pa.Check.str_matches(r"^(CAN|CA-[A-Z]{2})$")),
+        "location_name": pa.Column(str),
+        "location_level": pa.Column(str, pa.Check.isin(["country", "province", "territory"])),
+        "year": pa.Column(int, pa.Check.in_range(2000, 2100)),
+        "quarter": pa.Column("Int64", pa.Check.in_range(1, 4), nullable=True),  # NA: by year
+        "period_end_month": pa.Column(int, pa.Check.in_range(1, 12)),
+        "partial_year": pa.Column(bool),  # True for a year published part-way ("Jan to Sep")
+        "measure": pa.Column(str, pa.Check.isin(["deaths", "percent_by_opioid_type",
+                                                 "percent_by_origin"])),
+        "category": pa.Column(str),  # all_opioids | fentanyl ... | pharmaceutical_only ...
+        "unit": pa.Column(str, pa.Check.isin(["number", "percent"])),
+        "value": pa.Column(float, pa.Check.in_range(0, 1e7), nullable=True),  # NaN: see status
+        "status": pa.Column(str, pa.Check.isin(["published", "suppressed", "not_available"])),
+        "definition": pa.Column(str, pa.Check.isin(["certified_overdose"])),
+        "source": _source,
+    },
+    checks=[
+        pa.Check(lambda df: (df["unit"] != "percent") | ~(df["value"] > 100),
+                 error="percent above 100"),
+        pa.Check(lambda df: (df["status"] == "published") == df["value"].notna(),
+                 error="value missing exactly when status is not published"),
+    ],
+    unique=["location_id", "year", "quarter", "measure", "category"],
+    strict=True,
+    coerce=True,
+)
+
+DRUG_USE_PREVALENCE = pa.DataFrameSchema(
+    {
+        "iso3": pa.Column(str, pa.Check.str_matches(r"^[A-Z]{3}$")),
+        "country": pa.Column(str),  # as published by UNODC
+        "year": pa.Column(int, pa.Check.in_range(1990, 2100)),
+        "drug_group": pa.Column(str),
+        "drug": pa.Column(str),  # "Opioids" (all, incl. pharmaceutical), "Opiates", ...
+        "age": pa.Column(str),  # "general": the population aged 15-64
+        "sex": pa.Column(str, pa.Check.isin(SEXES)),
+        "prevalence_pct": pa.Column(float, pa.Check.in_range(0, 100)),
+        "source": _source,
+    },
+    unique=["iso3", "year", "drug_group", "drug", "age", "sex"],
+    strict=True,
+    coerce=True,
+)
+
+DRUG_SEIZURES = pa.DataFrameSchema(
+    {
+        "iso3": pa.Column(str, pa.Check.str_matches(r"^[A-Z]{3}$")),
+        "year": pa.Column(int, pa.Check.in_range(1990, 2100)),
+        "drug_group": pa.Column(str),
+        "drug_subgroup": pa.Column(str),
+        "drug": pa.Column(str),
+        "kilograms": pa.Column(float, pa.Check.ge(0)),  # sum of the records of the key
+        "n_records": pa.Column(int, pa.Check.ge(1)),  # records summed (see docs/data.md)
+        # registry.opioid_classes: illicit_opiate | illicit_synthetic | pharmaceutical | ""
+        "opioid_class": pa.Column(str, pa.Check.isin(["", "illicit_opiate",
+                                                      "illicit_synthetic", "pharmaceutical"])),
+        "source": _source,
+    },
+    unique=["iso3", "year", "drug_group", "drug_subgroup", "drug"],
+    strict=True,
+    coerce=True,
+)
+
+TABLES.update({
+    t.name: t
+    for t in [
+        Table("canada_opioid_deaths", CANADA_OPIOID_DEATHS,
+              "PHAC apparent opioid toxicity deaths in Canada, counts and percent breakdowns"),
+        Table("drug_use_prevalence", DRUG_USE_PREVALENCE,
+              "UNODC annual prevalence of drug use (15-64) by country, drug, year and sex"),
+        Table("drug_seizures", DRUG_SEIZURES,
+              "UNODC drug seizures (kg) by country, drug and year, with opioid class"),
+    ]
+})

@@ -34,6 +34,7 @@ from burden.models import deaths_graph
 from burden.models.base import BayesianEstimator
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_data import US_DRUGS, DeathsInputs, prepare_inputs
+from burden.registry.estimands import DEFAULT_GBD_ROUND
 from burden.registry.keys import US, WORLD_ID, WORLD_NAME, Level
 
 LEVELS = tuple(Level)
@@ -97,6 +98,7 @@ class DeathsConfig(Config):
                                                "out)")
     country_effects: str = setting("centred", "'centred' or 'non_centred' (measured in the "
                                               "docs)")
+    gbd_round: int = setting(DEFAULT_GBD_ROUND, "GBD round fitted (gbd_deaths.gbd_round)")
     priors: DeathsPriors = DeathsPriors()
 
     def __post_init__(self):
@@ -145,7 +147,8 @@ class OpioidDeaths(BayesianEstimator):
             return prepare_inputs(data, data["locations"], forecast_to=cfg.forecast_to,
                                   knot_spacing=cfg.knot_spacing,
                                   us_knot_spacing=cfg.us_knot_spacing,
-                                  last_data_year=cfg.last_data_year)
+                                  last_data_year=cfg.last_data_year,
+                                  gbd_round=cfg.gbd_round)
         if self._inputs is None:
             self._inputs = self.inputs(self.data)
         return self._inputs

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from burden.models.trends import bspline_basis, last_constrained_coef
+from burden.registry.estimands import DEFAULT_GBD_ROUND
 
 #: Drugs reported for the US (registry.causes ids); ``any_opioid`` first: the others are
 #: shares of it (they overlap: one death can involve several opioids).
@@ -57,14 +58,15 @@ def _check_columns(frame: pd.DataFrame, table: str, needed: tuple[str, ...]) -> 
         raise ValueError(f"table {table!r} lacks columns {missing}; has {list(frame.columns)}")
 
 
-def _gbd_country_rows(gbd: pd.DataFrame, last_data_year: int | None) -> pd.DataFrame:
+def _gbd_country_rows(gbd: pd.DataFrame, last_data_year: int | None,
+                      gbd_round: int = DEFAULT_GBD_ROUND) -> pd.DataFrame:
     _check_columns(gbd, "gbd_deaths", ("location_id", "location_name", "location_level", "year",
                                        "cause", "measure", "value"))
     rows = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
                & (gbd["location_level"] == "country")].copy()
-    # gbd_deaths also holds the GBD 2019 round (a revision of the same quantity, 204
-    # countries): the model is fitted on GBD 2017 only, as before that round was added
-    rows = rows[rows["gbd_round"] == 2017] if "gbd_round" in rows else rows
+    # gbd_deaths holds several GBD rounds (revisions of the same quantity): the model is
+    # fitted on one (DeathsConfig.gbd_round)
+    rows = rows[rows["gbd_round"] == gbd_round] if "gbd_round" in rows else rows
     if rows.empty:
         raise ValueError(f"gbd_deaths has no country rows of cause {GBD_CAUSE!r}, "
                          "measure 'deaths'")
@@ -184,10 +186,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
                    forecast_to: int, knot_spacing: float, us_knot_spacing: float = 3,
                    last_data_year: int | None = None,
-                   us_start: int | None = None) -> DeathsInputs:
+                   us_start: int | None = None,
+                   gbd_round: int = DEFAULT_GBD_ROUND) -> DeathsInputs:
     """Align the tables on countries x years ``first GBD year .. forecast_to``."""
     notes: list[str] = []
-    gbd = _gbd_country_rows(data["gbd_deaths"], last_data_year)
+    gbd = _gbd_country_rows(data["gbd_deaths"], last_data_year, gbd_round)
     zero = gbd["value"] <= 0
     if zero.any():
         notes.append(f"gbd_deaths: {int(zero.sum())} zero values left out (log scale): "

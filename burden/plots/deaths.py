@@ -23,6 +23,7 @@ from burden.plots._common import (
     source_style,
     year_axis,
 )
+from burden.registry.estimands import DEFAULT_GBD_ROUND
 
 SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "measure",
                    *INTERVAL_COLUMNS]
@@ -33,7 +34,8 @@ MEASURE_LABELS = {"deaths": "Opioid deaths", "rate_per_100k": "Opioid deaths per
 
 
 def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
-                    us_deaths_by_drug: pd.DataFrame | None = None) -> pd.DataFrame:
+                    us_deaths_by_drug: pd.DataFrame | None = None, *,
+                    gbd_round: int = DEFAULT_GBD_ROUND) -> pd.DataFrame:
     """Death counts as each source reports them, in one table (``OBSERVED_COLUMNS``).
 
     GBD: cause ``opioid_use_disorders``, measure ``deaths``. NCHS (NIDA table): deaths
@@ -48,8 +50,8 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                 "gbd_deaths")
         gbd = gbd_deaths[(gbd_deaths["cause"] == "opioid_use_disorders")
                          & (gbd_deaths["measure"] == "deaths")]
-        if "gbd_round" in gbd:  # GBD 2017, the round the deaths model is fitted on
-            gbd = gbd[gbd["gbd_round"] == 2017]
+        if "gbd_round" in gbd:  # the round the deaths model is fitted on
+            gbd = gbd[gbd["gbd_round"] == gbd_round]
         parts.append(gbd[OBSERVED_COLUMNS])
     if us_deaths_by_drug is not None:
         require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",

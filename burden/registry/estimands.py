@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The GBD round the deaths model is fitted to unless told otherwise (``gbd_deaths`` holds the
+#: 2017 and 2019 rounds: revisions of the same quantity).
+DEFAULT_GBD_ROUND = 2017
+
 
 @dataclass(frozen=True)
 class Definition:

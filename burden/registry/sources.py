@@ -247,3 +247,66 @@ def get(source_id: str) -> Source:
         return SOURCES[source_id]
     except KeyError:
         raise KeyError(f"unknown source {source_id!r}; known: {', '.join(SOURCES)}") from None
+
+
+# ---- Canada (PHAC) and UNODC sources ---------------------------------------------------
+# Appended as a block (not inside the list above) so that parallel additions merge cleanly.
+
+_UNODC_LICENCE = ("UNODC terms of use (public statistics); converted to JSON by the "
+                  "repository's author")
+
+SOURCES.update({
+    s.id: s
+    for s in [
+        Source(
+            id="phac_harms",
+            filename="phac_substance_related_harms_2016_2025.csv",
+            title="Opioid- and stimulant-related harms in Canada: deaths, hospitalizations, "
+            "ED visits and EMS, by province/territory, 2016 to September 2025",
+            publisher="Public Health Agency of Canada (Health Infobase)",
+            publisher_page="https://health-infobase.canada.ca/substance-related-harms/"
+            "opioids-stimulants/",
+            url="https://raw.githubusercontent.com/RiddhiMandal/opioid-harms-canada-eda/"
+            "b501f1ff211b455eace85227afbe404a84256f6d/SubstanceHarmsData.csv",
+            sha256="8656a207cef21be7252100690c3d70cdffe04c3cdb470fc36adb37b996ddb604",
+            licence="Open Government Licence - Canada",
+            citation="Federal, provincial, and territorial Special Advisory Committee on "
+            "Toxic Drug Poisonings. Opioid- and Stimulant-related Harms in Canada. Ottawa: "
+            "Public Health Agency of Canada; data to September 2025",
+            loader="phac",
+            table="canada_opioid_deaths",
+        ),
+        Source(
+            id="unodc_prevalence",
+            filename="unodc_drug_use_prevalence_general.json",
+            title="Annual prevalence of drug use, general population (15-64), by country, "
+            "drug and year, 1999-2023",
+            publisher="UNODC (World Drug Report data portal)",
+            publisher_page="https://dataunodc.un.org/dp-drug-use-prevalence",
+            url="https://raw.githubusercontent.com/iujiban/SNU-INFOVIS-PROJECT/"
+            "b06a784340fd5fd4a9589e6e427e0e16371e1b4a/src/data/"
+            "Prevalence_of_drug_use_NonNPS_General.json",
+            sha256="200ea19203d747c292bfb44a2bcb7841e6b619a2a53a8ce371cef13357f2b98d",
+            licence=_UNODC_LICENCE,
+            citation="United Nations Office on Drugs and Crime. World Drug Report: "
+            "prevalence of drug use in the general population (dataUNODC)",
+            loader="unodc",
+            table="drug_use_prevalence",
+        ),
+        Source(
+            id="unodc_seizures",
+            filename="unodc_drug_seizures_2018_2022.json",
+            title="Drug seizures by country, drug and year, 2018-2022 (kilograms)",
+            publisher="UNODC (World Drug Report data portal)",
+            publisher_page="https://dataunodc.un.org/dp-drug-seizures",
+            url="https://raw.githubusercontent.com/iujiban/SNU-INFOVIS-PROJECT/"
+            "b06a784340fd5fd4a9589e6e427e0e16371e1b4a/src/data/Drug_seizures_2018_2022.json",
+            sha256="a5f3e862dd4f050c7b18ff05ca0182aa9e24e903ffa55470a23714dd783a36bb",
+            licence=_UNODC_LICENCE,
+            citation="United Nations Office on Drugs and Crime. Drug seizures 2018-2022 "
+            "(dataUNODC, Annual Report Questionnaire and other sources)",
+            loader="unodc",
+            table="drug_seizures",
+        ),
+    ]
+})

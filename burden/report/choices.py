@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from burden.registry.estimands import DEFAULT_GBD_ROUND
 from burden.report.inputs import ReportInputs
 
 
@@ -33,9 +34,19 @@ def last_us_year(inp: ReportInputs) -> int | None:
     return int(us["year"].max()) if us is not None and not us.empty else None
 
 
+def gbd_round(inp: ReportInputs) -> int:
+    """The GBD round the deaths fit used (its saved config), else the package default."""
+    deaths = inp.models.get("deaths")
+    if deaths is not None and "gbd_round" in deaths.provenance.model_config:
+        return int(deaths.provenance.model_config["gbd_round"])
+    return DEFAULT_GBD_ROUND
+
+
 def last_data_year(inp: ReportInputs) -> int | None:
-    """Last year of GBD death data: later years of the deaths model are projections."""
+    """Last year of GBD death data of the fitted round: later years are projections."""
     gbd = inp.tables.get("gbd_deaths")
+    if gbd is not None and "gbd_round" in gbd:
+        gbd = gbd[gbd["gbd_round"] == gbd_round(inp)]
     if gbd is not None and not gbd.empty:
         return int(gbd["year"].max())
     return latest_year(inp.deaths_summary) if inp.deaths_summary is not None else None

@@ -15,6 +15,7 @@ from burden.plots.production import source_names
 from burden.report.choices import (
     ReportOptions,
     default_countries,
+    gbd_round,
     key_year,
     last_data_year,
     last_us_year,
@@ -49,7 +50,8 @@ class _Spec:
 
 def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     t = inp.tables
-    observed = plots.observed_deaths(t.get("gbd_deaths"), t.get("us_deaths_by_drug"))
+    observed = plots.observed_deaths(t.get("gbd_deaths"), t.get("us_deaths_by_drug"),
+                                     gbd_round=gbd_round(inp))
     ds = inp.deaths_summary
     countries = (list(opt.countries) if opt.countries
                  else default_countries(ds, last_data_year(inp)) if ds is not None else [])
