@@ -3,6 +3,7 @@ model docs' prior tables generated from the code, and one sampler config for eve
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,16 @@ def test_every_estimator_refuses_unknown_keys_and_lists_the_valid_ones(fit):
     valid = cls.config_class.valid_keys()
     with pytest.raises(ConfigError) as err:
         cls({"no_such_setting": 1})
-    assert "['no_such_setting']" in str(err.value)
-    assert all(key in str(err.value) for key in valid)
-    with pytest.raises(ConfigError, match=r"priors\b|Priors: unknown key"):
+    message = str(err.value)
+    assert f"{cls.config_class.__name__}: unknown key(s) ['no_such_setting']" in message
+    # every estimator's config has settings and its priors; all of them are listed
+    assert "priors" in valid
+    assert sorted(message.split("valid keys: ", 1)[1].split(", ")) == sorted(valid)
+    # an unknown prior is refused by the priors class (not by the top-level config, whose
+    # message would also contain the word "priors" in its list of valid keys)
+    with pytest.raises(ConfigError, match=r"Priors: unknown key\(s\) \['no_such_prior'\]"):
         cls({"priors": {"no_such_prior": {"dist": "Normal", "mu": 0, "sigma": 1}}})
-    with pytest.raises(ConfigError, match="SamplerConfig: unknown key"):
+    with pytest.raises(ConfigError, match=r"SamplerConfig: unknown key\(s\) \['samples'\]"):
         cls(sampler_config={"samples": 10})
 
 
@@ -59,7 +65,9 @@ def test_priors_print_create_and_refuse_nonsense():
 
 def test_sampler_config_checks_values_and_gives_cores():
     cfg = SamplerConfig.merge({"chains": 4, "draws": 10})
-    assert cfg.sample_kwargs()["cores"] >= 1 and cfg.draws == 10
+    # cores unset: one per chain, at most the machine's CPUs
+    assert cfg.sample_kwargs()["cores"] == min(4, os.cpu_count() or 1) and cfg.draws == 10
+    assert SamplerConfig.merge({"chains": 4, "cores": 1}).sample_kwargs()["cores"] == 1
     with pytest.raises(ConfigError, match="target_accept"):
         SamplerConfig.merge({"target_accept": 1.5})
     with pytest.raises(ConfigError, match="draws must be positive"):

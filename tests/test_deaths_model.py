@@ -98,8 +98,12 @@ def test_country_without_population_is_named_and_kept(fitted):
     assert any("TWN" in n and "not in the World Bank table" in n for n in notes)
     table = fitted.summary("country")
     twn = table[table["location_id"] == "TWN"]
-    assert twn.loc[twn["measure"] == "deaths", "mean"].notna().all()
-    assert twn.loc[twn["measure"] == "rate_per_100k", "mean"].isna().all()
+    deaths = twn.loc[twn["measure"] == "deaths", "mean"]
+    rates = twn.loc[twn["measure"] == "rate_per_100k", "mean"]
+    # one row per fitted year for each measure (an empty selection would pass both .all())
+    n_years = len(fitted.inputs().years)
+    assert len(deaths) == len(rates) == n_years
+    assert deaths.notna().all() and rates.isna().all()
 
 
 # ---- outputs -----------------------------------------------------------------------------

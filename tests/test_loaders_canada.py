@@ -189,9 +189,11 @@ def test_truncated_between_rows_is_read_but_loses_nothing_silently(tmp_path):
 
 def test_truncated_inside_quoted_cell(tmp_path):
     path = _edited(tmp_path, lambda lines: lines + ['Opioids,Deaths,"Overall numbers'])
+    last = len(path.read_text().splitlines())
     with pytest.raises(DataFormatError, match="unreadable CSV|truncated") as err:
         _load(path)
-    assert path.name in str(err.value) and "line" in str(err.value)
+    # the cut row (3 cells: Substance, Source, Specific_Measure) lacks Region onwards
+    _assert_names(err, path, last, "Region")
 
 
 @pytest.mark.parametrize("new, problem", [("73x", "not a number"), ("-73", "negative"),
@@ -271,6 +273,7 @@ def test_real_file_provinces_add_up_to_canada_and_percents_in_range(raw_file, tm
     assert len(types) > 300
     # fentanyl involvement in Canada is a majority every year
     fentanyl = table.query("location_id == 'CAN' and category == 'fentanyl'")
+    assert set(range(2016, 2025)) <= set(fentanyl["year"]), sorted(set(fentanyl["year"]))
     assert (fentanyl["value"] > 50).all(), fentanyl[["year", "value"]]
     log = pd.read_csv(tmp_path / "canada_opioid_deaths.cleaning_log.csv")
     assert (log["action"] == "dropped").sum() == 12  # one per left-out category

@@ -399,15 +399,16 @@ def test_vsrr_blank_data_value_kept_as_nan_and_flagged(tmp_path):
             if e["column"] == "Data Value"] == [("flagged", line, "Data Value")]
 
 
-@pytest.mark.parametrize("column, old, new", [
-    ("Indicator", "Heroin (T40.1)", "Heroin"),
-    ("Month", "December", "Dec"),
-    ("State", "US,US,", "XX,XX,"),
+# every DataFormatError message ends "(expected ...)": match the problem and the bad label
+@pytest.mark.parametrize("column, old, new, problem", [
+    ("Indicator", "Heroin (T40.1)", "Heroin", "unknown Indicator 'Heroin'"),
+    ("Month", "December", "Dec", "unknown Month 'Dec'"),
+    ("State", "US,US,", "XX,XX,", "unknown jurisdiction 'XX'"),
 ])
-def test_vsrr_unknown_labels(tmp_path, column, old, new):
+def test_vsrr_unknown_labels(tmp_path, column, old, new, problem):
     line = line_of(VSRR, "US,US,2017,December,Heroin", "utf-8")
     path = variant(tmp_path, VSRR, replace_line(line, old, new), encoding="utf-8")
-    with pytest.raises(DataFormatError, match="expected") as exc:
+    with pytest.raises(DataFormatError, match=problem) as exc:
         run(vsrr, path, "vsrr_provisional")
     assert_names(exc, path, line, column)
 
