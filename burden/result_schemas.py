@@ -42,6 +42,13 @@ DEATHS_SUMMARY = pa.DataFrameSchema(
      **_interval(nullable=True)},
     unique=["location_id", "year", "measure"], strict=True, coerce=True, checks=[_ORDER])
 
+CERTIFIED_SUMMARY = pa.DataFrameSchema(
+    {"series": pa.Column(str), "location_id": pa.Column(str), "drug": pa.Column(str),
+     "year": _year(), **_interval(),
+     "definition": pa.Column(str, pa.Check.isin(["certified_overdose"])),
+     "data_year": pa.Column(bool), "nowcast": pa.Column(bool)},
+    unique=["series", "year"], strict=True, coerce=True, checks=[_ORDER])
+
 US_CORRECTION = pa.DataFrameSchema(
     {"year": _year(), "series": pa.Column(str, pa.Check.isin(["reported", "corrected"])),
      **_interval()},

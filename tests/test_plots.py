@@ -273,6 +273,18 @@ def test_data_coverage_counts_countries_per_source_year(tables):
         plots.data_coverage_data({"mystery": tables["gbd_deaths"]})
 
 
+def test_data_coverage_knows_every_processed_table():
+    """A processed table the coverage figure does not know stops `burden report` (as the
+    Canada and UNODC tables once did): every table in the schemas must be handled."""
+    from burden.data.schemas import TABLES
+    from burden.plots.checks import _country_years
+
+    for name, table in TABLES.items():
+        empty = pd.DataFrame(columns=list(table.schema.columns))
+        out = _country_years(name, empty)
+        assert list(out.columns) == ["source", "country", "year"], name
+
+
 def test_ppc_from_idata_flags_observations_outside_their_interval():
     rng = np.random.default_rng(3)
     observed = np.array([0.0, 1.0, 50.0])

@@ -93,6 +93,23 @@ def select_draws(draws: xr.DataArray, years: Sequence[int] | int | None = None,
     return draws.sel(selection)
 
 
+def _netcdf_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with pandas' nullable dtypes as NumPy ones netCDF can store: nullable
+    integers and booleans as floats (NaN where missing), other extension types as text."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col]
+        if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and not (
+                pd.api.types.is_string_dtype(values.dtype)):
+            if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+                    values.dtype):
+                values = values.astype("float64")
+            else:
+                values = values.astype(str)
+        out[col] = values
+    return pd.DataFrame(out)
+
+
 def _package_version() -> str:
     from burden import __version__
 
@@ -166,6 +183,10 @@ class BayesianEstimator(ABC):
         h.update(str(sorted((k, len(v)) for k, v in model.coords.items())).encode())
         return h.hexdigest()[:16]
 
+    def compile_options(self, model: pm.Model) -> dict:
+        """Extra keyword arguments of ``nutpie.compile_pymc_model`` (e.g. ``jitter_rvs``)."""
+        return {}
+
     def compiled_model(self, model: pm.Model) -> Any:
         """The nutpie-compiled ``model``, compiled once per ``structure_key`` and process."""
         import nutpie
@@ -173,7 +194,8 @@ class BayesianEstimator(ABC):
         key = self.structure_key(model)
         if key not in _COMPILED:
             start = time.perf_counter()
-            _COMPILED[key] = nutpie.compile_pymc_model(model, backend="numba")
+            _COMPILED[key] = nutpie.compile_pymc_model(model, backend="numba",
+                                                       **self.compile_options(model))
             seconds = time.perf_counter() - start
             _COMPILE_LOG.append((self._model_type, key, seconds))
             self.timings["compile_s"] = seconds
@@ -370,7 +392,8 @@ class BayesianEstimator(ABC):
     # ---- persistence -------------------------------------------------------------------
     def _attach_fit_data(self) -> None:
         children = {
-            name: xr.DataTree(dataset=xr.Dataset.from_dataframe(frame.reset_index(drop=True)))
+            name: xr.DataTree(dataset=xr.Dataset.from_dataframe(
+                _netcdf_ready(frame.reset_index(drop=True))))
             for name, frame in self.data.items()
         }
         self._idata["fit_data"] = xr.DataTree(children=children)

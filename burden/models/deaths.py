@@ -130,8 +130,12 @@ class OpioidDeaths(BayesianEstimator):
 
     # ---- data and model ----------------------------------------------------------------
     def prepare_data(self, data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-        """The four tables plus ``locations`` (from the registry unless given)."""
+        """The four tables (``gbd_deaths``: the configured round only) plus ``locations``
+        (from the registry unless given)."""
         prepared = super().prepare_data(data)
+        gbd = prepared["gbd_deaths"]
+        if "gbd_round" in gbd:
+            prepared["gbd_deaths"] = gbd[gbd["gbd_round"] == self.model_config.gbd_round]
         if "locations" in data:
             prepared["locations"] = data["locations"]
         else:

@@ -45,3 +45,40 @@ def last_constrained_coef(basis: np.ndarray, n_data_years: int) -> int:
     """Index of the last coefficient whose support touches the first ``n_data_years`` rows."""
     touched = np.nonzero(basis[:n_data_years].sum(axis=0) > 1e-9)[0]
     return int(touched.max())
+
+
+def _rw2_logp(value, mu0, sd0, slope_sd, sigma, _template):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    first = pm.logp(pm.Normal.dist(mu0, sd0), value[..., 0])
+    slope = pm.logp(pm.Normal.dist(0.0, slope_sd), value[..., 1] - value[..., 0])
+    curvature = pm.logp(pm.Normal.dist(0.0, sigma),
+                        value[..., 2:] - 2 * value[..., 1:-1] + value[..., :-2])
+    return pt.concatenate([first[..., None], slope[..., None], curvature], axis=-1)
+
+
+def _rw2_random(mu0, sd0, slope_sd, sigma, template, rng=None, size=None):
+    n = np.shape(template)[-1]
+    size = (*(size or ()), n) if not size or size[-1] != n else size
+    mu0, sd0, slope_sd, sigma = (np.asarray(a)[..., None] if np.ndim(a) else a
+                                 for a in (mu0, sd0, slope_sd, sigma))
+    level0 = rng.normal(mu0, sd0, size=size[:-1])
+    slope0 = rng.normal(0.0, slope_sd, size=size[:-1])
+    bends = rng.normal(0.0, sigma, size=(*size[:-1], max(n - 2, 0)))
+    slopes = np.concatenate([slope0[..., None], slope0[..., None]
+                             + np.cumsum(bends, axis=-1)], axis=-1)[..., :n - 1]
+    return np.concatenate([level0[..., None],
+                           level0[..., None] + np.cumsum(slopes, axis=-1)], axis=-1)
+
+
+def second_order_walk(name: str, mu0, sd0, slope_sd, sigma, n: int, **kwargs):
+    """A second-order random walk (integrated random walk) of length ``n``, sampled as the
+    levels themselves (centred: data-rich series pin every level down): the first level is
+    Normal(mu0, sd0), the first step Normal(0, slope_sd), and each change of the step
+    (curvature) Normal(0, sigma), so the series keeps its trend unless the data bend it."""
+    import pymc as pm
+
+    # the last parameter only carries the length of the walk (its core dimension)
+    return pm.CustomDist(name, mu0, sd0, slope_sd, sigma, np.zeros(n), logp=_rw2_logp,
+                         random=_rw2_random, signature="(),(),(),(),(n)->(n)", **kwargs)

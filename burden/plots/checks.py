@@ -56,6 +56,13 @@ def _country_years(name: str, table: pd.DataFrame) -> pd.DataFrame:
     if name == "signature_shares":
         return pd.DataFrame({"source": table["source"], "country": table["destination"],
                              "year": table["year"]})
+    if name == "canada_opioid_deaths":
+        rows = table[table["location_level"] == "country"]
+        return pd.DataFrame({"source": rows["source"], "country": rows["location_id"],
+                             "year": rows["year"]})
+    if name in ("drug_use_prevalence", "drug_seizures"):
+        return pd.DataFrame({"source": table["source"], "country": table["iso3"],
+                             "year": table["year"]})
     raise ValueError(f"data coverage: unknown table {name!r}")
 
 

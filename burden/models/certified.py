@@ -1,0 +1,323 @@
+"""CertifiedDeaths: opioid-involved overdose deaths as death certificates count them (the
+certificate definition), US by drug and Canada, from 1999 (US) and 2016 (Canada) up to the
+present, with a nowcast of the months still being reported.
+
+Estimand: ``certified_overdose`` (``registry.estimands``): deaths whose underlying cause is a
+drug overdose and whose certificate names an opioid (ICD-10 T40.0-T40.4, T40.6); one death
+can involve several opioids, so the drug series overlap and never add up.
+
+Latent: log deaths of US any-opioid and of Canada, and the logit of each drug's share of US
+any-opioid deaths (heroin T40.1, natural and semi-synthetic T40.2, methadone T40.3,
+synthetic other than methadone T40.4), each a yearly local linear trend (level and slope
+random walks), so the series can turn (the 2013-2022 acceleration and the 2023-2024 fall).
+
+Measurements (``certified_data``), each a count with a negative-binomial likelihood around
+the latent deaths of its window:
+- final NCHS counts by drug (1999-2019): the reference definition;
+- VSRR provisional December 12-month-ending counts (2015 on), with a bias against the final
+  counts; underreported months give a censored count (the final count is at least the
+  reported one) and the publisher's predicted value (a nowcast, its own dispersion);
+- PHAC annual counts for Canada (2025: January-September).
+
+The correction for overdose deaths whose certificate names no drug (``us_correction_draws``)
+is bounded: a share ``q`` in (0, 1) of the unspecified deaths involve opioids, so imputed
+deaths never exceed unspecified deaths. The data say nothing about ``q``: its posterior is
+its prior (Boslett, Denham & Hill 2020), and every corrected number is flagged so.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from burden import result_schemas
+from burden.draws import interval_summary
+from burden.models import certified_data
+from burden.models.base import BayesianEstimator
+from burden.models.certified_data import US_ANY, CertifiedInputs
+from burden.models.config import Config, Prior, SamplerConfig, prior, setting
+from burden.models.trends import second_order_walk
+
+DEFINITION = "certified_overdose"
+#: Smallest coefficient of variation of a nowcast around the final count (1%): the
+#: adjustment of VSRR's December 2024 any-opioid value was 1.1% (55,616 predicted vs 55,005
+#: reported), of April 2025 3.8% (50,259 vs 48,422)
+NOWCAST_CV_FLOOR = 0.01
+
+
+def nowcast_sd_of_bounds(obs: pd.DataFrame) -> np.ndarray:
+    """Per row: for a lower bound, the log-scale sd of its window's nowcast cv (1 for other
+    rows, unused)."""
+    cv = inp_nowcast_cv(obs)
+    key = ["series", "year", "end_month"]
+    now = pd.Series(cv, index=pd.MultiIndex.from_frame(obs[key]))[
+        (obs["kind"] == "nowcast").to_numpy()]
+    out = np.ones(len(obs))
+    for i, r in enumerate(obs.itertuples()):
+        if r.kind == "lower_bound":
+            c = now.get((r.series, r.year, r.end_month), NOWCAST_CV_FLOOR)
+            out[i] = float(np.sqrt(np.log1p(c**2)))
+    return out
+
+
+def inp_nowcast_cv(obs: pd.DataFrame) -> np.ndarray:
+    """Per measurement row: the nowcast's cv (its adjustment over the reported count of the
+    same series and window, at least ``NOWCAST_CV_FLOOR``); 1 for other rows (unused)."""
+    key = ["series", "year", "end_month"]
+    reported = obs[obs["kind"] == "lower_bound"].set_index(key)["value"]
+    out = np.ones(len(obs))
+    for i, r in enumerate(obs.itertuples()):
+        if r.kind == "nowcast":
+            base = reported.get((r.series, r.year, r.end_month), np.nan)
+            adjust = abs(r.value / base - 1) if base and np.isfinite(base) else 0.0
+            out[i] = max(NOWCAST_CV_FLOOR, adjust)
+    return out
+SOURCES = ("nchs_final", "vsrr", "phac")
+
+
+@dataclass(frozen=True)
+class CertifiedPriors(Config):
+    """Priors of ``CertifiedDeaths`` (log or logit scale)."""
+
+    initial_log_deaths: Prior = prior(
+        "Normal", "log deaths in a series' first year: centred on e^8 (~3,000), sd 2 spans "
+        "~50 to ~150,000 (US 1999: 8,050 opioid deaths in NCHS, Canada 2016: 2,832 in "
+        "PHAC)", mu=8.0, sigma=2.0)
+    initial_share_logit: Prior = prior(
+        "Normal", "logit of a drug's share of US any-opioid deaths in 1999: any share from "
+        "~5% to ~95%", mu=0.0, sigma=1.5)
+    initial_slope: Prior = prior(
+        "Normal", "yearly growth (log scale) in a series' first year: +-40% a year at 1 sd",
+        mu=0.0, sigma=0.4)
+    sigma_slope: Prior = prior(
+        "HalfNormal", "yearly change of the growth rate (second difference of the log or "
+        "logit series): US any-opioid growth went from "
+        "about +10% a year (2010-2013) to +38% (2020) and -32% (2024) in VSRR December "
+        "counts, changes of 0.1-0.3 a year", sigma=0.2)
+    dispersion: Prior = prior(
+        "HalfNormal", "extra-Poisson coefficient of variation of a certified count around "
+        "the latent deaths of its year (near-census counts: a few percent)", sigma=0.05)
+    vsrr_bias: Prior = prior(
+        "Normal", "log ratio of VSRR provisional (by occurrence) to final NCHS (by "
+        "residence) counts: VSRR any opioid 2017 47,885 vs NCHS 47,600", mu=0.0, sigma=0.05)
+    unspecified_opioid_logit: Prior = prior(
+        "Normal", "logit of the share of overdose deaths with no drug specified that "
+        "involve opioids: centred on 71.8% (Boslett, Denham & Hill 2020, Addiction "
+        "115(7), as quoted in issue 9), 95% 49-87%; no data here inform it",
+        mu=0.9355, sigma=0.5)
+
+
+@dataclass(frozen=True)
+class CertifiedConfig(Config):
+    """Settings of ``CertifiedDeaths``."""
+
+    first_year: int = setting(1999, "first modelled year (NCHS drug series start)")
+    last_year: int = setting(2025, "last modelled year (VSRR runs to April 2025; PHAC to "
+                                   "September 2025)")
+    last_data_year: int | None = setting(None, "cut every source here (back-tests)")
+    priors: CertifiedPriors = CertifiedPriors()
+
+    def __post_init__(self):
+        from burden.errors import ConfigError
+
+        if self.last_year < self.first_year:
+            raise ConfigError("CertifiedConfig: last_year before first_year")
+
+
+class CertifiedDeaths(BayesianEstimator):
+    """Certified opioid-involved overdose deaths, US by drug and Canada, to the present."""
+
+    _model_type: ClassVar[str] = "certified_deaths"
+    _model_version: ClassVar[str] = "1"
+    data_tables: ClassVar[tuple[str, ...]] = ("us_deaths_by_drug", "us_provisional_national",
+                                              "canada_opioid_deaths")
+    config_class = CertifiedConfig
+    default_sampler = SamplerConfig(draws=1000, tune=1000, chains=4, target_accept=0.9)
+    summary_schema = result_schemas.CERTIFIED_SUMMARY
+
+    def __init__(self, model_config=None, sampler_config=None):
+        super().__init__(model_config, sampler_config)
+        self._inputs: CertifiedInputs | None = None
+
+    def _reset_cache(self) -> None:
+        self._inputs = None
+
+    # ---- data and model ----------------------------------------------------------------
+    def inputs(self, data: dict[str, pd.DataFrame] | None = None) -> CertifiedInputs:
+        if data is not None:
+            cfg = self.model_config
+            return certified_data.prepare_inputs(data, first_year=cfg.first_year,
+                                                 last_year=cfg.last_year,
+                                                 last_data_year=cfg.last_data_year)
+        if self._inputs is None:
+            self._inputs = self.inputs(self.data)
+        return self._inputs
+
+    def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
+        inp = self.inputs(data)
+        for note in inp.notes:
+            warnings.warn(note, UserWarning, stacklevel=3)
+        pri = self.model_config.priors
+        n_years = len(inp.years)
+        obs = inp.obs
+        series = inp.series
+        series_idx = obs["series"].map({s: i for i, s in enumerate(series)}).to_numpy()
+        first = {s: int(obs.loc[obs["series"] == s, "year"].min()) for s in series}
+        # trend rows: US any-opioid and Canada on the log scale, US drugs as logit shares
+        # of US any-opioid deaths; each starts at its first count
+        start = np.array([first[s] - inp.years[0] for s in series])
+        coords = {"series": list(series), "year": inp.years, "obs": np.arange(len(obs))}
+        with pm.Model(coords=coords) as model:
+            is_share = np.array([s.startswith("USA:") and s != US_ANY for s in series])
+            sigma = pri.sigma_slope.create("sigma_slope", dims="series")
+            # each series a centred second-order walk from its first count (data-rich:
+            # the counts pin every level; measured in docs/models/certified.md)
+            latent, starts = [], certified_data.initial_levels(inp)
+            for i, s in enumerate(series):
+                init = pri.initial_share_logit if is_share[i] else pri.initial_log_deaths
+                n = n_years - start[i]
+                walk = second_order_walk(f"trend_{s.replace(':', '_')}", init["mu"],
+                                         init["sigma"], pri.initial_slope["sigma"],
+                                         sigma[i], n, initval=starts[s])
+                # flat before the first count (those years are not reported)
+                latent.append(pt.concatenate([pt.repeat(walk[:1], start[i]), walk])
+                              if start[i] else walk)
+            us_log = latent[series.index(US_ANY)]
+            log_deaths = pt.stack([
+                latent[i] if not is_share[i] else us_log + pt.log(pt.sigmoid(latent[i]))
+                for i, s in enumerate(series)])
+            deaths = pm.Deterministic("deaths", pt.exp(log_deaths), dims=("series", "year"))
+            pri.unspecified_opioid_logit.create("unspecified_opioid_logit")
+            vsrr_bias = pri.vsrr_bias.create("vsrr_bias")
+            cv = pri.dispersion.create("dispersion")
+            window = (deaths[series_idx] * inp.weights).sum(axis=1)
+            mu = window * pt.exp(vsrr_bias * (obs["source"] == "vsrr").to_numpy())
+            kind = obs["kind"].to_numpy()
+            # NB: variance mu + (cv mu)^2, i.e. alpha = 1 / cv^2. A nowcast (the
+            # publisher's delay-adjusted value of an underreported month) is trusted to within
+            # the size of its own adjustment (predicted / reported - 1, at least
+            # NOWCAST_CV_FLOOR): a cv learnt from a dozen nowcasts made a funnel with them
+            alpha = pt.where(kind == "nowcast", 1 / inp_nowcast_cv(obs) ** 2, 1 / cv**2)
+            value = obs["value"].to_numpy()
+            for k, name in (("count", "certified_count"), ("nowcast", "nowcast_count")):
+                sel = np.flatnonzero(kind == k)
+                if sel.size:
+                    pm.NegativeBinomial(name, mu=mu[sel], alpha=alpha[sel],
+                                        observed=np.round(value[sel]).astype(int))
+            sel = np.flatnonzero(kind == "lower_bound")
+            if sel.size:
+                # the final count is at least the count reported so far: a log count
+                # censored at the reported one, a Normal on the log scale with the sd of the
+                # window's nowcast (the negative binomial's upper tail gave unstable
+                # gradients, 1,371 divergences in one fit; tied to the fitted dispersion it
+                # gave 390; with the nowcast's fixed sd, none: docs/models/certified.md)
+                bound = np.log(value[sel])
+                sd = nowcast_sd_of_bounds(obs)[sel]
+                pm.Censored("reported_lower_bound", pm.Normal.dist(mu=pt.log(mu[sel]), sigma=sd),
+                            lower=None, upper=bound, observed=bound)
+        return model
+
+    def compile_options(self, model: pm.Model) -> dict:
+        """Start the walks at their data-based initial values without jitter (a jittered
+        year-by-year start is far from every count: nutpie's initialisation failed)."""
+        walks = {v for v in model.free_RVs if v.name.startswith("trend_")}
+        return {"jitter_rvs": set(model.free_RVs) - walks}
+
+    def diagnostic_vars(self) -> list[str]:
+        return [v for v in self.posterior.data_vars if v != "deaths"] + ["deaths"]
+
+    # ---- draws -------------------------------------------------------------------------
+    def target_draws(self) -> xr.DataArray:
+        """Deaths (chain, draw, series, year); years before a series' first count (Canada
+        before 2016) are left out (NaN)."""
+        draws = self.posterior["deaths"]
+        inp = self.inputs()
+        first = {s: int(inp.obs.loc[inp.obs["series"] == s, "year"].min())
+                 for s in inp.series}
+        keep = xr.DataArray([[y >= first[s] for y in inp.years] for s in inp.series],
+                            dims=("series", "year"),
+                            coords={"series": list(inp.series), "year": inp.years})
+        return draws.where(keep).rename("deaths")
+
+    def us_correction_draws(self) -> xr.DataArray:
+        """US any-opioid deaths corrected for deaths with no drug specified (chain, draw,
+        year), for the years VSRR publishes the percent specified: latent certified deaths
+        plus ``q`` x unspecified deaths, ``q`` in (0, 1) (prior only)."""
+        unspec = self.inputs().unspecified
+        if unspec.empty:
+            raise ValueError("no VSRR percent specified in the data: no correction")
+        q = 1 / (1 + np.exp(-self.posterior["unspecified_opioid_logit"]))
+        u = xr.DataArray(unspec["unspecified"].to_numpy(), dims="year",
+                         coords={"year": unspec["year"].to_numpy()})
+        reported = self.posterior["deaths"].sel(series=US_ANY, year=u["year"],
+                                                drop=True)
+        return (reported + q * u).rename("corrected_deaths")
+
+    def imputed_draws(self) -> xr.DataArray:
+        """Imputed opioid deaths among those with no drug specified: q x unspecified."""
+        unspec = self.inputs().unspecified
+        q = 1 / (1 + np.exp(-self.posterior["unspecified_opioid_logit"]))
+        u = xr.DataArray(unspec["unspecified"].to_numpy(), dims="year",
+                         coords={"year": unspec["year"].to_numpy()})
+        return (q * u).rename("imputed_deaths")
+
+    # ---- summaries ---------------------------------------------------------------------
+    def summary(self) -> pd.DataFrame:
+        """series, location_id, drug, year, mean, lower, upper, definition, data_year,
+        nowcast: deaths by series and year; ``data_year`` False past the series' last
+        published count (a projection); ``nowcast`` True where the only counts are
+        underreported (reported so far plus the publisher's prediction)."""
+        inp = self.inputs()
+        table = interval_summary(self.target_draws()).dropna(subset=["mean"])
+        table["location_id"] = table["series"].str.split(":").str[0]
+        table["drug"] = table["series"].str.split(":").str[1]
+        table["definition"] = DEFINITION
+        counted = inp.obs[inp.obs["kind"] == "count"].groupby("series")["year"].max()
+        any_obs = inp.obs.groupby("series")["year"].max()
+        table["data_year"] = [y <= any_obs[s] for s, y in zip(table["series"], table["year"])]
+        table["nowcast"] = [counted.get(s, -1) < y <= any_obs[s]
+                            for s, y in zip(table["series"], table["year"])]
+        cols = ["series", "location_id", "drug", "year", "mean", "lower", "upper",
+                "definition", "data_year", "nowcast"]
+        return self.validated(table[cols].reset_index(drop=True))
+
+    def us_correction_summary(self) -> pd.DataFrame:
+        """year, series (reported / corrected / imputed / unspecified), mean, lower,
+        upper, prior_driven: the correction rests on the prior of q."""
+        reported = self.posterior["deaths"].sel(series=US_ANY, drop=True)
+        unspec = self.inputs().unspecified
+        parts = []
+        for name, draws in (("reported", reported.sel(year=unspec["year"].to_numpy())),
+                            ("corrected", self.us_correction_draws()),
+                            ("imputed", self.imputed_draws())):
+            frame = interval_summary(draws.rename("v"))
+            frame.insert(1, "series", name)
+            parts.append(frame)
+        parts.append(pd.DataFrame({"year": unspec["year"], "series": "unspecified",
+                                   "mean": unspec["unspecified"],
+                                   "lower": unspec["unspecified"],
+                                   "upper": unspec["unspecified"]}))
+        out = pd.concat(parts, ignore_index=True)
+        out["prior_driven"] = out["series"].isin(["corrected", "imputed"])
+        return out
+
+    def summary_text(self) -> str:
+        table = self.summary()
+        lines = [("Certified opioid-involved overdose deaths (certificate definition), mean "
+                  "[95% interval]:")]
+        for series in ("USA:any_opioid", "CAN:any_opioid"):
+            sub = table[table["series"] == series].set_index("year")
+            for year in sub.index[-3:]:
+                r = sub.loc[year]
+                flag = " (nowcast)" if r["nowcast"] else ("" if r["data_year"]
+                                                          else " (projection)")
+                lines.append(f"  {series} {year}: {r['mean']:,.0f} [{r['lower']:,.0f}-"
+                             f"{r['upper']:,.0f}]{flag}")
+        return "\n".join(lines)
