@@ -19,7 +19,7 @@ OUT := reports/output
 BURDEN_DATA_MIRROR ?= $(firstword $(wildcard $(abspath ../shared/data/raw)))
 export BURDEN_DATA_MIRROR
 
-.PHONY: all report data models test test-fast lint benchmark backtest clean clean-all venv
+.PHONY: all report data models test test-fast lint benchmark backtest validate clean clean-all venv
 
 all: report
 
@@ -124,6 +124,12 @@ $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
     burden/models/markets.py burden/registry/markets.py $(MODEL_CODE)
 	$(BURDEN) fit markets
 
+# certified opioid-involved overdose deaths, US by drug and Canada, to the present
+$(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet \
+    $(PROC)/canada_opioid_deaths.parquet burden/models/certified.py \
+    burden/models/certified_data.py burden/models/trends.py $(MODEL_CODE)
+	$(BURDEN) fit certified
+
 # every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last
 $(MODELS)/%/manifest.json: $(MODELS)/%.nc $(SUMMARY_CODE)
 	$(BURDEN) summarise $*
@@ -140,7 +146,14 @@ $(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
     burden/validate/backtest.py
 	$(BURDEN) backtest
 
-RESULTS := $(foreach f,deaths production markets attribution,$(MODELS)/$(f)/manifest.json)
+RESULTS := $(foreach f,deaths production markets certified attribution,$(MODELS)/$(f)/manifest.json)
+
+# Rolling-origin back-test of the certified model against statsmodels baselines (validation:
+# `make validate`, not part of the report's path)
+$(MODELS)/certified_backtest.csv: $(MODELS)/certified.nc burden/validate/certified_backtest.py
+	$(BURDEN) backtest certified
+
+validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv
 
 models: $(RESULTS) $(MODELS)/deaths_backtest.csv
 

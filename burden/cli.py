@@ -2,11 +2,11 @@
 
     burden fetch [SOURCE ...]            raw files (mirror or download), hash-checked
     burden data [--table T ...]          raw -> data/processed/*.parquet + cleaning logs
-    burden fit deaths|production|markets models/<fit>.nc (one typed config per fit)
+    burden fit deaths|production|markets|certified   models/<fit>.nc (one config each)
     burden summarise FIT|attribution     models/<fit>/*.csv + manifest.json (result tables)
     burden attribute                     models/attribution.nc
     burden report                        reports/output/index.html (reads result tables)
-    burden backtest                      models/deaths_backtest.csv
+    burden backtest [deaths|certified]   models/<fit>_backtest.csv
     burden benchmark MODEL ...           timing table (benchmark, not a test)
     burden priors MODEL                  the priors of a model, as a Markdown table
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from burden import config
 from burden.errors import ConfigError, DataFormatError
 
-FIT_NAMES = ("deaths", "production", "markets")
+FIT_NAMES = ("deaths", "production", "markets", "certified")
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -134,6 +134,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
+    if args.fit == "certified":
+        from burden.validate import certified_backtest
+
+        cuts = tuple(args.cuts) if args.cuts else certified_backtest.CUTS
+        table = certified_backtest.run(cuts, sampler_config=_sampler_config(args))
+        print(certified_backtest.by_horizon(table).round(3).to_string(index=False))
+        unconverged = sorted(set(table.loc[~table["converged"].astype(bool), "cut"]))
+        if unconverged:
+            print(f"BACK-TEST FITS DID NOT CONVERGE at cuts {unconverged}: their scores are "
+                  "not to be trusted", file=sys.stderr)
+            return 3
+        return 0
     from burden.validate.backtest import run_backtest
 
     _, report = run_backtest(args.last_year, sampler_config=_sampler_config(args),
@@ -224,9 +236,13 @@ def parser() -> argparse.ArgumentParser:
                    help="synthetic inputs (layout preview; not estimates)")
     r.set_defaults(func=_cmd_report)
 
-    b = sub.add_parser("backtest", help="fit the deaths model on data through a year and "
-                       "score the held-back years")
-    b.add_argument("--last-year", type=int, default=2014)
+    b = sub.add_parser("backtest", help="fit a model on data through a year and score the "
+                       "held-back years (certified: rolling origins against statsmodels "
+                       "baselines)")
+    b.add_argument("fit", nargs="?", default="deaths", choices=["deaths", "certified"])
+    b.add_argument("--last-year", type=int, default=2014, help="deaths: the cut year")
+    b.add_argument("--cuts", type=int, nargs="+", help="certified: cut years (default "
+                   "2012 2015 2017 2019)")
     b.add_argument("--save-model", type=Path, default=None)
     _add_sampler_options(b)
     b.set_defaults(func=_cmd_backtest)

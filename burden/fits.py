@@ -44,6 +44,7 @@ FITS: dict[str, FitSpec] = {
         FitSpec("deaths", "burden.models.deaths", "OpioidDeaths"),
         FitSpec("production", "burden.models.production", "OpiumProduction"),
         FitSpec("markets", "burden.models.markets", "MarketShares", upstream="production"),
+        FitSpec("certified", "burden.models.certified", "CertifiedDeaths"),
     ]
 }
 

@@ -49,6 +49,13 @@ CERTIFIED_SUMMARY = pa.DataFrameSchema(
      "data_year": pa.Column(bool), "nowcast": pa.Column(bool)},
     unique=["series", "year"], strict=True, coerce=True, checks=[_ORDER])
 
+CERTIFIED_CORRECTION = pa.DataFrameSchema(
+    {"year": _year(),
+     "series": pa.Column(str, pa.Check.isin(["reported", "corrected", "imputed",
+                                             "unspecified"])),
+     **_interval(), "prior_driven": pa.Column(bool)},
+    unique=["year", "series"], strict=True, coerce=True, checks=[_ORDER])
+
 US_CORRECTION = pa.DataFrameSchema(
     {"year": _year(), "series": pa.Column(str, pa.Check.isin(["reported", "corrected"])),
      **_interval()},
@@ -152,6 +159,14 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
         ResultTable("route_priors", ROUTE_PRIORS, "route priors of markets without "
                     "signature data, with citations"),
         ResultTable("usage", USAGE, "every signature row: used (how) or not (why)"),
+        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
+        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+    ),
+    "certified": (
+        ResultTable("summary", CERTIFIED_SUMMARY, "certified opioid-involved overdose "
+                    "deaths by series (US by drug, Canada) and year, to the present"),
+        ResultTable("us_correction", CERTIFIED_CORRECTION, "US any-opioid deaths: reported, "
+                    "unspecified, imputed and corrected (prior-driven)"),
         ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
         ResultTable("ppc", PPC, "posterior predictive check per observation"),
     ),

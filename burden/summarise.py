@@ -41,6 +41,8 @@ from burden.result_schemas import RESULTS
 log = logging.getLogger(__name__)
 
 STEPS = (*FITS, "attribution")
+#: the fits attribution multiplies (its status is the worst of theirs)
+ATTRIBUTION_FITS = ("deaths", "production", "markets")
 
 
 def results_dir(name: str, models_dir: Path | None = None) -> Path:
@@ -58,7 +60,8 @@ def summarise(name: str, models_dir: Path | None = None) -> Path:
         source = models_dir / "attribution.nc"
     else:
         est = load_fit(name, models_dir)
-        tables = {"deaths": _deaths, "production": _production, "markets": _markets}[name](est)
+        tables = {"deaths": _deaths, "production": _production, "markets": _markets,
+                  "certified": _certified}[name](est)
         tables["diagnostics"] = est.diagnostics()
         tables["ppc"] = _ppc(est, name)
         provenance = dict(est.saved_metadata)
@@ -114,6 +117,10 @@ def _deaths(est) -> dict[str, pd.DataFrame]:
     return {"summary": est.summary(), "us_correction": est.us_correction_summary()}
 
 
+def _certified(est) -> dict[str, pd.DataFrame]:
+    return {"summary": est.summary(), "us_correction": est.us_correction_summary()}
+
+
 def _production(est) -> dict[str, pd.DataFrame]:
     return {"summary": est.summary(), "total": total_from_draws(est.production_draws()),
             "usage": est.measurement_usage()}
@@ -159,10 +166,10 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
         {"assumption": "share of heroin-and-fentanyl deaths given to heroin",
          "value": str(a["both_to_heroin"]),
          "note": "which drug caused a death involving both is not recorded"}])
-    upstream = [read_manifest(n, models_dir)["status"] for n in FITS]
+    upstream = [read_manifest(n, models_dir)["status"] for n in ATTRIBUTION_FITS]
     status = next((s for s in (FitStatus.NOT_CONVERGED, FitStatus.NOT_CHECKED)
                    if str(s) in upstream), FitStatus.CONVERGED)
-    provenance = {"assumptions": a, "upstream_status": dict(zip(FITS, upstream)),
+    provenance = {"assumptions": a, "upstream_status": dict(zip(ATTRIBUTION_FITS, upstream)),
                   "status": str(status)}
     return {"summary": summary, "sensitivity": sensitivity,
             "assumptions": assumptions}, provenance

@@ -60,7 +60,7 @@ def fixtures() -> Path:
 
 #: Fixtures that run a sampler; tests using them are marked ``slow`` (``make test-fast``
 #: skips them and any other test that tries to sample fails there).
-SAMPLING_FIXTURES = {"pipeline", "deaths_fit", "production_fit", "markets_fit"}
+SAMPLING_FIXTURES = {"pipeline", "deaths_fit", "production_fit", "markets_fit", "certified_fit"}
 #: Small sampler for the simulated deaths world: the API tests need draws, not precision.
 SMALL_SAMPLER = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 11}
 #: One fixed simulated deaths data set (recovery is checked for this draw).

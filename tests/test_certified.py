@@ -123,3 +123,26 @@ def test_us_recent_years_and_the_bounded_correction(certified_fit):
     assert (imputed <= unspecified.to_xarray()).all()  # never above unspecified deaths
     table = certified_fit.us_correction_summary()
     assert table.loc[table["series"] == "corrected", "prior_driven"].all()
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_result_tables_validate_and_the_fit_round_trips(certified_fit, tmp_path):
+    from burden import summarise
+    from burden.models.certified import CertifiedDeaths
+    from burden.report.collect import read_results
+
+    certified_fit.save(tmp_path / "certified.nc")
+    summarise.summarise("certified", tmp_path)
+    manifest, frames = read_results("certified", tmp_path / "certified")
+    expected = certified_fit.summary()
+    pd.testing.assert_frame_equal(frames["summary"], expected, check_dtype=False, rtol=1e-9)
+    assert manifest["status"] == "converged"
+    assert (frames["ppc"]["inside"]).mean() >= 0.9
+    again = CertifiedDeaths.load(tmp_path / "certified.nc")
+    pd.testing.assert_frame_equal(again.summary(), expected)
+    assert again.model_config == certified_fit.model_config
+    # predict: one series' draws by year, nothing else
+    draws = again.predict(series="USA:synthetic_opioids", years=[2019, 2023])
+    assert draws.dims == ("chain", "draw", "year")
+    assert float(draws.sel(year=2023).mean()) > float(draws.sel(year=2019).mean())
