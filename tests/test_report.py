@@ -163,11 +163,14 @@ def test_missing_parts_are_shown_not_hidden(tmp_path):
                           production_total=full.production_total,
                           tables={"production_measurements":
                                   full.tables["production_measurements"]},
-                          missing={"deaths model": "models/deaths.nc not found"})
+                          missing={"deaths results": "models/deaths/manifest.json not found"})
     path = build.build_report(inputs, tmp_path)
     html = path.read_text()
-    assert "Not available: deaths model (models/deaths.nc not found)" in html
-    assert html.count("Not available: models/deaths.nc not found.") == 7
+    assert "Not available: deaths results (models/deaths/manifest.json not found)" in html
+    # the seven deaths figures (world, super-regions, regions, countries, rates, ranking,
+    # US correction) each say why they are missing
+    assert html.count("Not available: models/deaths/manifest.json not found.") == 7
+    assert "Not available: no certified results." in html
     assert (tmp_path / "figures" / "production.png").exists()
     assert not (tmp_path / "figures" / "deaths_world.png").exists()
 

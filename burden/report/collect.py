@@ -20,9 +20,10 @@ FIELDS: dict[str, dict[str, str]] = {
     "deaths": {"summary": "deaths_summary", "us_correction": "us_correction"},
     "production": {"summary": "production_summary", "total": "production_total"},
     "markets": {"summary": "market_summary"},
+    "certified": {"summary": "certified_summary", "us_correction": "certified_correction"},
     "attribution": {"summary": "attribution_summary", "sensitivity": "sensitivity"},
 }
-MODEL_FITS = ("deaths", "production", "markets")
+MODEL_FITS = ("deaths", "production", "markets", "certified")
 
 
 def read_tables(processed_dir: Path) -> dict[str, pd.DataFrame]:

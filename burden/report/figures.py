@@ -63,6 +63,16 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     no_points = ("Posterior mean (line) and 95% interval (band). No points: the sources "
                  "publish age-standardised rates, which are not comparable with these crude "
                  "rates. Shaded years: projection, no data.")
+    specs.append(_Spec(
+        "certified_deaths", "deaths",
+        "Certified opioid-involved overdose deaths to the present (US by drug, Canada)",
+        "Certificate definition (not GBD's): posterior mean (line) and 95% interval (band); "
+        "points are the complete certified counts (NCHS final, VSRR December, PHAC); hollow "
+        "circles mark nowcast years, whose counts are still being reported (VSRR 2024-2025; "
+        "2025 from the 12-month window ending April, Canada January-September).",
+        ("certified_summary",),
+        lambda: plots.certified_deaths_data(inp.certified_summary, inp.tables),
+        lambda d: plots.plot_certified_deaths(d)))
     for sid, title, kwargs in [
         ("deaths_world", "World opioid deaths", {"level": "world"}),
         ("deaths_super_regions", "Opioid deaths by GBD super-region",
@@ -176,10 +186,12 @@ def _top_sources(summary: pd.DataFrame, n: int = 6) -> list[str]:
 
 
 #: which input supplies each figure's needs (keys of ``ReportInputs.missing``)
-_SUPPLIER = {"deaths_summary": "deaths model", "us_correction": "deaths model",
-             "production_summary": "production model", "market_summary": "markets model",
-             "attribution_summary": "attribution", "sensitivity": "attribution sensitivity",
-             "backtest": "back-test"}
+_SUPPLIER = {"deaths_summary": "deaths results", "us_correction": "deaths results",
+             "production_summary": "production results",
+             "market_summary": "markets results",
+             "certified_summary": "certified results",
+             "attribution_summary": "attribution results",
+             "sensitivity": "attribution results", "backtest": "back-test"}
 
 
 def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
@@ -196,9 +208,7 @@ def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
         elif getattr(inp, need) is None:
             supplier = _SUPPLIER.get(need, need)
             known = {**inp.missing, **inp.notes}
-            return known.get(supplier, known.get("attribution", f"no {supplier} results")
-                             if supplier == "attribution sensitivity"
-                             else f"no {supplier} results")
+            return known.get(supplier, f"no {supplier}")
     return ""
 
 

@@ -30,6 +30,8 @@ class ModelResult:
 class ReportInputs:
     deaths_summary: pd.DataFrame | None = None
     us_correction: pd.DataFrame | None = None
+    certified_summary: pd.DataFrame | None = None
+    certified_correction: pd.DataFrame | None = None
     production_summary: pd.DataFrame | None = None
     production_total: pd.DataFrame | None = None
     market_summary: pd.DataFrame | None = None

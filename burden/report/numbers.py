@@ -68,6 +68,21 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
             out.append(KeyNumber(f"US opioid deaths corrected for unspecified drugs, {year}",
                                  interval_text(r["mean"], r["lower"], r["upper"]),
                                  note=note, model="deaths"))
+    cs = inp.certified_summary
+    if cs is not None:
+        for series, place in (("USA:any_opioid", "US"), ("CAN:any_opioid", "Canada")):
+            rows = cs[(cs["series"] == series) & cs["data_year"].astype(bool)
+                      & ~cs["nowcast"].astype(bool)]
+            now = cs[(cs["series"] == series) & cs["nowcast"].astype(bool)]
+            nowcast_note = "nowcast: counts still being reported"
+            for frame, note in ((rows, ""), (now.head(1), nowcast_note)):
+                if frame.empty:
+                    continue
+                r = frame.sort_values("year").iloc[-1]
+                out.append(KeyNumber(
+                    f"{place} opioid-involved overdose deaths (certificate definition), "
+                    f"{int(r['year'])}", interval_text(r["mean"], r["lower"], r["upper"]),
+                    note=note, model="certified"))
     ps = inp.production_summary
     if ps is not None:
         names = source_names(inp.tables.get("production_measurements"))

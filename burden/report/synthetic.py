@@ -82,6 +82,22 @@ def us_correction(rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["year", "series", "mean", "lower", "upper"]]
 
 
+def certified_summary(rng: np.random.Generator) -> pd.DataFrame:
+    """Random draws in the shape of ``CertifiedDeaths.summary()`` (two US series and
+    Canada; the last year a nowcast)."""
+    series = ["USA:any_opioid", "USA:heroin", "CAN:any_opioid"]
+    da = xr.DataArray(_draws(rng, (len(series), len(YEARS)), 5000.0),
+                      dims=("chain", "draw", "series", "year"),
+                      coords={"series": series, "year": YEARS})
+    out = _summ(da)
+    out["location_id"] = out["series"].str.split(":").str[0]
+    out["drug"] = out["series"].str.split(":").str[1]
+    out["definition"] = "certified_overdose"
+    out["data_year"] = True
+    out["nowcast"] = out["year"] == max(YEARS)
+    return out
+
+
 def production(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, xr.DataArray]:
     da = xr.DataArray(_draws(rng, (len(PRODUCERS), len(YEARS)), 1000.0),
                       dims=("chain", "draw", "source", "year"),
@@ -190,6 +206,7 @@ def synthetic_inputs(seed: int = 0, *, converged: bool = True) -> ReportInputs:
     backtest["lower"], backtest["upper"] = -1.96, 1.96
     return ReportInputs(
         deaths_summary=deaths_summary(rng), us_correction=us_correction(rng),
+        certified_summary=certified_summary(rng),
         production_summary=prod_summary, production_total=prod_total,
         market_summary=market_summary(rng), attribution_summary=attr, sensitivity=sens,
         backtest=backtest, tables=tables(rng),
