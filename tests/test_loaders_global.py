@@ -352,6 +352,20 @@ def test_reference_signature_bounds_read_from_note_and_logged():
     assert set(changed["column"]) == {"upper_pct", "lower_pct"} and len(changed) == 2
 
 
+def test_shipped_signature_rows_published_as_bounds_get_them():
+    """The 2016-2018 rows that give only a bound in words (shared/data/README.md: 2017
+    Mexico "over 90 per cent"; 2018 South America "less than 2", Southwest Asia "less than
+    1") carry it as lower_pct / upper_pct, not as a missing share."""
+    src = published.REFERENCE_SOURCES["reference_heroin_signature"]
+    frame, log = _load(reference, src.path, src.id)
+    bounds = frame[frame["share_pct"].isna()].set_index(["year", "source_region"])
+    assert bounds.loc[(2017, "Mexico"), "lower_pct"] == 90.0
+    assert bounds.loc[(2018, "South America"), "upper_pct"] == 2.0
+    assert bounds.loc[(2018, "Southwest Asia"), "upper_pct"] == 1.0
+    flagged = log.to_frame().query("action == 'flagged'")
+    assert not flagged["original"].fillna("").str.startswith("bound only").any()
+
+
 def test_reference_renamed_truncated_and_repeated(tmp_path):
     fixture = "reference_heroin_signature_sample.csv"
     path = _edited(tmp_path, fixture, _replace_on(1, "share_pct", "share"))

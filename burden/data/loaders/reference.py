@@ -47,6 +47,10 @@ _BOUNDS = [  # explicit bounds in a note -> (which bound, pattern)
     ("lower_pct", re.compile(r"\(lower bound (\d+(?:\.\d+)?)\)")),
     ("upper_pct", re.compile(r"\(<\s*(\d+(?:\.\d+)?)\)")),
     ("lower_pct", re.compile(r"\(>\s*(\d+(?:\.\d+)?)\)")),
+    # the shared compilation's wording for a figure published only as a bound (rows added
+    # 2026-11-29: "bound only: over 90 per cent", "bound only: less than 2 per cent")
+    ("lower_pct", re.compile(r"^bound only: over (\d+(?:\.\d+)?) per cent")),
+    ("upper_pct", re.compile(r"^bound only: less than (\d+(?:\.\d+)?) per cent")),
 ]
 
 
