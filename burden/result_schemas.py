@@ -135,6 +135,10 @@ class ResultTable:
         return f"{self.name}.csv"
 
 
+#: the convergence and predictive-check tables every model fit has
+_FIT_CHECKS = (ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
+               ResultTable("ppc", PPC, "posterior predictive check per observation"))
+
 #: fit name -> its result tables (written by ``burden summarise <fit>``)
 RESULTS: dict[str, tuple[ResultTable, ...]] = {
     "deaths": (
@@ -142,16 +146,14 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
                     "(every level) and year"),
         ResultTable("us_correction", US_CORRECTION, "US any-opioid deaths, reported and "
                     "corrected for unspecified drugs"),
-        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
-        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+        *_FIT_CHECKS,
     ),
     "production": (
         ResultTable("summary", PRODUCTION_SUMMARY, "production (t) and share of world "
                     "production by source and year"),
         ResultTable("total", PRODUCTION_TOTAL, "world production (sum of draws)"),
         ResultTable("usage", USAGE, "every published row: used (how) or not (why)"),
-        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
-        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+        *_FIT_CHECKS,
     ),
     "markets": (
         ResultTable("summary", MARKET_SUMMARY, "market shares by source region, with "
@@ -159,16 +161,14 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
         ResultTable("route_priors", ROUTE_PRIORS, "route priors of markets without "
                     "signature data, with citations"),
         ResultTable("usage", USAGE, "every signature row: used (how) or not (why)"),
-        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
-        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+        *_FIT_CHECKS,
     ),
     "certified": (
         ResultTable("summary", CERTIFIED_SUMMARY, "certified opioid-involved overdose "
                     "deaths by series (US by drug, Canada) and year, to the present"),
         ResultTable("us_correction", CERTIFIED_CORRECTION, "US any-opioid deaths: reported, "
                     "unspecified, imputed and corrected (prior-driven)"),
-        ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
-        ResultTable("ppc", PPC, "posterior predictive check per observation"),
+        *_FIT_CHECKS,
     ),
     "attribution": (
         ResultTable("summary", ATTRIBUTION_SUMMARY, "deaths attributable to each source by "

@@ -79,7 +79,6 @@ def inp_nowcast_cv(obs: pd.DataFrame) -> np.ndarray:
             adjust = abs(r.value / base - 1) if base and np.isfinite(base) else 0.0
             out[i] = max(NOWCAST_CV_FLOOR, adjust)
     return out
-SOURCES = ("nchs_final", "vsrr", "phac")
 
 
 @dataclass(frozen=True)
