@@ -118,6 +118,9 @@ def test_us_recent_years_and_the_bounded_correction(certified_fit):
     for year in range(2020, 2024):  # within 5% of the VSRR reported December counts
         assert abs(summary.loc[("USA:any_opioid", year), "mean"] / vsrr[year] - 1) < 0.05
     assert bool(summary.loc[("USA:any_opioid", 2024), "nowcast"])
+    assert bool(summary.loc[("CAN:any_opioid", 2025), "nowcast"])  # January-September only
+    assert not summary.loc[("CAN:any_opioid", 2024), "nowcast"]
+    assert not summary.loc[("USA:any_opioid", 2023), "nowcast"]
     imputed = certified_fit.imputed_draws()
     unspecified = certified_fit.inputs().unspecified.set_index("year")["unspecified"]
     assert (imputed <= unspecified.to_xarray()).all()  # never above unspecified deaths

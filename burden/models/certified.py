@@ -283,8 +283,9 @@ class CertifiedDeaths(BayesianEstimator):
     def summary(self) -> pd.DataFrame:
         """series, location_id, drug, year, mean, lower, upper, definition, data_year,
         nowcast: deaths by series and year; ``data_year`` False past the series' last
-        published count (a projection); ``nowcast`` True where the only counts are
-        underreported (reported so far plus the publisher's prediction)."""
+        published count (a projection); ``nowcast`` True where no count covers the whole
+        year (underreported months with the publisher's prediction, a 12-month window
+        reaching into the year, a partial year such as Canada's January-September 2025)."""
         inp = self.inputs()
         with warnings.catch_warnings():  # years before a series' first count are all-NaN
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -292,11 +293,17 @@ class CertifiedDeaths(BayesianEstimator):
         table["location_id"] = table["series"].str.split(":").str[0]
         table["drug"] = table["series"].str.split(":").str[1]
         table["definition"] = DEFINITION
-        counted = inp.obs[inp.obs["kind"] == "count"].groupby("series")["year"].max()
         any_obs = inp.obs.groupby("series")["year"].max()
+        # a year is complete when a count covers all of it (not a partial year, not only an
+        # underreported month or a window reaching into it)
+        pos = {int(y): j for j, y in enumerate(inp.years)}
+        full = inp.obs["kind"].eq("count").to_numpy()
+        complete = {(s, y) for s, y, i in zip(inp.obs["series"], inp.obs["year"],
+                                              range(len(inp.obs)))
+                    if full[i] and inp.weights[i, pos[int(y)]] >= 1 - 1e-9}
         table["data_year"] = [y <= any_obs[s] for s, y in zip(table["series"], table["year"])]
-        table["nowcast"] = [counted.get(s, -1) < y <= any_obs[s]
-                            for s, y in zip(table["series"], table["year"])]
+        table["nowcast"] = [d and (s, y) not in complete for s, y, d in
+                            zip(table["series"], table["year"], table["data_year"])]
         cols = ["series", "location_id", "drug", "year", "mean", "lower", "upper",
                 "definition", "data_year", "nowcast"]
         return self.validated(table[cols].reset_index(drop=True))
