@@ -301,7 +301,7 @@ def test_real_inputs_align(raw_file):
     assert inp.last_data_year == 2017
     assert list(np.asarray(inp.countries)[~inp.has_population]) == ["TWN"]
     us = inp.us
-    assert us["years"][0] == 1999
-    assert sorted(us["years"][us["pct_year"]]) == [2015, 2016, 2017]
+    assert us.years[0] == 1999
+    assert sorted(us.years[us.pct_year]) == [2015, 2016, 2017]
     # VSRR's percent specified rises over 2015-2017 in the file
-    assert np.all(np.diff(us["pct_logit"][np.argsort(us["pct_year"])]) > 0)
+    assert np.all(np.diff(us.pct_logit[np.argsort(us.pct_year)]) > 0)

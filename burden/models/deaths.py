@@ -263,8 +263,8 @@ class OpioidDeaths(BayesianEstimator):
             raise ValueError("the fit has no US data (USA not among the GBD countries)")
         us = inp.us
         log_deaths = self._country_log_deaths()[..., inp.countries.index(US), :]
-        n_years = len(us["years"])
-        eta = log_deaths[..., us["offset"]:us["offset"] + n_years]
+        n_years = len(us.years)
+        eta = log_deaths[..., us.offset:us.offset + n_years]
         log_deaths = (eta[..., None, :] + self._stack("us_definition_log_ratio")[..., None, :]
                       + self._stack("us_log_share"))
         if corrected:
@@ -273,7 +273,7 @@ class OpioidDeaths(BayesianEstimator):
             np.exp(log_deaths), name="us_deaths_corrected" if corrected else "us_deaths_reported",
             dims=("chain", "draw", "drug", "year"),
             coords={"chain": self.posterior.chain.values, "draw": self.posterior.draw.values,
-                    "drug": list(US_DRUGS), "year": us["years"]})
+                    "drug": list(US_DRUGS), "year": us.years})
 
     # ---- summaries ---------------------------------------------------------------------
     def summary(self, level: str | None = None) -> pd.DataFrame:
@@ -313,8 +313,8 @@ class OpioidDeaths(BayesianEstimator):
         factor = 100 * (np.exp(self.posterior["us_log_correction"]) - 1)
         factor = factor.rename({"us_year": "year"})
         table = interval_summary(factor)
-        table["vsrr_year"] = table["year"].isin(self.inputs().us["years"][
-            self.inputs().us["pct_year"]])
+        table["vsrr_year"] = table["year"].isin(self.inputs().us.years[
+            self.inputs().us.pct_year])
         return table
 
     def summary_text(self) -> str:

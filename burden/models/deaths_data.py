@@ -23,6 +23,29 @@ HIERARCHY_COLUMNS = ("iso3", "name", "region_id", "region_name", "super_region_i
                      "super_region_name")
 
 
+@dataclass(frozen=True)
+class USBlock:
+    """The US measurements on the US years: NCHS and VSRR counts by drug (index arrays into
+    ``US_DRUGS`` and ``years``), VSRR percent specified (logit, with its binomial standard
+    error), and the spline basis of the US definition ratio and drug shares."""
+
+    years: np.ndarray
+    offset: int  # position of years[0] in the model's years
+    basis: np.ndarray
+    n_constrained: int
+    nchs_drug: np.ndarray
+    nchs_year: np.ndarray
+    nchs_log: np.ndarray
+    vsrr_drug: np.ndarray
+    vsrr_year: np.ndarray
+    vsrr_log: np.ndarray
+    pct_year: np.ndarray
+    pct_logit: np.ndarray
+    pct_logit_se: np.ndarray
+    vsrr_first: int  # the percent-specified walk is centred over vsrr_first..vsrr_last
+    vsrr_last: int
+
+
 @dataclass
 class DeathsInputs:
     """Aligned arrays for one fit. Years run ``years[0]..years[-1]`` (data + forecast)."""
@@ -44,7 +67,7 @@ class DeathsInputs:
     gbd_country: np.ndarray
     gbd_year: np.ndarray
     gbd_log_deaths: np.ndarray
-    us: dict | None  # US block (None when the US is not among the countries)
+    us: USBlock | None  # None when the US is not among the countries
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -112,7 +135,8 @@ def _population_grid(pop: pd.DataFrame, countries: list[str], years: np.ndarray,
 
 
 def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: int | None,
-              us_start: int | None, us_knot_spacing: float, notes: list[str]) -> dict | None:
+              us_start: int | None, us_knot_spacing: float, notes: list[str]
+              ) -> USBlock | None:
     nchs = data["us_deaths_by_drug"]
     _check_columns(nchs, "us_deaths_by_drug", ("year", "drug", "group", "sex", "measure",
                                                "value"))
@@ -156,25 +180,25 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
     year_pos = {int(y): i for i, y in enumerate(us_years)}
     last_obs = int(max(nchs["year"].max(), pct["year"].max() if len(pct) else 0))
     basis = bspline_basis(us_years, int(us_years[0]), int(us_years[-1]), us_knot_spacing)
-    return {
-        "years": us_years,
-        "offset": int(np.searchsorted(years, us_years[0])),
-        "basis": basis,
-        "n_constrained": last_constrained_coef(basis, last_obs - int(us_years[0]) + 1),
-        "nchs_drug": nchs["drug"].map(drug_index).to_numpy(int),
-        "nchs_year": nchs["year"].map(year_pos).to_numpy(int),
-        "nchs_log": np.log(nchs["value"].to_numpy(float)),
-        "vsrr_drug": counts["indicator"].map(drug_index).to_numpy(int),
-        "vsrr_year": counts["year"].map(year_pos).to_numpy(int),
-        "vsrr_log": np.log(counts["value"].to_numpy(float)),
-        "pct_year": pct["year"].map(year_pos).to_numpy(int),
-        "pct_logit": _logit(pct_p),
+    return USBlock(
+        years=us_years,
+        offset=int(np.searchsorted(years, us_years[0])),
+        basis=basis,
+        n_constrained=last_constrained_coef(basis, last_obs - int(us_years[0]) + 1),
+        nchs_drug=nchs["drug"].map(drug_index).to_numpy(int),
+        nchs_year=nchs["year"].map(year_pos).to_numpy(int),
+        nchs_log=np.log(nchs["value"].to_numpy(float)),
+        vsrr_drug=counts["indicator"].map(drug_index).to_numpy(int),
+        vsrr_year=counts["year"].map(year_pos).to_numpy(int),
+        vsrr_log=np.log(counts["value"].to_numpy(float)),
+        pct_year=pct["year"].map(year_pos).to_numpy(int),
+        pct_logit=_logit(pct_p),
         # binomial sampling error of a share of n deaths, on the logit scale (delta method)
-        "pct_logit_se": 1.0 / np.sqrt(pct_n * pct_p * (1 - pct_p)),
+        pct_logit_se=1.0 / np.sqrt(pct_n * pct_p * (1 - pct_p)),
         # the walk is centred over the VSRR years (or the last NCHS year when there are none)
-        "vsrr_first": int(year_pos[int(pct["year"].min() if len(pct) else last_obs)]),
-        "vsrr_last": int(year_pos[int(pct["year"].max() if len(pct) else last_obs)]),
-    }
+        vsrr_first=int(year_pos[int(pct["year"].min() if len(pct) else last_obs)]),
+        vsrr_last=int(year_pos[int(pct["year"].max() if len(pct) else last_obs)]),
+    )
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

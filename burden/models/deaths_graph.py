@@ -61,20 +61,20 @@ def coords(inp: DeathsInputs) -> dict:
     if inp.us is not None:
         us = inp.us
         out.update({
-            "us_year": us["years"],
+            "us_year": us.years,
             "drug": list(US_DRUGS),
             "share_drug": list(US_DRUGS[1:]),
-            "us_coef": np.arange(us["basis"].shape[1]),
-            "us_coef_data": np.arange(us["n_constrained"] + 1),
-            "us_coef_forecast": np.arange(us["n_constrained"] + 1, us["basis"].shape[1]),
+            "us_coef": np.arange(us.basis.shape[1]),
+            "us_coef_data": np.arange(us.n_constrained + 1),
+            "us_coef_forecast": np.arange(us.n_constrained + 1, us.basis.shape[1]),
             "ratio": ["gbd_to_nchs"],
             "one": [0],
-            "us_year_vsrr": us["years"][us["vsrr_first"]:us["vsrr_last"] + 1],
-            "us_year_before": us["years"][:us["vsrr_first"]][::-1],
-            "us_year_after": us["years"][us["vsrr_last"] + 1:],
-            "nchs_obs": np.arange(len(us["nchs_log"])),
-            "vsrr_obs": np.arange(len(us["vsrr_log"])),
-            "pct_obs": np.arange(len(us["pct_logit"])),
+            "us_year_vsrr": us.years[us.vsrr_first:us.vsrr_last + 1],
+            "us_year_before": us.years[:us.vsrr_first][::-1],
+            "us_year_after": us.years[us.vsrr_last + 1:],
+            "nchs_obs": np.arange(len(us.nchs_log)),
+            "vsrr_obs": np.arange(len(us.vsrr_log)),
+            "pct_obs": np.arange(len(us.pct_logit)),
         })
     return out
 
@@ -186,9 +186,9 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
 
 def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
     us = inp.us
-    n_years = len(us["years"])
-    eta = us_log_deaths[us["offset"]:us["offset"] + n_years]
-    n_coef, n_fit = us["basis"].shape[1], us["n_constrained"] + 1
+    n_years = len(us.years)
+    eta = us_log_deaths[us.offset:us.offset + n_years]
+    n_coef, n_fit = us.basis.shape[1], us.n_constrained + 1
     # NCHS reported (multiple-cause) any-opioid count / GBD latent: a smooth log ratio
     # (P-spline), so definitions may drift apart; centred where data pin it down
     r_mu, r_sd = pri.definition_log_ratio["mu"], pri.definition_log_ratio["sigma"]
@@ -196,7 +196,7 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
     ratio_coef = hybrid_walk("definition_log_ratio_coef", pt.as_tensor([float(r_mu)]),
                              pt.as_tensor([float(r_sd)]), pt.zeros((1, n_coef - 1)), tau_r,
                              n_fit, ("ratio", "us_coef"), n_coef)
-    ratio = pm.Deterministic("us_definition_log_ratio", pt.dot(ratio_coef, us["basis"].T)[0],
+    ratio = pm.Deterministic("us_definition_log_ratio", pt.dot(ratio_coef, us.basis.T)[0],
                              dims="us_year")
     # shares of any-opioid deaths involving heroin, synthetic, Rx opioids (they overlap)
     s_mu, s_sd = pri.share_logit_level["mu"], pri.share_logit_level["sigma"]
@@ -206,7 +206,7 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
                              pt.as_tensor(np.full(n_share, float(s_sd))),
                              pt.zeros((n_share, n_coef - 1)), t_share, n_fit,
                              ("share_drug", "us_coef"), n_coef)
-    share_logit = pt.dot(share_coef, us["basis"].T)
+    share_logit = pt.dot(share_coef, us.basis.T)
     log_share = pt.concatenate([pt.zeros((1, n_years)), pt.log(pt.sigmoid(share_logit))],
                                axis=0)
     log_share = pm.Deterministic("us_log_share", log_share, dims=("drug", "us_year"))
@@ -214,7 +214,7 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
     # anchored at the first VSRR year; years without VSRR data are extrapolated
     # centred over the VSRR years (the data pin them), non-centred outside them (prior only)
     tau_p = pri.tau_pct.create("tau_pct_specified")
-    first, last = us["vsrr_first"], us["vsrr_last"]
+    first, last = us.vsrr_first, us.vsrr_last
     p_mu, p_sd = pri.pct_logit_anchor["mu"], pri.pct_logit_anchor["sigma"]
     core = random_walk("pct_specified_logit_vsrr", pt.as_tensor([float(p_mu)]),
                        pt.as_tensor([float(p_sd)]), pt.zeros((1, last - first)), tau_p,
@@ -236,12 +236,12 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
     pm.Deterministic("us_log_correction", pt.log(factor), dims="us_year")
     log_reported = eta[None, :] + ratio[None, :] + log_share
     s_nchs = pri.sigma_nchs.create("sigma_nchs")
-    pm.Normal("nchs_log_deaths", mu=log_reported[us["nchs_drug"], us["nchs_year"]],
-              sigma=s_nchs, observed=us["nchs_log"], dims="nchs_obs")
-    if len(us["vsrr_log"]):
+    pm.Normal("nchs_log_deaths", mu=log_reported[us.nchs_drug, us.nchs_year],
+              sigma=s_nchs, observed=us.nchs_log, dims="nchs_obs")
+    if len(us.vsrr_log):
         s_vsrr = pri.sigma_nchs.create("sigma_vsrr")
-        pm.Normal("vsrr_log_deaths", mu=log_reported[us["vsrr_drug"], us["vsrr_year"]],
-                  sigma=s_vsrr, observed=us["vsrr_log"], dims="vsrr_obs")
-    if len(us["pct_logit"]):
-        pm.Normal("vsrr_pct_specified_logit", mu=p_logit[us["pct_year"]],
-                  sigma=us["pct_logit_se"], observed=us["pct_logit"], dims="pct_obs")
+        pm.Normal("vsrr_log_deaths", mu=log_reported[us.vsrr_drug, us.vsrr_year],
+                  sigma=s_vsrr, observed=us.vsrr_log, dims="vsrr_obs")
+    if len(us.pct_logit):
+        pm.Normal("vsrr_pct_specified_logit", mu=p_logit[us.pct_year],
+                  sigma=us.pct_logit_se, observed=us.pct_logit, dims="pct_obs")
