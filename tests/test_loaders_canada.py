@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from loader_helpers import assert_names, edited, line_of, replace_on
 
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
@@ -34,31 +35,11 @@ def _rows(path: Path = FIXTURE) -> list[tuple[int, dict]]:
 
 
 def _line_of(starts: str) -> int:
-    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
-    return next(i for i, text in enumerate(lines, 1) if text.startswith(starts))
+    return line_of(FIXTURE, starts)
 
 
 def _edited(tmp_path: Path, edit, encoding: str = "utf-8") -> Path:
-    lines = FIXTURE.read_text(encoding="utf-8").splitlines(keepends=True)
-    path = tmp_path / FIXTURE.name
-    path.write_bytes("".join(edit(lines)).encode(encoding))
-    return path
-
-
-def _replace_on(line: int, old: str, new: str):
-    def edit(lines):
-        assert old in lines[line - 1], lines[line - 1]
-        lines[line - 1] = lines[line - 1].replace(old, new, 1)
-        return lines
-    return edit
-
-
-def _assert_names(err, path: Path, line: int, column: str) -> None:
-    exc = err.value
-    assert Path(exc.file).name == path.name
-    assert (exc.line, exc.column) == (line, column), str(exc)
-    message = str(exc)
-    assert path.name in message and f"line {line}" in message and repr(column) in message
+    return edited(tmp_path, FIXTURE, edit, encoding)
 
 
 CANADA_2024 = "Opioids,Deaths,Overall numbers,Canada,1,By year,2024,,,Number"
@@ -143,7 +124,7 @@ def test_utf16_is_refused(tmp_path):
     path = _edited(tmp_path, lambda lines: lines, encoding="utf-16")
     with pytest.raises(DataFormatError, match="UTF-16") as err:
         _load(path)
-    _assert_names(err, path, 1, "Substance")
+    assert_names(err, path, 1, "Substance")
 
 
 def test_invalid_byte_is_refused(tmp_path):
@@ -154,7 +135,7 @@ def test_invalid_byte_is_refused(tmp_path):
     path.write_bytes(b"\n".join(data))
     with pytest.raises(DataFormatError, match="not valid UTF-8") as err:
         _load(path)
-    _assert_names(err, path, line, "Region")
+    assert_names(err, path, line, "Region")
 
 
 @pytest.mark.parametrize("old, new, column", [
@@ -162,10 +143,10 @@ def test_invalid_byte_is_refused(tmp_path):
     (",Value", ",Count", "Value"),
 ])
 def test_renamed_column(tmp_path, old, new, column):
-    path = _edited(tmp_path, _replace_on(1, old, new))
+    path = _edited(tmp_path, replace_on(1, old, new))
     with pytest.raises(DataFormatError, match="missing or renamed") as err:
         _load(path)
-    _assert_names(err, path, 1, column)
+    assert_names(err, path, 1, column)
 
 
 def test_truncated_mid_row(tmp_path):
@@ -173,7 +154,7 @@ def test_truncated_mid_row(tmp_path):
     path = _edited(tmp_path, lambda lines: lines[:line - 1] + [lines[line - 1][:45]])
     with pytest.raises(DataFormatError, match="truncated") as err:
         _load(path)
-    _assert_names(err, path, line, "Year_Quarter")  # the first column the row lacks
+    assert_names(err, path, line, "Year_Quarter")  # the first column the row lacks
 
 
 def test_truncated_between_rows_is_read_but_loses_nothing_silently(tmp_path):
@@ -193,26 +174,26 @@ def test_truncated_inside_quoted_cell(tmp_path):
     with pytest.raises(DataFormatError, match="unreadable CSV|truncated") as err:
         _load(path)
     # the cut row (3 cells: Substance, Source, Specific_Measure) lacks Region onwards
-    _assert_names(err, path, last, "Region")
+    assert_names(err, path, last, "Region")
 
 
 @pytest.mark.parametrize("new, problem", [("73x", "not a number"), ("-73", "negative"),
                                           ("173", "percent above 100")])
 def test_bad_percent_value(tmp_path, new, problem):
     line = _line_of(FENTANYL_2018)
-    path = _edited(tmp_path, _replace_on(line, ",Percent,71", f",Percent,{new}"))
+    path = _edited(tmp_path, replace_on(line, ",Percent,71", f",Percent,{new}"))
     with pytest.raises(DataFormatError, match=problem) as err:
         _load(path)
-    _assert_names(err, path, line, "Value")
+    assert_names(err, path, line, "Value")
 
 
 @pytest.mark.parametrize("new, problem", [("7x13", "not a number"), ("-7313", "negative")])
 def test_bad_count(tmp_path, new, problem):
     line = _line_of(CANADA_2024)
-    path = _edited(tmp_path, _replace_on(line, ",Number,7313", f",Number,{new}"))
+    path = _edited(tmp_path, replace_on(line, ",Number,7313", f",Number,{new}"))
     with pytest.raises(DataFormatError, match=problem) as err:
         _load(path)
-    _assert_names(err, path, line, "Value")
+    assert_names(err, path, line, "Value")
 
 
 def test_duplicated_key_names_both_lines(tmp_path):
@@ -221,7 +202,7 @@ def test_duplicated_key_names_both_lines(tmp_path):
     last = len(path.read_text().splitlines())
     with pytest.raises(DataFormatError, match=f"lines {line} and {last}") as err:
         _load(path)
-    _assert_names(err, path, last, "Year_Quarter")
+    assert_names(err, path, last, "Year_Quarter")
 
 
 @pytest.mark.parametrize("starts, old, new, column", [
@@ -236,10 +217,10 @@ def test_duplicated_key_names_both_lines(tmp_path):
 ])
 def test_unknown_label(tmp_path, starts, old, new, column):
     line = _line_of(starts)
-    path = _edited(tmp_path, _replace_on(line, old, new))
+    path = _edited(tmp_path, replace_on(line, old, new))
     with pytest.raises(DataFormatError) as err:
         _load(path)
-    _assert_names(err, path, line, column)
+    assert_names(err, path, line, column)
 
 
 # ---------------------------------------------------------------- real data

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import _missing
+from loader_helpers import assert_names, csv_dicts, edited, line_of, replace_on
 
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
@@ -27,44 +28,9 @@ def _load(module, path: Path, source_id: str) -> tuple[pd.DataFrame, CleaningLog
     return module.load(path, log, source_id), log
 
 
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _line_of(path: Path, starts: str) -> int:
-    """1-based line number of the first line starting with ``starts``."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return next(i for i, text in enumerate(lines, 1) if text.startswith(starts))
-
-
 def _edited(tmp_path: Path, fixture: str, edit) -> Path:
     """A copy of a fixture with ``edit(list of lines) -> list of lines`` applied."""
-    lines = (FIXTURES / fixture).read_text(encoding="utf-8").splitlines(keepends=True)
-    path = tmp_path / fixture
-    path.write_text("".join(edit(lines)), encoding="utf-8")
-    return path
-
-
-def _replace_on(line: int, old: str, new: str):
-    def edit(lines):
-        assert old in lines[line - 1]
-        lines[line - 1] = lines[line - 1].replace(old, new, 1)
-        return lines
-    return edit
-
-
-def _assert_names(err, path: Path, line: int | None, column: str | None):
-    exc = err.value
-    assert Path(exc.file).name == path.name
-    assert (exc.line, exc.column) == (line, column), str(exc)
-    message = str(exc)
-    assert path.name in message
-    if line is not None:
-        assert f"line {line}" in message
-    if column is not None:
-        assert repr(column) in message
-
+    return edited(tmp_path, FIXTURES / fixture, edit)
 
 
 # ---------------------------------------------------------------- checks every loader makes
@@ -107,11 +73,11 @@ PRODUCTION, SIGNATURE = ("reference_opium_production_sample.csv",
 ])
 def test_bad_cell_names_line_and_column(tmp_path, fixture, source_id, starts, old, new,
                                         column):
-    line = _line_of(FIXTURES / fixture, starts)
-    path = _edited(tmp_path, fixture, _replace_on(line, old, new))
+    line = line_of(FIXTURES / fixture, starts)
+    path = _edited(tmp_path, fixture, replace_on(line, old, new))
     with pytest.raises(DataFormatError) as err:
         _load(LOADERS[source_id], path, source_id)
-    _assert_names(err, path, line, column)
+    assert_names(err, path, line, column)
 
 
 # ---------------------------------------------------------------- OWID / IHME GBD
@@ -126,7 +92,7 @@ def test_owid_deaths_long_rows_with_registry_ids():
     assert set(frame["measure"]) == {"deaths"}
     assert set(frame["gbd_round"]) == {2017} and set(frame["definition"]) == {
         "gbd_use_disorder"}
-    raw = {(r["Entity"], r["Year"]): r for r in _rows(path)}
+    raw = {(r["Entity"], r["Year"]): r for r in csv_dicts(path)}
     usa = frame.query("location_id == 'USA' and year == 2017 and cause == 'opioid_use_disorders'")
     assert usa["value"].tolist() == [float(raw["United States", "2017"][OPIOID])]
     assert usa["location_name"].tolist() == [locations.get("USA").name]
@@ -152,7 +118,7 @@ def test_owid_entities_outside_the_registry_are_dropped_and_logged_per_row():
     path = FIXTURES / "owid_gbd_deaths_sample.csv"
     frame, log = _load(owid_gbd, path, "owid_gbd_deaths")
     dropped = log.to_frame().query("action == 'dropped'")
-    raw_lines = {i + 2 for i, r in enumerate(_rows(path)) if r["Entity"] in ("High SDI",
+    raw_lines = {i + 2 for i, r in enumerate(csv_dicts(path)) if r["Entity"] in ("High SDI",
                                                                              "England")}
     assert set(dropped["line"]) == raw_lines and len(dropped) == len(raw_lines)
     assert not frame["location_name"].isin(["High SDI", "England"]).any()
@@ -180,17 +146,17 @@ def test_owid_rate_export_and_column_order_does_not_matter(tmp_path):
 
 def test_owid_renamed_cause_column_names_the_expected_column(tmp_path):
     path = _edited(tmp_path, "owid_gbd_deaths_sample.csv",
-                   _replace_on(1, "Cocaine use disorders", "Cocaine disorders"))
+                   replace_on(1, "Cocaine use disorders", "Cocaine disorders"))
     with pytest.raises(DataFormatError) as err:
         _load(owid_gbd, path, "owid_gbd_deaths")
-    _assert_names(err, path, 1, COCAINE)
+    assert_names(err, path, 1, COCAINE)
 
 
 def test_owid_file_of_the_wrong_export_is_refused():
     path = FIXTURES / "owid_gbd_opioid_rate_sample.csv"
     with pytest.raises(DataFormatError) as err:
         _load(owid_gbd, path, "owid_gbd_deaths")
-    _assert_names(err, path, 1, OPIOID)
+    assert_names(err, path, 1, OPIOID)
 
 
 def test_owid_truncated_file(tmp_path):
@@ -198,48 +164,48 @@ def test_owid_truncated_file(tmp_path):
                    lambda lines: lines[:-1] + [lines[-1].split(",", 3)[0] + ",OWID_WRL,20"])
     with pytest.raises(DataFormatError) as err:
         _load(owid_gbd, path, "owid_gbd_deaths")
-    _assert_names(err, path, len(path.read_text().splitlines()), OPIOID)
+    assert_names(err, path, len(path.read_text().splitlines()), OPIOID)
 
 
 @pytest.mark.parametrize("bad", ["n/a", "-3.5", "inf"])
 def test_owid_bad_value_names_line_and_column(tmp_path, bad):
     fixture = FIXTURES / "owid_gbd_deaths_sample.csv"
-    line = _line_of(fixture, "United States,USA,2017")
-    value = _rows(fixture)[line - 2][COCAINE]
-    path = _edited(tmp_path, fixture.name, _replace_on(line, value, bad))
+    line = line_of(fixture, "United States,USA,2017")
+    value = csv_dicts(fixture)[line - 2][COCAINE]
+    path = _edited(tmp_path, fixture.name, replace_on(line, value, bad))
     with pytest.raises(DataFormatError) as err:
         _load(owid_gbd, path, "owid_gbd_deaths")
-    _assert_names(err, path, line, COCAINE)
+    assert_names(err, path, line, COCAINE)
 
 
 def test_owid_duplicated_entity_year(tmp_path):
     fixture = FIXTURES / "owid_gbd_deaths_sample.csv"
-    copied = _line_of(fixture, "Afghanistan,AFG,2017")
+    copied = line_of(fixture, "Afghanistan,AFG,2017")
     path = _edited(tmp_path, fixture.name, lambda lines: lines + [lines[copied - 1]])
     with pytest.raises(DataFormatError) as err:
         _load(owid_gbd, path, "owid_gbd_deaths")
-    _assert_names(err, path, len(path.read_text().splitlines()), "Year")
+    assert_names(err, path, len(path.read_text().splitlines()), "Year")
     assert f"lines {copied} and" in str(err.value)
 
 
 def test_owid_two_spellings_of_one_region(tmp_path):
     fixture = FIXTURES / "owid_gbd_deaths_sample.csv"
-    line = _line_of(fixture, "North America,,2017")
+    line = line_of(fixture, "North America,,2017")
     path = _edited(tmp_path, fixture.name, lambda lines: lines + [
         lines[line - 1].replace("North America", "High-income North America")])
     with pytest.raises(DataFormatError) as err:
         _load(owid_gbd, path, "owid_gbd_deaths")
-    _assert_names(err, path, len(path.read_text().splitlines()), "Entity")
+    assert_names(err, path, len(path.read_text().splitlines()), "Entity")
 
 
 def test_owid_unknown_aggregate_without_code_is_dropped_not_guessed(tmp_path):
     fixture = FIXTURES / "owid_gbd_deaths_sample.csv"
-    first = _line_of(fixture, "High SDI,,2016")
-    second = _line_of(fixture, "High SDI,,2017")
+    first = line_of(fixture, "High SDI,,2016")
+    second = line_of(fixture, "High SDI,,2017")
 
     def rename(lines):  # both years: every entity has the same years
-        return _replace_on(second, "High SDI", "G20")(
-            _replace_on(first, "High SDI", "G20")(lines))
+        return replace_on(second, "High SDI", "G20")(
+            replace_on(first, "High SDI", "G20")(lines))
 
     path = _edited(tmp_path, fixture.name, rename)
     frame, log = _load(owid_gbd, path, "owid_gbd_deaths")
@@ -254,7 +220,7 @@ def test_worldbank_keeps_countries_and_logs_aggregates():
     path = FIXTURES / "worldbank_population_sample.csv"
     frame, log = _load(worldbank, path, "worldbank_population")
     build.validate("population", frame)
-    raw = _rows(path)
+    raw = csv_dicts(path)
     kept = {r["Country Code"] for r in raw if locations.is_country_code(r["Country Code"],
                                                                         gbd_only=False)}
     assert set(frame["location_id"]) == kept
@@ -281,10 +247,10 @@ def test_missing_population_lists_gbd_countries_without_rows():
 
 def test_worldbank_renamed_column(tmp_path):
     path = _edited(tmp_path, "worldbank_population_sample.csv",
-                   _replace_on(1, "Country Code", "ISO3"))
+                   replace_on(1, "Country Code", "ISO3"))
     with pytest.raises(DataFormatError) as err:
         _load(worldbank, path, "worldbank_population")
-    _assert_names(err, path, 1, "Country Code")
+    assert_names(err, path, 1, "Country Code")
 
 
 def test_worldbank_truncated_and_duplicated(tmp_path):
@@ -292,13 +258,13 @@ def test_worldbank_truncated_and_duplicated(tmp_path):
                    lambda lines: lines[:-1] + ["Kosovo,XKX"])
     with pytest.raises(DataFormatError) as err:
         _load(worldbank, path, "worldbank_population")
-    _assert_names(err, path, len(path.read_text().splitlines()), "Year")
+    assert_names(err, path, len(path.read_text().splitlines()), "Year")
 
     path = _edited(tmp_path, "worldbank_population_sample.csv",
                    lambda lines: lines + [lines[1]])
     with pytest.raises(DataFormatError) as err:
         _load(worldbank, path, "worldbank_population")
-    _assert_names(err, path, len(path.read_text().splitlines()), "Country Code")
+    assert_names(err, path, len(path.read_text().splitlines()), "Country Code")
 
 
 # ---------------------------------------------------------------- curated reference figures
@@ -316,7 +282,7 @@ def test_reference_shipped_files_load_and_keep_every_row(source_id):
     source = published.REFERENCE_SOURCES[source_id]
     frame, _ = _load(reference, source.path, source_id)
     build.validate(source.table, frame)
-    raw = _rows(source.path)
+    raw = csv_dicts(source.path)
     assert len(frame) == len(raw)
     assert frame["verified"].tolist() == [r["verified"] == "yes" for r in raw]
     assert frame["publication"].tolist() == [r["publication"] for r in raw]
@@ -326,7 +292,7 @@ def test_reference_production_fixture():
     path = FIXTURES / "reference_opium_production_sample.csv"
     frame, log = _load(reference, path, "reference_opium_production")
     build.validate("production_measurements", frame)
-    raw = _rows(path)
+    raw = csv_dicts(path)
     assert frame["iso3"].isna().tolist() == [r["iso3"] == "" for r in raw]
     change = frame.query("measure == 'production_pct_change'")["value"]
     assert (change < 0).all() and len(change) == 1  # a percent change may be negative
@@ -368,20 +334,20 @@ def test_shipped_signature_rows_published_as_bounds_get_them():
 
 def test_reference_renamed_truncated_and_repeated(tmp_path):
     fixture = "reference_heroin_signature_sample.csv"
-    path = _edited(tmp_path, fixture, _replace_on(1, "share_pct", "share"))
+    path = _edited(tmp_path, fixture, replace_on(1, "share_pct", "share"))
     with pytest.raises(DataFormatError) as err:
         _load(reference, path, "reference_heroin_signature")
-    _assert_names(err, path, 1, "share_pct")
+    assert_names(err, path, 1, "share_pct")
 
     path = _edited(tmp_path, fixture, lambda lines: lines[:-1] + ["USA,2014,Mexico,79,by sa"])
     with pytest.raises(DataFormatError) as err:
         _load(reference, path, "reference_heroin_signature")
-    _assert_names(err, path, len(path.read_text().splitlines()), "publication")
+    assert_names(err, path, len(path.read_text().splitlines()), "publication")
 
     path = _edited(tmp_path, fixture, lambda lines: lines + [lines[2]])
     with pytest.raises(DataFormatError) as err:
         _load(reference, path, "reference_heroin_signature")
-    _assert_names(err, path, len(path.read_text().splitlines()), "destination")
+    assert_names(err, path, len(path.read_text().splitlines()), "destination")
 
 
 # ---------------------------------------------------------------- real data
@@ -395,9 +361,9 @@ def test_gbd_world_opioid_deaths_2017_equal_the_raw_world_row(raw_file, tmp_path
     table = pd.read_parquet(out).query("gbd_round == 2017")  # the table holds GBD 2019 too
     world = table.query("location_id == 'WLD' and year == 2017 and measure == 'deaths' "
                         "and cause == 'opioid_use_disorders'")["value"]
-    raw = next(r for r in _rows(paths[0]) if r["Code"] == "OWID_WRL" and r["Year"] == "2017")
+    raw = next(r for r in csv_dicts(paths[0]) if r["Code"] == "OWID_WRL" and r["Year"] == "2017")
     assert world.tolist() == [float(raw[OPIOID])]
-    rows = _rows(paths[0])
+    rows = csv_dicts(paths[0])
     countries = {r["Code"] for r in rows if r["Code"] and r["Code"] != "OWID_WRL"}
     assert set(table.query("location_level == 'country'")["location_id"]) == countries
     log = pd.read_csv(tmp_path / "gbd_deaths.cleaning_log.csv").query(
@@ -430,5 +396,5 @@ def test_shipped_reference_copies_have_the_shared_rows():
         if not shared.exists():
             # under CI the shared folder is always beside the clone: missing is a failure
             _missing(f"no {source.filename} in the shared reference folder {folder}")
-        shipped = _rows(source.path)
-        assert shipped and shipped == _rows(shared), source.filename
+        shipped = csv_dicts(source.path)
+        assert shipped and shipped == csv_dicts(shared), source.filename

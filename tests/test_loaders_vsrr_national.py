@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from loader_helpers import assert_names, line_of, replace_on
+from loader_helpers import csv_dicts as rows
+from loader_helpers import edited as shared_edited
 
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
@@ -35,33 +38,12 @@ def load(path: Path, source_id: str = SOURCE):
     return vsrr.load(path, log, source_id), log
 
 
-def rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def number(text: str) -> float:
     return float(text.replace(",", "")) if text else math.nan
 
 
-def line_of(path: Path, starts: str) -> int:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return next(i for i, text in enumerate(lines, 1) if text.startswith(starts))
-
-
 def edited(tmp_path: Path, edit, fixture: Path = NATIONAL) -> Path:
-    lines = fixture.read_text(encoding="utf-8").splitlines(keepends=True)
-    path = tmp_path / fixture.name
-    path.write_text("".join(edit(lines)), encoding="utf-8")
-    return path
-
-
-def replace_on(line: int, old: str, new: str):
-    def edit(lines):
-        assert old in lines[line - 1], lines[line - 1]
-        lines[line - 1] = lines[line - 1].replace(old, new, 1)
-        return lines
-    return edit
+    return shared_edited(tmp_path, fixture, edit)
 
 
 def columns_edited(change):
@@ -75,13 +57,6 @@ def columns_edited(change):
             out.append(buffer.getvalue())
         return out
     return edit
-
-
-def assert_names(err, path: Path, line: int, column: str) -> None:
-    exc, message = err.value, str(err.value)
-    assert Path(exc.file).name == path.name and path.name in message
-    assert (exc.line, exc.column) == (line, column), message
-    assert f"line {line}" in message and f"column {column!r}" in message
 
 
 # ---------------------------------------------------------------- the fixture
