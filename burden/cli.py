@@ -138,7 +138,11 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         from burden.validate import certified_backtest
 
         cuts = tuple(args.cuts) if args.cuts else certified_backtest.CUTS
-        table = certified_backtest.run(cuts, sampler_config=_sampler_config(args))
+        sampler = _sampler_config(args)
+        seeds = tuple(args.seeds) if args.seeds else (sampler.pop("random_seed", 1),)
+        sampler.pop("random_seed", None)
+        table = certified_backtest.run(cuts, sampler_config=sampler, seeds=seeds,
+                                       command="burden " + " ".join(sys.argv[1:]))
         print(certified_backtest.by_horizon(table).round(3).to_string(index=False))
         unconverged = sorted(set(table.loc[~table["converged"].astype(bool), "cut"]))
         if unconverged:
@@ -242,7 +246,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("fit", nargs="?", default="deaths", choices=["deaths", "certified"])
     b.add_argument("--last-year", type=int, default=2014, help="deaths: the cut year")
     b.add_argument("--cuts", type=int, nargs="+", help="certified: cut years (default "
-                   "2012 2015 2017 2019)")
+                   "2012 2015 2017 2019 2021)")
+    b.add_argument("--seeds", type=int, nargs="+", help="certified: fit every cut once "
+                   "per seed (default: --seed, else 1)")
     b.add_argument("--save-model", type=Path, default=None)
     _add_sampler_options(b)
     b.set_defaults(func=_cmd_backtest)

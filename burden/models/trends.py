@@ -72,9 +72,14 @@ def _rw2_random(mu0, sd0, slope_sd, sigma, template, rng=None, size=None):
                            level0[..., None] + np.cumsum(slopes, axis=-1)], axis=-1)
 
 
-#: A walk with fewer data years than this is sampled non-centred throughout (measured on
-#: the certified back-test fits: series with 3-5 VSRR years made the centred walk funnel)
-CENTRED_MIN_YEARS = 8
+#: A walk with fewer data years than this is sampled non-centred throughout. From 3 data
+#: years on the near-census counts pin every level, so the levels themselves are sampled
+#: (centred): with the old threshold of 8, the 2019 back-test cut sampled Canada (4 years)
+#: and the VSRR-only drugs (5 years) non-centred, and their bends funnelled with
+#: ``sigma_slope`` (min bulk ESS 269-478 over seeds 1-3, 1 divergence); centred, min bulk
+#: ESS 4,523 and no divergences (2026-11-29, docs/models/certified.md). Every level
+#: non-centred was far worse where counts are rich (2012 cut: 85 divergences, 631 s).
+CENTRED_MIN_YEARS = 3
 
 
 def second_order_walk(name: str, mu0, sd0, slope_sd, sigma, n: int, n_data: int | None = None,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from burden.report.backtests import read_backtests
 from burden.report.inputs import ModelResult, ReportInputs
 from burden.report.provenance import ModelProvenance
 from burden.result_schemas import RESULTS
@@ -78,6 +79,7 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
         if name == "attribution":
             inp.assumptions["Attribution assumptions (as used)"] = frames["assumptions"]
             inp.attribution_status = manifest["status"]
+    inp.backtests = read_backtests(models_dir)
     if backtest is not None:
         if backtest.exists():
             inp.backtest = backtest_table(pd.read_csv(backtest))
