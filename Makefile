@@ -149,8 +149,10 @@ $(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
 RESULTS := $(foreach f,deaths production markets certified attribution,$(MODELS)/$(f)/manifest.json)
 
 # Rolling-origin back-test of the certified model against statsmodels baselines (validation:
-# `make validate`, not part of the report's path)
-$(MODELS)/certified_backtest.csv: $(MODELS)/certified.nc burden/validate/certified_backtest.py
+# `make validate`; the report shows its table by horizon when it exists, and says so when
+# it does not)
+$(MODELS)/certified_backtest.csv: $(MODELS)/certified.nc burden/validate/certified_backtest.py \
+    burden/validate/scoring.py burden/models/trends.py
 	$(BURDEN) backtest certified
 
 validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv
@@ -159,9 +161,10 @@ models: $(RESULTS) $(MODELS)/deaths_backtest.csv
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
-               burden/result_schemas.py
+               burden/result_schemas.py burden/validate/scoring.py
 
-$(OUT)/index.html: $(RESULTS) $(MODELS)/deaths_backtest.csv $(PROCESSED) $(REPORT_CODE)
+$(OUT)/index.html: $(RESULTS) $(MODELS)/deaths_backtest.csv $(PROCESSED) $(REPORT_CODE) \
+    $(wildcard $(MODELS)/certified_backtest.csv)
 	$(BURDEN) report
 
 report: $(OUT)/index.html

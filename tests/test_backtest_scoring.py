@@ -127,3 +127,18 @@ def test_report_says_plainly_when_no_backtest_results_exist(tmp_path):
     assert "No back-test results" in html and "burden backtest certified" in html
     assert "Run 20" not in html
     json.dumps(backtest_context(inputs.backtests))  # plain data for the template
+
+
+def test_projections_are_cut_past_the_configured_years():
+    from burden.errors import ConfigError
+    from burden.models.certified import CertifiedConfig, within_projection
+
+    last = {"USA:any_opioid": 2023, "CAN:any_opioid": 2024}
+    series = ["USA:any_opioid"] * 3 + ["CAN:any_opioid"] * 2
+    years = [2022, 2023, 2024, 2024, 2025]
+    assert within_projection(series, years, last, 0).tolist() == [True, True, False,
+                                                                  True, False]
+    assert within_projection(series, years, last, 1).all()
+    assert CertifiedConfig().projection_years == 0
+    with pytest.raises(ConfigError):
+        CertifiedConfig(projection_years=-1)

@@ -123,6 +123,13 @@ class CertifiedConfig(Config):
     last_year: int = setting(2025, "last modelled year (VSRR runs to April 2025; PHAC to "
                                    "September 2025)")
     last_data_year: int | None = setting(None, "cut every source here (back-tests)")
+    projection_years: int = setting(
+        0, "years past a series' last count that ``summary`` reports (projections): none. "
+        "Every series has counts or nowcasts to 2025, and the rolling-origin back-test "
+        "(`burden backtest certified`, docs/models/certified.md) calibrates projections "
+        "only thinly: one year ahead its 90% intervals missed both trend breaks (2018, "
+        "2020) in any-opioid and synthetic deaths, and 9-11 years ahead it has 4 "
+        "series-years each")
     priors: CertifiedPriors = CertifiedPriors()
 
     def __post_init__(self):
@@ -130,6 +137,15 @@ class CertifiedConfig(Config):
 
         if self.last_year < self.first_year:
             raise ConfigError("CertifiedConfig: last_year before first_year")
+        if self.projection_years < 0:
+            raise ConfigError("CertifiedConfig: projection_years must be >= 0")
+
+
+def within_projection(series, years, last_count: dict[str, int], projection_years: int
+                      ) -> np.ndarray:
+    """True where ``year`` is at most ``projection_years`` after ``series``' last count."""
+    return np.array([int(y) <= last_count[s] + projection_years
+                     for s, y in zip(series, years)], dtype=bool)
 
 
 class CertifiedDeaths(BayesianEstimator):
@@ -283,7 +299,7 @@ class CertifiedDeaths(BayesianEstimator):
     def summary(self) -> pd.DataFrame:
         """series, location_id, drug, year, mean, lower, upper, definition, data_year,
         nowcast: deaths by series and year; ``data_year`` False past the series' last
-        published count (a projection); ``nowcast`` True where no count covers the whole
+        published count (a projection, kept only ``projection_years`` past it); ``nowcast`` True where no count covers the whole
         year (underreported months with the publisher's prediction, a 12-month window
         reaching into the year, a partial year such as Canada's January-September 2025)."""
         inp = self.inputs()
@@ -302,6 +318,16 @@ class CertifiedDeaths(BayesianEstimator):
                                               range(len(inp.obs)))
                     if full[i] and inp.weights[i, pos[int(y)]] >= 1 - 1e-9}
         table["data_year"] = [y <= any_obs[s] for s, y in zip(table["series"], table["year"])]
+        # projections past the back-tested horizons are cut, not published (config)
+        keep = within_projection(table["series"], table["year"], any_obs.to_dict(),
+                                 self.model_config.projection_years)
+        if not keep.all():
+            warnings.warn(f"CertifiedDeaths.summary: {int((~keep).sum())} series-years past "
+                          f"the last count by more than projection_years="
+                          f"{self.model_config.projection_years} left out (projections are "
+                          "not calibrated: docs/models/certified.md)", UserWarning,
+                          stacklevel=2)
+            table = table[keep]
         table["nowcast"] = [d and (s, y) not in complete for s, y, d in
                             zip(table["series"], table["year"], table["data_year"])]
         cols = ["series", "location_id", "drug", "year", "mean", "lower", "upper",
