@@ -67,6 +67,11 @@ def test_calibrated_draws_cover_about_nominal_and_beat_a_biased_baseline():
     assert (wide["skill_vs_arima"] > 0.5).all()
     assert wide.loc[1, "crps_bayesian"] == pytest.approx(
         table.query("model == 'bayesian' and horizon == 1")["crps"].mean())
+    # a second seed scoring the same series-years pools the scores but not n
+    again = pd.concat([table, table.assign(seed=2, crps=table["crps"] * 3)])
+    pooled = scoring.by_horizon(again).set_index("horizon")
+    assert (pooled["n"] == 100).all()
+    assert pooled.loc[1, "crps_bayesian"] == pytest.approx(2 * wide.loc[1, "crps_bayesian"])
 
 
 def test_scored_table_and_manifest_round_trip(tmp_path):

@@ -97,7 +97,7 @@ def backtest_context(results: list[BacktestResult]) -> list[dict]:
         m = r.manifest
         bad = table.loc[(table["model"] == MODEL) & ~table["converged"], ["cut", "seed"]]
         item.update({
-            "run_utc": m["run_utc"], "seeds": ", ".join(map(str, m["seeds"])),
+            "run_utc": m["run_utc"], "run_command": m["command"], "seeds": ", ".join(map(str, m["seeds"])),
             "cuts": ", ".join(map(str, m["cuts"])), "load": m.get("load"),
             "nominal": f"{float(table['nominal'].iloc[0]):.0%}",
             "unconverged": sorted({f"{c} (seed {s})" for c, s in bad.itertuples(index=False)}),

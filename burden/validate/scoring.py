@@ -80,8 +80,9 @@ def score(draws: np.ndarray, observed: np.ndarray, nominal: float = NOMINAL
 
 def by_horizon(table: pd.DataFrame, model: str = MODEL) -> pd.DataFrame:
     """Coverage and mean CRPS by model and horizon, and ``model``'s CRPS skill over each
-    other model (1 - CRPS_model / CRPS_other, means over the same series-years), with the
-    number ``n`` of series-years ``model`` was scored on at each horizon."""
+    other model (1 - CRPS_model / CRPS_other, means over the same series-years and seeds),
+    with the number ``n`` of series-years ``model`` was scored on at each horizon (a
+    series-year scored under several seeds counts once)."""
     agg = table.groupby(["model", "horizon"]).agg(n=("crps", "size"),
                                                   coverage=("covered", "mean"),
                                                   crps=("crps", "mean")).reset_index()
@@ -90,7 +91,9 @@ def by_horizon(table: pd.DataFrame, model: str = MODEL) -> pd.DataFrame:
     skill = pd.DataFrame({f"skill_vs_{m}": 1 - wide[model] / wide[m] for m in others})
     cov = agg.pivot(index="horizon", columns="model", values="coverage").add_prefix(
         "coverage_")
-    n = agg[agg["model"] == model].set_index("horizon")["n"].rename("n")
+    # series-years scored (each counted once however many seeds scored it)
+    own = table[table["model"] == model]
+    n = own.drop_duplicates(["series", "year", "cut"]).groupby("horizon").size().rename("n")
     return pd.concat([n, cov, wide.add_prefix("crps_"), skill], axis=1).reset_index()
 
 
