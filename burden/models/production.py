@@ -1,8 +1,8 @@
 """OpiumProduction: latent illicit opium production by source country and year.
 
 Latent: log opium-poppy area (ha) per source and year and a yield (kg/ha) per source and
-year (a country mean plus a yearly deviation: ``yield_dynamics`` 'hierarchy', or a random
-walk, 'walk'); production (t) = area x yield / 1000; world = the sum over sources (incl. the
+year (``yield_dynamics``: a Gaussian random walk from the country's first-year level,
+'walk', the default; or a country mean plus a yearly deviation, 'hierarchy'); production (t) = area x yield / 1000; world = the sum over sources (incl. the
 rest of the world ``ROW``). Every published row of ``production_measurements`` is a noisy
 measurement:
 
@@ -304,13 +304,15 @@ class ProductionPriors(Config):
         "2000, 6,600 in 2004), and a scale near zero made a funnel for sparse countries",
         mu=float(np.log(0.3)), sigma=0.5)
     log_yield: Prior = prior(
-        "Normal", "country mean of the latent yield (kg/ha): centre 30 kg/ha lies inside the "
-        "published yields (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 spans 9-100 kg/ha",
+        "Normal", "country level of the latent yield (kg/ha): where its walk starts (1998), "
+        "or the mean of its years (yield_dynamics 'hierarchy'); centre 30 kg/ha lies inside "
+        "the published yields (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 spans 9-100 kg/ha",
         mu=float(np.log(30.0)), sigma=0.6)
     yield_year_sd: Prior = prior(
-        "HalfNormal", "sd of a year's log yield around its country mean (weather, blight): "
-        "published Afghan yields run from 29.2 (2010) to 56.1 kg/ha (2009) in consecutive "
-        "years, a log ratio of 0.65; sd 0.3 leaves 0.6 at 2 sd", sigma=0.3)
+        "HalfNormal", "sd of a year's step of log yield (or of its deviation from the country "
+        "mean, 'hierarchy'): weather and blight move yields a lot; published Afghan yields "
+        "run from 56.1 (2009) to 29.2 kg/ha (2010) in consecutive years, a log ratio of "
+        "0.65; sd 0.3 leaves 0.6 at 2 sd", sigma=0.3)
     obs_sigma: Prior = prior(
         "HalfNormal", "measurement error on the log scale, per series (UNODC, US)",
         sigma=0.2)
@@ -350,7 +352,7 @@ class ProductionConfig(Config):
     obs_nu: float = setting(4.0, "Student-t dof of measurement errors (a garbled or "
                                  "conflicting row does not drag the fit)")
     yield_dynamics: str = setting(
-        "hierarchy", "how a country's yield moves from year to year: 'hierarchy' (each "
+        "walk", "how a country's yield moves from year to year: 'hierarchy' (each "
                      "year's log yield Normal around the country mean) or 'walk' (a "
                      "Gaussian random walk from the country mean in the first year); "
                      "docs/models/shares.md compares them")
