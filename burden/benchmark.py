@@ -22,19 +22,25 @@ from datetime import UTC, datetime
 from burden.fits import FITS, load_fit, read_tables, spec
 
 
-def run_one(name: str, sampler: str, model_config: dict | None = None) -> dict:
-    """Fit ``name`` once with ``sampler`` in this process and measure it."""
+def run_one(name: str, sampler: str, model_config: dict | None = None,
+            seed: int | None = None) -> dict:
+    """Fit ``name`` once with ``sampler`` (and ``seed``, default: the model's) in this
+    process and measure it."""
     start = time.perf_counter()
     s = spec(name)
     kwargs = {s.upstream: load_fit(s.upstream)} if s.upstream else {}
-    model = s.estimator(model_config, {"nuts_sampler": sampler}, **kwargs)
+    sampler_config = {"nuts_sampler": sampler}
+    if seed is not None:
+        sampler_config["random_seed"] = seed
+    model = s.estimator(model_config, sampler_config, **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(read_tables(model.data_tables), progressbar=False)
         report = model.check_convergence(warn=False)
     wall = time.perf_counter() - start
     return {
-        "model": name, "sampler": sampler, "wall_s": wall,
+        "model": name, "sampler": sampler, "seed": model.fit_sampler_config.random_seed,
+        "wall_s": wall, "build_s": model.timings.get("build_s", float("nan")),
         "compile_s": model.timings.get("compile_s", float("nan")),
         "sample_s": model.timings["sample_s"], "min_bulk_ess": report["ess_bulk_min"],
         "worst_ess": report["worst_ess"], "ess_per_s": report["ess_bulk_min"] / wall,
@@ -44,10 +50,11 @@ def run_one(name: str, sampler: str, model_config: dict | None = None) -> dict:
     }
 
 
-def run_child(name: str, sampler: str, model_config: dict | None) -> dict | None:
+def run_child(name: str, sampler: str, model_config: dict | None,
+              seed: int | None = None) -> dict | None:
     """``run_one`` in a fresh process; None (reported on stderr) when it fails."""
     argv = [sys.executable, "-m", "burden.benchmark", name, sampler,
-            json.dumps(model_config or {})]
+            json.dumps(model_config or {}), json.dumps(seed)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
@@ -56,9 +63,10 @@ def run_child(name: str, sampler: str, model_config: dict | None) -> dict | None
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def benchmark(names: list[str], samplers: list[str], model_config: dict | None = None
-              ) -> list[dict]:
-    """Run every (model, sampler) in its own process and print the Markdown table."""
+def benchmark(names: list[str], samplers: list[str], model_config: dict | None = None,
+              seeds: list[int] | None = None) -> list[dict]:
+    """Run every (model, sampler, seed) in its own process (a cold compile each) and print
+    the Markdown table; the load average is printed at the start and after each run."""
     unknown = [n for n in names if n not in FITS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; known: {', '.join(FITS)}")
@@ -68,21 +76,27 @@ def benchmark(names: list[str], samplers: list[str], model_config: dict | None =
     rows = []
     for name in names:
         for sampler in samplers:
-            row = run_child(name, sampler, model_config)
-            if row is not None:
-                print(f"done {name}/{sampler}", file=sys.stderr)
-                rows.append(row)
-    print("| model | sampler | wall s | compile s | sample s | min bulk ESS | ESS/s | "
-          "max R-hat | divergences | peak memory MB | converged |")
-    print("|---" * 11 + "|")
+            for seed in seeds or [None]:
+                row = run_child(name, sampler, model_config, seed)
+                if row is not None:
+                    row["load_after"] = os.getloadavg()[0]
+                    print(f"done {name}/{sampler}/{row['seed']} {datetime.now(UTC):%H:%M} "
+                          f"UTC, load {row['load_after']:.2f}", file=sys.stderr)
+                    rows.append(row)
+    print("| model | sampler | seed | wall s | build s | compile s | sample s | min bulk ESS "
+          "| ESS/s | max R-hat | divergences | peak memory MB | load after | converged |")
+    print("|---" * 14 + "|")
     for r in rows:
-        print(f"| {r['model']} | {r['sampler']} | {r['wall_s']:.0f} | {r['compile_s']:.0f} | "
+        print(f"| {r['model']} | {r['sampler']} | {r['seed']} | {r['wall_s']:.0f} | "
+              f"{r['build_s']:.1f} | {r['compile_s']:.0f} | "
               f"{r['sample_s']:.0f} | {r['min_bulk_ess']:.0f} ({r['worst_ess']}) | "
               f"{r['ess_per_s']:.1f} | {r['max_r_hat']:.3f} ({r['worst_r_hat']}) | "
-              f"{r['divergences']} | {r['peak_mem_mb']:.0f} | {r['converged']} |")
+              f"{r['divergences']} | {r['peak_mem_mb']:.0f} | {r['load_after']:.2f} | "
+              f"{r['converged']} |")
     return rows
 
 
 if __name__ == "__main__":  # the child process of run_child
-    result = run_one(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))
+    seed_arg = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+    result = run_one(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), seed_arg)
     print("RESULT " + json.dumps(result))

@@ -165,8 +165,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from burden.benchmark import benchmark
 
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     rows = benchmark(args.models, args.samplers.split(","),
-                     _json(args.model_config, "--model-config"))
+                     _json(args.model_config, "--model-config"), seeds)
     return 0 if rows else 1
 
 
@@ -258,6 +259,8 @@ def parser() -> argparse.ArgumentParser:
     bm.add_argument("models", nargs="+", choices=FIT_NAMES)
     bm.add_argument("--samplers", default="nutpie,pymc")
     bm.add_argument("--model-config", help="JSON merged over the model's defaults")
+    bm.add_argument("--seeds", help="comma-separated seeds, one cold process each "
+                    "(default: the model's seed)")
     bm.set_defaults(func=_cmd_benchmark)
 
     pr = sub.add_parser("priors", help="a model's priors (Markdown table)")

@@ -1,16 +1,24 @@
 """OpiumProduction: latent illicit opium production by source country and year.
 
-Latent: log opium-poppy area (ha) per source and year and a yield (kg/ha) per source;
-production (t) = area x yield / 1000; world = the sum over sources (incl. the rest of the
-world ``ROW``). Every published row of ``production_measurements`` is a noisy measurement:
+Latent: log opium-poppy area (ha) per source and year and a yield (kg/ha) per source and
+year (``yield_dynamics``: a Gaussian random walk from the country's first-year level,
+'walk', the default; or a country mean plus a yearly deviation, 'hierarchy'); production (t) = area x yield / 1000; world = the sum over sources (incl. the
+rest of the world ``ROW``). Every published row of ``production_measurements`` is a noisy
+measurement:
 
 - ``production_t``: log production of the source (or the sum of a region's sources, or the
-  world);
+  world); a survey's production with its area pins that year's yield;
 - ``cultivation_ha``: log area (same groups);
-- ``yield_kg_per_ha``: the latent yield, plus year-to-year yield variation;
+- ``yield_kg_per_ha``: the latent yield of that country and year;
 - ``share_of_world`` / ``share_of_world_area``: log of the source's share of world
   production / area;
 - ``production_pct_change``: log(W_y / W_{y-1}) of world production.
+
+A figure republished by another outlet (the CIA World Factbook reprinting UNODC, a World
+Drug Report annex reprinting a survey) is one measurement, not two: ``find_republications``
+keeps one row and the usage table says which row each dropped copy repeats. A bound ("less
+than 2,000 ha", "over 236,000 hectares") is a censored observation (``pm.Censored``), so
+posterior predictive draws cover it too.
 
 Each measurement has its own error by series (UNODC-family vs US-government estimates), a
 larger error for ``memory`` rows (recalled, unverified), a US-vs-UNODC bias, and Student-t
@@ -37,6 +45,7 @@ import xarray as xr
 
 from burden import result_schemas
 from burden.draws import interval_summary
+from burden.errors import ConfigError
 from burden.models.base import BayesianEstimator, select_draws
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.registry.keys import WORLD_ID
@@ -81,6 +90,99 @@ def series_of(publisher: str) -> str:
     return "us" if str(publisher).strip().upper().startswith("US ") else "unodc"
 
 
+#: publisher family -> the families whose figures it is known to republish. Within a family
+#: a figure is reprinted from edition to edition (a UNODC national survey and the World Drug
+#: Report annex; UNDCP is UNODC's predecessor; the INCB report quotes UNODC's Lao figures; the
+#: CIA World Factbook reprints the US government's own estimates). Across families, the CIA
+#: World Factbook reprints UNODC figures for some country-years (rows noted "matches UNODC"
+#: in the shared compilation: AFG 2017 and 2022, LAO 2014-2015, MMR 2012, 2017, 2022, 2023);
+#: UNODC does not reprint US estimates.
+COPIES: dict[str, tuple[str, ...]] = {"unodc": ("unodc",), "us": ("us", "unodc")}
+
+
+def rounding_unit(value: float) -> float:
+    """The unit a published figure is rounded to: 10^k for an integer with k trailing zeros
+    (6,400 -> 100; 328,304 -> 1), 10^-d for a figure with d decimals (19.8 -> 0.1)."""
+    value = abs(float(value))
+    if value == 0 or not np.isfinite(value):
+        return 1.0
+    if value != round(value):
+        decimals = len(f"{value:.6f}".rstrip("0").split(".")[1])
+        return 10.0 ** -decimals
+    k, n = 0, int(round(value))
+    while n % 10 == 0:
+        n //= 10
+        k += 1
+    return 10.0 ** k
+
+
+def same_within_rounding(a: float, b: float) -> bool:
+    """``a`` and ``b`` can be the same number rounded: the intervals a +- unit/2 and
+    b +- unit/2 overlap (400 and 405: yes; 6,300 and 6,400: no; 82,171 and 82,172: no)."""
+    return abs(a - b) < (rounding_unit(a) + rounding_unit(b)) / 2
+
+
+def find_republications(table: pd.DataFrame) -> dict[int, str]:
+    """Rows that republish another row's figure: {position: reason naming the kept row}.
+
+    Two rows are the same figure when they have the same country (ISO3, or name for
+    aggregates), year and measure, the same published range (or none), values equal within
+    rounding (``same_within_rounding``), and one row's publisher family is known to copy
+    the other's (``COPIES``). Of such a group one row is kept: a row of the family copied
+    from (UNODC over the CIA), then a verified row over a recalled one, then one with a
+    published range, then the more precise figure, then the first in the file. A revision
+    (a different value) or a disagreeing US estimate is not a republication: it stays a
+    separate measurement.
+    """
+    rows = table.reset_index(drop=True)
+    key = rows["iso3"].where(rows["iso3"].notna() & (rows["iso3"] != ""), rows["country"])
+    families = rows["publisher"].map(series_of)
+    dropped: dict[int, str] = {}
+    groups = pd.DataFrame({"key": key, "year": rows["year"], "measure": rows["measure"]})
+    for _, idx in groups.groupby(["key", "year", "measure"], sort=False).groups.items():
+        idx = [int(i) for i in idx]
+        if len(idx) < 2:
+            continue
+        # preference order: copied-from family, verified, ranged, precise, first
+        def rank(i: int) -> tuple:
+            r = rows.loc[i]
+            ranged = pd.notna(r["lower"]) and pd.notna(r["upper"])
+            unit = rounding_unit(r["value"]) if pd.notna(r["value"]) else np.inf
+            return (families[i] == "us", not bool(r["verified"]), not ranged, unit, i)
+        kept: list[int] = []
+        for i in sorted(idx, key=rank):
+            r = rows.loc[i]
+            original = next((j for j in kept if _same_figure(rows.loc[j], r)
+                             and families[j] in COPIES[families[i]]), None)
+            if original is None:
+                kept.append(i)
+                continue
+            o = rows.loc[original]
+            dropped[i] = (f"republication of row {original} ({o['publisher']}: "
+                          f"{o['value']:,g}) by {r['publisher']} ({r['value']:,g}), the same "
+                          "figure within rounding: counted once")
+    return dropped
+
+
+def _same_figure(a: pd.Series, b: pd.Series) -> bool:
+    if pd.isna(a["value"]) or pd.isna(b["value"]):
+        return False
+    for bound in ("lower", "upper"):  # a range on one row only is more information
+        if pd.notna(a[bound]) and pd.notna(b[bound]) and a[bound] != b[bound]:
+            return False
+    return same_within_rounding(a["value"], b["value"])
+
+
+#: A value published with "over N" / "less than N": the note marks it (shared compilation).
+NOTE_BOUNDS = {"(lower bound)": "lower", "(upper bound)": "upper"}
+
+
+def note_bound(note: object) -> str:
+    """'lower' / 'upper' when the row's note marks its value as a bound, else ''."""
+    text = str(note) if isinstance(note, str) else ""
+    return next((side for mark, side in NOTE_BOUNDS.items() if mark in text), "")
+
+
 @dataclass(frozen=True)
 class Measurements:
     """Likelihood-ready arrays (one element per used row) and the usage table."""
@@ -103,6 +205,7 @@ def prepare_measurements(
 ) -> Measurements:
     """Map each published row to a measurement of the latent production; record the rest."""
     src_index = {s: i for i, s in enumerate(sources)}
+    republished = find_republications(table)
     rows, usage = [], []
     for pos, row in enumerate(table.itertuples(index=False)):
         measure = str(row.measure)
@@ -123,6 +226,8 @@ def prepare_measurements(
         kind = MEASURE_KINDS.get(measure)
         if reason:
             pass
+        elif pos in republished:
+            reason = republished[pos]
         elif kind is None:
             reason = UNUSED_MEASURES.get(measure, f"measure {measure!r} is not modelled")
         elif not years[0] <= int(row.year) <= years[1]:
@@ -141,6 +246,10 @@ def prepare_measurements(
                     log_value = float(np.log1p(value / 100.0))
                 else:
                     reason = "percent change missing or <= -100"
+            elif has_v and value > 0 and note_bound(row.note):
+                # "over 236,000 hectares", "more than 75 per cent": a censored value
+                bound = note_bound(row.note)
+                bound_log = float(np.log(value / scale))
             elif has_v and value > 0:
                 log_value = float(np.log(value / scale))
                 if has_l and has_u and lower > 0 and upper > lower:
@@ -148,6 +257,7 @@ def prepare_measurements(
                 if kind in ("share", "area_share"):
                     # shares are printed as whole percentages: rounding error +-0.5 point
                     extra_sd = float(np.hypot(extra_sd, 0.5 / value / np.sqrt(3)))
+
             elif has_l and has_u and lower > 0 and upper > lower:
                 log_value = float(np.log(np.sqrt(lower * upper) / scale))
                 extra_sd = float(np.log(upper / lower) / (2 * RANGE_Z))
@@ -194,11 +304,15 @@ class ProductionPriors(Config):
         "2000, 6,600 in 2004), and a scale near zero made a funnel for sparse countries",
         mu=float(np.log(0.3)), sigma=0.5)
     log_yield: Prior = prior(
-        "Normal", "latent yield (kg/ha) per country: centre 30 kg/ha lies inside the "
-        "published yields (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 spans 9-100 kg/ha",
+        "Normal", "country level of the latent yield (kg/ha): where its walk starts (1998), "
+        "or the mean of its years (yield_dynamics 'hierarchy'); centre 30 kg/ha lies inside "
+        "the published yields (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 spans 9-100 kg/ha",
         mu=float(np.log(30.0)), sigma=0.6)
     yield_year_sd: Prior = prior(
-        "HalfNormal", "year-to-year yield variation seen by area and yield rows", sigma=0.3)
+        "HalfNormal", "sd of a year's step of log yield (or of its deviation from the country "
+        "mean, 'hierarchy'): weather and blight move yields a lot; published Afghan yields "
+        "run from 56.1 (2009) to 29.2 kg/ha (2010) in consecutive years, a log ratio of "
+        "0.65; sd 0.3 leaves 0.6 at 2 sd", sigma=0.3)
     obs_sigma: Prior = prior(
         "HalfNormal", "measurement error on the log scale, per series (UNODC, US)",
         sigma=0.2)
@@ -223,6 +337,12 @@ class ProductionConfig(Config):
               "elsewhere): exp(Student-t) has no mean, so unconfirmed shocks compounding "
               "after a last measurement made the world mean exceed its 97.5% point; False "
               "is version 1's all-Student-t walk, for comparison only")
+    shock_needs_both_years: bool = setting(
+        True, "a Student-t step needs the source measured in both years it joins: only then "
+              "can the data confirm a one-year shock (the 2001 and 2023 bans are). After a "
+              "gap (Guatemala 2005 -> 2012) the change is spread over unmeasured years, "
+              "where a heavy-tailed step and the Normal steps beside it formed a ridge "
+              "(R-hat 1.03 on Guatemala's 2006-2011 area); False is version 3's rule")
     centred_min_coverage: float = setting(0.7, "sources measured in at least this share of "
                                                "years get a centred random walk")
     obs_sd_floor: float = setting(
@@ -231,6 +351,11 @@ class ProductionConfig(Config):
               "scale), so no figure counts as more precise than 5%")
     obs_nu: float = setting(4.0, "Student-t dof of measurement errors (a garbled or "
                                  "conflicting row does not drag the fit)")
+    yield_dynamics: str = setting(
+        "walk", "how a country's yield moves from year to year: 'hierarchy' (each "
+                     "year's log yield Normal around the country mean) or 'walk' (a "
+                     "Gaussian random walk from the country mean in the first year); "
+                     "docs/models/shares.md compares them")
     priors: ProductionPriors = ProductionPriors()
 
 
@@ -238,7 +363,8 @@ class OpiumProduction(BayesianEstimator):
     """Latent opium production (tonnes) by source and year, world totals and shares."""
 
     _model_type = "opium_production"
-    _model_version = "3"  # 2: Student-t steps only into measured years; 3: typed configs
+    _model_version = "4"  # 2: Student-t steps only into measured years; 3: typed configs;
+    # 4: yield by country-year, republications counted once, bounds as pm.Censored
     data_tables = ("production_measurements",)
     config_class = ProductionConfig
     default_sampler = SamplerConfig(draws=1000, tune=500, chains=4, target_accept=0.9)
@@ -271,10 +397,13 @@ class OpiumProduction(BayesianEstimator):
                   "step": years[1:].tolist(), "series": ["unodc", "us"],
                   "bias_kind": ["production", "area"]}
         with pm.Model(coords=coords) as model:
-            # independent per-country yields: a pooled (hierarchical) yield mixed badly
-            # with only three countries measuring yield directly.
-            log_yield = pri.log_yield.create("log_yield_kg_ha", dims="source")
+            # yield by country and year around a per-country mean (independent means: a
+            # pooled mean mixed badly with only three countries measuring yield directly)
+            log_yield_mean = pri.log_yield.create("log_yield_kg_ha", dims="source")
             yield_year_sd = pri.yield_year_sd.create("yield_year_sd")
+            log_yield = pm.Deterministic(
+                "log_yield_year", self._log_yield(m, log_yield_mean, yield_year_sd),
+                dims=("source", "year"))
             # The random walk is on log area: for countries measured mostly by area
             # (Colombia, Pakistan, Thailand) a walk on production would form a ridge with
             # their yield. tonnes = hectares * (kg/ha) / 1000.
@@ -282,7 +411,7 @@ class OpiumProduction(BayesianEstimator):
             log_area = self._random_walk(m, rw_sigma)
             area = pm.Deterministic("area_ha", pt.exp(log_area), dims=("source", "year"))
             production = pm.Deterministic(
-                "production_t", pt.exp(log_area + log_yield[:, None]) / 1000.0,
+                "production_t", pt.exp(log_area + log_yield) / 1000.0,
                 dims=("source", "year"))
 
             obs_sigma = pri.obs_sigma.create("obs_sigma", dims="series")
@@ -294,23 +423,58 @@ class OpiumProduction(BayesianEstimator):
             is_area = np.isin(m.kind, ["area"]).astype(float)
             is_prod = np.isin(m.kind, ["production"]).astype(float)
             pred = pred + is_us * (is_prod * us_bias[0] + is_area * us_bias[1])
-            with_yield_var = np.isin(m.kind, ["area", "yield"]).astype(float)
-            sd = pt.sqrt(cfg.obs_sd_floor ** 2 + obs_sigma[m.series] ** 2 + m.memory * memory_sigma**2
-                         + m.extra_sd**2 + with_yield_var * yield_year_sd**2)
+            sd = pt.sqrt(cfg.obs_sd_floor ** 2 + obs_sigma[m.series] ** 2
+                         + m.memory * memory_sigma ** 2 + m.extra_sd ** 2)
 
             point = m.bound == ""
             pm.StudentT("obs_log_value", nu=cfg.obs_nu, mu=pred[point], sigma=sd[point],
                         observed=m.log_value[point])
-            for side in ("upper", "lower"):
-                sel = m.bound == side
-                if sel.any():
-                    # P(x < bound), or P(x > bound) as P(-x < -bound): log1mexp of a
-                    # logcdf loses all precision in the far tail
-                    sign = 1.0 if side == "upper" else -1.0
-                    cdf = pm.logcdf(pm.Normal.dist(sign * pred[sel], sd[sel]),
-                                    sign * m.bound_log[sel])
-                    pm.Potential(f"obs_{side}_bound", cdf.sum())
+            bounded = ~point
+            if bounded.any():
+                # "less than N" is left-censored at log N (likelihood P(x <= log N)); "over
+                # N" is right-censored (P(x >= log N)). A censored observed variable, so
+                # posterior predictive draws exist: the draw clipped at the bound. Normal,
+                # not Student-t: PyTensor's Student-t log-CDF has no stable gradient.
+                side = m.bound[bounded]
+                pm.Censored("obs_bound", pm.Normal.dist(pred[bounded], sd[bounded]),
+                            lower=np.where(side == "upper", m.bound_log[bounded], -np.inf),
+                            upper=np.where(side == "lower", m.bound_log[bounded], np.inf),
+                            observed=m.bound_log[bounded])
         return model
+
+    def _log_yield(self, m: Measurements, mean, sd):
+        """(source, year) log yield around the country mean.
+
+        'hierarchy': each year Normal(mean, sd). Sources whose area is measured in most
+        years (``centred_sources``: AFG, MMR, MEX) have production or yield figures beside
+        most areas, which pin each year's yield: sampled centred (the yields themselves).
+        The others are non-centred (mean + sd x N(0, 1)): nothing pins their yields.
+        'walk': a Gaussian random walk from the country mean in the first year
+        (non-centred)."""
+        dynamics = self.model_config.yield_dynamics
+        n = len(self.sources)
+        if dynamics == "walk":
+            z = pm.Normal("yield_innovation", 0, 1, dims=("source", "step"))
+            steps = pt.cumsum(sd * z, axis=1)
+            return mean[:, None] + pt.concatenate([pt.zeros((n, 1)), steps], axis=1)
+        if dynamics != "hierarchy":
+            raise ConfigError(
+                f"yield_dynamics must be 'hierarchy' or 'walk', not {dynamics!r}")
+        centred = self.centred_sources(m)
+        idx_c = [self.sources.index(x) for x in centred]
+        idx_n = [i for i in range(n) if i not in idx_c]
+        model = pm.modelcontext(None)
+        parts = {}
+        if idx_c:
+            model.add_coord("yield_centred_source", centred)
+            level = pm.Normal("log_yield_centred", mean[idx_c][:, None], sd,
+                              dims=("yield_centred_source", "year"))
+            parts.update({i: level[k] for k, i in enumerate(idx_c)})
+        if idx_n:
+            model.add_coord("yield_noncentred_source", [self.sources[i] for i in idx_n])
+            z = pm.Normal("yield_innovation", 0, 1, dims=("yield_noncentred_source", "year"))
+            parts.update({i: mean[i] + sd * z[k] for k, i in enumerate(idx_n)})
+        return pt.stack([parts[i] for i in range(n)])
 
     def centred_sources(self, m: Measurements) -> list[str]:
         """Sources measured in at least ``centred_min_coverage`` of the years.
@@ -336,11 +500,14 @@ class OpiumProduction(BayesianEstimator):
 
     def measured_steps(self, m: Measurements) -> np.ndarray:
         """(source, step) bool: the step into that year may carry a Student-t shock: where
-        the source is measured that year, or everywhere if ``shocks_only_when_measured`` is
-        False."""
+        the source is measured that year and the year before (``shock_needs_both_years``;
+        else that year only), or everywhere if ``shocks_only_when_measured`` is False."""
         if not self.model_config.shocks_only_when_measured:
             return np.ones((len(self.sources), len(self.years) - 1), dtype=bool)
-        return self.measured_years(m)[:, 1:]
+        measured = self.measured_years(m)
+        if self.model_config.shock_needs_both_years:
+            return measured[:, 1:] & measured[:, :-1]
+        return measured[:, 1:]
 
     def _random_walk(self, m: Measurements, rw_sigma):
         """log area (source, year): random walk with Student-t steps into measured years and
@@ -409,7 +576,7 @@ class OpiumProduction(BayesianEstimator):
             rows = np.flatnonzero(m.kind == kind)
             year, members = m.year_idx[rows], m.members[rows].T  # (source, rows)
             if kind == "yield":
-                value = (members * log_yield[:, None]).sum(axis=0)
+                value = (members * log_yield[:, year]).sum(axis=0)
             elif kind == "world_change":
                 value = (pt.log(production[:, year].sum(axis=0))
                          - pt.log(production[:, year - 1].sum(axis=0)))
@@ -426,8 +593,10 @@ class OpiumProduction(BayesianEstimator):
         names = ["anchor_log_ha", "innovation", "step_shock", "innovation_calm",
                  "log_area"]
         present = [n for n in names if n in self.posterior]
-        return present + ["rw_sigma", "log_yield_kg_ha", "yield_year_sd", "obs_sigma",
-                          "memory_sigma", "us_bias"]
+        present += [n for n in ("log_yield_centred", "yield_innovation")
+                    if n in self.posterior]
+        return present + ["rw_sigma", "log_yield_kg_ha", "yield_year_sd", "obs_sigma", "memory_sigma", "us_bias",
+                          "production_t"]
 
     # ---- results -----------------------------------------------------------------------
     def production_draws(self) -> xr.DataArray:
@@ -491,19 +660,33 @@ class OpiumProduction(BayesianEstimator):
         return select_draws(prod, years, **coords)
 
     def _extend(self, prod: xr.DataArray, ahead: int) -> xr.DataArray:
+        """Production after the fit: log area walks on from the last fitted year; the
+        yield of each new year is drawn as in the model (around the country mean, or
+        walking on from the last year's yield)."""
         rng = np.random.default_rng(self.fit_sampler_config.random_seed)
-        sigma = self.posterior["rw_sigma"]
+        post = self.posterior
+        sigma = post["rw_sigma"].transpose("chain", "draw", "source").values
         shape = (*sigma.shape, ahead)
         # a model fitted with shocks_only_when_measured=False keeps its Student-t steps
         if self.model_config.shocks_only_when_measured:
             shocks = rng.standard_normal(size=shape)
         else:
             shocks = rng.standard_t(self.model_config.rw_nu, size=shape)
-        steps = np.cumsum(sigma.values[..., None] * shocks, axis=-1)
         last_year = int(prod["year"].values.max())
-        last = np.log(prod.sel(year=last_year).values)
+        log_area = (np.log(post["area_ha"].sel(year=last_year).transpose(
+            "chain", "draw", "source").values)[..., None]
+            + np.cumsum(sigma[..., None] * shocks, axis=-1))
+        yield_sd = post["yield_year_sd"].values[..., None, None]
+        z = rng.standard_normal(size=shape)
+        if self.model_config.yield_dynamics == "walk":
+            last = post["log_yield_year"].sel(year=last_year).transpose(
+                "chain", "draw", "source").values
+            log_yield = last[..., None] + np.cumsum(yield_sd * z, axis=-1)
+        else:
+            mean = post["log_yield_kg_ha"].transpose("chain", "draw", "source").values
+            log_yield = mean[..., None] + yield_sd * z
         return xr.DataArray(
-            np.exp(last[..., None] + steps), dims=("chain", "draw", "source", "year"),
+            np.exp(log_area + log_yield) / 1000.0, dims=("chain", "draw", "source", "year"),
             coords={**{d: prod[d] for d in ("chain", "draw", "source")},
                     "year": np.arange(last_year + 1, last_year + 1 + ahead)},
             name=prod.name)
