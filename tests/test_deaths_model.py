@@ -77,6 +77,40 @@ def test_missing_table_and_unknown_country_are_named():
         OpioidDeaths().build_model(tables)
 
 
+def test_gbd_rounds_setting_and_inputs():
+    """Each configured round is kept with its index; a round published in whole deaths gets
+    its rounding error, and its zeros become left-censored rows, not dropped ones."""
+    with pytest.raises(ConfigError, match="gbd_rounds"):
+        OpioidDeaths({"gbd_rounds": ()})
+    with pytest.raises(ConfigError, match="gbd_rounds"):
+        OpioidDeaths({"gbd_rounds": [2017, 2017]})
+    tables = template_tables()
+    gbd = tables["gbd_deaths"]
+    second = gbd["gbd_round"] == 2019
+    gbd.loc[second, "value"] = 3.0
+    gbd.loc[second & (gbd["location_id"] == "X05") & (gbd["year"] < 1995), "value"] = 0.0
+    both = OpioidDeaths()
+    inp = both.inputs(both.prepare_data(tables))
+    assert inp.rounds == [2017, 2019] and inp.last_data_year == 2019
+    assert "X39" in inp.countries  # only in the second round
+    n_second = int(second.sum())
+    assert len(inp.cens_country) == 5 and len(inp.gbd_log_deaths) == len(gbd) - 5
+    assert set(np.asarray(inp.countries)[inp.cens_country]) == {"X05"}
+    rounding = inp.gbd_rounding_sd[inp.gbd_round == 1]
+    np.testing.assert_allclose(rounding, 0.5 / np.sqrt(3) / 3.0)
+    assert (inp.gbd_rounding_sd[inp.gbd_round == 0] == 0).all()  # decimals: no rounding
+    assert (inp.gbd_round == 1).sum() == n_second - 5
+    one = OpioidDeaths({"gbd_rounds": (2017,)})
+    inp1 = one.inputs(one.prepare_data(tables))
+    assert inp1.rounds == [2017] and inp1.last_data_year == 2017 and "X39" not in inp1.countries
+    model = one.build_model(one.prepare_data(tables))
+    assert "round_bias_dev" not in model.named_vars  # one round: no deviations to learn
+    assert "round_mean_bias" in model.named_vars  # ... but its bias is still uncertain
+    with pytest.raises(ValueError, match=r"GBD round\(s\) \[2019\]"):
+        OpioidDeaths().inputs(OpioidDeaths().prepare_data(
+            {**tables, "gbd_deaths": gbd[~second]}))
+
+
 def test_not_fitted_raises():
     with pytest.raises(NotFittedError):
         OpioidDeaths().summary()
@@ -169,7 +203,7 @@ def test_build_model_leaves_a_fitted_estimator_unchanged(fitted, simulated):
     assert other_model is not model and fitted.model is model
     assert other_model.coords["year"] == model.coords["year"]
     assert len(other_model.coords["gbd_obs"]) < len(model.coords["gbd_obs"])
-    assert fitted.inputs().last_data_year == 2017
+    assert fitted.inputs().last_data_year == 2019  # the second simulated round's last year
     pd.testing.assert_frame_equal(fitted.summary("world"), before)
 
 
@@ -255,6 +289,31 @@ def test_parameter_recovery_90pct_intervals(simulated, fitted):
           f"max R-hat {report['r_hat_max']:.3f}, min bulk ESS {report['ess_bulk_min']:.0f}, "
           f"{report['divergences']} divergences")
     assert inside.mean() >= 0.90
+
+
+def test_round_bias_recovered_in_sign_and_size(simulated, fitted):
+    """The simulated second round differs from the first by a bias per country (world +
+    super-region + country parts); the session fit recovers each country's bias of the
+    later round relative to the rounds' mean in sign and size, and the world part lies in
+    its 90% interval."""
+    _, _, draws = simulated
+    truth = draws["prior"].to_dataset().isel(chain=0, draw=0)
+    post = fitted.posterior
+    # each country's deviation of the later round's bias from the rounds' mean (world +
+    # super-region + country parts)
+    true = truth["round_country_bias_dev"].values[:, 1]
+    est = post["round_country_bias_dev"].values[..., 1].mean(axis=(0, 1))
+    big = np.abs(true) > 0.1
+    assert big.sum() >= 10
+    assert (np.sign(est[big]) == np.sign(true[big])).mean() >= 0.95
+    slope = float(np.polyfit(true, est, 1)[0])
+    assert 0.8 <= slope <= 1.2, slope
+    lo, hi = np.quantile(post["round_bias_dev"].values[..., 1], [0.05, 0.95])
+    assert lo <= float(truth["round_bias_dev"][1]) <= hi
+    # a new round's predictive is wider than the fitted round's own
+    new = np.log(fitted.gbd_measurement_draws(None).sel(year=2015).values)
+    same = np.log(fitted.gbd_measurement_draws(2019).sel(year=2015).values)
+    assert np.median(new.std(axis=(0, 1))) > 1.5 * np.median(same.std(axis=(0, 1)))
 
 
 # ---- vectorised diagnostics ----------------------------------------------------------------

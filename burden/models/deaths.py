@@ -34,8 +34,8 @@ from burden.models import deaths_graph
 from burden.models.base import BayesianEstimator
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_data import US_DRUGS, DeathsInputs, prepare_inputs
-from burden.registry.estimands import DEFAULT_GBD_ROUND
 from burden.registry.keys import US, WORLD_ID, WORLD_NAME, Level
+from burden.registry.locations import GBD_ROUNDS
 
 LEVELS = tuple(Level)
 
@@ -60,8 +60,26 @@ class DeathsPriors(Config):
         "0.5 is a 65% change in 5 years; NCHS US deaths rose about 7-fold 1999-2017 (8,050 "
         "to 47,600), about 0.5 per 5 years", sigma=0.5)
     sigma_gbd: Prior = prior(
-        "HalfNormal", "GBD curves are smooth: deviations from a 5-year spline above ~20% "
-        "would be surprising", sigma=0.2)
+        "HalfNormal", "year-to-year scatter of GBD values around each round's own biased curve, "
+        "by super-region, shared by the rounds (one per round made the posterior bimodal: "
+        "docs): GBD curves are smooth, deviations from a 5-year "
+        "spline above ~20% would be surprising", sigma=0.2)
+    round_bias_sd: Prior = prior(
+        "HalfNormal", "world-level bias of a GBD round (rounds are exchangeable measurements "
+        "of the latent deaths): a round may shift a cause's world total by ~20% (95% up to "
+        "~50%); set before scoring rounds against each other, not fitted to their "
+        "differences", sigma=0.2)
+    round_super_region_sd: Prior = prior(
+        "HalfNormal", "super-region deviations of a round's bias from its world-level bias "
+        "(sum to zero over super-regions): regional models and data change between rounds; "
+        "~30% typical", sigma=0.3)
+    round_country_sd: Prior = prior(
+        "HalfNormal", "country deviations of a round's bias (by super-region): GBD country "
+        "values of data-poor countries come from covariate models that change between "
+        "rounds; a factor 1.4 typical, up to ~2.7 (95%)", sigma=0.5)
+    round_trend_sd: Prior = prior(
+        "HalfNormal", "country trend of a round's bias, per decade (by super-region): a "
+        "revision may tilt a country's curve by ~20% per decade", sigma=0.2)
     definition_log_ratio: Prior = prior(
         "Normal", "start of the NCHS/GBD log ratio: the definitions count broadly the same "
         "deaths (GBD USA 2017 47,343; NCHS any opioid 2017 47,600) but could differ by ~2x",
@@ -98,10 +116,15 @@ class DeathsConfig(Config):
                                                "out)")
     country_effects: str = setting("centred", "'centred' or 'non_centred' (measured in the "
                                               "docs)")
-    gbd_round: int = setting(DEFAULT_GBD_ROUND, "GBD round fitted (gbd_deaths.gbd_round)")
+    gbd_rounds: tuple[int, ...] = setting(
+        GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
+                    "latent deaths with its own bias and dispersion")
     priors: DeathsPriors = DeathsPriors()
 
     def __post_init__(self):
+        if not self.gbd_rounds or len(set(self.gbd_rounds)) != len(self.gbd_rounds):
+            raise ConfigError("DeathsConfig.gbd_rounds must name one or more distinct GBD "
+                              f"rounds, not {self.gbd_rounds!r}")
         if self.country_effects not in ("centred", "non_centred"):
             raise ConfigError("DeathsConfig.country_effects must be 'centred' or "
                               f"'non_centred', not {self.country_effects!r}")
@@ -111,7 +134,7 @@ class OpioidDeaths(BayesianEstimator):
     """Bayesian model of opioid deaths by country-year; see the module docstring."""
 
     _model_type: ClassVar[str] = "opioid_deaths"
-    _model_version: ClassVar[str] = "2"  # 2: typed configs
+    _model_version: ClassVar[str] = "3"  # 2: typed configs; 3: GBD rounds as measurements
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional")
     config_class = DeathsConfig
@@ -130,18 +153,18 @@ class OpioidDeaths(BayesianEstimator):
 
     # ---- data and model ----------------------------------------------------------------
     def prepare_data(self, data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-        """The four tables (``gbd_deaths``: the configured round only) plus ``locations``
-        (from the registry unless given)."""
+        """The four tables (``gbd_deaths``: the configured rounds only) plus ``locations``
+        (from the registry, the hierarchy of the latest round fitted, unless given)."""
         prepared = super().prepare_data(data)
         gbd = prepared["gbd_deaths"]
         if "gbd_round" in gbd:
-            prepared["gbd_deaths"] = gbd[gbd["gbd_round"] == self.model_config.gbd_round]
+            prepared["gbd_deaths"] = gbd[gbd["gbd_round"].isin(self.model_config.gbd_rounds)]
         if "locations" in data:
             prepared["locations"] = data["locations"]
         else:
             from burden.registry.locations import hierarchy
 
-            prepared["locations"] = hierarchy()
+            prepared["locations"] = hierarchy(max(self.model_config.gbd_rounds))
         return prepared
 
     def inputs(self, data: dict[str, pd.DataFrame] | None = None) -> DeathsInputs:
@@ -152,7 +175,7 @@ class OpioidDeaths(BayesianEstimator):
                                   knot_spacing=cfg.knot_spacing,
                                   us_knot_spacing=cfg.us_knot_spacing,
                                   last_data_year=cfg.last_data_year,
-                                  gbd_round=cfg.gbd_round)
+                                  gbd_rounds=cfg.gbd_rounds)
         if self._inputs is None:
             self._inputs = self.inputs(self.data)
         return self._inputs
@@ -171,9 +194,10 @@ class OpioidDeaths(BayesianEstimator):
 
     def diagnostic_vars(self) -> list[str]:
         """Free parameters and the small US quantities; deterministic copies of free
-        parameters (e.g. ``country_coef``) are left out, derived deaths are added in
-        ``diagnostics``."""
-        copies = {"country_coef", "super_region_step", "region_step", "super_region_level",
+        parameters (e.g. ``region_step``) are left out (``country_coef`` is kept: with
+        several rounds it is the anchored walk minus a round's deviation), derived deaths
+        are added in ``diagnostics``."""
+        copies = {"super_region_step", "region_step", "super_region_level",
                   "region_level", "definition_log_ratio_coef", "share_logit_coef"}
         return [v for v in self.posterior.data_vars if v not in copies]
 
@@ -181,14 +205,63 @@ class OpioidDeaths(BayesianEstimator):
     def _stack(self, name: str) -> np.ndarray:
         return np.asarray(self.posterior[name])
 
-    def _country_log_deaths(self) -> np.ndarray:
-        """(chain, draw, country, year) log deaths, recomputed from the spline coefficients."""
+    def _rounds_average_log_deaths(self) -> np.ndarray:
+        """(chain, draw, country, year) log deaths on the rounds' average definition (the
+        spline the GBD rounds measure around), recomputed from the spline coefficients."""
         inp = self.inputs()
         theta = self._stack("country_coef")
         log_rate = np.einsum("...ck,tk->...ct", theta, inp.basis)
         offset = np.where(inp.has_population[:, None],
                           np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
         return log_rate + offset
+
+    def _country_log_deaths(self) -> np.ndarray:
+        """(chain, draw, country, year) latent log deaths: the rounds' average minus the
+        rounds' mean bias (a draw from its prior: the revision uncertainty)."""
+        x = self.inputs().round_trend_x
+        return (self._rounds_average_log_deaths()
+                - self._stack("round_mean_bias")[..., :, None]
+                - self._stack("round_mean_trend")[..., :, None] * x)
+
+    def gbd_measurement_draws(self, gbd_round: int | None = None,
+                              seed: int = 1) -> xr.DataArray:
+        """Posterior predictive draws (chain, draw, location, year) of the country deaths a
+        GBD round would publish: a fitted round (``gbd_round`` in ``gbd_rounds``: its own
+        bias and dispersion) or a new round (``None`` or a round not fitted): latent deaths
+        times a new round's bias drawn from the rounds' population (world, super-region,
+        country and country-trend parts) and the year-to-year dispersion. No rounding to
+        whole deaths."""
+        inp = self.inputs()
+        post = self.posterior
+        rng = np.random.default_rng(seed)
+        sr = inp.country_super
+        shape = post["round_mean_bias"].shape  # chain, draw, country
+        s = np.asarray(post["sigma_gbd"])  # chain, draw, super-region
+        x = inp.round_trend_x
+        if gbd_round in inp.rounds:
+            r = inp.rounds.index(gbd_round)
+            mean = self._rounds_average_log_deaths()
+            if len(inp.rounds) > 1:
+                # a country's whole deviation (world + super-region + country parts)
+                dev = np.asarray(post["round_country_bias_dev"])[..., r]
+                trend = np.asarray(post["round_trend_dev"])[..., r]
+                mean = mean + dev[..., None] + trend[..., None] * x
+        else:
+            tau = np.asarray(post["round_bias_sd"])[..., None]
+            tau_sr = np.asarray(post["round_super_region_sd"])[..., None]
+            omega = np.asarray(post["round_country_sd"])
+            n_sr = len(inp.super_region_ids)
+            g = rng.normal(size=(*shape[:2], n_sr))
+            g = g - g.mean(-1, keepdims=True)  # ZeroSumNormal: iid normals, centred
+            bias = (tau * rng.normal(size=(*shape[:2], 1)) + tau_sr * g[..., sr]
+                    + omega[..., sr] * rng.normal(size=shape))
+            trend = np.asarray(post["round_trend_sd"])[..., sr] * rng.normal(size=shape)
+            mean = self._country_log_deaths() + bias[..., None] + trend[..., None] * x
+        noise = rng.normal(size=mean.shape) * s[..., sr, None]
+        return xr.DataArray(
+            np.exp(mean + noise), name="gbd_deaths", dims=("chain", "draw", "location", "year"),
+            coords={"chain": post.chain.values, "draw": post.draw.values,
+                    "location": inp.countries, "year": inp.years})
 
     def _groups(self, level: str) -> tuple[list[str], list[str], np.ndarray]:
         """Ids, names and a (group x country) 0/1 matrix for an aggregation level."""
@@ -262,7 +335,9 @@ class OpioidDeaths(BayesianEstimator):
         if inp.us is None:
             raise ValueError("the fit has no US data (USA not among the GBD countries)")
         us = inp.us
-        log_deaths = self._country_log_deaths()[..., inp.countries.index(US), :]
+        # NCHS measures the rounds' average GBD curve times the definition ratio: a GBD
+        # round's bias is not a bias of the certified counts
+        log_deaths = self._rounds_average_log_deaths()[..., inp.countries.index(US), :]
         n_years = len(us.years)
         eta = log_deaths[..., us.offset:us.offset + n_years]
         log_deaths = (eta[..., None, :] + self._stack("us_definition_log_ratio")[..., None, :]

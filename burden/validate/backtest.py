@@ -1,11 +1,13 @@
 """Back-test of the deaths model: fit with data through a year, score the held-back years.
 
 ``burden backtest --last-year 2014`` cuts every source (GBD, NCHS, VSRR) at the year, fits,
-and for each held-back GBD country-year checks whether the value lies in the model's central
-90% interval, for the latent deaths and for a new GBD-like measurement (latent x lognormal
-GBD error: the posterior predictive); it prints coverage by year and overall and the median
-absolute log error of the posterior mean, and writes the scored country-years to
-``models/deaths_backtest.csv`` (read by the report).
+and for each held-back GBD country-year of every fitted round checks whether the value lies
+in the model's central 90% interval, for the latent deaths (which carry the rounds' mean
+bias) and for a new measurement by the same GBD round (latent x that round's bias and
+lognormal dispersion: the posterior predictive); it prints coverage by year and overall and
+the median absolute log error of the predictive mean (log scale), and writes the scored
+country-years to ``models/deaths_backtest.csv`` (read by the report). Leave-one-round-out
+scores (fit on one round, score another) are in ``burden.validate.rounds``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from burden import config
 from burden.fits import read_tables
@@ -31,28 +34,34 @@ NOMINAL = 0.90
 
 def score(model: OpioidDeaths, gbd: pd.DataFrame, years: list[int],
           seed: int = 1) -> pd.DataFrame:
-    """Per held-back country-year: value, 90% intervals (latent, predictive), hits."""
+    """Per held-back country-year of each fitted GBD round: value, 90% intervals (latent,
+    predictive: that round's own measurement, with its bias and dispersion), hits.
+
+    The latent interval carries the rounds' mean bias (the revision uncertainty), so it is
+    wider than the predictive one of a fitted round."""
     inp = model.inputs()
+    gbd = gbd if "gbd_round" in gbd else gbd.assign(gbd_round=inp.rounds[0])
     held = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
                & (gbd["location_level"] == "country") & gbd["year"].isin(years)
-               & gbd["location_id"].isin(inp.countries) & (gbd["value"] > 0)]
-    draws = model.deaths_draws("country")
-    log_latent = np.log(draws.sel(location=held["location_id"].to_xarray(),
-                                  year=held["year"].to_xarray()).values)
-    log_latent = log_latent.reshape(-1, log_latent.shape[-1])  # sample x held row
-    sigma = model.posterior["sigma_gbd"].values.reshape(-1, len(inp.super_region_ids))
-    pos = {c: i for i, c in enumerate(inp.countries)}
-    sr = inp.country_super[held["location_id"].map(pos).to_numpy()]
-    rng = np.random.default_rng(seed)
-    log_pred = log_latent + rng.normal(size=log_latent.shape) * sigma[:, sr]
+               & gbd["location_id"].isin(inp.countries) & (gbd["value"] > 0)
+               & gbd["gbd_round"].isin(inp.rounds)].reset_index(drop=True)
+    loc = xr.DataArray(held["location_id"].to_numpy(), dims="row")
+    yr = xr.DataArray(held["year"].to_numpy(), dims="row")
+    latent = model.deaths_draws("country").drop_vars("location_name", errors="ignore")
+    log_latent = np.log(latent.sel(location=loc, year=yr).values).reshape(-1, len(held))
+    log_pred = np.empty_like(log_latent)
+    for r in inp.rounds:
+        rows = (held["gbd_round"] == r).to_numpy()
+        draws = model.gbd_measurement_draws(r, seed=seed).sel(location=loc, year=yr)
+        log_pred[:, rows] = np.log(draws.values.reshape(-1, len(held)))[:, rows]
     value = np.log(held["value"].to_numpy())
-    out = held[["location_id", "year", "value"]].reset_index(drop=True)
+    out = held[["location_id", "year", "gbd_round", "value"]].copy()
     lo_q, hi_q = (1 - NOMINAL) / 2, 1 - (1 - NOMINAL) / 2
     for name, arr in (("latent", log_latent), ("predictive", log_pred)):
         lo, hi = np.quantile(arr, [lo_q, hi_q], axis=0)
         out[f"{name}_lower"], out[f"{name}_upper"] = np.exp(lo), np.exp(hi)
         out[f"{name}_hit"] = (lo <= value) & (value <= hi)
-    out["abs_log_error"] = np.abs(log_latent.mean(axis=0) - value)
+    out["abs_log_error"] = np.abs(log_pred.mean(axis=0) - value)
     return out
 
 
