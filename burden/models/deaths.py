@@ -205,11 +205,13 @@ class OpioidDeaths(BayesianEstimator):
     def _stack(self, name: str) -> np.ndarray:
         return np.asarray(self.posterior[name])
 
-    def _rounds_average_log_deaths(self) -> np.ndarray:
+    def _rounds_average_log_deaths(self, coef: str = "country_coef") -> np.ndarray:
         """(chain, draw, country, year) log deaths on the rounds' average definition (the
-        spline the GBD rounds measure around), recomputed from the spline coefficients."""
+        spline the GBD rounds measure around), recomputed from the spline coefficients;
+        ``coef="country_anchored_coef"``: each country's anchor round's curve instead (the
+        rounds' average with one round)."""
         inp = self.inputs()
-        theta = self._stack("country_coef")
+        theta = self._stack(coef if coef in self.posterior else "country_coef")
         log_rate = np.einsum("...ck,tk->...ct", theta, inp.basis)
         offset = np.where(inp.has_population[:, None],
                           np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
@@ -335,9 +337,10 @@ class OpioidDeaths(BayesianEstimator):
         if inp.us is None:
             raise ValueError("the fit has no US data (USA not among the GBD countries)")
         us = inp.us
-        # NCHS measures the rounds' average GBD curve times the definition ratio: a GBD
+        # NCHS measures the anchor round's GBD curve times the definition ratio: a GBD
         # round's bias is not a bias of the certified counts
-        log_deaths = self._rounds_average_log_deaths()[..., inp.countries.index(US), :]
+        log_deaths = self._rounds_average_log_deaths("country_anchored_coef")[
+            ..., inp.countries.index(US), :]
         n_years = len(us.years)
         eta = log_deaths[..., us.offset:us.offset + n_years]
         log_deaths = (eta[..., None, :] + self._stack("us_definition_log_ratio")[..., None, :]

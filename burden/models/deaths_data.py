@@ -247,6 +247,13 @@ def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
     is_rounded = gbd["gbd_round"].map(rounded).to_numpy(bool)
     zero = (gbd["value"] <= 0).to_numpy()
     censored = gbd[zero & is_rounded]
+    # a country whose every value is a rounded zero: only "under 0.5 deaths a year" would
+    # place its curve (an upper bound: its walk mixed slowly, R-hat 1.08); left out
+    only_zero = sorted(set(censored["location_id"]) - set(gbd.loc[~zero, "location_id"]))
+    if only_zero:
+        notes.append(f"gbd_deaths: {only_zero} left out: every value 0 (under 0.5 deaths a "
+                     "year in every round fitted), no more than a bound on their curves")
+        censored = censored[~censored["location_id"].isin(only_zero)]
     if len(censored):
         notes.append(f"gbd_deaths: {len(censored)} values of 0 in rounds published in whole "
                      "deaths are used as left-censored (fewer than 0.5 deaths) in "
@@ -257,13 +264,6 @@ def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
                      + ", ".join(f"{r.location_id} {r.year}" for r in dropped.itertuples()))
     gbd = gbd[~zero]
     is_rounded = is_rounded[~zero]
-    # a country whose every value is a rounded zero: only "under 0.5 deaths a year" would
-    # place its curve (an upper bound: its walk mixed slowly, R-hat 1.08); left out
-    only_zero = sorted(set(censored["location_id"]) - set(gbd["location_id"]))
-    if only_zero:
-        notes.append(f"gbd_deaths: {only_zero} left out: every value 0 (under 0.5 deaths a "
-                     "year in every round fitted), no more than a bound on their curves")
-        censored = censored[~censored["location_id"].isin(only_zero)]
     countries = sorted(set(gbd["location_id"]) | set(censored["location_id"]))
     names = pd.concat([gbd, censored]).drop_duplicates("location_id").set_index(
         "location_id")["location_name"]

@@ -170,6 +170,11 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         d_region = _split_effect("region_step", d_super[inp.region_super], t_region,
                                  ("region", "step"), n_data_steps, False)
         step_mean = d_region[rg]
+        if level is not None:
+            # each country's anchor round's deviation, in B-spline coefficients
+            a = inp.round_anchor
+            shift = (level[np.arange(len(a)), a][:, None]
+                     + trend[np.arange(len(a)), a][:, None] * inp.round_trend_coef)
         if centred:
             # centred in coefficient space where data pin the coefficients down (the sampler
             # moves them, not their differences, which the data make correlated);
@@ -186,9 +191,6 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
                 # down; the rounds' average is that minus the deviation. Sampling the
                 # average itself left a ridge between it and the deviation wherever one
                 # round says little (countries in one round, rounded zeros): R-hat 1.15
-                a = inp.round_anchor
-                shift = (level[np.arange(len(a)), a][:, None]
-                         + trend[np.arange(len(a)), a][:, None] * inp.round_trend_coef)
                 anchored = hybrid_walk(
                     "country_anchored_coef", init_mu + shift[:, 0], init_sd,
                     step_mean + shift[:, 1:] - shift[:, :-1], t_country,
@@ -204,13 +206,20 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
                 pt.concatenate([level0[:, None],
                                 level0[:, None] + pt.cumsum(step_mean + z * t_country, -1)], -1),
                 dims=("country", "coef"))
+            if level is not None:
+                anchored = pm.Deterministic("country_anchored_coef", theta + shift,
+                                            dims=("country", "coef"))
         log_rate = pt.dot(theta, inp.basis.T)
         log_deaths = log_rate + offset
+        # NCHS/VSRR measure the anchor round's curve (for the US: the round with most
+        # values) times the definition ratio: linked to the rounds' average instead, the
+        # ratio traded off against the US round deviation (divergences at small tau_ratio)
+        us_curve = log_deaths if level is None else pt.dot(anchored, inp.basis.T) + offset
 
         # --- GBD rounds: each a measurement with its own bias and dispersion
         _gbd_likelihood(inp, log_deaths, level, trend, pri)
         if inp.us is not None:
-            _us_block(inp, log_deaths[inp.countries.index("USA")], pri)
+            _us_block(inp, us_curve[inp.countries.index("USA")], pri)
     return model
 
 
