@@ -70,8 +70,8 @@ def test_priors_print_as_used_and_round_trip():
 
 def test_missing_table_and_unknown_country_are_named():
     tables = template_tables()
-    with pytest.raises(ValueError, match="us_provisional"):
-        OpioidDeaths().fit({k: v for k, v in tables.items() if k != "us_provisional"})
+    with pytest.raises(ValueError, match="us_provisional_national"):
+        OpioidDeaths().fit({k: v for k, v in tables.items() if k != "us_provisional_national"})
     tables["locations"] = tables["locations"][tables["locations"]["iso3"] != "X07"]
     with pytest.raises(ValueError, match="X07"):
         OpioidDeaths().build_model(tables)
@@ -105,7 +105,8 @@ def test_gbd_rounds_setting_and_inputs():
     assert inp1.rounds == [2017] and inp1.last_data_year == 2017 and "X39" not in inp1.countries
     model = one.build_model(one.prepare_data(tables))
     assert "round_bias_dev" not in model.named_vars  # one round: no deviations to learn
-    assert "round_mean_bias" in model.named_vars  # ... but its bias is still uncertain
+    # ... but a new round's bias is still uncertain: its scales keep their priors
+    assert {"round_bias_sd", "round_country_sd"} <= set(model.named_vars)
     with pytest.raises(ValueError, match=r"GBD round\(s\) \[2019\]"):
         OpioidDeaths().inputs(OpioidDeaths().prepare_data(
             {**tables, "gbd_deaths": gbd[~second]}))
@@ -350,17 +351,26 @@ def test_real_inputs_align(raw_file):
 
     data = {}
     for table, loader, source_id in [("gbd_deaths", owid_gbd, "owid_gbd_deaths"),
+                                     ("gbd_2019", owid_gbd, "owid_gbd2019_deaths"),
                                      ("us_deaths_by_drug", nida, "nida_deaths"),
-                                     ("us_provisional", vsrr, "vsrr_provisional"),
+                                     ("us_provisional_national", vsrr, "vsrr_national"),
                                      ("population", worldbank, "worldbank_population")]:
         path = raw_file(source_id)
         data[table] = loader.load(path, CleaningLog(source_id, path.name), source_id)
-    inp = prepare_inputs(data, hierarchy(), forecast_to=2024, knot_spacing=5)
+    data["gbd_deaths"] = pd.concat([data["gbd_deaths"], data.pop("gbd_2019")])
+    inp = prepare_inputs(data, hierarchy(), forecast_to=2025, knot_spacing=5,
+                         gbd_rounds=(2017, 2019))
     assert len(inp.countries) == len(hierarchy())  # every GBD country has a region
-    assert inp.last_data_year == 2017
+    assert inp.last_data_year == 2019  # the GBD 2019 round
     assert list(np.asarray(inp.countries)[~inp.has_population]) == ["TWN"]
     us = inp.us
     assert us.years[0] == 1999
-    assert sorted(us.years[us.pct_year]) == [2015, 2016, 2017]
-    # VSRR's percent specified rises over 2015-2017 in the file
-    assert np.all(np.diff(us.pct_logit[np.argsort(us.pct_year)]) > 0)
+    # every VSRR December 2015-2024 (the national file runs January 2015 - April 2025)
+    assert sorted(us.years[us.pct_year]) == list(range(2015, 2025))
+    # December 2024 is flagged underreported: its predicted value is used, with error
+    flagged = us.years[us.vsrr_year][us.vsrr_extra_sd > 0]
+    assert set(flagged) == {2024}
+    assert np.all(us.vsrr_extra_sd[us.years[us.vsrr_year] < 2024] == 0)
+    # VSRR's percent specified rises over 2015-2023 in the file (83.1% to 96.0%)
+    pct = us.pct_logit[np.argsort(us.pct_year)]
+    assert np.all(np.diff(pct[:-1]) > 0)

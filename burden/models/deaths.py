@@ -3,7 +3,7 @@ the US correction for overdose deaths whose certificate names no drug.
 
 Sources: IHME GBD 2017 opioid-use-disorder deaths (``gbd_deaths``), World Bank population
 (``population``), NIDA/NCHS deaths by drug (``us_deaths_by_drug``) and CDC VSRR provisional
-counts with the percent of deaths with a drug specified (``us_provisional``). Methods,
+counts with the percent of deaths with a drug specified (``us_provisional_national``, 2015-2025). Methods,
 priors and measured figures: docs/models/deaths.md.
 
 Example::
@@ -35,7 +35,13 @@ from burden.models.base import BayesianEstimator
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_data import US_DRUGS, DeathsInputs, prepare_inputs
 from burden.registry.keys import US, WORLD_ID, WORLD_NAME, Level
+from burden.registry import estimands
 from burden.registry.locations import GBD_ROUNDS
+
+#: the estimands of the outputs: GBD deaths due to opioid use disorders (every country), and
+#: certificate-defined opioid-involved overdose deaths (the US block)
+GBD_DEFINITION = estimands.get("gbd_use_disorder").id
+CERTIFIED_DEFINITION = estimands.get("certified_overdose").id
 
 LEVELS = tuple(Level)
 
@@ -136,7 +142,7 @@ class OpioidDeaths(BayesianEstimator):
     _model_type: ClassVar[str] = "opioid_deaths"
     _model_version: ClassVar[str] = "3"  # 2: typed configs; 3: GBD rounds as measurements
     data_tables: ClassVar[tuple[str, ...]] = (
-        "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional")
+        "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig
     default_sampler = SamplerConfig(draws=1000, tune=500, chains=4, target_accept=0.9)
     summary_schema = result_schemas.DEATHS_SUMMARY
@@ -217,48 +223,65 @@ class OpioidDeaths(BayesianEstimator):
                           np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
         return log_rate + offset
 
+    #: seed of the new-round bias drawn into every deaths draw (fixed: the same fit gives
+    #: the same numbers in every call and process)
+    NEW_ROUND_SEED = 20171
+
+    def _new_round_bias(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A new GBD round's bias for every posterior draw: (chain, draw, country) level and
+        trend per decade, from the fitted scales (world, super-region, country, trend
+        parts; exchangeable rounds). One world and super-region draw per posterior draw is
+        shared by its countries, so aggregates carry it whole."""
+        inp = self.inputs()
+        post = self.posterior
+        sr = inp.country_super
+        shape = post["country_coef"].shape[:3]  # chain, draw, country
+        tau = np.asarray(post["round_bias_sd"])[..., None]
+        tau_sr = np.asarray(post["round_super_region_sd"])[..., None]
+        omega = np.asarray(post["round_country_sd"])
+        g = rng.normal(size=(*shape[:2], len(inp.super_region_ids)))
+        g = g - g.mean(-1, keepdims=True)  # ZeroSumNormal: iid normals, centred
+        bias = (tau * rng.normal(size=(*shape[:2], 1)) + tau_sr * g[..., sr]
+                + omega[..., sr] * rng.normal(size=shape))
+        trend = np.asarray(post["round_trend_sd"])[..., sr] * rng.normal(size=shape)
+        return bias, trend
+
     def _country_log_deaths(self) -> np.ndarray:
-        """(chain, draw, country, year) latent log deaths: the rounds' average minus the
-        rounds' mean bias (a draw from its prior: the revision uncertainty)."""
-        x = self.inputs().round_trend_x
-        return (self._rounds_average_log_deaths()
-                - self._stack("round_mean_bias")[..., :, None]
-                - self._stack("round_mean_trend")[..., :, None] * x)
+        """(chain, draw, country, year) log deaths as a new GBD round would publish them
+        (the target): the rounds' average curve plus a new round's bias (``_new_round_bias``,
+        seeded), without the year-to-year scatter. Its intervals carry the revision
+        uncertainty the rounds show; the rounds' average is their centre."""
+        if "country_log_deaths" not in self._cache:
+            bias, trend = self._new_round_bias(np.random.default_rng(self.NEW_ROUND_SEED))
+            x = self.inputs().round_trend_x
+            self._cache["country_log_deaths"] = (self._rounds_average_log_deaths()
+                                                 + bias[..., None] + trend[..., None] * x)
+        return self._cache["country_log_deaths"]
 
     def gbd_measurement_draws(self, gbd_round: int | None = None,
                               seed: int = 1) -> xr.DataArray:
         """Posterior predictive draws (chain, draw, location, year) of the country deaths a
         GBD round would publish: a fitted round (``gbd_round`` in ``gbd_rounds``: its own
-        bias and dispersion) or a new round (``None`` or a round not fitted): latent deaths
-        times a new round's bias drawn from the rounds' population (world, super-region,
-        country and country-trend parts) and the year-to-year dispersion. No rounding to
-        whole deaths."""
+        bias and dispersion) or a new round (``None`` or a round not fitted: the rounds'
+        average times a new round's bias, ``_new_round_bias``), plus the year-to-year
+        dispersion. No rounding to whole deaths."""
         inp = self.inputs()
         post = self.posterior
         rng = np.random.default_rng(seed)
         sr = inp.country_super
-        shape = post["round_mean_bias"].shape  # chain, draw, country
         s = np.asarray(post["sigma_gbd"])  # chain, draw, super-region
         x = inp.round_trend_x
+        mean = self._rounds_average_log_deaths()
         if gbd_round in inp.rounds:
             r = inp.rounds.index(gbd_round)
-            mean = self._rounds_average_log_deaths()
             if len(inp.rounds) > 1:
                 # a country's whole deviation (world + super-region + country parts)
                 dev = np.asarray(post["round_country_bias_dev"])[..., r]
                 trend = np.asarray(post["round_trend_dev"])[..., r]
                 mean = mean + dev[..., None] + trend[..., None] * x
         else:
-            tau = np.asarray(post["round_bias_sd"])[..., None]
-            tau_sr = np.asarray(post["round_super_region_sd"])[..., None]
-            omega = np.asarray(post["round_country_sd"])
-            n_sr = len(inp.super_region_ids)
-            g = rng.normal(size=(*shape[:2], n_sr))
-            g = g - g.mean(-1, keepdims=True)  # ZeroSumNormal: iid normals, centred
-            bias = (tau * rng.normal(size=(*shape[:2], 1)) + tau_sr * g[..., sr]
-                    + omega[..., sr] * rng.normal(size=shape))
-            trend = np.asarray(post["round_trend_sd"])[..., sr] * rng.normal(size=shape)
-            mean = self._country_log_deaths() + bias[..., None] + trend[..., None] * x
+            bias, trend = self._new_round_bias(rng)
+            mean = mean + bias[..., None] + trend[..., None] * x
         noise = rng.normal(size=mean.shape) * s[..., sr, None]
         return xr.DataArray(
             np.exp(mean + noise), name="gbd_deaths", dims=("chain", "draw", "location", "year"),
@@ -358,7 +381,8 @@ class OpioidDeaths(BayesianEstimator):
         """Deaths and rates per 100,000 with 95% intervals, for one level or all of them.
 
         Columns: location_id, location_name, location_level, year, measure, mean, lower,
-        upper. Rates are missing for countries without a population (Taiwan).
+        upper, definition (``gbd_use_disorder``: GBD deaths due to opioid use disorders),
+        projected (after the last GBD data year). Rates are missing for countries without a population (Taiwan).
         """
         levels = LEVELS if level is None else (level,)
         frames = []
@@ -374,7 +398,10 @@ class OpioidDeaths(BayesianEstimator):
                 table.insert(2, "location_level", lev)
                 table.insert(4, "measure", measure)
                 frames.append(table)
-        return self.validated(pd.concat(frames, ignore_index=True))
+        table = pd.concat(frames, ignore_index=True)
+        table["definition"] = GBD_DEFINITION
+        table["projected"] = table["year"] > self.inputs().last_data_year
+        return self.validated(table)
 
     def us_correction_summary(self) -> pd.DataFrame:
         """US any-opioid deaths, reported and corrected for unspecified drugs (95%)."""
@@ -384,6 +411,7 @@ class OpioidDeaths(BayesianEstimator):
             table = interval_summary(draws.drop_vars("drug"))
             table.insert(1, "series", series)
             frames.append(table)
+        frames = [f.assign(definition=CERTIFIED_DEFINITION) for f in frames]
         return result_schemas.US_CORRECTION.validate(pd.concat(frames, ignore_index=True))
 
     def us_correction_ratio_summary(self) -> pd.DataFrame:

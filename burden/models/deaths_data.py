@@ -17,6 +17,8 @@ from burden.registry.estimands import DEFAULT_GBD_ROUND
 
 #: Drugs reported for the US (registry.causes ids); ``any_opioid`` first: the others are
 #: shares of it (they overlap: one death can involve several opioids).
+#: the VSRR release the US block reads: national 12-month-ending counts 2015-2025
+VSRR_TABLE = "us_provisional_national"
 US_DRUGS = ("any_opioid", "heroin", "synthetic_opioids", "rx_opioids")
 GBD_CAUSE = "opioid_use_disorders"
 HIERARCHY_COLUMNS = ("iso3", "name", "region_id", "region_name", "super_region_id",
@@ -39,6 +41,10 @@ class USBlock:
     vsrr_drug: np.ndarray
     vsrr_year: np.ndarray
     vsrr_log: np.ndarray
+    #: extra log-scale error of each VSRR value: 0 for complete months; for a month VSRR
+    #: flags as underreported, its predicted (delay-adjusted) value is used and the size of
+    #: that adjustment, |log(predicted / reported)|, is added as error
+    vsrr_extra_sd: np.ndarray
     pct_year: np.ndarray
     pct_logit: np.ndarray
     pct_logit_se: np.ndarray
@@ -178,26 +184,39 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
     drug_index = {d: i for i, d in enumerate(US_DRUGS)}
     nchs = nchs[nchs["year"].isin(us_years)]
 
-    vsrr = data["us_provisional"]
-    _check_columns(vsrr, "us_provisional", ("location_id", "year", "month", "indicator",
-                                            "value"))
+    vsrr = data[VSRR_TABLE]
+    _check_columns(vsrr, VSRR_TABLE, ("location_id", "year", "month", "indicator", "value",
+                                      "predicted_value", "underreported"))
     vsrr = vsrr[(vsrr["location_id"] == "US") & (vsrr["month"] == 12)
-                & vsrr["year"].isin(us_years)]
+                & vsrr["year"].isin(us_years)].copy()
     if last_data_year is not None:
         vsrr = vsrr[vsrr["year"] <= last_data_year]
     unpublished = vsrr["value"].isna()
     if unpublished.any():
-        notes.append(f"us_provisional: {int(unpublished.sum())} US December values not "
+        notes.append(f"{VSRR_TABLE}: {int(unpublished.sum())} US December values not "
                      "published (NaN) left out")
         vsrr = vsrr[~unpublished]
+    # underreported months (VSRR's flag): the predicted value, with the adjustment as error
+    under = vsrr["underreported"].fillna(False).astype(bool).to_numpy()
+    predicted = vsrr["predicted_value"].to_numpy(float)
+    use_pred = under & np.isfinite(predicted) & (vsrr["indicator"] != "percent_specified")
+    reported = vsrr["value"].to_numpy(float)
+    extra = np.where(use_pred, np.abs(np.log(np.where(use_pred, predicted, 1.0)
+                                             / np.where(use_pred, reported, 1.0))), 0.0)
+    vsrr["value"] = np.where(use_pred, predicted, reported)
+    vsrr["extra_sd"] = extra
+    if use_pred.any():
+        years_pred = sorted(set(vsrr.loc[use_pred, "year"].astype(int)))
+        notes.append(f"{VSRR_TABLE}: December {years_pred} flagged underreported: VSRR's "
+                     "predicted values used, with |log(predicted/reported)| added as error")
     pct = vsrr[vsrr["indicator"] == "percent_specified"]
     if pct.empty:
-        notes.append("us_provisional: no US December 'percent_specified' in the data (e.g. "
+        notes.append(f"{VSRR_TABLE}: no US December 'percent_specified' in the data (e.g. "
                      "a back-test before 2015): the US correction rests on its prior only")
     totals = vsrr[vsrr["indicator"] == "all_overdose"].set_index("year")["value"]
     no_total = sorted(set(pct["year"]) - set(totals.index))
     if no_total:
-        raise ValueError(f"us_provisional: US December 'all_overdose' missing for {no_total}; "
+        raise ValueError(f"{VSRR_TABLE}: US December 'all_overdose' missing for {no_total}; "
                          "the percent specified needs its number of deaths")
     pct_p = pct["value"].to_numpy(float) / 100.0
     pct_n = totals.loc[pct["year"]].to_numpy(float)
@@ -216,6 +235,7 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
         vsrr_drug=counts["indicator"].map(drug_index).to_numpy(int),
         vsrr_year=counts["year"].map(year_pos).to_numpy(int),
         vsrr_log=np.log(counts["value"].to_numpy(float)),
+        vsrr_extra_sd=counts["extra_sd"].to_numpy(float),
         pct_year=pct["year"].map(year_pos).to_numpy(int),
         pct_logit=_logit(pct_p),
         # binomial sampling error of a share of n deaths, on the logit scale (delta method)

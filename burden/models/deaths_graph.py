@@ -247,17 +247,9 @@ def _round_biases(inp: DeathsInputs, pri):
     tau_sr = pri.round_super_region_sd.create("round_super_region_sd")
     omega = pri.round_country_sd.create("round_country_sd", dims="super_region_sigma")
     lam = pri.round_trend_sd.create("round_trend_sd", dims="super_region_sigma")
-    # the rounds' mean bias (each part averaged over the R rounds): not informed by the
-    # data, drawn from its prior (sd / sqrt(R)) non-centred; the latent deaths are the
-    # rounds' average minus it (OpioidDeaths._country_log_deaths)
-    scale = 1.0 / np.sqrt(n_rounds)
-    z_b = pm.Normal("round_mean_bias_z", 0, 1)
-    z_g = pm.ZeroSumNormal("round_mean_super_region_bias_z", 1.0, dims="super_region")
-    z_u = pm.Normal("round_mean_country_bias_z", 0, 1, dims="country")
-    z_v = pm.Normal("round_mean_trend_z", 0, 1, dims="country")
-    pm.Deterministic("round_mean_bias",
-                     scale * (tau * z_b + tau_sr * z_g[sr] + omega[sr] * z_u), dims="country")
-    pm.Deterministic("round_mean_trend", scale * lam[sr] * z_v, dims="country")
+    # the target of the model is not any fitted round but what a new round would publish:
+    # the rounds' average times a new round's bias drawn from these scales
+    # (``OpioidDeaths._country_log_deaths``); with one round the scales are their priors
     if n_rounds == 1:
         return None, None
     # deviations of each round's bias from the rounds' mean: sum to zero over rounds.
@@ -361,7 +353,7 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
     if len(us.vsrr_log):
         s_vsrr = pri.sigma_nchs.create("sigma_vsrr")
         pm.Normal("vsrr_log_deaths", mu=log_reported[us.vsrr_drug, us.vsrr_year],
-                  sigma=s_vsrr, observed=us.vsrr_log, dims="vsrr_obs")
+                  sigma=pt.sqrt(s_vsrr ** 2 + us.vsrr_extra_sd ** 2), observed=us.vsrr_log, dims="vsrr_obs")
     if len(us.pct_logit):
         pm.Normal("vsrr_pct_specified_logit", mu=p_logit[us.pct_year],
                   sigma=us.pct_logit_se, observed=us.pct_logit, dims="pct_obs")

@@ -77,12 +77,12 @@ def template_tables(first: int = 1990, last: int = 2017, us_first: int = 1999,
          "indicator": ind,
          "value": {"percent_specified": 50.0, "all_overdose": 1e4}.get(ind, 1.0),
          "predicted_value": np.nan, "percent_complete": 100.0, "percent_pending": 0.0,
-         "footnote": None, "source": "sim"}
+         "footnote": None, "underreported": False, "source": "sim"}
         for ind in ("any_opioid", "heroin", "synthetic_opioids", "percent_specified",
                     "all_overdose")
         for y in vsrr_years])
     return {"gbd_deaths": gbd, "population": pd.DataFrame(pop_rows),
-            "us_deaths_by_drug": nchs, "us_provisional": vsrr, "locations": locations}
+            "us_deaths_by_drug": nchs, "us_provisional_national": vsrr, "locations": locations}
 
 
 #: Hyper-parameters fixed for simulation: posterior means of the real-data fit (nutpie,
@@ -120,7 +120,7 @@ def simulate(estimator, tables: dict[str, pd.DataFrame], seed: int, n_draws: int
     out = {k: v.copy() for k, v in tables.items()}
     out["gbd_deaths"]["value"] = np.exp(pred["gbd_log_deaths"].values)
     out["us_deaths_by_drug"]["value"] = np.exp(pred["nchs_log_deaths"].values)
-    vsrr = out["us_provisional"]
+    vsrr = out["us_provisional_national"]
     is_pct = (vsrr["indicator"] == "percent_specified").to_numpy()
     is_count = vsrr["indicator"].isin(US_DRUGS).to_numpy()
     vsrr.loc[is_count, "value"] = np.exp(pred["vsrr_log_deaths"].values)

@@ -1,6 +1,7 @@
-"""Back-test of the deaths model: fit with data through a year, score the held-back years.
+"""Rolling-origin back-test of the deaths model: fit with data through each cut year
+(default 2010 and 2014), score the held-back years.
 
-``burden backtest --last-year 2014`` cuts every source (GBD, NCHS, VSRR) at the year, fits,
+``burden backtest deaths`` cuts every source (GBD, NCHS, VSRR) at each year, fits,
 and for each held-back GBD country-year of every fitted round checks whether the value lies
 in the model's central 90% interval, for the latent deaths (which carry the rounds' mean
 bias) and for a new measurement by the same GBD round (latent x that round's bias and
@@ -75,33 +76,119 @@ def coverage_by_year(scored: pd.DataFrame) -> pd.DataFrame:
     return by_year
 
 
-def run_backtest(last_year: int = 2014, *, sampler_config: dict | None = None,
-                 processed_dir: Path | None = None, out: Path | None = None,
-                 save_model: Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """Fit with data through ``last_year``, score the later GBD years, write the scores.
+#: Cut years of the rolling-origin back-test for GBD countries (issue: 2010 and 2014)
+CUTS = (2010, 2014)
+#: Round whose held-back values are scored against the baselines (the latest, to 2019)
+SCORED_ROUND = 2019
+#: Years of positive values a country needs up to a cut to be scored against baselines
+MIN_HISTORY = 6
 
-    Returns (scored table, convergence report). Fewer data years make the trend
-    hyper-parameters harder to sample: at target_accept 0.9 this fit had 11 divergences, so
-    the default here is 0.95 (``sampler_config`` overrides it).
+
+def horizon_scores(model: OpioidDeaths, gbd: pd.DataFrame, cut: int, rng: np.random.Generator,
+                   n_draws: int = 1000, scored_round: int = SCORED_ROUND) -> pd.DataFrame:
+    """Long table (one row per country-year, model): the held-back values of
+    ``scored_round`` after ``cut``, each scored by the model's predictive of that round's
+    measurement and by the statsmodels baselines of ``certified_backtest`` fitted on the
+    same round's values through the cut. Coverage of the central 90% interval and CRPS on
+    the log scale (a relative error, so that every country weighs the same; on the count
+    scale the US alone would dominate). Country-years with a zero (rounded) value in the
+    history or the held-back year are not scored (the baselines work on logs)."""
+    from burden.validate.certified_backtest import BASELINES, _baseline_draws, crps_from_draws
+
+    inp = model.inputs()
+    rows = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
+               & (gbd["location_level"] == "country") & (gbd["gbd_round"] == scored_round)
+               & gbd["location_id"].isin(inp.countries)]
+    wide = rows.pivot_table(index="year", columns="location_id", values="value")
+    history = wide.loc[:cut]
+    ok = [c for c in wide.columns
+          if (history[c] > 0).sum() >= MIN_HISTORY and (history[c] > 0).all()]
+    held = (rows[(rows["year"] > cut) & rows["location_id"].isin(ok) & (rows["value"] > 0)]
+            [["location_id", "year", "value"]].reset_index(drop=True))
+    if held.empty:
+        return pd.DataFrame()
+    loc = xr.DataArray(held["location_id"].to_numpy(), dims="row")
+    yr = xr.DataArray(held["year"].to_numpy(), dims="row")
+    draws = model.gbd_measurement_draws(scored_round, seed=int(rng.integers(2**31)))
+    flat = draws.sel(location=loc, year=yr).values.reshape(-1, len(held))
+    pick = rng.choice(flat.shape[0], size=min(n_draws, flat.shape[0]), replace=False)
+    kinds = {"bayesian": np.log(flat[pick].T)}
+    for name in BASELINES:
+        part = np.empty((len(held), n_draws))
+        for country, idx in held.groupby("location_id").groups.items():
+            horizons = (held.loc[idx, "year"] - cut).to_numpy()
+            sims = _baseline_draws(name, history[country], horizons, rng)
+            part[np.asarray(idx)] = np.log(np.maximum(sims[:, :n_draws], 0.5))
+        kinds[name] = part
+    value = np.log(held["value"].to_numpy(float))
+    lo_q, hi_q = (1 - NOMINAL) / 2, 1 - (1 - NOMINAL) / 2
+    out = []
+    conv = model.convergence_report()
+    for name, d in kinds.items():
+        lower, upper = np.quantile(d, [lo_q, hi_q], axis=1)
+        out.append(held.assign(
+            series=held["location_id"], gbd_round=scored_round, model=name, cut=cut,
+            horizon=held["year"] - cut, lower=np.exp(lower), upper=np.exp(upper),
+            covered=(value >= lower) & (value <= upper),
+            crps=[crps_from_draws(x, v) for x, v in zip(d, value)],
+            converged=bool(conv["converged"]) if name == "bayesian" else True))
+    return pd.concat(out, ignore_index=True)
+
+
+def by_horizon(scores: pd.DataFrame) -> pd.DataFrame:
+    """Coverage and mean CRPS by model and horizon, with the model's skill over each
+    baseline (``certified_backtest.by_horizon``: the same table for both back-tests)."""
+    from burden.validate.certified_backtest import by_horizon as _by_horizon
+
+    return _by_horizon(scores)
+
+
+def run_backtest(cuts: tuple[int, ...] | int = CUTS, *, sampler_config: dict | None = None,
+                 processed_dir: Path | None = None, out: Path | None = None,
+                 save_model: Path | None = None, seed: int = 1
+                 ) -> tuple[pd.DataFrame, dict]:
+    """Rolling-origin back-test: for each cut, fit with data through it (every source),
+    score the later GBD values of every fitted round (``score``), and the latest round's
+    against statsmodels baselines by horizon (``horizon_scores``).
+
+    Writes ``out`` (default ``models/deaths_backtest.csv``: the scored country-years, with
+    ``last_data_year``) and ``<out stem>_scores.csv`` beside it (model and baselines, long
+    form). Returns (scored table, convergence of each cut's fit: cut -> report).
     """
+    cuts = (cuts,) if isinstance(cuts, int) else tuple(cuts)
     data = read_tables(OpioidDeaths.data_tables, processed_dir)
-    model = OpioidDeaths({"last_data_year": last_year},
-                         {"target_accept": 0.95, **(sampler_config or {})})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # data notes, logged below
-        model.fit(data)
-    for note in model.inputs().notes:
-        log.info("note: %s", note)
-    if save_model:
-        model.save(save_model)
     gbd = data["gbd_deaths"]
-    years = sorted(int(y) for y in gbd["year"].unique() if y > last_year)
-    scored = score(model, gbd, years)
+    rng = np.random.default_rng(seed)
+    scored_all, scores_all, reports = [], [], {}
+    for cut in cuts:
+        model = OpioidDeaths({"last_data_year": cut}, sampler_config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # data notes, logged below
+            model.fit(data)
+        for note in model.inputs().notes:
+            log.info("note: %s", note)
+        if save_model:
+            model.save(save_model.with_name(f"{save_model.stem}_{cut}{save_model.suffix}"))
+        years = sorted(int(y) for y in gbd["year"].unique() if y > cut)
+        scored = score(model, gbd, years)
+        scored_all.append(scored.assign(last_data_year=cut, horizon=scored["year"] - cut))
+        scores_all.append(horizon_scores(model, gbd, cut, rng))
+        reports[cut] = model.convergence_report()
+        log.info("cut %d: converged %s", cut, reports[cut]["converged"])
+    scored = pd.concat(scored_all, ignore_index=True)
+    scores = pd.concat(scores_all, ignore_index=True)
     out = out or config.models_dir() / "deaths_backtest.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    scored.assign(nominal=NOMINAL, last_data_year=last_year).to_csv(out, index=False)
-    print(f"Back-test: data through {last_year}, held-back GBD country-years {years}")
-    print(coverage_by_year(scored).round(3).to_string())
+    scored.assign(nominal=NOMINAL).to_csv(out, index=False)
+    scores.assign(nominal=NOMINAL).to_csv(out.with_name(f"{out.stem}_scores.csv"),
+                                          index=False)
+    for cut in cuts:
+        part = scored[scored["last_data_year"] == cut]
+        print(f"Back-test: data through {cut}, held-back GBD country-years "
+              f"{sorted(part['year'].unique())}")
+        print(coverage_by_year(part).round(3).to_string())
+    print("By horizon (latest round, log-scale CRPS; skill = 1 - CRPS model / baseline):")
+    print(by_horizon(scores).round(3).to_string(index=False))
     usa = scored[scored["location_id"] == US]
     print(usa.round(3).to_string(index=False))
-    return scored, model.convergence_report()
+    return scored, reports
