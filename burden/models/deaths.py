@@ -223,39 +223,45 @@ class OpioidDeaths(BayesianEstimator):
                           np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
         return log_rate + offset
 
-    #: seed of the new-round bias drawn into every deaths draw (fixed: the same fit gives
+    #: seed of the rounds' mean bias drawn into every deaths draw (fixed: the same fit gives
     #: the same numbers in every call and process)
-    NEW_ROUND_SEED = 20171
+    MEAN_BIAS_SEED = 20171
 
-    def _new_round_bias(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _new_round_bias(self, rng: np.random.Generator, scale: float = 1.0
+                        ) -> tuple[np.ndarray, np.ndarray]:
         """A new GBD round's bias for every posterior draw: (chain, draw, country) level and
         trend per decade, from the fitted scales (world, super-region, country, trend
-        parts; exchangeable rounds). One world and super-region draw per posterior draw is
-        shared by its countries, so aggregates carry it whole."""
+        parts; exchangeable rounds), each scale times ``scale``. One world and super-region
+        draw per posterior draw is shared by its countries, so aggregates carry it whole."""
         inp = self.inputs()
         post = self.posterior
         sr = inp.country_super
         shape = post["country_coef"].shape[:3]  # chain, draw, country
-        tau = np.asarray(post["round_bias_sd"])[..., None]
-        tau_sr = np.asarray(post["round_super_region_sd"])[..., None]
-        omega = np.asarray(post["round_country_sd"])
+        tau = scale * np.asarray(post["round_bias_sd"])[..., None]
+        tau_sr = scale * np.asarray(post["round_super_region_sd"])[..., None]
+        omega = scale * np.asarray(post["round_country_sd"])
         g = rng.normal(size=(*shape[:2], len(inp.super_region_ids)))
         g = g - g.mean(-1, keepdims=True)  # ZeroSumNormal: iid normals, centred
         bias = (tau * rng.normal(size=(*shape[:2], 1)) + tau_sr * g[..., sr]
                 + omega[..., sr] * rng.normal(size=shape))
-        trend = np.asarray(post["round_trend_sd"])[..., sr] * rng.normal(size=shape)
+        trend = scale * np.asarray(post["round_trend_sd"])[..., sr] * rng.normal(size=shape)
         return bias, trend
 
     def _country_log_deaths(self) -> np.ndarray:
-        """(chain, draw, country, year) log deaths as a new GBD round would publish them
-        (the target): the rounds' average curve plus a new round's bias (``_new_round_bias``,
-        seeded), without the year-to-year scatter. Its intervals carry the revision
-        uncertainty the rounds show; the rounds' average is their centre."""
+        """(chain, draw, country, year) latent log deaths: the rounds' average curve minus
+        the rounds' mean bias. The rounds are exchangeable measurements whose population is
+        unbiased for the latent; the data say nothing about where it lies against the
+        rounds at hand, so their mean bias is drawn from its distribution given the fitted
+        scales, N(0, scale^2 / R) for each part (a random-effects meta-analysis's pooled
+        mean; seeded). Drawn after sampling: it does not touch the likelihood, so this is
+        the same distribution as sampling it in the model, at no sampling cost."""
         if "country_log_deaths" not in self._cache:
-            bias, trend = self._new_round_bias(np.random.default_rng(self.NEW_ROUND_SEED))
-            x = self.inputs().round_trend_x
+            inp = self.inputs()
+            bias, trend = self._new_round_bias(np.random.default_rng(self.MEAN_BIAS_SEED),
+                                               scale=1 / np.sqrt(len(inp.rounds)))
             self._cache["country_log_deaths"] = (self._rounds_average_log_deaths()
-                                                 + bias[..., None] + trend[..., None] * x)
+                                                 - bias[..., None]
+                                                 - trend[..., None] * inp.round_trend_x)
         return self._cache["country_log_deaths"]
 
     def gbd_measurement_draws(self, gbd_round: int | None = None,

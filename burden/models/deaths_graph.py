@@ -247,8 +247,8 @@ def _round_biases(inp: DeathsInputs, pri):
     tau_sr = pri.round_super_region_sd.create("round_super_region_sd")
     omega = pri.round_country_sd.create("round_country_sd", dims="super_region_sigma")
     lam = pri.round_trend_sd.create("round_trend_sd", dims="super_region_sigma")
-    # the target of the model is not any fitted round but what a new round would publish:
-    # the rounds' average times a new round's bias drawn from these scales
+    # the rounds' mean bias (each part averaged over the R rounds, N(0, scale^2 / R)) is
+    # not informed by the data: it is drawn after sampling from these scales
     # (``OpioidDeaths._country_log_deaths``); with one round the scales are their priors
     if n_rounds == 1:
         return None, None
