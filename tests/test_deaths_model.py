@@ -268,8 +268,12 @@ def test_parameter_recovery_90pct_intervals(simulated, fitted):
     Every element of every free parameter counts (levels, spline coefficients, steps, scales,
     the US block). Every parameter of the simulated data set is drawn from the priors (the
     setting in which Bayesian intervals are calibrated on average); the world is shaped like
-    GBD's (7 super-regions, 21 regions, 42 countries). The expected share is 90%, so this
-    checks one fixed simulated data set (SIM_SEED), fitted with the default sampler settings.
+    GBD's (7 super-regions, 21 regions, 42 countries). The expected share is 90%; on one
+    fixed simulated data set (SIM_SEED) the share varies around it: the tolerance is three
+    binomial standard deviations, 0.90 - 3 sqrt(0.9 x 0.1 / n) (about 86.8% for n ~ 800;
+    an approximation: the parameters are correlated, so the true spread is wider and this
+    errs on the strict side). Measured with GBD rounds as measurements: 89.4% (2026-11-29).
+    Simulation-based calibration over many data sets is the sounder check (issue 11).
     """
     data, truth, _ = simulated
     model = OpioidDeaths(sampler_config=RECOVERY_SAMPLER)
@@ -289,7 +293,8 @@ def test_parameter_recovery_90pct_intervals(simulated, fitted):
     print(f"recovery: {inside.mean():.1%} of {inside.size} parameters in their 90% intervals; "
           f"max R-hat {report['r_hat_max']:.3f}, min bulk ESS {report['ess_bulk_min']:.0f}, "
           f"{report['divergences']} divergences")
-    assert inside.mean() >= 0.90
+    tolerance = 3 * np.sqrt(0.9 * 0.1 / inside.size)
+    assert inside.mean() >= 0.90 - tolerance
 
 
 def test_round_bias_recovered_in_sign_and_size(simulated, fitted):
@@ -374,3 +379,29 @@ def test_real_inputs_align(raw_file):
     # VSRR's percent specified rises over 2015-2023 in the file (83.1% to 96.0%)
     pct = us.pct_logit[np.argsort(us.pct_year)]
     assert np.all(np.diff(pct[:-1]) > 0)
+
+
+def test_backtest_horizon_scores_align_model_and_baselines(deaths_fit, deaths_simulated):
+    """Mechanics of the rolling-origin scoring on the session fit (in-sample years scored
+    as if held back): every model scores the same country-years, horizons count from the
+    cut, and the model's draws are aligned with the rows (misaligned draws would cover
+    far less than the nominal share of the values it was fitted to)."""
+    from burden.validate.backtest import by_horizon, horizon_scores
+
+    tables = deaths_simulated[0]
+    inp = deaths_fit.inputs()
+    cut = inp.last_data_year - 3
+    gbd = tables["gbd_deaths"]
+    scores = horizon_scores(deaths_fit, gbd, cut, np.random.default_rng(1), n_draws=200,
+                            scored_round=inp.rounds[-1])
+    assert set(scores["model"]) == {"bayesian", "ets_damped", "arima", "nb_glm"}
+    keys = scores.groupby("model").apply(lambda f: tuple(zip(f["series"], f["year"])))
+    assert len(set(keys)) == 1 and len(keys.iloc[0]) > 0
+    assert (scores["horizon"] == scores["year"] - cut).all()
+    assert scores["horizon"].between(1, 3).all()
+    assert (scores["crps"] >= 0).all()
+    bayes = scores[scores["model"] == "bayesian"]
+    assert bayes["covered"].mean() >= 0.8
+    table = by_horizon(scores)
+    assert list(table["horizon"]) == [1, 2, 3]
+    assert {"skill_vs_arima", "coverage_bayesian"} <= set(table.columns)
