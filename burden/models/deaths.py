@@ -122,6 +122,8 @@ class DeathsConfig(Config):
                                                "out)")
     country_effects: str = setting("centred", "'centred' or 'non_centred' (measured in the "
                                               "docs)")
+    group_levels: str = setting("non_centred", "super-region and region levels: "
+                                               "'centred' or 'non_centred'")
     gbd_rounds: tuple[int, ...] = setting(
         GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
                     "latent deaths with its own bias and dispersion")
@@ -131,6 +133,9 @@ class DeathsConfig(Config):
         if not self.gbd_rounds or len(set(self.gbd_rounds)) != len(self.gbd_rounds):
             raise ConfigError("DeathsConfig.gbd_rounds must name one or more distinct GBD "
                               f"rounds, not {self.gbd_rounds!r}")
+        if self.group_levels not in ("centred", "non_centred"):
+            raise ConfigError("DeathsConfig.group_levels must be 'centred' or "
+                              f"'non_centred', not {self.group_levels!r}")
         if self.country_effects not in ("centred", "non_centred"):
             raise ConfigError("DeathsConfig.country_effects must be 'centred' or "
                               f"'non_centred', not {self.country_effects!r}")
@@ -203,8 +208,11 @@ class OpioidDeaths(BayesianEstimator):
         parameters (e.g. ``region_step``) are left out (``country_coef`` is kept: with
         several rounds it is the anchored walk minus a round's deviation), derived deaths
         are added in ``diagnostics``."""
-        copies = {"super_region_step", "region_step", "super_region_level",
-                  "region_level", "definition_log_ratio_coef", "share_logit_coef"}
+        copies = {"super_region_step", "region_step", "definition_log_ratio_coef",
+                  "share_logit_coef"}
+        # group levels are copies only when sampled non-centred (through their ``_z``)
+        copies |= {v for v in ("super_region_level", "region_level")
+                   if f"{v}_z" in self.posterior}
         return [v for v in self.posterior.data_vars if v not in copies]
 
     # ---- draws -------------------------------------------------------------------------

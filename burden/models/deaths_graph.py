@@ -149,8 +149,9 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         s_super = pri.sigma_level.create("sigma_super_region")
         s_region = pri.sigma_level.create("sigma_region")
         s_country = pri.sigma_level.create("sigma_country")
-        a_super = _effect("super_region_level", s_super, "super_region", False)
-        a_region = _effect("region_level", s_region, "region", False)
+        group_centred = cfg.group_levels == "centred"
+        a_super = _effect("super_region_level", s_super, "super_region", group_centred)
+        a_region = _effect("region_level", s_region, "region", group_centred)
         level_mean = mu + a_super[sr] + a_region[rg]
         # countries without population: the level is log deaths, not a rate, so it is not
         # pooled (its own wide prior)
