@@ -113,13 +113,26 @@ def horizon_scores(model: OpioidDeaths, gbd: pd.DataFrame, cut: int, rng: np.ran
     flat = draws.sel(location=loc, year=yr).values.reshape(-1, len(held))
     pick = rng.choice(flat.shape[0], size=min(n_draws, flat.shape[0]), replace=False)
     kinds = {"bayesian": np.log(flat[pick].T)}
+    failed: dict[str, str] = {}
     for name in BASELINES:
-        part = np.empty((len(held), n_draws))
+        part = np.full((len(held), n_draws), np.nan)
         for country, idx in held.groupby("location_id").groups.items():
             horizons = (held.loc[idx, "year"] - cut).to_numpy()
-            sims = _baseline_draws(name, history[country], horizons, rng)
+            try:
+                sims = _baseline_draws(name, history[country], horizons, rng)
+            except Exception as err:  # statsmodels fails on some short or flat series
+                failed[country] = f"{name}: {type(err).__name__}: {err}"
+                continue
             part[np.asarray(idx)] = np.log(np.maximum(sims[:, :n_draws], 0.5))
         kinds[name] = part
+    if failed:
+        # every model is scored on the same country-years: a country whose baseline could
+        # not be fitted is left out of all of them, and named
+        for country, reason in sorted(failed.items()):
+            log.warning("cut %d: %s not scored (baseline failed: %s)", cut, country, reason)
+        keep = ~held["location_id"].isin(list(failed)).to_numpy()
+        held = held[keep].reset_index(drop=True)
+        kinds = {k: v[keep] for k, v in kinds.items()}
     value = np.log(held["value"].to_numpy(float))
     lo_q, hi_q = (1 - NOMINAL) / 2, 1 - (1 - NOMINAL) / 2
     out = []
