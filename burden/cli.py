@@ -168,8 +168,11 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from burden.validate import backtest
 
     cuts = tuple(args.cuts) if args.cuts else backtest.CUTS
-    _, reports = backtest.run_backtest(cuts, sampler_config=_sampler_config(args),
-                                       save_model=args.save_model)
+    sampler = _sampler_config(args)
+    seed = sampler.pop("random_seed", None) or 1
+    _, reports = backtest.run_backtest(cuts, sampler_config=sampler, seed=seed,
+                                       save_model=args.save_model,
+                                       command="burden " + " ".join(sys.argv[1:]))
     unconverged = sorted(cut for cut, rep in reports.items() if not rep["converged"])
     for cut, rep in reports.items():
         print(f"cut {cut}: {rep}")

@@ -85,15 +85,19 @@ MIN_HISTORY = 6
 
 
 def horizon_scores(model: OpioidDeaths, gbd: pd.DataFrame, cut: int, rng: np.random.Generator,
-                   n_draws: int = 1000, scored_round: int = SCORED_ROUND) -> pd.DataFrame:
-    """Long table (one row per country-year, model): the held-back values of
-    ``scored_round`` after ``cut``, each scored by the model's predictive of that round's
-    measurement and by the statsmodels baselines of ``certified_backtest`` fitted on the
-    same round's values through the cut. Coverage of the central 90% interval and CRPS on
-    the log scale (a relative error, so that every country weighs the same; on the count
-    scale the US alone would dominate). Country-years with a zero (rounded) value in the
-    history or the held-back year are not scored (the baselines work on logs)."""
-    from burden.validate.certified_backtest import BASELINES, _baseline_draws, crps_from_draws
+                   n_draws: int = 1000, scored_round: int = SCORED_ROUND, seed: int = 1
+                   ) -> pd.DataFrame:
+    """Rows of ``scoring.BACKTEST_SCORES`` (one per country-year and model): the held-back
+    values of ``scored_round`` after ``cut``, scored by the model's predictive of that
+    round's measurement and by the statsmodels baselines of ``certified_backtest`` fitted
+    on the same round's values through the cut. Intervals and CRPS are computed on the log
+    scale (a relative error, so that every country weighs the same; on the count scale the
+    US alone would dominate); ``lower``/``upper`` are written back on the count scale.
+    Country-years with a zero (rounded) value in the history or the held-back year are not
+    scored (the baselines work on logs); a country whose baseline fit fails is left out of
+    every model's scores and named in the log."""
+    from burden.validate.certified_backtest import BASELINES, _baseline_draws
+    from burden.validate.scoring import MODEL, NOMINAL as SCORE_NOMINAL, score
 
     inp = model.inputs()
     rows = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
@@ -112,10 +116,10 @@ def horizon_scores(model: OpioidDeaths, gbd: pd.DataFrame, cut: int, rng: np.ran
     draws = model.gbd_measurement_draws(scored_round, seed=int(rng.integers(2**31)))
     flat = draws.sel(location=loc, year=yr).values.reshape(-1, len(held))
     pick = rng.choice(flat.shape[0], size=min(n_draws, flat.shape[0]), replace=False)
-    kinds = {"bayesian": np.log(flat[pick].T)}
+    kinds = {MODEL: np.log(flat[pick].T)}
     failed: dict[str, str] = {}
     for name in BASELINES:
-        part = np.full((len(held), n_draws), np.nan)
+        part = np.full((len(held), len(pick)), np.nan)
         for country, idx in held.groupby("location_id").groups.items():
             horizons = (held.loc[idx, "year"] - cut).to_numpy()
             try:
@@ -123,43 +127,44 @@ def horizon_scores(model: OpioidDeaths, gbd: pd.DataFrame, cut: int, rng: np.ran
             except Exception as err:  # statsmodels fails on some short or flat series
                 failed[country] = f"{name}: {type(err).__name__}: {err}"
                 continue
-            part[np.asarray(idx)] = np.log(np.maximum(sims[:, :n_draws], 0.5))
+            part[np.asarray(idx)] = np.log(np.maximum(sims[:, :len(pick)], 0.5))
         kinds[name] = part
     if failed:
-        # every model is scored on the same country-years: a country whose baseline could
-        # not be fitted is left out of all of them, and named
+        # every model is scored on the same country-years
         for country, reason in sorted(failed.items()):
             log.warning("cut %d: %s not scored (baseline failed: %s)", cut, country, reason)
         keep = ~held["location_id"].isin(list(failed)).to_numpy()
         held = held[keep].reset_index(drop=True)
         kinds = {k: v[keep] for k, v in kinds.items()}
     value = np.log(held["value"].to_numpy(float))
-    lo_q, hi_q = (1 - NOMINAL) / 2, 1 - (1 - NOMINAL) / 2
+    converged = bool(model.convergence_report()["converged"])
     out = []
-    conv = model.convergence_report()
     for name, d in kinds.items():
-        lower, upper = np.quantile(d, [lo_q, hi_q], axis=1)
-        out.append(held.assign(
-            series=held["location_id"], gbd_round=scored_round, model=name, cut=cut,
-            horizon=held["year"] - cut, lower=np.exp(lower), upper=np.exp(upper),
-            covered=(value >= lower) & (value <= upper),
-            crps=[crps_from_draws(x, v) for x, v in zip(d, value)],
-            converged=bool(conv["converged"]) if name == "bayesian" else True))
+        lower, upper, _, crps = score(d, value, SCORE_NOMINAL)
+        lower, upper = np.exp(lower), np.exp(upper)
+        v = held["value"].to_numpy(float)
+        out.append(pd.DataFrame({
+            "series": held["location_id"], "year": held["year"].astype(int), "value": v,
+            "source": f"gbd_{scored_round}", "model": name, "cut": cut,
+            "horizon": held["year"].astype(int) - cut, "seed": seed,
+            "lower": lower, "upper": upper, "covered": (v >= lower) & (v <= upper),
+            "crps": crps, "converged": converged if name == MODEL else True,
+            "nominal": SCORE_NOMINAL}))
     return pd.concat(out, ignore_index=True)
 
 
 def by_horizon(scores: pd.DataFrame) -> pd.DataFrame:
     """Coverage and mean CRPS by model and horizon, with the model's skill over each
-    baseline (``certified_backtest.by_horizon``: the same table for both back-tests)."""
-    from burden.validate.certified_backtest import by_horizon as _by_horizon
+    baseline (``scoring.by_horizon``: the same table for every back-test)."""
+    from burden.validate.scoring import by_horizon as _by_horizon
 
     return _by_horizon(scores)
 
 
 def run_backtest(cuts: tuple[int, ...] | int = CUTS, *, sampler_config: dict | None = None,
                  processed_dir: Path | None = None, out: Path | None = None,
-                 save_model: Path | None = None, seed: int = 1
-                 ) -> tuple[pd.DataFrame, dict]:
+                 save_model: Path | None = None, seed: int = 1,
+                 command: str = "burden backtest deaths") -> tuple[pd.DataFrame, dict]:
     """Rolling-origin back-test: for each cut, fit with data through it (every source),
     score the later GBD values of every fitted round (``score``), and the latest round's
     against statsmodels baselines by horizon (``horizon_scores``).
@@ -171,10 +176,16 @@ def run_backtest(cuts: tuple[int, ...] | int = CUTS, *, sampler_config: dict | N
     cuts = (cuts,) if isinstance(cuts, int) else tuple(cuts)
     data = read_tables(OpioidDeaths.data_tables, processed_dir)
     gbd = data["gbd_deaths"]
+    import datetime as dt
+    import os
+
     rng = np.random.default_rng(seed)
+    started = dt.datetime.now(dt.UTC)
+    load = [" ".join(f"{x:.2f}" for x in os.getloadavg())]
     scored_all, scores_all, reports = [], [], {}
     for cut in cuts:
-        model = OpioidDeaths({"last_data_year": cut}, sampler_config)
+        model = OpioidDeaths({"last_data_year": cut},
+                             {**(sampler_config or {}), "random_seed": seed})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # data notes, logged below
             model.fit(data)
@@ -185,16 +196,26 @@ def run_backtest(cuts: tuple[int, ...] | int = CUTS, *, sampler_config: dict | N
         years = sorted(int(y) for y in gbd["year"].unique() if y > cut)
         scored = score(model, gbd, years)
         scored_all.append(scored.assign(last_data_year=cut, horizon=scored["year"] - cut))
-        scores_all.append(horizon_scores(model, gbd, cut, rng))
+        scores_all.append(horizon_scores(model, gbd, cut, rng, seed=seed))
         reports[cut] = model.convergence_report()
+        load.append(" ".join(f"{x:.2f}" for x in os.getloadavg()))
         log.info("cut %d: converged %s", cut, reports[cut]["converged"])
     scored = pd.concat(scored_all, ignore_index=True)
     scores = pd.concat(scores_all, ignore_index=True)
     out = out or config.models_dir() / "deaths_backtest.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     scored.assign(nominal=NOMINAL).to_csv(out, index=False)
-    scores.assign(nominal=NOMINAL).to_csv(out.with_name(f"{out.stem}_scores.csv"),
-                                          index=False)
+    from burden.validate.scoring import write_backtest
+
+    write_backtest(scores, out.with_name(f"{out.stem}_scores.csv"), {
+        "backtest": "deaths", "run_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command, "seeds": [seed], "cuts": list(cuts),
+        "draws": int(OpioidDeaths(sampler_config=sampler_config).sampler_config.draws),
+        "converged": {str(c): {k: r[k] for k in ("converged", "r_hat_max", "ess_bulk_min",
+                                                   "divergences")}
+                      for c, r in reports.items()},
+        "load": load, "scored_round": SCORED_ROUND, "crps_scale": "log"})
     for cut in cuts:
         part = scored[scored["last_data_year"] == cut]
         print(f"Back-test: data through {cut}, held-back GBD country-years "
