@@ -110,7 +110,7 @@ MODEL_CODE := burden/models/base.py burden/models/config.py burden/models/fast_d
 DEATHS_CODE := burden/models/deaths.py burden/models/deaths_data.py \
                burden/models/deaths_graph.py burden/models/trends.py
 DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
-                 $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional.parquet
+                 $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet
 SUMMARY_CODE := burden/summarise.py burden/result_schemas.py burden/plots/checks.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
@@ -141,30 +141,37 @@ $(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc burden/attrib
 $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
     $(MODELS)/production/manifest.json $(MODELS)/markets/manifest.json
 
-# Back-test of the deaths model (data through 2014, scored on 2015-2017), shown in the report
+# ---- validation (`make validate`): keyed on models, code and data, not on the report's path;
+# the report shows the latest results with the date they were run, when they exist
+# Rolling-origin back-test of the deaths model (cuts 2010 and 2014, against baselines)
 $(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
-    burden/validate/backtest.py
-	$(BURDEN) backtest
+    burden/validate/backtest.py burden/validate/certified_backtest.py
+	$(BURDEN) backtest deaths
+
+# Leave-one-round-out: fit on one GBD round, score the other's values
+$(MODELS)/deaths_rounds.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
+    burden/validate/rounds.py
+	$(BURDEN) backtest rounds
 
 RESULTS := $(foreach f,deaths production markets certified attribution,$(MODELS)/$(f)/manifest.json)
 
-# Rolling-origin back-test of the certified model against statsmodels baselines (validation:
-# `make validate`; the report shows its table by horizon when it exists, and says so when
-# it does not)
+# Rolling-origin back-test of the certified model against statsmodels baselines (the report
+# shows its table by horizon when it exists, and says so when it does not)
 $(MODELS)/certified_backtest.csv: $(MODELS)/certified.nc burden/validate/certified_backtest.py \
     burden/validate/scoring.py burden/models/trends.py
 	$(BURDEN) backtest certified
 
-validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv
+validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv \
+    $(MODELS)/deaths_rounds.csv
 
-models: $(RESULTS) $(MODELS)/deaths_backtest.csv
+models: $(RESULTS)
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
                burden/result_schemas.py burden/validate/scoring.py
 
-$(OUT)/index.html: $(RESULTS) $(MODELS)/deaths_backtest.csv $(PROCESSED) $(REPORT_CODE) \
-    $(wildcard $(MODELS)/certified_backtest.csv)
+$(OUT)/index.html: $(RESULTS) $(PROCESSED) $(REPORT_CODE) \
+    $(wildcard $(MODELS)/certified_backtest.csv $(MODELS)/deaths_backtest.csv)
 	$(BURDEN) report
 
 report: $(OUT)/index.html

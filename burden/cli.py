@@ -6,7 +6,7 @@
     burden summarise FIT|attribution     models/<fit>/*.csv + manifest.json (result tables)
     burden attribute                     models/attribution.nc
     burden report                        reports/output/index.html (reads result tables)
-    burden backtest [deaths|certified]   models/<fit>_backtest.csv
+    burden backtest [deaths|certified|rounds]   models/<fit>_backtest.csv, deaths_rounds.csv
     burden benchmark MODEL ...           timing table (benchmark, not a test)
     burden priors MODEL                  the priors of a model, as a Markdown table
 
@@ -134,6 +134,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
+    if args.fit == "rounds":
+        from burden.validate import rounds
+
+        out = config.models_dir() / "deaths_rounds.csv"
+        table = rounds.run_rounds(sampler_config=_sampler_config(args),
+                                  out=out.with_name("deaths_rounds_scored.csv"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+        print(table.round(3).to_string(index=False))
+        if (table["divergences"] > 0).any() or (table["r_hat_max"] > 1.01).any() or (
+                table["ess_bulk_min"] < 400).any():
+            print("A LEAVE-ONE-ROUND-OUT FIT DID NOT CONVERGE: its scores are not to be "
+                  "trusted", file=sys.stderr)
+            return 3
+        return 0
     if args.fit == "certified":
         from burden.validate import certified_backtest
 
@@ -150,14 +165,20 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                   "not to be trusted", file=sys.stderr)
             return 3
         return 0
-    from burden.validate.backtest import run_backtest
+    from burden.validate import backtest
 
-    _, report = run_backtest(args.last_year, sampler_config=_sampler_config(args),
-                             save_model=args.save_model)
-    print(report)
-    if not report["converged"]:
-        print("BACK-TEST FIT DID NOT CONVERGE: its coverage is not to be trusted",
-              file=sys.stderr)
+    cuts = tuple(args.cuts) if args.cuts else backtest.CUTS
+    sampler = _sampler_config(args)
+    seed = sampler.pop("random_seed", None) or 1
+    _, reports = backtest.run_backtest(cuts, sampler_config=sampler, seed=seed,
+                                       save_model=args.save_model,
+                                       command="burden " + " ".join(sys.argv[1:]))
+    unconverged = sorted(cut for cut, rep in reports.items() if not rep["converged"])
+    for cut, rep in reports.items():
+        print(f"cut {cut}: {rep}")
+    if unconverged:
+        print(f"BACK-TEST FITS DID NOT CONVERGE at cuts {unconverged}: their scores are "
+              "not to be trusted", file=sys.stderr)
         return 3
     return 0
 
@@ -244,10 +265,11 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backtest", help="fit a model on data through a year and score the "
                        "held-back years (certified: rolling origins against statsmodels "
                        "baselines)")
-    b.add_argument("fit", nargs="?", default="deaths", choices=["deaths", "certified"])
-    b.add_argument("--last-year", type=int, default=2014, help="deaths: the cut year")
-    b.add_argument("--cuts", type=int, nargs="+", help="certified: cut years (default "
-                   "2012 2015 2017 2019 2021)")
+    b.add_argument("fit", nargs="?", default="deaths",
+                   choices=["deaths", "certified", "rounds"],
+                   help="rounds: leave-one-round-out (fit on one GBD round, score the other)")
+    b.add_argument("--cuts", type=int, nargs="+", help="cut years (default deaths: 2010 "
+                   "2014; certified: 2012 2015 2017 2019 2021)")
     b.add_argument("--seeds", type=int, nargs="+", help="certified: fit every cut once "
                    "per seed (default: --seed, else 1)")
     b.add_argument("--save-model", type=Path, default=None)

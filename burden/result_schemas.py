@@ -39,7 +39,12 @@ DEATHS_SUMMARY = pa.DataFrameSchema(
      "location_level": pa.Column(str, pa.Check.isin(_LEVELS)), "year": _year(),
      "measure": pa.Column(str, pa.Check.isin(["deaths", "rate_per_100k"])),
      # rates are missing for a country without population (Taiwan)
-     **_interval(nullable=True)},
+     **_interval(nullable=True),
+     # the estimand (burden.registry.estimands): GBD deaths due to opioid use disorders
+     "definition": pa.Column(str, pa.Check.isin(["gbd_use_disorder"])),
+     # a year after the last GBD data year: a projection (the US block's certified counts
+     # inform the US and, through the pooled trends, its region)
+     "projected": pa.Column(bool)},
     unique=["location_id", "year", "measure"], strict=True, coerce=True, checks=[_ORDER])
 
 CERTIFIED_SUMMARY = pa.DataFrameSchema(
@@ -58,7 +63,7 @@ CERTIFIED_CORRECTION = pa.DataFrameSchema(
 
 US_CORRECTION = pa.DataFrameSchema(
     {"year": _year(), "series": pa.Column(str, pa.Check.isin(["reported", "corrected"])),
-     **_interval()},
+     **_interval(), "definition": pa.Column(str, pa.Check.isin(["certified_overdose"]))},
     unique=["year", "series"], strict=True, coerce=True, checks=[_ORDER])
 
 PRODUCTION_SUMMARY = pa.DataFrameSchema(

@@ -70,11 +70,46 @@ def test_priors_print_as_used_and_round_trip():
 
 def test_missing_table_and_unknown_country_are_named():
     tables = template_tables()
-    with pytest.raises(ValueError, match="us_provisional"):
-        OpioidDeaths().fit({k: v for k, v in tables.items() if k != "us_provisional"})
+    with pytest.raises(ValueError, match="us_provisional_national"):
+        OpioidDeaths().fit({k: v for k, v in tables.items() if k != "us_provisional_national"})
     tables["locations"] = tables["locations"][tables["locations"]["iso3"] != "X07"]
     with pytest.raises(ValueError, match="X07"):
         OpioidDeaths().build_model(tables)
+
+
+def test_gbd_rounds_setting_and_inputs():
+    """Each configured round is kept with its index; a round published in whole deaths gets
+    its rounding error, and its zeros become left-censored rows, not dropped ones."""
+    with pytest.raises(ConfigError, match="gbd_rounds"):
+        OpioidDeaths({"gbd_rounds": ()})
+    with pytest.raises(ConfigError, match="gbd_rounds"):
+        OpioidDeaths({"gbd_rounds": [2017, 2017]})
+    tables = template_tables()
+    gbd = tables["gbd_deaths"]
+    second = gbd["gbd_round"] == 2019
+    gbd.loc[second, "value"] = 3.0
+    gbd.loc[second & (gbd["location_id"] == "X05") & (gbd["year"] < 1995), "value"] = 0.0
+    both = OpioidDeaths()
+    inp = both.inputs(both.prepare_data(tables))
+    assert inp.rounds == [2017, 2019] and inp.last_data_year == 2019
+    assert "X39" in inp.countries  # only in the second round
+    n_second = int(second.sum())
+    assert len(inp.cens_country) == 5 and len(inp.gbd_log_deaths) == len(gbd) - 5
+    assert set(np.asarray(inp.countries)[inp.cens_country]) == {"X05"}
+    rounding = inp.gbd_rounding_sd[inp.gbd_round == 1]
+    np.testing.assert_allclose(rounding, 0.5 / np.sqrt(3) / 3.0)
+    assert (inp.gbd_rounding_sd[inp.gbd_round == 0] == 0).all()  # decimals: no rounding
+    assert (inp.gbd_round == 1).sum() == n_second - 5
+    one = OpioidDeaths({"gbd_rounds": (2017,)})
+    inp1 = one.inputs(one.prepare_data(tables))
+    assert inp1.rounds == [2017] and inp1.last_data_year == 2017 and "X39" not in inp1.countries
+    model = one.build_model(one.prepare_data(tables))
+    assert "round_bias_dev" not in model.named_vars  # one round: no deviations to learn
+    # ... but a new round's bias is still uncertain: its scales keep their priors
+    assert {"round_bias_sd", "round_country_sd"} <= set(model.named_vars)
+    with pytest.raises(ValueError, match=r"GBD round\(s\) \[2019\]"):
+        OpioidDeaths().inputs(OpioidDeaths().prepare_data(
+            {**tables, "gbd_deaths": gbd[~second]}))
 
 
 def test_not_fitted_raises():
@@ -169,7 +204,7 @@ def test_build_model_leaves_a_fitted_estimator_unchanged(fitted, simulated):
     assert other_model is not model and fitted.model is model
     assert other_model.coords["year"] == model.coords["year"]
     assert len(other_model.coords["gbd_obs"]) < len(model.coords["gbd_obs"])
-    assert fitted.inputs().last_data_year == 2017
+    assert fitted.inputs().last_data_year == 2019  # the second simulated round's last year
     pd.testing.assert_frame_equal(fitted.summary("world"), before)
 
 
@@ -233,8 +268,12 @@ def test_parameter_recovery_90pct_intervals(simulated, fitted):
     Every element of every free parameter counts (levels, spline coefficients, steps, scales,
     the US block). Every parameter of the simulated data set is drawn from the priors (the
     setting in which Bayesian intervals are calibrated on average); the world is shaped like
-    GBD's (7 super-regions, 21 regions, 42 countries). The expected share is 90%, so this
-    checks one fixed simulated data set (SIM_SEED), fitted with the default sampler settings.
+    GBD's (7 super-regions, 21 regions, 42 countries). The expected share is 90%; on one
+    fixed simulated data set (SIM_SEED) the share varies around it: the tolerance is three
+    binomial standard deviations, 0.90 - 3 sqrt(0.9 x 0.1 / n) (about 86.8% for n ~ 800;
+    an approximation: the parameters are correlated, so the true spread is wider and this
+    errs on the strict side). Measured with GBD rounds as measurements: 89.4% (2026-11-29).
+    Simulation-based calibration over many data sets is the sounder check (issue 11).
     """
     data, truth, _ = simulated
     model = OpioidDeaths(sampler_config=RECOVERY_SAMPLER)
@@ -254,7 +293,33 @@ def test_parameter_recovery_90pct_intervals(simulated, fitted):
     print(f"recovery: {inside.mean():.1%} of {inside.size} parameters in their 90% intervals; "
           f"max R-hat {report['r_hat_max']:.3f}, min bulk ESS {report['ess_bulk_min']:.0f}, "
           f"{report['divergences']} divergences")
-    assert inside.mean() >= 0.90
+    tolerance = 3 * np.sqrt(0.9 * 0.1 / inside.size)
+    assert inside.mean() >= 0.90 - tolerance
+
+
+def test_round_bias_recovered_in_sign_and_size(simulated, fitted):
+    """The simulated second round differs from the first by a bias per country (world +
+    super-region + country parts); the session fit recovers each country's bias of the
+    later round relative to the rounds' mean in sign and size, and the world part lies in
+    its 90% interval."""
+    _, _, draws = simulated
+    truth = draws["prior"].to_dataset().isel(chain=0, draw=0)
+    post = fitted.posterior
+    # each country's deviation of the later round's bias from the rounds' mean (world +
+    # super-region + country parts)
+    true = truth["round_country_bias_dev"].values[:, 1]
+    est = post["round_country_bias_dev"].values[..., 1].mean(axis=(0, 1))
+    big = np.abs(true) > 0.1
+    assert big.sum() >= 10
+    assert (np.sign(est[big]) == np.sign(true[big])).mean() >= 0.95
+    slope = float(np.polyfit(true, est, 1)[0])
+    assert 0.8 <= slope <= 1.2, slope
+    lo, hi = np.quantile(post["round_bias_dev"].values[..., 1], [0.05, 0.95])
+    assert lo <= float(truth["round_bias_dev"][1]) <= hi
+    # a new round's predictive is wider than the fitted round's own
+    new = np.log(fitted.gbd_measurement_draws(None).sel(year=2015).values)
+    same = np.log(fitted.gbd_measurement_draws(2019).sel(year=2015).values)
+    assert np.median(new.std(axis=(0, 1))) > 1.5 * np.median(same.std(axis=(0, 1)))
 
 
 # ---- vectorised diagnostics ----------------------------------------------------------------
@@ -291,17 +356,52 @@ def test_real_inputs_align(raw_file):
 
     data = {}
     for table, loader, source_id in [("gbd_deaths", owid_gbd, "owid_gbd_deaths"),
+                                     ("gbd_2019", owid_gbd, "owid_gbd2019_deaths"),
                                      ("us_deaths_by_drug", nida, "nida_deaths"),
-                                     ("us_provisional", vsrr, "vsrr_provisional"),
+                                     ("us_provisional_national", vsrr, "vsrr_national"),
                                      ("population", worldbank, "worldbank_population")]:
         path = raw_file(source_id)
         data[table] = loader.load(path, CleaningLog(source_id, path.name), source_id)
-    inp = prepare_inputs(data, hierarchy(), forecast_to=2024, knot_spacing=5)
+    data["gbd_deaths"] = pd.concat([data["gbd_deaths"], data.pop("gbd_2019")])
+    inp = prepare_inputs(data, hierarchy(), forecast_to=2025, knot_spacing=5,
+                         gbd_rounds=(2017, 2019))
     assert len(inp.countries) == len(hierarchy())  # every GBD country has a region
-    assert inp.last_data_year == 2017
+    assert inp.last_data_year == 2019  # the GBD 2019 round
     assert list(np.asarray(inp.countries)[~inp.has_population]) == ["TWN"]
     us = inp.us
     assert us.years[0] == 1999
-    assert sorted(us.years[us.pct_year]) == [2015, 2016, 2017]
-    # VSRR's percent specified rises over 2015-2017 in the file
-    assert np.all(np.diff(us.pct_logit[np.argsort(us.pct_year)]) > 0)
+    # every VSRR December 2015-2024 (the national file runs January 2015 - April 2025)
+    assert sorted(us.years[us.pct_year]) == list(range(2015, 2025))
+    # December 2024 is flagged underreported: its predicted value is used, with error
+    flagged = us.years[us.vsrr_year][us.vsrr_extra_sd > 0]
+    assert set(flagged) == {2024}
+    assert np.all(us.vsrr_extra_sd[us.years[us.vsrr_year] < 2024] == 0)
+    # VSRR's percent specified rises over 2015-2023 in the file (83.1% to 96.0%)
+    pct = us.pct_logit[np.argsort(us.pct_year)]
+    assert np.all(np.diff(pct[:-1]) > 0)
+
+
+def test_backtest_horizon_scores_align_model_and_baselines(deaths_fit, deaths_simulated):
+    """Mechanics of the rolling-origin scoring on the session fit (in-sample years scored
+    as if held back): every model scores the same country-years, horizons count from the
+    cut, and the model's draws are aligned with the rows (misaligned draws would cover
+    far less than the nominal share of the values it was fitted to)."""
+    from burden.validate.backtest import by_horizon, horizon_scores
+
+    tables = deaths_simulated[0]
+    inp = deaths_fit.inputs()
+    cut = inp.last_data_year - 3
+    gbd = tables["gbd_deaths"]
+    scores = horizon_scores(deaths_fit, gbd, cut, np.random.default_rng(1), n_draws=200,
+                            scored_round=inp.rounds[-1])
+    assert set(scores["model"]) == {"bayesian", "ets_damped", "arima", "nb_glm"}
+    keys = scores.groupby("model").apply(lambda f: tuple(zip(f["series"], f["year"])))
+    assert len(set(keys)) == 1 and len(keys.iloc[0]) > 0
+    assert (scores["horizon"] == scores["year"] - cut).all()
+    assert scores["horizon"].between(1, 3).all()
+    assert (scores["crps"] >= 0).all()
+    bayes = scores[scores["model"] == "bayesian"]
+    assert bayes["covered"].mean() >= 0.8
+    table = by_horizon(scores)
+    assert list(table["horizon"]) == [1, 2, 3]
+    assert {"skill_vs_arima", "coverage_bayesian"} <= set(table.columns)

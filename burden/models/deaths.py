@@ -3,7 +3,7 @@ the US correction for overdose deaths whose certificate names no drug.
 
 Sources: IHME GBD 2017 opioid-use-disorder deaths (``gbd_deaths``), World Bank population
 (``population``), NIDA/NCHS deaths by drug (``us_deaths_by_drug``) and CDC VSRR provisional
-counts with the percent of deaths with a drug specified (``us_provisional``). Methods,
+counts with the percent of deaths with a drug specified (``us_provisional_national``, 2015-2025). Methods,
 priors and measured figures: docs/models/deaths.md.
 
 Example::
@@ -34,8 +34,14 @@ from burden.models import deaths_graph
 from burden.models.base import BayesianEstimator
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_data import US_DRUGS, DeathsInputs, prepare_inputs
-from burden.registry.estimands import DEFAULT_GBD_ROUND
 from burden.registry.keys import US, WORLD_ID, WORLD_NAME, Level
+from burden.registry import estimands
+from burden.registry.locations import GBD_ROUNDS
+
+#: the estimands of the outputs: GBD deaths due to opioid use disorders (every country), and
+#: certificate-defined opioid-involved overdose deaths (the US block)
+GBD_DEFINITION = estimands.get("gbd_use_disorder").id
+CERTIFIED_DEFINITION = estimands.get("certified_overdose").id
 
 LEVELS = tuple(Level)
 
@@ -60,8 +66,26 @@ class DeathsPriors(Config):
         "0.5 is a 65% change in 5 years; NCHS US deaths rose about 7-fold 1999-2017 (8,050 "
         "to 47,600), about 0.5 per 5 years", sigma=0.5)
     sigma_gbd: Prior = prior(
-        "HalfNormal", "GBD curves are smooth: deviations from a 5-year spline above ~20% "
-        "would be surprising", sigma=0.2)
+        "HalfNormal", "year-to-year scatter of GBD values around each round's own biased curve, "
+        "by super-region, shared by the rounds (one per round made the posterior bimodal: "
+        "docs): GBD curves are smooth, deviations from a 5-year "
+        "spline above ~20% would be surprising", sigma=0.2)
+    round_bias_sd: Prior = prior(
+        "HalfNormal", "world-level bias of a GBD round (rounds are exchangeable measurements "
+        "of the latent deaths): a round may shift a cause's world total by ~20% (95% up to "
+        "~50%); set before scoring rounds against each other, not fitted to their "
+        "differences", sigma=0.2)
+    round_super_region_sd: Prior = prior(
+        "HalfNormal", "super-region deviations of a round's bias from its world-level bias "
+        "(sum to zero over super-regions): regional models and data change between rounds; "
+        "~30% typical", sigma=0.3)
+    round_country_sd: Prior = prior(
+        "HalfNormal", "country deviations of a round's bias (by super-region): GBD country "
+        "values of data-poor countries come from covariate models that change between "
+        "rounds; a factor 1.4 typical, up to ~2.7 (95%)", sigma=0.5)
+    round_trend_sd: Prior = prior(
+        "HalfNormal", "country trend of a round's bias, per decade (by super-region): a "
+        "revision may tilt a country's curve by ~20% per decade", sigma=0.2)
     definition_log_ratio: Prior = prior(
         "Normal", "start of the NCHS/GBD log ratio: the definitions count broadly the same "
         "deaths (GBD USA 2017 47,343; NCHS any opioid 2017 47,600) but could differ by ~2x",
@@ -98,10 +122,20 @@ class DeathsConfig(Config):
                                                "out)")
     country_effects: str = setting("centred", "'centred' or 'non_centred' (measured in the "
                                               "docs)")
-    gbd_round: int = setting(DEFAULT_GBD_ROUND, "GBD round fitted (gbd_deaths.gbd_round)")
+    group_levels: str = setting("centred", "super-region and region levels: "
+                                               "'centred' or 'non_centred'")
+    gbd_rounds: tuple[int, ...] = setting(
+        GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
+                    "latent deaths with its own bias and dispersion")
     priors: DeathsPriors = DeathsPriors()
 
     def __post_init__(self):
+        if not self.gbd_rounds or len(set(self.gbd_rounds)) != len(self.gbd_rounds):
+            raise ConfigError("DeathsConfig.gbd_rounds must name one or more distinct GBD "
+                              f"rounds, not {self.gbd_rounds!r}")
+        if self.group_levels not in ("centred", "non_centred"):
+            raise ConfigError("DeathsConfig.group_levels must be 'centred' or "
+                              f"'non_centred', not {self.group_levels!r}")
         if self.country_effects not in ("centred", "non_centred"):
             raise ConfigError("DeathsConfig.country_effects must be 'centred' or "
                               f"'non_centred', not {self.country_effects!r}")
@@ -111,9 +145,9 @@ class OpioidDeaths(BayesianEstimator):
     """Bayesian model of opioid deaths by country-year; see the module docstring."""
 
     _model_type: ClassVar[str] = "opioid_deaths"
-    _model_version: ClassVar[str] = "2"  # 2: typed configs
+    _model_version: ClassVar[str] = "3"  # 2: typed configs; 3: GBD rounds as measurements
     data_tables: ClassVar[tuple[str, ...]] = (
-        "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional")
+        "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig
     default_sampler = SamplerConfig(draws=1000, tune=500, chains=4, target_accept=0.9)
     summary_schema = result_schemas.DEATHS_SUMMARY
@@ -130,18 +164,18 @@ class OpioidDeaths(BayesianEstimator):
 
     # ---- data and model ----------------------------------------------------------------
     def prepare_data(self, data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-        """The four tables (``gbd_deaths``: the configured round only) plus ``locations``
-        (from the registry unless given)."""
+        """The four tables (``gbd_deaths``: the configured rounds only) plus ``locations``
+        (from the registry, the hierarchy of the latest round fitted, unless given)."""
         prepared = super().prepare_data(data)
         gbd = prepared["gbd_deaths"]
         if "gbd_round" in gbd:
-            prepared["gbd_deaths"] = gbd[gbd["gbd_round"] == self.model_config.gbd_round]
+            prepared["gbd_deaths"] = gbd[gbd["gbd_round"].isin(self.model_config.gbd_rounds)]
         if "locations" in data:
             prepared["locations"] = data["locations"]
         else:
             from burden.registry.locations import hierarchy
 
-            prepared["locations"] = hierarchy()
+            prepared["locations"] = hierarchy(max(self.model_config.gbd_rounds))
         return prepared
 
     def inputs(self, data: dict[str, pd.DataFrame] | None = None) -> DeathsInputs:
@@ -152,7 +186,7 @@ class OpioidDeaths(BayesianEstimator):
                                   knot_spacing=cfg.knot_spacing,
                                   us_knot_spacing=cfg.us_knot_spacing,
                                   last_data_year=cfg.last_data_year,
-                                  gbd_round=cfg.gbd_round)
+                                  gbd_rounds=cfg.gbd_rounds)
         if self._inputs is None:
             self._inputs = self.inputs(self.data)
         return self._inputs
@@ -171,24 +205,102 @@ class OpioidDeaths(BayesianEstimator):
 
     def diagnostic_vars(self) -> list[str]:
         """Free parameters and the small US quantities; deterministic copies of free
-        parameters (e.g. ``country_coef``) are left out, derived deaths are added in
-        ``diagnostics``."""
-        copies = {"country_coef", "super_region_step", "region_step", "super_region_level",
-                  "region_level", "definition_log_ratio_coef", "share_logit_coef"}
+        parameters (e.g. ``region_step``) are left out (``country_coef`` is kept: with
+        several rounds it is the anchored walk minus a round's deviation), derived deaths
+        are added in ``diagnostics``."""
+        copies = {"super_region_step", "region_step", "definition_log_ratio_coef",
+                  "share_logit_coef"}
+        # group levels are copies only when sampled non-centred (through their ``_z``)
+        copies |= {v for v in ("super_region_level", "region_level")
+                   if f"{v}_z" in self.posterior}
         return [v for v in self.posterior.data_vars if v not in copies]
 
     # ---- draws -------------------------------------------------------------------------
     def _stack(self, name: str) -> np.ndarray:
         return np.asarray(self.posterior[name])
 
-    def _country_log_deaths(self) -> np.ndarray:
-        """(chain, draw, country, year) log deaths, recomputed from the spline coefficients."""
+    def _rounds_average_log_deaths(self, coef: str = "country_coef") -> np.ndarray:
+        """(chain, draw, country, year) log deaths on the rounds' average definition (the
+        spline the GBD rounds measure around), recomputed from the spline coefficients;
+        ``coef="country_anchored_coef"``: each country's anchor round's curve instead (the
+        rounds' average with one round)."""
         inp = self.inputs()
-        theta = self._stack("country_coef")
+        theta = self._stack(coef if coef in self.posterior else "country_coef")
         log_rate = np.einsum("...ck,tk->...ct", theta, inp.basis)
         offset = np.where(inp.has_population[:, None],
                           np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
         return log_rate + offset
+
+    #: seed of the rounds' mean bias drawn into every deaths draw (fixed: the same fit gives
+    #: the same numbers in every call and process)
+    MEAN_BIAS_SEED = 20171
+
+    def _new_round_bias(self, rng: np.random.Generator, scale: float = 1.0
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """A new GBD round's bias for every posterior draw: (chain, draw, country) level and
+        trend per decade, from the fitted scales (world, super-region, country, trend
+        parts; exchangeable rounds), each scale times ``scale``. One world and super-region
+        draw per posterior draw is shared by its countries, so aggregates carry it whole."""
+        inp = self.inputs()
+        post = self.posterior
+        sr = inp.country_super
+        shape = post["country_coef"].shape[:3]  # chain, draw, country
+        tau = scale * np.asarray(post["round_bias_sd"])[..., None]
+        tau_sr = scale * np.asarray(post["round_super_region_sd"])[..., None]
+        omega = scale * np.asarray(post["round_country_sd"])
+        g = rng.normal(size=(*shape[:2], len(inp.super_region_ids)))
+        g = g - g.mean(-1, keepdims=True)  # ZeroSumNormal: iid normals, centred
+        bias = (tau * rng.normal(size=(*shape[:2], 1)) + tau_sr * g[..., sr]
+                + omega[..., sr] * rng.normal(size=shape))
+        trend = scale * np.asarray(post["round_trend_sd"])[..., sr] * rng.normal(size=shape)
+        return bias, trend
+
+    def _country_log_deaths(self) -> np.ndarray:
+        """(chain, draw, country, year) latent log deaths: the rounds' average curve minus
+        the rounds' mean bias. The rounds are exchangeable measurements whose population is
+        unbiased for the latent; the data say nothing about where it lies against the
+        rounds at hand, so their mean bias is drawn from its distribution given the fitted
+        scales, N(0, scale^2 / R) for each part (a random-effects meta-analysis's pooled
+        mean; seeded). Drawn after sampling: it does not touch the likelihood, so this is
+        the same distribution as sampling it in the model, at no sampling cost."""
+        if "country_log_deaths" not in self._cache:
+            inp = self.inputs()
+            bias, trend = self._new_round_bias(np.random.default_rng(self.MEAN_BIAS_SEED),
+                                               scale=1 / np.sqrt(len(inp.rounds)))
+            self._cache["country_log_deaths"] = (self._rounds_average_log_deaths()
+                                                 - bias[..., None]
+                                                 - trend[..., None] * inp.round_trend_x)
+        return self._cache["country_log_deaths"]
+
+    def gbd_measurement_draws(self, gbd_round: int | None = None,
+                              seed: int = 1) -> xr.DataArray:
+        """Posterior predictive draws (chain, draw, location, year) of the country deaths a
+        GBD round would publish: a fitted round (``gbd_round`` in ``gbd_rounds``: its own
+        bias and dispersion) or a new round (``None`` or a round not fitted: the rounds'
+        average times a new round's bias, ``_new_round_bias``), plus the year-to-year
+        dispersion. No rounding to whole deaths."""
+        inp = self.inputs()
+        post = self.posterior
+        rng = np.random.default_rng(seed)
+        sr = inp.country_super
+        s = np.asarray(post["sigma_gbd"])  # chain, draw, super-region
+        x = inp.round_trend_x
+        mean = self._rounds_average_log_deaths()
+        if gbd_round in inp.rounds:
+            r = inp.rounds.index(gbd_round)
+            if len(inp.rounds) > 1:
+                # a country's whole deviation (world + super-region + country parts)
+                dev = np.asarray(post["round_country_bias_dev"])[..., r]
+                trend = np.asarray(post["round_trend_dev"])[..., r]
+                mean = mean + dev[..., None] + trend[..., None] * x
+        else:
+            bias, trend = self._new_round_bias(rng)
+            mean = mean + bias[..., None] + trend[..., None] * x
+        noise = rng.normal(size=mean.shape) * s[..., sr, None]
+        return xr.DataArray(
+            np.exp(mean + noise), name="gbd_deaths", dims=("chain", "draw", "location", "year"),
+            coords={"chain": post.chain.values, "draw": post.draw.values,
+                    "location": inp.countries, "year": inp.years})
 
     def _groups(self, level: str) -> tuple[list[str], list[str], np.ndarray]:
         """Ids, names and a (group x country) 0/1 matrix for an aggregation level."""
@@ -262,7 +374,10 @@ class OpioidDeaths(BayesianEstimator):
         if inp.us is None:
             raise ValueError("the fit has no US data (USA not among the GBD countries)")
         us = inp.us
-        log_deaths = self._country_log_deaths()[..., inp.countries.index(US), :]
+        # NCHS measures the anchor round's GBD curve times the definition ratio: a GBD
+        # round's bias is not a bias of the certified counts
+        log_deaths = self._rounds_average_log_deaths("country_anchored_coef")[
+            ..., inp.countries.index(US), :]
         n_years = len(us.years)
         eta = log_deaths[..., us.offset:us.offset + n_years]
         log_deaths = (eta[..., None, :] + self._stack("us_definition_log_ratio")[..., None, :]
@@ -280,7 +395,8 @@ class OpioidDeaths(BayesianEstimator):
         """Deaths and rates per 100,000 with 95% intervals, for one level or all of them.
 
         Columns: location_id, location_name, location_level, year, measure, mean, lower,
-        upper. Rates are missing for countries without a population (Taiwan).
+        upper, definition (``gbd_use_disorder``: GBD deaths due to opioid use disorders),
+        projected (after the last GBD data year). Rates are missing for countries without a population (Taiwan).
         """
         levels = LEVELS if level is None else (level,)
         frames = []
@@ -296,7 +412,10 @@ class OpioidDeaths(BayesianEstimator):
                 table.insert(2, "location_level", lev)
                 table.insert(4, "measure", measure)
                 frames.append(table)
-        return self.validated(pd.concat(frames, ignore_index=True))
+        table = pd.concat(frames, ignore_index=True)
+        table["definition"] = GBD_DEFINITION
+        table["projected"] = table["year"] > self.inputs().last_data_year
+        return self.validated(table)
 
     def us_correction_summary(self) -> pd.DataFrame:
         """US any-opioid deaths, reported and corrected for unspecified drugs (95%)."""
@@ -306,6 +425,7 @@ class OpioidDeaths(BayesianEstimator):
             table = interval_summary(draws.drop_vars("drug"))
             table.insert(1, "series", series)
             frames.append(table)
+        frames = [f.assign(definition=CERTIFIED_DEFINITION) for f in frames]
         return result_schemas.US_CORRECTION.validate(pd.concat(frames, ignore_index=True))
 
     def us_correction_ratio_summary(self) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from burden.registry.estimands import DEFAULT_GBD_ROUND
 
 #: Drugs reported for the US (registry.causes ids); ``any_opioid`` first: the others are
 #: shares of it (they overlap: one death can involve several opioids).
+#: the VSRR release the US block reads: national 12-month-ending counts 2015-2025
+VSRR_TABLE = "us_provisional_national"
 US_DRUGS = ("any_opioid", "heroin", "synthetic_opioids", "rx_opioids")
 GBD_CAUSE = "opioid_use_disorders"
 HIERARCHY_COLUMNS = ("iso3", "name", "region_id", "region_name", "super_region_id",
@@ -39,6 +41,10 @@ class USBlock:
     vsrr_drug: np.ndarray
     vsrr_year: np.ndarray
     vsrr_log: np.ndarray
+    #: extra log-scale error of each VSRR value: 0 for complete months; for a month VSRR
+    #: flags as underreported, its predicted (delay-adjusted) value is used and the size of
+    #: that adjustment, |log(predicted / reported)|, is added as error
+    vsrr_extra_sd: np.ndarray
     pct_year: np.ndarray
     pct_logit: np.ndarray
     pct_logit_se: np.ndarray
@@ -67,6 +73,24 @@ class DeathsInputs:
     gbd_country: np.ndarray
     gbd_year: np.ndarray
     gbd_log_deaths: np.ndarray
+    #: GBD rounds fitted (``gbd_deaths.gbd_round``), oldest first; ``gbd_round`` of each row
+    #: indexes into it
+    rounds: list[int]
+    gbd_round: np.ndarray
+    #: standard deviation on the log scale of the rounding of each value to whole deaths
+    #: (0 for rounds published with decimals; GBD 2019 in this file is rounded)
+    gbd_rounding_sd: np.ndarray
+    #: rows published as 0 deaths (a rounded value below 0.5): left-censored at log(0.5)
+    cens_country: np.ndarray
+    cens_year: np.ndarray
+    cens_round: np.ndarray
+    #: per latent year: decades from the middle of the data years (a round's bias trend)
+    round_trend_x: np.ndarray
+    #: the same linear function in B-spline coefficients (exact: basis @ coef == x)
+    round_trend_coef: np.ndarray
+    #: per country: the round (index) with most positive values, latest on ties (the
+    #: round the country's spline is anchored on)
+    round_anchor: np.ndarray
     us: USBlock | None  # None when the US is not among the countries
     notes: list[str] = field(default_factory=list)
 
@@ -82,14 +106,21 @@ def _check_columns(frame: pd.DataFrame, table: str, needed: tuple[str, ...]) -> 
 
 
 def _gbd_country_rows(gbd: pd.DataFrame, last_data_year: int | None,
-                      gbd_round: int = DEFAULT_GBD_ROUND) -> pd.DataFrame:
+                      gbd_rounds: tuple[int, ...] = (DEFAULT_GBD_ROUND,)) -> pd.DataFrame:
     _check_columns(gbd, "gbd_deaths", ("location_id", "location_name", "location_level", "year",
                                        "cause", "measure", "value"))
     rows = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
                & (gbd["location_level"] == "country")].copy()
-    # gbd_deaths holds several GBD rounds (revisions of the same quantity): the model is
-    # fitted on one (DeathsConfig.gbd_round)
-    rows = rows[rows["gbd_round"] == gbd_round] if "gbd_round" in rows else rows
+    # gbd_deaths holds several GBD rounds (revisions of the same quantity): each round
+    # fitted (DeathsConfig.gbd_rounds) is a measurement with its own bias and error; a table
+    # without the column is one round, the first configured
+    if "gbd_round" not in rows:
+        rows["gbd_round"] = gbd_rounds[0]
+    missing = sorted(set(gbd_rounds) - set(rows["gbd_round"].astype(int)))
+    if missing:
+        raise ValueError(f"gbd_deaths has no country rows of GBD round(s) {missing}; rounds "
+                         f"in the table: {sorted(set(rows['gbd_round'].astype(int)))}")
+    rows = rows[rows["gbd_round"].isin(gbd_rounds)]
     if rows.empty:
         raise ValueError(f"gbd_deaths has no country rows of cause {GBD_CAUSE!r}, "
                          "measure 'deaths'")
@@ -153,26 +184,39 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
     drug_index = {d: i for i, d in enumerate(US_DRUGS)}
     nchs = nchs[nchs["year"].isin(us_years)]
 
-    vsrr = data["us_provisional"]
-    _check_columns(vsrr, "us_provisional", ("location_id", "year", "month", "indicator",
-                                            "value"))
+    vsrr = data[VSRR_TABLE]
+    _check_columns(vsrr, VSRR_TABLE, ("location_id", "year", "month", "indicator", "value",
+                                      "predicted_value", "underreported"))
     vsrr = vsrr[(vsrr["location_id"] == "US") & (vsrr["month"] == 12)
-                & vsrr["year"].isin(us_years)]
+                & vsrr["year"].isin(us_years)].copy()
     if last_data_year is not None:
         vsrr = vsrr[vsrr["year"] <= last_data_year]
     unpublished = vsrr["value"].isna()
     if unpublished.any():
-        notes.append(f"us_provisional: {int(unpublished.sum())} US December values not "
+        notes.append(f"{VSRR_TABLE}: {int(unpublished.sum())} US December values not "
                      "published (NaN) left out")
         vsrr = vsrr[~unpublished]
+    # underreported months (VSRR's flag): the predicted value, with the adjustment as error
+    under = vsrr["underreported"].fillna(False).astype(bool).to_numpy()
+    predicted = vsrr["predicted_value"].to_numpy(float)
+    use_pred = under & np.isfinite(predicted) & (vsrr["indicator"] != "percent_specified")
+    reported = vsrr["value"].to_numpy(float)
+    extra = np.where(use_pred, np.abs(np.log(np.where(use_pred, predicted, 1.0)
+                                             / np.where(use_pred, reported, 1.0))), 0.0)
+    vsrr["value"] = np.where(use_pred, predicted, reported)
+    vsrr["extra_sd"] = extra
+    if use_pred.any():
+        years_pred = sorted(set(vsrr.loc[use_pred, "year"].astype(int)))
+        notes.append(f"{VSRR_TABLE}: December {years_pred} flagged underreported: VSRR's "
+                     "predicted values used, with |log(predicted/reported)| added as error")
     pct = vsrr[vsrr["indicator"] == "percent_specified"]
     if pct.empty:
-        notes.append("us_provisional: no US December 'percent_specified' in the data (e.g. "
+        notes.append(f"{VSRR_TABLE}: no US December 'percent_specified' in the data (e.g. "
                      "a back-test before 2015): the US correction rests on its prior only")
     totals = vsrr[vsrr["indicator"] == "all_overdose"].set_index("year")["value"]
     no_total = sorted(set(pct["year"]) - set(totals.index))
     if no_total:
-        raise ValueError(f"us_provisional: US December 'all_overdose' missing for {no_total}; "
+        raise ValueError(f"{VSRR_TABLE}: US December 'all_overdose' missing for {no_total}; "
                          "the percent specified needs its number of deaths")
     pct_p = pct["value"].to_numpy(float) / 100.0
     pct_n = totals.loc[pct["year"]].to_numpy(float)
@@ -191,6 +235,7 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
         vsrr_drug=counts["indicator"].map(drug_index).to_numpy(int),
         vsrr_year=counts["year"].map(year_pos).to_numpy(int),
         vsrr_log=np.log(counts["value"].to_numpy(float)),
+        vsrr_extra_sd=counts["extra_sd"].to_numpy(float),
         pct_year=pct["year"].map(year_pos).to_numpy(int),
         pct_logit=_logit(pct_p),
         # binomial sampling error of a share of n deaths, on the logit scale (delta method)
@@ -211,18 +256,39 @@ def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
                    forecast_to: int, knot_spacing: float, us_knot_spacing: float = 3,
                    last_data_year: int | None = None,
                    us_start: int | None = None,
-                   gbd_round: int = DEFAULT_GBD_ROUND) -> DeathsInputs:
+                   gbd_rounds: tuple[int, ...] = (DEFAULT_GBD_ROUND,)) -> DeathsInputs:
     """Align the tables on countries x years ``first GBD year .. forecast_to``."""
     notes: list[str] = []
-    gbd = _gbd_country_rows(data["gbd_deaths"], last_data_year, gbd_round)
-    zero = gbd["value"] <= 0
-    if zero.any():
-        notes.append(f"gbd_deaths: {int(zero.sum())} zero values left out (log scale): "
-                     + ", ".join(f"{r.location_id} {r.year}" for r in gbd[zero].itertuples()))
-        gbd = gbd[~zero]
-    countries = sorted(gbd["location_id"].unique())
-    names = gbd.drop_duplicates("location_id").set_index("location_id")["location_name"]
-    first, last = int(gbd["year"].min()), int(gbd["year"].max())
+    rounds = sorted(int(r) for r in gbd_rounds)
+    gbd = _gbd_country_rows(data["gbd_deaths"], last_data_year, tuple(rounds))
+    # a round published in whole deaths: each value is a rounding of the measured one
+    rounded = {r: bool((gbd.loc[gbd["gbd_round"] == r, "value"] % 1 == 0).all())
+               for r in rounds}
+    is_rounded = gbd["gbd_round"].map(rounded).to_numpy(bool)
+    zero = (gbd["value"] <= 0).to_numpy()
+    censored = gbd[zero & is_rounded]
+    # a country whose every value is a rounded zero: only "under 0.5 deaths a year" would
+    # place its curve (an upper bound: its walk mixed slowly, R-hat 1.08); left out
+    only_zero = sorted(set(censored["location_id"]) - set(gbd.loc[~zero, "location_id"]))
+    if only_zero:
+        notes.append(f"gbd_deaths: {only_zero} left out: every value 0 (under 0.5 deaths a "
+                     "year in every round fitted), no more than a bound on their curves")
+        censored = censored[~censored["location_id"].isin(only_zero)]
+    if len(censored):
+        notes.append(f"gbd_deaths: {len(censored)} values of 0 in rounds published in whole "
+                     "deaths are used as left-censored (fewer than 0.5 deaths) in "
+                     f"{censored['location_id'].nunique()} countries")
+    dropped = gbd[zero & ~is_rounded]
+    if len(dropped):
+        notes.append(f"gbd_deaths: {len(dropped)} zero values left out (log scale): "
+                     + ", ".join(f"{r.location_id} {r.year}" for r in dropped.itertuples()))
+    gbd = gbd[~zero]
+    is_rounded = is_rounded[~zero]
+    countries = sorted(set(gbd["location_id"]) | set(censored["location_id"]))
+    names = pd.concat([gbd, censored]).drop_duplicates("location_id").set_index(
+        "location_id")["location_name"]
+    first = int(min(gbd["year"].min(), censored["year"].min() if len(censored) else 9999))
+    last = int(max(gbd["year"].max(), censored["year"].max() if len(censored) else 0))
     if forecast_to < last:
         raise ValueError(f"forecast_to ({forecast_to}) is before the last data year ({last})")
     years = np.arange(first, forecast_to + 1)
@@ -239,6 +305,11 @@ def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
                      "rate and is left out of aggregate rates (numerator and denominator)")
     basis = bspline_basis(years, first, forecast_to, knot_spacing)
     country_pos = {c: i for i, c in enumerate(countries)}
+    trend_x = (years - (first + last) / 2) / 10.0
+    counts = (gbd.groupby(["location_id", "gbd_round"]).size().unstack(fill_value=0)
+              .reindex(index=countries, columns=rounds, fill_value=0).to_numpy())
+    # most positive values, the latest round on ties
+    anchor = (len(rounds) - 1 - np.argmax(counts[:, ::-1], axis=1)).astype(int)
     us = None
     if "USA" in country_pos:
         us = _us_block(data, years, last_data_year, us_start, us_knot_spacing, notes)
@@ -262,6 +333,19 @@ def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
         gbd_country=gbd["location_id"].map(country_pos).to_numpy(int),
         gbd_year=(gbd["year"] - first).to_numpy(int),
         gbd_log_deaths=np.log(gbd["value"].to_numpy(float)),
+        rounds=rounds,
+        gbd_round=gbd["gbd_round"].map({r: i for i, r in enumerate(rounds)}).to_numpy(int),
+        # a value k rounded from U(k - 0.5, k + 0.5): sd 1/sqrt(12) deaths, on the log scale
+        # about 0.289 / k (0.29 for 1 death, 0.003 for 100)
+        gbd_rounding_sd=np.where(is_rounded, 0.5 / np.sqrt(3) / gbd["value"].to_numpy(float),
+                                 0.0),
+        cens_country=censored["location_id"].map(country_pos).to_numpy(int),
+        cens_year=(censored["year"] - first).to_numpy(int),
+        cens_round=censored["gbd_round"].map({r: i for i, r in enumerate(rounds)})
+        .to_numpy(int),
+        round_trend_x=trend_x,
+        round_trend_coef=np.linalg.lstsq(basis, trend_x, rcond=None)[0],
+        round_anchor=anchor,
         us=us,
         notes=notes,
     )

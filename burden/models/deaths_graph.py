@@ -5,9 +5,21 @@ Latent: log opioid deaths per country-year on the GBD definition,
     log deaths[c, t] = log(pop[c, t] / 1e5) + (B @ theta[c])[t]
 
 with ``theta`` a P-spline (cubic B-spline coefficients following a random walk) whose start
-is pooled super-region -> region -> country and whose steps are pooled the same way. GBD
-and NCHS/VSRR are measurements of it with their own errors; the US block adds the
-GBD-to-NCHS definition ratio, the drug shares and the correction for unspecified drugs.
+is pooled super-region -> region -> country and whose steps are pooled the same way. This
+spline is the *rounds' average*: the mean over the fitted GBD rounds of what each round
+measures. Each GBD round r measures the latent deaths with its own bias
+
+    b[r, c] = beta[r] + gamma[r, super-region(c)] + u[r, c]
+
++ v[r, c] * x[t] (rounds exchangeable: beta ~ N(0, tau), gamma ~ ZeroSum over
+super-regions (tau_sr), u ~ N(0, omega[super-region]), a trend v ~ N(0, lambda[super-region])
+per decade x[t] from the middle of the data years) and a year-to-year dispersion by
+super-region. The model samples
+the deviations of each round's bias from the rounds' mean (sum to zero over rounds: the
+data pin them) and, apart, the rounds' mean bias itself (prior only: the data cannot tell
+it), so that latent log deaths = rounds' average - mean bias carry the revision variance.
+NCHS/VSRR are measurements of the rounds' average times a smooth definition ratio; the US
+block adds the drug shares and the correction for unspecified drugs.
 """
 
 from __future__ import annotations
@@ -57,6 +69,8 @@ def coords(inp: DeathsInputs) -> dict:
         "step_forecast": np.arange(inp.n_constrained + 1, inp.basis.shape[1]),
         "gbd_obs": np.arange(len(inp.gbd_log_deaths)),
         "super_region_sigma": inp.super_region_ids,
+        "gbd_round": inp.rounds,
+        "round_contrast": np.arange(len(inp.rounds) - 1),
     }
     if inp.us is not None:
         us = inp.us
@@ -135,8 +149,9 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         s_super = pri.sigma_level.create("sigma_super_region")
         s_region = pri.sigma_level.create("sigma_region")
         s_country = pri.sigma_level.create("sigma_country")
-        a_super = _effect("super_region_level", s_super, "super_region", False)
-        a_region = _effect("region_level", s_region, "region", False)
+        group_centred = cfg.group_levels == "centred"
+        a_super = _effect("super_region_level", s_super, "super_region", group_centred)
+        a_region = _effect("region_level", s_region, "region", group_centred)
         level_mean = mu + a_super[sr] + a_region[rg]
         # countries without population: the level is log deaths, not a rate, so it is not
         # pooled (its own wide prior)
@@ -148,20 +163,41 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         t_super = pri.tau_step.create("tau_super_region")
         t_region = pri.tau_step.create("tau_region")
         t_country = pri.tau_step.create("tau_country")
+        # --- GBD round biases (before the coefficients: the walk is anchored on them)
+        level, trend = _round_biases(inp, pri)
         n_data_steps = inp.n_constrained  # steps between coefficients the data touch
         d_super = _split_effect("super_region_step", 0.0, t_super, ("super_region", "step"),
                                 n_data_steps, False)
         d_region = _split_effect("region_step", d_super[inp.region_super], t_region,
                                  ("region", "step"), n_data_steps, False)
         step_mean = d_region[rg]
+        if level is not None:
+            # each country's anchor round's deviation, in B-spline coefficients
+            a = inp.round_anchor
+            shift = (level[np.arange(len(a)), a][:, None]
+                     + trend[np.arange(len(a)), a][:, None] * inp.round_trend_coef)
         if centred:
             # centred in coefficient space where data pin the coefficients down (the sampler
             # moves them, not their differences, which the data make correlated);
             # non-centred past the data, where only the prior speaks (a centred walk there
             # couples every country to the hyper-parameters: a funnel)
-            theta = hybrid_walk("country_coef", init_mu, init_sd, step_mean, t_country,
-                                inp.n_constrained + 1, ("country", "coef"),
-                                inp.basis.shape[1])
+            if level is None:
+                theta = hybrid_walk("country_coef", init_mu, init_sd, step_mean, t_country,
+                                    inp.n_constrained + 1, ("country", "coef"),
+                                    inp.basis.shape[1])
+            else:
+                # anchored on a round: the walk's value is the country's curve as its anchor
+                # round measures it (rounds' average + that round's deviation, a linear
+                # function of time, exact in the B-spline coefficients), which the data pin
+                # down; the rounds' average is that minus the deviation. Sampling the
+                # average itself left a ridge between it and the deviation wherever one
+                # round says little (countries in one round, rounded zeros): R-hat 1.15
+                anchored = hybrid_walk(
+                    "country_anchored_coef", init_mu + shift[:, 0], init_sd,
+                    step_mean + shift[:, 1:] - shift[:, :-1], t_country,
+                    inp.n_constrained + 1, ("country", "coef"), inp.basis.shape[1])
+                theta = pm.Deterministic("country_coef", anchored - shift,
+                                         dims=("country", "coef"))
         else:
             z0 = pm.Normal("country_level_z", 0, 1, dims="country")
             z = pm.Normal("country_step_z", 0, 1, dims=("country", "step"))
@@ -171,17 +207,94 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
                 pt.concatenate([level0[:, None],
                                 level0[:, None] + pt.cumsum(step_mean + z * t_country, -1)], -1),
                 dims=("country", "coef"))
+            if level is not None:
+                anchored = pm.Deterministic("country_anchored_coef", theta + shift,
+                                            dims=("country", "coef"))
         log_rate = pt.dot(theta, inp.basis.T)
         log_deaths = log_rate + offset
+        # NCHS/VSRR measure the anchor round's curve (for the US: the round with most
+        # values) times the definition ratio: linked to the rounds' average instead, the
+        # ratio traded off against the US round deviation (divergences at small tau_ratio)
+        us_curve = log_deaths if level is None else pt.dot(anchored, inp.basis.T) + offset
 
-        # --- GBD: modelled estimates, lognormal error by super-region
-        s_gbd = pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
-        pm.Normal("gbd_log_deaths", mu=log_deaths[inp.gbd_country, inp.gbd_year],
-                  sigma=s_gbd[sr[inp.gbd_country]], observed=inp.gbd_log_deaths,
-                  dims="gbd_obs")
+        # --- GBD rounds: each a measurement with its own bias and dispersion
+        _gbd_likelihood(inp, log_deaths, level, trend, pri)
         if inp.us is not None:
-            _us_block(inp, log_deaths[inp.countries.index("USA")], pri)
+            _us_block(inp, us_curve[inp.countries.index("USA")], pri)
     return model
+
+
+def contrast_basis(n: int) -> np.ndarray:
+    """An n x (n - 1) orthonormal basis of the vectors summing to zero (Helmert): iid
+    Normal(0, s) coordinates map to a ZeroSumNormal(s) over the n entries."""
+    h = np.zeros((n, n - 1))
+    for k in range(1, n):
+        h[:k, k - 1] = 1.0
+        h[k, k - 1] = -k
+        h[:, k - 1] /= np.sqrt(k * (k + 1))
+    return -h  # for two rounds: (-1, +1) / sqrt(2), the later round above
+
+
+def _round_biases(inp: DeathsInputs, pri):
+    """The GBD rounds' bias parameters. Returns (level, trend): each country's deviation of
+    every round's bias from the rounds' mean, country x round tensors (None for one round).
+
+    A round's bias in country c and year t: beta[r] + gamma[r, s(c)] + u[r, c]
+    + v[r, c] * x[t] (x: decades from the middle of the data years): world, super-region,
+    country level and country trend parts, each exchangeable over rounds."""
+    sr = inp.country_super
+    n_rounds = len(inp.rounds)
+    tau = pri.round_bias_sd.create("round_bias_sd")
+    tau_sr = pri.round_super_region_sd.create("round_super_region_sd")
+    omega = pri.round_country_sd.create("round_country_sd", dims="super_region_sigma")
+    lam = pri.round_trend_sd.create("round_trend_sd", dims="super_region_sigma")
+    # the rounds' mean bias (each part averaged over the R rounds, N(0, scale^2 / R)) is
+    # not informed by the data: it is drawn after sampling from these scales
+    # (``OpioidDeaths._country_log_deaths``); with one round the scales are their priors
+    if n_rounds == 1:
+        return None, None
+    # deviations of each round's bias from the rounds' mean: sum to zero over rounds.
+    # Sampled in R - 1 orthonormal contrasts of the rounds (``contrast_basis``: iid normals
+    # there are a ZeroSumNormal over rounds), hierarchically centred: each country's total
+    # deviation ~ N(world + super-region part, omega), which the data pin down (a sum of
+    # separately sampled parts was a flat ridge: R-hat 2.5)
+    h = contrast_basis(n_rounds)  # round x contrast
+    b_e = pm.Normal("round_bias_e", 0, tau, dims="round_contrast")
+    g_e = pm.ZeroSumNormal("round_super_region_bias_e", tau_sr,
+                           dims=("round_contrast", "super_region"))
+    u_e = pm.Normal("round_country_bias_e", b_e[None, :] + g_e.T[sr], omega[sr][:, None],
+                    dims=("country", "round_contrast"))
+    v_e = pm.Normal("round_trend_e", 0, lam[sr][:, None], dims=("country", "round_contrast"))
+    pm.Deterministic("round_bias_dev", pt.dot(h, b_e), dims="gbd_round")
+    pm.Deterministic("round_super_region_bias_dev", pt.dot(g_e.T, h.T),
+                     dims=("super_region", "gbd_round"))
+    level = pm.Deterministic("round_country_bias_dev", pt.dot(u_e, h.T),
+                             dims=("country", "gbd_round"))
+    trend = pm.Deterministic("round_trend_dev", pt.dot(v_e, h.T),
+                             dims=("country", "gbd_round"))
+    return level, trend
+
+
+def _gbd_likelihood(inp: DeathsInputs, log_deaths, level, trend, pri) -> None:
+    """GBD round r measures ``log_deaths`` (the rounds' average) + its bias's deviation from
+    the rounds' mean bias, with lognormal dispersion by super-region (shared by the rounds)
+    plus the rounding of values published in whole deaths; zeros are left-censored at 0.5."""
+    sr = inp.country_super
+    x = inp.round_trend_x  # per year of the latent grid
+    s_gbd = pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
+
+    def mean(c, t, r):
+        mu = log_deaths[c, t]
+        return mu if level is None else mu + level[c, r] + trend[c, r] * x[t]
+
+    c, t, r = inp.gbd_country, inp.gbd_year, inp.gbd_round
+    sd = pt.sqrt(s_gbd[sr[c]] ** 2 + inp.gbd_rounding_sd ** 2)
+    pm.Normal("gbd_log_deaths", mu=mean(c, t, r), sigma=sd, observed=inp.gbd_log_deaths,
+              dims="gbd_obs")
+    if len(inp.cens_country):
+        c, t, r = inp.cens_country, inp.cens_year, inp.cens_round
+        pm.Potential("gbd_below_half", pm.logcdf(
+            pm.Normal.dist(mean(c, t, r), s_gbd[sr[c]]), np.log(0.5)).sum())
 
 
 def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
@@ -241,7 +354,7 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri) -> None:
     if len(us.vsrr_log):
         s_vsrr = pri.sigma_nchs.create("sigma_vsrr")
         pm.Normal("vsrr_log_deaths", mu=log_reported[us.vsrr_drug, us.vsrr_year],
-                  sigma=s_vsrr, observed=us.vsrr_log, dims="vsrr_obs")
+                  sigma=pt.sqrt(s_vsrr ** 2 + us.vsrr_extra_sd ** 2), observed=us.vsrr_log, dims="vsrr_obs")
     if len(us.pct_logit):
         pm.Normal("vsrr_pct_specified_logit", mu=p_logit[us.pct_year],
                   sigma=us.pct_logit_se, observed=us.pct_logit, dims="pct_obs")

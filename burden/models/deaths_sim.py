@@ -34,17 +34,31 @@ def sim_locations(n_super: int = 7, regions_per_super: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Synthetic GBD rounds: the second one publishes two more years and one more country
+#: (like GBD 2019 after GBD 2017). Values are published with decimals (no rounding).
+SIM_ROUNDS = (2017, 2019)
+SIM_SECOND_ROUND_ONLY = ("X39",)
+
+
 def template_tables(first: int = 1990, last: int = 2017, us_first: int = 1999,
                     us_last: int = 2019, vsrr_years: tuple[int, ...] = (2015, 2016, 2017),
-                    seed: int = 1) -> dict[str, pd.DataFrame]:
-    """Tables in the processed schemas with placeholder values (1.0) to be simulated."""
+                    seed: int = 1, rounds: tuple[int, ...] = SIM_ROUNDS
+                    ) -> dict[str, pd.DataFrame]:
+    """Tables in the processed schemas with placeholder values (1.5) to be simulated.
+
+    ``gbd_deaths`` holds the GBD ``rounds``: the first through ``last`` without the
+    countries of ``SIM_SECOND_ROUND_ONLY``, each later one through ``last + 2`` with every
+    country."""
     rng = np.random.default_rng(seed)
     years = np.arange(first, 2025)
     locations = sim_locations()
     gbd = pd.DataFrame([
         {"location_id": c, "location_name": f"Country {c}", "location_level": "country",
-         "year": y, "cause": GBD_CAUSE, "measure": "deaths", "value": 1.0, "source": "sim"}
-        for c in SIM_COUNTRIES for y in range(first, last + 1)])
+         "year": y, "cause": GBD_CAUSE, "measure": "deaths", "value": 1.5,
+         "gbd_round": r, "source": "sim"}
+        for i, r in enumerate(rounds)
+        for c in SIM_COUNTRIES if i > 0 or c not in SIM_SECOND_ROUND_ONLY
+        for y in range(first, (last if i == 0 else last + 2) + 1)])
     pop_rows = []
     for c in SIM_COUNTRIES:
         if c == "TWN":
@@ -63,12 +77,12 @@ def template_tables(first: int = 1990, last: int = 2017, us_first: int = 1999,
          "indicator": ind,
          "value": {"percent_specified": 50.0, "all_overdose": 1e4}.get(ind, 1.0),
          "predicted_value": np.nan, "percent_complete": 100.0, "percent_pending": 0.0,
-         "footnote": None, "source": "sim"}
+         "footnote": None, "underreported": False, "source": "sim"}
         for ind in ("any_opioid", "heroin", "synthetic_opioids", "percent_specified",
                     "all_overdose")
         for y in vsrr_years])
     return {"gbd_deaths": gbd, "population": pd.DataFrame(pop_rows),
-            "us_deaths_by_drug": nchs, "us_provisional": vsrr, "locations": locations}
+            "us_deaths_by_drug": nchs, "us_provisional_national": vsrr, "locations": locations}
 
 
 #: Hyper-parameters fixed for simulation: posterior means of the real-data fit (nutpie,
@@ -82,7 +96,7 @@ REAL_FIT_HYPER = {
     "tau_definition_ratio": 0.14, "tau_share": 0.742, "tau_pct_specified": 0.154,
     "sigma_nchs": 0.062, "sigma_vsrr": 0.056,
     "sigma_gbd": 0.039,  # median of the 7 super-regions' means (0.013-0.059)
-}
+}  # (before GBD rounds were measurements: not updated for the round parameters)
 
 
 def simulate(estimator, tables: dict[str, pd.DataFrame], seed: int, n_draws: int = 1,
@@ -106,7 +120,7 @@ def simulate(estimator, tables: dict[str, pd.DataFrame], seed: int, n_draws: int
     out = {k: v.copy() for k, v in tables.items()}
     out["gbd_deaths"]["value"] = np.exp(pred["gbd_log_deaths"].values)
     out["us_deaths_by_drug"]["value"] = np.exp(pred["nchs_log_deaths"].values)
-    vsrr = out["us_provisional"]
+    vsrr = out["us_provisional_national"]
     is_pct = (vsrr["indicator"] == "percent_specified").to_numpy()
     is_count = vsrr["indicator"].isin(US_DRUGS).to_numpy()
     vsrr.loc[is_count, "value"] = np.exp(pred["vsrr_log_deaths"].values)

@@ -41,6 +41,14 @@ BACKTESTS: tuple[BacktestSpec, ...] = (
         "later final or complete counts (US series by drug, Canada), against three "
         "statsmodels baselines fitted to the same histories; docs/models/certified.md",
         {"ets_damped": "ETS damped", "arima": "ARIMA(1,1,0)", "nb_glm": "NB GLM"}),
+    BacktestSpec(
+        "deaths", "Opioid deaths (GBD definition): rolling-origin back-test by GBD country",
+        "deaths_backtest_scores.csv", "burden backtest deaths",
+        "OpioidDeaths refitted with every source cut at 2010 and 2014 and scored on the "
+        "held-back GBD 2019 country values (the model's predictive of that round's "
+        "measurement), against the same statsmodels baselines fitted to each country's "
+        "GBD 2019 history; CRPS on the log scale (relative error); docs/models/deaths.md",
+        {"ets_damped": "ETS damped", "arima": "ARIMA(1,1,0)", "nb_glm": "NB GLM"}),
 )
 
 

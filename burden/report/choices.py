@@ -35,10 +35,15 @@ def last_us_year(inp: ReportInputs) -> int | None:
 
 
 def gbd_round(inp: ReportInputs) -> int:
-    """The GBD round the deaths fit used (its saved config), else the package default."""
+    """The latest GBD round the deaths fit used (its saved config: ``gbd_rounds``, or
+    ``gbd_round`` in fits before rounds were measurements), else the package default. The
+    report's observed points and its last data year follow this round."""
     deaths = inp.models.get("deaths")
-    if deaths is not None and "gbd_round" in deaths.provenance.model_config:
-        return int(deaths.provenance.model_config["gbd_round"])
+    config = deaths.provenance.model_config if deaths is not None else {}
+    if config.get("gbd_rounds"):
+        return max(int(r) for r in config["gbd_rounds"])
+    if "gbd_round" in config:
+        return int(config["gbd_round"])
     return DEFAULT_GBD_ROUND
 
 

@@ -18,6 +18,8 @@ from burden.report.inputs import ModelResult, ReportInputs
 from burden.report.provenance import ModelProvenance
 
 YEARS = list(range(2000, 2018))
+#: synthetic: the last year with (made-up) data; later years count as projected
+LAST_DATA_YEAR = 2015
 # Hierarchy of made-up locations (ids follow burden.data.schemas conventions).
 COUNTRIES = {"USA": ("United States", "GBD_R:na", "GBD_SR:hi"),
              "CAN": ("Canada", "GBD_R:na", "GBD_SR:hi"),
@@ -68,8 +70,9 @@ def deaths_summary(rng: np.random.Generator) -> pd.DataFrame:
                 parts.append(_summ(da).assign(location_id=loc, location_name=names[loc],
                                               location_level=level, measure=measure))
     cols = ["location_id", "location_name", "location_level", "year", "measure", "mean",
-            "lower", "upper"]
-    return pd.concat(parts, ignore_index=True)[cols]
+            "lower", "upper", "definition", "projected"]
+    table = pd.concat(parts, ignore_index=True).assign(definition="gbd_use_disorder")
+    return table.assign(projected=table["year"] > LAST_DATA_YEAR)[cols]
 
 
 def us_correction(rng: np.random.Generator) -> pd.DataFrame:
@@ -79,7 +82,8 @@ def us_correction(rng: np.random.Generator) -> pd.DataFrame:
     for series, arr in (("reported", reported), ("corrected", corrected)):
         da = xr.DataArray(arr, dims=("chain", "draw", "year"), coords={"year": YEARS})
         parts.append(_summ(da).assign(series=series))
-    return pd.concat(parts, ignore_index=True)[["year", "series", "mean", "lower", "upper"]]
+    return pd.concat(parts, ignore_index=True).assign(definition="certified_overdose")[
+        ["year", "series", "mean", "lower", "upper", "definition"]]
 
 
 def certified_summary(rng: np.random.Generator) -> pd.DataFrame:
