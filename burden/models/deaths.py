@@ -122,7 +122,7 @@ class DeathsConfig(Config):
                                                "out)")
     country_effects: str = setting("centred", "'centred' or 'non_centred' (measured in the "
                                               "docs)")
-    group_levels: str = setting("centred", "super-region and region levels: "
+    group_levels: str = setting("non_centred", "super-region and region levels: "
                                                "'centred' or 'non_centred'")
     gbd_rounds: tuple[int, ...] = setting(
         GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
