@@ -140,7 +140,7 @@ def test_us_block_from_real_nida_table_adds_up_and_pre_era_t404_is_pharmaceutica
     anyop = w[w.drug == "any_opioid"].set_index("year")["value"]
     assert np.allclose(block.counts.sum(axis=1), anyop.loc[block.years].to_numpy())
     assert (block.counts >= 0).all()
-    m, sd = us_synthetic_baseline(table, (2010, 2012))
+    m, _sd = us_synthetic_baseline(table, (2010, 2012))
     s = w[w.drug == "synthetic_opioids"].set_index("year")["value"]
     # the baseline is the 2010-2012 level of T40.4 deaths (NIDA), and T40.4 deaths were
     # near it before 2013 and far above it from 2015 (the illicit-fentanyl era)

@@ -91,7 +91,7 @@ def _us_table(rng) -> pd.DataFrame:
         total = int(rng.integers(5_000, 50_000))
         synth = 0.05 + 0.5 * j / 20  # made-up
         p = np.array([0.2, synth, 0.05, 0.75 - synth])
-        h_only, s_only, both, rest = rng.multinomial(total, p / p.sum())
+        h_only, s_only, both, _rest = rng.multinomial(total, p / p.sum())
         for drug, value in (("any_opioid", total), ("heroin", h_only + both),
                             ("synthetic_opioids", s_only + both),
                             ("heroin_and_synthetic_opioids", both)):
