@@ -130,16 +130,25 @@ $(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional
     burden/models/certified_data.py burden/models/trends.py $(MODEL_CODE)
 	$(BURDEN) fit certified
 
+# shares of opioid deaths by drug type (US, Canada measured; elsewhere UNODC evidence)
+$(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
+    $(PROC)/canada_opioid_deaths.parquet $(PROC)/drug_use_prevalence.parquet \
+    $(PROC)/drug_seizures.parquet burden/models/composition.py \
+    burden/models/composition_data.py $(MODEL_CODE)
+	$(BURDEN) fit composition
+
 # every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last
 $(MODELS)/%/manifest.json: $(MODELS)/%.nc $(SUMMARY_CODE)
 	$(BURDEN) summarise $*
 
-$(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc burden/attribution.py
+$(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc $(MODELS)/composition.nc \
+    burden/attribution.py
 	$(BURDEN) attribute
 
 # attribution's prior-driven flags read the markets' result tables
 $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
-    $(MODELS)/production/manifest.json $(MODELS)/markets/manifest.json
+    $(MODELS)/production/manifest.json $(MODELS)/markets/manifest.json \
+    $(MODELS)/composition/manifest.json
 
 # ---- validation (`make validate`): keyed on models, code and data, not on the report's path;
 # the report shows the latest results with the date they were run, when they exist
@@ -153,7 +162,7 @@ $(MODELS)/deaths_rounds.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
     burden/validate/rounds.py
 	$(BURDEN) backtest rounds
 
-RESULTS := $(foreach f,deaths production markets certified attribution,$(MODELS)/$(f)/manifest.json)
+RESULTS := $(foreach f,deaths production markets certified composition attribution,$(MODELS)/$(f)/manifest.json)
 
 # Rolling-origin back-test of the certified model against statsmodels baselines (the report
 # shows its table by horizon when it exists, and says so when it does not)

@@ -28,7 +28,7 @@ table (``us_deaths_by_drug``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -262,46 +262,244 @@ def sensitivity_table(
                 "fentanyl_manufacture", "both_to_heroin"]]
 
 
+# ---- attribution by drug type (the composition fit) -----------------------------------
+#: the definition of the deaths the attribution splits (the deaths model's target)
+DEATHS_DEFINITION = "gbd_use_disorder"
+#: supply chains of the by-type attribution
+CHAINS = ("illicit_opiate", "illicit_synthetic", "not_attributed")
+
+
+@dataclass(frozen=True)
+class TypeAssumptions:
+    """How deaths by drug type go to sources (see ``attribute_by_type``).
+
+    ``mexico_share``/``both_to_opiate`` None: drawn per posterior draw from their priors
+    (``registry.markets.SYNTHETIC_CHAIN``; Beta(1, 1) for deaths involving both: which
+    drug caused such a death is not recorded); a number fixes them (scenarios)."""
+
+    mexico_share: float | None = None
+    both_to_opiate: float | None = None
+
+    def __post_init__(self):
+        for name in ("mexico_share", "both_to_opiate"):
+            v = getattr(self, name)
+            if v is not None and not 0 <= v <= 1:
+                raise ValueError(f"{name} must lie within [0, 1], not {v}")
+
+    def describe(self) -> dict[str, str]:
+        from burden.registry.markets import SYNTHETIC_CHAIN
+
+        a, b = SYNTHETIC_CHAIN.beta()
+        return {"mexico_share": (f"Beta({a:g}, {b:g})" if self.mexico_share is None
+                                 else f"{self.mexico_share:g}"),
+                "both_to_opiate": ("Beta(1, 1)" if self.both_to_opiate is None
+                                   else f"{self.both_to_opiate:g}")}
+
+
+#: Scenarios beside the default (uncertain priors carried through the draws).
+SCENARIOS: dict[str, TypeAssumptions] = {
+    "default (uncertain priors)": TypeAssumptions(),
+    "synthetic all Mexico": TypeAssumptions(mexico_share=1.0),
+    "synthetic half China": TypeAssumptions(mexico_share=0.5),
+    "both -> opiate": TypeAssumptions(both_to_opiate=1.0),
+    "both -> synthetic": TypeAssumptions(both_to_opiate=0.0),
+}
+
+
+def _draw_prior(template: xr.DataArray, fixed: float | None, a: float, b: float,
+                rng: np.random.Generator) -> xr.DataArray:
+    shape = (template.sizes["chain"], template.sizes["draw"])
+    values = np.full(shape, fixed) if fixed is not None else rng.beta(a, b, size=shape)
+    return xr.DataArray(values, dims=("chain", "draw"),
+                        coords={"chain": template.chain, "draw": template.draw})
+
+
+def attribute_by_type(deaths: xr.DataArray, composition: xr.DataArray,
+                      market_of: Mapping[str, str], opiate_shares: xr.DataArray,
+                      assumptions: TypeAssumptions | None = None, *, seed: int = 20171
+                      ) -> xr.Dataset:
+    """Deaths by market, supply chain and source, draw by draw.
+
+    ``deaths``: (chain, draw, location, year); ``composition``: (chain, draw, location,
+    year, group) shares of ``composition_data.GROUPS`` (resampled to the deaths' draws);
+    ``market_of``: location -> market; ``opiate_shares``: (chain, draw, market, source,
+    year) opiate market shares by source. Per location and draw the deaths split into
+
+    - illicit opiate = opiate only + b x both -> the market's opiate shares by source;
+    - illicit synthetic = synthetic only + (1 - b) x both -> in the markets of
+      ``SYNTHETIC_CHAIN`` (USA, CAN) MEX with m and CHN with 1 - m; elsewhere
+      ``SYNTHETIC_UNIDENTIFIED`` (no cited supply chain);
+    - not attributed = no illicit opioid involved (source ``NOT_ATTRIBUTED``);
+
+    with b (``both_to_opiate``) and m (``mexico_share``) from ``assumptions``. Returns a
+    Dataset (years common to all inputs) of ``illicit_opiate`` (market, source),
+    ``illicit_synthetic`` (market, synthetic_source), ``not_attributed`` and ``deaths``
+    (market): the three chains add up to ``deaths`` in every draw.
+    """
+    from burden.models.composition_data import GROUPS
+    from burden.registry.keys import SYNTHETIC_UNIDENTIFIED
+    from burden.registry.markets import SYNTHETIC_CHAIN, SYNTHETIC_SOURCES
+
+    a = assumptions or TypeAssumptions()
+    locations = deaths["location"].values.tolist()
+    unmapped = [loc for loc in locations if loc not in market_of]
+    if unmapped:
+        raise ValueError(f"no market for locations {unmapped[:10]} (of {len(unmapped)})")
+    missing = sorted({market_of[loc] for loc in locations}
+                     - set(opiate_shares["market"].values.tolist()))
+    if missing:
+        raise ValueError(f"no opiate shares for markets {missing}")
+    no_comp = sorted(set(locations) - set(composition["location"].values.tolist()))
+    if no_comp:
+        raise ValueError(f"no composition for locations {no_comp[:10]}")
+    if list(composition["group"].values) != list(GROUPS):
+        raise ValueError(f"composition groups {composition['group'].values.tolist()} are "
+                         f"not {list(GROUPS)}")
+    years = _common_years(deaths, composition, opiate_shares)
+    deaths = deaths.sel(year=years).drop_vars(
+        [c for c in deaths.coords if c not in ("chain", "draw", "location", "year")])
+    comp = align_draws(deaths, composition.sel(location=locations, year=years), seed)
+    rng = np.random.default_rng([seed, 7])
+    b = _draw_prior(deaths, a.both_to_opiate, 1.0, 1.0, rng)
+    m = _draw_prior(deaths, a.mexico_share, *SYNTHETIC_CHAIN.beta(), rng)
+    groups = deaths * comp  # (chain, draw, location, year, group)
+    both = groups.sel(group="opiate_and_synthetic", drop=True)
+    opiate = groups.sel(group="opiate_only", drop=True) + b * both
+    synth = groups.sel(group="synthetic_only", drop=True) + (1 - b) * both
+    rest = groups.sel(group="not_illicit", drop=True)
+    markets = pd.Index([market_of[loc] for loc in locations], name="market")
+
+    def by_market(x):
+        return x.assign_coords(market=("location", markets)).groupby("market").sum()
+
+    opiate_m, synth_m, rest_m = by_market(opiate), by_market(synth), by_market(rest)
+    shares = align_draws(deaths, opiate_shares.sel(year=years), seed)
+    shares = shares.sel(market=opiate_m["market"].values)
+    chain_sources = [*SYNTHETIC_SOURCES, SYNTHETIC_UNIDENTIFIED]
+    north = opiate_m["market"].isin(list(SYNTHETIC_CHAIN.markets))
+    split = xr.concat([xr.where(north, m, 0.0), xr.where(north, 1 - m, 0.0),
+                       xr.where(north, 0.0, 1.0 + 0 * m)],
+                      dim=pd.Index(chain_sources, name="synthetic_source"))
+    out = xr.Dataset({
+        "illicit_opiate": (opiate_m * shares).transpose("chain", "draw", "market", "source",
+                                                        "year"),
+        "illicit_synthetic": (synth_m * split).transpose("chain", "draw", "market",
+                                                         "synthetic_source", "year"),
+        "not_attributed": rest_m.transpose("chain", "draw", "market", "year"),
+        "deaths": by_market(deaths).transpose("chain", "draw", "market", "year"),
+    })
+    out.attrs.update({"definition": DEATHS_DEFINITION, **a.describe()})
+    return out
+
+
+def country_balance(deaths: xr.DataArray, composition: xr.DataArray,
+                    opiate_shares_by_location: xr.DataArray,
+                    assumptions: TypeAssumptions | None = None, *, seed: int = 20171
+                    ) -> xr.Dataset:
+    """``attribute_by_type`` with every location its own market (the opiate shares of its
+    market given per location): attributed (every source, both chains) and not attributed
+    deaths per location, year and draw, beside the deaths (for the check that they add
+    up)."""
+    locs = deaths["location"].values.tolist()
+    out = attribute_by_type(deaths, composition, {c: c for c in locs},
+                            opiate_shares_by_location.rename(location="market"),
+                            assumptions, seed=seed).rename(market="location")
+    attributed = out["illicit_opiate"].sum("source") + out["illicit_synthetic"].sum(
+        "synthetic_source")
+    return xr.Dataset({"attributed": attributed, "not_attributed": out["not_attributed"],
+                       "deaths": out["deaths"]})
+
+
+def world_table(by_type: xr.Dataset) -> xr.DataArray:
+    """One array (chain, draw, market, supply_chain, source, year) of every part of the
+    by-type attribution, not-attributed rows included, so that its sum over supply_chain,
+    source and market is the deaths estimate in every draw; markets plus ``World``."""
+    from burden.registry.markets import WORLD_MARKET
+
+    parts = [by_type["illicit_opiate"].expand_dims(supply_chain=["illicit_opiate"]),
+             by_type["illicit_synthetic"].rename(synthetic_source="source").expand_dims(
+                 supply_chain=["illicit_synthetic"]),
+             by_type["not_attributed"].expand_dims(source=[NOT_ATTRIBUTED],
+                                                   supply_chain=["not_attributed"])]
+    # one plain (object) source index: xarray cannot join pandas' string dtype indexes
+    sources = list(dict.fromkeys(s for p in parts for s in p["source"].values.tolist()))
+    parts = [p.assign_coords(source=np.array(p["source"].values.tolist(), dtype=object))
+             .reindex(source=np.array(sources, dtype=object), fill_value=0.0)
+             for p in parts]
+    table = xr.concat(parts, "supply_chain")
+    world = table.sum("market").expand_dims(market=[WORLD_MARKET])
+    return xr.concat([table, world], "market").transpose(
+        "chain", "draw", "market", "supply_chain", "source", "year").rename(
+        "attributable_deaths")
+
+
 def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None = None, *,
-                         assumptions: FentanylAssumptions | None = None,
                          seed: int = 20171) -> Path:
-    """Load the deaths and markets fits, attribute the world's and the US's deaths and
-    write ``out`` (default ``models/attribution.nc``): a DataTree with groups ``markets``
-    (non-US markets by source), ``us`` (the US by supply chain), ``world`` (the world by
-    source) and ``sensitivity`` (the US under each scenario of ``DEFAULT_SCENARIOS``); its
-    attrs hold the assumptions used and the fits it read."""
+    """Load the deaths, markets and composition fits, attribute every country's deaths by
+    drug type (``attribute_by_type``) and write ``out`` (default
+    ``models/attribution.nc``): a DataTree with groups ``by_type`` (the Dataset of
+    ``attribute_by_type`` under the default assumptions), ``world_deaths`` (the deaths
+    model's world draws over the same years, for the check), ``scenarios`` (the by-type
+    attribution summed over markets, per scenario of ``SCENARIOS``) and
+    ``prior_driven`` (per market and year, the share of mean deaths in country-years whose
+    composition is prior-driven). Only ``predict()`` of the deaths fit and its locations
+    table are used."""
     import json
 
     from burden import config
     from burden.fits import FITS, load_fit
+    from burden.registry.keys import WORLD_ID
     from burden.registry.markets import market_of
 
     models_dir = models_dir or config.models_dir()
-    deaths, markets = load_fit("deaths", models_dir), load_fit("markets", models_dir)
-    by_country = deaths.deaths_draws(level="country")
+    deaths = load_fit("deaths", models_dir)
+    markets, comp = load_fit("markets", models_dir), load_fit("composition", models_dir)
+    locations = deaths.data.get("locations")
+    if locations is None:
+        from burden.registry.locations import hierarchy
+
+        locations = hierarchy()
+    available = set(deaths.target_draws()["location"].values.tolist())
+    countries = [c for c in locations["iso3"].astype(str) if c in available]
+    by_country = deaths.predict(location=countries)
     mapping = {}
-    locations = deaths.data.get("locations")  # the hierarchy the deaths model was fit with
-    for loc in by_country["location"].values.tolist():
+    for loc in countries:
         try:
             mapping[loc] = market_of(loc, locations)
         except (KeyError, ValueError) as err:
             raise ValueError(f"deaths fit: location {loc!r} has no market: {err}") from None
-    shares = markets.all_share_draws(sorted(set(mapping.values()) - {US}))
-    world = attribute(by_country, mapping, shares, exclude=(US,), seed=seed)
-    us_drugs, overlap = us_inputs(deaths)
-    a = assumptions or FentanylAssumptions()
-    us_shares = markets.share_draws(US)
-    us = attribute_us(us_drugs, us_shares, a, overlap_fraction=overlap, seed=seed)
-    sensitivity = sensitivity_table(us_drugs, us_shares, overlap_fraction=overlap, seed=seed)
+    shares = markets.all_share_draws(sorted(set(mapping.values())))
+    years = [y for y in by_country.year.values.tolist() if y in set(comp.years.tolist())]
+    composition = comp.group_draws(countries, years)
+    scenarios = {}
+    for name, a in SCENARIOS.items():
+        result = attribute_by_type(by_country, composition, mapping, shares, a, seed=seed)
+        if name == next(iter(SCENARIOS)):
+            by_type = result
+        scenarios[name] = world_table(result).sel(market=[US, "World"])
+    years = by_type["year"].values.tolist()
+    world = deaths.predict(location=WORLD_ID, years=years)
+    world = world.drop_vars([c for c in world.coords if c not in ("chain", "draw", "year")])
+    flags = comp.prior_driven(countries, years).astype(float)
+    mean_deaths = by_country.sel(year=years).mean(("chain", "draw"))
+    weights = mean_deaths.assign_coords(market=("location", [mapping[c] for c in
+                                                             countries]))
+    prior_share = ((weights * flags).groupby("market").sum()
+                   / weights.groupby("market").sum()).rename("prior_driven_fraction")
+    scen = xr.concat(list(scenarios.values()), dim=pd.Index(list(scenarios),
+                                                            name="scenario"))
     tree = xr.DataTree.from_dict({
-        "markets": xr.Dataset({"attributable_deaths": world}),
-        "us": xr.Dataset({"attributable_deaths": us}),
-        "world": xr.Dataset({"attributable_deaths": world_by_source(world, us)}),
-        "sensitivity": xr.Dataset.from_dataframe(sensitivity),
+        "by_type": by_type,
+        "world_deaths": xr.Dataset({"deaths": world}),
+        "scenarios": xr.Dataset({"attributable_deaths": scen}),
+        "prior_driven": xr.Dataset({"prior_driven_fraction": prior_share}),
     })
-    tree.attrs.update({"fentanyl_assumptions": json.dumps(asdict(a)), "seed": seed,
-                       **{f"{name}_model": str(FITS[name].path(models_dir))
-                          for name in ("deaths", "production", "markets")}})
+    tree.attrs.update({
+        "definition": DEATHS_DEFINITION, "seed": seed,
+        "assumptions": json.dumps(TypeAssumptions().describe()),
+        "scenarios": json.dumps({k: v.describe() for k, v in SCENARIOS.items()}),
+        **{f"{name}_model": str(FITS[name].path(models_dir))
+           for name in ("deaths", "production", "markets", "composition")}})
     out = Path(out or models_dir / "attribution.nc")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
@@ -322,14 +520,20 @@ def us_inputs(deaths) -> tuple[xr.DataArray, xr.DataArray | None]:
     return us_drugs, overlap
 
 
-def read_attribution(path: Path) -> dict[str, xr.DataArray | pd.DataFrame | dict]:
-    """The groups of a saved attribution file: ``markets``, ``us``, ``world`` (draws),
-    ``sensitivity`` (table) and ``assumptions`` (dict)."""
+def read_attribution(path: Path) -> dict:
+    """The groups of a saved attribution file: ``by_type`` (Dataset of draws),
+    ``world`` (the world table of ``world_table``), ``world_deaths`` (the deaths model's
+    world draws), ``scenarios`` (draws by scenario, USA and World), ``prior_driven``
+    (fraction by market and year), ``assumptions`` and ``scenario_assumptions`` (dicts)
+    and ``definition``."""
     import json
 
     tree = xr.open_datatree(path, engine="netcdf4").load()
-    out: dict = {name: tree[name].to_dataset()["attributable_deaths"]
-                 for name in ("markets", "us", "world")}
-    out["sensitivity"] = tree["sensitivity"].to_dataset().to_dataframe().reset_index(drop=True)
-    out["assumptions"] = json.loads(tree.attrs["fentanyl_assumptions"])
-    return out
+    by_type = tree["by_type"].to_dataset()
+    return {"by_type": by_type, "world": world_table(by_type),
+            "world_deaths": tree["world_deaths"].to_dataset()["deaths"],
+            "scenarios": tree["scenarios"].to_dataset()["attributable_deaths"],
+            "prior_driven": tree["prior_driven"].to_dataset()["prior_driven_fraction"],
+            "assumptions": json.loads(tree.attrs["assumptions"]),
+            "scenario_assumptions": json.loads(tree.attrs["scenarios"]),
+            "definition": str(tree.attrs["definition"])}

@@ -25,7 +25,7 @@ from pathlib import Path
 from burden import config
 from burden.errors import ConfigError, DataFormatError
 
-FIT_NAMES = ("deaths", "production", "markets", "certified")
+FIT_NAMES = ("deaths", "production", "markets", "certified", "composition")
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:

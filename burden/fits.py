@@ -45,6 +45,7 @@ FITS: dict[str, FitSpec] = {
         FitSpec("production", "burden.models.production", "OpiumProduction"),
         FitSpec("markets", "burden.models.markets", "MarketShares", upstream="production"),
         FitSpec("certified", "burden.models.certified", "CertifiedDeaths"),
+        FitSpec("composition", "burden.models.composition", "OpioidComposition"),
     ]
 }
 

@@ -89,10 +89,27 @@ ROUTE_PRIORS = pa.DataFrameSchema(
      "statement": pa.Column(str), "citation": pa.Column(str), "url": pa.Column(str)},
     unique=["market"], strict=True, coerce=True)
 
+COMPOSITION_SUMMARY = pa.DataFrameSchema(
+    {"location_id": pa.Column(str), "year": _year(),
+     "group": pa.Column(str, pa.Check.isin([
+         "opiate_only", "synthetic_only", "opiate_and_synthetic", "not_illicit",
+         "involving_illicit_opiate", "involving_illicit_synthetic"])),
+     **_interval(), "measured": pa.Column(bool), "prior_driven": pa.Column(bool)},
+    # no lower <= mean <= upper check: a share with a point mass at 0 in more than 97.5%
+    # of the draws (US T40.4 deaths below the pharmaceutical baseline) has upper 0 < mean
+    unique=["location_id", "year", "group"], strict=True, coerce=True,
+    checks=[pa.Check(lambda f: bool((f["lower"] <= f["upper"]).all()),
+                     error="lower <= upper")])
+
 ATTRIBUTION_SUMMARY = pa.DataFrameSchema(
-    {"market": pa.Column(str), "source": pa.Column(str), "year": _year(), **_interval(),
+    {"definition": pa.Column(str, pa.Check.isin(["gbd_use_disorder", "certified_overdose"])),
+     "market": pa.Column(str),
+     "supply_chain": pa.Column(str, pa.Check.isin(["illicit_opiate", "illicit_synthetic",
+                                                   "not_attributed", "all"])),
+     "source": pa.Column(str), "year": _year(), **_interval(),
      "prior_driven": pa.Column(bool)},
-    unique=["market", "source", "year"], strict=True, coerce=True, checks=[_ORDER])
+    unique=["market", "supply_chain", "source", "year"], strict=True, coerce=True,
+    checks=[_ORDER])
 
 SENSITIVITY = pa.DataFrameSchema(
     {"scenario": pa.Column(str), "market": pa.Column(str), "source": pa.Column(str),
@@ -175,9 +192,19 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
                     "unspecified, imputed and corrected (prior-driven)"),
         *_FIT_CHECKS,
     ),
+    "composition": (
+        ResultTable("summary", COMPOSITION_SUMMARY, "shares of opioid deaths by drug type "
+                    "(disjoint groups and shares involving each illicit type) by country and "
+                    "year, measured or modelled, with prior-driven flags"),
+        ResultTable("usage", USAGE, "every prevalence and seizure row: used (how) or not "
+                    "(why)"),
+        *_FIT_CHECKS,
+    ),
     "attribution": (
-        ResultTable("summary", ATTRIBUTION_SUMMARY, "deaths attributable to each source by "
-                    "market (and World) and year, with prior-driven flags"),
+        ResultTable("summary", ATTRIBUTION_SUMMARY, "the world table by source: deaths by "
+                    "destination market (and World), supply chain, source and year, with the "
+                    "not-attributed rows and the total (= the deaths estimate), the "
+                    "definition named in every row, prior-driven flags"),
         ResultTable("sensitivity", SENSITIVITY, "US attributable deaths under each "
                     "fentanyl-assumption scenario"),
         ResultTable("assumptions", ASSUMPTIONS, "the assumptions the attribution used"),

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 STEPS = (*FITS, "attribution")
 #: the fits attribution multiplies (its status is the worst of theirs)
-ATTRIBUTION_FITS = ("deaths", "production", "markets")
+ATTRIBUTION_FITS = ("deaths", "production", "markets", "composition")
 
 
 def results_dir(name: str, models_dir: Path | None = None) -> Path:
@@ -61,7 +61,7 @@ def summarise(name: str, models_dir: Path | None = None) -> Path:
     else:
         est = load_fit(name, models_dir)
         tables = {"deaths": _deaths, "production": _production, "markets": _markets,
-                  "certified": _certified}[name](est)
+                  "certified": _certified, "composition": _composition}[name](est)
         tables["diagnostics"] = est.diagnostics()
         tables["ppc"] = _ppc(est, name)
         provenance = dict(est.saved_metadata)
@@ -131,6 +131,10 @@ def _markets(est) -> dict[str, pd.DataFrame]:
             "usage": est.measurement_usage()}
 
 
+def _composition(est) -> dict[str, pd.DataFrame]:
+    return {"summary": est.summary(), "usage": est.measurement_usage()}
+
+
 def _ppc(est, name: str) -> pd.DataFrame:
     """Observations beside their posterior predictive intervals (observed variables only:
     bounds entered as Potentials have no predictive draws and are not in this table)."""
@@ -154,68 +158,147 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
     a = saved["assumptions"]
     markets = pd.read_csv(results_dir("markets", models_dir) / "summary.csv")
     summary = attribution_summary(saved)
-    summary["prior_driven"] = prior_driven_flags(summary, markets, a["manufacture"])
-    sensitivity = saved["sensitivity"]
-    sensitivity = sensitivity[sensitivity["source"] != NOT_ATTRIBUTED].reset_index(drop=True)
+    summary["prior_driven"] = prior_driven_flags(summary, markets, saved["prior_driven"])
+    sensitivity = sensitivity_summary(saved)
+    from burden.registry.markets import SYNTHETIC_CHAIN
+
     assumptions = pd.DataFrame([
-        {"assumption": "fentanyl manufacture (share by country)",
-         "value": json.dumps(a["manufacture"]),
-         "note": "not measured: US State Department (INCSR) and DEA (NDTA) reports say "
-                 "precursors come mostly from China and manufacture is mostly in Mexico, "
-                 "in words; varied in the sensitivity table"},
-        {"assumption": "share of heroin-and-fentanyl deaths given to heroin",
-         "value": str(a["both_to_heroin"]),
-         "note": "which drug caused a death involving both is not recorded"}])
+        {"assumption": "deaths attributed (definition)", "value": saved["definition"],
+         "note": "the deaths model's target: GBD deaths due to opioid use disorders, not "
+                 "certificate opioid-involved overdose deaths (burden.registry.estimands)"},
+        {"assumption": "illicit synthetic opioids of USA and CAN made in Mexico (share; "
+                       "rest China)", "value": a["mexico_share"],
+         "note": f"{SYNTHETIC_CHAIN.statement} ({SYNTHETIC_CHAIN.citation}); drawn per "
+                 "posterior draw, varied in the sensitivity table"},
+        {"assumption": "share of deaths involving both an illicit opiate and an illicit "
+                       "synthetic given to the opiate", "value": a["both_to_opiate"],
+         "note": "which drug caused a death involving both is not recorded: uniform, drawn "
+                 "per posterior draw"},
+        {"assumption": "illicit synthetic deaths outside USA and CAN",
+         "value": "unidentified_synthetic",
+         "note": "no cited supply chain: attributed to an illicit source, source not named"},
+        {"assumption": "US T40.4 deaths before the illicit-fentanyl era",
+         "value": "pharmaceutical at the 2010-2012 level",
+         "note": "composition fit: T40.4 deaths up to the 2010-2012 baseline are "
+                 "pharmaceutical (not attributed) in every year (CDC, Gladden et al., MMWR "
+                 "2016;65:837-843)"}])
     upstream = [read_manifest(n, models_dir)["status"] for n in ATTRIBUTION_FITS]
     status = next((s for s in (FitStatus.NOT_CONVERGED, FitStatus.NOT_CHECKED)
                    if str(s) in upstream), FitStatus.CONVERGED)
-    provenance = {"assumptions": a, "upstream_status": dict(zip(ATTRIBUTION_FITS, upstream)),
+    provenance = {"assumptions": a, "definition": saved["definition"],
+                  "upstream_status": dict(zip(ATTRIBUTION_FITS, upstream)),
                   "status": str(status)}
     return {"summary": summary, "sensitivity": sensitivity,
             "assumptions": assumptions}, provenance
 
 
+#: the natural (supply chain, source) pairs of the world table (others are 0 by
+#: construction and left out of the summary)
+def _natural(table: xr.DataArray) -> list[tuple[str, str]]:
+    from burden.registry.keys import SYNTHETIC_UNIDENTIFIED
+    from burden.registry.markets import OPIUM_SOURCES, SYNTHETIC_SOURCES
+
+    pairs = ([("illicit_opiate", s) for s in OPIUM_SOURCES]
+             + [("illicit_synthetic", s) for s in (*SYNTHETIC_SOURCES,
+                                                   SYNTHETIC_UNIDENTIFIED)]
+             + [("not_attributed", NOT_ATTRIBUTED)])
+    sources = set(table["source"].values.tolist())
+    return [p for p in pairs if p[1] in sources]
+
+
 def attribution_summary(saved: dict) -> pd.DataFrame:
-    """``market, source, year, mean, lower, upper``: each non-US market, the US (heroin and
-    fentanyl chains summed draw by draw; deaths not attributed to an illicit source left
-    out) and the World by source."""
-    parts = [attribution.attribution_summary(saved["markets"], by=("market",))]
-    us = saved["us"].drop_sel(supply_chain="not_attributed", errors="ignore")
-    us = us.sum("supply_chain").drop_sel(source=NOT_ATTRIBUTED, errors="ignore")
-    parts.append(attribution.attribution_summary(us, by=()).assign(market=US))
-    world = saved["world"].drop_sel(source=NOT_ATTRIBUTED, errors="ignore")
-    parts.append(interval_summary(world.rename("deaths")).assign(market=WORLD_MARKET))
+    """The world table by source: ``definition, market, supply_chain, source, year, mean,
+    lower, upper`` for every market and the World: each chain's sources, the not-attributed
+    rows (source ``none``), each source over all chains (``supply_chain`` ``all``) and the
+    total of every source and chain (source ``total``, = the deaths estimate); every
+    figure a summary of draw-by-draw sums."""
+    world = saved["world"]
+    parts = []
+    for chain, source in _natural(world):
+        draws = world.sel(supply_chain=chain, source=source, drop=True)
+        parts.append(interval_summary(draws.rename("deaths")).assign(
+            supply_chain=chain, source=source))
+    by_source = world.sum("supply_chain")
+    parts.append(interval_summary(by_source.rename("deaths")).assign(supply_chain="all"))
+    total = world.sum(["supply_chain", "source"])
+    parts.append(interval_summary(total.rename("deaths")).assign(supply_chain="all",
+                                                                  source="total"))
     frame = pd.concat(parts, ignore_index=True)
-    return frame[["market", "source", "year", "mean", "lower", "upper"]].reset_index(
-        drop=True)
+    frame["definition"] = saved["definition"]
+    return frame[["definition", "market", "supply_chain", "source", "year", "mean", "lower",
+                  "upper"]].reset_index(drop=True)
 
 
 def prior_driven_flags(summary: pd.DataFrame, markets: pd.DataFrame,
-                       fentanyl_manufacture: dict[str, float]) -> list[bool]:
-    """Per row of ``summary``: a market's attributable deaths are prior-driven when its
-    shares are; in the US, when the source's region share is or when the source gets
-    fentanyl deaths (their split is an assumption, ``fentanyl_manufacture``); the World's
-    when at least half of its (mean) attributable deaths come from prior-driven markets."""
+                       composition_prior: xr.DataArray) -> list[bool]:
+    """Per row of ``summary``: a market's row is prior-driven when the composition of at
+    least half of its deaths is (``composition_prior``: fraction by market and year), and
+    also: opiate rows when the market's opiate shares are (the US: the source's region),
+    synthetic rows always (the split by source is a prior); totals never (the deaths
+    estimate itself). The World's rows when at least half of their mean comes from
+    prior-driven market rows."""
     market_flag = markets.groupby(["market", "year"])["prior_driven"].all()
     region_flag = markets.set_index(["market", "source_region", "year"])["prior_driven"]
+    comp = composition_prior.to_series()
 
-    def flag(market: str, source: str, year: int) -> bool:
-        if market == US:
-            if source in fentanyl_manufacture:
-                return True
+    def flag(r) -> bool:
+        if r.source == "total":
+            return False
+        comp_flag = bool(comp.get((r.market, r.year), 1.0) >= 0.5)
+        if r.supply_chain == "illicit_synthetic":
+            return True
+        if r.supply_chain == "not_attributed":
+            return comp_flag
+        if r.market == US:
             try:
-                return bool(region_flag.get((US, region_of(source), year), False))
+                shares = bool(region_flag.get((US, region_of(r.source), r.year), False))
             except ValueError:
-                return False
-        return bool(market_flag.get((market, year), False))
+                shares = False
+        else:
+            shares = bool(market_flag.get((r.market, r.year), False))
+        return comp_flag or shares
 
-    flags = [flag(r.market, r.source, int(r.year)) if r.market != WORLD_MARKET else None
-             for r in summary.itertuples()]
-    by_market = summary.assign(flag=flags)
+    frame = summary.assign(year=summary["year"].astype(int))
+    flags: list = [None] * len(frame)
+    rows = list(frame.itertuples(index=False))
+    for i, r in enumerate(rows):
+        if r.market != WORLD_MARKET and r.supply_chain != "all":
+            flags[i] = flag(r)
+    chains = frame.assign(flag=flags)
+    chains = chains[(chains["market"] != WORLD_MARKET) & (chains["supply_chain"] != "all")]
+    any_chain = chains.groupby(["market", "source", "year"])["flag"].any()
+    for i, r in enumerate(rows):
+        if r.market != WORLD_MARKET and r.supply_chain == "all":
+            flags[i] = False if r.source == "total" else bool(
+                any_chain.get((r.market, r.source, r.year), False))
+    by_market = frame.assign(flag=flags)
     parts = by_market[by_market["market"] != WORLD_MARKET]
-    prior_mean = (parts[parts["flag"].astype(bool)].groupby(["source", "year"])["mean"].sum())
-    for i, r in enumerate(summary.itertuples()):
+    prior_mean = (parts[parts["flag"].astype(bool)]
+                  .groupby(["supply_chain", "source", "year"])["mean"].sum())
+    for i, r in enumerate(rows):
         if r.market == WORLD_MARKET:
-            share = prior_mean.get((r.source, r.year), 0.0)
-            flags[i] = bool(r.mean > 0 and share >= 0.5 * r.mean)
+            share = prior_mean.get((r.supply_chain, r.source, r.year), 0.0)
+            flags[i] = bool(r.source != "total" and r.mean > 0 and share >= 0.5 * r.mean)
     return [bool(f) for f in flags]
+
+
+def sensitivity_summary(saved: dict) -> pd.DataFrame:
+    """US attributable deaths by source (both chains summed draw by draw; not attributed
+    left out) under each scenario, with the scenario's assumptions as columns."""
+    scen = saved["scenarios"].sel(market=US, drop=True).sum("supply_chain")
+    scen = scen.drop_sel(source=NOT_ATTRIBUTED, errors="ignore")
+    frames = []
+    for name in scen["scenario"].values.tolist():
+        desc = saved["scenario_assumptions"][name]
+        frame = interval_summary(scen.sel(scenario=name, drop=True).rename("deaths"))
+        frame = frame[(frame["upper"] > 0)]
+        both = desc["both_to_opiate"]
+        frame = frame.assign(scenario=name, market=US,
+                             fentanyl_manufacture=f"MEX share {desc['mexico_share']}, "
+                                                  "rest CHN",
+                             # Beta(1, 1): its mean
+                             both_to_heroin=0.5 if both.startswith("Beta") else float(both))
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    return out[["scenario", "market", "source", "year", "mean", "lower", "upper",
+                "fentanyl_manufacture", "both_to_heroin"]]

@@ -60,11 +60,14 @@ def fixtures() -> Path:
 
 #: Fixtures that run a sampler; tests using them are marked ``slow`` (``make test-fast``
 #: skips them and any other test that tries to sample fails there).
-SAMPLING_FIXTURES = {"pipeline", "deaths_fit", "production_fit", "markets_fit", "certified_fit"}
+SAMPLING_FIXTURES = {"pipeline", "deaths_fit", "production_fit", "markets_fit", "certified_fit",
+                     "composition_fit"}
 #: Small sampler for the simulated deaths world: the API tests need draws, not precision.
 SMALL_SAMPLER = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 11}
 #: One fixed simulated deaths data set (recovery is checked for this draw).
 DEATHS_SIM_SEED = 3
+#: One fixed simulated composition data set (on the deaths world's locations).
+COMPOSITION_SIM_SEED = 5
 
 
 def pytest_collection_modifyitems(config, items):
@@ -154,6 +157,8 @@ def pipeline(tmp_path_factory, deaths_simulated):
     import warnings
 
     from burden import attribution, summarise
+    from burden.models.composition import OpioidComposition
+    from burden.models.composition_sim import simulate as simulate_composition
     from burden.models.deaths import OpioidDeaths
     from burden.models.markets import MarketShares
     from burden.models.production import OpiumProduction
@@ -172,7 +177,13 @@ def pipeline(tmp_path_factory, deaths_simulated):
                        progressbar=False)
         markets = MarketShares(production=production)
         markets.fit({"signature_shares": tables["signature_shares"]}, progressbar=False)
-    run.fits = {"deaths": deaths, "production": production, "markets": markets}
+        # composition on the deaths world's countries (simulated evidence; its US and
+        # Canada blocks are made-up counts in the real formats)
+        comp_tables, _ = simulate_composition(data["locations"], COMPOSITION_SIM_SEED)
+        composition = OpioidComposition(sampler_config=SMALL_SAMPLER)
+        composition.fit(comp_tables, progressbar=False)
+    run.fits = {"deaths": deaths, "production": production, "markets": markets,
+                "composition": composition}
     for name, est in run.fits.items():
         est.save(run.models / f"{name}.nc")
         with warnings.catch_warnings():
@@ -196,3 +207,8 @@ def production_fit(pipeline):
 @pytest.fixture(scope="session")
 def markets_fit(pipeline):
     return pipeline.fits["markets"]
+
+
+@pytest.fixture(scope="session")
+def composition_fit(pipeline):
+    return pipeline.fits["composition"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -215,33 +213,36 @@ def test_overlap_from_real_nida_table(raw_file):
 
 
 def test_attribute_from_saved_adds_up_draw_by_draw(pipeline):
-    """The session pipeline's attribution file: every market's deaths split by source add
-    up to its countries' deaths, and the US groups to its any-opioid deaths, draw by draw."""
-    from burden.attribution import read_attribution, us_inputs
+    """The session pipeline's attribution file (deaths by drug type, the composition fit):
+    every market's chains add up to its countries' deaths, and the world table's total
+    (every market, chain and source, the not-attributed rows included) equals the deaths
+    model's world estimate, draw by draw; the definition is the deaths model's."""
+    from burden.attribution import DEATHS_DEFINITION, SCENARIOS, read_attribution
+    from burden.registry.keys import WORLD_ID
     from burden.registry.markets import market_of
 
     saved = read_attribution(pipeline.models / "attribution.nc")
     deaths = pipeline.fits["deaths"]
-    by_country = deaths.deaths_draws("country")
+    by_type = saved["by_type"]
+    years = by_type["year"].values.tolist()
     locations = deaths.data["locations"]
-    markets = saved["markets"]
-    assert "USA" not in markets["market"].values
-    assert markets.sizes["market"] >= 3  # else the loop below checks fewer markets
-    for market in markets["market"].values[:3]:
-        members = [c for c in by_country["location"].values
-                   if c != "USA" and market_of(c, locations) == market]
-        assert members, market  # a market with no country would compare zero with zero
-        expected = by_country.sel(location=members, year=markets["year"].values).sum(
-            "location")
-        xr.testing.assert_allclose(markets.sel(market=market, drop=True).sum("source"),
-                                   expected.drop_vars("location_name", errors="ignore"),
-                                   check_dim_order=False)
-    us_drugs, _ = us_inputs(deaths)
-    us_total = saved["us"].sum(["supply_chain", "source"])
-    any_opioid = us_drugs.sel(drug="any_opioid", drop=True).sel(year=us_total["year"].values)
-    xr.testing.assert_allclose(us_total, any_opioid, check_dim_order=False)
-    assert saved["assumptions"] == asdict(FentanylAssumptions())  # the defaults were used
-    assert set(saved["sensitivity"]["scenario"]) == set(DEFAULT_SCENARIOS)
+    assert by_type.sizes["market"] >= 3
+    for market in by_type["market"].values[:4]:
+        members = [c for c in locations["iso3"] if market_of(c, locations) == market]
+        assert members, market
+        expected = deaths.predict(location=members, years=years).sum("location")
+        parts = (by_type["illicit_opiate"].sum("source")
+                 + by_type["illicit_synthetic"].sum("synthetic_source")
+                 + by_type["not_attributed"]).sel(market=market, drop=True)
+        np.testing.assert_allclose(parts.transpose(*expected.dims).values, expected.values,
+                                   rtol=1e-9)
+    world = saved["world"].sel(market="World", drop=True).sum(["supply_chain", "source"])
+    estimate = deaths.predict(location=WORLD_ID, years=years)
+    np.testing.assert_allclose(world.transpose(*estimate.dims).values, estimate.values,
+                               rtol=1e-9)
+    np.testing.assert_allclose(saved["world_deaths"].values, estimate.values, rtol=1e-9)
+    assert saved["definition"] == DEATHS_DEFINITION
+    assert set(saved["scenario_assumptions"]) == set(SCENARIOS)
 
 
 def test_world_by_source_keeps_only_years_the_us_covers():

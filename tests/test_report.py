@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
+import xarray as xr
 from markupsafe import escape
 
 from burden.plots._common import interval_text
@@ -268,7 +269,10 @@ def test_report_from_the_session_pipeline(pipeline):
                 "production", "production_shares", "market_shares", "ppc", "convergence",
                 "data_coverage"):
         assert (out / "figures" / f"{fid}.png").exists(), fid
+    # the fits the report shows (the composition fit enters through attribution only)
     for name, model in pipeline.fits.items():
+        if name not in inputs.models:
+            continue
         converged = model.convergence_report()["converged"]
         assert (f"Model &#39;{name}&#39; did NOT converge" in html) is (not converged)
         assert inputs.models[name].ppc["observed"].notna().all()
@@ -332,18 +336,32 @@ def test_backtest_scored_table_becomes_groups_by_kind_and_year():
         backtest_table(scored.drop(columns=["value"]))
 
 
-def test_us_attribution_is_prior_driven_for_fentanyl_and_prior_driven_regions():
+def test_attribution_flags_prior_driven_rows():
     from burden.summarise import prior_driven_flags
 
     ms = pd.DataFrame({"market": "USA", "source_region": ["southwest_asia", "mexico"],
                        "year": 2015, "mean": 0.5, "lower": 0.4, "upper": 0.6,
                        "prior_driven": [True, False]})
-    summary = pd.DataFrame({"market": ["USA"] * 3 + ["World"] * 3,
-                            "source": ["AFG", "MEX", "COL"] * 2, "year": 2015,
-                            "mean": [10.0, 20.0, 5.0, 10.0, 50.0, 5.0]})
-    flags = prior_driven_flags(summary, ms, {"MEX": 0.8, "CHN": 0.2})
-    assert flags[:3] == [True,  # AFG: its region's US share comes from the prior
-                         True,  # MEX: gets fentanyl deaths, whose split is an assumption
-                         False]  # COL: its region carries no flag
-    # World: prior-driven when at least half of its mean comes from prior-driven markets
-    assert flags[3:] == [True, False, False]
+    comp = xr.DataArray([[0.0]], dims=("market", "year"),
+                        coords={"market": ["USA"], "year": [2015]})
+    chains = ["illicit_opiate", "illicit_opiate", "illicit_synthetic", "not_attributed",
+              "all", "all"]
+    sources = ["AFG", "MEX", "MEX", "none", "MEX", "total"]
+    summary = pd.DataFrame({"market": ["USA"] * 6 + ["World"] * 6,
+                            "supply_chain": chains * 2, "source": sources * 2,
+                            "year": 2015,
+                            "mean": [10.0, 20.0, 30.0, 5.0, 50.0, 65.0,
+                                     10.0, 20.0, 300.0, 50.0, 320.0, 380.0]})
+    flags = prior_driven_flags(summary, ms, comp)
+    assert flags[:6] == [True,  # AFG: its region's US share comes from the prior
+                         False,  # MEX heroin: its region's share is data-driven
+                         True,  # synthetic: the split by source is a prior
+                         False,  # not attributed: the US composition is measured
+                         True,  # MEX over all chains: one of its chains is prior-driven
+                         False]  # the total is the deaths estimate
+    # World: prior-driven when at least half of its mean comes from prior-driven rows
+    assert flags[6:] == [True, False, False, False, False, False]
+    # a market whose composition is prior-driven flags its not-attributed rows too
+    comp_prior = comp.copy(data=[[1.0]])
+    assert prior_driven_flags(summary, ms, comp_prior)[3] is True
+

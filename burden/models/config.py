@@ -244,7 +244,8 @@ def log(value: float) -> float:
 
 #: Model docs that list each fit's priors (a block generated from the code).
 PRIOR_DOCS = {"deaths": "docs/models/deaths.md", "production": "docs/models/shares.md",
-              "markets": "docs/models/shares.md", "certified": "docs/models/certified.md"}
+              "markets": "docs/models/shares.md", "certified": "docs/models/certified.md",
+              "composition": "docs/models/composition.md"}
 
 
 def prior_block(fit: str, config: Config) -> str:

@@ -42,6 +42,21 @@ def _one_market(frame: pd.DataFrame, market: str | None, what: str) -> pd.DataFr
     return rows
 
 
+#: sources of the world table that are not a source country (``burden.summarise``)
+NOT_A_SOURCE = ("none", "total")
+
+
+def by_source_rows(summary: pd.DataFrame, *, illicit_only: bool = True) -> pd.DataFrame:
+    """The rows of an attribution summary by source country: with a ``supply_chain``
+    column (the world table), each source over all chains (``all``), without the total and,
+    when ``illicit_only``, without the not-attributed rows."""
+    if "supply_chain" in summary:
+        summary = summary[summary["supply_chain"] == "all"]
+        drop = NOT_A_SOURCE if illicit_only else ("total",)
+        summary = summary[~summary["source"].isin(drop)]
+    return summary
+
+
 def attributable_deaths_data(summary: pd.DataFrame, *, market: str | None = None,
                              top: int | None = 8, names: Mapping[str, str] | None = None
                              ) -> pd.DataFrame:
@@ -49,6 +64,7 @@ def attributable_deaths_data(summary: pd.DataFrame, *, market: str | None = None
     in one market, the ``top`` sources by total mean (``attribution_summary(...)``);
     ``names`` maps source codes to the names shown."""
     require(summary, SUMMARY_COLUMNS, "attribution summary")
+    summary = by_source_rows(summary)
     rows = _one_market(summary, market, "attribution summary")
     order = rows.groupby("source")["mean"].sum().sort_values(ascending=False).index
     if top is not None:

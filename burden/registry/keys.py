@@ -31,3 +31,6 @@ class Level(StrEnum):
     REGION = "region"
     SUPER_REGION = "super_region"
     WORLD = "world"
+#: Source id of illicit synthetic-opioid deaths whose supply chain no cited source names
+#: (outside the North American markets of ``registry.markets.SYNTHETIC_CHAIN``).
+SYNTHETIC_UNIDENTIFIED = "unidentified_synthetic"

@@ -133,3 +133,38 @@ def market_of(iso3: str, locations: pd.DataFrame | None = None) -> str:
     from burden.registry.locations import market_region_of
 
     return market_region_of(iso3)
+
+
+@dataclass(frozen=True)
+class SyntheticChainPrior:
+    """Where the illicit synthetic opioids (fentanyl and analogues) of ``markets`` come from:
+    a share ``m`` made in Mexico (from precursors largely of Chinese origin) and ``1 - m``
+    shipped as finished product from China; ``m ~ Beta(mexico_mean x concentration,
+    (1 - mexico_mean) x concentration)``, one draw per posterior draw.
+
+    The statements are qualitative; no publication gives the split as a number. "Mostly
+    Mexico" is read as a mean of 0.8 with concentration 10 (95% 0.52-0.97), the same
+    reading of "mostly" as the heroin route priors (``RoutePrior``): an assumption, varied
+    in the scenarios of ``burden.attribution.SCENARIOS``."""
+
+    markets: tuple[str, ...]
+    statement: str
+    citation: str
+    mexico_mean: float = 0.8
+    concentration: float = 10.0
+
+    def beta(self) -> tuple[float, float]:
+        return (self.mexico_mean * self.concentration,
+                (1 - self.mexico_mean) * self.concentration)
+
+
+SYNTHETIC_CHAIN = SyntheticChainPrior(
+    markets=(US, "CAN"),
+    statement="illicit fentanyl in North America is mostly manufactured in Mexico from "
+              "precursor chemicals sourced largely from China; some finished fentanyl is "
+              "shipped directly from China (mail, express consignment)",
+    citation="US Department of State, International Narcotics Control Strategy Report "
+             "(INCSR) and DEA National Drug Threat Assessment (NDTA), as summarised in the "
+             "package's FentanylAssumptions (burden.attribution); statements in words only")
+#: Sources of illicit synthetic opioids in the North American chain.
+SYNTHETIC_SOURCES: tuple[str, ...] = ("MEX", "CHN")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from burden import plots
 from burden.plots._common import interval_text
+from burden.plots.attribution import by_source_rows
 from burden.plots.production import source_names
 from burden.registry.keys import US, WORLD_ID
 from burden.registry.markets import WORLD_MARKET
@@ -119,17 +120,22 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
                              bool(r.get("prior_driven", False)), model="markets"))
     at = inp.attribution_summary
     if at is not None:
+        # from the world table by source: each source over all supply chains, the
+        # not-attributed and total rows left out; the definition named in the label
         names = source_names(inp.tables.get("production_measurements"))
+        definitions = _definition_names()
         for market in dict.fromkeys([market_or_first(at, opt.market), WORLD_MARKET]):
-            rows = at[(at["market"] == market) & at["mean"].notna()]
+            rows = by_source_rows(at)
+            rows = rows[(rows["market"] == market) & rows["mean"].notna()]
             if rows.empty:
                 continue
             year = key_year(rows, last_us_year(inp) if market == US
                              else last_data_year(inp))
             rows = rows[rows["year"] == year].sort_values("mean")
             r = rows.iloc[-1]
+            what = definitions.get(r.get("definition"), "opioid deaths")
             out.append(KeyNumber(
-                f"{market} opioid deaths attributable to "
+                f"{market} {what} attributable to "
                 f"{names.get(r['source'], r['source'])}, {year}",
                 interval_text(r["mean"], r["lower"], r["upper"]),
                 bool(r.get("prior_driven", False)), model="attribution"))
@@ -140,6 +146,12 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
     for number in out:
         number.model_status = status.get(number.model, "")
     return out
+
+
+def _definition_names() -> dict[str, str]:
+    """Definition id -> how a headline names the deaths it counts."""
+    return {"gbd_use_disorder": "deaths due to opioid use disorders (GBD definition)",
+            "certified_overdose": "opioid-involved overdose deaths (death certificates)"}
 
 
 def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path

@@ -1,0 +1,387 @@
+"""OpioidComposition: which opioids are involved in a country's opioid deaths, by year.
+
+For every country and year of the deaths model, the share of opioid deaths in four disjoint
+groups (``burden.models.composition_data.GROUPS``): illicit opiate only, illicit synthetic
+only, both, and no illicit opioid ("not_illicit": pharmaceutical and other opioids).
+
+- **Measured** where deaths by drug are recorded: the US by T-code (NIDA/NCHS,
+  ``us_deaths_by_drug``) and Canada by origin and type (PHAC, ``canada_opioid_deaths``).
+  The shares of a measured year are drawn from Dirichlet(counts) (multinomial sampling
+  error only). US T40.4 ("synthetic opioids other than methadone") deaths are not assumed
+  illicit: a pharmaceutical part at the level of the pre-illicit-fentanyl baseline
+  (``us_baseline_years``, 2010-2012 by default) is moved to ``not_illicit`` in every year
+  (evidence: docs/models/composition.md).
+- **Elsewhere** (and in unmeasured years of the US and Canada) a hierarchical model,
+  region -> country, of the composition over three classes (illicit opiate, illicit
+  synthetic, pharmaceutical), constant over the years (the evidence has no time resolution
+  worth modelling: prevalence surveys in a few years, seizures pooled over 2018-2022):
+
+  - logits (vs pharmaceutical) = mean + region effect + country effect (non-centred);
+  - UNODC prevalence ratio opiates / opioids (``drug_use_prevalence``) observes the
+    illicit-opiate share: logit(ratio) ~ StudentT(4, logit(theta_opiate), sigma_prev);
+  - the composition of opioid seizures by weight (``drug_seizures``) observes the class
+    composition: shares ~ Dirichlet(kappa x theta), shares kept off 0 at ``seizure_floor``.
+
+Every country-year carries ``prior_driven``: True where the posterior 95% interval of a
+class share is at least ``prior_driven_width_ratio`` of its prior's (measured years: False).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from burden import result_schemas
+from burden.draws import interval_summary
+from burden.models.base import BayesianEstimator
+from burden.models.composition_data import (
+    CLASS_GROUP,
+    CLASSES,
+    GROUPS,
+    MeasuredBlock,
+    canada_block,
+    prevalence_ratio,
+    seizure_shares,
+    us_block,
+    us_synthetic_baseline,
+)
+from burden.models.config import Config, Prior, SamplerConfig, prior, setting
+
+#: the two logit dimensions (vs pharmaceutical)
+KINDS = CLASSES[:2]
+
+
+@dataclass(frozen=True)
+class CompositionPriors(Config):
+    """Priors of ``OpioidComposition`` (logits of illicit opiate and illicit synthetic vs
+    pharmaceutical); the reasons print in docs/models/composition.md."""
+
+    mu: Prior = prior(
+        "Normal", "world mean logit of each illicit class vs pharmaceutical: no published "
+        "world composition of opioid deaths by type is in the data at hand, so centred on "
+        "equal shares; sd 1.5 leaves a class anywhere from ~5% to ~90%", mu=0.0, sigma=1.5)
+    sigma_region: Prior = prior(
+        "HalfNormal", "spread of regions around the world mean (logit): regional drug "
+        "markets differ by orders of magnitude (UNODC seizures 2018-2022, kg by class: "
+        "opiates ~100% of Iran's, Afghanistan's and Pakistan's, tramadol >99% of Nigeria's, "
+        "Benin's and Togo's, fentanyl ~50% of the US's and Mexico's), so a scale of 1 "
+        "(factor e) per sd", sigma=1.0)
+    sigma_country: Prior = prior(
+        "HalfNormal", "spread of countries around their region (logit), as for regions",
+        sigma=1.0)
+    sigma_prev: Prior = prior(
+        "HalfNormal", "error sd of logit(opiates / opioids prevalence) as a measure of the "
+        "illicit-opiate share of deaths: surveys differ in year, method and definitions, and "
+        "use is not death (heroin is deadlier than most pharmaceutical opioids); 1 on the "
+        "logit scale lets the two differ by a factor ~e", sigma=1.0)
+    sigma_seizure: Prior = prior(
+        "HalfNormal", "error sd of a log-ratio of seized weights (illicit class vs "
+        "pharmaceutical) as a measure of the same log-ratio of deaths: seizures measure law "
+        "enforcement and supply (one large opium haul can dominate a country's weight), not "
+        "deaths, so they are weak evidence: sd 2 on the log scale, a factor ~7 at 1 sd (an "
+        "assumption)", sigma=2.0)
+
+
+@dataclass(frozen=True)
+class CompositionConfig(Config):
+    """Settings of ``OpioidComposition``."""
+
+    years: tuple[int, int] = setting((1990, 2025), "first and last year with a composition "
+                                     "(covers the deaths model's years)")
+    gbd_round: int = setting(2017, "GBD round of the location hierarchy (countries, regions)")
+    us_baseline_years: tuple[int, int] = setting(
+        (2010, 2012), "years whose T40.4 deaths are the pharmaceutical baseline (before the "
+        "illicit-fentanyl era: CDC, Gladden et al. MMWR 2016;65:837-843)")
+    seizure_min_kg: float = setting(1.0, "a country's seizures are used when it seized at "
+                                    "least this many kg of classified opioids in 2018-2022")
+    seizure_floor: float = setting(0.001, "seizure shares kept off 0 (Dirichlet density)")
+    prior_driven_width_ratio: float = setting(
+        0.5, "a country-year is prior-driven where a class share's posterior 95% width is "
+             "at least this fraction of its prior's")
+    priors: CompositionPriors = CompositionPriors()
+
+
+class OpioidComposition(BayesianEstimator):
+    """Shares of opioid deaths by drug type; see the module docstring."""
+
+    _model_type: ClassVar[str] = "opioid_composition"
+    _model_version: ClassVar[str] = "1"
+    data_tables: ClassVar[tuple[str, ...]] = (
+        "us_deaths_by_drug", "canada_opioid_deaths", "drug_use_prevalence", "drug_seizures")
+    config_class = CompositionConfig
+    default_sampler = SamplerConfig(draws=1000, tune=1000, chains=4, target_accept=0.9)
+    summary_schema = result_schemas.COMPOSITION_SUMMARY
+
+    def __init__(self, model_config=None, sampler_config=None):
+        super().__init__(model_config, sampler_config)
+        self._cache: dict = {}
+
+    def _reset_cache(self) -> None:
+        self._cache = {}
+
+    # ---- data --------------------------------------------------------------------------
+    def prepare_data(self, data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        prepared = super().prepare_data(data)
+        if "locations" in data:
+            prepared["locations"] = data["locations"]
+        else:
+            from burden.registry.locations import hierarchy
+
+            prepared["locations"] = hierarchy(self.model_config.gbd_round)
+        return prepared
+
+    @property
+    def years(self) -> np.ndarray:
+        first, last = self.model_config.years
+        return np.arange(int(first), int(last) + 1)
+
+    def design(self, data: dict[str, pd.DataFrame] | None = None) -> dict:
+        data = data or self.data
+        locs = data["locations"]
+        countries = locs["iso3"].astype(str).tolist()
+        regions = sorted(set(locs["region_id"].astype(str)))
+        prev, prev_usage = prevalence_ratio(data["drug_use_prevalence"], countries)
+        seiz, seiz_usage = seizure_shares(data["drug_seizures"], countries,
+                                          self.model_config.seizure_min_kg)
+        has = np.isin(countries, np.union1d(prev["iso3"].to_numpy(dtype=str),
+                                            seiz["iso3"].to_numpy(dtype=str)))
+        return {"countries": countries, "regions": regions, "has_data": has,
+                "country_region": locs["region_id"].astype(str).map(
+                    {r: i for i, r in enumerate(regions)}).to_numpy(),
+                "prevalence": prev, "seizures": seiz,
+                "usage": pd.concat([prev_usage.assign(table="drug_use_prevalence"),
+                                    seiz_usage.assign(table="drug_seizures")],
+                                   ignore_index=True)}
+
+    def measurement_usage(self) -> pd.DataFrame:
+        u = self.design()["usage"].reset_index(drop=True)
+        return u.assign(row=np.arange(len(u)))[["row", "table", "record", "used", "how",
+                                                "reason"]]
+
+    def measured_blocks(self, data: dict[str, pd.DataFrame] | None = None
+                        ) -> list[MeasuredBlock]:
+        data = data or self.data
+        first, last = self.model_config.years
+        out = []
+        for block in (us_block(data["us_deaths_by_drug"]),
+                      canada_block(data["canada_opioid_deaths"])):
+            keep = (block.years >= first) & (block.years <= last)
+            out.append(MeasuredBlock(block.iso3, block.years[keep], block.counts[keep],
+                                     [h for h, k in zip(block.how, keep) if k]))
+        return out
+
+    # ---- model -------------------------------------------------------------------------
+    def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
+        cfg, pri = self.model_config, self.model_config.priors
+        d = self.design(data)
+        idx = {c: i for i, c in enumerate(d["countries"])}
+        coords = {"country": d["countries"], "region": d["regions"], "kind": list(KINDS),
+                  "cls": list(CLASSES)}
+        with pm.Model(coords=coords) as model:
+            mu = pri.mu.create("mu", dims="kind")
+            s_reg = pri.sigma_region.create("sigma_region", dims="kind")
+            s_cty = pri.sigma_country.create("sigma_country", dims="kind")
+            z_reg = pm.Normal("z_region", 0.0, 1.0, dims=("region", "kind"))
+            # non-centred: most countries have no evidence, and the evidence of the others
+            # is weak (a centred version for countries with data: R-hat 2.2, 527
+            # divergences, sigma_country funnel; measured 2026-11-29)
+            z_cty = pm.Normal("z_country", 0.0, 1.0, dims=("country", "kind"))
+            eta = mu + s_reg * z_reg[d["country_region"]] + s_cty * z_cty
+            logits = pt.concatenate([eta, pt.zeros((len(d["countries"]), 1))], axis=1)
+            theta = pm.Deterministic("theta", pt.special.softmax(logits, axis=1),
+                                     dims=("country", "cls"))
+            prev = d["prevalence"]
+            if len(prev):
+                s_prev = pri.sigma_prev.create("sigma_prev")
+                c = prev["iso3"].map(idx).to_numpy()
+                opi = pt.clip(theta[c, 0], 1e-9, 1 - 1e-9)
+                pm.StudentT("obs_prevalence", nu=4.0, mu=pt.log(opi) - pt.log1p(-opi),
+                            sigma=s_prev, observed=_logit(prev["ratio"].to_numpy()))
+            seiz = d["seizures"]
+            if len(seiz):
+                # additive log-ratios (vs pharmaceutical) of the seized weight, Student-t:
+                # a composition with a class near 0 would pin a Dirichlet with a small
+                # precision to a corner and let the share drift; shares are kept off 0 at
+                # ``seizure_floor`` of the country's seized opioid weight
+                s_seiz = pri.sigma_seizure.create("sigma_seizure")
+                c = seiz["iso3"].map(idx).to_numpy()
+                shares = np.clip(seiz[list(CLASSES)].to_numpy(), cfg.seizure_floor, None)
+                alr = np.log(shares[:, :2]) - np.log(shares[:, 2:3])
+                model.add_coord("seizure_country", seiz["iso3"].tolist())
+                pm.StudentT("obs_seizures", nu=4.0, mu=eta[c], sigma=s_seiz,
+                            observed=alr, dims=("seizure_country", "kind"))
+        return model
+
+    def diagnostic_vars(self) -> list[str]:
+        names = ["mu", "sigma_region", "sigma_country", "z_region", "z_country",
+                 "sigma_prev", "sigma_seizure", "theta"]
+        return [n for n in names if n in self.posterior]
+
+    def fit(self, data, *, progressbar=None, input_hashes=None, sampler_config=None):
+        super().fit(data, progressbar=progressbar, input_hashes=input_hashes,
+                    sampler_config=sampler_config)
+        with self.model:
+            prior = pm.sample_prior_predictive(1000, var_names=["theta"],
+                                               random_seed=self.fit_sampler_config.random_seed)
+        self._idata["prior"] = xr.DataTree(dataset=prior["prior"].to_dataset())
+        return self._idata
+
+    # ---- draws -------------------------------------------------------------------------
+    def _rng(self, salt: int) -> np.random.Generator:
+        return np.random.default_rng([self.fit_sampler_config.random_seed, salt])
+
+    def measured_draws(self) -> dict[str, xr.DataArray]:
+        """Measured shares by country: (chain, draw, year, group), Dirichlet(counts) draws;
+        the US with its pharmaceutical T40.4 baseline moved to ``not_illicit``."""
+        if "measured" in self._cache:
+            return self._cache["measured"]
+        post = self.posterior
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        out = {}
+        for salt, block in enumerate(self.measured_blocks()):
+            rng = self._rng(salt + 1)
+            counts = block.counts
+            g = np.where(counts > 0, rng.gamma(np.maximum(counts, 1e-12),
+                                               size=(*shape, *counts.shape)), 0.0)
+            shares = g / g.sum(axis=-1, keepdims=True)
+            if block.iso3 == "USA":
+                shares = self._us_pharmaceutical_synthetic(shares, block, rng, shape)
+            out[block.iso3] = xr.DataArray(
+                shares, dims=("chain", "draw", "year", "group"),
+                coords={"chain": post.chain.values, "draw": post.draw.values,
+                        "year": block.years, "group": list(GROUPS)})
+        self._cache["measured"] = out
+        return out
+
+    def _us_pharmaceutical_synthetic(self, shares, block, rng, shape):
+        """Move the pharmaceutical part of T40.4-only deaths to ``not_illicit``: each draw
+        takes a baseline B ~ LogNormal(mean, sd of log T40.4 deaths over the baseline
+        years) and moves min(synthetic-only deaths, B) of each year."""
+        m, sd = us_synthetic_baseline(self.data["us_deaths_by_drug"],
+                                      self.model_config.us_baseline_years)
+        baseline = np.exp(m + sd * rng.standard_normal(shape))[..., None]
+        total = block.counts.sum(axis=1)  # any-opioid deaths of each year
+        s = GROUPS.index("synthetic_only")
+        moved = np.minimum(shares[..., s], baseline / total)
+        shares = shares.copy()
+        shares[..., s] -= moved
+        shares[..., GROUPS.index("not_illicit")] += moved
+        return shares
+
+    def modelled_draws(self) -> xr.DataArray:
+        """Hierarchical-model shares (chain, draw, location, group), constant over years."""
+        theta = self.posterior["theta"]
+        parts = {g: xr.zeros_like(theta.isel(cls=0, drop=True)) for g in GROUPS}
+        for cls, g in CLASS_GROUP.items():
+            parts[g] = theta.sel(cls=cls, drop=True)
+        out = xr.concat(list(parts.values()), dim=pd.Index(list(GROUPS), name="group"))
+        return out.rename(country="location").transpose("chain", "draw", "location",
+                                                        "group")
+
+    def group_draws(self, locations: list[str] | None = None,
+                    years: list[int] | None = None) -> xr.DataArray:
+        """Shares (chain, draw, location, year, group), summing to 1 over group: measured
+        where measured, the hierarchical model elsewhere."""
+        mod = self.modelled_draws()
+        locations = mod["location"].values.tolist() if locations is None else list(locations)
+        years = self.years.tolist() if years is None else [int(y) for y in years]
+        unknown = [x for x in locations if x not in set(mod["location"].values.tolist())]
+        if unknown:
+            raise ValueError(f"composition: locations {unknown[:10]} not in the fit")
+        bad_years = [y for y in years if y not in set(self.years.tolist())]
+        if bad_years:
+            raise ValueError(f"composition: years {bad_years} outside the fit's "
+                             f"{self.model_config.years}")
+        out = mod.sel(location=locations).expand_dims(year=years).transpose(
+            "chain", "draw", "location", "year", "group").copy()
+        for iso3, meas in self.measured_draws().items():
+            if iso3 not in locations:
+                continue
+            ys = [y for y in meas["year"].values.tolist() if y in years]
+            if ys:
+                out.loc[{"location": iso3, "year": ys}] = meas.sel(year=ys).transpose(
+                    "chain", "draw", "year", "group").values
+        return out.rename("share")
+
+    def target_draws(self) -> xr.DataArray:
+        """Shares (chain, draw, location, year, group) for every country and year."""
+        return self.group_draws()
+
+    def prior_driven(self, locations: list[str] | None = None,
+                     years: list[int] | None = None) -> xr.DataArray:
+        """(location, year) True where the data say little (see the module docstring)."""
+        def width(da):
+            q = da.quantile([0.025, 0.975], dim=("chain", "draw"))
+            return q.sel(quantile=0.975) - q.sel(quantile=0.025)
+
+        post = width(self.posterior["theta"])
+        prior = width(self.idata["prior"].to_dataset()["theta"])
+        flag = (post >= self.model_config.prior_driven_width_ratio * prior).any("cls")
+        flag = flag.drop_vars("quantile", errors="ignore").rename(country="location")
+        locations = flag["location"].values.tolist() if locations is None else locations
+        years = self.years.tolist() if years is None else list(years)
+        out = flag.sel(location=locations).expand_dims(year=years).transpose(
+            "location", "year").copy()
+        for iso3, meas in self.measured_draws().items():
+            if iso3 in locations:
+                ys = [y for y in meas["year"].values.tolist() if y in years]
+                out.loc[{"location": iso3, "year": ys}] = False
+        return out.rename("prior_driven")
+
+    def summary(self) -> pd.DataFrame:
+        """location, year, group, mean, lower, upper, measured, prior_driven: the four
+        disjoint groups and the shares *involving* each illicit type."""
+        draws = self.group_draws()
+        involving = xr.concat(
+            [draws.sel(group=["opiate_only", "opiate_and_synthetic"]).sum("group"),
+             draws.sel(group=["synthetic_only", "opiate_and_synthetic"]).sum("group")],
+            dim=pd.Index(["involving_illicit_opiate", "involving_illicit_synthetic"],
+                         name="group"))
+        table = interval_summary(xr.concat([draws, involving], "group").rename("share"))
+        table = table.rename(columns={"location": "location_id"})
+        flags = self.prior_driven().to_series()
+        measured = {(iso3, int(y)) for iso3, m in self.measured_draws().items()
+                    for y in m["year"].values}
+        keys = list(zip(table["location_id"], table["year"].astype(int)))
+        table["measured"] = [k in measured for k in keys]
+        table["prior_driven"] = [bool(flags.get(k, True)) for k in keys]
+        return self.validated(table[["location_id", "year", "group", "mean", "lower",
+                                     "upper", "measured", "prior_driven"]])
+
+    def summary_text(self, year: int = 2017) -> str:
+        t = self.summary()
+        t = t[(t["year"] == year) & t["group"].isin(GROUPS)]
+        lines = [f"Opioid deaths by drug type, {year} (share, mean [95%]):"]
+        for iso3 in ("USA", "CAN", "GBR", "RUS", "IRN", "CHN", "IND", "NGA"):
+            rows = t[t["location_id"] == iso3]
+            if rows.empty:
+                continue
+            parts = [f"{r.group} {100 * r.mean:.0f}% [{100 * r.lower:.0f}-"
+                     f"{100 * r.upper:.0f}]" for r in rows.itertuples() if r.mean > 0.005]
+            flag = " (prior-driven)" if rows["prior_driven"].any() else ""
+            lines.append(f"  {iso3}{flag}: " + "; ".join(parts))
+        return "\n".join(lines)
+
+    @classmethod
+    def load(cls, path: str | Path) -> OpioidComposition:
+        est = super().load(path)
+        est._cache = {}
+        if est._data is not None:
+            for name in ("canada_opioid_deaths",):
+                frame = est._data.get(name)
+                if frame is not None and "quarter" in frame:
+                    # nullable integers come back as floats (NaN where missing)
+                    est._data[name] = frame.assign(quarter=frame["quarter"].astype(
+                        "Float64").astype("Int64"))
+        return est
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
