@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 RHAT_MAX, ESS_MIN = fast_diagnostics.RHAT_MAX, fast_diagnostics.ESS_MIN
 
+#: Numba fastmath for the compiled logp (PyTensor's default is on). Off: with it on, draws of
+#: the same seed differed between a cold and a warm compile cache (see ``compiled_model``).
+NUMBA_FASTMATH = False
 #: nutpie-compiled models of this process, by structure key (see ``compiled_model``)
 _COMPILED: dict[str, Any] = {}
 #: (model_type, key, seconds) of every compilation in this process, oldest first
@@ -190,12 +193,18 @@ class BayesianEstimator(ABC):
     def compiled_model(self, model: pm.Model) -> Any:
         """The nutpie-compiled ``model``, compiled once per ``structure_key`` and process."""
         import nutpie
+        import pytensor
 
         key = self.structure_key(model)
         if key not in _COMPILED:
             start = time.perf_counter()
-            _COMPILED[key] = nutpie.compile_pymc_model(model, backend="numba",
-                                                       **self.compile_options(model))
+            # Numba's fastmath lets LLVM reorder floating-point arithmetic, and the order
+            # it picks depended on whether the compiled pieces came from PyTensor's cache:
+            # the same seed gave other draws cold and warm (docs/architecture.md,
+            # "Reproducibility"). With IEEE arithmetic the draws depend on the graph only.
+            with pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH):
+                _COMPILED[key] = nutpie.compile_pymc_model(model, backend="numba",
+                                                           **self.compile_options(model))
             seconds = time.perf_counter() - start
             _COMPILE_LOG.append((self._model_type, key, seconds))
             self.timings["compile_s"] = seconds

@@ -1,0 +1,63 @@
+"""The same seed gives the same draws whether PyTensor's compile cache is empty or warm.
+
+Each fit runs in its own process (PyTensor reads its compile folder once, at import): the
+first with an empty compile folder (the fresh-clone case: everything is compiled), the second
+with the folder the first one filled (everything is loaded from the cache). With Numba's
+fastmath on, these two gave other draws from the first draw on (docs/architecture.md,
+"Reproducibility").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The production model on the packaged published figures, a small sampler: a cold compile
+#: takes a few minutes on a 2-core machine.
+FIT_SCRIPT = """
+import sys, warnings
+import numpy as np
+from burden.data.cleaning import CleaningLog
+from burden.data.loaders import reference
+from burden.models.production import OpiumProduction
+from burden.registry import published
+
+src = published.REFERENCE_SOURCES["reference_opium_production"]
+table = reference.load(src.path, CleaningLog(src.id, src.filename), src.id)
+est = OpiumProduction(sampler_config={"draws": 30, "tune": 30, "chains": 2,
+                                      "random_seed": 5})
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # a 30-draw fit does not converge; not the point here
+    est.fit({"production_measurements": table}, progressbar=False)
+post = est.posterior
+np.savez(sys.argv[1], **{name: post[name].values for name in post.data_vars})
+"""
+
+
+def _fit_in_subprocess(out: Path, compiledir: Path) -> dict[str, np.ndarray]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
+           "NUMBA_CACHE_DIR": str(compiledir / "numba_own")}
+    done = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(out)], check=False, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(out) as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+@pytest.mark.slow
+def test_draws_identical_with_cold_and_warm_compile_cache(tmp_path):
+    compiledir = tmp_path / "pytensor"
+    cold = _fit_in_subprocess(tmp_path / "cold.npz", compiledir)
+    assert any((compiledir / "numba").iterdir()), "the cold run cached nothing"
+    warm = _fit_in_subprocess(tmp_path / "warm.npz", compiledir)
+    assert cold.keys() == warm.keys()
+    differing = [name for name in cold if not np.array_equal(cold[name], warm[name])]
+    assert not differing, f"cold and warm draws differ in {differing}"
