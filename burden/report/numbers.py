@@ -47,17 +47,42 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         world = ds[ds["location_level"] == "world"]
         if not world.empty:
             year = last_data_year(inp) or latest_year(world)
-            rate_label = "World opioid death rate per 100,000"
-            for measure, label, digits in [("deaths", "World opioid deaths", 0),
-                                           ("rate_per_100k", rate_label, 2)]:
+            rate_label = ("World death rate due to opioid use disorders (GBD definition) per "
+                          "100,000")
+            # the interval is mostly the GBD revision uncertainty, whose world part rests
+            # on one revision (two rounds) and so mostly on a prior (docs/models/deaths.md)
+            note = ("interval: mostly GBD's revision uncertainty, whose world part rests "
+                    "on one revision and a prior")
+            for measure, label, digits in [
+                    ("deaths", "World deaths due to opioid use disorders (GBD definition)", 0),
+                    ("rate_per_100k", rate_label, 2)]:
                 row = world[(world["year"] == year) & (world["measure"] == measure)]
                 if not row.empty:
                     r = row.iloc[0]
                     out.append(KeyNumber(f"{label}, {year}",
                                          interval_text(r["mean"], r["lower"], r["upper"],
                                                        digits=digits),
-                                         _prior_driven(row), model="deaths"))
-    if inp.us_correction is not None:
+                                         _prior_driven(row), note=note, model="deaths"))
+    cc = inp.certified_correction
+    if cc is not None and not cc.empty:
+        # the bounded correction applied to the certified counts (CertifiedDeaths)
+        years = cc.loc[cc["series"] == "corrected", "year"]
+        cs = inp.certified_summary
+        if cs is not None:  # the last year counted in full (not a nowcast)
+            full = cs[(cs["series"] == "USA:any_opioid") & cs["data_year"].astype(bool)
+                      & ~cs["nowcast"].astype(bool)]["year"]
+            years = years[years <= full.max()] if not full.empty else years
+        year = int(years.max())
+        last = cc[cc["year"] == year].set_index("series")
+        r = last.loc["corrected"]
+        note = (f"reported: {last.loc['reported', 'mean']:,.0f}"
+                if "reported" in last.index else "")
+        out.append(KeyNumber(f"US opioid-involved overdose deaths corrected for unspecified "
+                             f"drugs (certificate definition), {year}",
+                             interval_text(r["mean"], r["lower"], r["upper"]),
+                             _prior_driven(last.loc[["corrected"]]), note=note,
+                             model="certified"))
+    elif inp.us_correction is not None:
         uc = inp.us_correction
         year = min(latest_year(uc), last_us_year(inp) or latest_year(uc))
         last = uc[uc["year"] == year].set_index("series")
