@@ -162,7 +162,11 @@ def test_aggregates_are_sums_of_draws(fitted, parts, whole):
 def test_summary_table_shape_and_order(fitted):
     table = fitted.summary()
     assert list(table.columns) == ["location_id", "location_name", "location_level", "year",
-                                   "measure", "mean", "lower", "upper"]
+                                   "measure", "mean", "lower", "upper", "definition",
+                                   "projected"]
+    assert set(table["definition"]) == {"gbd_use_disorder"}
+    inp = fitted.inputs()
+    assert (table["projected"] == (table["year"] > inp.last_data_year)).all()
     assert set(table["location_level"]) == {"country", "region", "super_region", "world"}
     ok = table.dropna()
     assert (ok["lower"] <= ok["mean"]).all() and (ok["mean"] <= ok["upper"]).all()
@@ -219,7 +223,8 @@ def test_us_corrected_exceeds_reported_draw_by_draw(fitted):
     assert (corrected.sel(drug="heroin") < corrected.sel(drug="any_opioid")).all()
     table = fitted.us_correction_summary()
     assert set(table["series"]) == {"reported", "corrected"}
-    assert list(table.columns) == ["year", "series", "mean", "lower", "upper"]
+    assert list(table.columns) == ["year", "series", "mean", "lower", "upper", "definition"]
+    assert set(table["definition"]) == {"certified_overdose"}
 
 
 def test_draws_as_xarray_and_tidy(fitted):

@@ -391,7 +391,10 @@ def test_real_fit_means_stay_inside_intervals_that_widen_without_data(real_fit):
     s = real_fit.summary()
     outside = s[(s["mean"] < s["lower"]) | (s["mean"] > s["upper"])]
     assert outside.empty, outside.to_string()
-    # after a source's last own measurement its interval widens year by year
+    # after a source's last own measurement its interval widens year by year, up to the
+    # Monte Carlo error of the 2.5% and 97.5% points (a year-to-year dip in the log width
+    # of at most 0.05; PAK's 3.72 -> 3.70 in 2020-2021 was one, 2026-11-29), and widens
+    # over the whole stretch
     m = real_fit.measurements()
     level = np.isin(m.kind, ["production", "area", "share", "area_share"])
     prod = s[s.measure == "production_t"].set_index(["source", "year"])
@@ -404,7 +407,8 @@ def test_real_fit_means_stay_inside_intervals_that_widen_without_data(real_fit):
         last = int(real_fit.years[m.year_idx[rows].max()])
         if last <= 2021:
             w = width.xs(source, level="source").loc[last:]
-            assert (np.diff(w.to_numpy()) > 0).all(), (source, last, w.round(2).tolist())
+            assert (np.diff(w.to_numpy()) > -0.05).all(), (source, last, w.round(2).tolist())
+            assert w.iloc[-1] > w.iloc[0] + 0.1, (source, last, w.round(2).tolist())
             checked += 1
     assert checked >= 3  # COL, PAK, GTM, THA stop measuring before 2017
 
