@@ -393,7 +393,7 @@ def test_real_fit_means_stay_inside_intervals_that_widen_without_data(real_fit):
     assert outside.empty, outside.to_string()
     # after a source's last own measurement its interval widens year by year, up to the
     # Monte Carlo error of the 2.5% and 97.5% points (a year-to-year dip in the log width
-    # of at most 0.05; PAK's 3.72 -> 3.70 in 2020-2021 was one, 2026-11-29), and widens
+    # of at most 0.05; PAK's 3.72 -> 3.70 in 2019-2020 was one, 2026-11-29), and widens
     # over the whole stretch
     m = real_fit.measurements()
     level = np.isin(m.kind, ["production", "area", "share", "area_share"])
