@@ -279,8 +279,8 @@ class OpioidDeaths(BayesianEstimator):
                               seed: int = 1) -> xr.DataArray:
         """Posterior predictive draws (chain, draw, location, year) of the country deaths a
         GBD round would publish: a fitted round (``gbd_round`` in ``gbd_rounds``: its own
-        bias and dispersion) or a new round (``None`` or a round not fitted: the rounds'
-        average times a new round's bias, ``_new_round_bias``), plus the year-to-year
+        bias and dispersion) or a new round (``None`` or a round not fitted: the latent
+        deaths times a new round's bias, ``_new_round_bias``), plus the year-to-year
         dispersion. No rounding to whole deaths."""
         inp = self.inputs()
         post = self.posterior
@@ -297,8 +297,11 @@ class OpioidDeaths(BayesianEstimator):
                 trend = np.asarray(post["round_trend_dev"])[..., r]
                 mean = mean + dev[..., None] + trend[..., None] * x
         else:
+            # latent (the rounds' average minus their mean bias) plus a new round's bias:
+            # the variance of a new round about the average is scale^2 (1 + 1/R), the
+            # random-effects prediction interval
             bias, trend = self._new_round_bias(rng)
-            mean = mean + bias[..., None] + trend[..., None] * x
+            mean = self._country_log_deaths() + bias[..., None] + trend[..., None] * x
         noise = rng.normal(size=mean.shape) * s[..., sr, None]
         return xr.DataArray(
             np.exp(mean + noise), name="gbd_deaths", dims=("chain", "draw", "location", "year"),
