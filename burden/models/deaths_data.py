@@ -45,11 +45,6 @@ class USBlock:
     #: flags as underreported, its predicted (delay-adjusted) value is used and the size of
     #: that adjustment, |log(predicted / reported)|, is added as error
     vsrr_extra_sd: np.ndarray
-    pct_year: np.ndarray
-    pct_logit: np.ndarray
-    pct_logit_se: np.ndarray
-    vsrr_first: int  # the percent-specified walk is centred over vsrr_first..vsrr_last
-    vsrr_last: int
 
 
 @dataclass
@@ -209,20 +204,9 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
         years_pred = sorted(set(vsrr.loc[use_pred, "year"].astype(int)))
         notes.append(f"{VSRR_TABLE}: December {years_pred} flagged underreported: VSRR's "
                      "predicted values used, with |log(predicted/reported)| added as error")
-    pct = vsrr[vsrr["indicator"] == "percent_specified"]
-    if pct.empty:
-        notes.append(f"{VSRR_TABLE}: no US December 'percent_specified' in the data (e.g. "
-                     "a back-test before 2015): the US correction rests on its prior only")
-    totals = vsrr[vsrr["indicator"] == "all_overdose"].set_index("year")["value"]
-    no_total = sorted(set(pct["year"]) - set(totals.index))
-    if no_total:
-        raise ValueError(f"{VSRR_TABLE}: US December 'all_overdose' missing for {no_total}; "
-                         "the percent specified needs its number of deaths")
-    pct_p = pct["value"].to_numpy(float) / 100.0
-    pct_n = totals.loc[pct["year"]].to_numpy(float)
     counts = vsrr[vsrr["indicator"].isin(US_DRUGS)]
     year_pos = {int(y): i for i, y in enumerate(us_years)}
-    last_obs = int(max(nchs["year"].max(), pct["year"].max() if len(pct) else 0))
+    last_obs = int(max(nchs["year"].max(), counts["year"].max() if len(counts) else 0))
     basis = bspline_basis(us_years, int(us_years[0]), int(us_years[-1]), us_knot_spacing)
     return USBlock(
         years=us_years,
@@ -236,20 +220,7 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
         vsrr_year=counts["year"].map(year_pos).to_numpy(int),
         vsrr_log=np.log(counts["value"].to_numpy(float)),
         vsrr_extra_sd=counts["extra_sd"].to_numpy(float),
-        pct_year=pct["year"].map(year_pos).to_numpy(int),
-        pct_logit=_logit(pct_p),
-        # binomial sampling error of a share of n deaths, on the logit scale (delta method)
-        pct_logit_se=1.0 / np.sqrt(pct_n * pct_p * (1 - pct_p)),
-        # the walk is centred over the VSRR years (or the last NCHS year when there are none)
-        vsrr_first=int(year_pos[int(pct["year"].min() if len(pct) else last_obs)]),
-        vsrr_last=int(year_pos[int(pct["year"].max() if len(pct) else last_obs)]),
     )
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    if np.any((p <= 0) | (p >= 1)):
-        raise ValueError(f"percent_specified must lie strictly between 0 and 100, got {p * 100}")
-    return np.log(p / (1 - p))
 
 
 def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
