@@ -271,12 +271,39 @@ class OpioidDeaths(BayesianEstimator):
         the same distribution as sampling it in the model, at no sampling cost."""
         if "country_log_deaths" not in self._cache:
             inp = self.inputs()
-            bias, trend = self._new_round_bias(np.random.default_rng(self.MEAN_BIAS_SEED),
-                                               scale=1 / np.sqrt(len(inp.rounds)))
-            self._cache["country_log_deaths"] = (self._rounds_average_log_deaths()
-                                                 - bias[..., None]
-                                                 - trend[..., None] * inp.round_trend_x)
+            rng = np.random.default_rng(self.MEAN_BIAS_SEED)
+            bias, trend = self._new_round_bias(rng, scale=1 / np.sqrt(len(inp.rounds)))
+            out = (self._rounds_average_log_deaths() - bias[..., None]
+                   - trend[..., None] * inp.round_trend_x)
+            if inp.us is not None:
+                us, c = inp.us, inp.countries.index(US)
+                out[..., c, us.offset:us.offset + len(us.years)] -= self._us_ratio_drift(rng)
+            self._cache["country_log_deaths"] = out
         return self._cache["country_log_deaths"]
+
+    def _us_ratio_drift(self, rng: np.random.Generator) -> np.ndarray:
+        """(chain, draw, US year) drift of the NCHS/GBD definition ratio after GBD's last
+        data year, drawn after sampling. The model holds the ratio there (certified counts
+        cannot split a change between it and the GBD-definition curve), so certified counts
+        move the curve. The ratio's own smooth path continues instead: the sampled
+        coefficients, with those GBD data do not touch walking on (steps ~ N(0,
+        tau_definition_ratio)); its distance from the held value is the drift over the
+        years certified counts cover, held after them. The GBD-definition US deaths are the
+        certified-pinned curve minus that drift (log scale); the certified series
+        (``us_drug_deaths_draws``) is unchanged."""
+        us = self.inputs().us
+        coef = self._stack("definition_log_ratio_coef")[..., 0, :].copy()
+        tau = np.asarray(self.posterior["tau_definition_ratio"])[..., None]
+        n_coef = coef.shape[-1]
+        steps = tau * rng.normal(size=(*tau.shape[:2], n_coef - us.n_ratio))
+        coef[..., us.n_ratio:] = coef[..., us.n_ratio - 1:us.n_ratio] + np.cumsum(steps, -1)
+        path = coef @ us.basis.T
+        held = self._stack("us_definition_log_ratio")
+        drift = np.zeros_like(path)
+        k, last = us.ratio_last, us.cert_last
+        drift[..., k + 1:last + 1] = path[..., k + 1:last + 1] - held[..., k + 1:last + 1]
+        drift[..., last + 1:] = drift[..., last:last + 1]
+        return drift
 
     def gbd_measurement_draws(self, gbd_round: int | None = None,
                               seed: int = 1) -> xr.DataArray:

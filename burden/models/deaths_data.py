@@ -35,6 +35,14 @@ class USBlock:
     offset: int  # position of years[0] in the model's years
     basis: np.ndarray
     n_constrained: int
+    #: definition-ratio coefficients touched by GBD data years (the others are held); after
+    #: GBD's last data year (index ``ratio_last`` of ``years``) the ratio is held at its
+    #: value then (certified counts alone cannot tell the ratio from the GBD-definition
+    #: curve there) and its drift is drawn after sampling, up to the last certified year
+    #: (index ``cert_last``)
+    n_ratio: int
+    ratio_last: int
+    cert_last: int
     nchs_drug: np.ndarray
     nchs_year: np.ndarray
     nchs_log: np.ndarray
@@ -161,8 +169,8 @@ def _population_grid(pop: pd.DataFrame, countries: list[str], years: np.ndarray,
 
 
 def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: int | None,
-              us_start: int | None, us_knot_spacing: float, notes: list[str]
-              ) -> USBlock | None:
+              us_start: int | None, us_knot_spacing: float, notes: list[str],
+              gbd_last: int) -> USBlock | None:
     nchs = data["us_deaths_by_drug"]
     _check_columns(nchs, "us_deaths_by_drug", ("year", "drug", "group", "sex", "measure",
                                                "value"))
@@ -208,11 +216,17 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
     year_pos = {int(y): i for i, y in enumerate(us_years)}
     last_obs = int(max(nchs["year"].max(), counts["year"].max() if len(counts) else 0))
     basis = bspline_basis(us_years, int(us_years[0]), int(us_years[-1]), us_knot_spacing)
+    n_constrained = last_constrained_coef(basis, last_obs - int(us_years[0]) + 1)
+    n_ratio = min(last_constrained_coef(basis, gbd_last - int(us_years[0]) + 1),
+                  n_constrained) + 1
     return USBlock(
         years=us_years,
         offset=int(np.searchsorted(years, us_years[0])),
         basis=basis,
-        n_constrained=last_constrained_coef(basis, last_obs - int(us_years[0]) + 1),
+        n_constrained=n_constrained,
+        n_ratio=n_ratio,
+        ratio_last=int(min(gbd_last, last_obs) - us_years[0]),
+        cert_last=int(last_obs - us_years[0]),
         nchs_drug=nchs["drug"].map(drug_index).to_numpy(int),
         nchs_year=nchs["year"].map(year_pos).to_numpy(int),
         nchs_log=np.log(nchs["value"].to_numpy(float)),
@@ -283,7 +297,8 @@ def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
     anchor = (len(rounds) - 1 - np.argmax(counts[:, ::-1], axis=1)).astype(int)
     us = None
     if "USA" in country_pos:
-        us = _us_block(data, years, last_data_year, us_start, us_knot_spacing, notes)
+        us = _us_block(data, years, last_data_year, us_start, us_knot_spacing, notes,
+                       gbd_last=last)
     return DeathsInputs(
         years=years,
         last_data_year=last,

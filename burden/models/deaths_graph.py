@@ -81,7 +81,8 @@ def coords(inp: DeathsInputs) -> dict:
             "us_coef": np.arange(us.basis.shape[1]),
             "us_coef_data": np.arange(us.n_constrained + 1),
             "us_coef_forecast": np.arange(us.n_constrained + 1, us.basis.shape[1]),
-            "us_step": np.arange(1, us.basis.shape[1]),
+            "us_ratio_coef": np.arange(us.n_ratio),
+            "us_ratio_step": np.arange(1, us.n_ratio),
             "ratio": ["gbd_to_nchs"],
             "nchs_obs": np.arange(len(us.nchs_log)),
             "vsrr_obs": np.arange(len(us.vsrr_log)),
@@ -303,19 +304,28 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio_centred: bool = True)
     # (P-spline), so definitions may drift apart; centred where data pin it down
     r_mu, r_sd = pri.definition_log_ratio["mu"], pri.definition_log_ratio["sigma"]
     tau_r = pri.tau_ratio.create("tau_definition_ratio")
+    # walk over the coefficients GBD data touch (the others held); after GBD's last year
+    # the ratio is held at its value then: certified counts alone cannot split a change between the ratio and
+    # the GBD-definition curve (sampling both gave a ridge: R-hat 1.022 at the 2020-2024
+    # ratio, 2026-11-30), so they move the curve, and the ratio's drift there is drawn
+    # after sampling from tau (``OpioidDeaths._us_ratio_drift``)
+    n_ratio = us.n_ratio
+    start = pt.as_tensor([float(r_mu)])
     if ratio_centred:
-        ratio_coef = hybrid_walk("definition_log_ratio_coef", pt.as_tensor([float(r_mu)]),
-                                 pt.as_tensor([float(r_sd)]), pt.zeros((1, n_coef - 1)),
-                                 tau_r, n_fit, ("ratio", "us_coef"), n_coef)
+        walked = random_walk("definition_log_ratio_walk", start, pt.as_tensor([float(r_sd)]),
+                             pt.zeros((1, n_ratio - 1)), tau_r, dims=("ratio", "us_ratio_coef"))
     else:  # every step non-centred: for data that pin the ratio weakly (docs: back-test)
-        start = pm.Normal("definition_log_ratio_start", float(r_mu), float(r_sd), dims="ratio")
-        z = pm.Normal("definition_log_ratio_z", 0, 1, dims=("ratio", "us_step"))
-        ratio_coef = pm.Deterministic(
-            "definition_log_ratio_coef",
-            pt.concatenate([start[:, None], start[:, None] + pt.cumsum(z * tau_r, -1)], -1),
-            dims=("ratio", "us_coef"))
-    ratio = pm.Deterministic("us_definition_log_ratio", pt.dot(ratio_coef, us.basis.T)[0],
-                             dims="us_year")
+        first = pm.Normal("definition_log_ratio_start", float(r_mu), float(r_sd), dims="ratio")
+        z = pm.Normal("definition_log_ratio_z", 0, 1, dims=("ratio", "us_ratio_step"))
+        walked = pt.concatenate([first[:, None], first[:, None] + pt.cumsum(z * tau_r, -1)],
+                                -1)
+    held = pt.repeat(walked[:, -1:], n_coef - n_ratio, axis=1)
+    ratio_coef = pm.Deterministic("definition_log_ratio_coef",
+                                  pt.concatenate([walked, held], -1), dims=("ratio", "us_coef"))
+    ratio = pt.dot(ratio_coef, us.basis.T)[0]
+    k = us.ratio_last
+    ratio = pm.Deterministic("us_definition_log_ratio", pt.concatenate(
+        [ratio[:k + 1], pt.repeat(ratio[k:k + 1], n_years - k - 1)]), dims="us_year")
     # shares of any-opioid deaths involving heroin, synthetic, Rx opioids (they overlap)
     s_mu, s_sd = pri.share_logit_level["mu"], pri.share_logit_level["sigma"]
     t_share = pri.tau_step.create("tau_share")
