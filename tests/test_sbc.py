@@ -208,3 +208,35 @@ def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
     assert ranks.loc[ranks["sim"] != 1, "rank"].between(0, ranks["n_draws"]).all()
     back, sims_back, _, _ = sbc_stats.read_sbc(tmp_path)
     assert len(back) == len(ranks) and len(sims_back) == 3
+
+
+# ---- the report section ------------------------------------------------------------------
+def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
+    from burden.report import build
+    from burden.report.sbc import read_sbc_runs
+    from burden.report.synthetic import synthetic_inputs
+
+    models = tmp_path / "models"
+    ranks = pd.concat([_normal_sbc(60, 2, seed=4).assign(model="production"),
+                       _normal_sbc(60, 2, shift=0.7, seed=5).assign(model="production",
+                                                                    variable="beta")])
+    ranks["parameter"] = ranks["variable"] + "[" + ranks["index"] + "]"
+    sims = pd.DataFrame({"model": "production", "sim": range(60), "seed": range(60),
+                         "status": "ok", "attempts": 1, "error": None, "r_hat_max": 1.0,
+                         "ess_bulk_min": 800.0, "divergences": 0, "converged": True,
+                         "thin": 1, "compile_s": 0.0, "sample_s": 1.0, "worker": "w"})
+    manifest = {**_manifest(), "model": "production", "run_utc": "2026-11-29T23:00:00+00:00",
+                "command": "burden validate sbc --model production --simulations 60",
+                "simulations": 60, "workers": 2, "scheduler": "LocalCluster (embedded)",
+                "wall_s": 12.0, "load": {"before": "0.5", "after": "1.9"},
+                "reduction": "toy", "failed": 0, "converged": 60}
+    sbc_stats.write_sbc(models / "sbc" / "production", ranks, sims, manifest)
+    inputs = synthetic_inputs(seed=1)
+    inputs.sbc = read_sbc_runs(models)
+    out = tmp_path / "report"
+    html = build.build_report(inputs, out).read_text(encoding="utf-8")
+    section = html[html.index('id="sbc"'):]
+    assert (out / "figures" / "sbc_production.png").exists()
+    assert "beta[0], beta[1]" in section  # the biased variable's parameters are named
+    assert "FAIL" in section and "pass" in section
+    assert "burden validate sbc --model certified" in section  # not run: says how

@@ -12,6 +12,7 @@ import pandas as pd
 
 from burden.registry.keys import FitStatus
 from burden.report.backtests import backtest_context, copy_tables
+from burden.report.sbc import sbc_context
 from burden.report.choices import ReportOptions
 from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
@@ -122,6 +123,7 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "assumptions": {title: _records(frame) for title, frame in inp.assumptions.items()},
         "sources": source_rows(inp), "references": reference_rows(inp),
         "backtests": backtest_context(copy_tables(inp.backtests, out_dir)),
+        "sbc": sbc_context(inp.sbc, out_dir),
         "raw_hashes": raw_file_hashes(inp.raw_dir).to_dict("records"),
         "versions": package_versions(), "build": build_info(), "synthetic": inp.synthetic,
     }

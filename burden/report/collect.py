@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from burden.report.backtests import read_backtests
+from burden.report.sbc import read_sbc_runs
 from burden.report.inputs import ModelResult, ReportInputs
 from burden.report.provenance import ModelProvenance
 from burden.result_schemas import RESULTS
@@ -80,6 +81,7 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
             inp.assumptions["Attribution assumptions (as used)"] = frames["assumptions"]
             inp.attribution_status = manifest["status"]
     inp.backtests = read_backtests(models_dir)
+    inp.sbc = read_sbc_runs(models_dir)
     if backtest is not None:
         if backtest.exists():
             inp.backtest = backtest_table(pd.read_csv(backtest))

@@ -383,6 +383,8 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     started = dt.datetime.now(dt.UTC)
     load_before = _load()
     simulations = len(sims)
+    # the embedded scheduler logs every connection at INFO: keep the log to our lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     cluster = None
     if scheduler:
         client = Client(scheduler)
