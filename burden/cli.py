@@ -191,7 +191,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     out = args.out or config.models_dir() / "sbc" / args.model
     sampler = _json(args.sampler_config, "--sampler-config")
     try:
-        ranks, sims, manifest = sbc.run(
+        ranks, _, manifest = sbc.run(
             args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
             workers=args.workers, out=out, sampler=sampler,
             command="burden " + " ".join(sys.argv[1:]))

@@ -106,7 +106,7 @@ def test_write_and_read_sbc_keep_failed_simulations(tmp_path):
     ranks.loc[ranks["sim"] == 1, "status"] = "failed"
     paths = sbc_stats.write_sbc(tmp_path, ranks, _sims_table(), _manifest())
     assert json.loads(paths["manifest"].read_text())["failed"] == 1
-    back, sims, unif, manifest = sbc_stats.read_sbc(tmp_path)
+    back, sims, unif, _ = sbc_stats.read_sbc(tmp_path)
     assert len(back) == 6 and (back["status"] == "failed").sum() == 3
     assert sims.loc[sims["sim"] == 1, "error"].item() == "boom"
     # only the successful simulation counts: one PIT per parameter is too few to test

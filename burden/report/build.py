@@ -12,12 +12,12 @@ import pandas as pd
 
 from burden.registry.keys import FitStatus
 from burden.report.backtests import backtest_context, copy_tables
-from burden.report.sbc import sbc_context
 from burden.report.choices import ReportOptions
 from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
 from burden.report.numbers import KeyNumber, convergence_table, key_numbers, write_tables
 from burden.report.provenance import build_info, package_versions, raw_file_hashes
+from burden.report.sbc import sbc_context
 from burden.report.sources import reference_rows, source_rows
 
 __all__ = ["FigureResult", "KeyNumber", "MissingInputsError", "ReportOptions",

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from burden.report.backtests import read_backtests
-from burden.report.sbc import read_sbc_runs
 from burden.report.inputs import ModelResult, ReportInputs
 from burden.report.provenance import ModelProvenance
+from burden.report.sbc import read_sbc_runs
 from burden.result_schemas import RESULTS
 
 #: Fits whose result tables the report reads, and the ReportInputs field of each table.

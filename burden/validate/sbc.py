@@ -72,6 +72,10 @@ class SBCSpec:
     #: derived quantities, e.g. world production: name -> function of a Dataset
     derived: tuple[tuple[str, Callable[[xr.Dataset], xr.DataArray]], ...] = field(
         default=())
+    #: the sampler's starting values of some variables from a simulation's data, as the
+    #: model's real fit starts from the real data: (spec, data) -> {free RV name: value}
+    initial_points: Callable[[SBCSpec, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = (
+        None)
 
     @property
     def key(self) -> str:
@@ -128,7 +132,58 @@ def production_spec() -> SBCSpec:
                    extra=("production_t",), derived=(("world_production_t", _world),))
 
 
-SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec}
+#: certified: the first modelled year of the reduced design
+CERTIFIED_FIRST_YEAR = 2013
+
+
+def certified_spec() -> SBCSpec:
+    """The certified-deaths model on the real processed tables from 2013 (of 1999) to 2025:
+    every series, source and kind of row of those years."""
+    from burden.fits import read_tables
+    from burden.models.certified import CertifiedDeaths
+
+    tables = read_tables(CertifiedDeaths.data_tables)
+    reduction = (
+        f"years {CERTIFIED_FIRST_YEAR}-2025 (of 1999-2025), every series (US any opioid and "
+        "the four drug shares, Canada); the real design of those years is kept: final NCHS "
+        "counts to 2019 overlapping VSRR provisional counts from 2015 (the VSRR bias), "
+        "12-month windows, underreported recent months as censored lower bounds with the "
+        "publisher's nowcasts (their cv from the real adjustments), PHAC's partial 2025; "
+        "the sampler starts each walk at levels computed from the simulated counts, as the "
+        "real fit starts at the real ones")
+    return SBCSpec(model="certified", module=CertifiedDeaths.__module__,
+                   cls=CertifiedDeaths.__name__,
+                   model_config={"first_year": CERTIFIED_FIRST_YEAR}, tables=tables,
+                   sampler=CertifiedDeaths.default_sampler.to_dict(), reduction=reduction,
+                   extra=("deaths",), initial_points=certified_initial_points)
+
+
+def certified_initial_points(spec: SBCSpec, data: dict[str, np.ndarray]
+                             ) -> dict[str, np.ndarray]:
+    """Starting levels of the certified walks from a simulation's counts
+    (``certified_data.initial_levels`` on the simulated rows; counts below 1 count as 1,
+    for a finite log)."""
+    import dataclasses
+
+    from burden.models import certified_data
+
+    est = spec.estimator()
+    inp = est.inputs(est.prepare_data(spec.tables))
+    obs = inp.obs.copy()
+    kind = obs["kind"].to_numpy()
+    values = obs["value"].to_numpy(float).copy()
+    for k, name in (("count", "certified_count"), ("nowcast", "nowcast_count")):
+        if name in data:
+            values[kind == k] = np.asarray(data[name], dtype=float)
+    if "reported_lower_bound" in data:
+        values[kind == "lower_bound"] = np.exp(np.asarray(data["reported_lower_bound"]))
+    obs["value"] = np.maximum(values, 1.0)
+    levels = certified_data.initial_levels(dataclasses.replace(inp, obs=obs))
+    return {f"trend_{s.replace(':', '_')}": level for s, level in levels.items()}
+
+
+SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec,
+                                           "certified": certified_spec}
 #: models the command accepts; those without a spec yet raise a clear error
 MODELS = ("production", "certified", "deaths", "markets", "composition")
 
@@ -147,12 +202,22 @@ def spec_for(model: str) -> SBCSpec:
 def with_shared_observations(model):
     """A copy of ``model`` whose observed values are PyTensor shared variables named
     ``sbc_data_<observed variable>`` (same values): nutpie's ``with_data`` swaps them
-    without recompiling. The log density is otherwise the same graph."""
+    without recompiling. The log density is otherwise the same graph; initial values are
+    kept."""
     import pytensor
-    from pymc.model.fgraph import (ModelObservedRV, fgraph_from_model, model_from_fgraph,
-                                   model_observed_rv)
+    from pymc.model.fgraph import (
+        ModelObservedRV,
+        fgraph_from_model,
+        model_from_fgraph,
+        model_observed_rv,
+    )
     from pymc.pytensorf import toposort_replace
 
+    # fgraph_from_model refuses initial values: set aside, restored on the copy
+    initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
+                if value is not None}
+    for rv in model.rvs_to_initial_values:
+        model.rvs_to_initial_values[rv] = None
     fgraph, _ = fgraph_from_model(model)
     replacements = {}
     for node in list(fgraph.apply_nodes):
@@ -165,7 +230,11 @@ def with_shared_observations(model):
     if not replacements:
         raise ValueError("with_shared_observations: the model has no observed variable")
     toposort_replace(fgraph, tuple(replacements.items()))
-    return model_from_fgraph(fgraph, mutate_fgraph=True)
+    shared_model = model_from_fgraph(fgraph, mutate_fgraph=True)
+    for name, value in initvals.items():
+        shared_model.set_initval(shared_model[name], value)
+        model.rvs_to_initial_values[model[name]] = value
+    return shared_model
 
 
 def ranked_names(model, spec: SBCSpec) -> list[str]:
@@ -230,11 +299,11 @@ def simulate(spec: SBCSpec, simulations: int, seed: int
 
 
 # ---- one fit (worker side) -----------------------------------------------------------------
-#: spec key -> (compiled nutpie model, ranked names); one entry per model per process
-_WORKER_CACHE: dict[str, tuple[Any, list[str]]] = {}
+#: spec key -> (compiled nutpie model, ranked names, flat slices); one per model per process
+_WORKER_CACHE: dict[str, tuple[Any, list[str], dict[str, slice]]] = {}
 
 
-def _compiled(spec: SBCSpec) -> tuple[Any, list[str], float]:
+def _compiled(spec: SBCSpec) -> tuple[Any, list[str], dict[str, slice], float]:
     key = spec.key
     if key in _WORKER_CACHE:
         return (*_WORKER_CACHE[key], 0.0)
@@ -245,10 +314,38 @@ def _compiled(spec: SBCSpec) -> tuple[Any, list[str], float]:
 
     start = time.perf_counter()
     model = with_shared_observations(spec.build())
+    options = spec.estimator().compile_options(model)
     with pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH):
-        compiled = nutpie.compile_pymc_model(model, backend="numba")
-    _WORKER_CACHE[key] = (compiled, ranked_names(model, spec))
+        compiled = nutpie.compile_pymc_model(model, backend="numba", **options)
+    _WORKER_CACHE[key] = (compiled, ranked_names(model, spec), _flat_slices(model))
     return (*_WORKER_CACHE[key], time.perf_counter() - start)
+
+
+def _flat_slices(model) -> dict[str, slice]:
+    """Where each free variable sits in nutpie's flat vector (free RVs in model order, as
+    ``nutpie.compile_pymc`` lays them out)."""
+    point = model.initial_point()
+    out, count = {}, 0
+    for rv in model.free_RVs:
+        size = int(np.asarray(point[model.rvs_to_values[rv].name]).size)
+        out[rv.name] = slice(count, count + size)
+        count += size
+    return out
+
+
+def _with_initial_point(compiled, slices: dict[str, slice], values: dict[str, np.ndarray]):
+    """``compiled`` whose starting point has ``values`` (untransformed variables only)."""
+    import dataclasses
+
+    base = compiled.initial_point_func
+
+    def start(seed):
+        x = np.array(base(seed), dtype=float, copy=True)
+        for name, value in values.items():
+            x[slices[name]] = np.asarray(value, dtype=float).ravel()
+        return x
+
+    return dataclasses.replace(compiled, initial_point_func=start)
 
 
 def _worker_name() -> str:
@@ -263,8 +360,10 @@ def _worker_name() -> str:
 def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
     import nutpie
 
-    compiled, names, compile_s = _compiled(spec)
+    compiled, names, slices, compile_s = _compiled(spec)
     compiled = compiled.with_data(**{DATA_PREFIX + k: v for k, v in sim.data.items()})
+    if spec.initial_points is not None:
+        compiled = _with_initial_point(compiled, slices, spec.initial_points(spec, sim.data))
     cfg = spec.sampler
     start = time.perf_counter()
     idata = nutpie.sample(compiled, draws=int(cfg["draws"]), tune=max(int(cfg["tune"]), 1),

@@ -116,8 +116,7 @@ def pit_from_ranks(rank: np.ndarray, n_draws: np.ndarray, rng: np.random.Generat
 def _band(n: int, prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(evaluation points, lower, upper) of the simultaneous ``prob`` band of the ECDF of
     ``n`` uniform values (Saeilynoja et al. 2022, simulation method, via arviz_stats)."""
-    from arviz_stats.ecdf_utils import (get_pointwise_confidence_band,
-                                        simulate_confidence_bands)
+    from arviz_stats.ecdf_utils import get_pointwise_confidence_band, simulate_confidence_bands
 
     rng = np.random.default_rng(BAND_SEED)
     z = np.arange(1, n) / n
@@ -181,7 +180,7 @@ def summarise_uniformity(unif: pd.DataFrame, prob: float = BAND_PROB) -> pd.Data
     rows = []
     for variable, group in unif.groupby("variable", sort=False):
         k = len(group)
-        failed = int((group["pass"] == False).sum())  # noqa: E712 - None: not tested
+        failed = int((group["pass"] == False).sum())
         by_chance = int(binom.ppf(0.95, k, 1 - prob))
         rows.append({"variable": variable, "parameters": k, "failed": failed,
                      "expected_by_chance_max": by_chance, "pass": failed <= by_chance})
