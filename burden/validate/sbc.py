@@ -379,6 +379,8 @@ def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
     divergences = int(np.asarray(diverging).sum())
     ess_min = float(np.nanmin(stats["ess_bulk"]))
     r_hat_max = float(np.nanmax(stats["r_hat"]))
+    params = [f"{name}[{lab}]" if lab else name for name, (_, labels) in qty.items()
+              for lab in labels]
     n_total = flat.shape[0] * flat.shape[1]
     thin = sbc_stats.thin_factor(n_total, ess_min)
     rng = np.random.default_rng([sim.seed, 1])
@@ -388,6 +390,8 @@ def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
         result[name] = (rank, n_draws, sbc_stats.pit_from_ranks(rank, n_draws, rng))
     return {"ranks": result, "r_hat_max": r_hat_max, "ess_bulk_min": ess_min,
             "divergences": divergences, "thin": thin, "compile_s": compile_s,
+            "worst_r_hat": params[int(np.nanargmax(stats["r_hat"]))],
+            "worst_ess": params[int(np.nanargmin(stats["ess_bulk"]))],
             "sample_s": sample_s,
             "converged": bool(r_hat_max <= fast_diagnostics.RHAT_MAX
                               and ess_min >= fast_diagnostics.ESS_MIN and divergences == 0)}
@@ -448,6 +452,7 @@ def tables_from_results(spec: SBCSpec, sims: list[Simulation], labels: dict[str,
             "attempts": res["attempts"], "error": res.get("error"),
             **{k: res.get(k, np.nan) for k in ("r_hat_max", "ess_bulk_min", "divergences",
                                                "thin", "compile_s", "sample_s")},
+            "worst_r_hat": res.get("worst_r_hat"), "worst_ess": res.get("worst_ess"),
             "converged": bool(res.get("converged", False)), "worker": res.get("worker")})
     return pd.DataFrame(rank_rows), pd.DataFrame(sim_rows)
 
@@ -509,10 +514,11 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
                        "error": f"task lost: {type(exc).__name__}: {exc}"}
             results[i] = res
             if res["status"] == "ok":
-                log.info("SBC %s sim %d done (%d/%d): converged %s, R-hat %.3f, ESS %.0f, "
-                         "%d divergences, compile %.1f s, sampling %.1f s, %s", spec.model,
-                         i, done, simulations, res["converged"], res["r_hat_max"],
-                         res["ess_bulk_min"], res["divergences"], res["compile_s"],
+                log.info("SBC %s sim %d done (%d/%d): converged %s, R-hat %.3f (%s), ESS "
+                         "%.0f (%s), %d divergences, compile %.1f s, sampling %.1f s, %s",
+                         spec.model, i, done, simulations, res["converged"],
+                         res["r_hat_max"], res["worst_r_hat"], res["ess_bulk_min"],
+                         res["worst_ess"], res["divergences"], res["compile_s"],
                          res["sample_s"], res["worker"])
             else:
                 log.warning("SBC %s sim %d FAILED (%d/%d): %s", spec.model, i, done,

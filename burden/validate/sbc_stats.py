@@ -69,6 +69,9 @@ SBC_SIMS = pa.DataFrameSchema(
      "ess_bulk_min": pa.Column(float, nullable=True),
      "divergences": pa.Column(float, nullable=True),
      "converged": pa.Column(bool), "thin": pa.Column(float, nullable=True),
+     # the parameters with the largest R-hat and the smallest bulk ESS of the fit
+     "worst_r_hat": pa.Column(str, nullable=True, required=False),
+     "worst_ess": pa.Column(str, nullable=True, required=False),
      "compile_s": pa.Column(float, nullable=True),
      "sample_s": pa.Column(float, nullable=True),
      "worker": pa.Column(str, nullable=True)},
