@@ -226,8 +226,10 @@ def read_sbc(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, di
     missing = [k for k in MANIFEST_KEYS if k not in manifest]
     if missing:
         raise ValueError(f"{out['manifest']}: manifest lacks {missing}")
-    ranks_table = SBC_RANKS.validate(pd.read_csv(out["ranks"], keep_default_na=False,
-                                                 na_values=[""]), lazy=True)
+    # labels are text ("NA" is Namibia, "" a scalar's index); only empty numbers are missing
+    raw = pd.read_csv(out["ranks"], keep_default_na=False, na_values=[""])
+    raw["index"] = raw["index"].fillna("")
+    ranks_table = SBC_RANKS.validate(raw, lazy=True)
     sims = SBC_SIMS.validate(pd.read_csv(out["sims"]), lazy=True)
     unif = pd.read_csv(out["uniformity"])
     return ranks_table, sims, unif, manifest
