@@ -534,7 +534,9 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
         "model": spec.model, "run_utc": started.isoformat(timespec="seconds"),
         "command": command, "simulations": simulations, "seed": seed,
         "reduction": spec.reduction, "model_config": spec.model_config,
-        "sampler": spec.sampler, "workers": n_workers,
+        # every fit has its own seed (sims.csv) and one core: the spec's own are unused
+        "sampler": {k: v for k, v in spec.sampler.items()
+                    if k not in ("random_seed", "cores")}, "workers": n_workers,
         "scheduler": scheduler or "LocalCluster (embedded)", "wall_s": round(wall, 1),
         "fits_wall_s": round(fits_wall, 1),
         "load": {"before": load_before, "after": _load()},
