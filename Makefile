@@ -190,6 +190,14 @@ $(MODELS)/sbc/production/manifest.json: burden/models/production.py \
 	$(BURDEN) validate sbc --model production --simulations $(SBC_SIMS) \
 	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
 
+# certified (SBC_MODELS="production certified"): fits are slow, about 30-80 s each here
+$(MODELS)/sbc/certified/manifest.json: $(PROC)/us_deaths_by_drug.parquet \
+    $(PROC)/us_provisional_national.parquet $(PROC)/canada_opioid_deaths.parquet \
+    burden/models/certified.py burden/models/certified_data.py burden/models/trends.py \
+    $(SBC_CODE) | $(STAMP)
+	$(BURDEN) validate sbc --model certified --simulations $(SBC_SIMS) \
+	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
+
 sbc: $(SBC_MODELS:%=$(MODELS)/sbc/%/manifest.json)
 
 # ---- report ----------------------------------------------------------------------------

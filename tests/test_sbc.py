@@ -244,3 +244,43 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
     assert "beta[0], beta[1]" in section  # the biased variable's parameters are named
     assert "FAIL" in section and "pass" in section
     assert "burden validate sbc --model certified" in section  # not run: says how
+
+
+@pytest.fixture(scope="module")
+def certified_tables(raw_file, tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """The certified model's three processed tables, built from the hash-checked raw files."""
+    from burden.data import build
+
+    out = tmp_path_factory.mktemp("sbc_certified_processed")
+    raw = raw_file("nida_deaths").parent
+    for source in ("nida_rates", "vsrr_national", "phac_harms"):
+        raw_file(source)
+    return {t: pd.read_parquet(build.build_table(t, out_dir=out, raw_dir=raw, progress=None))
+            for t in ("us_deaths_by_drug", "us_provisional_national", "canada_opioid_deaths")}
+
+
+@pytest.mark.realdata
+def test_certified_fits_start_from_the_simulated_counts(certified_tables):
+    """Each certified SBC fit starts its walks at levels computed from its own simulated
+    counts (as the real fit starts from the real ones), not from the real data."""
+    from burden.validate import sbc
+
+    spec = sbc.certified_spec(certified_tables)
+    sims, _ = sbc.simulate(spec, 2, seed=3)
+    est = spec.estimator()
+    obs = est.inputs(est.prepare_data(spec.tables)).obs
+    first = obs.index[(obs["kind"] == "count").to_numpy()
+                      & (obs["series"] == "USA:any_opioid").to_numpy()
+                      & (obs["year"] == sbc.CERTIFIED_FIRST_YEAR).to_numpy()]
+    assert len(first) == 1  # the NCHS count of the first year (no VSRR before 2015)
+    position = list(obs.index[(obs["kind"] == "count").to_numpy()]).index(first[0])
+    starts = []
+    for sim in sims:
+        start = spec.initial_points(spec, sim.data)
+        assert set(start) == {f"trend_{s.replace(':', '_')}" for s in obs["series"].unique()}
+        assert all(np.isfinite(v).all() for v in start.values())
+        count = max(float(sim.data["certified_count"][position]), 1.0)
+        # initial_levels adds a fixed wiggle of sd 0.01 to every start
+        assert start["trend_USA_any_opioid"][0] == pytest.approx(np.log(count), abs=0.05)
+        starts.append(start["trend_USA_any_opioid"][0])
+    assert starts[0] != pytest.approx(starts[1], abs=0.1)  # two data sets, two starts

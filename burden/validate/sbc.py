@@ -136,13 +136,14 @@ def production_spec() -> SBCSpec:
 CERTIFIED_FIRST_YEAR = 2013
 
 
-def certified_spec() -> SBCSpec:
-    """The certified-deaths model on the real processed tables from 2013 (of 1999) to 2025:
-    every series, source and kind of row of those years."""
+def certified_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
+    """The certified-deaths model on the real processed tables (``tables``, default the
+    project's) from 2013 (of 1999) to 2025: every series, source and kind of row of those
+    years."""
     from burden.fits import read_tables
     from burden.models.certified import CertifiedDeaths
 
-    tables = read_tables(CertifiedDeaths.data_tables)
+    tables = tables or read_tables(CertifiedDeaths.data_tables)
     reduction = (
         f"years {CERTIFIED_FIRST_YEAR}-2025 (of 1999-2025), every series (US any opioid and "
         "the four drug shares, Canada); the real design of those years is kept: final NCHS "
