@@ -19,7 +19,7 @@ OUT := reports/output
 BURDEN_DATA_MIRROR ?= $(firstword $(wildcard $(abspath ../shared/data/raw)))
 export BURDEN_DATA_MIRROR
 
-.PHONY: all report data models test test-fast lint benchmark backtest validate clean clean-all venv
+.PHONY: all report data models test test-fast lint benchmark backtest validate sbc clean clean-all venv
 
 all: report
 
@@ -174,6 +174,31 @@ validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv \
     $(MODELS)/deaths_rounds.csv
 
 models: $(RESULTS)
+
+# Simulation-based calibration (`make sbc`, not on the report's path; the report shows the
+# saved runs when they exist): prior draws, simulated data on a reduced real design, one fit
+# each on an embedded Dask LocalCluster (one worker per core). SBC_SIMS simulations per
+# model; SBC_SCHEDULER=tcp://host:port sends the fits to an existing Dask cluster. Exit 3
+# (a parameter outside its band, or a failed simulation) is a finished run: its tables stay.
+SBC_SIMS ?= 200
+SBC_MODELS ?= production
+SBC_SCHEDULER ?=
+SBC_CODE := burden/validate/sbc.py burden/validate/sbc_stats.py $(MODEL_CODE)
+
+$(MODELS)/sbc/production/manifest.json: burden/models/production.py \
+    burden/registry/reference/opium_production_published.csv $(SBC_CODE) | $(STAMP)
+	$(BURDEN) validate sbc --model production --simulations $(SBC_SIMS) \
+	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
+
+# certified (SBC_MODELS="production certified"): fits are slow, about 30-80 s each here
+$(MODELS)/sbc/certified/manifest.json: $(PROC)/us_deaths_by_drug.parquet \
+    $(PROC)/us_provisional_national.parquet $(PROC)/canada_opioid_deaths.parquet \
+    burden/models/certified.py burden/models/certified_data.py burden/models/trends.py \
+    $(SBC_CODE) | $(STAMP)
+	$(BURDEN) validate sbc --model certified --simulations $(SBC_SIMS) \
+	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
+
+sbc: $(SBC_MODELS:%=$(MODELS)/sbc/%/manifest.json)
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \

@@ -7,6 +7,8 @@
     burden attribute                     models/attribution.nc
     burden report                        reports/output/index.html (reads result tables)
     burden backtest [deaths|certified|rounds]   models/<fit>_backtest.csv, deaths_rounds.csv
+    burden validate sbc --model M --simulations N   models/sbc/<M>/ (simulation-based
+                                         calibration on Dask: ranks, fits, pass/fail)
     burden benchmark MODEL ...           timing table (benchmark, not a test)
     burden priors MODEL                  the priors of a model, as a Markdown table
 
@@ -183,6 +185,31 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from burden.validate import sbc, sbc_stats
+
+    out = args.out or config.models_dir() / "sbc" / args.model
+    sampler = _json(args.sampler_config, "--sampler-config")
+    try:
+        ranks, _, manifest = sbc.run(
+            args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
+            workers=args.workers, out=out, sampler=sampler,
+            command="burden " + " ".join(sys.argv[1:]))
+    except NotImplementedError as exc:
+        print(f"burden validate: {exc}", file=sys.stderr)
+        return 2
+    unif = sbc_stats.uniformity(ranks)
+    summary = sbc_stats.summarise_uniformity(unif)
+    print(summary.to_string(index=False))
+    print(f"{manifest['simulations']} simulations in {manifest['wall_s']:.0f} s on "
+          f"{manifest['workers']} worker(s); failed {manifest['failed']}, converged "
+          f"{manifest['converged']}; tables in {out}")
+    failing = unif[~unif["pass"]]
+    if not failing.empty:
+        print("outside the 95% simultaneous band: " + ", ".join(failing["parameter"]))
+    return 0 if bool(summary["pass"].all()) and manifest["failed"] == 0 else 3
+
+
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from burden.benchmark import benchmark
 
@@ -275,6 +302,26 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--save-model", type=Path, default=None)
     _add_sampler_options(b)
     b.set_defaults(func=_cmd_backtest)
+
+    v = sub.add_parser("validate", help="validation of the models on simulated data")
+    vsub = v.add_subparsers(dest="check", required=True)
+    sbc = vsub.add_parser("sbc", help="simulation-based calibration: prior draws, simulated "
+                          "data, one fit each on Dask, ranks of the true values "
+                          "(models/sbc/<model>/)")
+    sbc.add_argument("--model", required=True,
+                     choices=["production", "certified", "deaths", "markets", "composition"])
+    sbc.add_argument("--simulations", "--sims", type=int, required=True)
+    sbc.add_argument("--scheduler", default=None, help="address of an existing Dask "
+                     "scheduler (tcp://host:port); default: an embedded LocalCluster")
+    sbc.add_argument("--workers", type=int, default=None, help="LocalCluster worker "
+                     "processes, one thread each (default: one per core)")
+    sbc.add_argument("--seed", type=int, default=1, help="seed of the prior draws and of "
+                     "every fit (default: %(default)s)")
+    sbc.add_argument("--out", type=Path, default=None,
+                     help="output folder (default: models/sbc/<model>)")
+    sbc.add_argument("--sampler-config", help="JSON merged over the model's sampler "
+                     "defaults (draws, tune, chains, target_accept)")
+    v.set_defaults(func=_cmd_validate)
 
     bm = sub.add_parser("benchmark", help="time the real-data fits, each sampler in its own "
                         "process (prints a Markdown table)")

@@ -17,6 +17,7 @@ from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
 from burden.report.numbers import KeyNumber, convergence_table, key_numbers, write_tables
 from burden.report.provenance import build_info, package_versions, raw_file_hashes
+from burden.report.sbc import sbc_context
 from burden.report.sources import reference_rows, source_rows
 
 __all__ = ["FigureResult", "KeyNumber", "MissingInputsError", "ReportOptions",
@@ -122,6 +123,7 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "assumptions": {title: _records(frame) for title, frame in inp.assumptions.items()},
         "sources": source_rows(inp), "references": reference_rows(inp),
         "backtests": backtest_context(copy_tables(inp.backtests, out_dir)),
+        "sbc": sbc_context(inp.sbc, out_dir),
         "raw_hashes": raw_file_hashes(inp.raw_dir).to_dict("records"),
         "versions": package_versions(), "build": build_info(), "synthetic": inp.synthetic,
     }

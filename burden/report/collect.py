@@ -14,6 +14,7 @@ import pandas as pd
 from burden.report.backtests import read_backtests
 from burden.report.inputs import ModelResult, ReportInputs
 from burden.report.provenance import ModelProvenance
+from burden.report.sbc import read_sbc_runs
 from burden.result_schemas import RESULTS
 
 #: Fits whose result tables the report reads, and the ReportInputs field of each table.
@@ -80,6 +81,7 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
             inp.assumptions["Attribution assumptions (as used)"] = frames["assumptions"]
             inp.attribution_status = manifest["status"]
     inp.backtests = read_backtests(models_dir)
+    inp.sbc = read_sbc_runs(models_dir)
     if backtest is not None:
         if backtest.exists():
             inp.backtest = backtest_table(pd.read_csv(backtest))

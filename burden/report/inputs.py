@@ -39,6 +39,8 @@ class ReportInputs:
     backtest: pd.DataFrame | None = None
     #: scored back-tests listed in ``burden.report.backtests.BACKTESTS`` (read or missing)
     backtests: list = field(default_factory=list)
+    #: saved simulation-based calibration runs (``burden.report.sbc.read_sbc_runs``)
+    sbc: list = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     models: dict[str, ModelResult] = field(default_factory=dict)
     #: names of expected inputs that were not found, with the reason (shown in the report)

@@ -1,0 +1,80 @@
+"""The report's simulation-based calibration section: per model with a saved SBC run
+(``models/sbc/<model>/``, written by ``burden validate sbc``), the run's date and settings,
+failed and non-converged simulations, the pass/fail table per variable and the ECDF-difference
+figure (template ``_sbc.html``).
+
+No PyMC here: the section reads the saved tables only (``burden.validate.sbc_stats``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from burden.validate.sbc_stats import read_sbc, summarise_uniformity
+
+#: models whose SBC run the report shows, in this order
+SBC_MODELS = ("production", "certified", "deaths", "markets", "composition")
+
+
+@dataclass
+class SBCResult:
+    model: str
+    ranks: pd.DataFrame | None = None
+    sims: pd.DataFrame | None = None
+    uniformity: pd.DataFrame | None = None
+    manifest: dict = field(default_factory=dict)
+    reason: str = ""
+
+
+def read_sbc_runs(models_dir: Path) -> list[SBCResult]:
+    """Every model's saved SBC run; a model without one is recorded with the command that
+    makes it. A folder with tables but no manifest raises (never silently left out)."""
+    out = []
+    for model in SBC_MODELS:
+        folder = Path(models_dir) / "sbc" / model
+        if not (folder / "ranks.csv").exists():
+            out.append(SBCResult(model, reason=f"no run in {folder} (run `burden validate "
+                                               f"sbc --model {model} --simulations 200`)"))
+            continue
+        ranks, sims, unif, manifest = read_sbc(folder)
+        out.append(SBCResult(model, ranks, sims, unif, manifest))
+    return out
+
+
+def sbc_context(results: list[SBCResult], out_dir: Path, dpi: int = 110) -> list[dict]:
+    """Template rows of ``_sbc.html``; draws each run's ECDF figure into ``out_dir``."""
+    from burden.plots.sbc import plot_sbc_ecdf_grid, sbc_ecdf_data
+
+    rows = []
+    for r in results:
+        item = {"model": r.model, "available": r.ranks is not None, "reason": r.reason}
+        if r.ranks is None:
+            rows.append(item)
+            continue
+        m, sims = r.manifest, r.sims
+        summary = summarise_uniformity(r.uniformity)
+        failing = r.uniformity[r.uniformity["pass"].astype(str) == "False"]
+        figures = Path(out_dir) / "figures"
+        figures.mkdir(parents=True, exist_ok=True)
+        data = sbc_ecdf_data(r.ranks)
+        png = f"figures/sbc_{r.model}.png"
+        plot_sbc_ecdf_grid(data).savefig(Path(out_dir) / png, dpi=dpi)
+        tables = Path(out_dir) / "tables"
+        tables.mkdir(parents=True, exist_ok=True)
+        csv = f"tables/sbc_{r.model}_uniformity.csv"
+        r.uniformity.to_csv(Path(out_dir) / csv, index=False)
+        item.update({
+            "run_utc": m["run_utc"], "command": m["command"], "simulations": m["simulations"],
+            "workers": m["workers"], "scheduler": m["scheduler"], "wall_s": m["wall_s"],
+            "load": m["load"], "reduction": m["reduction"], "failed": m["failed"],
+            "converged": m["converged"],
+            "failed_errors": sims.loc[sims["status"] == "failed", ["sim", "error"]]
+                                 .to_dict("records"),
+            "variables": summary.to_dict("records"),
+            "failing": failing["parameter"].tolist(),
+            "png": png, "csv": csv})
+        rows.append(item)
+    return rows

@@ -1,0 +1,551 @@
+"""``burden validate sbc``: simulation-based calibration of a model, fits run on Dask.
+
+For each simulation: parameters drawn from the prior and data from the likelihood (one
+prior-predictive draw of the model's own ``build_model`` on a reduced version of the real
+data's design), a fit with the model's default sampler, and the rank of every true value
+among the posterior draws thinned to near-independent ones (``sbc_stats``).
+
+Why not ``simuk.SBC`` (0.3.0, read before writing this): it loops over simulations in one
+process and re-creates the model with ``pm.observe`` and ``pm.sample`` for every simulation
+(a compilation per fit: 34 s for the reduced production model against 13 s of sampling,
+measured 2026-11-29), stops the whole run at the first failed fit instead of retrying and
+recording it, ranks all draws without thinning, and records no per-fit convergence. Its
+rank convention (draws strictly below the truth) is kept.
+
+Distribution. The simulations are independent fits, submitted as Dask tasks
+(``dask.distributed``): by default to an embedded ``LocalCluster`` of one single-threaded
+worker process per core, or with ``scheduler="tcp://host:port"`` to an existing cluster
+(its workers need this package installed; the design tables travel with the task, so they
+need no data files). Prior draws are made once on the client, so the simulated data do not
+depend on how many workers there are.
+
+Compile once per worker. The observed data of the model are replaced by PyTensor shared
+variables (``with_shared_observations``); the first task on a worker compiles the nutpie
+model and keeps it in a process-level cache, later tasks swap the data in with nutpie's
+``with_data`` (no recompilation): ``compile_s`` is recorded per simulation (0 when reused).
+
+Failures. A fit that raises is retried once with another seed; if it fails again, or its
+worker dies twice, the simulation is recorded with status ``failed`` and the error (its
+ranks are NaN): never dropped. Convergence (max R-hat, min bulk ESS, divergences) of each
+fit is recorded; non-converged fits keep their ranks and are counted in the manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from burden.models import fast_diagnostics
+from burden.validate import sbc_stats
+
+log = logging.getLogger(__name__)
+
+#: prefix of the shared variables that hold a simulation's observed data
+DATA_PREFIX = "sbc_data_"
+#: seed offset of a retried fit
+RETRY_OFFSET = 2**30
+
+
+@dataclass(frozen=True)
+class SBCSpec:
+    """What a worker needs to build, compile and fit one model: picklable, no files."""
+
+    model: str
+    module: str
+    cls: str
+    model_config: dict
+    tables: dict[str, pd.DataFrame]
+    sampler: dict
+    reduction: str
+    #: names of posterior quantities ranked besides the free random variables
+    extra: tuple[str, ...] = ()
+    #: derived quantities, e.g. world production: name -> function of a Dataset
+    derived: tuple[tuple[str, Callable[[xr.Dataset], xr.DataArray]], ...] = field(
+        default=())
+    #: the sampler's starting values of some variables from a simulation's data, as the
+    #: model's real fit starts from the real data: (spec, data) -> {free RV name: value}
+    initial_points: Callable[[SBCSpec, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = (
+        None)
+
+    @property
+    def key(self) -> str:
+        from burden.models.base import frame_hash
+
+        parts = [self.model, self.module, self.cls, repr(sorted(self.model_config.items()))]
+        parts += [f"{k}:{frame_hash(v)}" for k, v in sorted(self.tables.items())]
+        return "|".join(parts)
+
+    def estimator(self):
+        import importlib
+
+        cls = getattr(importlib.import_module(self.module), self.cls)
+        return cls(self.model_config, self.sampler)
+
+    def build(self):
+        est = self.estimator()
+        return est.build_model(est.prepare_data(self.tables))
+
+
+# ---- the models' reduced designs -----------------------------------------------------------
+#: production: the sources and years of the reduced design (real measurement pattern kept)
+PRODUCTION_SOURCES = ("AFG", "MMR", "MEX", "ROW")
+PRODUCTION_YEARS = (2005, 2014)
+
+
+def _world(ds: xr.Dataset) -> xr.DataArray:
+    return ds["production_t"].sum("source")
+
+
+def production_spec() -> SBCSpec:
+    """The production model on the real published-figure table restricted to Afghanistan,
+    Myanmar, Mexico and the rest of the world, 2005-2014."""
+    from burden.data.cleaning import CleaningLog
+    from burden.data.loaders import reference
+    from burden.models.production import OpiumProduction
+    from burden.registry import published
+
+    src = published.REFERENCE_SOURCES["reference_opium_production"]
+    table = reference.load(src.path, CleaningLog(src.id, str(src.path)), src.id)
+    config = {"sources": list(PRODUCTION_SOURCES), "years": list(PRODUCTION_YEARS)}
+    reduction = (
+        "sources AFG, MMR, MEX and ROW (of 11), years 2005-2014 (of 1998-2024); the "
+        "measurement design of the real published table in those cells is kept: which "
+        "source is measured in which year by which kind (production, area, yield, shares, "
+        "world totals), UNODC vs US-government rows, recalled ('memory') rows, published "
+        "ranges (their widths set extra error), the censored bound, republications counted "
+        "once, and so the centred/non-centred split and the Student-t steps that the design "
+        "implies; world rows become the sum of the four modelled sources")
+    return SBCSpec(model="production", module=OpiumProduction.__module__,
+                   cls=OpiumProduction.__name__, model_config=config,
+                   tables={"production_measurements": table},
+                   sampler=OpiumProduction.default_sampler.to_dict(), reduction=reduction,
+                   extra=("production_t",), derived=(("world_production_t", _world),))
+
+
+#: certified: the first modelled year of the reduced design
+CERTIFIED_FIRST_YEAR = 2013
+
+
+def certified_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
+    """The certified-deaths model on the real processed tables (``tables``, default the
+    project's) from 2013 (of 1999) to 2025: every series, source and kind of row of those
+    years."""
+    from burden.fits import read_tables
+    from burden.models.certified import CertifiedDeaths
+
+    tables = tables or read_tables(CertifiedDeaths.data_tables)
+    reduction = (
+        f"years {CERTIFIED_FIRST_YEAR}-2025 (of 1999-2025), every series (US any opioid and "
+        "the four drug shares, Canada); the real design of those years is kept: final NCHS "
+        "counts to 2019 overlapping VSRR provisional counts from 2015 (the VSRR bias), "
+        "12-month windows, underreported recent months as censored lower bounds with the "
+        "publisher's nowcasts (their cv from the real adjustments), PHAC's partial 2025; "
+        "the sampler starts each walk at levels computed from the simulated counts, as the "
+        "real fit starts at the real ones")
+    return SBCSpec(model="certified", module=CertifiedDeaths.__module__,
+                   cls=CertifiedDeaths.__name__,
+                   model_config={"first_year": CERTIFIED_FIRST_YEAR}, tables=tables,
+                   sampler=CertifiedDeaths.default_sampler.to_dict(), reduction=reduction,
+                   extra=("deaths",), initial_points=certified_initial_points)
+
+
+def certified_initial_points(spec: SBCSpec, data: dict[str, np.ndarray]
+                             ) -> dict[str, np.ndarray]:
+    """Starting levels of the certified walks from a simulation's counts
+    (``certified_data.initial_levels`` on the simulated rows; counts below 1 count as 1,
+    for a finite log)."""
+    import dataclasses
+
+    from burden.models import certified_data
+
+    est = spec.estimator()
+    inp = est.inputs(est.prepare_data(spec.tables))
+    obs = inp.obs.copy()
+    kind = obs["kind"].to_numpy()
+    values = obs["value"].to_numpy(float).copy()
+    for k, name in (("count", "certified_count"), ("nowcast", "nowcast_count")):
+        if name in data:
+            values[kind == k] = np.asarray(data[name], dtype=float)
+    if "reported_lower_bound" in data:
+        values[kind == "lower_bound"] = np.exp(np.asarray(data["reported_lower_bound"]))
+    obs["value"] = np.maximum(values, 1.0)
+    levels = certified_data.initial_levels(dataclasses.replace(inp, obs=obs))
+    return {f"trend_{s.replace(':', '_')}": level for s, level in levels.items()}
+
+
+SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec,
+                                           "certified": certified_spec}
+#: models the command accepts; those without a spec yet raise a clear error
+MODELS = ("production", "certified", "deaths", "markets", "composition")
+
+
+def spec_for(model: str) -> SBCSpec:
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
+    if model not in SPECS:
+        raise NotImplementedError(
+            f"SBC for {model!r} is not implemented yet (issue 11): only "
+            f"{', '.join(SPECS)} has a reduced design and simulator")
+    return SPECS[model]()
+
+
+# ---- the model with swappable data ---------------------------------------------------------
+def with_shared_observations(model):
+    """A copy of ``model`` whose observed values are PyTensor shared variables named
+    ``sbc_data_<observed variable>`` (same values): nutpie's ``with_data`` swaps them
+    without recompiling. The log density is otherwise the same graph; initial values are
+    kept."""
+    import pytensor
+    from pymc.model.fgraph import (
+        ModelObservedRV,
+        fgraph_from_model,
+        model_from_fgraph,
+        model_observed_rv,
+    )
+    from pymc.pytensorf import toposort_replace
+
+    # fgraph_from_model refuses initial values: set aside, restored on the copy
+    initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
+                if value is not None}
+    for rv in model.rvs_to_initial_values:
+        model.rvs_to_initial_values[rv] = None
+    fgraph, _ = fgraph_from_model(model)
+    replacements = {}
+    for node in list(fgraph.apply_nodes):
+        if isinstance(node.op, ModelObservedRV):
+            rv, data, *dims = node.inputs
+            value = data.data if hasattr(data, "data") else data.eval()
+            shared = pytensor.shared(np.array(value), name=DATA_PREFIX + node.op.name)
+            replacements[node.outputs[0]] = model_observed_rv(rv, shared, node.op.name,
+                                                              *dims)
+    if not replacements:
+        raise ValueError("with_shared_observations: the model has no observed variable")
+    toposort_replace(fgraph, tuple(replacements.items()))
+    shared_model = model_from_fgraph(fgraph, mutate_fgraph=True)
+    for name, value in initvals.items():
+        shared_model.set_initval(shared_model[name], value)
+        model.rvs_to_initial_values[model[name]] = value
+    return shared_model
+
+
+def ranked_names(model, spec: SBCSpec) -> list[str]:
+    """Free random variables of ``model`` and the spec's extra quantities."""
+    return [v.name for v in model.free_RVs] + list(spec.extra)
+
+
+def _flatten(arr: xr.DataArray, sample_dims: tuple[str, ...]) -> tuple[np.ndarray,
+                                                                        list[str]]:
+    """(values (*sample_dims, m), labels of the m elements: coordinate values joined)."""
+    rest = [d for d in arr.dims if d not in sample_dims]
+    arr = arr.transpose(*sample_dims, *rest)
+    values = np.asarray(arr.values, dtype=float)
+    values = values.reshape(*values.shape[:len(sample_dims)], -1)
+    if not rest:
+        return values, [""]
+    grids = np.meshgrid(*[arr[d].values for d in rest], indexing="ij")
+    labels = [",".join(str(g.ravel()[i]) for g in grids) for i in range(grids[0].size)]
+    return values, labels
+
+
+def quantities(ds: xr.Dataset, names: list[str], spec: SBCSpec,
+               sample_dims: tuple[str, ...]) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """name -> (values (*sample_dims, m), element labels) for ranked and derived names."""
+    out = {name: _flatten(ds[name], sample_dims) for name in names}
+    for name, fn in spec.derived:
+        out[name] = _flatten(fn(ds), sample_dims)
+    return out
+
+
+# ---- simulation (client side) --------------------------------------------------------------
+@dataclass
+class Simulation:
+    sim: int
+    seed: int
+    data: dict[str, np.ndarray]
+    truth: dict[str, np.ndarray]  # name -> (m,)
+
+
+def simulate(spec: SBCSpec, simulations: int, seed: int
+             ) -> tuple[list[Simulation], dict[str, list[str]]]:
+    """Prior draws and prior-predictive data sets (one ``pm.sample_prior_predictive`` call
+    on the model's own generative graph), and each simulation's fit seed."""
+    import pymc as pm
+
+    model = spec.build()
+    names = ranked_names(model, spec)
+    observed = [v.name for v in model.observed_RVs]
+    with model:
+        draws = pm.sample_prior_predictive(simulations, random_seed=seed)
+    prior = draws["prior"].to_dataset()
+    pred = draws["prior_predictive"].to_dataset()
+    qty = quantities(prior, names, spec, ("chain", "draw"))
+    labels = {name: lab for name, (_, lab) in qty.items()}
+    fit_seeds = np.random.default_rng(seed).integers(0, RETRY_OFFSET, size=simulations)
+    sims = []
+    for i in range(simulations):
+        data = {name: np.asarray(pred[name].isel(chain=0, draw=i).values) for name in observed}
+        truth = {name: values[0, i] for name, (values, _) in qty.items()}
+        sims.append(Simulation(i, int(fit_seeds[i]), data, truth))
+    return sims, labels
+
+
+# ---- one fit (worker side) -----------------------------------------------------------------
+#: spec key -> (compiled nutpie model, ranked names, flat slices); one per model per process
+_WORKER_CACHE: dict[str, tuple[Any, list[str], dict[str, slice]]] = {}
+
+
+def _compiled(spec: SBCSpec) -> tuple[Any, list[str], dict[str, slice], float]:
+    key = spec.key
+    if key in _WORKER_CACHE:
+        return (*_WORKER_CACHE[key], 0.0)
+    import nutpie
+    import pytensor
+
+    from burden.models.base import NUMBA_FASTMATH
+
+    start = time.perf_counter()
+    model = with_shared_observations(spec.build())
+    options = spec.estimator().compile_options(model)
+    with pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH):
+        compiled = nutpie.compile_pymc_model(model, backend="numba", **options)
+    _WORKER_CACHE[key] = (compiled, ranked_names(model, spec), _flat_slices(model))
+    return (*_WORKER_CACHE[key], time.perf_counter() - start)
+
+
+def _flat_slices(model) -> dict[str, slice]:
+    """Where each free variable sits in nutpie's flat vector (free RVs in model order, as
+    ``nutpie.compile_pymc`` lays them out)."""
+    point = model.initial_point()
+    out, count = {}, 0
+    for rv in model.free_RVs:
+        size = int(np.asarray(point[model.rvs_to_values[rv].name]).size)
+        out[rv.name] = slice(count, count + size)
+        count += size
+    return out
+
+
+def _with_initial_point(compiled, slices: dict[str, slice], values: dict[str, np.ndarray]):
+    """``compiled`` whose starting point has ``values`` (untransformed variables only)."""
+    import dataclasses
+
+    base = compiled.initial_point_func
+
+    def start(seed):
+        x = np.array(base(seed), dtype=float, copy=True)
+        for name, value in values.items():
+            x[slices[name]] = np.asarray(value, dtype=float).ravel()
+        return x
+
+    return dataclasses.replace(compiled, initial_point_func=start)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return f"pid {os.getpid()}"
+
+
+def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
+    import nutpie
+
+    compiled, names, slices, compile_s = _compiled(spec)
+    compiled = compiled.with_data(**{DATA_PREFIX + k: v for k, v in sim.data.items()})
+    if spec.initial_points is not None:
+        compiled = _with_initial_point(compiled, slices, spec.initial_points(spec, sim.data))
+    cfg = spec.sampler
+    start = time.perf_counter()
+    idata = nutpie.sample(compiled, draws=int(cfg["draws"]), tune=max(int(cfg["tune"]), 1),
+                          chains=int(cfg["chains"]), cores=1, seed=int(seed),
+                          target_accept=float(cfg["target_accept"]), progress_bar=False)
+    sample_s = time.perf_counter() - start
+    post = idata["posterior"]
+    post = post.to_dataset() if hasattr(post, "to_dataset") else post
+    qty = quantities(post, names, spec, ("chain", "draw"))
+    flat = np.concatenate([values for values, _ in qty.values()], axis=-1)
+    stats = fast_diagnostics.summarise(flat)
+    diverging = idata["sample_stats"]["diverging"]
+    divergences = int(np.asarray(diverging).sum())
+    ess_min = float(np.nanmin(stats["ess_bulk"]))
+    r_hat_max = float(np.nanmax(stats["r_hat"]))
+    params = [f"{name}[{lab}]" if lab else name for name, (_, labels) in qty.items()
+              for lab in labels]
+    n_total = flat.shape[0] * flat.shape[1]
+    thin = sbc_stats.thin_factor(n_total, ess_min)
+    rng = np.random.default_rng([sim.seed, 1])
+    result = {}
+    for name, (values, _) in qty.items():
+        rank, n_draws = sbc_stats.ranks(values, sim.truth[name], thin)
+        result[name] = (rank, n_draws, sbc_stats.pit_from_ranks(rank, n_draws, rng))
+    return {"ranks": result, "r_hat_max": r_hat_max, "ess_bulk_min": ess_min,
+            "divergences": divergences, "thin": thin, "compile_s": compile_s,
+            "worst_r_hat": params[int(np.nanargmax(stats["r_hat"]))],
+            "worst_ess": params[int(np.nanargmin(stats["ess_bulk"]))],
+            "sample_s": sample_s,
+            "converged": bool(r_hat_max <= fast_diagnostics.RHAT_MAX
+                              and ess_min >= fast_diagnostics.ESS_MIN and divergences == 0)}
+
+
+def run_one(spec: SBCSpec, sim: Simulation) -> dict:
+    """One simulation's fit, retried once with another seed when it raises; never raises
+    itself (the error is returned)."""
+    import warnings
+
+    errors = []
+    for attempt, seed in enumerate((sim.seed, sim.seed + RETRY_OFFSET), start=1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = _fit(spec, sim, seed)
+            return {**out, "sim": sim.sim, "status": "ok", "attempts": attempt,
+                    "error": None, "worker": _worker_name()}
+        except Exception as exc:  # noqa: BLE001 - any failure of a fit is recorded
+            errors.append(f"attempt {attempt} (seed {seed}): {type(exc).__name__}: {exc}")
+    return {"sim": sim.sim, "status": "failed", "attempts": 2, "error": "; ".join(errors),
+            "worker": _worker_name()}
+
+
+# ---- the run -------------------------------------------------------------------------------
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+        return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+    except OSError:
+        return "unknown"
+
+
+def tables_from_results(spec: SBCSpec, sims: list[Simulation], labels: dict[str, list[str]],
+                        results: dict[int, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rank table: a row per simulation x parameter, simulation table: a row each)."""
+    rank_rows, sim_rows = [], []
+    for sim in sims:
+        res = results[sim.sim]
+        ok = res["status"] == "ok"
+        for name, labs in labels.items():
+            truth = np.asarray(sim.truth[name]).reshape(-1)
+            rank, n_draws, pit = res["ranks"][name] if ok else (None, None, None)
+            for j, lab in enumerate(labs):
+                rank_rows.append({
+                    "model": spec.model, "sim": sim.sim, "variable": name, "index": lab,
+                    "parameter": f"{name}[{lab}]" if lab else name,
+                    "true": float(truth[j]),
+                    "rank": float(rank[j]) if ok else np.nan,
+                    "n_draws": float(n_draws) if ok else np.nan,
+                    "pit": float(pit[j]) if ok else np.nan, "status": res["status"]})
+        sim_rows.append({
+            "model": spec.model, "sim": sim.sim, "seed": sim.seed, "status": res["status"],
+            "attempts": res["attempts"], "error": res.get("error"),
+            **{k: res.get(k, np.nan) for k in ("r_hat_max", "ess_bulk_min", "divergences",
+                                               "thin", "compile_s", "sample_s")},
+            "worst_r_hat": res.get("worst_r_hat"), "worst_ess": res.get("worst_ess"),
+            "converged": bool(res.get("converged", False)), "worker": res.get("worker")})
+    return pd.DataFrame(rank_rows), pd.DataFrame(sim_rows)
+
+
+def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = None,
+        workers: int | None = None, out: Path | None = None, command: str = "",
+        sampler: dict | None = None, spec: SBCSpec | None = None
+        ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Run SBC for ``model``: ``simulations`` prior draws and fits on Dask; write the tables
+    to ``out`` (``sbc_stats.write_sbc``) when given. Returns (ranks, sims, manifest)."""
+    if simulations < 1:
+        raise ValueError("simulations must be at least 1")
+    spec = spec or spec_for(model)
+    if sampler:
+        spec = SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, **sampler}})
+    start = time.perf_counter()
+    sims, labels = simulate(spec, simulations, seed)
+    log.info("SBC %s: %d simulations drawn from the prior (%.1f s)", spec.model, simulations,
+             time.perf_counter() - start)
+    return run_simulations(spec, sims, labels, seed=seed, scheduler=scheduler,
+                           workers=workers, out=out, command=command, start=start)
+
+
+def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, list[str]], *,
+                    seed: int, scheduler: str | None = None, workers: int | None = None,
+                    out: Path | None = None, command: str = "", start: float | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Fit ``sims`` (from ``simulate``) on Dask and build the tables and manifest."""
+    from distributed import Client, LocalCluster, as_completed
+
+    start = time.perf_counter() if start is None else start
+    started = dt.datetime.now(dt.UTC)
+    load_before = _load()
+    simulations = len(sims)
+    # the embedded scheduler logs every connection at INFO: keep the log to our lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+        n_workers = len(client.scheduler_info().get("workers", {}))
+    else:
+        n_workers = workers or default_workers()
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.WARNING)
+        client = Client(cluster)
+    results: dict[int, dict] = {}
+    fits_start = time.perf_counter()
+    try:
+        spec_future = client.scatter(spec, broadcast=True)
+        futures = {client.submit(run_one, spec_future, sim, pure=False,
+                                 key=f"sbc-{spec.model}-{sim.sim}-{seed}"): sim.sim
+                   for sim in sims}
+        for done, future in enumerate(as_completed(futures), start=1):
+            i = futures[future]
+            try:
+                res = future.result()
+            except Exception as exc:  # noqa: BLE001 - a dead worker: recorded, not dropped
+                res = {"sim": i, "status": "failed", "attempts": 2, "worker": None,
+                       "error": f"task lost: {type(exc).__name__}: {exc}"}
+            results[i] = res
+            if res["status"] == "ok":
+                log.info("SBC %s sim %d done (%d/%d): converged %s, R-hat %.3f (%s), ESS "
+                         "%.0f (%s), %d divergences, compile %.1f s, sampling %.1f s, %s",
+                         spec.model, i, done, simulations, res["converged"],
+                         res["r_hat_max"], res["worst_r_hat"], res["ess_bulk_min"],
+                         res["worst_ess"], res["divergences"], res["compile_s"],
+                         res["sample_s"], res["worker"])
+            else:
+                log.warning("SBC %s sim %d FAILED (%d/%d): %s", spec.model, i, done,
+                            simulations, res["error"])
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    fits_wall = time.perf_counter() - fits_start
+    ranks_table, sims_table = tables_from_results(spec, sims, labels, results)
+    wall = time.perf_counter() - start
+    manifest = {
+        "model": spec.model, "run_utc": started.isoformat(timespec="seconds"),
+        "command": command, "simulations": simulations, "seed": seed,
+        "reduction": spec.reduction, "model_config": spec.model_config,
+        # every fit has its own seed (sims.csv) and one core: the spec's own are unused
+        "sampler": {k: v for k, v in spec.sampler.items()
+                    if k not in ("random_seed", "cores")}, "workers": n_workers,
+        "scheduler": scheduler or "LocalCluster (embedded)", "wall_s": round(wall, 1),
+        "fits_wall_s": round(fits_wall, 1),
+        "load": {"before": load_before, "after": _load()},
+        "failed": int((sims_table["status"] == "failed").sum()),
+        "converged": int(sims_table["converged"].sum()),
+        "band": {"prob": sbc_stats.BAND_PROB, "method": "simultaneous (Saeilynoja et al. "
+                 "2022), arviz_stats simulation method"},
+    }
+    if out is not None:
+        sbc_stats.write_sbc(out, ranks_table, sims_table, manifest)
+    return ranks_table, sims_table, manifest

@@ -1,0 +1,235 @@
+"""Simulation-based calibration (SBC): ranks, uniformity tests and the saved tables (no PyMC:
+the report reads these).
+
+SBC (Talts et al. 2018, "Validating Bayesian inference algorithms with simulation-based
+calibration", arXiv:1804.06788; Modrak et al. 2023, "Simulation-based calibration checking
+for Bayesian computation", Bayesian Analysis): draw parameters from the prior, simulate data,
+fit, and take the rank of each true value among the posterior draws. With a correct model
+and sampler the rank is uniform. Conventions follow ``simuk`` 0.3.0 (ArviZ's SBC package):
+the rank is the number of posterior draws strictly below the true value, so it runs from 0
+to L for L draws.
+
+Before ranking, draws are thinned to near-independent ones (Talts et al. sec. 4.2: the rank
+of an autocorrelated sample is not uniform): every ``thin``-th draw of each chain, with
+``thin = ceil(draws x chains / min bulk ESS)`` over the ranked quantities of that fit.
+
+The rank is turned into a randomised PIT value ``(rank + U) / (L + 1)``, U uniform on
+[0, 1): exactly uniform on (0, 1) when the rank is uniform on {0..L}, whatever L (L differs
+between fits because thinning does). Uniformity is tested with the simultaneous 95% band of
+the PIT ECDF of Saeilynoja, Buerkner & Vehtari (2022), "Graphical test for discrete
+uniformity and its applications in goodness-of-fit evaluation and multiple sample
+comparison", Statistics and Computing 32(32), computed by ``arviz_stats.ecdf_utils`` (its
+simulation method): a parameter fails when its ECDF leaves the band anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+#: simultaneous band level
+BAND_PROB = 0.95
+#: simulations used to calibrate the simultaneous band (arviz_stats' default is 1,000)
+BAND_SIMULATIONS = 2000
+#: seed of the band calibration (any fixed seed: the band is a deterministic function of
+#: the number of simulations and the level, up to Monte Carlo error)
+BAND_SEED = 20220
+
+STATUSES = ("ok", "failed")
+
+#: One row per simulation x ranked parameter (failed simulations keep their rows, rank NaN)
+SBC_RANKS = pa.DataFrameSchema(
+    {"model": pa.Column(str), "sim": pa.Column(int, pa.Check.ge(0)),
+     "variable": pa.Column(str), "index": pa.Column(str), "parameter": pa.Column(str),
+     "true": pa.Column(float, nullable=True),
+     "rank": pa.Column(float, pa.Check.ge(0), nullable=True),
+     "n_draws": pa.Column(float, pa.Check.ge(0), nullable=True),
+     "pit": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
+     "status": pa.Column(str, pa.Check.isin(STATUSES))},
+    strict=True, coerce=True,
+    checks=[pa.Check(lambda f: not f.duplicated(["sim", "parameter"]).any(),
+                     error="unique sim, parameter"),
+            pa.Check(lambda f: bool((f["rank"].isna() | (f["rank"] <= f["n_draws"])).all()),
+                     error="rank <= n_draws"),
+            pa.Check(lambda f: bool((f["rank"].isna() == (f["status"] != "ok")).all()),
+                     error="a rank exactly when the simulation succeeded")])
+
+#: One row per simulation: how its fit went (convergence, attempts, error, timing)
+SBC_SIMS = pa.DataFrameSchema(
+    {"model": pa.Column(str), "sim": pa.Column(int, pa.Check.ge(0)),
+     "seed": pa.Column(int), "status": pa.Column(str, pa.Check.isin(STATUSES)),
+     "attempts": pa.Column(int, pa.Check.in_range(1, 2)),
+     "error": pa.Column(str, nullable=True),
+     "r_hat_max": pa.Column(float, nullable=True),
+     "ess_bulk_min": pa.Column(float, nullable=True),
+     "divergences": pa.Column(float, nullable=True),
+     "converged": pa.Column(bool), "thin": pa.Column(float, nullable=True),
+     # the parameters with the largest R-hat and the smallest bulk ESS of the fit
+     "worst_r_hat": pa.Column(str, nullable=True, required=False),
+     "worst_ess": pa.Column(str, nullable=True, required=False),
+     "compile_s": pa.Column(float, nullable=True),
+     "sample_s": pa.Column(float, nullable=True),
+     "worker": pa.Column(str, nullable=True)},
+    strict=True, coerce=True,
+    checks=[pa.Check(lambda f: f["sim"].is_unique, error="one row per simulation")])
+
+#: Keys every SBC manifest holds
+MANIFEST_KEYS = ("model", "run_utc", "command", "simulations", "seed", "reduction",
+                 "sampler", "workers", "scheduler", "wall_s", "load", "failed",
+                 "converged")
+
+
+# ---- ranks -------------------------------------------------------------------------------
+def thin_factor(n_total: int, ess_min: float) -> int:
+    """Keep every ``thin``-th draw so that about ``ess_min`` of ``n_total`` draws remain
+    (1 when the draws are already near-independent; ``n_total`` when ESS is below 1)."""
+    if not np.isfinite(ess_min) or ess_min <= 1:
+        return max(int(n_total), 1)
+    return max(1, int(np.ceil(n_total / ess_min)))
+
+
+def ranks(draws: np.ndarray, truth: np.ndarray, thin: int = 1) -> tuple[np.ndarray, int]:
+    """(rank of each true value, L): ``draws`` (chain, draw, m) thinned by ``thin`` within
+    each chain; the rank counts thinned draws strictly below the truth (0..L)."""
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim != 3:
+        raise ValueError(f"ranks: draws must be (chain, draw, m), got shape {draws.shape}")
+    kept = draws[:, ::max(int(thin), 1)].reshape(-1, draws.shape[-1])
+    truth = np.asarray(truth, dtype=float).reshape(-1)
+    if truth.size != kept.shape[1]:
+        raise ValueError(f"ranks: {truth.size} true values for {kept.shape[1]} quantities")
+    return (kept < truth[None, :]).sum(axis=0), kept.shape[0]
+
+
+def pit_from_ranks(rank: np.ndarray, n_draws: np.ndarray, rng: np.random.Generator
+                   ) -> np.ndarray:
+    """Randomised PIT ``(rank + U) / (L + 1)``: uniform on (0, 1) exactly when the rank is
+    uniform on {0, ..., L}."""
+    rank = np.asarray(rank, dtype=float)
+    return (rank + rng.uniform(size=rank.shape)) / (np.asarray(n_draws, dtype=float) + 1)
+
+
+# ---- uniformity --------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _band(n: int, prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(evaluation points, lower, upper) of the simultaneous ``prob`` band of the ECDF of
+    ``n`` uniform values (Saeilynoja et al. 2022, simulation method, via arviz_stats)."""
+    from arviz_stats.ecdf_utils import get_pointwise_confidence_band, simulate_confidence_bands
+
+    rng = np.random.default_rng(BAND_SEED)
+    z = np.arange(1, n) / n
+    gamma = simulate_confidence_bands(n, 1, z, prob, BAND_SIMULATIONS, rng)
+    lower, upper = get_pointwise_confidence_band(gamma, n, z)
+    return z, lower, upper
+
+
+def ecdf_band(pit: np.ndarray, prob: float = BAND_PROB) -> pd.DataFrame:
+    """The PIT ECDF at the evaluation points k/n (k = 1..n-1) with its simultaneous band:
+    columns ``x``, ``ecdf``, ``lower``, ``upper`` (subtract ``x`` for the difference plot)."""
+    pit = np.sort(np.asarray(pit, dtype=float))
+    pit = pit[np.isfinite(pit)]
+    if pit.size < 2:
+        raise ValueError(f"ecdf_band needs at least 2 PIT values, got {pit.size}")
+    z, lower, upper = _band(int(pit.size), float(prob))
+    ecdf = np.searchsorted(pit, z, side="right") / pit.size
+    return pd.DataFrame({"x": z, "ecdf": ecdf, "lower": lower, "upper": upper})
+
+
+def uniformity(table: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFrame:
+    """Pass/fail per parameter: the PIT ECDF inside its simultaneous ``prob`` band.
+
+    Columns: parameter, variable, n (simulations with a rank), pass, max_excess (largest
+    distance outside the band; 0 inside), where (x of the largest excess), mean_pit
+    (0.5 expected; above: the posterior sits below the truth, i.e. the model
+    underestimates), share_outside_90 (PIT outside [0.05, 0.95]; 0.10 expected; more: the
+    posterior is too narrow). Multiplicity: with k parameters, about 5% of k fail by chance
+    even for a calibrated model; ``summarise_uniformity`` says how many are expected."""
+    ok = table[table["status"] == "ok"]
+    rows = []
+    for (variable, parameter), group in ok.groupby(["variable", "parameter"], sort=False):
+        pit = group["pit"].to_numpy(float)
+        if pit.size < 2:  # nothing to test: no verdict
+            rows.append({"variable": variable, "parameter": parameter, "n": int(pit.size),
+                         "pass": None, "max_excess": np.nan, "where": np.nan,
+                         "mean_pit": float(pit.mean()) if pit.size else np.nan,
+                         "share_outside_90": np.nan})
+            continue
+        band = ecdf_band(pit, prob)
+        below = band["lower"] - band["ecdf"]
+        above = band["ecdf"] - band["upper"]
+        excess = np.maximum(below, above).clip(lower=0)
+        worst = int(np.argmax(excess.to_numpy()))
+        rows.append({"variable": variable, "parameter": parameter, "n": int(pit.size),
+                     "pass": bool((excess <= 0).all()),
+                     "max_excess": float(excess.iloc[worst]),
+                     "where": float(band["x"].iloc[worst]),
+                     "mean_pit": float(pit.mean()),
+                     "share_outside_90": float(((pit < 0.05) | (pit > 0.95)).mean())})
+    return pd.DataFrame(rows, columns=["variable", "parameter", "n", "pass", "max_excess",
+                                       "where", "mean_pit", "share_outside_90"])
+
+
+def summarise_uniformity(unif: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFrame:
+    """Per variable: parameters, how many fail, how many fail by chance at most (the
+    95% point of Binomial(k, 1 - prob), parameters taken as independent), and the verdict
+    ``pass`` when the failures do not exceed that."""
+    from scipy.stats import binom
+
+    rows = []
+    for variable, group in unif.groupby("variable", sort=False):
+        k = len(group)
+        failed = int((group["pass"] == False).sum())
+        by_chance = int(binom.ppf(0.95, k, 1 - prob))
+        rows.append({"variable": variable, "parameters": k, "failed": failed,
+                     "expected_by_chance_max": by_chance, "pass": failed <= by_chance})
+    return pd.DataFrame(rows, columns=["variable", "parameters", "failed",
+                                       "expected_by_chance_max", "pass"])
+
+
+# ---- files -------------------------------------------------------------------------------
+def paths(folder: Path) -> dict[str, Path]:
+    folder = Path(folder)
+    return {"ranks": folder / "ranks.csv", "sims": folder / "sims.csv",
+            "uniformity": folder / "uniformity.csv", "manifest": folder / "manifest.json"}
+
+
+def write_sbc(folder: Path, ranks_table: pd.DataFrame, sims: pd.DataFrame,
+              manifest: dict) -> dict[str, Path]:
+    """Validate and write ranks, simulations and the uniformity table, manifest last."""
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise ValueError(f"SBC manifest lacks {missing}")
+    ranks_table = SBC_RANKS.validate(ranks_table, lazy=True)
+    sims = SBC_SIMS.validate(sims, lazy=True)
+    out = paths(folder)
+    out["ranks"].parent.mkdir(parents=True, exist_ok=True)
+    ranks_table.to_csv(out["ranks"], index=False)
+    sims.to_csv(out["sims"], index=False)
+    uniformity(ranks_table).to_csv(out["uniformity"], index=False)
+    out["manifest"].write_text(json.dumps(manifest, indent=1, default=str) + "\n")
+    return out
+
+
+def read_sbc(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """(ranks, sims, uniformity, manifest) of a run written by ``write_sbc``; a folder
+    without its manifest raises (the run's date and settings would be unknown)."""
+    out = paths(folder)
+    if not out["manifest"].exists():
+        raise FileNotFoundError(f"{out['manifest']} not found: no complete SBC run in "
+                                f"{folder}; run `burden validate sbc`")
+    manifest = json.loads(out["manifest"].read_text())
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise ValueError(f"{out['manifest']}: manifest lacks {missing}")
+    # labels are text ("NA" is Namibia, "" a scalar's index); only empty numbers are missing
+    raw = pd.read_csv(out["ranks"], keep_default_na=False, na_values=[""])
+    raw["index"] = raw["index"].fillna("")
+    ranks_table = SBC_RANKS.validate(raw, lazy=True)
+    sims = SBC_SIMS.validate(pd.read_csv(out["sims"]), lazy=True)
+    unif = pd.read_csv(out["uniformity"])
+    return ranks_table, sims, unif, manifest

@@ -1,0 +1,286 @@
+"""Simulation-based calibration: ranks, thinning, the band test on known-uniform and
+known-biased ranks, the saved tables, the shared-data model, and a small run on a
+LocalCluster (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from burden.validate import sbc_stats
+
+
+# ---- ranks and thinning ------------------------------------------------------------------
+def test_ranks_count_thinned_draws_strictly_below_the_truth():
+    draws = np.arange(2 * 50 * 2, dtype=float).reshape(2, 50, 2)  # (chain, draw, m)
+    rank, n = sbc_stats.ranks(draws, [-1.0, 1e9])
+    assert n == 100 and rank.tolist() == [0, 100]
+    # thinning keeps every 5th draw of each chain: 10 per chain
+    rank, n = sbc_stats.ranks(draws, [draws[0, 25, 0], draws[1, 0, 1]], thin=5)
+    assert n == 20
+    kept = draws[:, ::5].reshape(-1, 2)
+    assert rank.tolist() == [int((kept[:, 0] < draws[0, 25, 0]).sum()),
+                             int((kept[:, 1] < draws[1, 0, 1]).sum())]
+    with pytest.raises(ValueError, match="true values"):
+        sbc_stats.ranks(draws, [0.0])
+
+
+def test_thin_factor_targets_the_effective_sample_size():
+    assert sbc_stats.thin_factor(4000, 4000) == 1
+    assert sbc_stats.thin_factor(4000, 400) == 10
+    assert sbc_stats.thin_factor(4000, 390) == 11  # ceil: at most ~ESS draws remain
+    assert sbc_stats.thin_factor(4000, np.nan) == 4000
+
+
+def _normal_sbc(n_sims: int, k: int, *, shift: float = 0.0, scale: float = 1.0,
+                seed: int = 0) -> pd.DataFrame:
+    """Rank table of a conjugate model: theta ~ N(0, 1), y ~ N(theta, 1), so the exact
+    posterior is N(y / 2, 1 / 2). ``shift``/``scale`` distort the 'posterior' draws:
+    (0, 1) is calibrated, a shift is biased, scale < 1 over-confident."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for sim in range(n_sims):
+        theta = rng.normal(size=k)
+        y = rng.normal(theta, 1.0)
+        post = rng.normal(y / 2 + shift, scale * np.sqrt(0.5), size=(1, 199, k))
+        rank, n = sbc_stats.ranks(post, theta)
+        pit = sbc_stats.pit_from_ranks(rank, np.full(k, n), rng)
+        for j in range(k):
+            rows.append({"model": "toy", "sim": sim, "variable": "theta", "index": str(j),
+                         "parameter": f"theta[{j}]", "true": theta[j], "rank": rank[j],
+                         "n_draws": n, "pit": pit[j], "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_band_test_passes_calibrated_and_fails_biased_and_overconfident_ranks():
+    calibrated = sbc_stats.uniformity(_normal_sbc(200, 20))
+    # 20 calibrated parameters: failures are chance (5% each); the variable passes
+    summary = sbc_stats.summarise_uniformity(calibrated)
+    assert summary["pass"].all(), calibrated
+    assert abs(calibrated["mean_pit"].mean() - 0.5) < 0.03
+    biased = sbc_stats.uniformity(_normal_sbc(200, 5, shift=0.5, seed=1))
+    assert not biased["pass"].any()
+    assert (biased["mean_pit"] < 0.4).all()  # posterior above the truth: low PITs
+    narrow = sbc_stats.uniformity(_normal_sbc(200, 5, scale=0.5, seed=2))
+    assert not narrow["pass"].any()
+    assert (narrow["share_outside_90"] > 0.2).all()  # U-shaped: truths in the tails
+    assert not sbc_stats.summarise_uniformity(narrow)["pass"].any()
+
+
+def test_ecdf_band_is_the_simultaneous_band():
+    band = sbc_stats.ecdf_band(np.linspace(0.01, 0.99, 100))
+    assert (band["lower"] <= band["x"]).all() and (band["upper"] >= band["x"]).all()
+    # simultaneous: wider than the pointwise 95% binomial band at the middle
+    from scipy.stats import binom
+
+    mid = band.iloc[len(band) // 2]
+    pointwise = binom.ppf(0.975, 100, mid["x"]) / 100
+    assert mid["upper"] > pointwise
+    with pytest.raises(ValueError, match="at least 2"):
+        sbc_stats.ecdf_band([0.5])
+
+
+# ---- saved tables ------------------------------------------------------------------------
+def _manifest(**extra) -> dict:
+    base = {k: "x" for k in sbc_stats.MANIFEST_KEYS}
+    return {**base, "failed": 1, "converged": 1, **extra}
+
+
+def _sims_table() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"model": "toy", "sim": 0, "seed": 5, "status": "ok", "attempts": 1, "error": None,
+         "r_hat_max": 1.001, "ess_bulk_min": 900.0, "divergences": 0, "converged": True,
+         "thin": 1, "compile_s": 3.0, "sample_s": 1.0, "worker": "w"},
+        {"model": "toy", "sim": 1, "seed": 6, "status": "failed", "attempts": 2,
+         "error": "boom", "r_hat_max": np.nan, "ess_bulk_min": np.nan,
+         "divergences": np.nan, "converged": False, "thin": np.nan, "compile_s": np.nan,
+         "sample_s": np.nan, "worker": None}])
+
+
+def test_write_and_read_sbc_keep_failed_simulations(tmp_path):
+    ranks = _normal_sbc(2, 3)
+    # a scalar parameter has an empty index; "NA" (Namibia) is a label, not missing
+    ranks["index"] = ranks["index"].map({"0": "", "1": "NA", "2": "2"})
+    ranks.loc[ranks["sim"] == 1, ["rank", "n_draws", "pit"]] = np.nan
+    ranks.loc[ranks["sim"] == 1, "status"] = "failed"
+    paths = sbc_stats.write_sbc(tmp_path, ranks, _sims_table(), _manifest())
+    assert json.loads(paths["manifest"].read_text())["failed"] == 1
+    back, sims, unif, _ = sbc_stats.read_sbc(tmp_path)
+    pd.testing.assert_series_equal(back["index"], ranks["index"].reset_index(drop=True))
+    assert len(back) == 6 and (back["status"] == "failed").sum() == 3
+    assert sims.loc[sims["sim"] == 1, "error"].item() == "boom"
+    # only the successful simulation counts: one PIT per parameter is too few to test
+    assert (unif["n"] == 1).all() and unif["pass"].isna().all()
+    with pytest.raises(ValueError, match="lacks"):
+        sbc_stats.write_sbc(tmp_path, ranks, _sims_table(), {"model": "toy"})
+    bad = ranks.copy()
+    bad.loc[0, "rank"] = np.nan  # an 'ok' row without a rank
+    with pytest.raises(Exception, match="rank exactly when"):
+        sbc_stats.write_sbc(tmp_path / "bad", bad, _sims_table(), _manifest())
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(FileNotFoundError, match="burden validate sbc"):
+        sbc_stats.read_sbc(tmp_path)
+
+
+def test_sbc_ecdf_plot_marks_what_the_band_test_fails():
+    from matplotlib.figure import Figure
+
+    from burden.plots.sbc import plot_sbc_ecdf, plot_sbc_ecdf_grid, sbc_ecdf_data
+
+    ranks = pd.concat([_normal_sbc(100, 3),
+                       _normal_sbc(100, 2, shift=0.6, seed=3).assign(variable="beta")])
+    data = sbc_ecdf_data(ranks)
+    unif = sbc_stats.uniformity(ranks).set_index(["variable", "parameter"])
+    inside = data.groupby(["variable", "parameter"])["inside"].first()
+    pd.testing.assert_series_equal(inside.sort_index(), unif["pass"].sort_index(),
+                                   check_names=False)
+    assert isinstance(plot_sbc_ecdf(data, variable="beta"), Figure)
+    fig = plot_sbc_ecdf_grid(data)
+    assert len(fig.axes) == 2 and "0/2 inside" in fig.axes[1].get_title()
+
+
+# ---- the model with swappable observations ------------------------------------------------
+def test_shared_observations_give_the_same_log_density_as_constants():
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from burden.validate.sbc import DATA_PREFIX, production_spec, with_shared_observations
+
+    spec = production_spec()
+    model = spec.build()
+    shared = with_shared_observations(model)
+    names = [v.name for v in model.observed_RVs]
+    values = {rv.name: shared.rvs_to_values[rv] for rv in shared.observed_RVs}
+    assert {n: v.name for n, v in values.items()} == {n: DATA_PREFIX + n for n in names}
+    point = model.initial_point()
+    assert shared.compile_logp()(point) == pytest.approx(model.compile_logp()(point))
+    # swap in simulated data: the same density as a model built with them as constants
+    with model:
+        sim = pm.sample_prior_predictive(1, random_seed=3)["prior_predictive"]
+    new = {n: sim[n].values[0, 0] for n in names}
+    for n, v in new.items():
+        values[n].set_value(v)
+    observed = model.copy()
+    for rv in observed.observed_RVs:
+        observed.rvs_to_values[rv] = pt.as_tensor(new[rv.name])
+    expected = observed.compile_logp()(point)
+    assert shared.compile_logp()(point) == pytest.approx(expected)
+    assert expected != pytest.approx(model.compile_logp()(point))
+
+
+def test_unknown_or_unready_models_are_refused():
+    from burden.validate.sbc import spec_for
+
+    with pytest.raises(ValueError, match="known"):
+        spec_for("weather")
+    with pytest.raises(NotImplementedError, match="production"):
+        spec_for("markets")
+
+
+# ---- a run on a LocalCluster --------------------------------------------------------------
+@pytest.mark.slow
+def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
+    """Three simulations of the reduced production model on a 1-worker LocalCluster, one
+    of them given non-finite data (a fit that cannot start): a row per simulation x
+    parameter, the bad simulation retried and recorded as failed, the model compiled once
+    on the worker."""
+    from burden.validate import sbc
+
+    spec = sbc.production_spec()
+    spec = sbc.SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, "draws": 150,
+                                                        "tune": 150, "chains": 2}})
+    sims, labels = sbc.simulate(spec, 3, seed=4)
+    bad = sims[1]
+    bad.data = {k: np.full_like(v, np.nan) for k, v in bad.data.items()}
+    ranks, table, manifest = sbc.run_simulations(spec, sims, labels, seed=4, workers=1,
+                                                 out=tmp_path)
+    n_params = sum(len(v) for v in labels.values())
+    assert len(ranks) == 3 * n_params
+    assert ranks.groupby("sim").size().tolist() == [n_params] * 3
+    failed = table.set_index("sim").loc[1]
+    assert failed["status"] == "failed" and failed["attempts"] == 2
+    assert "attempt 2" in failed["error"]
+    assert ranks.loc[ranks["sim"] == 1, "rank"].isna().all()
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == 2 and (ok["attempts"] == 1).all()
+    assert (ok["compile_s"] > 0).sum() == 1  # compiled once on the one worker
+    assert manifest["failed"] == 1 and manifest["workers"] == 1
+    fitted = ranks[ranks["sim"] != 1]
+    assert ((fitted["rank"] >= 0) & (fitted["rank"] <= fitted["n_draws"])).all()
+    back, sims_back, _, _ = sbc_stats.read_sbc(tmp_path)
+    assert len(back) == len(ranks) and len(sims_back) == 3
+
+
+# ---- the report section ------------------------------------------------------------------
+def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
+    from burden.report import build
+    from burden.report.sbc import read_sbc_runs
+    from burden.report.synthetic import synthetic_inputs
+
+    models = tmp_path / "models"
+    ranks = pd.concat([_normal_sbc(60, 2, seed=4).assign(model="production"),
+                       _normal_sbc(60, 2, shift=0.7, seed=5).assign(model="production",
+                                                                    variable="beta")])
+    ranks["parameter"] = ranks["variable"] + "[" + ranks["index"] + "]"
+    sims = pd.DataFrame({"model": "production", "sim": range(60), "seed": range(60),
+                         "status": "ok", "attempts": 1, "error": None, "r_hat_max": 1.0,
+                         "ess_bulk_min": 800.0, "divergences": 0, "converged": True,
+                         "thin": 1, "compile_s": 0.0, "sample_s": 1.0, "worker": "w"})
+    manifest = {**_manifest(), "model": "production", "run_utc": "2026-11-29T23:00:00+00:00",
+                "command": "burden validate sbc --model production --simulations 60",
+                "simulations": 60, "workers": 2, "scheduler": "LocalCluster (embedded)",
+                "wall_s": 12.0, "load": {"before": "0.5", "after": "1.9"},
+                "reduction": "toy", "failed": 0, "converged": 60}
+    sbc_stats.write_sbc(models / "sbc" / "production", ranks, sims, manifest)
+    inputs = synthetic_inputs(seed=1)
+    inputs.sbc = read_sbc_runs(models)
+    out = tmp_path / "report"
+    html = build.build_report(inputs, out).read_text(encoding="utf-8")
+    section = html[html.index('id="sbc"'):]
+    assert (out / "figures" / "sbc_production.png").exists()
+    assert "beta[0], beta[1]" in section  # the biased variable's parameters are named
+    assert "FAIL" in section and "pass" in section
+    assert "burden validate sbc --model certified" in section  # not run: says how
+
+
+@pytest.fixture(scope="module")
+def certified_tables(raw_file, tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """The certified model's three processed tables, built from the hash-checked raw files."""
+    from burden.data import build
+
+    out = tmp_path_factory.mktemp("sbc_certified_processed")
+    raw = raw_file("nida_deaths").parent
+    for source in ("nida_rates", "vsrr_national", "phac_harms"):
+        raw_file(source)
+    return {t: pd.read_parquet(build.build_table(t, out_dir=out, raw_dir=raw, progress=None))
+            for t in ("us_deaths_by_drug", "us_provisional_national", "canada_opioid_deaths")}
+
+
+@pytest.mark.realdata
+def test_certified_fits_start_from_the_simulated_counts(certified_tables):
+    """Each certified SBC fit starts its walks at levels computed from its own simulated
+    counts (as the real fit starts from the real ones), not from the real data."""
+    from burden.validate import sbc
+
+    spec = sbc.certified_spec(certified_tables)
+    sims, _ = sbc.simulate(spec, 2, seed=3)
+    est = spec.estimator()
+    obs = est.inputs(est.prepare_data(spec.tables)).obs
+    first = obs.index[(obs["kind"] == "count").to_numpy()
+                      & (obs["series"] == "USA:any_opioid").to_numpy()
+                      & (obs["year"] == sbc.CERTIFIED_FIRST_YEAR).to_numpy()]
+    assert len(first) == 1  # the NCHS count of the first year (no VSRR before 2015)
+    position = list(obs.index[(obs["kind"] == "count").to_numpy()]).index(first[0])
+    starts = []
+    for sim in sims:
+        start = spec.initial_points(spec, sim.data)
+        assert set(start) == {f"trend_{s.replace(':', '_')}" for s in obs["series"].unique()}
+        assert all(np.isfinite(v).all() for v in start.values())
+        count = max(float(sim.data["certified_count"][position]), 1.0)
+        # initial_levels adds a fixed wiggle of sd 0.01 to every start
+        assert start["trend_USA_any_opioid"][0] == pytest.approx(np.log(count), abs=0.05)
+        starts.append(start["trend_USA_any_opioid"][0])
+    assert starts[0] != pytest.approx(starts[1], abs=0.1)  # two data sets, two starts
