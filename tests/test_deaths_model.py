@@ -226,6 +226,22 @@ def test_us_reported_deaths_by_drug_are_shares_of_any_opioid(fitted):
     assert not hasattr(fitted, "us_correction_summary")
 
 
+def test_definition_ratio_is_held_after_gbd_data_and_its_drift_drawn(fitted):
+    """After GBD's last data year the ratio is held (certified counts move the curve); its
+    drift is zero up to that year, walks over the certified years and is held after them."""
+    us = fitted.inputs().us
+    k, last = us.ratio_last, us.cert_last
+    ratio = fitted.posterior["us_definition_log_ratio"].values
+    assert np.allclose(ratio[..., k + 1:], ratio[..., k:k + 1])
+    assert ratio[..., :k + 1].std(axis=-1).mean() > 0  # it does walk before
+    drift = fitted._us_ratio_drift(np.random.default_rng(0))
+    assert drift.shape == ratio.shape
+    assert np.all(drift[..., :k + 1] == 0)
+    if last > k:
+        assert drift[..., k + 1:last + 1].std() > 0
+    assert np.allclose(drift[..., last + 1:], drift[..., last:last + 1])
+
+
 def test_draws_as_xarray_and_tidy(fitted):
     draws = fitted.deaths_draws("world")
     assert draws.dims == ("chain", "draw", "location", "year")
@@ -375,14 +391,13 @@ def test_real_inputs_align(raw_file):
     us = inp.us
     assert us.years[0] == 1999
     # every VSRR December 2015-2024 (the national file runs January 2015 - April 2025)
-    assert sorted(us.years[us.pct_year]) == list(range(2015, 2025))
+    assert sorted(set(us.years[us.vsrr_year])) == list(range(2015, 2025))
+    # the definition ratio walks over the years GBD 2019 covers and is held after 2019
+    assert us.years[us.ratio_last] == 2019 and us.years[us.cert_last] == 2024
     # December 2024 is flagged underreported: its predicted value is used, with error
     flagged = us.years[us.vsrr_year][us.vsrr_extra_sd > 0]
     assert set(flagged) == {2024}
     assert np.all(us.vsrr_extra_sd[us.years[us.vsrr_year] < 2024] == 0)
-    # VSRR's percent specified rises over 2015-2023 in the file (83.1% to 96.0%)
-    pct = us.pct_logit[np.argsort(us.pct_year)]
-    assert np.all(np.diff(pct[:-1]) > 0)
 
 
 def test_backtest_horizon_scores_align_model_and_baselines(deaths_fit, deaths_simulated):
