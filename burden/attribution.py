@@ -650,6 +650,10 @@ def read_attribution(path: Path, models_dir: Path | None = None) -> dict:
                 with_world=False)
         scenarios = xr.concat(list(parts.values()),
                               dim=pd.Index(list(parts), name="scenario"))
+        # fixed-width text labels, as netCDF gives them back (an object index ordered the
+        # sensitivity table's rows source-first instead of year-first)
+        scenarios = scenarios.assign_coords(
+            source=np.asarray(scenarios["source"].values.tolist(), dtype=str))
     return {"by_type": by_type, "world": world_table(by_type),
             "world_deaths": tree["world_deaths"].to_dataset()["deaths"],
             "scenarios": scenarios,

@@ -16,8 +16,10 @@
 - With nutpie (the default) the model is compiled once per structure and data
   (``compiled_model``) and reused by later fits of the same model with other seeds or
   sampler settings; compile and sampling times are recorded apart in ``timings``.
-- ``save``/``load`` use netCDF; the file carries the configs, package version, seed, input
-  hashes and the training data, so ``load`` can rebuild the model.
+- ``save``/``load`` use netCDF; the file carries the configs, package and library versions,
+  seed, input hashes and the training data, so ``load`` can rebuild the model. It is
+  compact (``burden.models.storage``): free variables only, the Deterministics recomputed
+  on first use of the posterior and checked against draws stored at save time.
 """
 
 from __future__ import annotations
