@@ -67,7 +67,7 @@ def bitround(values: np.ndarray, keep_bits: int | None) -> np.ndarray:
 def _batched_function(model, names: Sequence[str]):
     """A function of the free variables, each with a leading draw dimension, returning
     the Deterministics ``names`` for every draw at once (PyTensor's Python linker: numpy
-    operations, no C or Numba compilation)."""
+    operations, no C or Numba compilation: call it with ``cxx`` unset)."""
     import pytensor
     import pytensor.tensor as pt
     from pytensor.compile.mode import Mode
@@ -78,7 +78,7 @@ def _batched_function(model, names: Sequence[str]):
                for rv in model.free_RVs}
     vectorised = vectorize_graph(outs, replace=batched)
     fn = pytensor.function(list(batched.values()), vectorised,
-                           mode=Mode(linker="py", optimizer="fast_compile"),
+                           mode=Mode(linker="py", optimizer=None),
                            on_unused_input="ignore")
     return fn, [rv.name for rv in batched]
 
@@ -92,7 +92,16 @@ def recompute_deterministics(model, posterior: xr.Dataset, names: Sequence[str],
     ``draws`` selects draws first (``posterior.isel(**draws)``)."""
     if draws:
         posterior = posterior.isel(draws)
-    fn, inputs = _batched_function(model, names)
+    import pytensor
+
+    # no C compiler: Blockwise ops (softmax, cumsum over a batch) would otherwise compile
+    # their core op in C on first call (8 modules, about 9 s cold for markets)
+    with pytensor.config.change_flags(cxx=""):
+        fn, inputs = _batched_function(model, names)
+        return _evaluate(fn, inputs, model, posterior, names, dims)
+
+
+def _evaluate(fn, inputs, model, posterior, names, dims) -> xr.Dataset:
     missing = [n for n in inputs if n not in posterior]
     if missing:
         raise ValueError(f"cannot recompute {list(names)}: the posterior lacks the free "
