@@ -588,18 +588,6 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
     return out
 
 
-def us_inputs(deaths) -> tuple[xr.DataArray, xr.DataArray | None]:
-    """Corrected US deaths by drug from a deaths fit and, when its draws lack the heroin and
-    synthetic overlap, the overlap fraction from its NIDA table (years cut to match)."""
-    us_drugs = deaths.us_drug_deaths_draws(corrected=True)
-    overlap = None
-    if OVERLAP_DRUG not in us_drugs["drug"].values:
-        overlap = overlap_from_nida(deaths.data["us_deaths_by_drug"])
-        us_drugs = us_drugs.sel(year=[y for y in us_drugs.year.values
-                                      if y in overlap.year.values])
-    return us_drugs, overlap
-
-
 def read_attribution(path: Path, models_dir: Path | None = None) -> dict:
     """The groups of a saved attribution file: ``by_type`` (Dataset of draws),
     ``world`` (the world table of ``world_table``), ``world_deaths`` (the deaths model's

@@ -61,11 +61,6 @@ CERTIFIED_CORRECTION = pa.DataFrameSchema(
      **_interval(), "prior_driven": pa.Column(bool)},
     unique=["year", "series"], strict=True, coerce=True, checks=[_ORDER])
 
-US_CORRECTION = pa.DataFrameSchema(
-    {"year": _year(), "series": pa.Column(str, pa.Check.isin(["reported", "corrected"])),
-     **_interval(), "definition": pa.Column(str, pa.Check.isin(["certified_overdose"]))},
-    unique=["year", "series"], strict=True, coerce=True, checks=[_ORDER])
-
 PRODUCTION_SUMMARY = pa.DataFrameSchema(
     {"source": pa.Column(str), "year": _year(),
      "measure": pa.Column(str, pa.Check.isin(["production_t", "share"])), **_interval()},
@@ -166,8 +161,6 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
     "deaths": (
         ResultTable("summary", DEATHS_SUMMARY, "deaths and rates per 100,000 by location "
                     "(every level) and year"),
-        ResultTable("us_correction", US_CORRECTION, "US any-opioid deaths, reported and "
-                    "corrected for unspecified drugs"),
         *_FIT_CHECKS,
     ),
     "production": (

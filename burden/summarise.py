@@ -114,7 +114,7 @@ def _atomic(path: Path, write) -> None:
 
 # ---- per fit --------------------------------------------------------------------------
 def _deaths(est) -> dict[str, pd.DataFrame]:
-    return {"summary": est.summary(), "us_correction": est.us_correction_summary()}
+    return {"summary": est.summary()}
 
 
 def _certified(est) -> dict[str, pd.DataFrame]:

@@ -212,19 +212,18 @@ def test_build_model_leaves_a_fitted_estimator_unchanged(fitted, simulated):
     pd.testing.assert_frame_equal(fitted.summary("world"), before)
 
 
-def test_us_corrected_exceeds_reported_draw_by_draw(fitted):
-    corrected = fitted.us_drug_deaths_draws(corrected=True)
-    reported = fitted.us_drug_deaths_draws(corrected=False)
-    assert corrected.dims == ("chain", "draw", "drug", "year")
+def test_us_reported_deaths_by_drug_are_shares_of_any_opioid(fitted):
+    reported = fitted.us_drug_deaths_draws()
+    assert reported.dims == ("chain", "draw", "drug", "year")
     assert {"any_opioid", "heroin", "synthetic_opioids", "rx_opioids"} <= set(
-        corrected.drug.values)
-    assert (corrected.values > reported.values).all()
-    # each opioid's deaths are a share of any-opioid deaths
-    assert (corrected.sel(drug="heroin") < corrected.sel(drug="any_opioid")).all()
-    table = fitted.us_correction_summary()
-    assert set(table["series"]) == {"reported", "corrected"}
-    assert list(table.columns) == ["year", "series", "mean", "lower", "upper", "definition"]
-    assert set(table["definition"]) == {"certified_overdose"}
+        reported.drug.values)
+    # each opioid's deaths are a share of any-opioid deaths, draw by draw
+    for drug in ("heroin", "synthetic_opioids", "rx_opioids"):
+        assert (reported.sel(drug=drug) < reported.sel(drug="any_opioid")).all()
+    # the unbounded reallocation of unspecified-drug deaths is gone from this model: the
+    # bounded one is CertifiedDeaths' (tests/test_certified.py)
+    assert "us_log_correction" not in fitted.posterior
+    assert not hasattr(fitted, "us_correction_summary")
 
 
 def test_draws_as_xarray_and_tidy(fitted):
@@ -237,7 +236,7 @@ def test_draws_as_xarray_and_tidy(fitted):
 # ---- diagnostics -------------------------------------------------------------------------
 def test_diagnostics_cover_reported_quantities(fitted):
     diag = fitted.diagnostics()
-    assert {"deaths_country", "deaths_world", "us_deaths_corrected"} <= set(diag["variable"])
+    assert {"deaths_country", "deaths_world", "us_deaths_reported"} <= set(diag["variable"])
     assert list(diag.columns) == ["variable", "size", "r_hat_max", "ess_bulk_min",
                                   "ess_tail_min"]
 

@@ -144,7 +144,7 @@ def test_no_failure_banner_when_all_models_converged(built):
 
 def test_failed_convergence_is_flagged_at_the_top(tmp_path):
     full = synthetic_inputs(seed=4, converged=False)
-    inputs = ReportInputs(us_correction=full.us_correction, models=full.models)
+    inputs = ReportInputs(deaths_summary=full.deaths_summary, models=full.models)
     html = build.build_report(inputs, tmp_path).read_text()
     banner = html.index("Model &#39;deaths&#39; did NOT converge")
     assert banner < html.index("<h1>")
@@ -168,9 +168,9 @@ def test_missing_parts_are_shown_not_hidden(tmp_path):
     path = build.build_report(inputs, tmp_path)
     html = path.read_text()
     assert "Not available: deaths results (models/deaths/manifest.json not found)" in html
-    # the seven deaths figures (world, super-regions, regions, countries, rates, ranking,
-    # US correction) each say why they are missing
-    assert html.count("Not available: models/deaths/manifest.json not found.") == 7
+    # the six deaths figures (world, super-regions, regions, countries, rates, ranking)
+    # each say why they are missing; the US correction comes from the certified fit
+    assert html.count("Not available: models/deaths/manifest.json not found.") == 6
     assert "Not available: no certified results." in html
     assert (tmp_path / "figures" / "production.png").exists()
     assert not (tmp_path / "figures" / "deaths_world.png").exists()
@@ -265,7 +265,7 @@ def test_report_from_the_session_pipeline(pipeline):
     assert set(inputs.missing) == {"certified results"}
     out = pipeline.root / "out"
     html = build.build_report(inputs, out).read_text()
-    for fid in ("deaths_world", "deaths_regions", "country_ranking", "us_correction",
+    for fid in ("deaths_world", "deaths_regions", "country_ranking",
                 "production", "production_shares", "market_shares", "ppc", "convergence",
                 "data_coverage"):
         assert (out / "figures" / f"{fid}.png").exists(), fid

@@ -41,7 +41,6 @@ from burden.registry.locations import GBD_ROUNDS
 #: the estimands of the outputs: GBD deaths due to opioid use disorders (every country), and
 #: certificate-defined opioid-involved overdose deaths (the US block)
 GBD_DEFINITION = estimands.get("gbd_use_disorder").id
-CERTIFIED_DEFINITION = estimands.get("certified_overdose").id
 
 LEVELS = tuple(Level)
 
@@ -90,22 +89,19 @@ class DeathsPriors(Config):
         "Normal", "start of the NCHS/GBD log ratio: the definitions count broadly the same "
         "deaths (GBD USA 2017 47,343; NCHS any opioid 2017 47,600) but could differ by ~2x",
         mu=0.0, sigma=0.5)
-    tau_ratio: Prior = prior("HalfNormal", "definitions drift slowly", sigma=0.1)
+    tau_ratio: Prior = prior(
+        "LogNormal", "step of the NCHS/GBD log ratio per knot: definitions drift slowly but "
+        "not at all is implausible (any-mention certificates vs modelled use-disorder "
+        "deaths; the log ratio moved ~0.17 in 1999-2017 in the fits, docs); boundary-"
+        "avoiding (Chung et al. 2013): a HalfNormal let the scale collapse to 0, a funnel "
+        "(12-14 divergences in the 2014 back-test cut); 95% 0.037-0.27", mu=-2.3026,
+        sigma=0.5)
     share_logit_level: Prior = prior(
         "Normal", "start of the US drug-share logits: any share from ~5% to ~95%", mu=0.0,
         sigma=1.5)
-    pct_logit_anchor: Prior = prior(
-        "Normal", "logit of the percent of overdose deaths with a drug specified: any "
-        "percent; VSRR data dominate", mu=0.0, sigma=2.0)
-    tau_pct: Prior = prior(
-        "HalfNormal", "yearly step of that logit: VSRR moved 83.1, 85.4, 87.6% in 2015-2017 "
-        "(steps about 0.18)", sigma=0.1)
-    unspecified_log_rel_share: Prior = prior(
-        "Normal", "kappa, involvement of unspecified vs specified deaths: proportional "
-        "reallocation (0) is the literature's central assumption (Ruhm 2017/2018); +-50% at "
-        "95%", mu=0.0, sigma=0.25)
     sigma_nchs: Prior = prior(
-        "HalfNormal", "certified counts (NCHS, VSRR): small error plus spline misfit",
+        "HalfNormal", "certified counts (NCHS, VSRR), one scale per drug series: small "
+        "error plus what the smooth curves cannot follow",
         sigma=0.1)
 
 
@@ -124,6 +120,9 @@ class DeathsConfig(Config):
                                               "docs)")
     group_levels: str = setting("non_centred", "super-region and region levels: "
                                                "'centred' or 'non_centred'")
+    definition_ratio: str = setting(
+        "centred", "walk of the US NCHS/GBD definition ratio: 'centred' where the data pin "
+                   "it (VSRR to 2024), 'non_centred' where they do not (back-test cuts)")
     gbd_rounds: tuple[int, ...] = setting(
         GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
                     "latent deaths with its own bias and dispersion")
@@ -136,6 +135,9 @@ class DeathsConfig(Config):
         if self.group_levels not in ("centred", "non_centred"):
             raise ConfigError("DeathsConfig.group_levels must be 'centred' or "
                               f"'non_centred', not {self.group_levels!r}")
+        if self.definition_ratio not in ("centred", "non_centred"):
+            raise ConfigError("DeathsConfig.definition_ratio must be 'centred' or "
+                              f"'non_centred', not {self.definition_ratio!r}")
         if self.country_effects not in ("centred", "non_centred"):
             raise ConfigError("DeathsConfig.country_effects must be 'centred' or "
                               f"'non_centred', not {self.country_effects!r}")
@@ -145,7 +147,8 @@ class OpioidDeaths(BayesianEstimator):
     """Bayesian model of opioid deaths by country-year; see the module docstring."""
 
     _model_type: ClassVar[str] = "opioid_deaths"
-    _model_version: ClassVar[str] = "3"  # 2: typed configs; 3: GBD rounds as measurements
+    _model_version: ClassVar[str] = "4"  # 2: typed configs; 3: GBD rounds as measurements;
+    # 4: certified-count error scale per drug series
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig
@@ -273,12 +276,39 @@ class OpioidDeaths(BayesianEstimator):
         the same distribution as sampling it in the model, at no sampling cost."""
         if "country_log_deaths" not in self._cache:
             inp = self.inputs()
-            bias, trend = self._new_round_bias(np.random.default_rng(self.MEAN_BIAS_SEED),
-                                               scale=1 / np.sqrt(len(inp.rounds)))
-            self._cache["country_log_deaths"] = (self._rounds_average_log_deaths()
-                                                 - bias[..., None]
-                                                 - trend[..., None] * inp.round_trend_x)
+            rng = np.random.default_rng(self.MEAN_BIAS_SEED)
+            bias, trend = self._new_round_bias(rng, scale=1 / np.sqrt(len(inp.rounds)))
+            out = (self._rounds_average_log_deaths() - bias[..., None]
+                   - trend[..., None] * inp.round_trend_x)
+            if inp.us is not None:
+                us, c = inp.us, inp.countries.index(US)
+                out[..., c, us.offset:us.offset + len(us.years)] -= self._us_ratio_drift(rng)
+            self._cache["country_log_deaths"] = out
         return self._cache["country_log_deaths"]
+
+    def _us_ratio_drift(self, rng: np.random.Generator) -> np.ndarray:
+        """(chain, draw, US year) drift of the NCHS/GBD definition ratio after GBD's last
+        data year, drawn after sampling. The model holds the ratio there (certified counts
+        cannot split a change between it and the GBD-definition curve), so certified counts
+        move the curve. The ratio's own smooth path continues instead: the sampled
+        coefficients, with those GBD data do not touch walking on (steps ~ N(0,
+        tau_definition_ratio)); its distance from the held value is the drift over the
+        years certified counts cover, held after them. The GBD-definition US deaths are the
+        certified-pinned curve minus that drift (log scale); the certified series
+        (``us_drug_deaths_draws``) is unchanged."""
+        us = self.inputs().us
+        coef = self._stack("definition_log_ratio_coef")[..., 0, :].copy()
+        tau = np.asarray(self.posterior["tau_definition_ratio"])[..., None]
+        n_coef = coef.shape[-1]
+        steps = tau * rng.normal(size=(*tau.shape[:2], n_coef - us.n_ratio))
+        coef[..., us.n_ratio:] = coef[..., us.n_ratio - 1:us.n_ratio] + np.cumsum(steps, -1)
+        path = coef @ us.basis.T
+        held = self._stack("us_definition_log_ratio")
+        drift = np.zeros_like(path)
+        k, last = us.ratio_last, us.cert_last
+        drift[..., k + 1:last + 1] = path[..., k + 1:last + 1] - held[..., k + 1:last + 1]
+        drift[..., last + 1:] = drift[..., last:last + 1]
+        return drift
 
     def gbd_measurement_draws(self, gbd_round: int | None = None,
                               seed: int = 1) -> xr.DataArray:
@@ -370,17 +400,12 @@ class OpioidDeaths(BayesianEstimator):
         rate = deaths / self.population(level).values * 1e5
         return self.deaths_draws(level).copy(data=rate).rename("rate_per_100k")
 
-    def us_drug_deaths_draws(self, corrected: bool = True) -> xr.DataArray:
-        """US opioid deaths by drug (chain, draw, drug, year) on the NCHS definition.
-
-        ``corrected=False``: deaths a death certificate would report (multiple cause, as
-        NCHS counts them). ``corrected=True``: reported deaths plus those among overdose
-        deaths with no drug specified, reallocated in proportion (Ruhm 2017/2018; Boslett,
-        Denham & Hill 2020) using the VSRR percent specified. VSRR covers 2015-2017 only:
-        for other years the percent specified is a random walk from the nearest VSRR year,
-        so "corrected" there carries the widening uncertainty of that extrapolation (the
-        centre is the 2015/2017 level, not a measured value).
-        """
+    def us_drug_deaths_draws(self) -> xr.DataArray:
+        """US opioid deaths by drug (chain, draw, drug, year) as death certificates report
+        them (multiple cause, NCHS's definition): the GBD curve times the definition ratio
+        times each drug's share. Deaths on certificates that name no drug are not
+        reallocated here: the bounded correction is ``CertifiedDeaths.us_correction_draws``
+        (the certified estimand's own model, fitted to every VSRR month)."""
         inp = self.inputs()
         if inp.us is None:
             raise ValueError("the fit has no US data (USA not among the GBD countries)")
@@ -393,10 +418,8 @@ class OpioidDeaths(BayesianEstimator):
         eta = log_deaths[..., us.offset:us.offset + n_years]
         log_deaths = (eta[..., None, :] + self._stack("us_definition_log_ratio")[..., None, :]
                       + self._stack("us_log_share"))
-        if corrected:
-            log_deaths = log_deaths + self._stack("us_log_correction")[..., None, :]
         return xr.DataArray(
-            np.exp(log_deaths), name="us_deaths_corrected" if corrected else "us_deaths_reported",
+            np.exp(log_deaths), name="us_deaths_reported",
             dims=("chain", "draw", "drug", "year"),
             coords={"chain": self.posterior.chain.values, "draw": self.posterior.draw.values,
                     "drug": list(US_DRUGS), "year": us.years})
@@ -428,28 +451,8 @@ class OpioidDeaths(BayesianEstimator):
         table["projected"] = table["year"] > self.inputs().last_data_year
         return self.validated(table)
 
-    def us_correction_summary(self) -> pd.DataFrame:
-        """US any-opioid deaths, reported and corrected for unspecified drugs (95%)."""
-        frames = []
-        for series, corrected in (("reported", False), ("corrected", True)):
-            draws = self.us_drug_deaths_draws(corrected).sel(drug="any_opioid")
-            table = interval_summary(draws.drop_vars("drug"))
-            table.insert(1, "series", series)
-            frames.append(table)
-        frames = [f.assign(definition=CERTIFIED_DEFINITION) for f in frames]
-        return result_schemas.US_CORRECTION.validate(pd.concat(frames, ignore_index=True))
-
-    def us_correction_ratio_summary(self) -> pd.DataFrame:
-        """Corrected / reported - 1, in percent, by year (the size of the correction)."""
-        factor = 100 * (np.exp(self.posterior["us_log_correction"]) - 1)
-        factor = factor.rename({"us_year": "year"})
-        table = interval_summary(factor)
-        table["vsrr_year"] = table["year"].isin(self.inputs().us.years[
-            self.inputs().us.pct_year])
-        return table
-
     def summary_text(self) -> str:
-        """A short plain-text summary: world deaths, the US correction, convergence."""
+        """A short plain-text summary: world deaths and convergence."""
         inp = self.inputs()
         world = self.summary("world")
         deaths = world[world["measure"] == "deaths"].set_index("year")
@@ -459,12 +462,6 @@ class OpioidDeaths(BayesianEstimator):
             r = deaths.loc[year]
             lines.append(f"  world {year}: {r['mean']:,.0f} (95% {r['lower']:,.0f}-"
                          f"{r['upper']:,.0f})")
-        if inp.us is not None:
-            ratio = self.us_correction_ratio_summary().set_index("year")
-            for year in ratio.index[ratio["vsrr_year"]]:
-                r = ratio.loc[year]
-                lines.append(f"  US {year}: corrected any-opioid deaths {r['mean']:.1f}% above "
-                             f"reported (95% {r['lower']:.1f}-{r['upper']:.1f}%)")
         conv = json.loads(self.idata.attrs.get("convergence", "{}")) or self.convergence_report()
         lines.append(
             f"  convergence: max R-hat {conv['r_hat_max']:.3f}, min bulk ESS "
@@ -479,8 +476,7 @@ class OpioidDeaths(BayesianEstimator):
                                                                  errors="ignore")
                for lev in LEVELS}
         if self.inputs().us is not None:
-            out["us_deaths_corrected"] = self.us_drug_deaths_draws(True)
-            out["us_deaths_reported"] = self.us_drug_deaths_draws(False)
+            out["us_deaths_reported"] = self.us_drug_deaths_draws()
         return out
 
     def diagnostic_arrays(self) -> dict[str, xr.DataArray]:

@@ -35,6 +35,14 @@ class USBlock:
     offset: int  # position of years[0] in the model's years
     basis: np.ndarray
     n_constrained: int
+    #: definition-ratio coefficients touched by GBD data years (the others are held); after
+    #: GBD's last data year (index ``ratio_last`` of ``years``) the ratio is held at its
+    #: value then (certified counts alone cannot tell the ratio from the GBD-definition
+    #: curve there) and its drift is drawn after sampling, up to the last certified year
+    #: (index ``cert_last``)
+    n_ratio: int
+    ratio_last: int
+    cert_last: int
     nchs_drug: np.ndarray
     nchs_year: np.ndarray
     nchs_log: np.ndarray
@@ -45,11 +53,6 @@ class USBlock:
     #: flags as underreported, its predicted (delay-adjusted) value is used and the size of
     #: that adjustment, |log(predicted / reported)|, is added as error
     vsrr_extra_sd: np.ndarray
-    pct_year: np.ndarray
-    pct_logit: np.ndarray
-    pct_logit_se: np.ndarray
-    vsrr_first: int  # the percent-specified walk is centred over vsrr_first..vsrr_last
-    vsrr_last: int
 
 
 @dataclass
@@ -166,8 +169,8 @@ def _population_grid(pop: pd.DataFrame, countries: list[str], years: np.ndarray,
 
 
 def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: int | None,
-              us_start: int | None, us_knot_spacing: float, notes: list[str]
-              ) -> USBlock | None:
+              us_start: int | None, us_knot_spacing: float, notes: list[str],
+              gbd_last: int) -> USBlock | None:
     nchs = data["us_deaths_by_drug"]
     _check_columns(nchs, "us_deaths_by_drug", ("year", "drug", "group", "sex", "measure",
                                                "value"))
@@ -209,26 +212,21 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
         years_pred = sorted(set(vsrr.loc[use_pred, "year"].astype(int)))
         notes.append(f"{VSRR_TABLE}: December {years_pred} flagged underreported: VSRR's "
                      "predicted values used, with |log(predicted/reported)| added as error")
-    pct = vsrr[vsrr["indicator"] == "percent_specified"]
-    if pct.empty:
-        notes.append(f"{VSRR_TABLE}: no US December 'percent_specified' in the data (e.g. "
-                     "a back-test before 2015): the US correction rests on its prior only")
-    totals = vsrr[vsrr["indicator"] == "all_overdose"].set_index("year")["value"]
-    no_total = sorted(set(pct["year"]) - set(totals.index))
-    if no_total:
-        raise ValueError(f"{VSRR_TABLE}: US December 'all_overdose' missing for {no_total}; "
-                         "the percent specified needs its number of deaths")
-    pct_p = pct["value"].to_numpy(float) / 100.0
-    pct_n = totals.loc[pct["year"]].to_numpy(float)
     counts = vsrr[vsrr["indicator"].isin(US_DRUGS)]
     year_pos = {int(y): i for i, y in enumerate(us_years)}
-    last_obs = int(max(nchs["year"].max(), pct["year"].max() if len(pct) else 0))
+    last_obs = int(max(nchs["year"].max(), counts["year"].max() if len(counts) else 0))
     basis = bspline_basis(us_years, int(us_years[0]), int(us_years[-1]), us_knot_spacing)
+    n_constrained = last_constrained_coef(basis, last_obs - int(us_years[0]) + 1)
+    n_ratio = min(last_constrained_coef(basis, gbd_last - int(us_years[0]) + 1),
+                  n_constrained) + 1
     return USBlock(
         years=us_years,
         offset=int(np.searchsorted(years, us_years[0])),
         basis=basis,
-        n_constrained=last_constrained_coef(basis, last_obs - int(us_years[0]) + 1),
+        n_constrained=n_constrained,
+        n_ratio=n_ratio,
+        ratio_last=int(min(gbd_last, last_obs) - us_years[0]),
+        cert_last=int(last_obs - us_years[0]),
         nchs_drug=nchs["drug"].map(drug_index).to_numpy(int),
         nchs_year=nchs["year"].map(year_pos).to_numpy(int),
         nchs_log=np.log(nchs["value"].to_numpy(float)),
@@ -236,20 +234,7 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
         vsrr_year=counts["year"].map(year_pos).to_numpy(int),
         vsrr_log=np.log(counts["value"].to_numpy(float)),
         vsrr_extra_sd=counts["extra_sd"].to_numpy(float),
-        pct_year=pct["year"].map(year_pos).to_numpy(int),
-        pct_logit=_logit(pct_p),
-        # binomial sampling error of a share of n deaths, on the logit scale (delta method)
-        pct_logit_se=1.0 / np.sqrt(pct_n * pct_p * (1 - pct_p)),
-        # the walk is centred over the VSRR years (or the last NCHS year when there are none)
-        vsrr_first=int(year_pos[int(pct["year"].min() if len(pct) else last_obs)]),
-        vsrr_last=int(year_pos[int(pct["year"].max() if len(pct) else last_obs)]),
     )
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    if np.any((p <= 0) | (p >= 1)):
-        raise ValueError(f"percent_specified must lie strictly between 0 and 100, got {p * 100}")
-    return np.log(p / (1 - p))
 
 
 def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
@@ -312,7 +297,8 @@ def prepare_inputs(data: dict[str, pd.DataFrame], locations: pd.DataFrame, *,
     anchor = (len(rounds) - 1 - np.argmax(counts[:, ::-1], axis=1)).astype(int)
     us = None
     if "USA" in country_pos:
-        us = _us_block(data, years, last_data_year, us_start, us_knot_spacing, notes)
+        us = _us_block(data, years, last_data_year, us_start, us_knot_spacing, notes,
+                       gbd_last=last)
     return DeathsInputs(
         years=years,
         last_data_year=last,

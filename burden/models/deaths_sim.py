@@ -93,7 +93,7 @@ def template_tables(first: int = 1990, last: int = 2017, us_first: int = 1999,
 REAL_FIT_HYPER = {
     "sigma_super_region": 0.257, "sigma_region": 0.663, "sigma_country": 0.721,
     "tau_super_region": 0.175, "tau_region": 0.127, "tau_country": 0.289,
-    "tau_definition_ratio": 0.14, "tau_share": 0.742, "tau_pct_specified": 0.154,
+    "tau_definition_ratio": 0.14, "tau_share": 0.742,
     "sigma_nchs": 0.062, "sigma_vsrr": 0.056,
     "sigma_gbd": 0.039,  # median of the 7 super-regions' means (0.013-0.059)
 }  # (before GBD rounds were measurements: not updated for the round parameters)
@@ -121,11 +121,8 @@ def simulate(estimator, tables: dict[str, pd.DataFrame], seed: int, n_draws: int
     out["gbd_deaths"]["value"] = np.exp(pred["gbd_log_deaths"].values)
     out["us_deaths_by_drug"]["value"] = np.exp(pred["nchs_log_deaths"].values)
     vsrr = out["us_provisional_national"]
-    is_pct = (vsrr["indicator"] == "percent_specified").to_numpy()
     is_count = vsrr["indicator"].isin(US_DRUGS).to_numpy()
     vsrr.loc[is_count, "value"] = np.exp(pred["vsrr_log_deaths"].values)
-    logit = pred["vsrr_pct_specified_logit"].values
-    vsrr.loc[is_pct, "value"] = 100 / (1 + np.exp(-logit))
     truth = {rv.name: np.asarray(values[rv.name] if rv.name in fixed else prior[rv.name])
              for rv in model.free_RVs}
     return out, truth, draws

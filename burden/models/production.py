@@ -109,7 +109,7 @@ def rounding_unit(value: float) -> float:
     if value != round(value):
         decimals = len(f"{value:.6f}".rstrip("0").split(".")[1])
         return 10.0 ** -decimals
-    k, n = 0, int(round(value))
+    k, n = 0, round(value)
     while n % 10 == 0:
         n //= 10
         k += 1
@@ -139,7 +139,7 @@ def find_republications(table: pd.DataFrame) -> dict[int, str]:
     families = rows["publisher"].map(series_of)
     dropped: dict[int, str] = {}
     groups = pd.DataFrame({"key": key, "year": rows["year"], "measure": rows["measure"]})
-    for _, idx in groups.groupby(["key", "year", "measure"], sort=False).groups.items():
+    for idx in groups.groupby(["key", "year", "measure"], sort=False).groups.values():
         idx = [int(i) for i in idx]
         if len(idx) < 2:
             continue

@@ -185,15 +185,17 @@ US_CORRECTION_COLUMNS = ["year", "series", *INTERVAL_COLUMNS]
 
 def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = None
                        ) -> pd.DataFrame:
-    """What ``plot_us_correction`` draws: ``OpioidDeaths.us_correction_summary()``
-    (series "reported" and "corrected") and, from ``observed`` (``observed_deaths``), the
-    NCHS counts as series "NCHS reported" (no interval)."""
+    """What ``plot_us_correction`` draws: the "reported" and "corrected" series of
+    ``CertifiedDeaths.us_correction_summary()`` (its "unspecified" and "imputed" series are
+    not drawn) and, from ``observed`` (``observed_deaths``), the NCHS counts as series
+    "NCHS reported" (no interval)."""
     require(summary, US_CORRECTION_COLUMNS, "US correction summary")
-    unknown = set(summary["series"]) - {"reported", "corrected"}
+    unknown = set(summary["series"]) - {"reported", "corrected", "imputed", "unspecified"}
     if unknown:
         raise ValueError(f"US correction summary: unknown series {sorted(unknown)}; "
-                         "expected 'reported' and 'corrected'")
+                         "expected 'reported', 'corrected', 'imputed', 'unspecified'")
     require_rows(summary, "US correction summary")
+    summary = summary[summary["series"].isin(["reported", "corrected"])]
     parts = [summary[US_CORRECTION_COLUMNS]]
     if observed is not None and not observed.empty:
         require(observed, OBSERVED_COLUMNS, "observed deaths")

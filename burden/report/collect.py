@@ -18,7 +18,7 @@ from burden.result_schemas import RESULTS
 
 #: Fits whose result tables the report reads, and the ReportInputs field of each table.
 FIELDS: dict[str, dict[str, str]] = {
-    "deaths": {"summary": "deaths_summary", "us_correction": "us_correction"},
+    "deaths": {"summary": "deaths_summary"},
     "production": {"summary": "production_summary", "total": "production_total"},
     "markets": {"summary": "market_summary"},
     "certified": {"summary": "certified_summary", "us_correction": "certified_correction"},

@@ -97,10 +97,11 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         lambda d: plots.plot_country_ranking(d)))
     specs.append(_Spec(
         "us_correction", "deaths", "US opioid deaths: reported and corrected",
-        "Some US overdose certificates name no drug; the corrected series reallocates them "
-        "(mean and 95% interval). Points: NCHS counts of deaths involving any opioid. "
-        "Shaded years: projection, no US data.", ("us_correction",),
-        lambda: plots.us_correction_data(inp.us_correction, observed=observed),
+        "Some US overdose certificates name no drug; the corrected series adds a share of "
+        "them, bounded by their number (certified model; the share is prior-driven: mean "
+        "and 95% interval). Points: NCHS counts of deaths involving any opioid. Shaded "
+        "years: projection, no US data.", ("certified_correction",),
+        lambda: plots.us_correction_data(inp.certified_correction, observed=observed),
         lambda d: plots.plot_us_correction(d, last_data_year=last_us_year(inp))))
     specs.append(_Spec(
         "production", "sources", "World opium production by source country",
@@ -186,7 +187,8 @@ def _top_sources(summary: pd.DataFrame, n: int = 6) -> list[str]:
 
 
 #: which input supplies each figure's needs (keys of ``ReportInputs.missing``)
-_SUPPLIER = {"deaths_summary": "deaths results", "us_correction": "deaths results",
+_SUPPLIER = {"deaths_summary": "deaths results",
+             "certified_correction": "certified results",
              "production_summary": "production results",
              "market_summary": "markets results",
              "certified_summary": "certified results",

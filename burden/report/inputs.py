@@ -29,7 +29,6 @@ class ModelResult:
 @dataclass
 class ReportInputs:
     deaths_summary: pd.DataFrame | None = None
-    us_correction: pd.DataFrame | None = None
     certified_summary: pd.DataFrame | None = None
     certified_correction: pd.DataFrame | None = None
     production_summary: pd.DataFrame | None = None

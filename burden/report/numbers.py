@@ -82,18 +82,6 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
                              interval_text(r["mean"], r["lower"], r["upper"]),
                              _prior_driven(last.loc[["corrected"]]), note=note,
                              model="certified"))
-    elif inp.us_correction is not None:
-        uc = inp.us_correction
-        year = min(latest_year(uc), last_us_year(inp) or latest_year(uc))
-        last = uc[uc["year"] == year].set_index("series")
-        if "corrected" in last.index:
-            r = last.loc["corrected"]
-            note = ""
-            if "reported" in last.index:
-                note = f"reported: {last.loc['reported', 'mean']:,.0f}"
-            out.append(KeyNumber(f"US opioid deaths corrected for unspecified drugs, {year}",
-                                 interval_text(r["mean"], r["lower"], r["upper"]),
-                                 note=note, model="deaths"))
     cs = inp.certified_summary
     if cs is not None:
         for series, place in (("USA:any_opioid", "US"), ("CAN:any_opioid", "Canada")):
@@ -184,7 +172,7 @@ def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
     """The key result tables as CSV; returns {name: relative path}."""
     frames = {
         "key_numbers": pd.DataFrame([n.__dict__ for n in numbers]),
-        "deaths_summary": inp.deaths_summary, "us_correction": inp.us_correction,
+        "deaths_summary": inp.deaths_summary, "us_correction": inp.certified_correction,
         "production_summary": inp.production_summary,
         "production_total": inp.production_total, "market_shares": inp.market_summary,
         "attribution": inp.attribution_summary, "sensitivity": inp.sensitivity,

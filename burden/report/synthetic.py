@@ -76,14 +76,19 @@ def deaths_summary(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def us_correction(rng: np.random.Generator) -> pd.DataFrame:
+    """Random draws in the shape of ``CertifiedDeaths.us_correction_summary()``: imputed
+    deaths are a share in (0, 1) of the unspecified ones, so they never exceed them."""
     reported = _draws(rng, (len(YEARS),), 20000.0)
-    corrected = reported * rng.uniform(1.05, 1.3, size=reported.shape)
+    unspecified = reported * rng.uniform(0.1, 0.3, size=reported.shape)
+    imputed = unspecified * rng.uniform(0.3, 0.9, size=reported.shape)
     parts = []
-    for series, arr in (("reported", reported), ("corrected", corrected)):
+    for series, arr in (("reported", reported), ("unspecified", unspecified),
+                        ("imputed", imputed), ("corrected", reported + imputed)):
         da = xr.DataArray(arr, dims=("chain", "draw", "year"), coords={"year": YEARS})
         parts.append(_summ(da).assign(series=series))
-    return pd.concat(parts, ignore_index=True).assign(definition="certified_overdose")[
-        ["year", "series", "mean", "lower", "upper", "definition"]]
+    out = pd.concat(parts, ignore_index=True)
+    out["prior_driven"] = out["series"].isin(["imputed", "corrected"])
+    return out[["year", "series", "mean", "lower", "upper", "prior_driven"]]
 
 
 def certified_summary(rng: np.random.Generator) -> pd.DataFrame:
@@ -209,7 +214,7 @@ def synthetic_inputs(seed: int = 0, *, converged: bool = True) -> ReportInputs:
                              "observed": rng.normal(0, 1, 60)})
     backtest["lower"], backtest["upper"] = -1.96, 1.96
     return ReportInputs(
-        deaths_summary=deaths_summary(rng), us_correction=us_correction(rng),
+        deaths_summary=deaths_summary(rng), certified_correction=us_correction(rng),
         certified_summary=certified_summary(rng),
         production_summary=prod_summary, production_total=prod_total,
         market_summary=market_summary(rng), attribution_summary=attr, sensitivity=sens,

@@ -97,7 +97,8 @@ def horizon_scores(model: OpioidDeaths, gbd: pd.DataFrame, cut: int, rng: np.ran
     scored (the baselines work on logs); a country whose baseline fit fails is left out of
     every model's scores and named in the log."""
     from burden.validate.certified_backtest import BASELINES, _baseline_draws
-    from burden.validate.scoring import MODEL, NOMINAL as SCORE_NOMINAL, score
+    from burden.validate.scoring import MODEL, score
+    from burden.validate.scoring import NOMINAL as SCORE_NOMINAL
 
     inp = model.inputs()
     rows = gbd[(gbd["cause"] == GBD_CAUSE) & (gbd["measure"] == "deaths")
@@ -124,7 +125,7 @@ def horizon_scores(model: OpioidDeaths, gbd: pd.DataFrame, cut: int, rng: np.ran
             horizons = (held.loc[idx, "year"] - cut).to_numpy()
             try:
                 sims = _baseline_draws(name, history[country], horizons, rng)
-            except Exception as err:  # statsmodels fails on some short or flat series
+            except Exception as err:  # noqa: BLE001 (statsmodels raises many types on short series)
                 failed[country] = f"{name}: {type(err).__name__}: {err}"
                 continue
             part[np.asarray(idx)] = np.log(np.maximum(sims[:, :len(pick)], 0.5))
