@@ -334,61 +334,118 @@ def attribute_by_type(deaths: xr.DataArray, composition: xr.DataArray,
     with b (``both_to_opiate``) and m (``mexico_share``) from ``assumptions``. Returns a
     Dataset (years common to all inputs) of ``illicit_opiate`` (market, source),
     ``illicit_synthetic`` (market, synthetic_source), ``not_attributed`` and ``deaths``
-    (market): the three chains add up to ``deaths`` in every draw.
+    (market): the three chains add up to ``deaths`` in every draw. b and m are the same
+    in every location of a draw, so the split is done on the markets' sums of each group
+    (``market_groups``, then ``split_market_groups``).
     """
-    from burden.models.composition_data import GROUPS
-    from burden.registry.keys import SYNTHETIC_UNIDENTIFIED
-    from burden.registry.markets import SYNTHETIC_CHAIN, SYNTHETIC_SOURCES
+    missing = sorted({market_of[loc] for loc in deaths["location"].values.tolist()
+                      if loc in market_of} - set(opiate_shares["market"].values.tolist()))
+    if missing:
+        raise ValueError(f"no opiate shares for markets {missing}")
+    years = _common_years(deaths, composition, opiate_shares)
+    groups = market_groups(deaths.sel(year=years), composition, market_of, seed=seed)
+    return split_market_groups(groups, opiate_shares, assumptions, seed=seed)
 
-    a = assumptions or TypeAssumptions()
+
+def market_groups(deaths: xr.DataArray, composition: xr.DataArray,
+                  market_of: Mapping[str, str], *, seed: int = 20171) -> xr.Dataset:
+    """Each market's deaths (chain, draw, market, year: the sum of its locations' draws)
+    and their split by drug type (``fraction``: chain, draw, market, year, group; the
+    market's deaths of each group of ``composition_data.GROUPS`` over its deaths, summing
+    to 1), draw by draw; ``composition`` is resampled to the deaths' draws."""
+    from burden.models.composition_data import GROUPS
+
     locations = deaths["location"].values.tolist()
     unmapped = [loc for loc in locations if loc not in market_of]
     if unmapped:
         raise ValueError(f"no market for locations {unmapped[:10]} (of {len(unmapped)})")
-    missing = sorted({market_of[loc] for loc in locations}
-                     - set(opiate_shares["market"].values.tolist()))
-    if missing:
-        raise ValueError(f"no opiate shares for markets {missing}")
     no_comp = sorted(set(locations) - set(composition["location"].values.tolist()))
     if no_comp:
         raise ValueError(f"no composition for locations {no_comp[:10]}")
     if list(composition["group"].values) != list(GROUPS):
         raise ValueError(f"composition groups {composition['group'].values.tolist()} are "
                          f"not {list(GROUPS)}")
-    years = _common_years(deaths, composition, opiate_shares)
+    years = _common_years(deaths, composition)
     deaths = deaths.sel(year=years).drop_vars(
         [c for c in deaths.coords if c not in ("chain", "draw", "location", "year")])
     comp = align_draws(deaths, composition.sel(location=locations, year=years), seed)
-    rng = np.random.default_rng([seed, 7])
-    b = _draw_prior(deaths, a.both_to_opiate, 1.0, 1.0, rng)
-    m = _draw_prior(deaths, a.mexico_share, *SYNTHETIC_CHAIN.beta(), rng)
-    groups = deaths * comp  # (chain, draw, location, year, group)
-    both = groups.sel(group="opiate_and_synthetic", drop=True)
-    opiate = groups.sel(group="opiate_only", drop=True) + b * both
-    synth = groups.sel(group="synthetic_only", drop=True) + (1 - b) * both
-    rest = groups.sel(group="not_illicit", drop=True)
     markets = pd.Index([market_of[loc] for loc in locations], name="market")
 
     def by_market(x):
         return x.assign_coords(market=("location", markets)).groupby("market").sum()
 
-    opiate_m, synth_m, rest_m = by_market(opiate), by_market(synth), by_market(rest)
-    shares = align_draws(deaths, opiate_shares.sel(year=years), seed)
-    shares = shares.sel(market=opiate_m["market"].values)
-    chain_sources = [*SYNTHETIC_SOURCES, SYNTHETIC_UNIDENTIFIED]
-    north = opiate_m["market"].isin(list(SYNTHETIC_CHAIN.markets))
-    split = xr.concat([xr.where(north, m, 0.0), xr.where(north, 1 - m, 0.0),
-                       xr.where(north, 0.0, 1.0 + 0 * m)],
-                      dim=pd.Index(chain_sources, name="synthetic_source"))
+    total = by_market(deaths).transpose("chain", "draw", "market", "year")
+    groups = by_market(deaths * comp).transpose("chain", "draw", "market", "year", "group")
+    # a market-year without deaths in any draw has no split: all not attributed
+    fraction = (groups / total).fillna(0.0)
+    fraction = fraction.where(total > 0, xr.DataArray(
+        [0.0] * (len(GROUPS) - 1) + [1.0], dims="group", coords={"group": list(GROUPS)}))
+    return xr.Dataset({"deaths": total, "fraction": fraction.transpose(*groups.dims)})
+
+
+def _split_parts(groups: xr.Dataset, opiate_shares: xr.DataArray,
+                 assumptions: TypeAssumptions | None, seed: int) -> dict:
+    """The arithmetic of ``split_market_groups`` as numpy arrays (chain, draw, market,
+    ...): ``opiate``, ``synth`` and ``rest`` deaths by market and year, ``shares``
+    (market, source, year) and ``split`` (market, synthetic source), with their labels."""
+    from burden.registry.keys import SYNTHETIC_UNIDENTIFIED
+    from burden.registry.markets import SYNTHETIC_CHAIN, SYNTHETIC_SOURCES
+
+    a = assumptions or TypeAssumptions()
+    total = groups["deaths"].transpose("chain", "draw", "market", "year")
+    frac = groups["fraction"].transpose("chain", "draw", "market", "year", "group")
+    markets = total["market"].values.tolist()
+    missing = sorted(set(markets) - set(opiate_shares["market"].values.tolist()))
+    if missing:
+        raise ValueError(f"no opiate shares for markets {missing}")
+    years = _common_years(total, opiate_shares)
+    total, frac = total.sel(year=years), frac.sel(year=years)
+    rng = np.random.default_rng([seed, 7])
+    b = _draw_prior(total, a.both_to_opiate, 1.0, 1.0, rng).values[:, :, None, None]
+    m = _draw_prior(total, a.mexico_share, *SYNTHETIC_CHAIN.beta(), rng).values
+    # numpy from here: the same products as xarray's, without its copies (6,000 draws)
+    group = {g: i for i, g in enumerate(frac["group"].values.tolist())}
+    t, f = total.values, np.asarray(frac.values, dtype=np.float64)
+    both = t * f[..., group["opiate_and_synthetic"]]
+    opiate = t * f[..., group["opiate_only"]] + b * both
+    synth = t * f[..., group["synthetic_only"]] + (1 - b) * both
+    # tiny negatives of rounding where nothing is left (a market-year all illicit)
+    rest = np.clip(t - opiate - synth, 0.0, None)
+    shares = align_draws(total, opiate_shares.sel(year=years), seed)
+    shares = shares.sel(market=markets).transpose("chain", "draw", "market", "source", "year")
+    north = np.isin(markets, list(SYNTHETIC_CHAIN.markets))[None, None, :]
+    split = np.stack([np.where(north, m[..., None], 0.0),
+                      np.where(north, 1 - m[..., None], 0.0),
+                      np.where(north, 0.0, 1.0 + 0 * m[..., None])], axis=3)
+    return {"total": t, "opiate": opiate, "synth": synth, "rest": rest,
+            "shares": shares.values, "split": split, "markets": markets, "years": years,
+            "sources": shares["source"].values,
+            "synthetic_sources": [*SYNTHETIC_SOURCES, SYNTHETIC_UNIDENTIFIED],
+            "chain": total["chain"].values, "draw": total["draw"].values,
+            "describe": a.describe()}
+
+
+def split_market_groups(groups: xr.Dataset, opiate_shares: xr.DataArray,
+                        assumptions: TypeAssumptions | None = None, *, seed: int = 20171
+                        ) -> xr.Dataset:
+    """``attribute_by_type`` from the markets' deaths and their split by drug type
+    (``market_groups``): the Dataset of ``illicit_opiate``, ``illicit_synthetic``,
+    ``not_attributed`` and ``deaths`` by market; the not-attributed deaths are the
+    market's deaths less the attributed ones, so the chains add up to ``deaths`` in every
+    draw (to float64 rounding) whatever the precision of ``fraction``."""
+    p = _split_parts(groups, opiate_shares, assumptions, seed)
+    per_market = ("chain", "draw", "market", "year")
     out = xr.Dataset({
-        "illicit_opiate": (opiate_m * shares).transpose("chain", "draw", "market", "source",
-                                                        "year"),
-        "illicit_synthetic": (synth_m * split).transpose("chain", "draw", "market",
-                                                         "synthetic_source", "year"),
-        "not_attributed": rest_m.transpose("chain", "draw", "market", "year"),
-        "deaths": by_market(deaths).transpose("chain", "draw", "market", "year"),
-    })
-    out.attrs.update({"definition": DEATHS_DEFINITION, **a.describe()})
+        "illicit_opiate": (("chain", "draw", "market", "source", "year"),
+                           p["opiate"][:, :, :, None, :] * p["shares"]),
+        "illicit_synthetic": (("chain", "draw", "market", "synthetic_source", "year"),
+                              p["synth"][:, :, :, None, :] * p["split"][..., None]),
+        "not_attributed": (per_market, p["rest"]),
+        "deaths": (per_market, p["total"]),
+    }, coords={"chain": p["chain"], "draw": p["draw"], "market": p["markets"],
+               "year": p["years"], "source": p["sources"],
+               "synthetic_source": p["synthetic_sources"]})
+    out.attrs.update({"definition": DEATHS_DEFINITION, **p["describe"]})
     return out
 
 
@@ -410,40 +467,63 @@ def country_balance(deaths: xr.DataArray, composition: xr.DataArray,
                        "deaths": out["deaths"]})
 
 
-def world_table(by_type: xr.Dataset) -> xr.DataArray:
+def world_table(by_type: xr.Dataset, with_world: bool = True) -> xr.DataArray:
     """One array (chain, draw, market, supply_chain, source, year) of every part of the
     by-type attribution, not-attributed rows included, so that its sum over supply_chain,
-    source and market is the deaths estimate in every draw; markets plus ``World``."""
+    source and market is the deaths estimate in every draw; markets plus ``World`` (the
+    sum of the markets' draws; left out when not ``with_world``). Sources: the opiate
+    sources, then the synthetic ones not among them, then ``NOT_ATTRIBUTED``; a chain's
+    rows of another chain's sources are 0."""
     from burden.registry.markets import WORLD_MARKET
 
-    parts = [by_type["illicit_opiate"].expand_dims(supply_chain=["illicit_opiate"]),
-             by_type["illicit_synthetic"].rename(synthetic_source="source").expand_dims(
-                 supply_chain=["illicit_synthetic"]),
-             by_type["not_attributed"].expand_dims(source=[NOT_ATTRIBUTED],
-                                                   supply_chain=["not_attributed"])]
+    opi = by_type["illicit_opiate"].transpose("chain", "draw", "market", "source", "year")
+    syn = by_type["illicit_synthetic"].transpose("chain", "draw", "market",
+                                                 "synthetic_source", "year")
+    rest = by_type["not_attributed"].transpose("chain", "draw", "market", "year")
+    opi_src = opi["source"].values.tolist()
+    syn_src = syn["synthetic_source"].values.tolist()
+    sources = list(dict.fromkeys([*opi_src, *syn_src, NOT_ATTRIBUTED]))
+    index = {s: i for i, s in enumerate(sources)}
+    n_chain, n_draw, n_market, n_year = rest.shape
+    table = np.zeros((n_chain, n_draw, n_market + int(with_world), len(CHAINS),
+                      len(sources), n_year))
+    parts = table[:, :, :n_market]
+    parts[:, :, :, 0][:, :, :, [index[s] for s in opi_src]] = opi.values
+    parts[:, :, :, 1][:, :, :, [index[s] for s in syn_src]] = syn.values
+    parts[:, :, :, 2, index[NOT_ATTRIBUTED]] = rest.values
+    markets = rest["market"].values.tolist()
+    if with_world:
+        table[:, :, n_market] = parts.sum(axis=2)
+        markets = [*markets, WORLD_MARKET]
     # one plain (object) source index: xarray cannot join pandas' string dtype indexes
-    sources = list(dict.fromkeys(s for p in parts for s in p["source"].values.tolist()))
-    parts = [p.assign_coords(source=np.array(p["source"].values.tolist(), dtype=object))
-             .reindex(source=np.array(sources, dtype=object), fill_value=0.0)
-             for p in parts]
-    table = xr.concat(parts, "supply_chain")
-    world = table.sum("market").expand_dims(market=[WORLD_MARKET])
-    return xr.concat([table, world], "market").transpose(
-        "chain", "draw", "market", "supply_chain", "source", "year").rename(
-        "attributable_deaths")
+    return xr.DataArray(
+        table, name="attributable_deaths",
+        dims=("chain", "draw", "market", "supply_chain", "source", "year"),
+        coords={"chain": rest["chain"].values, "draw": rest["draw"].values,
+                "market": markets, "supply_chain": list(CHAINS),
+                "source": np.array(sources, dtype=object), "year": rest["year"].values})
+
+
+#: precision of the stored split by drug type (a derived array: float32 keeps 24 bits, a
+#: relative error below 6e-8, far under the 3 significant figures the tables are read at)
+FRACTION_DTYPE = "float32"
 
 
 def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None = None, *,
                          seed: int = 20171) -> Path:
     """Load the deaths, markets and composition fits, attribute every country's deaths by
     drug type (``attribute_by_type``) and write ``out`` (default
-    ``models/attribution.nc``): a DataTree with groups ``by_type`` (the Dataset of
-    ``attribute_by_type`` under the default assumptions), ``world_deaths`` (the deaths
-    model's world draws over the same years, for the check), ``scenarios`` (the by-type
-    attribution summed over markets, per scenario of ``SCENARIOS``) and
-    ``prior_driven`` (per market and year, the share of mean deaths in country-years whose
-    composition is prior-driven). Only ``predict()`` of the deaths fit and its locations
-    table are used."""
+    ``models/attribution.nc``).
+
+    The file stores what the attribution cannot get cheaply from the saved fits: each
+    market's deaths (float64) and their split by drug type (``market_groups``, float32,
+    ``FRACTION_DTYPE``), the deaths model's world draws over the same years (for the
+    check that the parts add up), ``prior_driven`` (per market and year, the share of
+    mean deaths in country-years whose composition is prior-driven) and the first draw of
+    each chain of the market shares. ``read_attribution`` splits the markets' deaths by
+    source with the markets fit's shares (``split_market_groups``), under the default
+    assumptions and every scenario of ``SCENARIOS``. Only ``predict()`` of the deaths fit
+    and its locations table are used."""
     import json
 
     from burden import config
@@ -468,16 +548,12 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
             mapping[loc] = market_of(loc, locations)
         except (KeyError, ValueError) as err:
             raise ValueError(f"deaths fit: location {loc!r} has no market: {err}") from None
-    shares = markets.all_share_draws(sorted(set(mapping.values())))
+    share_markets = sorted(set(mapping.values()))
+    shares = markets.all_share_draws(share_markets)
     years = [y for y in by_country.year.values.tolist() if y in set(comp.years.tolist())]
+    years = _common_years(by_country.sel(year=years), shares)
     composition = comp.group_draws(countries, years)
-    scenarios = {}
-    for name, a in SCENARIOS.items():
-        result = attribute_by_type(by_country, composition, mapping, shares, a, seed=seed)
-        if name == next(iter(SCENARIOS)):
-            by_type = result
-        scenarios[name] = world_table(result).sel(market=[US, "World"])
-    years = by_type["year"].values.tolist()
+    groups = market_groups(by_country.sel(year=years), composition, mapping, seed=seed)
     world = deaths.predict(location=WORLD_ID, years=years)
     world = world.drop_vars([c for c in world.coords if c not in ("chain", "draw", "year")])
     flags = comp.prior_driven(countries, years).astype(float)
@@ -486,41 +562,89 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
                                                              countries]))
     prior_share = ((weights * flags).groupby("market").sum()
                    / weights.groupby("market").sum()).rename("prior_driven_fraction")
-    scen = xr.concat(list(scenarios.values()), dim=pd.Index(list(scenarios),
-                                                            name="scenario"))
+    stored = groups.assign(fraction=groups["fraction"].astype(FRACTION_DTYPE))
     tree = xr.DataTree.from_dict({
-        "by_type": by_type,
+        "market_groups": stored,
+        "share_check": xr.Dataset({"share": shares.sel(year=years).isel(draw=[0])}),
         "world_deaths": xr.Dataset({"deaths": world}),
-        "scenarios": xr.Dataset({"attributable_deaths": scen}),
         "prior_driven": xr.Dataset({"prior_driven_fraction": prior_share}),
     })
     tree.attrs.update({
         "definition": DEATHS_DEFINITION, "seed": seed,
         "assumptions": json.dumps(TypeAssumptions().describe()),
         "scenarios": json.dumps({k: v.describe() for k, v in SCENARIOS.items()}),
+        "share_markets": json.dumps(share_markets),
         **{f"{name}_model": str(FITS[name].path(models_dir))
            for name in ("deaths", "production", "markets", "composition")}})
     out = Path(out or models_dir / "attribution.nc")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    tree.to_netcdf(tmp, engine="netcdf4")
+    from burden.models.storage import encodings
+
+    tree.to_netcdf(tmp, engine="netcdf4", encoding={
+        node.path: encodings(node.to_dataset(inherit=False))
+        for node in tree.subtree if node.has_data})
     tmp.replace(out)
     return out
 
 
-def read_attribution(path: Path) -> dict:
+def read_attribution(path: Path, models_dir: Path | None = None) -> dict:
     """The groups of a saved attribution file: ``by_type`` (Dataset of draws),
     ``world`` (the world table of ``world_table``), ``world_deaths`` (the deaths model's
-    world draws), ``scenarios`` (draws by scenario, USA and World), ``prior_driven``
+    world draws), ``scenarios`` (draws by scenario of the USA; files written before
+    the split was stored also hold the World), ``prior_driven``
     (fraction by market and year), ``assumptions`` and ``scenario_assumptions`` (dicts)
-    and ``definition``."""
+    and ``definition``.
+
+    ``by_type`` and ``scenarios`` are split from the stored markets' deaths with the
+    shares of the markets fit in ``models_dir`` (default: the file's folder), which must
+    be the fit the attribution used (its stored draws are compared; a refit markets model
+    raises ValueError: run ``burden attribute`` again). Files written before the split
+    was stored (with a ``by_type`` group) are read as they are."""
     import json
 
+    path = Path(path)
     tree = xr.open_datatree(path, engine="netcdf4").load()
-    by_type = tree["by_type"].to_dataset()
+    seed = int(tree.attrs.get("seed", 20171))
+    if "by_type" in tree:
+        by_type = tree["by_type"].to_dataset()
+        scenarios = tree["scenarios"].to_dataset()["attributable_deaths"]
+    else:
+        from burden.fits import load_fit
+
+        groups = tree["market_groups"].to_dataset()
+        markets_dir = Path(models_dir) if models_dir is not None else path.parent
+        markets = load_fit("markets", markets_dir)
+        shares = markets.all_share_draws(json.loads(tree.attrs["share_markets"]))
+        stored = tree["share_check"].to_dataset()["share"]
+        now = shares.sel(year=stored["year"].values, market=stored["market"].values,
+                         source=stored["source"].values).isel(draw=[0])
+        if now.shape != stored.shape or not np.allclose(
+                now.transpose(*stored.dims).values, stored.values, rtol=1e-9, atol=0.0):
+            raise ValueError(f"{path}: the market shares of {markets_dir / 'markets.nc'} "
+                             "are not those the attribution used (the markets model was "
+                             "fitted again): run `burden attribute`")
+        # resampled to the deaths' draws once (later calls pass them through)
+        shares = align_draws(groups["deaths"], shares.sel(year=groups["year"].values), seed)
+        by_type = None
+        parts = {}
+        for name, a in SCENARIOS.items():
+            if by_type is None:  # the default assumptions (the first scenario)
+                by_type = split_market_groups(groups, shares, a, seed=seed)
+            # the US only (what the sensitivity table reads); the draws of b and m
+            # depend on the seed and the number of draws, not on the markets
+            parts[name] = world_table(split_market_groups(
+                groups.sel(market=[US]), shares.sel(market=[US]), a, seed=seed),
+                with_world=False)
+        scenarios = xr.concat(list(parts.values()),
+                              dim=pd.Index(list(parts), name="scenario"))
+        # fixed-width text labels, as netCDF gives them back (an object index ordered the
+        # sensitivity table's rows source-first instead of year-first)
+        scenarios = scenarios.assign_coords(
+            source=np.asarray(scenarios["source"].values.tolist(), dtype=str))
     return {"by_type": by_type, "world": world_table(by_type),
             "world_deaths": tree["world_deaths"].to_dataset()["deaths"],
-            "scenarios": tree["scenarios"].to_dataset()["attributable_deaths"],
+            "scenarios": scenarios,
             "prior_driven": tree["prior_driven"].to_dataset()["prior_driven_fraction"],
             "assumptions": json.loads(tree.attrs["assumptions"]),
             "scenario_assumptions": json.loads(tree.attrs["scenarios"]),

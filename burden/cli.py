@@ -10,6 +10,7 @@
     burden validate sbc --model M --simulations N   models/sbc/<M>/ (simulation-based
                                          calibration on Dask: ranks, fits, pass/fail)
     burden benchmark MODEL ...           timing table (benchmark, not a test)
+    burden storage-benchmark --old D --new D   saved-fit sizes, load times, same tables
     burden priors MODEL                  the priors of a model, as a Markdown table
 
 The Makefile calls these commands; ``analysis/`` holds example scripts to read and adapt.
@@ -219,6 +220,13 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
+def _cmd_storage_benchmark(args: argparse.Namespace) -> int:
+    from burden.storage_benchmark import run
+
+    rows = run(args.old, args.new, args.fits, summaries=not args.no_summaries)
+    return 0 if rows else 1
+
+
 def _cmd_priors(args: argparse.Namespace) -> int:
     from burden.fits import spec
     from burden.models.config import prior_block, update_prior_docs
@@ -331,6 +339,16 @@ def parser() -> argparse.ArgumentParser:
     bm.add_argument("--seeds", help="comma-separated seeds, one cold process each "
                     "(default: the model's seed)")
     bm.set_defaults(func=_cmd_benchmark)
+
+    sb = sub.add_parser("storage-benchmark", help="re-save the fits of OLD compactly into "
+                        "NEW: sizes, save and cold load times, result tables compared")
+    sb.add_argument("--old", type=Path, required=True, help="folder of saved fits")
+    sb.add_argument("--new", type=Path, required=True, help="folder to write them to")
+    sb.add_argument("--fits", nargs="+", choices=[*FIT_NAMES, "attribution"],
+                    help="default: every fit, then attribution")
+    sb.add_argument("--no-summaries", action="store_true",
+                    help="skip `burden summarise` and the comparison of result tables")
+    sb.set_defaults(func=_cmd_storage_benchmark)
 
     pr = sub.add_parser("priors", help="a model's priors (Markdown table)")
     pr.add_argument("fit", choices=FIT_NAMES)

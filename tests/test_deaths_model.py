@@ -277,7 +277,10 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert set(meta["input_hashes"]) >= set(OpioidDeaths.data_tables)
     assert meta["model_config"]["forecast_to"] == fitted.model_config.forecast_to
     assert loaded.model_config == fitted.model_config
-    pd.testing.assert_frame_equal(loaded.summary("region"), fitted.summary("region"))
+    # the saved draws keep 18 mantissa bits (OpioidDeaths.save_keep_bits): the summary
+    # moves by a few 1e-6 relative, far below its 3 published significant figures
+    pd.testing.assert_frame_equal(loaded.summary("region"), fitted.summary("region"),
+                                  rtol=1e-4)
 
 
 # ---- parameter recovery ------------------------------------------------------------------

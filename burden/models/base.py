@@ -16,8 +16,10 @@
 - With nutpie (the default) the model is compiled once per structure and data
   (``compiled_model``) and reused by later fits of the same model with other seeds or
   sampler settings; compile and sampling times are recorded apart in ``timings``.
-- ``save``/``load`` use netCDF; the file carries the configs, package version, seed, input
-  hashes and the training data, so ``load`` can rebuild the model.
+- ``save``/``load`` use netCDF; the file carries the configs, package and library versions,
+  seed, input hashes and the training data, so ``load`` can rebuild the model. It is
+  compact (``burden.models.storage``): free variables only, the Deterministics recomputed
+  on first use of the posterior and checked against draws stored at save time.
 """
 
 from __future__ import annotations
@@ -305,6 +307,8 @@ class BayesianEstimator(ABC):
     def idata(self) -> xr.DataTree:
         if self._idata is None:
             raise NotFittedError(f"{type(self).__name__} has no posterior: call fit() first")
+        if getattr(self, "_pending_restore", False):
+            self._restore_posterior()
         return self._idata
 
     @property
@@ -420,8 +424,18 @@ class BayesianEstimator(ABC):
             "timings": json.dumps(self.timings),
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write posterior, diagnostics, training data and metadata to one netCDF file."""
+    #: bits of mantissa kept of the free variables' draws in a saved fit (None: all 52,
+    #: lossless); a model whose file is too large sets it (see ``storage.bitround``)
+    save_keep_bits: ClassVar[int | None] = None
+
+    def save(self, path: str | Path, *, compact: bool = True) -> Path:
+        """Write posterior, diagnostics, training data and metadata to one netCDF file.
+
+        ``compact`` (the default, ``burden.models.storage``): Deterministics are dropped
+        (recomputed on load) and warmup groups dropped; otherwise the posterior is written
+        as sampled. Every array is compressed either way."""
+        from burden.models import storage
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.idata.attrs.update(self._metadata())
@@ -432,13 +446,92 @@ class BayesianEstimator(ABC):
             stats = idata["sample_stats"].to_dataset()
             keep = [v for v in stats.data_vars if stats[v].dtype != object]
             idata["sample_stats"] = xr.DataTree(dataset=stats[keep])
-        idata.to_netcdf(tmp, engine="netcdf4")
+        if compact:
+            dropped = [g for g in storage.DROPPED_GROUPS if g in idata]
+            for group in dropped:
+                del idata[group]
+            if "posterior" in idata:
+                self._compact_posterior(idata, path, dropped)
+        idata.attrs["library_versions"] = json.dumps(storage.library_versions())
+        self._write(idata, tmp)
         os.replace(tmp, path)
         return path
 
+    @staticmethod
+    def _write(idata: xr.DataTree, path: Path) -> None:
+        from burden.models import storage
+
+        encoding = {node.path: storage.encodings(node.to_dataset(inherit=False))
+                    for node in idata.subtree if node.has_data}
+        idata.to_netcdf(path, engine="netcdf4", encoding=encoding)
+
+    def _compact_posterior(self, idata: xr.DataTree, path: Path, dropped: list[str]) -> None:
+        """Replace ``idata``'s posterior by its free variables (rounded to
+        ``save_keep_bits``) and add the check draws of the Deterministics dropped."""
+        from burden.models import storage
+
+        post = idata["posterior"].to_dataset()
+        order = list(post.data_vars)
+        if self.model is not None:
+            model = self.model
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # given at fit time
+                model = self.build_model(self.data)
+        free = [rv.name for rv in model.free_RVs]
+        dets = [d.name for d in model.deterministics if d.name in post]
+        dims = {name: list(post[name].dims[2:]) for name in dets}
+        check = storage.check_draws(post)
+        if dets:
+            # the rebuilt graph must give the sampled Deterministics, or they are kept
+            again = storage.recompute_deterministics(model, post, dets, dims, check)
+            try:
+                storage.check_recomputed(again, post[dets].isel(check), f"saving {path}")
+            except ValueError as err:
+                log.warning("%s: Deterministics stored as sampled: %s", path, err)
+                dets = []
+        compact = post.drop_vars(dets)
+        for name in free:
+            if name in compact and compact[name].dtype.kind == "f":
+                compact[name] = compact[name].copy(
+                    data=storage.bitround(compact[name].values, self.save_keep_bits))
+        idata["posterior"] = xr.DataTree(dataset=compact)
+        if dets:
+            idata["recompute_check"] = xr.DataTree(dataset=storage.recompute_deterministics(
+                model, compact, dets, dims, check))
+        idata.attrs.update(storage.storage_attrs(dets, self.save_keep_bits, order,
+                                                 dims, dropped))
+
+    def _restore_posterior(self) -> None:
+        """Recompute the Deterministics a compact file dropped (``storage``), check them
+        against the draws stored at save time and put the posterior in its saved order."""
+        from burden.models import storage
+
+        self._pending_restore = False
+        info = json.loads(self._idata.attrs.get("storage", "{}"))
+        names = info.get("recomputed_deterministics") or []
+        if not names:
+            return
+        post = self._idata["posterior"].to_dataset()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the data warnings of the fit
+            model = self.build_model(self.data)
+        recomputed = storage.recompute_deterministics(model, post, names,
+                                                      info.get("deterministic_dims", {}))
+        if "recompute_check" in self._idata:
+            storage.check_recomputed(recomputed,
+                                     self._idata["recompute_check"].to_dataset(),
+                                     getattr(self, "_source", type(self).__name__))
+            del self._idata["recompute_check"]
+        full = post.assign(recomputed.data_vars)
+        order = [n for n in info.get("posterior_variable_order", []) if n in full]
+        order += [n for n in full.data_vars if n not in order]
+        self._idata["posterior"] = xr.DataTree(dataset=full[order])
+
     @classmethod
     def load(cls, path: str | Path) -> BayesianEstimator:
-        """Load a saved fit; name any field that does not match this class."""
+        """Load a saved fit; name any field that does not match this class. A compact
+        file's Deterministics are recomputed when the posterior is first used."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no saved model at {path}")
@@ -460,6 +553,8 @@ class BayesianEstimator(ABC):
             raise ValueError(f"{path}: its saved configuration does not fit this package's "
                              f"{cls.__name__} ({err}): refit the model") from None
         est._idata = idata
+        est._pending_restore = "storage" in attrs
+        est._source = str(path)
         est.input_hashes = json.loads(attrs.get("input_hashes", "{}"))
         est.timings = json.loads(attrs.get("timings", "{}"))
         if "fit_data" in idata:

@@ -157,6 +157,11 @@ class OpioidDeaths(BayesianEstimator):
     #: rounded; ESS 584, 0 divergences): the noise of the maximum over thousands of R-hats
     default_sampler = SamplerConfig(draws=1500, tune=500, chains=4, target_accept=0.9)
     summary_schema = result_schemas.DEATHS_SUMMARY
+    #: the saved fit keeps 18 of the 52 mantissa bits of the free variables' draws
+    #: (relative error <= 1.9e-6): losslessly their 6,000 draws took 115 MB, at 18 bits
+    #: 45 MB (issue 12: <= 50 MB), measured 2026-11-29 on the fresh-clone fit; the effect
+    #: on the result tables is in docs/performance.md (``burden storage-benchmark``)
+    save_keep_bits = 18
 
     def __init__(self, model_config: dict | DeathsConfig | None = None,
                  sampler_config: dict | SamplerConfig | None = None):

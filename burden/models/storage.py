@@ -1,0 +1,202 @@
+"""Compact storage of a fit: what ``BayesianEstimator.save`` writes and ``load`` restores.
+
+A saved fit keeps what cannot be recomputed and drops what can (issue 12: every saved fit
+small and quick to load, with the same result tables):
+
+- the posterior of the free random variables, at full float64 precision unless the model
+  sets ``save_keep_bits`` (``bitround``: the mantissa rounded to that many bits, so zlib
+  can compress the dropped bits);
+- the Deterministics are dropped and recomputed on load from the stored free variables
+  (``recompute_deterministics``: the model graph batched over every draw and run once
+  with PyTensor's Python linker, so nothing is compiled: cold or warm cache alike);
+- a few draws of every Deterministic (the first draw of each chain, ``check_draws``) are
+  stored as computed at save time, and ``load`` compares them with the recomputed ones:
+  a model whose code changed since the fit fails with a clear error instead of giving
+  other numbers silently;
+- the warmup groups are dropped; every other group (sample stats, observed and constant
+  data, the training data, the models' own extra groups) is stored losslessly;
+- every array is zlib-compressed (``encodings``), one chain per chunk, so a whole
+  variable is read in a few large pieces; text columns are stored as fixed-width UTF-8
+  characters, which compress (netCDF's variable-length strings cannot be compressed).
+
+Numbers behind the choices (complevel, recompute method) are in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+#: format of a compact file (``storage`` attribute); files without it are full (older) fits
+STORAGE_FORMAT = "compact"
+STORAGE_VERSION = 1
+#: groups never stored (the sampler's tuning phase is not part of the posterior)
+DROPPED_GROUPS = ("warmup_posterior", "warmup_sample_stats", "warmup_posterior_predictive")
+#: zlib level: measured on deaths' free variables (docs/performance.md): level 4 gave a file
+#: 1.3% smaller than level 1; level 9 another 1.4% smaller but took 4x as long to write
+ZLIB_LEVEL = 4
+#: relative tolerance of the load-time check of recomputed Deterministics against the
+#: values stored at save time (the same graph in float64: they agreed to 4.4e-16 absolute
+#: on deaths, docs/performance.md; 1e-9 leaves room for another BLAS, not another model)
+CHECK_RTOL = 1e-9
+
+
+def bitround(values: np.ndarray, keep_bits: int | None) -> np.ndarray:
+    """``values`` (float64) with the mantissa rounded to nearest at ``keep_bits`` bits
+    (None or >= 52: unchanged). Relative error at most 2**-(keep_bits + 1); non-finite
+    values pass through."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    if keep_bits is None or keep_bits >= 52:
+        return out
+    if keep_bits < 1:
+        raise ValueError(f"keep_bits must be >= 1, not {keep_bits}")
+    drop = np.uint64(52 - keep_bits)
+    bits = out.view(np.uint64)
+    half = np.uint64(1) << (drop - np.uint64(1))
+    mask = ~((np.uint64(1) << drop) - np.uint64(1))
+    finite = np.isfinite(out)
+    rounded = ((bits + half) & mask).view(np.float64)
+    out[finite] = rounded[finite]
+    return out
+
+
+def _batched_function(model, names: Sequence[str]):
+    """A function of the free variables, each with a leading draw dimension, returning
+    the Deterministics ``names`` for every draw at once (PyTensor's Python linker: numpy
+    operations, no C or Numba compilation: call it with ``cxx`` unset)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+    from pytensor.graph.replace import vectorize_graph
+
+    outs = [model[name] for name in names]
+    batched = {rv: pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape), name=rv.name)
+               for rv in model.free_RVs}
+    vectorised = vectorize_graph(outs, replace=batched)
+    fn = pytensor.function(list(batched.values()), vectorised,
+                           mode=Mode(linker="py", optimizer=None),
+                           on_unused_input="ignore")
+    return fn, [rv.name for rv in batched]
+
+
+def recompute_deterministics(model, posterior: xr.Dataset, names: Sequence[str],
+                             dims: dict[str, list[str]] | None = None,
+                             draws: dict[str, Any] | None = None) -> xr.Dataset:
+    """The Deterministics ``names`` of ``model`` for every (chain, draw) of ``posterior``
+    (which holds the free variables), as a Dataset with ``posterior``'s chain and draw
+    coordinates and the model's dims and coords (``dims`` overrides a variable's dims).
+    ``draws`` selects draws first (``posterior.isel(**draws)``)."""
+    if draws:
+        posterior = posterior.isel(draws)
+    import pytensor
+
+    # no C compiler: Blockwise ops (softmax, cumsum over a batch) would otherwise compile
+    # their core op in C on first call (8 modules, about 9 s cold for markets)
+    with pytensor.config.change_flags(cxx=""):
+        fn, inputs = _batched_function(model, names)
+        return _evaluate(fn, inputs, model, posterior, names, dims)
+
+
+def _evaluate(fn, inputs, model, posterior, names, dims) -> xr.Dataset:
+    missing = [n for n in inputs if n not in posterior]
+    if missing:
+        raise ValueError(f"cannot recompute {list(names)}: the posterior lacks the free "
+                         f"variables {missing}")
+    nc, nd = posterior.sizes["chain"], posterior.sizes["draw"]
+    args = []
+    for name in inputs:
+        arr = posterior[name].transpose("chain", "draw", ...)
+        args.append(np.asarray(arr.values, dtype=model[name].dtype).reshape(
+            nc * nd, *arr.shape[2:]))
+    results = fn(*args)
+    model_dims = model.named_vars_to_dims
+    out = {}
+    for name, values in zip(names, results, strict=True):
+        values = np.asarray(values).reshape(nc, nd, *np.shape(values)[1:])
+        var_dims = list((dims or {}).get(name) or model_dims.get(name) or [])
+        extra = values.ndim - 2
+        if len(var_dims) != extra:
+            var_dims = [f"{name}_dim_{i}" for i in range(extra)]
+        coords = {}
+        for d, size in zip(var_dims, values.shape[2:], strict=True):
+            if d in posterior.coords:  # the coords saved with the fit
+                coords[d] = posterior[d].values
+            elif model.coords.get(d) is not None:
+                coords[d] = np.asarray(model.coords[d])
+            else:
+                coords[d] = np.arange(size)
+        out[name] = xr.DataArray(values, dims=("chain", "draw", *var_dims),
+                                 coords={"chain": posterior["chain"].values,
+                                         "draw": posterior["draw"].values, **coords})
+    return xr.Dataset(out)
+
+
+def check_draws(posterior: xr.Dataset) -> dict[str, Any]:
+    """The draws kept to check the recomputation on load: the first of each chain."""
+    return {"draw": [0]} if posterior.sizes.get("draw", 0) else {}
+
+
+def check_recomputed(recomputed: xr.Dataset, stored: xr.Dataset, where: str) -> None:
+    """Raise ValueError naming the first Deterministic whose recomputed check draws differ
+    from the stored ones (the model code changed since the fit)."""
+    for name in stored.data_vars:
+        if name not in recomputed:
+            raise ValueError(f"{where}: the model no longer has the Deterministic {name!r}: "
+                             "its code changed since the fit; refit the model")
+        new = recomputed[name].isel(draw=slice(0, stored.sizes["draw"]))
+        old = stored[name]
+        a, b = np.asarray(new.transpose(*old.dims).values), np.asarray(old.values)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=CHECK_RTOL, atol=0.0,
+                                                 equal_nan=True):
+            diff = (float(np.nanmax(np.abs(a - b))) if a.shape == b.shape
+                    else f"shape {a.shape} vs {b.shape}")
+            raise ValueError(f"{where}: the Deterministic {name!r} recomputed from the saved "
+                             f"free variables differs from its value at save time (max "
+                             f"difference {diff}): the model code changed since the fit; "
+                             "refit the model")
+
+
+def encodings(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """netCDF encodings of every variable of ``ds``: zlib, one chain per chunk for draws,
+    text as fixed-width UTF-8 characters (compressible)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, var in ds.variables.items():
+        enc: dict[str, Any] = {}
+        if var.dtype.kind in "U" or (var.dtype == object and var.size and all(
+                isinstance(x, str) for x in np.ravel(var.values)[:100])):
+            enc["dtype"] = "S1"
+        if var.ndim == 0:
+            out[name] = enc
+            continue
+        enc.update(zlib=True, complevel=ZLIB_LEVEL, shuffle=True)
+        if "chain" in var.dims and var.dtype.kind in "fiub" and var.ndim > 1:
+            enc["chunksizes"] = tuple(1 if d == "chain" else var.sizes[d] for d in var.dims)
+        out[name] = enc
+    return out
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a fit's draws and their recomputation depend on."""
+    import importlib.metadata as md
+
+    out = {}
+    for lib in ("pymc", "pytensor", "nutpie", "numpy", "xarray", "arviz", "netCDF4"):
+        try:
+            out[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def storage_attrs(recomputed: Sequence[str], keep_bits: int | None,
+                  variable_order: Sequence[str], dims: dict[str, list[str]],
+                  dropped_groups: Sequence[str]) -> dict[str, str]:
+    return {"storage": json.dumps({
+        "format": STORAGE_FORMAT, "version": STORAGE_VERSION,
+        "recomputed_deterministics": list(recomputed), "free_rv_keep_bits": keep_bits,
+        "posterior_variable_order": list(variable_order), "deterministic_dims": dims,
+        "dropped_groups": list(dropped_groups), "zlib_level": ZLIB_LEVEL})}
