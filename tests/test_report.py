@@ -307,9 +307,8 @@ def test_report_from_the_session_pipeline(pipeline):
 def test_result_tables_equal_the_models_own_summaries(pipeline):
     """What summarise wrote is what the fitted estimators say (read back through the
     report's reader, which validates every table against its schema)."""
-    from burden.report.collect import read_results
-
     from burden.fits import load_fit
+    from burden.report.collect import read_results
 
     manifest, frames = read_results("deaths", pipeline.models / "deaths")
     # the saved fit's (its draws keep 18 mantissa bits: OpioidDeaths.save_keep_bits; the
