@@ -212,3 +212,22 @@ def markets_fit(pipeline):
 @pytest.fixture(scope="session")
 def composition_fit(pipeline):
     return pipeline.fits["composition"]
+
+
+#: The certified model's processed tables (tests/test_certified.py, tests/test_sbc.py).
+CERTIFIED_TABLES = ("us_deaths_by_drug", "us_provisional_national", "canada_opioid_deaths")
+
+
+@pytest.fixture(scope="session")
+def certified_tables(raw_file, tmp_path_factory):
+    """The certified model's processed tables, built from the hash-checked raw files."""
+    import pandas as pd
+
+    from burden.data import build
+
+    out = tmp_path_factory.mktemp("certified_processed")
+    raw = raw_file("nida_deaths").parent
+    for source in ("nida_rates", "vsrr_national", "phac_harms"):
+        raw_file(source)
+    return {t: pd.read_parquet(build.build_table(t, out_dir=out, raw_dir=raw, progress=None))
+            for t in CERTIFIED_TABLES}

@@ -8,36 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from burden.models.certified_data import SERIES, prepare_inputs, window_weights
-
-TABLES = ("us_deaths_by_drug", "us_provisional_national", "canada_opioid_deaths")
+from burden.models.certified_data import SERIES, prepare_inputs
 
 
-@pytest.fixture(scope="session")
-def certified_tables(raw_file, tmp_path_factory) -> dict[str, pd.DataFrame]:
-    """The three processed tables, built from the hash-checked raw files."""
-    from burden.data import build
 
-    out = tmp_path_factory.mktemp("certified_processed")
-    raw = raw_file("nida_deaths").parent
-    for source in ("nida_rates", "vsrr_national", "phac_harms"):
-        raw_file(source)
-    return {t: pd.read_parquet(build.build_table(t, out_dir=out, raw_dir=raw, progress=None))
-            for t in TABLES}
-
-
-def test_window_weights_split_a_window_between_calendar_years():
-    years = np.arange(2023, 2026)
-    w = window_weights(np.array([2024, 2025, 2025]), np.array([12, 4, 9]), years,
-                       months_observed=np.array([False, False, True]))
-    np.testing.assert_allclose(w, [[0, 1, 0],            # calendar 2024
-                                   [0, 8 / 12, 4 / 12],  # May 2024 - April 2025
-                                   [0, 0, 9 / 12]])      # January - September 2025
-    with pytest.raises(ValueError, match="reaches before 2023"):
-        window_weights(np.array([2023]), np.array([6]), years)
-
-
-@pytest.mark.realdata
 def test_inputs_keep_every_source_as_a_measurement(certified_tables):
     inp = prepare_inputs(certified_tables, first_year=1999, last_year=2025)
     obs = inp.obs

@@ -246,20 +246,6 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
     assert "burden validate sbc --model certified" in section  # not run: says how
 
 
-@pytest.fixture(scope="module")
-def certified_tables(raw_file, tmp_path_factory) -> dict[str, pd.DataFrame]:
-    """The certified model's three processed tables, built from the hash-checked raw files."""
-    from burden.data import build
-
-    out = tmp_path_factory.mktemp("sbc_certified_processed")
-    raw = raw_file("nida_deaths").parent
-    for source in ("nida_rates", "vsrr_national", "phac_harms"):
-        raw_file(source)
-    return {t: pd.read_parquet(build.build_table(t, out_dir=out, raw_dir=raw, progress=None))
-            for t in ("us_deaths_by_drug", "us_provisional_national", "canada_opioid_deaths")}
-
-
-@pytest.mark.realdata
 def test_certified_fits_start_from_the_simulated_counts(certified_tables):
     """Each certified SBC fit starts its walks at levels computed from its own simulated
     counts (as the real fit starts from the real ones), not from the real data."""
