@@ -11,7 +11,6 @@ import pytest
 from burden.models.certified_data import SERIES, prepare_inputs
 
 
-
 def test_inputs_keep_every_source_as_a_measurement(certified_tables):
     inp = prepare_inputs(certified_tables, first_year=1999, last_year=2025)
     obs = inp.obs
