@@ -128,6 +128,14 @@ PPC = pa.DataFrameSchema(
      **_interval(), "inside": pa.Column(bool)},
     strict=True, coerce=True)
 
+#: LOO-PIT per observation (``burden.validate.loo_pit``)
+LOO_PIT = pa.DataFrameSchema(
+    {"model": pa.Column(str), "variable": pa.Column(str), "source": pa.Column(str),
+     "observation": pa.Column(int, pa.Check.ge(0)),
+     "pit": pa.Column(float, pa.Check.in_range(0, 1)),
+     "pareto_k": pa.Column(float, nullable=True)},
+    strict=True, coerce=True)
+
 USAGE = pa.DataFrameSchema(
     {"row": pa.Column(int), "record": pa.Column(str), "used": pa.Column(bool),
      "how": pa.Column(str, nullable=True), "reason": pa.Column(str, nullable=True)},
@@ -154,7 +162,9 @@ class ResultTable:
 
 #: the convergence and predictive-check tables every model fit has
 _FIT_CHECKS = (ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
-               ResultTable("ppc", PPC, "posterior predictive check per observation"))
+               ResultTable("ppc", PPC, "posterior predictive check per observation"),
+               ResultTable("loo_pit", LOO_PIT, "LOO-PIT and Pareto k per observation, "
+                           "with its data source"))
 
 #: fit name -> its result tables (written by ``burden summarise <fit>``)
 RESULTS: dict[str, tuple[ResultTable, ...]] = {

@@ -11,6 +11,7 @@ files; it never loads a model.
   diagnostics, posterior predictive check;
 - markets: shares by source region with prior-driven flags, route priors, usage,
   diagnostics, posterior predictive check;
+- every model fit: LOO-PIT and Pareto k per observation with its data source;
 - attribution: deaths by market, source and year (and the World) with prior-driven flags,
   the US sensitivity table and the assumptions the attribution used.
 """
@@ -37,6 +38,7 @@ from burden.plots.production import total_from_draws
 from burden.registry.keys import NOT_ATTRIBUTED, US, FitStatus
 from burden.registry.markets import WORLD_MARKET, region_of
 from burden.result_schemas import RESULTS
+from burden.validate.loo_pit import loo_pit_table
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,9 @@ def summarise(name: str, models_dir: Path | None = None) -> Path:
         tables = {"deaths": _deaths, "production": _production, "markets": _markets,
                   "certified": _certified, "composition": _composition}[name](est)
         tables["diagnostics"] = est.diagnostics()
-        tables["ppc"] = _ppc(est, name)
+        predictive = _posterior_predictive(est)
+        tables["ppc"] = _ppc(est, name, predictive)
+        tables["loo_pit"] = loo_pit_table(est, name, predictive)
         provenance = dict(est.saved_metadata)
         source = FITS[name].path(models_dir)
     return write_results(name, tables, provenance, source, models_dir)
@@ -135,17 +139,21 @@ def _composition(est) -> dict[str, pd.DataFrame]:
     return {"summary": est.summary(), "usage": est.measurement_usage()}
 
 
-def _ppc(est, name: str) -> pd.DataFrame:
-    """Observations beside their posterior predictive intervals (observed variables only:
-    bounds entered as Potentials have no predictive draws and are not in this table)."""
+def _posterior_predictive(est) -> xr.Dataset:
+    """Posterior predictive draws of every observed variable (censored bounds included:
+    they are ``pm.Censored``, whose predictive draws are clipped at the bound)."""
     with warnings.catch_warnings():
-        # production and markets keep censored bounds as Potentials, which the predictive
-        # draws ignore; their point observations are what this table checks
-        warnings.filterwarnings("ignore", message="The effect of Potentials")
+        # a Potential would make the predictive draws invalid: fail rather than warn
+        warnings.filterwarnings("error", message="The effect of Potentials")
         pp = est.sample_posterior_predictive()
+    return pp["posterior_predictive"].to_dataset()
+
+
+def _ppc(est, name: str, predictive: xr.Dataset) -> pd.DataFrame:
+    """Observations beside their in-sample posterior predictive intervals."""
     tree = xr.DataTree.from_dict({
         "observed_data": est.idata["observed_data"].to_dataset(),
-        "posterior_predictive": pp["posterior_predictive"].to_dataset()})
+        "posterior_predictive": predictive})
     return ppc_from_idata(tree, name)
 
 

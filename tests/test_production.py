@@ -498,7 +498,8 @@ def test_real_fit_predictive_check_covers_published_rows_and_bounds(real_fit):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # e.g. PyMC's warning about Potentials
-        ppc = summarise._ppc(real_fit, "production")
+        ppc = summarise._ppc(real_fit, "production",
+                             summarise._posterior_predictive(real_fit))
     usage = real_fit.measurement_usage()
     # one row per used published row: the point values and the bounds
     assert len(ppc) == int(usage["used"].sum())

@@ -266,7 +266,7 @@ def test_report_from_the_session_pipeline(pipeline):
     out = pipeline.root / "out"
     html = build.build_report(inputs, out).read_text()
     for fid in ("deaths_world", "deaths_regions", "country_ranking",
-                "production", "production_shares", "market_shares", "ppc", "convergence",
+                "production", "production_shares", "market_shares", "loo_pit", "convergence",
                 "data_coverage"):
         assert (out / "figures" / f"{fid}.png").exists(), fid
     # the fits the report shows (the composition fit enters through attribution only)
@@ -277,6 +277,10 @@ def test_report_from_the_session_pipeline(pipeline):
         assert (f"Model &#39;{name}&#39; did NOT converge" in html) is (not converged)
         assert inputs.models[name].ppc["observed"].notna().all()
         assert len(inputs.models[name].ppc) > 0
+        # LOO-PIT: one value per observation, the same observations as the predictive check
+        loo = inputs.models[name].loo_pit
+        assert len(loo) == len(inputs.models[name].ppc)
+        assert loo["pit"].between(0, 1).all() and loo["source"].notna().all()
     assert "reference_opium_production" in html
     # the markets' route priors are stated with their citations
     citations = pipeline.fits["markets"].assumptions()["citation"].unique()

@@ -172,6 +172,12 @@ class BayesianEstimator(ABC):
             )
         return {name: data[name] for name in self.data_tables}
 
+    def observation_sources(self) -> dict[str, np.ndarray]:
+        """Data source of each element of an observed variable (``{variable: labels}``, in
+        the variable's element order) for checks by source; a variable left out is one
+        source, named after the variable."""
+        return {}
+
     def diagnostic_vars(self) -> list[str] | None:
         """Posterior variables whose convergence is checked (None: all of them)."""
         return None
@@ -285,9 +291,10 @@ class BayesianEstimator(ABC):
 
     def sample_posterior_predictive(self, random_seed: int | None = None) -> xr.DataTree:
         seed = self.sampler_config.random_seed if random_seed is None else random_seed
+        idata = self.idata  # outside the model context: a compact save rebuilds its model
         model = self.model if self.model is not None else self.build_model(self.data)
         with model:
-            return pm.sample_posterior_predictive(self.idata, random_seed=seed,
+            return pm.sample_posterior_predictive(idata, random_seed=seed,
                                                   progressbar=False)
 
     def predict(self, *, years: Sequence[int] | int | None = None,

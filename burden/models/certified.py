@@ -257,6 +257,13 @@ class CertifiedDeaths(BayesianEstimator):
                  and not v.name.endswith(("_ahead_z", "_bend_z", "_level0", "_slope0"))}
         return {"jitter_rvs": set(model.free_RVs) - walks}
 
+    def observation_sources(self) -> dict[str, np.ndarray]:
+        obs = self.inputs().obs
+        kind, source = obs["kind"].to_numpy(), obs["source"].to_numpy().astype(object)
+        return {"certified_count": source[kind == "count"],
+                "nowcast_count": source[kind == "nowcast"] + " nowcast",
+                "reported_lower_bound": source[kind == "lower_bound"] + " reported so far"}
+
     def diagnostic_vars(self) -> list[str]:
         return [v for v in self.posterior.data_vars if v != "deaths"] + ["deaths"]
 

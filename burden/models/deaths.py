@@ -149,8 +149,8 @@ class OpioidDeaths(BayesianEstimator):
     """Bayesian model of opioid deaths by country-year; see the module docstring."""
 
     _model_type: ClassVar[str] = "opioid_deaths"
-    _model_version: ClassVar[str] = "4"  # 2: typed configs; 3: GBD rounds as measurements;
-    # 4: certified-count error scale per drug series
+    _model_version: ClassVar[str] = "5"  # 2: typed configs; 3: GBD rounds as measurements;
+    # 4: certified-count error scale per drug series; 5: GBD zeros as pm.Censored (observed)
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig
@@ -215,6 +215,16 @@ class OpioidDeaths(BayesianEstimator):
         super-regions and the world (``WLD``), each aggregate a sum of draws."""
         return xr.concat([self.deaths_draws(lev).drop_vars("location_name", errors="ignore")
                           for lev in LEVELS], "location").rename("deaths")
+
+    def observation_sources(self) -> dict[str, np.ndarray]:
+        inp = self.inputs()
+        rounds = np.asarray([f"GBD {r} round" for r in inp.rounds], dtype=object)
+        out = {"gbd_log_deaths": rounds[inp.gbd_round],
+               "gbd_below_half": rounds[inp.cens_round]}
+        if inp.us is not None:
+            out["nchs_log_deaths"] = np.full(len(inp.us.nchs_year), "NCHS final (US)")
+            out["vsrr_log_deaths"] = np.full(len(inp.us.vsrr_year), "VSRR provisional (US)")
+        return out
 
     def diagnostic_vars(self) -> list[str]:
         """Free parameters and the small US quantities; deterministic copies of free

@@ -68,6 +68,7 @@ def coords(inp: DeathsInputs) -> dict:
         "step_data": np.arange(1, inp.n_constrained + 1),
         "step_forecast": np.arange(inp.n_constrained + 1, inp.basis.shape[1]),
         "gbd_obs": np.arange(len(inp.gbd_log_deaths)),
+        "gbd_censored_obs": np.arange(len(inp.cens_country)),
         "super_region_sigma": inp.super_region_ids,
         "gbd_round": inp.rounds,
         "round_contrast": np.arange(len(inp.rounds) - 1),
@@ -291,8 +292,11 @@ def _gbd_likelihood(inp: DeathsInputs, log_deaths, level, trend, pri) -> None:
               dims="gbd_obs")
     if len(inp.cens_country):
         c, t, r = inp.cens_country, inp.cens_year, inp.cens_round
-        pm.Potential("gbd_below_half", pm.logcdf(
-            pm.Normal.dist(mean(c, t, r), s_gbd[sr[c]]), np.log(0.5)).sum())
+        # a value printed as 0 is below 0.5 deaths: left-censored at log(0.5) (an observed
+        # Censored variable, not a Potential, so predictive checks and LOO see it)
+        pm.Censored("gbd_below_half", pm.Normal.dist(mean(c, t, r), s_gbd[sr[c]]),
+                    lower=np.log(0.5), upper=None,
+                    observed=np.full(len(c), np.log(0.5)), dims="gbd_censored_obs")
 
 
 def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio_centred: bool = True) -> None:

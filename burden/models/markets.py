@@ -24,7 +24,6 @@ saved file, resampled with a fixed seed when the two fits have different numbers
 from __future__ import annotations
 
 import json
-import warnings
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -175,7 +174,7 @@ class MarketShares(BayesianEstimator):
     """US heroin market shares fitted to HSP data; other markets from cited route priors."""
 
     _model_type = "market_shares"
-    _model_version = "2"  # 2: typed configs
+    _model_version = "3"  # 2: typed configs; 3: bounds as pm.Censored, not Potentials
     data_tables = ("signature_shares",)
     config_class = MarketsConfig
     # target_accept 0.99 and a long tune: at 0.9 the walk through years without data
@@ -240,15 +239,19 @@ class MarketShares(BayesianEstimator):
                 for side in ("upper", "lower"):
                     sel = obs.bound.eq(side).to_numpy()
                     if sel.any():
-                        # binomial sd plus one point for a bound stated in words; without
-                        # the point the bound turned into a wall as the share neared zero
+                        # a bound stated in words: the published share is censored at it,
+                        # measured with the binomial sd plus one point (without the point
+                        # the bound turned into a wall as the share neared zero). "upper"
+                        # (share below the bound) is censored from below at the bound:
+                        # its likelihood is P(measured <= bound); "lower" the mirror.
+                        # Observed Censored variables, not Potentials, so the predictive
+                        # draws and LOO-PIT include them
                         sd = pt.sqrt(mu[sel] * (1 - mu[sel]) / (n[sel] + 1) + 0.01**2)
-                        # P(share < bound), or P(share > bound) as P(-share < -bound):
-                        # log1mexp(logcdf) loses all precision in the far tail
-                        sign = 1.0 if side == "upper" else -1.0
-                        cdf = pm.logcdf(pm.Normal.dist(sign * mu[sel], sd),
-                                        sign * obs.bound_value.to_numpy()[sel])
-                        pm.Potential(f"obs_{side}_bound", cdf.sum())
+                        bound = obs.bound_value.to_numpy()[sel].astype(float)
+                        limits = ({"lower": bound, "upper": None} if side == "upper"
+                                  else {"lower": None, "upper": bound})
+                        pm.Censored(f"obs_{side}_bound", pm.Normal.dist(mu[sel], sd),
+                                    **limits, observed=bound)
         return model
 
     def diagnostic_vars(self) -> list[str]:
@@ -265,9 +268,7 @@ class MarketShares(BayesianEstimator):
         super().fit(data, progressbar=progressbar, input_hashes=input_hashes,
                     sampler_config=sampler_config)
         seed = self.fit_sampler_config.random_seed
-        with self.model, warnings.catch_warnings():
-            # the Potentials are the censored observations: ignoring them is what we want
-            warnings.filterwarnings("ignore", message="The effect of Potentials")
+        with self.model:
             prior = pm.sample_prior_predictive(
                 1000, var_names=["us_share"], random_seed=seed)
         self._idata["prior"] = xr.DataTree(dataset=prior["prior"].to_dataset())

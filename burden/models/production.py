@@ -389,6 +389,15 @@ class OpiumProduction(BayesianEstimator):
         """Every input row: used (and how) or not used (and why)."""
         return self.measurements().usage
 
+    def observation_sources(self) -> dict[str, np.ndarray]:
+        """Publisher family (UNODC surveys and copies, US government) and measured quantity
+        of each observation."""
+        m = self.measurements()
+        family = np.where(m.series == 1, "US government", "UNODC")
+        label = np.char.add(np.char.add(family.astype(str), " "), m.kind.astype(str))
+        point = m.bound == ""
+        return {"obs_log_value": label[point], "obs_bound": label[~point]}
+
     def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
         cfg, pri = self.model_config, self.model_config.priors
         m = self.measurements(data)

@@ -32,6 +32,7 @@ from burden.plots.deaths import (
     plot_us_correction,
     us_correction_data,
 )
+from burden.plots.loo_pit import loo_pit_ecdf_data, plot_loo_pit
 from burden.plots.markets import market_shares_data, plot_market_shares
 from burden.plots.production import (
     plot_production,
@@ -50,6 +51,7 @@ __all__ = [
     "country_ranking_data",
     "data_coverage_data",
     "deaths_over_time_data",
+    "loo_pit_ecdf_data",
     "market_shares_data",
     "observed_deaths",
     "plot_attributable_deaths",
@@ -60,6 +62,7 @@ __all__ = [
     "plot_country_ranking",
     "plot_data_coverage",
     "plot_deaths_over_time",
+    "plot_loo_pit",
     "plot_market_shares",
     "plot_ppc",
     "plot_production",

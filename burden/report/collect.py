@@ -73,7 +73,8 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
                                               manifest["provenance"])
             inp.models[name] = ModelResult(provenance=prov,
                                            diagnostics=frames["diagnostics"],
-                                           ppc=frames["ppc"])
+                                           ppc=frames["ppc"],
+                                           loo_pit=frames["loo_pit"])
         if name == "markets":
             inp.assumptions["Route priors of markets without signature data"] = (
                 frames["route_priors"])

@@ -156,12 +156,19 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "Number of countries each source informs in each year (blank: none).", ("tables",),
         lambda: plots.data_coverage_data(t), lambda d: plots.plot_data_coverage(d)))
     specs.append(_Spec(
-        "ppc", "checks", "Posterior predictive checks",
-        "Each observation against its posterior predictive mean and 95% interval (red: "
-        "outside); about 95% should fall inside.", ("ppc",),
-        lambda: pd.concat([m.ppc for m in inp.models.values() if m.ppc is not None],
-                          ignore_index=True),
-        lambda d: plots.plot_ppc(d)))
+        "loo_pit", "checks", "Predictive checks: LOO-PIT by model and data source",
+        "For each data source, the leave-one-out probability integral transform of every "
+        "observation (PSIS-LOO, without refitting): uniform when the model predicts data it "
+        "was not fitted to as well as it claims. The line is the ECDF of the values minus "
+        "the uniform CDF, the band its simultaneous 95% band (red: the line leaves it). An "
+        "S-shaped line (up, then down) means intervals too narrow for that source; "
+        "k>0.7 gives the share of observations whose leave-one-out estimate is unreliable "
+        "(Pareto k). Sources with fewer than 10 observations are pooled per model.",
+        ("loo_pit",),
+        lambda: plots.loo_pit_ecdf_data(pd.concat(
+            [m.loo_pit for m in inp.models.values() if m.loo_pit is not None],
+            ignore_index=True)),
+        lambda d: plots.plot_loo_pit(d)))
     specs.append(_Spec(
         "convergence", "checks", "Sampler convergence (R-hat and ESS)",
         "Each variable's worst R-hat against its lowest bulk ESS; the worst variables beyond "
@@ -201,8 +208,8 @@ def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
         if need == "tables":
             if not inp.tables:
                 return inp.missing.get("tables", "no processed tables")
-        elif need == "ppc":
-            if not any(m.ppc is not None for m in inp.models.values()):
+        elif need in ("ppc", "loo_pit"):
+            if not any(getattr(m, need) is not None for m in inp.models.values()):
                 return "no saved model has posterior predictive draws"
         elif need == "diagnostics":
             if not any(m.diagnostics is not None for m in inp.models.values()):

@@ -24,6 +24,7 @@ class ModelResult:
     provenance: ModelProvenance
     diagnostics: pd.DataFrame | None = None
     ppc: pd.DataFrame | None = None
+    loo_pit: pd.DataFrame | None = None
 
 
 @dataclass

@@ -198,8 +198,13 @@ def model_record(rng: np.random.Generator, name: str, converged: bool) -> ModelR
                         "lower": obs * 0.6, "upper": obs * rng.uniform(0.9, 1.6, n)})
     from burden.plots.checks import ppc_data
 
+    # synthetic LOO-PIT values: uniform (a calibrated model), two sources
+    loo_pit = pd.DataFrame({"model": name, "variable": "y_obs",
+                            "source": np.where(np.arange(n) < n // 2, "source A", "source B"),
+                            "observation": np.arange(n), "pit": rng.uniform(0, 1, n),
+                            "pareto_k": rng.uniform(-0.2, 0.8, n)})
     return ModelResult(ModelProvenance.from_attrs(name, f"models/{name}.nc", attrs),
-                       diagnostics=diag, ppc=ppc_data(ppc))
+                       diagnostics=diag, ppc=ppc_data(ppc), loo_pit=loo_pit)
 
 
 def synthetic_inputs(seed: int = 0, *, converged: bool = True) -> ReportInputs:
