@@ -111,7 +111,8 @@ DEATHS_CODE := burden/models/deaths.py burden/models/deaths_data.py \
                burden/models/deaths_graph.py burden/models/trends.py
 DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
                  $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet
-SUMMARY_CODE := burden/summarise.py burden/result_schemas.py burden/plots/checks.py
+SUMMARY_CODE := burden/summarise.py burden/result_schemas.py burden/plots/checks.py \
+                burden/validate/loo_pit.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
 	$(BURDEN) fit deaths
@@ -215,11 +216,15 @@ report: $(OUT)/index.html
 	@echo "report: $(abspath $(OUT)/index.html)"
 
 # ---- checks ----------------------------------------------------------------------------
+# Tests run on every core (pytest-xdist); tests sharing a session fit stay on one worker
+# (tests/conftest.py `_xdist_group`), so no model is fitted twice. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -q -m "not slow"
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check burden tests analysis

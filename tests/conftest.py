@@ -70,10 +70,29 @@ DEATHS_SIM_SEED = 3
 COMPOSITION_SIM_SEED = 5
 
 
+#: Session fits defined in a test module (shared by that module's tests only)
+MODULE_FITS = {"certified_fit", "recovery", "fitted"}
+
+
+def _xdist_group(names: set[str], module: str) -> str | None:
+    """Tests sharing a session fit run on the same pytest-xdist worker (``make test`` runs
+    ``--dist loadgroup``): a session fixture is made once per worker, so spreading its
+    tests over two workers would fit the model twice."""
+    if "pipeline" in names or (SAMPLING_FIXTURES - MODULE_FITS) & names:
+        return "pipeline"
+    if names & MODULE_FITS:
+        return module
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if SAMPLING_FIXTURES & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if SAMPLING_FIXTURES & names:
             item.add_marker(pytest.mark.slow)
+        group = _xdist_group(names, item.module.__name__ if item.module else "")
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)

@@ -70,13 +70,13 @@ def test_loo_pit_matches_the_exact_leave_one_out_predictive(calibrated):
 
 
 def test_a_potential_has_no_loo_pit(calibrated):
-    y, est, predictive = calibrated
+    _, est, predictive = calibrated
     with pytest.raises(ValueError, match="no predictive draws or log-likelihood"):
         loo_pit_table(est, "toy", predictive.drop_vars("y").assign(z=predictive["y"]))
 
 
 def test_wrong_number_of_source_labels_is_an_error(calibrated):
-    y, est, predictive = calibrated
+    _, est, predictive = calibrated
     bad = SimpleNamespace(model=est.model, idata=est.idata,
                           observation_sources=lambda: {"y": np.array(["a", "b"])})
     with pytest.raises(ValueError, match="2 labels for 120 observations"):
