@@ -19,7 +19,7 @@ OUT := reports/output
 BURDEN_DATA_MIRROR ?= $(firstword $(wildcard $(abspath ../shared/data/raw)))
 export BURDEN_DATA_MIRROR
 
-.PHONY: all report data models test test-fast lint benchmark backtest validate sbc clean clean-all venv
+.PHONY: all report data models test test-fast lint benchmark backtest validate sbc clean clean-all venv profile
 
 all: report
 
@@ -233,6 +233,12 @@ benchmark: $(PROCESSED) $(MODELS)/production.nc | $(STAMP)
 	$(BURDEN) benchmark deaths production markets
 
 backtest: $(MODELS)/deaths_backtest.csv
+
+# make clean + make report, cold (empty compile cache) then warm, every step timed
+# (reports/profile/profile.md); deletes data/processed, models and reports/output first
+PROFILE_JOBS ?= 1
+profile: | $(STAMP)
+	$(BURDEN) profile --jobs $(PROFILE_JOBS)
 
 clean:
 	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS) $(OUT)

@@ -227,6 +227,13 @@ def _cmd_storage_benchmark(args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from burden.profile import profile
+
+    profile(jobs=args.jobs, runs=tuple(args.runs.split(",")))
+    return 0
+
+
 def _cmd_priors(args: argparse.Namespace) -> int:
     from burden.fits import spec
     from burden.models.config import prior_block, update_prior_docs
@@ -339,6 +346,13 @@ def parser() -> argparse.ArgumentParser:
     bm.add_argument("--seeds", help="comma-separated seeds, one cold process each "
                     "(default: the model's seed)")
     bm.set_defaults(func=_cmd_benchmark)
+
+    pf = sub.add_parser("profile", help="make clean + make report, cold (empty compile "
+                        "cache) then warm: wall and CPU time of every step (DELETES "
+                        "data/processed, models and reports/output first)")
+    pf.add_argument("--jobs", type=int, default=1, help="make -j JOBS (default 1)")
+    pf.add_argument("--runs", default="cold,warm", help="comma-separated, in order")
+    pf.set_defaults(func=_cmd_profile)
 
     sb = sub.add_parser("storage-benchmark", help="re-save the fits of OLD compactly into "
                         "NEW: sizes, save and cold load times, result tables compared")

@@ -36,8 +36,16 @@ def log_likelihood(est, posterior: xr.Dataset) -> xr.Dataset:
     """Pointwise log-likelihood of every observed variable at every posterior draw."""
     model = est.model if est.model is not None else est.build_model(est.data)
     tree = xr.DataTree.from_dict({"posterior": posterior})
-    with model:
-        out = pm.compute_log_likelihood(tree, extend_inferencedata=False, progressbar=False)
+    # PyMC cannot transform a model with initial values (the certified walks start at
+    # data-based values); they only matter where sampling starts: dropped meanwhile
+    initial = dict(model.rvs_to_initial_values)
+    try:
+        model.rvs_to_initial_values.update(dict.fromkeys(initial))
+        with model:
+            out = pm.compute_log_likelihood(tree, extend_inferencedata=False,
+                                            progressbar=False)
+    finally:
+        model.rvs_to_initial_values.update(initial)
     return out.to_dataset() if isinstance(out, xr.DataTree) else out
 
 

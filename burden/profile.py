@@ -1,0 +1,157 @@
+"""Profile of ``make report``: wall time and CPU use of every step, cold and warm.
+
+``burden profile`` (``make profile``) runs ``make clean`` and then ``make report`` twice in
+this project folder: first with an empty PyTensor/numba compile cache (cold, as on a fresh
+clone), then again from clean with the cache the first run filled (warm). Every recipe
+command make runs goes through a timing shell (``python -m burden.profile --shell``, passed
+as ``make SHELL=...``), which records its wall time and the CPU time (user + system) of it
+and its children. For fits, the compile and sampling seconds come from the saved fit's
+own timings. The table is printed and written to ``reports/profile/profile.csv`` and
+``profile.md`` with the date, the machine's cores and its load average before each run.
+
+Destructive by design: it deletes ``data/processed``, ``models`` and ``reports/output``
+first (``make clean``), exactly what a fresh clone lacks. Raw files stay. Run it in a
+clone you do not mind rebuilding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from burden import config
+
+#: environment variable naming the file the timing shell appends its records to
+LOG_ENV = "BURDEN_PROFILE_LOG"
+COLUMNS = ["run", "step", "command", "wall_s", "cpu_s", "cpu_pct", "compile_s", "sample_s"]
+
+
+def _step_name(command: str) -> str:
+    """A short name for a recipe command (``fit deaths``, ``data --table population``)."""
+    words = shlex.split(command) if command.strip() else []
+    for i, word in enumerate(words):
+        if word.endswith("/burden") or word == "burden":
+            return " ".join(words[i + 1:i + 4]) or "burden"
+    if any(w.endswith("pip") for w in words) or "venv" in words:
+        return "environment"
+    return (words[0] if words else "") + (" ..." if len(words) > 1 else "")
+
+
+def timing_shell(argv: list[str]) -> int:
+    """Run ``argv`` (``-c COMMAND`` from make) in bash; append its timings to the log."""
+    command = argv[-1] if argv else ""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    code = subprocess.call(["/bin/bash", *argv])
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    log = os.environ.get(LOG_ENV)
+    if log and command.strip() and not command.lstrip().startswith(("echo", "@echo", ":")):
+        with open(log, "a") as f:
+            f.write(json.dumps({"command": command.strip(), "step": _step_name(command),
+                                "wall_s": wall, "cpu_s": cpu, "exit": code}) + "\n")
+    return code
+
+
+def _fit_timings(models_dir: Path, step: str) -> tuple[float, float]:
+    """(compile_s, sample_s) of ``fit NAME`` from the saved fit's manifest, else NaN."""
+    words = step.split()
+    if len(words) < 2 or words[0] != "fit":
+        return float("nan"), float("nan")
+    manifest = models_dir / words[1] / "manifest.json"
+    try:
+        timings = json.loads(manifest.read_text())["provenance"]["timings"]
+        if isinstance(timings, str):
+            timings = json.loads(timings)
+        return float(timings.get("compile_s", "nan")), float(timings.get("sample_s", "nan"))
+    except (OSError, KeyError, ValueError, TypeError):
+        return float("nan"), float("nan")
+
+
+def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.DataFrame, dict]:
+    """``make clean`` then ``make report`` under the timing shell; one row per command."""
+    subprocess.run(["make", "-s", "clean"], cwd=root, check=True, env=env)
+    log = Path(tempfile.mkstemp(prefix=f"profile-{run}-", suffix=".jsonl")[1])
+    # make runs SHELL as one program: a wrapper script around the timing shell
+    shell = log.with_suffix(".sh")
+    shell.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m burden.profile "
+                     f"--shell \"$@\"\n")
+    shell.chmod(0o755)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.run(["make", f"-j{jobs}", "report", f"SHELL={shell}"], cwd=root,
+                          env={**env, LOG_ENV: str(log)}, check=False)
+    total = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"make report ({run}) failed with exit {proc.returncode}")
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    log.unlink()
+    shell.unlink()
+    frame = pd.DataFrame(rows)
+    models_dir = root / "models"
+    timings = [_fit_timings(models_dir, s) for s in frame["step"]]
+    frame["compile_s"] = [t[0] for t in timings]
+    frame["sample_s"] = [t[1] for t in timings]
+    frame["run"] = run
+    frame["cpu_pct"] = 100 * frame["cpu_s"] / frame["wall_s"]
+    meta = {"run": run, "wall_s": total, "load_before": load, "jobs": jobs,
+            "cpu_s": float(frame["cpu_s"].sum())}
+    return frame[COLUMNS], meta
+
+
+def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("cold", "warm")
+            ) -> pd.DataFrame:
+    """Cold then warm ``make report`` from clean; writes and returns the table."""
+    root = root or config.project_root()
+    cache = Path(tempfile.mkdtemp(prefix="burden-profile-cache-"))
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}",
+           "NUMBA_CACHE_DIR": str(cache / "numba_own")}
+    frames, metas = [], []
+    for run in runs:
+        frame, meta = run_make(run, env, root, jobs)
+        frames.append(frame)
+        metas.append(meta)
+        print(f"{run}: make report {meta['wall_s']:.0f} s wall, {meta['cpu_s']:.0f} s CPU "
+              f"(load before {meta['load_before']:.1f})", flush=True)
+    table = pd.concat(frames, ignore_index=True)
+    out = root / "reports" / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "profile.csv", index=False)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# make report profile, {stamp}", "",
+             (f"`burden profile --jobs {jobs}` on {os.cpu_count()} cores; compile cache "
+              "empty before the cold run, kept for the warm one; `make clean` before each."),
+             "", "| run | make report wall (s) | CPU (s) | CPU % | load before |",
+             "|---|---|---|---|---|"]
+    for m in metas:
+        lines.append(f"| {m['run']} | {m['wall_s']:.0f} | {m['cpu_s']:.0f} | "
+                     f"{100 * m['cpu_s'] / m['wall_s']:.0f} | {m['load_before']:.2f} |")
+    lines += ["", "| run | step | wall (s) | CPU (s) | CPU % | compile (s) | sampling (s) |",
+              "|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.run} | {r.step} | {r.wall_s:.1f} | {r.cpu_s:.1f} | "
+                     f"{r.cpu_pct:.0f} | {_fmt(r.compile_s)} | {_fmt(r.sample_s)} |")
+    (out / "profile.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return table
+
+
+def _fmt(value: float) -> str:
+    return "" if pd.isna(value) else f"{value:.1f}"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--shell":
+        sys.exit(timing_shell(sys.argv[2:]))
+    sys.exit("usage: burden profile (this module's --shell is make's timing shell)")

@@ -1,0 +1,46 @@
+"""The make-report profiler (burden.profile): its timing shell and step names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from burden import profile
+
+
+@pytest.mark.parametrize(("command", "step"), [
+    (".venv/bin/burden fit deaths", "fit deaths"),
+    (".venv/bin/burden data --table population", "data --table population"),
+    (".venv/bin/burden report", "report"),
+    (".venv/bin/pip install --quiet -r requirements.lock", "environment"),
+])
+def test_step_names(command, step):
+    assert profile._step_name(command) == step
+
+
+def test_timing_shell_records_wall_and_cpu_and_keeps_the_exit_code(tmp_path):
+    log = tmp_path / "log.jsonl"
+    env = {profile.LOG_ENV: str(log), "PATH": "/usr/bin:/bin"}
+    busy = f"{sys.executable} -c 'sum(i * i for i in range(3_000_000))'"
+    ok = subprocess.run([sys.executable, "-m", "burden.profile", "--shell", "-c", busy],
+                        env=env, check=False)
+    bad = subprocess.run([sys.executable, "-m", "burden.profile", "--shell", "-c", "exit 3"],
+                         env=env, check=False)
+    assert ok.returncode == 0 and bad.returncode == 3
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["exit"] for r in rows] == [0, 3]
+    # the child's CPU time is counted (a busy loop: most of its wall time)
+    assert rows[0]["cpu_s"] > 0.3 * rows[0]["wall_s"] > 0
+
+
+def test_fit_timings_come_from_the_fit_manifest(tmp_path):
+    folder = tmp_path / "deaths"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(
+        {"provenance": {"timings": {"compile_s": 39.5, "sample_s": 160.9}}}))
+    assert profile._fit_timings(tmp_path, "fit deaths") == (39.5, 160.9)
+    compile_s, sample_s = profile._fit_timings(tmp_path, "summarise deaths")
+    assert compile_s != compile_s and sample_s != sample_s  # NaN: not a fit
