@@ -136,6 +136,14 @@ LOO_PIT = pa.DataFrameSchema(
      "pareto_k": pa.Column(float, nullable=True)},
     strict=True, coerce=True)
 
+#: power-scaling prior sensitivity of headline outputs (``burden.validate.prior_sensitivity``)
+PRIOR_SENSITIVITY = pa.DataFrameSchema(
+    {"model": pa.Column(str), "quantity": pa.Column(str), "mean": pa.Column(float),
+     "prior_sensitivity": pa.Column(float, pa.Check.ge(0)),
+     "likelihood_sensitivity": pa.Column(float, pa.Check.ge(0)),
+     "diagnosis": pa.Column(str)},
+    strict=True, coerce=True)
+
 USAGE = pa.DataFrameSchema(
     {"row": pa.Column(int), "record": pa.Column(str), "used": pa.Column(bool),
      "how": pa.Column(str, nullable=True), "reason": pa.Column(str, nullable=True)},
@@ -164,7 +172,9 @@ class ResultTable:
 _FIT_CHECKS = (ResultTable("diagnostics", DIAGNOSTICS, "R-hat and ESS per quantity"),
                ResultTable("ppc", PPC, "posterior predictive check per observation"),
                ResultTable("loo_pit", LOO_PIT, "LOO-PIT and Pareto k per observation, "
-                           "with its data source"))
+                           "with its data source"),
+               ResultTable("prior_sensitivity", PRIOR_SENSITIVITY, "power-scaling prior "
+                           "and likelihood sensitivity of the headline outputs"))
 
 #: fit name -> its result tables (written by ``burden summarise <fit>``)
 RESULTS: dict[str, tuple[ResultTable, ...]] = {

@@ -11,7 +11,8 @@ files; it never loads a model.
   diagnostics, posterior predictive check;
 - markets: shares by source region with prior-driven flags, route priors, usage,
   diagnostics, posterior predictive check;
-- every model fit: LOO-PIT and Pareto k per observation with its data source;
+- every model fit: LOO-PIT and Pareto k per observation with its data source, and the
+  power-scaling prior sensitivity of its headline outputs;
 - attribution: deaths by market, source and year (and the World) with prior-driven flags,
   the US sensitivity table and the assumptions the attribution used.
 """
@@ -38,7 +39,8 @@ from burden.plots.production import total_from_draws
 from burden.registry.keys import NOT_ATTRIBUTED, US, FitStatus
 from burden.registry.markets import WORLD_MARKET, region_of
 from burden.result_schemas import RESULTS
-from burden.validate.loo_pit import loo_pit_table
+from burden.validate.loo_pit import log_likelihood, loo_pit_table
+from burden.validate.prior_sensitivity import prior_sensitivity_table
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,9 @@ def summarise(name: str, models_dir: Path | None = None) -> Path:
         tables["diagnostics"] = est.diagnostics()
         predictive = _posterior_predictive(est)
         tables["ppc"] = _ppc(est, name, predictive)
-        tables["loo_pit"] = loo_pit_table(est, name, predictive)
+        loglik = log_likelihood(est, est.idata["posterior"].to_dataset())
+        tables["loo_pit"] = loo_pit_table(est, name, predictive, loglik=loglik)
+        tables["prior_sensitivity"] = prior_sensitivity_table(est, name, loglik)
         provenance = dict(est.saved_metadata)
         source = FITS[name].path(models_dir)
     return write_results(name, tables, provenance, source, models_dir)

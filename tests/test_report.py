@@ -281,6 +281,8 @@ def test_report_from_the_session_pipeline(pipeline):
         loo = inputs.models[name].loo_pit
         assert len(loo) == len(inputs.models[name].ppc)
         assert loo["pit"].between(0, 1).all() and loo["source"].notna().all()
+        psense = inputs.models[name].prior_sensitivity
+        assert len(psense) > 0 and (psense["prior_sensitivity"] >= 0).all()
     assert "reference_opium_production" in html
     # the markets' route priors are stated with their citations
     citations = pipeline.fits["markets"].assumptions()["citation"].unique()

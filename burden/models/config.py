@@ -66,7 +66,11 @@ class Prior:
         """The PyMC random variable ``name`` with this prior (inside a model context)."""
         import pymc as pm
 
-        return getattr(pm, self.dist)(name, **self.params, **kwargs)
+        rv = getattr(pm, self.dist)(name, **self.params, **kwargs)
+        # marked as a configured (top-level) prior: prior sensitivity power-scales these,
+        # not the structural walk and hierarchy terms (burden.validate.prior_sensitivity)
+        rv.tag.config_prior = True
+        return rv
 
     def to_dict(self) -> dict:
         return {"dist": self.dist, **self.params}

@@ -15,7 +15,13 @@ from burden.report.backtests import backtest_context, copy_tables
 from burden.report.choices import ReportOptions
 from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
-from burden.report.numbers import KeyNumber, convergence_table, key_numbers, write_tables
+from burden.report.numbers import (
+    KeyNumber,
+    convergence_table,
+    key_numbers,
+    prior_sensitivity_table,
+    write_tables,
+)
 from burden.report.provenance import build_info, package_versions, raw_file_hashes
 from burden.report.sbc import sbc_context
 from burden.report.sources import reference_rows, source_rows
@@ -111,6 +117,7 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
     numbers = key_numbers(inp, opt)
     tables = write_tables(inp, numbers, out_dir)
     conv = convergence_table(inp)
+    psense = prior_sensitivity_table(inp)
     context = {
         "banners": _banners(inp), "key_numbers": numbers, "figures": figures,
         "sections": [("deaths", "Opioid deaths"), ("sources", "Where the opiates come from"),
@@ -119,6 +126,7 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "tables": tables,
         "convergence": (conv.sort_values(["ok", "r_hat_max"], ascending=[True, False])
                         .to_dict("records") if conv is not None else []),
+        "prior_sensitivity": psense.to_dict("records") if psense is not None else [],
         "models": [m.provenance for m in inp.models.values()],
         "assumptions": {title: _records(frame) for title, frame in inp.assumptions.items()},
         "sources": source_rows(inp), "references": reference_rows(inp),

@@ -74,7 +74,8 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
             inp.models[name] = ModelResult(provenance=prov,
                                            diagnostics=frames["diagnostics"],
                                            ppc=frames["ppc"],
-                                           loo_pit=frames["loo_pit"])
+                                           loo_pit=frames["loo_pit"],
+                                           prior_sensitivity=frames["prior_sensitivity"])
         if name == "markets":
             inp.assumptions["Route priors of markets without signature data"] = (
                 frames["route_priors"])

@@ -25,6 +25,7 @@ class ModelResult:
     diagnostics: pd.DataFrame | None = None
     ppc: pd.DataFrame | None = None
     loo_pit: pd.DataFrame | None = None
+    prior_sensitivity: pd.DataFrame | None = None
 
 
 @dataclass

@@ -177,6 +177,7 @@ def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
         "production_total": inp.production_total, "market_shares": inp.market_summary,
         "attribution": inp.attribution_summary, "sensitivity": inp.sensitivity,
         "convergence": convergence_table(inp),
+        "prior_sensitivity": prior_sensitivity_table(inp),
     }
     written = {}
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
@@ -185,6 +186,17 @@ def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
             frame.to_csv(out_dir / "tables" / f"{name}.csv", index=False)
             written[name] = f"tables/{name}.csv"
     return written
+
+
+def prior_sensitivity_table(inp: ReportInputs) -> pd.DataFrame | None:
+    """Every model's power-scaling sensitivity rows (flagged rows first)."""
+    frames = [m.prior_sensitivity for m in inp.models.values()
+              if m.prior_sensitivity is not None and not m.prior_sensitivity.empty]
+    if not frames:
+        return None
+    table = pd.concat(frames, ignore_index=True)
+    return table.assign(flagged=table["diagnosis"] != "ok").sort_values(
+        "flagged", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def convergence_table(inp: ReportInputs) -> pd.DataFrame | None:

@@ -203,8 +203,15 @@ def model_record(rng: np.random.Generator, name: str, converged: bool) -> ModelR
                             "source": np.where(np.arange(n) < n // 2, "source A", "source B"),
                             "observation": np.arange(n), "pit": rng.uniform(0, 1, n),
                             "pareto_k": rng.uniform(-0.2, 0.8, n)})
+    # synthetic sensitivities: random, one flagged row per model
+    psense = pd.DataFrame({"model": name, "quantity": ["output A", "output B"],
+                           "mean": rng.lognormal(6, 1, 2),
+                           "prior_sensitivity": [0.01, 0.09],
+                           "likelihood_sensitivity": [0.2, 0.01],
+                           "diagnosis": ["ok", "prior-driven (strong prior, weak likelihood)"]})
     return ModelResult(ModelProvenance.from_attrs(name, f"models/{name}.nc", attrs),
-                       diagnostics=diag, ppc=ppc_data(ppc), loo_pit=loo_pit)
+                       diagnostics=diag, ppc=ppc_data(ppc), loo_pit=loo_pit,
+                       prior_sensitivity=psense)
 
 
 def synthetic_inputs(seed: int = 0, *, converged: bool = True) -> ReportInputs:

@@ -42,21 +42,22 @@ def log_likelihood(est, posterior: xr.Dataset) -> xr.Dataset:
     try:
         model.rvs_to_initial_values.update(dict.fromkeys(initial))
         with model:
-            out = pm.compute_log_likelihood(tree, extend_inferencedata=False,
+            out = pm.stats.compute_log_likelihood(tree, extend_inferencedata=False,
                                             progressbar=False)
     finally:
         model.rvs_to_initial_values.update(initial)
     return out.to_dataset() if isinstance(out, xr.DataTree) else out
 
 
-def loo_pit_table(est, name: str, predictive: xr.Dataset, *,
-                  seed: int = TIE_SEED) -> pd.DataFrame:
+def loo_pit_table(est, name: str, predictive: xr.Dataset, *, seed: int = TIE_SEED,
+                  loglik: xr.Dataset | None = None) -> pd.DataFrame:
     """One row per observed element: model, variable, source, observation (position in the
     variable), LOO-PIT value and Pareto k. ``predictive`` is the posterior predictive group
-    of ``est`` (the same draws as its posterior)."""
+    of ``est`` (the same draws as its posterior); ``loglik`` its pointwise log-likelihood
+    (computed when not given)."""
     posterior = est.idata["posterior"].to_dataset()
     observed = est.idata["observed_data"].to_dataset()
-    loglik = log_likelihood(est, posterior)
+    loglik = log_likelihood(est, posterior) if loglik is None else loglik
     sources = est.observation_sources()
     parts = []
     for var in observed.data_vars:

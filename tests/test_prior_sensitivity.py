@@ -1,0 +1,64 @@
+"""Power-scaling prior sensitivity (burden.validate.prior_sensitivity) where the answer is
+known: y_i ~ Normal(mu, 1), mu ~ Normal(0, s0), posterior draws taken from the exact
+conjugate posterior (no sampler)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+from burden.models.config import Prior
+from burden.validate.prior_sensitivity import THRESHOLD, diagnosis, prior_sensitivity_table
+
+
+def _toy(prior_sd: float, n: int, seed: int = 0) -> SimpleNamespace:
+    rng = np.random.default_rng(seed)
+    y = rng.normal(2.0, 1.0, n)
+    precision = 1 / prior_sd**2 + n
+    mean, sd = y.sum() / precision, 1 / np.sqrt(precision)
+    mu = mean + sd * rng.normal(size=(2, 2000))
+    with pm.Model() as model:
+        m = Prior("Normal", mu=0.0, sigma=prior_sd).create("mu")
+        pm.Normal("y", m, 1.0, observed=y)
+    idata = xr.DataTree.from_dict({"posterior": xr.Dataset({"mu": (("chain", "draw"), mu)})})
+    return SimpleNamespace(model=model, idata=idata)
+
+
+def _row(est):
+    mu = est.idata["posterior"].to_dataset()["mu"]
+    return prior_sensitivity_table(est, "toy", headlines={"mu": mu}).iloc[0]
+
+
+def test_a_prior_that_decides_the_answer_is_flagged():
+    # one observation against a prior sd of 0.1: the posterior is nearly the prior
+    row = _row(_toy(prior_sd=0.1, n=1))
+    assert row["prior_sensitivity"] > THRESHOLD > row["likelihood_sensitivity"]
+    assert row["diagnosis"].startswith("prior-driven")
+
+
+def test_data_that_decide_the_answer_are_not_flagged():
+    row = _row(_toy(prior_sd=10.0, n=200))
+    assert row["prior_sensitivity"] < THRESHOLD < row["likelihood_sensitivity"]
+    assert row["diagnosis"] == "ok"
+
+
+def test_only_configured_priors_are_power_scaled():
+    with pm.Model() as model:
+        pm.Normal("structural", 0.0, 1.0)  # not a configured Prior: not scaled
+        pm.Normal("y", 0.0, 1.0, observed=[0.0])
+    est = SimpleNamespace(model=model, idata=xr.DataTree.from_dict({"posterior": xr.Dataset(
+        {"structural": (("chain", "draw"), np.zeros((1, 10)))})}))
+    with pytest.raises(ValueError, match="no configured prior"):
+        prior_sensitivity_table(est, "toy", headlines={
+            "s": est.idata["posterior"].to_dataset()["structural"]})
+
+
+@pytest.mark.parametrize(("prior", "likelihood", "expected"), [
+    (0.01, 0.2, "ok"), (0.2, 0.01, "prior-driven (strong prior, weak likelihood)"),
+    (0.2, 0.2, "prior-data conflict"), (0.01, 0.01, "weak likelihood")])
+def test_diagnosis(prior, likelihood, expected):
+    assert diagnosis(prior, likelihood) == expected
