@@ -5,7 +5,9 @@ Two kinds of market:
 - **United States** (``USA``): fitted to the DEA Heroin Signature Program shares
   (``signature_shares``). Latent shares of four source regions (Mexico, South America,
   Southwest Asia, Southeast Asia) follow a random walk on the log-ratio (softmax) scale, so
-  they drift between the few published years and widen where there are none. A share is
+  they drift between the few published years and widen where there are none. The walk is
+  sampled centred where a published number pins it and non-centred elsewhere
+  (``MarketsConfig.walk``, ``walk_design``; the same prior either way). A share is
   observed with an error per basis (by weight, by samples, unstated); published shares that
   leave a part "inconclusive" are rescaled to the conclusive part; bounds stated in words
   ("less than 5 percent") are censored observations.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,7 @@ from burden.draws import interval_summary, resample_draws
 from burden.errors import ConfigError
 from burden.models.base import BayesianEstimator
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
+from burden.models.deaths_graph import contrast_basis
 from burden.models.production import SOURCES, YEARS, OpiumProduction
 from burden.registry.markets import (
     ROUTE_PRIORS,
@@ -143,6 +147,12 @@ class MarketsConfig(Config):
     prior_driven_width_ratio: float = setting(
         0.5, "a US share is prior-driven where its posterior 95% width is at least this "
              "fraction of its prior's")
+    walk: str = setting(
+        "anchored", "parameterisation of the log-ratio walk (same prior either way): "
+                    "'anchored' samples the log-ratios of the years with data directly "
+                    "(centred) and the years between and after them as sigma x N(0, 1) "
+                    "bridges (non-centred); 'noncentred' samples every step as sigma x "
+                    "N(0, 1) (version 3). docs/models/shares.md compares them")
     route_overrides: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = setting(
         (), "route-prior changes, e.g. {'Africa': {'main_share_mean': 0.6}} (given as a "
             "dict; stored as sorted pairs)")
@@ -170,15 +180,72 @@ class MarketsConfig(Config):
         return dict(dict(self.route_overrides).get(market, ()))
 
 
+@dataclass(frozen=True)
+class WalkDesign:
+    """Constant matrices of the anchored walk over ``n`` years (positions 0..n-1).
+
+    ``anchors``: positions sampled directly (the first year, then every year with data);
+    ``gaps[i]``: years from ``anchors[i]`` to ``anchors[i + 1]``; ``free``: the other
+    positions, each ``interp @ anchor levels + sigma * bridge @ z`` with ``z`` iid N(0, 1):
+    between two anchors a Brownian bridge (Cholesky factor of its covariance
+    min(i, j) - i j / k), after the last anchor a forward walk (cumulative sums)."""
+
+    anchors: np.ndarray
+    gaps: np.ndarray
+    free: np.ndarray
+    interp: np.ndarray
+    bridge: np.ndarray
+
+    @property
+    def order(self) -> np.ndarray:
+        """Index that puts ``concat(anchor levels, free levels)`` back in year order."""
+        return np.argsort(np.concatenate([self.anchors, self.free]), kind="stable")
+
+
+def walk_design(n: int, measured) -> WalkDesign:
+    anchors = np.array(sorted({0, *(int(i) for i in measured if 0 <= int(i) < n)}))
+    free = np.array([i for i in range(n) if i not in set(anchors)], dtype=int)
+    interp = np.zeros((len(free), len(anchors)))
+    bridge = np.zeros((len(free), len(free)))
+    row = 0
+    segments = [*pairwise(anchors), (anchors[-1], None)]
+    for j, (a, b) in enumerate(segments):
+        inner = (np.arange(a + 1, b) if b is not None else np.arange(a + 1, n)) - a
+        m = len(inner)
+        if m == 0:
+            continue
+        block = slice(row, row + m)
+        if b is None:  # after the last anchor: a walk forward from it
+            interp[block, j] = 1.0
+            bridge[block, block] = np.tril(np.ones((m, m)))
+        else:  # between anchors: linear interpolation + a Brownian bridge
+            k = b - a
+            interp[block, j] = 1.0 - inner / k
+            interp[block, j + 1] = inner / k
+            cov = np.minimum.outer(inner, inner) - np.outer(inner, inner) / k
+            bridge[block, block] = np.linalg.cholesky(cov)
+        row += m
+    return WalkDesign(anchors, np.diff(anchors), free, interp, bridge)
+
+
+def _centred_walk(start, scale, size):
+    """Levels of a walk from ``start`` with Normal(0, scale) steps: PyMC derives the
+    density of the cumulative sum, so the levels themselves are the free variable."""
+    return start + pt.cumsum(pm.Normal.dist(0.0, scale, size=size), axis=0)
+
+
 class MarketShares(BayesianEstimator):
     """US heroin market shares fitted to HSP data; other markets from cited route priors."""
 
     _model_type = "market_shares"
-    _model_version = "3"  # 2: typed configs; 3: bounds as pm.Censored, not Potentials
+    # 2: typed configs; 3: bounds as pm.Censored, not Potentials; 4: anchored walk
+    _model_version = "4"
     data_tables = ("signature_shares",)
     config_class = MarketsConfig
-    # target_accept 0.99 and a long tune: at 0.9 the walk through years without data
-    # gave a few divergences at large random-walk scales (the model is small: ~30 s)
+    # target_accept 0.99, tune 1,000, 750 draws: with the anchored walk, target_accept 0.9
+    # gave 3-15 divergences on seeds 1-4 and 0.95 two on seeds 1 and 2; 500 draws after
+    # 500 tuning steps gave R-hat 1.015 and 1.016 on seeds 2 and 3 (docs/models/shares.md,
+    # measured 2026-11-30). Sampling takes ~7-10 s (it took 34-57 s non-centred)
     default_sampler = SamplerConfig(draws=750, tune=1000, chains=4, target_accept=0.99)
     summary_schema = result_schemas.MARKET_SUMMARY
 
@@ -206,15 +273,13 @@ class MarketShares(BayesianEstimator):
         obs, _ = self.signature(data)
         years = self.years
         coords = {"region": list(US_REGIONS), "year": years.tolist(),
-                  "step": years[1:].tolist(), "basis": list(BASES)}
+                  "basis": list(BASES)}
         with pm.Model(coords=coords) as model:
             # log-ratios that sum to zero over regions (no reference region: a reference
             # whose share nears zero, as Southeast Asia's did, made a ridge)
             initial = cfg.priors.initial_logit.create("initial_logit", dims="region")
             rw_sigma = cfg.priors.rw_sigma.create("rw_sigma")
-            innov = pm.ZeroSumNormal("innovation", 1.0, dims=("step", "region"))
-            steps = pt.cumsum(rw_sigma * innov, axis=0)
-            logit = pt.concatenate([initial[None, :], initial[None, :] + steps], axis=0)
+            logit = self._walk(model, initial, rw_sigma, obs)
             share = pm.Deterministic("us_share", pt.special.softmax(logit, axis=1).T,
                                      dims=("region", "year"))
             # a published share ~ Beta(mean = latent share, precision = n), n an effective
@@ -254,8 +319,64 @@ class MarketShares(BayesianEstimator):
                                     **limits, observed=bound)
         return model
 
+    def _walk(self, model: pm.Model, initial, rw_sigma, obs: pd.DataFrame):
+        """Log-ratios (year, region) of the walk from ``initial`` with yearly step
+        ZeroSumNormal(rw_sigma), in the parameterisation ``model_config.walk``."""
+        years = self.years
+        if self.model_config.walk == "noncentred":
+            model.add_coord("step", years[1:].tolist())
+            innov = pm.ZeroSumNormal("innovation", 1.0, dims=("step", "region"))
+            steps = pt.cumsum(rw_sigma * innov, axis=0)
+            return pt.concatenate([initial[None, :], initial[None, :] + steps], axis=0)
+        if self.model_config.walk != "anchored":
+            raise ConfigError(f"MarketsConfig.walk must be 'anchored' or 'noncentred', "
+                              f"not {self.model_config.walk!r}")
+        # ZeroSumNormal(s) over the regions = H x with x iid Normal(0, s) in the contrast
+        # basis H (orthonormal, sums to zero; coordinate k contrasts region k + 1 with the
+        # regions before it): the walk runs on each coordinate of x apart
+        basis = contrast_basis(len(US_REGIONS))
+        pinned = self.pinned(obs)
+        start = pt.dot(initial, basis)
+        columns = []
+        for k in range(basis.shape[1]):
+            name = f"c{k + 1}"
+            design = walk_design(len(years), np.flatnonzero(pinned[:, k]))
+            levels = start[k][None]
+            if len(design.anchors) > 1:
+                model.add_coord(f"anchor_year_{name}", years[design.anchors[1:]].tolist())
+                scale = rw_sigma * pt.as_tensor(np.sqrt(design.gaps.astype(float)))
+                anchored = pm.CustomDist(f"anchor_level_{name}", start[k], scale,
+                                         dist=_centred_walk, dims=f"anchor_year_{name}")
+                levels = pt.concatenate([levels, anchored])
+            if len(design.free):
+                model.add_coord(f"free_year_{name}", years[design.free].tolist())
+                z = pm.Normal(f"bridge_{name}", 0.0, 1.0, dims=f"free_year_{name}")
+                free = (pt.dot(pt.as_tensor(design.interp), levels)
+                        + rw_sigma * pt.dot(pt.as_tensor(design.bridge), z))
+                levels = pt.concatenate([levels, free])[design.order]
+            columns.append(levels)
+        return pt.dot(pt.stack(columns, axis=1), basis.T)
+
+    def pinned(self, obs: pd.DataFrame) -> np.ndarray:
+        """(year, contrast coordinate) True where the walk is sampled centred: where a
+        published number (not a bound) is about the coordinate's region.
+
+        Coordinate k contrasts region k + 1 (``US_REGIONS`` order) with the regions
+        before it, so a published share of region k + 1 pins it; Mexico, the first
+        region, has no coordinate of its own, and its share pins coordinate 1 (Mexico vs
+        South America: the two large regions). Elsewhere the walk is non-centred: years
+        with no data, and log-ratios the data bound on one side only (Southeast Asia in
+        2016-2018, whose share is only known to be small: centred there, the levels of
+        consecutive years formed a ridge, R-hat 1.017)."""
+        out = np.zeros((len(self.years), len(US_REGIONS) - 1), dtype=bool)
+        for r in obs[obs.bound.eq("")].itertuples() if len(obs) else ():
+            out[r.year - self.years[0], max(US_REGIONS.index(r.region) - 1, 0)] = True
+        return out
+
     def diagnostic_vars(self) -> list[str]:
-        names = ["initial_logit", "rw_sigma", "innovation", "n_eff"]
+        names = ["initial_logit", "rw_sigma", "innovation",
+                 *[n for n in self.posterior.data_vars
+                   if n.startswith(("anchor_level", "bridge"))], "n_eff"]
         return [n for n in names if n in self.posterior]
 
     # ---- fit: also keep the prior of the US shares and the production shares ----------
