@@ -200,3 +200,20 @@ def test_a_changed_model_is_caught_on_load(pipeline, tmp_path):
     est = type(pipeline.fits["production"]).load(path)
     with pytest.raises(ValueError, match=f"{var}.*refit the model"):
         est.posterior  # noqa: B018 (the recomputation runs on first use)
+
+
+@pytest.mark.parametrize("name", FITS)
+def test_convergence_table_is_saved_with_the_fit_and_not_recomputed(pipeline, name,
+                                                                      monkeypatch):
+    """The fit's diagnostics (from the draws as sampled) travel in the file: loading and
+    summarising do not recompute them (31 s for the deaths model)."""
+    fitted = pipeline.fits[name].diagnostics()
+    loaded = load_fit(name, pipeline.models)
+
+    def refuse(self):
+        raise AssertionError("diagnostics recomputed after load")
+
+    monkeypatch.setattr(type(loaded), "_compute_diagnostics", refuse)
+    pd.testing.assert_frame_equal(loaded.diagnostics(), fitted, check_dtype=False)
+    assert loaded.convergence_report()["converged"] == pipeline.fits[name].convergence_report()[
+        "converged"]
