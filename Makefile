@@ -212,7 +212,11 @@ REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/tem
 $(OUT)/index.html: $(RESULTS) $(PROCESSED) $(REPORT_CODE)
 	$(BURDEN) report
 
-report: $(OUT)/index.html
+# independent fits and summaries run side by side on every core (JOBS=1: one at a time)
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
+report:
+	@$(MAKE) --no-print-directory -j$(JOBS) $(OUT)/index.html
 	@echo "report: $(abspath $(OUT)/index.html)"
 
 # ---- checks ----------------------------------------------------------------------------

@@ -57,7 +57,9 @@ def timing_shell(argv: list[str]) -> int:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     log = os.environ.get(LOG_ENV)
-    if log and command.strip() and not command.lstrip().startswith(("echo", "@echo", ":")):
+    first = command.split()[0] if command.split() else ""
+    # echo lines are not steps; a recursive make's time is the sum of its own steps
+    if log and first and first not in ("echo", ":") and Path(first).name != "make":
         with open(log, "a") as f:
             f.write(json.dumps({"command": command.strip(), "step": _step_name(command),
                                 "wall_s": wall, "cpu_s": cpu, "exit": code}) + "\n")
@@ -90,7 +92,8 @@ def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.D
     shell.chmod(0o755)
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    proc = subprocess.run(["make", f"-j{jobs}", "report", f"SHELL={shell}"], cwd=root,
+    proc = subprocess.run(["make", f"-j{jobs}", "report", f"JOBS={jobs}", f"SHELL={shell}"],
+                          cwd=root,
                           env={**env, LOG_ENV: str(log)}, check=False)
     total = time.perf_counter() - start
     if proc.returncode:

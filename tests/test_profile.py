@@ -30,6 +30,9 @@ def test_timing_shell_records_wall_and_cpu_and_keeps_the_exit_code(tmp_path):
                         env=env, check=False)
     bad = subprocess.run([sys.executable, "-m", "burden.profile", "--shell", "-c", "exit 3"],
                          env=env, check=False)
+    # a recursive make is not a step (its steps are logged themselves)
+    subprocess.run([sys.executable, "-m", "burden.profile", "--shell", "-c",
+                    "make --version > /dev/null"], env=env, check=False)
     assert ok.returncode == 0 and bad.returncode == 3
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["exit"] for r in rows] == [0, 3]
