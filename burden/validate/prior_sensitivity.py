@@ -29,7 +29,7 @@ import xarray as xr
 
 from burden.registry.keys import US, WORLD_ID
 from burden.result_schemas import PRIOR_SENSITIVITY
-from burden.validate.loo_pit import log_likelihood
+from burden.validate.loo_pit import as_dataset, log_likelihood, model_for_densities
 
 #: sensitivity above this is flagged (Kallioinen et al. 2024)
 THRESHOLD = 0.05
@@ -111,20 +111,15 @@ HEADLINES: dict[str, Callable] = {"deaths": _deaths, "production": _production,
 
 
 def log_prior(est, posterior: xr.Dataset) -> xr.Dataset:
-    model = est.model if est.model is not None else est.build_model(est.data)
+    """Log density of the configured priors (marked by ``Prior.create``) at every draw."""
     tree = xr.DataTree.from_dict({"posterior": posterior})
-    initial = dict(model.rvs_to_initial_values)
-    try:  # as in log_likelihood: PyMC cannot transform a model with initial values
-        model.rvs_to_initial_values.update(dict.fromkeys(initial))
+    with model_for_densities(est) as model:
         names = [v.name for v in model.free_RVs if getattr(v.tag, "config_prior", False)]
         if not names:
             raise ValueError(f"{type(est).__name__}: no configured prior to power-scale")
-        with model:
-            out = pm.stats.compute_log_prior(tree, var_names=names, extend_inferencedata=False,
-                                       progressbar=False)
-    finally:
-        model.rvs_to_initial_values.update(initial)
-    return out.to_dataset() if isinstance(out, xr.DataTree) else out
+        return as_dataset(pm.stats.compute_log_prior(tree, var_names=names,
+                                                     extend_inferencedata=False,
+                                                     progressbar=False))
 
 
 def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,
