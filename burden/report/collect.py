@@ -23,9 +23,11 @@ FIELDS: dict[str, dict[str, str]] = {
     "production": {"summary": "production_summary", "total": "production_total"},
     "markets": {"summary": "market_summary"},
     "certified": {"summary": "certified_summary", "us_correction": "certified_correction"},
+    # its shares enter the page through attribution; its checks are shown like every fit's
+    "composition": {},
     "attribution": {"summary": "attribution_summary", "sensitivity": "sensitivity"},
 }
-MODEL_FITS = ("deaths", "production", "markets", "certified")
+MODEL_FITS = ("deaths", "production", "markets", "certified", "composition")
 
 
 def read_tables(processed_dir: Path) -> dict[str, pd.DataFrame]:
