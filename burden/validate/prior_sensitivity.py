@@ -34,6 +34,12 @@ from burden.validate.loo_pit import as_dataset, log_likelihood, model_for_densit
 #: sensitivity above this is flagged (Kallioinen et al. 2024)
 THRESHOLD = 0.05
 ALPHAS = (0.99, 1.01)
+#: a US market share is a headline when its posterior mean is at least this (a choice of
+#: what to show, not a statistical threshold: smaller sources are not quoted)
+MIN_HEADLINE_SHARE = 0.05
+#: composition headlines: the two measured countries and four large modelled ones (a
+#: choice of what to show; every country's shares are in the composition summary)
+COMPOSITION_HEADLINE_COUNTRIES = ("USA", "CAN", "GBR", "RUS", "IND", "CHN")
 
 
 def _scalar(da: xr.DataArray) -> xr.DataArray:
@@ -76,7 +82,7 @@ def _markets(est) -> dict[str, xr.DataArray]:
     last = int(shares["year"].max())
     return {f"{US_MARKET} share from {s} {last}": _scalar(shares.sel(source=s, year=last))
             for s in shares["source"].values.tolist()
-            if float(shares.sel(source=s, year=last).mean()) >= 0.05}
+            if float(shares.sel(source=s, year=last).mean()) >= MIN_HEADLINE_SHARE}
 
 
 def _certified(est) -> dict[str, xr.DataArray]:
@@ -95,7 +101,7 @@ def _composition(est) -> dict[str, xr.DataArray]:
     draws = est.group_draws()
     last = int(draws["year"].max())
     out = {}
-    for loc in ("USA", "CAN", "GBR", "RUS", "IND", "CHN"):
+    for loc in COMPOSITION_HEADLINE_COUNTRIES:
         if loc in draws["location"].values:
             for group in ("opiate_only", "not_illicit"):
                 if group in draws["group"].values:
