@@ -345,6 +345,58 @@ def test_round_bias_recovered_in_sign_and_size(simulated, fitted):
     assert np.median(new.std(axis=(0, 1))) > 1.5 * np.median(same.std(axis=(0, 1)))
 
 
+# ---- the GBD likelihood's mean (built on a dense grid, gathered in 1-D) --------------------
+def test_gbd_mean_is_each_rounds_curve_at_its_country_year(fitted):
+    """The mean of every GBD observation is the rounds' average log deaths at its country
+    and year plus its round's level and trend deviation, as the model states it (the graph
+    computes it on a dense country x year x round grid and gathers it flat)."""
+    model, inp = fitted.model, fitted.inputs()
+    assert len(inp.rounds) == 2
+    mu = model["gbd_log_deaths"].owner.inputs[2]  # (rng, size, mu, sigma)
+    f = model.compile_fn([mu, model["country_coef"], model["round_country_bias_dev"],
+                          model["round_trend_dev"]], inputs=model.value_vars,
+                         on_unused_input="ignore")
+    rng = np.random.default_rng(4)
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
+    got, theta, level, trend = f(point)
+    offset = np.where(inp.has_population[:, None],
+                      np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
+    log_deaths = theta @ inp.basis.T + offset
+    c, t, r = inp.gbd_country, inp.gbd_year, inp.gbd_round
+    want = log_deaths[c, t] + level[c, r] + trend[c, r] * inp.round_trend_x[t]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert np.ptp(level[c, r]) > 0 and len(set(r)) == 2  # both rounds, non-trivial shifts
+
+
+def test_group_sums_are_the_einsum(fitted):
+    from burden.models.deaths import _apply_groups
+
+    rng = np.random.default_rng(1)
+    member = (rng.random((5, 9)) < 0.4).astype(float)
+    draws = rng.gamma(2.0, size=(2, 3, 9, 7))
+    np.testing.assert_allclose(_apply_groups(member, draws),
+                               np.einsum("gc,...ct->...gt", member, draws), rtol=1e-12)
+
+
+def test_diagnostics_leave_out_exact_copies_only(fitted):
+    """With two rounds each round deviation is -+1/sqrt(2) x its free contrast, so its
+    rank-based R-hat and ESS are the contrast's (up to ties): left out; the rest is kept."""
+    diag = fitted.diagnostics().set_index("variable")
+    assert "round_country_bias_dev" not in diag.index
+    assert "country_anchored_coef" not in diag.index
+    assert {"round_country_bias_e", "country_anchored_coef_data", "country_coef"} <= set(
+        diag.index)
+    from burden.models import fast_diagnostics
+    post = fitted.posterior
+    dev = post["round_country_bias_dev"].transpose("chain", "draw", ...).values[..., 1]
+    e = post["round_country_bias_e"].transpose("chain", "draw", ...).values[..., 0]
+    a, b = fast_diagnostics.summarise(dev), fast_diagnostics.summarise(e)
+    # equal but for how ties break in the folded draws (two draws straddle the median)
+    np.testing.assert_allclose(a["r_hat"], b["r_hat"], atol=1e-3)
+    for k in ("ess_bulk", "ess_tail"):
+        np.testing.assert_allclose(a[k], b[k], rtol=0.02)
+
+
 # ---- vectorised diagnostics ----------------------------------------------------------------
 def test_fast_diagnostics_match_arviz():
     import arviz as az
@@ -360,6 +412,11 @@ def test_fast_diagnostics_match_arviz():
         draws[:, t] = phi * draws[:, t - 1] + noise[:, t]
     draws[1] += 0.3  # one chain off: R-hat must see it
     ours = fast_diagnostics.summarise(draws)
+    # chunks spread over threads give the same numbers as one pass
+    many = fast_diagnostics.summarise_many({"a": draws, "b": draws[..., ::-1]}, chunk=5)
+    for k in ours:
+        np.testing.assert_array_equal(many["a"][k], ours[k])
+        np.testing.assert_array_equal(many["b"][k], ours[k][::-1])
     da = xr.DataArray(draws, dims=("chain", "draw", "i"))
     np.testing.assert_allclose(ours["r_hat"], np.asarray(az.rhat(da)), rtol=1e-5)
     np.testing.assert_allclose(ours["ess_bulk"], np.asarray(az.ess(da, method="bulk")),

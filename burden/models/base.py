@@ -376,15 +376,15 @@ class BayesianEstimator(ABC):
 
     def _compute_diagnostics(self) -> pd.DataFrame:
         rows = []
+        flat = {}
         for name, arr in self.diagnostic_arrays().items():
             values = np.asarray(arr.transpose("chain", "draw", ...).values, dtype=float)
-            flat = values.reshape(values.shape[0], values.shape[1], -1)
-            if flat.shape[-1] == 0:
-                continue
-            stats = fast_diagnostics.summarise(flat)
+            if values[0, 0].size:
+                flat[name] = values.reshape(values.shape[0], values.shape[1], -1)
+        for name, stats in fast_diagnostics.summarise_many(flat).items():
             rows.append({
                 "variable": name,
-                "size": int(flat.shape[-1]),
+                "size": int(flat[name].shape[-1]),
                 "r_hat_max": float(np.nanmax(stats["r_hat"])),
                 "ess_bulk_min": float(np.nanmin(stats["ess_bulk"])),
                 "ess_tail_min": float(np.nanmin(stats["ess_tail"])),

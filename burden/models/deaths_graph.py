@@ -144,7 +144,7 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
     with pm.Model(coords=coords(inp)) as model:
         # --- levels: log rate per 100,000 at the first year
         mu = pri.mu_global.create("mu_global")
-        s_super = pri.sigma_level.create("sigma_super_region")
+        s_super = pri.sigma_super_region.create("sigma_super_region")
         s_region = pri.sigma_level.create("sigma_region")
         s_country = pri.sigma_level.create("sigma_country")
         group_centred = cfg.group_levels == "centred"
@@ -282,9 +282,22 @@ def _gbd_likelihood(inp: DeathsInputs, log_deaths, level, trend, pri) -> None:
     x = inp.round_trend_x  # per year of the latent grid
     s_gbd = pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
 
+    # each round's mean on the dense (country, year, round) grid, then one 1-D gather per
+    # observed variable: 2-D fancy indexing (``log_deaths[c, t]``, ``level[c, r]``) and its
+    # gradient (scatter-adds over 10,709 values) were half of each gradient's cost
+    # (PyTensor profile, 2026-11-30: 311 -> 270 us per log density and gradient)
+    n_c, n_t = len(inp.countries), len(inp.years)
+    n_r = 1 if level is None else len(inp.rounds)
+    if level is None:
+        grid = log_deaths[:, :, None]
+    else:
+        grid = (log_deaths[:, :, None] + level[:, None, :]
+                + trend[:, None, :] * pt.as_tensor(x)[None, :, None])
+    flat = grid.reshape((n_c * n_t * n_r,))
+
     def mean(c, t, r):
-        mu = log_deaths[c, t]
-        return mu if level is None else mu + level[c, r] + trend[c, r] * x[t]
+        return flat[(np.asarray(c) * n_t + np.asarray(t)) * n_r
+                    + (0 if level is None else np.asarray(r))]
 
     c, t, r = inp.gbd_country, inp.gbd_year, inp.gbd_round
     sd = pt.sqrt(s_gbd[sr[c]] ** 2 + inp.gbd_rounding_sd ** 2)

@@ -11,6 +11,9 @@ the paper (ArviZ 1.x's default ``prob`` is its ``stats.ci_prob``, 0.89: pass
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.fft
 from scipy.special import ndtri
@@ -55,9 +58,8 @@ def _ess(x: np.ndarray) -> np.ndarray:
     # float32 halves the FFT cost; ESS needs ~3 significant digits
     centred = (x - x.mean(axis=1, keepdims=True)).astype(np.float32)
     size = 2 ** int(np.ceil(np.log2(2 * n)))
-    spec = scipy.fft.rfft(centred, n=size, axis=1, workers=-1)
-    acov = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, n=size, axis=1,
-                           workers=-1)[:, :n].astype(float) / n  # biased
+    spec = scipy.fft.rfft(centred, n=size, axis=1)
+    acov = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, n=size, axis=1)[:, :n].astype(float) / n  # biased
     mean_var = acov[:, 0].mean(axis=0) * n / (n - 1)
     var_plus = mean_var * (n - 1) / n
     if chains > 1:
@@ -82,11 +84,33 @@ def summarise(draws: np.ndarray, chunk: int = 500) -> dict[str, np.ndarray]:
 
     Works through ``chunk`` quantities at a time to bound memory (FFT buffers).
     """
-    draws = np.asarray(draws, dtype=float)
-    parts = [_summarise(draws[..., i:i + chunk]) for i in range(0, draws.shape[-1], chunk)]
-    if not parts:
-        return {k: np.array([]) for k in ("r_hat", "ess_bulk", "ess_tail")}
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return summarise_many({"x": draws}, chunk)["x"]
+
+
+def summarise_many(arrays: dict[str, np.ndarray], chunk: int = 500
+                   ) -> dict[str, dict[str, np.ndarray]]:
+    """``summarise`` of several (chain, draw, m) arrays, their chunks spread over the
+    machine's cores (NumPy's sorts and SciPy's FFTs release the GIL): 26 -> 14 s for the
+    deaths fit's 15,485 quantities on 2 cores (2026-11-30)."""
+    arrays = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}
+    tasks = [(name, i) for name, x in arrays.items() for i in range(0, x.shape[-1], chunk)]
+
+    def run(task):
+        name, i = task
+        return _summarise(arrays[name][..., i:i + chunk])
+
+    workers = min(os.cpu_count() or 1, len(tasks))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(run, tasks))
+    else:
+        parts = [run(t) for t in tasks]
+    out = {}
+    for name in arrays:
+        mine = [p for (n, _), p in zip(tasks, parts) if n == name]
+        out[name] = ({k: np.concatenate([p[k] for p in mine]) for k in mine[0]} if mine
+                     else {k: np.array([]) for k in ("r_hat", "ess_bulk", "ess_tail")})
+    return out
 
 
 def _summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
