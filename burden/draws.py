@@ -26,16 +26,30 @@ def interval_summary(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DI
     """Mean and central ``prob`` interval of ``draws`` as a tidy table (one row per element
     of the non-sample dims; columns: those dims, ``mean``, ``lower``, ``upper``)."""
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    stacked = draws.stack(sample=list(sample_dims))
+    stacked = draws.stack(sample=list(sample_dims)).transpose(..., "sample")
+    lower, upper = _quantiles(stacked.values, (lo, hi))
+    kept = stacked.isel(sample=0, drop=True)
     out = xr.Dataset(
         {
             "mean": stacked.mean("sample"),
-            "lower": stacked.quantile(lo, dim="sample").drop_vars("quantile"),
-            "upper": stacked.quantile(hi, dim="sample").drop_vars("quantile"),
+            "lower": kept.copy(data=lower),
+            "upper": kept.copy(data=upper),
         }
     )
     frame = out.to_dataframe()
     return frame.reset_index() if frame.index.nlevels > 1 or frame.index.name else frame
+
+
+def _quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """Quantiles over the last axis, NaNs skipped (as ``xarray.quantile``), vectorised:
+    ``np.nanquantile`` works slice by slice (10 s for the deaths summary's 54,000 slices);
+    only slices with some but not all values missing need it."""
+    out = np.quantile(values, probs, axis=-1)
+    missing = np.isnan(values)
+    partial = missing.any(-1) & ~missing.all(-1)
+    if partial.any():
+        out[:, partial] = np.nanquantile(values[partial], probs, axis=-1)
+    return out
 
 
 def resample_draws(draws: xr.DataArray, chains: int, n_draw: int, seed: int) -> xr.DataArray:

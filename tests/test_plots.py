@@ -323,3 +323,24 @@ def test_backtest_coverage_and_its_jeffreys_interval():
     assert b["coverage_upper"] == 1.0  # all covered: the interval reaches 1
     fig = plots.plot_backtest_coverage(data)
     assert len(fig.axes[0].get_yticklabels()) == 2
+
+
+def test_interval_summary_skips_missing_draws_like_xarray_quantile():
+    """The vectorised quantiles equal xarray's NaN-skipping ones: all-missing cells give
+    NaN, partly missing cells the quantile of the values present."""
+    from burden.draws import interval_summary
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(4, 300, 6, 5))
+    values[..., 0, :] = np.nan  # a location without a rate (TWN)
+    values[0, :10, 1, 2] = np.nan  # a few draws missing in one cell
+    draws = xr.DataArray(values, dims=("chain", "draw", "location", "year"),
+                         coords={"location": list("abcdef"), "year": np.arange(2000, 2005)})
+    got = interval_summary(draws)
+    stacked = draws.stack(sample=["chain", "draw"])
+    for col, q in (("lower", 0.025), ("upper", 0.975)):
+        want = stacked.quantile(q, dim="sample").drop_vars("quantile")
+        np.testing.assert_allclose(got[col].to_numpy(),
+                                   want.to_dataframe(name="x")["x"].to_numpy())
+    assert got.loc[got.location == "a", "lower"].isna().all()
+    assert got.loc[(got.location == "b") & (got.year == 2002), "lower"].notna().all()
