@@ -58,7 +58,8 @@ CERTIFIED_CORRECTION = pa.DataFrameSchema(
     {"year": _year(),
      "series": pa.Column(str, pa.Check.isin(["reported", "corrected", "imputed",
                                              "unspecified"])),
-     **_interval(), "prior_driven": pa.Column(bool)},
+     **_interval(), "prior_driven": pa.Column(bool),
+     "definition": pa.Column(str, pa.Check.isin(["certified_overdose"]))},
     unique=["year", "series"], strict=True, coerce=True, checks=[_ORDER])
 
 PRODUCTION_SUMMARY = pa.DataFrameSchema(
@@ -109,7 +110,8 @@ ATTRIBUTION_SUMMARY = pa.DataFrameSchema(
 SENSITIVITY = pa.DataFrameSchema(
     {"scenario": pa.Column(str), "market": pa.Column(str), "source": pa.Column(str),
      "year": _year(), **_interval(), "fentanyl_manufacture": pa.Column(str),
-     "both_to_heroin": pa.Column(float, pa.Check.in_range(0, 1))},
+     "both_to_heroin": pa.Column(float, pa.Check.in_range(0, 1)),
+     "definition": pa.Column(str, pa.Check.isin(["gbd_use_disorder", "certified_overdose"]))},
     unique=["scenario", "source", "year"], strict=True, coerce=True, checks=[_ORDER])
 
 ASSUMPTIONS = pa.DataFrameSchema(

@@ -312,5 +312,6 @@ def sensitivity_summary(saved: dict) -> pd.DataFrame:
                              both_to_heroin=0.5 if both.startswith("Beta") else float(both))
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
+    out["definition"] = saved["definition"]
     return out[["scenario", "market", "source", "year", "mean", "lower", "upper",
-                "fentanyl_manufacture", "both_to_heroin"]]
+                "fentanyl_manufacture", "both_to_heroin", "definition"]]

@@ -246,6 +246,10 @@ def test_attribute_from_saved_adds_up_draw_by_draw(pipeline):
     np.testing.assert_allclose(saved["world_deaths"].values, estimate.values, rtol=1e-9)
     assert saved["definition"] == DEATHS_DEFINITION
     assert set(saved["scenario_assumptions"]) == set(SCENARIOS)
+    # every attributable-deaths table names the estimand in every row
+    for table in ("summary", "sensitivity"):
+        rows = pd.read_csv(pipeline.models / "attribution" / f"{table}.csv")
+        assert (rows["definition"] == DEATHS_DEFINITION).all(), table
 
 
 def test_world_by_source_keeps_only_years_the_us_covers():

@@ -99,6 +99,7 @@ def test_us_recent_years_and_the_bounded_correction(certified_fit):
     assert (imputed <= unspecified.to_xarray()).all()  # never above unspecified deaths
     table = certified_fit.us_correction_summary()
     assert table.loc[table["series"] == "corrected", "prior_driven"].all()
+    assert (table["definition"] == "certified_overdose").all()  # the estimand, named
 
 
 @pytest.mark.slow

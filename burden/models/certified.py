@@ -343,7 +343,7 @@ class CertifiedDeaths(BayesianEstimator):
 
     def us_correction_summary(self) -> pd.DataFrame:
         """year, series (reported / corrected / imputed / unspecified), mean, lower,
-        upper, prior_driven: the correction rests on the prior of q."""
+        upper, prior_driven (the correction rests on the prior of q), definition."""
         reported = self.posterior["deaths"].sel(series=US_ANY, drop=True)
         unspec = self.inputs().unspecified
         parts = []
@@ -359,6 +359,7 @@ class CertifiedDeaths(BayesianEstimator):
                                    "upper": unspec["unspecified"]}))
         out = pd.concat(parts, ignore_index=True)
         out["prior_driven"] = out["series"].isin(["corrected", "imputed"])
+        out["definition"] = DEFINITION
         return out
 
     def summary_text(self) -> str:

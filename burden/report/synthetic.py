@@ -88,7 +88,8 @@ def us_correction(rng: np.random.Generator) -> pd.DataFrame:
         parts.append(_summ(da).assign(series=series))
     out = pd.concat(parts, ignore_index=True)
     out["prior_driven"] = out["series"].isin(["imputed", "corrected"])
-    return out[["year", "series", "mean", "lower", "upper", "prior_driven"]]
+    out["definition"] = "certified_overdose"
+    return out[["year", "series", "mean", "lower", "upper", "prior_driven", "definition"]]
 
 
 def certified_summary(rng: np.random.Generator) -> pd.DataFrame:
@@ -137,7 +138,8 @@ def attribution(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     sens = pd.concat([_summ(da * f).assign(market="USA", scenario=name)
                       for name, f in (("baseline", 1.0), ("flat route prior", 0.8),
                                       ("no signature data", 1.2))], ignore_index=True)
-    return summary[cols], sens[["scenario", *cols]]
+    sens["definition"] = "gbd_use_disorder"
+    return summary[cols], sens[["scenario", *cols, "definition"]]
 
 
 def tables(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
