@@ -82,7 +82,14 @@ ROUTE_PRIORS = pa.DataFrameSchema(
      "main_share_mean": pa.Column(float, pa.Check.in_range(0, 1)),
      "concentration": pa.Column(float, pa.Check.gt(0)),
      "prior_lower": pa.Column(float), "prior_upper": pa.Column(float),
-     "statement": pa.Column(str), "citation": pa.Column(str), "url": pa.Column(str)},
+     "statement": pa.Column(str), "citation": pa.Column(str), "url": pa.Column(str),
+     # UNODC seizures inside the market (markets_data.seizure_evidence): they show that
+     # illicit opiates reach it, not where they come from (no origin field)
+     "heroin_kg": pa.Column(float, pa.Check.ge(0), nullable=True),
+     "opium_kg": pa.Column(float, pa.Check.ge(0), nullable=True),
+     "countries": pa.Column(float, pa.Check.ge(0), nullable=True),
+     "years": pa.Column(str, nullable=True),
+     "has_opiate_seizures": pa.Column(bool, nullable=True)},
     unique=["market"], strict=True, coerce=True)
 
 COMPOSITION_SUMMARY = pa.DataFrameSchema(

@@ -34,6 +34,7 @@ from burden import attribution, config
 from burden.data.fetch import sha256_of
 from burden.draws import interval_summary
 from burden.fits import FITS, load_fit
+from burden.models.markets_data import seizure_evidence
 from burden.plots.checks import ppc_from_idata
 from burden.plots.production import total_from_draws
 from burden.registry.keys import NOT_ATTRIBUTED, US, FitStatus
@@ -135,7 +136,12 @@ def _production(est) -> dict[str, pd.DataFrame]:
 
 
 def _markets(est) -> dict[str, pd.DataFrame]:
-    return {"summary": est.summary(by="source_region"), "route_priors": est.assumptions(),
+    # UNODC seizures beside each route prior: what they can and cannot say about it
+    # (markets_data.seizure_evidence); without the processed table the columns are empty
+    seizures_path = config.processed_dir() / "drug_seizures.parquet"
+    seizures = pd.read_parquet(seizures_path) if seizures_path.exists() else None
+    routes = est.assumptions().merge(seizure_evidence(seizures), on="market", how="left")
+    return {"summary": est.summary(by="source_region"), "route_priors": routes,
             "usage": est.measurement_usage()}
 
 

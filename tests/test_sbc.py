@@ -177,7 +177,7 @@ def test_unknown_or_unready_models_are_refused():
     with pytest.raises(ValueError, match="known"):
         spec_for("weather")
     with pytest.raises(NotImplementedError, match="production"):
-        spec_for("markets")
+        spec_for("composition")
 
 
 # ---- a run on a LocalCluster --------------------------------------------------------------

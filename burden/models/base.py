@@ -239,10 +239,14 @@ class BayesianEstimator(ABC):
             idata = nutpie.sample(compiled, draws=cfg.draws, tune=max(cfg.tune, 1),
                                   chains=cfg.chains, cores=kwargs["cores"],
                                   seed=cfg.random_seed, target_accept=cfg.target_accept,
-                                  progress_bar=progressbar)
+                                  progress_bar=progressbar,
+                                  low_rank_modified_mass_matrix=cfg.mass_matrix == "low_rank")
             self.timings["sample_s"] = time.perf_counter() - start
             patch_nutpie_idata(idata, self.model, sampling_time=self.timings["sample_s"])
             return idata
+        if cfg.mass_matrix != "diag":
+            log.warning("%s: PyMC's NUTS has only a diagonal mass matrix; mass_matrix=%r "
+                        "is ignored", self._model_type, cfg.mass_matrix)
         start = time.perf_counter()
         with self.model:
             idata = pm.sample(progressbar=progressbar, **kwargs)

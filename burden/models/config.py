@@ -188,6 +188,10 @@ class SamplerConfig(Config):
     #: processes for chains (PyMC's own default is CPUs / 2: one core on a 2-core machine);
     #: None = one per chain up to the number of CPUs
     cores: int | None = None
+    #: nutpie's mass matrix: "diag" (its default) or "low_rank" (diagonal plus a low-rank
+    #: correction learned in tuning: ``low_rank_modified_mass_matrix``), for posteriors
+    #: with strongly correlated directions; PyMC's own sampler has only the diagonal one
+    mass_matrix: str = "diag"
 
     samplers: ClassVar[tuple[str, ...]] = NUTS_SAMPLERS
 
@@ -200,6 +204,9 @@ class SamplerConfig(Config):
                 raise ConfigError(f"SamplerConfig.{name} must be positive")
         if not 0 < self.target_accept < 1:
             raise ConfigError("SamplerConfig.target_accept must lie in (0, 1)")
+        if self.mass_matrix not in ("diag", "low_rank"):
+            raise ConfigError(f"SamplerConfig.mass_matrix must be 'diag' or 'low_rank', not "
+                              f"{self.mass_matrix!r}")
 
     def sample_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``pm.sample``."""

@@ -7,10 +7,11 @@ Two kinds of market:
   Southwest Asia, Southeast Asia) follow a random walk on the log-ratio (softmax) scale, so
   they drift between the few published years and widen where there are none. The walk is
   sampled centred where a published number pins it and non-centred elsewhere
-  (``MarketsConfig.walk``, ``walk_design``; the same prior either way). A share is
-  observed with an error per basis (by weight, by samples, unstated); published shares that
-  leave a part "inconclusive" are rescaled to the conclusive part; bounds stated in words
-  ("less than 5 percent") are censored observations.
+  (``MarketsConfig.walk``, ``walk_design``; the same prior either way). The walk is the
+  composition of the HSP's seizure sample; the market's is the sample's shifted by a design
+  bias (an assumption-only prior). Each year's published figures are one joint Dirichlet
+  observation, however many publications printed them (``markets_data``); bounds stated in
+  words ("less than 5 percent") are censored observations.
 - **Other markets**: route priors (``ROUTE_PRIORS``, cited): a market draws a share ``w`` from
   its main source region(s) (``w ~ Beta``; "mostly" read as a mean of 0.8, an assumption the
   user can change) and the rest from all other sources in proportion to their production.
@@ -40,13 +41,14 @@ import xarray as xr
 from burden import result_schemas
 from burden.draws import interval_summary, resample_draws
 from burden.errors import ConfigError
+from burden.models import markets_data
 from burden.models.base import BayesianEstimator
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_graph import contrast_basis
+from burden.models.markets_data import YearComposition, basis_of  # noqa: F401 (re-export)
 from burden.models.production import SOURCES, YEARS, OpiumProduction
 from burden.registry.markets import (
     ROUTE_PRIORS,
-    SIGNATURE_REGIONS,
     SOURCE_REGIONS,
     US_MARKET,
     US_REGIONS,
@@ -55,66 +57,11 @@ from burden.registry.markets import (
 )
 
 
-# ---- signature data -------------------------------------------------------------------
-def basis_of(text: str) -> str:
-    """'weight', 'samples' or 'unstated' from the HSP row's basis text."""
-    text = str(text).lower()
-    if "not stated" in text or "not restated" in text:
-        return "unstated"
-    if "weight" in text:
-        return "weight"
-    if "sample" in text:
-        return "samples"
-    return "unstated"
-
-
-BASES = ("weight", "samples", "unstated")
-
-
-def prepare_signature(table: pd.DataFrame, years: tuple[int, int] = YEARS
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Signature rows -> (observations of US region shares, usage of every input row)."""
-    obs, usage = [], []
-    for pos, row in enumerate(table.reset_index(drop=True).itertuples(index=False)):
-        label = f"{row.destination} {row.year} {row.source_region}"
-        reason, how = "", ""
-        region = SIGNATURE_REGIONS.get(str(row.source_region))
-        if row.destination != US_MARKET:
-            reason = f"destination {row.destination!r}: only the US market is fitted"
-        elif str(row.source_region).lower().startswith("inconclusive"):
-            reason = ""
-            how = "rescales the conclusive shares of its publication-year"
-        elif region is None:
-            reason = f"source region {row.source_region!r} is not an HSP region"
-        elif not years[0] <= int(row.year) <= years[1]:
-            reason = f"year outside the model's {years[0]}-{years[1]}"
-        if not reason and not how:
-            share, lo, hi = row.share_pct, row.lower_pct, row.upper_pct
-            inconclusive = table[(table.destination == row.destination)
-                                 & (table.year == row.year)
-                                 & (table.publication == row.publication)
-                                 & table.source_region.str.lower().str.startswith(
-                                     "inconclusive")].share_pct.sum()
-            scale = 100.0 - float(inconclusive)
-            entry = {"year": int(row.year), "region": region, "basis": basis_of(row.basis),
-                     "value": np.nan, "bound": "", "bound_value": np.nan}
-            if pd.notna(share):
-                entry["value"] = float(share) / scale
-                how = "share" + (f" (rescaled by {scale:g}% conclusive)" if inconclusive
-                                 else "")
-            elif pd.notna(hi):
-                entry.update(bound="upper", bound_value=float(hi) / scale)
-                how = "upper bound"
-            elif pd.notna(lo):
-                entry.update(bound="lower", bound_value=float(lo) / scale)
-                how = "lower bound"
-            else:
-                reason = "no share and no bound"
-            if not reason:
-                obs.append(entry)
-        usage.append({"row": pos, "record": label, "publication": row.publication,
-                      "used": not reason, "how": how, "reason": reason})
-    return pd.DataFrame(obs), pd.DataFrame(usage)
+# ---- signature data: burden.models.markets_data --------------------------------------
+def prepare_signature(table: pd.DataFrame, years: tuple[int, int] = YEARS):
+    """Signature rows -> (one ``YearComposition`` per year with data, usage of every row);
+    see ``burden.models.markets_data``."""
+    return markets_data.prepare_signature(table, years)
 
 
 @dataclass(frozen=True)
@@ -129,11 +76,20 @@ class MarketsPriors(Config):
         "LogNormal", "yearly random-walk scale of the log-ratios, median 0.3, 95% 0.11-0.8: "
         "the US composition changed by tens of points within a few years (Southeast Asia "
         "68% in 1993 and 5% in 1997, DEA HSP 1999 brief)", mu=float(np.log(0.3)), sigma=0.5)
-    n_eff: Prior = prior(
-        "LogNormal", "effective sample size of a published composition, per basis: median "
-        "100, 95% 14-700. The HSP 1999 brief analysed ~480 kg; sample counts of later years "
-        "are not in the table, so this is an assumption", mu=float(np.log(100.0)),
-        sigma=1.0)
+    concentration: Prior = prior(
+        "LogNormal", "Dirichlet concentration of a year's published composition (an "
+        "effective number of independent samples, sampling error and the seizure sample's "
+        "clustering together): median 100, 95% 14-700. An assumption: the HSP 1999 brief "
+        "gives ~480 kg analysed, not a sample count, and later years give no size",
+        mu=float(np.log(100.0)), sigma=1.0)
+    design_bias: Prior = prior(
+        "ZeroSumNormal", "log-ratio bias of the seizure-based HSP sample against the US "
+        "heroin supply, per region, constant over years (sums to zero): GAO found the HSP "
+        "sample not representative of the US supply (mostly federal seizures at ports of "
+        "entry, few state and local samples; GAO-02-416, March 2002; GAO-01-237R, January "
+        "2001) without sizing it, so sd 0.5 (a region's share off by up to a factor ~2.7 "
+        "at 2 sd) is an assumption. The data cannot learn it: it only widens the market "
+        "shares", sigma=0.5)
 
 
 @dataclass(frozen=True)
@@ -141,9 +97,12 @@ class MarketsConfig(Config):
     """Settings of ``MarketShares``."""
 
     years: tuple[int, int] = setting(YEARS, "first and last modelled year")
-    fixed_n_eff: float | None = setting(
-        None, "a fixed effective sample size instead of the n_eff prior (no funnel with the "
-              "shares it scales; used in small test fits)")
+    fixed_concentration: float | None = setting(
+        None, "a fixed Dirichlet concentration instead of its prior (used in small test "
+              "fits)")
+    design_bias: bool = setting(
+        True, "shift the HSP sample's composition by a seizure-sample design bias to get "
+              "the market's (False: the HSP composition is the market's)")
     prior_driven_width_ratio: float = setting(
         0.5, "a US share is prior-driven where its posterior 95% width is at least this "
              "fraction of its prior's")
@@ -238,15 +197,17 @@ class MarketShares(BayesianEstimator):
     """US heroin market shares fitted to HSP data; other markets from cited route priors."""
 
     _model_type = "market_shares"
-    # 2: typed configs; 3: bounds as pm.Censored, not Potentials; 4: anchored walk
-    _model_version = "4"
+    # 2: typed configs; 3: bounds as pm.Censored, not Potentials; 4: anchored walk;
+    # 5: one joint Dirichlet composition per HSP year, seizure-sample design bias
+    _model_version = "5"
     data_tables = ("signature_shares",)
     config_class = MarketsConfig
-    # target_accept 0.99, tune 1,000, 750 draws: with the anchored walk, target_accept 0.9
-    # gave 3-15 divergences on seeds 1-4 and 0.95 two on seeds 1 and 2; 500 draws after
-    # 500 tuning steps gave R-hat 1.015 and 1.016 on seeds 2 and 3 (docs/models/shares.md,
-    # measured 2026-11-30). Sampling takes ~7-10 s (it took 34-57 s non-centred)
-    default_sampler = SamplerConfig(draws=750, tune=1000, chains=4, target_accept=0.99)
+    # target_accept 0.99, tune 1,000, 1,000 draws. Version 5 (2026-11-30, seeds 1-4, 4 x
+    # 1,000 draws): at 0.9, 1-5 divergences on every seed; at 0.99, none, and the
+    # concentration, the slowest quantity, reached bulk ESS 500-630 (with 750 draws
+    # 412-505). docs/models/shares.md
+    default_sampler = SamplerConfig(draws=1000, tune=1000, chains=4, target_accept=0.99,
+                                    mass_matrix="low_rank")
     summary_schema = result_schemas.MARKET_SUMMARY
 
     def __init__(self, model_config: dict | MarketsConfig | None = None,
@@ -269,57 +230,62 @@ class MarketShares(BayesianEstimator):
         return self.signature()[1]
 
     def build_model(self, data: dict[str, pd.DataFrame]) -> pm.Model:
+        """The US model. The walk is the composition of the HSP sample, what the
+        publications measure; the market's composition is the sample's shifted by the
+        design bias (``MarketsConfig.design_bias``). Each year with published figures is
+        one joint observation (``markets_data``). Observed values are ``pm.Data``
+        (``<variable>_data``), so a compiled model takes simulated values of the same
+        design without compiling again (``nutpie``'s ``with_data``; the recovery test)."""
         cfg = self.model_config
-        obs, _ = self.signature(data)
+        comps, _ = self.signature(data)
         years = self.years
-        coords = {"region": list(US_REGIONS), "year": years.tolist(),
-                  "basis": list(BASES)}
+        first = int(years[0])
+        coords = {"region": list(US_REGIONS), "year": years.tolist()}
         with pm.Model(coords=coords) as model:
             # log-ratios that sum to zero over regions (no reference region: a reference
             # whose share nears zero, as Southeast Asia's did, made a ridge)
             initial = cfg.priors.initial_logit.create("initial_logit", dims="region")
             rw_sigma = cfg.priors.rw_sigma.create("rw_sigma")
-            logit = self._walk(model, initial, rw_sigma, obs)
-            share = pm.Deterministic("us_share", pt.special.softmax(logit, axis=1).T,
-                                     dims=("region", "year"))
-            # a published share ~ Beta(mean = latent share, precision = n), n an effective
-            # sample size per basis: smooth in the logits (a Normal error on the share scale
-            # near 0 and 1 made NUTS take 500 steps a draw and still diverge).
-            if cfg.fixed_n_eff is None:
-                n_eff = cfg.priors.n_eff.create("n_eff", dims="basis")
-            else:  # a fixed effective sample size (no funnel with the shares it scales)
-                n_eff = pt.as_tensor(np.full(len(BASES), float(cfg.fixed_n_eff)))
-            if len(obs):
-                r = obs.region.map(US_REGIONS.index).to_numpy()
-                y = (obs.year - years[0]).to_numpy()
-                b = obs.basis.map(BASES.index).to_numpy()
-                # kept off exact 0/1, where the Beta density of a saturated softmax is -inf
-                mu = pt.clip(share[r, y], 1e-6, 1 - 1e-6)
-                n = n_eff[b]
-                point = obs.bound.eq("").to_numpy()
-                if point.any():
-                    # whole-percent rounding: a printed 0 (or 100) is read as 0.25% (99.75%)
-                    value = np.clip(obs.value.to_numpy()[point], 0.0025, 0.9975)
-                    pm.Beta("obs_share", mu=mu[point], nu=n[point], observed=value)
-                for side in ("upper", "lower"):
-                    sel = obs.bound.eq(side).to_numpy()
-                    if sel.any():
-                        # a bound stated in words: the published share is censored at it,
-                        # measured with the binomial sd plus one point (without the point
-                        # the bound turned into a wall as the share neared zero). "upper"
-                        # (share below the bound) is censored from below at the bound:
-                        # its likelihood is P(measured <= bound); "lower" the mirror.
-                        # Observed Censored variables, not Potentials, so the predictive
-                        # draws and LOO-PIT include them
-                        sd = pt.sqrt(mu[sel] * (1 - mu[sel]) / (n[sel] + 1) + 0.01**2)
-                        bound = obs.bound_value.to_numpy()[sel].astype(float)
-                        limits = ({"lower": bound, "upper": None} if side == "upper"
-                                  else {"lower": None, "upper": bound})
-                        pm.Censored(f"obs_{side}_bound", pm.Normal.dist(mu[sel], sd),
-                                    **limits, observed=bound)
+            logit = self._walk(model, initial, rw_sigma, comps)
+            sample = pt.special.softmax(logit, axis=1)  # (year, region): the HSP sample
+            if cfg.design_bias:
+                # sampled apart from the walk: the data see only the sample, so the bias
+                # stays independent of it in the posterior (no ridge)
+                bias = cfg.priors.design_bias.create("design_bias", dims="region")
+                market = pt.special.softmax(logit - bias[None, :], axis=1)
+            else:
+                market = sample
+            pm.Deterministic("us_share", market.T, dims=("region", "year"))
+            if cfg.fixed_concentration is None:
+                kappa = cfg.priors.concentration.create("concentration")
+            else:
+                kappa = pt.as_tensor(float(cfg.fixed_concentration))
+            # a year's published composition (the regions with a point figure and the
+            # unreported rest as one part) ~ Dirichlet(kappa x the sample's shares of the
+            # same parts): the proportions of a Dirichlet-multinomial, jointly
+            for k, g in markets_data.dirichlet_groups(comps, first).items():
+                parts = (pt.as_tensor(g["agg"]) * sample[g["year"]][:, None, :]).sum(-1)
+                name = f"obs_composition_{k}"
+                pm.Dirichlet(name, a=kappa * pt.clip(parts, 1e-9, 1.0),
+                             observed=pm.Data(f"{name}_data", g["value"]))
+            # bounds stated in words: the region's share is censored at the bound,
+            # measured with the Dirichlet's marginal sd plus one point (whole-percent
+            # rounding; without it the bound became a wall as the share neared zero).
+            # "upper" (share below the bound) is censored from below at the bound: its
+            # likelihood is P(measured <= bound); "lower" the mirror. Observed Censored
+            # variables, not Potentials, so predictive draws and LOO-PIT include them. A
+            # bound's dependence on the same year's points is ignored (it enters alone).
+            for side, bd in markets_data.bound_arrays(comps, first).items():
+                mu = sample[bd["year"], bd["region"]]
+                sd = pt.sqrt(mu * (1 - mu) / (kappa + 1) + 0.01**2)
+                name = f"obs_{side}_bound"
+                limits = ({"lower": bd["value"], "upper": None} if side == "upper"
+                          else {"lower": None, "upper": bd["value"]})
+                pm.Censored(name, pm.Normal.dist(mu, sd), **limits,
+                            observed=pm.Data(f"{name}_data", bd["value"]))
         return model
 
-    def _walk(self, model: pm.Model, initial, rw_sigma, obs: pd.DataFrame):
+    def _walk(self, model: pm.Model, initial, rw_sigma, comps: list[YearComposition]):
         """Log-ratios (year, region) of the walk from ``initial`` with yearly step
         ZeroSumNormal(rw_sigma), in the parameterisation ``model_config.walk``."""
         years = self.years
@@ -335,7 +301,7 @@ class MarketShares(BayesianEstimator):
         # basis H (orthonormal, sums to zero; coordinate k contrasts region k + 1 with the
         # regions before it): the walk runs on each coordinate of x apart
         basis = contrast_basis(len(US_REGIONS))
-        pinned = self.pinned(obs)
+        pinned = markets_data.pinned(comps, int(years[0]), len(years))
         start = pt.dot(initial, basis)
         columns = []
         for k in range(basis.shape[1]):
@@ -357,26 +323,16 @@ class MarketShares(BayesianEstimator):
             columns.append(levels)
         return pt.dot(pt.stack(columns, axis=1), basis.T)
 
-    def pinned(self, obs: pd.DataFrame) -> np.ndarray:
-        """(year, contrast coordinate) True where the walk is sampled centred: where a
-        published number (not a bound) is about the coordinate's region.
-
-        Coordinate k contrasts region k + 1 (``US_REGIONS`` order) with the regions
-        before it, so a published share of region k + 1 pins it; Mexico, the first
-        region, has no coordinate of its own, and its share pins coordinate 1 (Mexico vs
-        South America: the two large regions). Elsewhere the walk is non-centred: years
-        with no data, and log-ratios the data bound on one side only (Southeast Asia in
-        2016-2018, whose share is only known to be small: centred there, the levels of
-        consecutive years formed a ridge, R-hat 1.017)."""
-        out = np.zeros((len(self.years), len(US_REGIONS) - 1), dtype=bool)
-        for r in obs[obs.bound.eq("")].itertuples() if len(obs) else ():
-            out[r.year - self.years[0], max(US_REGIONS.index(r.region) - 1, 0)] = True
-        return out
+    def pinned(self, comps: list[YearComposition]) -> np.ndarray:
+        """(year, contrast coordinate) True where the walk is sampled centred
+        (``markets_data.pinned``)."""
+        return markets_data.pinned(comps, int(self.years[0]), len(self.years))
 
     def diagnostic_vars(self) -> list[str]:
         names = ["initial_logit", "rw_sigma", "innovation",
                  *[n for n in self.posterior.data_vars
-                   if n.startswith(("anchor_level", "bridge"))], "n_eff"]
+                   if n.startswith(("anchor_level", "bridge"))], "concentration",
+                 "design_bias"]
         return [n for n in names if n in self.posterior]
 
     # ---- fit: also keep the prior of the US shares and the production shares ----------

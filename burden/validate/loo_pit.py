@@ -79,9 +79,15 @@ def loo_pit_table(est, name: str, predictive: xr.Dataset, *, seed: int = TIE_SEE
             raise ValueError(f"{name}: observed variable {var!r} has no predictive draws or "
                              "log-likelihood (a Potential?): LOO-PIT needs both")
         obs = observed[var]
-        ll = loglik[var].transpose("chain", "draw", *obs.dims)
+        # a multivariate observation (a Dirichlet composition) has one log-likelihood per
+        # row: its elements share the row's leave-one-out weights
+        row_dims = [d for d in obs.dims if d in loglik[var].dims]
+        ll = loglik[var].transpose("chain", "draw", *row_dims)
         pred = predictive[var].transpose("chain", "draw", *obs.dims)
         log_weights, khat = ll.azstats.psislw(r_eff=1.0, dim=["chain", "draw"])
+        if len(row_dims) < len(obs.dims):
+            log_weights = log_weights.broadcast_like(pred).transpose(*pred.dims)
+            khat = khat.broadcast_like(obs).transpose(*obs.dims)
         pit, _ = pred.azstats.loo_pit(y_obs=obs, log_weights=log_weights, pareto_k=khat,
                                       sample_dims=["chain", "draw"], random_state=seed)
         n = int(obs.size)
