@@ -467,6 +467,13 @@ def country_balance(deaths: xr.DataArray, composition: xr.DataArray,
                        "deaths": out["deaths"]})
 
 
+def _positions(idx: list[int]) -> slice | list[int]:
+    """A slice where the positions are consecutive (a view, not a fancy-index copy)."""
+    if idx and idx == list(range(idx[0], idx[0] + len(idx))):
+        return slice(idx[0], idx[0] + len(idx))
+    return idx
+
+
 def world_table(by_type: xr.Dataset, with_world: bool = True) -> xr.DataArray:
     """One array (chain, draw, market, supply_chain, source, year) of every part of the
     by-type attribution, not-attributed rows included, so that its sum over supply_chain,
@@ -487,13 +494,15 @@ def world_table(by_type: xr.Dataset, with_world: bool = True) -> xr.DataArray:
     n_chain, n_draw, n_market, n_year = rest.shape
     table = np.zeros((n_chain, n_draw, n_market + int(with_world), len(CHAINS),
                       len(sources), n_year))
-    parts = table[:, :, :n_market]
-    parts[:, :, :, 0][:, :, :, [index[s] for s in opi_src]] = opi.values
-    parts[:, :, :, 1][:, :, :, [index[s] for s in syn_src]] = syn.values
-    parts[:, :, :, 2, index[NOT_ATTRIBUTED]] = rest.values
+    parts = [(0, _positions([index[s] for s in opi_src]), opi.values),
+             (1, _positions([index[s] for s in syn_src]), syn.values),
+             (2, index[NOT_ATTRIBUTED], rest.values)]
+    for chain, where, values in parts:
+        table[:, :, :n_market, chain, where] = values
+        if with_world:  # the markets' sum, of the parts only (the zeros add nothing)
+            table[:, :, n_market, chain, where] = values.sum(axis=2)
     markets = rest["market"].values.tolist()
     if with_world:
-        table[:, :, n_market] = parts.sum(axis=2)
         markets = [*markets, WORLD_MARKET]
     # one plain (object) source index: xarray cannot join pandas' string dtype indexes
     return xr.DataArray(

@@ -386,50 +386,78 @@ class MarketShares(BayesianEstimator):
     def production_share_draws(self) -> xr.DataArray:
         return self.idata["production"].to_dataset()["production_share"]
 
+    def _route_weights(self, market: str, shape: tuple[int, int]) -> np.ndarray | None:
+        """Draws of the share ``market`` takes from its main regions (None: no route)."""
+        route = self.route_prior(market)
+        if route is None:
+            return None
+        seed = self.fit_sampler_config.random_seed + zlib.crc32(market.encode())
+        a, b = route.beta()
+        return np.random.default_rng(seed).beta(a, b, size=shape)
+
+    def _region_arrays(self, markets: list[str]) -> tuple[np.ndarray, np.ndarray, xr.DataArray]:
+        """(market, chain, draw, source_region, year) shares by region, the production
+        shares (chain, draw, source, year) in ``SOURCES`` order, and the latter as an
+        array with coordinates. One pass over the production draws for every market."""
+        prod = self.production_share_draws().transpose("chain", "draw", "source", "year")
+        prod = prod.sel(source=list(SOURCES))
+        p = np.asarray(prod.values, dtype=float)
+        regions = list(SOURCE_REGIONS)
+        member = np.array([[float(src in SOURCE_REGIONS[r]) for src in SOURCES]
+                           for r in regions])
+        by_region = np.einsum("rs,cdsy->cdry", member, p)
+        out = np.empty((len(markets), *by_region.shape))
+        for k, market in enumerate(markets):
+            if market == US_MARKET:
+                us = self.posterior["us_share"].transpose("chain", "draw", "region", "year")
+                out[k] = 0.0
+                for j, region in enumerate(us["region"].values.tolist()):
+                    out[k, :, :, regions.index(region)] = us.values[:, :, j]
+                continue
+            w = self._route_weights(market, by_region.shape[:2])
+            if w is None:  # no cited route: world production in proportion
+                out[k] = by_region
+                continue
+            main = np.isin(regions, list(self.route_prior(market).main))
+            main_total = by_region[:, :, main].sum(axis=2, keepdims=True)
+            rest_total = by_region[:, :, ~main].sum(axis=2, keepdims=True)
+            w = w[:, :, None, None]
+            out[k] = np.where(main[None, None, :, None], w * by_region / main_total,
+                              (1 - w) * by_region / rest_total)
+        return out, p, prod
+
     def region_share_draws(self, market: str) -> xr.DataArray:
         """Shares of ``market`` by source region (chain, draw, source_region, year)."""
-        prod = self.production_share_draws()
-        by_region = xr.concat(
-            [prod.sel(source=list(m)).sum("source") for m in SOURCE_REGIONS.values()],
-            dim=pd.Index(list(SOURCE_REGIONS), name="source_region"))
-        if market == US_MARKET:
-            us = self.posterior["us_share"].rename(region="source_region")
-            return us.reindex(source_region=list(SOURCE_REGIONS), fill_value=0.0)
-        route = self.route_prior(market)
-        if route is None:  # no cited route: world production in proportion
-            return by_region.transpose("chain", "draw", "source_region", "year")
-        seed = self.fit_sampler_config.random_seed + zlib.crc32(market.encode())
-        rng = np.random.default_rng(seed)
-        a, b = route.beta()
-        shape = (prod.sizes["chain"], prod.sizes["draw"])
-        w = xr.DataArray(rng.beta(a, b, size=shape), dims=("chain", "draw"))
-        main = by_region["source_region"].isin(list(route.main))
-        main_total = by_region.where(main, 0).sum("source_region")
-        rest_total = by_region.where(~main, 0).sum("source_region")
-        out = xr.where(main, w * by_region / main_total, (1 - w) * by_region / rest_total)
-        return out.transpose("chain", "draw", "source_region", "year")
+        arr, _, prod = self._region_arrays([market])
+        return xr.DataArray(arr[0], dims=("chain", "draw", "source_region", "year"),
+                            coords={"chain": prod["chain"].values,
+                                    "draw": prod["draw"].values,
+                                    "source_region": list(SOURCE_REGIONS),
+                                    "year": prod["year"].values})
 
     def share_draws(self, market: str) -> xr.DataArray:
         """Shares of ``market`` by source country (chain, draw, source, year); sum to 1."""
-        regions = self.region_share_draws(market)
-        prod = self.production_share_draws()
-        parts = []
-        for region, members in SOURCE_REGIONS.items():
-            within = prod.sel(source=list(members))
-            within = within / within.sum("source")
-            parts.append(regions.sel(source_region=region, drop=True) * within)
-        out = xr.concat(parts, "source").sel(source=list(SOURCES))
-        return out.transpose("chain", "draw", "source", "year").rename("share")
+        return self.all_share_draws([market]).isel(market=0, drop=True).rename("share")
 
     def markets(self) -> list[str]:
         return [US_MARKET, *ROUTE_PRIORS]
 
     def all_share_draws(self, markets: list[str] | None = None) -> xr.DataArray:
-        """Shares of every market, dims (chain, draw, market, source, year)."""
-        markets = markets or self.markets()
-        return xr.concat([self.share_draws(m) for m in markets],
-                         dim=pd.Index(markets, name="market")).transpose(
-            "chain", "draw", "market", "source", "year")
+        """Shares of every market, dims (chain, draw, market, source, year): a region's
+        share split between its countries by their modelled production, draw by draw."""
+        markets = list(markets or self.markets())
+        regions, p, prod = self._region_arrays(markets)
+        region_of_source = [list(SOURCE_REGIONS).index(region_of(src)) for src in SOURCES]
+        member = np.array([[float(region_of(src) == r) for src in SOURCES]
+                           for r in SOURCE_REGIONS])
+        within = p / np.einsum("rs,cdry->cdsy", member, np.einsum("rs,cdsy->cdry", member, p))
+        share = regions[:, :, :, region_of_source, :] * within[None]
+        return xr.DataArray(
+            share.transpose(1, 2, 0, 3, 4), name="share",
+            dims=("chain", "draw", "market", "source", "year"),
+            coords={"chain": prod["chain"].values, "draw": prod["draw"].values,
+                    "market": markets, "source": list(SOURCES),
+                    "year": prod["year"].values})
 
     def us_prior_driven(self) -> xr.DataArray:
         """(source_region, year) True where the US posterior interval is at least
