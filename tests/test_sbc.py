@@ -177,7 +177,7 @@ def test_unknown_or_unready_models_are_refused():
     with pytest.raises(ValueError, match="known"):
         spec_for("weather")
     with pytest.raises(NotImplementedError, match="production"):
-        spec_for("composition")
+        spec_for("deaths")
 
 
 # ---- a run on a LocalCluster --------------------------------------------------------------
@@ -270,3 +270,18 @@ def test_certified_fits_start_from_the_simulated_counts(certified_tables):
         assert start["trend_USA_any_opioid"][0] == pytest.approx(np.log(count), abs=0.05)
         starts.append(start["trend_USA_any_opioid"][0])
     assert starts[0] != pytest.approx(starts[1], abs=0.1)  # two data sets, two starts
+
+
+def test_markets_spec_prints_simulated_compositions_as_published():
+    """The markets SBC fits simulated HSP compositions as the real ones are printed: whole
+    percent, a 0 read as 0.25%, parts summing to 1."""
+    from burden.validate.sbc import _printed_composition, spec_for
+
+    spec = spec_for("markets")
+    names = dict(spec.printed)
+    model = spec.build()
+    observed = {v.name for v in model.observed_RVs}
+    assert set(names) == {n for n in observed if n.startswith("obs_composition")}
+    printed = _printed_composition(np.array([[0.60437, 0.39413, 0.0015, 0.0]]))
+    np.testing.assert_allclose(printed.sum(-1), 1.0)
+    np.testing.assert_allclose(printed, np.array([[0.60, 0.39, 0.0025, 0.0025]]) / 0.995)

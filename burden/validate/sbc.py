@@ -221,6 +221,23 @@ def markets_spec() -> SBCSpec:
                    extra=("us_share",), printed=printed)
 
 
+def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
+    """The drug-type composition model on the real processed tables (``tables``, default
+    the project's): the full model (195 countries, 21 regions), which samples in seconds."""
+    from burden.fits import read_tables
+    from burden.models.composition import OpioidComposition
+
+    tables = tables or read_tables(OpioidComposition.data_tables)
+    reduction = (
+        "none: every country of the GBD 2017 hierarchy with the real evidence design (which "
+        "countries have a UNODC prevalence ratio, which have seizure compositions, how many "
+        "of each); the measured US and Canada blocks do not enter this model")
+    return SBCSpec(model="composition", module=OpioidComposition.__module__,
+                   cls=OpioidComposition.__name__, model_config={}, tables=tables,
+                   sampler=OpioidComposition.default_sampler.to_dict(),
+                   reduction=reduction, extra=("theta",))
+
+
 def markets_data_groups(comps) -> list[int]:
     from burden.models.markets_data import dirichlet_groups
 
@@ -229,7 +246,8 @@ def markets_data_groups(comps) -> list[int]:
 
 SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec,
                                            "certified": certified_spec,
-                                           "markets": markets_spec}
+                                           "markets": markets_spec,
+                                           "composition": composition_spec}
 #: models the command accepts; those without a spec yet raise a clear error
 MODELS = ("production", "certified", "deaths", "markets", "composition")
 
