@@ -225,7 +225,7 @@ report:
 TEST_WORKERS ?= auto
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
 
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
