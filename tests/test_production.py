@@ -308,6 +308,48 @@ def test_mixed_walk_log_density_is_the_walk_prior():
     np.testing.assert_allclose(np.diff(points), np.diff(walk), rtol=1e-9, atol=1e-9)
 
 
+def test_area_walk_log_density_is_the_walk_prior():
+    """The whole area walk of a model (anchors, ROW's middle-year anchor and conditional
+    first year, free levels, bridges, tails) has the walk's log density of log area: the
+    first-level prior in each source's anchor year (1998 for ROW), then Student-t steps
+    between measured years and Normal steps elsewhere (differences between points at fixed
+    rw_sigma, where the Jacobian is constant)."""
+    from scipy import stats
+
+    est = OpiumProduction({"sources": SMALL_SOURCES, "years": SMALL_YEARS})
+    data = {"production_measurements": _walk_table()}
+    model = est.build_model(data)
+    m = est.measurements(data)
+    assert model["anchor_year"].get_value()[-1] > SMALL_YEARS[0]  # ROW: the middle year
+    walk_vars = [model[n] for n in ("anchor_log_ha", "start_innovation", "log_area_free",
+                                    "area_innovation")]
+    [log_area] = model.replace_rvs_by_values([pt.log(model["area_ha"])])
+    fn = pytensor.function(model.value_vars, [model.logp(vars=walk_vars), log_area],
+                           on_unused_input="ignore")
+    names = [v.name for v in model.value_vars]
+    shock, first = est.measured_steps(m), est.anchor_years(m)
+    init = est.model_config.priors.initial_log_ha
+    sigma = np.array([0.3, 0.2, 0.5, 0.4])
+    rng = np.random.default_rng(1)
+    ip = model.initial_point()
+    model_logp, walk_logp = [], []
+    for _ in range(3):
+        point = {n: rng.normal(size=np.shape(ip[n])) for n in names}
+        point["anchor_log_ha"] = point["anchor_log_ha"] + 8.0
+        point["rw_sigma_log__"] = np.log(sigma)
+        total, x = fn(*[point[n] for n in names])
+        model_logp.append(float(total))
+        walk = 0.0
+        for s in range(len(SMALL_SOURCES)):
+            walk += stats.norm(init["mu"], init["sigma"]).logpdf(x[s, first[s]])
+            for y in range(x.shape[1] - 1):
+                dist = (stats.t(est.model_config.rw_nu, scale=sigma[s]) if shock[s, y]
+                        else stats.norm(scale=sigma[s]))
+                walk += dist.logpdf(x[s, y + 1] - x[s, y])
+        walk_logp.append(walk)
+    np.testing.assert_allclose(np.diff(model_logp), np.diff(walk_logp), rtol=1e-9, atol=1e-8)
+
+
 def test_prior_predictive_before_fit():
     table = pd.DataFrame([_row("Afghanistan", "AFG", 2001, "production_t", 185),
                           _row("World", "WLD", 2001, "production_t", 1596)])

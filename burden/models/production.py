@@ -543,14 +543,42 @@ class OpiumProduction(BayesianEstimator):
         shock = self.measured_steps(m)
         measured = self.measured_years(m)
         anchor = self.anchor_years(m)
+        # A source never measured alone (ROW: only world totals see it) is given by its
+        # level in the middle year, drawn from its marginal prior N(mu, s0^2 + m sigma^2),
+        # and its first-year level drawn given that one (non-centred); the years between
+        # are a bridge. The same prior (a walk from N(mu, s0^2) in the first year), but no
+        # lever from a free first-year level to every later year: with it, draws where
+        # ROW's 1998 area was far below the data's reach and its walk climbed steeply
+        # diverged (a jump of its sigma lifted ROW's area past "AFG > 75% of the world's
+        # area", 2017, a Normal-censored bound). Needs Normal steps (no Student-t) up to
+        # the middle year, which a source without measurements has.
+        start = ~measured.any(axis=1) & ~shock.any(axis=1) & (cfg.walk_form == "mixed")
+        mid = (len(self.years) - 1) // 2
+        anchor = np.where(start, mid, anchor)
         pm.Data("shock_step", shock.astype(int), dims=("source", "step"))
         pm.Data("anchor_year", self.years[anchor], dims="source")
-        anchor_level = init.create("anchor_log_ha", dims="source")
+        if init.dist != "Normal":
+            raise ConfigError("priors.initial_log_ha must be Normal (the walk conditions on it)")
+        mu, s0 = init["mu"], init["sigma"]
+        prior_sd = pt.sqrt(s0 ** 2 + anchor * rw_sigma ** 2)  # anchor = 0 unless a start
+        anchor_level = pm.Normal("anchor_log_ha", mu, pt.where(start, prior_sd, s0),
+                                 dims="source")
+        starts = None
+        if start.any():
+            idx = np.flatnonzero(start)
+            model = pm.modelcontext(None)
+            model.add_coord("start_source", [self.sources[i] for i in idx])
+            z0 = pm.Normal("start_innovation", 0.0, 1.0, dims="start_source")
+            walk_var = mid * rw_sigma[idx] ** 2
+            shrink = s0 ** 2 / (s0 ** 2 + walk_var)
+            starts = (mu + shrink * (anchor_level[idx] - mu)
+                      + pt.sqrt(shrink * walk_var) * z0)
         free = measured if cfg.walk_form == "mixed" else np.zeros_like(measured)
-        design = walk_design(free, anchor, shock)
+        design = walk_design(free, anchor, shock, start)
         return walk_levels(design, anchor_level, rw_sigma, float(cfg.rw_nu),
                            free_name="log_area_free", innovation_name="area_innovation",
-                           sources=list(self.sources), years=self.years.tolist())
+                           sources=list(self.sources), years=self.years.tolist(),
+                           starts=starts)
 
     def anchor_years(self, m: Measurements) -> np.ndarray:
         """(source,) year index where the area walk's first-level prior applies: the first
@@ -598,7 +626,8 @@ class OpiumProduction(BayesianEstimator):
         return pred
 
     def diagnostic_vars(self) -> list[str]:
-        names = ["anchor_log_ha", "log_area_free", "area_innovation", "log_yield_free",
+        names = ["anchor_log_ha", "start_innovation", "log_area_free", "area_innovation",
+                 "log_yield_free",
                  "yield_innovation", "log_yield_centred"]
         present = [n for n in names if n in self.posterior]
         return present + ["rw_sigma", "log_yield_kg_ha", "yield_year_sd", "obs_sigma", "memory_sigma", "us_bias",

@@ -39,11 +39,13 @@ import pytensor.tensor as pt
 class WalkDesign:
     """Index arrays of a walk over (source, year); see the module docstring.
 
-    Levels are numbered [anchors (one per source), free levels, other levels]."""
+    Levels are numbered [anchors (one per source), starts (first-year levels given with
+    the anchors, ``start``), free levels, other levels]."""
 
     n_sources: int
     n_years: int
     anchor: np.ndarray  # (source,) anchor year index
+    start: np.ndarray  # (source,) bool: the first-year level is given (a start)
     # free levels, in generation order (each steps from an anchor or an earlier free level)
     free_pos: np.ndarray  # flat source * n_years + year
     free_source: np.ndarray
@@ -67,6 +69,9 @@ class WalkDesign:
         """(source * year,) index of each position's level in [anchors, free, other]."""
         n, pos = self.n_sources, np.empty(self.n_sources * self.n_years, dtype=int)
         pos[np.arange(n) * self.n_years + self.anchor] = np.arange(n)
+        starts = np.flatnonzero(self.start)
+        pos[starts * self.n_years] = n + np.arange(starts.size)
+        n += starts.size
         pos[self.free_pos] = n + np.arange(self.free_pos.size)
         pos[self.other_pos] = n + self.free_pos.size + np.arange(self.other_pos.size)
         return pos
@@ -82,14 +87,23 @@ def bridge_matrix(k: int) -> np.ndarray:
     return np.cumsum(q, axis=0)[:-1]
 
 
-def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray) -> WalkDesign:
+def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray,
+                start: np.ndarray | None = None) -> WalkDesign:
     """The design of a walk: ``free`` (source, year) levels pinned by data, ``anchor``
-    (source,) year of the prior's first level, ``shock`` (source, step) Student-t steps."""
+    (source,) year of the level given first, ``shock`` (source, step) Student-t steps;
+    ``start`` (source,) bool: the first-year level is given too (then the years between it
+    and the anchor are a bridge; see ``OpiumProduction._random_walk``)."""
     n_sources, n_years = free.shape
+    start = np.zeros(n_sources, dtype=bool) if start is None else np.asarray(start, bool)
+    if (start & (np.asarray(anchor) == 0)).any() or (start & free.any(axis=1)).any():
+        raise ValueError("a start is for a source without free levels, anchored later")
     free = free.copy()
     free[:, 1:] |= shock
     free[:, :-1] |= shock
-    level_of: dict[tuple[int, int], int] = {}
+    free[start, 0] = False
+    level_of: dict[tuple[int, int], int] = {
+        (int(s), 0): n_sources + i for i, s in enumerate(np.flatnonzero(start))}
+    base = n_sources + int(start.sum())
     f_pos, f_src, f_ref, f_k, f_t = [], [], [], [], []
     o_pos, o_src, o_a, o_b, o_w, o_z, o_c = [], [], [], [], [], [], []
     z_source: list[int] = []
@@ -97,9 +111,9 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray) -> Walk
     for s in range(n_sources):
         a = int(anchor[s])
         level_of[(s, a)] = s
-        years = sorted(set(np.flatnonzero(free[s]).tolist()) | {a})
+        years = sorted(set(np.flatnonzero(free[s]).tolist()) | {a} | ({0} if start[s] else set()))
         above = [y for y in years if y > a]
-        below = [y for y in years if y < a][::-1]
+        below = [y for y in years if y < a and not (start[s] and y == 0)][::-1]
         for run, direction in ((above, 1), (below, -1)):
             prev = a
             for y in run:
@@ -110,7 +124,7 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray) -> Walk
                 f_ref.append(level_of[(s, prev)])
                 f_k.append(k)
                 f_t.append(int(k == 1 and bool(shock[s, step])))
-                level_of[(s, y)] = n_sources + len(f_pos) - 1
+                level_of[(s, y)] = base + len(f_pos) - 1
                 prev = y
 
         def innovations(count: int, lo: int, hi: int) -> list[int]:
@@ -138,16 +152,16 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray) -> Walk
                 o_c.append(m[j - 1].tolist())
         # tails: walk out of the first and the last free level
         first, last = years[0], years[-1]
-        for start, stop, direction in ((first, -1, -1), (last, n_years, 1)):
-            count = abs(stop - start) - 1
+        for origin, stop, direction in ((first, -1, -1), (last, n_years, 1)):
+            count = abs(stop - origin) - 1
             if count <= 0:
                 continue
-            z = innovations(count, *sorted((start, stop - direction)))
+            z = innovations(count, *sorted((origin, stop - direction)))
             for j in range(1, count + 1):
-                o_pos.append(s * n_years + start + direction * j)
+                o_pos.append(s * n_years + origin + direction * j)
                 o_src.append(s)
-                o_a.append(level_of[(s, start)])
-                o_b.append(level_of[(s, start)])
+                o_a.append(level_of[(s, origin)])
+                o_b.append(level_of[(s, origin)])
                 o_w.append(0.0)
                 o_z.append(z[:j])
                 o_c.append([1.0] * j)
@@ -160,7 +174,7 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray) -> Walk
         z_coef[i, :len(c)] = c
     ints = lambda x: np.asarray(x, dtype=int)  # noqa: E731
     return WalkDesign(
-        n_sources=n_sources, n_years=n_years, anchor=ints(anchor),
+        n_sources=n_sources, n_years=n_years, anchor=ints(anchor), start=start,
         free_pos=ints(f_pos), free_source=ints(f_src), free_ref=ints(f_ref),
         free_k=ints(f_k), free_t=ints(f_t),
         other_pos=ints(o_pos), other_source=ints(o_src), other_ref_a=ints(o_a),
@@ -170,11 +184,11 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray) -> Walk
 
 
 def walk_levels(design: WalkDesign, anchors, sigma, nu: float, *, free_name: str,
-                innovation_name: str, sources: list[str], years: list[int]):
+                innovation_name: str, sources: list[str], years: list[int], starts=None):
     """(source, year) levels of the walk; creates the free-level and innovation variables
     (``free_name``, ``innovation_name``) in the current model, labelled by source and year
-    ("AFG 2001"; an innovation by its stretch: "GTM 2005-2012 1"). ``anchors`` (source,)
-    and ``sigma`` (source,) are tensors (variables of the model)."""
+    ("AFG 2001"; an innovation by its stretch: "GTM 2005-2012 1"). ``anchors`` (source,),
+    ``starts`` (one per ``design.start``) and ``sigma`` (source,) are tensors."""
     d = design
     model = pm.modelcontext(None)
     if d.free_pos.size:
@@ -187,6 +201,8 @@ def walk_levels(design: WalkDesign, anchors, sigma, nu: float, *, free_name: str
             lo, hi = (years[int(y)] for y in span.split("-"))
             labels.append(f"{sources[int(src)]} {lo}-{hi} {i}")
         model.add_coord(f"{innovation_name}_at", labels)
+    if d.start.any():
+        anchors = pt.concatenate([anchors, starts])
     levels = [anchors]
     if d.free_pos.size:
         free = pm.CustomDist(
@@ -235,4 +251,4 @@ def _free_random(anchors, sigma, nu, ref, k, t, source, rng=None, size=None):
 
 
 def _free_support_point(rv, size, anchors, sigma, nu, ref, k, t, source):
-    return pt.zeros_like(rv) + anchors[..., source]
+    return pt.zeros_like(rv) + anchors[..., source]  # a source's anchor (starts follow)
