@@ -469,8 +469,9 @@ class OpiumProduction(BayesianEstimator):
         years (``centred_sources``: AFG, MMR, MEX) have production or yield figures beside
         most areas, which pin each year's yield: sampled centred (the yields themselves).
         The others are non-centred (mean + sd x N(0, 1)): nothing pins their yields.
-        'walk': a Gaussian random walk from the country mean in the first year
-        (non-centred)."""
+        'walk': a Gaussian random walk from the country mean in the first year, free
+        (centred) in the years whose yield the data pin (``yield_pinned_years``), bridges
+        and tails of innovations elsewhere (``production_walk``)."""
         dynamics = self.model_config.yield_dynamics
         n = len(self.sources)
         if dynamics == "walk":

@@ -28,6 +28,7 @@ innovations whose sum the data pin (a narrow ridge).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,14 +128,14 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray,
                 level_of[(s, y)] = base + len(f_pos) - 1
                 prev = y
 
-        def innovations(count: int, lo: int, hi: int) -> list[int]:
-            start = len(z_source)
+        def innovations(count: int, lo: int, hi: int, s: int = s) -> list[int]:
+            first = len(z_source)
             z_source.extend([s] * count)
             z_label.extend(f"{s} {lo}-{hi} {i + 1}" for i in range(count))
-            return list(range(start, start + count))
+            return list(range(first, first + count))
 
         # bridges between consecutive free levels
-        for lo, hi in zip(years[:-1], years[1:]):
+        for lo, hi in itertools.pairwise(years):
             k = hi - lo
             if k < 2:
                 continue
@@ -172,7 +173,7 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray,
     for i, (z, c) in enumerate(zip(o_z, o_c)):
         z_idx[i, :len(z)] = z
         z_coef[i, :len(c)] = c
-    ints = lambda x: np.asarray(x, dtype=int)  # noqa: E731
+    ints = lambda x: np.asarray(x, dtype=int)
     return WalkDesign(
         n_sources=n_sources, n_years=n_years, anchor=ints(anchor), start=start,
         free_pos=ints(f_pos), free_source=ints(f_src), free_ref=ints(f_ref),
