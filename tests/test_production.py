@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
+import pytensor.tensor as pt
 import pytest
 
 from burden.models.production import (
@@ -207,6 +209,145 @@ def test_student_t_steps_only_between_measured_years():
                                   "shocks_only_when_measured": False})
     assert everywhere.measured_steps(
         everywhere.measurements({"production_measurements": table})).all()
+
+
+def _walk_table() -> pd.DataFrame:
+    """Measurements with every shape of walk: a gap (MMR 2003-2007), a source measured from
+    2002 on only (MEX), yields pinned in some years, ROW never measured."""
+    rows = [_row("Afghanistan", "AFG", y, m, 100.0 + y)
+            for y in range(2000, 2012) for m in ("cultivation_ha", "production_t")]
+    rows += [_row("Myanmar", "MMR", y, "cultivation_ha", 50.0 + y) for y in (2001, 2002, 2003, 2008)]
+    rows += [_row("Myanmar", "MMR", 2003, "production_t", 7.0)]
+    rows += [_row("Mexico", "MEX", y, "cultivation_ha", 10.0 + y) for y in (2004, 2005, 2009)]
+    rows += [_row("Mexico", "MEX", 2009, "yield_kg_per_ha", 25.0)]
+    return pd.DataFrame(rows)
+
+
+def test_mixed_and_innovation_walks_have_the_same_prior():
+    """The two parameterisations of the area and yield walks are one model: prior draws of
+    log area and log yield agree by source and year (10%, 50%, 90% points, 4,000 draws
+    each: Monte Carlo se ~0.03 of the interquartile range; tolerance 0.15)."""
+    data = {"production_measurements": _walk_table()}
+    draws = {}
+    for form in ("mixed", "innovations"):
+        est = OpiumProduction({"sources": SMALL_SOURCES, "years": SMALL_YEARS,
+                               "walk_form": form})
+        model = est.build_model(data)
+        free = {v.name for v in model.free_RVs}
+        if form == "mixed":  # levels where data pin them are free, a gap is a bridge
+            assert {"log_area_free", "log_yield_free", "area_innovation"} <= free
+            assert any(label.startswith("MMR 2003-2008") for label in
+                       model.coords["area_innovation_at"])
+        with model, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # CustomDist's random in object mode
+            prior = pm.sample_prior_predictive(4000, var_names=["log_yield_year", "area_ha"],
+                                               random_seed=5)
+        draws[form] = np.concatenate([
+            prior["prior"]["log_yield_year"].values.reshape(4000, -1),
+            np.log(prior["prior"]["area_ha"].values.reshape(4000, -1))], axis=1)
+    a, b = draws["mixed"], draws["innovations"]
+    iqr = np.subtract(*np.quantile(b, [0.75, 0.25], axis=0))
+    q = [0.1, 0.5, 0.9]
+    gap = np.abs(np.quantile(a, q, axis=0) - np.quantile(b, q, axis=0)) / iqr
+    assert gap.max() < 0.15, gap.max()
+    # and the spread grows along a walk without data (ROW, the last columns)
+    assert a[:, -1].std() > a[:, -(SMALL_YEARS[1] - SMALL_YEARS[0] + 1)].std()
+
+
+def test_mixed_walk_log_density_is_the_walk_prior():
+    """The free levels' density and the bridges and tails of innovations give the walk's own
+    density of the levels, up to a constant (the Jacobian, constant for fixed sigma): the
+    difference of the model's log density between two points equals the difference of the
+    walk's log density (Student-t and Normal steps) of their levels."""
+    from scipy import stats
+
+    from burden.models.production_walk import walk_design, walk_levels
+
+    free = np.zeros((3, 9), dtype=bool)
+    free[0, [1, 2, 3, 6]] = True  # a Student-t run, a bridge over 4-5 and a tail
+    free[1, [4]] = True  # anchor 4: a tail back to year 0 and a tail forward
+    shock = np.zeros((3, 8), dtype=bool)
+    shock[0, [1, 2]] = True  # 1->2 and 2->3
+    anchor = np.array([1, 4, 0])
+    sigma, nu, init = np.array([0.3, 0.5, 0.2]), 3.0, np.array([1.0, -2.0, 0.5])
+    design = walk_design(free, anchor, shock)
+    with pm.Model() as model:
+        anchors = pm.Normal("anchors", 0.0, 3.0, shape=3)
+        levels = pm.Deterministic("levels", walk_levels(
+            design, anchors, pt.as_tensor(sigma), nu, free_name="free",
+            innovation_name="z", sources=["a", "b", "c"], years=list(range(9))))
+    walk_terms = model.logp(vars=[model["free"], model["z"]])
+    [level_graph] = model.replace_rvs_by_values([levels])
+    fn = pytensor.function(model.value_vars, [walk_terms, level_graph],
+                           on_unused_input="ignore")
+    names = [v.name for v in model.value_vars]
+
+    def logp(point):
+        return fn(*[point[n] for n in names])[0]
+
+    def level_fn(point):
+        return fn(*[point[n] for n in names])[1]
+
+    def walk_logp(x):
+        total = 0.0
+        for s in range(3):
+            for y in range(8):
+                dist = (stats.t(nu, scale=sigma[s]) if shock[s, y]
+                        else stats.norm(scale=sigma[s]))
+                total += dist.logpdf(x[s, y + 1] - x[s, y])
+        return total
+
+    rng = np.random.default_rng(0)
+    points, walk = [], []
+    for _ in range(3):
+        point = {"anchors": init, "free": rng.normal(size=design.free_pos.size),
+                 "z": rng.normal(size=design.n_z)}
+        points.append(float(logp(point)))
+        walk.append(walk_logp(level_fn(point)))
+        assert np.allclose(level_fn(point)[np.arange(3), anchor], init)
+    np.testing.assert_allclose(np.diff(points), np.diff(walk), rtol=1e-9, atol=1e-9)
+
+
+def test_area_walk_log_density_is_the_walk_prior():
+    """The whole area walk of a model (anchors, ROW's middle-year anchor and conditional
+    first year, free levels, bridges, tails) has the walk's log density of log area: the
+    first-level prior in each source's anchor year (1998 for ROW), then Student-t steps
+    between measured years and Normal steps elsewhere (differences between points at fixed
+    rw_sigma, where the Jacobian is constant)."""
+    from scipy import stats
+
+    est = OpiumProduction({"sources": SMALL_SOURCES, "years": SMALL_YEARS})
+    data = {"production_measurements": _walk_table()}
+    model = est.build_model(data)
+    m = est.measurements(data)
+    assert model["anchor_year"].get_value()[-1] > SMALL_YEARS[0]  # ROW: the middle year
+    walk_vars = [model[n] for n in ("anchor_log_ha", "start_innovation", "log_area_free",
+                                    "area_innovation")]
+    [log_area] = model.replace_rvs_by_values([pt.log(model["area_ha"])])
+    fn = pytensor.function(model.value_vars, [model.logp(vars=walk_vars), log_area],
+                           on_unused_input="ignore")
+    names = [v.name for v in model.value_vars]
+    shock, first = est.measured_steps(m), est.anchor_years(m)
+    init = est.model_config.priors.initial_log_ha
+    sigma = np.array([0.3, 0.2, 0.5, 0.4])
+    rng = np.random.default_rng(1)
+    ip = model.initial_point()
+    model_logp, walk_logp = [], []
+    for _ in range(3):
+        point = {n: rng.normal(size=np.shape(ip[n])) for n in names}
+        point["anchor_log_ha"] = point["anchor_log_ha"] + 8.0
+        point["rw_sigma_log__"] = np.log(sigma)
+        total, x = fn(*[point[n] for n in names])
+        model_logp.append(float(total))
+        walk = 0.0
+        for s in range(len(SMALL_SOURCES)):
+            walk += stats.norm(init["mu"], init["sigma"]).logpdf(x[s, first[s]])
+            for y in range(x.shape[1] - 1):
+                dist = (stats.t(est.model_config.rw_nu, scale=sigma[s]) if shock[s, y]
+                        else stats.norm(scale=sigma[s]))
+                walk += dist.logpdf(x[s, y + 1] - x[s, y])
+        walk_logp.append(walk)
+    np.testing.assert_allclose(np.diff(model_logp), np.diff(walk_logp), rtol=1e-9, atol=1e-8)
 
 
 def test_prior_predictive_before_fit():

@@ -48,6 +48,7 @@ from burden.draws import interval_summary
 from burden.errors import ConfigError
 from burden.models.base import BayesianEstimator, select_draws
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
+from burden.models.production_walk import walk_design, walk_levels
 from burden.registry.keys import WORLD_ID
 from burden.registry.markets import OPIUM_SOURCES
 
@@ -343,8 +344,15 @@ class ProductionConfig(Config):
               "gap (Guatemala 2005 -> 2012) the change is spread over unmeasured years, "
               "where a heavy-tailed step and the Normal steps beside it formed a ridge "
               "(R-hat 1.03 on Guatemala's 2006-2011 area); False is version 3's rule")
-    centred_min_coverage: float = setting(0.7, "sources measured in at least this share of "
-                                               "years get a centred random walk")
+    centred_min_coverage: float = setting(
+        0.7, "sources measured in at least this share of years start their area walk (the "
+             "first-level prior) in the first year, the others at their first measured "
+             "year; with yield_dynamics 'hierarchy' their yields are sampled centred")
+    walk_form: str = setting(
+        "mixed", "how the area and yield walks are sampled (one prior, tested): 'mixed' "
+                 "levels free (centred) where data pin them, innovations between and after "
+                 "(production_walk); 'innovations' levels free only at anchors and Student-t "
+                 "steps, for comparison")
     obs_sd_floor: float = setting(
         0.05, "fixed part of every measurement error: UNODC's own survey ranges are wider "
               "(Afghanistan 2009: 123,000 ha [102,000-137,000], sd ~0.075 on the log "
@@ -363,11 +371,14 @@ class OpiumProduction(BayesianEstimator):
     """Latent opium production (tonnes) by source and year, world totals and shares."""
 
     _model_type = "opium_production"
-    _model_version = "4"  # 2: Student-t steps only into measured years; 3: typed configs;
-    # 4: yield by country-year, republications counted once, bounds as pm.Censored
+    _model_version = "5"  # 2: Student-t steps only into measured years; 3: typed configs;
+    # 4: yield by country-year, republications counted once, bounds as pm.Censored;
+    # 5: walks free where data pin levels, bridges and tails of innovations elsewhere
     data_tables = ("production_measurements",)
     config_class = ProductionConfig
-    default_sampler = SamplerConfig(draws=1000, tune=500, chains=4, target_accept=0.9)
+    # 2,000 draws: R-hat (max over ~800 quantities) reached 1.009-1.011 with 1,000 on seeds
+    # 1-5 (docs/models/shares.md); a draw costs ~31 gradients, so this stays cheap
+    default_sampler = SamplerConfig(draws=2000, tune=500, chains=4, target_accept=0.9)
     summary_schema = result_schemas.PRODUCTION_SUMMARY
 
     # ---- model -------------------------------------------------------------------------
@@ -458,14 +469,21 @@ class OpiumProduction(BayesianEstimator):
         years (``centred_sources``: AFG, MMR, MEX) have production or yield figures beside
         most areas, which pin each year's yield: sampled centred (the yields themselves).
         The others are non-centred (mean + sd x N(0, 1)): nothing pins their yields.
-        'walk': a Gaussian random walk from the country mean in the first year
-        (non-centred)."""
+        'walk': a Gaussian random walk from the country mean in the first year, free
+        (centred) in the years whose yield the data pin (``yield_pinned_years``), bridges
+        and tails of innovations elsewhere (``production_walk``)."""
         dynamics = self.model_config.yield_dynamics
         n = len(self.sources)
         if dynamics == "walk":
-            z = pm.Normal("yield_innovation", 0, 1, dims=("source", "step"))
-            steps = pt.cumsum(sd * z, axis=1)
-            return mean[:, None] + pt.concatenate([pt.zeros((n, 1)), steps], axis=1)
+            # free (centred) where the data pin the year's yield, bridges and tails of
+            # innovations elsewhere (``production_walk``); the walk starts in 1998
+            free = (self.yield_pinned_years(m) if self.model_config.walk_form == "mixed"
+                    else np.zeros((n, len(self.years)), dtype=bool))
+            design = walk_design(free, np.zeros(n, dtype=int),
+                                 np.zeros((n, len(self.years) - 1), dtype=bool))
+            return walk_levels(design, mean, pt.zeros(n) + sd, 1.0,
+                               free_name="log_yield_free", innovation_name="yield_innovation",
+                               sources=list(self.sources), years=self.years.tolist())
         if dynamics != "hierarchy":
             raise ConfigError(
                 f"yield_dynamics must be 'hierarchy' or 'walk', not {dynamics!r}")
@@ -519,63 +537,75 @@ class OpiumProduction(BayesianEstimator):
         return measured[:, 1:]
 
     def _random_walk(self, m: Measurements, rw_sigma):
-        """log area (source, year): random walk with Student-t steps into measured years and
-        Normal steps elsewhere; centred where data are rich, non-centred elsewhere."""
+        """log area (source, year): random walk with Student-t steps between measured years
+        and Normal steps elsewhere, from the source's anchor year (``anchor_years``).
+        Sampled centred in measured years, by innovations elsewhere (``production_walk``)."""
         cfg, init = self.model_config, self.model_config.priors.initial_log_ha
-        centred = self.centred_sources(m)
+        if cfg.walk_form not in ("mixed", "innovations"):
+            raise ConfigError(f"walk_form must be 'mixed' or 'innovations', not {cfg.walk_form!r}")
         shock = self.measured_steps(m)
-        rows = []
-        idx_c = [self.sources.index(s) for s in centred]
-        idx_n = [i for i, s in enumerate(self.sources) if s not in centred]
-        pm.Data("centred", np.isin(self.sources, centred).astype(int), dims="source")
+        measured = self.measured_years(m)
+        anchor = self.anchor_years(m)
+        # A source never measured alone (ROW: only world totals see it) is given by its
+        # level in the middle year, drawn from its marginal prior N(mu, s0^2 + m sigma^2),
+        # and its first-year level drawn given that one (non-centred); the years between
+        # are a bridge. The same prior (a walk from N(mu, s0^2) in the first year), but no
+        # lever from a free first-year level to every later year: with it, draws where
+        # ROW's 1998 area was far below the data's reach and its walk climbed steeply
+        # diverged (a jump of its sigma lifted ROW's area past "AFG > 75% of the world's
+        # area", 2017, a Normal-censored bound). Needs Normal steps (no Student-t) up to
+        # the middle year, which a source without measurements has.
+        start = ~measured.any(axis=1) & ~shock.any(axis=1) & (cfg.walk_form == "mixed")
+        mid = (len(self.years) - 1) // 2
+        anchor = np.where(start, mid, anchor)
         pm.Data("shock_step", shock.astype(int), dims=("source", "step"))
-        model = pm.modelcontext(None)
-        if idx_n:
-            model.add_coord("noncentred_source", [self.sources[i] for i in idx_n])
-            # each walk is anchored at the source's first measured year (1998 for ROW): a
-            # level there is pinned by data, whereas a free 1998 level would form a ridge
-            # with every step up to the first measurement. Steps are symmetric, so walking
-            # back from the anchor is the same walk; the first-year prior applies there.
-            anchor = self._anchor_years(self.measured_years(m)[idx_n])
-            pm.Data("anchor_year", self.years[anchor], dims="noncentred_source")
-            anchor_n = init.create("anchor_log_ha", dims="noncentred_source")
-            steps = self._steps(shock[idx_n], rw_sigma[idx_n])
-            walked = pt.concatenate([pt.zeros((len(idx_n), 1)), pt.cumsum(steps, axis=1)], 1)
-            rows_n = np.arange(len(idx_n))
-            level_n = anchor_n[:, None] + walked - walked[rows_n, anchor][:, None]
-        if idx_c:
-            model.add_coord("centred_source", centred)
-            level_c = pm.CustomDist(
-                "log_area", init["mu"], init["sigma"], rw_sigma[idx_c], float(cfg.rw_nu), _first_and_shock(shock[idx_c]),
-                logp=_walk_logp, random=_walk_random, support_point=_walk_support_point,
-                signature="(),(),(),(),(y)->(y)", dims=("centred_source", "year"))
-        for i in range(len(self.sources)):
-            if i in idx_c:
-                rows.append(level_c[idx_c.index(i)])
-            else:
-                rows.append(level_n[idx_n.index(i)])
-        return pt.stack(rows)
+        pm.Data("anchor_year", self.years[anchor], dims="source")
+        if init.dist != "Normal":
+            raise ConfigError("priors.initial_log_ha must be Normal (the walk conditions on it)")
+        mu, s0 = init["mu"], init["sigma"]
+        prior_sd = pt.sqrt(s0 ** 2 + anchor * rw_sigma ** 2)  # anchor = 0 unless a start
+        anchor_level = pm.Normal("anchor_log_ha", mu, pt.where(start, prior_sd, s0),
+                                 dims="source")
+        starts = None
+        if start.any():
+            idx = np.flatnonzero(start)
+            model = pm.modelcontext(None)
+            model.add_coord("start_source", [self.sources[i] for i in idx])
+            z0 = pm.Normal("start_innovation", 0.0, 1.0, dims="start_source")
+            walk_var = mid * rw_sigma[idx] ** 2
+            shrink = s0 ** 2 / (s0 ** 2 + walk_var)
+            starts = (mu + shrink * (anchor_level[idx] - mu)
+                      + pt.sqrt(shrink * walk_var) * z0)
+        free = measured if cfg.walk_form == "mixed" else np.zeros_like(measured)
+        design = walk_design(free, anchor, shock, start)
+        return walk_levels(design, anchor_level, rw_sigma, float(cfg.rw_nu),
+                           free_name="log_area_free", innovation_name="area_innovation",
+                           sources=list(self.sources), years=self.years.tolist(),
+                           starts=starts)
 
-    @staticmethod
-    def _anchor_years(measured: np.ndarray) -> np.ndarray:
-        """Per source, the year index of its first measurement (0 if never measured)."""
-        return np.array([int(np.argmax(row)) if row.any() else 0 for row in measured])
+    def anchor_years(self, m: Measurements) -> np.ndarray:
+        """(source,) year index where the area walk's first-level prior applies: the first
+        year for sources measured in most years (``centred_sources``: AFG, MMR, MEX), else
+        the source's first measured year (1998 for ROW). A free level in 1998 for a source
+        first measured later formed a ridge with every step up to its first figure (Lao
+        PDR, Colombia, Pakistan start in 2000, Guatemala in 2004); anchoring there puts the
+        prior where the data are (a prior choice kept from version 2)."""
+        measured = self.measured_years(m)
+        first = np.array([int(np.argmax(row)) if row.any() else 0 for row in measured])
+        starts = np.isin(self.sources, self.centred_sources(m))
+        return np.where(starts, 0, first)
 
-    def _steps(self, shock: np.ndarray, sigma):
-        """Steps of log area (non-centred sources, step): where ``shock``, a Student-t step
-        sampled on its own scale (centred: data pin it); elsewhere sigma x a Normal
-        innovation (non-centred: nothing pins it, so no funnel with sigma)."""
-        flat_t, flat_z = np.flatnonzero(shock.ravel()), np.flatnonzero(~shock.ravel())
-        source_of = np.repeat(np.arange(shock.shape[0]), shock.shape[1])
-        parts = []
-        if flat_t.size:
-            parts.append(pm.StudentT("step_shock", nu=self.model_config.rw_nu, mu=0,
-                                     sigma=sigma[source_of[flat_t]], shape=flat_t.size))
-        if flat_z.size:
-            z = pm.Normal("innovation_calm", 0, 1, shape=flat_z.size)
-            parts.append(sigma[source_of[flat_z]] * z)
-        order = np.argsort(np.concatenate([flat_t, flat_z]))
-        return pt.concatenate(parts)[order].reshape(shock.shape)
+    def yield_pinned_years(self, m: Measurements) -> np.ndarray:
+        """(source, year) bool: the data pin the source's yield that year: a yield figure
+        of the source, or its area beside its production or share of world production."""
+        single = m.members.sum(1) == 1
+        has = {}
+        for kinds in (("yield",), ("area",), ("production", "share")):
+            mask = np.zeros((len(self.sources), len(self.years)), dtype=bool)
+            for row in np.flatnonzero(single & np.isin(m.kind, kinds)):
+                mask[np.flatnonzero(m.members[row])[0], m.year_idx[row]] = True
+            has[kinds[0]] = mask
+        return has["yield"] | (has["area"] & has["production"])
 
     @staticmethod
     def _predicted_log(m: Measurements, production, area, log_yield):
@@ -599,11 +629,10 @@ class OpiumProduction(BayesianEstimator):
         return pred
 
     def diagnostic_vars(self) -> list[str]:
-        names = ["anchor_log_ha", "innovation", "step_shock", "innovation_calm",
-                 "log_area"]
+        names = ["anchor_log_ha", "start_innovation", "log_area_free", "area_innovation",
+                 "log_yield_free",
+                 "yield_innovation", "log_yield_centred"]
         present = [n for n in names if n in self.posterior]
-        present += [n for n in ("log_yield_centred", "yield_innovation")
-                    if n in self.posterior]
         return present + ["rw_sigma", "log_yield_kg_ha", "yield_year_sd", "obs_sigma", "memory_sigma", "us_bias",
                           "production_t"]
 
@@ -699,37 +728,3 @@ class OpiumProduction(BayesianEstimator):
             coords={**{d: prod[d] for d in ("chain", "draw", "source")},
                     "year": np.arange(last_year + 1, last_year + 1 + ahead)},
             name=prod.name)
-
-
-def _first_and_shock(shock: np.ndarray) -> np.ndarray:
-    """(source, year) codes for the centred walk: 0 first year, 1 Student-t step, 2 Normal."""
-    return np.concatenate([np.zeros((shock.shape[0], 1)), np.where(shock, 1.0, 2.0)], axis=1)
-
-
-def _walk_logp(value, init_mu, init_sd, sigma, nu, code):
-    """Elementwise log density of a centred walk: Normal first year, then per-step t/Normal.
-
-    ``sigma`` is one scale per walk (batch); ``code`` is (batch, year), see
-    ``_first_and_shock``."""
-    sigma = sigma[..., None]
-    diff = pt.concatenate([value[..., :1] - init_mu, value[..., 1:] - value[..., :-1]], -1)
-    first = pm.logp(pm.Normal.dist(0.0, init_sd), diff)
-    t_step = pm.logp(pm.StudentT.dist(nu=nu, mu=0.0, sigma=sigma), diff)
-    z_step = pm.logp(pm.Normal.dist(0.0, sigma), diff)
-    return pt.switch(pt.eq(code, 0), first, pt.switch(pt.eq(code, 1), t_step, z_step))
-
-
-def _walk_random(init_mu, init_sd, sigma, nu, code, rng=None, size=None):
-    """Draws of the centred walk (prior predictive); same law as ``_walk_logp``."""
-    code = np.asarray(code)
-    batch = tuple(size) if size is not None else np.broadcast_shapes(
-        np.shape(sigma), code.shape[:-1])
-    shape = batch + code.shape[-1:]
-    first = rng.normal(0.0, init_sd, size=shape)
-    steps = np.where(code == 1, rng.standard_t(nu, size=shape), rng.standard_normal(shape))
-    diff = np.where(code == 0, first, np.asarray(sigma)[..., None] * steps)
-    return init_mu + np.cumsum(diff, axis=-1)
-
-
-def _walk_support_point(rv, size, init_mu, init_sd, sigma, nu, code):
-    return pt.full_like(rv, init_mu)
