@@ -268,33 +268,42 @@ class OpioidComposition(BayesianEstimator):
         each is.
 
         The approximation takes each Student-t(nu, y, sigma) error as Normal(y, sigma /
-        sqrt((nu + 1) / nu)) (its curvature at the centre); a region's data are its
+        sqrt((nu + 1) / (nu + 3))) (its Fisher information); a region's data are its
         countries' data with the country effects integrated out. Order:
 
         1. the synthetic region levels, from the countries' seizures and from what their
            surveys say of eta_1 through the opiate logit's prior: with the opiate logit
            integrated out (its marginal prior, updated by its seizure, mean m'_0),
            softplus(eta_1) ~ m'_0 - y; softplus linearised at the prior mean of eta_1;
-        2. the country synthetic logits, from the same given their region level,
-           softplus linearised by ``GN_STEPS`` Gauss-Newton steps from the region level;
-        3. the opiate region levels, from the surveys (y + softplus(eta_1)) and seizures
-           given eta_1: linear, no approximation but the Student-t's;
+        2. the opiate region levels, from the surveys as observations of eta_0 = l +
+           softplus(eta_1) and the seizures, eta_1 at its estimate given its region level
+           (``GN_STEPS`` Gauss-Newton steps), its uncertainty added to the surveys';
+        3. the country synthetic logits given both region levels, as in 1 with the opiate
+           logit's prior given its region level, linearised by ``GN_STEPS`` Gauss-Newton
+           steps from the region level;
         4. the logit of each country's opiate share l = logit(theta_opiate) = eta_0 -
            softplus(eta_1), the quantity the prevalence ratio observes (a shift of eta_0
            given eta_1: Jacobian 1; prior Normal(m_0 - softplus(eta_1), s_0)); a seizure
-           observes it as its opiate log-ratio - softplus(eta_1): linear again.
+           observes it as its opiate log-ratio - softplus(eta_1): linear given eta_1. Each
+           survey is weighted as a Student-t observation given its residual r from l's
+           prior mean: (nu + 1) / (nu + 3 + r^2 / (sigma_prev^2 + s_0^2)) / sigma_prev^2,
+           so a survey far outside its prior predictive (a ratio clipped at 0.02, say) is
+           discounted as the Student-t likelihood discounts it.
 
-        Sampling eta_1 before the opiate logit keeps every step where the surveys enter
-        with their full (possibly very high) precision linear in what is sampled; an
-        earlier version linearised softplus in the survey term itself and had 23-39
-        divergences on the simulated data set of seed 102 (2026-11-30)."""
+        Measured on the simulated data sets of seeds 102 and 105 (precise surveys, several
+        clipped), 2026-11-30: sampling eta_1 after the opiate logit and linearising
+        softplus in the survey term: 23-39 divergences; without the opiate region level
+        before eta_1 (seed 105): 17; with the curvature at the centre, (nu + 1) / nu,
+        for the Fisher information: 5 (seed 105); without the survey weights of 4: 1
+        (seed 102); with all of the above: 0 on seeds 101-105 (docs/models/composition.md).
+        """
         countries = d["countries"]
         n_cty, n_reg = len(countries), len(d["regions"])
         idx = {c: i for i, c in enumerate(countries)}
         region = d["country_region"]
         in_region = np.zeros((n_reg, n_cty))
         in_region[region, np.arange(n_cty)] = 1.0
-        curv = (NU + 1.0) / NU  # Student-t curvature at its centre, in units of 1 / sigma^2
+        curv = (NU + 1.0) / (NU + 3.0)  # Student-t Fisher information, in units of 1 / sigma^2
         # prevalence: number of surveys and sum of their logits, per country
         n_prev, sum_prev = np.zeros(n_cty), np.zeros(n_cty)
         prev = d["prevalence"]
@@ -302,6 +311,9 @@ class OpioidComposition(BayesianEstimator):
             c = prev["iso3"].map(idx).to_numpy()
             np.add.at(n_prev, c, 1.0)
             np.add.at(sum_prev, c, _logit(prev["ratio"].to_numpy()))
+            c_prev, y_prev = c, _logit(prev["ratio"].to_numpy())
+            survey_of = np.zeros((n_cty, len(prev)))
+            survey_of[c, np.arange(len(prev))] = 1.0
         # seizures: one pooled composition per country
         has_seiz, alr = np.zeros(n_cty), np.zeros((n_cty, 2))
         seiz = d["seizures"]
@@ -338,30 +350,53 @@ class OpioidComposition(BayesianEstimator):
             return (w_seiz + slope**2 * w_ps,
                     w_seiz * alr[:, 1] + slope * (wy_ps - w_ps * (pt.softplus(e) - slope * e)))
 
-        # the opiate logit's marginal prior (its region level not yet sampled)
-        w_ps, wy_ps = pseudo(mu[0], s_reg[0] ** 2 + v0)
-        # 1. synthetic region level, softplus linearised at the prior mean
-        reg1 = region_level("z_region_synthetic", 1, mu[1] * np.ones(n_reg),
-                            *synthetic_data(mu[1] * np.ones(n_cty), w_ps, wy_ps))[region]
-
-        # 2. country synthetic logits, linearised by Gauss-Newton steps from the region level
-        def synthetic(e):
+        def synthetic(e, reg1, w_ps, wy_ps):
+            """(mean, precision) of eta_1 given its region level, softplus linearised
+            at e."""
             w1, wy1 = synthetic_data(e, w_ps, wy_ps)
             precision = 1.0 / v1 + w1
             return (reg1 / v1 + wy1) / precision, precision
 
-        a1 = reg1
-        for _ in range(GN_STEPS):
-            a1, p1 = synthetic(a1)
+        def gauss_newton(reg1, w_ps, wy_ps):
+            a1 = reg1
+            for _ in range(GN_STEPS):
+                a1, p1 = synthetic(a1, reg1, w_ps, wy_ps)
+            return a1, p1
+
+        # 1. synthetic region levels; the opiate logit integrated out with its marginal
+        # prior (its region level not yet sampled); softplus linearised at the prior mean
+        w_ps, wy_ps = pseudo(mu[0], s_reg[0] ** 2 + v0)
+        reg1 = region_level("z_region_synthetic", 1, mu[1] * np.ones(n_reg),
+                            *synthetic_data(mu[1] * np.ones(n_cty), w_ps, wy_ps))[region]
+        # 2. opiate region levels: surveys as observations of eta_0 = l + softplus(eta_1),
+        # eta_1 at its estimate given its region level (e1, precision p1e: its
+        # uncertainty added to the surveys' through the slope of softplus)
+        e1, p1e = gauss_newton(reg1, w_ps, wy_ps)
+        slope = pt.sigmoid(e1)
+        inflate = 1.0 / (1.0 + w_prev * slope**2 / p1e)
+        w0r = w_prev * inflate + w_seiz
+        wy0r = (wy_prev + w_prev * pt.softplus(e1)) * inflate + w_seiz * alr[:, 0]
+        reg0 = region_level("z_region_opiate", 0, mu[0] * np.ones(n_reg), w0r,
+                            wy0r)[region]
+        # 3. country synthetic logits given both region levels
+        w_ps, wy_ps = pseudo(reg0, v0)
+        a1, p1 = gauss_newton(reg1, w_ps, wy_ps)
         syn = _shifted("z_country_synthetic", "country", reg1, s_cty[1], a1,
                        1.0 / pt.sqrt(p1))
         lift = pt.softplus(syn)
-        # 3. opiate region level given eta_1: data y + softplus(eta_1) (linear)
-        w0 = w_prev + w_seiz
-        wy0 = wy_prev + w_seiz * (alr[:, 0] - lift)  # on l
-        reg0 = region_level("z_region_opiate", 0, mu[0] * np.ones(n_reg), w0,
-                            wy0 + w0 * lift)[region]
-        # 4. logit of the opiate share, given eta_1 and the region level
+        # 4. logit of the opiate share, given eta_1 and the region level (linear); each
+        # survey weighted as a Student-t observation given its prior predictive residual
+        # (a survey far outside it is discounted, as the Student-t likelihood does)
+        if s_prev is not None:
+            m_l = (reg0 - lift)[c_prev]
+            r2 = (y_prev - m_l) ** 2 / (s_prev**2 + v0)
+            omega = (NU + 1.0) / (NU + 3.0 + r2) / s_prev**2
+            w_prev4 = pt.dot(survey_of, omega)
+            wy_prev4 = pt.dot(survey_of, omega * y_prev)
+        else:
+            w_prev4, wy_prev4 = w_prev, wy_prev
+        w0 = w_prev4 + w_seiz
+        wy0 = wy_prev4 + w_seiz * (alr[:, 0] - lift)
         p0 = 1.0 / v0 + w0
         a0 = ((reg0 - lift) / v0 + wy0) / p0
         opi = _shifted("z_country_opiate", "country", reg0 - lift, s_cty[0], a0,
