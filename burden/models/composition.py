@@ -291,8 +291,8 @@ class OpioidComposition(BayesianEstimator):
            discounted as the Student-t likelihood discounts it.
 
         Measured on the simulated data sets of seeds 102 and 105 (precise surveys, several
-        clipped), 2026-11-30: sampling eta_1 after the opiate logit and linearising
-        softplus in the survey term: 23-39 divergences; without the opiate region level
+        clipped), 2026-11-30: linearising softplus in the survey term itself (eta_1 not
+        yet sampled): 23 divergences (seed 102); without the opiate region level
         before eta_1 (seed 105): 17; with the curvature at the centre, (nu + 1) / nu,
         for the Fisher information: 5 (seed 105); without the survey weights of 4: 1
         (seed 102); with all of the above: 0 on seeds 101-105 (docs/models/composition.md).
