@@ -225,7 +225,7 @@ class OpioidComposition(BayesianEstimator):
                 raise ConfigError(f"CompositionConfig.country_effects must be 'data_centred' "
                                   f"or 'noncentred', not {cfg.country_effects!r}")
             logits = pt.concatenate([eta, pt.zeros((len(d["countries"]), 1))], axis=1)
-            theta = pm.Deterministic("theta", pt.special.softmax(logits, axis=1),
+            pm.Deterministic("theta", pt.special.softmax(logits, axis=1),
                                      dims=("country", "cls"))
             if len(prev):
                 c = prev["iso3"].map(idx).to_numpy()
