@@ -226,7 +226,7 @@ class OpioidComposition(BayesianEstimator):
                                   f"or 'noncentred', not {cfg.country_effects!r}")
             logits = pt.concatenate([eta, pt.zeros((len(d["countries"]), 1))], axis=1)
             pm.Deterministic("theta", pt.special.softmax(logits, axis=1),
-                                     dims=("country", "cls"))
+                             dims=("country", "cls"))
             if len(prev):
                 c = prev["iso3"].map(idx).to_numpy()
                 # logit(theta_opiate) = eta_opiate - log(1 + exp(eta_synthetic))
