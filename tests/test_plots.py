@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from burden import plots
 from burden.models.base import ESS_MIN, RHAT_MAX
-from burden.models.markets import SIGNATURE_REGIONS
+from burden.registry.markets import SIGNATURE_REGIONS
 from burden.report import synthetic
 
 

@@ -48,7 +48,7 @@ def market_shares_data(summary: pd.DataFrame, *, market: str = "USA",
     ``summary`` is ``MarketShares.summary(by="source_region")``; shares are fractions.
     ``signature`` is the processed ``signature_shares`` table (percent; divided by 100
     here); ``signature_regions`` maps its region labels to the summary's keys (e.g.
-    ``burden.models.markets.SIGNATURE_REGIONS``; unmapped labels such as "Inconclusive" are
+    ``burden.registry.markets.SIGNATURE_REGIONS``; unmapped labels such as "Inconclusive" are
     kept as they are). A published bound without a point ("less than 5%") keeps NaN
     ``mean`` and its bounds.
     """
