@@ -389,7 +389,7 @@ def test_recovery_of_us_shares_over_data_sets_drawn_from_the_prior():
         idata = nutpie.sample(compiled.with_data(**values), draws=cfg.draws, tune=cfg.tune,
                               chains=cfg.chains, seed=seed, target_accept=cfg.target_accept,
                               progress_bar=False,
-                              low_rank_modified_mass_matrix=cfg.mass_matrix == "low_rank")
+                              adaptation=cfg.mass_matrix)
         post = idata.posterior
         draws = np.concatenate([post[n].values.reshape(cfg.chains, cfg.draws, -1)
                                 for n in free], axis=-1)

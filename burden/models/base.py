@@ -240,7 +240,7 @@ class BayesianEstimator(ABC):
                                   chains=cfg.chains, cores=kwargs["cores"],
                                   seed=cfg.random_seed, target_accept=cfg.target_accept,
                                   progress_bar=progressbar,
-                                  low_rank_modified_mass_matrix=cfg.mass_matrix == "low_rank")
+                                  adaptation=cfg.mass_matrix)
             self.timings["sample_s"] = time.perf_counter() - start
             patch_nutpie_idata(idata, self.model, sampling_time=self.timings["sample_s"])
             return idata

@@ -189,7 +189,7 @@ class SamplerConfig(Config):
     #: None = one per chain up to the number of CPUs
     cores: int | None = None
     #: nutpie's mass matrix: "diag" (its default) or "low_rank" (diagonal plus a low-rank
-    #: correction learned in tuning: ``low_rank_modified_mass_matrix``), for posteriors
+    #: correction learned in tuning: nutpie's ``adaptation="low_rank"``), for posteriors
     #: with strongly correlated directions; PyMC's own sampler has only the diagonal one
     mass_matrix: str = "diag"
 

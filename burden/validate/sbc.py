@@ -436,7 +436,7 @@ def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
     idata = nutpie.sample(compiled, draws=int(cfg["draws"]), tune=max(int(cfg["tune"]), 1),
                           chains=int(cfg["chains"]), cores=1, seed=int(seed),
                           target_accept=float(cfg["target_accept"]), progress_bar=False,
-                          low_rank_modified_mass_matrix=cfg.get("mass_matrix") == "low_rank")
+                          adaptation=cfg.get("mass_matrix", "diag"))
     sample_s = time.perf_counter() - start
     post = idata["posterior"]
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
