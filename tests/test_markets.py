@@ -298,6 +298,18 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert again.all_share_draws(["USA", "Oceania"]).sizes["market"] == 2
 
 
+@pytest.mark.slow
+def test_us_years_must_match_the_production_draws(fitted):
+    other = MarketShares({"years": YEARS})
+    other._idata = fitted.idata.copy()
+    shares = StubProduction(years=[1998, 2010]).share_draws()
+    other._idata["production"] = xr.DataTree(dataset=xr.Dataset(
+        {"production_share": resample_draws(shares, 2, 300, 1)}))
+    with pytest.raises(ValueError, match="not the production draws'"):
+        other.share_draws("USA")
+    assert other.share_draws("Oceania").sizes["year"] == 13  # route markets need no US fit
+
+
 def test_fit_needs_production():
     with pytest.raises(ValueError, match="OpiumProduction"):
         MarketShares({"years": YEARS}, SAMPLER).fit(

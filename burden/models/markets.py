@@ -410,6 +410,12 @@ class MarketShares(BayesianEstimator):
         for k, market in enumerate(markets):
             if market == US_MARKET:
                 us = self.posterior["us_share"].transpose("chain", "draw", "region", "year")
+                if not np.array_equal(us["year"].values, prod["year"].values):
+                    raise ValueError(
+                        f"MarketShares: the US fit's years ({int(us.year[0])}-"
+                        f"{int(us.year[-1])}) are not the production draws' "
+                        f"({int(prod.year[0])}-{int(prod.year[-1])}): fit both on the same "
+                        "years (MarketsConfig.years)")
                 out[k] = 0.0
                 for j, region in enumerate(us["region"].values.tolist()):
                     out[k, :, :, regions.index(region)] = us.values[:, :, j]
