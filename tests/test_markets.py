@@ -430,3 +430,9 @@ def test_recovery_of_us_shares_over_data_sets_drawn_from_the_prior():
           f"{np.mean(post_width):.3f}, prior {prior_width:.3f}")
     assert hits.mean() >= floor, (per_set, floor)
     assert np.mean(post_width) < prior_width
+
+
+def test_signature_row_without_publication_is_used_not_dropped():
+    comps, usage = prepare_signature(pd.DataFrame([_sig(2016, "Mexico", 80, publication=None)]))
+    assert usage["used"].tolist() == [True]
+    assert comps[0].points == {"mexico": pytest.approx(0.8)}

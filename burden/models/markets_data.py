@@ -99,11 +99,11 @@ def prepare_signature(table: pd.DataFrame, years: tuple[int, int]
             kept.append(pos)
     rows = table.iloc[kept].assign(row_pos=kept)
     out = []
-    for year, year_rows in rows.groupby("year", sort=True):
+    for year, year_rows in rows.groupby("year", sort=True, dropna=False):
         comp = YearComposition(int(year))
         points: dict[str, list[tuple[float, int]]] = {}
         bounds: dict[tuple[str, str], list[tuple[float, int]]] = {}
-        for publication, pub in year_rows.groupby("publication", sort=False):
+        for publication, pub in year_rows.groupby("publication", sort=False, dropna=False):
             inconclusive = pub.source_region.str.lower().str.startswith("inconclusive")
             scale = 100.0 - float(pub.loc[inconclusive, "share_pct"].sum())
             comp.publications.append(str(publication))
