@@ -78,22 +78,40 @@ def _xdist_group(names: set[str], module: str) -> str | None:
     """Tests sharing a session fit run on the same pytest-xdist worker (``make test`` runs
     ``--dist loadgroup``): a session fixture is made once per worker, so spreading its
     tests over two workers would fit the model twice."""
-    if "pipeline" in names or (SAMPLING_FIXTURES - MODULE_FITS) & names:
+    if {"pipeline", "deaths_simulated"} & names or (SAMPLING_FIXTURES - MODULE_FITS) & names:
         return "pipeline"
     if names & MODULE_FITS:
         return module
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_itemcollected(item):
+    """Mark sampling tests ``slow`` and put tests that share a session fit in one
+    ``xdist_group`` (``_xdist_group``)."""
+    names = set(getattr(item, "fixturenames", ()))
+    if SAMPLING_FIXTURES & names:
+        item.add_marker(pytest.mark.slow)
+    module = getattr(item, "module", None)
+    group = _xdist_group(names, module.__name__ if module else "")
+    if group is not None:
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook
 def pytest_collection_modifyitems(config, items):
+    """Name each grouped test ``<node id>@<group>``, which is how pytest-xdist's
+    ``loadgroup`` scheduler finds a group. pytest-xdist 3.8 does it by assigning
+    ``item._nodeid``, which pytest 9.2 no longer reads (node ids live in ``item._id``), so
+    a group's tests were spread over the workers and every session fit was made on each
+    (tests/test_test_groups.py)."""
+    from _pytest.nodeid import coerce_node_id
+
+    if not getattr(config.option, "loadgroup", False):
+        return
     for item in items:
-        names = set(getattr(item, "fixturenames", ()))
-        if SAMPLING_FIXTURES & names:
-            item.add_marker(pytest.mark.slow)
-        group = _xdist_group(names, item.module.__name__ if item.module else "")
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+        groups = sorted({str(m.args[0]) for m in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
 
 
 @pytest.fixture(autouse=True)
