@@ -83,6 +83,19 @@ def test_ecdf_band_is_the_simultaneous_band():
         sbc_stats.ecdf_band([0.5])
 
 
+def test_ecdf_band_of_many_values_uses_at_most_200_points_and_still_tests():
+    """5,000 PIT values (the deaths model's observations): the band is evaluated at
+    ``BAND_MAX_POINTS`` points; uniform values stay inside it, values squeezed toward the
+    middle (intervals too wide) do not."""
+    rng = np.random.default_rng(12)
+    band = sbc_stats.ecdf_band(rng.uniform(size=5000))
+    assert len(band) == sbc_stats.BAND_MAX_POINTS
+    assert ((band["ecdf"] >= band["lower"]) & (band["ecdf"] <= band["upper"])).all()
+    squeezed = sbc_stats.ecdf_band(0.1 + 0.8 * rng.uniform(size=5000))
+    assert not ((squeezed["ecdf"] >= squeezed["lower"])
+                & (squeezed["ecdf"] <= squeezed["upper"])).all()
+
+
 # ---- saved tables ------------------------------------------------------------------------
 def _manifest(**extra) -> dict:
     base = {k: "x" for k in sbc_stats.MANIFEST_KEYS}
@@ -272,16 +285,25 @@ def test_certified_fits_start_from_the_simulated_counts(certified_tables):
     assert starts[0] != pytest.approx(starts[1], abs=0.1)  # two data sets, two starts
 
 
-def test_markets_spec_prints_simulated_compositions_as_published():
-    """The markets SBC fits simulated HSP compositions as the real ones are printed: whole
-    percent, a 0 read as 0.25%, parts summing to 1."""
-    from burden.validate.sbc import _printed_composition, spec_for
+def test_markets_simulations_are_printed_as_published():
+    """The markets SBC fits simulated HSP compositions printed as the real ones are, by
+    the model's own predictive draws (printed_dirichlet): whole percent (of the
+    conclusive 97% in 2014), the unreported rest what the printed parts leave."""
+    from burden.models.markets import MarketShares
+    from burden.models.markets_data import dirichlet_groups
+    from burden.validate.sbc import simulate, spec_for
 
     spec = spec_for("markets")
-    names = dict(spec.printed)
-    model = spec.build()
-    observed = {v.name for v in model.observed_RVs}
-    assert set(names) == {n for n in observed if n.startswith("obs_composition")}
-    printed = _printed_composition(np.array([[0.60437, 0.39413, 0.0015, 0.0]]))
-    np.testing.assert_allclose(printed.sum(-1), 1.0)
-    np.testing.assert_allclose(printed, np.array([[0.60, 0.39, 0.0025, 0.0025]]) / 0.995)
+    sims, _ = simulate(spec, 4, seed=3)
+    est = MarketShares()
+    comps, _ = est.signature(est.prepare_data(spec.tables))
+    for k, group in dirichlet_groups(comps, int(est.years[0])).items():
+        half = group["half"]
+        for sim in sims:
+            values = sim.data[f"obs_composition_{k}"]
+            printed = half > 0
+            units = values[printed] / (2 * half[printed])
+            np.testing.assert_allclose(units, np.round(units), atol=1e-9)
+            rest = np.maximum(1 - np.where(printed, values, 0).sum(-1, keepdims=True), 0)
+            np.testing.assert_allclose(values[~printed],
+                                       np.broadcast_to(rest, values.shape)[~printed])
