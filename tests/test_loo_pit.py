@@ -69,6 +69,22 @@ def test_loo_pit_matches_the_exact_leave_one_out_predictive(calibrated):
     assert np.abs(in_sample - 0.5).mean() < np.abs(exact - 0.5).mean() - 0.05
 
 
+def test_loo_pit_from_thinned_draws_still_matches(calibrated):
+    """``burden summarise`` keeps every k-th draw for the predictive checks
+    (``summarise.CHECK_DRAWS``): LOO-PIT from half the draws, predictive and
+    log-likelihood thinned alike, still matches the exact leave-one-out predictive."""
+    from burden.summarise import CHECK_DRAWS, checks_thin
+    from burden.validate.loo_pit import log_likelihood
+
+    y, est, predictive = calibrated
+    assert checks_thin(est) == -(-DRAWS // CHECK_DRAWS)
+    loglik = log_likelihood(est, est.idata["posterior"].to_dataset())
+    half = slice(None, None, 2)
+    table = loo_pit_table(est, "toy", predictive.isel(draw=half),
+                          loglik=loglik.isel(draw=half))
+    assert np.abs(table["pit"].to_numpy() - stats.norm.cdf(y / np.sqrt(2.0))).max() < 0.08
+
+
 def test_a_potential_has_no_loo_pit(calibrated):
     _, est, predictive = calibrated
     with pytest.raises(ValueError, match="no predictive draws or log-likelihood"):

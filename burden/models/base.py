@@ -297,13 +297,18 @@ class BayesianEstimator(ABC):
         with model:
             return pm.sample_prior_predictive(draws, random_seed=seed)
 
-    def sample_posterior_predictive(self, random_seed: int | None = None) -> xr.DataTree:
+    def sample_posterior_predictive(self, random_seed: int | None = None,
+                                    thin: int = 1) -> xr.DataTree:
+        """Posterior predictive draws of every observed variable, at every ``thin``-th
+        draw of each chain."""
         seed = self.sampler_config.random_seed if random_seed is None else random_seed
         idata = self.idata  # outside the model context: a compact save rebuilds its model
+        posterior = idata["posterior"].to_dataset().isel(draw=slice(None, None, thin))
         model = self.model if self.model is not None else self.build_model(self.data)
         with model:
-            return pm.sample_posterior_predictive(idata, random_seed=seed,
-                                                  progressbar=False)
+            return pm.sample_posterior_predictive(
+                xr.DataTree.from_dict({"posterior": posterior}), random_seed=seed,
+                progressbar=False)
 
     def predict(self, *, years: Sequence[int] | int | None = None,
                 **coords: str | Sequence[str]) -> xr.DataArray:

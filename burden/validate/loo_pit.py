@@ -67,8 +67,8 @@ def loo_pit_table(est, name: str, predictive: xr.Dataset, *, seed: int = TIE_SEE
                   loglik: xr.Dataset | None = None) -> pd.DataFrame:
     """One row per observed element: model, variable, source, observation (position in the
     variable), LOO-PIT value and Pareto k. ``predictive`` is the posterior predictive group
-    of ``est`` (the same draws as its posterior); ``loglik`` its pointwise log-likelihood
-    (computed when not given)."""
+    of ``est`` and ``loglik`` its pointwise log-likelihood, at the same draws (computed at
+    every posterior draw when not given)."""
     posterior = est.idata["posterior"].to_dataset()
     observed = est.idata["observed_data"].to_dataset()
     loglik = log_likelihood(est, posterior) if loglik is None else loglik
