@@ -122,7 +122,8 @@ $(MODELS)/production.nc: $(PROC)/production_measurements.parquet burden/models/p
 	$(BURDEN) fit production
 
 $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
-    burden/models/markets.py burden/registry/markets.py $(MODEL_CODE)
+    burden/models/markets.py burden/models/markets_data.py burden/models/printed_dirichlet.py \
+    burden/registry/markets.py $(MODEL_CODE)
 	$(BURDEN) fit markets
 
 # certified opioid-involved overdose deaths, US by drug and Canada, to the present

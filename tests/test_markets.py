@@ -391,12 +391,9 @@ def test_recovery_of_us_shares_over_data_sets_drawn_from_the_prior():
         truth = sim["prior"]["us_share"].isel(chain=0, draw=0).sel(year=years)
         values = {}
         for name in observed:
+            # compositions come out printed as the HSP figures are (whole percent,
+            # printed_dirichlet.random)
             v = np.asarray(sim["prior_predictive"][name].isel(chain=0, draw=0), float)
-            if name.startswith("obs_composition"):
-                # printed as the HSP figures are: whole percent, a 0 read as 0.25%
-                # (markets_data.ZERO_AS), the parts normalised to sum to 1
-                v = np.maximum(np.round(v, 2), markets_data.ZERO_AS)
-                v = v / v.sum(-1, keepdims=True)
             values[f"{name}_data"] = v
         idata = nutpie.sample(compiled.with_data(**values), draws=cfg.draws, tune=cfg.tune,
                               chains=cfg.chains, seed=seed, target_accept=cfg.target_accept,

@@ -10,8 +10,10 @@ Two kinds of market:
   (``MarketsConfig.walk``, ``walk_design``; the same prior either way). The walk is the
   composition of the HSP's seizure sample; the market's is the sample's shifted by a design
   bias (an assumption-only prior). Each year's published figures are one joint Dirichlet
-  observation, however many publications printed them (``markets_data``); bounds stated in
-  words ("less than 5 percent") are censored observations.
+  observation, however many publications printed them (``markets_data``), taken as
+  printed: whole percent, each figure standing for its rounding cell
+  (``printed_dirichlet``); bounds stated in words ("less than 5 percent") are censored
+  observations.
 - **Other markets**: route priors (``ROUTE_PRIORS``, cited): a market draws a share ``w`` from
   its main source region(s) (``w ~ Beta``; "mostly" read as a mean of 0.8, an assumption the
   user can change) and the rest from all other sources in proportion to their production.
@@ -41,7 +43,7 @@ import xarray as xr
 from burden import result_schemas
 from burden.draws import interval_summary, resample_draws
 from burden.errors import ConfigError
-from burden.models import markets_data
+from burden.models import markets_data, printed_dirichlet
 from burden.models.base import BayesianEstimator
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_graph import contrast_basis
@@ -198,8 +200,9 @@ class MarketShares(BayesianEstimator):
 
     _model_type = "market_shares"
     # 2: typed configs; 3: bounds as pm.Censored, not Potentials; 4: anchored walk;
-    # 5: one joint Dirichlet composition per HSP year, seizure-sample design bias
-    _model_version = "5"
+    # 5: one joint Dirichlet composition per HSP year, seizure-sample design bias;
+    # 6: the composition observed as printed, in whole percent (printed_dirichlet)
+    _model_version = "6"
     data_tables = ("signature_shares",)
     config_class = MarketsConfig
     # target_accept 0.99, tune 1,000, 1,000 draws. Version 5 (2026-11-30, seeds 1-4, 4 x
@@ -262,12 +265,16 @@ class MarketShares(BayesianEstimator):
                 kappa = pt.as_tensor(float(cfg.fixed_concentration))
             # a year's published composition (the regions with a point figure and the
             # unreported rest as one part) ~ Dirichlet(kappa x the sample's shares of the
-            # same parts): the proportions of a Dirichlet-multinomial, jointly
+            # same parts), the proportions of a Dirichlet-multinomial, observed as printed:
+            # rounded to whole percent (``printed_dirichlet``)
             for k, g in markets_data.dirichlet_groups(comps, first).items():
                 parts = (pt.as_tensor(g["agg"]) * sample[g["year"]][:, None, :]).sum(-1)
                 name = f"obs_composition_{k}"
-                pm.Dirichlet(name, a=kappa * pt.clip(parts, 1e-9, 1.0),
-                             observed=pm.Data(f"{name}_data", g["value"]))
+                pm.CustomDist(name, kappa * pt.clip(parts, 1e-9, 1.0),
+                              pt.as_tensor(g["half"]), logp=printed_dirichlet.logp,
+                              random=printed_dirichlet.random,
+                              signature="(k),(k)->(k)",
+                              observed=pm.Data(f"{name}_data", g["printed"]))
             # bounds stated in words: the region's share is censored at the bound,
             # measured with the Dirichlet's marginal sd plus one point (whole-percent
             # rounding; without it the bound became a wall as the share neared zero).

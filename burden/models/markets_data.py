@@ -13,9 +13,12 @@ one year are printings of one measurement and enter once, as one joint compositi
   table, 79% in the World Drug Report's copy; 2017 Mexico: 91% and 93% in two DEA
   documents): the year's share of that region is their mean, and every printing is logged
   with the values averaged. The spread between printings is not a second measurement.
-- *Whole-percent rounding*: a printed 0 is read as 0.25% (``ZERO_AS``); a year whose points
-  give every region, or take 100% between them, is normalised to sum to 1 (2014:
-  80/97 + 18/97 + 1/97 + 0.25% is 102%).
+- *Whole-percent rounding*: the likelihood takes the figures as printed, each standing
+  for its rounding cell (``printed_dirichlet``; ``dirichlet_groups``' ``printed`` and
+  ``half``). Where a point value is needed (the walk's pinning, the part implied by the
+  others), a printed 0 is read as 0.25% (``ZERO_AS``), and a year whose points give every
+  region, or take 100% between them, is normalised to sum to 1 (2014: 80/97 + 18/97 +
+  1/97 + 0.25% is 102%).
 - *Bounds in words* ("over 90 per cent", "less than 2 per cent") enter only for regions
   without a point figure that year; a bound implied or contradicted by the year's points, or
   looser than another bound of the same region and side, is dropped with the reason.
@@ -28,10 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from burden.models.printed_dirichlet import ZERO_AS
 from burden.registry.markets import ROUTE_PRIORS, SIGNATURE_REGIONS, US_MARKET, US_REGIONS
-
-#: a printed "0" is read as this share (half the smallest printed unit, one percent)
-ZERO_AS = 0.0025
 
 
 def basis_of(text: str) -> str:
@@ -61,6 +62,9 @@ class YearComposition:
     bases: list[str] = field(default_factory=list)
     #: regions with a printed point figure (``points`` may add regions read as nil)
     printed: list[str] = field(default_factory=list)
+    #: region -> (share as printed, the mean of its printings; half its rounding unit,
+    #: half a whole percent of the conclusive part): neither floored nor normalised
+    printed_values: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def rest(self) -> list[str]:
@@ -103,6 +107,7 @@ def prepare_signature(table: pd.DataFrame, years: tuple[int, int]
         comp = YearComposition(int(year))
         points: dict[str, list[tuple[float, int]]] = {}
         bounds: dict[tuple[str, str], list[tuple[float, int]]] = {}
+        halves: dict[str, list[float]] = {}
         for publication, pub in year_rows.groupby("publication", sort=False, dropna=False):
             inconclusive = pub.source_region.str.lower().str.startswith("inconclusive")
             scale = 100.0 - float(pub.loc[inconclusive, "share_pct"].sum())
@@ -116,6 +121,7 @@ def prepare_signature(table: pd.DataFrame, years: tuple[int, int]
                 note = f" (of the {scale:g}% conclusive)" if scale != 100.0 else ""
                 if pd.notna(r.share_pct):
                     points.setdefault(region, []).append((float(r.share_pct) / scale, r.row_pos))
+                    halves.setdefault(region, []).append(0.5 / scale)
                     usage[r.row_pos]["how"] = note
                 else:
                     side = "upper" if pd.notna(r.upper_pct) else "lower"
@@ -127,6 +133,7 @@ def prepare_signature(table: pd.DataFrame, years: tuple[int, int]
         for region, printed in points.items():
             value = float(np.mean([v for v, _ in printed]))
             comp.points[region] = max(value, ZERO_AS)
+            comp.printed_values[region] = (value, max(halves[region]))
             values = ", ".join(f"{100 * v:.3g}%" for v, _ in printed)
             for _, pos in printed:
                 how = (f"{region} share in the {year} composition{usage[pos]['how']}"
@@ -205,7 +212,11 @@ def dirichlet_groups(compositions: list[YearComposition], first_year: int) -> di
     """Years grouped by their number of Dirichlet components K (the regions with a point
     figure, plus one component for the unreported rest when there is one): ``year`` index
     (n,), ``agg`` (n, K, region) 0/1 matrix that sums latent shares into components,
-    ``value`` (n, K) observed composition, ``label`` the years."""
+    ``value`` (n, K) composition as read (a 0 as ``ZERO_AS``, normalised where the points
+    fill the year), ``printed`` (n, K) the figures as printed (the rest: 1 minus the
+    printed parts), ``half`` (n, K) half the rounding unit of each printed part (0 for
+    the rest), ``label`` the years. A region read as nil because the year's points fill
+    100% counts as printed 0."""
     groups: dict[int, dict] = {}
     for comp in compositions:
         if not comp.points:
@@ -213,12 +224,19 @@ def dirichlet_groups(compositions: list[YearComposition], first_year: int) -> di
         regions = list(comp.points)
         parts = [[r] for r in regions] + ([comp.rest] if comp.rest else [])
         values = [comp.points[r] for r in regions]
+        printed = [comp.printed_values.get(r, (0.0, 0.5 * 0.01))[0] for r in regions]
+        half = [comp.printed_values.get(r, (0.0, 0.5 * 0.01))[1] for r in regions]
         if comp.rest:
             values.append(1.0 - sum(values))
-        g = groups.setdefault(len(parts), {"year": [], "agg": [], "value": [], "label": []})
+            printed.append(max(1.0 - sum(printed), 0.0))
+            half.append(0.0)
+        g = groups.setdefault(len(parts), {"year": [], "agg": [], "value": [], "printed": [],
+                                           "half": [], "label": []})
         g["year"].append(comp.year - first_year)
         g["agg"].append([[1.0 if r in part else 0.0 for r in US_REGIONS] for part in parts])
         g["value"].append(values)
+        g["printed"].append(printed)
+        g["half"].append(half)
         g["label"].append(comp.year)
     return {k: {key: (np.asarray(v) if key != "label" else v) for key, v in g.items()}
             for k, g in sorted(groups.items())}

@@ -76,9 +76,6 @@ class SBCSpec:
     #: model's real fit starts from the real data: (spec, data) -> {free RV name: value}
     initial_points: Callable[[SBCSpec, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = (
         None)
-    #: how a simulated data set is printed before it is fitted, as the real data were
-    #: (e.g. rounded to the published precision): observed name -> function of its values
-    printed: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = field(default=())
 
     @property
     def key(self) -> str:
@@ -186,15 +183,6 @@ def certified_initial_points(spec: SBCSpec, data: dict[str, np.ndarray]
     return {f"trend_{s.replace(':', '_')}": level for s, level in levels.items()}
 
 
-def _printed_composition(values: np.ndarray) -> np.ndarray:
-    """A simulated HSP composition as the figures are printed: whole percent, a 0 read as
-    ``markets_data.ZERO_AS``, normalised to sum to 1 (as ``markets_data`` reads them)."""
-    from burden.models.markets_data import ZERO_AS
-
-    v = np.maximum(np.round(np.asarray(values, float), 2), ZERO_AS)
-    return v / v.sum(-1, keepdims=True)
-
-
 def markets_spec() -> SBCSpec:
     """The US market-share model on the packaged heroin-signature table: the full model
     (1998-2024, four regions), no reduction needed (it samples in seconds)."""
@@ -205,20 +193,15 @@ def markets_spec() -> SBCSpec:
 
     src = published.REFERENCE_SOURCES["reference_heroin_signature"]
     table = reference.load(src.path, CleaningLog(src.id, str(src.path)), src.id)
-    est = MarketShares()
-    comps, _ = est.signature(est.prepare_data({"signature_shares": table}))
-    printed = tuple((f"obs_composition_{k}", _printed_composition)
-                    for k in markets_data_groups(comps))
     reduction = (
         "none: the full US model on the packaged HSP table (its years, reported parts and "
-        "bounds); simulated compositions are printed as the real ones (whole percent, a 0 "
-        "read as 0.25%), so a small rounding the model does not describe is in the check, "
-        "as it is in the real data")
+        "bounds); simulated compositions are printed by the model itself, in whole percent "
+        "as the real ones (printed_dirichlet)")
     return SBCSpec(model="markets", module=MarketShares.__module__,
                    cls=MarketShares.__name__, model_config={},
                    tables={"signature_shares": table},
                    sampler=MarketShares.default_sampler.to_dict(), reduction=reduction,
-                   extra=("us_share",), printed=printed)
+                   extra=("us_share",))
 
 
 def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
@@ -236,12 +219,6 @@ def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
                    cls=OpioidComposition.__name__, model_config={}, tables=tables,
                    sampler=OpioidComposition.default_sampler.to_dict(),
                    reduction=reduction, extra=("theta",))
-
-
-def markets_data_groups(comps) -> list[int]:
-    from burden.models.markets_data import dirichlet_groups
-
-    return sorted(dirichlet_groups(comps, 0))
 
 
 SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec,
@@ -357,9 +334,6 @@ def simulate(spec: SBCSpec, simulations: int, seed: int
     sims = []
     for i in range(simulations):
         data = {name: np.asarray(pred[name].isel(chain=0, draw=i).values) for name in observed}
-        for name, printer in spec.printed:
-            if name in data:
-                data[name] = printer(data[name])
         truth = {name: values[0, i] for name, (values, _) in qty.items()}
         sims.append(Simulation(i, int(fit_seeds[i]), data, truth))
     return sims, labels
