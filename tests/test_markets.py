@@ -121,6 +121,11 @@ def test_dirichlet_groups_sum_latent_shares_into_reported_parts():
     assert two["year"].tolist() == [14] and two["value"].tolist() == [[0.45, 0.55]]
     np.testing.assert_array_equal(two["agg"][0], [[1, 0, 0, 0], [0, 1, 1, 1]])
     np.testing.assert_allclose(groups[4]["value"].sum(-1), 1.0)
+    # as printed, for the rounding likelihood: half a whole percent per printed part, the
+    # rest (no rounding of its own) 1 minus the printed parts
+    np.testing.assert_allclose(two["printed"], [[0.45, 0.55]])
+    np.testing.assert_allclose(two["half"], [[0.005, 0.0]])
+    np.testing.assert_allclose(groups[4]["printed"], [[0.60, 0.24, 0.10, 0.06]])  # row order
 
 
 def test_seizure_evidence_per_route_market_says_what_is_missing():
