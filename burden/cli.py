@@ -7,8 +7,9 @@
     burden attribute                     models/attribution.nc
     burden report                        reports/output/index.html (reads result tables)
     burden backtest [deaths|certified|rounds]   models/<fit>_backtest.csv, deaths_rounds.csv
-    burden validate sbc --model M --simulations N   models/sbc/<M>/ (simulation-based
-                                         calibration on Dask: ranks, fits, pass/fail)
+    burden validate sbc --model M --simulations N [--resume]   models/sbc/<M>/
+                                         (simulation-based calibration on Dask: ranks,
+                                         fits, pass/fail; --resume extends a run)
     burden benchmark MODEL ...           timing table (benchmark, not a test)
     burden storage-benchmark --old D --new D   saved-fit sizes, load times, same tables
     burden priors MODEL                  the priors of a model, as a Markdown table
@@ -187,6 +188,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from burden.errors import SBCResumeError
     from burden.validate import sbc, sbc_stats
 
     out = args.out or config.models_dir() / "sbc" / args.model
@@ -194,9 +196,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     try:
         ranks, _, manifest = sbc.run(
             args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
-            workers=args.workers, out=out, sampler=sampler,
+            workers=args.workers, out=out, sampler=sampler, resume=args.resume,
             command="burden " + " ".join(sys.argv[1:]))
-    except NotImplementedError as exc:
+    except (NotImplementedError, SBCResumeError) as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 2
     unif = sbc_stats.uniformity(ranks)
@@ -349,6 +351,10 @@ def parser() -> argparse.ArgumentParser:
                      help="output folder (default: models/sbc/<model>)")
     sbc.add_argument("--sampler-config", help="JSON merged over the model's sampler "
                      "defaults (draws, tune, chains, target_accept)")
+    sbc.add_argument("--resume", action="store_true", help="extend the run already in the "
+                     "output folder (same model, seed and settings, e.g. 100 -> 200 "
+                     "simulations): its fits are reused, two of them fitted again to check "
+                     "they give the same ranks")
     v.set_defaults(func=_cmd_validate)
 
     bm = sub.add_parser("benchmark", help="time the real-data fits, each sampler in its own "

@@ -47,3 +47,9 @@ class NotFittedError(RuntimeError):
 
 class ConvergenceWarning(UserWarning):
     """The sampler did not converge by the package's thresholds: do not trust the numbers."""
+
+
+class SBCResumeError(RuntimeError):
+    """``burden validate sbc --resume`` cannot reuse the run already in the output folder:
+    another model, seed, design or sampler, other simulations, or fits that no longer give
+    the same ranks (the model's code changed). The message says which."""

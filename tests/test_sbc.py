@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from burden.errors import SBCResumeError
 from burden.validate import sbc_stats
 
 
@@ -225,6 +226,48 @@ def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
     assert ((fitted["rank"] >= 0) & (fitted["rank"] <= fitted["n_draws"])).all()
     back, sims_back, _, _ = sbc_stats.read_sbc(tmp_path)
     assert len(back) == len(ranks) and len(sims_back) == 3
+
+    # --resume to 4 simulations: the same seed draws the same first three, whose fits are
+    # reused; one of them is fitted again and must give the same ranks, and only the new
+    # simulation is fitted besides
+    more, labels_more = sbc.simulate(spec, 4, seed=4)
+    reused, earlier = sbc.resume_from(tmp_path, spec, more, labels_more, seed=4)
+    assert sorted(reused) == [0, 1, 2] and reused[1]["status"] == "failed"
+    ranks4, table4, manifest4 = sbc.run_simulations(
+        spec, more, labels_more, seed=4, workers=1, out=tmp_path, reused=reused,
+        earlier=earlier, checks=1)
+    assert manifest4["simulations"] == 4
+    assert manifest4["resumed"]["reused"] == 3
+    assert manifest4["resumed"]["fitted_again_and_reproduced"] == [0]
+    assert manifest4["resumed"]["fitted_now"] == 1
+    key = ["sim", "parameter"]
+    kept = ranks4[ranks4["sim"] < 3].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[key + ["rank", "pit"]],
+                                  back.sort_values(key).reset_index(drop=True)[
+                                      key + ["rank", "pit"]], check_dtype=False)
+    assert ranks4.loc[ranks4["sim"] == 3, "rank"].notna().all()
+    assert table4.set_index("sim").loc[1, "status"] == "failed"
+
+    # what resume refuses: another seed, fewer simulations, other true values
+    with pytest.raises(SBCResumeError, match="seed"):
+        sbc.resume_from(tmp_path, spec, more, labels_more, seed=5)
+    with pytest.raises(SBCResumeError, match="more than the 3"):
+        sbc.resume_from(tmp_path, spec, more[:3], labels_more, seed=4)
+    other = [sbc.Simulation(s.sim, s.seed, s.data,
+                            {k: np.asarray(v) + (s.sim == 2) for k, v in s.truth.items()})
+             for s in more]
+    with pytest.raises(SBCResumeError, match="simulation 2's true"):
+        sbc.resume_from(tmp_path, spec, other, labels_more, seed=4)
+
+
+def test_a_refit_that_does_not_reproduce_the_earlier_ranks_is_named():
+    from burden.validate import sbc
+
+    fit = {"status": "ok", "ranks": {"a": (np.array([3.0, 7.0]), 10.0, np.array([.3, .7]))}}
+    assert sbc.reproduces(fit, fit) is None
+    moved = {"status": "ok", "ranks": {"a": (np.array([3.0, 8.0]), 10.0, np.array([.3, .8]))}}
+    assert "ranks of a" in sbc.reproduces(fit, moved)
+    assert "status ok earlier, failed now" in sbc.reproduces(fit, {"status": "failed"})
 
 
 # ---- the report section ------------------------------------------------------------------

@@ -24,6 +24,15 @@ variables (``with_shared_observations``); the first task on a worker compiles th
 model and keeps it in a process-level cache, later tasks swap the data in with nutpie's
 ``with_data`` (no recompilation): ``compile_s`` is recorded per simulation (0 when reused).
 
+Resuming. ``resume=True`` (``--resume``) extends the run already in the output folder, for
+example from 100 simulations to 200: with the same seed the prior draws, data and fit seeds
+of the first simulations are the same (``pm.sample_prior_predictive`` and the seed stream
+draw one simulation after another), so their fits are reused when model, seed, design and
+sampler settings match and every reused simulation's seed and true values equal the new
+draws'. ``RESUME_CHECKS`` of the reused fits are made again first, and the run stops if
+their ranks differ (the model's code changed since): the earlier fits are trusted only
+when they are reproduced.
+
 Failures. A fit that raises is retried once with another seed; if it fails again, or its
 worker dies twice, the simulation is recorded with status ``failed`` and the error (its
 ranks are NaN): never dropped. Convergence (max R-hat, min bulk ESS, divergences) of each
@@ -54,6 +63,8 @@ log = logging.getLogger(__name__)
 DATA_PREFIX = "sbc_data_"
 #: seed offset of a retried fit
 RETRY_OFFSET = 2**30
+#: reused fits made again on ``--resume`` to check that they give the same ranks
+RESUME_CHECKS = 2
 
 
 @dataclass(frozen=True)
@@ -499,12 +510,102 @@ def tables_from_results(spec: SBCSpec, sims: list[Simulation], labels: dict[str,
     return pd.DataFrame(rank_rows), pd.DataFrame(sim_rows)
 
 
+# ---- resuming an earlier run ---------------------------------------------------------------
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _manifest_sampler(spec: SBCSpec) -> dict:
+    # every fit has its own seed (sims.csv) and one core: the spec's own are unused
+    return {k: v for k, v in spec.sampler.items() if k not in ("random_seed", "cores")}
+
+
+def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
+                labels: dict[str, list[str]], seed: int) -> tuple[dict[int, dict], dict]:
+    """(sim -> result, earlier manifest): the fits of the run in ``folder`` that are fits of
+    ``sims``. Raises ``SBCResumeError`` when that run is of another model, seed, design or
+    sampler setting, has more simulations than ``sims``, or a simulation's seed or true
+    values differ from the new draws'."""
+    from burden.errors import SBCResumeError
+
+    folder = Path(folder)
+    try:
+        ranks_table, sims_table, _, manifest = sbc_stats.read_sbc(folder)
+    except FileNotFoundError as exc:
+        raise SBCResumeError(f"--resume: {exc}") from exc
+    wanted = {"model": spec.model, "seed": seed, "reduction": spec.reduction,
+              "model_config": spec.model_config, "sampler": _manifest_sampler(spec)}
+    differ = [f"{key} (earlier {manifest.get(key)!r}, now {_jsonable(value)!r})"
+              for key, value in wanted.items()
+              if _jsonable(manifest.get(key)) != _jsonable(value)]
+    if differ:
+        raise SBCResumeError(f"--resume: the run in {folder} ({manifest['run_utc']}) differs "
+                             f"in {'; '.join(differ)}: run without --resume or into another "
+                             "folder")
+    if int(manifest["simulations"]) > len(sims):
+        raise SBCResumeError(f"--resume: the run in {folder} has {manifest['simulations']} "
+                             f"simulations, more than the {len(sims)} asked for")
+    by_sim = {int(i): g for i, g in ranks_table.groupby("sim", sort=True)}
+    rows = sims_table.set_index("sim")
+    reused = {}
+    for sim in sims[:int(manifest["simulations"])]:
+        if sim.sim not in rows.index or sim.sim not in by_sim:
+            raise SBCResumeError(f"--resume: simulation {sim.sim} is missing from {folder}")
+        row, table = rows.loc[sim.sim], by_sim[sim.sim].set_index("parameter")
+        if int(row["seed"]) != sim.seed:
+            raise SBCResumeError(f"--resume: simulation {sim.sim} had fit seed {row['seed']} "
+                                 f"in {folder}, the new draws give {sim.seed}")
+        ranks = {}
+        for name, labs in labels.items():
+            params = [f"{name}[{lab}]" if lab else name for lab in labs]
+            missing = [p for p in params if p not in table.index]
+            if missing:
+                raise SBCResumeError(f"--resume: simulation {sim.sim} in {folder} has no "
+                                     f"rank of {missing[:3]}")
+            part = table.loc[params]
+            truth = np.asarray(sim.truth[name], dtype=float).reshape(-1)
+            if not np.allclose(part["true"].to_numpy(float), truth, rtol=1e-9, atol=0):
+                raise SBCResumeError(f"--resume: simulation {sim.sim}'s true {name} in "
+                                     f"{folder} differs from the new prior draw: not the "
+                                     "same simulations (another prior or model version)")
+            if row["status"] == "ok":
+                ranks[name] = (part["rank"].to_numpy(float), float(part["n_draws"].iloc[0]),
+                               part["pit"].to_numpy(float))
+        res = {"sim": sim.sim, "status": row["status"], "attempts": int(row["attempts"]),
+               "error": None if pd.isna(row["error"]) else row["error"],
+               "worker": row["worker"],
+               **{k: row[k] for k in ("r_hat_max", "ess_bulk_min", "divergences", "thin",
+                                      "compile_s", "sample_s", "worst_r_hat", "worst_ess")},
+               "converged": bool(row["converged"])}
+        if row["status"] == "ok":
+            res["ranks"] = ranks
+        reused[sim.sim] = res
+    return reused, manifest
+
+
+def reproduces(earlier: dict, again: dict) -> str | None:
+    """None when a re-made fit gives the earlier fit's status and ranks, else what differs."""
+    if earlier["status"] != again["status"]:
+        return f"status {earlier['status']} earlier, {again['status']} now"
+    if earlier["status"] != "ok":
+        return None
+    for name, (rank, n_draws, _) in earlier["ranks"].items():
+        new_rank, new_n, _ = again["ranks"][name]
+        if float(new_n) != float(n_draws) or not np.array_equal(
+                np.asarray(new_rank, float), np.asarray(rank, float)):
+            return f"the ranks of {name} differ"
+    return None
+
+
 def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = None,
         workers: int | None = None, out: Path | None = None, command: str = "",
-        sampler: dict | None = None, spec: SBCSpec | None = None
+        sampler: dict | None = None, spec: SBCSpec | None = None, resume: bool = False
         ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run SBC for ``model``: ``simulations`` prior draws and fits on Dask; write the tables
-    to ``out`` (``sbc_stats.write_sbc``) when given. Returns (ranks, sims, manifest)."""
+    to ``out`` (``sbc_stats.write_sbc``) when given. ``resume``: reuse the fits of the run
+    already in ``out`` (``resume_from``). Returns (ranks, sims, manifest)."""
     if simulations < 1:
         raise ValueError("simulations must be at least 1")
     spec = spec or spec_for(model)
@@ -514,16 +615,37 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
     sims, labels = simulate(spec, simulations, seed)
     log.info("SBC %s: %d simulations drawn from the prior (%.1f s)", spec.model, simulations,
              time.perf_counter() - start)
+    reused, earlier = None, None
+    if resume:
+        if out is None:
+            raise ValueError("resume needs the output folder of the earlier run")
+        reused, earlier = resume_from(out, spec, sims, labels, seed)
+        log.info("SBC %s: reusing %d fits of the run of %s in %s", spec.model, len(reused),
+                 earlier["run_utc"], out)
     return run_simulations(spec, sims, labels, seed=seed, scheduler=scheduler,
-                           workers=workers, out=out, command=command, start=start)
+                           workers=workers, out=out, command=command, start=start,
+                           reused=reused, earlier=earlier)
 
 
 def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, list[str]], *,
                     seed: int, scheduler: str | None = None, workers: int | None = None,
-                    out: Path | None = None, command: str = "", start: float | None = None
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Fit ``sims`` (from ``simulate``) on Dask and build the tables and manifest."""
+                    out: Path | None = None, command: str = "", start: float | None = None,
+                    reused: dict[int, dict] | None = None, earlier: dict | None = None,
+                    checks: int = RESUME_CHECKS) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Fit ``sims`` (from ``simulate``) on Dask and build the tables and manifest.
+
+    ``reused``: results of an earlier run (``resume_from``) kept instead of fitting again;
+    the first ``checks`` of them that were fitted are fitted again first, and a differing
+    result raises ``SBCResumeError`` before the other fits finish."""
     from distributed import Client, LocalCluster, as_completed
+
+    from burden.errors import SBCResumeError
+
+    reused = dict(reused or {})
+    checked = [i for i, res in sorted(reused.items()) if res["status"] == "ok"][:checks]
+    to_fit = [sim for sim in sims if sim.sim not in reused or sim.sim in checked]
+    # the checks first: a changed model stops the run before it spends the rest
+    to_fit.sort(key=lambda sim: (sim.sim not in checked, sim.sim))
 
     start = time.perf_counter() if start is None else start
     started = dt.datetime.now(dt.UTC)
@@ -540,20 +662,32 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.WARNING)
         client = Client(cluster)
-    results: dict[int, dict] = {}
+    results: dict[int, dict] = {i: res for i, res in reused.items() if i not in checked}
     fits_start = time.perf_counter()
     try:
         spec_future = client.scatter(spec, broadcast=True)
         futures = {client.submit(run_one, spec_future, sim, pure=False,
                                  key=f"sbc-{spec.model}-{sim.sim}-{seed}"): sim.sim
-                   for sim in sims}
-        for done, future in enumerate(as_completed(futures), start=1):
+                   for sim in to_fit}
+        for done, future in enumerate(as_completed(futures), start=len(results) + 1):
             i = futures[future]
             try:
                 res = future.result()
             except Exception as exc:  # noqa: BLE001 - a dead worker: recorded, not dropped
                 res = {"sim": i, "status": "failed", "attempts": 2, "worker": None,
                        "error": f"task lost: {type(exc).__name__}: {exc}"}
+            if i in checked:
+                differs = reproduces(reused[i], res)
+                if differs is not None:
+                    for other in futures:
+                        other.cancel()
+                    raise SBCResumeError(
+                        f"--resume: simulation {i} fitted again does not reproduce the "
+                        f"earlier run's fit ({differs}): the model or sampler changed since "
+                        f"{earlier['run_utc'] if earlier else 'that run'}; run without "
+                        "--resume")
+                log.info("SBC %s sim %d fitted again: same ranks as the earlier run",
+                         spec.model, i)
             results[i] = res
             if res["status"] == "ok":
                 log.info("SBC %s sim %d done (%d/%d): converged %s, R-hat %.3f (%s), ESS "
@@ -576,9 +710,7 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
         "model": spec.model, "run_utc": started.isoformat(timespec="seconds"),
         "command": command, "simulations": simulations, "seed": seed,
         "reduction": spec.reduction, "model_config": spec.model_config,
-        # every fit has its own seed (sims.csv) and one core: the spec's own are unused
-        "sampler": {k: v for k, v in spec.sampler.items()
-                    if k not in ("random_seed", "cores")}, "workers": n_workers,
+        "sampler": _manifest_sampler(spec), "workers": n_workers,
         "scheduler": scheduler or "LocalCluster (embedded)", "wall_s": round(wall, 1),
         "fits_wall_s": round(fits_wall, 1),
         "load": {"before": load_before, "after": _load()},
@@ -587,6 +719,13 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
         "band": {"prob": sbc_stats.BAND_PROB, "method": "simultaneous (Saeilynoja et al. "
                  "2022), arviz_stats simulation method"},
     }
+    if reused:
+        manifest["resumed"] = {
+            "from_run_utc": earlier["run_utc"] if earlier else None,
+            "from_command": earlier.get("command") if earlier else None,
+            "from_wall_s": earlier.get("wall_s") if earlier else None,
+            "reused": len(reused), "fitted_again_and_reproduced": checked,
+            "fitted_now": len(to_fit) - len(checked)}
     if out is not None:
         sbc_stats.write_sbc(out, ranks_table, sims_table, manifest)
     return ranks_table, sims_table, manifest
