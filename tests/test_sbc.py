@@ -185,74 +185,129 @@ def test_shared_observations_give_the_same_log_density_as_constants():
     assert expected != pytest.approx(model.compile_logp()(point))
 
 
-def test_unknown_or_unready_models_are_refused():
+def test_swapped_data_move_a_parameterisation_computed_from_the_data():
+    """The composition model centres its effects on its data (``data_centred``): with the
+    data swapped in a calibration run's model, its log density is that of the model built
+    on the new data, not only its likelihood's."""
+    from burden.models.composition import OpioidComposition
+    from burden.models.composition_sim import simulate
+    from burden.models.deaths_sim import sim_locations
+    from burden.validate.sbc import observed_data_names, with_shared_observations
+
+    tables, _ = simulate(sim_locations(), 102)
+    rng = np.random.default_rng(0)
+    other = {k: v.copy() for k, v in tables.items()}
+    prev, seiz = other["drug_use_prevalence"], other["drug_seizures"]
+    opiates = prev["drug"] == "Opiates"
+    prev.loc[opiates, "prevalence_pct"] *= rng.uniform(0.3, 1.0, size=int(opiates.sum()))
+    seiz["kilograms"] *= rng.uniform(0.2, 5.0, size=len(seiz))
+    est = OpioidComposition()
+    model = est.build_model(est.prepare_data(tables))
+    expected_model = est.build_model(est.prepare_data(other))
+    shared = with_shared_observations(model)
+    names = observed_data_names(shared)
+    assert names == {"obs_prevalence": "prevalence_logit", "obs_seizures": "seizure_log_ratio"}
+    point = {k: v + rng.normal(scale=0.3, size=np.shape(v))
+             for k, v in model.initial_point().items()}
+    before = shared.compile_logp()(point)
+    for name in names.values():
+        shared[name].set_value(expected_model[name].get_value())
+    expected = expected_model.compile_logp()(point)
+    assert shared.compile_logp()(point) == pytest.approx(expected, rel=1e-10)
+    assert before != pytest.approx(expected, rel=1e-3)
+
+
+def test_unknown_models_are_refused():
     from burden.validate.sbc import spec_for
 
-    with pytest.raises(ValueError, match="known"):
+    with pytest.raises(ValueError, match="known: production, certified, deaths"):
         spec_for("weather")
-    with pytest.raises(NotImplementedError, match="production"):
-        spec_for("deaths")
+
+
+def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_states():
+    """On the simulated world (42 countries over 21 regions, populations made up): the two
+    most populous of each region and the US, every table restricted to them."""
+    from burden.models.deaths_sim import sim_locations, template_tables
+    from burden.validate.sbc import reduced_deaths_tables
+
+    tables, locations = template_tables(), sim_locations()
+    # one region with three countries: the least populous one must go
+    locations.loc[locations["iso3"] == "X30", "region_id"] = "GBD_R:r1"
+    reduced, kept = reduced_deaths_tables(tables, locations)
+    per_region = reduced["locations"].groupby("region_id")["iso3"].apply(set)
+    assert len(per_region) == 21 and "USA" in kept
+    assert (per_region.map(lambda kept_here: len(kept_here - {"USA"})) <= 2).all()
+    pop = tables["population"]
+    latest = pop[pop["year"] == pop["year"].max()].set_index("location_id")["population"]
+    r1 = locations.loc[locations["region_id"] == "GBD_R:r1", "iso3"].tolist()
+    assert len(r1) == 3
+    assert per_region["GBD_R:r1"] == set(sorted(r1, key=lambda c: -latest.get(c, 0.0))[:2])
+    assert set(reduced["gbd_deaths"]["location_id"]) <= set(kept)
+    assert set(reduced["population"]["location_id"]) <= set(kept)
+    assert reduced["us_deaths_by_drug"] is tables["us_deaths_by_drug"]
 
 
 # ---- a run on a LocalCluster --------------------------------------------------------------
 @pytest.mark.slow
 def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
-    """Three simulations of the reduced production model on a 1-worker LocalCluster, one
-    of them given non-finite data (a fit that cannot start): a row per simulation x
-    parameter, the bad simulation retried and recorded as failed, the model compiled once
-    on the worker."""
+    """Twenty simulations of the reduced production model (short chains) on a 2-worker
+    LocalCluster, as issue 11 asks of CI, one of them given non-finite data (a fit that
+    cannot start): a row per simulation x parameter, the bad simulation retried and
+    recorded as failed, the model compiled once per worker."""
     from burden.validate import sbc
 
     spec = sbc.production_spec()
     spec = sbc.SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, "draws": 150,
                                                         "tune": 150, "chains": 2}})
-    sims, labels = sbc.simulate(spec, 3, seed=4)
+    n = 20
+    sims, labels = sbc.simulate(spec, n, seed=4)
     bad = sims[1]
     bad.data = {k: np.full_like(v, np.nan) for k, v in bad.data.items()}
-    ranks, table, manifest = sbc.run_simulations(spec, sims, labels, seed=4, workers=1,
+    ranks, table, manifest = sbc.run_simulations(spec, sims, labels, seed=4, workers=2,
                                                  out=tmp_path)
     n_params = sum(len(v) for v in labels.values())
-    assert len(ranks) == 3 * n_params
-    assert ranks.groupby("sim").size().tolist() == [n_params] * 3
+    assert len(ranks) == n * n_params
+    assert ranks.groupby("sim").size().tolist() == [n_params] * n
     failed = table.set_index("sim").loc[1]
     assert failed["status"] == "failed" and failed["attempts"] == 2
     assert "attempt 2" in failed["error"]
     assert ranks.loc[ranks["sim"] == 1, "rank"].isna().all()
     ok = table[table["status"] == "ok"]
-    assert len(ok) == 2 and (ok["attempts"] == 1).all()
-    assert (ok["compile_s"] > 0).sum() == 1  # compiled once on the one worker
-    assert manifest["failed"] == 1 and manifest["workers"] == 1
+    assert len(ok) == n - 1 and (ok["attempts"] == 1).all()
+    # compiled once on each worker that ran a fit
+    assert (ok["compile_s"] > 0).sum() == ok["worker"].nunique() <= 2
+    assert manifest["failed"] == 1 and manifest["workers"] == 2
     fitted = ranks[ranks["sim"] != 1]
     assert ((fitted["rank"] >= 0) & (fitted["rank"] <= fitted["n_draws"])).all()
     back, sims_back, _, _ = sbc_stats.read_sbc(tmp_path)
-    assert len(back) == len(ranks) and len(sims_back) == 3
+    assert len(back) == len(ranks) and len(sims_back) == n
 
-    # --resume to 4 simulations: the same seed draws the same first three, whose fits are
-    # reused; one of them is fitted again and must give the same ranks, and only the new
-    # simulation is fitted besides
-    more, labels_more = sbc.simulate(spec, 4, seed=4)
+    # --resume to 21 simulations: the same seed draws the same first twenty, whose fits
+    # are reused; one of them is fitted again and must give the same ranks, and only the
+    # new simulation is fitted besides
+    more, labels_more = sbc.simulate(spec, n + 1, seed=4)
     reused, earlier = sbc.resume_from(tmp_path, spec, more, labels_more, seed=4)
-    assert sorted(reused) == [0, 1, 2] and reused[1]["status"] == "failed"
+    assert sorted(reused) == list(range(n)) and reused[1]["status"] == "failed"
     ranks4, table4, manifest4 = sbc.run_simulations(
         spec, more, labels_more, seed=4, workers=1, out=tmp_path, reused=reused,
         earlier=earlier, checks=1)
-    assert manifest4["simulations"] == 4
-    assert manifest4["resumed"]["reused"] == 3
+    assert manifest4["simulations"] == n + 1
+    assert manifest4["resumed"]["reused"] == n
     assert manifest4["resumed"]["fitted_again_and_reproduced"] == [0]
     assert manifest4["resumed"]["fitted_now"] == 1
     key = ["sim", "parameter"]
-    kept = ranks4[ranks4["sim"] < 3].sort_values(key).reset_index(drop=True)
+    kept = ranks4[ranks4["sim"] < n].sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(kept[key + ["rank", "pit"]],
                                   back.sort_values(key).reset_index(drop=True)[
                                       key + ["rank", "pit"]], check_dtype=False)
-    assert ranks4.loc[ranks4["sim"] == 3, "rank"].notna().all()
+    assert ranks4.loc[ranks4["sim"] == n, "rank"].notna().all()
     assert table4.set_index("sim").loc[1, "status"] == "failed"
 
     # what resume refuses: another seed, fewer simulations, other true values
     with pytest.raises(SBCResumeError, match="seed"):
         sbc.resume_from(tmp_path, spec, more, labels_more, seed=5)
-    with pytest.raises(SBCResumeError, match="more than the 3"):
-        sbc.resume_from(tmp_path, spec, more[:3], labels_more, seed=4)
+    with pytest.raises(SBCResumeError, match=f"more than the {n}"):
+        sbc.resume_from(tmp_path, spec, more[:n], labels_more, seed=4)
     other = [sbc.Simulation(s.sim, s.seed, s.data,
                             {k: np.asarray(v) + (s.sim == 2) for k, v in s.truth.items()})
              for s in more]

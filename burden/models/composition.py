@@ -212,6 +212,16 @@ class OpioidComposition(BayesianEstimator):
             prev, seiz = d["prevalence"], d["seizures"]
             s_prev = pri.sigma_prev.create("sigma_prev") if len(prev) else None
             s_seiz = pri.sigma_seizure.create("sigma_seizure") if len(seiz) else None
+            # the evidence as data containers: the "data_centred" parameterisation is
+            # computed from them, so swapping them (calibration runs) moves it too
+            y_prev = (pm.Data("prevalence_logit", _logit(prev["ratio"].to_numpy()))
+                      if len(prev) else None)
+            if len(seiz):
+                model.add_coord("seizure_country", seiz["iso3"].tolist())
+                alr_seiz = pm.Data("seizure_log_ratio", self._seizure_alr(seiz),
+                                   dims=("seizure_country", "kind"))
+            else:
+                alr_seiz = None
             if cfg.country_effects == "noncentred":
                 # version 1: every region and country effect sigma x N(0, 1) (a centred
                 # version for countries with data: R-hat 2.2, 527 divergences, a
@@ -220,7 +230,8 @@ class OpioidComposition(BayesianEstimator):
                 z_cty = pm.Normal("z_country", 0.0, 1.0, dims=("country", "kind"))
                 eta = mu + s_reg * z_reg[d["country_region"]] + s_cty * z_cty
             elif cfg.country_effects == "data_centred":
-                eta = self._data_centred_effects(d, mu, s_reg, s_cty, s_prev, s_seiz)
+                eta = self._data_centred_effects(d, mu, s_reg, s_cty, s_prev, s_seiz,
+                                                 y_prev, alr_seiz)
             else:
                 raise ConfigError(f"CompositionConfig.country_effects must be 'data_centred' "
                                   f"or 'noncentred', not {cfg.country_effects!r}")
@@ -231,18 +242,15 @@ class OpioidComposition(BayesianEstimator):
                 c = prev["iso3"].map(idx).to_numpy()
                 # logit(theta_opiate) = eta_opiate - log(1 + exp(eta_synthetic))
                 pm.StudentT("obs_prevalence", nu=NU, mu=eta[c, 0] - pt.softplus(eta[c, 1]),
-                            sigma=s_prev, observed=_logit(prev["ratio"].to_numpy()))
-            seiz = d["seizures"]
+                            sigma=s_prev, observed=y_prev)
             if len(seiz):
                 # additive log-ratios (vs pharmaceutical) of the seized weight, Student-t:
                 # a composition with a class near 0 would pin a Dirichlet with a small
                 # precision to a corner and let the share drift; shares are kept off 0 at
                 # ``seizure_floor`` of the country's seized opioid weight
                 c = seiz["iso3"].map(idx).to_numpy()
-                model.add_coord("seizure_country", seiz["iso3"].tolist())
                 pm.StudentT("obs_seizures", nu=NU, mu=eta[c], sigma=s_seiz,
-                            observed=self._seizure_alr(seiz),
-                            dims=("seizure_country", "kind"))
+                            observed=alr_seiz, dims=("seizure_country", "kind"))
         return model
 
     def _seizure_alr(self, seiz: pd.DataFrame) -> np.ndarray:
@@ -250,7 +258,8 @@ class OpioidComposition(BayesianEstimator):
         shares = np.clip(seiz[list(CLASSES)].to_numpy(), self.model_config.seizure_floor, None)
         return np.log(shares[:, :2]) - np.log(shares[:, 2:3])
 
-    def _data_centred_effects(self, d: dict, mu, s_reg, s_cty, s_prev, s_seiz):
+    def _data_centred_effects(self, d: dict, mu, s_reg, s_cty, s_prev, s_seiz, y_prev,
+                              alr_seiz):
         """Logits eta (country, kind) in the "data_centred" parameterisation.
 
         Each region level (mu + region effect) and country logit x is sampled as x = a + b
@@ -304,23 +313,26 @@ class OpioidComposition(BayesianEstimator):
         in_region = np.zeros((n_reg, n_cty))
         in_region[region, np.arange(n_cty)] = 1.0
         curv = (NU + 1.0) / (NU + 3.0)  # Student-t Fisher information, in units of 1 / sigma^2
-        # prevalence: number of surveys and sum of their logits, per country
-        n_prev, sum_prev = np.zeros(n_cty), np.zeros(n_cty)
+        # prevalence: number of surveys and sum of their logits (y_prev, a data
+        # container), per country
+        n_prev, sum_prev = np.zeros(n_cty), pt.zeros(n_cty)
         prev = d["prevalence"]
         if len(prev):
             c = prev["iso3"].map(idx).to_numpy()
             np.add.at(n_prev, c, 1.0)
-            np.add.at(sum_prev, c, _logit(prev["ratio"].to_numpy()))
-            c_prev, y_prev = c, _logit(prev["ratio"].to_numpy())
             survey_of = np.zeros((n_cty, len(prev)))
             survey_of[c, np.arange(len(prev))] = 1.0
-        # seizures: one pooled composition per country
-        has_seiz, alr = np.zeros(n_cty), np.zeros((n_cty, 2))
+            sum_prev = pt.dot(survey_of, y_prev)
+            c_prev = c
+        # seizures: one pooled composition per country (alr_seiz, a data container)
+        has_seiz, alr = np.zeros(n_cty), pt.zeros((n_cty, 2))
         seiz = d["seizures"]
         if len(seiz):
             c = seiz["iso3"].map(idx).to_numpy()
             has_seiz[c] = 1.0
-            alr[c] = self._seizure_alr(seiz)
+            seizure_of = np.zeros((n_cty, len(seiz)))
+            seizure_of[c, np.arange(len(seiz))] = 1.0
+            alr = pt.dot(seizure_of, alr_seiz)
         # data precision (w) and precision-weighted sum (wy) per country
         zero = pt.zeros(n_cty)
         w_prev = curv * n_prev / s_prev**2 if s_prev is not None else zero

@@ -20,7 +20,8 @@ need no data files). Prior draws are made once on the client, so the simulated d
 depend on how many workers there are.
 
 Compile once per worker. The observed data of the model are replaced by PyTensor shared
-variables (``with_shared_observations``); the first task on a worker compiles the nutpie
+variables (``with_shared_observations``; data already in a named ``pm.Data`` container stay
+in it, so that a parameterisation computed from the data follows each simulation's data); the first task on a worker compiles the nutpie
 model and keeps it in a process-level cache, later tasks swap the data in with nutpie's
 ``with_data`` (no recompilation): ``compile_s`` is recorded per simulation (0 when reused).
 
@@ -232,21 +233,71 @@ def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
                    reduction=reduction, extra=("theta",))
 
 
+#: deaths: countries kept in each GBD region (the most populous), besides the United States
+DEATHS_COUNTRIES_PER_REGION = 2
+#: deaths: draws and tuning steps per chain of an SBC fit (the real fit: 1,500 and 500);
+#: the ranks are thinned to the fit's bulk ESS, and R-hat and ESS are recorded per fit
+DEATHS_SBC_DRAWS = 500
+
+
+def reduced_deaths_tables(tables: dict[str, pd.DataFrame], locations: pd.DataFrame,
+                          per_region: int = DEATHS_COUNTRIES_PER_REGION
+                          ) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """(tables restricted to the kept countries, with their ``locations``; the kept ISO3
+    codes): the ``per_region`` most populous countries of every GBD region in the latest
+    population year, and the United States (the NCHS and VSRR series)."""
+    pop = tables["population"]
+    latest = pop[pop["year"] == pop["year"].max()].set_index("location_id")["population"]
+    ranked = locations.assign(population=locations["iso3"].map(latest).fillna(0.0))
+    ranked = ranked.sort_values(["region_id", "population", "iso3"],
+                                ascending=[True, False, True])
+    keep = set(ranked.groupby("region_id", sort=False).head(per_region)["iso3"]) | {"USA"}
+    kept = sorted(keep)
+    out = dict(tables)
+    out["gbd_deaths"] = tables["gbd_deaths"][tables["gbd_deaths"]["location_id"].isin(keep)]
+    out["population"] = pop[pop["location_id"].isin(keep)]
+    out["locations"] = locations[locations["iso3"].isin(keep)].reset_index(drop=True)
+    return out, kept
+
+
+def deaths_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
+    """The deaths model on the real processed tables (``tables``, default the project's)
+    restricted to the two most populous countries of each GBD region and the United
+    States, every year and GBD round, with shorter chains (``DEATHS_SBC_DRAWS``)."""
+    from burden.fits import read_tables
+    from burden.models.deaths import OpioidDeaths
+    from burden.registry.locations import hierarchy
+
+    tables = tables or read_tables(OpioidDeaths.data_tables)
+    rounds = OpioidDeaths().model_config.gbd_rounds
+    reduced, kept = reduced_deaths_tables(tables, hierarchy(max(rounds)))
+    reduction = (
+        f"{len(kept)} countries (of the GBD hierarchy's): the {DEATHS_COUNTRIES_PER_REGION} "
+        "most populous of each GBD region and the United States, so every super-region and "
+        "region keeps at least two countries and the hierarchy's three levels stay "
+        "separable; every year and GBD round of the real tables (their zeros as censored "
+        "rows), the US NCHS series by drug and the VSRR provisional counts; chains of "
+        f"{DEATHS_SBC_DRAWS} draws after {DEATHS_SBC_DRAWS} tuning steps (the real fit: "
+        "1,500 after 500)")
+    sampler = {**OpioidDeaths.default_sampler.to_dict(), "draws": DEATHS_SBC_DRAWS,
+               "tune": DEATHS_SBC_DRAWS}
+    return SBCSpec(model="deaths", module=OpioidDeaths.__module__, cls=OpioidDeaths.__name__,
+                   model_config={}, tables=reduced, sampler=sampler, reduction=reduction,
+                   extra=("country_coef", "us_log_share", "us_definition_log_ratio"))
+
+
 SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec,
                                            "certified": certified_spec,
+                                           "deaths": deaths_spec,
                                            "markets": markets_spec,
                                            "composition": composition_spec}
-#: models the command accepts; those without a spec yet raise a clear error
-MODELS = ("production", "certified", "deaths", "markets", "composition")
+#: models the command accepts
+MODELS = tuple(SPECS)
 
 
 def spec_for(model: str) -> SBCSpec:
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
-    if model not in SPECS:
-        raise NotImplementedError(
-            f"SBC for {model!r} is not implemented yet (issue 11): only "
-            f"{', '.join(SPECS)} has a reduced design and simulator")
     return SPECS[model]()
 
 
@@ -264,6 +315,7 @@ def with_shared_observations(model):
         model_observed_rv,
     )
     from pymc.pytensorf import toposort_replace
+    from pytensor.compile import SharedVariable
 
     # fgraph_from_model refuses initial values: set aside, restored on the copy
     initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
@@ -275,18 +327,30 @@ def with_shared_observations(model):
     for node in list(fgraph.apply_nodes):
         if isinstance(node.op, ModelObservedRV):
             rv, data, *dims = node.inputs
+            if isinstance(data, SharedVariable) and data.name:
+                # a named data container (pm.Data): swappable by its own name, and kept,
+                # so that every other use of it (a parameterisation computed from the
+                # data, as the composition model's) follows the simulated data
+                continue
             value = data.data if hasattr(data, "data") else data.eval()
             shared = pytensor.shared(np.array(value), name=DATA_PREFIX + node.op.name)
             replacements[node.outputs[0]] = model_observed_rv(rv, shared, node.op.name,
                                                               *dims)
-    if not replacements:
+    if not any(isinstance(node.op, ModelObservedRV) for node in fgraph.apply_nodes):
         raise ValueError("with_shared_observations: the model has no observed variable")
-    toposort_replace(fgraph, tuple(replacements.items()))
+    if replacements:
+        toposort_replace(fgraph, tuple(replacements.items()))
     shared_model = model_from_fgraph(fgraph, mutate_fgraph=True)
     for name, value in initvals.items():
         shared_model.set_initval(shared_model[name], value)
         model.rvs_to_initial_values[model[name]] = value
     return shared_model
+
+
+def observed_data_names(model) -> dict[str, str]:
+    """Observed variable -> name of the shared variable holding its data (a model from
+    ``with_shared_observations``)."""
+    return {rv.name: model.rvs_to_values[rv].name for rv in model.observed_RVs}
 
 
 def ranked_names(model, spec: SBCSpec) -> list[str]:
@@ -351,11 +415,13 @@ def simulate(spec: SBCSpec, simulations: int, seed: int
 
 
 # ---- one fit (worker side) -----------------------------------------------------------------
-#: spec key -> (compiled nutpie model, ranked names, flat slices); one per model per process
-_WORKER_CACHE: dict[str, tuple[Any, list[str], dict[str, slice]]] = {}
+#: spec key -> (compiled nutpie model, ranked names, flat slices, observed -> data name);
+#: one per model per process
+_WORKER_CACHE: dict[str, tuple[Any, list[str], dict[str, slice], dict[str, str]]] = {}
 
 
-def _compiled(spec: SBCSpec) -> tuple[Any, list[str], dict[str, slice], float]:
+def _compiled(spec: SBCSpec) -> tuple[Any, list[str], dict[str, slice], dict[str, str],
+                                      float]:
     key = spec.key
     if key in _WORKER_CACHE:
         return (*_WORKER_CACHE[key], 0.0)
@@ -369,7 +435,8 @@ def _compiled(spec: SBCSpec) -> tuple[Any, list[str], dict[str, slice], float]:
     options = spec.estimator().compile_options(model)
     with pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH):
         compiled = nutpie.compile_pymc_model(model, backend="numba", **options)
-    _WORKER_CACHE[key] = (compiled, ranked_names(model, spec), _flat_slices(model))
+    _WORKER_CACHE[key] = (compiled, ranked_names(model, spec), _flat_slices(model),
+                          observed_data_names(model))
     return (*_WORKER_CACHE[key], time.perf_counter() - start)
 
 
@@ -412,8 +479,8 @@ def _worker_name() -> str:
 def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
     import nutpie
 
-    compiled, names, slices, compile_s = _compiled(spec)
-    compiled = compiled.with_data(**{DATA_PREFIX + k: v for k, v in sim.data.items()})
+    compiled, names, slices, data_names, compile_s = _compiled(spec)
+    compiled = compiled.with_data(**{data_names[k]: v for k, v in sim.data.items()})
     if spec.initial_points is not None:
         compiled = _with_initial_point(compiled, slices, spec.initial_points(spec, sim.data))
     cfg = spec.sampler
