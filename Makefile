@@ -19,7 +19,7 @@ OUT := reports/output
 BURDEN_DATA_MIRROR ?= $(firstword $(wildcard $(abspath ../shared/data/raw)))
 export BURDEN_DATA_MIRROR
 
-.PHONY: all report data models test test-fast lint benchmark backtest validate sbc clean clean-all venv profile
+.PHONY: all report data models test test-validation test-all test-fast lint benchmark backtest validate sbc clean clean-all venv profile
 
 all: report
 
@@ -225,7 +225,16 @@ report:
 # (tests/conftest.py `_xdist_group`), so no model is fitted twice. TEST_WORKERS=0: serial.
 TEST_WORKERS ?= auto
 
+# make test: everything but the validation refits (marked `validation`: recovery over
+# data sets, three-seed convergence, cold/warm reproducibility, the SBC LocalCluster run),
+# which make test-validation runs; CI (.ci/run) runs both, make test-all both in one run
 test: $(STAMP)
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20 -m "not validation"
+
+test-validation: $(STAMP)
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=10 -m validation
+
+test-all: $(STAMP)
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
 
 test-fast: $(STAMP)

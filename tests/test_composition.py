@@ -226,6 +226,7 @@ RECOVERY_SEEDS = (101, 102, 103, 104, 105)
 
 
 @pytest.mark.slow
+@pytest.mark.validation
 def test_composition_recovers_simulated_shares():
     """Simulated data sets (parameters drawn from the priors, data from the likelihood, 42
     countries in 21 regions), refitted: the share of true country compositions (country x

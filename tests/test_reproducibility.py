@@ -53,6 +53,7 @@ def _fit_in_subprocess(out: Path, compiledir: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
+@pytest.mark.validation
 def test_draws_identical_with_cold_and_warm_compile_cache(tmp_path):
     compiledir = tmp_path / "pytensor"
     cold = _fit_in_subprocess(tmp_path / "cold.npz", compiledir)

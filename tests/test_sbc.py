@@ -249,6 +249,7 @@ def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_sta
 
 # ---- a run on a LocalCluster --------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.validation
 def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
     """Twenty simulations of the reduced production model (short chains) on a 2-worker
     LocalCluster, as issue 11 asks of CI, one of them given non-finite data (a fit that
