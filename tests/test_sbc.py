@@ -275,8 +275,11 @@ def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
     assert ranks.loc[ranks["sim"] == 1, "rank"].isna().all()
     ok = table[table["status"] == "ok"]
     assert len(ok) == n - 1 and (ok["attempts"] == 1).all()
-    # compiled once on each worker that ran a fit
-    assert (ok["compile_s"] > 0).sum() == ok["worker"].nunique() <= 2
+    # compiled at most once per worker (the first task on a worker compiles, so a worker
+    # whose first task was the failed simulation shows no compilation in its fits)
+    compiled = (ok["compile_s"] > 0).groupby(ok["worker"]).sum()
+    assert 1 <= compiled.sum() <= 2 and (compiled <= 1).all()
+    assert ok["worker"].nunique() <= 2
     assert manifest["failed"] == 1 and manifest["workers"] == 2
     fitted = ranks[ranks["sim"] != 1]
     assert ((fitted["rank"] >= 0) & (fitted["rank"] <= fitted["n_draws"])).all()
