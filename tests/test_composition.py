@@ -226,13 +226,14 @@ def test_unknown_country_effects_is_refused():
 RECOVERY_SEEDS = (101, 102, 103, 104, 105)
 
 
-#: divergences allowed in a recovery fit (0.1% of its 4,000 draws). Not 0: on data set 102
-#: (precise surveys, sigma_prev 0.044) the default fit has a few divergences in about half
-#: of all sampler seeds, at small sigma_country[illicit_opiate] (0.01-0.15, its posterior's
-#: lower 1-5%): 8 in 5 of 10 seeds with the code of 2026-11-30 13:30, 6 in 4 of 10 with
-#: the code before it (which had none on the seed this test uses: luck). An open defect of
-#: the model, docs/models/composition.md ("Recovery"); R-hat and ESS must still hold.
-RECOVERY_MAX_DIVERGENCES = 4
+#: divergences allowed in a recovery fit: 0.1% of its 8,000 draws. Not 0: on data set 102
+#: (precise surveys, sigma_prev 0.044) the fit has a few divergences in about half of all
+#: sampler seeds, at small sigma_country[illicit_opiate] (0.01-0.15, its posterior's lower
+#: 1-5%): at 1,000 draws a chain, 8 in 5 of 10 seeds with the code of 2026-11-30 13:30 and
+#: 6 in 4 of 10 with the code before it (which had none on the seed this test uses: luck).
+#: An open defect of the model, docs/models/composition.md ("Recovery"); R-hat and ESS
+#: must still hold.
+RECOVERY_MAX_DIVERGENCES = 8
 
 
 @pytest.mark.slow
@@ -253,7 +254,7 @@ def test_composition_recovers_simulated_shares():
     inside, total, per_set = 0, 0, []
     for seed in RECOVERY_SEEDS:
         tables, truth = simulate(locations, seed)
-        # the real fit's sampler (nutpie, 4 x 1000): with PyMC's sampler at 2 x 500 the
+        # the real fit's sampler (nutpie, 4 x 2000): with PyMC's sampler at 2 x 500 the
         # fits did not converge (R-hat 1.015-1.030, measured 2026-11-29)
         model = OpioidComposition(sampler_config={"random_seed": seed})
         model.fit(tables, progressbar=False)
