@@ -217,6 +217,23 @@ def test_swapped_data_move_a_parameterisation_computed_from_the_data():
     assert before != pytest.approx(expected, rel=1e-3)
 
 
+def test_composition_sbc_ranks_compositions_not_data_centred_auxiliaries():
+    """The data-centred z of the composition model are defined with a and b computed from
+    the data, so a prior draw's z and a fit's are different quantities: not ranked; the
+    compositions they define (theta) and the hyperparameters are."""
+    from burden.models.composition_sim import simulate
+    from burden.models.deaths_sim import sim_locations
+    from burden.validate.sbc import COMPOSITION_DATA_CENTRED_Z, composition_spec, ranked_names
+
+    tables, _ = simulate(sim_locations(), 101)
+    spec = composition_spec(tables)
+    model = spec.build()
+    names = ranked_names(model, spec)
+    assert set(COMPOSITION_DATA_CENTRED_Z) <= {v.name for v in model.free_RVs}
+    assert not set(COMPOSITION_DATA_CENTRED_Z) & set(names)
+    assert {"theta", "mu", "sigma_country", "sigma_seizure"} <= set(names)
+
+
 def test_unknown_models_are_refused():
     from burden.validate.sbc import spec_for
 

@@ -81,6 +81,12 @@ class SBCSpec:
     reduction: str
     #: names of posterior quantities ranked besides the free random variables
     extra: tuple[str, ...] = ()
+    #: free variables not ranked: auxiliary variables whose definition depends on the data
+    #: (the composition model's data-centred z = (x - a) / b, a and b computed from the
+    #: data), so a prior draw's value, made with the real data's a and b, and a fit's,
+    #: made with the simulated data's, are different quantities; the quantities they define
+    #: are ranked instead (``extra``)
+    unranked: tuple[str, ...] = ()
     #: derived quantities, e.g. world production: name -> function of a Dataset
     derived: tuple[tuple[str, Callable[[xr.Dataset], xr.DataArray]], ...] = field(
         default=())
@@ -218,6 +224,10 @@ def markets_spec() -> SBCSpec:
 
 #: composition: draws per chain of an SBC fit (the real fit: 2,000)
 COMPOSITION_SBC_DRAWS = 1000
+#: composition: the data-centred auxiliary variables (``SBCSpec.unranked``); the country
+#: compositions they define (theta) and the hyperparameters are ranked
+COMPOSITION_DATA_CENTRED_Z = ("z_region_synthetic", "z_region_opiate", "z_country_synthetic",
+                              "z_country_opiate")
 
 
 def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
@@ -236,7 +246,8 @@ def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
     sampler = {**OpioidComposition.default_sampler.to_dict(), "draws": COMPOSITION_SBC_DRAWS}
     return SBCSpec(model="composition", module=OpioidComposition.__module__,
                    cls=OpioidComposition.__name__, model_config={}, tables=tables,
-                   sampler=sampler, reduction=reduction, extra=("theta",))
+                   sampler=sampler, reduction=reduction, extra=("theta",),
+                   unranked=COMPOSITION_DATA_CENTRED_Z)
 
 
 #: deaths: countries kept in each GBD region (the most populous), besides the United States
@@ -360,8 +371,9 @@ def observed_data_names(model) -> dict[str, str]:
 
 
 def ranked_names(model, spec: SBCSpec) -> list[str]:
-    """Free random variables of ``model`` and the spec's extra quantities."""
-    return [v.name for v in model.free_RVs] + list(spec.extra)
+    """Free random variables of ``model`` but the spec's ``unranked``, and the spec's extra
+    quantities."""
+    return [v.name for v in model.free_RVs if v.name not in spec.unranked] + list(spec.extra)
 
 
 def _flatten(arr: xr.DataArray, sample_dims: tuple[str, ...]) -> tuple[np.ndarray,
