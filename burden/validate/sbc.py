@@ -21,9 +21,10 @@ depend on how many workers there are.
 
 Compile once per worker. The observed data of the model are replaced by PyTensor shared
 variables (``with_shared_observations``; data already in a named ``pm.Data`` container stay
-in it, so that a parameterisation computed from the data follows each simulation's data); the first task on a worker compiles the nutpie
-model and keeps it in a process-level cache, later tasks swap the data in with nutpie's
-``with_data`` (no recompilation): ``compile_s`` is recorded per simulation (0 when reused).
+in it, so that a parameterisation computed from the data follows each simulation's data);
+the first task on a worker compiles the nutpie model and keeps it in a process-level
+cache, later tasks swap the data in with nutpie's ``with_data`` (no recompilation):
+``compile_s`` is recorded per simulation (0 when reused).
 
 Resuming. ``resume=True`` (``--resume``) extends the run already in the output folder, for
 example from 100 simulations to 200: with the same seed the prior draws, data and fit seeds
