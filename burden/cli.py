@@ -193,11 +193,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     out = args.out or config.models_dir() / "sbc" / args.model
     sampler = _json(args.sampler_config, "--sampler-config")
+    model_config = _json(args.model_config, "--model-config")
     try:
         ranks, _, manifest = sbc.run(
             args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
             workers=args.workers, out=out, sampler=sampler, resume=args.resume,
-            command="burden " + " ".join(sys.argv[1:]))
+            model_config=model_config, command="burden " + " ".join(sys.argv[1:]))
     except SBCResumeError as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 2
@@ -351,6 +352,8 @@ def parser() -> argparse.ArgumentParser:
                      help="output folder (default: models/sbc/<model>)")
     sbc.add_argument("--sampler-config", help="JSON merged over the model's sampler "
                      "defaults (draws, tune, chains, target_accept)")
+    sbc.add_argument("--model-config", help="JSON merged over the model's settings, e.g. "
+                     "'{\"yield_centring\": \"partial\"}' (another parameterisation)")
     sbc.add_argument("--resume", action="store_true", help="extend the run already in the "
                      "output folder (same model, seed and settings, e.g. 100 -> 200 "
                      "simulations): its fits are reused, two of them fitted again to check "

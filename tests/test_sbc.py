@@ -241,6 +241,24 @@ def test_unknown_models_are_refused():
         spec_for("weather")
 
 
+def test_a_model_config_is_merged_over_the_spec_and_checked_first(monkeypatch):
+    """``run(model_config=...)`` (``--model-config``): a bad setting fails before any
+    prior draw; a good one reaches the fitted model's spec (and so its manifest)."""
+    from burden.errors import ConfigError
+    from burden.validate import sbc
+
+    calls = []
+    monkeypatch.setattr(sbc, "simulate", lambda spec, n, seed: calls.append(spec) or
+                        (_ for _ in ()).throw(RuntimeError("stop")))
+    with pytest.raises(ConfigError, match="yield_centring"):
+        sbc.run("production", 2, model_config={"yield_centring": "halfway"})
+    assert calls == []
+    with pytest.raises(RuntimeError, match="stop"):
+        sbc.run("production", 2, model_config={"yield_centring": "partial"})
+    assert calls[0].model_config["yield_centring"] == "partial"
+    assert calls[0].model_config["sources"] == list(sbc.PRODUCTION_SOURCES)
+
+
 def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_states():
     """On the simulated world (42 countries over 21 regions, populations made up): the two
     most populous of each region and the US, every table restricted to them."""

@@ -687,16 +687,21 @@ def reproduces(earlier: dict, again: dict) -> str | None:
 
 def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = None,
         workers: int | None = None, out: Path | None = None, command: str = "",
-        sampler: dict | None = None, spec: SBCSpec | None = None, resume: bool = False
-        ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        sampler: dict | None = None, spec: SBCSpec | None = None, resume: bool = False,
+        model_config: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run SBC for ``model``: ``simulations`` prior draws and fits on Dask; write the tables
     to ``out`` (``sbc_stats.write_sbc``) when given. ``resume``: reuse the fits of the run
-    already in ``out`` (``resume_from``). Returns (ranks, sims, manifest)."""
+    already in ``out`` (``resume_from``). ``model_config`` is merged over the spec's (for
+    example another parameterisation). Returns (ranks, sims, manifest)."""
     if simulations < 1:
         raise ValueError("simulations must be at least 1")
     spec = spec or spec_for(model)
     if sampler:
         spec = SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, **sampler}})
+    if model_config:
+        spec = SBCSpec(**{**spec.__dict__,
+                          "model_config": {**spec.model_config, **model_config}})
+        spec.estimator()  # a bad key or value fails here, before any simulation
     start = time.perf_counter()
     sims, labels = simulate(spec, simulations, seed)
     log.info("SBC %s: %d simulations drawn from the prior (%.1f s)", spec.model, simulations,
