@@ -308,6 +308,60 @@ def test_mixed_walk_log_density_is_the_walk_prior():
     np.testing.assert_allclose(np.diff(points), np.diff(walk), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("centring", [[1.0, 1.0, 1.0], [0.0, 0.3, 0.7]])
+def test_partially_centred_walk_is_a_change_of_variables(centring):
+    """Partial centring (``walk_levels(centring=w)``) changes only the coordinates of the
+    free levels: at the same levels x, the log density in the sampled coordinates x~ =
+    anchor + (x - anchor) / sigma ** (1 - w) is the centred one plus the log Jacobian,
+    sum over free levels of (1 - w) log sigma, and the levels map back exactly."""
+    from burden.models.production_walk import walk_design, walk_levels
+
+    free = np.zeros((3, 9), dtype=bool)
+    free[0, [1, 2, 3, 6]] = True
+    free[1, [4]] = True
+    free[2, [2, 5]] = True
+    shock = np.zeros((3, 8), dtype=bool)
+    shock[0, [1, 2]] = True
+    anchor = np.array([1, 4, 0])
+    sigma, nu = np.array([0.3, 0.05, 0.2]), 3.0
+    w = np.asarray(centring)
+    design = walk_design(free, anchor, shock)
+
+    def compiled(cent):
+        with pm.Model() as model:
+            anchors = pm.Normal("anchors", 0.0, 3.0, shape=3)
+            levels = pm.Deterministic("levels", walk_levels(
+                design, anchors, pt.as_tensor(sigma), nu, free_name="free",
+                innovation_name="z", sources=["a", "b", "c"], years=list(range(9)),
+                centring=None if cent is None else pt.as_tensor(cent)))
+        [level_graph] = model.replace_rvs_by_values([levels])
+        names = [v.name for v in model.value_vars]
+        fn = pytensor.function(model.value_vars, [model.logp(), level_graph],
+                               on_unused_input="ignore")
+        return lambda point: fn(*[point[n] for n in names])
+
+    centred, partial = compiled(None), compiled(w)
+    rng = np.random.default_rng(1)
+    src = design.free_source
+    for _ in range(3):
+        point = {"anchors": rng.normal(size=3), "free": rng.normal(size=design.free_pos.size),
+                 "z": rng.normal(size=design.n_z)}
+        logp_c, levels_c = centred(point)
+        a = point["anchors"][src]
+        tilde = {**point, "free": a + (point["free"] - a) / sigma[src] ** (1.0 - w[src])}
+        logp_p, levels_p = partial(tilde)
+        np.testing.assert_allclose(levels_p, levels_c, rtol=1e-12, atol=1e-12)
+        jacobian = float(np.sum((1.0 - w[src]) * np.log(sigma[src])))
+        np.testing.assert_allclose(logp_p, logp_c + jacobian, rtol=1e-10, atol=1e-10)
+
+
+def test_production_config_rejects_an_unknown_yield_centring():
+    from burden.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="yield_centring"):
+        OpiumProduction({"yield_centring": "halfway"})
+
+
 def test_area_walk_log_density_is_the_walk_prior():
     """The whole area walk of a model (anchors, ROW's middle-year anchor and conditional
     first year, free levels, bridges, tails) has the walk's log density of log area: the

@@ -364,7 +364,20 @@ class ProductionConfig(Config):
                      "year's log yield Normal around the country mean) or 'walk' (a "
                      "Gaussian random walk from the country mean in the first year); "
                      "docs/models/shares.md compares them")
+    yield_centring: str = setting(
+        "centred", "how the yield walk's free levels (years the data pin) are sampled: "
+                   "'centred' the levels themselves, a funnel when yield_year_sd is small "
+                   "(docs/validation/sbc.md); 'partial' centred to the degree the data pin "
+                   "them against the walk's scale, w = s^2 / (s^2 + e^2) with s the "
+                   "yield_year_sd and e one UNODC figure's error (production_walk."
+                   "walk_levels): fewer divergences in SBC, but the scale mixes slowly "
+                   "(docs/models/shares.md, not the default)")
     priors: ProductionPriors = ProductionPriors()
+
+    def __post_init__(self):
+        if self.yield_centring not in ("partial", "centred"):
+            raise ConfigError("ProductionConfig.yield_centring must be 'partial' or "
+                              f"'centred', not {self.yield_centring!r}")
 
 
 class OpiumProduction(BayesianEstimator):
@@ -374,6 +387,8 @@ class OpiumProduction(BayesianEstimator):
     _model_version = "5"  # 2: Student-t steps only into measured years; 3: typed configs;
     # 4: yield by country-year, republications counted once, bounds as pm.Censored;
     # 5: walks free where data pin levels, bridges and tails of innovations elsewhere
+    # (``yield_centring="partial"``, an option since 2026-11-30, is not a new version: the
+    # default graph is version 5's)
     data_tables = ("production_measurements",)
     config_class = ProductionConfig
     # 2,000 draws: R-hat (max over ~800 quantities) reached 1.009-1.011 with 1,000 on seeds
@@ -419,10 +434,14 @@ class OpiumProduction(BayesianEstimator):
         with pm.Model(coords=coords) as model:
             # yield by country and year around a per-country mean (independent means: a
             # pooled mean mixed badly with only three countries measuring yield directly)
+            partial = cfg.yield_centring == "partial"
+            if partial:  # the measurement errors first: the yield walk's centring uses them
+                obs_sigma = pri.obs_sigma.create("obs_sigma", dims="series")
             log_yield_mean = pri.log_yield.create("log_yield_kg_ha", dims="source")
             yield_year_sd = pri.yield_year_sd.create("yield_year_sd")
             log_yield = pm.Deterministic(
-                "log_yield_year", self._log_yield(m, log_yield_mean, yield_year_sd),
+                "log_yield_year", self._log_yield(m, log_yield_mean, yield_year_sd,
+                                                  obs_sigma if partial else None),
                 dims=("source", "year"))
             # The random walk is on log area: for countries measured mostly by area
             # (Colombia, Pakistan, Thailand) a walk on production would form a ridge with
@@ -434,7 +453,8 @@ class OpiumProduction(BayesianEstimator):
                 "production_t", pt.exp(log_area + log_yield) / 1000.0,
                 dims=("source", "year"))
 
-            obs_sigma = pri.obs_sigma.create("obs_sigma", dims="series")
+            if not partial:  # version 5's order of variables (the same draws for a seed)
+                obs_sigma = pri.obs_sigma.create("obs_sigma", dims="series")
             memory_sigma = pri.memory_sigma.create("memory_sigma")
             us_bias = pri.us_bias.create("us_bias", dims="bias_kind")
 
@@ -462,7 +482,7 @@ class OpiumProduction(BayesianEstimator):
                             observed=m.bound_log[bounded])
         return model
 
-    def _log_yield(self, m: Measurements, mean, sd):
+    def _log_yield(self, m: Measurements, mean, sd, obs_sigma):
         """(source, year) log yield around the country mean.
 
         'hierarchy': each year Normal(mean, sd). Sources whose area is measured in most
@@ -471,7 +491,8 @@ class OpiumProduction(BayesianEstimator):
         The others are non-centred (mean + sd x N(0, 1)): nothing pins their yields.
         'walk': a Gaussian random walk from the country mean in the first year, free
         (centred) in the years whose yield the data pin (``yield_pinned_years``), bridges
-        and tails of innovations elsewhere (``production_walk``)."""
+        and tails of innovations elsewhere (``production_walk``); the free levels partially
+        centred (``ProductionConfig.yield_centring``)."""
         dynamics = self.model_config.yield_dynamics
         n = len(self.sources)
         if dynamics == "walk":
@@ -481,9 +502,19 @@ class OpiumProduction(BayesianEstimator):
                     else np.zeros((n, len(self.years)), dtype=bool))
             design = walk_design(free, np.zeros(n, dtype=int),
                                  np.zeros((n, len(self.years) - 1), dtype=bool))
+            centring = None
+            if self.model_config.yield_centring == "partial":
+                # the Gaussian shrinkage weight of one pinned year (Papaspiliopoulos et al.
+                # 2007): its step's variance against one UNODC figure's error variance.
+                # Centred where the walk's scale dwarfs the data's error, non-centred where
+                # the data say less than the walk's prior (small yield_year_sd: the funnel
+                # that left half of version 5's SBC fits divergent)
+                err2 = self.model_config.obs_sd_floor ** 2 + obs_sigma[0] ** 2
+                centring = pt.zeros(n) + sd ** 2 / (sd ** 2 + err2)
             return walk_levels(design, mean, pt.zeros(n) + sd, 1.0,
                                free_name="log_yield_free", innovation_name="yield_innovation",
-                               sources=list(self.sources), years=self.years.tolist())
+                               sources=list(self.sources), years=self.years.tolist(),
+                               centring=centring)
         if dynamics != "hierarchy":
             raise ConfigError(
                 f"yield_dynamics must be 'hierarchy' or 'walk', not {dynamics!r}")

@@ -185,11 +185,25 @@ def walk_design(free: np.ndarray, anchor: np.ndarray, shock: np.ndarray,
 
 
 def walk_levels(design: WalkDesign, anchors, sigma, nu: float, *, free_name: str,
-                innovation_name: str, sources: list[str], years: list[int], starts=None):
+                innovation_name: str, sources: list[str], years: list[int], starts=None,
+                centring=None):
     """(source, year) levels of the walk; creates the free-level and innovation variables
     (``free_name``, ``innovation_name``) in the current model, labelled by source and year
     ("AFG 2001"; an innovation by its stretch: "GTM 2005-2012 1"). ``anchors`` (source,),
-    ``starts`` (one per ``design.start``) and ``sigma`` (source,) are tensors."""
+    ``starts`` (one per ``design.start``) and ``sigma`` (source,) are tensors.
+
+    ``centring`` (source,) in [0, 1], a tensor (default 1: the free levels are the levels
+    themselves): the free levels are sampled partially centred (Papaspiliopoulos, Roberts
+    and Skold 2007, Statistical Science 22:59). The sampled values x~ walk from the anchor
+    with steps of scale sigma ** w, and the levels are
+
+        x = anchor + sigma ** (1 - w) * (x~ - anchor),
+
+    so that every step of x keeps its law (scale sigma); only the geometry changes. w = 1 is
+    centred (the data pin x~ = x), w = 0 non-centred (x~ is a walk of unit steps, the
+    funnel between the levels and a small sigma is gone). ``w`` may depend on sigma and
+    other parameters, never on the free levels: it is a change of variables for each value
+    of them."""
     d = design
     model = pm.modelcontext(None)
     if d.free_pos.size:
@@ -206,11 +220,17 @@ def walk_levels(design: WalkDesign, anchors, sigma, nu: float, *, free_name: str
         anchors = pt.concatenate([anchors, starts])
     levels = [anchors]
     if d.free_pos.size:
+        src = d.free_source
+        scale = sigma[src] if centring is None else sigma[src] ** centring[src]
         free = pm.CustomDist(
-            free_name, anchors, sigma[d.free_source], float(nu), d.free_ref,
+            free_name, anchors, scale, float(nu), d.free_ref,
             d.free_k.astype(float), d.free_t.astype(float), d.free_source,
             logp=_free_logp, random=_free_random, support_point=_free_support_point,
             signature="(s),(n),(),(n),(n),(n),(n)->(n)", dims=f"{free_name}_at")
+        if centring is not None:
+            # a source with starts has no free levels (walk_design), so every free level
+            # walks from its own source's anchor
+            free = anchors[src] + sigma[src] ** (1.0 - centring[src]) * (free - anchors[src])
         levels.append(free)
     if d.other_pos.size:
         known = pt.concatenate(levels)
