@@ -128,8 +128,20 @@ class DeathsConfig(Config):
                                                "out)")
     country_effects: str = setting("centred", "'centred' or 'non_centred' (measured in the "
                                               "docs)")
-    group_levels: str = setting("non_centred", "super-region and region levels: "
-                                               "'centred' or 'non_centred'")
+    group_levels: str = setting(
+        "non_centred", "super-region and region levels: 'non_centred', 'centred', or "
+                       "'partial': centred to the degree their countries pin them against "
+                       "the levels' scale (deaths_graph.group_weights; docs/models/"
+                       "deaths.md, 'Partial centring')")
+    group_steps: str = setting(
+        "non_centred", "super-region and region trend steps over the data years: "
+                       "'non_centred' or 'partial' (as group_levels); past the data they are "
+                       "non-centred either way")
+    round_biases: str = setting(
+        "centred", "the parts of each GBD round's bias (world, super-region, country level "
+                   "and trend): 'centred', or 'partial': each centred to the degree the GBD "
+                   "rows pin it against its scale (deaths_graph.round_information; docs/"
+                   "models/deaths.md, 'Partial centring')")
     definition_ratio: str = setting(
         "centred", "walk of the US NCHS/GBD definition ratio: 'centred' where the data pin "
                    "it (VSRR to 2024), 'non_centred' where they do not (back-test cuts)")
@@ -142,9 +154,15 @@ class DeathsConfig(Config):
         if not self.gbd_rounds or len(set(self.gbd_rounds)) != len(self.gbd_rounds):
             raise ConfigError("DeathsConfig.gbd_rounds must name one or more distinct GBD "
                               f"rounds, not {self.gbd_rounds!r}")
-        if self.group_levels not in ("centred", "non_centred"):
-            raise ConfigError("DeathsConfig.group_levels must be 'centred' or "
+        if self.group_levels not in ("partial", "centred", "non_centred"):
+            raise ConfigError("DeathsConfig.group_levels must be 'partial', 'centred' or "
                               f"'non_centred', not {self.group_levels!r}")
+        if self.round_biases not in ("partial", "centred"):
+            raise ConfigError("DeathsConfig.round_biases must be 'partial' or "
+                              f"'centred', not {self.round_biases!r}")
+        if self.group_steps not in ("partial", "non_centred"):
+            raise ConfigError("DeathsConfig.group_steps must be 'partial' or "
+                              f"'non_centred', not {self.group_steps!r}")
         if self.definition_ratio not in ("centred", "non_centred"):
             raise ConfigError("DeathsConfig.definition_ratio must be 'centred' or "
                               f"'non_centred', not {self.definition_ratio!r}")
@@ -159,7 +177,8 @@ class OpioidDeaths(BayesianEstimator):
     _model_type: ClassVar[str] = "opioid_deaths"
     _model_version: ClassVar[str] = "6"  # 2: typed configs; 3: GBD rounds as measurements;
     # 4: certified-count error scale per drug series; 5: GBD zeros as pm.Censored (observed);
-    # 6: boundary-avoiding Gamma prior on the super-region spread
+    # 6: boundary-avoiding Gamma prior on the super-region spread (the "partial" options
+    # of 2026-11-30 are not a version: the default graph is version 6's)
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig

@@ -55,6 +55,53 @@ def _effect(name: str, sigma, dims, centred: bool, mu=0.0):
     return pm.Deterministic(name, mu + z * sigma, dims=dims)
 
 
+def _partial_effect(name: str, parent, sigma, w, dims):
+    """A Normal(0, sigma) deviation from ``parent`` sampled partially centred
+    (Papaspiliopoulos, Roberts and Skold 2007, Statistical Science 22:59): the free
+    ``{name}_pc`` is x~ ~ Normal(w parent, sigma ** w) and the level parent + deviation is
+    parent + sigma ** (1 - w) (x~ - w parent). w = 1 samples the level itself (centred),
+    w = 0 the standardised deviation (non-centred); any w in between is the same prior (a
+    change of variables for each value of parent, sigma and w, which must not depend on
+    x~). Returns the deviation (a Deterministic ``name``)."""
+    parent = pt.as_tensor(parent)
+    tilde = pm.Normal(f"{name}_pc", w * parent, sigma ** w, dims=dims)
+    return pm.Deterministic(name, sigma ** (1.0 - w) * (tilde - w * parent), dims=dims)
+
+
+def _split_partial(name: str, parent, sigma, w, dims: tuple[str, str], n_data: int):
+    """Normal(0, sigma) deviations of rows x columns from ``parent`` (rows x columns): the
+    first ``n_data`` columns (the data inform them) partially centred with weight ``w`` per
+    row (``_partial_effect``), the rest (prior only) non-centred. Returns the deviations."""
+    model = pm.modelcontext(None)
+    n_rows, n_cols = len(model.coords[dims[0]]), len(model.coords[dims[1]])
+    parent = pt.broadcast_to(pt.as_tensor(parent), (n_rows, n_cols))
+    w = pt.as_tensor(w)[:, None]
+    parts = [_partial_effect(f"{name}_data", parent[:, :n_data], sigma, w,
+                             (dims[0], f"{dims[1]}_data"))]
+    if n_data < n_cols:
+        z = pm.Normal(f"{name}_forecast_z", 0, 1, dims=(dims[0], f"{dims[1]}_forecast"))
+        parts.append(z * sigma)
+    return pt.concatenate(parts, axis=1)
+
+
+def group_weights(inp: DeathsInputs, s_super, s_region, s_country):
+    """Partial-centring weights (super-region, region) of a two-level hierarchy over the
+    countries: each level's Gaussian shrinkage weight, its prior variance against the
+    variance of what its members tell it, treating the countries' own values as known
+    (the data pin them): a region of n countries sees their mean, variance s_country^2 / n;
+    a super-region of m regions sees their mean, (s_region^2 + s_country^2 / n-bar) / m."""
+    has_pop = inp.has_population
+    n_regions, n_super = len(inp.region_ids), len(inp.super_region_ids)
+    n_c = np.maximum(np.bincount(inp.country_region[has_pop], minlength=n_regions), 1)
+    m_s = np.maximum(np.bincount(inp.region_super, minlength=n_super), 1)
+    n_bar = (np.bincount(inp.region_super, weights=n_c, minlength=n_super) / m_s)
+    v_region = s_region ** 2
+    w_region = v_region / (v_region + s_country ** 2 / n_c)
+    v_super = s_super ** 2
+    w_super = v_super / (v_super + (v_region + s_country ** 2 / n_bar) / m_s)
+    return w_super, w_region
+
+
 def coords(inp: DeathsInputs) -> dict:
     out = {
         "country": inp.countries,
@@ -147,9 +194,16 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         s_super = pri.sigma_super_region.create("sigma_super_region")
         s_region = pri.sigma_level.create("sigma_region")
         s_country = pri.sigma_level.create("sigma_country")
-        group_centred = cfg.group_levels == "centred"
-        a_super = _effect("super_region_level", s_super, "super_region", group_centred)
-        a_region = _effect("region_level", s_region, "region", group_centred)
+        if cfg.group_levels == "partial":
+            w_super, w_region = group_weights(inp, s_super, s_region, s_country)
+            a_super = _partial_effect("super_region_level", mu, s_super, w_super,
+                                      "super_region")
+            a_region = _partial_effect("region_level", (mu + a_super)[inp.region_super],
+                                       s_region, w_region, "region")
+        else:
+            group_centred = cfg.group_levels == "centred"
+            a_super = _effect("super_region_level", s_super, "super_region", group_centred)
+            a_region = _effect("region_level", s_region, "region", group_centred)
         level_mean = mu + a_super[sr] + a_region[rg]
         # countries without population: the level is log deaths, not a rate, so it is not
         # pooled (its own wide prior)
@@ -162,12 +216,27 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         t_region = pri.tau_step.create("tau_region")
         t_country = pri.tau_step.create("tau_country")
         # --- GBD round biases (before the coefficients: the walk is anchored on them)
-        level, trend = _round_biases(inp, pri)
+        partial_rounds = cfg.round_biases == "partial"
+        # partially centred round biases need the GBD dispersion first; otherwise it comes
+        # with the likelihood (version 6's order of variables: the same draws for a seed)
+        s_gbd = (pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
+                 if partial_rounds else None)
+        level, trend = _round_biases(inp, pri, s_gbd, partial_rounds)
         n_data_steps = inp.n_constrained  # steps between coefficients the data touch
-        d_super = _split_effect("super_region_step", 0.0, t_super, ("super_region", "step"),
-                                n_data_steps, False)
-        d_region = _split_effect("region_step", d_super[inp.region_super], t_region,
-                                 ("region", "step"), n_data_steps, False)
+        if cfg.group_steps == "partial":
+            w_super, w_region = group_weights(inp, t_super, t_region, t_country)
+            d_super = pm.Deterministic("super_region_step", _split_partial(
+                "super_region_step", 0.0, t_super, w_super, ("super_region", "step"),
+                n_data_steps), dims=("super_region", "step"))
+            parent = d_super[inp.region_super]
+            d_region = pm.Deterministic("region_step", parent + _split_partial(
+                "region_step", parent, t_region, w_region, ("region", "step"),
+                n_data_steps), dims=("region", "step"))
+        else:
+            d_super = _split_effect("super_region_step", 0.0, t_super,
+                                    ("super_region", "step"), n_data_steps, False)
+            d_region = _split_effect("region_step", d_super[inp.region_super], t_region,
+                                     ("region", "step"), n_data_steps, False)
         step_mean = d_region[rg]
         if level is not None:
             # each country's anchor round's deviation, in B-spline coefficients
@@ -216,7 +285,7 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         us_curve = log_deaths if level is None else pt.dot(anchored, inp.basis.T) + offset
 
         # --- GBD rounds: each a measurement with its own bias and dispersion
-        _gbd_likelihood(inp, log_deaths, level, trend, pri)
+        _gbd_likelihood(inp, log_deaths, level, trend, s_gbd, pri)
         if inp.us is not None:
             _us_block(inp, us_curve[inp.countries.index("USA")], pri,
                       cfg.definition_ratio == "centred")
@@ -234,7 +303,27 @@ def contrast_basis(n: int) -> np.ndarray:
     return -h  # for two rounds: (-1, +1) / sqrt(2), the later round above
 
 
-def _round_biases(inp: DeathsInputs, pri):
+#: stands for "no data" in a precision ratio (a finite number: an infinite one gives NaN
+#: gradients)
+NO_DATA = 1e6
+
+
+def round_information(inp: DeathsInputs) -> tuple[np.ndarray, np.ndarray]:
+    """Per country, the variances (in units of the GBD dispersion squared) with which its
+    GBD rows tell a round contrast of its bias level and of its bias trend: the mean over
+    rounds of 1 / (rows of the round) and of 1 / (sum of the rows' squared decades x);
+    ``NO_DATA`` where a round has no row of the country."""
+    n_c, n_r = len(inp.countries), len(inp.rounds)
+    count, sxx = np.zeros((n_c, n_r)), np.zeros((n_c, n_r))
+    np.add.at(count, (inp.gbd_country, inp.gbd_round), 1.0)
+    np.add.at(sxx, (inp.gbd_country, inp.gbd_round),
+              np.asarray(inp.round_trend_x)[inp.gbd_year] ** 2)
+    inv_n = np.where(count > 0, 1.0 / np.maximum(count, 1.0), NO_DATA).mean(axis=1)
+    inv_sxx = np.where(sxx > 0, 1.0 / np.maximum(sxx, 1e-12), NO_DATA).mean(axis=1)
+    return np.minimum(inv_n, NO_DATA), np.minimum(inv_sxx, NO_DATA)
+
+
+def _round_biases(inp: DeathsInputs, pri, s_gbd, partial: bool = True):
     """The GBD rounds' bias parameters. Returns (level, trend): each country's deviation of
     every round's bias from the rounds' mean, country x round tensors (None for one round).
 
@@ -258,12 +347,44 @@ def _round_biases(inp: DeathsInputs, pri):
     # deviation ~ N(world + super-region part, omega), which the data pin down (a sum of
     # separately sampled parts was a flat ridge: R-hat 2.5)
     h = contrast_basis(n_rounds)  # round x contrast
-    b_e = pm.Normal("round_bias_e", 0, tau, dims="round_contrast")
-    g_e = pm.ZeroSumNormal("round_super_region_bias_e", tau_sr,
-                           dims=("round_contrast", "super_region"))
-    u_e = pm.Normal("round_country_bias_e", b_e[None, :] + g_e.T[sr], omega[sr][:, None],
-                    dims=("country", "round_contrast"))
-    v_e = pm.Normal("round_trend_e", 0, lam[sr][:, None], dims=("country", "round_contrast"))
+    if partial:
+        # every part partially centred (``_partial_effect``): each country's by its own GBD
+        # rows (the shrinkage weight of its contrast against the GBD dispersion,
+        # ``round_information``), a super-region's by its countries' mean, the world's by
+        # the super-regions' mean; the super-region parts share one weight (the mean), so
+        # that scaling keeps their sum zero
+        inv_n, inv_sxx = round_information(inp)
+        var_gbd = s_gbd[sr] ** 2
+        var_u = omega[sr] ** 2 + var_gbd * inv_n  # what a country says of its parent
+        n_sr = np.bincount(sr, minlength=len(inp.super_region_ids))
+        var_g = pt.stack([var_u[sr == k].mean() / max(int(n_sr[k]), 1)
+                          for k in range(len(n_sr))])
+        w_g = (tau_sr ** 2 / (tau_sr ** 2 + var_g)).mean()
+        w_b = tau ** 2 / (tau ** 2 + (tau_sr ** 2 + var_g.mean()) / len(n_sr))
+        b_e = _partial_effect("round_bias_e", 0.0, tau, w_b, "round_contrast")
+        g_tilde = pm.ZeroSumNormal("round_super_region_bias_e_pc", tau_sr ** w_g,
+                                   dims=("round_contrast", "super_region"))
+        g_e = pm.Deterministic("round_super_region_bias_e", tau_sr ** (1.0 - w_g) * g_tilde,
+                               dims=("round_contrast", "super_region"))
+    else:
+        b_e = pm.Normal("round_bias_e", 0, tau, dims="round_contrast")
+        g_e = pm.ZeroSumNormal("round_super_region_bias_e", tau_sr,
+                               dims=("round_contrast", "super_region"))
+    parent = b_e[None, :] + g_e.T[sr]
+    if partial:
+        w_u = (omega[sr] ** 2 / var_u)[:, None]
+        w_v = (lam[sr] ** 2 / (lam[sr] ** 2 + var_gbd * inv_sxx))[:, None]
+        dev = _partial_effect("round_country_bias_offset", parent, omega[sr][:, None], w_u,
+                              ("country", "round_contrast"))
+        u_e = pm.Deterministic("round_country_bias_e", parent + dev,
+                               dims=("country", "round_contrast"))
+        v_e = _partial_effect("round_trend_e", 0.0, lam[sr][:, None], w_v,
+                              ("country", "round_contrast"))
+    else:
+        u_e = pm.Normal("round_country_bias_e", parent, omega[sr][:, None],
+                        dims=("country", "round_contrast"))
+        v_e = pm.Normal("round_trend_e", 0, lam[sr][:, None],
+                        dims=("country", "round_contrast"))
     pm.Deterministic("round_bias_dev", pt.dot(h, b_e), dims="gbd_round")
     pm.Deterministic("round_super_region_bias_dev", pt.dot(g_e.T, h.T),
                      dims=("super_region", "gbd_round"))
@@ -274,13 +395,14 @@ def _round_biases(inp: DeathsInputs, pri):
     return level, trend
 
 
-def _gbd_likelihood(inp: DeathsInputs, log_deaths, level, trend, pri) -> None:
+def _gbd_likelihood(inp: DeathsInputs, log_deaths, level, trend, s_gbd, pri) -> None:
     """GBD round r measures ``log_deaths`` (the rounds' average) + its bias's deviation from
     the rounds' mean bias, with lognormal dispersion by super-region (shared by the rounds)
     plus the rounding of values published in whole deaths; zeros are left-censored at 0.5."""
     sr = inp.country_super
     x = inp.round_trend_x  # per year of the latent grid
-    s_gbd = pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
+    if s_gbd is None:
+        s_gbd = pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
 
     # each round's mean on the dense (country, year, round) grid, then one 1-D gather per
     # observed variable: 2-D fancy indexing (``log_deaths[c, t]``, ``level[c, r]``) and its
