@@ -115,6 +115,17 @@ class DeathsPriors(Config):
         "(0.028-0.089, docs)", mu=-2.9957, sigma=0.6)
 
 
+#: the parameterisation settings of ``DeathsConfig`` and their allowed values (the same
+#: prior either way; docs/models/deaths.md, "Parameterisation" and "Partial centring")
+PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
+    "group_levels": ("non_centred", "centred", "partial"),
+    "group_steps": ("non_centred", "partial"),
+    "round_biases": ("centred", "partial"),
+    "definition_ratio": ("centred", "non_centred"),
+    "country_effects": ("centred", "non_centred"),
+}
+
+
 @dataclass(frozen=True)
 class DeathsConfig(Config):
     """Settings of ``OpioidDeaths``."""
@@ -154,21 +165,11 @@ class DeathsConfig(Config):
         if not self.gbd_rounds or len(set(self.gbd_rounds)) != len(self.gbd_rounds):
             raise ConfigError("DeathsConfig.gbd_rounds must name one or more distinct GBD "
                               f"rounds, not {self.gbd_rounds!r}")
-        if self.group_levels not in ("partial", "centred", "non_centred"):
-            raise ConfigError("DeathsConfig.group_levels must be 'partial', 'centred' or "
-                              f"'non_centred', not {self.group_levels!r}")
-        if self.round_biases not in ("partial", "centred"):
-            raise ConfigError("DeathsConfig.round_biases must be 'partial' or "
-                              f"'centred', not {self.round_biases!r}")
-        if self.group_steps not in ("partial", "non_centred"):
-            raise ConfigError("DeathsConfig.group_steps must be 'partial' or "
-                              f"'non_centred', not {self.group_steps!r}")
-        if self.definition_ratio not in ("centred", "non_centred"):
-            raise ConfigError("DeathsConfig.definition_ratio must be 'centred' or "
-                              f"'non_centred', not {self.definition_ratio!r}")
-        if self.country_effects not in ("centred", "non_centred"):
-            raise ConfigError("DeathsConfig.country_effects must be 'centred' or "
-                              f"'non_centred', not {self.country_effects!r}")
+        for name, allowed in PARAMETERISATIONS.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"DeathsConfig.{name} must be one of "
+                                  f"{', '.join(map(repr, allowed))}, not {value!r}")
 
 
 class OpioidDeaths(BayesianEstimator):
