@@ -491,8 +491,9 @@ class OpiumProduction(BayesianEstimator):
         The others are non-centred (mean + sd x N(0, 1)): nothing pins their yields.
         'walk': a Gaussian random walk from the country mean in the first year, free
         (centred) in the years whose yield the data pin (``yield_pinned_years``), bridges
-        and tails of innovations elsewhere (``production_walk``); the free levels partially
-        centred (``ProductionConfig.yield_centring``)."""
+        and tails of innovations elsewhere (``production_walk``); with
+        ``ProductionConfig.yield_centring = "partial"`` the free levels are partially
+        centred (``obs_sigma`` then sets the weight; otherwise it is unused here)."""
         dynamics = self.model_config.yield_dynamics
         n = len(self.sources)
         if dynamics == "walk":
