@@ -248,8 +248,12 @@ def test_a_model_config_is_merged_over_the_spec_and_checked_first(monkeypatch):
     from burden.validate import sbc
 
     calls = []
-    monkeypatch.setattr(sbc, "simulate", lambda spec, n, seed: calls.append(spec) or
-                        (_ for _ in ()).throw(RuntimeError("stop")))
+
+    def stop_at_simulate(spec, n, seed):  # no prior draws needed: record the spec, stop
+        calls.append(spec)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(sbc, "simulate", stop_at_simulate)
     with pytest.raises(ConfigError, match="yield_centring"):
         sbc.run("production", 2, model_config={"yield_centring": "halfway"})
     assert calls == []
