@@ -399,7 +399,7 @@ def _split_parts(groups: xr.Dataset, opiate_shares: xr.DataArray,
     if missing:
         raise ValueError(f"no opiate shares for markets {missing}")
     years = _common_years(total, opiate_shares)
-    total, frac = total.sel(year=years), frac.sel(year=years)
+    total, frac = _select(total, year=years), _select(frac, year=years)
     rng = np.random.default_rng([seed, 7])
     b = _draw_prior(total, a.both_to_opiate, 1.0, 1.0, rng).values[:, :, None, None]
     m = _draw_prior(total, a.mexico_share, *SYNTHETIC_CHAIN.beta(), rng).values
@@ -411,8 +411,9 @@ def _split_parts(groups: xr.Dataset, opiate_shares: xr.DataArray,
     synth = t * f[..., group["synthetic_only"]] + (1 - b) * both
     # tiny negatives of rounding where nothing is left (a market-year all illicit)
     rest = np.clip(t - opiate - synth, 0.0, None)
-    shares = align_draws(total, opiate_shares.sel(year=years), seed)
-    shares = shares.sel(market=markets).transpose("chain", "draw", "market", "source", "year")
+    shares = align_draws(total, _select(opiate_shares, year=years), seed)
+    shares = _select(shares, market=markets).transpose("chain", "draw", "market", "source",
+                                                       "year")
     north = np.isin(markets, list(SYNTHETIC_CHAIN.markets))[None, None, :]
     split = np.stack([np.where(north, m[..., None], 0.0),
                       np.where(north, 1 - m[..., None], 0.0),
@@ -434,12 +435,18 @@ def split_market_groups(groups: xr.Dataset, opiate_shares: xr.DataArray,
     market's deaths less the attributed ones, so the chains add up to ``deaths`` in every
     draw (to float64 rounding) whatever the precision of ``fraction``."""
     p = _split_parts(groups, opiate_shares, assumptions, seed)
+    return _by_type_dataset(p, p["opiate"][:, :, :, None, :] * p["shares"],
+                            p["synth"][:, :, :, None, :] * p["split"][..., None])
+
+
+def _by_type_dataset(p: dict, opiate: np.ndarray, synthetic: np.ndarray) -> xr.Dataset:
+    """The Dataset of ``split_market_groups`` from ``_split_parts`` and the two chains'
+    deaths by source."""
     per_market = ("chain", "draw", "market", "year")
     out = xr.Dataset({
-        "illicit_opiate": (("chain", "draw", "market", "source", "year"),
-                           p["opiate"][:, :, :, None, :] * p["shares"]),
+        "illicit_opiate": (("chain", "draw", "market", "source", "year"), opiate),
         "illicit_synthetic": (("chain", "draw", "market", "synthetic_source", "year"),
-                              p["synth"][:, :, :, None, :] * p["split"][..., None]),
+                              synthetic),
         "not_attributed": (per_market, p["rest"]),
         "deaths": (per_market, p["total"]),
     }, coords={"chain": p["chain"], "draw": p["draw"], "market": p["markets"],
@@ -447,6 +454,33 @@ def split_market_groups(groups: xr.Dataset, opiate_shares: xr.DataArray,
                "synthetic_source": p["synthetic_sources"]})
     out.attrs.update({"definition": DEATHS_DEFINITION, **p["describe"]})
     return out
+
+
+def split_into_table(groups: xr.Dataset, opiate_shares: xr.DataArray,
+                     assumptions: TypeAssumptions | None = None, *, seed: int = 20171,
+                     with_world: bool = True, out: np.ndarray | None = None
+                     ) -> tuple[xr.Dataset, xr.DataArray]:
+    """``split_market_groups`` and its ``world_table`` in one pass, as
+    ``read_attribution`` needs them: the opiate chain's deaths by source are written
+    straight into the table, and the Dataset's ``illicit_opiate`` is a view of it, so
+    the largest part (150 MB for the real fits) is made once. The values are those of
+    the two calls (a World row may differ in the last bit: the order of its sum)."""
+    p = _split_parts(groups, opiate_shares, assumptions, seed)
+    synthetic = p["synth"][:, :, :, None, :] * p["split"][..., None]
+    sources, table = _empty_table(p["total"].shape, list(p["sources"]),
+                                  list(p["synthetic_sources"]), with_world, out)
+    n_market = len(p["markets"])
+    opi_at = _positions(list(range(len(p["sources"]))))  # the opiate sources come first
+    opiate = table[:, :, :n_market, 0, opi_at]  # a view (basic indexing)
+    np.multiply(p["opiate"][:, :, :, None, :], p["shares"], out=opiate)
+    _fill_table(table, n_market, sources, with_world, [
+        (1, list(p["synthetic_sources"]), synthetic),
+        (2, [NOT_ATTRIBUTED], p["rest"][:, :, :, None, :])])
+    if with_world:
+        table[:, :, n_market, 0, opi_at] = opiate.sum(axis=2)
+    return (_by_type_dataset(p, opiate, synthetic),
+            _table_array(table, p["chain"], p["draw"], list(p["markets"]), sources,
+                         p["years"], with_world))
 
 
 def country_balance(deaths: xr.DataArray, composition: xr.DataArray,
@@ -467,6 +501,15 @@ def country_balance(deaths: xr.DataArray, composition: xr.DataArray,
                        "deaths": out["deaths"]})
 
 
+def _select(da, **labels):
+    """``da.sel(**labels)``, or ``da`` itself where every dimension already holds exactly
+    those labels in that order (``sel`` with a list copies the whole array: 0.2-0.5 s
+    for the markets' shares)."""
+    todo = {d: v for d, v in labels.items()
+            if da.indexes[d].tolist() != list(np.asarray(v).tolist())}
+    return da.sel(**todo) if todo else da
+
+
 def _positions(idx: list[int]) -> slice | list[int]:
     """A slice where the positions are consecutive (a view, not a fancy-index copy)."""
     if idx and idx == list(range(idx[0], idx[0] + len(idx))):
@@ -474,43 +517,68 @@ def _positions(idx: list[int]) -> slice | list[int]:
     return idx
 
 
-def world_table(by_type: xr.Dataset, with_world: bool = True) -> xr.DataArray:
+def world_table(by_type: xr.Dataset, with_world: bool = True,
+                out: np.ndarray | None = None) -> xr.DataArray:
     """One array (chain, draw, market, supply_chain, source, year) of every part of the
     by-type attribution, not-attributed rows included, so that its sum over supply_chain,
     source and market is the deaths estimate in every draw; markets plus ``World`` (the
     sum of the markets' draws; left out when not ``with_world``). Sources: the opiate
     sources, then the synthetic ones not among them, then ``NOT_ATTRIBUTED``; a chain's
-    rows of another chain's sources are 0."""
-    from burden.registry.markets import WORLD_MARKET
-
+    rows of another chain's sources are 0. ``out``: an array of zeros of the table's
+    shape to fill (a slice of a larger one, so that stacking tables copies nothing)."""
     opi = by_type["illicit_opiate"].transpose("chain", "draw", "market", "source", "year")
     syn = by_type["illicit_synthetic"].transpose("chain", "draw", "market",
                                                  "synthetic_source", "year")
     rest = by_type["not_attributed"].transpose("chain", "draw", "market", "year")
     opi_src = opi["source"].values.tolist()
     syn_src = syn["synthetic_source"].values.tolist()
+    sources, table = _empty_table(rest.shape, opi_src, syn_src, with_world, out)
+    _fill_table(table, rest.sizes["market"], sources, with_world, [
+        (0, opi_src, opi.values), (1, syn_src, syn.values),
+        (2, [NOT_ATTRIBUTED], rest.values[:, :, :, None, :])])
+    return _table_array(table, rest["chain"].values, rest["draw"].values,
+                        rest["market"].values.tolist(), sources, rest["year"].values,
+                        with_world)
+
+
+def _empty_table(shape: tuple[int, ...], opi_src: list[str], syn_src: list[str],
+                 with_world: bool, out: np.ndarray | None) -> tuple[list[str], np.ndarray]:
+    """The sources of a world table (opiate, then synthetic ones not among them, then
+    ``NOT_ATTRIBUTED``) and its array of zeros (``out`` when given); ``shape`` is
+    (chain, draw, market, year)."""
     sources = list(dict.fromkeys([*opi_src, *syn_src, NOT_ATTRIBUTED]))
+    n_chain, n_draw, n_market, n_year = shape
+    full = (n_chain, n_draw, n_market + int(with_world), len(CHAINS), len(sources), n_year)
+    if out is not None and out.shape != full:
+        raise ValueError(f"world_table: out has shape {out.shape}, the table {full}")
+    return sources, (np.zeros(full) if out is None else out)
+
+
+def _fill_table(table: np.ndarray, n_market: int, sources: list[str], with_world: bool,
+                parts: list[tuple[int, list[str], np.ndarray]]) -> None:
+    """Write each (supply chain, its sources, values (chain, draw, market, source,
+    year)) into ``table``, and the markets' sum into its World row."""
     index = {s: i for i, s in enumerate(sources)}
-    n_chain, n_draw, n_market, n_year = rest.shape
-    table = np.zeros((n_chain, n_draw, n_market + int(with_world), len(CHAINS),
-                      len(sources), n_year))
-    parts = [(0, _positions([index[s] for s in opi_src]), opi.values),
-             (1, _positions([index[s] for s in syn_src]), syn.values),
-             (2, index[NOT_ATTRIBUTED], rest.values)]
-    for chain, where, values in parts:
+    for chain, names, values in parts:
+        where = _positions([index[s] for s in names])
         table[:, :, :n_market, chain, where] = values
         if with_world:  # the markets' sum, of the parts only (the zeros add nothing)
             table[:, :, n_market, chain, where] = values.sum(axis=2)
-    markets = rest["market"].values.tolist()
+
+
+def _table_array(table: np.ndarray, chain, draw, markets: list[str], sources: list[str],
+                 years, with_world: bool) -> xr.DataArray:
+    from burden.registry.markets import WORLD_MARKET
+
     if with_world:
         markets = [*markets, WORLD_MARKET]
     # one plain (object) source index: xarray cannot join pandas' string dtype indexes
     return xr.DataArray(
         table, name="attributable_deaths",
         dims=("chain", "draw", "market", "supply_chain", "source", "year"),
-        coords={"chain": rest["chain"].values, "draw": rest["draw"].values,
-                "market": markets, "supply_chain": list(CHAINS),
-                "source": np.array(sources, dtype=object), "year": rest["year"].values})
+        coords={"chain": chain, "draw": draw, "market": markets,
+                "supply_chain": list(CHAINS), "source": np.array(sources, dtype=object),
+                "year": years})
 
 
 #: precision of the stored split by drug type (a derived array: float32 keeps 24 bits, a
@@ -618,6 +686,7 @@ def read_attribution(path: Path, models_dir: Path | None = None) -> dict:
     if "by_type" in tree:
         by_type = tree["by_type"].to_dataset()
         scenarios = tree["scenarios"].to_dataset()["attributable_deaths"]
+        world = world_table(by_type)
     else:
         from burden.fits import load_fit
 
@@ -635,23 +704,29 @@ def read_attribution(path: Path, models_dir: Path | None = None) -> dict:
                              "fitted again): run `burden attribute`")
         # resampled to the deaths' draws once (later calls pass them through)
         shares = align_draws(groups["deaths"], shares.sel(year=groups["year"].values), seed)
-        by_type = None
-        parts = {}
-        for name, a in SCENARIOS.items():
-            if by_type is None:  # the default assumptions (the first scenario)
-                by_type = split_market_groups(groups, shares, a, seed=seed)
-            # the US only (what the sensitivity table reads); the draws of b and m
-            # depend on the seed and the number of draws, not on the markets
-            parts[name] = world_table(split_market_groups(
-                groups.sel(market=[US]), shares.sel(market=[US]), a, seed=seed),
-                with_world=False)
-        scenarios = xr.concat(list(parts.values()),
-                              dim=pd.Index(list(parts), name="scenario"))
+        by_type, world = split_into_table(  # the default assumptions
+            groups, shares, next(iter(SCENARIOS.values())), seed=seed)
+        # the US only (what the sensitivity table reads); the draws of b and m depend on
+        # the seed and the number of draws, not on the markets. Each scenario's table is
+        # written into its slice of one array (xr.concat would copy them all again).
+        us_groups, us_shares = groups.sel(market=[US]), shares.sel(market=[US])
+        stacked, tables = None, []
+        for k, a in enumerate(SCENARIOS.values()):
+            _, table = split_into_table(us_groups, us_shares, a, seed=seed,
+                                        with_world=False,
+                                        out=None if stacked is None else stacked[k])
+            if stacked is None:
+                stacked = np.zeros((len(SCENARIOS), *table.shape))
+                stacked[0] = table.values
+            tables.append(table)
+        scenarios = xr.DataArray(
+            stacked, name=tables[0].name, dims=("scenario", *tables[0].dims),
+            coords={"scenario": list(SCENARIOS), **tables[0].coords})
         # fixed-width text labels, as netCDF gives them back (an object index ordered the
         # sensitivity table's rows source-first instead of year-first)
         scenarios = scenarios.assign_coords(
             source=np.asarray(scenarios["source"].values.tolist(), dtype=str))
-    return {"by_type": by_type, "world": world_table(by_type),
+    return {"by_type": by_type, "world": world,
             "world_deaths": tree["world_deaths"].to_dataset()["deaths"],
             "scenarios": scenarios,
             "prior_driven": tree["prior_driven"].to_dataset()["prior_driven_fraction"],

@@ -13,6 +13,9 @@ from burden.attribution import (
     TypeAssumptions,
     attribute_by_type,
     country_balance,
+    market_groups,
+    split_into_table,
+    split_market_groups,
     world_table,
 )
 from burden.data.cleaning import CleaningLog
@@ -96,6 +99,31 @@ def test_by_type_chains_follow_their_markets_and_the_world_table_adds_up():
     xr.testing.assert_allclose(world.drop_vars("market"),
                                deaths.sum("location").transpose(*world.dims))
     assert NOT_ATTRIBUTED in table["source"].values
+
+
+def test_split_into_table_gives_the_split_and_its_world_table_in_one_pass():
+    deaths, comp = _deaths(), _composition()
+    groups = market_groups(deaths, comp, MARKET_OF, seed=3)
+    a = TypeAssumptions()
+    expected = split_market_groups(groups, _shares(), a, seed=3)
+    by_type, table = split_into_table(groups, _shares(), a, seed=3)
+    xr.testing.assert_identical(by_type, expected)
+    # the markets' rows exactly; the World row is the same sum, perhaps in another order
+    full = world_table(expected)
+    markets = full.isel(market=slice(None, -1))  # the World row is last
+    xr.testing.assert_identical(table.isel(market=slice(None, -1)), markets)
+    xr.testing.assert_allclose(table, full, rtol=1e-14, atol=0.0)
+    # the opiate chain is a view of the table (the table is the only copy)
+    assert np.shares_memory(by_type["illicit_opiate"].values, table.values)
+    # written into a given array (the scenarios' stack) without a copy
+    target = np.zeros((2, *markets.shape))
+    _, into = split_into_table(groups, _shares(), a, seed=3, with_world=False,
+                               out=target[1])
+    assert np.shares_memory(into.values, target)
+    np.testing.assert_array_equal(target[1], markets.values)
+    assert not target[0].any()
+    with pytest.raises(ValueError, match="out has shape"):
+        split_into_table(groups, _shares(), a, seed=3, out=target[1])
 
 
 def test_scenarios_fix_the_priors():
