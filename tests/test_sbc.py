@@ -29,6 +29,38 @@ def test_ranks_count_thinned_draws_strictly_below_the_truth():
         sbc_stats.ranks(draws, [0.0])
 
 
+def test_ties_with_the_truth_are_broken_uniformly_and_constants_get_no_verdict():
+    # a constant by construction (e.g. the US any-opioid share of itself, log 1 = 0):
+    # every draw ties the truth; without the tie-break its rank is 0 in every simulation
+    draws = np.zeros((2, 50, 1))
+    assert sbc_stats.ranks(draws, [0.0])[0].tolist() == [0]
+    rng = np.random.default_rng(5)
+    got = np.array([sbc_stats.ranks(draws, [0.0], rng=rng)[0][0] for _ in range(4000)])
+    assert got.min() == 0 and got.max() == 100
+    counts = np.bincount(got, minlength=101)  # uniform on 0..100: about 40 each
+    assert abs(got.mean() - 50.0) < 1.5 and counts.max() < 80
+    # partial ties: 30 draws below, 40 equal, 30 above -> ranks 30..70
+    partial = np.concatenate([np.full(30, -1.0), np.zeros(40), np.ones(30)]).reshape(1, 100, 1)
+    r = [sbc_stats.ranks(partial, [0.0], rng=rng)[0][0] for _ in range(2000)]
+    assert min(r) == 30 and max(r) == 70
+    # without ties the rng is not touched, so tie-free ranks (and PITs) are unchanged
+    state = rng.bit_generator.state
+    sbc_stats.ranks(np.arange(100.0).reshape(1, 100, 1), [10.5], rng=rng)
+    assert rng.bit_generator.state == state
+    # the band test gives a constant no verdict, and does not count it as a parameter
+    table = _normal_sbc(100, 3)
+    const = table[table["index"] == "0"].assign(
+        variable="theta", index="c", parameter="theta[c]", true=0.0, rank=0, pit=0.004)
+    unif = sbc_stats.uniformity(pd.concat([table, const], ignore_index=True))
+    assert unif.loc[unif["parameter"] == "theta[c]", "pass"].isna().all()
+    summary = sbc_stats.summarise_uniformity(unif)
+    assert summary.loc[0, "parameters"] == 3 and bool(summary.loc[0, "pass"])
+    from burden.plots.sbc import sbc_ecdf_data  # and the figure leaves it out
+
+    plotted = sbc_ecdf_data(pd.concat([table, const], ignore_index=True))
+    assert set(plotted["parameter"]) == {"theta[0]", "theta[1]", "theta[2]"}
+
+
 def test_thin_factor_targets_the_effective_sample_size():
     assert sbc_stats.thin_factor(4000, 4000) == 1
     assert sbc_stats.thin_factor(4000, 400) == 10

@@ -26,12 +26,15 @@ def sbc_ecdf_data(ranks: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFrame:
     """What ``plot_sbc_ecdf`` draws: per parameter, the PIT ECDF minus the uniform CDF at
     x = k/n and the simultaneous ``prob`` band (also minus x); ``inside`` says whether the
     parameter's whole line stays inside its band. Failed simulations (no rank) are left
-    out (the rank table and ``sims.csv`` say how many)."""
+    out (the rank table and ``sims.csv`` say how many), and so are constants (a true value
+    the same in every simulation)."""
     require(ranks, ["variable", "parameter", "pit", "status"], "SBC rank table")
     ok = ranks[ranks["status"] == "ok"]
     require_rows(ok, "SBC rank table")
     parts = []
     for (variable, parameter), group in ok.groupby(["variable", "parameter"], sort=False):
+        if "true" in group and group["true"].nunique() == 1 and len(group) > 1:
+            continue  # a constant by construction: nothing to calibrate (``uniformity``)
         band = ecdf_band(group["pit"].to_numpy(float), prob)
         inside = bool(((band["ecdf"] >= band["lower"]) & (band["ecdf"] <= band["upper"]))
                       .all())

@@ -523,9 +523,10 @@ def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
     n_total = flat.shape[0] * flat.shape[1]
     thin = sbc_stats.thin_factor(n_total, ess_min)
     rng = np.random.default_rng([sim.seed, 1])
+    ties = np.random.default_rng([sim.seed, 2])  # apart, so tie-free PITs are unchanged
     result = {}
     for name, (values, _) in qty.items():
-        rank, n_draws = sbc_stats.ranks(values, sim.truth[name], thin)
+        rank, n_draws = sbc_stats.ranks(values, sim.truth[name], thin, ties)
         result[name] = (rank, n_draws, sbc_stats.pit_from_ranks(rank, n_draws, rng))
     return {"ranks": result, "r_hat_max": r_hat_max, "ess_bulk_min": ess_min,
             "divergences": divergences, "thin": thin, "compile_s": compile_s,

@@ -95,9 +95,15 @@ def thin_factor(n_total: int, ess_min: float) -> int:
     return max(1, int(np.ceil(n_total / ess_min)))
 
 
-def ranks(draws: np.ndarray, truth: np.ndarray, thin: int = 1) -> tuple[np.ndarray, int]:
+def ranks(draws: np.ndarray, truth: np.ndarray, thin: int = 1,
+          rng: np.random.Generator | None = None) -> tuple[np.ndarray, int]:
     """(rank of each true value, L): ``draws`` (chain, draw, m) thinned by ``thin`` within
-    each chain; the rank counts thinned draws strictly below the truth (0..L)."""
+    each chain; the rank counts thinned draws strictly below the truth (0..L), plus, where
+    draws equal the truth, a uniform share of those ties (``rng``; Talts et al. 2018 for
+    discrete quantities). Without ties to break, ``rng`` is not used. A quantity that is
+    constant (a Deterministic fixed by construction, such as the US any-opioid share of
+    any-opioid deaths, log 1 = 0) ties every draw: without the tie-break its rank would be 0
+    in every simulation, a spurious failure."""
     draws = np.asarray(draws, dtype=float)
     if draws.ndim != 3:
         raise ValueError(f"ranks: draws must be (chain, draw, m), got shape {draws.shape}")
@@ -105,7 +111,11 @@ def ranks(draws: np.ndarray, truth: np.ndarray, thin: int = 1) -> tuple[np.ndarr
     truth = np.asarray(truth, dtype=float).reshape(-1)
     if truth.size != kept.shape[1]:
         raise ValueError(f"ranks: {truth.size} true values for {kept.shape[1]} quantities")
-    return (kept < truth[None, :]).sum(axis=0), kept.shape[0]
+    below = (kept < truth[None, :]).sum(axis=0)
+    ties = (kept == truth[None, :]).sum(axis=0)
+    if rng is not None and ties.any():
+        below = below + rng.integers(0, ties + 1)
+    return below, kept.shape[0]
 
 
 def pit_from_ranks(rank: np.ndarray, n_draws: np.ndarray, rng: np.random.Generator
@@ -155,12 +165,15 @@ def uniformity(table: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFrame:
     (0.5 expected; above: the posterior sits below the truth, i.e. the model
     underestimates), share_outside_90 (PIT outside [0.05, 0.95]; 0.10 expected; more: the
     posterior is too narrow). Multiplicity: with k parameters, about 5% of k fail by chance
-    even for a calibrated model; ``summarise_uniformity`` says how many are expected."""
+    even for a calibrated model; ``summarise_uniformity`` says how many are expected.
+    A parameter whose true value is the same in every simulation (a constant by
+    construction) has no verdict: there is no distribution to calibrate."""
     ok = table[table["status"] == "ok"]
     rows = []
     for (variable, parameter), group in ok.groupby(["variable", "parameter"], sort=False):
         pit = group["pit"].to_numpy(float)
-        if pit.size < 2:  # nothing to test: no verdict
+        constant = "true" in group and group["true"].nunique() == 1 and len(group) > 1
+        if pit.size < 2 or constant:  # nothing to test (or a constant): no verdict
             rows.append({"variable": variable, "parameter": parameter, "n": int(pit.size),
                          "pass": None, "max_excess": np.nan, "where": np.nan,
                          "mean_pit": float(pit.mean()) if pit.size else np.nan,
@@ -189,7 +202,7 @@ def summarise_uniformity(unif: pd.DataFrame, prob: float = BAND_PROB) -> pd.Data
 
     rows = []
     for variable, group in unif.groupby("variable", sort=False):
-        k = len(group)
+        k = int(group["pass"].notna().sum())  # parameters with a verdict
         failed = int((group["pass"] == False).sum())
         by_chance = int(binom.ppf(0.95, k, 1 - prob))
         rows.append({"variable": variable, "parameters": k, "failed": failed,
