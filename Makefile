@@ -115,29 +115,29 @@ SUMMARY_CODE := burden/summarise.py burden/result_schemas.py burden/plots/checks
                 burden/validate/loo_pit.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
-	$(BURDEN) fit deaths
+	$(BURDEN) fit deaths --no-summary
 
 $(MODELS)/production.nc: $(PROC)/production_measurements.parquet burden/models/production.py \
     $(MODEL_CODE)
-	$(BURDEN) fit production
+	$(BURDEN) fit production --no-summary
 
 $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
     burden/models/markets.py burden/models/markets_data.py burden/models/printed_dirichlet.py \
     burden/registry/markets.py $(MODEL_CODE)
-	$(BURDEN) fit markets
+	$(BURDEN) fit markets --no-summary
 
 # certified opioid-involved overdose deaths, US by drug and Canada, to the present
 $(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet \
     $(PROC)/canada_opioid_deaths.parquet burden/models/certified.py \
     burden/models/certified_data.py burden/models/trends.py $(MODEL_CODE)
-	$(BURDEN) fit certified
+	$(BURDEN) fit certified --no-summary
 
 # shares of opioid deaths by drug type (US, Canada measured; elsewhere UNODC evidence)
 $(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
     $(PROC)/canada_opioid_deaths.parquet $(PROC)/drug_use_prevalence.parquet \
     $(PROC)/drug_seizures.parquet burden/models/composition.py \
     burden/models/composition_data.py $(MODEL_CODE)
-	$(BURDEN) fit composition
+	$(BURDEN) fit composition --no-summary
 
 # every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last
 $(MODELS)/%/manifest.json: $(MODELS)/%.nc $(SUMMARY_CODE)

@@ -80,10 +80,17 @@ def _sampler_config(args: argparse.Namespace) -> dict:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from burden import fits
 
-    path = fits.fit_and_save(args.fit, model_config=_json(args.model_config,
-                                                          "--model-config"),
-                             sampler_config=_sampler_config(args))
+    est, path = fits.fit_and_keep(args.fit, model_config=_json(args.model_config,
+                                                               "--model-config"),
+                                  sampler_config=_sampler_config(args))
     print(f"saved {path}")
+    if args.no_summary:
+        conv = json.loads(est.idata.attrs["convergence"])
+        print(f"{args.fit}: max R-hat {conv['r_hat_max']:.3f}, min bulk ESS "
+              f"{conv['ess_bulk_min']:.0f}, {conv['divergences']} divergences -> "
+              + ("converged" if conv["converged"] else "NOT CONVERGED: do not use"))
+        return 0 if conv["converged"] else 3
+    # the saved file, loaded as a notebook would (its Deterministics recomputed and checked)
     est = fits.load_fit(args.fit)
     if hasattr(est, "summary_text"):
         print(est.summary_text())
@@ -293,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("fit", choices=FIT_NAMES)
     fit.add_argument("--model-config", help="JSON merged over this model's defaults; "
                      "`burden priors FIT` lists the priors, unknown keys are refused")
+    fit.add_argument("--no-summary", action="store_true",
+                     help="print the convergence line only: skip reloading the saved fit "
+                     "and its summary (the Makefile's `burden summarise` step loads it)")
     _add_sampler_options(fit)
     fit.set_defaults(func=_cmd_fit)
 

@@ -2,7 +2,8 @@
 
 One job: operations on draws held as ``xarray.DataArray`` with ``chain`` and ``draw`` dims.
 
-- ``interval_summary``: mean and central interval (95% by default) as a tidy table;
+- ``interval_summary``: mean and central interval (95% by default) as a tidy table
+  (``interval_dataset`` and ``interval_table``: the same in two steps);
 - ``resample_draws`` / ``align_draws``: bring draws of independent fits to one (chain, draw)
   shape with a seeded resample, so they can be multiplied draw by draw;
 - ``group_sum``: sums of draws over groups (countries -> regions -> world), never of means.
@@ -25,18 +26,29 @@ def interval_summary(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DI
                      prob: float = INTERVAL_PROB) -> pd.DataFrame:
     """Mean and central ``prob`` interval of ``draws`` as a tidy table (one row per element
     of the non-sample dims; columns: those dims, ``mean``, ``lower``, ``upper``)."""
+    return interval_table(interval_dataset(draws, sample_dims, prob))
+
+
+def interval_dataset(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DIMS,
+                     prob: float = INTERVAL_PROB) -> xr.Dataset:
+    """Mean and central ``prob`` interval of ``draws`` (variables ``mean``, ``lower``,
+    ``upper`` over the non-sample dims): ``interval_summary`` before it becomes a table."""
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     stacked = draws.stack(sample=list(sample_dims)).transpose(..., "sample")
     lower, upper = _quantiles(stacked.values, (lo, hi))
     kept = stacked.isel(sample=0, drop=True)
-    out = xr.Dataset(
+    return xr.Dataset(
         {
             "mean": stacked.mean("sample"),
             "lower": kept.copy(data=lower),
             "upper": kept.copy(data=upper),
         }
     )
-    frame = out.to_dataframe()
+
+
+def interval_table(stats: xr.Dataset) -> pd.DataFrame:
+    """An ``interval_dataset`` as the tidy table ``interval_summary`` returns."""
+    frame = stats.to_dataframe()
     return frame.reset_index() if frame.index.nlevels > 1 or frame.index.name else frame
 
 

@@ -83,6 +83,16 @@ def fit_and_save(name: str, *, model_config: dict | None = None,
                  sampler_config: dict | None = None, processed_dir: Path | None = None,
                  models_dir: Path | None = None, progressbar: bool | None = None) -> Path:
     """Fit ``name`` on the processed tables and save it to ``models/<name>.nc``."""
+    return fit_and_keep(name, model_config=model_config, sampler_config=sampler_config,
+                        processed_dir=processed_dir, models_dir=models_dir,
+                        progressbar=progressbar)[1]
+
+
+def fit_and_keep(name: str, *, model_config: dict | None = None,
+                 sampler_config: dict | None = None, processed_dir: Path | None = None,
+                 models_dir: Path | None = None, progressbar: bool | None = None
+                 ) -> tuple[Any, Path]:
+    """``fit_and_save``, returning the fitted estimator (as fitted, not reloaded) too."""
     s = spec(name)
     cls = s.estimator
     kwargs: dict[str, Any] = {}
@@ -92,4 +102,4 @@ def fit_and_save(name: str, *, model_config: dict | None = None,
     model.fit(read_tables(cls.data_tables, processed_dir), progressbar=progressbar)
     path = model.save(s.path(models_dir))
     log.info("saved %s", path)
-    return path
+    return model, path

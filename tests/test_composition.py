@@ -63,6 +63,48 @@ def _shares(chains=2, draws=40, markets=MARKETS, seed=2):
                                 "year": YEARS})
 
 
+# ---- the composition summary ------------------------------------------------------------------
+def test_summary_equals_the_summary_of_every_country_year_draw(composition_fit):
+    """``summary`` summarises modelled shares once per location (they are constant over
+    years) and measured years apart: the table must equal ``interval_summary`` of the full
+    (chain, draw, location, year, group) draws, involving shares included; a subset of
+    locations and years gives the same rows as the full table."""
+    from burden.draws import interval_summary
+
+    est = composition_fit
+    table = est.summary()
+    draws = est.group_draws()
+    involving = xr.concat(
+        [draws.sel(group=["opiate_only", "opiate_and_synthetic"]).sum("group"),
+         draws.sel(group=["synthetic_only", "opiate_and_synthetic"]).sum("group")],
+        dim=pd.Index(["involving_illicit_opiate", "involving_illicit_synthetic"],
+                     name="group"))
+    ref = interval_summary(xr.concat([draws, involving], "group").rename("share"))
+    assert len(table) == len(ref)
+    assert (table["location_id"].to_numpy() == ref["location"].to_numpy()).all()
+    assert (table["year"].to_numpy() == ref["year"].to_numpy()).all()
+    assert (table["group"].to_numpy() == ref["group"].to_numpy()).all()
+    for col in ("lower", "upper"):  # order statistics: exactly the same
+        np.testing.assert_array_equal(table[col].to_numpy(), ref[col].to_numpy())
+    # means: the same draws summed in another order (last bits only)
+    np.testing.assert_allclose(table["mean"].to_numpy(), ref["mean"].to_numpy(),
+                               rtol=1e-12, atol=1e-15)
+    # measured cells come from the measured draws, not the model
+    measured = table[table["measured"]]
+    assert set(measured["location_id"]) <= set(est.measured_draws())
+    assert not measured.empty
+
+    other = next(x for x in table["location_id"] if x != "USA")
+    locs, years = ["USA", other, "USA"], [int(table["year"].iloc[-1])]  # repeats: once
+    part = est.summary(locs, years)
+    full = table.set_index(["location_id", "year", "group"])
+    got = part.set_index(["location_id", "year", "group"])
+    assert len(got) == 2 * len(years) * table["group"].nunique()
+    pd.testing.assert_frame_equal(got, full.loc[got.index])
+    with pytest.raises(ValueError, match="not in the fit"):
+        est.summary(["XXX"])
+
+
 # ---- attribution by drug type -------------------------------------------------------------
 def test_every_country_year_draw_attributed_plus_not_attributed_equals_deaths():
     deaths = _deaths()

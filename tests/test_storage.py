@@ -112,6 +112,36 @@ def test_bitround_keeps_the_bits_asked_for():
     np.testing.assert_array_equal(storage.bitround(special, 8), special)
 
 
+def test_softplus_is_recomputed_on_whole_arrays_with_the_scalar_values():
+    """The Python linker runs Softplus one element at a time (no numpy ufunc); the
+    recomputation swaps it, nested ones included, for whole-array operations that give the
+    scalar implementation's values, at and around each of its branch points."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.elemwise import Elemwise
+
+    x = pt.dvector("x")
+    out = pt.softplus(pt.softplus(x) - 3.0) * pt.softplus(-x)
+    [fast] = storage._whole_array_ops([out])
+
+    def n_softplus(var):
+        return sum(1 for v in ancestors([var]) if v.owner is not None
+                   and isinstance(v.owner.op, Elemwise)
+                   and type(v.owner.op.scalar_op).__name__ == "Softplus")
+
+    assert n_softplus(out) == 3 and n_softplus(fast) == 0
+    edges = np.array([-37.0, 18.0, 33.3])
+    values = np.concatenate([np.linspace(-80.0, 80.0, 4001), edges, np.nextafter(edges, -1e9),
+                             np.nextafter(edges, 1e9), [-1e300, 1e300, 0.0]])
+    mode = Mode(linker="py", optimizer=None)
+    slow = pytensor.function([x], out, mode=mode)(values)
+    with np.errstate(over="ignore"):
+        got = pytensor.function([x], fast, mode=mode)(values)
+    np.testing.assert_array_equal(got, slow)
+
+
 @pytest.mark.parametrize("name", FITS)
 def test_saved_fit_keeps_free_variables_only_and_loads_the_same_draws(pipeline, name):
     """The file holds the free variables (no Deterministic, no warmup); loading gives

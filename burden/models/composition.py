@@ -42,7 +42,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from burden import result_schemas
-from burden.draws import interval_summary
+from burden.draws import interval_dataset, interval_table
 from burden.errors import ConfigError
 from burden.models.base import BayesianEstimator
 from burden.models.composition_data import (
@@ -536,31 +536,51 @@ class OpioidComposition(BayesianEstimator):
                 out.loc[{"location": iso3, "year": ys}] = False
         return out.rename("prior_driven")
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, locations: list[str] | None = None,
+                years: list[int] | None = None) -> pd.DataFrame:
         """location, year, group, mean, lower, upper, measured, prior_driven: the four
-        disjoint groups and the shares *involving* each illicit type."""
-        draws = self.group_draws()
-        involving = xr.concat(
-            [draws.sel(group=["opiate_only", "opiate_and_synthetic"]).sum("group"),
-             draws.sel(group=["synthetic_only", "opiate_and_synthetic"]).sum("group")],
-            dim=pd.Index(["involving_illicit_opiate", "involving_illicit_synthetic"],
-                         name="group"))
-        table = interval_summary(xr.concat([draws, involving], "group").rename("share"))
+        disjoint groups and the shares *involving* each illicit type (every location and
+        year of the fit unless ``locations`` or ``years`` are given).
+
+        The same numbers as ``interval_summary(group_draws())`` without its
+        (chain, draw, location, year, group) array (1.8 GB for the default fit): the
+        modelled shares are constant over years, so they are summarised once per location
+        and repeated over the years; measured years are summarised apart and put in."""
+        mod = self.modelled_draws()
+        locations = (mod["location"].values.tolist() if locations is None
+                     else list(dict.fromkeys(locations)))
+        years = (self.years.tolist() if years is None
+                 else list(dict.fromkeys(int(y) for y in years)))
+        self.group_draws(locations[:1], years)  # the same checks of locations and years
+        stats = interval_dataset(_with_involving(mod.sel(location=locations)))
+        stats = stats.expand_dims(year=years).transpose("location", "year", "group").copy(
+            deep=True)
+        for iso3, meas in self.measured_draws().items():
+            ys = [y for y in meas["year"].values.tolist() if y in years]
+            if iso3 not in locations or not ys:
+                continue
+            measured = interval_dataset(_with_involving(meas.sel(year=ys)))
+            for name in stats.data_vars:
+                stats[name].loc[{"location": iso3, "year": ys}] = (
+                    measured[name].transpose("year", "group").values)
+        table = interval_table(stats.transpose("location", "year", "group"))
         table = table.rename(columns={"location": "location_id"})
-        flags = self.prior_driven().to_series()
-        measured = {(iso3, int(y)) for iso3, m in self.measured_draws().items()
-                    for y in m["year"].values}
+        flags = self.prior_driven(locations, years).to_series()
+        measured_cells = {(iso3, int(y)) for iso3, m in self.measured_draws().items()
+                          for y in m["year"].values}
         keys = list(zip(table["location_id"], table["year"].astype(int)))
-        table["measured"] = [k in measured for k in keys]
+        table["measured"] = [k in measured_cells for k in keys]
         table["prior_driven"] = [bool(flags.get(k, True)) for k in keys]
         return self.validated(table[["location_id", "year", "group", "mean", "lower",
                                      "upper", "measured", "prior_driven"]])
 
     def summary_text(self, year: int = 2017) -> str:
-        t = self.summary()
-        t = t[(t["year"] == year) & t["group"].isin(GROUPS)]
+        countries = [c for c in ("USA", "CAN", "GBR", "RUS", "IRN", "CHN", "IND", "NGA")
+                     if c in set(self.modelled_draws()["location"].values.tolist())]
+        t = self.summary(countries, [year])
+        t = t[t["group"].isin(GROUPS)]
         lines = [f"Opioid deaths by drug type, {year} (share, mean [95%]):"]
-        for iso3 in ("USA", "CAN", "GBR", "RUS", "IRN", "CHN", "IND", "NGA"):
+        for iso3 in countries:
             rows = t[t["location_id"] == iso3]
             if rows.empty:
                 continue
@@ -582,6 +602,22 @@ class OpioidComposition(BayesianEstimator):
                     est._data[name] = frame.assign(quarter=frame["quarter"].astype(
                         "Float64").astype("Int64"))
         return est
+
+
+def _with_involving(draws: xr.DataArray) -> xr.DataArray:
+    """``draws`` of the four groups (dim ``group``, moved last) and, after them, the shares
+    involving each illicit type (opiate only + both, synthetic only + both)."""
+    d = draws.transpose(..., "group")
+    groups = [str(g) for g in d["group"].values]
+    at = {g: k for k, g in enumerate(groups)}
+    v = d.values
+    both = v[..., at["opiate_and_synthetic"]]
+    opiate = v[..., at["opiate_only"]] + both
+    synthetic = v[..., at["synthetic_only"]] + both
+    values = np.concatenate([v, opiate[..., None], synthetic[..., None]], axis=-1)
+    coords = {dim: d[dim].values for dim in d.dims[:-1]}
+    coords["group"] = groups + ["involving_illicit_opiate", "involving_illicit_synthetic"]
+    return xr.DataArray(values, dims=d.dims, coords=coords, name="share")
 
 
 def _shifted(name: str, dims: str, m, s, a, b):
