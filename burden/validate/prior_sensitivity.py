@@ -98,8 +98,10 @@ def _certified(est) -> dict[str, xr.DataArray]:
 
 
 def _composition(est) -> dict[str, xr.DataArray]:
-    draws = est.group_draws()
-    last = int(draws["year"].max())
+    last = int(est.years.max())
+    known = set(est.modelled_draws()["location"].values.tolist())
+    # the headline countries' last year only (every country-year would be 1.8 GB)
+    draws = est.group_draws([c for c in COMPOSITION_HEADLINE_COUNTRIES if c in known], [last])
     out = {}
     for loc in COMPOSITION_HEADLINE_COUNTRIES:
         if loc in draws["location"].values:
