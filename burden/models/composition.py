@@ -491,15 +491,7 @@ class OpioidComposition(BayesianEstimator):
         """Shares (chain, draw, location, year, group), summing to 1 over group: measured
         where measured, the hierarchical model elsewhere."""
         mod = self.modelled_draws()
-        locations = mod["location"].values.tolist() if locations is None else list(locations)
-        years = self.years.tolist() if years is None else [int(y) for y in years]
-        unknown = [x for x in locations if x not in set(mod["location"].values.tolist())]
-        if unknown:
-            raise ValueError(f"composition: locations {unknown[:10]} not in the fit")
-        bad_years = [y for y in years if y not in set(self.years.tolist())]
-        if bad_years:
-            raise ValueError(f"composition: years {bad_years} outside the fit's "
-                             f"{self.model_config.years}")
+        locations, years = self._selection(locations, years)
         out = mod.sel(location=locations).expand_dims(year=years).transpose(
             "chain", "draw", "location", "year", "group").copy()
         for iso3, meas in self.measured_draws().items():
@@ -510,6 +502,23 @@ class OpioidComposition(BayesianEstimator):
                 out.loc[{"location": iso3, "year": ys}] = meas.sel(year=ys).transpose(
                     "chain", "draw", "year", "group").values
         return out.rename("share")
+
+    def _selection(self, locations: list[str] | None, years: list[int] | None
+                   ) -> tuple[list[str], list[int]]:
+        """The locations and years asked for (default: all of the fit's), each once;
+        ValueError naming those the fit does not have."""
+        known = self.modelled_draws()["location"].values.tolist()
+        locations = known if locations is None else list(dict.fromkeys(locations))
+        years = (self.years.tolist() if years is None
+                 else list(dict.fromkeys(int(y) for y in years)))
+        unknown = [x for x in locations if x not in set(known)]
+        if unknown:
+            raise ValueError(f"composition: locations {unknown[:10]} not in the fit")
+        bad_years = [y for y in years if y not in set(self.years.tolist())]
+        if bad_years:
+            raise ValueError(f"composition: years {bad_years} outside the fit's "
+                             f"{self.model_config.years}")
+        return locations, years
 
     def target_draws(self) -> xr.DataArray:
         """Shares (chain, draw, location, year, group) for every country and year."""
@@ -547,11 +556,7 @@ class OpioidComposition(BayesianEstimator):
         modelled shares are constant over years, so they are summarised once per location
         and repeated over the years; measured years are summarised apart and put in."""
         mod = self.modelled_draws()
-        locations = (mod["location"].values.tolist() if locations is None
-                     else list(dict.fromkeys(locations)))
-        years = (self.years.tolist() if years is None
-                 else list(dict.fromkeys(int(y) for y in years)))
-        self.group_draws(locations[:1], years)  # the same checks of locations and years
+        locations, years = self._selection(locations, years)
         stats = interval_dataset(_with_involving(mod.sel(location=locations)))
         stats = stats.expand_dims(year=years).transpose("location", "year", "group").copy(
             deep=True)
