@@ -77,6 +77,42 @@ def test_sampler_config_checks_values_and_gives_cores():
         SamplerConfig.merge({"draws": 10.5})
 
 
+def test_mass_matrix_gamma_goes_to_nutpie_only_with_the_low_rank_mass_matrix():
+    assert SamplerConfig().nutpie_kwargs() == {"adaptation": "diag"}
+    low = SamplerConfig.merge({"mass_matrix": "low_rank"})
+    assert low.nutpie_kwargs() == {"adaptation": "low_rank"}  # nutpie's own default
+    tuned = SamplerConfig.merge({"mass_matrix": "low_rank", "mass_matrix_gamma": 0.001})
+    assert tuned.nutpie_kwargs() == {"adaptation": "low_rank", "mass_matrix_gamma": 0.001}
+    with pytest.raises(ConfigError, match="applies only to mass_matrix='low_rank'"):
+        SamplerConfig.merge({"mass_matrix_gamma": 0.001})
+    for bad in (0, -1e-3, "0.001", True):
+        with pytest.raises(ConfigError, match="mass_matrix_gamma must be a number > 0"):
+            SamplerConfig.merge({"mass_matrix": "low_rank", "mass_matrix_gamma": bad})
+
+
+def test_nutpie_receives_the_mass_matrix_settings(monkeypatch):
+    """The estimator passes the sampler config's mass-matrix settings to nutpie.sample."""
+    import nutpie
+
+    from burden.models.certified import CertifiedDeaths
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_sample(compiled, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    est = CertifiedDeaths()
+    monkeypatch.setattr(nutpie, "sample", fake_sample)
+    monkeypatch.setattr(type(est), "compiled_model", lambda self, model: None)
+    with pytest.raises(Stop):
+        est._sample(False, est.sampler_config)
+    assert seen["adaptation"] == "low_rank" and seen["mass_matrix_gamma"] == 1e-3
+
+
 def test_cli_names_an_unknown_key(capsys):
     from burden.cli import main
 

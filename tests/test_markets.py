@@ -413,8 +413,7 @@ def test_recovery_of_us_shares_over_data_sets_drawn_from_the_prior():
             values[f"{name}_data"] = v
         idata = nutpie.sample(compiled.with_data(**values), draws=cfg.draws, tune=cfg.tune,
                               chains=cfg.chains, seed=seed, target_accept=cfg.target_accept,
-                              progress_bar=False,
-                              adaptation=cfg.mass_matrix)
+                              progress_bar=False, **cfg.nutpie_kwargs())
         post = idata.posterior
         draws = np.concatenate([post[n].values.reshape(cfg.chains, cfg.draws, -1)
                                 for n in free], axis=-1)

@@ -239,8 +239,7 @@ class BayesianEstimator(ABC):
             idata = nutpie.sample(compiled, draws=cfg.draws, tune=max(cfg.tune, 1),
                                   chains=cfg.chains, cores=kwargs["cores"],
                                   seed=cfg.random_seed, target_accept=cfg.target_accept,
-                                  progress_bar=progressbar,
-                                  adaptation=cfg.mass_matrix)
+                                  progress_bar=progressbar, **cfg.nutpie_kwargs())
             self.timings["sample_s"] = time.perf_counter() - start
             patch_nutpie_idata(idata, self.model, sampling_time=self.timings["sample_s"])
             return idata

@@ -192,6 +192,9 @@ class SamplerConfig(Config):
     #: correction learned in tuning: nutpie's ``adaptation="low_rank"``), for posteriors
     #: with strongly correlated directions; PyMC's own sampler has only the diagonal one
     mass_matrix: str = "diag"
+    #: nutpie's ``mass_matrix_gamma`` for the low-rank mass matrix (the regularisation of
+    #: its eigenvalue estimate); None = nutpie's default (1e-5)
+    mass_matrix_gamma: float | None = None
 
     samplers: ClassVar[tuple[str, ...]] = NUTS_SAMPLERS
 
@@ -207,6 +210,21 @@ class SamplerConfig(Config):
         if self.mass_matrix not in ("diag", "low_rank"):
             raise ConfigError(f"SamplerConfig.mass_matrix must be 'diag' or 'low_rank', not "
                               f"{self.mass_matrix!r}")
+        if self.mass_matrix_gamma is not None:
+            gamma = self.mass_matrix_gamma
+            if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not gamma > 0:
+                raise ConfigError(f"SamplerConfig.mass_matrix_gamma must be a number > 0, not "
+                                  f"{gamma!r}")
+            if self.mass_matrix != "low_rank":
+                raise ConfigError("SamplerConfig.mass_matrix_gamma applies only to "
+                                  "mass_matrix='low_rank'")
+
+    def nutpie_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``nutpie.sample`` for the mass matrix."""
+        out: dict[str, Any] = {"adaptation": self.mass_matrix}
+        if self.mass_matrix_gamma is not None:
+            out["mass_matrix_gamma"] = float(self.mass_matrix_gamma)
+        return out
 
     def sample_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``pm.sample``."""

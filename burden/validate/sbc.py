@@ -57,6 +57,7 @@ import pandas as pd
 import xarray as xr
 
 from burden.models import fast_diagnostics
+from burden.models.config import SamplerConfig
 from burden.validate import sbc_stats
 
 log = logging.getLogger(__name__)
@@ -507,7 +508,9 @@ def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
     idata = nutpie.sample(compiled, draws=int(cfg["draws"]), tune=max(int(cfg["tune"]), 1),
                           chains=int(cfg["chains"]), cores=1, seed=int(seed),
                           target_accept=float(cfg["target_accept"]), progress_bar=False,
-                          adaptation=cfg.get("mass_matrix", "diag"))
+                          **SamplerConfig.merge(
+                              {k: cfg[k] for k in ("mass_matrix", "mass_matrix_gamma")
+                               if cfg.get(k) is not None}).nutpie_kwargs())
     sample_s = time.perf_counter() - start
     post = idata["posterior"]
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
