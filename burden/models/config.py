@@ -193,7 +193,7 @@ class SamplerConfig(Config):
     #: with strongly correlated directions; PyMC's own sampler has only the diagonal one
     mass_matrix: str = "diag"
     #: nutpie's ``mass_matrix_gamma`` for the low-rank mass matrix (the regularisation of
-    #: its eigenvalue estimate); None = nutpie's default (1e-5)
+    #: its eigenvalue estimate; unused with the diagonal one); None = nutpie's default (1e-5)
     mass_matrix_gamma: float | None = None
 
     samplers: ClassVar[tuple[str, ...]] = NUTS_SAMPLERS
@@ -215,14 +215,13 @@ class SamplerConfig(Config):
             if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not gamma > 0:
                 raise ConfigError(f"SamplerConfig.mass_matrix_gamma must be a number > 0, not "
                                   f"{gamma!r}")
-            if self.mass_matrix != "low_rank":
-                raise ConfigError("SamplerConfig.mass_matrix_gamma applies only to "
-                                  "mass_matrix='low_rank'")
 
     def nutpie_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``nutpie.sample`` for the mass matrix."""
+        """Keyword arguments of ``nutpie.sample`` for the mass matrix (the gamma only with
+        the low-rank one, so that ``{"mass_matrix": "diag"}`` over a model's low-rank
+        default just works)."""
         out: dict[str, Any] = {"adaptation": self.mass_matrix}
-        if self.mass_matrix_gamma is not None:
+        if self.mass_matrix == "low_rank" and self.mass_matrix_gamma is not None:
             out["mass_matrix_gamma"] = float(self.mass_matrix_gamma)
         return out
 
