@@ -4,7 +4,8 @@ fitted without it?
 The LOO-PIT of observation i is P(y~_i <= y_i | y_-i), the posterior predictive CDF at the
 observation after leaving it out, computed without refitting by Pareto-smoothed importance
 sampling (Vehtari, Gelman & Gabry 2017, Statistics and Computing 27(5); Vehtari et al.
-2024, JMLR 25(72)) with ``arviz_stats``. For a calibrated model the values are uniform on
+2024, JMLR 25(72)): the weights from ``burden.validate.psis`` (arviz_stats' computation on
+every observation at once), the PIT from ``arviz_stats``. For a calibrated model the values are uniform on
 (0, 1): too many near 0 and 1 means intervals too narrow, a pile in the middle too wide, a
 slope one way a bias. Counts and censored observations have ties; ``arviz_stats``
 randomises within them (a fixed seed), which keeps the values uniform under the model.
@@ -31,6 +32,7 @@ import pymc as pm
 import xarray as xr
 
 from burden.result_schemas import LOO_PIT
+from burden.validate.psis import psislw
 
 #: tie-breaking seed for counts and censored observations (any fixed value: reproducible)
 TIE_SEED = 214
@@ -84,7 +86,7 @@ def loo_pit_table(est, name: str, predictive: xr.Dataset, *, seed: int = TIE_SEE
         row_dims = [d for d in obs.dims if d in loglik[var].dims]
         ll = loglik[var].transpose("chain", "draw", *row_dims)
         pred = predictive[var].transpose("chain", "draw", *obs.dims)
-        log_weights, khat = ll.azstats.psislw(r_eff=1.0, dim=["chain", "draw"])
+        log_weights, khat = psislw(ll, ("chain", "draw"), r_eff=1.0)
         if len(row_dims) < len(obs.dims):
             log_weights = log_weights.broadcast_like(pred).transpose(*pred.dims)
             khat = khat.broadcast_like(obs).transpose(*obs.dims)
