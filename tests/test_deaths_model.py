@@ -113,34 +113,62 @@ def test_round_information_counts_each_countrys_rows_by_round():
     assert inv_sxx[1] > NO_DATA / 3
 
 
-def test_partial_centring_keeps_the_prior():
-    """Version 7's partially centred group levels, steps and round biases are the same prior
-    as version 6's parameterisation: 2,000 prior draws of each part under both agree in
-    distribution (two-sample Kolmogorov-Smirnov on each element, Bonferroni over the
-    elements at 1%)."""
+#: template tables whose US counts (VSRR) run to the end of the latent grid, 2024
+US_TO_2024 = {"vsrr_years": tuple(range(2015, 2025))}
+
+
+def test_other_parameterisations_keep_the_prior():
+    """The partially centred group levels, steps and round biases, and the centred US
+    coefficients past the GBD years, are the same prior as the default parameterisation:
+    2,000 prior draws of each part under both agree in distribution (two-sample
+    Kolmogorov-Smirnov on each element, Bonferroni over the elements at 1%)."""
     import warnings
 
     import pymc as pm
     from scipy import stats
 
     warnings.simplefilter("ignore", UserWarning)
-    tables = template_tables()
-    old = {"group_levels": "non_centred", "group_steps": "non_centred",
-           "round_biases": "centred"}
+    tables = template_tables(**US_TO_2024)
+    other = {"group_levels": "partial", "group_steps": "partial", "round_biases": "partial",
+             "us_forecast": "centred"}
     names = ["region_level", "super_region_level", "region_step", "super_region_step",
              "round_bias_e", "round_super_region_bias_e", "round_country_bias_e",
-             "round_trend_e"]
+             "round_trend_e", "country_anchored_coef"]
     draws = {}
-    for label, cfg in (("v6", old), ("v7", {})):
+    for label, cfg in (("default", {}), ("other", other)):
         est = OpioidDeaths(cfg)
-        with est.build_model(est.prepare_data(tables)):
+        model = est.build_model(est.prepare_data(tables))
+        free = {v.name for v in model.free_RVs}
+        # the alternatives are really in the graph (not silently the default)
+        assert ("country_anchored_coef_forecast_centred" in free) == (label == "other")
+        assert ("round_country_bias_offset_pc" in free) == (label == "other")
+        with model:
             prior = pm.sample_prior_predictive(2000, var_names=names,
-                                               random_seed=7 if label == "v6" else 8).prior
+                                               random_seed=7 if label == "default" else 8).prior
         draws[label] = {n: prior[n].values.reshape(2000, -1) for n in names}
-    n_tests = sum(draws["v6"][n].shape[1] for n in names)
-    worst = min(stats.ks_2samp(draws["v6"][n][:, j], draws["v7"][n][:, j]).pvalue
-                for n in names for j in range(draws["v6"][n].shape[1]))
+    n_tests = sum(draws["default"][n].shape[1] for n in names)
+    worst = min(stats.ks_2samp(draws["default"][n][:, j], draws["other"][n][:, j]).pvalue
+                for n in names for j in range(draws["default"][n].shape[1]))
     assert worst > 0.01 / n_tests, f"smallest KS p-value {worst:.2e} over {n_tests} elements"
+
+
+def test_us_forecast_is_centred_only_where_us_counts_reach_the_grid_end():
+    """``us_forecast="centred"`` centres the US coefficients past the GBD years only when
+    NCHS/VSRR counts touch all of them; with US counts ending with GBD's (or a back-test
+    cut), they stay non-centred, prior only, as every other country's."""
+    import warnings
+
+    warnings.simplefilter("ignore", UserWarning)
+    for tables, cut, centred in ((template_tables(**US_TO_2024), None, True),
+                                 (template_tables(**US_TO_2024), 2014, False),
+                                 (template_tables(), None, False)):
+        est = OpioidDeaths({"us_forecast": "centred", "last_data_year": cut})
+        model = est.build_model(est.prepare_data(tables))
+        free = {v.name for v in model.free_RVs}
+        assert ("country_anchored_coef_forecast_centred" in free) is centred, (cut, free)
+        z = model["country_anchored_coef_forecast_z"]
+        n_countries = len(model.coords["country"])
+        assert z.eval().shape[0] == n_countries - (1 if centred else 0)
 
 
 def test_unknown_config_keys_are_refused_with_the_valid_ones():

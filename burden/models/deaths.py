@@ -123,6 +123,7 @@ PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
     "round_biases": ("centred", "partial"),
     "definition_ratio": ("centred", "non_centred"),
     "country_effects": ("centred", "non_centred"),
+    "us_forecast": ("non_centred", "centred"),
 }
 
 
@@ -156,6 +157,10 @@ class DeathsConfig(Config):
     definition_ratio: str = setting(
         "centred", "walk of the US NCHS/GBD definition ratio: 'centred' where the data pin "
                    "it (VSRR to 2024), 'non_centred' where they do not (back-test cuts)")
+    us_forecast: str = setting(
+        "non_centred", "US country coefficients past the GBD years: 'non_centred' (as every "
+                       "country's, prior only) or 'centred' (NCHS and VSRR counts pin them to "
+                       "their last year; docs/models/deaths.md, 'Prior worlds')")
     gbd_rounds: tuple[int, ...] = setting(
         GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
                     "latent deaths with its own bias and dispersion")

@@ -29,6 +29,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from burden.models.deaths_data import US_DRUGS, DeathsInputs
+from burden.models.trends import last_constrained_coef
 
 
 def _split_effect(name: str, mu, sigma, dims: tuple[str, str], n_data: int, centred: bool):
@@ -161,9 +162,13 @@ def random_walk(name: str, mu0, sd0, drift, tau, dims):
 
 
 def hybrid_walk(name: str, init_mu, init_sd, drift, tau, n_fit: int, dims: tuple[str, str],
-                n_coef: int):
+                n_coef: int, centred_rows: tuple[int, ...] = ()):
     """Rows of a random walk, centred on the first ``n_fit`` coefficients (pinned by data)
     and non-centred after them (prior only: a centred walk there would be a funnel).
+    ``centred_rows``: rows whose later coefficients other data pin too (the US, by NCHS
+    and VSRR counts past the GBD years), centred throughout, as
+    ``{name}_forecast_centred`` (coords ``{dims[0]}_forecast_centred``); the other rows'
+    ``{name}_forecast_z`` then has the coords ``{dims[0]}_forecast_z``.
 
     ``drift`` has ``n_coef - 1`` columns; the coords ``{dims[1]}_data`` and
     ``{dims[1]}_forecast`` must exist in the model.
@@ -172,11 +177,49 @@ def hybrid_walk(name: str, init_mu, init_sd, drift, tau, n_fit: int, dims: tuple
                          dims=(dims[0], f"{dims[1]}_data"))
     theta = fitted
     if n_fit < n_coef:
-        z = pm.Normal(f"{name}_forecast_z", 0, 1, dims=(dims[0], f"{dims[1]}_forecast"))
         # [:, -1, None], not [:, -1:]: PyTensor broadcasts only statically known 1-dims
-        future = fitted[:, -1, None] + pt.cumsum(drift[:, n_fit - 1:] + z * tau, -1)
+        last, ahead = fitted[:, -1, None], drift[:, n_fit - 1:]
+        if not centred_rows:
+            z = pm.Normal(f"{name}_forecast_z", 0, 1, dims=(dims[0], f"{dims[1]}_forecast"))
+            future = last + pt.cumsum(ahead + z * tau, -1)
+        else:
+            model = pm.modelcontext(None)
+            n_rows = len(model.coords[dims[0]])
+            centred = sorted(set(centred_rows))
+            other = [i for i in range(n_rows) if i not in centred]
+            z = pm.Normal(f"{name}_forecast_z", 0, 1,
+                          dims=(f"{dims[0]}_forecast_z", f"{dims[1]}_forecast"))
+            free = last[other] + pt.cumsum(ahead[other] + z * tau, -1)
+            # a centred walk continuing each row's fitted coefficients (its first value is
+            # one step, drift plus Normal(0, tau), past the last fitted one)
+            tau_rows = pt.broadcast_to(pt.as_tensor(tau), (len(centred),))
+            pinned = random_walk(f"{name}_forecast_centred", last[centred, 0] + ahead[centred, 0],
+                                 tau_rows, ahead[centred, 1:], tau,
+                                 dims=(f"{dims[0]}_forecast_centred", f"{dims[1]}_forecast"))
+            order = np.argsort(np.array(other + centred))
+            future = pt.concatenate([free, pinned], 0)[order]
         theta = pt.concatenate([fitted, future], -1)
     return pm.Deterministic(name, theta, dims=dims)
+
+
+def _us_pinned_rows(inp: DeathsInputs, cfg) -> tuple[int, ...]:
+    """The US row when its coefficients past the GBD years are sampled centred
+    (``cfg.us_forecast == "centred"``) and the US certified counts (NCHS, VSRR) touch every
+    one of them; adds the coords ``hybrid_walk`` needs for a split forecast. Empty
+    otherwise: a back-test cut leaves them to the prior, where a centred walk funnels."""
+    n_coef = inp.basis.shape[1]
+    if (cfg.us_forecast != "centred" or inp.us is None or "USA" not in inp.countries
+            or inp.n_constrained + 1 >= n_coef):
+        return ()
+    us_last = int(inp.us.years[0]) + int(inp.us.cert_last)  # last year with US counts
+    n_years = min(us_last - int(inp.years[0]) + 1, inp.basis.shape[0])
+    if last_constrained_coef(inp.basis, n_years) + 1 < n_coef:
+        return ()
+    us = inp.countries.index("USA")
+    model = pm.modelcontext(None)
+    model.add_coord("country_forecast_z", [c for c in inp.countries if c != "USA"])
+    model.add_coord("country_forecast_centred", ["USA"])
+    return (us,)
 
 
 def build(inp: DeathsInputs, cfg) -> pm.Model:
@@ -248,10 +291,11 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
             # moves them, not their differences, which the data make correlated);
             # non-centred past the data, where only the prior speaks (a centred walk there
             # couples every country to the hyper-parameters: a funnel)
+            pinned = _us_pinned_rows(inp, cfg)
             if level is None:
                 theta = hybrid_walk("country_coef", init_mu, init_sd, step_mean, t_country,
                                     inp.n_constrained + 1, ("country", "coef"),
-                                    inp.basis.shape[1])
+                                    inp.basis.shape[1], centred_rows=pinned)
             else:
                 # anchored on a round: the walk's value is the country's curve as its anchor
                 # round measures it (rounds' average + that round's deviation, a linear
@@ -262,7 +306,8 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
                 anchored = hybrid_walk(
                     "country_anchored_coef", init_mu + shift[:, 0], init_sd,
                     step_mean + shift[:, 1:] - shift[:, :-1], t_country,
-                    inp.n_constrained + 1, ("country", "coef"), inp.basis.shape[1])
+                    inp.n_constrained + 1, ("country", "coef"), inp.basis.shape[1],
+                    centred_rows=pinned)
                 theta = pm.Deterministic("country_coef", anchored - shift,
                                          dims=("country", "coef"))
         else:

@@ -1,0 +1,92 @@
+"""Where a deaths SBC world diverges (docs/models/deaths.md, "Prior worlds").
+
+    python analysis/deaths_sbc_divergences.py SIM DRAWS [MODEL_CONFIG_JSON] [--sims N] [--seed S]
+
+draws the prior worlds of ``burden validate sbc --model deaths --sims N --seed S`` (the
+reduced design; defaults 8 and 11), refits world SIM with DRAWS draws a chain (4 chains on
+2 cores, the fit's own seed) and prints: the divergences; the 25 unconstrained coordinates
+whose mean z-score (against all draws) is largest at the divergent transitions; and the
+median of each scale at divergent transitions against all draws, beside its true value.
+MODEL_CONFIG_JSON is merged over the model's defaults, as ``--model-config``. Needs
+``data/processed`` (``make data``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+SCALES = ("tau_super_region", "tau_region", "tau_country", "tau_share", "tau_definition_ratio",
+          "sigma_super_region", "sigma_region", "sigma_country", "sigma_gbd", "sigma_nchs",
+          "round_bias_sd", "round_super_region_sd", "round_country_sd", "round_trend_sd")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sim", type=int)
+    parser.add_argument("draws", type=int)
+    parser.add_argument("model_config", nargs="?", default="{}")
+    parser.add_argument("--sims", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+
+    import nutpie
+    import pytensor
+
+    from burden.models.base import NUMBA_FASTMATH
+    from burden.validate import sbc
+
+    spec = sbc.spec_for("deaths")
+    spec = sbc.SBCSpec(**{**spec.__dict__,
+                          "model_config": {**spec.model_config, **json.loads(args.model_config)},
+                          "sampler": {**spec.sampler, "draws": args.draws}})
+    sims, _ = sbc.simulate(spec, args.sims, args.seed)
+    sim = sims[args.sim]
+    model = sbc.with_shared_observations(spec.build())
+    with pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH):
+        compiled = nutpie.compile_pymc_model(model, backend="numba",
+                                             **spec.estimator().compile_options(model))
+    names = sbc.observed_data_names(model)
+    compiled = compiled.with_data(**{names[k]: v for k, v in sim.data.items()})
+    start = time.perf_counter()
+    idata = nutpie.sample(compiled, draws=args.draws, tune=int(spec.sampler["tune"]), chains=4,
+                          cores=2, seed=int(sim.seed),
+                          target_accept=float(spec.sampler["target_accept"]),
+                          progress_bar=False, store_unconstrained=True)
+    print(f"simulation {args.sim}: sampled in {time.perf_counter() - start:.0f} s")
+    stats = idata["sample_stats"]
+    divergent = np.asarray(stats["diverging"]).ravel()
+    print(f"divergences: {int(divergent.sum())} of {divergent.size} draws")
+    if not divergent.any():
+        return
+    raw = stats["unconstrained_draw"]
+    u = np.asarray(raw).reshape(divergent.size, -1)
+    coords = list(raw.coords[raw.dims[-1]].values)
+    z = (u - u.mean(0)) / np.where(u.std(0) > 0, u.std(0), 1.0)
+    extreme = pd.Series(z[divergent].mean(0), index=coords)
+    print("\nmean z-score at divergent transitions (largest |z|):")
+    print(extreme.reindex(extreme.abs().sort_values(ascending=False).index).head(25)
+          .round(2).to_string())
+    post = idata["posterior"]
+    rows = []
+    for name in SCALES:
+        if name not in post:
+            continue
+        values = np.asarray(post[name]).reshape(divergent.size, -1)
+        truth = np.ravel(sim.truth.get(name, np.full(values.shape[1], np.nan)))
+        for j in range(values.shape[1]):
+            rows.append({"scale": f"{name}[{j}]" if values.shape[1] > 1 else name,
+                         "median at divergences": np.median(values[divergent, j]),
+                         "median overall": np.median(values[:, j]),
+                         "true": truth[j] if j < truth.size else np.nan})
+    print("\n" + pd.DataFrame(rows).round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
