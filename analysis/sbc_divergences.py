@@ -1,14 +1,15 @@
-"""Where a deaths SBC world diverges (docs/models/deaths.md, "Prior worlds").
+"""Where an SBC world diverges (docs/models/deaths.md, "Prior worlds"; docs/validation/sbc.md).
 
-    python analysis/deaths_sbc_divergences.py SIM DRAWS [MODEL_CONFIG_JSON] [--sims N] [--seed S]
+    python analysis/sbc_divergences.py MODEL SIM DRAWS [MODEL_CONFIG_JSON] [--sims N] [--seed S]
 
-draws the prior worlds of ``burden validate sbc --model deaths --sims N --seed S`` (the
-reduced design; defaults 8 and 11), refits world SIM with DRAWS draws a chain (4 chains on
-2 cores, the fit's own seed) and prints: the divergences; the 25 unconstrained coordinates
-whose mean z-score (against all draws) is largest at the divergent transitions; and the
-median of each scale at divergent transitions against all draws, beside its true value.
-MODEL_CONFIG_JSON is merged over the model's defaults, as ``--model-config``. Needs
-``data/processed`` (``make data``).
+draws the prior worlds of ``burden validate sbc --model MODEL --sims N --seed S`` (the
+model's reduced design; defaults 8 and 11), refits world SIM with DRAWS draws a chain (4
+chains on 2 cores, the fit's own seed and starting point, as the SBC fit) and prints: the
+divergences; the 25 unconstrained coordinates whose mean z-score (against all draws) is
+largest at the divergent transitions; and the median of each scale (a free variable named
+``sigma*``, ``tau*``, ``*_sd`` or ``dispersion``) at divergent transitions against all
+draws, beside its true value. MODEL_CONFIG_JSON is merged over the model's defaults, as
+``--model-config``. Needs ``data/processed`` (``make data``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import warnings
 import numpy as np
 import pandas as pd
 
-SCALES = ("tau_super_region", "tau_region", "tau_country", "tau_share", "tau_definition_ratio",
-          "sigma_super_region", "sigma_region", "sigma_country", "sigma_gbd", "sigma_nchs",
-          "round_bias_sd", "round_super_region_sd", "round_country_sd", "round_trend_sd")
+
+def is_scale(name: str) -> bool:
+    return name.startswith(("sigma", "tau")) or name.endswith("_sd") or name == "dispersion"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
     parser.add_argument("sim", type=int)
     parser.add_argument("draws", type=int)
     parser.add_argument("model_config", nargs="?", default="{}")
@@ -40,9 +42,10 @@ def main() -> None:
     import pytensor
 
     from burden.models.base import NUMBA_FASTMATH
+    from burden.models.config import SamplerConfig
     from burden.validate import sbc
 
-    spec = sbc.spec_for("deaths")
+    spec = sbc.spec_for(args.model)
     spec = sbc.SBCSpec(**{**spec.__dict__,
                           "model_config": {**spec.model_config, **json.loads(args.model_config)},
                           "sampler": {**spec.sampler, "draws": args.draws}})
@@ -54,11 +57,17 @@ def main() -> None:
                                              **spec.estimator().compile_options(model))
     names = sbc.observed_data_names(model)
     compiled = compiled.with_data(**{names[k]: v for k, v in sim.data.items()})
+    if spec.initial_points is not None:
+        compiled = sbc._with_initial_point(compiled, sbc._flat_slices(model),
+                                           spec.initial_points(spec, sim.data))
     start = time.perf_counter()
     idata = nutpie.sample(compiled, draws=args.draws, tune=int(spec.sampler["tune"]), chains=4,
                           cores=2, seed=int(sim.seed),
                           target_accept=float(spec.sampler["target_accept"]),
-                          progress_bar=False, store_unconstrained=True)
+                          progress_bar=False, store_unconstrained=True,
+                          **SamplerConfig.merge({k: spec.sampler[k] for k in (
+                              "mass_matrix", "mass_matrix_gamma")
+                              if spec.sampler.get(k) is not None}).nutpie_kwargs())
     print(f"simulation {args.sim}: sampled in {time.perf_counter() - start:.0f} s")
     stats = idata["sample_stats"]
     divergent = np.asarray(stats["diverging"]).ravel()
@@ -75,9 +84,7 @@ def main() -> None:
           .round(2).to_string())
     post = idata["posterior"]
     rows = []
-    for name in SCALES:
-        if name not in post:
-            continue
+    for name in [v for v in post.data_vars if is_scale(v)]:
         values = np.asarray(post[name]).reshape(divergent.size, -1)
         truth = np.ravel(sim.truth.get(name, np.full(values.shape[1], np.nan)))
         for j in range(values.shape[1]):
