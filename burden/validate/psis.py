@@ -100,9 +100,11 @@ def psislw_array(loglik: np.ndarray, r_eff: float = 1.0) -> tuple[np.ndarray, np
         tail = ordered[:, n_draws - m:]
         cutoff = ordered[:, n_draws - m - 1]
         max_tail = tail.max(axis=1)
-        if np.any(np.abs(max_tail - tail.min(axis=1)) < np.finfo(float).tiny):
-            raise ValueError("psislw: all tail values of an observation's log weights are "
-                             "the same")
+        flat = np.flatnonzero(np.abs(max_tail - tail.min(axis=1)) < np.finfo(float).tiny)
+        if flat.size:
+            raise ValueError(f"psislw: all tail values of the log weights of observation "
+                             f"{start + int(flat[0])} (row of the flattened observations) "
+                             "are the same: its log-likelihood is constant over the draws")
         kappa, sigma = gpd_fit(np.exp(tail) - np.exp(cutoff)[:, None])
         smooth = np.isfinite(kappa)
         if smooth.any():
