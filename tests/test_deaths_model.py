@@ -152,6 +152,13 @@ def test_other_parameterisations_keep_the_prior():
     assert worst > 0.01 / n_tests, f"smallest KS p-value {worst:.2e} over {n_tests} elements"
 
 
+def test_us_forecast_centred_with_non_centred_country_effects_is_refused():
+    with pytest.raises(ConfigError, match="us_forecast='centred' needs country_effects"):
+        OpioidDeaths({"us_forecast": "centred", "country_effects": "non_centred"})
+    with pytest.raises(ConfigError, match="us_forecast must be one of"):
+        OpioidDeaths({"us_forecast": "centered"})
+
+
 def test_us_forecast_is_centred_only_where_us_counts_reach_the_grid_end():
     """``us_forecast="centred"`` centres the US coefficients past the GBD years only when
     NCHS/VSRR counts touch all of them; with US counts ending with GBD's (or a back-test

@@ -175,6 +175,10 @@ class DeathsConfig(Config):
             if value not in allowed:
                 raise ConfigError(f"DeathsConfig.{name} must be one of "
                                   f"{', '.join(map(repr, allowed))}, not {value!r}")
+        if self.us_forecast == "centred" and self.country_effects != "centred":
+            raise ConfigError("DeathsConfig.us_forecast='centred' needs country_effects="
+                              "'centred' (non-centred country effects have no separate "
+                              "coefficients past the GBD years to centre)")
 
 
 class OpioidDeaths(BayesianEstimator):
