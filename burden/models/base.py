@@ -44,6 +44,7 @@ import xarray as xr
 
 from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
 from burden.models import fast_diagnostics
+from burden.models.batched import compiler_off, no_compile_mode
 from burden.models.config import NUTS_SAMPLERS, Config, SamplerConfig
 
 __all__ = ["NUTS_SAMPLERS", "BayesianEstimator", "ConfigError", "ConvergenceWarning",
@@ -293,8 +294,9 @@ class BayesianEstimator(ABC):
         and leaves a fitted estimator unchanged."""
         model = self.build_model(self.prepare_data(data))
         seed = self.sampler_config.random_seed if random_seed is None else random_seed
-        with model:
-            return pm.sample_prior_predictive(draws, random_seed=seed)
+        with compiler_off(), model:
+            return pm.sample_prior_predictive(draws, random_seed=seed,
+                                              compile_kwargs={"mode": no_compile_mode()})
 
     def sample_posterior_predictive(self, random_seed: int | None = None,
                                     thin: int = 1) -> xr.DataTree:
@@ -304,10 +306,10 @@ class BayesianEstimator(ABC):
         idata = self.idata  # outside the model context: a compact save rebuilds its model
         posterior = idata["posterior"].to_dataset().isel(draw=slice(None, None, thin))
         model = self.model if self.model is not None else self.build_model(self.data)
-        with model:
+        with compiler_off(), model:  # nothing compiled (batched.py): same draws, to 1e-13
             return pm.sample_posterior_predictive(
                 xr.DataTree.from_dict({"posterior": posterior}), random_seed=seed,
-                progressbar=False)
+                progressbar=False, compile_kwargs={"mode": no_compile_mode()})
 
     def predict(self, *, years: Sequence[int] | int | None = None,
                 **coords: str | Sequence[str]) -> xr.DataArray:

@@ -45,6 +45,7 @@ from burden import result_schemas
 from burden.draws import interval_dataset, interval_table
 from burden.errors import ConfigError
 from burden.models.base import BayesianEstimator
+from burden.models.batched import compiler_off, no_compile_mode
 from burden.models.composition_data import (
     CLASS_GROUP,
     CLASSES,
@@ -428,9 +429,10 @@ class OpioidComposition(BayesianEstimator):
     def fit(self, data, *, progressbar=None, input_hashes=None, sampler_config=None):
         super().fit(data, progressbar=progressbar, input_hashes=input_hashes,
                     sampler_config=sampler_config)
-        with self.model:
+        with compiler_off(), self.model:
             prior = pm.sample_prior_predictive(1000, var_names=["theta"],
-                                               random_seed=self.fit_sampler_config.random_seed)
+                                               random_seed=self.fit_sampler_config.random_seed,
+                                               compile_kwargs={"mode": no_compile_mode()})
         self._idata["prior"] = xr.DataTree(dataset=prior["prior"].to_dataset())
         return self._idata
 

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from burden.models.batched import batched_function, compiler_off
+
 #: format of a compact file (``storage`` attribute); files without it are full (older) fits
 STORAGE_FORMAT = "compact"
 STORAGE_VERSION = 1
@@ -66,61 +68,10 @@ def bitround(values: np.ndarray, keep_bits: int | None) -> np.ndarray:
 
 def _batched_function(model, names: Sequence[str]):
     """A function of the free variables, each with a leading draw dimension, returning
-    the Deterministics ``names`` for every draw at once (PyTensor's Python linker: numpy
-    operations, no C or Numba compilation: call it with ``cxx`` unset)."""
-    import pytensor
-    import pytensor.tensor as pt
-    from pytensor.compile.mode import Mode
-    from pytensor.graph.replace import vectorize_graph
-
-    outs = [model[name] for name in names]
-    batched = {rv: pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape), name=rv.name)
-               for rv in model.free_RVs}
-    vectorised = _whole_array_ops(vectorize_graph(outs, replace=batched))
-    fn = pytensor.function(list(batched.values()), vectorised,
-                           mode=Mode(linker="py", optimizer=None),
-                           on_unused_input="ignore")
-    return fn, [rv.name for rv in batched]
-
-
-def _softplus(x):
-    """softplus(x) computed as PyTensor's scalar ``Softplus.impl`` computes it, branch for
-    branch, in operations numpy runs on whole arrays (evaluate under
-    ``np.errstate(over="ignore")``: ``switch`` computes every branch)."""
-    import pytensor.tensor as pt
-
-    return pt.switch(x < -37.0, pt.exp(x),
-                     pt.switch(x < 18.0, pt.log1p(pt.exp(x)),
-                               pt.switch(x < 33.3, x + pt.exp(-x), x)))
-
-
-#: scalar ops that PyTensor's Python linker runs one element at a time (no numpy ufunc:
-#: ``Elemwise.perform`` loops over ``impl``), each with its whole-array replacement.
-#: Softplus (the composition model): 10.9 million Python calls, 12 of the 18 s of
-#: recomputing its Deterministics (cProfile of `burden summarise composition`, 2026-12-01)
-WHOLE_ARRAY_REPLACEMENTS = {"Softplus": _softplus}
-
-
-def _whole_array_ops(outputs):
-    """``outputs`` with every element-by-element op of ``WHOLE_ARRAY_REPLACEMENTS``
-    replaced by its whole-array form (repeated for nested ones)."""
-    from pytensor.graph.replace import graph_replace
-    from pytensor.graph.traversal import ancestors
-    from pytensor.tensor.elemwise import Elemwise
-
-    for _ in range(100):
-        swap = {}
-        for var in ancestors(outputs):
-            node = var.owner
-            if (node is not None and isinstance(node.op, Elemwise)
-                    and type(node.op.scalar_op).__name__ in WHOLE_ARRAY_REPLACEMENTS
-                    and var is node.outputs[0]):
-                make = WHOLE_ARRAY_REPLACEMENTS[type(node.op.scalar_op).__name__]
-                swap[var] = make(node.inputs[0])
-        if not swap:
-            return outputs
-        outputs = graph_replace(outputs, swap, strict=False)
-    raise RuntimeError("element-by-element ops still left after 100 replacements")
+    the Deterministics ``names`` for every draw at once (``batched.batched_function``:
+    numpy operations, nothing compiled)."""
+    fn = batched_function(model.free_RVs, [model[name] for name in names])
+    return fn, [rv.name for rv in model.free_RVs]
 
 
 def recompute_deterministics(model, posterior: xr.Dataset, names: Sequence[str],
@@ -132,11 +83,7 @@ def recompute_deterministics(model, posterior: xr.Dataset, names: Sequence[str],
     ``draws`` selects draws first (``posterior.isel(**draws)``)."""
     if draws:
         posterior = posterior.isel(draws)
-    import pytensor
-
-    # no C compiler: Blockwise ops (softmax, cumsum over a batch) would otherwise compile
-    # their core op in C on first call (8 modules, about 9 s cold for markets)
-    with pytensor.config.change_flags(cxx=""):
+    with compiler_off():
         fn, inputs = _batched_function(model, names)
         return _evaluate(fn, inputs, model, posterior, names, dims)
 
@@ -152,7 +99,7 @@ def _evaluate(fn, inputs, model, posterior, names, dims) -> xr.Dataset:
         arr = posterior[name].transpose("chain", "draw", ...)
         args.append(np.asarray(arr.values, dtype=model[name].dtype).reshape(
             nc * nd, *arr.shape[2:]))
-    with np.errstate(over="ignore"):  # ``_softplus``: branches not taken may overflow
+    with np.errstate(over="ignore"):  # ``batched._softplus``: branches not taken may overflow
         results = fn(*args)
     model_dims = model.named_vars_to_dims
     out = {}

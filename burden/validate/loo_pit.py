@@ -22,47 +22,17 @@ draws and would be missing here); each model names the data source of each eleme
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import arviz_stats  # noqa: F401  (registers the .azstats accessor)
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from burden.result_schemas import LOO_PIT
+from burden.validate.log_density import log_likelihood
 from burden.validate.psis import psislw
 
 #: tie-breaking seed for counts and censored observations (any fixed value: reproducible)
 TIE_SEED = 214
-
-@contextmanager
-def model_for_densities(est) -> Iterator[pm.Model]:
-    """``est``'s model (rebuilt when not in memory), entered, without initial values:
-    PyMC cannot transform a model that has them (the certified walks start at data-based
-    values), and they only matter where sampling starts; restored on exit."""
-    model = est.model if est.model is not None else est.build_model(est.data)
-    initial = dict(model.rvs_to_initial_values)
-    try:
-        model.rvs_to_initial_values.update(dict.fromkeys(initial))
-        with model:
-            yield model
-    finally:
-        model.rvs_to_initial_values.update(initial)
-
-
-def as_dataset(out) -> xr.Dataset:
-    """PyMC's log-density result as a Dataset (a DataTree or a Dataset, by version)."""
-    return out.to_dataset() if isinstance(out, xr.DataTree) else out
-
-
-def log_likelihood(est, posterior: xr.Dataset) -> xr.Dataset:
-    """Pointwise log-likelihood of every observed variable at every posterior draw."""
-    tree = xr.DataTree.from_dict({"posterior": posterior})
-    with model_for_densities(est):
-        return as_dataset(pm.stats.compute_log_likelihood(tree, extend_inferencedata=False,
-                                                          progressbar=False))
 
 
 def loo_pit_table(est, name: str, predictive: xr.Dataset, *, seed: int = TIE_SEED,

@@ -24,12 +24,11 @@ from collections.abc import Callable
 
 import arviz_stats
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from burden.registry.keys import US, WORLD_ID
 from burden.result_schemas import PRIOR_SENSITIVITY
-from burden.validate.loo_pit import as_dataset, log_likelihood, model_for_densities
+from burden.validate.log_density import log_density, log_likelihood, model_for_densities
 
 #: sensitivity above this is flagged (Kallioinen et al. 2024)
 THRESHOLD = 0.05
@@ -120,14 +119,11 @@ HEADLINES: dict[str, Callable] = {"deaths": _deaths, "production": _production,
 
 def log_prior(est, posterior: xr.Dataset) -> xr.Dataset:
     """Log density of the configured priors (marked by ``Prior.create``) at every draw."""
-    tree = xr.DataTree.from_dict({"posterior": posterior})
     with model_for_densities(est) as model:
         names = [v.name for v in model.free_RVs if getattr(v.tag, "config_prior", False)]
-        if not names:
-            raise ValueError(f"{type(est).__name__}: no configured prior to power-scale")
-        return as_dataset(pm.stats.compute_log_prior(tree, var_names=names,
-                                                     extend_inferencedata=False,
-                                                     progressbar=False))
+    if not names:
+        raise ValueError(f"{type(est).__name__}: no configured prior to power-scale")
+    return log_density(est, posterior, "prior", names)
 
 
 def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,

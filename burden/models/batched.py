@@ -1,0 +1,144 @@
+"""Evaluate a PyMC graph at many posterior draws at once, without compiling anything.
+
+PyMC's own helpers (``compute_deterministics``, ``compute_log_likelihood``,
+``compute_log_prior``) compile a function with the default backend (Numba) and call it
+once per draw. With an empty compile cache, as on a fresh clone, the compilation costs
+more than the work: 12 s of the log-likelihood of the production fit's 6,000 draws and
+28 s of its posterior predictive draws were Numba compilation (cProfile of `burden
+summarise production` with an empty `base_compiledir`, 2026-12-01 11:01 UTC).
+
+Here the graph is vectorised over a leading draw dimension
+(``pytensor.graph.replace.vectorize_graph``) and run with PyTensor's Python linker, no
+graph rewrites and the C compiler switched off: numpy operations on whole arrays, the
+same cost with a cold or a warm cache. ``no_compile_mode`` is the same linker for code
+that must call PyMC's per-draw samplers (``sample_posterior_predictive``,
+``sample_prior_predictive``: their random draws are the same as with Numba; numbers
+agree to about 1e-15, docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+
+def _softplus(x):
+    """softplus(x) computed as PyTensor's scalar ``Softplus.impl`` computes it, branch for
+    branch, in operations numpy runs on whole arrays (evaluate under
+    ``np.errstate(over="ignore")``: ``switch`` computes every branch)."""
+    import pytensor.tensor as pt
+
+    return pt.switch(x < -37.0, pt.exp(x),
+                     pt.switch(x < 18.0, pt.log1p(pt.exp(x)),
+                               pt.switch(x < 33.3, x + pt.exp(-x), x)))
+
+
+def _second(x, y):
+    """second(x, y) (PyTensor's ``fill``: y broadcast to the shape of x and y, in y's
+    dtype) as a product with ones, exact for every value (-0.0, inf and nan included)."""
+    import pytensor.tensor as pt
+
+    return pt.ones(x.shape, dtype=y.dtype) * y  # (ones_like is itself a fill)
+
+
+#: scalar ops that PyTensor's Python linker runs one element at a time (no numpy ufunc:
+#: ``Elemwise.perform`` loops over ``impl``), each with its whole-array replacement.
+#: Softplus (the composition model): 10.9 million Python calls, 12 of the 18 s of
+#: recomputing its Deterministics (cProfile of `burden summarise composition`, 2026-12-01).
+#: Second (``fill``, in PyMC's log densities): 72 million calls, 16 of the 27 s of the
+#: deaths fit's log-likelihood (cProfile, 2026-12-01 11:07 UTC)
+WHOLE_ARRAY_REPLACEMENTS = {"Softplus": _softplus, "Second": _second}
+
+
+def whole_array_ops(outputs):
+    """``outputs`` with every element-by-element op of ``WHOLE_ARRAY_REPLACEMENTS``
+    replaced by its whole-array form (repeated for nested ones)."""
+    from pytensor.graph.replace import graph_replace
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.elemwise import Elemwise
+
+    for _ in range(100):
+        swap = {}
+        for var in ancestors(outputs):
+            node = var.owner
+            if (node is not None and isinstance(node.op, Elemwise)
+                    and type(node.op.scalar_op).__name__ in WHOLE_ARRAY_REPLACEMENTS
+                    and var is node.outputs[0]):
+                make = WHOLE_ARRAY_REPLACEMENTS[type(node.op.scalar_op).__name__]
+                swap[var] = make(*node.inputs)
+        if not swap:
+            return outputs
+        outputs = graph_replace(outputs, swap, strict=False)
+    raise RuntimeError("element-by-element ops still left after 100 replacements")
+
+
+@contextmanager
+def compiler_off() -> Iterator[None]:
+    """PyTensor's C compiler switched off: Blockwise ops (softmax, cumsum over a batch)
+    would otherwise compile their core op in C on first call (8 modules, about 9 s with an
+    empty cache for the markets model)."""
+    import pytensor
+
+    with pytensor.config.change_flags(cxx=""):
+        yield
+
+
+def _whole_array_rewriter():
+    """A graph rewrite that swaps each op of ``WHOLE_ARRAY_REPLACEMENTS`` for its
+    whole-array form (as ``whole_array_ops``, inside PyTensor's rewriting)."""
+    from pytensor.graph.rewriting.basic import in2out, node_rewriter
+    from pytensor.tensor.elemwise import Elemwise
+
+    @node_rewriter([Elemwise])
+    def whole_array(fgraph, node):
+        make = WHOLE_ARRAY_REPLACEMENTS.get(type(node.op.scalar_op).__name__)
+        if make is None or len(node.outputs) != 1:
+            return None
+        return [make(*node.inputs)]
+
+    return in2out(whole_array, name="burden_whole_array_ops")
+
+
+def no_compile_mode():
+    """PyTensor's Python linker with its cheapest rewrites (``fast_compile``: merging
+    repeated subgraphs, constant folding; no fusion, whose loops would run in Python)
+    and, last, the whole-array forms of ``WHOLE_ARRAY_REPLACEMENTS``: for PyMC's per-draw
+    functions, ``compile_kwargs={"mode": no_compile_mode()}`` inside ``compiler_off()``."""
+    from pytensor.compile.mode import Mode
+
+    return Mode(linker="py", optimizer="fast_compile").register((_whole_array_rewriter(), 100))
+
+
+def batched_function(inputs: Sequence, outputs: Sequence, optimizer: str | None = None):
+    """A function of ``inputs``, each with a leading draw dimension added, returning
+    ``outputs`` for every draw at once (call it inside ``compiler_off()``).
+
+    ``optimizer=None`` runs the graph as written; ``"fast_compile"`` (PyTensor's cheapest
+    rewrites: merging repeated subgraphs, constant folding; no fusion, whose loops would
+    run in Python) halved the deaths log-likelihood, 5.1 to 2.2 s for its 6,000 draws,
+    values within 4e-13 (2026-12-01 11:20 UTC)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+    from pytensor.graph.replace import vectorize_graph
+
+    batched = {v: pt.tensor(dtype=v.dtype, shape=(None, *v.type.shape), name=v.name)
+               for v in inputs}
+    vectorised = whole_array_ops(vectorize_graph(list(outputs), replace=batched))
+    return pytensor.function(list(batched.values()), vectorised,
+                             mode=Mode(linker="py", optimizer=optimizer),
+                             on_unused_input="ignore")
+
+
+def draw_blocks(n_draws: int, values_per_draw: int, max_bytes: int) -> list[slice]:
+    """Slices of at most as many draws as keep one float64 array of every output within
+    ``max_bytes`` (at least one draw each)."""
+    size = max(1, int(max_bytes // max(1, 8 * values_per_draw)))
+    return [slice(i, min(i + size, n_draws)) for i in range(0, n_draws, size)]
+
+
+def stacked(values: np.ndarray, n_chains: int, n_draws: int) -> np.ndarray:
+    """(chain × draw, ...) -> (chain, draw, ...)."""
+    return np.asarray(values).reshape(n_chains, n_draws, *np.shape(values)[1:])

@@ -1,0 +1,114 @@
+"""Pointwise log densities (likelihood of each observation, prior of each parameter) at
+every posterior draw, for LOO-PIT (``burden.validate.loo_pit``) and power-scaling prior
+sensitivity (``burden.validate.prior_sensitivity``).
+
+The values are those of PyMC's ``pm.stats.compute_log_likelihood`` and
+``compute_log_prior`` (the untransformed model's elementwise ``logp``, Potentials
+excluded), computed on blocks of draws at once with nothing compiled
+(``burden.models.batched``): PyMC's own functions compile with Numba and loop over draws,
+which with an empty compile cache cost 12 s for the production fit's log-likelihood
+(docs/performance.md, "Summaries without compilation"). ``tests/test_log_density.py``
+checks the values against PyMC's for every model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Literal
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from burden.models.batched import batched_function, compiler_off, draw_blocks, stacked
+
+#: largest float64 output array of one block of draws (bytes): the deaths model's 11,434
+#: observations give blocks of about 370 draws, so temporaries stay near a few hundred MB
+BLOCK_BYTES = 32 * 2**20
+
+
+@contextmanager
+def model_for_densities(est) -> Iterator[pm.Model]:
+    """``est``'s model (rebuilt when not in memory), entered, without initial values:
+    PyMC cannot transform a model that has them (the certified walks start at data-based
+    values), and they only matter where sampling starts; restored on exit."""
+    model = est.model if est.model is not None else est.build_model(est.data)
+    initial = dict(model.rvs_to_initial_values)
+    try:
+        model.rvs_to_initial_values.update(dict.fromkeys(initial))
+        with model:
+            yield model
+    finally:
+        model.rvs_to_initial_values.update(initial)
+
+
+def log_density(est, posterior: xr.Dataset, kind: Literal["likelihood", "prior"],
+                var_names: Sequence[str] | None = None,
+                block_bytes: int = BLOCK_BYTES) -> xr.Dataset:
+    """Elementwise log density of ``var_names`` (default: every observed variable for
+    ``kind="likelihood"``, every free variable for ``"prior"``) at every (chain, draw) of
+    ``posterior``, with the model's dims and coords."""
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    if kind not in ("likelihood", "prior"):
+        raise ValueError(f"kind must be 'likelihood' or 'prior', not {kind!r}")
+    with model_for_densities(est) as model:
+        umodel = remove_value_transforms(model)
+    pool = list(umodel.observed_RVs if kind == "likelihood" else umodel.free_RVs)
+    names = [rv.name for rv in pool] if var_names is None else list(var_names)
+    unknown = [n for n in names if n not in {rv.name for rv in pool}]
+    if unknown:
+        what = "observed" if kind == "likelihood" else "free"
+        raise ValueError(f"{type(est).__name__}: {unknown} are not {what} variables of the "
+                         f"model (it has {[rv.name for rv in pool]})")
+    targets = [umodel[n] for n in names]
+    inputs = [umodel.rvs_to_values[rv] for rv in umodel.free_RVs]
+    missing = [v.name for v in inputs if v.name not in posterior]
+    if missing:
+        raise ValueError(f"{type(est).__name__}: the posterior lacks the free variables "
+                         f"{missing} needed for the log {kind}")
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    args = []
+    for v in inputs:
+        values = np.asarray(posterior[v.name].transpose("chain", "draw", ...).values,
+                            dtype=v.dtype)
+        args.append(values.reshape(n_chains * n_draws, *values.shape[2:]))
+    with compiler_off():
+        fn = batched_function(inputs, umodel.logp(vars=targets, sum=False),
+                              optimizer="fast_compile")
+        per_draw = sum(int(np.prod(fn(*[a[:1] for a in args])[i].shape[1:]))
+                       for i in range(len(targets)))
+        outs = None
+        for block in draw_blocks(n_chains * n_draws, per_draw, block_bytes):
+            with np.errstate(over="ignore"):  # batched._softplus: branches not taken
+                values = fn(*[a[block] for a in args])
+            if outs is None:
+                outs = [np.empty((n_chains * n_draws, *np.shape(v)[1:])) for v in values]
+            for out, v in zip(outs, values, strict=True):
+                out[block] = v
+    coords, dims = coords_and_dims_for_inferencedata(umodel)
+    data = {}
+    for name, values in zip(names, outs, strict=True):
+        values = stacked(values, n_chains, n_draws)
+        # as PyMC's (ArviZ's ``skip_event_dims``): a multivariate density has no event dims
+        ndim = values.ndim - 2
+        var_dims = list(dims.get(name) or [])[:ndim]
+        var_dims += [f"{name}_dim_{i}" for i in range(len(var_dims), ndim)]
+        var_coords = {d: (np.asarray(coords[d]) if d in coords else np.arange(n))
+                      for d, n in zip(var_dims, values.shape[2:], strict=True)}
+        data[name] = xr.DataArray(values, dims=("chain", "draw", *var_dims),
+                                  coords={"chain": posterior["chain"].values,
+                                          "draw": posterior["draw"].values, **var_coords})
+    return xr.Dataset(data)
+
+
+def log_likelihood(est, posterior: xr.Dataset) -> xr.Dataset:
+    """Pointwise log-likelihood of every observed variable at every posterior draw."""
+    return log_density(est, posterior, "likelihood")
+
+
+def log_prior(est, posterior: xr.Dataset, var_names: Sequence[str]) -> xr.Dataset:
+    """Log prior density of the free variables ``var_names`` at every posterior draw."""
+    return log_density(est, posterior, "prior", var_names)
