@@ -247,3 +247,33 @@ def test_convergence_table_is_saved_with_the_fit_and_not_recomputed(pipeline, na
     pd.testing.assert_frame_equal(loaded.diagnostics(), fitted, check_dtype=False)
     assert loaded.convergence_report()["converged"] == pipeline.fits[name].convergence_report()[
         "converged"]
+
+
+def test_a_fit_traces_the_free_variables_and_adds_the_deterministics(production_fit):
+    """nutpie traces only the free variables (a smaller per-draw function to compile); the
+    fitted posterior still holds every Deterministic, equal to PyMC's own per-draw
+    computation, in the order nutpie's full trace had (so tables keep their row order)."""
+    import pymc as pm
+
+    from burden.models.base import nutpie_order
+    from burden.models.batched import compiler_off, no_compile_mode
+
+    est = production_fit
+    model = est.model
+    compiled = est.compiled_model(model)
+    traced = set(compiled.shape_info[0])
+    dets = [d.name for d in model.deterministics]
+    assert dets and not traced & set(dets)
+    assert {rv.name for rv in model.free_RVs} <= traced
+    post = est.posterior
+    assert list(post.data_vars) == nutpie_order(model, post)
+    assert set(dets) <= set(post.data_vars)
+    first = post.isel(draw=[0, 7, 100, 500, 999])  # more draws than chains (ArviZ warns)
+    with compiler_off(), model:
+        ref = pm.compute_deterministics(first[[rv.name for rv in model.free_RVs]],
+                                        var_names=dets, progressbar=False,
+                                        compile_kwargs={"mode": no_compile_mode()})
+    for name in dets:
+        assert first[name].dims == ref[name].dims, name
+        np.testing.assert_allclose(first[name].values, ref[name].values, rtol=1e-12,
+                                   atol=1e-300, err_msg=name)

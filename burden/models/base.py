@@ -126,6 +126,17 @@ def _package_version() -> str:
 DIAGNOSTICS_GROUP = "convergence_diagnostics"
 
 
+def nutpie_order(model: pm.Model, posterior: xr.Dataset) -> list[str]:
+    """The variables of ``posterior`` in the order nutpie's trace holds them when it
+    traces every variable (``nutpie.compile_pymc``: the free variables' value variables,
+    then the model's other unobserved value variables), so that a posterior completed
+    with its Deterministics is laid out as before (``tests/test_storage.py``)."""
+    joined = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    names = joined + [v.name for v in model.unobserved_value_vars if v.name not in joined]
+    order = [n for n in names if n in posterior.data_vars]
+    return order + [n for n in posterior.data_vars if n not in order]
+
+
 class BayesianEstimator(ABC):
     """Base class: subclasses define their config class, data preparation and the model."""
 
@@ -216,8 +227,9 @@ class BayesianEstimator(ABC):
             # the same seed gave other draws cold and warm (docs/architecture.md,
             # "Reproducibility"). With IEEE arithmetic the draws depend on the graph only.
             with pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH):
-                _COMPILED[key] = nutpie.compile_pymc_model(model, backend="numba",
-                                                           **self.compile_options(model))
+                _COMPILED[key] = nutpie.compile_pymc_model(
+                    model, backend="numba", var_names=[rv.name for rv in model.free_RVs],
+                    **self.compile_options(model))
             seconds = time.perf_counter() - start
             _COMPILE_LOG.append((self._model_type, key, seconds))
             self.timings["compile_s"] = seconds
@@ -243,7 +255,7 @@ class BayesianEstimator(ABC):
                                   progress_bar=progressbar, **cfg.nutpie_kwargs())
             self.timings["sample_s"] = time.perf_counter() - start
             patch_nutpie_idata(idata, self.model, sampling_time=self.timings["sample_s"])
-            return idata
+            return self._with_deterministics(idata)
         if cfg.mass_matrix != "diag":
             log.warning("%s: PyMC's NUTS has only a diagonal mass matrix; mass_matrix=%r "
                         "is ignored", self._model_type, cfg.mass_matrix)
@@ -252,6 +264,26 @@ class BayesianEstimator(ABC):
             idata = pm.sample(progressbar=progressbar, **kwargs)
         # PyMC's own samplers compile inside pm.sample: the time includes compilation
         self.timings["sample_s"] = time.perf_counter() - start
+        return idata
+
+    def _with_deterministics(self, idata: xr.DataTree) -> xr.DataTree:
+        """``idata`` with the model's Deterministics added to its posterior, computed for
+        every draw at once (``storage.recompute_deterministics``), in the order nutpie
+        stores them when it traces every variable (``nutpie_order``).
+
+        nutpie traces only the free variables (``compiled_model``): its per-draw function
+        for the trace then leaves out the Deterministics, which made the five models'
+        nutpie compilations 31.5 s shorter with an empty cache and 8 s with a warm one
+        (deaths 11 and 2.6 s; docs/performance.md, "Tracing the free variables only").
+        The draws of the free variables are the same either way."""
+        from burden.models import storage
+
+        post = idata["posterior"].to_dataset()
+        names = [d.name for d in self.model.deterministics if d.name not in post]
+        if names:
+            added = storage.recompute_deterministics(self.model, post, names)
+            post = post.assign({name: added[name] for name in names})
+            idata["posterior"] = xr.DataTree(dataset=post[nutpie_order(self.model, post)])
         return idata
 
     def fit(
