@@ -3,9 +3,9 @@
 PyMC's own helpers (``compute_deterministics``, ``compute_log_likelihood``,
 ``compute_log_prior``) compile a function with the default backend (Numba) and call it
 once per draw. With an empty compile cache, as on a fresh clone, the compilation costs
-more than the work: 12 s of the log-likelihood of the production fit's 6,000 draws and
-28 s of its posterior predictive draws were Numba compilation (cProfile of `burden
-summarise production` with an empty `base_compiledir`, 2026-12-01 11:01 UTC).
+more than the work: the log-likelihood of the production fit's 8,000 draws took 12 s and
+its posterior predictive draws 28 s, nearly all of it Numba compilation (cProfile of
+`burden summarise production` with an empty `base_compiledir`, 2026-12-01 11:01 UTC).
 
 Here the graph is vectorised over a leading draw dimension
 (``pytensor.graph.replace.vectorize_graph``) and run with PyTensor's Python linker, no
