@@ -139,6 +139,17 @@ def draw_blocks(n_draws: int, values_per_draw: int, max_bytes: int) -> list[slic
     return [slice(i, min(i + size, n_draws)) for i in range(0, n_draws, size)]
 
 
+def flat_draws(posterior, variables: Sequence[tuple[str, str]]) -> list[np.ndarray]:
+    """Each ``(name, dtype)`` of ``posterior`` as an array (chain × draw, ...) of that
+    dtype: the inputs of a ``batched_function``."""
+    out = []
+    for name, dtype in variables:
+        values = np.asarray(posterior[name].transpose("chain", "draw", ...).values,
+                            dtype=dtype)
+        out.append(values.reshape(values.shape[0] * values.shape[1], *values.shape[2:]))
+    return out
+
+
 def stacked(values: np.ndarray, n_chains: int, n_draws: int) -> np.ndarray:
     """(chain × draw, ...) -> (chain, draw, ...)."""
     return np.asarray(values).reshape(n_chains, n_draws, *np.shape(values)[1:])

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from burden.models.batched import batched_function, compiler_off
+from burden.models.batched import batched_function, compiler_off, flat_draws
 
 #: format of a compact file (``storage`` attribute); files without it are full (older) fits
 STORAGE_FORMAT = "compact"
@@ -94,11 +94,7 @@ def _evaluate(fn, inputs, model, posterior, names, dims) -> xr.Dataset:
         raise ValueError(f"cannot recompute {list(names)}: the posterior lacks the free "
                          f"variables {missing}")
     nc, nd = posterior.sizes["chain"], posterior.sizes["draw"]
-    args = []
-    for name in inputs:
-        arr = posterior[name].transpose("chain", "draw", ...)
-        args.append(np.asarray(arr.values, dtype=model[name].dtype).reshape(
-            nc * nd, *arr.shape[2:]))
+    args = flat_draws(posterior, [(name, model[name].dtype) for name in inputs])
     with np.errstate(over="ignore"):  # ``batched._softplus``: branches not taken may overflow
         results = fn(*args)
     model_dims = model.named_vars_to_dims

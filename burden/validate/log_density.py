@@ -23,7 +23,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from burden.models.batched import batched_function, compiler_off, draw_blocks, stacked
+from burden.models.batched import batched_function, compiler_off, draw_blocks, flat_draws, stacked
 
 #: largest float64 output array of one block of draws (bytes): the deaths model's 11,434
 #: observations give blocks of about 370 draws, so temporaries stay near a few hundred MB
@@ -72,11 +72,7 @@ def log_density(est, posterior: xr.Dataset, kind: Literal["likelihood", "prior"]
         raise ValueError(f"{type(est).__name__}: the posterior lacks the free variables "
                          f"{missing} needed for the log {kind}")
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    args = []
-    for v in inputs:
-        values = np.asarray(posterior[v.name].transpose("chain", "draw", ...).values,
-                            dtype=v.dtype)
-        args.append(values.reshape(n_chains * n_draws, *values.shape[2:]))
+    args = flat_draws(posterior, [(v.name, v.dtype) for v in inputs])
     with compiler_off():
         fn = batched_function(inputs, umodel.logp(vars=targets, sum=False),
                               optimizer="fast_compile")
