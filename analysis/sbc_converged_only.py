@@ -3,9 +3,10 @@ parameter out of its band come from the fits that did not converge?
 
     python analysis/sbc_converged_only.py RUN_FOLDER [PARAMETER ...]
 
-Prints, for every parameter out of its band in either set (or the parameters named),
-the excess beyond the band, the mean PIT and the share of PITs outside [0.05, 0.95],
-for all fits, the converged ones and the others. The band of a smaller set is wider:
+Prints, for every parameter out of its band in any set (or the parameters named), the
+excess beyond the band, the mean PIT, the share of PITs outside [0.05, 0.95], the PIT's
+standard deviation (0.289 if uniform) and the ECDF at 0.3 less 0.3, for all fits, the
+converged ones, the others, and the first and second half of the simulations. The band of a smaller set is wider:
 a parameter inside it there has less evidence against it, not more for it.
 """
 
@@ -24,8 +25,11 @@ def main(argv: list[str]) -> None:
         raise SystemExit(__doc__)
     ranks, sims, _, _ = read_sbc(Path(argv[0]))
     converged = set(sims.loc[sims["converged"].astype(bool), "sim"])
+    half = (int(sims["sim"].max()) + 1) // 2
     parts = {"all": ranks, "converged": ranks[ranks["sim"].isin(converged)],
-             "not converged": ranks[~ranks["sim"].isin(converged)]}
+             "not converged": ranks[~ranks["sim"].isin(converged)],
+             "first half": ranks[ranks["sim"] < half],
+             "second half": ranks[ranks["sim"] >= half]}
     tables = {k: uniformity(v).set_index("parameter") for k, v in parts.items()}
     wanted = argv[1:] or sorted(set().union(*[set(t.index[~t["pass"].astype(bool)])
                                               for t in tables.values()]))
@@ -37,6 +41,9 @@ def main(argv: list[str]) -> None:
             row[f"{k}: excess"] = round(float(t.loc[p, "max_excess"]), 4)
             row[f"{k}: mean PIT"] = round(float(t.loc[p, "mean_pit"]), 3)
             row[f"{k}: outside 90%"] = round(float(t.loc[p, "share_outside_90"]), 3)
+            pit = parts[k].loc[parts[k]["parameter"] == p, "pit"].to_numpy()
+            row[f"{k}: PIT sd"] = round(float(pit.std()), 3)  # uniform: 0.289
+            row[f"{k}: ECDF(0.3) - 0.3"] = round(float((pit <= 0.3).mean() - 0.3), 3)
         rows.append(row)
     pd.set_option("display.width", 250)
     print(pd.DataFrame(rows).set_index("parameter").T.to_string())
