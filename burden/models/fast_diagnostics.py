@@ -25,55 +25,50 @@ RHAT_MAX = 1.01
 ESS_MIN = 400
 
 
-def _split(x: np.ndarray) -> np.ndarray:
-    """(chain, draw, m) -> (2 chain, draw // 2, m)."""
-    half = x.shape[1] // 2
-    return np.concatenate([x[:, :half], x[:, -half:]], axis=0)
-
-
-def _rank_normalise(x: np.ndarray) -> np.ndarray:
-    chains, draws = x.shape[:2]
-    flat = x.reshape(chains * draws, -1)
+def _normal_scores(order: np.ndarray) -> np.ndarray:
+    """Rank-normalised z-scores (Blom's offsets) from ``order``, the (m, N) argsort of
+    each row: every row's scores are the same N values, scattered by its order."""
+    n = order.shape[1]
     # ties have probability 0 for continuous draws (constant quantities are masked later)
-    ranks = np.empty_like(flat)
-    order = np.argsort(flat, axis=0)
-    np.put_along_axis(ranks, order, np.arange(1, flat.shape[0] + 1, dtype=float)[:, None],
-                      axis=0)
-    z = ndtri((ranks - 0.375) / (flat.shape[0] + 0.25))
-    return z.reshape(x.shape)
+    scores = ndtri((np.arange(1, n + 1, dtype=float) - 0.375) / (n + 0.25))
+    z = np.empty(order.shape, dtype=float)
+    np.put_along_axis(z, order, np.broadcast_to(scores, order.shape), axis=1)
+    return z
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
-    n = x.shape[1]
-    within = x.var(axis=1, ddof=1).mean(axis=0)
-    between = n * x.mean(axis=1).var(axis=0, ddof=1)
+    """R-hat of (m, chain, draw) draws."""
+    n = x.shape[2]
+    within = x.var(axis=2, ddof=1).mean(axis=1)
+    between = n * x.mean(axis=2).var(axis=1, ddof=1)
     var_hat = (n - 1) / n * within + between / n
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.sqrt(var_hat / within)
 
 
 def _ess(x: np.ndarray) -> np.ndarray:
-    """ESS of (chain, draw, m) with Geyer's initial monotone sequence, vectorised over m."""
-    chains, n = x.shape[:2]
+    """ESS of (m, chain, draw) draws with Geyer's initial monotone sequence."""
+    _, chains, n = x.shape
     # float32 halves the FFT cost; ESS needs ~3 significant digits
-    centred = (x - x.mean(axis=1, keepdims=True)).astype(np.float32)
+    centred = (x - x.mean(axis=2, keepdims=True)).astype(np.float32)
     size = 2 ** int(np.ceil(np.log2(2 * n)))
-    spec = scipy.fft.rfft(centred, n=size, axis=1)
-    acov = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, n=size, axis=1)[:, :n].astype(float) / n  # biased
-    mean_var = acov[:, 0].mean(axis=0) * n / (n - 1)
+    spec = scipy.fft.rfft(centred, n=size, axis=2)
+    acov = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, n=size,
+                           axis=2)[..., :n].astype(float) / n  # biased
+    mean_var = acov[..., 0].mean(axis=1) * n / (n - 1)
     var_plus = mean_var * (n - 1) / n
     if chains > 1:
-        var_plus = var_plus + x.mean(axis=1).var(axis=0, ddof=1)
+        var_plus = var_plus + x.mean(axis=2).var(axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = 1.0 - (mean_var[None, :] - acov.mean(axis=0)) / var_plus[None, :]
+        rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]  # (m, n)
     n_pairs = n // 2
-    pairs = rho[: 2 * n_pairs: 2] + rho[1: 2 * n_pairs: 2]  # (pairs, m)
+    pairs = rho[:, : 2 * n_pairs: 2] + rho[:, 1: 2 * n_pairs: 2]  # (m, pairs)
     negative = pairs < 0
-    negative[0] = False
-    first_neg = np.where(negative.any(axis=0), negative.argmax(axis=0), n_pairs)
-    keep = np.arange(n_pairs)[:, None] < first_neg[None, :]
-    pairs = np.where(keep, np.minimum.accumulate(np.where(keep, pairs, np.inf), axis=0), 0.0)
-    tau = -1.0 + 2.0 * pairs.sum(axis=0)
+    negative[:, 0] = False
+    first_neg = np.where(negative.any(axis=1), negative.argmax(axis=1), n_pairs)
+    keep = np.arange(n_pairs)[None, :] < first_neg[:, None]
+    pairs = np.where(keep, np.minimum.accumulate(np.where(keep, pairs, np.inf), axis=1), 0.0)
+    tau = -1.0 + 2.0 * pairs.sum(axis=1)
     total = chains * n
     tau = np.maximum(tau, 1.0 / np.log10(total))
     return total / tau
@@ -114,14 +109,30 @@ def summarise_many(arrays: dict[str, np.ndarray], chunk: int = 500
 
 
 def _summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
-    x = _split(draws)
-    z = _rank_normalise(x)
-    folded = _rank_normalise(np.abs(x - np.median(x.reshape(-1, x.shape[-1]), axis=0)))
-    rhat = np.fmax(_rhat(z), _rhat(folded))
+    """R-hat, bulk and tail ESS of (chain, draw, m) draws.
+
+    Works on one row per quantity (its split chains one after another), so that sorts and
+    FFTs run along contiguous memory, and sorts each row once for the ranks, the median
+    and the tail quantiles: 1.9x faster than along the first axis, with the same values
+    to 1e-14 (4.0 against 7.8 s for 4,000 of the deaths fit's quantities, one core;
+    ``python analysis/fast_diagnostics_layout.py HEAD 4000`` against 75eb0f8, 2026-12-01 13:54).
+    """
+    half = draws.shape[1] // 2
+    x = np.concatenate([draws[:, :half], draws[:, -half:]], axis=0)  # split chains
+    chains, n, m = x.shape
+    rows = np.ascontiguousarray(np.moveaxis(x, 2, 0)).reshape(m, chains * n)
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    z = _normal_scores(order).reshape(m, chains, n)
+    median = np.median(ordered, axis=1)
+    folded = _normal_scores(np.argsort(np.abs(rows - median[:, None]), axis=1))
+    rhat = np.fmax(_rhat(z), _rhat(folded.reshape(m, chains, n)))
     bulk = _ess(z)
-    q05, q95 = np.quantile(x.reshape(-1, x.shape[-1]), [0.05, 0.95], axis=0)
-    tail = np.fmin(_ess((x <= q05).astype(float)), _ess((x <= q95).astype(float)))
-    constant = np.ptp(x.reshape(-1, x.shape[-1]), axis=0) == 0
+    q05, q95 = np.quantile(ordered, [0.05, 0.95], axis=1)
+    split = rows.reshape(m, chains, n)
+    tail = np.fmin(_ess((split <= q05[:, None, None]).astype(float)),
+                   _ess((split <= q95[:, None, None]).astype(float)))
+    constant = ordered[:, -1] == ordered[:, 0]
     for arr in (rhat, bulk, tail):
         arr[constant] = np.nan
     return {"r_hat": rhat, "ess_bulk": bulk, "ess_tail": tail}

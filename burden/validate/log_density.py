@@ -35,7 +35,7 @@ def model_for_densities(est) -> Iterator[pm.Model]:
     """``est``'s model (rebuilt when not in memory), entered, without initial values:
     PyMC cannot transform a model that has them (the certified walks start at data-based
     values), and they only matter where sampling starts; restored on exit."""
-    model = est.model if est.model is not None else est.build_model(est.data)
+    model = est.built_model()
     initial = dict(model.rvs_to_initial_values)
     try:
         model.rvs_to_initial_values.update(dict.fromkeys(initial))
