@@ -1,5 +1,5 @@
-"""Time and compare ``fast_diagnostics._summarise`` of a commit (default HEAD, the version
-before the row layout) with the working tree's, on the saved deaths fit's posterior.
+"""Time and compare ``fast_diagnostics._summarise`` of a commit (default 75eb0f8, the last
+one before the row layout) with the working tree's, on the saved deaths fit's posterior.
 
     python analysis/fast_diagnostics_layout.py [OLD_COMMIT] [N_QUANTITIES]
 
@@ -30,7 +30,7 @@ def _old(commit: str) -> types.ModuleType:
     return module
 
 
-def main(commit: str = "HEAD", n: int = 2000) -> None:
+def main(commit: str = "75eb0f8", n: int = 2000) -> None:
     old = _old(commit)
     post = load_fit("deaths").posterior
     arrays = [post[v].transpose("chain", "draw", ...).values.astype(float) for v in post]
@@ -60,4 +60,4 @@ def main(commit: str = "HEAD", n: int = 2000) -> None:
 
 
 if __name__ == "__main__":
-    main(*(sys.argv[1:2] or ["HEAD"]), *(int(a) for a in sys.argv[2:3]))
+    main(*(sys.argv[1:2] or ["75eb0f8"]), *(int(a) for a in sys.argv[2:3]))

@@ -35,7 +35,9 @@ def model_for_densities(est) -> Iterator[pm.Model]:
     """``est``'s model (rebuilt when not in memory), entered, without initial values:
     PyMC cannot transform a model that has them (the certified walks start at data-based
     values), and they only matter where sampling starts; restored on exit."""
-    model = est.built_model()
+    built = getattr(est, "built_model", None)  # an estimator keeps what it builds
+    model = (built() if built is not None
+             else est.model if est.model is not None else est.build_model(est.data))
     initial = dict(model.rvs_to_initial_values)
     try:
         model.rvs_to_initial_values.update(dict.fromkeys(initial))
