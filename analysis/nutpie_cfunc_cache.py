@@ -2,24 +2,29 @@
 (``burden.models.nutpie_cache``), each compilation in a fresh process, and the draws of a
 short run compared.
 
-    python analysis/nutpie_cfunc_cache.py [FIT ...]
+    python analysis/nutpie_cfunc_cache.py [--cold] [FIT ...]
 
 For each fit (default: all five), three processes in turn share one PyTensor compile
 folder (the one in use, ``PYTENSOR_FLAGS``): nutpie's own ``compile_pymc_model``
 ("uncached"), then with ``cached_callbacks()`` twice: the first compiles and saves the
 callbacks (or loads them when an earlier run saved them), the second loads them. Each then
 samples 2 chains x (200 + 200) draws with seed 1; the draws must be equal. Run it after a
-warm run (PyTensor's own functions cached) to time the warm case. Needs the processed
-tables (and for markets the production fit).
+warm run (PyTensor's own functions cached) to time the warm case. With ``--cold``, each
+process gets a new, empty compile folder and only the first two variants run: what
+caching costs a cold compilation. Needs the processed tables (and for markets the
+production fit).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 FITS = ("deaths", "composition", "markets", "production", "certified")
 
@@ -52,10 +57,32 @@ print(json.dumps({"compile_s": seconds, "hits": hits, "draws_sum": total}))
 """
 
 
-def _run(name: str, variant: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, name, variant], check=True,
-                          capture_output=True, text=True, env=os.environ.copy())
+def _run(name: str, variant: str, cold: bool = False) -> dict:
+    env = os.environ.copy()
+    folder = Path(tempfile.mkdtemp(prefix="cfunc-cold-")) if cold else None
+    if folder is not None:
+        env["PYTENSOR_FLAGS"] = f"base_compiledir={folder}"
+        env["NUMBA_CACHE_DIR"] = str(folder / "numba_own")
+    try:
+        done = subprocess.run([sys.executable, "-c", CHILD, name, variant], check=True,
+                              capture_output=True, text=True, env=env)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main_cold(fits: list[str]) -> None:
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f}, "
+          f"{os.cpu_count()} cores; each process with an empty compile folder")
+    print("| model | uncached compile s | cached compile s (compiled and saved) | same draws |")
+    print("|---|---|---|---|")
+    for name in fits:
+        runs = [_run(name, "uncached", cold=True), _run(name, "cached", cold=True)]
+        same = runs[0]["draws_sum"] == runs[1]["draws_sum"]
+        print(f"| {name} | {runs[0]['compile_s']:.1f} | {runs[1]['compile_s']:.1f} | "
+              f"{'yes' if same else 'NO'} |", flush=True)
+    print(f"end {datetime.now(UTC):%H:%M} UTC, load {os.getloadavg()[0]:.2f}")
 
 
 def main(fits: list[str]) -> None:
@@ -78,4 +105,8 @@ def main(fits: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or list(FITS))
+    args = sys.argv[1:]
+    if args[:1] == ["--cold"]:
+        main_cold(args[1:] or list(FITS))
+    else:
+        main(args or list(FITS))

@@ -33,7 +33,8 @@ from burden import config
 
 #: environment variable naming the file the timing shell appends its records to
 LOG_ENV = "BURDEN_PROFILE_LOG"
-COLUMNS = ["run", "step", "command", "wall_s", "cpu_s", "cpu_pct", "compile_s", "sample_s"]
+COLUMNS = ["run", "step", "command", "start_s", "end_s", "wall_s", "cpu_s", "cpu_pct",
+           "compile_s", "sample_s"]
 
 
 def _step_name(command: str) -> str:
@@ -51,6 +52,7 @@ def timing_shell(argv: list[str]) -> int:
     """Run ``argv`` (``-c COMMAND`` from make) in bash; append its timings to the log."""
     command = argv[-1] if argv else ""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.time()  # the clock all of make's steps share, for their schedule
     start = time.perf_counter()
     code = subprocess.call(["/bin/bash", *argv])
     wall = time.perf_counter() - start
@@ -62,7 +64,8 @@ def timing_shell(argv: list[str]) -> int:
     if log and first and first not in ("echo", ":") and Path(first).name != "make":
         with open(log, "a") as f:
             f.write(json.dumps({"command": command.strip(), "step": _step_name(command),
-                                "wall_s": wall, "cpu_s": cpu, "exit": code}) + "\n")
+                                "started": started, "wall_s": wall, "cpu_s": cpu,
+                                "exit": code}) + "\n")
     return code
 
 
@@ -91,6 +94,7 @@ def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.D
                      f"--shell \"$@\"\n")
     shell.chmod(0o755)
     load = os.getloadavg()[0]
+    began = time.time()
     start = time.perf_counter()
     proc = subprocess.run(["make", f"-j{jobs}", "report", f"JOBS={jobs}", f"SHELL={shell}"],
                           cwd=root,
@@ -101,7 +105,13 @@ def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.D
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     log.unlink()
     shell.unlink()
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["command", "step", "started", "wall_s", "cpu_s",
+                                        "exit"])
+    # when each step ran, from make's start: the schedule of the two cores and its
+    # critical path (a step's end is its start plus its wall time)
+    frame["start_s"] = frame["started"] - began
+    frame["end_s"] = frame["start_s"] + frame["wall_s"]
+    frame = frame.sort_values("start_s", kind="stable").reset_index(drop=True)
     models_dir = root / "models"
     timings = [_fit_timings(models_dir, s) for s in frame["step"]]
     frame["compile_s"] = [t[0] for t in timings]
@@ -140,11 +150,13 @@ def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("c
     for m in metas:
         lines.append(f"| {m['run']} | {m['wall_s']:.0f} | {m['cpu_s']:.0f} | "
                      f"{100 * m['cpu_s'] / m['wall_s']:.0f} | {m['load_before']:.2f} |")
-    lines += ["", "| run | step | wall (s) | CPU (s) | CPU % | compile (s) | sampling (s) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "Steps in the order they started; start and end in seconds from make's start.",
+              "", ("| run | step | start | end | wall (s) | CPU (s) | CPU % | compile (s) | "
+              "sampling (s) |"), "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        lines.append(f"| {r.run} | {r.step} | {r.wall_s:.1f} | {r.cpu_s:.1f} | "
-                     f"{r.cpu_pct:.0f} | {_fmt(r.compile_s)} | {_fmt(r.sample_s)} |")
+        lines.append(f"| {r.run} | {r.step} | {r.start_s:.0f} | {r.end_s:.0f} | "
+                     f"{r.wall_s:.1f} | {r.cpu_s:.1f} | {r.cpu_pct:.0f} | {_fmt(r.compile_s)} "
+                     f"| {_fmt(r.sample_s)} |")
     (out / "profile.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return table

@@ -36,6 +36,8 @@ def test_timing_shell_records_wall_and_cpu_and_keeps_the_exit_code(tmp_path):
     assert ok.returncode == 0 and bad.returncode == 3
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["exit"] for r in rows] == [0, 3]
+    # start times on the shared clock: the second step started after the first ended
+    assert rows[1]["started"] >= rows[0]["started"] + rows[0]["wall_s"]
     # the child's CPU time is counted (a busy loop: most of its wall time)
     assert rows[0]["cpu_s"] > 0.3 * rows[0]["wall_s"] > 0
 
