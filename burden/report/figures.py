@@ -3,6 +3,8 @@ and saved as PNG, SVG and the plotted data (CSV)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,22 +223,53 @@ def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
     return ""
 
 
-def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path
-                   ) -> list[FigureResult]:
-    """Draw every figure; save PNG, SVG and its data twin as CSV under ``out_dir``."""
+#: the figures a forked worker draws: set just before the fork, read by the children
+_FORKED: tuple[list[_Spec], Path, float] | None = None
+
+
+def _draw(spec: _Spec, out_dir: Path, dpi: float) -> tuple[str, str, str]:
+    """Draw one figure; save its PNG, SVG and data twin (CSV); their paths under ``out_dir``."""
+    data = spec.data()
+    fig = spec.plot(data)
+    png, svg = f"figures/{spec.id}.png", f"figures/{spec.id}.svg"
+    csv = f"tables/figure_{spec.id}.csv"
+    fig.savefig(out_dir / png, dpi=dpi)
+    fig.savefig(out_dir / svg)
+    data.to_csv(out_dir / csv, index=False)
+    return png, svg, csv
+
+
+def _draw_forked(index: int) -> tuple[str, str, str]:
+    specs, out_dir, dpi = _FORKED
+    return _draw(specs[index], out_dir, dpi)
+
+
+def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path,
+                   workers: int | None = None) -> list[FigureResult]:
+    """Draw every figure; save PNG, SVG and its data twin as CSV under ``out_dir``.
+
+    The figures are drawn by ``workers`` forked processes (default: one per core; 1 draws
+    them here). The report is the last step of ``make report``, when the other core is
+    idle: drawing takes most of its time.
+    """
+    global _FORKED
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
-    results = []
-    for spec in figure_specs(inp, opt):
-        res = FigureResult(spec.id, spec.section, spec.title, spec.caption)
-        res.unavailable = _missing_reason(inp, spec.needs)
-        if not res.unavailable:
-            data = spec.data()
-            fig = spec.plot(data)
-            res.png, res.svg = f"figures/{spec.id}.png", f"figures/{spec.id}.svg"
-            res.csv = f"tables/figure_{spec.id}.csv"
-            fig.savefig(out_dir / res.png, dpi=opt.dpi)
-            fig.savefig(out_dir / res.svg)
-            data.to_csv(out_dir / res.csv, index=False)
-        results.append(res)
+    specs = figure_specs(inp, opt)
+    results = [FigureResult(spec.id, spec.section, spec.title, spec.caption,
+                            unavailable=_missing_reason(inp, spec.needs)) for spec in specs]
+    todo = [i for i, res in enumerate(results) if not res.unavailable]
+    workers = min(len(todo), workers or os.cpu_count() or 1)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # forked children share the inputs in memory; the specs' closures cannot be pickled
+        _FORKED = (specs, out_dir, opt.dpi)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                paths = pool.map(_draw_forked, todo, chunksize=1)
+        finally:
+            _FORKED = None
+    else:
+        paths = [_draw(specs[i], out_dir, opt.dpi) for i in todo]
+    for i, (png, svg, csv) in zip(todo, paths):
+        results[i].png, results[i].svg, results[i].csv = png, svg, csv
     return results
