@@ -377,3 +377,44 @@ def test_attribution_flags_prior_driven_rows():
     comp_prior = comp.copy(data=[[1.0]])
     assert prior_driven_flags(summary, ms, comp_prior)[3] is True
 
+
+
+def test_forked_workers_draw_the_same_figures_as_one_process(tmp_path, monkeypatch):
+    """``render_figures(workers=2)`` forks (where the process may), and the figures, their
+    data twins and the results are those drawn in one process."""
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    from burden.report import figures
+    from burden.report.choices import ReportOptions
+
+    def spec(i):
+        def data():
+            return pd.DataFrame({"x": range(5), "y": [i * v for v in range(5)]})
+
+        def plot(d):
+            fig = Figure()
+            fig.add_subplot().plot(d["x"], d["y"])
+            return fig
+
+        return figures._Spec(f"fig{i}", "checks", f"Figure {i}", "caption", (), data, plot)
+
+    specs = [spec(i) for i in range(3)]
+    monkeypatch.setattr(figures, "figure_specs", lambda inp, opt: specs)
+    monkeypatch.setattr(figures, "_missing_reason", lambda inp, needs: "")
+    # the test runner's threads would make it draw one by one: fork anyway (the figures
+    # here take no lock)
+    monkeypatch.setattr(figures, "_can_fork", lambda: True)
+    out = {}
+    for n in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+            out[n] = figures.render_figures(None, ReportOptions(), tmp_path / str(n), workers=n)
+    assert [(r.id, r.png, r.svg, r.csv) for r in out[1]] == \
+        [(r.id, r.png, r.svg, r.csv) for r in out[2]]
+    for r in out[2]:
+        for rel in (r.png, r.svg, r.csv):
+            assert (tmp_path / "2" / rel).stat().st_size > 0
+        assert ((tmp_path / "2" / r.csv).read_text()
+                == (tmp_path / "1" / r.csv).read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +240,13 @@ def _draw(spec: _Spec, out_dir: Path, dpi: float) -> tuple[str, str, str]:
     return png, svg, csv
 
 
+def _can_fork() -> bool:
+    """Fork only a single-threaded process: a fork copies no other thread, and a lock one
+    of them held (logging, I/O) would stay locked in the child (a notebook's kernel, a
+    test runner's worker: there the figures are drawn one by one)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
 def _draw_forked(index: int) -> tuple[str, str, str]:
     specs, out_dir, dpi = _FORKED
     return _draw(specs[index], out_dir, dpi)
@@ -249,8 +257,9 @@ def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path,
     """Draw every figure; save PNG, SVG and its data twin as CSV under ``out_dir``.
 
     The figures are drawn by ``workers`` forked processes (default: one per core; 1 draws
-    them here). The report is the last step of ``make report``, when the other core is
-    idle: drawing takes most of its time.
+    them here, as does a process with other threads: ``_can_fork``). The report is the
+    last step of ``make report``, when the other core is idle: drawing takes most of its
+    time.
     """
     global _FORKED
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -260,7 +269,7 @@ def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path,
                             unavailable=_missing_reason(inp, spec.needs)) for spec in specs]
     todo = [i for i, res in enumerate(results) if not res.unavailable]
     workers = min(len(todo), workers or os.cpu_count() or 1)
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+    if workers > 1 and _can_fork():
         # forked children share the inputs in memory; the specs' closures cannot be pickled
         _FORKED = (specs, out_dir, opt.dpi)
         try:
