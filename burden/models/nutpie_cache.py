@@ -4,9 +4,9 @@ PyTensor's compile folder so that a later process loads them instead of compilin
 ``nutpie.compile_pymc_model`` wraps PyTensor's compiled log density in a Numba ``cfunc``.
 PyTensor caches its own function on disk, but the ``cfunc`` that calls it is compiled anew
 in every process, and compiling it links in the whole log density's LLVM code and
-optimises and generates machine code for it again: 13 of the deaths model's 18.5 s of
-warm compilation, 38 of the five models' 70 s (``analysis/nutpie_cfunc_cache.py``,
-docs/performance.md, "nutpie's C callbacks cached").
+optimises and generates machine code for it again. Cached, the five models' warm
+compilation took 34.2 s instead of 73.9 s (``python analysis/nutpie_cfunc_cache.py``,
+2026-12-01 13:57; docs/performance.md, "nutpie's C callbacks cached").
 
 Numba can cache a ``cfunc`` (nutpie passes ``cache=True`` through), but the index key it
 uses for a closure pickles the closure's contents, and a Numba dispatcher pickles with a
