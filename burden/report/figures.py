@@ -241,9 +241,11 @@ def _draw(spec: _Spec, out_dir: Path, dpi: float) -> tuple[str, str, str]:
 
 
 def _can_fork() -> bool:
-    """Fork only a single-threaded process: a fork copies no other thread, and a lock one
-    of them held (logging, I/O) would stay locked in the child (a notebook's kernel, a
-    test runner's worker: there the figures are drawn one by one)."""
+    """Fork only a process with one Python thread: a fork copies no other thread, and a
+    lock one of them held (logging, I/O) would stay locked in the child (a notebook's
+    kernel: there the figures are drawn one by one). The numerical libraries' idle native
+    thread pools do not count; Python 3.12 warns about them (a DeprecationWarning, shown
+    in the test summary; docs/performance.md, "The report's figures on both cores")."""
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
@@ -257,7 +259,7 @@ def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path,
     """Draw every figure; save PNG, SVG and its data twin as CSV under ``out_dir``.
 
     The figures are drawn by ``workers`` forked processes (default: one per core; 1 draws
-    them here, as does a process with other threads: ``_can_fork``). The report is the
+    them here, as does a process with other Python threads: ``_can_fork``). The report is the
     last step of ``make report``, when the other core is idle: drawing takes most of its
     time.
     """
