@@ -143,6 +143,42 @@ def test_by_type_chains_follow_their_markets_and_the_world_table_adds_up():
     assert NOT_ATTRIBUTED in table["source"].values
 
 
+def test_market_groups_are_the_sums_of_their_locations_draw_by_draw():
+    """``market_groups`` (numpy, a block of draws at a time) against the plain xarray sums:
+    more composition draws than deaths draws (resampled), a block boundary inside the
+    draws, locations out of the composition's order, a year out of the composition's
+    years, and a market-year with no deaths in some draws (all not attributed there)."""
+    from burden.attribution import align_draws
+
+    deaths = _deaths(chains=2, draws=300, seed=5)
+    deaths.loc[{"location": "NGA", "year": 2016}] = 0.0  # Africa's only location
+    deaths = deaths.sel(location=["NGA", "USA", "DEU", "CAN"])
+    extra = deaths.isel(year=[0]).assign_coords(year=[2014])
+    deaths = xr.concat([extra, deaths], "year")
+    comp = _composition(chains=3, draws=400, seed=6)
+    out = market_groups(deaths, comp, MARKET_OF, seed=4)
+
+    d = deaths.sel(year=YEARS)
+    c = align_draws(d, comp.sel(location=d["location"].values, year=YEARS), 4)
+    market = ("location", [MARKET_OF[x] for x in d["location"].values])
+    total = d.assign_coords(market=market).groupby("market").sum()
+    groups = (d * c).assign_coords(market=market).groupby("market").sum()
+    nothing = xr.DataArray([0.0] * (len(GROUPS) - 1) + [1.0], dims="group",
+                           coords={"group": list(GROUPS)})
+    fraction = (groups / total).fillna(0.0).where(total > 0, nothing)
+    fraction = fraction.transpose(*groups.dims)
+    np.testing.assert_allclose(out["deaths"].transpose(*total.dims).values, total.values,
+                               rtol=1e-13)
+    np.testing.assert_allclose(
+        out["fraction"].transpose(*fraction.dims).values, fraction.values, rtol=1e-12,
+        atol=1e-15)
+    assert out["market"].values.tolist() == sorted(MARKETS)
+    africa = out["fraction"].sel(market="Africa", year=2016)
+    assert (africa.sel(group=GROUPS[-1]) == 1.0).all()
+    assert (africa.sel(group=list(GROUPS[:-1])) == 0.0).all()
+    np.testing.assert_allclose(out["fraction"].sum("group"), 1.0, rtol=1e-12)
+
+
 def test_split_into_table_gives_the_split_and_its_world_table_in_one_pass():
     deaths, comp = _deaths(), _composition()
     groups = market_groups(deaths, comp, MARKET_OF, seed=3)

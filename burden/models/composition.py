@@ -495,7 +495,10 @@ class OpioidComposition(BayesianEstimator):
         mod = self.modelled_draws()
         locations, years = self._selection(locations, years)
         out = mod.sel(location=locations).expand_dims(year=years).transpose(
-            "chain", "draw", "location", "year", "group").copy()
+            "chain", "draw", "location", "year", "group")
+        # a C-ordered copy (``copy()`` would keep the broadcast's year-first layout, and
+        # every later draw-wise gather over it is a strided one: 3.8 s in the attribution)
+        out = out.copy(data=np.ascontiguousarray(out.values))
         for iso3, meas in self.measured_draws().items():
             if iso3 not in locations:
                 continue

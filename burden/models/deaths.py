@@ -250,9 +250,14 @@ class OpioidDeaths(BayesianEstimator):
 
     def target_draws(self) -> xr.DataArray:
         """Deaths (chain, draw, location, year) at every level: countries (ISO3), regions,
-        super-regions and the world (``WLD``), each aggregate a sum of draws."""
-        return xr.concat([self.deaths_draws(lev).drop_vars("location_name", errors="ignore")
-                          for lev in LEVELS], "location").rename("deaths")
+        super-regions and the world (``WLD``), each aggregate a sum of draws. Built once
+        and kept (the concatenation copies every level: 3.5 s for 6,000 draws, and
+        ``predict`` calls it for each selection)."""
+        if "target" not in self._cache:
+            self._cache["target"] = xr.concat(
+                [self.deaths_draws(lev).drop_vars("location_name", errors="ignore")
+                 for lev in LEVELS], "location").rename("deaths")
+        return self._cache["target"]
 
     def observation_sources(self) -> dict[str, np.ndarray]:
         inp = self.inputs()
