@@ -15,6 +15,7 @@ models/attribution.nc is not touched.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,8 +103,11 @@ def main(base: str = "a4c53a8", repeats: int = 2) -> None:
                                    roots["working tree"] / "models" / "attribution.nc")
         print(f"\nlargest absolute difference between the two files: {diff:.3g}")
     finally:
+        # best effort: a worktree left behind is listed by `git worktree list`
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)],
-                       cwd=project, capture_output=True)
+                       check=False, cwd=project, capture_output=True)
+        for root in roots.values():
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

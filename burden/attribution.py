@@ -371,7 +371,7 @@ def market_groups(deaths: xr.DataArray, composition: xr.DataArray,
     deaths = deaths.transpose("chain", "draw", "location", "year")
     comp = align_draws(deaths, _select(composition, location=locations, year=years), seed)
     comp = comp.transpose("chain", "draw", "location", "year", "group")
-    market_ids = sorted(set(market_of[loc] for loc in locations))
+    market_ids = sorted({market_of[loc] for loc in locations})
     member = membership(market_ids, [market_of[loc] for loc in locations])
     # numpy, a block of draws at a time: each market's sum is one matrix product per
     # draw (xarray's groupby took 13 s for the 6,000 draws of 2026-12-01's fits)
