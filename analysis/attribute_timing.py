@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,34 +80,44 @@ def _largest_difference(a: Path, b: Path) -> float:
     return worst
 
 
+@contextmanager
+def worktree_at(commit: str, parent: Path) -> Iterator[Path]:
+    """A temporary ``git worktree`` of ``commit`` under ``parent`` (removed on exit)."""
+    project = config.project_root()
+    tree = parent / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], check=True,
+                   cwd=project, capture_output=True)
+    try:
+        yield tree
+    finally:
+        # best effort: a worktree left behind is listed by `git worktree list`
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)],
+                       check=False, cwd=project, capture_output=True)
+
+
 def main(base: str = "a4c53a8", repeats: int = 2) -> None:
     project = config.project_root()
     models = config.models_dir()
     missing = [n for n in FITS if not (models / f"{n}.nc").exists()]
     if missing:
         raise SystemExit(f"saved fits missing in {models}: {missing} (run `make models`)")
-    worktree = Path(tempfile.mkdtemp(prefix="attribute_base_")) / "tree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(worktree), base], check=True,
-                   cwd=project, capture_output=True)
     roots = {"baseline": _root_with_fits(models), "working tree": _root_with_fits(models)}
-    code = {"baseline": worktree, "working tree": project}
     try:
-        print(f"burden attribute, {base} against the working tree; "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
-        print("| run | code | wall (s) | peak memory (GB) | load before |")
-        print("|---|---|---|---|---|")
-        for i in range(repeats):
-            for name in ("baseline", "working tree"):
-                wall, peak, load = _run(code[name], roots[name])
-                print(f"| {i + 1} | {name} | {wall:.1f} | {peak:.2f} | {load:.2f} |",
-                      flush=True)
+        with tempfile.TemporaryDirectory() as tmp, worktree_at(base, Path(tmp)) as old:
+            code = {"baseline": old, "working tree": project}
+            print(f"burden attribute, {base} against the working tree; "
+                  f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
+            print("| run | code | wall (s) | peak memory (GB) | load before |")
+            print("|---|---|---|---|---|")
+            for i in range(repeats):
+                for name in ("baseline", "working tree"):
+                    wall, peak, load = _run(code[name], roots[name])
+                    print(f"| {i + 1} | {name} | {wall:.1f} | {peak:.2f} | {load:.2f} |",
+                          flush=True)
         diff = _largest_difference(roots["baseline"] / "models" / "attribution.nc",
                                    roots["working tree"] / "models" / "attribution.nc")
         print(f"\nlargest absolute difference between the two files: {diff:.3g}")
     finally:
-        # best effort: a worktree left behind is listed by `git worktree list`
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)],
-                       check=False, cwd=project, capture_output=True)
         for root in roots.values():
             shutil.rmtree(root, ignore_errors=True)
 
