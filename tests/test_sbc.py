@@ -390,6 +390,32 @@ def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
         sbc.resume_from(tmp_path, spec, other, labels_more, seed=4)
 
 
+@pytest.mark.slow
+def test_the_embedded_cluster_is_quieted_before_it_is_closed():
+    """Before closing its own LocalCluster the run sets Dask's loggers to CRITICAL in every
+    worker process (a heartbeat in flight when the scheduler stops logged an ERROR with a
+    traceback after a finished run, 2026-12-01 15:36); the client's own process is left
+    alone, and a closed client is no error."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from burden.validate import sbc
+
+    def level():
+        return logging.getLogger("distributed").getEffectiveLevel()
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        before = set(client.run(level).values())
+        ours = level()
+        sbc._quiet_teardown(client)
+        assert set(client.run(level).values()) == {logging.CRITICAL} != before
+        assert level() == ours
+        client.close()
+        sbc._quiet_teardown(client)  # logged at debug level, not raised
+
+
 def test_a_refit_that_does_not_reproduce_the_earlier_ranks_is_named():
     from burden.validate import sbc
 

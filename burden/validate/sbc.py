@@ -561,6 +561,23 @@ def run_one(spec: SBCSpec, sim: Simulation) -> dict:
 
 
 # ---- the run -------------------------------------------------------------------------------
+def _silence_distributed() -> None:
+    """Run on each worker of the embedded cluster just before it is closed: Dask's own
+    loggers to CRITICAL. A worker whose heartbeat is in flight when the scheduler stops
+    logs "Failed to communicate with scheduler during heartbeat" with a traceback, an
+    ERROR about nothing (the run's results are in; dask/distributed#7192)."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def _quiet_teardown(client) -> None:
+    """``_silence_distributed`` on every worker of the embedded cluster (never on an
+    existing cluster's: its logs are its owner's); a worker already gone is skipped."""
+    try:
+        client.run(_silence_distributed)
+    except Exception as exc:  # noqa: BLE001 - teardown: nothing left to protect
+        log.debug("could not quiet the workers' logs before closing: %s", exc)
+
+
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -796,6 +813,8 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
                 log.warning("SBC %s sim %d FAILED (%d/%d): %s", spec.model, i, done,
                             simulations, res["error"])
     finally:
+        if cluster is not None:
+            _quiet_teardown(client)
         client.close()
         if cluster is not None:
             cluster.close()
