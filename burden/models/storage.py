@@ -72,7 +72,8 @@ def _batched_function(model, names: Sequence[str]):
     numpy operations, nothing compiled)."""
     # PyTensor's cheapest rewrites first (merging repeated subgraphs, constant folding):
     # the composition model's theta, 4.8 -> 2.5 s for its 8,000 draws, values within
-    # 6e-15 (2026-12-01 17:40 UTC, docs/performance.md "Loading the composition fit")
+    # 6e-15 (2026-12-01 17:27 UTC; docs/performance.md, "The attribution, the
+    # composition's load, make's order")
     fn = batched_function(model.free_RVs, [model[name] for name in names],
                           optimizer="fast_compile")
     return fn, [rv.name for rv in model.free_RVs]
