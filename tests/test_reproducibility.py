@@ -1,4 +1,5 @@
-"""The same seed gives the same draws whether PyTensor's compile cache is empty or warm.
+"""The same seed gives the same draws whether PyTensor's compile cache is empty or warm, and
+at Numba's default optimisation level (3) or the package's (``burden.NUMBA_OPT_DEFAULT``).
 
 Each fit runs in its own process (PyTensor reads its compile folder once, at import): the
 first with an empty compile folder (the fresh-clone case: everything is compiled), the second
@@ -41,10 +42,14 @@ np.savez(sys.argv[1], **{name: post[name].values for name in post.data_vars})
 """
 
 
-def _fit_in_subprocess(out: Path, compiledir: Path) -> dict[str, np.ndarray]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
-           "NUMBA_CACHE_DIR": str(compiledir / "numba_own")}
+def _fit_in_subprocess(out: Path, compiledir: Path, numba_opt: str | None = None
+                       ) -> dict[str, np.ndarray]:
+    """Draws of the fit in a new process; ``numba_opt=None``: the package's default level."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
+    env.update({"PYTHONPATH": str(ROOT), "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
+                "NUMBA_CACHE_DIR": str(compiledir / "numba_own")})
+    if numba_opt is not None:
+        env["NUMBA_OPT"] = numba_opt
     done = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(out)], check=False, env=env,
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -62,3 +67,27 @@ def test_draws_identical_with_cold_and_warm_compile_cache(tmp_path):
     assert cold.keys() == warm.keys()
     differing = [name for name in cold if not np.array_equal(cold[name], warm[name])]
     assert not differing, f"cold and warm draws differ in {differing}"
+
+
+@pytest.mark.slow
+@pytest.mark.validation
+def test_draws_identical_at_numba_default_optimisation_level(tmp_path):
+    """The package compiles at NUMBA_OPT=1 for a shorter cold compile; with fastmath off the
+    level must not change a draw. Each level compiles from its own empty cache."""
+    ours = _fit_in_subprocess(tmp_path / "ours.npz", tmp_path / "cache_ours")
+    numba_default = _fit_in_subprocess(tmp_path / "opt3.npz", tmp_path / "cache_opt3", "3")
+    differing = [name for name in ours if not np.array_equal(ours[name], numba_default[name])]
+    assert not differing, f"draws at NUMBA_OPT=3 and the package's level differ in {differing}"
+
+
+def test_importing_burden_sets_numba_opt_unless_the_environment_does():
+    code = ("import burden, numba, os; "
+            "print(os.environ['NUMBA_OPT'], int(numba.config.OPT), burden.NUMBA_OPT_DEFAULT)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
+                         check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["1", "1", "1"]
+    out = subprocess.run([sys.executable, "-c", code],
+                         env={**env, "PYTHONPATH": str(ROOT), "NUMBA_OPT": "2"},
+                         check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["2", "2", "1"]

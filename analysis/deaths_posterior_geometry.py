@@ -1,0 +1,60 @@
+"""Where the deaths fit's posterior is narrowest and widest, in the sampler's coordinates:
+the eigenvalues of the correlation matrix of every free variable's draws (transformed as
+nutpie sees them: positive scales on the log scale), and the variables that load most on the
+smallest and largest. With a diagonal mass matrix NUTS's step size is bounded by the
+narrowest direction (about the square root of the smallest eigenvalue) and its trajectory
+must span the widest (the square root of the largest), so their ratio is about the number
+of leapfrog steps a draw needs.
+
+    python analysis/deaths_posterior_geometry.py [FIT]
+
+FIT defaults to this project's ``models/deaths.nc`` (``make models``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from burden import config
+from burden.models.deaths import OpioidDeaths
+
+
+def main(path: str) -> None:
+    fit = OpioidDeaths.load(path)
+    post = fit.posterior
+    model = fit.built_model()
+    columns, names = [], []
+    for rv in model.free_RVs:
+        draws = post[rv.name].values
+        draws = draws.reshape(draws.shape[0] * draws.shape[1], -1)
+        transform = model.rvs_to_transforms[rv]
+        if transform is not None and type(transform).__name__ == "LogTransform":
+            draws = np.log(draws)
+        columns.append(draws)
+        da = post[rv.name]
+        labels = [da[d].values for d in da.dims[2:]]
+        for i in range(draws.shape[1]):
+            at = np.unravel_index(i, da.shape[2:]) if labels else ()
+            names.append(f"{rv.name}[{','.join(str(lab[j]) for lab, j in zip(labels, at))}]")
+    x = np.concatenate(columns, axis=1)
+    varying = x.std(axis=0) > 0  # a zero-sum transform's last element is fixed
+    x, names = x[:, varying], [n for n, v in zip(names, varying) if v]
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    values, vectors = np.linalg.eigh(x.T @ x / len(x))
+    print(f"{x.shape[1]} coordinates, {x.shape[0]} draws")
+    small, large = values[values > 1e-8][:6], values[-6:][::-1]
+    print("smallest eigenvalues:", np.round(small, 4))
+    print("largest eigenvalues:", np.round(large, 2))
+    print(f"sqrt(largest / smallest) = {np.sqrt(large[0] / small[0]):.0f}")
+    for label, picks in (("smallest", np.flatnonzero(values > 1e-8)[:3]),
+                         ("largest", np.arange(len(values))[-3:][::-1])):
+        for k in picks:
+            top = np.argsort(-np.abs(vectors[:, k]))[:6]
+            print(f"{label} {values[k]:.4f}: "
+                  + ", ".join(f"{names[i]} {vectors[i, k]:+.2f}" for i in top))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else str(config.models_dir() / "deaths.nc"))
