@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from burden import config
+
+# the level the command line compiles at (before any test imports Numba)
+config.use_numba_opt_default()
+
 from burden.data import fetch as fetch_module
 from burden.registry.sources import SOURCES
 

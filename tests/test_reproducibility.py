@@ -1,5 +1,5 @@
 """The same seed gives the same draws whether PyTensor's compile cache is empty or warm, and
-at Numba's default optimisation level (3) or the package's (``burden.NUMBA_OPT_DEFAULT``).
+at Numba's default optimisation level (3) or the package's (``config.NUMBA_OPT_DEFAULT``).
 
 Each fit runs in its own process (PyTensor reads its compile folder once, at import): the
 first with an empty compile folder (the fresh-clone case: everything is compiled), the second
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from burden import cli, config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,12 +46,11 @@ np.savez(sys.argv[1], **{name: post[name].values for name in post.data_vars})
 
 def _fit_in_subprocess(out: Path, compiledir: Path, numba_opt: str | None = None
                        ) -> dict[str, np.ndarray]:
-    """Draws of the fit in a new process; ``numba_opt=None``: the package's default level."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
-    env.update({"PYTHONPATH": str(ROOT), "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
-                "NUMBA_CACHE_DIR": str(compiledir / "numba_own")})
-    if numba_opt is not None:
-        env["NUMBA_OPT"] = numba_opt
+    """Draws of the fit in a new process; ``numba_opt=None``: the command line's level."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
+           "NUMBA_CACHE_DIR": str(compiledir / "numba_own"),
+           "NUMBA_OPT": numba_opt or config.NUMBA_OPT_DEFAULT}
     done = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(out)], check=False, env=env,
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -80,14 +81,11 @@ def test_draws_identical_at_numba_default_optimisation_level(tmp_path):
     assert not differing, f"draws at NUMBA_OPT=3 and the package's level differ in {differing}"
 
 
-def test_importing_burden_sets_numba_opt_unless_the_environment_does():
-    code = ("import burden, numba, os; "
-            "print(os.environ['NUMBA_OPT'], int(numba.config.OPT), burden.NUMBA_OPT_DEFAULT)")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
-                         check=True, capture_output=True, text=True).stdout.split()
-    assert out == ["1", "1", "1"]
-    out = subprocess.run([sys.executable, "-c", code],
-                         env={**env, "PYTHONPATH": str(ROOT), "NUMBA_OPT": "2"},
-                         check=True, capture_output=True, text=True).stdout.split()
-    assert out == ["2", "2", "1"]
+def test_the_command_line_sets_numba_opt_unless_the_environment_does(monkeypatch, capsys):
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    assert cli.main(["priors", "certified"]) == 0
+    assert os.environ["NUMBA_OPT"] == config.NUMBA_OPT_DEFAULT == "1"
+    monkeypatch.setenv("NUMBA_OPT", "2")
+    assert cli.main(["priors", "certified"]) == 0
+    assert os.environ["NUMBA_OPT"] == "2"
+    assert "|" in capsys.readouterr().out  # the priors table was printed
