@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,6 +108,29 @@ def test_summary_equals_the_summary_of_every_country_year_draw(composition_fit):
 
 
 # ---- attribution by drug type -------------------------------------------------------------
+def test_posterior_predictive_knows_the_data_of_the_fit(composition_fit):
+    """The data-centred effects depend on the evidence containers: without the fit's data
+    as the trace's constant data PyMC warned that they were frozen at stale values."""
+    import pymc as pm
+    from pymc.exceptions import ImplicitFreezeWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImplicitFreezeWarning)
+        pp = composition_fit.sample_posterior_predictive(thin=10)
+    observed = {rv.name for rv in composition_fit.built_model().observed_RVs}
+    assert observed and observed <= set(pp["posterior_predictive"].data_vars)
+    # the check has teeth: with other data in a container PyMC must still warn
+    model = composition_fit.built_model()
+    name = next(d.name for d in model.data_vars if d.name == "prevalence_logit")
+    saved = model[name].get_value()
+    try:
+        pm.set_data({name: saved + 1.0}, model=model)
+        with pytest.warns(ImplicitFreezeWarning):
+            composition_fit.sample_posterior_predictive(thin=10)
+    finally:
+        pm.set_data({name: saved}, model=model)
+
+
 def test_every_country_year_draw_attributed_plus_not_attributed_equals_deaths():
     deaths = _deaths()
     shares = _shares().sel(market=[MARKET_OF[c] for c in LOCS])

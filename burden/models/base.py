@@ -353,10 +353,18 @@ class BayesianEstimator(ABC):
         idata = self.idata  # outside the model context: a compact save rebuilds its model
         posterior = idata["posterior"].to_dataset().isel(draw=slice(None, None, thin))
         model = self.built_model()
+        # the data containers' values at the fit (PyMC's constant_data): without them PyMC
+        # takes every pm.Data container as changed and warns (ImplicitFreezeWarning) that
+        # the free variables downstream of one (the composition's data-centred effects)
+        # keep posterior draws that may be stale (`make report`'s composition summary)
+        groups = {"posterior": posterior}
+        if "constant_data" in idata.children:
+            groups["constant_data"] = idata["constant_data"].to_dataset()
+        trace = xr.DataTree.from_dict(groups)
         with compiler_off(), model:  # nothing compiled (batched.py): same draws, to 1e-13
             return pm.sample_posterior_predictive(
-                xr.DataTree.from_dict({"posterior": posterior}), random_seed=seed,
-                progressbar=False, compile_kwargs={"mode": no_compile_mode()})
+                trace, random_seed=seed, progressbar=False,
+                compile_kwargs={"mode": no_compile_mode()})
 
     def predict(self, *, years: Sequence[int] | int | None = None,
                 **coords: str | Sequence[str]) -> xr.DataArray:
