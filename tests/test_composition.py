@@ -107,7 +107,6 @@ def test_summary_equals_the_summary_of_every_country_year_draw(composition_fit):
         est.summary(["XXX"])
 
 
-# ---- attribution by drug type -------------------------------------------------------------
 def test_posterior_predictive_knows_the_data_of_the_fit(composition_fit):
     """The data-centred effects depend on the evidence containers: without the fit's data
     as the trace's constant data PyMC warned that they were frozen at stale values."""
@@ -120,8 +119,7 @@ def test_posterior_predictive_knows_the_data_of_the_fit(composition_fit):
     observed = {rv.name for rv in composition_fit.built_model().observed_RVs}
     assert observed and observed <= set(pp["posterior_predictive"].data_vars)
     # the check has teeth: with other data in a container PyMC must still warn
-    model = composition_fit.built_model()
-    name = next(d.name for d in model.data_vars if d.name == "prevalence_logit")
+    model, name = composition_fit.built_model(), "prevalence_logit"
     saved = model[name].get_value()
     try:
         pm.set_data({name: saved + 1.0}, model=model)
@@ -131,6 +129,7 @@ def test_posterior_predictive_knows_the_data_of_the_fit(composition_fit):
         pm.set_data({name: saved}, model=model)
 
 
+# ---- attribution by drug type -------------------------------------------------------------
 def test_every_country_year_draw_attributed_plus_not_attributed_equals_deaths():
     deaths = _deaths()
     shares = _shares().sel(market=[MARKET_OF[c] for c in LOCS])
