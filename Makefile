@@ -101,6 +101,9 @@ $(PROC)/drug_seizures.parquet: $(RAW)/unodc_drug_seizures_2018_2022.json \
 	$(BURDEN) data --table drug_seizures
 
 PROCESSED := $(TABLES:%=$(PROC)/%.parquet)
+# every table needs the environment, the two reference tables (no raw file, whose fetch rule
+# carries it) too: on a fresh clone `make report` ran them beside the .venv set-up, and failed
+$(PROCESSED): | $(STAMP)
 
 data: $(PROCESSED)
 

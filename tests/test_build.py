@@ -88,6 +88,24 @@ def test_makefile_has_a_target_for_every_table_and_raw_file():
         assert f"burden/data/loaders/{source.loader}.py" in makefile, source.loader
 
 
+def test_every_table_waits_for_the_environment(tmp_path):
+    """On a fresh clone (no .venv) make sets up the environment before it builds any table:
+    `make report` built the two reference tables, which have no raw file to fetch, beside
+    the set-up and failed (2026-12-01)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    venv = tmp_path / "venv"  # does not exist: what a fresh clone sees
+    for table in TABLES:
+        out = subprocess.run(
+            ["make", "-n", "--always-make", "-C", str(ROOT), f"VENV={venv}",
+             f"data/processed/{table}.parquet"],
+            capture_output=True, text=True, check=True).stdout
+        set_up, build_table = out.find("-m venv"), out.find(f"data --table {table}")
+        assert 0 <= set_up < build_table, (table, out)
+
 def test_every_table_has_a_registered_input():
     tables = {i.table for i in build.inputs()}
     assert tables == set(TABLES)
