@@ -12,6 +12,7 @@ import pytensor.tensor as pt
 import pytest
 
 from burden.models.production import (
+    LOGISTIC_PER_SD,
     SOURCES,
     OpiumProduction,
     find_republications,
@@ -160,6 +161,29 @@ def test_bounds_are_censored_observations_not_potentials():
     assert (draws[:, 1] <= np.log(236000) + 1e-9).all()  # "over": right-censored
     assert (draws[:, 0] == np.log(2000)).any() and (draws[:, 0] > np.log(2000)).any()
 
+
+
+def test_bounds_have_logistic_errors_with_exact_tails():
+    """A bound's error is Logistic with the Normal's variance; its log-likelihood falls
+    linearly, not quadratically, past the bound, and stays finite there on both sides."""
+    from scipy import stats
+
+    mu, sd = 0.3, 0.01
+    s = sd * LOGISTIC_PER_SD
+    assert (np.pi * s) ** 2 / 3 == pytest.approx(sd ** 2)
+    value = pt.dscalar("value")
+    for bound, side in ((12.0, "over"), (-12.0, "less than")):
+        upper = bound if side == "over" else None
+        lower = bound if side == "less than" else None
+        dist = pm.Censored.dist(pm.Logistic.dist(mu, s), lower=lower, upper=upper)
+        logp = pm.logp(dist, value)
+        f = pytensor.function([value], [logp, pytensor.grad(logp, value)])
+        got, grad = f(bound)
+        expected = (stats.logistic.logsf(bound, mu, s) if side == "over"
+                    else stats.logistic.logcdf(bound, mu, s))
+        # ~1,500 scale units past the bound: PyMC's log(1 - exp(log-CDF)) gives -inf there
+        assert got == pytest.approx(expected, rel=1e-12)
+        assert np.isfinite(grad) and abs(grad) == pytest.approx(1 / s, rel=1e-9)
 
 def test_yield_varies_by_year_and_rejects_unknown_dynamics():
     table = pd.DataFrame([_row("Afghanistan", "AFG", 2015, "production_t", 3300),

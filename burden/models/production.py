@@ -42,6 +42,8 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from pymc.logprob.abstract import _logccdf
+from pytensor.tensor.random.basic import LogisticRV
 
 from burden import result_schemas
 from burden.draws import interval_summary
@@ -55,6 +57,19 @@ from burden.registry.markets import OPIUM_SOURCES
 #: Source countries, ISO3, plus the rest of the world (``registry.markets``).
 SOURCES: tuple[str, ...] = OPIUM_SOURCES
 YEARS: tuple[int, int] = (1998, 2024)
+
+#: a Logistic's scale per standard deviation (its variance is (pi s)^2 / 3)
+LOGISTIC_PER_SD = float(np.sqrt(3.0) / np.pi)
+
+
+@_logccdf.register(LogisticRV)
+def _logistic_logccdf(op, value, *inputs):
+    """log P(X > value) of a Logistic: -log(1 + exp((value - mu) / s)), its exact tail.
+    PyMC's Logistic has only a log-CDF, and right-censoring (``pm.Censored(upper=...)``)
+    otherwise takes log(1 - exp(log-CDF)), which loses the tail where the CDF rounds to 1."""
+    mu, s = inputs[-2:]
+    return -pt.log1pexp((value - mu) / s)
+
 
 #: Rows of the curated table that name a group of sources instead of one ISO3.
 AGGREGATES: dict[str, tuple[str, ...]] = {
@@ -384,11 +399,11 @@ class OpiumProduction(BayesianEstimator):
     """Latent opium production (tonnes) by source and year, world totals and shares."""
 
     _model_type = "opium_production"
-    _model_version = "5"  # 2: Student-t steps only into measured years; 3: typed configs;
+    _model_version = "6"  # 2: Student-t steps only into measured years; 3: typed configs;
     # 4: yield by country-year, republications counted once, bounds as pm.Censored;
     # 5: walks free where data pin levels, bridges and tails of innovations elsewhere
     # (``yield_centring="partial"``, an option since 2026-11-30, is not a new version: the
-    # default graph is version 5's)
+    # default graph is version 5's); 6: bounds with Logistic errors, not Normal (2026-12-01)
     data_tables = ("production_measurements",)
     config_class = ProductionConfig
     # 2,000 draws: R-hat (max over ~800 quantities) reached 1.009-1.011 with 1,000 on seeds
@@ -473,10 +488,16 @@ class OpiumProduction(BayesianEstimator):
             if bounded.any():
                 # "less than N" is left-censored at log N (likelihood P(x <= log N)); "over
                 # N" is right-censored (P(x >= log N)). A censored observed variable, so
-                # posterior predictive draws exist: the draw clipped at the bound. Normal,
-                # not Student-t: PyTensor's Student-t log-CDF has no stable gradient.
+                # posterior predictive draws exist: the draw clipped at the bound.
+                # Logistic errors (the Normal's variance): tails between the Normal and
+                # the Student-t of the point rows, whose log-CDF has no stable gradient
+                # in PyTensor. A Normal bound was a quadratic wall: where a bound disagreed
+                # with the other rows (AFG "more than 75%" of the world's area in 2017) a
+                # jump of ROW's walk scale pushed a trajectory past it (energy error 4e7,
+                # one divergence in 8,000 draws: version 5, seed 20171, 2026-12-01)
                 side = m.bound[bounded]
-                pm.Censored("obs_bound", pm.Normal.dist(pred[bounded], sd[bounded]),
+                scale = sd[bounded] * LOGISTIC_PER_SD
+                pm.Censored("obs_bound", pm.Logistic.dist(pred[bounded], scale),
                             lower=np.where(side == "upper", m.bound_log[bounded], -np.inf),
                             upper=np.where(side == "lower", m.bound_log[bounded], np.inf),
                             observed=m.bound_log[bounded])
