@@ -491,10 +491,10 @@ class OpiumProduction(BayesianEstimator):
                 # posterior predictive draws exist: the draw clipped at the bound.
                 # Logistic errors (the Normal's variance): tails between the Normal and
                 # the Student-t of the point rows, whose log-CDF has no stable gradient
-                # in PyTensor. A Normal bound was a quadratic wall: where a bound disagreed
-                # with the other rows (AFG "more than 75%" of the world's area in 2017) a
-                # jump of ROW's walk scale pushed a trajectory past it (energy error 4e7,
-                # one divergence in 8,000 draws: version 5, seed 20171, 2026-12-01)
+                # in PyTensor. A Normal bound was a quadratic wall: a jump of ROW's walk
+                # scale in one trajectory took AFG's 2017 share of the world's area far
+                # below its bound "more than 75%" (energy error 4e7, one divergence in
+                # 8,000 draws: version 5, seed 20171, 2026-12-01)
                 side = m.bound[bounded]
                 scale = sd[bounded] * LOGISTIC_PER_SD
                 pm.Censored("obs_bound", pm.Logistic.dist(pred[bounded], scale),
