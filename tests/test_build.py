@@ -106,6 +106,7 @@ def test_every_table_waits_for_the_environment(tmp_path):
         set_up, build_table = out.find("-m venv"), out.find(f"data --table {table}")
         assert 0 <= set_up < build_table, (table, out)
 
+
 def test_every_table_has_a_registered_input():
     tables = {i.table for i in build.inputs()}
     assert tables == set(TABLES)

@@ -162,7 +162,6 @@ def test_bounds_are_censored_observations_not_potentials():
     assert (draws[:, 0] == np.log(2000)).any() and (draws[:, 0] > np.log(2000)).any()
 
 
-
 def test_bounds_have_logistic_errors_with_exact_tails():
     """A bound's error is Logistic with the Normal's variance; its log-likelihood falls
     linearly, not quadratically, past the bound, and stays finite there on both sides."""
@@ -181,9 +180,10 @@ def test_bounds_have_logistic_errors_with_exact_tails():
         got, grad = f(bound)
         expected = (stats.logistic.logsf(bound, mu, s) if side == "over"
                     else stats.logistic.logcdf(bound, mu, s))
-        # ~1,500 scale units past the bound: PyMC's log(1 - exp(log-CDF)) gives -inf there
+        # ~2,100 scale units past the bound: PyMC's log(1 - exp(log-CDF)) gives -inf there
         assert got == pytest.approx(expected, rel=1e-12)
         assert np.isfinite(grad) and abs(grad) == pytest.approx(1 / s, rel=1e-9)
+
 
 def test_yield_varies_by_year_and_rejects_unknown_dynamics():
     table = pd.DataFrame([_row("Afghanistan", "AFG", 2015, "production_t", 3300),
