@@ -43,7 +43,9 @@ import pymc as pm
 import xarray as xr
 
 from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
-from burden.models import fast_diagnostics, nutpie_cache
+
+# logistic: registers the Logistic's log-survival function, which PyMC lacks, for every model
+from burden.models import fast_diagnostics, logistic, nutpie_cache  # noqa: F401
 from burden.models.batched import compiler_off, no_compile_mode
 from burden.models.config import NUTS_SAMPLERS, Config, SamplerConfig
 

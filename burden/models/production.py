@@ -42,14 +42,13 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
-from pymc.logprob.abstract import _logccdf
-from pytensor.tensor.random.basic import LogisticRV
 
 from burden import result_schemas
 from burden.draws import interval_summary
 from burden.errors import ConfigError
 from burden.models.base import BayesianEstimator, select_draws
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
+from burden.models.logistic import LOGISTIC_PER_SD
 from burden.models.production_walk import walk_design, walk_levels
 from burden.registry.keys import WORLD_ID
 from burden.registry.markets import OPIUM_SOURCES
@@ -57,19 +56,6 @@ from burden.registry.markets import OPIUM_SOURCES
 #: Source countries, ISO3, plus the rest of the world (``registry.markets``).
 SOURCES: tuple[str, ...] = OPIUM_SOURCES
 YEARS: tuple[int, int] = (1998, 2024)
-
-#: a Logistic's scale per standard deviation (its variance is (pi s)^2 / 3)
-LOGISTIC_PER_SD = float(np.sqrt(3.0) / np.pi)
-
-
-@_logccdf.register(LogisticRV)
-def _logistic_logccdf(op, value, *inputs):
-    """log P(X > value) of a Logistic: -log(1 + exp((value - mu) / s)), its exact tail.
-    PyMC's Logistic has only a log-CDF, and right-censoring (``pm.Censored(upper=...)``)
-    otherwise takes log(1 - exp(log-CDF)), which loses the tail where the CDF rounds to 1."""
-    mu, s = inputs[-2:]
-    return -pt.log1pexp((value - mu) / s)
-
 
 #: Rows of the curated table that name a group of sources instead of one ISO3.
 AGGREGATES: dict[str, tuple[str, ...]] = {
