@@ -3,8 +3,8 @@
 ``pm.Censored`` right-censors with the base distribution's log-survival function and,
 without one, takes log(1 - exp(log-CDF)), which is -inf wherever the CDF rounds to 1: a
 fit whose bound ends up far on the censored side gets an infinite log density. Importing
-this module registers the exact tail for every Logistic in the process (``burden.models``
-imports it). Production's bounds use it (``OpiumProduction``; docs/models/shares.md,
+this module registers the exact tail for every Logistic in the process
+(``burden.models.base`` imports it, so every estimator has it). Production's bounds use it (``OpiumProduction``; docs/models/shares.md,
 "Version 6").
 """
 
