@@ -33,8 +33,8 @@ from burden import config
 
 #: environment variable naming the file the timing shell appends its records to
 LOG_ENV = "BURDEN_PROFILE_LOG"
-COLUMNS = ["run", "step", "command", "start_s", "end_s", "wall_s", "cpu_s", "cpu_pct",
-           "compile_s", "sample_s"]
+COLUMNS = ["run", "step", "command", "start_s", "end_s", "wall_s", "cpu_s", "sys_s",
+           "cpu_pct", "peak_mb", "compile_s", "sample_s"]
 
 
 def _step_name(command: str) -> str:
@@ -58,6 +58,8 @@ def timing_shell(argv: list[str]) -> int:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # this shell runs one step: the largest resident set of any of its processes (kB)
+    peak_mb = after.ru_maxrss / 1024
     log = os.environ.get(LOG_ENV)
     first = command.split()[0] if command.split() else ""
     # echo lines are not steps; a recursive make's time is the sum of its own steps
@@ -65,7 +67,8 @@ def timing_shell(argv: list[str]) -> int:
         with open(log, "a") as f:
             f.write(json.dumps({"command": command.strip(), "step": _step_name(command),
                                 "started": started, "wall_s": wall, "cpu_s": cpu,
-                                "exit": code}) + "\n")
+                                "sys_s": after.ru_stime - before.ru_stime,
+                                "peak_mb": peak_mb, "exit": code}) + "\n")
     return code
 
 
@@ -106,7 +109,7 @@ def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.D
     log.unlink()
     shell.unlink()
     frame = pd.DataFrame(rows, columns=["command", "step", "started", "wall_s", "cpu_s",
-                                        "exit"])
+                                        "sys_s", "peak_mb", "exit"])
     # when each step ran, from make's start: the schedule of the two cores and its
     # critical path (a step's end is its start plus its wall time)
     frame["start_s"] = frame["started"] - began
@@ -119,7 +122,7 @@ def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.D
     frame["run"] = run
     frame["cpu_pct"] = 100 * frame["cpu_s"] / frame["wall_s"]
     meta = {"run": run, "wall_s": total, "load_before": load, "jobs": jobs,
-            "cpu_s": float(frame["cpu_s"].sum())}
+            "cpu_s": float(frame["cpu_s"].sum()), "sys_s": float(frame["sys_s"].sum())}
     return frame[COLUMNS], meta
 
 
@@ -145,18 +148,21 @@ def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("c
     lines = [f"# make report profile, {stamp}", "",
              (f"`burden profile --jobs {jobs}` on {os.cpu_count()} cores; compile cache "
               "empty before the cold run, kept for the warm one; `make clean` before each."),
-             "", "| run | make report wall (s) | CPU (s) | CPU % | load before |",
-             "|---|---|---|---|---|"]
+             "", ("CPU is user + system time; system time is mostly the kernel zeroing memory a "
+                  "process touches for the first time; peak is the step's largest resident set."),
+             "", "| run | make report wall (s) | CPU (s) | of it system (s) | CPU % | load before |",
+             "|---|---|---|---|---|---|"]
     for m in metas:
-        lines.append(f"| {m['run']} | {m['wall_s']:.0f} | {m['cpu_s']:.0f} | "
+        lines.append(f"| {m['run']} | {m['wall_s']:.0f} | {m['cpu_s']:.0f} | {m['sys_s']:.0f} | "
                      f"{100 * m['cpu_s'] / m['wall_s']:.0f} | {m['load_before']:.2f} |")
     lines += ["", "Steps in the order they started; start and end in seconds from make's start.",
-              "", ("| run | step | start | end | wall (s) | CPU (s) | CPU % | compile (s) | "
-              "sampling (s) |"), "|---|---|---|---|---|---|---|---|---|"]
+              "", ("| run | step | start | end | wall (s) | CPU (s) | system (s) | CPU % | "
+                   "peak (MB) | compile (s) | sampling (s) |"),
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.run} | {r.step} | {r.start_s:.0f} | {r.end_s:.0f} | "
-                     f"{r.wall_s:.1f} | {r.cpu_s:.1f} | {r.cpu_pct:.0f} | {_fmt(r.compile_s)} "
-                     f"| {_fmt(r.sample_s)} |")
+                     f"{r.wall_s:.1f} | {r.cpu_s:.1f} | {r.sys_s:.1f} | {r.cpu_pct:.0f} | "
+                     f"{r.peak_mb:.0f} | {_fmt(r.compile_s)} | {_fmt(r.sample_s)} |")
     (out / "profile.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return table

@@ -40,6 +40,18 @@ def test_timing_shell_records_wall_and_cpu_and_keeps_the_exit_code(tmp_path):
     assert rows[1]["started"] >= rows[0]["started"] + rows[0]["wall_s"]
     # the child's CPU time is counted (a busy loop: most of its wall time)
     assert rows[0]["cpu_s"] > 0.3 * rows[0]["wall_s"] > 0
+    assert 0 <= rows[0]["sys_s"] <= rows[0]["cpu_s"]
+
+
+def test_timing_shell_records_the_peak_memory_of_the_step(tmp_path):
+    log = tmp_path / "log.jsonl"
+    env = {profile.LOG_ENV: str(log), "PATH": "/usr/bin:/bin"}
+    for megabytes in (10, 300):  # a child touching this many MB
+        grow = f"{sys.executable} -c 'b = bytearray({megabytes} * 2**20)'"
+        subprocess.run([sys.executable, "-m", "burden.profile", "--shell", "-c", grow],
+                       env=env, check=True)
+    small, large = (json.loads(line)["peak_mb"] for line in log.read_text().splitlines())
+    assert large >= 300 > small > 0
 
 
 def test_fit_timings_come_from_the_fit_manifest(tmp_path):
