@@ -650,7 +650,9 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
     shares = markets.all_share_draws(share_markets)
     years = [y for y in by_country.year.values.tolist() if y in set(comp.years.tolist())]
     years = _common_years(by_country.sel(year=years), shares)
-    composition = comp.group_draws(countries, years)
+    # at the deaths' draws already (market_groups' own resample then passes them through)
+    composition = comp.group_draws(countries, years, resample=(
+        by_country.sizes["chain"], by_country.sizes["draw"], seed))
     groups = market_groups(by_country.sel(year=years), composition, mapping, seed=seed)
     world = deaths.predict(location=WORLD_ID, years=years)
     world = world.drop_vars([c for c in world.coords if c not in ("chain", "draw", "year")])

@@ -107,6 +107,27 @@ def test_summary_equals_the_summary_of_every_country_year_draw(composition_fit):
         est.summary(["XXX"])
 
 
+def test_group_draws_resampled_first_are_the_resampled_group_draws(composition_fit):
+    """``group_draws(resample=...)`` (the attribution's: resampled before the years are
+    spread) gives exactly ``resample_draws`` of the full draws, measured cells included,
+    for fewer draws (without replacement) and more (with)."""
+    from burden.draws import resample_draws
+
+    est = composition_fit
+    post = est.posterior
+    known = est.modelled_draws()["location"].values.tolist()
+    measured = [c for c in est.measured_draws() if c in known]
+    assert measured  # the fixture has measured countries: their cells are checked too
+    locations = [*measured, *[c for c in known if c not in measured][:3]]
+    years = est.years.tolist()[-12:]
+    total = post.sizes["chain"] * post.sizes["draw"]
+    for chains, n_draw in ((2, total // 2 - 3), (3, total)):
+        expected = resample_draws(est.group_draws(locations, years), chains, n_draw, 11)
+        got = est.group_draws(locations, years, resample=(chains, n_draw, 11))
+        assert got.sizes["chain"] == chains and got.sizes["draw"] == n_draw
+        np.testing.assert_array_equal(got.values, expected.values)
+
+
 def test_posterior_predictive_knows_the_data_of_the_fit(composition_fit):
     """The data-centred effects depend on the evidence containers: without the fit's data
     as the trace's constant data PyMC warned that they were frozen at stale values."""

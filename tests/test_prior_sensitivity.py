@@ -62,3 +62,24 @@ def test_only_configured_priors_are_power_scaled():
     (0.2, 0.2, "prior-data conflict"), (0.01, 0.01, "weak likelihood")])
 def test_diagnosis(prior, likelihood, expected):
     assert diagnosis(prior, likelihood) == expected
+
+
+def test_the_summed_log_likelihood_gives_arviz_own_sensitivities():
+    # psense reads only the per-draw total of the log-likelihood group: two variables, one
+    # of them two-dimensional, summed first, give what arviz_stats gives on the full group
+    import arviz_stats
+
+    from burden.validate.prior_sensitivity import total_log_density
+
+    rng = np.random.default_rng(3)
+    draws = {"mu": (("chain", "draw"), rng.normal(size=(2, 500)))}
+    loglik = xr.Dataset({
+        "y": (("chain", "draw", "obs"), rng.normal(-1.0, 0.3, size=(2, 500, 7))),
+        "z": (("chain", "draw", "row", "col"), rng.normal(-2.0, 0.2, size=(2, 500, 3, 4)))})
+    full = xr.DataTree.from_dict({"posterior": xr.Dataset(draws), "log_likelihood": loglik})
+    summed = xr.DataTree.from_dict({"posterior": xr.Dataset(draws), "log_likelihood":
+                                    xr.Dataset({"total": total_log_density(loglik)})})
+    expected = arviz_stats.psense(full, group="likelihood")["mu"]
+    assert float(arviz_stats.psense(summed, group="likelihood")["mu"]) == pytest.approx(
+        float(expected), rel=1e-9)
+    assert total_log_density(loglik).dims == ("chain", "draw")

@@ -138,7 +138,7 @@ def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,
     tree = xr.DataTree.from_dict({
         "posterior": quantities,
         "log_prior": log_prior(est, posterior),
-        "log_likelihood": loglik.transpose("chain", "draw", ...)})
+        "log_likelihood": xr.Dataset({"total": total_log_density(loglik)})})
     prior = arviz_stats.psense(tree, group="prior", alphas=ALPHAS)
     like = arviz_stats.psense(tree, group="likelihood", alphas=ALPHAS)
     rows = []
@@ -149,6 +149,18 @@ def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,
                      "prior_sensitivity": p, "likelihood_sensitivity": lk,
                      "diagnosis": diagnosis(p, lk)})
     return PRIOR_SENSITIVITY.validate(pd.DataFrame(rows), lazy=True)
+
+
+def total_log_density(densities: xr.Dataset) -> xr.DataArray:
+    """The (chain, draw) sum of every variable and element of ``densities``: all that
+    ``psense`` uses of a log-likelihood group (``_get_power_scale_weights`` sums it over a
+    stacked copy of every element: for the deaths fit's 11,434 observations that copy and
+    its index cost 3 s and 1.3 GB, `python analysis/memory_timeline.py summarise deaths`,
+    2026-12-02)."""
+    total = 0
+    for var in densities.data_vars.values():
+        total = total + var.sum([d for d in var.dims if d not in ("chain", "draw")])
+    return total.transpose("chain", "draw")
 
 
 def diagnosis(prior: float, likelihood: float, threshold: float = THRESHOLD) -> str:
