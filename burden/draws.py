@@ -11,6 +11,7 @@ One job: operations on draws held as ``xarray.DataArray`` with ``chain`` and ``d
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,16 +35,27 @@ def interval_dataset(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DI
     """Mean and central ``prob`` interval of ``draws`` (variables ``mean``, ``lower``,
     ``upper`` over the non-sample dims): ``interval_summary`` before it becomes a table."""
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    stacked = draws.stack(sample=list(sample_dims)).transpose(..., "sample")
-    lower, upper = _quantiles(stacked.values, (lo, hi))
-    kept = stacked.isel(sample=0, drop=True)
-    return xr.Dataset(
-        {
-            "mean": stacked.mean("sample"),
-            "lower": kept.copy(data=lower),
-            "upper": kept.copy(data=upper),
-        }
-    )
+    kept = draws.isel(dict.fromkeys(sample_dims, 0), drop=True)
+    ordered = draws.transpose(*kept.dims, *sample_dims)
+    # the pooled draws last, in one C-ordered copy of our own (what ``stack`` made,
+    # without its index): the mean first, then the quantiles may partition it in place.
+    # Two copies fewer of the draws: 1 GB less memory touched by `burden summarise deaths`
+    # (docs/performance.md, "Memory is CPU time here")
+    values = np.array(ordered.values, order="C", copy=True).reshape(*kept.shape, -1)
+    mean = _nanmean(values)
+    lower, upper = _quantiles(values, (lo, hi), overwrite=True)
+    return xr.Dataset({"mean": kept.copy(data=mean), "lower": kept.copy(data=lower),
+                       "upper": kept.copy(data=upper)})
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis, NaNs skipped, as xarray's ``mean`` (``np.nanmean``: the
+    same sum and count), without its NaN-free copy when there is no NaN."""
+    if np.isnan(values).any():
+        with warnings.catch_warnings():  # an all-NaN slice: NaN, as xarray gives
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(values, axis=-1)
+    return np.mean(values, axis=-1)
 
 
 def interval_table(stats: xr.Dataset) -> pd.DataFrame:
@@ -52,15 +64,19 @@ def interval_table(stats: xr.Dataset) -> pd.DataFrame:
     return frame.reset_index() if frame.index.nlevels > 1 or frame.index.name else frame
 
 
-def _quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+def _quantiles(values: np.ndarray, probs: Sequence[float],
+               overwrite: bool = False) -> np.ndarray:
     """Quantiles over the last axis, NaNs skipped (as ``xarray.quantile``), vectorised:
     ``np.nanquantile`` works slice by slice (10 s for the deaths summary's 54,000 slices);
-    only slices with some but not all values missing need it."""
-    out = np.quantile(values, probs, axis=-1)
+    only slices with some but not all values missing need it. ``overwrite``: ``values``
+    may be reordered (partitioned) in place instead of copied."""
     missing = np.isnan(values)
     partial = missing.any(-1) & ~missing.all(-1)
-    if partial.any():
-        out[:, partial] = np.nanquantile(values[partial], probs, axis=-1)
+    nan_parts = (np.nanquantile(values[partial], probs, axis=-1) if partial.any()
+                 else None)
+    out = np.quantile(values, probs, axis=-1, overwrite_input=overwrite)
+    if nan_parts is not None:
+        out[:, partial] = nan_parts
     return out
 
 
