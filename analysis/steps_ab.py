@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shlex
 import statistics
 import subprocess
@@ -32,15 +31,17 @@ def run_step(code: Path, step: str) -> dict[str, float]:
     """One ``burden STEP`` with the package of ``code`` (run from there: ``python -c``
     puts the working folder first on ``sys.path``); its times and peak memory."""
     env = {**os.environ, "PYTHONPATH": str(code), "BURDEN_ROOT": str(ROOT)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import sys; from burden.cli import main; "
-                    "sys.exit(main(sys.argv[1:]))", *shlex.split(step)], env=env,
-                   cwd=code, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from burden.cli import main; "
+                             "sys.exit(main(sys.argv[1:]))", *shlex.split(step)], env=env,
+                            cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # this child's own usage (RUSAGE_CHILDREN's peak is the largest of every child so far)
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall": wall, "user": after.ru_utime - before.ru_utime,
-            "system": after.ru_stime - before.ru_stime, "peak_mb": after.ru_maxrss / 1024}
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{step!r} with {code} failed")
+    return {"wall": wall, "user": usage.ru_utime, "system": usage.ru_stime,
+            "peak_mb": usage.ru_maxrss / 1024}
 
 
 def main() -> None:
