@@ -32,8 +32,8 @@ def run_step(code: Path, step: str) -> dict[str, float]:
     puts the working folder first on ``sys.path``); its times and peak memory."""
     env = {**os.environ, "PYTHONPATH": str(code), "BURDEN_ROOT": str(ROOT)}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from burden.cli import main; "
-                             "sys.exit(main(sys.argv[1:]))", *shlex.split(step)], env=env,
+    program = "import sys; from burden.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", program, *shlex.split(step)], env=env,
                             cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # this child's own usage (RUSAGE_CHILDREN's peak is the largest of every child so far)
     _, status, usage = os.wait4(proc.pid, 0)

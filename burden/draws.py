@@ -39,8 +39,7 @@ def interval_dataset(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DI
     ordered = draws.transpose(*kept.dims, *sample_dims)
     # the pooled draws last, in one C-ordered copy of our own (what ``stack`` made,
     # without its index): the mean first, then the quantiles may partition it in place.
-    # Two copies fewer of the draws: 1 GB less memory touched by `burden summarise deaths`
-    # (docs/performance.md, "Memory is CPU time here")
+    # Two copies of the draws fewer (docs/performance.md, "Memory is CPU time here")
     values = np.array(ordered.values, order="C", copy=True).reshape(*kept.shape, -1)
     mean = _nanmean(values)
     lower, upper = _quantiles(values, (lo, hi), overwrite=True)
@@ -49,8 +48,8 @@ def interval_dataset(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DI
 
 
 def _nanmean(values: np.ndarray) -> np.ndarray:
-    """Mean over the last axis, NaNs skipped, as xarray's ``mean`` (``np.nanmean``: the
-    same sum and count), without its NaN-free copy when there is no NaN."""
+    """Mean over the last axis, NaNs skipped (as xarray's ``mean``), without
+    ``np.nanmean``'s NaN-free copy when there is no NaN."""
     if np.isnan(values).any():
         with warnings.catch_warnings():  # an all-NaN slice: NaN, as xarray gives
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -148,13 +148,16 @@ def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("c
     lines = [f"# make report profile, {stamp}", "",
              (f"`burden profile --jobs {jobs}` on {os.cpu_count()} cores; compile cache "
               "empty before the cold run, kept for the warm one; `make clean` before each."),
-             "", ("CPU is user + system time; system time is mostly the kernel zeroing memory a "
-                  "process touches for the first time; peak is the step's largest resident set."),
-             "", "| run | make report wall (s) | CPU (s) | of it system (s) | CPU % | load before |",
+             "", ("CPU is user + system time (system: the kernel's work for the step, such "
+                  "as zeroing memory it touches first); peak is the step's largest resident "
+                  "set."),
+             "", ("| run | make report wall (s) | CPU (s) | of it system (s) | CPU % | "
+                  "load before |"),
              "|---|---|---|---|---|---|"]
     for m in metas:
-        lines.append(f"| {m['run']} | {m['wall_s']:.0f} | {m['cpu_s']:.0f} | {m['sys_s']:.0f} | "
-                     f"{100 * m['cpu_s'] / m['wall_s']:.0f} | {m['load_before']:.2f} |")
+        lines.append(f"| {m['run']} | {m['wall_s']:.0f} | {m['cpu_s']:.0f} | "
+                     f"{m['sys_s']:.0f} | {100 * m['cpu_s'] / m['wall_s']:.0f} | "
+                     f"{m['load_before']:.2f} |")
     lines += ["", "Steps in the order they started; start and end in seconds from make's start.",
               "", ("| run | step | start | end | wall (s) | CPU (s) | system (s) | CPU % | "
                    "peak (MB) | compile (s) | sampling (s) |"),
