@@ -47,6 +47,7 @@ from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
 # logistic: registers the Logistic's log-survival function, which PyMC lacks, for every model
 from burden.models import fast_diagnostics, logistic, nutpie_cache  # noqa: F401
 from burden.models.batched import compiler_off, no_compile_mode
+from burden.models.posterior_predictive import posterior_predictive
 from burden.models.config import NUTS_SAMPLERS, Config, SamplerConfig
 
 __all__ = ["NUTS_SAMPLERS", "BayesianEstimator", "ConfigError", "ConvergenceWarning",
@@ -350,23 +351,16 @@ class BayesianEstimator(ABC):
     def sample_posterior_predictive(self, random_seed: int | None = None,
                                     thin: int = 1) -> xr.DataTree:
         """Posterior predictive draws of every observed variable, at every ``thin``-th
-        draw of each chain."""
+        draw of each chain (``burden.models.posterior_predictive``: blocks of draws at
+        once; an error if the model has Potentials or its data containers do not hold
+        the fit's data)."""
         seed = self.sampler_config.random_seed if random_seed is None else random_seed
         idata = self.idata  # outside the model context: a compact save rebuilds its model
         posterior = idata["posterior"].to_dataset().isel(draw=slice(None, None, thin))
-        model = self.built_model()
-        # the data containers' values at the fit (PyMC's constant_data): without them PyMC
-        # takes every pm.Data container as changed and warns (ImplicitFreezeWarning) that
-        # the free variables downstream of one (the composition's data-centred effects)
-        # keep posterior draws that may be stale (`make report`'s composition summary)
-        groups = {"posterior": posterior}
-        if "constant_data" in idata.children:
-            groups["constant_data"] = idata["constant_data"].to_dataset()
-        trace = xr.DataTree.from_dict(groups)
-        with compiler_off(), model:  # nothing compiled (batched.py): same draws, to 1e-13
-            return pm.sample_posterior_predictive(
-                trace, random_seed=seed, progressbar=False,
-                compile_kwargs={"mode": no_compile_mode()})
+        constant = (idata["constant_data"].to_dataset()
+                    if "constant_data" in idata.children else None)
+        pp = posterior_predictive(self.built_model(), posterior, seed, constant)
+        return xr.DataTree.from_dict({"posterior_predictive": pp})
 
     def predict(self, *, years: Sequence[int] | int | None = None,
                 **coords: str | Sequence[str]) -> xr.DataArray:
