@@ -47,8 +47,8 @@ from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
 # logistic: registers the Logistic's log-survival function, which PyMC lacks, for every model
 from burden.models import fast_diagnostics, logistic, nutpie_cache  # noqa: F401
 from burden.models.batched import compiler_off, no_compile_mode
-from burden.models.posterior_predictive import posterior_predictive
 from burden.models.config import NUTS_SAMPLERS, Config, SamplerConfig
+from burden.models.posterior_predictive import posterior_predictive
 
 __all__ = ["NUTS_SAMPLERS", "BayesianEstimator", "ConfigError", "ConvergenceWarning",
            "NotFittedError", "compile_log", "frame_hash", "select_draws"]
