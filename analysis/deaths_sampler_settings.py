@@ -1,12 +1,14 @@
-"""Fit the deaths model on the processed tables under sampler settings given as JSON
-overrides, one fit after another in this process, and print for each: wall time of the
-fit, mean leapfrog steps a draw, mean step size and divergences (the fit's own log line
-gives sampling time, max R-hat and min bulk ESS).
+"""Fit a model of the pipeline (default: deaths) on the processed tables under sampler
+settings given as JSON overrides, one fit after another in this process, and print for
+each: wall time of the fit, sampling time, mean leapfrog steps a draw, mean step size,
+divergences, max R-hat and min bulk ESS.
 
     python analysis/deaths_sampler_settings.py '[{"target_accept": 0.8}]'
+    python analysis/deaths_sampler_settings.py '[{"tune": 300, "random_seed": 1}]' composition
 
-Each entry is merged over ``OpioidDeaths.default_sampler`` (``SamplerConfig`` fields:
-``target_accept``, ``mass_matrix``, ``draws``...). Nothing is saved.
+Each entry is merged over the model's ``default_sampler`` (``SamplerConfig`` fields:
+``target_accept``, ``mass_matrix``, ``tune``, ``random_seed``...). A fit with an upstream
+fit (markets) uses the saved one. Nothing is saved.
 """
 
 from __future__ import annotations
@@ -16,24 +18,31 @@ import logging
 import sys
 import time
 
-from burden.fits import read_tables
-from burden.models.deaths import OpioidDeaths
+from burden.fits import load_fit, read_tables, spec
 
 
-def main(variants: list[dict]) -> None:
+def main(variants: list[dict], name: str = "deaths") -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    tables = read_tables(OpioidDeaths.data_tables)
+    s = spec(name)
+    cls = s.estimator
+    tables = read_tables(cls.data_tables)
+    upstream = {} if s.upstream is None else {s.upstream: load_fit(s.upstream)}
     for overrides in variants:
-        model = OpioidDeaths(None, overrides)
+        model = cls(None, overrides, **upstream)
         start = time.perf_counter()
         model.fit(tables, progressbar=False)
         wall = time.perf_counter() - start
         stats = model.idata["sample_stats"].ds
-        print(f"{json.dumps(overrides)}: fit {wall:.1f} s, "
+        report = model.convergence_report()
+        print(f"{name} {json.dumps(overrides)}: fit {wall:.1f} s, sampling "
+              f"{model.timings.get('sample_s', float('nan')):.1f} s, "
               f"{float(stats['n_steps'].mean()):.1f} steps a draw, "
               f"step size {float(stats['step_size'].mean()):.3f}, "
-              f"{int(stats['diverging'].sum())} divergences", flush=True)
+              f"{int(stats['diverging'].sum())} divergences, "
+              f"max R-hat {report['r_hat_max']:.4f}, min bulk ESS {report['ess_bulk_min']:.0f}",
+              flush=True)
 
 
 if __name__ == "__main__":
-    main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else [{}])
+    main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else [{}],
+         *(sys.argv[2:3]))
