@@ -33,6 +33,7 @@ def toy():
         pm.Censored("bound", pm.Normal.dist(mu, sigma), lower=None, upper=BOUND,
                     observed=np.array([BOUND, -1.0, 0.2]))
         pm.Poisson("count", rate, observed=np.array([[1, 0, 3], [2, 2, 0]]))
+        pm.Normal("fixed", 0.0, 2.0, observed=np.zeros(4))  # depends on no free variable
         prior = pm.sample_prior_predictive(CHAINS * DRAWS, random_seed=4)
     draws = prior["prior"].to_dataset()[["mu", "sigma"]]
     flat = draws.stack(s=("chain", "draw")).drop_vars(["s", "chain", "draw"])
@@ -49,7 +50,8 @@ def test_dims_coords_and_dtypes_are_pymcs(toy):
         ref = pm.sample_posterior_predictive(
             xr.DataTree.from_dict({"posterior": posterior}), random_seed=1,
             progressbar=False)["posterior_predictive"].to_dataset()
-    assert sorted(mine.data_vars) == sorted(ref.data_vars) == ["bound", "count", "t", "y"]
+    assert sorted(mine.data_vars) == sorted(ref.data_vars) == ["bound", "count", "fixed",
+                                                               "t", "y"]
     for name in ref.data_vars:
         a, b = mine[name], ref[name]
         assert a.dims == b.dims and a.dtype == b.dtype, name
@@ -74,6 +76,9 @@ def test_draws_come_from_each_observation_given_its_draw(toy):
     at_bound = (bound == BOUND).mean()
     expected = stats.norm.sf((BOUND - mu) / sigma).mean()
     assert abs(at_bound - expected) < 5 * np.sqrt(expected * (1 - expected) / bound.size)
+    fixed = pp["fixed"].values
+    assert fixed.shape == (CHAINS, DRAWS, 4)
+    assert stats.kstest(fixed.ravel() / 2.0, "norm").pvalue > 1e-3
     rate = np.log1p(np.exp(posterior["mu"].values + 1.0))[..., None, None]
     count = pp["count"].values
     assert count.shape == (CHAINS, DRAWS, 2, 3)

@@ -29,15 +29,17 @@ from burden.models.batched import compiler_off, draw_blocks, flat_draws, stacked
 BLOCK_BYTES = 32 * 2**20
 
 
-def _vectorised(outputs: Sequence, replace: Mapping) -> list:
+def _vectorised(outputs: Sequence, replace: Mapping, n_draws) -> list:
     """``outputs`` (random variables) with ``replace`` (inputs batched over a leading
-    dimension, random generators) replaced.
+    dimension of length ``n_draws``, random generators) replaced.
 
     PyTensor's own rule for a random variable with a ``size`` adds the new batch
     dimensions only when its first parameter gained them: a Student-t whose ``nu`` is a
     constant and whose ``mu`` is batched fails ("Size length is incompatible", pytensor
     2.x, the composition and production models). Here the size gains as many leading
-    dimensions as the parameter that gained the most."""
+    dimensions as the parameter that gained the most; one that depends on no batched
+    input gains the draw dimension all the same."""
+    import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
     from pytensor.tensor import concatenate
     from pytensor.tensor.random.op import RandomVariable
@@ -60,9 +62,14 @@ def _vectorised(outputs: Sequence, replace: Mapping) -> list:
         batched = [next(new_params) for _ in old]
         size = op.size_param(node)
         extra = max(b.type.ndim - o.type.ndim for b, o in zip(batched, old, strict=True))
-        if extra > 0 and not isinstance(size.type, NoneTypeT):
+        unsized = isinstance(size.type, NoneTypeT)
+        if extra > 0 and not unsized:
             batch = compute_batch_shape(batched, ndims_params=op.ndims_params)[:extra]
             size = concatenate([batch, size])
+        elif extra == 0:  # the same distribution at every draw
+            base = (compute_batch_shape(batched, ndims_params=op.ndims_params) if unsized
+                    else size)
+            size = concatenate([pt.stack([n_draws]).astype("int64"), base])
         rng = op.rng_param(node)
         out.append(op.make_node(replace.get(rng, rng), size, *batched).default_output())
     return out
@@ -120,7 +127,15 @@ def posterior_predictive(model, posterior: xr.Dataset, random_seed: int | None,
     streams = np.random.SeedSequence(random_seed).spawn(len(rngs))
     fresh = {r: pytensor.shared(np.random.default_rng(s))
              for r, s in zip(rngs, streams, strict=True)}
-    outputs = whole_array_ops(_vectorised(observed, {**batched, **fresh}))
+    n_draws = next(iter(batched.values())).shape[0] if batched else None
+    if n_draws is None:
+        raise ValueError("the model has no free variables: nothing to draw the "
+                         "predictions from")
+    outputs = whole_array_ops(_vectorised(observed, {**batched, **fresh}, n_draws))
+    flat = [rv.name for rv, out in zip(observed, outputs, strict=True)
+            if out.type.ndim != rv.type.ndim + 1]
+    if flat:
+        raise ValueError(f"observed variables {flat} did not gain a draw dimension")
     with compiler_off():
         fn = pytensor.function(list(batched.values()), outputs,
                                mode=Mode(linker="py", optimizer=None),
