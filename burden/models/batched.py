@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
+import xarray as xr
 
 
 def _softplus(x):
@@ -145,6 +146,44 @@ def draw_blocks(n_draws: int, values_per_draw: int, max_bytes: int) -> list[slic
     ``max_bytes`` (at least one draw each)."""
     size = max(1, int(max_bytes // max(1, 8 * values_per_draw)))
     return [slice(i, min(i + size, n_draws)) for i in range(0, n_draws, size)]
+
+
+def run_in_blocks(fn, args: Sequence[np.ndarray], n_draws: int, values_per_draw: int,
+                  max_bytes: int) -> list[np.ndarray]:
+    """``fn`` (a ``batched_function``) on blocks of the ``n_draws`` draws of ``args``
+    (leading dimension), each output joined back over the draws (``draw_blocks``)."""
+    outs = None
+    for block in draw_blocks(n_draws, values_per_draw, max_bytes):
+        with np.errstate(over="ignore"):  # _softplus: branches not taken
+            values = fn(*[a[block] for a in args])
+        if outs is None:
+            outs = [np.empty((n_draws, *np.shape(v)[1:]), dtype=np.asarray(v).dtype)
+                    for v in values]
+        for out, v in zip(outs, values, strict=True):
+            out[block] = v
+    return outs or []
+
+
+def draws_dataset(model, values: dict[str, np.ndarray], posterior) -> xr.Dataset:
+    """Arrays (chain × draw, ...) of ``model``'s variables as a Dataset (chain, draw,
+    the model's dims and coords), as PyMC writes its groups: an array with fewer
+    dimensions than the variable (a multivariate density) keeps the first ones."""
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata
+
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    data = {}
+    for name, flat in values.items():
+        array = stacked(flat, n_chains, n_draws)
+        ndim = array.ndim - 2
+        var_dims = list(dims.get(name) or [])[:ndim]
+        var_dims += [f"{name}_dim_{i}" for i in range(len(var_dims), ndim)]
+        var_coords = {d: (np.asarray(coords[d]) if d in coords else np.arange(n))
+                      for d, n in zip(var_dims, array.shape[2:], strict=True)}
+        data[name] = xr.DataArray(array, dims=("chain", "draw", *var_dims),
+                                  coords={"chain": posterior["chain"].values,
+                                          "draw": posterior["draw"].values, **var_coords})
+    return xr.Dataset(data)
 
 
 def flat_draws(posterior, variables: Sequence[tuple[str, str]]) -> list[np.ndarray]:

@@ -23,7 +23,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from burden.models.batched import compiler_off, draw_blocks, flat_draws, stacked, whole_array_ops
+from burden.models.batched import (
+    compiler_off,
+    draws_dataset,
+    flat_draws,
+    run_in_blocks,
+    whole_array_ops,
+)
 
 #: largest float64 output array of one block of draws (bytes), as for the log densities
 BLOCK_BYTES = 32 * 2**20
@@ -101,7 +107,6 @@ def posterior_predictive(model, posterior: xr.Dataset, random_seed: int | None,
     group). ``constant_data``: the data containers' values at the fit, checked."""
     import pytensor
     import pytensor.tensor as pt
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata
     from pymc.pytensorf import collect_default_updates
     from pytensor.compile.mode import Mode
     from pytensor.graph.traversal import ancestors
@@ -144,24 +149,6 @@ def posterior_predictive(model, posterior: xr.Dataset, random_seed: int | None,
         n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
         args = flat_draws(posterior, [(rv.name, rv.dtype) for rv in free])
         per_draw = sum(_size(model.rvs_to_values[rv]) for rv in observed)
-        outs = None
-        for block in draw_blocks(n_chains * n_draws, per_draw, block_bytes):
-            with np.errstate(over="ignore"):  # batched._softplus: branches not taken
-                values = fn(*[a[block] for a in args])
-            if outs is None:
-                outs = [np.empty((n_chains * n_draws, *np.shape(v)[1:]), dtype=v.dtype)
-                        for v in values]
-            for out, v in zip(outs, values, strict=True):
-                out[block] = v
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    data = {}
-    for rv, values in zip(observed, outs, strict=True):
-        values = stacked(values, n_chains, n_draws)
-        var_dims = list(dims.get(rv.name) or [])
-        var_dims += [f"{rv.name}_dim_{i}" for i in range(len(var_dims), values.ndim - 2)]
-        var_coords = {d: (np.asarray(coords[d]) if d in coords else np.arange(n))
-                      for d, n in zip(var_dims, values.shape[2:], strict=True)}
-        data[rv.name] = xr.DataArray(values, dims=("chain", "draw", *var_dims),
-                                     coords={"chain": posterior["chain"].values,
-                                             "draw": posterior["draw"].values, **var_coords})
-    return xr.Dataset(data)
+        outs = run_in_blocks(fn, args, n_chains * n_draws, per_draw, block_bytes)
+    return draws_dataset(model, {rv.name: v for rv, v in zip(observed, outs, strict=True)},
+                         posterior)

@@ -23,7 +23,13 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from burden.models.batched import batched_function, compiler_off, draw_blocks, flat_draws, stacked
+from burden.models.batched import (
+    batched_function,
+    compiler_off,
+    draws_dataset,
+    flat_draws,
+    run_in_blocks,
+)
 
 #: largest float64 output array of one block of draws (bytes): the deaths model's 11,434
 #: observations give blocks of about 370 draws, so temporaries stay near a few hundred MB
@@ -53,7 +59,6 @@ def log_density(est, posterior: xr.Dataset, kind: Literal["likelihood", "prior"]
     """Elementwise log density of ``var_names`` (default: every observed variable for
     ``kind="likelihood"``, every free variable for ``"prior"``) at every (chain, draw) of
     ``posterior``, with the model's dims and coords."""
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata
     from pymc.model.transform.conditioning import remove_value_transforms
 
     if kind not in ("likelihood", "prior"):
@@ -80,28 +85,8 @@ def log_density(est, posterior: xr.Dataset, kind: Literal["likelihood", "prior"]
                               optimizer="fast_compile")
         per_draw = sum(int(np.prod(fn(*[a[:1] for a in args])[i].shape[1:]))
                        for i in range(len(targets)))
-        outs = None
-        for block in draw_blocks(n_chains * n_draws, per_draw, block_bytes):
-            with np.errstate(over="ignore"):  # batched._softplus: branches not taken
-                values = fn(*[a[block] for a in args])
-            if outs is None:
-                outs = [np.empty((n_chains * n_draws, *np.shape(v)[1:])) for v in values]
-            for out, v in zip(outs, values, strict=True):
-                out[block] = v
-    coords, dims = coords_and_dims_for_inferencedata(umodel)
-    data = {}
-    for name, values in zip(names, outs, strict=True):
-        values = stacked(values, n_chains, n_draws)
-        # as PyMC's (ArviZ's ``skip_event_dims``): a multivariate density has no event dims
-        ndim = values.ndim - 2
-        var_dims = list(dims.get(name) or [])[:ndim]
-        var_dims += [f"{name}_dim_{i}" for i in range(len(var_dims), ndim)]
-        var_coords = {d: (np.asarray(coords[d]) if d in coords else np.arange(n))
-                      for d, n in zip(var_dims, values.shape[2:], strict=True)}
-        data[name] = xr.DataArray(values, dims=("chain", "draw", *var_dims),
-                                  coords={"chain": posterior["chain"].values,
-                                          "draw": posterior["draw"].values, **var_coords})
-    return xr.Dataset(data)
+        outs = run_in_blocks(fn, args, n_chains * n_draws, per_draw, block_bytes)
+    return draws_dataset(umodel, dict(zip(names, outs, strict=True)), posterior)
 
 
 def log_likelihood(est, posterior: xr.Dataset) -> xr.Dataset:
