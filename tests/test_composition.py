@@ -132,6 +132,7 @@ def test_posterior_predictive_knows_the_data_of_the_fit(composition_fit):
     pp = composition_fit.sample_posterior_predictive(thin=10)
     observed = {rv.name for rv in composition_fit.built_model().observed_RVs}
     assert observed and observed <= set(pp["posterior_predictive"].data_vars)
+    assert observed <= set(pp["observed_data"].data_vars)  # as PyMC returns them
     # the check has teeth: with other data in a container the draws are refused
     import pymc as pm
 

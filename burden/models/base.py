@@ -360,7 +360,10 @@ class BayesianEstimator(ABC):
         constant = (idata["constant_data"].to_dataset()
                     if "constant_data" in idata.children else None)
         pp = posterior_predictive(self.built_model(), posterior, seed, constant)
-        return xr.DataTree.from_dict({"posterior_predictive": pp})
+        groups = {"posterior_predictive": pp}
+        if "observed_data" in idata.children:  # as PyMC returns it, for ArviZ's plots
+            groups["observed_data"] = idata["observed_data"].to_dataset()
+        return xr.DataTree.from_dict(groups)
 
     def predict(self, *, years: Sequence[int] | int | None = None,
                 **coords: str | Sequence[str]) -> xr.DataArray:
