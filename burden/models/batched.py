@@ -10,9 +10,10 @@ its posterior predictive draws 28 s, nearly all of it Numba compilation (cProfil
 Here the graph is vectorised over a leading draw dimension
 (``pytensor.graph.replace.vectorize_graph``) and run with PyTensor's Python linker, no
 graph rewrites and the C compiler switched off: numpy operations on whole arrays, the
-same cost with a cold or a warm cache. ``no_compile_mode`` is the same linker for code
-that must call PyMC's per-draw samplers (``sample_posterior_predictive``,
-``sample_prior_predictive``: their random draws are the same as with Numba, to about
+same cost with a cold or a warm cache (the log densities, the recomputed Deterministics of
+a compact save, and the posterior predictive draws of ``burden.models.posterior_predictive``).
+``no_compile_mode`` is the same linker for code that must call PyMC's per-draw sampler
+(``sample_prior_predictive``: its random draws are the same as with Numba, to about
 1e-13, docs/performance.md "Summaries without compilation").
 """
 

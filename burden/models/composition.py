@@ -145,7 +145,7 @@ class OpioidComposition(BayesianEstimator):
     #: 300 tuning steps a chain (1,000 before 2026-12-02): sampling 12.8-13.4 -> 9.1-9.7 s,
     #: the default seed and seeds 1-3 converged (max R-hat 1.003-1.004, min bulk ESS
     #: 2,174-2,749, 0 divergences; `python analysis/deaths_sampler_settings.py '[...]'
-    #: composition`, 2026-12-02 03:42-03:47 UTC; docs/models/composition.md)
+    #: composition`, 2026-12-02 03:42-03:48 UTC; docs/models/composition.md)
     default_sampler = SamplerConfig(draws=2000, tune=300, chains=4, target_accept=0.9)
     summary_schema = result_schemas.COMPOSITION_SUMMARY
 
