@@ -114,9 +114,10 @@ DEATHS_CODE := burden/models/deaths.py burden/models/deaths_data.py \
                burden/models/deaths_graph.py burden/models/trends.py
 DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
                  $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet
-SUMMARY_CODE := burden/summarise.py burden/result_schemas.py burden/plots/checks.py \
+SUMMARY_CODE := burden/summarise.py burden/result_schemas.py \
                 burden/validate/loo_pit.py burden/validate/log_density.py \
                 burden/validate/prior_sensitivity.py burden/models/posterior_predictive.py \
+                burden/validate/ppc.py burden/table_checks.py \
                 burden/models/batched.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)

@@ -3,7 +3,8 @@
 One job: operations on draws held as ``xarray.DataArray`` with ``chain`` and ``draw`` dims.
 
 - ``interval_summary``: mean and central interval (95% by default) as a tidy table
-  (``interval_dataset`` and ``interval_table``: the same in two steps);
+  (``interval_dataset`` and ``interval_table``: the same in two steps); ``total_from_draws``
+  the same of the sum over sources;
 - ``resample_draws`` / ``align_draws``: bring draws of independent fits to one (chain, draw)
   shape with a seeded resample, so they can be multiplied draw by draw;
 - ``group_sum``: sums of draws over groups (countries -> regions -> world), never of means.
@@ -28,6 +29,17 @@ def interval_summary(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DI
     """Mean and central ``prob`` interval of ``draws`` as a tidy table (one row per element
     of the non-sample dims; columns: those dims, ``mean``, ``lower``, ``upper``)."""
     return interval_table(interval_dataset(draws, sample_dims, prob))
+
+
+def total_from_draws(production_draws: xr.DataArray, prob: float = INTERVAL_PROB
+                     ) -> pd.DataFrame:
+    """World total by year from draws (``OpiumProduction.production_draws()``).
+
+    The interval of a sum is the interval of the summed draws, never the sum of the
+    sources' intervals.
+    """
+    total = production_draws.sum("source")
+    return interval_summary(total, prob=prob)[["year", "mean", "lower", "upper"]]
 
 
 def interval_dataset(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DIMS,

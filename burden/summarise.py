@@ -31,15 +31,14 @@ import xarray as xr
 
 from burden import attribution, config
 from burden.data.fetch import sha256_of
-from burden.draws import interval_summary
+from burden.draws import interval_summary, total_from_draws
 from burden.fits import FITS, load_fit
 from burden.models.markets_data import seizure_evidence
-from burden.plots.checks import ppc_from_idata
-from burden.plots.production import total_from_draws
 from burden.registry.keys import NOT_ATTRIBUTED, US, FitStatus
 from burden.registry.markets import WORLD_MARKET, region_of
 from burden.result_schemas import RESULTS
 from burden.validate.loo_pit import log_likelihood, loo_pit_table
+from burden.validate.ppc import ppc_from_idata
 from burden.validate.prior_sensitivity import prior_sensitivity_table
 
 log = logging.getLogger(__name__)

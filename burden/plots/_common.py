@@ -7,7 +7,7 @@ backend the user has selected.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
@@ -17,29 +17,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from burden.registry.sources import SOURCES
+from burden.table_checks import INTERVAL_COLUMNS, require, require_rows  # noqa: F401
 
-INTERVAL_COLUMNS = ("mean", "lower", "upper")
 #: Legend/label text for every interval drawn by this package.
 INTERVAL_LABEL = "95% interval"
 #: Colours for successive series (matplotlib's colour-blind-safe "tab10" order).
 PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)]
 #: Markers for observed data sources, so sources differ in shape as well as colour.
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
-
-
-def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Raise ValueError naming the missing columns of ``frame`` (``what`` names the input)."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; found {list(frame.columns)}")
-
-
-def require_rows(frame: pd.DataFrame, what: str) -> None:
-    """Raise ValueError when a selection left nothing to draw (a wrong year or name)."""
-    if frame.empty:
-        raise ValueError(f"{what}: nothing to plot (no rows match the selection)")
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -16,7 +15,6 @@ from scipy import stats
 
 from burden.models.fast_diagnostics import ESS_MIN, RHAT_MAX
 from burden.plots._common import (
-    INTERVAL_COLUMNS,
     INTERVAL_LABEL,
     PALETTE,
     color_map,
@@ -26,6 +24,9 @@ from burden.plots._common import (
     require_rows,
     year_axis,
 )
+
+# the table is computed without plotting imports (``burden.validate.ppc``); re-exported
+from burden.validate.ppc import PPC_COLUMNS, ppc_data, ppc_from_idata  # noqa: F401
 
 # ---- data coverage -----------------------------------------------------------------------
 
@@ -99,44 +100,6 @@ def plot_data_coverage(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
 
 
 # ---- posterior predictive checks ---------------------------------------------------------
-
-PPC_COLUMNS = ["model", "variable", "observed", *INTERVAL_COLUMNS, "inside"]
-
-
-def ppc_from_idata(idata: xr.DataTree, model: str, prob: float = 0.95) -> pd.DataFrame:
-    """Each observation beside its posterior predictive mean and central interval.
-
-    Needs the ``observed_data`` and ``posterior_predictive`` groups; one row per observed
-    element of every observed variable.
-    """
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    observed = idata["observed_data"].to_dataset()
-    predictive = idata["posterior_predictive"].to_dataset()
-    parts = []
-    for var in observed.data_vars:
-        if var not in predictive:
-            continue
-        dims = observed[var].dims  # same element order for observations and predictions
-        draws = predictive[var].stack(sample=("chain", "draw"))
-        parts.append(pd.DataFrame({
-            "model": model, "variable": var,
-            "observed": np.asarray(observed[var]).ravel(),
-            "mean": np.asarray(draws.mean("sample").transpose(*dims)).ravel(),
-            "lower": np.asarray(draws.quantile(lo, dim="sample").transpose(*dims)).ravel(),
-            "upper": np.asarray(draws.quantile(hi, dim="sample").transpose(*dims)).ravel(),
-        }))
-    if not parts:
-        raise ValueError(f"{model}: no observed variable has posterior predictive draws")
-    return ppc_data(pd.concat(parts, ignore_index=True))
-
-
-def ppc_data(frame: pd.DataFrame) -> pd.DataFrame:
-    """Checked PPC table with ``inside`` (observation within its predictive interval)."""
-    require(frame, ["model", "variable", "observed", *INTERVAL_COLUMNS], "ppc table")
-    frame = frame.dropna(subset=["observed"])
-    inside = (frame["observed"] >= frame["lower"]) & (frame["observed"] <= frame["upper"])
-    return frame.assign(inside=inside.to_numpy())[PPC_COLUMNS].reset_index(drop=True)
-
 
 def plot_ppc(data: pd.DataFrame, *, fig: Figure | None = None, ncols: int = 3) -> Figure:
     """Observed against predicted (mean and 95% predictive interval), one panel per model

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from burden.draws import total_from_draws  # noqa: F401  (computed in burden.draws)
 from burden.plots._common import (
     INTERVAL_COLUMNS,
     INTERVAL_LABEL,
@@ -33,18 +33,6 @@ MEASUREMENT_COLUMNS = ["country", "iso3", "year", "measure", "value", "publisher
                        "verified"]
 WORLD = "WLD"
 SPECIAL_NAMES = {"ROW": "Rest of world", WORLD: "World"}
-
-
-def total_from_draws(production_draws: xr.DataArray, prob: float = 0.95) -> pd.DataFrame:
-    """World total by year from draws (``OpiumProduction.production_draws()``).
-
-    The interval of a sum is the interval of the summed draws, never the sum of the
-    sources' intervals.
-    """
-    from burden.draws import interval_summary
-
-    total = production_draws.sum("source")
-    return interval_summary(total, prob=prob)[["year", *INTERVAL_COLUMNS]]
 
 
 def source_names(measurements: pd.DataFrame | None) -> dict[str, str]:

@@ -1,0 +1,32 @@
+"""Checks of the tables passed between stages, without plotting imports: the interval
+columns every summary carries and errors naming a table's missing columns or rows.
+
+Shared by the figure modules (``burden.plots``) and the computations that feed them
+(``burden.validate.ppc``, ``burden.draws``), so that computing a result table does not import
+matplotlib (``burden summarise`` did, through ``burden.plots``: about a second of every
+summary's start-up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+#: the columns of an interval summary: posterior mean and central interval bounds
+INTERVAL_COLUMNS = ("mean", "lower", "upper")
+
+
+def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise ValueError naming the missing columns of ``frame`` (``what`` names the input)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; found {list(frame.columns)}")
+
+
+def require_rows(frame: pd.DataFrame, what: str) -> None:
+    """Raise ValueError when a selection left nothing to draw (a wrong year or name)."""
+    if frame.empty:
+        raise ValueError(f"{what}: nothing to plot (no rows match the selection)")
