@@ -192,14 +192,18 @@ class OpioidDeaths(BayesianEstimator):
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig
-    #: 1,500 draws a chain: with 1,000 the fresh-clone fit (2026-11-29 21:56, seed default)
-    #: missed max R-hat 1.01 by a hair on one of ~1,000 prior-only forecast steps (1.010,
-    #: rounded; ESS 584, 0 divergences): the noise of the maximum over thousands of R-hats
+    #: 1,200 draws a chain (1,500 before 2026-12-02 06:30): eight seeds (default, 1-7)
+    #: converged, max R-hat 1.0065-1.0082, min bulk ESS 736-992, 0 divergences; sampling
+    #: 41-50 s against 52-54 s (`python analysis/deaths_sampler_settings.py '[{"draws":
+    #: 1200}, ...]'`, 2026-12-02 06:01-06:10 UTC; docs/models/deaths.md, "Speed"). With
+    #: 1,000 the fresh-clone fit (2026-11-29 21:56, seed default) missed max R-hat 1.01 by a
+    #: hair on one of ~1,000 prior-only forecast steps (1.010, rounded; ESS 584): the noise
+    #: of the maximum over thousands of R-hats.
     #: 300 tuning steps a chain (nutpie's own default; 500 before 2026-12-02): sampling
     #: 67 -> 52 s for the default seed, every one of four seeds converged (max R-hat
     #: 1.005-1.007, min bulk ESS 999-1,098, 0 divergences; `python
     #: analysis/deaths_sampler_settings.py`, 2026-12-02 03:37-03:43 UTC; docs/models/deaths.md)
-    default_sampler = SamplerConfig(draws=1500, tune=300, chains=4, target_accept=0.9)
+    default_sampler = SamplerConfig(draws=1200, tune=300, chains=4, target_accept=0.9)
     summary_schema = result_schemas.DEATHS_SUMMARY
     #: the saved fit keeps 18 of the 52 mantissa bits of the free variables' draws
     #: (relative error <= 1.9e-6): losslessly their 6,000 draws took 115 MB, at 18 bits
