@@ -142,6 +142,45 @@ def test_softplus_is_recomputed_on_whole_arrays_with_the_scalar_values():
     np.testing.assert_array_equal(got, slow)
 
 
+def test_deterministics_function_is_built_once_per_model_and_follows_its_data(monkeypatch):
+    """Saving a fit recomputed its Deterministics three times, building the same batched
+    function each time: it is built once per model and names, gives the same values as a
+    new build, reads data containers when it runs, and goes with its model."""
+    import gc
+
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    builds = []
+    real = storage.batched_function
+    monkeypatch.setattr(storage, "batched_function",
+                        lambda *a, **k: builds.append(1) or real(*a, **k))
+    with pm.Model() as model:
+        scale = pm.Data("scale", np.array([1.0, 2.0]))
+        x = pm.Normal("x", 0.0, 1.0, shape=2)
+        pm.Deterministic("y", pt.exp(x) * scale)
+    post = xr.Dataset({"x": (("chain", "draw", "x_dim_0"),
+                             np.arange(12.0).reshape(2, 3, 2) / 10)},
+                      coords={"chain": [0, 1], "draw": [0, 1, 2]})
+    first = storage.recompute_deterministics(model, post, ["y"])
+    again = storage.recompute_deterministics(model, post, ["y"])
+    assert len(builds) == 1
+    xr.testing.assert_identical(first, again)
+    np.testing.assert_allclose(first["y"].values, np.exp(post["x"].values) * [1.0, 2.0])
+    with model:
+        pm.set_data({"scale": np.array([3.0, 5.0])})
+    changed = storage.recompute_deterministics(model, post, ["y"])
+    assert len(builds) == 1
+    np.testing.assert_allclose(changed["y"].values, np.exp(post["x"].values) * [3.0, 5.0])
+    storage.recompute_deterministics(model, post, ["y"],
+                                     draws={"draw": [0]})
+    assert len(builds) == 1
+    n_models = len(storage._FUNCTIONS)
+    del model
+    gc.collect()
+    assert len(storage._FUNCTIONS) == n_models - 1
+
+
 @pytest.mark.parametrize("name", FITS)
 def test_saved_fit_keeps_free_variables_only_and_loads_the_same_draws(pipeline, name):
     """The file holds the free variables (no Deterministic, no warmup); loading gives

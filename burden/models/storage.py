@@ -25,6 +25,7 @@ Numbers behind the choices (complevel, recompute method) are in docs/performance
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,17 +67,29 @@ def bitround(values: np.ndarray, keep_bits: int | None) -> np.ndarray:
     return out
 
 
+#: per model, the batched function of each tuple of Deterministics' names: a fit recomputes
+#: its Deterministics after sampling, and saving it twice more (the check draws before and
+#: after rounding), each time building the same function (composition: about 1 s a
+#: build). Weak keys: an entry goes with its model. Data containers stay shared variables
+#: in the function, read when it runs, so a changed container needs no new build
+_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _batched_function(model, names: Sequence[str]):
     """A function of the free variables, each with a leading draw dimension, returning
     the Deterministics ``names`` for every draw at once (``batched.batched_function``:
-    numpy operations, nothing compiled)."""
-    # PyTensor's cheapest rewrites first (merging repeated subgraphs, constant folding):
-    # the composition model's theta, 4.8 -> 2.5 s for its 8,000 draws, values within
-    # 6e-15 (2026-12-01 17:27 UTC; docs/performance.md, "The attribution, the
-    # composition's load, make's order")
-    fn = batched_function(model.free_RVs, [model[name] for name in names],
-                          optimizer="fast_compile")
-    return fn, [rv.name for rv in model.free_RVs]
+    numpy operations, nothing compiled), built once per model and ``names``."""
+    built = _FUNCTIONS.setdefault(model, {})
+    key = tuple(names)
+    if key not in built:
+        # PyTensor's cheapest rewrites first (merging repeated subgraphs, constant
+        # folding): the composition model's theta, 4.8 -> 2.5 s for its 8,000 draws,
+        # values within 6e-15 (2026-12-01 17:27 UTC; docs/performance.md, "The
+        # attribution, the composition's load, make's order")
+        fn = batched_function(model.free_RVs, [model[name] for name in names],
+                              optimizer="fast_compile")
+        built[key] = (fn, [rv.name for rv in model.free_RVs])
+    return built[key]
 
 
 def recompute_deterministics(model, posterior: xr.Dataset, names: Sequence[str],
