@@ -10,9 +10,10 @@ whose recipes sleep for the wall times a ``burden profile`` measured (its
 ``profile.md``: the cold and the warm run), scaled by S (default 0.004), and prints the
 simulated wall time of the Makefile's current order and of the best others (``--all``:
 every one of the 720 orders; otherwise a few). The mock is the second of the two makes
-of ``make report``: the processed tables are already built (the first make builds them;
-with them built beside the fits make started the deaths fit late, docs/performance.md,
-"Profile of d848555"). A mock is not the pipeline: step times change with what runs
+of ``make report`` without the processed tables, as if they were built (since d36cbe6 the
+first make builds the deaths fit's tables and the second the others beside the deaths fit;
+with every table built beside the fits make started the deaths fit late,
+docs/performance.md, "Profile of d848555"). A mock is not the pipeline: step times change with what runs
 beside them. ``CURRENT`` must be kept equal to the Makefile's ``RESULTS`` order by hand.
 """
 
