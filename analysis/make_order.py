@@ -31,14 +31,15 @@ STEPS = ("deaths", "production", "markets", "certified", "composition", "attribu
 CURRENT = ("deaths", "production", "composition", "attribution", "markets", "certified")
 BEFORE = ("deaths", "production", "markets", "certified", "composition", "attribution")
 
-MOCK = """\
-S := {scale}
-sleep = @sleep $(shell echo "$(1) * $(S)" | bc -l); mkdir -p $(dir $@); touch $@
-m/deaths.nc: ; $(call sleep,{fit_deaths})
-m/production.nc: ; $(call sleep,{fit_production})
-m/markets.nc: m/production.nc ; $(call sleep,{fit_markets})
-m/certified.nc: ; $(call sleep,{fit_certified})
-m/composition.nc: ; $(call sleep,{fit_composition})
+#: the model part of the Makefile, each recipe sleeping for its step's time (a ``sleep``
+#: macro the mock defines); ``{pre_<fit>}``: a fit's other prerequisites
+#: (``analysis/make_variants.py`` adds the processed tables and order-only ones)
+RULES = """\
+m/deaths.nc: {pre_deaths} ; $(call sleep,{fit_deaths})
+m/production.nc: {pre_production} ; $(call sleep,{fit_production})
+m/markets.nc: m/production.nc {pre_markets} ; $(call sleep,{fit_markets})
+m/certified.nc: {pre_certified} ; $(call sleep,{fit_certified})
+m/composition.nc: {pre_composition} ; $(call sleep,{fit_composition})
 m/deaths/manifest.json: m/deaths.nc ; $(call sleep,{summarise_deaths})
 m/production/manifest.json: m/production.nc ; $(call sleep,{summarise_production})
 m/markets/manifest.json: m/markets.nc ; $(call sleep,{summarise_markets})
@@ -48,6 +49,14 @@ m/attribution.nc: m/deaths.nc m/markets.nc m/composition.nc ; $(call sleep,{attr
 m/attribution/manifest.json: m/attribution.nc m/deaths/manifest.json \\
     m/production/manifest.json m/markets/manifest.json m/composition/manifest.json
 \t$(call sleep,{summarise_attribution})
+"""
+#: no other prerequisites (the processed tables are built)
+NO_EXTRA = {f"pre_{fit}": "" for fit in STEPS if fit != "attribution"}
+
+MOCK = """\
+S := {scale}
+sleep = @sleep $(shell echo "$(1) * $(S)" | bc -l); mkdir -p $(dir $@); touch $@
+""" + RULES + """\
 m/index.html: {results} ; $(call sleep,{report})
 """
 
@@ -71,20 +80,28 @@ def simulate(times: dict[str, float], order: tuple[str, ...], scale: float) -> f
     """Simulated wall seconds of ``make -j2`` with ``RESULTS`` in ``order``."""
     results = " ".join(f"m/{name}/manifest.json" for name in order)
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "Makefile").write_text(MOCK.format(scale=scale, results=results, **times))
+        Path(tmp, "Makefile").write_text(MOCK.format(scale=scale, results=results,
+                                                     **NO_EXTRA, **times))
         start = time.perf_counter()
         subprocess.run(["make", "-s", "-j2", "m/index.html"], cwd=tmp, check=True,
                        capture_output=True)
         return (time.perf_counter() - start) / scale
 
 
-def main(argv: list[str]) -> None:
+def profile_args(argv: list[str], default_scale: float, usage: str
+                 ) -> tuple[dict[str, dict[str, float]], float]:
+    """The step times of the profile named first in ``argv`` and ``--scale``."""
     if not argv or argv[0].startswith("-"):
-        raise SystemExit(__doc__)
-    scale = float(argv[argv.index("--scale") + 1]) if "--scale" in argv else 0.004
+        raise SystemExit(usage)
+    scale = float(argv[argv.index("--scale") + 1]) if "--scale" in argv else default_scale
     runs = step_times(Path(argv[0]))
     if not runs:
         raise SystemExit(f"{argv[0]}: no cold or warm step rows found")
+    return runs, scale
+
+
+def main(argv: list[str]) -> None:
+    runs, scale = profile_args(argv, 0.004, __doc__)
     orders = (list(itertools.permutations(STEPS)) if "--all" in argv
               else [BEFORE, CURRENT, tuple(reversed(STEPS))])
     for run, times in runs.items():

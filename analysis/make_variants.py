@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_order import step_times
+from make_order import RULES, profile_args
 
 #: the certified fit waits for nothing (the Makefile), or for these targets (order-only)
 VARIANTS = ("", "| m/markets.nc", "| m/deaths/manifest.json", "| m/composition.nc")
@@ -31,26 +31,13 @@ TABLES_S = 12.0
 
 MOCK = """\
 S := {scale}
-sl = @echo "$@ start $$(date +%s.%N)" >> log; sleep $(shell echo "$(1) * $(S)" | bc -l); \
+sleep = @echo "$@ start $$(date +%s.%N)" >> log; sleep $(shell echo "$(1) * $(S)" | bc -l); \
 mkdir -p $(dir $@); touch $@; echo "$@ end $$(date +%s.%N)" >> log
-t/rest: ; $(call sl,{tables})
-m/deaths.nc: ; $(call sl,{fit_deaths})
-m/production.nc: t/rest ; $(call sl,{fit_production})
-m/markets.nc: m/production.nc ; $(call sl,{fit_markets})
-m/certified.nc: t/rest {extra} ; $(call sl,{fit_certified})
-m/composition.nc: t/rest ; $(call sl,{fit_composition})
-m/deaths/manifest.json: m/deaths.nc ; $(call sl,{summarise_deaths})
-m/production/manifest.json: m/production.nc ; $(call sl,{summarise_production})
-m/markets/manifest.json: m/markets.nc ; $(call sl,{summarise_markets})
-m/certified/manifest.json: m/certified.nc ; $(call sl,{summarise_certified})
-m/composition/manifest.json: m/composition.nc ; $(call sl,{summarise_composition})
-m/attribution.nc: m/deaths.nc m/markets.nc m/composition.nc ; $(call sl,{attribute})
-m/attribution/manifest.json: m/attribution.nc m/deaths/manifest.json \\
-    m/production/manifest.json m/markets/manifest.json m/composition/manifest.json
-\t$(call sl,{summarise_attribution})
+t/rest: ; $(call sleep,{tables})
+""" + RULES + """\
 RESULTS := m/deaths/manifest.json m/production/manifest.json m/composition/manifest.json \\
     m/attribution/manifest.json m/markets/manifest.json m/certified/manifest.json
-m/index.html: $(RESULTS) t/rest ; $(call sl,{report})
+m/index.html: $(RESULTS) t/rest ; $(call sleep,{report})
 """
 
 
@@ -58,8 +45,10 @@ def simulate(times: dict[str, float], extra: str, scale: float
              ) -> tuple[float, list[tuple[int, int, str]]]:
     """Simulated wall seconds and schedule of the second make of ``make report``."""
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "Makefile").write_text(MOCK.format(scale=scale, extra=extra,
-                                                     tables=TABLES_S, **times))
+        extras = {"pre_deaths": "", "pre_markets": "", "pre_production": "t/rest",
+                  "pre_composition": "t/rest", "pre_certified": f"t/rest {extra}"}
+        Path(tmp, "Makefile").write_text(MOCK.format(scale=scale, tables=TABLES_S,
+                                                     **extras, **times))
         start = time.time()
         subprocess.run(["make", "-s", "-j2", "m/deaths.nc", "t/rest", "m/index.html"],
                        cwd=tmp, check=True, capture_output=True)
@@ -76,12 +65,7 @@ def simulate(times: dict[str, float], extra: str, scale: float
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0].startswith("-"):
-        raise SystemExit(__doc__)
-    scale = float(argv[argv.index("--scale") + 1]) if "--scale" in argv else 0.03
-    runs = step_times(Path(argv[0]))
-    if not runs:
-        raise SystemExit(f"{argv[0]}: no cold or warm step rows found")
+    runs, scale = profile_args(argv, 0.03, __doc__)
     for run, times in runs.items():
         print(f"\n{run} run of {argv[0]}: simulated make -j2 wall time (s)")
         print("| certified fit waits for | wall (s) | schedule |\n|---|---|---|")
