@@ -62,9 +62,10 @@ RHAT_MAX, ESS_MIN = fast_diagnostics.RHAT_MAX, fast_diagnostics.ESS_MIN
 #: the same seed differed between a cold and a warm compile cache (see ``compiled_model``).
 NUMBA_FASTMATH = False
 #: PyTensor rewrites left out of nutpie's Numba compilation. The in-place Elemwise rewrite
-#: validates each candidate against the whole graph: half of the composition model's warm
-#: compilation (9.3 -> 4.7 s). It only lets an operation write into an input's memory, so
-#: the arithmetic and the draws are the same (docs/performance.md, "In-place rewrites")
+#: validates each candidate against the whole graph: the composition fit took 29.7 s with
+#: it, 24.5 s without (`python analysis/steps_ab.py f32ab76 5f5b839`, 2026-12-02). It only
+#: lets an operation write into an input's memory, so the arithmetic and the draws are
+#: the same (docs/performance.md, "In-place rewrites"; tests/test_numba_mode.py)
 NUMBA_EXCLUDED_REWRITES: tuple[str, ...] = ("inplace_elemwise",)
 #: nutpie-compiled models of this process, by structure key (see ``compiled_model``)
 _COMPILED: dict[str, Any] = {}
