@@ -87,6 +87,20 @@ def numba_mode_without(rewrites: Sequence[str]) -> Iterator[None]:
         modes.predefined_modes["NUMBA"] = saved
 
 
+@contextmanager
+def nutpie_compile_settings() -> Iterator[None]:
+    """Within: ``nutpie.compile_pymc_model`` compiles as the package's fits do: Numba
+    fastmath off (``NUMBA_FASTMATH``), the callbacks from PyTensor's compile folder when
+    cached (``nutpie_cache``), without ``NUMBA_EXCLUDED_REWRITES``. Used by
+    ``BayesianEstimator.compiled_model`` and the SBC workers."""
+    import pytensor
+
+    with (pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH),
+          nutpie_cache.cached_callbacks(),
+          numba_mode_without(NUMBA_EXCLUDED_REWRITES)):
+        yield
+
+
 def compile_log() -> list[tuple[str, str, float]]:
     """Every model compilation of this process: (model type, structure key, seconds)."""
     return list(_COMPILE_LOG)
@@ -241,7 +255,6 @@ class BayesianEstimator(ABC):
     def compiled_model(self, model: pm.Model) -> Any:
         """The nutpie-compiled ``model``, compiled once per ``structure_key`` and process."""
         import nutpie
-        import pytensor
 
         key = self.structure_key(model)
         if key not in _COMPILED:
@@ -252,9 +265,7 @@ class BayesianEstimator(ABC):
             # "Reproducibility"). With IEEE arithmetic the draws depend on the graph only.
             # nutpie's C callbacks come from PyTensor's compile folder when an earlier
             # process compiled the same ones (``nutpie_cache``)
-            with (pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH),
-                  nutpie_cache.cached_callbacks(),
-                  numba_mode_without(NUMBA_EXCLUDED_REWRITES)):
+            with nutpie_compile_settings():
                 _COMPILED[key] = nutpie.compile_pymc_model(
                     model, backend="numba", var_names=[rv.name for rv in model.free_RVs],
                     **self.compile_options(model))

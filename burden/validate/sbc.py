@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from burden.models import fast_diagnostics, nutpie_cache
+from burden.models import fast_diagnostics
 from burden.models.config import SamplerConfig
 from burden.validate import sbc_stats
 
@@ -446,15 +446,13 @@ def _compiled(spec: SBCSpec) -> tuple[Any, list[str], dict[str, slice], dict[str
     if key in _WORKER_CACHE:
         return (*_WORKER_CACHE[key], 0.0)
     import nutpie
-    import pytensor
 
-    from burden.models.base import NUMBA_FASTMATH
+    from burden.models.base import nutpie_compile_settings
 
     start = time.perf_counter()
     model = with_shared_observations(spec.build())
     options = spec.estimator().compile_options(model)
-    with (pytensor.config.change_flags(numba__fastmath=NUMBA_FASTMATH),
-          nutpie_cache.cached_callbacks()):
+    with nutpie_compile_settings():  # as the package's fits compile
         compiled = nutpie.compile_pymc_model(model, backend="numba", **options)
     _WORKER_CACHE[key] = (compiled, ranked_names(model, spec), _flat_slices(model),
                           observed_data_names(model))
