@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from burden.table_checks import INTERVAL_COLUMNS
+
 SAMPLE_DIMS: tuple[str, str] = ("chain", "draw")
 #: Summaries are the mean and the central 95% interval (2.5th and 97.5th percentiles).
 INTERVAL_PROB = 0.95
@@ -39,7 +41,7 @@ def total_from_draws(production_draws: xr.DataArray, prob: float = INTERVAL_PROB
     sources' intervals.
     """
     total = production_draws.sum("source")
-    return interval_summary(total, prob=prob)[["year", "mean", "lower", "upper"]]
+    return interval_summary(total, prob=prob)[["year", *INTERVAL_COLUMNS]]
 
 
 def interval_dataset(draws: xr.DataArray, sample_dims: Sequence[str] = SAMPLE_DIMS,
