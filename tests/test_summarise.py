@@ -23,3 +23,28 @@ def test_plots_reexport_the_tables_they_draw():
 
     assert plots.ppc_from_idata is ppc.ppc_from_idata
     assert plots.total_from_draws is draws.total_from_draws
+
+
+def test_ppc_rows_without_an_observation_are_logged_not_dropped_silently(caplog):
+    """``ppc_data`` leaves out elements with no observed value and says how many, by model
+    and variable; the others keep their values and ``inside`` flags."""
+    import logging
+
+    import numpy as np
+    import pandas as pd
+
+    from burden.validate.ppc import PPC_COLUMNS, ppc_data
+
+    frame = pd.DataFrame({"model": "m", "variable": ["a", "a", "a", "b"],
+                          "observed": [1.0, np.nan, 5.0, 2.0], "mean": 1.0,
+                          "lower": [0.5, 0.5, 0.5, 3.0], "upper": [2.0, 2.0, 2.0, 4.0]})
+    with caplog.at_level(logging.INFO, logger="burden.validate.ppc"):
+        out = ppc_data(frame)
+    assert list(out.columns) == PPC_COLUMNS
+    assert out["observed"].tolist() == [1.0, 5.0, 2.0]
+    assert out["inside"].tolist() == [True, False, False]
+    assert "m a 1 of 3" in caplog.text and "m b" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="burden.validate.ppc"):
+        ppc_data(frame.dropna())
+    assert "left out" not in caplog.text

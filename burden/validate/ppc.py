@@ -5,11 +5,15 @@ predictive mean and central interval, and whether it lies inside (the data twin 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from burden.table_checks import INTERVAL_COLUMNS, require
+
+log = logging.getLogger(__name__)
 
 PPC_COLUMNS = ["model", "variable", "observed", *INTERVAL_COLUMNS, "inside"]
 
@@ -42,8 +46,19 @@ def ppc_from_idata(idata: xr.DataTree, model: str, prob: float = 0.95) -> pd.Dat
 
 
 def ppc_data(frame: pd.DataFrame) -> pd.DataFrame:
-    """Checked PPC table with ``inside`` (observation within its predictive interval)."""
+    """Checked PPC table with ``inside`` (observation within its predictive interval).
+
+    Elements without an observed value (NaN: nothing to check the prediction against) are
+    left out, and a log line counts them by model and variable."""
     require(frame, ["model", "variable", "observed", *INTERVAL_COLUMNS], "ppc table")
-    frame = frame.dropna(subset=["observed"])
+    missing = frame["observed"].isna()
+    if missing.any():
+        keys = ["model", "variable"]
+        total = frame.groupby(keys).size()
+        left_out = frame[missing].groupby(keys).size()
+        log.info("posterior predictive check: elements left out (no observed value to "
+                 "check against): %s", "; ".join(f"{m} {v} {n} of {total[(m, v)]}"
+                                                 for (m, v), n in left_out.items()))
+    frame = frame[~missing]
     inside = (frame["observed"] >= frame["lower"]) & (frame["observed"] <= frame["upper"])
     return frame.assign(inside=inside.to_numpy())[PPC_COLUMNS].reset_index(drop=True)
