@@ -118,8 +118,9 @@ US_TO_2024 = {"vsrr_years": tuple(range(2015, 2025))}
 
 
 def test_other_parameterisations_keep_the_prior():
-    """The partially centred group levels, steps and round biases, and the centred US
-    coefficients past the GBD years, are the same prior as the default parameterisation:
+    """The partially centred group levels, steps and round biases, the centred US
+    coefficients past the GBD years and the decomposed step scales are the same prior as
+    the default parameterisation:
     2,000 prior draws of each part under both agree in distribution (two-sample
     Kolmogorov-Smirnov on each element, Bonferroni over the elements at 1%)."""
     import warnings
@@ -130,8 +131,8 @@ def test_other_parameterisations_keep_the_prior():
     warnings.simplefilter("ignore", UserWarning)
     tables = template_tables(**US_TO_2024)
     other = {"group_levels": "partial", "group_steps": "partial", "round_biases": "partial",
-             "us_forecast": "centred"}
-    names = ["region_level", "super_region_level", "region_step", "super_region_step",
+             "us_forecast": "centred", "step_scales": "decomposed"}
+    names = ["tau_super_region", "tau_region", "tau_country", "region_level", "super_region_level", "region_step", "super_region_step",
              "round_bias_e", "round_super_region_bias_e", "round_country_bias_e",
              "round_trend_e", "country_anchored_coef"]
     draws = {}
@@ -142,6 +143,8 @@ def test_other_parameterisations_keep_the_prior():
         # the alternatives are really in the graph (not silently the default)
         assert ("country_anchored_coef_forecast_centred" in free) == (label == "other")
         assert ("round_country_bias_offset_pc" in free) == (label == "other")
+        assert ("tau_step_shares" in free) == (label == "other")
+        assert ("tau_region" in free) == (label == "default")
         with model:
             prior = pm.sample_prior_predictive(2000, var_names=names,
                                                random_seed=7 if label == "default" else 8).prior
@@ -150,6 +153,15 @@ def test_other_parameterisations_keep_the_prior():
     worst = min(stats.ks_2samp(draws["default"][n][:, j], draws["other"][n][:, j]).pvalue
                 for n in names for j in range(draws["default"][n].shape[1]))
     assert worst > 0.01 / n_tests, f"smallest KS p-value {worst:.2e} over {n_tests} elements"
+
+
+def test_decomposed_step_scales_need_half_normal_scales():
+    """The decomposition is exact only for independent HalfNormal scales."""
+    with pytest.raises(ConfigError, match="step_scales='decomposed' needs a HalfNormal"):
+        OpioidDeaths({"step_scales": "decomposed",
+                      "priors": {"tau_step": {"dist": "Exponential", "lam": 2.0}}})
+    with pytest.raises(ConfigError, match="step_scales must be one of"):
+        OpioidDeaths({"step_scales": "joint"})
 
 
 def test_us_forecast_centred_with_non_centred_country_effects_is_refused():

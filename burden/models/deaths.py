@@ -124,6 +124,7 @@ PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
     "definition_ratio": ("centred", "non_centred"),
     "country_effects": ("centred", "non_centred"),
     "us_forecast": ("non_centred", "centred"),
+    "step_scales": ("independent", "decomposed"),
 }
 
 
@@ -161,6 +162,11 @@ class DeathsConfig(Config):
         "non_centred", "US country coefficients past the GBD years: 'non_centred' (as every "
                        "country's, prior only) or 'centred' (NCHS and VSRR counts pin them to "
                        "their last year; docs/models/deaths.md, 'Prior worlds')")
+    step_scales: str = setting(
+        "independent", "the three trend-step scales (super-region, region, country): "
+                       "'independent' HalfNormals, or 'decomposed': the same prior sampled "
+                       "as their total and its split (deaths_graph.decomposed_scales; docs/"
+                       "models/deaths.md, 'Decomposed step scales')")
     gbd_rounds: tuple[int, ...] = setting(
         GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
                     "latent deaths with its own bias and dispersion")
@@ -175,6 +181,9 @@ class DeathsConfig(Config):
             if value not in allowed:
                 raise ConfigError(f"DeathsConfig.{name} must be one of "
                                   f"{', '.join(map(repr, allowed))}, not {value!r}")
+        if self.step_scales == "decomposed" and self.priors.tau_step.dist != "HalfNormal":
+            raise ConfigError("DeathsConfig.step_scales='decomposed' needs a HalfNormal "
+                              f"priors.tau_step, not {self.priors.tau_step}")
         if self.us_forecast == "centred" and self.country_effects != "centred":
             raise ConfigError("DeathsConfig.us_forecast='centred' needs country_effects="
                               "'centred' (non-centred country effects have no separate "

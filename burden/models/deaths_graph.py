@@ -28,6 +28,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from burden.errors import ConfigError
 from burden.models.deaths_data import US_DRUGS, DeathsInputs
 from burden.models.trends import last_constrained_coef
 
@@ -83,6 +84,34 @@ def _split_partial(name: str, parent, sigma, w, dims: tuple[str, str], n_data: i
         z = pm.Normal(f"{name}_forecast_z", 0, 1, dims=(dims[0], f"{dims[1]}_forecast"))
         parts.append(z * sigma)
     return pt.concatenate(parts, axis=1)
+
+
+#: the names of ``decomposed_scales``' two free variables
+SCALE_NORM2, SCALE_SHARES = "tau_step_norm2", "tau_step_shares"
+
+
+def decomposed_scales(tau_prior, names: tuple[str, ...]):
+    """Scales ``names``, each HalfNormal(s) and independent, sampled as their total and its
+    split: u_i = tau_i / s are half-normal, so sum u_i^2 ~ ChiSquared(k) = Gamma(k/2, 1/2)
+    and the proportions u_i^2 / sum ~ Dirichlet(1/2, ..., 1/2), independent of the sum
+    (the chi-squared and Dirichlet of independent Gammas with one rate). The same prior as
+    k independent HalfNormals, exactly; where the data pin only the total step variance
+    (tau_super^2 + tau_region^2 + tau_country^2, docs/models/deaths.md "Prior worlds") the
+    sampler moves along the split, a straight line in the simplex, instead of a curved
+    ridge in the scales. Returns the scales (Deterministics ``names``)."""
+    if tau_prior.dist != "HalfNormal":
+        raise ConfigError("step_scales='decomposed' needs a HalfNormal tau_step prior "
+                          f"(it decomposes independent HalfNormals), not {tau_prior}")
+    k = len(names)
+    model = pm.modelcontext(None)
+    model.add_coord("step_scale", list(names))
+    norm2 = pm.Gamma(SCALE_NORM2, alpha=k / 2.0, beta=0.5)
+    shares = pm.Dirichlet(SCALE_SHARES, a=np.full(k, 0.5), dims="step_scale")
+    for rv in (norm2, shares):
+        rv.tag.config_prior = True  # together they are the configured tau_step prior
+    u = pt.sqrt(norm2 * shares)
+    return tuple(pm.Deterministic(name, tau_prior["sigma"] * u[i])
+                 for i, name in enumerate(names))
 
 
 def group_weights(inp: DeathsInputs, s_super, s_region, s_country):
@@ -255,9 +284,13 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         init_sd = pt.where(has_pop, s_country, nopop_sd)
 
         # --- trend steps (P-spline random walk), pooled the same way
-        t_super = pri.tau_step.create("tau_super_region")
-        t_region = pri.tau_step.create("tau_region")
-        t_country = pri.tau_step.create("tau_country")
+        if cfg.step_scales == "decomposed":
+            t_super, t_region, t_country = decomposed_scales(
+                pri.tau_step, ("tau_super_region", "tau_region", "tau_country"))
+        else:
+            t_super = pri.tau_step.create("tau_super_region")
+            t_region = pri.tau_step.create("tau_region")
+            t_country = pri.tau_step.create("tau_country")
         # --- GBD round biases (before the coefficients: the walk is anchored on them)
         partial_rounds = cfg.round_biases == "partial"
         # partially centred round biases need the GBD dispersion first; otherwise it comes
