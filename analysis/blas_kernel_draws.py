@@ -1,0 +1,55 @@
+"""Does OpenBLAS's kernel change a fit's draws? A hash of the posterior of a short default
+fit (5 tuning steps + 5 draws, 2 chains, the model's default seed), printed with the
+OpenBLAS kernel numpy loaded (``OPENBLAS_CORETYPE`` when set, else the one OpenBLAS picked
+for this CPU). Run it with and without ``OPENBLAS_CORETYPE`` set (each run is its own
+process: OpenBLAS reads the variable when it loads):
+
+    python analysis/blas_kernel_draws.py deaths
+    OPENBLAS_CORETYPE=Sandybridge python analysis/blas_kernel_draws.py deaths
+
+Needs the processed tables (``make data``) and, for ``markets``, the saved production fit.
+docs/architecture.md, "Reproducibility", "Across machines", records what it found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import warnings
+
+from burden import config
+
+config.use_numba_opt_default()  # as the command line does, before Numba is imported
+
+import numpy as np
+
+from burden import fits
+
+
+def blas_kernel() -> str:
+    """The kernel (``architecture``) of the OpenBLAS numpy loaded."""
+    from threadpoolctl import threadpool_info
+
+    kernels = {i.get("architecture") for i in threadpool_info() if i.get("internal_api") ==
+               "openblas"}
+    return ",".join(sorted(k for k in kernels if k)) or "unknown"
+
+
+def posterior_hash(name: str) -> str:
+    spec = fits.spec(name)
+    cls = spec.estimator
+    kwargs = {spec.upstream: fits.load_fit(spec.upstream)} if spec.upstream else {}
+    est = cls(None, {"draws": 5, "tune": 5, "chains": 2}, **kwargs)
+    est.fit(fits.read_tables(cls.data_tables), progressbar=False)
+    post = est.idata["posterior"].to_dataset()
+    digest = hashlib.sha256()
+    for var in sorted(post.data_vars):
+        digest.update(np.ascontiguousarray(post[var].values).tobytes())
+    return digest.hexdigest()[:12]
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("ignore")
+    for model in sys.argv[1:] or list(fits.FITS):
+        print(f"{model}\tOpenBLAS kernel {blas_kernel()}\tposterior hash {posterior_hash(model)}",
+              flush=True)
