@@ -132,7 +132,8 @@ def test_other_parameterisations_keep_the_prior():
     tables = template_tables(**US_TO_2024)
     other = {"group_levels": "partial", "group_steps": "partial", "round_biases": "partial",
              "us_forecast": "centred", "step_scales": "decomposed"}
-    names = ["tau_super_region", "tau_region", "tau_country", "region_level", "super_region_level", "region_step", "super_region_step",
+    names = ["tau_super_region", "tau_region", "tau_country", "region_level",
+             "super_region_level", "region_step", "super_region_step",
              "round_bias_e", "round_super_region_bias_e", "round_country_bias_e",
              "round_trend_e", "country_anchored_coef"]
     draws = {}

@@ -28,7 +28,6 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from burden.errors import ConfigError
 from burden.models.deaths_data import US_DRUGS, DeathsInputs
 from burden.models.trends import last_constrained_coef
 
@@ -98,10 +97,8 @@ def decomposed_scales(tau_prior, names: tuple[str, ...]):
     k independent HalfNormals, exactly; where the data pin only the total step variance
     (tau_super^2 + tau_region^2 + tau_country^2, docs/models/deaths.md "Prior worlds") the
     sampler moves along the split, a straight line in the simplex, instead of a curved
-    ridge in the scales. Returns the scales (Deterministics ``names``)."""
-    if tau_prior.dist != "HalfNormal":
-        raise ConfigError("step_scales='decomposed' needs a HalfNormal tau_step prior "
-                          f"(it decomposes independent HalfNormals), not {tau_prior}")
+    ridge in the scales. ``tau_prior`` must be HalfNormal (``DeathsConfig`` refuses another
+    with ``step_scales='decomposed'``). Returns the scales (Deterministics ``names``)."""
     k = len(names)
     model = pm.modelcontext(None)
     model.add_coord("step_scale", list(names))
