@@ -1,11 +1,16 @@
 """Does OpenBLAS's kernel change a fit's draws? A hash of the posterior of a short default
 fit (5 tuning steps + 5 draws, 2 chains, the model's default seed), printed with the
-OpenBLAS kernel numpy loaded (``OPENBLAS_CORETYPE`` when set, else the one OpenBLAS picked
-for this CPU). Run it with and without ``OPENBLAS_CORETYPE`` set (each run is its own
-process: OpenBLAS reads the variable when it loads):
+OpenBLAS kernel numpy loaded: ``OPENBLAS_CORETYPE`` when set, else the one the command line
+pins (``config.use_openblas_kernel_default``: Haswell on x86-64 CPUs with AVX2 and FMA),
+else the one OpenBLAS picked for this CPU. Each run is its own process (OpenBLAS reads the
+variable when it loads):
 
     python analysis/blas_kernel_draws.py deaths
     OPENBLAS_CORETYPE=Sandybridge python analysis/blas_kernel_draws.py deaths
+
+On another machine, the first command's hashes must equal the Haswell column of the table
+in docs/architecture.md ("Across machines"); where they do not, something besides the
+OpenBLAS kernel depends on the CPU.
 
 Needs the processed tables (``make data``) and, for ``markets``, the saved production fit.
 docs/architecture.md, "Reproducibility", "Across machines", records what it found.
@@ -19,7 +24,7 @@ import warnings
 
 from burden import config
 
-config.use_numba_opt_default()  # as the command line does, before Numba is imported
+config.use_process_defaults()  # as the command line does, before Numba is imported
 
 import numpy as np
 

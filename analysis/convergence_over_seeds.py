@@ -36,5 +36,5 @@ def main(name: str, seeds: list[int]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    config.use_numba_opt_default()
+    config.use_process_defaults()
     main(sys.argv[1], [int(x) for x in sys.argv[2].split(",")])

@@ -85,5 +85,5 @@ def main(name: str, seed: int | None) -> None:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    config.use_numba_opt_default()
+    config.use_process_defaults()
     main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -405,7 +405,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config.use_numba_opt_default()  # before any command imports Numba
+    config.use_process_defaults()  # before any command imports numpy or Numba
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("burden").setLevel(logging.DEBUG if args.verbose else logging.INFO)

@@ -10,6 +10,9 @@ tests agree. Environment variables override the defaults:
 - ``NUMBA_OPT``: Numba's LLVM optimisation level. The command line (``burden``, so every
   make step and the SBC workers it starts) and the test suite use ``NUMBA_OPT_DEFAULT``
   when it is not set (``use_numba_opt_default``).
+- ``OPENBLAS_CORETYPE``: OpenBLAS's kernel. The command line and the test suite pin
+  ``OPENBLAS_KERNEL_DEFAULT`` when it is not set and the CPU can run it
+  (``use_openblas_kernel_default``), so that a seed gives the same draws on other CPUs.
 """
 
 from __future__ import annotations
@@ -34,6 +37,57 @@ def use_numba_opt_default() -> None:
     start of a process, before Numba is imported: Numba reads the level when imported (its
     compiler re-reads the environment later, but its LLVM target keeps the first level)."""
     os.environ.setdefault("NUMBA_OPT", NUMBA_OPT_DEFAULT)
+
+
+#: OpenBLAS kernel of the processes the package starts, on x86-64 CPUs with AVX2 and FMA
+#: (Intel since 2013, AMD since 2015). OpenBLAS otherwise picks a kernel by CPU, its
+#: kernels round matrix products differently, and NUTS turns the last bit into other
+#: draws: the deaths, production and market-share draws changed with the kernel
+#: (``python analysis/blas_kernel_draws.py`` with and without
+#: ``OPENBLAS_CORETYPE=Sandybridge``, 2026-12-02; docs/architecture.md, "Across
+#: machines"). Haswell's kernel is the newest that every such CPU runs.
+OPENBLAS_KERNEL_DEFAULT = "Haswell"
+#: CPU flags (``/proc/cpuinfo``) the pinned kernel needs
+OPENBLAS_KERNEL_NEEDS = frozenset({"avx2", "fma"})
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags from ``cpuinfo`` (Linux); empty where there is no such file."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def use_openblas_kernel_default(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """Set ``OPENBLAS_CORETYPE`` to ``OPENBLAS_KERNEL_DEFAULT`` unless the environment sets
+    it, on an x86-64 CPU whose flags include ``OPENBLAS_KERNEL_NEEDS``; for the start of a
+    process, before numpy or scipy load OpenBLAS (it reads the variable once, when loaded;
+    worker processes started later inherit it). Returns the kernel asked for, or None where
+    OpenBLAS keeps its own choice (another architecture, or a CPU without those flags: then
+    draws may differ from other machines' by the rounding of matrix products)."""
+    import platform
+
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        return os.environ["OPENBLAS_CORETYPE"]
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    if not OPENBLAS_KERNEL_NEEDS <= cpu_flags(cpuinfo):
+        return None
+    os.environ["OPENBLAS_CORETYPE"] = OPENBLAS_KERNEL_DEFAULT
+    return OPENBLAS_KERNEL_DEFAULT
+
+
+def use_process_defaults() -> None:
+    """The command line's process settings (``NUMBA_OPT``, ``OPENBLAS_CORETYPE``), each
+    unless the environment sets it; call before numpy, scipy or Numba are imported."""
+    use_numba_opt_default()
+    use_openblas_kernel_default()
 
 
 def _default_root() -> Path:

@@ -9,8 +9,8 @@ import pytest
 
 from burden import config
 
-# the level the command line compiles at (before any test imports Numba)
-config.use_numba_opt_default()
+# the command line's Numba level and OpenBLAS kernel (before any test imports numpy or Numba)
+config.use_process_defaults()
 
 from burden.data import fetch as fetch_module
 from burden.registry.sources import SOURCES

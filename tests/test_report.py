@@ -198,6 +198,9 @@ def test_provenance_lists_versions_seeds_and_hashes(built):
         assert f"<code>{prov.random_seed}</code>" in html
         for digest in prov.input_hashes.values():
             assert digest in html
+        # synthetic fits record no compute environment (saved fits do: the pipeline test)
+        assert not prov.compute_environment
+    assert "<th>compute environment</th><td>not recorded</td>" in html
     for src in SOURCES.values():
         assert src.sha256 in html
 
@@ -209,6 +212,7 @@ def test_model_provenance_reads_saved_attrs():
     prov = ModelProvenance.from_attrs("production", "models/production.nc", attrs)
     assert prov.status == "NOT CONVERGED" and prov.sampler_config == {"draws": 10}
     assert ModelProvenance.from_attrs("x", "p", {}).status == "not checked"
+    assert ModelProvenance.from_attrs("x", "p", {}).compute_environment == {}
 
 
 @pytest.mark.realdata
@@ -283,6 +287,11 @@ def test_report_from_the_session_pipeline(pipeline):
         assert loo["pit"].between(0, 1).all() and loo["source"].notna().all()
         psense = inputs.models[name].prior_sensitivity
         assert len(psense) > 0 and (psense["prior_sensitivity"] >= 0).all()
+        # the OpenBLAS kernel the draws were made with, from the saved fit through the
+        # summary's manifest (config.use_openblas_kernel_default; storage.compute_environment)
+        kernel = inputs.models[name].provenance.compute_environment["openblas_kernels"]
+        assert kernel and f"OpenBLAS kernel {kernel}</td>" in html
+    assert "<td>not recorded</td>" not in html
     assert "reference_opium_production" in html
     # the markets' route priors are stated with their citations
     citations = pipeline.fits["markets"].assumptions()["citation"].unique()

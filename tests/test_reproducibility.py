@@ -89,3 +89,56 @@ def test_the_command_line_sets_numba_opt_unless_the_environment_does(monkeypatch
     assert cli.main(["priors", "certified"]) == 0
     assert os.environ["NUMBA_OPT"] == "2"
     assert "|" in capsys.readouterr().out  # the priors table was printed
+
+
+@pytest.mark.parametrize(("machine", "flags", "preset", "expected"), [
+    ("x86_64", "fpu sse2 avx avx2 fma bmi2", None, config.OPENBLAS_KERNEL_DEFAULT),
+    ("AMD64", "fpu sse2 avx avx2 fma", None, config.OPENBLAS_KERNEL_DEFAULT),
+    ("x86_64", "fpu sse2 avx avx2", None, None),  # no FMA: Haswell's kernel would not run
+    ("x86_64", None, None, None),  # no /proc/cpuinfo (macOS, Windows): OpenBLAS chooses
+    ("arm64", "fp asimd", None, None),  # other kernel names on ARM
+    ("x86_64", "fpu sse2 avx avx2 fma", "Sandybridge", "Sandybridge"),  # the user's choice
+])
+def test_openblas_kernel_is_pinned_only_where_the_cpu_runs_it(tmp_path, monkeypatch, machine,
+                                                              flags, preset, expected):
+    import platform
+
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    if preset is None:
+        monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_CORETYPE", preset)
+    assert config.use_openblas_kernel_default(cpuinfo) == expected
+    assert os.environ.get("OPENBLAS_CORETYPE") == expected
+
+
+KERNEL_SCRIPT = """
+import os
+from burden import cli
+assert cli.main(["priors", "certified"]) == 0
+from threadpoolctl import threadpool_info
+kernels = {i["architecture"] for i in threadpool_info() if i.get("internal_api") == "openblas"}
+print("KERNEL", os.environ.get("OPENBLAS_CORETYPE"), ",".join(sorted(kernels)))
+"""
+
+
+@pytest.mark.skipif(not (config.OPENBLAS_KERNEL_NEEDS <= config.cpu_flags()),
+                    reason="the CPU cannot run the pinned OpenBLAS kernel")
+@pytest.mark.parametrize("preset", [None, "Sandybridge"])
+def test_the_command_line_runs_on_the_pinned_openblas_kernel(preset):
+    """A ``burden`` process (here: ``cli.main`` before numpy is imported) loads OpenBLAS
+    with the pinned kernel, or with the user's; the second case shows the variable reaches
+    OpenBLAS, so the first does not pass only because this CPU's own choice is Haswell."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env["PYTHONPATH"] = str(ROOT)
+    if preset:
+        env["OPENBLAS_CORETYPE"] = preset
+    done = subprocess.run([sys.executable, "-c", KERNEL_SCRIPT], env=env, check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("KERNEL"))
+    wanted = preset or config.OPENBLAS_KERNEL_DEFAULT
+    assert line.split() == ["KERNEL", wanted, wanted], line

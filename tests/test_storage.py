@@ -228,6 +228,11 @@ def test_saved_fit_keeps_free_variables_only_and_loads_the_same_draws(pipeline, 
     assert meta["model_config"] == fit.model_config.to_dict()
     assert meta["input_hashes"] == fit.input_hashes
     assert {"pymc", "pytensor", "numpy"} <= set(meta["library_versions"])
+    # the OpenBLAS kernel the draws were made with (it changes them: config.py)
+    environment = meta["compute_environment"]
+    assert environment["openblas_kernels"] not in ("", "None")
+    if environment["OPENBLAS_CORETYPE"]:  # pinned (tests/conftest.py) or set by the user
+        assert environment["openblas_kernels"].lower() == environment["OPENBLAS_CORETYPE"].lower()
 
 
 def test_summary_from_the_compact_file_matches_the_fit(pipeline):

@@ -17,7 +17,7 @@
   (``compiled_model``) and reused by later fits of the same model with other seeds or
   sampler settings; compile and sampling times are recorded apart in ``timings``.
 - ``save``/``load`` use netCDF; the file carries the configs, package and library versions,
-  seed, input hashes and the training data, so ``load`` can rebuild the model. It is
+  the compute environment (CPU architecture, OpenBLAS kernel), seed, input hashes and the training data, so ``load`` can rebuild the model. It is
   compact (``burden.models.storage``): free variables only, the Deterministics recomputed
   on first use of the posterior and checked against draws stored at save time.
 """
@@ -582,6 +582,7 @@ class BayesianEstimator(ABC):
             if "posterior" in idata:
                 self._compact_posterior(idata, path, dropped)
         idata.attrs["library_versions"] = json.dumps(storage.library_versions())
+        idata.attrs["compute_environment"] = json.dumps(storage.compute_environment())
         self._write(idata, tmp)
         os.replace(tmp, path)
         return path

@@ -194,6 +194,24 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def compute_environment() -> dict[str, str]:
+    """What a fit's draws depend on besides the code, the data and ``library_versions``:
+    the CPU architecture, the OpenBLAS kernels loaded (they round matrix products
+    differently, and NUTS turns the last bit into other draws: docs/architecture.md,
+    "Across machines") and the settings that pick them (``config.use_process_defaults``)."""
+    import os
+    import platform
+
+    from threadpoolctl import threadpool_info
+
+    kernels = sorted({str(i.get("architecture")) for i in threadpool_info()
+                      if i.get("internal_api") == "openblas"})
+    return {"machine": platform.machine(),
+            "openblas_kernels": ",".join(kernels),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
+            "NUMBA_OPT": os.environ.get("NUMBA_OPT", "")}
+
+
 def storage_attrs(recomputed: Sequence[str], keep_bits: int | None,
                   variable_order: Sequence[str], dims: dict[str, list[str]],
                   dropped_groups: Sequence[str]) -> dict[str, str]:

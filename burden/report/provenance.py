@@ -71,6 +71,9 @@ class ModelProvenance:
     input_hashes: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     convergence: dict | None = None
+    #: CPU architecture and OpenBLAS kernel of the fit (``storage.compute_environment``);
+    #: empty for fits saved before it was recorded
+    compute_environment: dict = field(default_factory=dict)
 
     @classmethod
     def from_attrs(cls, name: str, path: str | Path, attrs: dict[str, Any]
@@ -85,6 +88,7 @@ class ModelProvenance:
             input_hashes=a.get("input_hashes") or {}, timings=a.get("timings") or {},
             convergence=a.get("convergence") if isinstance(a.get("convergence"), dict)
             else None,
+            compute_environment=a.get("compute_environment") or {},
         )
 
     @property
