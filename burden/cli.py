@@ -68,6 +68,17 @@ def _json(text: str | None, what: str) -> dict:
     return value
 
 
+def _positive_int(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{what} must be a whole number of at least 1 or 'all', "
+                          f"not {text!r}")
+    return value
+
+
 def _sampler_config(args: argparse.Namespace) -> dict:
     sampler = _json(args.sampler_config, "--sampler-config")
     for key, value in (("nuts_sampler", args.sampler), ("random_seed", args.seed),
@@ -201,11 +212,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     out = args.out or config.models_dir() / "sbc" / args.model
     sampler = _json(args.sampler_config, "--sampler-config")
     model_config = _json(args.model_config, "--model-config")
+    design = {}
+    if args.countries_per_region is not None:
+        design["per_region"] = (None if args.countries_per_region == "all"
+                                else _positive_int(args.countries_per_region,
+                                                   "--countries-per-region"))
     try:
+        spec = sbc.spec_for(args.model, **design) if design else None
         ranks, _, manifest = sbc.run(
             args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
             workers=args.workers, out=out, sampler=sampler, resume=args.resume,
-            model_config=model_config, command="burden " + " ".join(sys.argv[1:]))
+            model_config=model_config, spec=spec,
+            command="burden " + " ".join(sys.argv[1:]))
     except SBCResumeError as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 2
@@ -364,6 +382,9 @@ def parser() -> argparse.ArgumentParser:
                      "defaults (draws, tune, chains, target_accept)")
     sbc.add_argument("--model-config", help="JSON merged over the model's settings, e.g. "
                      "'{\"yield_centring\": \"partial\"}' (another parameterisation)")
+    sbc.add_argument("--countries-per-region", default=None, metavar="N|all",
+                     help="deaths only: countries kept per GBD region in the simulated "
+                     "design, the most populous first (default 2; 'all': no reduction)")
     sbc.add_argument("--resume", action="store_true", help="extend the run already in the "
                      "output folder (same model, seed and settings, e.g. 100 -> 200 "
                      "simulations): its fits are reused, two of them fitted again to check "

@@ -316,6 +316,33 @@ def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_sta
     assert set(reduced["gbd_deaths"]["location_id"]) <= set(kept)
     assert set(reduced["population"]["location_id"]) <= set(kept)
     assert reduced["us_deaths_by_drug"] is tables["us_deaths_by_drug"]
+    # --countries-per-region: one a region, or all (no reduction); 0 refused
+    one, kept_one = reduced_deaths_tables(tables, locations, per_region=1)
+    assert (one["locations"].groupby("region_id")["iso3"].apply(
+        lambda k: len(set(k) - {"USA"})) <= 1).all() and "USA" in kept_one
+    assert len(kept_one) < len(kept)
+    everything, kept_all = reduced_deaths_tables(tables, locations, per_region=None)
+    assert set(kept_all) == set(locations["iso3"]) | {"USA"}
+    assert len(everything["gbd_deaths"]) == len(tables["gbd_deaths"][
+        tables["gbd_deaths"]["location_id"].isin(kept_all)])
+    with pytest.raises(ValueError, match="at least 1"):
+        reduced_deaths_tables(tables, locations, per_region=0)
+
+
+def test_design_options_are_refused_where_a_model_has_none(capsys):
+    from burden import cli
+    from burden.validate.sbc import spec_for
+
+    with pytest.raises(ValueError, match="production: no design option per_region"):
+        spec_for("production", per_region=3)
+    with pytest.raises(ValueError, match="options for this model: per_region"):
+        spec_for("deaths", countries=3)
+    assert cli.main(["validate", "sbc", "--model", "production", "--sims", "2",
+                     "--countries-per-region", "3"]) == 1
+    assert "no design option per_region" in capsys.readouterr().err
+    assert cli.main(["validate", "sbc", "--model", "deaths", "--sims", "2",
+                     "--countries-per-region", "two"]) == 1
+    assert "--countries-per-region must be a whole number" in capsys.readouterr().err
 
 
 # ---- a run on a LocalCluster --------------------------------------------------------------

@@ -254,23 +254,29 @@ def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
 
 #: deaths: countries kept in each GBD region (the most populous), besides the United States
 DEATHS_COUNTRIES_PER_REGION = 2
-#: deaths: draws and tuning steps per chain of an SBC fit (the real fit: 1,500 and 500);
-#: the ranks are thinned to the fit's bulk ESS, and R-hat and ESS are recorded per fit
+#: deaths: draws and tuning steps per chain of an SBC fit (the real fit's: its
+#: ``default_sampler``); the ranks are thinned to the fit's bulk ESS, and R-hat and ESS are
+#: recorded per fit
 DEATHS_SBC_DRAWS = 500
 
 
 def reduced_deaths_tables(tables: dict[str, pd.DataFrame], locations: pd.DataFrame,
-                          per_region: int = DEATHS_COUNTRIES_PER_REGION
+                          per_region: int | None = DEATHS_COUNTRIES_PER_REGION
                           ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """(tables restricted to the kept countries, with their ``locations``; the kept ISO3
     codes): the ``per_region`` most populous countries of every GBD region in the latest
-    population year, and the United States (the NCHS and VSRR series)."""
+    population year, and the United States (the NCHS and VSRR series); every country of
+    ``locations`` when ``per_region`` is None."""
+    if per_region is not None and per_region < 1:
+        raise ValueError(f"countries per region must be at least 1, not {per_region}")
     pop = tables["population"]
     latest = pop[pop["year"] == pop["year"].max()].set_index("location_id")["population"]
     ranked = locations.assign(population=locations["iso3"].map(latest).fillna(0.0))
     ranked = ranked.sort_values(["region_id", "population", "iso3"],
                                 ascending=[True, False, True])
-    keep = set(ranked.groupby("region_id", sort=False).head(per_region)["iso3"]) | {"USA"}
+    groups = ranked.groupby("region_id", sort=False)
+    keep = set(ranked["iso3"] if per_region is None else groups.head(per_region)["iso3"])
+    keep |= {"USA"}
     kept = sorted(keep)
     out = dict(tables)
     out["gbd_deaths"] = tables["gbd_deaths"][tables["gbd_deaths"]["location_id"].isin(keep)]
@@ -279,27 +285,31 @@ def reduced_deaths_tables(tables: dict[str, pd.DataFrame], locations: pd.DataFra
     return out, kept
 
 
-def deaths_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
+def deaths_spec(tables: dict[str, pd.DataFrame] | None = None,
+                per_region: int | None = DEATHS_COUNTRIES_PER_REGION) -> SBCSpec:
     """The deaths model on the real processed tables (``tables``, default the project's)
-    restricted to the two most populous countries of each GBD region and the United
-    States, every year and GBD round, with shorter chains (``DEATHS_SBC_DRAWS``)."""
+    restricted to the ``per_region`` most populous countries of each GBD region (all of
+    them when None) and the United States, every year and GBD round, with shorter chains
+    (``DEATHS_SBC_DRAWS``)."""
     from burden.fits import read_tables
     from burden.models.deaths import OpioidDeaths
     from burden.registry.locations import hierarchy
 
     tables = tables or read_tables(OpioidDeaths.data_tables)
     rounds = OpioidDeaths().model_config.gbd_rounds
-    reduced, kept = reduced_deaths_tables(tables, hierarchy(max(rounds)))
-    reduction = (
-        f"{len(kept)} countries (of the GBD hierarchy's): the {DEATHS_COUNTRIES_PER_REGION} "
-        "most populous of each GBD region and the United States, so every super-region and "
-        "region keeps at least two countries and the hierarchy's three levels stay "
-        "separable; every year and GBD round of the real tables (their zeros as censored "
-        "rows), the US NCHS series by drug and the VSRR provisional counts; chains of "
-        f"{DEATHS_SBC_DRAWS} draws after {DEATHS_SBC_DRAWS} tuning steps (the real fit: "
-        "1,500 after 500)")
+    reduced, kept = reduced_deaths_tables(tables, hierarchy(max(rounds)), per_region)
+    which = ("every country of each GBD region" if per_region is None else
+             f"the {per_region} most populous of each GBD region")
     sampler = {**OpioidDeaths.default_sampler.to_dict(), "draws": DEATHS_SBC_DRAWS,
                "tune": DEATHS_SBC_DRAWS}
+    real = OpioidDeaths.default_sampler
+    reduction = (
+        f"{len(kept)} countries (of the GBD hierarchy's): {which} and the United States "
+        "(with two or more a region the hierarchy's three levels stay separable); every "
+        "year and GBD round of the real tables (their zeros as censored rows), the US NCHS "
+        "series by drug and the VSRR provisional counts; chains of "
+        f"{DEATHS_SBC_DRAWS} draws after {DEATHS_SBC_DRAWS} tuning steps (the real fit: "
+        f"{real.draws:,} after {real.tune:,})")
     return SBCSpec(model="deaths", module=OpioidDeaths.__module__, cls=OpioidDeaths.__name__,
                    model_config={}, tables=reduced, sampler=sampler, reduction=reduction,
                    extra=("country_coef", "us_log_share", "us_definition_log_ratio"))
@@ -314,10 +324,22 @@ SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec,
 MODELS = tuple(SPECS)
 
 
-def spec_for(model: str) -> SBCSpec:
+#: the models whose design can be changed, and how (``spec_for``'s keyword arguments)
+DESIGN_OPTIONS: dict[str, tuple[str, ...]] = {"deaths": ("per_region",)}
+
+
+def spec_for(model: str, **design: Any) -> SBCSpec:
+    """The model's SBC spec; ``design`` changes its reduced design where the model allows
+    it (``DESIGN_OPTIONS``: deaths ``per_region``, countries kept per GBD region, None for
+    all)."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
-    return SPECS[model]()
+    unknown = set(design) - set(DESIGN_OPTIONS.get(model, ()))
+    if unknown:
+        allowed = ", ".join(DESIGN_OPTIONS.get(model, ())) or "none"
+        raise ValueError(f"{model}: no design option {', '.join(sorted(unknown))} "
+                         f"(options for this model: {allowed})")
+    return SPECS[model](**design)
 
 
 # ---- the model with swappable data ---------------------------------------------------------
