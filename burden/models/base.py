@@ -17,9 +17,10 @@
   (``compiled_model``) and reused by later fits of the same model with other seeds or
   sampler settings; compile and sampling times are recorded apart in ``timings``.
 - ``save``/``load`` use netCDF; the file carries the configs, package and library versions,
-  the compute environment (CPU architecture, OpenBLAS kernel), seed, input hashes and the training data, so ``load`` can rebuild the model. It is
-  compact (``burden.models.storage``): free variables only, the Deterministics recomputed
-  on first use of the posterior and checked against draws stored at save time.
+  the compute environment (CPU architecture, OpenBLAS kernel), seed, input hashes and the
+  training data, so ``load`` can rebuild the model. It is compact
+  (``burden.models.storage``): free variables only, the Deterministics recomputed on first
+  use of the posterior and checked against draws stored at save time.
 """
 
 from __future__ import annotations

@@ -254,9 +254,9 @@ def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
 
 #: deaths: countries kept in each GBD region (the most populous), besides the United States
 DEATHS_COUNTRIES_PER_REGION = 2
-#: deaths: draws and tuning steps per chain of an SBC fit (the real fit's: its
-#: ``default_sampler``); the ranks are thinned to the fit's bulk ESS, and R-hat and ESS are
-#: recorded per fit
+#: deaths: draws and tuning steps per chain of an SBC fit (the real fit's are
+#: ``OpioidDeaths.default_sampler``'s); the ranks are thinned to the fit's bulk ESS, and
+#: R-hat and ESS are recorded per fit
 DEATHS_SBC_DRAWS = 500
 
 
