@@ -29,15 +29,7 @@ config.use_process_defaults()  # as the command line does, before Numba is impor
 import numpy as np
 
 from burden import fits
-
-
-def blas_kernel() -> str:
-    """The kernel (``architecture``) of the OpenBLAS numpy loaded."""
-    from threadpoolctl import threadpool_info
-
-    kernels = {i.get("architecture") for i in threadpool_info() if i.get("internal_api") ==
-               "openblas"}
-    return ",".join(sorted(k for k in kernels if k)) or "unknown"
+from burden.models import storage
 
 
 def posterior_hash(name: str) -> str:
@@ -56,5 +48,5 @@ def posterior_hash(name: str) -> str:
 if __name__ == "__main__":
     warnings.simplefilter("ignore")
     for model in sys.argv[1:] or list(fits.FITS):
-        print(f"{model}\tOpenBLAS kernel {blas_kernel()}\tposterior hash {posterior_hash(model)}",
+        print(f"{model}\tOpenBLAS kernel {storage.compute_environment()['openblas_kernels'] or 'unknown'}\tposterior hash {posterior_hash(model)}",
               flush=True)

@@ -119,9 +119,8 @@ KERNEL_SCRIPT = """
 import os
 from burden import cli
 assert cli.main(["priors", "certified"]) == 0
-from threadpoolctl import threadpool_info
-kernels = {i["architecture"] for i in threadpool_info() if i.get("internal_api") == "openblas"}
-print("KERNEL", os.environ.get("OPENBLAS_CORETYPE"), ",".join(sorted(kernels)))
+from burden.models.storage import compute_environment
+print("KERNEL", os.environ.get("OPENBLAS_CORETYPE"), compute_environment()["openblas_kernels"])
 """
 
 
