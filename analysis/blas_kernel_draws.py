@@ -24,7 +24,7 @@ import warnings
 
 from burden import config
 
-config.use_process_defaults()  # as the command line does, before Numba is imported
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
 
 import numpy as np
 
@@ -48,5 +48,6 @@ def posterior_hash(name: str) -> str:
 if __name__ == "__main__":
     warnings.simplefilter("ignore")
     for model in sys.argv[1:] or list(fits.FITS):
-        print(f"{model}\tOpenBLAS kernel {storage.compute_environment()['openblas_kernels'] or 'unknown'}\tposterior hash {posterior_hash(model)}",
-              flush=True)
+        digest = posterior_hash(model)
+        kernel = storage.compute_environment()["openblas_kernels"] or "unknown"
+        print(f"{model}\tOpenBLAS kernel {kernel}\tposterior hash {digest}", flush=True)
