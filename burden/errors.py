@@ -53,3 +53,8 @@ class SBCResumeError(RuntimeError):
     """``burden validate sbc --resume`` cannot reuse the run already in the output folder:
     another model, seed, design or sampler, other simulations, or fits that no longer give
     the same ranks (the model's code changed). The message says which."""
+
+
+class SBCWorldsError(ValueError):
+    """``burden validate sbc --worlds``: an unknown choice, a model without a plausibility
+    rule, or a rule that accepts too few of the prior worlds drawn."""

@@ -345,6 +345,31 @@ def test_design_options_are_refused_where_a_model_has_none(capsys):
     assert "--countries-per-region must be a whole number" in capsys.readouterr().err
 
 
+def test_the_command_line_names_failing_parameters_beside_constants(monkeypatch, capsys,
+                                                                     tmp_path):
+    """A run whose ranks hold a constant (no verdict, as the US any-opioid share of itself)
+    and a biased variable: the command names the biased parameters and exits 3 (the run of
+    2026-12-02 17:06 stopped with a TypeError at this line after its fits were saved)."""
+    from burden import cli
+    from burden.validate import sbc
+
+    table = pd.concat([_normal_sbc(100, 2, seed=4),
+                       _normal_sbc(100, 2, shift=0.7, seed=5).assign(variable="beta")])
+    table["parameter"] = table["variable"] + "[" + table["index"] + "]"
+    const = table[table["parameter"] == "theta[0]"].assign(
+        variable="share", index="any", parameter="share[any]", true=0.0, rank=0, pit=0.004)
+    ranks = pd.concat([table, const], ignore_index=True)
+    manifest = {**_manifest(), "simulations": 100, "failed": 0, "converged": 100,
+                "wall_s": 1.0, "workers": 1}
+    monkeypatch.setattr(sbc, "run", lambda *a, **k: (ranks, None, manifest))
+    code = cli.main(["validate", "sbc", "--model", "production", "--sims", "100", "--out",
+                     str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "outside the 95% simultaneous band: beta[0], beta[1]" in out
+    assert "share[any]" not in out.split("outside the 95%")[1]
+
+
 # ---- a run on a LocalCluster --------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.validation
@@ -474,6 +499,12 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
                 "wall_s": 12.0, "load": {"before": "0.5", "after": "1.9"},
                 "reduction": "toy", "failed": 0, "converged": 60}
     sbc_stats.write_sbc(models / "sbc" / "production", ranks, sims, manifest)
+    # a run on worlds like ours (``--worlds like-ours``) says how many worlds it kept
+    worlds = {"worlds": "like-ours", "rule": "deaths: worlds like ours", "real": {},
+              "bands": {}, "drawn": 97, "rejected": 37, "rejected_by": {}}
+    sbc_stats.write_sbc(models / "sbc" / "deaths", ranks.assign(model="deaths"),
+                        sims.assign(model="deaths", world=range(0, 120, 2)),
+                        {**manifest, "model": "deaths", "worlds": worlds})
     inputs = synthetic_inputs(seed=1)
     inputs.sbc = read_sbc_runs(models)
     out = tmp_path / "report"
@@ -483,6 +514,11 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
     assert "beta[0], beta[1]" in section  # the biased variable's parameters are named
     assert "FAIL" in section and "pass" in section
     assert "burden validate sbc --model certified" in section  # not run: says how
+    production = section[section.index('id="sbc-production"'):section.index('id="sbc-deaths"')]
+    deaths = section[section.index('id="sbc-deaths"'):]
+    assert "Worlds like ours" not in production
+    assert ("the first the data-only rule “deaths: worlds like ours” accepted of 97 prior "
+            "worlds (37 rejected)") in deaths
 
 
 def test_certified_fits_start_from_the_simulated_counts(certified_tables):

@@ -70,6 +70,7 @@ def sbc_context(results: list[SBCResult], out_dir: Path, dpi: int = 110) -> list
             "run_utc": m["run_utc"], "command": m["command"], "simulations": m["simulations"],
             "workers": m["workers"], "scheduler": m["scheduler"], "wall_s": m["wall_s"],
             "load": m["load"], "reduction": m["reduction"], "failed": m["failed"],
+            "worlds": m.get("worlds", {"worlds": "all"}),
             "converged": m["converged"],
             "failed_errors": sims.loc[sims["status"] == "failed", ["sim", "error"]]
                                  .to_dict("records"),

@@ -58,7 +58,7 @@ import xarray as xr
 
 from burden.models import fast_diagnostics
 from burden.models.config import SamplerConfig
-from burden.validate import sbc_stats
+from burden.validate import sbc_stats, sbc_worlds
 
 log = logging.getLogger(__name__)
 
@@ -430,6 +430,9 @@ class Simulation:
     seed: int
     data: dict[str, np.ndarray]
     truth: dict[str, np.ndarray]  # name -> (m,)
+    #: position among every prior draw (differs from ``sim`` when a plausibility rule
+    #: skipped worlds: ``simulate_worlds``)
+    world: int | None = None
 
 
 def simulate(spec: SBCSpec, simulations: int, seed: int
@@ -452,8 +455,60 @@ def simulate(spec: SBCSpec, simulations: int, seed: int
     for i in range(simulations):
         data = {name: np.asarray(pred[name].isel(chain=0, draw=i).values) for name in observed}
         truth = {name: values[0, i] for name, (values, _) in qty.items()}
-        sims.append(Simulation(i, int(fit_seeds[i]), data, truth))
+        sims.append(Simulation(i, int(fit_seeds[i]), data, truth, world=i))
     return sims, labels
+
+
+#: what ``--worlds`` accepts: every prior world, or those a data-only rule accepts
+WORLDS = ("all", "like-ours")
+#: the models with a plausibility rule (``sbc_worlds``)
+WORLD_RULES: dict[str, Callable[[SBCSpec], sbc_worlds.WorldRule]] = {
+    "deaths": sbc_worlds.deaths_rule}
+#: at most this many prior worlds are drawn per accepted one before the run stops
+MAX_WORLDS_PER_ACCEPTED = 50
+
+
+def simulate_worlds(spec: SBCSpec, simulations: int, seed: int, worlds: str = "all"
+                    ) -> tuple[list[Simulation], dict[str, list[str]], dict]:
+    """(simulations, labels, record): ``simulate``'s prior worlds, all of them, or with
+    ``worlds="like-ours"`` the first ``simulations`` that the model's data-only rule accepts
+    (``sbc_worlds``; the ranks stay uniform over the accepted worlds). Each kept world keeps
+    its own fit seed and position (``world``), so the same seed gives the same worlds for
+    any number of simulations. ``record`` (the manifest's ``worlds``) says which rule, its
+    bands, how many worlds were drawn and why each rejected one was."""
+    from burden.errors import SBCWorldsError
+
+    if worlds not in WORLDS:
+        raise SBCWorldsError(f"worlds must be one of {', '.join(WORLDS)}, not {worlds!r}")
+    if worlds == "all":
+        sims, labels = simulate(spec, simulations, seed)
+        return sims, labels, {"worlds": "all"}
+    if spec.model not in WORLD_RULES:
+        raise SBCWorldsError(f"{spec.model}: no plausibility rule for --worlds {worlds} "
+                         f"(models with one: {', '.join(WORLD_RULES)})")
+    rule = WORLD_RULES[spec.model](spec)
+    drawn = max(4 * simulations, 50)
+    while True:
+        every, labels = simulate(spec, drawn, seed)
+        reasons = [rule.reject_reason(sim.data) for sim in every]
+        kept = [i for i, r in enumerate(reasons) if r is None][:simulations]
+        if len(kept) == simulations or drawn >= MAX_WORLDS_PER_ACCEPTED * simulations:
+            break
+        drawn *= 2
+    if len(kept) < simulations:
+        raise SBCWorldsError(f"{spec.model}: the rule {rule.name!r} accepted {len(kept)} of "
+                         f"{drawn} prior worlds, fewer than the {simulations} asked for")
+    last = kept[-1]
+    counts: dict[str, int] = {}
+    for r in reasons[:last + 1]:
+        for part in (r or "").split("; "):
+            if part:
+                counts[part.split(" ")[0]] = counts.get(part.split(" ")[0], 0) + 1
+    sims = [Simulation(j, every[i].seed, every[i].data, every[i].truth, world=i)
+            for j, i in enumerate(kept)]
+    record = {"worlds": worlds, **rule.describe(), "drawn": last + 1,
+              "rejected": last + 1 - simulations, "rejected_by": counts}
+    return sims, labels, record
 
 
 # ---- one fit (worker side) -----------------------------------------------------------------
@@ -629,7 +684,9 @@ def tables_from_results(spec: SBCSpec, sims: list[Simulation], labels: dict[str,
                     "n_draws": float(n_draws) if ok else np.nan,
                     "pit": float(pit[j]) if ok else np.nan, "status": res["status"]})
         sim_rows.append({
-            "model": spec.model, "sim": sim.sim, "seed": sim.seed, "status": res["status"],
+            "model": spec.model, "sim": sim.sim,
+            "world": sim.sim if sim.world is None else sim.world, "seed": sim.seed,
+            "status": res["status"],
             "attempts": res["attempts"], "error": res.get("error"),
             **{k: res.get(k, np.nan) for k in ("r_hat_max", "ess_bulk_min", "divergences",
                                                "thin", "compile_s", "sample_s")},
@@ -650,12 +707,21 @@ def _manifest_sampler(spec: SBCSpec) -> dict:
     return {k: v for k, v in spec.sampler.items() if k not in ("random_seed", "cores")}
 
 
+def _world_rule(record: dict | None) -> dict:
+    """The part of a manifest's ``worlds`` record that must match to resume: which worlds,
+    and the rule's bands (older manifests have none: every world)."""
+    record = record or {"worlds": "all"}
+    return {"worlds": record.get("worlds"), "bands": record.get("bands")}
+
+
 def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
-                labels: dict[str, list[str]], seed: int) -> tuple[dict[int, dict], dict]:
+                labels: dict[str, list[str]], seed: int, worlds: dict | None = None
+                ) -> tuple[dict[int, dict], dict]:
     """(sim -> result, earlier manifest): the fits of the run in ``folder`` that are fits of
-    ``sims``. Raises ``SBCResumeError`` when that run is of another model, seed, design or
-    sampler setting, has more simulations than ``sims``, or a simulation's seed or true
-    values differ from the new draws'."""
+    ``sims``. Raises ``SBCResumeError`` when that run is of another model, seed, design,
+    sampler setting or plausibility rule (``worlds``, ``simulate_worlds``' record), has
+    more simulations than ``sims``, or a simulation's seed or true values differ from the
+    new draws'."""
     from burden.errors import SBCResumeError
 
     folder = Path(folder)
@@ -664,10 +730,12 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
     except FileNotFoundError as exc:
         raise SBCResumeError(f"--resume: {exc}") from exc
     wanted = {"model": spec.model, "seed": seed, "reduction": spec.reduction,
-              "model_config": spec.model_config, "sampler": _manifest_sampler(spec)}
-    differ = [f"{key} (earlier {manifest.get(key)!r}, now {_jsonable(value)!r})"
+              "model_config": spec.model_config, "sampler": _manifest_sampler(spec),
+              "worlds": _world_rule(worlds)}
+    earlier_values = {**manifest, "worlds": _world_rule(manifest.get("worlds"))}
+    differ = [f"{key} (earlier {earlier_values.get(key)!r}, now {_jsonable(value)!r})"
               for key, value in wanted.items()
-              if _jsonable(manifest.get(key)) != _jsonable(value)]
+              if _jsonable(earlier_values.get(key)) != _jsonable(value)]
     if differ:
         raise SBCResumeError(f"--resume: the run in {folder} ({manifest['run_utc']}) differs "
                              f"in {'; '.join(differ)}: run without --resume or into another "
@@ -730,11 +798,14 @@ def reproduces(earlier: dict, again: dict) -> str | None:
 def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = None,
         workers: int | None = None, out: Path | None = None, command: str = "",
         sampler: dict | None = None, spec: SBCSpec | None = None, resume: bool = False,
-        model_config: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        model_config: dict | None = None, worlds: str = "all"
+        ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run SBC for ``model``: ``simulations`` prior draws and fits on Dask; write the tables
     to ``out`` (``sbc_stats.write_sbc``) when given. ``resume``: reuse the fits of the run
     already in ``out`` (``resume_from``). ``model_config`` is merged over the spec's (for
-    example another parameterisation). Returns (ranks, sims, manifest)."""
+    example another parameterisation). ``worlds``: "all" prior worlds, or "like-ours", those
+    the model's data-only plausibility rule accepts (``simulate_worlds``). Returns (ranks,
+    sims, manifest)."""
     if simulations < 1:
         raise ValueError("simulations must be at least 1")
     spec = spec or spec_for(model)
@@ -745,27 +816,34 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
                           "model_config": {**spec.model_config, **model_config}})
         spec.estimator()  # a bad key or value fails here, before any simulation
     start = time.perf_counter()
-    sims, labels = simulate(spec, simulations, seed)
+    sims, labels, world_record = simulate_worlds(spec, simulations, seed, worlds)
     log.info("SBC %s: %d simulations drawn from the prior (%.1f s)", spec.model, simulations,
              time.perf_counter() - start)
+    if worlds != "all":
+        log.info("SBC %s: %s: %d worlds accepted of the first %d drawn; rejected for %s",
+                 spec.model, world_record["rule"], simulations, world_record["drawn"],
+                 ", ".join(f"{k} ({n})" for k, n in world_record["rejected_by"].items())
+                 or "nothing")
     reused, earlier = None, None
     if resume:
         if out is None:
             raise ValueError("resume needs the output folder of the earlier run")
-        reused, earlier = resume_from(out, spec, sims, labels, seed)
+        reused, earlier = resume_from(out, spec, sims, labels, seed, world_record)
         log.info("SBC %s: reusing %d fits of the run of %s in %s", spec.model, len(reused),
                  earlier["run_utc"], out)
     return run_simulations(spec, sims, labels, seed=seed, scheduler=scheduler,
                            workers=workers, out=out, command=command, start=start,
-                           reused=reused, earlier=earlier)
+                           reused=reused, earlier=earlier, worlds=world_record)
 
 
 def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, list[str]], *,
                     seed: int, scheduler: str | None = None, workers: int | None = None,
                     out: Path | None = None, command: str = "", start: float | None = None,
                     reused: dict[int, dict] | None = None, earlier: dict | None = None,
-                    checks: int = RESUME_CHECKS) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                    checks: int = RESUME_CHECKS, worlds: dict | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Fit ``sims`` (from ``simulate``) on Dask and build the tables and manifest.
+    ``worlds``: ``simulate_worlds``'s record of which prior worlds were kept (default all).
 
     ``reused``: results of an earlier run (``resume_from``) kept instead of fitting again;
     the first ``checks`` of them that were fitted are fitted again first, and a differing
@@ -851,6 +929,7 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
         "load": {"before": load_before, "after": _load()},
         "failed": int((sims_table["status"] == "failed").sum()),
         "converged": int(sims_table["converged"].sum()),
+        "worlds": worlds or {"worlds": "all"},
         "band": {"prob": sbc_stats.BAND_PROB, "method": "simultaneous (Saeilynoja et al. "
                  "2022), arviz_stats simulation method"},
     }

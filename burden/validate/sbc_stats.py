@@ -64,6 +64,9 @@ SBC_RANKS = pa.DataFrameSchema(
 #: One row per simulation: how its fit went (convergence, attempts, error, timing)
 SBC_SIMS = pa.DataFrameSchema(
     {"model": pa.Column(str), "sim": pa.Column(int, pa.Check.ge(0)),
+     # position among every prior draw: differs from sim where a plausibility rule skipped
+     # worlds (``sbc.simulate_worlds``); absent in runs before it
+     "world": pa.Column(int, pa.Check.ge(0), required=False),
      "seed": pa.Column(int), "status": pa.Column(str, pa.Check.isin(STATUSES)),
      "attempts": pa.Column(int, pa.Check.in_range(1, 2)),
      "error": pa.Column(str, nullable=True),

@@ -1,0 +1,170 @@
+"""Worlds like ours (``burden.validate.sbc_worlds``, ``sbc.simulate_worlds``): the deaths
+data summaries on a hand-made design, the bands, and the kept worlds as a prefix-stable,
+data-only subset of the prior worlds with their own seeds."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from burden.errors import SBCWorldsError
+from burden.validate import sbc_worlds
+
+
+def _design(with_us: bool):
+    """Two countries, 12 years, two GBD rounds, population 100,000 (so a log rate per
+    100,000 is the log count). Country 0 grows 0.05 a year in both rounds, the second
+    round 0.1 above the first; country 1 grows 0.05 a year in the first round, and its
+    second round is 0.1 + 0.02 t above it (a gap growing 0.2 a decade)."""
+    t = np.arange(12)
+    y = {(0, 0): 1 + 0.05 * t, (0, 1): 1.1 + 0.05 * t,
+         (1, 0): 2 + 0.05 * t, (1, 1): 2.1 + 0.07 * t}
+    c, yr, r, values = [], [], [], []
+    for (ci, ri), v in y.items():
+        c += [ci] * 12
+        yr += list(t)
+        r += [ri] * 12
+        values += list(v)
+    us = None
+    if with_us:
+        # NCHS any-opioid = the US rounds' mean + log 2 (years 0-2); a second drug series
+        # 0, 0.1, 0.3
+        us_mean = (y[(1, 0)] + y[(1, 1)])[:3] / 2
+        us = SimpleNamespace(years=np.arange(3), offset=0,
+                             nchs_drug=np.array([0, 0, 0, 1, 1, 1]),
+                             nchs_year=np.array([0, 1, 2, 0, 1, 2]),
+                             nchs_log=np.concatenate([us_mean + np.log(2), [0, 0.1, 0.3]]))
+    inp = SimpleNamespace(
+        gbd_country=np.array(c), gbd_year=np.array(yr), gbd_round=np.array(r),
+        gbd_log_deaths=np.array(values), population=np.full((2, 12), 1e5),
+        countries=["AAA", "USA"], years=np.arange(2000, 2012), rounds=[2017, 2019], us=us,
+        super_region_ids=["S1", "S2"], country_super=np.array([0, 1]))
+    return inp, {"gbd_log_deaths": inp.gbd_log_deaths,
+                 **({"nchs_log_deaths": us.nchs_log} if us else {})}
+
+
+def test_deaths_summaries_measure_rates_changes_round_gaps_and_the_us_series():
+    inp, data = _design(with_us=True)
+    got = sbc_worlds.deaths_summaries(inp, by_super_region=True)(data)
+    assert sbc_worlds.deaths_summaries(inp)(data) == {
+        k: v for k, v in got.items() if "[" not in k}
+    assert got["gbd_log_rate_median"] == pytest.approx(np.median(inp.gbd_log_deaths))
+    # country means of the log rate: 1.325 and 2.38 (by hand), population sd 0.5275
+    assert got["gbd_log_rate_sd_across_countries"] == pytest.approx(0.5275)
+    # 33 yearly changes of 0.05 and 11 of 0.07
+    assert got["gbd_year_change_rms"] == pytest.approx(np.sqrt((3 * 0.05**2 + 0.07**2) / 4))
+    # ten-year changes, rounds' mean: 0.5 for country 0, (0.5 + 0.7) / 2 for country 1
+    assert got["gbd_decade_change_sd"] == pytest.approx(0.05)
+    gaps = np.r_[np.full(12, 0.1), 0.1 + 0.02 * np.arange(12)]
+    assert got["gbd_round_gap_rms"] == pytest.approx(np.sqrt(np.mean(gaps**2)))
+    # the gap's slope by decade: 0 and 0.2
+    assert got["gbd_round_gap_slope_sd"] == pytest.approx(0.1)
+    # within each super-region (one country each here)
+    assert got["gbd_year_change_rms[S1]"] == pytest.approx(0.05)
+    assert got["gbd_year_change_rms[S2]"] == pytest.approx(np.sqrt((0.05**2 + 0.07**2) / 2))
+    assert got["gbd_round_gap_rms[S1]"] == pytest.approx(0.1)
+    assert got["gbd_round_gap_rms[S2]"] == pytest.approx(np.sqrt(np.mean(gaps[12:] ** 2)))
+    assert got["gbd_round_gap_slope_sd[S1]"] == got["gbd_round_gap_slope_sd[S2]"] == 0.0
+    assert got["nchs_minus_gbd_us"] == pytest.approx(np.log(2))
+    # any-opioid changes 0.06 a year (the rounds' mean), the other series 0.1 and 0.2
+    assert got["nchs_year_change_rms"] == pytest.approx(
+        np.sqrt((2 * 0.06**2 + 0.1**2 + 0.2**2) / 4))
+    # without the US block its two summaries are missing, not zero
+    inp, data = _design(with_us=False)
+    got = sbc_worlds.deaths_summaries(inp)(data)
+    assert np.isnan(got["nchs_minus_gbd_us"]) and np.isnan(got["nchs_year_change_rms"])
+
+
+def test_a_world_is_accepted_inside_every_band_and_told_which_it_left():
+    bands = sbc_worlds._bands({"spread": 0.2, "level": 1.0},
+                              {"spread": ("ratio", 3.0), "level": ("shift", 1.0)})
+    assert bands["spread"] == pytest.approx((0.2 / 3, 0.6))
+    assert bands["level"] == (0.0, 2.0)
+    rule = sbc_worlds.WorldRule("test", {"spread": 0.2, "level": 1.0}, bands,
+                                lambda data: dict(data))
+    assert rule.reject_reason({"spread": 0.2, "level": 1.0}) is None
+    assert rule.reject_reason({"spread": 0.59, "level": 0.01}) is None
+    reason = rule.reject_reason({"spread": 0.7, "level": 1.0})
+    assert reason.startswith("spread 0.7 not in") and "level" not in reason
+    both = rule.reject_reason({"spread": 0.01, "level": 2.5})
+    assert "spread" in both and "level" in both
+    assert "level nan" in rule.reject_reason({"spread": 0.2, "level": float("nan")})
+    assert rule.describe()["bands"]["level"] == [0.0, 2.0]
+    with pytest.raises(ValueError, match="needs a positive one"):
+        sbc_worlds._bands({"spread": 0.0}, {"spread": ("ratio", 3.0)})
+    with pytest.raises(ValueError, match="kind 'scale'"):
+        sbc_worlds._bands({"spread": 1.0}, {"spread": ("scale", 3.0)})
+
+
+@pytest.fixture
+def production_rule(monkeypatch):
+    """A data-only rule on the reduced production model: accept a world whose first
+    observed value is below the real data's first."""
+    from burden.validate import sbc
+
+    spec = sbc.production_spec()
+    model = spec.build()
+    name = model.observed_RVs[0].name
+    real = float(np.asarray(model.rvs_to_values[model.observed_RVs[0]].data).ravel()[0])
+
+    def first(data):
+        return {"first": float(np.asarray(data[name]).ravel()[0])}
+
+    def rule(spec):
+        return sbc_worlds.WorldRule("first below", {"first": real},
+                                    {"first": (-np.inf, real)}, first)
+
+    monkeypatch.setitem(sbc.WORLD_RULES, "production", rule)
+    return spec, rule(spec)
+
+
+def test_kept_worlds_are_the_accepted_prior_worlds_with_their_own_seeds(production_rule):
+    from burden.validate import sbc
+
+    spec, rule = production_rule
+    sims, _, record = sbc.simulate_worlds(spec, 5, 4, "like-ours")
+    every, _ = sbc.simulate(spec, record["drawn"], 4)
+    worlds = [s.world for s in sims]
+    assert [s.sim for s in sims] == list(range(5))
+    assert worlds == sorted(worlds) and worlds[-1] == record["drawn"] - 1
+    accepted = [i for i, s in enumerate(every) if rule.reject_reason(s.data) is None]
+    assert worlds == accepted[:5]
+    assert 0 < record["rejected"] == record["drawn"] - 5 == sum(record["rejected_by"].values())
+    for s in sims:
+        assert s.seed == every[s.world].seed
+        for k, v in s.truth.items():
+            np.testing.assert_array_equal(v, every[s.world].truth[k])
+    # the same seed keeps the same worlds for more simulations
+    more, _, _ = sbc.simulate_worlds(spec, 6, 4, "like-ours")
+    assert [s.world for s in more[:5]] == worlds
+    # every world: the record says so, and the worlds are the prior draws' positions
+    plain, _, rec = sbc.simulate_worlds(spec, 3, 4)
+    assert rec == {"worlds": "all"} and [s.world for s in plain] == [0, 1, 2]
+
+
+def test_worlds_refuses_an_unknown_choice_a_model_without_a_rule_and_a_rule_too_strict(
+        production_rule, monkeypatch):
+    from burden.validate import sbc
+
+    spec, rule = production_rule
+    with pytest.raises(SBCWorldsError, match="must be one of all, like-ours"):
+        sbc.simulate_worlds(spec, 2, 4, "ours")
+    never = sbc_worlds.WorldRule("never", {}, {"first": (np.inf, np.inf)}, rule.summaries)
+    monkeypatch.setitem(sbc.WORLD_RULES, "production", lambda spec: never)
+    monkeypatch.setattr(sbc, "MAX_WORLDS_PER_ACCEPTED", 25)
+    with pytest.raises(SBCWorldsError, match="accepted 0 of 50 prior worlds"):
+        sbc.simulate_worlds(spec, 2, 4, "like-ours")
+    monkeypatch.delitem(sbc.WORLD_RULES, "production")
+    with pytest.raises(SBCWorldsError, match="production: no plausibility rule"):
+        sbc.simulate_worlds(spec, 2, 4, "like-ours")
+
+
+def test_the_command_line_refuses_worlds_for_a_model_without_a_rule(capsys):
+    from burden import cli
+
+    assert cli.main(["validate", "sbc", "--model", "markets", "--sims", "2",
+                     "--worlds", "like-ours"]) == 2
+    err = capsys.readouterr().err
+    assert "--worlds" in err and "no plausibility rule" in err and "deaths" in err
