@@ -236,7 +236,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     worlds = manifest.get("worlds", {})
     if worlds.get("worlds", "all") != "all":
         print(f"worlds like ours: {manifest['simulations']} accepted of the first "
-              f"{worlds['drawn']} prior worlds ({worlds['rejected']} rejected by the data-only "
+              f"{worlds['examined']} prior worlds ({worlds['rejected']} rejected by the data-only "
               f"rule {worlds['rule']!r}; calibration holds for data sets like these)")
     print(f"{manifest['simulations']} simulations in {manifest['wall_s']:.0f} s on "
           f"{manifest['workers']} worker(s); failed {manifest['failed']}, converged "

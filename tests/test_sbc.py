@@ -368,6 +368,14 @@ def test_the_command_line_names_failing_parameters_beside_constants(monkeypatch,
     assert code == 3
     assert "outside the 95% simultaneous band: beta[0], beta[1]" in out
     assert "share[any]" not in out.split("outside the 95%")[1]
+    assert "worlds like ours" not in out
+    # a run on worlds like ours says so, with how many prior worlds it examined
+    manifest["worlds"] = {"worlds": "like-ours", "rule": "worlds like ours",
+                          "examined": 1234, "rejected": 1134}
+    cli.main(["validate", "sbc", "--model", "production", "--sims", "100", "--out",
+              str(tmp_path)])
+    assert ("worlds like ours: 100 accepted of the first 1234 prior worlds (1134 rejected"
+            in capsys.readouterr().out)
 
 
 # ---- a run on a LocalCluster --------------------------------------------------------------
@@ -500,8 +508,8 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
                 "reduction": "toy", "failed": 0, "converged": 60}
     sbc_stats.write_sbc(models / "sbc" / "production", ranks, sims, manifest)
     # a run on worlds like ours (``--worlds like-ours``) says how many worlds it kept
-    worlds = {"worlds": "like-ours", "rule": "deaths: worlds like ours", "real": {},
-              "bands": {}, "drawn": 97, "rejected": 37, "rejected_by": {}}
+    worlds = {"worlds": "like-ours", "rule": "worlds like ours", "real": {},
+              "bands": {}, "examined": 119, "rejected": 59, "rejected_by": {}}
     sbc_stats.write_sbc(models / "sbc" / "deaths", ranks.assign(model="deaths"),
                         sims.assign(model="deaths", world=range(0, 120, 2)),
                         {**manifest, "model": "deaths", "worlds": worlds})
@@ -517,8 +525,8 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
     production = section[section.index('id="sbc-production"'):section.index('id="sbc-deaths"')]
     deaths = section[section.index('id="sbc-deaths"'):]
     assert "Worlds like ours" not in production
-    assert ("the first the data-only rule “deaths: worlds like ours” accepted of 97 prior "
-            "worlds (37 rejected)") in deaths
+    assert ("the first the data-only rule “worlds like ours” accepted of 119 prior "
+            "worlds (59 rejected)") in deaths
 
 
 def test_certified_fits_start_from_the_simulated_counts(certified_tables):

@@ -29,16 +29,18 @@ def _design(with_us: bool):
         values += list(v)
     us = None
     if with_us:
-        # NCHS any-opioid = the US rounds' mean + log 2 (years 0-2); a second drug series
-        # 0, 0.1, 0.3
-        us_mean = (y[(1, 0)] + y[(1, 1)])[:3] / 2
-        us = SimpleNamespace(years=np.arange(3), offset=0,
+        # the US years are model years 2-4 (offset 2); NCHS any-opioid = the US rounds'
+        # mean + log 2; a second drug series 0, 0.1, 0.3
+        us_mean = (y[(1, 0)] + y[(1, 1)])[2:5] / 2
+        us = SimpleNamespace(years=np.arange(2002, 2005), offset=2,
                              nchs_drug=np.array([0, 0, 0, 1, 1, 1]),
                              nchs_year=np.array([0, 1, 2, 0, 1, 2]),
                              nchs_log=np.concatenate([us_mean + np.log(2), [0, 0.1, 0.3]]))
+    population = np.full((2, 12), 1e5)
+    population[0, 0] = np.nan  # unknown: the rates leave country 0's first year out
     inp = SimpleNamespace(
         gbd_country=np.array(c), gbd_year=np.array(yr), gbd_round=np.array(r),
-        gbd_log_deaths=np.array(values), population=np.full((2, 12), 1e5),
+        gbd_log_deaths=np.array(values), population=population,
         countries=["AAA", "USA"], years=np.arange(2000, 2012), rounds=[2017, 2019], us=us,
         super_region_ids=["S1", "S2"], country_super=np.array([0, 1]))
     return inp, {"gbd_log_deaths": inp.gbd_log_deaths,
@@ -50,9 +52,11 @@ def test_deaths_summaries_measure_rates_changes_round_gaps_and_the_us_series():
     got = sbc_worlds.deaths_summaries(inp, by_super_region=True)(data)
     assert sbc_worlds.deaths_summaries(inp)(data) == {
         k: v for k, v in got.items() if "[" not in k}
-    assert got["gbd_log_rate_median"] == pytest.approx(np.median(inp.gbd_log_deaths))
-    # country means of the log rate: 1.325 and 2.38 (by hand), population sd 0.5275
-    assert got["gbd_log_rate_sd_across_countries"] == pytest.approx(0.5275)
+    with_population = ~((inp.gbd_country == 0) & (inp.gbd_year == 0))
+    assert got["gbd_log_rate_median"] == pytest.approx(
+        np.median(inp.gbd_log_deaths[with_population]))
+    # country means of the log rate: 1.35 (years 1-11) and 2.38 (by hand), sd 0.515
+    assert got["gbd_log_rate_sd_across_countries"] == pytest.approx(0.515)
     # 33 yearly changes of 0.05 and 11 of 0.07
     assert got["gbd_year_change_rms"] == pytest.approx(np.sqrt((3 * 0.05**2 + 0.07**2) / 4))
     # ten-year changes, rounds' mean: 0.5 for country 0, (0.5 + 0.7) / 2 for country 1
@@ -92,6 +96,11 @@ def test_a_world_is_accepted_inside_every_band_and_told_which_it_left():
     assert "spread" in both and "level" in both
     assert "level nan" in rule.reject_reason({"spread": 0.2, "level": float("nan")})
     assert rule.describe()["bands"]["level"] == [0.0, 2.0]
+    # per band, the worlds it rejects: a world outside two bands counts for both
+    accepted, counts = sbc_worlds.rejections(rule, [
+        {"spread": 0.2, "level": 1.0}, {"spread": 0.01, "level": 2.5},
+        {"spread": 0.7, "level": 1.0}, {"spread": 0.3, "level": 0.5}])
+    assert accepted == [0, 3] and counts == {"spread": 2, "level": 1}
     with pytest.raises(ValueError, match="needs a positive one"):
         sbc_worlds._bands({"spread": 0.0}, {"spread": ("ratio", 3.0)})
     with pytest.raises(ValueError, match="kind 'scale'"):
@@ -125,13 +134,13 @@ def test_kept_worlds_are_the_accepted_prior_worlds_with_their_own_seeds(producti
 
     spec, rule = production_rule
     sims, _, record = sbc.simulate_worlds(spec, 5, 4, "like-ours")
-    every, _ = sbc.simulate(spec, record["drawn"], 4)
+    every, _ = sbc.simulate(spec, record["examined"], 4)
     worlds = [s.world for s in sims]
     assert [s.sim for s in sims] == list(range(5))
-    assert worlds == sorted(worlds) and worlds[-1] == record["drawn"] - 1
+    assert worlds == sorted(worlds) and worlds[-1] == record["examined"] - 1
     accepted = [i for i, s in enumerate(every) if rule.reject_reason(s.data) is None]
     assert worlds == accepted[:5]
-    assert 0 < record["rejected"] == record["drawn"] - 5 == sum(record["rejected_by"].values())
+    assert 0 < record["rejected"] == record["examined"] - 5 == sum(record["rejected_by"].values())
     for s in sims:
         assert s.seed == every[s.world].seed
         for k, v in s.truth.items():
@@ -142,6 +151,60 @@ def test_kept_worlds_are_the_accepted_prior_worlds_with_their_own_seeds(producti
     # every world: the record says so, and the worlds are the prior draws' positions
     plain, _, rec = sbc.simulate_worlds(spec, 3, 4)
     assert rec == {"worlds": "all"} and [s.world for s in plain] == [0, 1, 2]
+
+
+def test_a_rare_world_is_found_by_drawing_more(production_rule, monkeypatch):
+    """A rule that accepts about one world in ten: 12 simulations need more than the
+    first 50 prior worlds, so the draws double; the first 5 kept are those of a run of 5
+    (which stops at 50 draws)."""
+    from burden.validate import sbc
+
+    spec, rule = production_rule
+    every, _ = sbc.simulate(spec, 400, 4)
+    first = np.array([rule.summaries(s.data)["first"] for s in every])
+    rare = sbc_worlds.WorldRule("rare", {}, {"first": (-np.inf, np.quantile(first, 0.1))},
+                                rule.summaries)
+    monkeypatch.setitem(sbc.WORLD_RULES, "production", lambda spec: rare)
+    sims, _, record = sbc.simulate_worlds(spec, 12, 4, "like-ours")
+    assert record["examined"] > 50 and len(sims) == 12
+    assert [s.world for s in sims] == [i for i, v in enumerate(first)
+                                       if v <= rare.bands["first"][1]][:12]
+    few, _, _ = sbc.simulate_worlds(spec, 5, 4, "like-ours")
+    assert [s.world for s in few] == [s.world for s in sims[:5]]
+
+
+def test_resume_refuses_a_run_on_other_worlds(tmp_path, production_rule):
+    """An earlier run's manifest records its worlds: resuming with another rule (or on all
+    worlds after worlds like ours) is refused; a manifest from before the option counts as
+    every world."""
+    import pandas as pd
+
+    from burden.errors import SBCResumeError
+    from burden.validate import sbc, sbc_stats
+
+    spec, _ = production_rule
+    sims, labels, record = sbc.simulate_worlds(spec, 2, 4, "like-ours")
+    manifest = {k: "x" for k in sbc_stats.MANIFEST_KEYS}
+    manifest.update({"model": spec.model, "seed": 4, "reduction": spec.reduction,
+                     "model_config": spec.model_config,
+                     "sampler": sbc._manifest_sampler(spec), "simulations": 0,
+                     "run_utc": "2026-12-02T17:00:00+00:00", "failed": 0, "converged": 0})
+    empty_ranks = pd.DataFrame({c: pd.Series(dtype=object)
+                                for c in sbc_stats.SBC_RANKS.columns})
+    empty_sims = pd.DataFrame({c: pd.Series(dtype=object) for c in sbc_stats.SBC_SIMS.columns
+                               if c != "world"})
+    sbc_stats.write_sbc(tmp_path, empty_ranks, empty_sims, {**manifest, "worlds": record})
+    reused, _ = sbc.resume_from(tmp_path, spec, sims, labels, 4, record)
+    assert reused == {}
+    with pytest.raises(SBCResumeError, match="worlds"):
+        sbc.resume_from(tmp_path, spec, sims, labels, 4, {"worlds": "all"})
+    other = {**record, "bands": {"first": [-1.0, 1.0]}}
+    with pytest.raises(SBCResumeError, match="worlds"):
+        sbc.resume_from(tmp_path, spec, sims, labels, 4, other)
+    sbc_stats.write_sbc(tmp_path, empty_ranks, empty_sims, manifest)  # no worlds key
+    assert sbc.resume_from(tmp_path, spec, sims, labels, 4, {"worlds": "all"})[0] == {}
+    with pytest.raises(SBCResumeError, match="worlds"):
+        sbc.resume_from(tmp_path, spec, sims, labels, 4, record)
 
 
 def test_worlds_refuses_an_unknown_choice_a_model_without_a_rule_and_a_rule_too_strict(

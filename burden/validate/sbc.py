@@ -474,8 +474,10 @@ def simulate_worlds(spec: SBCSpec, simulations: int, seed: int, worlds: str = "a
     ``worlds="like-ours"`` the first ``simulations`` that the model's data-only rule accepts
     (``sbc_worlds``; the ranks stay uniform over the accepted worlds). Each kept world keeps
     its own fit seed and position (``world``), so the same seed gives the same worlds for
-    any number of simulations. ``record`` (the manifest's ``worlds``) says which rule, its
-    bands, how many worlds were drawn and why each rejected one was."""
+    any number of simulations. ``record`` (the manifest's ``worlds``): the rule and its
+    bands, the prior worlds ``examined`` up to the last one kept, how many of them were
+    ``rejected``, and per summary how many it rejected (``rejected_by``; a world outside
+    two bands counts for both)."""
     from burden.errors import SBCWorldsError
 
     if worlds not in WORLDS:
@@ -485,30 +487,35 @@ def simulate_worlds(spec: SBCSpec, simulations: int, seed: int, worlds: str = "a
         return sims, labels, {"worlds": "all"}
     if spec.model not in WORLD_RULES:
         raise SBCWorldsError(f"{spec.model}: no plausibility rule for --worlds {worlds} "
-                         f"(models with one: {', '.join(WORLD_RULES)})")
+                             f"(models with one: {', '.join(WORLD_RULES)})")
     rule = WORLD_RULES[spec.model](spec)
-    drawn = max(4 * simulations, 50)
-    while True:
-        every, labels = simulate(spec, drawn, seed)
-        reasons = [rule.reject_reason(sim.data) for sim in every]
-        kept = [i for i, r in enumerate(reasons) if r is None][:simulations]
-        if len(kept) == simulations or drawn >= MAX_WORLDS_PER_ACCEPTED * simulations:
-            break
-        drawn *= 2
+    every, labels, kept = _accepted_worlds(spec, rule, simulations, seed)
     if len(kept) < simulations:
         raise SBCWorldsError(f"{spec.model}: the rule {rule.name!r} accepted {len(kept)} of "
-                         f"{drawn} prior worlds, fewer than the {simulations} asked for")
-    last = kept[-1]
-    counts: dict[str, int] = {}
-    for r in reasons[:last + 1]:
-        for part in (r or "").split("; "):
-            if part:
-                counts[part.split(" ")[0]] = counts.get(part.split(" ")[0], 0) + 1
+                             f"{len(every)} prior worlds, fewer than the {simulations} "
+                             "asked for")
+    examined = kept[-1] + 1
+    _, counts = sbc_worlds.rejections(rule, [sim.data for sim in every[:examined]])
     sims = [Simulation(j, every[i].seed, every[i].data, every[i].truth, world=i)
             for j, i in enumerate(kept)]
-    record = {"worlds": worlds, **rule.describe(), "drawn": last + 1,
-              "rejected": last + 1 - simulations, "rejected_by": counts}
+    record = {"worlds": worlds, **rule.describe(), "examined": examined,
+              "rejected": examined - simulations, "rejected_by": counts}
     return sims, labels, record
+
+
+def _accepted_worlds(spec: SBCSpec, rule: sbc_worlds.WorldRule, simulations: int,
+                     seed: int) -> tuple[list[Simulation], dict[str, list[str]], list[int]]:
+    """(the prior worlds drawn, labels, positions of the first ``simulations`` accepted):
+    draws more worlds, doubling, until enough are accepted or
+    ``MAX_WORLDS_PER_ACCEPTED`` per simulation were drawn."""
+    cap = MAX_WORLDS_PER_ACCEPTED * simulations
+    drawn = min(max(4 * simulations, 50), cap)
+    while True:
+        every, labels = simulate(spec, drawn, seed)
+        kept, _ = sbc_worlds.rejections(rule, [sim.data for sim in every])
+        if len(kept) >= simulations or drawn >= cap:
+            return every, labels, kept[:simulations]
+        drawn = min(2 * drawn, cap)
 
 
 # ---- one fit (worker side) -----------------------------------------------------------------
@@ -821,7 +828,7 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
              time.perf_counter() - start)
     if worlds != "all":
         log.info("SBC %s: %s: %d worlds accepted of the first %d drawn; rejected for %s",
-                 spec.model, world_record["rule"], simulations, world_record["drawn"],
+                 spec.model, world_record["rule"], simulations, world_record["examined"],
                  ", ".join(f"{k} ({n})" for k, n in world_record["rejected_by"].items())
                  or "nothing")
     reused, earlier = None, None

@@ -11,7 +11,8 @@ manifest records the rule, its bands and how many worlds it rejected and why.
 
 ``deaths_rule`` summarises a deaths data set (GBD rounds, NCHS and VSRR series) by a few
 numbers an epidemiologist would look at first, and accepts a world when each lies within a
-band around the real data's value (``DEATHS_BANDS``).
+band around the real data's value (``DEATHS_BANDS``). docs/validation/sbc.md, "deaths:
+worlds like ours".
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from burden.models.deaths_data import DeathsInputs
+    from burden.validate.sbc import SBCSpec
 
 #: per summary, how far from the real data's value an accepted world may be: ("ratio", k)
 #: accepts real / k to real * k (a spread), ("shift", d) accepts real - d to real + d (a
@@ -50,15 +56,18 @@ class WorldRule:
     bands: dict[str, tuple[float, float]]
     summaries: Callable[[dict[str, np.ndarray]], dict[str, float]] = field(repr=False)
 
+    def outside(self, data: dict[str, np.ndarray]) -> dict[str, float]:
+        """The summaries of ``data`` outside their band (or not finite): name -> value;
+        empty for an accepted world."""
+        values = self.summaries(data)
+        return {name: values[name] for name, (low, high) in self.bands.items()
+                if not (np.isfinite(values[name]) and low <= values[name] <= high)}
+
     def reject_reason(self, data: dict[str, np.ndarray]) -> str | None:
         """None for an accepted world, else each failed summary with its value and band."""
-        values = self.summaries(data)
-        failed = []
-        for name, (low, high) in self.bands.items():
-            v = values[name]
-            if not (np.isfinite(v) and low <= v <= high):
-                failed.append(f"{name} {v:.3g} not in [{low:.3g}, {high:.3g}]")
-        return "; ".join(failed) or None
+        return "; ".join(f"{name} {v:.3g} not in [{self.bands[name][0]:.3g}, "
+                         f"{self.bands[name][1]:.3g}]"
+                         for name, v in self.outside(data).items()) or None
 
     def describe(self) -> dict:
         """The rule as the manifest records it."""
@@ -66,8 +75,24 @@ class WorldRule:
                 "bands": {k: list(v) for k, v in self.bands.items()}}
 
 
+def rejections(rule: WorldRule, worlds: list[dict[str, np.ndarray]]
+               ) -> tuple[list[int], dict[str, int]]:
+    """(positions of the accepted data sets in ``worlds``, per summary: how many data sets
+    it rejected; a data set outside two bands counts for both)."""
+    accepted, counts = [], {}
+    for i, data in enumerate(worlds):
+        failed = rule.outside(data)
+        if not failed:
+            accepted.append(i)
+        for name in failed:
+            counts[name] = counts.get(name, 0) + 1
+    return accepted, counts
+
+
 def _bands(real: dict[str, float], spec: dict[str, tuple[str, float]]
            ) -> dict[str, tuple[float, float]]:
+    """name -> (low, high) around each real value: ("ratio", k) is real / k to real * k,
+    ("shift", d) real - d to real + d."""
     out = {}
     for name, (kind, width) in spec.items():
         v = real[name]
@@ -88,91 +113,100 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x ** 2))) if len(x) else float("nan")
 
 
-def deaths_summaries(inp, by_super_region: bool = False
-                     ) -> Callable[[dict[str, np.ndarray]], dict[str, float]]:
-    """The summaries of a deaths data set on the design of ``inp`` (``DeathsInputs``): the
-    GBD rows' death rates, their changes over years, the gaps between GBD rounds on the
-    same country-years, and the US certified series against GBD's US rows.
-    ``by_super_region``: also the year-to-year changes and the round gaps within each GBD
-    super-region (``summary[super-region id]``), a diagnostic (the rule does not use them:
-    docs/validation/sbc.md, "Worlds like ours")."""
-    c, t, r = inp.gbd_country, inp.gbd_year, inp.gbd_round
-    log_pop = np.log(inp.population[c, t])
-    has_pop = np.isfinite(log_pop)
-    n_c, n_t, n_r = len(inp.countries), len(inp.years), len(inp.rounds)
-    x_decades = (np.arange(n_t) - n_t / 2) / 10.0
+Summaries = dict[str, float]
+
+
+def _rate_summaries(grid: np.ndarray, log_rate: np.ndarray) -> Summaries:
+    """The level and spread of the log death rates and of their ten-year changes: ``grid``
+    (country, year, round) of log deaths, ``log_rate`` the same per 100,000 people."""
+    by_country = np.nanmean(log_rate, axis=(1, 2))
+    decade = grid[:, 10:, :] - grid[:, :-10, :]
+    return {"gbd_log_rate_median": float(np.nanmedian(log_rate)),
+            "gbd_log_rate_sd_across_countries": float(np.nanstd(by_country)),
+            "gbd_decade_change_sd": float(np.nanstd(np.nanmean(decade, axis=(1, 2))))}
+
+
+def _round_gaps(grid: np.ndarray, x_decades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gaps (pair of rounds, country, year), each country's trend of its gap per decade
+    (pair, country), where it has five or more years of both rounds)."""
+    n_c, n_t, n_r = grid.shape
+    pairs = [(a, b) for a in range(n_r) for b in range(a + 1, n_r)]
+    gaps = np.stack([grid[:, :, b] - grid[:, :, a] for a, b in pairs]) if pairs else (
+        np.full((0, n_c, n_t), np.nan))
+    slopes = np.full(gaps.shape[:2], np.nan)
+    for k, i in np.ndindex(*slopes.shape):
+        ok = np.isfinite(gaps[k, i])
+        if ok.sum() >= 5:
+            slopes[k, i] = np.polyfit(x_decades[ok], gaps[k, i, ok], 1)[0]
+    return gaps, slopes
+
+
+def _spreads(changes: np.ndarray, gaps: np.ndarray, slopes: np.ndarray,
+             rows: np.ndarray) -> Summaries:
+    """The year-to-year scatter and the gaps between rounds of the countries ``rows``."""
+    s = slopes[:, rows].ravel()
+    s = s[np.isfinite(s)]
+    return {"gbd_year_change_rms": _rms(changes[rows].ravel()),
+            "gbd_round_gap_rms": _rms(gaps[:, rows].ravel()),
+            "gbd_round_gap_slope_sd": float(np.std(s)) if len(s) else float("nan")}
+
+
+def _us_summaries(inp: DeathsInputs, grid: np.ndarray, nchs: np.ndarray) -> Summaries:
+    """NCHS any-opioid counts against the mean of GBD's US rounds (log), and the NCHS
+    series' year-to-year changes."""
+    from burden.models.deaths_data import US_DRUGS
+
     us = inp.us
-    us_c = inp.countries.index("USA") if us is not None else None
-    any_opioid = 0  # US_DRUGS[0]
+    if us is None or not len(us.nchs_log):
+        return {"nchs_minus_gbd_us": float("nan"), "nchs_year_change_rms": float("nan")}
+    sel = us.nchs_drug == US_DRUGS.index("any_opioid")
+    gbd_us = np.nanmean(grid[inp.countries.index("USA")], axis=1)  # per model year
+    series = np.full((len(us.years), len(US_DRUGS)), np.nan)
+    series[us.nchs_year, us.nchs_drug] = nchs
+    return {"nchs_minus_gbd_us": float(np.nanmean(nchs[sel]
+                                                  - gbd_us[us.nchs_year[sel] + us.offset])),
+            "nchs_year_change_rms": _rms(np.diff(series, axis=0).ravel())}
+
+
+def deaths_summaries(inp: DeathsInputs, by_super_region: bool = False
+                     ) -> Callable[[dict[str, np.ndarray]], Summaries]:
+    """The summaries of a deaths data set on the design of ``inp``: the GBD rows' death
+    rates, their changes over years, the gaps between GBD rounds on the same country-years,
+    and the US certified series against GBD's US rows. ``by_super_region``: also the
+    year-to-year changes and the round gaps within each GBD super-region (``summary[super-
+    region id]``), a diagnostic the rule does not use (docs/validation/sbc.md, "deaths:
+    worlds like ours")."""
+    c, t, r = inp.gbd_country, inp.gbd_year, inp.gbd_round
+    shape = (len(inp.countries), len(inp.years), len(inp.rounds))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_per_100k = np.log(1e5 / inp.population[c, t])  # NaN without population
+    x_decades = (np.arange(shape[1]) - shape[1] / 2) / 10.0
     country_super = np.asarray(inp.country_super)
 
-    def summaries(data: dict[str, np.ndarray]) -> dict[str, float]:
+    def summaries(data: dict[str, np.ndarray]) -> Summaries:
         # a country or year without rows gives an empty mean (NaN, left out): not a warning
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return _summaries(data)
-
-    def _summaries(data: dict[str, np.ndarray]) -> dict[str, float]:
-        y = np.asarray(data["gbd_log_deaths"], dtype=float)
-        grid = np.full((n_c, n_t, n_r), np.nan)
-        grid[c, t, r] = y
-        rate = (y - log_pop + np.log(1e5))[has_pop]
-        out = {"gbd_log_rate_median": float(np.median(rate))}
-        by_country = np.full(n_c, np.nan)
-        mean_rate = np.bincount(c[has_pop], weights=rate, minlength=n_c)
-        counts = np.bincount(c[has_pop], minlength=n_c)
-        by_country[counts > 0] = mean_rate[counts > 0] / counts[counts > 0]
-        out["gbd_log_rate_sd_across_countries"] = float(np.nanstd(by_country))
-        decade = grid[:, 10:, :] - grid[:, :-10, :]
-        per_country = np.nanmean(decade, axis=(1, 2)) if decade.size else np.array([])
-        out["gbd_decade_change_sd"] = float(np.nanstd(per_country))
-        gaps, slopes = [], []  # per pair of rounds: (country, year) gaps; country slopes
-        for a in range(n_r):
-            for b in range(a + 1, n_r):
-                gap = grid[:, :, b] - grid[:, :, a]
-                gaps.append(gap)
-                slope = np.full(n_c, np.nan)
-                for i in range(n_c):
-                    ok = np.isfinite(gap[i])
-                    if ok.sum() >= 5:
-                        slope[i] = np.polyfit(x_decades[ok], gap[i, ok], 1)[0]
-                slopes.append(slope)
-        gaps_all = np.stack(gaps) if gaps else np.full((0, n_c, n_t), np.nan)
-        slopes_all = np.stack(slopes) if slopes else np.full((0, n_c), np.nan)
-        changes = np.diff(grid, axis=1)
-
-        # the scatter and the round gaps, over every country and within each super-region:
-        # the model gives them their own scales by super-region (``sigma_gbd``,
-        # ``round_country_sd``, ``round_trend_sd``), and a world where one is near 0 looks
-        # ordinary pooled
-        def spreads(rows: np.ndarray) -> dict[str, float]:
-            s = slopes_all[:, rows].ravel()
-            s = s[np.isfinite(s)]
-            return {"gbd_year_change_rms": _rms(changes[rows].ravel()),
-                    "gbd_round_gap_rms": _rms(gaps_all[:, rows].ravel()),
-                    "gbd_round_gap_slope_sd": float(np.std(s)) if len(s) else float("nan")}
-
-        out.update(spreads(np.ones(n_c, bool)))
-        for k, sr_id in enumerate(inp.super_region_ids if by_super_region else ()):
-            for name, value in spreads(country_super == k).items():
-                out[f"{name}[{sr_id}]"] = value
-        if us is not None:
-            nchs = np.asarray(data["nchs_log_deaths"], dtype=float)
-            sel = us.nchs_drug == any_opioid
-            years = us.nchs_year[sel] + us.offset
-            gbd_us = np.nanmean(grid[us_c], axis=1)  # the rounds' mean per year
-            out["nchs_minus_gbd_us"] = float(np.nanmean(nchs[sel] - gbd_us[years]))
-            series = np.full((len(us.years), int(us.nchs_drug.max()) + 1), np.nan)
-            series[us.nchs_year, us.nchs_drug] = nchs
-            out["nchs_year_change_rms"] = _rms(np.diff(series, axis=0).ravel())
-        else:
-            out["nchs_minus_gbd_us"] = out["nchs_year_change_rms"] = float("nan")
-        return out
+            grid = np.full(shape, np.nan)
+            grid[c, t, r] = np.asarray(data["gbd_log_deaths"], dtype=float)
+            log_rate = np.full(shape, np.nan)
+            log_rate[c, t, r] = grid[c, t, r] + log_per_100k
+            gaps, slopes = _round_gaps(grid, x_decades)
+            changes = np.diff(grid, axis=1)
+            out = {**_rate_summaries(grid, log_rate),
+                   **_spreads(changes, gaps, slopes, np.ones(shape[0], bool))}
+            for k, sr_id in enumerate(inp.super_region_ids if by_super_region else ()):
+                out.update({f"{name}[{sr_id}]": v for name, v in
+                            _spreads(changes, gaps, slopes, country_super == k).items()})
+            nchs = data.get("nchs_log_deaths")
+            out.update(_us_summaries(inp, grid, None if nchs is None
+                                     else np.asarray(nchs, dtype=float)))
+            return out
 
     return summaries
 
 
-def deaths_real_data(spec) -> tuple[object, dict[str, np.ndarray]]:
+def deaths_real_data(spec: SBCSpec) -> tuple[DeathsInputs, dict[str, np.ndarray]]:
     """(the ``DeathsInputs`` of ``spec``'s design, its real observed data by observed
     variable, as a simulated data set holds them)."""
     est = spec.estimator()
@@ -183,8 +217,8 @@ def deaths_real_data(spec) -> tuple[object, dict[str, np.ndarray]]:
     return inp, data
 
 
-def deaths_rule(spec) -> WorldRule:
-    """The plausibility rule of the deaths model on ``spec``'s design (an ``SBCSpec``):
+def deaths_rule(spec: SBCSpec) -> WorldRule:
+    """The plausibility rule of the deaths model on ``spec``'s design:
     ``DEATHS_BANDS`` around the summaries of the real data of that design."""
     inp, real_data = deaths_real_data(spec)
     summaries = deaths_summaries(inp)
