@@ -1,6 +1,7 @@
 """Worlds like ours (``burden.validate.sbc_worlds``, ``sbc.simulate_worlds``): the deaths
 data summaries on a hand-made design, the bands, and the kept worlds as a prefix-stable,
-data-only subset of the prior worlds with their own seeds."""
+data-only subset of the prior worlds with their own seeds (on a fake prior, and once on
+the production model's own prior draws)."""
 
 from __future__ import annotations
 
@@ -107,65 +108,77 @@ def test_a_world_is_accepted_inside_every_band_and_told_which_it_left():
         sbc_worlds._bands({"spread": 1.0}, {"spread": ("scale", 3.0)})
 
 
+def _first(data):
+    return {"first": float(np.asarray(data["y"]).ravel()[0])}
+
+
 @pytest.fixture
-def production_rule(monkeypatch):
-    """A data-only rule on the reduced production model: accept a world whose first
-    observed value is below the real data's first."""
+def fake_prior(monkeypatch):
+    """``sbc.simulate`` replaced by a prior of one standard normal observation per world,
+    prefix-stable as PyMC's draws are (world i depends on the seed and i only), so the
+    selection is tested without building a model; a rule on the production model that
+    accepts a world whose observation is below 0 (about half)."""
     from burden.validate import sbc
 
-    spec = sbc.production_spec()
-    model = spec.build()
-    name = model.observed_RVs[0].name
-    real = float(np.asarray(model.rvs_to_values[model.observed_RVs[0]].data).ravel()[0])
+    calls = []
 
-    def first(data):
-        return {"first": float(np.asarray(data[name]).ravel()[0])}
+    def simulate(spec, n, seed):
+        calls.append(n)
+        sims = []
+        for i in range(n):
+            y = np.random.default_rng([seed, i]).normal(size=3)
+            sims.append(sbc.Simulation(i, 1000 * seed + i, {"y": y}, {"theta": y[:1]},
+                                       world=i))
+        return sims, {"theta": [""]}
 
     def rule(spec):
-        return sbc_worlds.WorldRule("first below", {"first": real},
-                                    {"first": (-np.inf, real)}, first)
+        return sbc_worlds.WorldRule("first below 0", {"first": 0.0}, {"first": (-np.inf, 0.0)},
+                                    _first)
 
+    monkeypatch.setattr(sbc, "simulate", simulate)
     monkeypatch.setitem(sbc.WORLD_RULES, "production", rule)
-    return spec, rule(spec)
+    return sbc.production_spec(), rule(None), calls
 
 
-def test_kept_worlds_are_the_accepted_prior_worlds_with_their_own_seeds(production_rule):
+def test_kept_worlds_are_the_accepted_prior_worlds_with_their_own_seeds(fake_prior):
     from burden.validate import sbc
 
-    spec, rule = production_rule
-    sims, _, record = sbc.simulate_worlds(spec, 5, 4, "like-ours")
-    every, _ = sbc.simulate(spec, record["examined"], 4)
+    spec, rule, _ = fake_prior
+    sims, _, record = sbc.simulate_worlds(spec, 5, 1, "like-ours")
+    every, _ = sbc.simulate(spec, record["examined"], 1)
     worlds = [s.world for s in sims]
     assert [s.sim for s in sims] == list(range(5))
-    assert worlds == sorted(worlds) and worlds[-1] == record["examined"] - 1
-    accepted = [i for i, s in enumerate(every) if rule.reject_reason(s.data) is None]
-    assert worlds == accepted[:5]
-    assert 0 < record["rejected"] == record["examined"] - 5 == sum(record["rejected_by"].values())
+    assert worlds[-1] == record["examined"] - 1
+    assert worlds == [i for i, s in enumerate(every) if rule.reject_reason(s.data) is None][:5]
+    assert 0 < record["rejected"] == record["examined"] - 5 == sum(
+        record["rejected_by"].values())
     for s in sims:
         assert s.seed == every[s.world].seed
-        for k, v in s.truth.items():
-            np.testing.assert_array_equal(v, every[s.world].truth[k])
+        np.testing.assert_array_equal(s.truth["theta"], every[s.world].truth["theta"])
     # the same seed keeps the same worlds for more simulations
-    more, _, _ = sbc.simulate_worlds(spec, 6, 4, "like-ours")
+    more, _, _ = sbc.simulate_worlds(spec, 6, 1, "like-ours")
     assert [s.world for s in more[:5]] == worlds
     # every world: the record says so, and the worlds are the prior draws' positions
-    plain, _, rec = sbc.simulate_worlds(spec, 3, 4)
+    plain, _, rec = sbc.simulate_worlds(spec, 3, 1)
     assert rec == {"worlds": "all"} and [s.world for s in plain] == [0, 1, 2]
 
 
-def test_a_rare_world_is_found_by_drawing_more(production_rule, monkeypatch):
+def test_a_rare_world_is_found_by_drawing_more(fake_prior, monkeypatch):
     """A rule that accepts about one world in ten: 12 simulations need more than the
     first 50 prior worlds, so the draws double; the first 5 kept are those of a run of 5
     (which stops at 50 draws)."""
     from burden.validate import sbc
 
-    spec, rule = production_rule
+    spec, _, calls = fake_prior
     every, _ = sbc.simulate(spec, 400, 4)
-    first = np.array([rule.summaries(s.data)["first"] for s in every])
+    first = np.array([_first(s.data)["first"] for s in every])
     rare = sbc_worlds.WorldRule("rare", {}, {"first": (-np.inf, np.quantile(first, 0.1))},
-                                rule.summaries)
+                                _first)
     monkeypatch.setitem(sbc.WORLD_RULES, "production", lambda spec: rare)
+    calls.clear()
     sims, _, record = sbc.simulate_worlds(spec, 12, 4, "like-ours")
+    assert calls[0] == 50 and len(calls) > 1 and calls[1:] == [50 * 2 ** k for k in
+                                                               range(1, len(calls))]
     assert record["examined"] > 50 and len(sims) == 12
     assert [s.world for s in sims] == [i for i, v in enumerate(first)
                                        if v <= rare.bands["first"][1]][:12]
@@ -173,7 +186,31 @@ def test_a_rare_world_is_found_by_drawing_more(production_rule, monkeypatch):
     assert [s.world for s in few] == [s.world for s in sims[:5]]
 
 
-def test_resume_refuses_a_run_on_other_worlds(tmp_path, production_rule):
+def test_the_real_prior_draws_are_kept_with_their_seeds_and_truths(monkeypatch):
+    """The same on the reduced production model's own prior draws (PyMC's): a rule on its
+    first observation keeps worlds whose data, seeds and true values are those of the
+    prior draws at their positions."""
+    from burden.validate import sbc
+
+    spec = sbc.production_spec()
+    model = spec.build()
+    name = model.observed_RVs[0].name
+    real = float(np.asarray(model.rvs_to_values[model.observed_RVs[0]].data).ravel()[0])
+    rule = sbc_worlds.WorldRule("first below", {"first": real}, {"first": (-np.inf, real)},
+                                lambda d: {"first": float(np.asarray(d[name]).ravel()[0])})
+    monkeypatch.setitem(sbc.WORLD_RULES, "production", lambda spec: rule)
+    sims, labels, _ = sbc.simulate_worlds(spec, 3, 4, "like-ours")
+    every, _ = sbc.simulate(spec, 50, 4)
+    assert [s.world for s in sims] == [i for i, s in enumerate(every)
+                                       if rule.reject_reason(s.data) is None][:3]
+    for s in sims:
+        assert s.seed == every[s.world].seed
+        np.testing.assert_array_equal(s.data[name], every[s.world].data[name])
+        for k in labels:
+            np.testing.assert_array_equal(s.truth[k], every[s.world].truth[k])
+
+
+def test_resume_refuses_a_run_on_other_worlds(tmp_path, fake_prior):
     """An earlier run's manifest records its worlds: resuming with another rule (or on all
     worlds after worlds like ours) is refused; a manifest from before the option counts as
     every world."""
@@ -182,7 +219,7 @@ def test_resume_refuses_a_run_on_other_worlds(tmp_path, production_rule):
     from burden.errors import SBCResumeError
     from burden.validate import sbc, sbc_stats
 
-    spec, _ = production_rule
+    spec, _, _ = fake_prior
     sims, labels, record = sbc.simulate_worlds(spec, 2, 4, "like-ours")
     manifest = {k: "x" for k in sbc_stats.MANIFEST_KEYS}
     manifest.update({"model": spec.model, "seed": 4, "reduction": spec.reduction,
@@ -208,10 +245,10 @@ def test_resume_refuses_a_run_on_other_worlds(tmp_path, production_rule):
 
 
 def test_worlds_refuses_an_unknown_choice_a_model_without_a_rule_and_a_rule_too_strict(
-        production_rule, monkeypatch):
+        fake_prior, monkeypatch):
     from burden.validate import sbc
 
-    spec, rule = production_rule
+    spec, rule, _ = fake_prior
     with pytest.raises(SBCWorldsError, match="must be one of all, like-ours"):
         sbc.simulate_worlds(spec, 2, 4, "ours")
     never = sbc_worlds.WorldRule("never", {}, {"first": (np.inf, np.inf)}, rule.summaries)
