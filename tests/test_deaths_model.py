@@ -156,6 +156,35 @@ def test_other_parameterisations_keep_the_prior():
     assert worst > 0.01 / n_tests, f"smallest KS p-value {worst:.2e} over {n_tests} elements"
 
 
+def test_one_round_trend_scale_for_the_world():
+    """round_trend_scale='world' samples one round-trend scale for every super-region (the
+    default, one per super-region, is untouched); a value outside the two is refused."""
+    import warnings
+
+    import pymc as pm
+
+    warnings.simplefilter("ignore", UserWarning)
+    tables = template_tables(**US_TO_2024)
+    models = {}
+    for label in ("super_region", "world"):
+        est = OpioidDeaths({"round_trend_scale": label})
+        models[label] = est.build_model(est.prepare_data(tables))
+    free = {k: {v.name for v in m.free_RVs} for k, m in models.items()}
+    assert "round_trend_sd" in free["super_region"]
+    assert "round_trend_world_sd" not in free["super_region"]
+    assert "round_trend_world_sd" in free["world"] and "round_trend_sd" not in free["world"]
+    with models["world"]:
+        prior = pm.sample_prior_predictive(50, var_names=["round_trend_sd",
+                                                          "round_trend_world_sd"],
+                                           random_seed=3).prior
+    lam = prior["round_trend_sd"].values.reshape(50, -1)
+    assert lam.shape[1] > 1
+    np.testing.assert_allclose(lam, np.repeat(
+        prior["round_trend_world_sd"].values.reshape(50, 1), lam.shape[1], axis=1))
+    with pytest.raises(ConfigError, match="round_trend_scale must be one of"):
+        OpioidDeaths({"round_trend_scale": "region"})
+
+
 def test_decomposed_step_scales_need_half_normal_scales():
     """The decomposition is exact only for independent HalfNormal scales."""
     with pytest.raises(ConfigError, match="step_scales='decomposed' needs a HalfNormal"):

@@ -125,6 +125,7 @@ PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
     "country_effects": ("centred", "non_centred"),
     "us_forecast": ("non_centred", "centred"),
     "step_scales": ("independent", "decomposed"),
+    "round_trend_scale": ("super_region", "world"),
 }
 
 
@@ -167,6 +168,10 @@ class DeathsConfig(Config):
                        "'independent' HalfNormals, or 'decomposed': the same prior sampled "
                        "as their total and its split (deaths_graph.decomposed_scales; docs/"
                        "models/deaths.md, 'Decomposed step scales')")
+    round_trend_scale: str = setting(
+        "super_region", "scale of the countries' round-bias trends: one per super-region "
+                        "('super_region'), or one for the world ('world'), learnt from "
+                        "every country (docs/validation/sbc.md, 'One round-trend scale')")
     gbd_rounds: tuple[int, ...] = setting(
         GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
                     "latent deaths with its own bias and dispersion")

@@ -294,7 +294,8 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         # with the likelihood (version 6's order of variables: the same draws for a seed)
         s_gbd = (pri.sigma_gbd.create("sigma_gbd", dims="super_region_sigma")
                  if partial_rounds else None)
-        level, trend = _round_biases(inp, pri, s_gbd, partial_rounds)
+        level, trend = _round_biases(inp, pri, s_gbd, partial_rounds,
+                                     shared_trend_scale=cfg.round_trend_scale == "world")
         n_data_steps = inp.n_constrained  # steps between coefficients the data touch
         if cfg.group_steps == "partial":
             w_super, w_region = group_weights(inp, t_super, t_region, t_country)
@@ -398,7 +399,8 @@ def round_information(inp: DeathsInputs) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(inv_n, NO_DATA), np.minimum(inv_sxx, NO_DATA)
 
 
-def _round_biases(inp: DeathsInputs, pri, s_gbd, partial: bool = True):
+def _round_biases(inp: DeathsInputs, pri, s_gbd, partial: bool = True,
+                  shared_trend_scale: bool = False):
     """The GBD rounds' bias parameters. Returns (level, trend): each country's deviation of
     every round's bias from the rounds' mean, country x round tensors (None for one round).
 
@@ -410,7 +412,16 @@ def _round_biases(inp: DeathsInputs, pri, s_gbd, partial: bool = True):
     tau = pri.round_bias_sd.create("round_bias_sd")
     tau_sr = pri.round_super_region_sd.create("round_super_region_sd")
     omega = pri.round_country_sd.create("round_country_sd", dims="super_region_sigma")
-    lam = pri.round_trend_sd.create("round_trend_sd", dims="super_region_sigma")
+    if shared_trend_scale:
+        # one scale for every super-region, learnt from all countries' round trends (a
+        # super-region's own scale rests on its few countries: docs/validation/sbc.md,
+        # "One round-trend scale"); kept by super-region for the code that reads it
+        lam_world = pri.round_trend_sd.create("round_trend_world_sd")
+        lam = pm.Deterministic("round_trend_sd",
+                               pt.ones(len(inp.super_region_ids)) * lam_world,
+                               dims="super_region_sigma")
+    else:
+        lam = pri.round_trend_sd.create("round_trend_sd", dims="super_region_sigma")
     # the rounds' mean bias (each part averaged over the R rounds, N(0, scale^2 / R)) is
     # not informed by the data: it is drawn after sampling from these scales
     # (``OpioidDeaths._country_log_deaths``); with one round the scales are their priors
