@@ -183,6 +183,15 @@ def test_one_round_trend_scale_for_the_world():
         prior["round_trend_world_sd"].values.reshape(50, 1), lam.shape[1], axis=1))
     with pytest.raises(ConfigError, match="round_trend_scale must be one of"):
         OpioidDeaths({"round_trend_scale": "region"})
+    # convergence is judged on the world's scale, not on its copies by super-region
+    import xarray as xr
+
+    est = OpioidDeaths({"round_trend_scale": "world"})
+    post = xr.Dataset({"round_trend_world_sd": (("chain", "draw"), np.ones((2, 3))),
+                       "round_trend_sd": (("chain", "draw", "super_region_sigma"),
+                                          np.ones((2, 3, 4)))})
+    est._idata = xr.DataTree.from_dict({"posterior": post})
+    assert est.diagnostic_vars() == ["round_trend_world_sd"]
 
 
 def test_decomposed_step_scales_need_half_normal_scales():

@@ -116,7 +116,9 @@ class DeathsPriors(Config):
 
 
 #: the parameterisation settings of ``DeathsConfig`` and their allowed values (the same
-#: prior either way; docs/models/deaths.md, "Parameterisation" and "Partial centring")
+#: prior either way; docs/models/deaths.md, "Parameterisation" and "Partial centring"),
+#: except ``round_trend_scale``, a different model: 'world' shares one scale (with the
+#: per-super-region scale's prior) between every super-region
 PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
     "group_levels": ("non_centred", "centred", "partial"),
     "group_steps": ("non_centred", "partial"),
@@ -310,6 +312,8 @@ class OpioidDeaths(BayesianEstimator):
         # group levels are copies only when sampled non-centred (through their ``_z``)
         copies |= {v for v in ("super_region_level", "region_level")
                    if f"{v}_z" in self.posterior}
+        if "round_trend_world_sd" in self.posterior:  # round_trend_scale='world'
+            copies.add("round_trend_sd")  # the world's scale, repeated by super-region
         return [v for v in self.posterior.data_vars if v not in copies]
 
     # ---- draws -------------------------------------------------------------------------
