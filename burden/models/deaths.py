@@ -173,7 +173,7 @@ class DeathsConfig(Config):
     round_trend_scale: str = setting(
         "super_region", "scale of the countries' round-bias trends: one per super-region "
                         "('super_region'), or one for the world ('world'), learnt from "
-                        "every country (docs/validation/sbc.md, 'One round-trend scale')")
+                        "every country (docs/models/deaths.md, 'One round-trend scale for the world')")
     gbd_rounds: tuple[int, ...] = setting(
         GBD_ROUNDS, "GBD rounds fitted (gbd_deaths.gbd_round): each one a measurement of the "
                     "latent deaths with its own bias and dispersion")

@@ -414,8 +414,9 @@ def _round_biases(inp: DeathsInputs, pri, s_gbd, partial: bool = True,
     omega = pri.round_country_sd.create("round_country_sd", dims="super_region_sigma")
     if shared_trend_scale:
         # one scale for every super-region, learnt from all countries' round trends (a
-        # super-region's own scale rests on its few countries: docs/validation/sbc.md,
-        # "One round-trend scale"); kept by super-region for the code that reads it
+        # super-region's own scale rests on one round contrast per country of it: docs/
+        # models/deaths.md, "One round-trend scale for the world"); kept by super-region
+        # for the code that reads it
         lam_world = pri.round_trend_sd.create("round_trend_world_sd")
         lam = pm.Deterministic("round_trend_sd",
                                pt.ones(len(inp.super_region_ids)) * lam_world,
