@@ -131,11 +131,12 @@ def test_other_parameterisations_keep_the_prior():
     warnings.simplefilter("ignore", UserWarning)
     tables = template_tables(**US_TO_2024)
     other = {"group_levels": "partial", "group_steps": "partial", "round_biases": "partial",
-             "us_forecast": "centred", "step_scales": "decomposed"}
+             "us_forecast": "centred", "step_scales": "decomposed",
+             "definition_ratio": "sheared"}
     names = ["tau_super_region", "tau_region", "tau_country", "region_level",
              "super_region_level", "region_step", "super_region_step",
              "round_bias_e", "round_super_region_bias_e", "round_country_bias_e",
-             "round_trend_e", "country_anchored_coef"]
+             "round_trend_e", "country_anchored_coef", "definition_log_ratio_coef"]
     draws = {}
     for label, cfg in (("default", {}), ("other", other)):
         est = OpioidDeaths(cfg)
@@ -146,6 +147,7 @@ def test_other_parameterisations_keep_the_prior():
         assert ("round_country_bias_offset_pc" in free) == (label == "other")
         assert ("tau_step_shares" in free) == (label == "other")
         assert ("tau_region" in free) == (label == "default")
+        assert ("definition_log_ratio_sheared" in free) == (label == "other")
         with model:
             prior = pm.sample_prior_predictive(2000, var_names=names,
                                                random_seed=7 if label == "default" else 8).prior
@@ -154,6 +156,44 @@ def test_other_parameterisations_keep_the_prior():
     worst = min(stats.ks_2samp(draws["default"][n][:, j], draws["other"][n][:, j]).pvalue
                 for n in names for j in range(draws["default"][n].shape[1]))
     assert worst > 0.01 / n_tests, f"smallest KS p-value {worst:.2e} over {n_tests} elements"
+
+
+def test_sheared_definition_ratio_is_the_same_joint_density():
+    """definition_ratio='sheared' samples the ratio's walked coefficients plus a linear
+    function of the US curve (a shift with Jacobian 1): at any point, the model's log
+    density equals the centred model's at the same ratio, and the ratio is the same
+    deterministic of the point."""
+    import warnings
+
+    warnings.simplefilter("ignore", UserWarning)
+    tables = template_tables(**US_TO_2024)
+    for form in ("sheared", "partly_sheared"):
+        _check_same_density_as_centred(tables, form)
+    with pytest.raises(ConfigError, match="definition_ratio must be one of"):
+        OpioidDeaths({"definition_ratio": "shifted"})
+
+
+def _check_same_density_as_centred(tables, form):
+    models = {}
+    for label in ("centred", form):
+        est = OpioidDeaths({"definition_ratio": label})
+        models[label] = est.build_model(est.prepare_data(tables))
+    sheared, centred = models[form], models["centred"]
+    rng = np.random.default_rng(5)
+    (coef_graph,) = sheared.replace_rvs_by_values([sheared["definition_log_ratio_coef"]])
+    ratio = sheared.compile_fn(coef_graph, inputs=sheared.value_vars, on_unused_input="ignore")
+    logp = {k: m.compile_logp() for k, m in models.items()}
+    n_ratio = len(sheared.coords["us_ratio_coef"])
+    for _ in range(3):
+        point = {k: v + rng.normal(0, 0.3, np.shape(v))
+                 for k, v in sheared.initial_point().items()}
+        coef = ratio(point)
+        other = {k: v for k, v in point.items() if k != "definition_log_ratio_sheared"}
+        other["definition_log_ratio_walk"] = coef[:, :n_ratio]
+        assert set(other) == {v.name for v in centred.value_vars}
+        # the shift is not zero at these points (else the test would prove nothing)
+        assert np.abs(point["definition_log_ratio_sheared"] - coef[:, :n_ratio]).max() > 0.01
+        np.testing.assert_allclose(logp[form](point), logp["centred"](other), rtol=1e-10)
 
 
 def test_one_round_trend_scale_for_the_world():

@@ -123,7 +123,7 @@ PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
     "group_levels": ("non_centred", "centred", "partial"),
     "group_steps": ("non_centred", "partial"),
     "round_biases": ("centred", "partial"),
-    "definition_ratio": ("centred", "non_centred"),
+    "definition_ratio": ("centred", "non_centred", "sheared", "partly_sheared"),
     "country_effects": ("centred", "non_centred"),
     "us_forecast": ("non_centred", "centred"),
     "step_scales": ("independent", "decomposed"),
@@ -160,7 +160,14 @@ class DeathsConfig(Config):
                    "models/deaths.md, 'Partial centring')")
     definition_ratio: str = setting(
         "centred", "walk of the US NCHS/GBD definition ratio: 'centred' where the data pin "
-                   "it (VSRR to 2024), 'non_centred' where they do not (back-test cuts)")
+                   "it (VSRR to 2024), 'non_centred' where they do not (back-test cuts), or "
+                   "'sheared': the centred walk plus the US curve's projection, so the "
+                   "certified counts pin one free vector (deaths_graph."
+                   "sheared_ratio_projection), or 'partly_sheared': the shift weighted by "
+                   "how much better the counts pin the sum than the prior pins the ratio "
+                   "(deaths_graph.ratio_shear_weights). The same model either way; both "
+                   "shears mixed worse in prior worlds (docs/models/deaths.md, 'A sheared "
+                   "definition ratio')")
     us_forecast: str = setting(
         "non_centred", "US country coefficients past the GBD years: 'non_centred' (as every "
                        "country's, prior only) or 'centred' (NCHS and VSRR counts pin them to "

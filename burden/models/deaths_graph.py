@@ -363,8 +363,7 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         # --- GBD rounds: each a measurement with its own bias and dispersion
         _gbd_likelihood(inp, log_deaths, level, trend, s_gbd, pri)
         if inp.us is not None:
-            _us_block(inp, us_curve[inp.countries.index("USA")], pri,
-                      cfg.definition_ratio == "centred")
+            _us_block(inp, us_curve[inp.countries.index("USA")], pri, cfg.definition_ratio)
     return model
 
 
@@ -521,7 +520,49 @@ def _gbd_likelihood(inp: DeathsInputs, log_deaths, level, trend, s_gbd, pri) -> 
                     observed=np.full(len(c), np.log(0.5)), dims="gbd_censored_obs")
 
 
-def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio_centred: bool = True) -> None:
+def _ratio_basis(us) -> np.ndarray:
+    """The US basis over the years the definition ratio varies (to ``ratio_last``), its
+    held coefficients folded into the last walked one (they equal it)."""
+    b = us.basis[:us.ratio_last + 1]
+    return np.concatenate([b[:, :us.n_ratio - 1], b[:, us.n_ratio - 1:].sum(1, keepdims=True)],
+                          1)
+
+
+def sheared_ratio_projection(us) -> np.ndarray:
+    """(n_ratio, ratio_last + 1) least-squares map from a US curve over the years the
+    definition ratio varies to the ratio's walked coefficients (the held ones folded into
+    the last walked one, as the ratio's curve holds them). ``definition_ratio="sheared"``
+    samples the walked coefficients plus this projection of the US GBD-definition curve:
+    what the certified counts pin is then one free vector, not a sum of two."""
+    return np.linalg.pinv(_ratio_basis(us))
+
+
+#: nominal error of a certified any-opioid count on the log scale, for the shear weights
+#: only: the prior median of ``sigma_nchs`` (exp(-2.9957) = 0.05, ``DeathsPriors``); the
+#: weights may be any function of variables other than the ratio (Jacobian 1 still)
+SHEAR_NOMINAL_SD = 0.05
+
+
+def ratio_shear_weights(us, tau_r, r_sd: float):
+    """Weights of ``definition_ratio="partly_sheared"`` on the walked coefficients: v / (v +
+    e), with v a coefficient's prior variance given its neighbours in the walk (tau_r^2 / 2
+    inside, about tau_r^2 at the ends: the start's own sd ``r_sd`` is far wider) and e the
+    error variance the certified any-opioid counts leave on it (``SHEAR_NOMINAL_SD``). Near
+    1 where the counts pin the sum of curve and ratio far better than the walk pins the
+    ratio locally (shear fully); near 0 where the walk does (no shear). The marginal prior
+    variance would not do: the start's wide prior makes it large for every coefficient."""
+    n_ratio = us.n_ratio
+    years = np.concatenate([us.nchs_year[us.nchs_drug == 0], us.vsrr_year[us.vsrr_drug == 0]])
+    years = years[years <= us.ratio_last]
+    info = (_ratio_basis(us)[years] ** 2).sum(0) / SHEAR_NOMINAL_SD ** 2
+    half = np.full(n_ratio, 0.5)
+    half[-1] = 1.0  # the last walked coefficient has one neighbour
+    v = pt.concatenate([pt.reshape(1.0 / (1.0 / r_sd ** 2 + 1.0 / tau_r ** 2), (1,)),
+                        tau_r ** 2 * half[1:]])
+    return v * info / (1.0 + v * info)
+
+
+def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio: str = "centred") -> None:
     us = inp.us
     n_years = len(us.years)
     eta = us_log_deaths[us.offset:us.offset + n_years]
@@ -537,9 +578,23 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio_centred: bool = True)
     # after sampling from tau (``OpioidDeaths._us_ratio_drift``)
     n_ratio = us.n_ratio
     start = pt.as_tensor([float(r_mu)])
-    if ratio_centred:
+    if ratio == "centred":
         walked = random_walk("definition_log_ratio_walk", start, pt.as_tensor([float(r_sd)]),
                              pt.zeros((1, n_ratio - 1)), tau_r, dims=("ratio", "us_ratio_coef"))
+    elif ratio in ("sheared", "partly_sheared"):
+        # the same centred walk, shifted by the projection of the US curve: W = walk +
+        # shift is a walk starting at start + shift[0] with drift diff(shift) (a shift by
+        # other variables: Jacobian 1, the same prior); the certified counts pin eta +
+        # ratio ~ basis @ W, so W is nearly free of the US curve, which GBD rows pin
+        # 'partly_sheared': the shift weighted by ratio_shear_weights (a function of tau_r,
+        # not of the ratio: Jacobian 1 still), so a ratio its prior pins is not sheared
+        shift = pt.dot(sheared_ratio_projection(us), eta[:us.ratio_last + 1])
+        if ratio == "partly_sheared":
+            shift = shift * ratio_shear_weights(us, tau_r, float(r_sd))
+        moved = random_walk("definition_log_ratio_sheared", start + shift[:1],
+                            pt.as_tensor([float(r_sd)]), pt.diff(shift)[None, :], tau_r,
+                            dims=("ratio", "us_ratio_coef"))
+        walked = moved - shift[None, :]
     else:  # every step non-centred: for data that pin the ratio weakly (docs: back-test)
         first = pm.Normal("definition_log_ratio_start", float(r_mu), float(r_sd), dims="ratio")
         z = pm.Normal("definition_log_ratio_z", 0, 1, dims=("ratio", "us_ratio_step"))
