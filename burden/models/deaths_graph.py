@@ -528,13 +528,25 @@ def _ratio_basis(us) -> np.ndarray:
                           1)
 
 
+#: ridge of ``sheared_ratio_projection``, relative to the largest column's sum of squares
+SHEAR_RIDGE = 0.01
+
+
 def sheared_ratio_projection(us) -> np.ndarray:
-    """(n_ratio, ratio_last + 1) least-squares map from a US curve over the years the
-    definition ratio varies to the ratio's walked coefficients (the held ones folded into
-    the last walked one, as the ratio's curve holds them). ``definition_ratio="sheared"``
-    samples the walked coefficients plus this projection of the US GBD-definition curve:
-    what the certified counts pin is then one free vector, not a sum of two."""
-    return np.linalg.pinv(_ratio_basis(us))
+    """(n_ratio, ratio_last + 1) map from a US curve over the years the definition ratio
+    varies to the ratio's walked coefficients (the held ones folded into the last walked
+    one, as the ratio's curve holds them): least squares with a small ridge.
+    ``definition_ratio="sheared"`` samples the walked coefficients plus this projection of
+    the US GBD-definition curve, so what the certified counts pin is nearly one free
+    vector, not a sum of two. Without the ridge the map is ill-conditioned: on the real
+    design the last walked coefficient barely touches the years up to GBD's last (its
+    column's sum of squares < 0.001; condition number 4,513), and its row of the exact
+    least-squares map had norm 2,785, tying that coefficient to the US curve (2026-12-03).
+    Any linear map gives the same model; this one only has to be well conditioned."""
+    b = _ratio_basis(us)
+    gram = b.T @ b
+    ridge = SHEAR_RIDGE * float(np.diag(gram).max())
+    return np.linalg.solve(gram + ridge * np.eye(len(gram)), b.T)
 
 
 #: nominal error of a certified any-opioid count on the log scale, for the shear weights
@@ -552,6 +564,8 @@ def ratio_shear_weights(us, tau_r, r_sd: float):
     ratio locally (shear fully); near 0 where the walk does (no shear). The marginal prior
     variance would not do: the start's wide prior makes it large for every coefficient."""
     n_ratio = us.n_ratio
+    # NCHS and VSRR any-opioid years both count, each at the nominal error (years with
+    # both, 2015 on, count twice: two measurements)
     years = np.concatenate([us.nchs_year[us.nchs_drug == 0], us.vsrr_year[us.vsrr_drug == 0]])
     years = years[years <= us.ratio_last]
     info = (_ratio_basis(us)[years] ** 2).sum(0) / SHEAR_NOMINAL_SD ** 2
@@ -562,7 +576,7 @@ def ratio_shear_weights(us, tau_r, r_sd: float):
     return v * info / (1.0 + v * info)
 
 
-def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio: str = "centred") -> None:
+def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio_form: str = "centred") -> None:
     us = inp.us
     n_years = len(us.years)
     eta = us_log_deaths[us.offset:us.offset + n_years]
@@ -578,18 +592,19 @@ def _us_block(inp: DeathsInputs, us_log_deaths, pri, ratio: str = "centred") -> 
     # after sampling from tau (``OpioidDeaths._us_ratio_drift``)
     n_ratio = us.n_ratio
     start = pt.as_tensor([float(r_mu)])
-    if ratio == "centred":
+    if ratio_form == "centred":
         walked = random_walk("definition_log_ratio_walk", start, pt.as_tensor([float(r_sd)]),
                              pt.zeros((1, n_ratio - 1)), tau_r, dims=("ratio", "us_ratio_coef"))
-    elif ratio in ("sheared", "partly_sheared"):
+    elif ratio_form in ("sheared", "partly_sheared"):
         # the same centred walk, shifted by the projection of the US curve: W = walk +
         # shift is a walk starting at start + shift[0] with drift diff(shift) (a shift by
         # other variables: Jacobian 1, the same prior); the certified counts pin eta +
-        # ratio ~ basis @ W, so W is nearly free of the US curve, which GBD rows pin
+        # ratio ~ basis @ W up to the ridge's residual, so W is nearly free of the US
+        # curve, which GBD rows pin
         # 'partly_sheared': the shift weighted by ratio_shear_weights (a function of tau_r,
         # not of the ratio: Jacobian 1 still), so a ratio its prior pins is not sheared
         shift = pt.dot(sheared_ratio_projection(us), eta[:us.ratio_last + 1])
-        if ratio == "partly_sheared":
+        if ratio_form == "partly_sheared":
             shift = shift * ratio_shear_weights(us, tau_r, float(r_sd))
         moved = random_walk("definition_log_ratio_sheared", start + shift[:1],
                             pt.as_tensor([float(r_sd)]), pt.diff(shift)[None, :], tau_r,
