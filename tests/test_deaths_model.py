@@ -119,8 +119,8 @@ US_TO_2024 = {"vsrr_years": tuple(range(2015, 2025))}
 
 def test_other_parameterisations_keep_the_prior():
     """The partially centred group levels, steps and round biases, the centred US
-    coefficients past the GBD years and the decomposed step scales are the same prior as
-    the default parameterisation:
+    coefficients past the GBD years, the decomposed step scales and the sheared definition
+    ratio are the same prior as the default parameterisation:
     2,000 prior draws of each part under both agree in distribution (two-sample
     Kolmogorov-Smirnov on each element, Bonferroni over the elements at 1%)."""
     import warnings
@@ -161,8 +161,8 @@ def test_other_parameterisations_keep_the_prior():
 def test_sheared_definition_ratio_is_the_same_joint_density():
     """definition_ratio='sheared' samples the ratio's walked coefficients plus a linear
     function of the US curve (a shift with Jacobian 1): at any point, the model's log
-    density equals the centred model's at the same ratio, and the ratio is the same
-    deterministic of the point."""
+    density equals the centred model's at the same ratio (the ratio computed from the
+    point through the sheared graph); the map is well conditioned."""
     import warnings
 
     warnings.simplefilter("ignore", UserWarning)
