@@ -162,11 +162,12 @@ class DeathsConfig(Config):
         "centred", "walk of the US NCHS/GBD definition ratio: 'centred' where the data pin "
                    "it (VSRR to 2024), 'non_centred' where they do not (back-test cuts), or "
                    "'sheared': the centred walk plus the US curve's projection, so the "
-                   "certified counts pin one free vector (deaths_graph."
+                   "certified counts pin nearly one free vector (deaths_graph."
                    "sheared_ratio_projection), or 'partly_sheared': the shift weighted by "
                    "how much better the counts pin the sum than the prior pins the ratio "
-                   "(deaths_graph.ratio_shear_weights). The same model either way; both "
-                   "shears mixed worse in prior worlds (docs/models/deaths.md, 'A sheared "
+                   "(deaths_graph.ratio_shear_weights). The same model either way; in 8 "
+                   "prior worlds 'sheared' took the US block out of the worst parameters "
+                   "but no more fits converged (docs/models/deaths.md, 'A sheared "
                    "definition ratio')")
     us_forecast: str = setting(
         "non_centred", "US country coefficients past the GBD years: 'non_centred' (as every "
