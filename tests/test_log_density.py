@@ -1,8 +1,10 @@
 """Pointwise log densities on whole arrays of draws (burden.validate.log_density) against
 PyMC's own ``compute_log_likelihood`` / ``compute_log_prior``, on a model with each kind
 of term the package's models use: transformed scales, a Dirichlet (an event dimension the
-density drops), a censored likelihood, an observation without dims, a softplus, and
-broadcasting that PyMC writes as ``fill``."""
+density drops), a censored likelihood, an observation without dims, a softplus,
+broadcasting that PyMC writes as ``fill``, and the two graph forms whose rewrites
+``batched_function`` leaves out (``SLOW_REWRITES``): a product with a 0/1 selection matrix
+and an increment of a subtensor."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 import xarray as xr
 
@@ -31,6 +34,10 @@ def toy():
         pm.Censored("bound", pm.Normal.dist(mu, sigma), lower=None, upper=0.5,
                     observed=np.array([0.5, -1.0, 0.2]))
         pm.Poisson("count", rate, observed=np.array([[1, 0, 3], [2, 2, 0]]))
+        # a 0/1 selection matrix (groups of 5 observations) and an increment of a subtensor
+        selected = pt.dot(np.eye(3)[[0, 1, 1, 2, 0]], share[:, 1])
+        shifted = pt.inc_subtensor(selected[[0, 3]], share[:2, 2])
+        pm.Normal("selected", shifted, sigma, observed=rng.normal(0.3, 0.1, size=5))
         prior = pm.sample_prior_predictive(CHAINS * DRAWS, random_seed=4)
     draws = prior["prior"].to_dataset()[["mu", "sigma", "share"]]
     posterior = (draws.rename({"chain": "c"}).stack(s=("c", "draw")).drop_vars(["s", "c", "draw"])
@@ -66,6 +73,21 @@ def test_values_dims_and_coords_are_pymcs(toy, kind):
         assert mine["share"].dims == ("chain", "draw", "group")
     else:  # the censored observation at its bound has the log CDF, not the density
         assert np.all(mine["bound"].values[..., 0] != mine["bound"].values[..., 2])
+
+
+def test_graphs_are_built_without_creation_traces():
+    """Inside ``compiler_off`` PyTensor keeps no creation trace of new nodes (walking the
+    stack for each was 4 of 22 s of a summary) and the setting is restored after."""
+    import pytensor
+
+    from burden.models.batched import compiler_off
+
+    before = pytensor.config.traceback__limit
+    with compiler_off():
+        assert pytensor.config.traceback__limit == 0
+        assert pt.vector("x").exp().tag.trace == []
+    assert pytensor.config.traceback__limit == before
+    assert pt.vector("x").exp().tag.trace[0]  # the line that built it
 
 
 def test_blocks_of_draws_give_the_same_values(toy):

@@ -48,7 +48,7 @@ from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
 
 # logistic: registers the Logistic's log-survival function, which PyMC lacks, for every model
 from burden.models import fast_diagnostics, logistic, nutpie_cache  # noqa: F401
-from burden.models.batched import compiler_off, no_compile_mode
+from burden.models.batched import prior_draws
 from burden.models.config import NUTS_SAMPLERS, Config, SamplerConfig
 from burden.models.posterior_predictive import posterior_predictive
 
@@ -367,9 +367,7 @@ class BayesianEstimator(ABC):
         and leaves a fitted estimator unchanged."""
         model = self.build_model(self.prepare_data(data))
         seed = self.sampler_config.random_seed if random_seed is None else random_seed
-        with compiler_off(), model:
-            return pm.sample_prior_predictive(draws, random_seed=seed,
-                                              compile_kwargs={"mode": no_compile_mode()})
+        return prior_draws(model, draws, random_seed=seed)
 
     def built_model(self) -> pm.Model:
         """The PyMC model of the fitted data: the fit's own, or for a loaded fit built once

@@ -45,7 +45,7 @@ from burden import result_schemas
 from burden.draws import interval_dataset, interval_table, resample_draws
 from burden.errors import ConfigError
 from burden.models.base import BayesianEstimator
-from burden.models.batched import compiler_off, no_compile_mode
+from burden.models.batched import prior_draws
 from burden.models.composition_data import (
     CLASS_GROUP,
     CLASSES,
@@ -433,10 +433,8 @@ class OpioidComposition(BayesianEstimator):
     def fit(self, data, *, progressbar=None, input_hashes=None, sampler_config=None):
         super().fit(data, progressbar=progressbar, input_hashes=input_hashes,
                     sampler_config=sampler_config)
-        with compiler_off(), self.model:
-            prior = pm.sample_prior_predictive(1000, var_names=["theta"],
-                                               random_seed=self.fit_sampler_config.random_seed,
-                                               compile_kwargs={"mode": no_compile_mode()})
+        prior = prior_draws(self.model, 1000, var_names=["theta"],
+                            random_seed=self.fit_sampler_config.random_seed)
         self._idata["prior"] = xr.DataTree(dataset=prior["prior"].to_dataset())
         return self._idata
 

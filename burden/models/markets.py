@@ -45,7 +45,7 @@ from burden.draws import interval_summary, resample_draws
 from burden.errors import ConfigError
 from burden.models import markets_data, printed_dirichlet
 from burden.models.base import BayesianEstimator
-from burden.models.batched import compiler_off, no_compile_mode
+from burden.models.batched import prior_draws
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.deaths_graph import contrast_basis
 from burden.models.markets_data import YearComposition, basis_of  # noqa: F401 (re-export)
@@ -353,10 +353,7 @@ class MarketShares(BayesianEstimator):
         super().fit(data, progressbar=progressbar, input_hashes=input_hashes,
                     sampler_config=sampler_config)
         seed = self.fit_sampler_config.random_seed
-        with compiler_off(), self.model:
-            prior = pm.sample_prior_predictive(
-                1000, var_names=["us_share"], random_seed=seed,
-                compile_kwargs={"mode": no_compile_mode()})
+        prior = prior_draws(self.model, 1000, var_names=["us_share"], random_seed=seed)
         self._idata["prior"] = xr.DataTree(dataset=prior["prior"].to_dataset())
         post = self.posterior
         shares = resample_draws(self.production.share_draws(), post.sizes["chain"],
