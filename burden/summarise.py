@@ -37,9 +37,10 @@ from burden.models.markets_data import seizure_evidence
 from burden.registry.keys import NOT_ATTRIBUTED, US, FitStatus
 from burden.registry.markets import WORLD_MARKET, region_of
 from burden.result_schemas import RESULTS
-from burden.validate.loo_pit import log_likelihood, loo_pit_table
+from burden.validate.log_density import log_densities
+from burden.validate.loo_pit import loo_pit_table
 from burden.validate.ppc import ppc_from_idata
-from burden.validate.prior_sensitivity import prior_sensitivity_table
+from burden.validate.prior_sensitivity import configured_priors, prior_sensitivity_table
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,13 @@ def summarise(name: str, models_dir: Path | None = None) -> Path:
         thin = checks_thin(est)
         predictive = _posterior_predictive(est, thin)
         tables["ppc"] = _ppc(est, name, predictive)
-        loglik = log_likelihood(est, est.idata["posterior"].to_dataset())
+        densities = log_densities(est, est.idata["posterior"].to_dataset(),
+                                  {"likelihood": None, "prior": configured_priors(est)})
+        loglik = densities["likelihood"]
         tables["loo_pit"] = loo_pit_table(
             est, name, predictive, loglik=loglik.isel(draw=slice(None, None, thin)))
-        tables["prior_sensitivity"] = prior_sensitivity_table(est, name, loglik)
+        tables["prior_sensitivity"] = prior_sensitivity_table(
+            est, name, loglik, logprior=densities["prior"])
         provenance = dict(est.saved_metadata)
         source = FITS[name].path(models_dir)
     return write_results(name, tables, provenance, source, models_dir)

@@ -16,7 +16,7 @@ import pytensor.tensor as pt
 import pytest
 import xarray as xr
 
-from burden.validate.log_density import log_density, log_likelihood, log_prior
+from burden.validate.log_density import log_densities, log_density, log_likelihood, log_prior
 
 CHAINS, DRAWS = 2, 40
 
@@ -88,6 +88,22 @@ def test_graphs_are_built_without_creation_traces():
         assert pt.vector("x").exp().tag.trace == []
     assert pytensor.config.traceback__limit == before
     assert pt.vector("x").exp().tag.trace[0]  # the line that built it
+
+
+def test_both_densities_from_one_graph_are_each_alone(toy):
+    """``log_densities`` (one graph for the likelihood and the prior, as ``summarise``
+    uses) gives exactly the values of each computed on its own."""
+    est, posterior = toy
+    both = log_densities(est, posterior, {"likelihood": None, "prior": ["sigma", "share"]})
+    alone = {"likelihood": log_likelihood(est, posterior),
+             "prior": log_prior(est, posterior, ["sigma", "share"])}
+    for kind, ref in alone.items():
+        assert sorted(both[kind].data_vars) == sorted(ref.data_vars), kind
+        for name in ref.data_vars:
+            assert both[kind][name].dims == ref[name].dims
+            np.testing.assert_array_equal(both[kind][name].values, ref[name].values)
+    with pytest.raises(ValueError, match="'posterior'"):
+        log_densities(est, posterior, {"likelihood": None, "posterior": None})
 
 
 def test_blocks_of_draws_give_the_same_values(toy):

@@ -117,27 +117,37 @@ HEADLINES: dict[str, Callable] = {"deaths": _deaths, "production": _production,
                                   "composition": _composition}
 
 
-def log_prior(est, posterior: xr.Dataset) -> xr.Dataset:
-    """Log density of the configured priors (marked by ``Prior.create``) at every draw."""
+def configured_priors(est) -> list[str]:
+    """The free variables whose priors are configured (marked by ``Prior.create``): the
+    priors that are power-scaled."""
     with model_for_densities(est) as model:
         names = [v.name for v in model.free_RVs if getattr(v.tag, "config_prior", False)]
     if not names:
         raise ValueError(f"{type(est).__name__}: no configured prior to power-scale")
-    return log_density(est, posterior, "prior", names)
+    return names
+
+
+def log_prior(est, posterior: xr.Dataset) -> xr.Dataset:
+    """Log density of the configured priors (``configured_priors``) at every draw."""
+    return log_density(est, posterior, "prior", configured_priors(est))
 
 
 def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,
-                            headlines: dict[str, xr.DataArray] | None = None) -> pd.DataFrame:
+                            headlines: dict[str, xr.DataArray] | None = None,
+                            logprior: xr.Dataset | None = None) -> pd.DataFrame:
     """model, quantity, mean, prior and likelihood sensitivity, diagnosis (one row per
-    headline output of ``name``, or per entry of ``headlines``: (chain, draw) draws)."""
+    headline output of ``name``, or per entry of ``headlines``: (chain, draw) draws).
+    ``loglik`` and ``logprior`` (of ``configured_priors``), when given, are not
+    recomputed."""
     headlines = HEADLINES[name](est) if headlines is None else headlines
     posterior = est.idata["posterior"].to_dataset()
     loglik = log_likelihood(est, posterior) if loglik is None else loglik
+    logprior = log_prior(est, posterior) if logprior is None else logprior
     names = list(headlines)
     quantities = xr.Dataset({f"q{i}": headlines[n] for i, n in enumerate(names)})
     tree = xr.DataTree.from_dict({
         "posterior": quantities,
-        "log_prior": log_prior(est, posterior),
+        "log_prior": logprior,
         "log_likelihood": xr.Dataset({"total": total_log_density(loglik)})})
     prior = arviz_stats.psense(tree, group="prior", alphas=ALPHAS)
     like = arviz_stats.psense(tree, group="likelihood", alphas=ALPHAS)
