@@ -149,7 +149,9 @@ def prior_draws(model, draws: int, var_names: Sequence[str] | None = None,
 #: took the composition fit's log-likelihood from 8.7 and 10.4 s to 5.5 and 5.4 s, values
 #: within 4e-15, and left the deaths, production and markets fits' unchanged (values
 #: identical; a timing script on fits of the test pipeline, two runs of each, beside an SBC
-#: run, 2026-12-03 11:00 UTC). ``selection_dot_to_indexing`` turns a product with a 0/1
+#: run, 2026-12-03 11:00 UTC; on the real fits, `python analysis/steps_ab.py b8572c1 2b827f3`
+#: with the other changes of that day: `summarise composition` 20.8 -> 16.0 s, the other
+#: summaries within noise, docs/performance.md). ``selection_dot_to_indexing`` turns a product with a 0/1
 #: matrix into indexing; ``local_blockwise_inc_subtensor`` an increment of a batch into one
 #: increment.
 SLOW_REWRITES = ("selection_dot_to_indexing", "local_blockwise_inc_subtensor")
