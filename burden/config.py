@@ -13,6 +13,9 @@ tests agree. Environment variables override the defaults:
 - ``OPENBLAS_CORETYPE``: OpenBLAS's kernel. The command line and the test suite pin
   ``OPENBLAS_KERNEL_DEFAULT`` when it is not set and the CPU can run it
   (``use_openblas_kernel_default``), so that a seed gives the same draws on other CPUs.
+- ``NPY_DISABLE_CPU_FEATURES``: numpy's SIMD loops left out. On CPUs with AVX-512 the
+  command line and the test suite leave out numpy's AVX-512 loops when it is not set
+  (``use_numpy_simd_default``), for the same reason.
 """
 
 from __future__ import annotations
@@ -83,11 +86,44 @@ def use_openblas_kernel_default(cpuinfo: str | Path = "/proc/cpuinfo") -> str | 
     return OPENBLAS_KERNEL_DEFAULT
 
 
+#: numpy's AVX-512 dispatch targets (numpy 2.5's names: its ``__cpu_dispatch__`` on x86-64
+#: is X86_V3 X86_V4 AVX512_ICL AVX512_SPR). Their loops for float64 ``exp`` and ``log``
+#: round differently from the AVX2 ones in the last bit, which NUTS turns into other draws:
+#: on an AVX-512 CPU with the OpenBLAS kernel pinned, ``python
+#: analysis/blas_kernel_draws.py`` gave other posterior hashes for all five fits, and the
+#: Haswell hashes of the CPU without AVX-512 with these targets left out (2026-12-03;
+#: docs/architecture.md, "Across machines"). A name the installed numpy does not know is
+#: ignored by numpy with an ImportWarning (tests/test_reproducibility.py checks these).
+NUMPY_DISABLED_SIMD = "X86_V4 AVX512_ICL AVX512_SPR"
+#: CPU flags (``/proc/cpuinfo``) under which numpy would run those loops
+NUMPY_DISABLED_SIMD_WHEN = frozenset({"avx512f"})
+
+
+def use_numpy_simd_default(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """Set ``NPY_DISABLE_CPU_FEATURES`` to ``NUMPY_DISABLED_SIMD`` unless the environment
+    sets it (an empty value keeps every loop), on an x86-64 CPU with AVX-512, so that
+    numpy computes as on the AVX2 CPUs the OpenBLAS kernel is pinned for; for the start of
+    a process, before numpy is imported (it reads the variable once). Returns the value
+    in effect, or None where numpy keeps every loop."""
+    import platform
+
+    if "NPY_DISABLE_CPU_FEATURES" in os.environ:
+        return os.environ["NPY_DISABLE_CPU_FEATURES"]
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    if not (NUMPY_DISABLED_SIMD_WHEN | OPENBLAS_KERNEL_NEEDS) <= cpu_flags(cpuinfo):
+        return None
+    os.environ["NPY_DISABLE_CPU_FEATURES"] = NUMPY_DISABLED_SIMD
+    return NUMPY_DISABLED_SIMD
+
+
 def use_process_defaults() -> None:
-    """The command line's process settings (``NUMBA_OPT``, ``OPENBLAS_CORETYPE``), each
-    unless the environment sets it; call before numpy, scipy or Numba are imported."""
+    """The command line's process settings (``NUMBA_OPT``, ``OPENBLAS_CORETYPE``,
+    ``NPY_DISABLE_CPU_FEATURES``), each unless the environment sets it; call before
+    numpy, scipy or Numba are imported."""
     use_numba_opt_default()
     use_openblas_kernel_default()
+    use_numpy_simd_default()
 
 
 def _default_root() -> Path:

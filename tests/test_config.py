@@ -93,6 +93,16 @@ def test_mass_matrix_gamma_goes_to_nutpie_only_with_the_low_rank_mass_matrix():
             SamplerConfig.merge({"mass_matrix": "low_rank", "mass_matrix_gamma": bad})
 
 
+def test_eigenvalue_cutoff_goes_to_nutpie_only_with_the_low_rank_mass_matrix():
+    cut = SamplerConfig.merge({"mass_matrix": "low_rank", "mass_matrix_eigval_cutoff": 3})
+    assert cut.nutpie_kwargs() == {"adaptation": "low_rank", "mass_matrix_eigval_cutoff": 3.0}
+    diag = SamplerConfig.merge({"mass_matrix_eigval_cutoff": 3})
+    assert diag.nutpie_kwargs() == {"adaptation": "diag"}
+    for bad in (1, 0.5, -2, "3", True):
+        with pytest.raises(ConfigError, match="eigval_cutoff must be a number > 1"):
+            SamplerConfig.merge({"mass_matrix": "low_rank", "mass_matrix_eigval_cutoff": bad})
+
+
 def test_nutpie_receives_the_mass_matrix_settings(monkeypatch):
     """The estimator passes the sampler config's mass-matrix settings to nutpie.sample."""
     import nutpie

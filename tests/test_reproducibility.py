@@ -115,6 +115,79 @@ def test_openblas_kernel_is_pinned_only_where_the_cpu_runs_it(tmp_path, monkeypa
     assert os.environ.get("OPENBLAS_CORETYPE") == expected
 
 
+@pytest.mark.parametrize(("machine", "flags", "preset", "expected"), [
+    ("x86_64", "fpu avx2 fma avx512f avx512bw", None, config.NUMPY_DISABLED_SIMD),
+    ("AMD64", "fpu avx2 fma avx512f", None, config.NUMPY_DISABLED_SIMD),
+    ("x86_64", "fpu sse2 avx avx2 fma", None, None),  # no AVX-512: numpy has no such loops
+    ("x86_64", None, None, None),  # no /proc/cpuinfo
+    ("arm64", "fp asimd", None, None),
+    ("x86_64", "fpu avx2 fma avx512f", "", ""),  # the user's choice: every loop
+    ("x86_64", "fpu avx2 fma avx512f", "AVX512_SPR", "AVX512_SPR"),
+])
+def test_numpy_avx512_loops_are_left_out_only_where_the_cpu_has_them(
+        tmp_path, monkeypatch, machine, flags, preset, expected):
+    import platform
+
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    if preset is None:
+        monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES", raising=False)
+    else:
+        monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", preset)
+    assert config.use_numpy_simd_default(cpuinfo) == expected
+    assert os.environ.get("NPY_DISABLE_CPU_FEATURES") == expected
+
+
+def test_installed_numpy_knows_the_simd_targets_left_out():
+    """numpy only warns (an ImportWarning, hidden by default) about a name it does not
+    dispatch, and then keeps those loops: a numpy that renamed its targets would quietly
+    undo the setting. Any x86-64 CPU can check the names (the dispatch list is numpy's
+    build, not the CPU's); elsewhere the setting is never made."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("numpy's x86-64 targets")
+    env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=config.NUMPY_DISABLED_SIMD,
+               PYTHONPATH=str(ROOT))
+    script = ("import warnings; warnings.simplefilter('error', ImportWarning); import numpy; "
+              "warnings.resetwarnings(); from burden.models.storage import numpy_simd_targets; "
+              "print('SIMD', numpy_simd_targets())")
+    done = subprocess.run([sys.executable, "-c", script],
+                          env=env, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    used = next(x for x in done.stdout.splitlines() if x.startswith("SIMD")).split()[1]
+    assert not set(used.split(",")) & set(config.NUMPY_DISABLED_SIMD.split()), used
+
+
+SIMD_SCRIPT = """
+from burden import cli
+assert cli.main(["priors", "certified"]) == 0
+from burden.models.storage import compute_environment
+print("SIMD", compute_environment()["numpy_simd"])
+"""
+
+
+@pytest.mark.skipif(not (config.NUMPY_DISABLED_SIMD_WHEN | config.OPENBLAS_KERNEL_NEEDS)
+                    <= config.cpu_flags(), reason="the CPU has no AVX-512")
+@pytest.mark.parametrize("preset", [None, ""])
+def test_the_command_line_leaves_out_numpy_avx512_loops(preset):
+    """A ``burden`` process runs numpy without its AVX-512 loops, and with them when the
+    user sets the variable empty: the second case shows the variable reaches numpy."""
+    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    env["PYTHONPATH"] = str(ROOT)
+    if preset is not None:
+        env["NPY_DISABLE_CPU_FEATURES"] = preset
+    done = subprocess.run([sys.executable, "-c", SIMD_SCRIPT], env=env, check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    used = set(next(x for x in done.stdout.splitlines() if x.startswith("SIMD"))
+               .split()[1].split(","))
+    left_out = set(config.NUMPY_DISABLED_SIMD.split())
+    assert bool(used & left_out) == (preset == ""), used
+
+
 KERNEL_SCRIPT = """
 import os
 from burden import cli

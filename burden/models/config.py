@@ -195,6 +195,10 @@ class SamplerConfig(Config):
     #: nutpie's ``mass_matrix_gamma`` for the low-rank mass matrix (the regularisation of
     #: its eigenvalue estimate; unused with the diagonal one); None = nutpie's default (1e-5)
     mass_matrix_gamma: float | None = None
+    #: nutpie's ``mass_matrix_eigval_cutoff`` for the low-rank mass matrix: eigenvalues of
+    #: the estimated correlation between this and its inverse are left to the diagonal
+    #: (unused with the diagonal one); None = nutpie's default (100)
+    mass_matrix_eigval_cutoff: float | None = None
 
     samplers: ClassVar[tuple[str, ...]] = NUTS_SAMPLERS
 
@@ -215,14 +219,22 @@ class SamplerConfig(Config):
             if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not gamma > 0:
                 raise ConfigError(f"SamplerConfig.mass_matrix_gamma must be a number > 0, not "
                                   f"{gamma!r}")
+        if self.mass_matrix_eigval_cutoff is not None:
+            cutoff = self.mass_matrix_eigval_cutoff
+            if isinstance(cutoff, bool) or not isinstance(cutoff, int | float) or not cutoff > 1:
+                raise ConfigError(f"SamplerConfig.mass_matrix_eigval_cutoff must be a number "
+                                  f"> 1, not {cutoff!r}")
 
     def nutpie_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``nutpie.sample`` for the mass matrix (the gamma only with
-        the low-rank one, so that ``{"mass_matrix": "diag"}`` over a model's low-rank
-        default just works)."""
+        """Keyword arguments of ``nutpie.sample`` for the mass matrix (the gamma and the
+        cutoff only with the low-rank one, so that ``{"mass_matrix": "diag"}`` over a
+        model's low-rank default just works)."""
         out: dict[str, Any] = {"adaptation": self.mass_matrix}
-        if self.mass_matrix == "low_rank" and self.mass_matrix_gamma is not None:
-            out["mass_matrix_gamma"] = float(self.mass_matrix_gamma)
+        if self.mass_matrix == "low_rank":
+            if self.mass_matrix_gamma is not None:
+                out["mass_matrix_gamma"] = float(self.mass_matrix_gamma)
+            if self.mass_matrix_eigval_cutoff is not None:
+                out["mass_matrix_eigval_cutoff"] = float(self.mass_matrix_eigval_cutoff)
         return out
 
     def sample_kwargs(self) -> dict[str, Any]:

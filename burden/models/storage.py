@@ -198,7 +198,8 @@ def compute_environment() -> dict[str, str]:
     """What a fit's draws depend on besides the code, the data and ``library_versions``:
     the CPU architecture, the OpenBLAS kernels loaded (they round matrix products
     differently, and NUTS turns the last bit into other draws: docs/architecture.md,
-    "Across machines") and the settings that pick them (``config.use_process_defaults``)."""
+    "Across machines"), numpy's SIMD targets in use (its AVX-512 loops round ``exp`` and
+    ``log`` differently) and the settings that pick them (``config.use_process_defaults``)."""
     import os
     import platform
 
@@ -209,7 +210,21 @@ def compute_environment() -> dict[str, str]:
     return {"machine": platform.machine(),
             "openblas_kernels": ",".join(kernels),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
+            "numpy_simd": numpy_simd_targets(),
+            "NPY_DISABLE_CPU_FEATURES": os.environ.get("NPY_DISABLE_CPU_FEATURES", ""),
             "NUMBA_OPT": os.environ.get("NUMBA_OPT", "")}
+
+
+def numpy_simd_targets() -> str:
+    """numpy's dispatched SIMD targets that this process runs (``"X86_V3"`` on an AVX2
+    CPU, ``"X86_V3,X86_V4,AVX512_ICL"`` on a recent AVX-512 one unless they are left out),
+    from the table ``numpy.show_runtime`` reads; ``"unknown"`` where numpy has no such
+    table."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:
+        return "unknown"
+    return ",".join(t for t in __cpu_dispatch__ if __cpu_features__.get(t))
 
 
 def storage_attrs(recomputed: Sequence[str], keep_bits: int | None,
