@@ -14,6 +14,10 @@ tuning steps (what the tuning costs), with 200 tuning steps, with ``mass_matrix_
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import sys
 import time
 

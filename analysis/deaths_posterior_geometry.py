@@ -13,11 +13,14 @@ FIT defaults to this project's ``models/deaths.nc`` (``make models``).
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import sys
 
 import numpy as np
 
-from burden import config
 from burden.models.deaths import OpioidDeaths
 
 

@@ -8,10 +8,17 @@ divergences, max R-hat and min bulk ESS.
 
 Each entry is merged over the model's ``default_sampler`` (``SamplerConfig`` fields:
 ``target_accept``, ``mass_matrix``, ``tune``, ``random_seed``...). A fit with an upstream
-fit (markets) uses the saved one. Nothing is saved.
+fit (markets) uses the saved one. An entry's ``"model_config"`` key, if any, is not a
+sampler setting: it is merged over the model's configuration instead (for example
+``'[{"random_seed": 1, "model_config": {"definition_ratio": "sheared"}}]'``). Nothing is
+saved.
 """
 
 from __future__ import annotations
+
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
 
 import json
 import logging
@@ -28,7 +35,8 @@ def main(variants: list[dict], name: str = "deaths") -> None:
     tables = read_tables(cls.data_tables)
     upstream = {} if s.upstream is None else {s.upstream: load_fit(s.upstream)}
     for overrides in variants:
-        model = cls(None, overrides, **upstream)
+        sampler = {k: v for k, v in overrides.items() if k != "model_config"}
+        model = cls(overrides.get("model_config"), sampler, **upstream)
         start = time.perf_counter()
         model.fit(tables, progressbar=False)
         wall = time.perf_counter() - start

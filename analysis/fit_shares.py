@@ -12,11 +12,14 @@ Reads data/processed/production_measurements.parquet and signature_shares.parque
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import argparse
 import time
 from pathlib import Path
 
-from burden import config
 from burden.fits import read_tables
 from burden.models.markets import MarketShares
 from burden.models.production import OpiumProduction

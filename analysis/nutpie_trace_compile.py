@@ -10,6 +10,10 @@ for markets, the production fit).
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import sys
 import time
 

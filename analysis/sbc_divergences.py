@@ -14,6 +14,10 @@ draws, beside its true value. MODEL_CONFIG_JSON is merged over the model's defau
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import argparse
 import json
 import time
