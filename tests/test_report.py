@@ -287,10 +287,13 @@ def test_report_from_the_session_pipeline(pipeline):
         assert loo["pit"].between(0, 1).all() and loo["source"].notna().all()
         psense = inputs.models[name].prior_sensitivity
         assert len(psense) > 0 and (psense["prior_sensitivity"] >= 0).all()
-        # the OpenBLAS kernel the draws were made with, from the saved fit through the
-        # summary's manifest (config.use_openblas_kernel_default; storage.compute_environment)
-        kernel = inputs.models[name].provenance.compute_environment["openblas_kernels"]
-        assert kernel and f"OpenBLAS kernel {kernel}</td>" in html
+        # the OpenBLAS kernel and numpy's SIMD targets the draws were made with, from the
+        # saved fit through the summary's manifest (config.use_process_defaults;
+        # storage.compute_environment)
+        environment = inputs.models[name].provenance.compute_environment
+        kernel, simd = environment["openblas_kernels"], environment["numpy_simd"]
+        shown = f"OpenBLAS kernel {kernel}" + (f", numpy SIMD {simd}" if simd else "")
+        assert kernel and f"{shown}</td>" in html, shown
     assert "<td>not recorded</td>" not in html
     assert "reference_opium_production" in html
     # the markets' route priors are stated with their citations
