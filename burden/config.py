@@ -87,8 +87,9 @@ def use_openblas_kernel_default(cpuinfo: str | Path = "/proc/cpuinfo") -> str | 
 
 
 #: numpy's AVX-512 dispatch targets (numpy 2.5's names: its ``__cpu_dispatch__`` on x86-64
-#: is X86_V3 X86_V4 AVX512_ICL AVX512_SPR). Their loops for float64 ``exp`` and ``log``
-#: round differently from the AVX2 ones in the last bit, which NUTS turns into other draws:
+#: is X86_V3 X86_V4 AVX512_ICL AVX512_SPR). Their loops for float64 ``exp``, ``log``,
+#: ``log1p`` and ``expm1`` round differently from the AVX2 ones by up to 1 ulp (``python
+#: analysis/numpy_simd_ufuncs.py``), which NUTS turns into other draws:
 #: on an AVX-512 CPU with the OpenBLAS kernel pinned, ``python
 #: analysis/blas_kernel_draws.py`` gave other posterior hashes for all five fits, and the
 #: Haswell hashes of the CPU without AVX-512 with these targets left out (2026-12-03;
