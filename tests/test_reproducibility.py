@@ -101,6 +101,14 @@ def test_the_command_line_sets_numba_opt_unless_the_environment_does(monkeypatch
 ])
 def test_openblas_kernel_is_pinned_only_where_the_cpu_runs_it(tmp_path, monkeypatch, machine,
                                                               flags, preset, expected):
+    cpuinfo = _a_machine(tmp_path, monkeypatch, machine, flags, "OPENBLAS_CORETYPE", preset)
+    assert config.use_openblas_kernel_default(cpuinfo) == expected
+    assert os.environ.get("OPENBLAS_CORETYPE") == expected
+
+
+def _a_machine(tmp_path, monkeypatch, machine, flags, variable, preset):
+    """A CPU of architecture ``machine`` with ``flags`` (None: no /proc/cpuinfo), and
+    ``variable`` set to ``preset`` (None: unset); returns the cpuinfo path to pass."""
     import platform
 
     cpuinfo = tmp_path / "cpuinfo"
@@ -108,11 +116,10 @@ def test_openblas_kernel_is_pinned_only_where_the_cpu_runs_it(tmp_path, monkeypa
         cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n")
     monkeypatch.setattr(platform, "machine", lambda: machine)
     if preset is None:
-        monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+        monkeypatch.delenv(variable, raising=False)
     else:
-        monkeypatch.setenv("OPENBLAS_CORETYPE", preset)
-    assert config.use_openblas_kernel_default(cpuinfo) == expected
-    assert os.environ.get("OPENBLAS_CORETYPE") == expected
+        monkeypatch.setenv(variable, preset)
+    return cpuinfo
 
 
 @pytest.mark.parametrize(("machine", "flags", "preset", "expected"), [
@@ -126,16 +133,8 @@ def test_openblas_kernel_is_pinned_only_where_the_cpu_runs_it(tmp_path, monkeypa
 ])
 def test_numpy_avx512_loops_are_left_out_only_where_the_cpu_has_them(
         tmp_path, monkeypatch, machine, flags, preset, expected):
-    import platform
-
-    cpuinfo = tmp_path / "cpuinfo"
-    if flags is not None:
-        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n")
-    monkeypatch.setattr(platform, "machine", lambda: machine)
-    if preset is None:
-        monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES", raising=False)
-    else:
-        monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", preset)
+    cpuinfo = _a_machine(tmp_path, monkeypatch, machine, flags, "NPY_DISABLE_CPU_FEATURES",
+                         preset)
     assert config.use_numpy_simd_default(cpuinfo) == expected
     assert os.environ.get("NPY_DISABLE_CPU_FEATURES") == expected
 
