@@ -69,9 +69,9 @@ def main() -> None:
                           cores=2, seed=int(sim.seed),
                           target_accept=float(spec.sampler["target_accept"]),
                           progress_bar=False, store_unconstrained=True,
-                          **SamplerConfig.merge({k: spec.sampler[k] for k in (
-                              "mass_matrix", "mass_matrix_gamma")
-                              if spec.sampler.get(k) is not None}).nutpie_kwargs())
+                          **SamplerConfig.merge({k: v for k, v in spec.sampler.items()
+                                                 if k.startswith("mass_matrix")
+                                                 and v is not None}).nutpie_kwargs())
     print(f"simulation {args.sim}: sampled in {time.perf_counter() - start:.0f} s")
     stats = idata["sample_stats"]
     divergent = np.asarray(stats["diverging"]).ravel()

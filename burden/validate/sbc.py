@@ -592,8 +592,9 @@ def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
                           chains=int(cfg["chains"]), cores=1, seed=int(seed),
                           target_accept=float(cfg["target_accept"]), progress_bar=False,
                           **SamplerConfig.merge(
-                              {k: cfg[k] for k in ("mass_matrix", "mass_matrix_gamma")
-                               if cfg.get(k) is not None}).nutpie_kwargs())
+                              {k: v for k, v in cfg.items()
+                               if k.startswith("mass_matrix") and v is not None}
+                          ).nutpie_kwargs())
     sample_s = time.perf_counter() - start
     post = idata["posterior"]
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
