@@ -4,6 +4,7 @@ LocalCluster (slow)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -293,6 +294,46 @@ def test_a_model_config_is_merged_over_the_spec_and_checked_first(monkeypatch):
         sbc.run("production", 2, model_config={"yield_centring": "partial"})
     assert calls[0].model_config["yield_centring"] == "partial"
     assert calls[0].model_config["sources"] == list(sbc.PRODUCTION_SOURCES)
+
+
+def test_a_simulation_fit_passes_every_mass_matrix_setting_to_nutpie(monkeypatch):
+    """``_fit`` gives nutpie the spec's mass matrix, its regularisation and its eigenvalue
+    cutoff (picking the keys by name once dropped the cutoff silently), and with the
+    diagonal mass matrix neither of the low-rank settings."""
+    import nutpie
+
+    from burden.validate import sbc
+
+    class Compiled:  # what ``with_data`` needs; sampling stops before any draw
+        def with_data(self, **data):
+            return self
+
+    calls = []
+
+    def stop_at_sample(compiled, **kwargs):
+        calls.append(kwargs)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(sbc, "_compiled", lambda spec: (Compiled(), [], {}, {}, 0.0))
+    monkeypatch.setattr(nutpie, "sample", stop_at_sample)
+    sampler = {"draws": 10, "tune": 10, "chains": 2, "target_accept": 0.9,
+               "mass_matrix": "low_rank", "mass_matrix_gamma": 1e-3,
+               "mass_matrix_eigval_cutoff": 3.0}
+    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+                       sampler=sampler, reduction="none")
+    sim = sbc.Simulation(sim=0, seed=7, data={}, truth={})
+    for mass_matrix, expected in [
+            ("low_rank", {"adaptation": "low_rank", "mass_matrix_gamma": 1e-3,
+                          "mass_matrix_eigval_cutoff": 3.0}),
+            ("diag", {"adaptation": "diag"})]:
+        with pytest.raises(RuntimeError, match="stop"):
+            sbc._fit(dataclasses.replace(spec, sampler={**sampler,
+                                                        "mass_matrix": mass_matrix}),
+                     sim, seed=11)
+        got = calls.pop()
+        assert {k: got.get(k) for k in expected} == expected
+        assert not {"mass_matrix_gamma", "mass_matrix_eigval_cutoff"} - set(expected) & set(got)
+        assert got["seed"] == 11 and got["draws"] == 10 and got["target_accept"] == 0.9
 
 
 def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_states():
