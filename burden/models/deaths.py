@@ -159,15 +159,16 @@ class DeathsConfig(Config):
                    "rows pin it against its scale (deaths_graph.round_information; docs/"
                    "models/deaths.md, 'Partial centring')")
     definition_ratio: str = setting(
-        "centred", "walk of the US NCHS/GBD definition ratio: 'centred' where the data pin "
-                   "it (VSRR to 2024), 'non_centred' where they do not (back-test cuts), or "
-                   "'sheared': the centred walk plus the US curve's projection, so the "
+        "sheared", "walk of the US NCHS/GBD definition ratio: 'sheared' (the default since "
+                   "version 7): the centred walk plus the US curve's projection, so the "
                    "certified counts pin nearly one free vector (deaths_graph."
-                   "sheared_ratio_projection), or 'partly_sheared': the shift weighted by "
-                   "how much better the counts pin the sum than the prior pins the ratio "
-                   "(deaths_graph.ratio_shear_weights). The same model either way; in 8 "
-                   "prior worlds 'sheared' took the US block out of the worst parameters "
-                   "but no more fits converged (docs/models/deaths.md, 'A sheared "
+                   "sheared_ratio_projection); 'centred' (the default to version 6): the "
+                   "walk itself, whose last data coefficient and the US curve's the counts "
+                   "pin only as a sum (the fit's slowest direction: R-hat 1.0129 at the US "
+                   "curve's coefficient 8 on one seed); 'non_centred' (every step); or "
+                   "'partly_sheared': the shift weighted by how much better the counts pin "
+                   "the sum than the prior pins the ratio (deaths_graph.ratio_shear_weights). "
+                   "The same model in every form (docs/models/deaths.md, 'A sheared "
                    "definition ratio')")
     us_forecast: str = setting(
         "non_centred", "US country coefficients past the GBD years: 'non_centred' (as every "
@@ -209,10 +210,11 @@ class OpioidDeaths(BayesianEstimator):
     """Bayesian model of opioid deaths by country-year; see the module docstring."""
 
     _model_type: ClassVar[str] = "opioid_deaths"
-    _model_version: ClassVar[str] = "6"  # 2: typed configs; 3: GBD rounds as measurements;
+    _model_version: ClassVar[str] = "7"  # 2: typed configs; 3: GBD rounds as measurements;
     # 4: certified-count error scale per drug series; 5: GBD zeros as pm.Censored (observed);
     # 6: boundary-avoiding Gamma prior on the super-region spread (the "partial" options
-    # of 2026-11-30 are not a version: the default graph is version 6's)
+    # of 2026-11-30 are not a version: the default graph is version 6's); 7: the US
+    # definition ratio sampled sheared (the same model, another parameterisation)
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig
