@@ -1,7 +1,8 @@
 """Fit a model of the pipeline (default: deaths) on the processed tables under sampler
 settings given as JSON overrides, one fit after another in this process, and print for
 each: wall time of the fit, sampling time, mean leapfrog steps a draw, mean step size,
-divergences, max R-hat and min bulk ESS.
+divergences, max R-hat and min bulk ESS; then the element with the largest R-hat of each of
+the three worst variables, with each chain's mean.
 
     python analysis/deaths_sampler_settings.py '[{"target_accept": 0.8}]'
     python analysis/deaths_sampler_settings.py '[{"tune": 300, "random_seed": 1}]' composition
@@ -49,6 +50,10 @@ def main(variants: list[dict], name: str = "deaths") -> None:
               f"{int(stats['diverging'].sum())} divergences, "
               f"max R-hat {report['r_hat_max']:.4f}, min bulk ESS {report['ess_bulk_min']:.0f}",
               flush=True)
+        worst = model.worst_elements(variables=3, per_variable=1)
+        for row in worst.itertuples():  # the elements, not only the variables (2026-12-03)
+            print(f"    {row.element}: R-hat {row.r_hat:.4f}, bulk ESS {row.ess_bulk:.0f}, "
+                  f"chain means {row.chain_means}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
 from burden.models.batched import prior_draws
@@ -482,6 +483,37 @@ def test_diagnostics_cover_reported_quantities(fitted):
     assert {"deaths_country", "deaths_world", "us_deaths_reported"} <= set(diag["variable"])
     assert list(diag.columns) == ["variable", "size", "r_hat_max", "ess_bulk_min",
                                   "ess_tail_min"]
+
+
+def test_worst_elements_name_the_element_one_chain_wandered_along(fitted):
+    """One chain moved along one element (as the US curve's coefficient 8 against the
+    definition ratio on 2026-12-03): ``worst_elements`` names that element with its
+    coordinates and chain means, and the warning of the fit names the country."""
+    var = "country_anchored_coef_data"
+    post = fitted.idata["posterior"].to_dataset().copy(deep=True)
+    arr = post[var]
+    country_dim, coef_dim = arr.dims[2:]
+    country = str(arr[country_dim].values[1])
+    coef = str(arr[coef_dim].values[2]) if coef_dim in arr.coords else "2"
+    values = arr.values.copy()
+    values[0, :, 1, 2] += 3.0 * values[..., 1, 2].std()  # chain 0 three sds away
+    post[var] = (arr.dims, values)
+    tree = fitted.idata.copy()
+    tree["posterior"] = xr.DataTree(post)
+    if "convergence_diagnostics" in tree.children:  # recomputed from the moved draws
+        del tree["convergence_diagnostics"]
+    wandered = OpioidDeaths(sampler_config=fitted.sampler_config)
+    wandered._data = fitted._data
+    wandered._idata = tree
+    table = wandered.worst_elements(variables=len(wandered.diagnostics()), per_variable=1)
+    row = table[table["variable"] == var].iloc[0]
+    assert row["element"] == f"{var}[{country}, {coef}]"
+    assert row["r_hat"] > 1.1
+    means = [float(m) for m in row["chain_means"].split(" / ")]
+    assert len(means) == values.shape[0]
+    assert means[0] - np.mean(means[1:]) > 2.0 * values[1:, :, 1, 2].std()
+    with pytest.warns(ConvergenceWarning, match=rf"Worst element: \w+\[{country}"):
+        assert not wandered.check_convergence(warn=True)["converged"]
 
 
 def test_short_fit_warns_loudly(fitted):

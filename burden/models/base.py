@@ -491,6 +491,36 @@ class BayesianEstimator(ABC):
         stats = self.idata["sample_stats"]
         return int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
 
+    def worst_elements(self, variables: int = 3, per_variable: int = 2) -> pd.DataFrame:
+        """Where a fit mixes worst: the ``per_variable`` elements with the largest R-hat of
+        each of the ``variables`` checked quantities whose largest R-hat is largest, with
+        their coordinates, bulk ESS and each chain's mean. The variable-level table
+        (``diagnostics``) names a variable of thousands of elements; a chain that wandered
+        along one direction shows here as one element whose chain means disagree."""
+        table = self.diagnostics().nlargest(variables, "r_hat_max")
+        arrays = self.diagnostic_arrays()
+        rows = []
+        for name in table["variable"]:
+            arr = arrays[name].transpose("chain", "draw", ...)
+            values = np.asarray(arr.values, dtype=float)
+            flat = values.reshape(values.shape[0], values.shape[1], -1)
+            stats = fast_diagnostics.summarise(flat)
+            r_hat = np.where(np.isnan(stats["r_hat"]), -np.inf, stats["r_hat"])
+            for i in np.argsort(-r_hat, kind="stable")[:per_variable]:
+                position = np.unravel_index(int(i), values.shape[2:])
+                coords = [str(arr[dim].values[p]) if dim in arr.coords else str(p)
+                          for dim, p in zip(arr.dims[2:], position)]
+                chain_means = flat[:, :, i].mean(axis=1)
+                rows.append({
+                    "variable": name,
+                    "element": f"{name}[{', '.join(coords)}]" if coords else name,
+                    "r_hat": float(stats["r_hat"][i]),
+                    "ess_bulk": float(stats["ess_bulk"][i]),
+                    "chain_means": " / ".join(f"{m:.4g}" for m in chain_means),
+                })
+        return pd.DataFrame(rows, columns=["variable", "element", "r_hat", "ess_bulk",
+                                           "chain_means"])
+
     def convergence_report(self) -> dict[str, Any]:
         diag = self.diagnostics()
         report = {
@@ -519,6 +549,10 @@ class BayesianEstimator(ABC):
                 f"{report['worst_ess']}), {report['divergences']} divergences (0 wanted). "
                 "Do not use these estimates; sample longer or reparameterise."
             )
+            if report["r_hat_max"] > RHAT_MAX:  # which direction: the element and its chains
+                worst = self.worst_elements(1, 1).iloc[0]
+                msg += (f" Worst element: {worst['element']} (R-hat {worst['r_hat']:.4f}, "
+                        f"chain means {worst['chain_means']}).")
             warnings.warn(msg, ConvergenceWarning, stacklevel=2)
             log.warning(msg)
         else:
