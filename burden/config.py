@@ -52,37 +52,73 @@ def use_numba_opt_default() -> None:
 OPENBLAS_KERNEL_DEFAULT = "Haswell"
 #: CPU flags (``/proc/cpuinfo``) the pinned kernel needs
 OPENBLAS_KERNEL_NEEDS = frozenset({"avx2", "fma"})
+#: (vendor, flags) of CPUs where the kernel is not pinned although they run it: AMD with
+#: AVX-512 (Zen 4 and 5). There numpy's OpenBLAS (0.3.34, in numpy 2.5.5) applies Zen 4's
+#: larger dgemm blocking to a forced Haswell or Zen table too, which overruns the Haswell
+#: kernel's fixed panel buffer: a segmentation fault, without a Python traceback, in any
+#: matrix product whose inner dimension passes a few hundred (OpenBLAS issue #6021, fixed
+#: by pull request #6027 after 0.3.34). Measured on such a CPU (AMD EPYC, 2026-12-03):
+#: ``x.T @ y`` of two 1,000 x 1,000 float64 matrices crashed with ``OPENBLAS_CORETYPE``
+#: Haswell or Zen and ran with Sandybridge, SkylakeX or none; 300 x 300 ran, 400 x 400
+#: crashed; scipy's own OpenBLAS (0.3.31) ran. The package's fits did not crash (their
+#: products are small), but a notebook or script with the same settings did.
+OPENBLAS_KERNEL_UNSAFE_ON = (("AuthenticAMD", frozenset({"avx512f"})),)
+
+
+def _cpuinfo_field(cpuinfo: str | Path, name: str) -> str | None:
+    """The first ``name`` field of ``cpuinfo`` (Linux); None where there is no such file
+    or field."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return None
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU's feature flags from ``cpuinfo`` (Linux); empty where there is no such file."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
+    return frozenset((_cpuinfo_field(cpuinfo, "flags") or "").split())
+
+
+def cpu_vendor(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The CPU's vendor from ``cpuinfo`` (``GenuineIntel``, ``AuthenticAMD``; Linux)."""
+    return _cpuinfo_field(cpuinfo, "vendor_id")
 
 
 def use_openblas_kernel_default(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
     """Set ``OPENBLAS_CORETYPE`` to ``OPENBLAS_KERNEL_DEFAULT`` unless the environment sets
-    it, on an x86-64 CPU whose flags include ``OPENBLAS_KERNEL_NEEDS``; for the start of a
-    process, before numpy or scipy load OpenBLAS (it reads the variable once, when loaded;
-    worker processes started later inherit it). Returns the kernel asked for, or None where
-    OpenBLAS keeps its own choice (another architecture, or a CPU without those flags: then
-    draws may differ from other machines' by the rounding of matrix products)."""
-    import platform
-
+    it, on an x86-64 CPU whose flags include ``OPENBLAS_KERNEL_NEEDS`` and which is not
+    one of ``OPENBLAS_KERNEL_UNSAFE_ON``; for the start of a process, before numpy or scipy
+    load OpenBLAS (it reads the variable once, when loaded; worker processes started later
+    inherit it). Returns the kernel asked for, or None where OpenBLAS keeps its own choice
+    (another architecture, a CPU without those flags, or one where forcing the kernel
+    crashes numpy's OpenBLAS: then draws may differ from other machines' by the rounding
+    of matrix products)."""
     if os.environ.get("OPENBLAS_CORETYPE"):
         return os.environ["OPENBLAS_CORETYPE"]
+    kernel = openblas_kernel_for(cpuinfo)
+    if kernel is not None:
+        os.environ["OPENBLAS_CORETYPE"] = kernel
+    return kernel
+
+
+def openblas_kernel_for(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The kernel ``use_openblas_kernel_default`` pins on this CPU (whatever the
+    environment says), or None where OpenBLAS keeps its own choice."""
+    import platform
+
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None
-    if not OPENBLAS_KERNEL_NEEDS <= cpu_flags(cpuinfo):
+    flags = cpu_flags(cpuinfo)
+    if not OPENBLAS_KERNEL_NEEDS <= flags:
         return None
-    os.environ["OPENBLAS_CORETYPE"] = OPENBLAS_KERNEL_DEFAULT
+    vendor = cpu_vendor(cpuinfo)
+    if any(vendor == v and needs <= flags for v, needs in OPENBLAS_KERNEL_UNSAFE_ON):
+        return None
     return OPENBLAS_KERNEL_DEFAULT
 
 

@@ -91,29 +91,40 @@ def test_the_command_line_sets_numba_opt_unless_the_environment_does(monkeypatch
     assert "|" in capsys.readouterr().out  # the priors table was printed
 
 
-@pytest.mark.parametrize(("machine", "flags", "preset", "expected"), [
-    ("x86_64", "fpu sse2 avx avx2 fma bmi2", None, config.OPENBLAS_KERNEL_DEFAULT),
-    ("AMD64", "fpu sse2 avx avx2 fma", None, config.OPENBLAS_KERNEL_DEFAULT),
-    ("x86_64", "fpu sse2 avx avx2", None, None),  # no FMA: Haswell's kernel would not run
-    ("x86_64", None, None, None),  # no /proc/cpuinfo (macOS, Windows): OpenBLAS chooses
-    ("arm64", "fp asimd", None, None),  # other kernel names on ARM
-    ("x86_64", "fpu sse2 avx avx2 fma", "Sandybridge", "Sandybridge"),  # the user's choice
+@pytest.mark.parametrize(("machine", "flags", "preset", "expected", "vendor"), [
+    ("x86_64", "fpu sse2 avx avx2 fma bmi2", None, config.OPENBLAS_KERNEL_DEFAULT, None),
+    ("AMD64", "fpu sse2 avx avx2 fma", None, config.OPENBLAS_KERNEL_DEFAULT, None),
+    ("x86_64", "fpu sse2 avx avx2", None, None, None),  # no FMA: Haswell's kernel would not run
+    ("x86_64", None, None, None, None),  # no /proc/cpuinfo (macOS, Windows): OpenBLAS chooses
+    ("arm64", "fp asimd", None, None, None),  # other kernel names on ARM
+    ("x86_64", "fpu sse2 avx avx2 fma", "Sandybridge", "Sandybridge", None),  # the user's choice
+    # AMD with AVX-512 (Zen 4, 5): forcing Haswell crashes numpy's OpenBLAS 0.3.34 on large
+    # products (config.OPENBLAS_KERNEL_UNSAFE_ON); Intel with AVX-512 and AMD without run it
+    ("x86_64", "fpu avx2 fma avx512f", None, None, "AuthenticAMD"),
+    ("x86_64", "fpu avx2 fma avx512f", None, config.OPENBLAS_KERNEL_DEFAULT, "GenuineIntel"),
+    ("x86_64", "fpu avx2 fma", None, config.OPENBLAS_KERNEL_DEFAULT, "AuthenticAMD"),
+    ("x86_64", "fpu avx2 fma avx512f", "Haswell", "Haswell", "AuthenticAMD"),  # the user's
 ])
 def test_openblas_kernel_is_pinned_only_where_the_cpu_runs_it(tmp_path, monkeypatch, machine,
-                                                              flags, preset, expected):
-    cpuinfo = _a_machine(tmp_path, monkeypatch, machine, flags, "OPENBLAS_CORETYPE", preset)
+                                                              flags, preset, expected,
+                                                              vendor):
+    cpuinfo = _a_machine(tmp_path, monkeypatch, machine, flags, "OPENBLAS_CORETYPE", preset,
+                         vendor)
     assert config.use_openblas_kernel_default(cpuinfo) == expected
     assert os.environ.get("OPENBLAS_CORETYPE") == expected
 
 
-def _a_machine(tmp_path, monkeypatch, machine, flags, variable, preset):
-    """A CPU of architecture ``machine`` with ``flags`` (None: no /proc/cpuinfo), and
-    ``variable`` set to ``preset`` (None: unset); returns the cpuinfo path to pass."""
+def _a_machine(tmp_path, monkeypatch, machine, flags, variable, preset, vendor=None):
+    """A CPU of architecture ``machine`` with ``flags`` (None: no /proc/cpuinfo) from
+    ``vendor`` (None: no vendor line), and ``variable`` set to ``preset`` (None: unset);
+    returns the cpuinfo path to pass."""
     import platform
 
     cpuinfo = tmp_path / "cpuinfo"
     if flags is not None:
-        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n")
+        vendor_line = f"vendor_id\t: {vendor}\n" if vendor else ""
+        cpuinfo.write_text(f"processor\t: 0\n{vendor_line}model name\t: a CPU\n"
+                           f"flags\t\t: {flags}\n")
     monkeypatch.setattr(platform, "machine", lambda: machine)
     if preset is None:
         monkeypatch.delenv(variable, raising=False)
@@ -211,5 +222,31 @@ def test_the_command_line_runs_on_the_pinned_openblas_kernel(preset):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("KERNEL"))
-    wanted = preset or config.OPENBLAS_KERNEL_DEFAULT
-    assert line.split() == ["KERNEL", wanted, wanted], line
+    wanted = preset or config.openblas_kernel_for()
+    if wanted is None:  # a CPU where the kernel is not pinned: OpenBLAS's own choice
+        assert line.split()[1] == "None", line
+    else:
+        assert line.split() == ["KERNEL", wanted, wanted], line
+
+
+LARGE_PRODUCT_SCRIPT = """
+from burden import cli
+assert cli.main(["priors", "certified"]) == 0
+import numpy as np
+x = np.random.default_rng(1).normal(size=(1000, 1000))
+print("PRODUCT", float((x.T @ x)[0, 0] > 0))
+"""
+
+
+def test_a_process_with_the_command_lines_settings_survives_a_large_matrix_product():
+    """On an AMD CPU with AVX-512 the pinned Haswell kernel made numpy's OpenBLAS (0.3.34)
+    crash with a segmentation fault in any product of 1,000 x 1,000 matrices (OpenBLAS
+    issue #6021; config.OPENBLAS_KERNEL_UNSAFE_ON). A ``burden`` process's settings must
+    leave a large product running, on this CPU whatever it is."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-c", LARGE_PRODUCT_SCRIPT], env=env, check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-3000:])
+    assert "PRODUCT 1.0" in done.stdout
