@@ -11,8 +11,9 @@ tests agree. Environment variables override the defaults:
   make step and the SBC workers it starts) and the test suite use ``NUMBA_OPT_DEFAULT``
   when it is not set (``use_numba_opt_default``).
 - ``OPENBLAS_CORETYPE``: OpenBLAS's kernel. The command line and the test suite pin
-  ``OPENBLAS_KERNEL_DEFAULT`` when it is not set and the CPU can run it
-  (``use_openblas_kernel_default``), so that a seed gives the same draws on other CPUs.
+  ``OPENBLAS_KERNEL_DEFAULT`` when it is not set, where the CPU runs it and numpy's
+  OpenBLAS does not crash with it (``use_openblas_kernel_default``;
+  ``OPENBLAS_KERNEL_UNSAFE_ON``), so that a seed gives the same draws on other CPUs.
 - ``NPY_DISABLE_CPU_FEATURES``: numpy's SIMD loops left out. On CPUs with AVX-512 the
   command line and the test suite leave out numpy's AVX-512 loops when it is not set
   (``use_numpy_simd_default``), for the same reason.
