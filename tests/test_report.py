@@ -430,3 +430,41 @@ def test_forked_workers_draw_the_same_figures_as_one_process(tmp_path, monkeypat
             assert (tmp_path / "2" / rel).stat().st_size > 0
         assert ((tmp_path / "2" / r.csv).read_text()
                 == (tmp_path / "1" / r.csv).read_text())
+
+
+def test_the_slowest_figures_are_drawn_first_and_the_page_keeps_its_order(tmp_path, monkeypatch):
+    """``DRAWN_FIRST`` names real figures; they are drawn before the others (so a slow one
+    does not run alone at the end), and the results, files and data twins stay in the
+    page's order, each figure with its own data."""
+    from matplotlib.figure import Figure
+
+    from burden.report import figures
+    from burden.report.choices import ReportOptions
+
+    real = [f.id for f in figure_specs(synthetic_inputs(seed=1), build.ReportOptions())]
+    assert set(figures.DRAWN_FIRST) <= set(real)
+
+    ids = ["first_on_page", *reversed(figures.DRAWN_FIRST), "last_on_page"]
+    drawn = []
+
+    def spec(i, sid):
+        def data():
+            drawn.append(sid)
+            return pd.DataFrame({"x": range(3), "figure": sid})
+
+        def plot(d):
+            fig = Figure()
+            fig.add_subplot().plot(d["x"], d["x"] * i)
+            return fig
+
+        return figures._Spec(sid, "checks", sid, "caption", (), data, plot)
+
+    specs = [spec(i, sid) for i, sid in enumerate(ids)]
+    monkeypatch.setattr(figures, "figure_specs", lambda inp, opt: specs)
+    monkeypatch.setattr(figures, "_missing_reason", lambda inp, needs: "")
+    results = figures.render_figures(None, ReportOptions(), tmp_path, workers=1)
+    assert drawn == [*figures.DRAWN_FIRST, "first_on_page", "last_on_page"]
+    assert [r.id for r in results] == ids
+    for r in results:
+        assert r.csv == f"tables/figure_{r.id}.csv"
+        assert set(pd.read_csv(tmp_path / r.csv)["figure"]) == {r.id}
