@@ -297,7 +297,11 @@ def _cmd_priors(args: argparse.Namespace) -> int:
 
 
 def _add_sampler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"])
+    p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"],
+                   help="NUTS implementation: nutpie (the default; compiled once, cached "
+                        "between runs), pymc (PyMC's own) or numpyro (JAX; composition and "
+                        "production only: the other models refuse it, saying why). "
+                        "Measured: docs/performance.md")
     p.add_argument("--seed", type=int)
     p.add_argument("--draws", type=int)
     p.add_argument("--tune", type=int)

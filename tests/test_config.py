@@ -126,6 +126,68 @@ def test_nutpie_receives_the_mass_matrix_settings(monkeypatch):
     assert seen["adaptation"] == "low_rank" and seen["mass_matrix_gamma"] == 1e-3
 
 
+@pytest.mark.parametrize("module, name", [("deaths", "OpioidDeaths"),
+                                          ("certified", "CertifiedDeaths"),
+                                          ("markets", "MarketShares")])
+def test_a_model_refuses_a_sampler_measured_not_to_work_before_reading_data(module, name):
+    """numpyro failed on these three models (docs/performance.md, "numpyro (JAX)"): ``fit``
+    says so, naming what went wrong, before it reads a table or builds the model (the empty
+    data would fail otherwise)."""
+    import importlib
+
+    cls = getattr(importlib.import_module(f"burden.models.{module}"), name)
+    assert set(cls.refused_samplers) == {"numpyro"}
+    extra = {"production": object()} if name == "MarketShares" else {}
+    est = cls(**extra)
+    with pytest.raises(ConfigError, match=f"{name} cannot be fitted with nuts_sampler="
+                                          f"'numpyro': .*numpyro_fits.py.*use one of "
+                                          f"\\['nutpie', 'pymc'\\]"):
+        est.fit({}, sampler_config={"nuts_sampler": "numpyro"})
+    est = cls(sampler_config={"nuts_sampler": "numpyro"}, **extra)  # as the CLI builds it
+    with pytest.raises(ConfigError, match="cannot be fitted with nuts_sampler='numpyro'"):
+        est.fit({})
+
+
+def test_models_where_numpyro_works_do_not_refuse_it():
+    from burden.models.composition import OpioidComposition
+    from burden.models.production import OpiumProduction
+
+    for cls in (OpioidComposition, OpiumProduction):
+        assert cls.refused_samplers == {}
+    # the refusal is the model's, not the sampler config's
+    assert SamplerConfig.merge({"nuts_sampler": "numpyro"}).nuts_sampler == "numpyro"
+
+
+def test_numpyro_gets_one_jax_device_per_chain_or_says_why_not(monkeypatch, caplog):
+    """With fewer JAX devices than chains PyMC draws numpyro's chains one after another."""
+    import jax
+
+    from burden.models.base import jax_cpu_devices
+
+    class FakeConfig:  # jax.config's settings are read-only properties
+        jax_num_cpu_devices = -1
+
+        def __init__(self, started: bool):
+            self.started, self.calls = started, []
+
+        def update(self, key, value):
+            if self.started:
+                raise RuntimeError("jax_num_cpu_devices config should be updated before "
+                                   "backends are initialized")
+            self.calls.append((key, value))
+
+    fresh = FakeConfig(started=False)
+    monkeypatch.setattr(jax, "config", fresh)
+    assert jax_cpu_devices(4) and fresh.calls == [("jax_num_cpu_devices", 4)]
+    monkeypatch.setattr(jax, "config", FakeConfig(started=True))
+    monkeypatch.setattr(jax, "local_device_count", lambda: 1)
+    with caplog.at_level("WARNING", logger="burden.models.base"):
+        assert not jax_cpu_devices(4)
+    assert "one after another" in caplog.text and "1 CPU device" in caplog.text
+    monkeypatch.setattr(jax, "local_device_count", lambda: 4)
+    assert jax_cpu_devices(4)  # already enough
+
+
 def test_cli_names_an_unknown_key(capsys):
     from burden.cli import main
 

@@ -102,6 +102,31 @@ def nutpie_compile_settings() -> Iterator[None]:
         yield
 
 
+def jax_cpu_devices(chains: int) -> bool:
+    """Give JAX at least ``chains`` CPU devices, so that numpyro (through ``pm.sample``) runs
+    the chains in parallel: with fewer devices than chains PyMC draws them one after another
+    (composition: 91 s against 45 s, ``python analysis/numpyro_fits.py``, 2026-12-03). JAX
+    takes the setting only before its first computation in the process; later (a notebook
+    that already ran JAX) the devices stay as they are and this says so. True when there are
+    enough."""
+    import jax
+
+    if jax.config.jax_num_cpu_devices >= chains:
+        return True
+    try:
+        jax.config.update("jax_num_cpu_devices", chains)
+    except RuntimeError:
+        if jax.local_device_count() >= chains:
+            return True
+        log.warning("numpyro: JAX already runs with %d CPU device(s) in this process, fewer "
+                    "than the %d chains: they will be drawn one after another (set "
+                    "jax.config.update('jax_num_cpu_devices', %d) before any JAX "
+                    "computation to run them in parallel)", jax.local_device_count(), chains,
+                    chains)
+        return False
+    return True
+
+
 def compile_log() -> list[tuple[str, str, float]]:
     """Every model compilation of this process: (model type, structure key, seconds)."""
     return list(_COMPILE_LOG)
@@ -187,6 +212,9 @@ class BayesianEstimator(ABC):
     config_class: ClassVar[type[Config]]
     #: this model's sampler defaults
     default_sampler: ClassVar[SamplerConfig] = SamplerConfig()
+    #: samplers measured not to work on this model, each with what went wrong: ``fit``
+    #: refuses them (``ConfigError``) instead of sampling for minutes into garbage
+    refused_samplers: ClassVar[dict[str, str]] = {}
     #: schema of ``summary()``
     summary_schema: ClassVar[pa.DataFrameSchema | None] = None
 
@@ -300,6 +328,8 @@ class BayesianEstimator(ABC):
         if cfg.mass_matrix != "diag":
             log.warning("%s: PyMC's NUTS has only a diagonal mass matrix; mass_matrix=%r "
                         "is ignored", self._model_type, cfg.mass_matrix)
+        if cfg.nuts_sampler == "numpyro":
+            jax_cpu_devices(cfg.chains)
         start = time.perf_counter()
         with self.model:
             idata = pm.sample(progressbar=progressbar, **kwargs)
@@ -343,6 +373,12 @@ class BayesianEstimator(ABC):
         if progressbar is None:
             progressbar = sys.stderr.isatty()
         cfg = SamplerConfig.merge(sampler_config, self.sampler_config)
+        if cfg.nuts_sampler in self.refused_samplers:
+            others = [s for s in SamplerConfig.samplers if s not in self.refused_samplers]
+            raise ConfigError(
+                f"{type(self).__name__} cannot be fitted with nuts_sampler="
+                f"{cfg.nuts_sampler!r}: {self.refused_samplers[cfg.nuts_sampler]}; use one "
+                f"of {others}")
         prepared = self.prepare_data(data)
         hashes = {name: frame_hash(f) for name, f in prepared.items()}
         hashes.update(input_hashes or {})

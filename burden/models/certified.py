@@ -166,6 +166,11 @@ class CertifiedDeaths(BayesianEstimator):
     #: with the default (19 s of it tuning), in 4 s with 1e-3; on prior worlds the same
     default_sampler = SamplerConfig(draws=1000, tune=1000, chains=4, target_accept=0.9,
                                     mass_matrix="low_rank", mass_matrix_gamma=1e-3)
+    refused_samplers: ClassVar[dict[str, str]] = {"numpyro": (
+        "with numpyro every draw was divergent and the step size adapted to 0 (`python "
+        "analysis/numpyro_fits.py certified`, 2026-12-03; the cause was not found: the JAX "
+        "gradient is finite at the model's initial point; docs/performance.md, \"numpyro "
+        "(JAX)\")")}
     summary_schema = result_schemas.CERTIFIED_SUMMARY
 
     def __init__(self, model_config=None, sampler_config=None):

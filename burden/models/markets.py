@@ -33,6 +33,7 @@ import zlib
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -212,6 +213,12 @@ class MarketShares(BayesianEstimator):
     # 412-505). docs/models/shares.md
     default_sampler = SamplerConfig(draws=1000, tune=1000, chains=4, target_accept=0.99,
                                     mass_matrix="low_rank")
+    refused_samplers: ClassVar[dict[str, str]] = {"numpyro": (
+        "PyTensor's JAX backend has no gradient of the incomplete beta function (the printed "
+        "compositions' likelihood) with respect to its parameters: numpyro stops with "
+        "\"Betainc gradient with respect to a and b not supported\" (`python "
+        "analysis/numpyro_fits.py markets`, 2026-12-03; docs/performance.md, \"numpyro "
+        "(JAX)\")")}
     summary_schema = result_schemas.MARKET_SUMMARY
 
     def __init__(self, model_config: dict | MarketsConfig | None = None,
