@@ -232,7 +232,7 @@ class OpioidDeaths(BayesianEstimator):
     #: analysis/deaths_sampler_settings.py`, 2026-12-02 03:37-03:43 UTC; docs/models/deaths.md)
     default_sampler = SamplerConfig(draws=1200, tune=300, chains=4, target_accept=0.9)
     refused_samplers: ClassVar[dict[str, str]] = {"numpyro": (
-        "with numpyro every draw was divergent and the step size adapted to 0: the JAX "
+        "with numpyro every draw was divergent and the step size adapted to 0; the JAX "
         "gradient of the censored GBD zeros (gbd_below_half) is not finite at the model's "
         "initial point (`python analysis/numpyro_fits.py deaths` and `--gradient deaths`, "
         "2026-12-03; docs/performance.md, \"numpyro (JAX)\")")}
