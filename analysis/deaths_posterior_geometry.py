@@ -4,7 +4,8 @@ nutpie sees them: positive scales on the log scale), and the variables that load
 smallest and largest. With a diagonal mass matrix NUTS's step size is bounded by the
 narrowest direction (about the square root of the smallest eigenvalue) and its trajectory
 must span the widest (the square root of the largest), so their ratio is about the number
-of leapfrog steps a draw needs.
+of leapfrog steps a draw needs. It also prints how much of the step size's limit the
+narrowest directions alone carry (the share of the sum of 1 / eigenvalue^2).
 
     python analysis/deaths_posterior_geometry.py [FIT]
 
@@ -51,6 +52,16 @@ def main(path: str) -> None:
     print("smallest eigenvalues:", np.round(small, 4))
     print("largest eigenvalues:", np.round(large, 2))
     print(f"sqrt(largest / smallest) = {np.sqrt(large[0] / small[0]):.0f}")
+    # how much the narrowest directions alone limit the step: the leapfrog's energy error
+    # grows with the sum over directions of (step / width)^4, i.e. of 1 / eigenvalue^2
+    positive = values[values > 1e-8]
+    inverse_sq = 1.0 / positive ** 2
+    for k in (1, 3, 10, 50):
+        print(f"the {k} smallest carry {inverse_sq[:k].sum() / inverse_sq.sum():.0%} of the "
+              f"sum of 1 / eigenvalue^2 (without them the step could be "
+              f"{(1 - inverse_sq[:k].sum() / inverse_sq.sum()) ** -0.25:.2f} times as long)")
+    print(f"eigenvalues below 0.1: {(positive < 0.1).sum()}, above 2: {(positive > 2).sum()}, "
+          f"above 5: {(positive > 5).sum()}")
     for label, picks in (("smallest", np.flatnonzero(values > 1e-8)[:3]),
                          ("largest", np.arange(len(values))[-3:][::-1])):
         for k in picks:
