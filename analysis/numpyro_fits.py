@@ -1,4 +1,5 @@
-"""Why the package offers no numpyro sampler: each model fitted by numpyro's NUTS through
+"""Which models numpyro can fit (the deaths, certified and markets models refuse it since
+2026-12-03): each model fitted by numpyro's NUTS through
 ``pm.sample(nuts_sampler="numpyro")`` with the model's default sampler settings, printing the
 wall time (JAX compilation included), mean step size, max R-hat, min bulk ESS of the free
 variables and divergences, or the error. Nothing is saved.
@@ -11,7 +12,7 @@ PyTensor's Numba backend (what nutpie calls) against its JAX backend (what numpy
 one point and four at once (``jax.vmap``), and names the free variables whose JAX gradient is
 not finite there. Run on this project's processed tables (``make data``; markets needs
 ``models/production.nc``). Measured 2026-12-03: docs/performance.md, "numpyro (JAX): measured,
-not offered".
+refused where it fails".
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def fit(name: str) -> None:
     diag = fast_diagnostics.summarise_many(
         {v: np.asarray(post[v].values, float).reshape(post[v].shape[0], post[v].shape[1], -1)
          for v in post.data_vars})
-    print(f"{name} numpyro {CHAIN_METHOD} ({cfg.chains} x {cfg.draws} draws, {cfg.tune} tune): {wall:.1f} s "
-          f"with compilation, mean step size {float(stats['step_size'].mean()):.4f}, max R-hat "
+    print(f"{name} numpyro {CHAIN_METHOD} ({cfg.chains} x {cfg.draws} draws, {cfg.tune} tune): "
+          f"{wall:.1f} s with compilation, mean step size {float(stats['step_size'].mean()):.4f}, max R-hat "
           f"{max(np.nanmax(d['r_hat']) for d in diag.values()):.4f}, min bulk ESS "
           f"{min(np.nanmin(d['ess_bulk']) for d in diag.values()):.0f}, "
           f"{int(stats['diverging'].sum())} divergences")

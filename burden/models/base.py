@@ -105,11 +105,10 @@ def nutpie_compile_settings() -> Iterator[None]:
 def jax_cpu_devices(chains: int) -> bool:
     """Give JAX at least ``chains`` CPU devices, so that numpyro (through ``pm.sample``) runs
     the chains in parallel: with fewer devices than chains PyMC draws them one after another
-    (the composition fit sampled for 91 s so, 43 s in parallel, 2026-12-03; docs/
-    performance.md, "numpyro (JAX)"). JAX
-    takes the setting only before its first computation in the process; later (a notebook
-    that already ran JAX) the devices stay as they are and this says so. True when there are
-    enough."""
+    (the composition fit sampled for 91 s so, 43 s in parallel, 2026-12-03;
+    docs/performance.md, "numpyro (JAX)"). JAX takes the setting only before its first
+    computation in the process; later (a notebook that already ran JAX) the devices stay as
+    they are and this says so. True when there are enough."""
     import jax
 
     if jax.config.jax_num_cpu_devices >= chains:
