@@ -175,6 +175,7 @@ def test_deterministics_function_is_built_once_per_model_and_follows_its_data(mo
     storage.recompute_deterministics(model, post, ["y"],
                                      draws={"draw": [0]})
     assert len(builds) == 1
+    gc.collect()  # other tests' models still waiting for the collector go first
     n_models = len(storage._FUNCTIONS)
     del model
     gc.collect()

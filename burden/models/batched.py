@@ -14,11 +14,13 @@ same cost with a cold or a warm cache (the log densities, the recomputed Determi
 a compact save, and the posterior predictive draws of ``burden.models.posterior_predictive``).
 ``no_compile_mode`` is the same linker for code that must call PyMC's per-draw sampler
 (``sample_prior_predictive``: its random draws are the same as with Numba, to about
-1e-13, docs/performance.md "Summaries without compilation").
+1e-13, docs/performance.md "Summaries without compilation"). ``prior_draws`` draws a
+prior for many draws at once where the graph allows it (``vectorised_prior_values``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -126,22 +128,109 @@ def no_compile_mode():
 
 def prior_draws(model, draws: int, var_names: Sequence[str] | None = None,
                 random_seed=None):
-    """``pm.sample_prior_predictive(draws, var_names=..., random_seed=...)`` of ``model``
-    on PyTensor's Python linker (``no_compile_mode`` inside ``compiler_off``): the same
-    draws as with the default Numba backend (to about 1e-13), without compiling the
-    sampling function, but each draw runs the graph op by op in Python. Which is faster
-    depends on the graph and the number of draws (timing scripts, two runs of each, one
-    after the other, beside an SBC run, 2026-12-03 10:45-10:55 UTC): the deaths model's
-    2,000 prior draws took 12.5 and 15.6 s this way against 22.6 and 23.4 s with Numba;
-    the composition model's 1,000 took 13.6 and 10.9 s against 5.7 and 4.8 s with a warm
-    Numba cache and 58.9 and 59.9 s with an empty one (the fits use this function: a fresh
-    clone's cache is empty)."""
+    """``pm.sample_prior_predictive(draws, var_names=..., random_seed=...)`` of ``model``,
+    the same draws (to about 1e-13) and the same layout, computed without compiling.
+
+    When every random variable behind ``var_names`` is one of PyTensor's own
+    (``vectorised_prior_values``) all the draws come from one pass over the graph, drawn
+    for ``draws`` at once: the composition fit's 1,000 prior draws of ``theta``.
+    Otherwise (PyMC's symbolic distributions: ``CustomDist``, ``Censored``,
+    ``ZeroSumNormal`` ...) PyMC's sampler runs once per draw on PyTensor's Python linker
+    (``no_compile_mode`` inside ``compiler_off``), each draw running the graph op by op in
+    Python. That is still faster than compiling: the deaths model's 2,000 prior draws
+    took 12.5 and 15.6 s this way against 22.6 and 23.4 s with Numba; the composition
+    model's 1,000 took 13.6 and 10.9 s against 5.7 and 4.8 s with a warm Numba cache and
+    58.9 and 59.9 s with an empty one (timing scripts, two runs of each, one after the
+    other, beside an SBC run, 2026-12-03 10:45-10:55 UTC; a fresh clone's cache is
+    empty)."""
     import pymc as pm
 
+    values = vectorised_prior_values(model, draws, var_names, random_seed)
+    if values is not None:
+        return pm.to_inference_data(prior=values, model=model)
     with compiler_off(), model:
         return pm.sample_prior_predictive(draws, var_names=var_names,
                                           random_seed=random_seed,
                                           compile_kwargs={"mode": no_compile_mode()})
+
+
+def vectorised_prior_values(model, draws: int, var_names: Sequence[str] | None = None,
+                            random_seed=None) -> dict[str, np.ndarray] | None:
+    """The ``draws`` prior draws of ``var_names`` (default: every random variable and
+    Deterministic, as PyMC's) as ``{name: array with a leading draw axis}``, computed in
+    one call, or None when a random variable behind them is not one of PyTensor's own
+    ``RandomVariable`` ops (PyMC's symbolic distributions cannot be drawn for many draws
+    at once: ``vectorize_graph`` refuses their random generator input).
+
+    Every random variable is drawn with a leading dimension of ``draws`` (its size
+    becomes ``(draws, *batch shape)``; PyTensor writes every parameter of a random
+    variable with its batch dimensions, ``explicit_expand_dims``, so a parameter drawn
+    per draw lines up with that size) and every other operation is vectorised over that
+    dimension (``vectorize_graph``, node by node). PyTensor's own vectorisation of a
+    random variable is not used: it sizes the new draws by the first parameter only, so
+    ``Binomial(10, p)`` with a batched ``p`` is refused. The random generators are the
+    model's own, seeded as PyMC seeds them, and numpy fills an array of draws in the
+    order of successive calls: the values are those of ``pm.sample_prior_predictive``
+    with the same seed (tests/test_prior_draws.py). Composition model, 1,000 draws of
+    ``theta``: docs/performance.md, "Prior draws at once"."""
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.util import _get_seeds_per_chain, get_default_varnames
+    from pytensor.graph.replace import vectorize_graph
+    from pytensor.graph.traversal import ancestors, toposort
+    from pytensor.tensor.random.op import RandomVariable
+
+    wanted = (set(var_names) if var_names is not None
+              else {v.name for v in model.basic_RVs + model.deterministics})
+    names = sorted(get_default_varnames(wanted, include_transformed=False))
+    if set(names) != wanted or not wanted <= set(model.named_vars):
+        return None  # PyMC's path names what it does not recognise
+    outputs = [model[name] for name in names]
+    basic = set(model.basic_RVs)
+    used = [v for v in ancestors(outputs) if v in basic]
+    if not all(isinstance(v.owner.op, RandomVariable) for v in used):
+        return None
+    with compiler_off():  # shapes as in ``Model.eval_rv_shapes``, observed ones too
+        shape_fn = pytensor.function(
+            [], [pt.as_tensor(v.shape) for v in used],
+            givens=[(obs, model.rvs_to_values[obs]) for obs in model.observed_RVs],
+            mode=pytensor.compile.mode.FAST_COMPILE, on_unused_input="ignore")
+        shapes = {v.name: tuple(int(n) for n in s) for v, s in zip(used, shape_fn())}
+    new: dict = {}
+    for node in toposort(outputs):
+        inputs = [new.get(i, i) for i in node.inputs]
+        if node.outputs[-1] in basic:
+            rng, _, *params = inputs
+            rv = node.outputs[-1]
+            batch = shapes[rv.name][: rv.ndim - node.op.ndim_supp]
+            size = pt.as_tensor(np.array([draws, *batch], dtype="int64"))
+            outs = node.op.make_node(rng, size, *params).outputs
+        elif any(a is not b for a, b in zip(inputs, node.inputs, strict=True)):
+            changed = {a: b for a, b in zip(node.inputs, inputs, strict=True) if a is not b}
+            outs = vectorize_graph(node.outputs, replace=changed)
+        else:
+            continue
+        new.update(zip(node.outputs, outs, strict=True))
+    batched = [new.get(o, o) for o in outputs]
+    if model.potentials:
+        warnings.warn("The effect of Potentials on other parameters is ignored during prior "
+                      "predictive sampling. This is likely to lead to invalid or biased "
+                      "predictive samples.", UserWarning, stacklevel=3)
+    if random_seed is not None:
+        (random_seed,) = _get_seeds_per_chain(random_seed, 1)
+    with compiler_off():
+        fn = pm.pytensorf.compile([], batched, random_seed=random_seed,
+                                  mode=no_compile_mode(), accept_inplace=True)
+        with np.errstate(over="ignore"):  # _softplus: branches not taken
+            values = fn()
+    out = {}
+    for name, var, value in zip(names, outputs, values, strict=True):
+        value = np.asarray(value)
+        if value.ndim == var.ndim:  # no random variable behind it: the same every draw
+            value = np.broadcast_to(value, (draws, *value.shape)).copy()
+        out[name] = value
+    return out
 
 
 #: rewrites left out of a ``batched_function``'s optimizer: on the vectorised graph each
