@@ -93,6 +93,23 @@ def test_mass_matrix_gamma_goes_to_nutpie_only_with_the_low_rank_mass_matrix():
             SamplerConfig.merge({"mass_matrix": "low_rank", "mass_matrix_gamma": bad})
 
 
+def test_every_mass_matrix_offered_is_one_nutpie_takes_and_others_are_refused():
+    import importlib
+    import inspect
+    import typing
+
+    from burden.models.config import MASS_MATRICES
+
+    # nutpie's module: conftest swaps the package's function for one that refuses
+    sample = importlib.import_module("nutpie.sample").sample
+    takes = typing.get_args(inspect.signature(sample).parameters["adaptation"].annotation)
+    assert set(MASS_MATRICES) <= set(takes), takes
+    for kind in MASS_MATRICES:
+        assert SamplerConfig.merge({"mass_matrix": kind}).nutpie_kwargs() == {"adaptation": kind}
+    with pytest.raises(ConfigError, match="mass_matrix must be one of"):
+        SamplerConfig.merge({"mass_matrix": "dense"})
+
+
 def test_eigenvalue_cutoff_goes_to_nutpie_only_with_the_low_rank_mass_matrix():
     cut = SamplerConfig.merge({"mass_matrix": "low_rank", "mass_matrix_eigval_cutoff": 3})
     assert cut.nutpie_kwargs() == {"adaptation": "low_rank", "mass_matrix_eigval_cutoff": 3.0}

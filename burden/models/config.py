@@ -24,6 +24,9 @@ from typing import Any, ClassVar, Self
 from burden.errors import ConfigError
 
 NUTS_SAMPLERS = ("nutpie", "pymc", "numpyro")
+#: nutpie's mass-matrix adaptations (``nutpie.sample(adaptation=...)``) that ``SamplerConfig``
+#: offers
+MASS_MATRICES = ("diag", "draw_diag", "low_rank")
 
 
 class Prior:
@@ -188,9 +191,11 @@ class SamplerConfig(Config):
     #: processes for chains (PyMC's own default is CPUs / 2: one core on a 2-core machine);
     #: None = one per chain up to the number of CPUs
     cores: int | None = None
-    #: nutpie's mass matrix: "diag" (its default) or "low_rank" (diagonal plus a low-rank
-    #: correction learned in tuning: nutpie's ``adaptation="low_rank"``), for posteriors
-    #: with strongly correlated directions; PyMC's own sampler has only the diagonal one
+    #: nutpie's mass matrix: "diag" (its default: each coordinate's scale from its draws'
+    #: and its gradients' variances), "draw_diag" (from the draws' variances only) or
+    #: "low_rank" (diagonal plus a low-rank correction learned in tuning: nutpie's
+    #: ``adaptation="low_rank"``), for posteriors with strongly correlated directions;
+    #: PyMC's own sampler has only the diagonal one
     mass_matrix: str = "diag"
     #: nutpie's ``mass_matrix_gamma`` for the low-rank mass matrix (the regularisation of
     #: its eigenvalue estimate; unused with the diagonal one); None = nutpie's default (1e-5)
@@ -211,9 +216,9 @@ class SamplerConfig(Config):
                 raise ConfigError(f"SamplerConfig.{name} must be positive")
         if not 0 < self.target_accept < 1:
             raise ConfigError("SamplerConfig.target_accept must lie in (0, 1)")
-        if self.mass_matrix not in ("diag", "low_rank"):
-            raise ConfigError(f"SamplerConfig.mass_matrix must be 'diag' or 'low_rank', not "
-                              f"{self.mass_matrix!r}")
+        if self.mass_matrix not in MASS_MATRICES:
+            raise ConfigError(f"SamplerConfig.mass_matrix must be one of {MASS_MATRICES}, "
+                              f"not {self.mass_matrix!r}")
         if self.mass_matrix_gamma is not None:
             gamma = self.mass_matrix_gamma
             if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not gamma > 0:
