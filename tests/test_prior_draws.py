@@ -118,6 +118,21 @@ def test_symbolic_distributions_take_pymcs_own_path():
     assert vectorised_prior_values(model, 50, ["sigma"], 1) is not None
 
 
+def test_draws_inside_deterministics_and_custom_random_functions_take_pymcs_path():
+    """A draw inside a Deterministic is new at every PyMC draw (drawn at once it would be
+    one value repeated); a CustomDist's random function may not take a batched size."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Deterministic("noisy", mu + pm.Normal.dist(0.0, 1.0, size=2))
+        pm.CustomDist("c", mu, random=lambda m, rng=None, size=None: rng.normal(m, 1.0, size),
+                      logp=lambda v, m: pm.logp(pm.Normal.dist(m, 1.0), v))
+    assert vectorised_prior_values(model, 50, ["mu"], 1) is not None
+    for names in (["noisy"], ["c"]):
+        assert vectorised_prior_values(model, 50, names, 1) is None, names
+    ours = prior_draws(model, 50, var_names=["noisy"], random_seed=1)["prior"]["noisy"]
+    assert np.unique(ours.values[0, :, 0]).size == 50
+
+
 def test_unknown_names_and_potentials_behave_as_in_pymc():
     model = _toy_model(potential=True)
     with pytest.warns(UserWarning, match="Potentials"):

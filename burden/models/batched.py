@@ -158,9 +158,11 @@ def vectorised_prior_values(model, draws: int, var_names: Sequence[str] | None =
                             random_seed=None) -> dict[str, np.ndarray] | None:
     """The ``draws`` prior draws of ``var_names`` (default: every random variable and
     Deterministic, as PyMC's) as ``{name: array with a leading draw axis}``, computed in
-    one call, or None when a random variable behind them is not one of PyTensor's own
-    ``RandomVariable`` ops (PyMC's symbolic distributions cannot be drawn for many draws
-    at once: ``vectorize_graph`` refuses their random generator input).
+    one call, or None when a random draw behind them is not a model variable of one of
+    PyTensor's own ``RandomVariable`` ops: PyMC's symbolic distributions cannot be drawn
+    for many draws at once (``vectorize_graph`` refuses their random generator input), a
+    ``CustomDist``'s own random function need not take a batched size, and a draw inside
+    a Deterministic would be drawn once.
 
     Every random variable is drawn with a leading dimension of ``draws`` (its size
     becomes ``(draws, *batch shape)``; PyTensor writes every parameter of a random
@@ -176,10 +178,11 @@ def vectorised_prior_values(model, draws: int, var_names: Sequence[str] | None =
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
+    from pymc.distributions.custom import CustomDistRV
     from pymc.util import _get_seeds_per_chain, get_default_varnames
     from pytensor.graph.replace import vectorize_graph
     from pytensor.graph.traversal import ancestors, toposort
-    from pytensor.tensor.random.op import RandomVariable
+    from pytensor.tensor.random.op import RandomVariable, RNGConsumerOp
 
     wanted = (set(var_names) if var_names is not None
               else {v.name for v in model.basic_RVs + model.deterministics})
@@ -189,8 +192,14 @@ def vectorised_prior_values(model, draws: int, var_names: Sequence[str] | None =
     outputs = [model[name] for name in names]
     basic = set(model.basic_RVs)
     used = [v for v in ancestors(outputs) if v in basic]
-    if not all(isinstance(v.owner.op, RandomVariable) for v in used):
-        return None
+    for node in {v.owner for v in ancestors(outputs) if v.owner is not None}:
+        # every draw must be a model variable of PyTensor's kind: a random draw inside a
+        # Deterministic (``pm.Normal.dist``) would be drawn once here, and a CustomDist's
+        # own random function need not take a batched size
+        if isinstance(node.op, RNGConsumerOp) and not (
+                isinstance(node.op, RandomVariable) and not isinstance(node.op, CustomDistRV)
+                and node.outputs[-1] in basic):
+            return None
     with compiler_off():  # shapes as in ``Model.eval_rv_shapes``, observed ones too
         shape_fn = pytensor.function(
             [], [pt.as_tensor(v.shape) for v in used],
