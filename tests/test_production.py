@@ -201,6 +201,46 @@ def test_yield_varies_by_year_and_rejects_unknown_dynamics():
             {"production_measurements": table})
 
 
+def test_each_series_and_quantity_has_its_own_error_scale():
+    """Version 7: a row's error scale is its publisher family's for its quantity (area or
+    production), so a US area figure's log-likelihood moves with the US area scale only."""
+    table = pd.DataFrame([
+        _row("Afghanistan", "AFG", 2015, "production_t", 3300),  # UNODC production
+        _row("Afghanistan", "AFG", 2015, "cultivation_ha", 183000),  # UNODC area
+        _row("Afghanistan", "AFG", 2015, "production_t", 3800, publisher=CIA),  # US prod.
+        _row("Afghanistan", "AFG", 2015, "cultivation_ha", 201000, publisher=CIA),  # US area
+        _row("Afghanistan", "AFG", 2016, "share_of_world_area", 80),  # UNODC area (share)
+        _row("Afghanistan", "AFG", 2016, "yield_kg_per_ha", 40),  # UNODC production side
+    ])
+    model = OpiumProduction({"sources": ["AFG", "ROW"], "years": [2014, 2017]}
+                            ).build_model({"production_measurements": table})
+    assert model.named_vars_to_dims["obs_sigma"] == ("series", "error_quantity")
+    assert list(model.coords["series"]) == ["unodc", "us"]
+    assert list(model.coords["error_quantity"]) == ["production", "area"]
+    obs = model["obs_log_value"]
+    value_var = model.rvs_to_values[model["obs_sigma"]]
+    elementwise = model.logp(vars=[obs], sum=False)[0]
+    point = model.initial_point()
+    inputs = [v for v in model.value_vars if v is not value_var]
+    f = pytensor.function([value_var, *inputs], elementwise, on_unused_input="ignore")
+    rest = [point[v.name] for v in inputs]
+    base = np.full((2, 2), np.log(0.1))  # obs_sigma is sampled on the log scale
+    before = f(base, *rest)
+    # which rows' log-likelihood moves when one (series, quantity) scale moves
+    moved = {}
+    for series, quantity in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        changed = base.copy()
+        changed[series, quantity] = np.log(0.3)
+        moved[(series, quantity)] = np.flatnonzero(~np.isclose(f(changed, *rest), before))
+    kinds = prepare_measurements(table, ("AFG", "ROW"), (2014, 2017)).kind
+    assert kinds.tolist() == ["production", "area", "production", "area", "area_share",
+                              "yield"]
+    assert moved[(0, 0)].tolist() == [0, 5]  # UNODC production and yield
+    assert moved[(0, 1)].tolist() == [1, 4]  # UNODC area and area share
+    assert moved[(1, 0)].tolist() == [2]  # US production
+    assert moved[(1, 1)].tolist() == [3]  # US area
+
+
 def test_series_of_publishers():
     assert series_of("US Government (CIA World Factbook)") == "us"
     assert series_of("US DEA") == "us"

@@ -20,16 +20,17 @@ keeps one row and the usage table says which row each dropped copy repeats. A bo
 than 2,000 ha", "over 236,000 hectares") is a censored observation (``pm.Censored``), so
 posterior predictive draws cover it too.
 
-Each measurement has its own error by series (UNODC-family vs US-government estimates), a
-larger error for ``memory`` rows (recalled, unverified), a US-vs-UNODC bias, and Student-t
-tails so a garbled or conflicting row does not drag the fit. Log area follows a random
-walk: a step into a year in which the source is measured has a Student-t innovation, so the
-2001 and 2023 Afghan bans are single large shocks rather than smoothed dips; a step into a
-year without a measurement of the source has a Normal innovation (same scale), because
-exp(Student-t) has no finite mean: unconfirmed heavy-tailed shocks compounding over years
-without data made the posterior mean of production meaningless. Intervals still widen
-where there are no data. Rows that do not enter the likelihood are listed by
-``measurement_usage()`` with the reason.
+Each measurement has its own error by series (UNODC-family vs US-government estimates) and
+measured quantity (area or production, ``ERROR_QUANTITIES``), a larger error for ``memory``
+rows (recalled, unverified), a US-vs-UNODC bias, and Student-t tails so a garbled or
+conflicting row does not drag the fit. Log area follows a random walk: a step into a year
+in which the source is measured has a Student-t innovation, so the 2001 and 2023 Afghan
+bans are single large shocks rather than smoothed dips; a step into a year without a
+measurement of the source has a Normal innovation (same scale), because exp(Student-t) has
+no finite mean: unconfirmed heavy-tailed shocks compounding over years without data made
+the posterior mean of production meaningless. Intervals still widen where there are no
+data. Rows that do not enter the likelihood are listed by ``measurement_usage()`` with the
+reason.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ from burden.registry.markets import OPIUM_SOURCES
 #: Source countries, ISO3, plus the rest of the world (``registry.markets``).
 SOURCES: tuple[str, ...] = OPIUM_SOURCES
 YEARS: tuple[int, int] = (1998, 2024)
+
+#: What a measurement error scale is shared by, besides the publisher family: the measured
+#: quantity. Area: ``AREA_KINDS``; production: every other kind (production, its share of
+#: the world and yearly change, and the yield, which surveys publish with production).
+#: Version 7 (2026-12-04): with one scale per family, 6 of the 17 US-government area figures
+#: fell in the outer 10% of their leave-one-out predictive (LOO-PIT, docs/validation/
+#: checks.md), while the US production figures (0 of 8) and UNODC's did not: the US area
+#: estimates disagree with the rest more than its production estimates do.
+ERROR_QUANTITIES: tuple[str, ...] = ("production", "area")
+AREA_KINDS: tuple[str, ...] = ("area", "area_share")
 
 #: Rows of the curated table that name a group of sources instead of one ISO3.
 AGGREGATES: dict[str, tuple[str, ...]] = {
@@ -316,8 +327,8 @@ class ProductionPriors(Config):
         "run from 56.1 (2009) to 29.2 kg/ha (2010) in consecutive years, a log ratio of "
         "0.65; sd 0.3 leaves 0.6 at 2 sd", sigma=0.3)
     obs_sigma: Prior = prior(
-        "HalfNormal", "measurement error on the log scale, per series (UNODC, US)",
-        sigma=0.2)
+        "HalfNormal", "measurement error on the log scale, per series (UNODC, US) and "
+        "quantity (production, area)", sigma=0.2)
     memory_sigma: Prior = prior(
         "HalfNormal", "extra error of rows recalled, not read in a page (`memory`)",
         sigma=0.3)
@@ -385,11 +396,13 @@ class OpiumProduction(BayesianEstimator):
     """Latent opium production (tonnes) by source and year, world totals and shares."""
 
     _model_type = "opium_production"
-    _model_version = "6"  # 2: Student-t steps only into measured years; 3: typed configs;
+    _model_version = "7"  # 2: Student-t steps only into measured years; 3: typed configs;
     # 4: yield by country-year, republications counted once, bounds as pm.Censored;
     # 5: walks free where data pin levels, bridges and tails of innovations elsewhere
     # (``yield_centring="partial"``, an option since 2026-11-30, is not a new version: the
-    # default graph is version 5's); 6: bounds with Logistic errors, not Normal (2026-12-01)
+    # default graph is version 5's); 6: bounds with Logistic errors, not Normal (2026-12-01);
+    # 7: an error scale per series and quantity (area, production), not per series
+    # (2026-12-04, ``ERROR_QUANTITIES``)
     data_tables = ("production_measurements",)
     config_class = ProductionConfig
     # 2,000 draws: R-hat (max over ~800 quantities) reached 1.009-1.011 with 1,000 on seeds
@@ -431,13 +444,16 @@ class OpiumProduction(BayesianEstimator):
         sources, years = self.sources, self.years
         coords = {"source": list(sources), "year": years.tolist(),
                   "step": years[1:].tolist(), "series": ["unodc", "us"],
+                  "error_quantity": list(ERROR_QUANTITIES),
                   "bias_kind": ["production", "area"]}
+        quantity = np.isin(m.kind, AREA_KINDS).astype(int)  # index into ERROR_QUANTITIES
         with pm.Model(coords=coords) as model:
             # yield by country and year around a per-country mean (independent means: a
             # pooled mean mixed badly with only three countries measuring yield directly)
             partial = cfg.yield_centring == "partial"
             if partial:  # the measurement errors first: the yield walk's centring uses them
-                obs_sigma = pri.obs_sigma.create("obs_sigma", dims="series")
+                obs_sigma = pri.obs_sigma.create("obs_sigma",
+                                                 dims=("series", "error_quantity"))
             log_yield_mean = pri.log_yield.create("log_yield_kg_ha", dims="source")
             yield_year_sd = pri.yield_year_sd.create("yield_year_sd")
             log_yield = pm.Deterministic(
@@ -455,7 +471,7 @@ class OpiumProduction(BayesianEstimator):
                 dims=("source", "year"))
 
             if not partial:  # version 5's order of variables (the same draws for a seed)
-                obs_sigma = pri.obs_sigma.create("obs_sigma", dims="series")
+                obs_sigma = pri.obs_sigma.create("obs_sigma", dims=("series", "error_quantity"))
             memory_sigma = pri.memory_sigma.create("memory_sigma")
             us_bias = pri.us_bias.create("us_bias", dims="bias_kind")
 
@@ -464,7 +480,7 @@ class OpiumProduction(BayesianEstimator):
             is_area = np.isin(m.kind, ["area"]).astype(float)
             is_prod = np.isin(m.kind, ["production"]).astype(float)
             pred = pred + is_us * (is_prod * us_bias[0] + is_area * us_bias[1])
-            sd = pt.sqrt(cfg.obs_sd_floor ** 2 + obs_sigma[m.series] ** 2
+            sd = pt.sqrt(cfg.obs_sd_floor ** 2 + obs_sigma[m.series, quantity] ** 2
                          + m.memory * memory_sigma ** 2 + m.extra_sd ** 2)
 
             point = m.bound == ""
@@ -517,7 +533,8 @@ class OpiumProduction(BayesianEstimator):
                 # Centred where the walk's scale dwarfs the data's error, non-centred where
                 # the data say less than the walk's prior (small yield_year_sd: the funnel
                 # that left half of version 5's SBC fits divergent)
-                err2 = self.model_config.obs_sd_floor ** 2 + obs_sigma[0] ** 2
+                # (a UNODC production-side figure: yields are published with production)
+                err2 = self.model_config.obs_sd_floor ** 2 + obs_sigma[0, 0] ** 2
                 centring = pt.zeros(n) + sd ** 2 / (sd ** 2 + err2)
             return walk_levels(design, mean, pt.zeros(n) + sd, 1.0,
                                free_name="log_yield_free", innovation_name="yield_innovation",
