@@ -482,7 +482,8 @@ def test_prior_predictive_before_fit():
 # ---- parameter recovery on data simulated from the model -------------------------------
 TRUE_FIXED = {  # test inputs (the "truth" of the simulation), not claims about the world
     "rw_sigma": np.array([0.3, 0.2, 0.4, 0.25]),
-    "obs_sigma": np.array([0.08, 0.12]),
+    # series (UNODC, US) x quantity (production, area), version 7
+    "obs_sigma": np.array([[0.08, 0.10], [0.12, 0.20]]),
     "memory_sigma": 0.2,
     "us_bias": np.array([0.15, -0.1]),
     "yield_year_sd": 0.15,
