@@ -241,6 +241,39 @@ def test_each_series_and_quantity_has_its_own_error_scale():
     assert moved[(1, 1)].tolist() == [3]  # US area
 
 
+def test_partial_yield_centring_weighs_a_unodc_area_and_production_pair():
+    """``yield_centring = "partial"``: a pinned year's weight is its step's variance against
+    the error a UNODC area and production pair leaves on its yield (2 floor^2 + both UNODC
+    scales^2), so at fixed sampled values the yields move with either UNODC scale and
+    with neither US scale (before 2026-12-04 the weight ignored the area scale)."""
+    table = pd.DataFrame([
+        _row("Afghanistan", "AFG", 2015, "production_t", 3300),
+        _row("Afghanistan", "AFG", 2015, "cultivation_ha", 183000),
+        _row("Afghanistan", "AFG", 2016, "production_t", 4800),
+        _row("Afghanistan", "AFG", 2016, "cultivation_ha", 201000),
+        _row("Afghanistan", "AFG", 2016, "production_t", 5000, publisher=CIA),
+    ])
+    model = OpiumProduction({"sources": ["AFG", "ROW"], "years": [2014, 2017],
+                             "yield_centring": "partial"}
+                            ).build_model({"production_measurements": table})
+    assert list(model.coords["log_yield_free_at"]) == ["AFG 2015", "AFG 2016"]
+    [log_yield] = model.replace_rvs_by_values([model["log_yield_year"]])
+    value_var = model.rvs_to_values[model["obs_sigma"]]
+    inputs = [v for v in model.value_vars if v is not value_var]
+    f = pytensor.function([value_var, *inputs], log_yield, on_unused_input="ignore")
+    point = model.initial_point()
+    rest = [point[v.name] if v.name != "log_yield_free" else np.array([3.5, 4.0])
+            for v in inputs]
+    base = np.full((2, 2), np.log(0.1))  # obs_sigma is sampled on the log scale
+    before = f(base, *rest)
+    moved = {}
+    for series, quantity in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        changed = base.copy()
+        changed[series, quantity] = np.log(0.4)
+        moved[(series, quantity)] = not np.allclose(f(changed, *rest), before)
+    assert moved == {(0, 0): True, (0, 1): True, (1, 0): False, (1, 1): False}
+
+
 def test_series_of_publishers():
     assert series_of("US Government (CIA World Factbook)") == "us"
     assert series_of("US DEA") == "us"

@@ -381,7 +381,8 @@ class ProductionConfig(Config):
                    "'centred' the levels themselves, a funnel when yield_year_sd is small "
                    "(docs/validation/sbc.md); 'partial' centred to the degree the data pin "
                    "them against the walk's scale, w = s^2 / (s^2 + e^2) with s the "
-                   "yield_year_sd and e one UNODC figure's error (production_walk."
+                   "yield_year_sd and e^2 the error a UNODC area and production pair "
+                   "leaves on a yield (production_walk."
                    "walk_levels): fewer divergences in SBC, but the scale mixes slowly "
                    "(docs/models/shares.md, not the default)")
     priors: ProductionPriors = ProductionPriors()
@@ -529,12 +530,14 @@ class OpiumProduction(BayesianEstimator):
             centring = None
             if self.model_config.yield_centring == "partial":
                 # the Gaussian shrinkage weight of one pinned year (Papaspiliopoulos et al.
-                # 2007): its step's variance against one UNODC figure's error variance.
+                # 2007): its step's variance against the error variance a UNODC area and
+                # production pair leaves on that year's yield (area over production: two
+                # floors and both UNODC scales; version 7 has an area scale of its own).
                 # Centred where the walk's scale dwarfs the data's error, non-centred where
                 # the data say less than the walk's prior (small yield_year_sd: the funnel
                 # that left half of version 5's SBC fits divergent)
-                # (a UNODC production-side figure: yields are published with production)
-                err2 = self.model_config.obs_sd_floor ** 2 + obs_sigma[0, 0] ** 2
+                err2 = (2 * self.model_config.obs_sd_floor ** 2 + obs_sigma[0, 0] ** 2
+                        + obs_sigma[0, 1] ** 2)
                 centring = pt.zeros(n) + sd ** 2 / (sd ** 2 + err2)
             return walk_levels(design, mean, pt.zeros(n) + sd, 1.0,
                                free_name="log_yield_free", innovation_name="yield_innovation",
