@@ -201,6 +201,24 @@ def test_yield_varies_by_year_and_rejects_unknown_dynamics():
             {"production_measurements": table})
 
 
+def _each_error_scale_moved(model, output, fixed=None):
+    """{(series, quantity): (output before, output after)} when that one ``obs_sigma``
+    moves from 0.1 to 0.3, every other value at the model's initial point (or ``fixed``)."""
+    value_var = model.rvs_to_values[model["obs_sigma"]]
+    inputs = [v for v in model.value_vars if v is not value_var]
+    f = pytensor.function([value_var, *inputs], output, on_unused_input="ignore")
+    point = {**model.initial_point(), **(fixed or {})}
+    rest = [point[v.name] for v in inputs]
+    base = np.full((2, 2), np.log(0.1))  # obs_sigma is sampled on the log scale
+    before = f(base, *rest)
+    out = {}
+    for series, quantity in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        changed = base.copy()
+        changed[series, quantity] = np.log(0.3)
+        out[(series, quantity)] = (before, f(changed, *rest))
+    return out
+
+
 def test_each_series_and_quantity_has_its_own_error_scale():
     """Version 7: a row's error scale is its publisher family's for its quantity (area or
     production), so a US area figure's log-likelihood moves with the US area scale only."""
@@ -218,20 +236,10 @@ def test_each_series_and_quantity_has_its_own_error_scale():
     assert list(model.coords["series"]) == ["unodc", "us"]
     assert list(model.coords["error_quantity"]) == ["production", "area"]
     obs = model["obs_log_value"]
-    value_var = model.rvs_to_values[model["obs_sigma"]]
     elementwise = model.logp(vars=[obs], sum=False)[0]
-    point = model.initial_point()
-    inputs = [v for v in model.value_vars if v is not value_var]
-    f = pytensor.function([value_var, *inputs], elementwise, on_unused_input="ignore")
-    rest = [point[v.name] for v in inputs]
-    base = np.full((2, 2), np.log(0.1))  # obs_sigma is sampled on the log scale
-    before = f(base, *rest)
     # which rows' log-likelihood moves when one (series, quantity) scale moves
-    moved = {}
-    for series, quantity in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        changed = base.copy()
-        changed[series, quantity] = np.log(0.3)
-        moved[(series, quantity)] = np.flatnonzero(~np.isclose(f(changed, *rest), before))
+    moved = {key: np.flatnonzero(~np.isclose(after, before))
+             for key, (before, after) in _each_error_scale_moved(model, elementwise).items()}
     kinds = prepare_measurements(table, ("AFG", "ROW"), (2014, 2017)).kind
     assert kinds.tolist() == ["production", "area", "production", "area", "area_share",
                               "yield"]
@@ -258,19 +266,9 @@ def test_partial_yield_centring_weighs_a_unodc_area_and_production_pair():
                             ).build_model({"production_measurements": table})
     assert list(model.coords["log_yield_free_at"]) == ["AFG 2015", "AFG 2016"]
     [log_yield] = model.replace_rvs_by_values([model["log_yield_year"]])
-    value_var = model.rvs_to_values[model["obs_sigma"]]
-    inputs = [v for v in model.value_vars if v is not value_var]
-    f = pytensor.function([value_var, *inputs], log_yield, on_unused_input="ignore")
-    point = model.initial_point()
-    rest = [point[v.name] if v.name != "log_yield_free" else np.array([3.5, 4.0])
-            for v in inputs]
-    base = np.full((2, 2), np.log(0.1))  # obs_sigma is sampled on the log scale
-    before = f(base, *rest)
-    moved = {}
-    for series, quantity in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        changed = base.copy()
-        changed[series, quantity] = np.log(0.4)
-        moved[(series, quantity)] = not np.allclose(f(changed, *rest), before)
+    moved = {key: not np.allclose(after, before) for key, (before, after) in
+             _each_error_scale_moved(model, log_yield,
+                                     {"log_yield_free": np.array([3.5, 4.0])}).items()}
     assert moved == {(0, 0): True, (0, 1): True, (1, 0): False, (1, 1): False}
 
 
