@@ -1,10 +1,14 @@
 """Where a fit's divergent trajectories went: each log-density term at the start and at the
 end of every divergent trajectory, and the coordinates that moved most.
 
-    python analysis/divergent_trajectories.py FIT [SEED]
+    python analysis/divergent_trajectories.py FIT [SEED [OVERRIDES]]
 
 FIT is one of the pipeline's fits (``burden.fits.FITS``), fitted with its default settings
-and SEED (default: the model's) on this project's processed tables (``make data``; the
+and SEED (default: the model's; ``-`` for it when OVERRIDES follow), OVERRIDES a JSON
+object of sampler settings merged over the model's, whose ``"model_config"`` key, if any,
+is merged over the model's configuration instead (as in
+``analysis/deaths_sampler_settings.py``; for example ``'{"draws": 4000, "model_config":
+{"yield_centring": "partial"}}'``) on this project's processed tables (``make data``; the
 markets fit reads ``models/production.nc``). nutpie keeps each divergence's start and end
 (``store_divergences``); a term whose log density falls by thousands between the two is
 the wall the trajectory ran into. Nothing is saved. Used on the production fit, version
@@ -13,6 +17,7 @@ the wall the trajectory ran into. Nothing is saved. Used on the production fit, 
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -22,7 +27,7 @@ from burden import config
 from burden.fits import load_fit, read_tables, spec
 
 
-def divergent_fit(name: str, seed: int | None):
+def divergent_fit(name: str, seed: int | None, overrides: dict | None = None):
     """The fitted estimator, sampled with nutpie's divergence and unconstrained draws kept."""
     import nutpie
 
@@ -33,8 +38,10 @@ def divergent_fit(name: str, seed: int | None):
 
     s = spec(name)
     kwargs = {s.upstream: load_fit(s.upstream)} if s.upstream else {}
-    sampler = {"random_seed": seed} if seed is not None else None
-    est = s.estimator(None, sampler, **kwargs)
+    overrides = dict(overrides or {})
+    model_config = overrides.pop("model_config", None)
+    sampler = {**overrides, **({"random_seed": seed} if seed is not None else {})}
+    est = s.estimator(model_config, sampler or None, **kwargs)
     nutpie.sample = keeping
     try:
         est.fit(read_tables(s.estimator.data_tables), progressbar=False)
@@ -43,8 +50,8 @@ def divergent_fit(name: str, seed: int | None):
     return est
 
 
-def main(name: str, seed: int | None) -> None:
-    est = divergent_fit(name, seed)
+def main(name: str, seed: int | None, overrides: dict | None = None) -> None:
+    est = divergent_fit(name, seed, overrides)
     stats = est.idata["sample_stats"]
     diverging = stats["diverging"].values
     print(f"{name}: {int(diverging.sum())} divergences in {diverging.size} draws")
@@ -86,4 +93,6 @@ if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     config.use_process_defaults()
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    seed_arg = sys.argv[2] if len(sys.argv) > 2 else "-"
+    main(sys.argv[1], None if seed_arg == "-" else int(seed_arg),
+         json.loads(sys.argv[3]) if len(sys.argv) > 3 else None)
