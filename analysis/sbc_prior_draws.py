@@ -26,8 +26,8 @@ log_yield_year[MEX,2009]).
 parameters leave their band than the 95% point of Binomial(k, 0.05), the parameters
 taken as independent) fails on worlds alone: B more sets of worlds, each as many as the
 run's (or ``--null-worlds N``), drawn with another seed, their prior-only PITs
-band-tested as the run's are. A calibrated rule fails in at most 5% of the sets; where a variable's parameters move
-together (the years of one walk) it fails more often. The table gives that share and
+band-tested as the run's are. A calibrated rule fails in at most 5% of the sets; where
+a variable's parameters move together (the years of one walk) it fails more often. The table gives that share and
 the 95% point of the number of parameters out of band over the sets (the allowance the
 worlds' own dependence would need). Prior-only PITs are not fitted PITs: where the data
 pin a quantity its fitted PITs are less tied to the prior's dependence, so this is a
@@ -251,6 +251,11 @@ def main(argv: list[str] | None = None) -> None:
                          "own seed, whose first draws are the run's worlds; choose another")
     spec = spec_of_run(manifest)
     prior = prior_values(spec, args.draws, args.seed, tuple(args.variables))
+    missing = sorted(set(ranks["parameter"]) - set(prior))
+    if missing:  # another design (e.g. deaths with --countries-per-region): not comparable
+        raise SystemExit(f"{len(missing)} ranked parameters of the run have no prior draws "
+                         f"in the default {manifest['model']} design (first: {missing[0]}); "
+                         "this script reads runs of the default reduced design")
     params, variables = compare(ranks, prior_only_ranks(ranks, prior, args.seed),
                                 args.parameters)
     extra_table = None
