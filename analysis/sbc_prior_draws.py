@@ -49,7 +49,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from burden.validate import sbc
-from burden.validate.sbc_stats import read_sbc, summarise_uniformity, uniformity
+from burden.validate.sbc_stats import ecdf_band, read_sbc, summarise_uniformity, uniformity
 
 #: the seed of the fresh prior draws (not a run's seed: those draw the worlds themselves)
 DEFAULT_SEED = 777
@@ -186,12 +186,12 @@ def extra_variables(prior_ranks: pd.DataFrame, ranks: pd.DataFrame,
 
 def out_of_band(pits: np.ndarray) -> np.ndarray:
     """(k,) bool: which columns of ``pits`` (n, k) have an ECDF outside the simultaneous
-    band (``sbc_stats.uniformity``'s test, all columns at once)."""
-    from burden.validate.sbc_stats import BAND_PROB, _band
-
-    z, lower, upper = _band(int(pits.shape[0]), float(BAND_PROB))
-    ecdf = (np.sort(pits, axis=0)[:, :, None] <= z).mean(axis=0)  # (k, points)
-    return ((ecdf < lower) | (ecdf > upper)).any(axis=1)
+    band (``sbc_stats.ecdf_band``, the test ``uniformity`` applies)."""
+    out = np.empty(pits.shape[1], dtype=bool)
+    for j in range(pits.shape[1]):
+        band = ecdf_band(pits[:, j])
+        out[j] = bool(((band["ecdf"] < band["lower"]) | (band["ecdf"] > band["upper"])).any())
+    return out
 
 
 def null_sets(spec: sbc.SBCSpec, prior: dict[str, np.ndarray], n_worlds: int, sets: int,
