@@ -149,10 +149,12 @@ def compare(ranks: pd.DataFrame, prior_ranks: pd.DataFrame, wanted: list[str]
             "parameter": p,
             "fitted: pass": fitted_u.loc[p, "pass"],
             "fitted: excess": round(float(fitted_u.loc[p, "max_excess"]), 4),
+            "fitted: p": float(f'{fitted_u.loc[p, "p_value"]:.2g}'),
             "fitted: outside 90%": round(float(fitted_u.loc[p, "share_outside_90"]), 3),
             "fitted: mean PIT": round(float(fitted_u.loc[p, "mean_pit"]), 3),
             "prior-only: pass": prior_u.loc[p, "pass"],
             "prior-only: excess": round(float(prior_u.loc[p, "max_excess"]), 4),
+            "prior-only: p": float(f'{prior_u.loc[p, "p_value"]:.2g}'),
             "prior-only: outside 90%": round(float(prior_u.loc[p, "share_outside_90"]), 3),
             "prior-only: mean PIT": round(float(prior_u.loc[p, "mean_pit"]), 3),
             "Spearman(fitted, prior-only)": round(float(rho), 3)})
@@ -258,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--null-worlds", type=int, metavar="N",
                         help="worlds in each --null-sets set (default: the run's simulations)")
     args = parser.parse_args(argv)
-    ranks, _, _, manifest = read_sbc(args.run)
+    ranks, _, _, manifest = read_sbc(args.run, judge=False)
     if manifest["seed"] in (args.seed, args.seed + 1):
         raise SystemExit(f"--seed {args.seed}: it or the next seed (--null-sets) is the run's "
                          "own seed, whose first draws are the run's worlds; choose another")

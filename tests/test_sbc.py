@@ -237,6 +237,45 @@ def test_write_and_read_sbc_keep_failed_simulations(tmp_path):
         sbc_stats.read_sbc(tmp_path)
 
 
+def test_a_run_written_with_an_older_uniformity_table_is_judged_again(tmp_path):
+    """``read_sbc`` recomputes the uniformity table from the saved PITs: a run whose
+    uniformity.csv predates the p-values (and the band fix) is judged as a new one."""
+    ranks = _normal_sbc(60, 3)
+    sbc_stats.write_sbc(tmp_path, ranks, _sims_table(), _manifest())
+    old = pd.read_csv(tmp_path / "uniformity.csv").drop(columns="p_value")
+    old["pass"] = False  # a stale verdict on disk
+    old.to_csv(tmp_path / "uniformity.csv", index=False)
+    _, _, unif, _ = sbc_stats.read_sbc(tmp_path)
+    pd.testing.assert_frame_equal(unif, sbc_stats.uniformity(ranks))
+    assert unif["p_value"].between(0, 1).all()
+    summary = sbc_stats.summarise_uniformity(unif)
+    assert list(summary.columns) == ["variable", "parameters", "failed", "p_min", "level",
+                                     "pass"]
+    assert sbc_stats.read_sbc(tmp_path, judge=False)[2] is None
+
+
+def test_variable_verdict_is_the_smallest_p_value_against_005_over_k():
+    """Hand-set p-values: the variable fails at p_min <= 0.05 / k exactly, passes just
+    above, and a parameter without a verdict (a constant) is not counted in k."""
+    def table(p_values, passes):
+        return pd.DataFrame({"variable": "v", "parameter": [f"v[{i}]" for i in
+                                                            range(len(p_values))],
+                             "n": 100, "pass": passes, "p_value": p_values})
+
+    level = 0.05 / 4
+    at = sbc_stats.summarise_uniformity(table([level, 0.5, 0.9, 0.2], [False, True, True,
+                                                                       True]))
+    assert at.loc[0, "parameters"] == 4 and at.loc[0, "level"] == pytest.approx(level)
+    assert not at.loc[0, "pass"] and at.loc[0, "failed"] == 1
+    above = sbc_stats.summarise_uniformity(table([level * 1.01, 0.5, 0.9, 0.04],
+                                                 [True, True, True, False]))
+    assert above.loc[0, "pass"] and above.loc[0, "failed"] == 1  # out of band, not of rule
+    constant = sbc_stats.summarise_uniformity(table([0.02, 0.5, 0.9, np.nan],
+                                                    [False, True, True, None]))
+    assert constant.loc[0, "parameters"] == 3  # k = 3: level 0.0167 < 0.02, a pass
+    assert constant.loc[0, "pass"]
+
+
 def test_sbc_ecdf_plot_marks_what_the_band_test_fails():
     from matplotlib.figure import Figure
 

@@ -734,7 +734,7 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
 
     folder = Path(folder)
     try:
-        ranks_table, sims_table, _, manifest = sbc_stats.read_sbc(folder)
+        ranks_table, sims_table, _, manifest = sbc_stats.read_sbc(folder, judge=False)
     except FileNotFoundError as exc:
         raise SBCResumeError(f"--resume: {exc}") from exc
     wanted = {"model": spec.model, "seed": seed, "reduction": spec.reduction,

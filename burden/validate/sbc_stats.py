@@ -40,9 +40,11 @@ BAND_PROB = 0.95
 #: simulations used to calibrate the simultaneous band (arviz_stats' default is 1,000)
 BAND_SIMULATIONS = 2000
 #: uniform samples behind each band test's p-value (``band_p_values``): resolution
-#: 1 / 20,001 = 5e-5, against the smallest per-parameter level the variable rule uses,
-#: 0.05 / 108 = 4.6e-4 for the markets model's 108 ``us_share`` parameters
-#: (``summarise_uniformity``)
+#: 1 / 20,001 = 5e-5. The smallest per-parameter level the variable rule uses is
+#: 0.05 / 108 = 4.6e-4 (the markets model's 108 ``us_share`` parameters,
+#: ``summarise_uniformity``): about 9 null samples lie beyond it, so a p-value there
+#: carries a Monte Carlo error of about a third of itself; at 0.05 / 40 (production_t),
+#: 25 samples, a fifth. 100,000 would cost ~10 s per sample size in every report build.
 P_VALUE_SIMULATIONS = 20000
 #: the simultaneous band is evaluated at most at this many points (see ``_band``)
 BAND_MAX_POINTS = 200
@@ -167,7 +169,7 @@ def _band_statistic(pits: np.ndarray, z: np.ndarray) -> np.ndarray:
     twice the smallest binomial tail probability of the ECDF over the points ``z`` (the
     ``gamma`` of ``arviz_stats.ecdf_utils.simulate_confidence_bands``; the band at level
     ``prob`` is its ``prob`` quantile among uniform samples). Large: far from uniform."""
-    from scipy.special import bdtr
+    from scipy.special import bdtr, bdtrc
 
     pits = np.asarray(pits, dtype=float)
     m, n = pits.shape
@@ -178,8 +180,10 @@ def _band_statistic(pits: np.ndarray, z: np.ndarray) -> np.ndarray:
     lower_tail = bdtr(counts, n, z).min(axis=1)
     # P(count >= 0) = 1; scipy's bdtr(-1, ...) is NaN, and arviz_stats 1.3.3's
     # simulate_confidence_bands then drops the whole upper tail of a sample whose ECDF is
-    # 0 at the first point (about 37% of samples): here that point's tail is 1
-    upper_tail = np.where(counts > 0, 1 - bdtr(np.maximum(counts - 1, 0), n, z), 1.0)
+    # 0 at the first point (about 37% of samples): here that point's tail is 1. (It also
+    # counts values below z as int(ECDF x n), which floating point can round down by one;
+    # the counts here are integers from the start.)
+    upper_tail = np.where(counts > 0, bdtrc(np.maximum(counts - 1, 0), n, z), 1.0)
     upper_tail = upper_tail.min(axis=1)
     return 1 - 2 * np.minimum(lower_tail, upper_tail)
 
@@ -193,7 +197,9 @@ def _null_statistics(n: int, simulations: int) -> np.ndarray:
     chunk = max(1, 2_000_000 // max(n, 1))
     out = [_band_statistic(rng.uniform(size=(min(chunk, simulations - start), n)), z)
            for start in range(0, simulations, chunk)]
-    return np.sort(np.concatenate(out))
+    null = np.sort(np.concatenate(out))
+    null.setflags(write=False)  # cached: shared by every caller
+    return null
 
 
 def band_p_values(pits: np.ndarray) -> np.ndarray:
@@ -243,6 +249,7 @@ def uniformity(table: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFrame:
     rows = []
     for (variable, parameter), group in ok.groupby(["variable", "parameter"], sort=False):
         pit = group["pit"].to_numpy(float)
+        pit = pit[np.isfinite(pit)]  # as ecdf_band does
         constant = "true" in group and group["true"].nunique() == 1 and len(group) > 1
         if pit.size < 2 or constant:  # nothing to test (or a constant): no verdict
             rows.append({"variable": variable, "parameter": parameter, "n": int(pit.size),
@@ -277,9 +284,9 @@ def summarise_uniformity(unif: pd.DataFrame, prob: float = BAND_PROB) -> pd.Data
     1 - ``prob`` whatever the dependence between its parameters. Parameters of a random
     walk or of shares that sum to one depend on each other across simulations, so counting
     band exits against Binomial(k, 1 - ``prob``), the rule used before 2026-12-04, failed
-    calibrated variables far more often than 5%: 12-25% of sets of prior worlds alone for
-    production's ``production_t`` and ``log_area_free`` and the markets model's
-    ``us_share`` (``analysis/sbc_prior_draws.py --null-sets``; docs/validation/sbc.md).
+    calibrated variables far more often than 5%: 11-25% of sets of prior worlds alone for
+    production's ``production_t`` and ``log_area_free``, the markets model's ``us_share``
+    and certified's ``deaths`` and heroin curve (``analysis/sbc_prior_draws.py --null-sets``; docs/validation/sbc.md).
     The price is power: one parameter must leave a band about k times narrower in
     probability, so a variable-wide small bias shows up less; ``failed`` and the per-
     parameter table still show it."""
@@ -321,10 +328,12 @@ def write_sbc(folder: Path, ranks_table: pd.DataFrame, sims: pd.DataFrame,
     return out
 
 
-def read_sbc(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+def read_sbc(folder: Path, judge: bool = True
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, dict]:
     """(ranks, sims, uniformity, manifest) of a run written by ``write_sbc``, the
     uniformity table recomputed from the ranks; a folder without its manifest raises (the
-    run's date and settings would be unknown)."""
+    run's date and settings would be unknown). ``judge=False`` skips the uniformity table
+    (None), for callers that only need the ranks (``--resume``)."""
     out = paths(folder)
     if not out["manifest"].exists():
         raise FileNotFoundError(f"{out['manifest']} not found: no complete SBC run in "
@@ -341,5 +350,5 @@ def read_sbc(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, di
     # judged again from the saved PITs rather than read from uniformity.csv, so a run
     # written before a change to the band test (2026-12-04: the NaN upper tail above,
     # p-values) is judged as a new run would be
-    unif = uniformity(ranks_table)
+    unif = uniformity(ranks_table) if judge else None
     return ranks_table, sims, unif, manifest
