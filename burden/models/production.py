@@ -385,12 +385,22 @@ class ProductionConfig(Config):
                    "leaves on a yield (production_walk."
                    "walk_levels): fewer divergences in SBC, but the scale mixes slowly "
                    "(docs/models/shares.md, not the default)")
+    anchor_centring: str = setting(
+        "centred", "how each area walk's anchor level is sampled: 'centred' the level "
+                   "(anchor_log_ha); 'non-centred' its standardised value (anchor_std, "
+                   "anchor_log_ha then a Deterministic). The anchor of a source never "
+                   "measured alone (ROW) has a prior sd that grows with its walk scale "
+                   "rw_sigma: centred, the two form a funnel where ROW's area is far below "
+                   "what world totals can see (docs/models/shares.md, not the default)")
     priors: ProductionPriors = ProductionPriors()
 
     def __post_init__(self):
         if self.yield_centring not in ("partial", "centred"):
             raise ConfigError("ProductionConfig.yield_centring must be 'partial' or "
                               f"'centred', not {self.yield_centring!r}")
+        if self.anchor_centring not in ("centred", "non-centred"):
+            raise ConfigError("ProductionConfig.anchor_centring must be 'centred' or "
+                              f"'non-centred', not {self.anchor_centring!r}")
 
 
 class OpiumProduction(BayesianEstimator):
@@ -623,8 +633,13 @@ class OpiumProduction(BayesianEstimator):
             raise ConfigError("priors.initial_log_ha must be Normal (the walk conditions on it)")
         mu, s0 = init["mu"], init["sigma"]
         prior_sd = pt.sqrt(s0 ** 2 + anchor * rw_sigma ** 2)  # anchor = 0 unless a start
-        anchor_level = pm.Normal("anchor_log_ha", mu, pt.where(start, prior_sd, s0),
-                                 dims="source")
+        anchor_sd = pt.where(start, prior_sd, s0)
+        if cfg.anchor_centring == "non-centred":
+            anchor_std = pm.Normal("anchor_std", 0.0, 1.0, dims="source")
+            anchor_level = pm.Deterministic("anchor_log_ha", mu + anchor_sd * anchor_std,
+                                            dims="source")
+        else:
+            anchor_level = pm.Normal("anchor_log_ha", mu, anchor_sd, dims="source")
         starts = None
         if start.any():
             idx = np.flatnonzero(start)
@@ -688,7 +703,8 @@ class OpiumProduction(BayesianEstimator):
         return pred
 
     def diagnostic_vars(self) -> list[str]:
-        names = ["anchor_log_ha", "start_innovation", "log_area_free", "area_innovation",
+        names = ["anchor_log_ha", "anchor_std", "start_innovation", "log_area_free",
+                 "area_innovation",
                  "log_yield_free",
                  "yield_innovation", "log_yield_centred"]
         present = [n for n in names if n in self.posterior]
