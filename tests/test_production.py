@@ -319,6 +319,26 @@ def _walk_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _prior_log_draws(model, log_name: str, draws: int = 4000) -> np.ndarray:
+    """(draws, columns) prior draws of ``log_name`` (a log quantity) and of log area, every
+    element a column (seed 5)."""
+    with model, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # CustomDist's random in object mode
+        prior = pm.sample_prior_predictive(draws, var_names=[log_name, "area_ha"],
+                                           random_seed=5)
+    return np.concatenate([prior["prior"][log_name].values.reshape(draws, -1),
+                           np.log(prior["prior"]["area_ha"].values.reshape(draws, -1))],
+                          axis=1)
+
+
+def _quantile_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest gap between the 10%, 50% and 90% points of two samples, column by column,
+    in units of the second's interquartile range."""
+    iqr = np.subtract(*np.quantile(b, [0.75, 0.25], axis=0))
+    q = [0.1, 0.5, 0.9]
+    return float((np.abs(np.quantile(a, q, axis=0) - np.quantile(b, q, axis=0)) / iqr).max())
+
+
 def test_mixed_and_innovation_walks_have_the_same_prior():
     """The two parameterisations of the area and yield walks are one model: prior draws of
     log area and log yield agree by source and year (10%, 50%, 90% points, 4,000 draws
@@ -334,18 +354,10 @@ def test_mixed_and_innovation_walks_have_the_same_prior():
             assert {"log_area_free", "log_yield_free", "area_innovation"} <= free
             assert any(label.startswith("MMR 2003-2008") for label in
                        model.coords["area_innovation_at"])
-        with model, warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # CustomDist's random in object mode
-            prior = pm.sample_prior_predictive(4000, var_names=["log_yield_year", "area_ha"],
-                                               random_seed=5)
-        draws[form] = np.concatenate([
-            prior["prior"]["log_yield_year"].values.reshape(4000, -1),
-            np.log(prior["prior"]["area_ha"].values.reshape(4000, -1))], axis=1)
+        draws[form] = _prior_log_draws(model, "log_yield_year")
     a, b = draws["mixed"], draws["innovations"]
-    iqr = np.subtract(*np.quantile(b, [0.75, 0.25], axis=0))
-    q = [0.1, 0.5, 0.9]
-    gap = np.abs(np.quantile(a, q, axis=0) - np.quantile(b, q, axis=0)) / iqr
-    assert gap.max() < 0.15, gap.max()
+    gap = _quantile_gap(a, b)
+    assert gap < 0.15, gap
     # and the spread grows along a walk without data (ROW, the last columns)
     assert a[:, -1].std() > a[:, -(SMALL_YEARS[1] - SMALL_YEARS[0] + 1)].std()
 
@@ -475,18 +487,10 @@ def test_non_centred_anchors_are_the_same_prior():
         free = {v.name for v in model.free_RVs}
         assert ("anchor_std" in free) == (form == "non-centred")
         assert ("anchor_log_ha" in free) == (form == "centred")
-        with model, warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # CustomDist's random in object mode
-            prior = pm.sample_prior_predictive(4000, var_names=["anchor_log_ha", "area_ha"],
-                                               random_seed=5)
-        draws[form] = np.concatenate([
-            prior["prior"]["anchor_log_ha"].values.reshape(4000, -1),
-            np.log(prior["prior"]["area_ha"].values.reshape(4000, -1))], axis=1)
+        draws[form] = _prior_log_draws(model, "anchor_log_ha")
     a, b = draws["non-centred"], draws["centred"]
-    iqr = np.subtract(*np.quantile(b, [0.75, 0.25], axis=0))
-    q = [0.1, 0.5, 0.9]
-    gap = np.abs(np.quantile(a, q, axis=0) - np.quantile(b, q, axis=0)) / iqr
-    assert gap.max() < 0.15, gap.max()
+    gap = _quantile_gap(a, b)
+    assert gap < 0.15, gap
     # ROW's anchor (last source) is wider than a measured source's: its sd grows with
     # its walk scale
     assert a[:, len(SMALL_SOURCES) - 1].std() > a[:, 0].std()
