@@ -286,7 +286,8 @@ def summarise_uniformity(unif: pd.DataFrame, prob: float = BAND_PROB) -> pd.Data
     band exits against Binomial(k, 1 - ``prob``), the rule used before 2026-12-04, failed
     calibrated variables far more often than 5%: 11-25% of sets of prior worlds alone for
     production's ``production_t`` and ``log_area_free``, the markets model's ``us_share``
-    and certified's ``deaths`` and heroin curve (``analysis/sbc_prior_draws.py --null-sets``; docs/validation/sbc.md).
+    and certified's ``deaths`` and heroin curve (``analysis/sbc_prior_draws.py
+    --null-sets``; docs/validation/sbc.md).
     The price is power: one parameter must leave a band about k times narrower in
     probability, so a variable-wide small bias shows up less; ``failed`` and the per-
     parameter table still show it."""
