@@ -496,20 +496,24 @@ def test_non_centred_anchors_are_the_same_prior():
     assert a[:, len(SMALL_SOURCES) - 1].std() > a[:, 0].std()
 
 
-def test_area_walk_log_density_is_the_walk_prior():
+@pytest.mark.parametrize("anchor_centring", ["non-centred", "centred"])
+def test_area_walk_log_density_is_the_walk_prior(anchor_centring):
     """The whole area walk of a model (anchors, ROW's middle-year anchor and conditional
     first year, free levels, bridges, tails) has the walk's log density of log area: the
     first-level prior in each source's anchor year (1998 for ROW), then Student-t steps
     between measured years and Normal steps elsewhere (differences between points at fixed
-    rw_sigma, where the Jacobian is constant)."""
+    rw_sigma, where the Jacobian is constant: with non-centred anchors it is the anchors'
+    prior sds, which depend on rw_sigma only)."""
     from scipy import stats
 
-    est = OpiumProduction({"sources": SMALL_SOURCES, "years": SMALL_YEARS})
+    est = OpiumProduction({"sources": SMALL_SOURCES, "years": SMALL_YEARS,
+                           "anchor_centring": anchor_centring})
     data = {"production_measurements": _walk_table()}
     model = est.build_model(data)
     m = est.measurements(data)
     assert model["anchor_year"].get_value()[-1] > SMALL_YEARS[0]  # ROW: the middle year
-    walk_vars = [model[n] for n in ("anchor_log_ha", "start_innovation", "log_area_free",
+    anchor = "anchor_log_ha" if anchor_centring == "centred" else "anchor_std"
+    walk_vars = [model[n] for n in (anchor, "start_innovation", "log_area_free",
                                     "area_innovation")]
     [log_area] = model.replace_rvs_by_values([pt.log(model["area_ha"])])
     fn = pytensor.function(model.value_vars, [model.logp(vars=walk_vars), log_area],
@@ -523,7 +527,8 @@ def test_area_walk_log_density_is_the_walk_prior():
     model_logp, walk_logp = [], []
     for _ in range(3):
         point = {n: rng.normal(size=np.shape(ip[n])) for n in names}
-        point["anchor_log_ha"] = point["anchor_log_ha"] + 8.0
+        if anchor_centring == "centred":  # standardised anchors are N(0, 1) already
+            point["anchor_log_ha"] = point["anchor_log_ha"] + 8.0
         point["rw_sigma_log__"] = np.log(sigma)
         total, x = fn(*[point[n] for n in names])
         model_logp.append(float(total))
