@@ -1,6 +1,6 @@
 """The production model's parameterisations on the recovery test's simulated worlds.
 
-    python analysis/production_recovery_forms.py [SEEDS] [DRAWS]
+    python analysis/production_recovery_forms.py [SEEDS] [DRAWS] [--weights]
 
 SEEDS (default ``11,12,13,14,15``, the recovery test's ``RECOVERY_SEEDS``) names the
 simulated data sets of ``tests/test_production.py`` (``_simulate``: four sources,
@@ -11,6 +11,14 @@ walks' anchors centred or not (``anchor_centring``): the same prior, other coord
 Prints one line a fit: max R-hat and min bulk ESS with the worst variables, divergences,
 the true values inside their central 90% intervals (the test's count) and the fit's wall
 time. Run from the project folder (it imports the test module). Nothing is saved.
+
+``--weights`` fits the partial yield walk (anchors non-centred) with other centring weights
+instead, subclasses defined here (each with its own model type, so each compiles its own
+sampler): constant weights 0, 0.5 and 0.8 (no dependence on any parameter), and a weight
+per source from every figure that pins its yields (a yield figure adds 1 / (floor^2 +
+sigma_production^2) to a pinned year's precision, an area and production pair of a series
+1 / (2 floor^2 + sigma_production^2 + sigma_area^2); the error variance is one over the
+mean precision of the source's pinned years).
 """
 
 from __future__ import annotations
@@ -20,11 +28,15 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+import pytensor.tensor as pt
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import test_production as tp
 
 from burden.models.production import OpiumProduction
+from burden.models.production_walk import walk_design, walk_levels
 
 FORMS = {
     "yield centred, anchor centred": {"yield_centring": "centred",
@@ -38,11 +50,77 @@ FORMS = {
 }
 
 
-def main(seeds: list[int], draws: int) -> None:
+PARTIAL = FORMS["yield partial, anchor non-centred"]
+
+
+class _WeightedYieldWalk(OpiumProduction):
+    """The partial yield walk with the centring weight of ``weight`` (source,)."""
+
+    def weight(self, m, sd, obs_sigma):
+        raise NotImplementedError
+
+    def _log_yield(self, m, mean, sd, obs_sigma):
+        n, n_years = len(self.sources), len(self.years)
+        design = walk_design(self.yield_pinned_years(m), np.zeros(n, dtype=int),
+                             np.zeros((n, n_years - 1), dtype=bool))
+        return walk_levels(design, mean, pt.zeros(n) + sd, 1.0, free_name="log_yield_free",
+                           innovation_name="yield_innovation", sources=list(self.sources),
+                           years=self.years.tolist(),
+                           centring=pt.zeros(n) + self.weight(m, sd, obs_sigma))
+
+
+def constant_weight(w: float) -> type[OpiumProduction]:
+    class Constant(_WeightedYieldWalk):
+        _model_type = f"opium_production_constant_weight_{w}"
+
+        def weight(self, m, sd, obs_sigma):
+            return w
+    return Constant
+
+
+class EveryFigureWeight(_WeightedYieldWalk):
+    _model_type = "opium_production_every_figure_weight"
+
+    def weight(self, m, sd, obs_sigma):
+        n, n_years = len(self.sources), len(self.years)
+        pinned = self.yield_pinned_years(m)
+        single = m.members.sum(1) == 1
+        count = {}
+        for key, kinds in (("yield", ("yield",)), ("area", ("area",)),
+                           ("production", ("production", "share"))):
+            for series in (0, 1):
+                c = np.zeros((n, n_years))
+                for row in np.flatnonzero(single & np.isin(m.kind, kinds)
+                                          & (m.series == series)):
+                    c[np.flatnonzero(m.members[row])[0], m.year_idx[row]] += 1
+                count[key, series] = c
+        floor2 = self.model_config.obs_sd_floor ** 2
+        precision = 0.0
+        for series in (0, 1):
+            pair = (count["area", series] > 0) & (count["production", series] > 0)
+            precision = (precision
+                         + count["yield", series] / (floor2 + obs_sigma[series, 0] ** 2)
+                         + pair / (2 * floor2 + obs_sigma[series, 0] ** 2
+                                   + obs_sigma[series, 1] ** 2))
+        mean_precision = (precision * pinned).sum(axis=1) / np.maximum(pinned.sum(1), 1)
+        return sd ** 2 / (sd ** 2 + 1.0 / pt.maximum(mean_precision, 1e-12))
+
+
+WEIGHTED = {
+    "partial, constant weight 0": constant_weight(0.0),
+    "partial, constant weight 0.5": constant_weight(0.5),
+    "partial, constant weight 0.8": constant_weight(0.8),
+    "partial, weight from every figure": EveryFigureWeight,
+}
+
+
+def main(seeds: list[int], draws: int, weights: bool = False) -> None:
+    forms = ({name: (cls, PARTIAL) for name, cls in WEIGHTED.items()} if weights
+             else {name: (OpiumProduction, form) for name, form in FORMS.items()})
     for seed in seeds:
         table, truth = tp._simulate(seed)
-        for name, form in FORMS.items():
-            est = OpiumProduction(
+        for name, (cls, form) in forms.items():
+            est = cls(
                 {"sources": tp.SMALL_SOURCES, "years": tp.SMALL_YEARS, **form},
                 {**tp.SMALL_SAMPLER, "random_seed": seed, "draws": draws})
             start = time.perf_counter()
@@ -58,6 +136,6 @@ def main(seeds: list[int], draws: int) -> None:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--weights"]
     main([int(s) for s in (args[0] if args else "11,12,13,14,15").split(",")],
-         int(args[1]) if len(args) > 1 else 400)
+         int(args[1]) if len(args) > 1 else 400, weights="--weights" in sys.argv)
