@@ -18,7 +18,8 @@ sampler): constant weights 0, 0.5 and 0.8 (no dependence on any parameter), and 
 per source from every figure that pins its yields (a yield figure adds 1 / (floor^2 +
 sigma_production^2) to a pinned year's precision, an area and production pair of a series
 1 / (2 floor^2 + sigma_production^2 + sigma_area^2); the error variance is one over the
-mean precision of the source's pinned years).
+mean precision of the source's pinned years), and s^2 / (s^2 + 0.0214), which moves with
+``yield_year_sd`` only (0.0214: the pair error variance at the test's true scales).
 """
 
 from __future__ import annotations
@@ -106,11 +107,23 @@ class EveryFigureWeight(_WeightedYieldWalk):
         return sd ** 2 / (sd ** 2 + 1.0 / pt.maximum(mean_precision, 1e-12))
 
 
+class ScaleOnlyWeight(_WeightedYieldWalk):
+    """s^2 / (s^2 + e^2) with e^2 fixed at 0.0214, the pair error variance at the recovery
+    test's true error scales (``TRUE_FIXED``: 2 x 0.05^2 + 0.08^2 + 0.10^2): the weight
+    moves with ``yield_year_sd`` only. A diagnostic (it reads the test's truth)."""
+
+    _model_type = "opium_production_scale_only_weight"
+
+    def weight(self, m, sd, obs_sigma):
+        return sd ** 2 / (sd ** 2 + 0.0214)
+
+
 WEIGHTED = {
     "partial, constant weight 0": constant_weight(0.0),
     "partial, constant weight 0.5": constant_weight(0.5),
     "partial, constant weight 0.8": constant_weight(0.8),
     "partial, weight from every figure": EveryFigureWeight,
+    "partial, weight of yield_year_sd only": ScaleOnlyWeight,
 }
 
 
