@@ -1,6 +1,6 @@
 """The production model's parameterisations on the recovery test's simulated worlds.
 
-    python analysis/production_recovery_forms.py [SEEDS] [DRAWS] [--weights]
+    python analysis/production_recovery_forms.py [SEEDS] [DRAWS] [--weights | --options]
 
 SEEDS (default ``11,12,13,14,15``, the recovery test's ``RECOVERY_SEEDS``) names the
 simulated data sets of ``tests/test_production.py`` (``_simulate``: four sources,
@@ -20,6 +20,9 @@ sigma_production^2) to a pinned year's precision, an area and production pair of
 1 / (2 floor^2 + sigma_production^2 + sigma_area^2); the error variance is one over the
 mean precision of the source's pinned years), and s^2 / (s^2 + 0.0214), which moves with
 ``yield_year_sd`` only (0.0214: the pair error variance at the test's true scales).
+
+``--options`` fits the model's own other yield centrings instead, anchors non-centred:
+``"constant"`` with weight 0.5 and ``"floors"`` (``ProductionConfig.yield_centring``).
 """
 
 from __future__ import annotations
@@ -52,6 +55,15 @@ FORMS = {
 
 
 PARTIAL = FORMS["yield partial, anchor non-centred"]
+
+#: ``--options``: the model's other yield centrings (anchors non-centred), as options
+OPTION_FORMS = {
+    "yield constant 0.5, anchor non-centred": {
+        "yield_centring": "constant", "yield_centring_weight": 0.5,
+        "anchor_centring": "non-centred"},
+    "yield floors, anchor non-centred": {"yield_centring": "floors",
+                                         "anchor_centring": "non-centred"},
+}
 
 
 class _WeightedYieldWalk(OpiumProduction):
@@ -127,9 +139,13 @@ WEIGHTED = {
 }
 
 
-def main(seeds: list[int], draws: int, weights: bool = False) -> None:
-    forms = ({name: (cls, PARTIAL) for name, cls in WEIGHTED.items()} if weights
-             else {name: (OpiumProduction, form) for name, form in FORMS.items()})
+def main(seeds: list[int], draws: int, weights: bool = False, options: bool = False
+         ) -> None:
+    if weights:
+        forms = {name: (cls, PARTIAL) for name, cls in WEIGHTED.items()}
+    else:
+        forms = {name: (OpiumProduction, form)
+                 for name, form in (OPTION_FORMS if options else FORMS).items()}
     for seed in seeds:
         table, truth = tp._simulate(seed)
         for name, (cls, form) in forms.items():
@@ -149,6 +165,7 @@ def main(seeds: list[int], draws: int, weights: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--weights"]
+    args = [a for a in sys.argv[1:] if a not in ("--weights", "--options")]
     main([int(s) for s in (args[0] if args else "11,12,13,14,15").split(",")],
-         int(args[1]) if len(args) > 1 else 400, weights="--weights" in sys.argv)
+         int(args[1]) if len(args) > 1 else 400, weights="--weights" in sys.argv,
+         options="--options" in sys.argv)

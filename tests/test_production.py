@@ -272,6 +272,53 @@ def test_partial_yield_centring_weighs_a_unodc_area_and_production_pair():
     assert moved == {(0, 0): True, (0, 1): True, (1, 0): False, (1, 1): False}
 
 
+def test_constant_yield_centring_moves_with_no_error_scale():
+    """``yield_centring = "constant"``: every pinned year has the weight
+    ``yield_centring_weight``, so at fixed sampled values the yields move with no error
+    scale (the partial weight moves with both UNODC ones, the test above), and a weight of 1
+    gives the centred levels: the sampled values themselves."""
+    table = pd.DataFrame([
+        _row("Afghanistan", "AFG", 2015, "production_t", 3300),
+        _row("Afghanistan", "AFG", 2015, "cultivation_ha", 183000),
+        _row("Afghanistan", "AFG", 2016, "production_t", 4800),
+        _row("Afghanistan", "AFG", 2016, "cultivation_ha", 201000),
+    ])
+    free = {"log_yield_free": np.array([3.5, 4.0])}
+    base = {"sources": ["AFG", "ROW"], "years": [2014, 2017], "yield_centring": "constant"}
+    for weight in (0.5, 1.0):
+        model = OpiumProduction({**base, "yield_centring_weight": weight}
+                                ).build_model({"production_measurements": table})
+        [log_yield] = model.replace_rvs_by_values([model["log_yield_year"]])
+        moved = _each_error_scale_moved(model, log_yield, free)
+        assert not any(not np.allclose(after, before) for before, after in moved.values())
+        before, _ = moved[(0, 0)]
+        afg_2015_2016 = np.asarray(before)[0, 1:3]
+        assert np.allclose(afg_2015_2016, free["log_yield_free"]) == (weight == 1.0)
+
+
+def test_floors_yield_centring_moves_with_the_yield_scale_alone():
+    """``yield_centring = "floors"``: w = s^2 / (s^2 + 2 floor^2), so at fixed sampled
+    values the yields move with no error scale, and a free level x~ maps to anchor +
+    s^(1 - w) (x~ - anchor) with that weight."""
+    table = pd.DataFrame([
+        _row("Afghanistan", "AFG", 2015, "production_t", 3300),
+        _row("Afghanistan", "AFG", 2015, "cultivation_ha", 183000),
+    ])
+    model = OpiumProduction({"sources": ["AFG", "ROW"], "years": [2014, 2017],
+                             "yield_centring": "floors"}
+                            ).build_model({"production_measurements": table})
+    [log_yield] = model.replace_rvs_by_values([model["log_yield_year"]])
+    free = {"log_yield_free": np.array([3.5])}
+    moved = _each_error_scale_moved(model, log_yield, free)
+    assert not any(not np.allclose(after, before) for before, after in moved.values())
+    point = {**model.initial_point(), **free}
+    s = float(np.exp(point["yield_year_sd_log__"]))
+    anchor = float(point["log_yield_kg_ha"][0])
+    w = s ** 2 / (s ** 2 + 2 * 0.05 ** 2)  # ProductionConfig.obs_sd_floor's default
+    before, _ = moved[(0, 0)]
+    assert np.isclose(np.asarray(before)[0, 1], anchor + s ** (1 - w) * (3.5 - anchor))
+
+
 def test_series_of_publishers():
     assert series_of("US Government (CIA World Factbook)") == "us"
     assert series_of("US DEA") == "us"
@@ -468,6 +515,10 @@ def test_production_config_rejects_an_unknown_yield_centring():
 
     with pytest.raises(ConfigError, match="yield_centring"):
         OpiumProduction({"yield_centring": "halfway"})
+    with pytest.raises(ConfigError, match="'floors'"):
+        OpiumProduction({"yield_centring": "floor"})
+    with pytest.raises(ConfigError, match="yield_centring_weight"):
+        OpiumProduction({"yield_centring": "constant", "yield_centring_weight": 1.5})
     with pytest.raises(ConfigError, match="anchor_centring"):
         OpiumProduction({"anchor_centring": "partial"})
 

@@ -384,7 +384,14 @@ class ProductionConfig(Config):
                    "yield_year_sd and e^2 the error a UNODC area and production pair "
                    "leaves on a yield (production_walk."
                    "walk_levels): fewer divergences in SBC, but the scale mixes slowly "
-                   "(docs/models/shares.md, not the default)")
+                   "(docs/models/shares.md, not the default); 'constant' centred to the "
+                   "fixed degree yield_centring_weight, whatever the scales; 'floors' "
+                   "w = s^2 / (s^2 + 2 obs_sd_floor^2), a weight of the yield scale alone "
+                   "against the fixed error floors of an area and production pair")
+    yield_centring_weight: float = setting(
+        0.5, "with yield_centring 'constant', the weight w in [0, 1] of every pinned "
+             "year (1 centred, 0 non-centred); 0.5 is the 'partial' weight at the "
+             "recovery test's true scales (docs/models/shares.md)")
     anchor_centring: str = setting(
         "centred", "how each area walk's anchor level is sampled: 'centred' the level "
                    "(anchor_log_ha); 'non-centred' its standardised value (anchor_std, "
@@ -395,9 +402,13 @@ class ProductionConfig(Config):
     priors: ProductionPriors = ProductionPriors()
 
     def __post_init__(self):
-        if self.yield_centring not in ("partial", "centred"):
-            raise ConfigError("ProductionConfig.yield_centring must be 'partial' or "
-                              f"'centred', not {self.yield_centring!r}")
+        if self.yield_centring not in ("partial", "centred", "constant", "floors"):
+            raise ConfigError("ProductionConfig.yield_centring must be 'partial', "
+                              f"'centred', 'constant' or 'floors', not "
+                              f"{self.yield_centring!r}")
+        if not 0.0 <= float(self.yield_centring_weight) <= 1.0:
+            raise ConfigError("ProductionConfig.yield_centring_weight must be in [0, 1], "
+                              f"not {self.yield_centring_weight!r}")
         if self.anchor_centring not in ("centred", "non-centred"):
             raise ConfigError("ProductionConfig.anchor_centring must be 'centred' or "
                               f"'non-centred', not {self.anchor_centring!r}")
@@ -548,6 +559,17 @@ class OpiumProduction(BayesianEstimator):
                 # that left half of version 5's SBC fits divergent)
                 err2 = (2 * self.model_config.obs_sd_floor ** 2 + obs_sigma[0, 0] ** 2
                         + obs_sigma[0, 1] ** 2)
+                centring = pt.zeros(n) + sd ** 2 / (sd ** 2 + err2)
+            elif self.model_config.yield_centring == "constant":
+                # a weight of no parameter: the recovery worlds' slow mixing under
+                # 'partial' came from its weight moving with yield_year_sd
+                # (analysis/production_recovery_forms.py --weights, 2026-12-04)
+                centring = pt.zeros(n) + float(self.model_config.yield_centring_weight)
+            elif self.model_config.yield_centring == "floors":
+                # non-centred where the yield scale is below the floors' error (the prior
+                # worlds' funnel), nearly centred above it: a weaker tie to the scale than
+                # the pair weight's, whose sampled error is larger (2026-12-04, night)
+                err2 = 2 * self.model_config.obs_sd_floor ** 2
                 centring = pt.zeros(n) + sd ** 2 / (sd ** 2 + err2)
             return walk_levels(design, mean, pt.zeros(n) + sd, 1.0,
                                free_name="log_yield_free", innovation_name="yield_innovation",
