@@ -322,10 +322,16 @@ class ProductionPriors(Config):
         "the published yields (19.8 MMR 2022 to 56.1 AFG 2009); sd 0.6 spans 9-100 kg/ha",
         mu=float(np.log(30.0)), sigma=0.6)
     yield_year_sd: Prior = prior(
-        "HalfNormal", "sd of a year's step of log yield (or of its deviation from the country "
-        "mean, 'hierarchy'): weather and blight move yields a lot; published Afghan yields "
-        "run from 56.1 (2009) to 29.2 kg/ha (2010) in consecutive years, a log ratio of "
-        "0.65; sd 0.3 leaves 0.6 at 2 sd", sigma=0.3)
+        "LogNormal", "sd of a year's step of log yield (or of its deviation from the "
+        "country mean, 'hierarchy'): median 0.25, 95% 0.094-0.67. Weather and blight move "
+        "yields a lot: the Afghan yields of the MCN/UNODC Afghanistan Opium Surveys "
+        "(registry/reference/opium_production_published.csv) change by log ratios of "
+        "0.20, -0.05, -0.65 and 0.42 between consecutive years (2004-06, 2009-11), and a "
+        "scale near 0 "
+        "would keep a country's yield nearly the same every year, which they contradict. "
+        "Zero-avoiding on purpose, as rw_sigma: version 7's HalfNormal(0.3) put 26% of its mass below 0.1, "
+        "where centred yield levels form a funnel (docs/validation/sbc.md)",
+        mu=float(np.log(0.25)), sigma=0.5)
     obs_sigma: Prior = prior(
         "HalfNormal", "measurement error on the log scale, per series (UNODC, US) and "
         "quantity (production, area)", sigma=0.2)
@@ -418,13 +424,14 @@ class OpiumProduction(BayesianEstimator):
     """Latent opium production (tonnes) by source and year, world totals and shares."""
 
     _model_type = "opium_production"
-    _model_version = "7"  # 2: Student-t steps only into measured years; 3: typed configs;
+    _model_version = "8"  # 2: Student-t steps only into measured years; 3: typed configs;
     # 4: yield by country-year, republications counted once, bounds as pm.Censored;
     # 5: walks free where data pin levels, bridges and tails of innovations elsewhere
     # (``yield_centring="partial"``, an option since 2026-11-30, is not a new version: the
     # default graph is version 5's); 6: bounds with Logistic errors, not Normal (2026-12-01);
     # 7: an error scale per series and quantity (area, production), not per series
-    # (2026-12-04, ``ERROR_QUANTITIES``)
+    # (2026-12-04, ``ERROR_QUANTITIES``); 8: a zero-avoiding LogNormal prior on
+    # yield_year_sd, not HalfNormal (2026-12-05)
     data_tables = ("production_measurements",)
     config_class = ProductionConfig
     # 2,000 draws: R-hat (max over ~800 quantities) reached 1.009-1.011 with 1,000 on seeds
