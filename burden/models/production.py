@@ -327,10 +327,10 @@ class ProductionPriors(Config):
         "yields a lot: the Afghan yields of the MCN/UNODC Afghanistan Opium Surveys "
         "(registry/reference/opium_production_published.csv) change by log ratios of "
         "0.20, -0.05, -0.65 and 0.42 between consecutive years (2004-06, 2009-11), and a "
-        "scale near 0 "
-        "would keep a country's yield nearly the same every year, which they contradict. "
-        "Zero-avoiding on purpose, as rw_sigma: version 7's HalfNormal(0.3) put 26% of its mass below 0.1, "
-        "where centred yield levels form a funnel (docs/validation/sbc.md)",
+        "scale near 0 would keep a country's yield nearly the same every year, which they "
+        "contradict. Zero-avoiding on purpose, as rw_sigma: version 7's HalfNormal(0.3) put "
+        "26% of its mass below 0.1, where centred yield levels form a funnel "
+        "(docs/validation/sbc.md)",
         mu=float(np.log(0.25)), sigma=0.5)
     obs_sigma: Prior = prior(
         "HalfNormal", "measurement error on the log scale, per series (UNODC, US) and "
