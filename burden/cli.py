@@ -280,7 +280,8 @@ def _cmd_storage_benchmark(args: argparse.Namespace) -> int:
 def _cmd_profile(args: argparse.Namespace) -> int:
     from burden.profile import profile
 
-    profile(jobs=args.jobs, runs=tuple(args.runs.split(",")))
+    profile(jobs=args.jobs, runs=tuple(args.runs.split(",")),
+            cache=Path(args.cache) if args.cache else None)
     return 0
 
 
@@ -422,6 +423,8 @@ def parser() -> argparse.ArgumentParser:
                         "data/processed, models and reports/output first)")
     pf.add_argument("--jobs", type=int, default=1, help="make -j JOBS (default 1)")
     pf.add_argument("--runs", default="cold,warm", help="comma-separated, in order")
+    pf.add_argument("--cache", help="compile cache folder, kept (default: a new empty one); "
+                    "repeat warm runs with --runs warm --cache DIR")
     pf.set_defaults(func=_cmd_profile)
 
     sb = sub.add_parser("storage-benchmark", help="re-save the fits of OLD compactly into "

@@ -126,11 +126,24 @@ def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.D
     return frame[COLUMNS], meta
 
 
-def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("cold", "warm")
-            ) -> pd.DataFrame:
-    """Cold then warm ``make report`` from clean; writes and returns the table."""
+def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("cold", "warm"),
+            cache: Path | None = None) -> pd.DataFrame:
+    """Cold then warm ``make report`` from clean; writes and returns the table.
+
+    ``cache``: the compile cache folder to use and keep (created when missing), so that
+    warm runs can be repeated (``runs=("warm",)``) against the cache an earlier run
+    filled; by default a new empty folder, so the first run is cold. A run named "cold"
+    needs an empty cache."""
     root = root or config.project_root()
-    cache = Path(tempfile.mkdtemp(prefix="burden-profile-cache-"))
+    if cache is None:
+        cache = Path(tempfile.mkdtemp(prefix="burden-profile-cache-"))
+    else:
+        cache = Path(cache).resolve()
+        cache.mkdir(parents=True, exist_ok=True)
+        if "cold" in runs[:1] and any(cache.iterdir()):
+            raise ValueError(f"--cache {cache} is not empty: a cold run needs an empty "
+                             "compile cache")
+    print(f"compile cache: {cache}", flush=True)
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}",
            "NUMBA_CACHE_DIR": str(cache / "numba_own")}
     frames, metas = [], []
@@ -146,8 +159,9 @@ def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("c
     table.to_csv(out / "profile.csv", index=False)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# make report profile, {stamp}", "",
-             (f"`burden profile --jobs {jobs}` on {os.cpu_count()} cores; compile cache "
-              "empty before the cold run, kept for the warm one; `make clean` before each."),
+             (f"`burden profile --jobs {jobs} --runs {','.join(runs)}` on {os.cpu_count()} "
+              "cores; compile cache empty before a cold run, kept for a warm one; `make "
+              "clean` before each."),
              "", ("CPU is user + system time (system: the kernel's work for the step, such "
                   "as zeroing memory it touches first); peak is the step's largest resident "
                   "set."),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -297,6 +299,29 @@ def test_ppc_from_idata_flags_observations_outside_their_interval():
     assert list(data["inside"]) == [True, True, False]
     fig = plots.plot_ppc(data)
     assert "67% inside" in fig.axes[0].get_title()
+
+
+def test_ppc_interval_is_xarrays_quantile_over_the_pooled_draws_nans_skipped():
+    """The vectorised interval equals xarray's slice-by-slice quantile and mean, for a
+    2-D variable whose draws hold a NaN (one element) and an all-NaN element."""
+    rng = np.random.default_rng(5)
+    pp = rng.gamma(2.0, 1.0, size=(2, 50, 3, 4))
+    pp[0, 3, 1, 2] = np.nan
+    pp[..., 2, 0] = np.nan
+    tree = xr.DataTree.from_dict({
+        "observed_data": xr.Dataset({"y": (("a", "b"), rng.gamma(2.0, 1.0, (3, 4)))}),
+        "posterior_predictive": xr.Dataset({"y": (("chain", "draw", "a", "b"), pp)}),
+    })
+    data = plots.ppc_from_idata(tree, "toy").reset_index(drop=True)
+    draws = tree["posterior_predictive"]["y"].stack(sample=("chain", "draw"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expect = {"mean": draws.mean("sample"), "lower": draws.quantile(0.025, "sample"),
+                  "upper": draws.quantile(0.975, "sample")}
+    for col, arr in expect.items():
+        np.testing.assert_allclose(data[col], np.asarray(arr.transpose("a", "b")).ravel(),
+                                   rtol=1e-12, equal_nan=True, err_msg=col)
+    assert data["lower"].isna().sum() == 1  # the all-NaN element
 
 
 def test_convergence_flags_variables_beyond_thresholds():

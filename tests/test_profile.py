@@ -61,3 +61,12 @@ def test_fit_timings_come_from_the_fit_manifest(tmp_path):
         {"provenance": {"timings": {"compile_s": 39.5, "sample_s": 160.9}}}))
     assert profile._fit_timings(tmp_path, "fit deaths") == (39.5, 160.9)
     assert all(math.isnan(t) for t in profile._fit_timings(tmp_path, "summarise deaths"))
+
+
+def test_a_cold_run_refuses_a_compile_cache_that_is_not_empty(tmp_path):
+    """``--cache`` keeps a cache for repeated warm runs; a cold run in it would be warm."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "compiled").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        profile.profile(root=tmp_path, runs=("cold", "warm"), cache=cache)

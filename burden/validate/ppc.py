@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from burden.draws import interval_dataset
 from burden.table_checks import INTERVAL_COLUMNS, require
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ def ppc_from_idata(idata: xr.DataTree, model: str, prob: float = 0.95) -> pd.Dat
     Needs the ``observed_data`` and ``posterior_predictive`` groups; one row per observed
     element of every observed variable.
     """
-    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     observed = idata["observed_data"].to_dataset()
     predictive = idata["posterior_predictive"].to_dataset()
     parts = []
@@ -32,13 +32,14 @@ def ppc_from_idata(idata: xr.DataTree, model: str, prob: float = 0.95) -> pd.Dat
         if var not in predictive:
             continue
         dims = observed[var].dims  # same element order for observations and predictions
-        draws = predictive[var].stack(sample=("chain", "draw"))
+        # vectorised over elements (xarray's quantile goes slice by slice: 2.1 s of the
+        # deaths summary), NaNs skipped as xarray skips them
+        stats = interval_dataset(predictive[var], prob=prob)
         parts.append(pd.DataFrame({
             "model": model, "variable": var,
             "observed": np.asarray(observed[var]).ravel(),
-            "mean": np.asarray(draws.mean("sample").transpose(*dims)).ravel(),
-            "lower": np.asarray(draws.quantile(lo, dim="sample").transpose(*dims)).ravel(),
-            "upper": np.asarray(draws.quantile(hi, dim="sample").transpose(*dims)).ravel(),
+            **{col: np.asarray(stats[col].transpose(*dims)).ravel()
+               for col in ("mean", "lower", "upper")},
         }))
     if not parts:
         raise ValueError(f"{model}: no observed variable has posterior predictive draws")
