@@ -155,6 +155,21 @@ def use_numpy_simd_default(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
     return NUMPY_DISABLED_SIMD
 
 
+def forget_unloaded_jax() -> None:
+    """Take out of ``sys.modules`` the placeholder of JAX that ArviZ leaves there while JAX
+    is not loaded (``arviz_base.io_numpyro`` loads it lazily, with ``lazy_loader``).
+    SciPy's array-API helpers take any ``sys.modules["jax"]`` for a loaded JAX and, to
+    compare array types, import all of it: 0.4 CPU-s in each ``burden fit``, ``summarise``
+    and ``attribute`` process that never uses JAX (measured 2026-12-05). Called after the
+    imports that bring in ``arviz_base``; a later ``import jax`` loads JAX as usual, and
+    ArviZ's NumPyro converter still loads it when used. A loaded JAX is left alone."""
+    import sys
+
+    module = sys.modules.get("jax")
+    if module is not None and type(module).__name__ == "_LazyModule":
+        del sys.modules["jax"]
+
+
 def use_process_defaults() -> None:
     """The command line's process settings (``NUMBA_OPT``, ``OPENBLAS_CORETYPE``,
     ``NPY_DISABLE_CPU_FEATURES``), each unless the environment sets it; call before

@@ -16,6 +16,37 @@ def test_summarise_does_not_import_matplotlib():
     assert out.stdout.strip() == "[]", out.stdout
 
 
+def test_summarise_does_not_load_jax_through_scipys_array_checks():
+    """ArviZ leaves a placeholder of JAX in ``sys.modules``; SciPy's array-API checks then
+    import all of JAX (0.4 CPU-s a process). ``config.forget_unloaded_jax`` takes the
+    placeholder out; checked in a fresh interpreter, with the SciPy call that loaded it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, scipy.special, burden.summarise\n"
+            "scipy.special.logsumexp(np.ones(3))\n"
+            "print('jax._src' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False", out.stdout
+
+
+def test_forgetting_jax_leaves_a_loaded_jax_and_a_later_import_works():
+    import subprocess
+    import sys
+
+    code = ("import sys, arviz_base\n"
+            "from burden import config\n"
+            "config.forget_unloaded_jax()\n"
+            "assert 'jax' not in sys.modules\n"
+            "import jax\n"
+            "config.forget_unloaded_jax()\n"
+            "print(sys.modules['jax'] is jax, jax.numpy.ones(2).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "True (2,)", out.stdout + out.stderr
+
+
 def test_plots_reexport_the_tables_they_draw():
     """``burden.plots`` still offers the data functions that moved out of it."""
     from burden import draws, plots

@@ -44,6 +44,7 @@ import pandera.pandas as pa
 import pymc as pm
 import xarray as xr
 
+from burden import config as project_config
 from burden.errors import ConfigError, ConvergenceWarning, NotFittedError
 
 # logistic: registers the Logistic's log-survival function, which PyMC lacks, for every model
@@ -315,6 +316,8 @@ class BayesianEstimator(ABC):
         if cfg.nuts_sampler == "nutpie":
             import nutpie
             from pymc.backends.arviz import patch_nutpie_idata
+
+            project_config.forget_unloaded_jax()  # nutpie brought in arviz_base
 
             compiled = self.compiled_model(self.model)
             start = time.perf_counter()

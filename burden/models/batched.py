@@ -308,6 +308,9 @@ def draws_dataset(model, values: dict[str, np.ndarray], posterior) -> xr.Dataset
     dimensions than the variable (a multivariate density) keeps the first ones."""
     from pymc.backends.arviz import coords_and_dims_for_inferencedata
 
+    from burden import config
+
+    config.forget_unloaded_jax()
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     coords, dims = coords_and_dims_for_inferencedata(model)
     data = {}

@@ -27,9 +27,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from burden import config
 from burden.result_schemas import LOO_PIT
 from burden.validate.log_density import log_likelihood
 from burden.validate.psis import psislw
+
+config.forget_unloaded_jax()  # arviz_stats brought in arviz_base
 
 #: tie-breaking seed for counts and censored observations (any fixed value: reproducible)
 TIE_SEED = 214

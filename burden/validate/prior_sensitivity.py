@@ -26,9 +26,12 @@ import arviz_stats
 import pandas as pd
 import xarray as xr
 
+from burden import config
 from burden.registry.keys import US, WORLD_ID
 from burden.result_schemas import PRIOR_SENSITIVITY
 from burden.validate.log_density import log_density, log_likelihood, model_for_densities
+
+config.forget_unloaded_jax()  # arviz_stats brought in arviz_base
 
 #: sensitivity above this is flagged (Kallioinen et al. 2024)
 THRESHOLD = 0.05
