@@ -51,7 +51,10 @@ def _ess(x: np.ndarray) -> np.ndarray:
     _, chains, n = x.shape
     # float32 halves the FFT cost; ESS needs ~3 significant digits
     centred = (x - x.mean(axis=2, keepdims=True)).astype(np.float32)
-    size = 2 ** int(np.ceil(np.log2(2 * n)))
+    # zero-padded to at least 2n - 1, so no lag wraps around: the autocovariances of the
+    # power of two at least 2n used before, in 1,200 points instead of 2,048 for the
+    # deaths fit's split chains (scipy's FFT is fast for any product of 2, 3 and 5)
+    size = scipy.fft.next_fast_len(2 * n - 1, real=True)
     spec = scipy.fft.rfft(centred, n=size, axis=2)
     acov = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2, n=size,
                            axis=2)[..., :n].astype(float) / n  # biased
@@ -125,7 +128,10 @@ def _summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
     ordered = np.take_along_axis(rows, order, axis=1)
     z = _normal_scores(order).reshape(m, chains, n)
     median = np.median(ordered, axis=1)
-    folded = _normal_scores(np.argsort(np.abs(rows - median[:, None]), axis=1))
+    # the folded draws' order from the sorted ones: |ordered - median| falls then rises,
+    # two runs that a stable sort (timsort) merges in one pass instead of sorting anew
+    folded = _normal_scores(np.take_along_axis(
+        order, np.argsort(np.abs(ordered - median[:, None]), axis=1, kind="stable"), axis=1))
     rhat = np.fmax(_rhat(z), _rhat(folded.reshape(m, chains, n)))
     bulk = _ess(z)
     q05, q95 = np.quantile(ordered, [0.05, 0.95], axis=1)
