@@ -399,12 +399,13 @@ class ProductionConfig(Config):
              "year (1 centred, 0 non-centred); 0.5 is the 'partial' weight at the "
              "recovery test's true scales (docs/models/shares.md)")
     anchor_centring: str = setting(
-        "centred", "how each area walk's anchor level is sampled: 'centred' the level "
-                   "(anchor_log_ha); 'non-centred' its standardised value (anchor_std, "
-                   "anchor_log_ha then a Deterministic). The anchor of a source never "
-                   "measured alone (ROW) has a prior sd that grows with its walk scale "
-                   "rw_sigma: centred, the two form a funnel where ROW's area is far below "
-                   "what world totals can see (docs/models/shares.md, not the default)")
+        "non-centred", "how each area walk's anchor level is sampled: 'centred' the level "
+                       "(anchor_log_ha); 'non-centred' its standardised value (anchor_std, "
+                       "anchor_log_ha then a Deterministic; the default since version 9). "
+                       "The anchor of a source never measured alone (ROW) has a prior sd "
+                       "that grows with its walk scale rw_sigma: centred, the two form a "
+                       "funnel where ROW's area is far below what world totals can see "
+                       "(docs/models/shares.md, 'Version 9')")
     priors: ProductionPriors = ProductionPriors()
 
     def __post_init__(self):
@@ -424,14 +425,15 @@ class OpiumProduction(BayesianEstimator):
     """Latent opium production (tonnes) by source and year, world totals and shares."""
 
     _model_type = "opium_production"
-    _model_version = "8"  # 2: Student-t steps only into measured years; 3: typed configs;
+    _model_version = "9"  # 2: Student-t steps only into measured years; 3: typed configs;
     # 4: yield by country-year, republications counted once, bounds as pm.Censored;
     # 5: walks free where data pin levels, bridges and tails of innovations elsewhere
     # (``yield_centring="partial"``, an option since 2026-11-30, is not a new version: the
     # default graph is version 5's); 6: bounds with Logistic errors, not Normal (2026-12-01);
     # 7: an error scale per series and quantity (area, production), not per series
     # (2026-12-04, ``ERROR_QUANTITIES``); 8: a zero-avoiding LogNormal prior on
-    # yield_year_sd, not HalfNormal (2026-12-05)
+    # yield_year_sd, not HalfNormal (2026-12-05); 9: non-centred anchors of the area walks
+    # (``anchor_centring``; the same prior, another parameterisation; 2026-12-05)
     data_tables = ("production_measurements",)
     config_class = ProductionConfig
     # 2,000 draws: R-hat (max over ~800 quantities) reached 1.009-1.011 with 1,000 on seeds
