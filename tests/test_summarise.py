@@ -1,50 +1,47 @@
 """`burden summarise`: what computing the result tables imports."""
 
 
-def test_summarise_does_not_import_matplotlib():
-    """Result tables are computed without plotting imports (every `burden summarise`
-    process paid about a second for matplotlib and the figure modules); checked in a
-    fresh interpreter, as this test process may have matplotlib loaded already."""
-    import subprocess
-    import sys
+import subprocess
+import sys
 
-    code = ("import sys, burden.summarise, burden.validate.ppc, burden.draws\n"
-            "print(sorted(k for k in sys.modules if k.split('.')[0] == 'matplotlib'\n"
-            "             or k.startswith('burden.plots')))")
+
+def _fresh_interpreter(code: str) -> str:
+    """Standard output of ``code`` run in a new Python process (this test process may have
+    loaded the modules in question already)."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "[]", out.stdout
+    return out.stdout.strip()
+
+
+def test_summarise_does_not_import_matplotlib():
+    """Result tables are computed without plotting imports (every `burden summarise`
+    process paid about a second for matplotlib and the figure modules)."""
+    out = _fresh_interpreter(
+        "import sys, burden.summarise, burden.validate.ppc, burden.draws\n"
+        "print(sorted(k for k in sys.modules if k.split('.')[0] == 'matplotlib'\n"
+        "             or k.startswith('burden.plots')))")
+    assert out == "[]", out
 
 
 def test_summarise_does_not_load_jax_through_scipys_array_checks():
     """ArviZ leaves a placeholder of JAX in ``sys.modules``; SciPy's array-API checks then
     import all of JAX (0.4 CPU-s a process). ``config.forget_unloaded_jax`` takes the
-    placeholder out; checked in a fresh interpreter, with the SciPy call that loaded it."""
-    import subprocess
-    import sys
-
-    code = ("import sys, numpy as np, scipy.special, burden.summarise\n"
-            "scipy.special.logsumexp(np.ones(3))\n"
-            "print('jax._src' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "False", out.stdout
+    placeholder out; checked with the SciPy call that loaded it."""
+    out = _fresh_interpreter("import sys, numpy as np, scipy.special, burden.summarise\n"
+                             "scipy.special.logsumexp(np.ones(3))\n"
+                             "print('jax._src' in sys.modules)")
+    assert out == "False", out
 
 
 def test_forgetting_jax_leaves_a_loaded_jax_and_a_later_import_works():
-    import subprocess
-    import sys
-
-    code = ("import sys, arviz_base\n"
-            "from burden import config\n"
-            "config.forget_unloaded_jax()\n"
-            "assert 'jax' not in sys.modules\n"
-            "import jax\n"
-            "config.forget_unloaded_jax()\n"
-            "print(sys.modules['jax'] is jax, jax.numpy.ones(2).shape)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "True (2,)", out.stdout + out.stderr
+    out = _fresh_interpreter("import sys, arviz_base\n"
+                             "from burden import config\n"
+                             "config.forget_unloaded_jax()\n"
+                             "assert 'jax' not in sys.modules\n"
+                             "import jax\n"
+                             "config.forget_unloaded_jax()\n"
+                             "print(sys.modules['jax'] is jax, jax.numpy.ones(2).shape)")
+    assert out == "True (2,)", out
 
 
 def test_plots_reexport_the_tables_they_draw():
