@@ -1,6 +1,7 @@
 """Where an SBC world diverges (docs/models/deaths.md, "Prior worlds"; docs/validation/sbc.md).
 
     python analysis/sbc_divergences.py MODEL SIM DRAWS [MODEL_CONFIG_JSON] [--sims N] [--seed S]
+        [--terms]
 
 draws the prior worlds of ``burden validate sbc --model MODEL --sims N --seed S`` (the
 model's reduced design; defaults 8 and 11), refits world SIM with DRAWS draws a chain (4
@@ -10,6 +11,13 @@ largest at the divergent transitions; and the median of each scale (a free varia
 ``sigma*``, ``tau*``, ``*_sd`` or ``dispersion``) at divergent transitions against all
 draws, beside its true value. MODEL_CONFIG_JSON is merged over the model's defaults, as
 ``--model-config``. Needs ``data/processed`` (``make data``).
+
+``--terms`` also keeps where each divergent trajectory started and where it was stopped
+(nutpie's ``store_divergences``) and prints, per log-density term (each free variable's
+prior, each observed variable's likelihood), the median over divergences of its change
+from start to end and how often it fell the most: a term that falls by thousands is the
+wall the trajectory ran into (as ``analysis/divergent_trajectories.py`` does for the
+pipeline's fits).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ def main() -> None:
     parser.add_argument("model_config", nargs="?", default="{}")
     parser.add_argument("--sims", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--terms", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -69,6 +78,7 @@ def main() -> None:
                           cores=2, seed=int(sim.seed),
                           target_accept=float(spec.sampler["target_accept"]),
                           progress_bar=False, store_unconstrained=True,
+                          store_divergences=args.terms,
                           **SamplerConfig.merge({k: v for k, v in spec.sampler.items()
                                                  if k.startswith("mass_matrix")
                                                  and v is not None}).nutpie_kwargs())
@@ -97,6 +107,45 @@ def main() -> None:
                          "median overall": np.median(values[:, j]),
                          "true": truth[j] if j < truth.size else np.nan})
     print("\n" + pd.DataFrame(rows).round(3).to_string(index=False))
+    if args.terms:
+        print_terms(model, sim, names, stats, divergent)
+
+
+def print_terms(model, sim, names: dict[str, str], stats, divergent: np.ndarray) -> None:
+    """Each log-density term's change from a divergent trajectory's start to its end."""
+    import pytensor
+
+    shared = {v.name: v for v in model.rvs_to_values.values()
+              if isinstance(v, pytensor.compile.SharedVariable)}
+    for observed, data_name in names.items():
+        shared[data_name].set_value(np.asarray(sim.data[observed],
+                                               dtype=shared[data_name].dtype))
+    values = model.value_vars
+    point = model.initial_point()
+    terms = pytensor.function(values, model.logp(sum=False), on_unused_input="ignore")
+    labels = [rv.name for rv in (*model.free_RVs, *model.observed_RVs, *model.potentials)]
+
+    def unpack(x):
+        out, i = [], 0
+        for v in values:
+            n = int(np.asarray(point[v.name]).size)
+            out.append(np.asarray(x[i:i + n]).reshape(np.shape(point[v.name])))
+            i += n
+        return out
+
+    starts = np.asarray(stats["divergence_start"]).reshape(divergent.size, -1)[divergent]
+    ends = np.asarray(stats["divergence_end"]).reshape(divergent.size, -1)[divergent]
+    changes = np.array([[float(np.sum(b)) - float(np.sum(a))
+                         for a, b in zip(terms(*unpack(s)), terms(*unpack(e)))]
+                        for s, e in zip(starts, ends)])
+    table = pd.DataFrame({
+        "median change": np.median(changes, axis=0),
+        "10% change": np.quantile(changes, 0.1, axis=0),
+        "share falling most": [(changes.argmin(axis=1) == j).mean()
+                               for j in range(len(labels))]}, index=labels)
+    print(f"\nlog-density terms from the start to the end of {len(starts)} divergent "
+          "trajectories (most negative first):")
+    print(table.sort_values("median change").round(3).to_string())
 
 
 if __name__ == "__main__":

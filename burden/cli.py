@@ -402,7 +402,7 @@ def parser() -> argparse.ArgumentParser:
     sbc.add_argument("--worlds", default="all", choices=["all", "like-ours"],
                      help="'all' prior worlds (default), or 'like-ours': only simulated data "
                      "sets whose summaries lie near the real data's (a rule on the data "
-                     "alone, so ranks stay uniform; deaths only; docs/validation/sbc.md)")
+                     "alone, so ranks stay uniform; deaths and certified; docs/validation/sbc.md)")
     sbc.add_argument("--resume", action="store_true", help="extend the run already in the "
                      "output folder (same model, seed and settings, e.g. 100 -> 200 "
                      "simulations): its fits are reused, two of them fitted again to check "

@@ -76,10 +76,27 @@ def test_deaths_summaries_measure_rates_changes_round_gaps_and_the_us_series():
     # any-opioid changes 0.06 a year (the rounds' mean), the other series 0.1 and 0.2
     assert got["nchs_year_change_rms"] == pytest.approx(
         np.sqrt((2 * 0.06**2 + 0.1**2 + 0.2**2) / 4))
-    # without the US block its two summaries are missing, not zero
+    # the second series' share of any-opioid: smallest in the first US year, where the
+    # any-opioid log count is (2 + 0.1 + 2.1 + 0.14) / 2 + log 2
+    share = np.exp(0.0 - (2.17 + np.log(2)))
+    assert got["nchs_share_logit_most_extreme"] == pytest.approx(np.log((1 - share) / share))
+    # without the US block its summaries are missing, not zero
     inp, data = _design(with_us=False)
     got = sbc_worlds.deaths_summaries(inp)(data)
     assert np.isnan(got["nchs_minus_gbd_us"]) and np.isnan(got["nchs_year_change_rms"])
+    assert np.isnan(got["nchs_share_logit_most_extreme"])
+
+
+def test_a_deaths_world_counting_a_drug_as_often_as_all_opioids_is_infinitely_extreme():
+    inp, data = _design(with_us=True)
+    nchs = data["nchs_log_deaths"].copy()
+    nchs[3] = nchs[0]  # the second series' first year: as many deaths as any opioid
+    got = sbc_worlds.deaths_summaries(inp)({**data, "nchs_log_deaths": nchs})
+    assert got["nchs_share_logit_most_extreme"] == np.inf
+    assert sbc_worlds.most_extreme_logit(np.array([np.nan, 0.5])) == 0.0
+    assert np.isnan(sbc_worlds.most_extreme_logit(np.array([np.nan])))
+    assert sbc_worlds.most_extreme_logit(np.array([0.2, 0.0])) == np.inf
+    assert sbc_worlds.most_extreme_logit(np.array([0.2, 1.2])) == np.inf
 
 
 def test_a_world_is_accepted_inside_every_band_and_told_which_it_left():
@@ -268,3 +285,83 @@ def test_the_command_line_refuses_worlds_for_a_model_without_a_rule(capsys):
                      "--worlds", "like-ours"]) == 2
     err = capsys.readouterr().err
     assert "--worlds" in err and "no plausibility rule" in err and "deaths" in err
+    assert "certified" in err
+
+
+def _certified_design():
+    """US any-opioid and heroin (NCHS final, 2013-2014), methadone (VSRR, 2015), a
+    nowcast of any-opioid and heroin for 2016, Canada (PHAC, 2016-2017) and a lower bound
+    (left out of the summaries)."""
+    import pandas as pd
+
+    rows = [("USA:any_opioid", 2013, 12, 1000, "count", "nchs_final"),
+            ("USA:any_opioid", 2014, 12, 1100, "count", "nchs_final"),
+            ("USA:heroin", 2013, 12, 250, "count", "nchs_final"),
+            ("USA:heroin", 2014, 12, 550, "count", "nchs_final"),
+            ("USA:any_opioid", 2015, 12, 1210, "count", "vsrr"),
+            ("USA:methadone", 2015, 12, 121, "count", "vsrr"),
+            ("CAN:any_opioid", 2016, 12, 100, "count", "phac"),
+            ("CAN:any_opioid", 2017, 12, 400, "count", "phac"),
+            ("USA:any_opioid", 2016, 12, 1331, "lower_bound", "vsrr"),
+            ("USA:any_opioid", 2016, 12, 1400, "nowcast", "vsrr"),
+            ("USA:heroin", 2016, 12, 1330, "nowcast", "vsrr")]
+    obs = pd.DataFrame(rows, columns=["series", "year", "end_month", "value", "kind",
+                                      "source"])
+    kind = obs["kind"].to_numpy()
+    value = obs["value"].to_numpy(dtype=float)
+    data = {"certified_count": value[kind == "count"],
+            "nowcast_count": value[kind == "nowcast"]}
+    return SimpleNamespace(obs=obs), data
+
+
+def test_certified_summaries_measure_levels_changes_and_the_most_extreme_share():
+    inp, data = _certified_design()
+    got = sbc_worlds.certified_summaries(inp)(data)
+    # US any-opioid: 1000, 1100, 1210 counted and 1400 nowcast; the bound is left out
+    assert got["us_log_deaths_median"] == pytest.approx(np.log(np.sqrt(1100 * 1210)))
+    assert got["canada_log_deaths_median"] == pytest.approx(np.log(200))
+    # consecutive Decembers of one source only: NCHS 2013 -> 2014 (VSRR has one year)
+    assert got["us_year_change_rms"] == pytest.approx(np.log(1.1))
+    # heroin 25% and 50%, methadone 10%, heroin's nowcast 1330 / 1400 = 95%
+    assert got["us_share_logit_most_extreme"] == pytest.approx(np.log(0.95 / 0.05))
+
+
+@pytest.mark.parametrize("heroin_nowcast", [0.0, 1400.0, 1500.0])
+def test_a_certified_share_at_0_or_1_or_above_is_infinitely_extreme(heroin_nowcast):
+    """A drug counted 0 times, or as often as all opioids or more, has a share at the
+    edge: its logit walk has a flat direction there, and the rule rejects the world."""
+    inp, data = _certified_design()
+    data["nowcast_count"] = np.array([1400.0, heroin_nowcast])
+    with np.errstate(all="raise"):  # no warning either
+        got = sbc_worlds.certified_summaries(inp)(data)
+    assert got["us_share_logit_most_extreme"] == np.inf
+    rule = sbc_worlds.WorldRule("test", {}, {"us_share_logit_most_extreme": (0.0, 5.0)},
+                                sbc_worlds.certified_summaries(inp))
+    assert "us_share_logit_most_extreme inf not in [0, 5]" in rule.reject_reason(data)
+
+
+def test_the_certified_rule_bands_the_share_around_the_real_data(certified_tables):
+    """On the real design: the band is the real most extreme share's logit +- log 10
+    (odds 10 times further from even or nearer); the real data pass their own rule, and
+    the levels and changes are recorded but not banded."""
+    from burden.validate import sbc
+
+    spec = sbc.certified_spec(certified_tables)
+    rule = sbc_worlds.certified_rule(spec)
+    inp, real = sbc_worlds.certified_real_data(spec)
+    extreme = rule.real["us_share_logit_most_extreme"]
+    assert 0 < extreme < np.inf
+    assert rule.bands == {"us_share_logit_most_extreme": pytest.approx(
+        (extreme - np.log(10), extreme + np.log(10)))}
+    assert set(rule.real) == {"us_log_deaths_median", "canada_log_deaths_median",
+                              "us_year_change_rms", "us_share_logit_most_extreme"}
+    assert rule.reject_reason(real) is None
+    # a world of the same counts with one drug's count raised to the any-opioid count
+    obs = inp.obs[inp.obs["kind"] == "count"].reset_index(drop=True)
+    world = {k: v.copy() for k, v in real.items()}
+    drug = np.flatnonzero((obs["series"] == "USA:heroin").to_numpy())[0]
+    same = np.flatnonzero(((obs["series"] == "USA:any_opioid")
+                           & (obs["year"] == obs.loc[drug, "year"])
+                           & (obs["source"] == obs.loc[drug, "source"])).to_numpy())[0]
+    world["certified_count"][drug] = world["certified_count"][same]
+    assert "us_share_logit_most_extreme inf" in rule.reject_reason(world)

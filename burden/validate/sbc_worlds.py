@@ -13,6 +13,12 @@ manifest records the rule, its bands and how many worlds it rejected and why.
 numbers an epidemiologist would look at first, and accepts a world when each lies within a
 band around the real data's value (``DEATHS_BANDS``). docs/validation/sbc.md, "deaths:
 worlds like ours".
+
+``certified_rule`` does the same for the certified model (``CERTIFIED_BANDS``) on one
+summary: how extreme a drug's share of US opioid deaths gets. Where the simulated counts
+put a share at 0 or 1, nothing bounds its logit walk on that side but the walk's prior: a
+flat direction, where the fits diverge (docs/validation/sbc.md, "certified: worlds like
+ours").
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from burden.models.certified_data import CertifiedInputs
     from burden.models.deaths_data import DeathsInputs
     from burden.validate.sbc import SBCSpec
 
@@ -43,6 +50,11 @@ DEATHS_BANDS: dict[str, tuple[str, float]] = {
     "gbd_round_gap_slope_sd": ("ratio", 3.0),
     "nchs_minus_gbd_us": ("shift", float(np.log(10.0))),
     "nchs_year_change_rms": ("ratio", 3.0),
+    # added 2026-12-05, as the certified rule's (``CERTIFIED_BANDS``): a drug's share of the
+    # NCHS any-opioid count at most 10 times further in odds from even than the real
+    # data's most extreme (42 of 100 prior worlds of seed 11 count a drug as often as all
+    # opioids or more: its logit walk then has a flat direction)
+    "nchs_share_logit_most_extreme": ("shift", float(np.log(10.0))),
 }
 
 
@@ -116,6 +128,18 @@ def _rms(x: np.ndarray) -> float:
 Summaries = dict[str, float]
 
 
+def most_extreme_logit(share: np.ndarray) -> float:
+    """max |logit(share)| over the finite shares; a share at 0, or at 1 or above, is
+    infinitely extreme (``inf``); NaN when there is none."""
+    share = np.asarray(share, dtype=float)
+    share = share[~np.isnan(share)]
+    if not len(share):
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logit = np.log(share) - np.log1p(-share)
+    return float(np.max(np.abs(np.where(np.isnan(logit), np.inf, logit))))
+
+
 def _rate_summaries(grid: np.ndarray, log_rate: np.ndarray) -> Summaries:
     """The level and spread of the log death rates and of their ten-year changes: ``grid``
     (country, year, round) of log deaths, ``log_rate`` the same per 100,000 people."""
@@ -158,14 +182,20 @@ def _us_summaries(inp: DeathsInputs, grid: np.ndarray, nchs: np.ndarray) -> Summ
 
     us = inp.us
     if us is None or not len(us.nchs_log):
-        return {"nchs_minus_gbd_us": float("nan"), "nchs_year_change_rms": float("nan")}
-    sel = us.nchs_drug == US_DRUGS.index("any_opioid")
+        return {"nchs_minus_gbd_us": float("nan"), "nchs_year_change_rms": float("nan"),
+                "nchs_share_logit_most_extreme": float("nan")}
+    any_opioid = US_DRUGS.index("any_opioid")
+    sel = us.nchs_drug == any_opioid
     gbd_us = np.nanmean(grid[inp.countries.index("USA")], axis=1)  # per model year
     series = np.full((len(us.years), len(US_DRUGS)), np.nan)
     series[us.nchs_year, us.nchs_drug] = nchs
+    drugs = [d for d in range(len(US_DRUGS)) if d != any_opioid]
+    with np.errstate(over="ignore", invalid="ignore"):
+        share = np.exp(series[:, drugs] - series[:, [any_opioid]])
     return {"nchs_minus_gbd_us": float(np.nanmean(nchs[sel]
                                                   - gbd_us[us.nchs_year[sel] + us.offset])),
-            "nchs_year_change_rms": _rms(np.diff(series, axis=0).ravel())}
+            "nchs_year_change_rms": _rms(np.diff(series, axis=0).ravel()),
+            "nchs_share_logit_most_extreme": most_extreme_logit(share)}
 
 
 def deaths_summaries(inp: DeathsInputs, by_super_region: bool = False
@@ -228,3 +258,86 @@ def deaths_rule(spec: SBCSpec) -> WorldRule:
     bands = {name: DEATHS_BANDS[name.split("[")[0]] for name, v in real.items()
              if np.isfinite(v)}
     return WorldRule("worlds like ours", real, _bands(real, bands), summaries)
+
+
+#: the certified model's bands (``certified_rule``), chosen before any fit of the accepted
+#: worlds: a drug's share of US opioid deaths at most 10 times further in odds from an even
+#: share than the real data's most extreme share (methadone in 2022, 4.1% of VSRR's
+#: December count: 0.42% to 99.58%). In seed 1's 200 prior worlds of the certified SBC, 192
+#: have a share beyond that (187 a drug's count at 0, or at or above the any-opioid count):
+#: those are where its fits diverge (docs/validation/sbc.md, "certified: worlds
+#: like ours"). The level and year-to-year change of the counts are summarised too, but
+#: not banded: bands of a factor 10 on the level and 3 on the changes, as ``DEATHS_BANDS``,
+#: would keep 2 of those 200 worlds
+CERTIFIED_BANDS: dict[str, tuple[str, float]] = {
+    "us_share_logit_most_extreme": ("shift", float(np.log(10.0))),
+}
+
+
+def certified_summaries(inp: CertifiedInputs
+                        ) -> Callable[[dict[str, np.ndarray]], Summaries]:
+    """The summaries of a certified data set on the design of ``inp``, from its counts and
+    nowcasts (the censored lower bounds are left out): the median log count of US
+    any-opioid deaths and of Canada's, the RMS of the US any-opioid counts' year-to-year
+    log changes within each source (December 12-month windows), and the most extreme
+    logit of a drug's share of US any-opioid deaths over every source, year and window
+    where both are counted (a share of 0 or 1 or more is infinite: rejected)."""
+    from burden.models.certified_data import US_ANY
+
+    obs = inp.obs.reset_index(drop=True)
+    kind = obs["kind"].to_numpy()
+    rows = {k: np.flatnonzero(kind == k) for k in ("count", "nowcast")}
+    counted = obs.iloc[np.concatenate([rows["count"], rows["nowcast"]])].reset_index(drop=True)
+    key = counted["source"] + "|" + counted["year"].astype(str) + "|" + \
+        counted["end_month"].astype(str)
+    any_row = dict(zip(key[counted["series"] == US_ANY], np.flatnonzero(
+        (counted["series"] == US_ANY).to_numpy())))
+    is_drug = counted["series"].str.startswith("USA:").to_numpy() & (
+        counted["series"] != US_ANY).to_numpy()
+    pairs = np.array([(i, any_row[k]) for i, k in enumerate(key)
+                      if is_drug[i] and k in any_row], dtype=int).reshape(-1, 2)
+    us_any = np.flatnonzero((counted["series"] == US_ANY).to_numpy())
+    canada = np.flatnonzero(counted["series"].str.startswith("CAN:").to_numpy())
+    # year-to-year changes: consecutive December counts of the same source
+    dec = counted[(counted["series"] == US_ANY) & (counted["end_month"] == 12)
+                  & (counted.index < len(rows["count"]))]
+    steps = [(a, b) for _, g in dec.groupby("source")
+             for a, b in zip(g.sort_values("year").index[:-1], g.sort_values("year").index[1:])
+             if counted.loc[b, "year"] == counted.loc[a, "year"] + 1]
+    steps = np.array(steps, dtype=int).reshape(-1, 2)
+
+    def summaries(data: dict[str, np.ndarray]) -> Summaries:
+        values = np.concatenate([np.asarray(data.get("certified_count", []), dtype=float),
+                                 np.asarray(data.get("nowcast_count", []), dtype=float)])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            logs = np.log(values)
+            share = values[pairs[:, 0]] / values[pairs[:, 1]]
+            changes = logs[steps[:, 1]] - logs[steps[:, 0]]
+        return {"us_log_deaths_median": float(np.median(logs[us_any])),
+                "canada_log_deaths_median": float(np.median(logs[canada]))
+                if len(canada) else float("nan"),
+                "us_year_change_rms": _rms(changes) if len(steps) else float("nan"),
+                "us_share_logit_most_extreme": most_extreme_logit(share)}
+
+    return summaries
+
+
+def certified_real_data(spec: SBCSpec) -> tuple[CertifiedInputs, dict[str, np.ndarray]]:
+    """(the ``CertifiedInputs`` of ``spec``'s design, its real counts and nowcasts by
+    observed variable, as a simulated data set holds them)."""
+    est = spec.estimator()
+    inp = est.inputs(est.prepare_data(spec.tables))
+    kind = inp.obs["kind"].to_numpy()
+    value = inp.obs["value"].to_numpy(dtype=float)
+    return inp, {"certified_count": value[kind == "count"],
+                 "nowcast_count": value[kind == "nowcast"]}
+
+
+def certified_rule(spec: SBCSpec) -> WorldRule:
+    """The plausibility rule of the certified model on ``spec``'s design:
+    ``CERTIFIED_BANDS`` around the summaries of the real data of that design."""
+    inp, real_data = certified_real_data(spec)
+    real = certified_summaries(inp)(real_data)
+    bands = {name: CERTIFIED_BANDS[name] for name in CERTIFIED_BANDS
+             if np.isfinite(real[name])}
+    return WorldRule("worlds like ours", real, _bands(real, bands), certified_summaries(inp))
