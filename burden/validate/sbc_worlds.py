@@ -17,8 +17,8 @@ worlds like ours".
 ``certified_rule`` does the same for the certified model (``CERTIFIED_BANDS``) on one
 summary: how extreme a drug's share of US opioid deaths gets. Where the simulated counts
 put a share at 0 or 1, nothing bounds its logit walk on that side but the walk's prior: a
-flat direction, where the fits diverge (docs/validation/sbc.md, "certified: worlds like
-ours").
+flat direction, where the fits diverge (docs/validation/sbc.md, "certified: where its fits
+diverge, and worlds like ours").
 """
 
 from __future__ import annotations
@@ -265,8 +265,8 @@ def deaths_rule(spec: SBCSpec) -> WorldRule:
 #: share than the real data's most extreme share (methadone in 2022, 4.1% of VSRR's
 #: December count: 0.42% to 99.58%). In seed 1's 200 prior worlds of the certified SBC, 192
 #: have a share beyond that (187 a drug's count at 0, or at or above the any-opioid count):
-#: those are where its fits diverge (docs/validation/sbc.md, "certified: worlds
-#: like ours"). The level and year-to-year change of the counts are summarised too, but
+#: those are where its fits diverge (docs/validation/sbc.md, "certified: where its fits
+#: diverge, and worlds like ours"). The level and year-to-year change of the counts are summarised too, but
 #: not banded: bands of a factor 10 on the level and 3 on the changes, as ``DEATHS_BANDS``,
 #: would keep 2 of those 200 worlds
 CERTIFIED_BANDS: dict[str, tuple[str, float]] = {
