@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -777,13 +778,18 @@ def test_real_fit_means_stay_inside_intervals_that_widen_without_data(real_fit):
     outside = s[(s["mean"] < s["lower"]) | (s["mean"] > s["upper"])]
     assert outside.empty, outside.to_string()
     # after a source's last own measurement its interval widens year by year, up to the
-    # Monte Carlo error of the 2.5% and 97.5% points (a year-to-year dip in the log width
-    # of at most 0.05; PAK's 3.72 -> 3.70 in 2019-2020 was one, 2026-11-29), and widens
-    # over the whole stretch
+    # Monte Carlo error of the 2.5% and 97.5% points, and widens over the whole stretch.
+    # A fixed allowance (0.05 in the log width, from PAK's 3.72 -> 3.70 dip in 2019-2020
+    # on 2026-11-29) failed on a new machine's draws (LAO 2019-2020: 2.07 -> 2.02, CI of
+    # afbc639, 2026-12-05): a dip may be three of its Monte Carlo standard errors, from
+    # ArviZ's quantile MCSE of the log draws (the two years' four quantiles taken as
+    # independent, which overstates the error of a difference of correlated years)
     m = real_fit.measurements()
     level = np.isin(m.kind, ["production", "area", "share", "area_share"])
     prod = s[s.measure == "production_t"].set_index(["source", "year"])
     width = np.log(prod["upper"] / prod["lower"])
+    log_draws = np.log(real_fit.production_draws())
+    mcse_sq = sum(azs.mcse(log_draws, method="quantile", prob=q) ** 2 for q in (0.025, 0.975))
     checked = 0
     for i, source in enumerate(real_fit.sources):
         rows = level & (m.members.sum(1) == 1) & (m.members[:, i] > 0)
@@ -792,7 +798,10 @@ def test_real_fit_means_stay_inside_intervals_that_widen_without_data(real_fit):
         last = int(real_fit.years[m.year_idx[rows].max()])
         if last <= 2021:
             w = width.xs(source, level="source").loc[last:]
-            assert (np.diff(w.to_numpy()) > -0.05).all(), (source, last, w.round(2).tolist())
+            err = mcse_sq.sel(source=source, year=w.index.to_numpy()).to_numpy()
+            allowed = 3 * np.sqrt(err[1:] + err[:-1])
+            assert (np.diff(w.to_numpy()) > -allowed).all(), (
+                source, last, w.round(2).tolist(), allowed.round(3).tolist())
             assert w.iloc[-1] > w.iloc[0] + 0.1, (source, last, w.round(2).tolist())
             checked += 1
     assert checked >= 3  # COL, PAK, GTM, THA stop measuring before 2017
