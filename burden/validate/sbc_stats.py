@@ -305,6 +305,31 @@ def summarise_uniformity(unif: pd.DataFrame, prob: float = BAND_PROB) -> pd.Data
                                        "pass"])
 
 
+def variable_lean(table: pd.DataFrame) -> pd.DataFrame:
+    """Per variable: does its posterior lean one way across all its parameters? A
+    direction test beside the band test, which judges each parameter alone (and with the
+    Bonferroni rule sees a variable-wide small bias last).
+
+    Per simulation the mean PIT over the variable's parameters (expectation 0.5 under
+    calibration, whatever the dependence between the parameters of one simulation), then
+    over the simulations: ``mean_pit``, its standard error ``se`` from the per-simulation
+    means' own spread (the simulations are independent worlds) and ``z`` = (mean_pit -
+    0.5) / se. Below 0.5: the posterior sits above the truth. Descriptive, not a verdict:
+    with many variables some |z| near 3 turns up by chance; a lean is a finding when it
+    comes back with the same sign in another seed's worlds (docs/validation/sbc.md,
+    "seed 4")."""
+    ok = table[(table["status"] == "ok") & np.isfinite(table["pit"].astype(float))]
+    per_sim = ok.groupby(["variable", "sim"], sort=False)["pit"].mean()
+    rows = []
+    for variable, means in per_sim.groupby(level="variable", sort=False):
+        x = means.to_numpy(float)
+        se = float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else np.nan
+        mean = float(x.mean())
+        rows.append({"variable": variable, "simulations": int(x.size), "mean_pit": mean,
+                     "se": se, "z": (mean - 0.5) / se if se and np.isfinite(se) else np.nan})
+    return pd.DataFrame(rows, columns=["variable", "simulations", "mean_pit", "se", "z"])
+
+
 # ---- files -------------------------------------------------------------------------------
 def paths(folder: Path) -> dict[str, Path]:
     folder = Path(folder)
