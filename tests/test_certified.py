@@ -69,14 +69,20 @@ def certified_fit(certified_tables):
 def test_certified_counts_lie_in_their_90pct_predictive_intervals(certified_fit):
     """Near-census counts: every certified count the model was fitted to (NCHS final,
     VSRR December, PHAC annual) lies inside its 90% posterior predictive interval."""
-    pp = certified_fit.sample_posterior_predictive(random_seed=3)
-    draws = pp["posterior_predictive"]["certified_count"].stack(s=("chain", "draw"))
-    lo, hi = np.quantile(draws.values, [0.05, 0.95], axis=-1)
+    from burden.models.certified import observation_rows
+
+    pp = certified_fit.sample_posterior_predictive(random_seed=3)["posterior_predictive"]
     obs = certified_fit.inputs().obs
-    counts = obs[obs["kind"] == "count"].reset_index(drop=True)
-    inside = (counts["value"] >= lo) & (counts["value"] <= hi)
-    assert len(counts) > 100
-    assert inside.all(), counts[~inside].assign(lower=lo[~inside], upper=hi[~inside])
+    rows = observation_rows(obs, certified_fit.model_config.drug_counts)
+    # any-opioid and Canada counts measured alone, drugs' counts split from them
+    assert set(rows) >= {"certified_count", "drug_count"}
+    for name in ("certified_count", "drug_count"):
+        draws = pp[name].stack(s=("chain", "draw"))
+        lo, hi = np.quantile(draws.values, [0.05, 0.95], axis=-1)
+        counts = obs.iloc[rows[name]].reset_index(drop=True)
+        inside = (counts["value"] >= lo) & (counts["value"] <= hi)
+        assert (counts["kind"] == "count").all() and len(counts) >= 40
+        assert inside.all(), counts[~inside].assign(lower=lo[~inside], upper=hi[~inside])
 
 
 @pytest.mark.slow
@@ -123,3 +129,112 @@ def test_result_tables_validate_and_the_fit_round_trips(certified_fit, tmp_path)
     draws = again.predict(series="USA:synthetic_opioids", years=[2019, 2023])
     assert draws.dims == ("chain", "draw", "year")
     assert float(draws.sel(year=2023).mean()) > float(draws.sel(year=2019).mean())
+
+
+def _small_design() -> pd.DataFrame:
+    rows = [("USA:any_opioid", 2015, 12, 1000, "count", "nchs_final"),
+            ("USA:heroin", 2015, 12, 250, "count", "nchs_final"),
+            ("USA:any_opioid", 2015, 12, 1010, "count", "vsrr"),
+            ("USA:methadone", 2015, 12, 101, "count", "vsrr"),
+            ("USA:heroin", 2016, 12, 300, "count", "vsrr"),  # no any-opioid count of 2016
+            ("CAN:any_opioid", 2016, 12, 100, "count", "phac"),
+            ("USA:any_opioid", 2017, 4, 1331, "lower_bound", "vsrr"),
+            ("USA:any_opioid", 2017, 4, 1400, "nowcast", "vsrr"),
+            ("USA:heroin", 2017, 4, 330, "lower_bound", "vsrr"),
+            ("USA:heroin", 2017, 4, 350, "nowcast", "vsrr")]
+    return pd.DataFrame(rows, columns=["series", "year", "end_month", "value", "kind",
+                                       "source"])
+
+
+def test_each_drug_count_is_split_from_the_any_opioid_count_of_its_window():
+    from burden.models.certified import observation_rows, row_values, split_partner
+
+    obs = _small_design()
+    # same source, year, end month and kind; lower bounds and unmatched rows are not split
+    assert list(split_partner(obs)) == [-1, 0, -1, 2, -1, -1, -1, -1, -1, 7]
+    rows = observation_rows(obs)
+    assert {k: list(v) for k, v in rows.items()} == {
+        "certified_count": [0, 2, 4, 5], "drug_count": [1, 3], "nowcast_count": [7],
+        "drug_nowcast": [9], "reported_lower_bound": [6, 8]}
+    alone = observation_rows(obs, "independent")
+    assert {k: list(v) for k, v in alone.items()} == {
+        "certified_count": [0, 1, 2, 3, 4, 5], "nowcast_count": [7, 9],
+        "reported_lower_bound": [6, 8]}
+    # a data set held by variable back to rows (lower bounds on the log scale), either way
+    value = obs["value"].to_numpy(dtype=float)
+    for layout in (rows, alone):
+        data = {k: (np.log(value[r]) if k == "reported_lower_bound" else value[r] + 1)
+                for k, r in layout.items()}
+        back = row_values(obs, data)
+        expected = np.where(obs["kind"] == "lower_bound", value, value + 1)
+        np.testing.assert_allclose(back, expected)
+
+
+def test_a_drug_counted_above_all_opioids_is_a_clear_error():
+    from burden.models.certified import check_split
+
+    obs = _small_design()
+    check_split(obs)  # the design is consistent
+    obs.loc[3, "value"] = 1011.0
+    with pytest.raises(ValueError, match=r"USA:methadone vsrr count 2015-12: 1,011 > 1,010"):
+        check_split(obs)
+
+
+def test_a_config_names_the_ways_drug_counts_can_be_modelled():
+    from burden.errors import ConfigError
+    from burden.models.certified import CertifiedDeaths
+
+    with pytest.raises(ConfigError, match="drug_counts must be one of"):
+        CertifiedDeaths(model_config={"drug_counts": "binomial"})
+
+
+@pytest.mark.parametrize("p", [0.04, 0.3, 0.92])
+@pytest.mark.parametrize("cv", [0.005, 0.02, 0.09])
+def test_the_split_adds_the_negative_binomials_extra_variance(p, cv):
+    """Beyond the binomial's n p (1 - p), the beta-binomial's variance is (cv n p)^2
+    kappa / (1 + kappa), with kappa = (1 - p) / (p cv^2) (scipy's moments)."""
+    from scipy import stats
+
+    from burden.models.certified import split_beta_parameters
+
+    n = 50_000
+    a, b = split_beta_parameters(p * 1000.0, (1 - p) * 1000.0, cv**2)
+    assert a / (a + b) == pytest.approx(p)
+    kappa = a + b
+    assert kappa == pytest.approx((1 - p) / (p * cv**2))
+    extra = stats.betabinom(n, a, b).var() - n * p * (1 - p)
+    assert extra == pytest.approx((cv * n * p) ** 2 * kappa / (1 + kappa), rel=1e-3)
+    # and the negative binomial's own (cv mu)^2 where the split is concentrated
+    if kappa > 100:
+        assert extra == pytest.approx((cv * n * p) ** 2, rel=0.02)
+
+
+@pytest.mark.realdata
+def test_prior_worlds_never_count_a_drug_above_all_opioids(certified_tables):
+    """The split (version 3) makes a world where a drug is counted more often than all
+    opioids impossible; with drugs counted apart (version 2) such worlds are common."""
+    import warnings
+
+    import pymc as pm
+
+    from burden.models.certified import CertifiedDeaths, observation_rows, split_partner
+
+    excess = {}
+    for layout in ("split", "independent"):
+        est = CertifiedDeaths(model_config={"drug_counts": layout, "first_year": 2013})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            data = est.prepare_data(certified_tables)
+            model = est.build_model(data)
+            with model:
+                pred = pm.sample_prior_predictive(100, random_seed=1)["prior_predictive"]
+        obs = est.inputs(data).obs
+        values = np.full((100, len(obs)), np.nan)
+        for name, rows in observation_rows(obs, layout).items():
+            if name != "reported_lower_bound":
+                values[:, rows] = pred[name].isel(chain=0).values
+        partner = split_partner(obs)
+        drug = np.flatnonzero(partner >= 0)
+        excess[layout] = int((values[:, drug] > values[:, partner[drug]]).sum())
+    assert excess["split"] == 0
+    assert excess["independent"] > 0

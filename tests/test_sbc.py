@@ -598,6 +598,12 @@ def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
     assert 1 <= compiled.sum() <= 2 and (compiled <= 1).all()
     assert ok["worker"].nunique() <= 2
     assert manifest["failed"] == 1 and manifest["workers"] == 2
+    # which model version and package made the run
+    from burden import __version__
+    from burden.models.production import OpiumProduction
+
+    assert manifest["model_version"] == OpiumProduction._model_version
+    assert manifest["package_version"] == __version__
     fitted = ranks[ranks["sim"] != 1]
     assert ((fitted["rank"] >= 0) & (fitted["rank"] <= fitted["n_draws"])).all()
     back, sims_back, _, _ = sbc_stats.read_sbc(tmp_path)
@@ -728,7 +734,10 @@ def test_certified_fits_start_from_the_simulated_counts(certified_tables):
                       & (obs["series"] == "USA:any_opioid").to_numpy()
                       & (obs["year"] == sbc.CERTIFIED_FIRST_YEAR).to_numpy()]
     assert len(first) == 1  # the NCHS count of the first year (no VSRR before 2015)
-    position = list(obs.index[(obs["kind"] == "count").to_numpy()]).index(first[0])
+    from burden.models.certified import observation_rows
+
+    rows = observation_rows(obs.reset_index(drop=True), est.model_config.drug_counts)
+    position = list(rows["certified_count"]).index(obs.index.get_loc(first[0]))
     starts = []
     for sim in sims:
         start = spec.initial_points(spec, sim.data)

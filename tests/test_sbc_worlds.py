@@ -357,11 +357,14 @@ def test_the_certified_rule_bands_the_share_around_the_real_data(certified_table
                               "us_year_change_rms", "us_share_logit_most_extreme"}
     assert rule.reject_reason(real) is None
     # a world of the same counts with one drug's count raised to the any-opioid count
-    obs = inp.obs[inp.obs["kind"] == "count"].reset_index(drop=True)
+    # (the drug counts are split from the any-opioid count of their window: version 3)
+    from burden.models.certified import observation_rows, split_partner
+
+    rows = observation_rows(inp.obs)
+    partner = split_partner(inp.obs)
     world = {k: v.copy() for k, v in real.items()}
-    drug = np.flatnonzero((obs["series"] == "USA:heroin").to_numpy())[0]
-    same = np.flatnonzero(((obs["series"] == "USA:any_opioid")
-                           & (obs["year"] == obs.loc[drug, "year"])
-                           & (obs["source"] == obs.loc[drug, "source"])).to_numpy())[0]
-    world["certified_count"][drug] = world["certified_count"][same]
+    heroin = (inp.obs["series"] == "USA:heroin").to_numpy()
+    drug = int(np.flatnonzero(heroin[rows["drug_count"]])[0])
+    same = list(rows["certified_count"]).index(partner[rows["drug_count"][drug]])
+    world["drug_count"][drug] = world["certified_count"][same]
     assert "us_share_logit_most_extreme inf" in rule.reject_reason(world)

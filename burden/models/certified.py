@@ -11,8 +11,12 @@ any-opioid deaths (heroin T40.1, natural and semi-synthetic T40.2, methadone T40
 synthetic other than methadone T40.4), each a yearly local linear trend (level and slope
 random walks), so the series can turn (the 2013-2022 acceleration and the 2023-2024 fall).
 
-Measurements (``certified_data``), each a count with a negative-binomial likelihood around
-the latent deaths of its window:
+Measurements (``certified_data``), each a count around the latent deaths of its window:
+US any-opioid and Canada counts with a negative-binomial likelihood; each US drug's count
+(version 3, ``drug_counts="split"``) a beta-binomial split of the any-opioid count of the
+same source, window and kind, so it can never exceed that count and measures the drug's
+share only (the drug series count the same certificates as the any-opioid series: counted
+apart, version 2, they were taken for independent evidence of the any-opioid level):
 - final NCHS counts by drug (1999-2019): the reference definition;
 - VSRR provisional December 12-month-ending counts (2015 on), with a bias against the final
   counts; underreported months give a censored count (the final count is at least the
@@ -133,15 +137,107 @@ class CertifiedConfig(Config):
         "only thinly: one year ahead its 90% intervals missed both trend breaks (2018, "
         "2020) in any-opioid and synthetic deaths, and 9-11 years ahead it has 4 "
         "series-years each")
+    drug_counts: str = setting(
+        "split", "how a US drug's count is measured: 'split', a beta-binomial draw from "
+        "the any-opioid count of the same source, window and kind (a drug's count can "
+        "never exceed it, and its share is learnt from the ratio; version 3); "
+        "'independent', a negative binomial around the drug's own deaths (version 2: in "
+        "prior worlds a drug's count could exceed the any-opioid count, "
+        "docs/models/certified.md, 'Version 3')")
     priors: CertifiedPriors = CertifiedPriors()
 
     def __post_init__(self):
         from burden.errors import ConfigError
 
+        if self.drug_counts not in DRUG_COUNTS:
+            raise ConfigError(f"CertifiedConfig: drug_counts must be one of {DRUG_COUNTS}, "
+                              f"not {self.drug_counts!r}")
         if self.last_year < self.first_year:
             raise ConfigError("CertifiedConfig: last_year before first_year")
         if self.projection_years < 0:
             raise ConfigError("CertifiedConfig: projection_years must be >= 0")
+
+
+#: how a US drug's count is measured (``CertifiedConfig.drug_counts``)
+DRUG_COUNTS = ("split", "independent")
+#: observed variables: kind of measurement row -> (variable of the rows measured alone,
+#: variable of the drug rows split from the any-opioid row of the same window)
+OBSERVED = {"count": ("certified_count", "drug_count"),
+            "nowcast": ("nowcast_count", "drug_nowcast")}
+LOWER_BOUND = "reported_lower_bound"
+
+
+def split_partner(obs: pd.DataFrame) -> np.ndarray:
+    """Per measurement row: for a US drug's count or nowcast, the row of US any-opioid
+    deaths of the same source, year, end month and kind (its count is split from that
+    one); -1 for every other row and for a drug row with no such partner."""
+    key = list(zip(obs["source"], obs["year"], obs["end_month"], obs["kind"]))
+    any_row = {k: i for i, (k, s) in enumerate(zip(key, obs["series"])) if s == US_ANY}
+    drug = (obs["series"].str.startswith("USA:") & (obs["series"] != US_ANY)
+            & obs["kind"].isin(list(OBSERVED))).to_numpy()
+    return np.array([any_row.get(k, -1) if d else -1 for k, d in zip(key, drug)], dtype=int)
+
+
+def split_beta_parameters(share, rest, cv2):
+    """(alpha, beta) of the beta-binomial of a drug's count split from the any-opioid
+    count, from the drug's deaths ``share`` and the rest ``rest`` of the window (p = share
+    / (share + rest)) and the squared cv ``cv2``: concentration kappa = (1 - p) / (p cv2),
+    so the variance beyond the binomial's, n^2 p (1 - p) / (1 + kappa) for large n, is
+    (cv n p)^2 kappa / (1 + kappa): the negative binomial's (cv n p)^2 when kappa >> 1.
+    NumPy or PyTensor arrays."""
+    total = share + rest
+    return rest / (total * cv2), rest**2 / (share * total * cv2)
+
+
+def check_split(obs: pd.DataFrame) -> None:
+    """Every US drug's count or nowcast is at most the any-opioid count of its window (a
+    split count cannot exceed the count it is split from); ValueError naming the rows."""
+    partner = split_partner(obs)
+    drug = np.flatnonzero(partner >= 0)
+    value = obs["value"].to_numpy(dtype=float)
+    bad = drug[value[drug] > value[partner[drug]]]
+    if bad.size:
+        rows = obs.iloc[bad]
+        first = rows.iloc[0]
+        raise ValueError(
+            f"{len(bad)} US drug count(s) exceed the any-opioid count of the same source, "
+            f"window and kind, e.g. {first['series']} {first['source']} {first['kind']} "
+            f"{int(first['year'])}-{int(first['end_month']):02d}: "
+            f"{value[bad[0]]:,.0f} > {value[partner[bad[0]]]:,.0f} (tables "
+            "us_deaths_by_drug, us_provisional_national); fit with "
+            "model_config={'drug_counts': 'independent'} to model them apart")
+
+
+def observation_rows(obs: pd.DataFrame, drug_counts: str = "split"
+                     ) -> dict[str, np.ndarray]:
+    """Observed variable -> the measurement rows it holds, in order (variables with no row
+    left out). With ``drug_counts="split"`` a drug row with a partner (``split_partner``)
+    goes to ``drug_count`` or ``drug_nowcast``."""
+    kind = obs["kind"].to_numpy()
+    split = (split_partner(obs) >= 0) if drug_counts == "split" else np.zeros(len(obs), bool)
+    out = {}
+    for k, (alone, drug) in OBSERVED.items():
+        out[alone] = np.flatnonzero((kind == k) & ~split)
+        out[drug] = np.flatnonzero((kind == k) & split)
+    out[LOWER_BOUND] = np.flatnonzero(kind == "lower_bound")
+    return {name: rows for name, rows in out.items() if rows.size}
+
+
+def row_values(obs: pd.DataFrame, data: dict[str, np.ndarray],
+               drug_counts: str | None = None) -> np.ndarray:
+    """The value of every measurement row from a data set held by observed variable (as
+    a simulation holds it; lower bounds are log counts there): the row's own value where
+    ``data`` lacks its variable. ``drug_counts`` None: "split" when ``data`` holds a split
+    drug variable, else "independent"."""
+    if drug_counts is None:
+        split_names = {name for pair in OBSERVED.values() for name in pair[1:]}
+        drug_counts = "split" if split_names & set(data) else "independent"
+    values = obs["value"].to_numpy(dtype=float).copy()
+    for name, rows in observation_rows(obs, drug_counts).items():
+        if name in data:
+            v = np.asarray(data[name], dtype=float)
+            values[rows] = np.exp(v) if name == LOWER_BOUND else v
+    return values
 
 
 def within_projection(series, years, last_count: dict[str, int], projection_years: int
@@ -155,7 +251,7 @@ class CertifiedDeaths(BayesianEstimator):
     """Certified opioid-involved overdose deaths, US by drug and Canada, to the present."""
 
     _model_type: ClassVar[str] = "certified_deaths"
-    _model_version: ClassVar[str] = "2"
+    _model_version: ClassVar[str] = "3"
     data_tables: ClassVar[tuple[str, ...]] = ("us_deaths_by_drug", "us_provisional_national",
                                               "canada_opioid_deaths")
     config_class = CertifiedConfig
@@ -234,6 +330,10 @@ class CertifiedDeaths(BayesianEstimator):
                 latent[i] if not is_share[i] else us_log + pt.log(pt.sigmoid(latent[i]))
                 for i, s in enumerate(series)])
             deaths = pm.Deterministic("deaths", pt.exp(log_deaths), dims=("series", "year"))
+            # US deaths not involving each drug (its complementary share; other rows unused)
+            rest_deaths = pt.exp(pt.stack([
+                latent[i] if not is_share[i] else us_log + pt.log(pt.sigmoid(-latent[i]))
+                for i, s in enumerate(series)]))
             pri.unspecified_opioid_logit.create("unspecified_opioid_logit")
             vsrr_bias = pri.vsrr_bias.create("vsrr_bias")
             cv = pri.dispersion.create("dispersion")
@@ -244,23 +344,43 @@ class CertifiedDeaths(BayesianEstimator):
             # publisher's delay-adjusted value of an underreported month) is trusted to within
             # the size of its own adjustment (predicted / reported - 1, at least
             # NOWCAST_CV_FLOOR): a cv learnt from a dozen nowcasts made a funnel with them
-            alpha = pt.where(kind == "nowcast", 1 / inp_nowcast_cv(obs) ** 2, 1 / cv**2)
+            row_cv = pt.where(kind == "nowcast", inp_nowcast_cv(obs), cv)
             value = obs["value"].to_numpy()
-            for k, name in (("count", "certified_count"), ("nowcast", "nowcast_count")):
-                sel = np.flatnonzero(kind == k)
-                if sel.size:
-                    pm.NegativeBinomial(name, mu=mu[sel], alpha=alpha[sel],
-                                        observed=np.round(value[sel]).astype(int))
-            sel = np.flatnonzero(kind == "lower_bound")
-            if sel.size:
+            rows = observation_rows(obs, self.model_config.drug_counts)
+            partner = split_partner(obs)
+            if self.model_config.drug_counts == "split":
+                check_split(obs)
+            counted = {}
+            for alone, drug in OBSERVED.values():
+                if alone in rows:
+                    sel = rows[alone]
+                    counted[alone] = pm.NegativeBinomial(
+                        alone, mu=mu[sel], alpha=1 / row_cv[sel] ** 2,
+                        observed=np.round(value[sel]).astype(int))
+                if drug in rows:
+                    # the drug's deaths among the any-opioid deaths counted in the same
+                    # window: share p = drug window / any window; the rest (1 - p) from the
+                    # drug's complementary share, without a difference of two sums
+                    sel = rows[drug]
+                    p_num = window[sel]
+                    p_rest = (rest_deaths[series_idx[sel]] * inp.weights[sel]).sum(axis=1)
+                    any_pos = {row: j for j, row in enumerate(rows[alone])}
+                    n = counted[alone][[any_pos[r] for r in partner[sel]]]
+                    # beta-binomial whose variance beyond the binomial's matches the
+                    # negative binomial's (split_beta_parameters)
+                    a, b = split_beta_parameters(p_num, p_rest, row_cv[sel] ** 2)
+                    pm.BetaBinomial(drug, n=n, alpha=a, beta=b,
+                                    observed=np.round(value[sel]).astype(int))
+            if LOWER_BOUND in rows:
                 # the final count is at least the count reported so far: a log count
                 # censored at the reported one, a Normal on the log scale with the sd of the
                 # window's nowcast (the negative binomial's upper tail gave unstable
                 # gradients, 1,371 divergences in one fit; tied to the fitted dispersion it
                 # gave 390; with the nowcast's fixed sd, none: docs/models/certified.md)
+                sel = rows[LOWER_BOUND]
                 bound = np.log(value[sel])
                 sd = nowcast_sd_of_bounds(obs)[sel]
-                pm.Censored("reported_lower_bound", pm.Normal.dist(mu=pt.log(mu[sel]), sigma=sd),
+                pm.Censored(LOWER_BOUND, pm.Normal.dist(mu=pt.log(mu[sel]), sigma=sd),
                             lower=None, upper=bound, observed=bound)
         return model
 
@@ -272,11 +392,15 @@ class CertifiedDeaths(BayesianEstimator):
         return {"jitter_rvs": set(model.free_RVs) - walks}
 
     def observation_sources(self) -> dict[str, np.ndarray]:
+        """Per observed variable, the source of each of its rows (a drug's count split
+        from the any-opioid count is its own source: it measures a share)."""
         obs = self.inputs().obs
-        kind, source = obs["kind"].to_numpy(), obs["source"].to_numpy().astype(object)
-        return {"certified_count": source[kind == "count"],
-                "nowcast_count": source[kind == "nowcast"] + " nowcast",
-                "reported_lower_bound": source[kind == "lower_bound"] + " reported so far"}
+        source = obs["source"].to_numpy().astype(object)
+        suffix = {"certified_count": "", "drug_count": " drug share",
+                  "nowcast_count": " nowcast", "drug_nowcast": " drug share nowcast",
+                  LOWER_BOUND: " reported so far"}
+        return {name: source[rows] + suffix[name] for name, rows in
+                observation_rows(obs, self.model_config.drug_counts).items()}
 
     def diagnostic_vars(self) -> list[str]:
         return [v for v in self.posterior.data_vars if v != "deaths"] + ["deaths"]

@@ -187,18 +187,12 @@ def certified_initial_points(spec: SBCSpec, data: dict[str, np.ndarray]
     import dataclasses
 
     from burden.models import certified_data
+    from burden.models.certified import row_values
 
     est = spec.estimator()
     inp = est.inputs(est.prepare_data(spec.tables))
     obs = inp.obs.copy()
-    kind = obs["kind"].to_numpy()
-    values = obs["value"].to_numpy(float).copy()
-    for k, name in (("count", "certified_count"), ("nowcast", "nowcast_count")):
-        if name in data:
-            values[kind == k] = np.asarray(data[name], dtype=float)
-    if "reported_lower_bound" in data:
-        values[kind == "lower_bound"] = np.exp(np.asarray(data["reported_lower_bound"]))
-    obs["value"] = np.maximum(values, 1.0)
+    obs["value"] = np.maximum(row_values(obs, data), 1.0)
     levels = certified_data.initial_levels(dataclasses.replace(inp, obs=obs))
     return {f"trend_{s.replace(':', '_')}": level for s, level in levels.items()}
 
@@ -326,6 +320,19 @@ MODELS = tuple(SPECS)
 
 #: the models whose design can be changed, and how (``spec_for``'s keyword arguments)
 DESIGN_OPTIONS: dict[str, tuple[str, ...]] = {"deaths": ("per_region",)}
+
+
+def _model_version(spec: SBCSpec) -> str:
+    """The version of the spec's model class (``BayesianEstimator._model_version``)."""
+    import importlib
+
+    return str(getattr(importlib.import_module(spec.module), spec.cls)._model_version)
+
+
+def _package_version() -> str:
+    from burden import __version__
+
+    return __version__
 
 
 def spec_for(model: str, **design: Any) -> SBCSpec:
@@ -738,8 +745,8 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
         ranks_table, sims_table, _, manifest = sbc_stats.read_sbc(folder, judge=False)
     except FileNotFoundError as exc:
         raise SBCResumeError(f"--resume: {exc}") from exc
-    wanted = {"model": spec.model, "seed": seed, "reduction": spec.reduction,
-              "model_config": spec.model_config, "sampler": _manifest_sampler(spec),
+    wanted = {"model": spec.model, "model_version": _model_version(spec), "seed": seed,
+              "reduction": spec.reduction, "model_config": spec.model_config, "sampler": _manifest_sampler(spec),
               "worlds": _world_rule(worlds)}
     earlier_values = {**manifest, "worlds": _world_rule(manifest.get("worlds"))}
     differ = [f"{key} (earlier {earlier_values.get(key)!r}, now {_jsonable(value)!r})"
@@ -930,7 +937,8 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     wall = time.perf_counter() - start
     manifest = {
         "model": spec.model, "run_utc": started.isoformat(timespec="seconds"),
-        "command": command, "simulations": simulations, "seed": seed,
+        "command": command, "model_version": _model_version(spec),
+        "package_version": _package_version(), "simulations": simulations, "seed": seed,
         "reduction": spec.reduction, "model_config": spec.model_config,
         "sampler": _manifest_sampler(spec), "workers": n_workers,
         "scheduler": scheduler or "LocalCluster (embedded)", "wall_s": round(wall, 1),

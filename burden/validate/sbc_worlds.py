@@ -282,20 +282,19 @@ def certified_summaries(inp: CertifiedInputs
     log changes within each source (December 12-month windows), and the most extreme
     logit of a drug's share of US any-opioid deaths over every source, year and window
     where both are counted (a share of 0 or 1 or more is infinite: rejected)."""
+    from burden.models.certified import row_values, split_partner
     from burden.models.certified_data import US_ANY
 
     obs = inp.obs.reset_index(drop=True)
     kind = obs["kind"].to_numpy()
     rows = {k: np.flatnonzero(kind == k) for k in ("count", "nowcast")}
-    counted = obs.iloc[np.concatenate([rows["count"], rows["nowcast"]])].reset_index(drop=True)
-    key = counted["source"] + "|" + counted["year"].astype(str) + "|" + \
-        counted["end_month"].astype(str)
-    any_row = dict(zip(key[counted["series"] == US_ANY], np.flatnonzero(
-        (counted["series"] == US_ANY).to_numpy())))
-    is_drug = counted["series"].str.startswith("USA:").to_numpy() & (
-        counted["series"] != US_ANY).to_numpy()
-    pairs = np.array([(i, any_row[k]) for i, k in enumerate(key)
-                      if is_drug[i] and k in any_row], dtype=int).reshape(-1, 2)
+    counted_rows = np.concatenate([rows["count"], rows["nowcast"]])
+    counted = obs.iloc[counted_rows].reset_index(drop=True)
+    # each drug's count or nowcast against the any-opioid one of its source, window, kind
+    partner = split_partner(obs)[counted_rows]
+    position = {row: i for i, row in enumerate(counted_rows)}
+    pairs = np.array([(i, position[j]) for i, j in enumerate(partner) if j >= 0],
+                     dtype=int).reshape(-1, 2)
     us_any = np.flatnonzero((counted["series"] == US_ANY).to_numpy())
     canada = np.flatnonzero(counted["series"].str.startswith("CAN:").to_numpy())
     # year-to-year changes: consecutive December counts of the same source
@@ -307,8 +306,7 @@ def certified_summaries(inp: CertifiedInputs
     steps = np.array(steps, dtype=int).reshape(-1, 2)
 
     def summaries(data: dict[str, np.ndarray]) -> Summaries:
-        values = np.concatenate([np.asarray(data.get("certified_count", []), dtype=float),
-                                 np.asarray(data.get("nowcast_count", []), dtype=float)])
+        values = row_values(inp.obs, data)[counted_rows]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             logs = np.log(values)
             share = values[pairs[:, 0]] / values[pairs[:, 1]]
@@ -325,12 +323,13 @@ def certified_summaries(inp: CertifiedInputs
 def certified_real_data(spec: SBCSpec) -> tuple[CertifiedInputs, dict[str, np.ndarray]]:
     """(the ``CertifiedInputs`` of ``spec``'s design, its real counts and nowcasts by
     observed variable, as a simulated data set holds them)."""
+    from burden.models.certified import observation_rows
+
     est = spec.estimator()
     inp = est.inputs(est.prepare_data(spec.tables))
-    kind = inp.obs["kind"].to_numpy()
     value = inp.obs["value"].to_numpy(dtype=float)
-    return inp, {"certified_count": value[kind == "count"],
-                 "nowcast_count": value[kind == "nowcast"]}
+    rows = observation_rows(inp.obs, est.model_config.drug_counts)
+    return inp, {name: value[r] for name, r in rows.items() if name != "reported_lower_bound"}
 
 
 def certified_rule(spec: SBCSpec) -> WorldRule:
