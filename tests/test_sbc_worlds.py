@@ -239,7 +239,8 @@ def test_resume_refuses_a_run_on_other_worlds(tmp_path, fake_prior):
     spec, _, _ = fake_prior
     sims, labels, record = sbc.simulate_worlds(spec, 2, 4, "like-ours")
     manifest = {k: "x" for k in sbc_stats.MANIFEST_KEYS}
-    manifest.update({"model": spec.model, "seed": 4, "reduction": spec.reduction,
+    manifest.update({"model": spec.model, "model_version": sbc._model_version(spec),
+                     "seed": 4, "reduction": spec.reduction,
                      "model_config": spec.model_config,
                      "sampler": sbc._manifest_sampler(spec), "simulations": 0,
                      "run_utc": "2026-12-02T17:00:00+00:00", "failed": 0, "converged": 0})
@@ -259,6 +260,12 @@ def test_resume_refuses_a_run_on_other_worlds(tmp_path, fake_prior):
     assert sbc.resume_from(tmp_path, spec, sims, labels, 4, {"worlds": "all"})[0] == {}
     with pytest.raises(SBCResumeError, match="worlds"):
         sbc.resume_from(tmp_path, spec, sims, labels, 4, record)
+    # a run of another version of the model (or from before versions were recorded)
+    for version in ("0", None):
+        sbc_stats.write_sbc(tmp_path, empty_ranks, empty_sims,
+                            {**manifest, "model_version": version})
+        with pytest.raises(SBCResumeError, match="model_version"):
+            sbc.resume_from(tmp_path, spec, sims, labels, 4, {"worlds": "all"})
 
 
 def test_worlds_refuses_an_unknown_choice_a_model_without_a_rule_and_a_rule_too_strict(
