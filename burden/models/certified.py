@@ -181,12 +181,15 @@ def split_partner(obs: pd.DataFrame) -> np.ndarray:
 def split_beta_parameters(share, rest, cv2):
     """(alpha, beta) of the beta-binomial of a drug's count split from the any-opioid
     count, from the drug's deaths ``share`` and the rest ``rest`` of the window (p = share
-    / (share + rest)) and the squared cv ``cv2``: concentration kappa = (1 - p) / (p cv2),
-    so the variance beyond the binomial's, n^2 p (1 - p) / (1 + kappa) for large n, is
-    (cv n p)^2 kappa / (1 + kappa): the negative binomial's (cv n p)^2 when kappa >> 1.
-    NumPy or PyTensor arrays."""
-    total = share + rest
-    return rest / (total * cv2), rest**2 / (share * total * cv2)
+    / (share + rest)) and the squared cv ``cv2``: concentration kappa = 1 / (p cv2), so
+    alpha = 1 / cv2 and beta = (1 - p) / (p cv2). The variance beyond the binomial's,
+    n (n - 1) p (1 - p) / (1 + kappa), is (cv n p)^2 (1 - p) / (1 + p cv2): the negative
+    binomial's (cv n p)^2 for a small share, shrinking to 0 as the share nears 1, where
+    the count cannot exceed n. kappa never falls below 1 / cv2: a concentration
+    (1 - p) / (p cv2), which matched the negative binomial at every share, went to 0 as
+    p neared 1 and made a spurious mode there (a share of 99.9% with a diffuse
+    beta-binomial; docs/models/certified.md, "Version 3"). NumPy or PyTensor arrays."""
+    return 1 / cv2, rest / (share * cv2)
 
 
 def check_split(obs: pd.DataFrame) -> None:
