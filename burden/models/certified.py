@@ -369,8 +369,9 @@ class CertifiedDeaths(BayesianEstimator):
                     p_rest = (rest_deaths[series_idx[sel]] * inp.weights[sel]).sum(axis=1)
                     any_pos = {row: j for j, row in enumerate(rows[alone])}
                     n = counted[alone][[any_pos[r] for r in partner[sel]]]
-                    # beta-binomial whose variance beyond the binomial's matches the
-                    # negative binomial's (split_beta_parameters)
+                    # beta-binomial whose variance beyond the binomial's is the negative
+                    # binomial's for a small share, less near a share of 1
+                    # (split_beta_parameters)
                     a, b = split_beta_parameters(p_num, p_rest, row_cv[sel] ** 2)
                     pm.BetaBinomial(drug, n=n, alpha=a, beta=b,
                                     observed=np.round(value[sel]).astype(int))

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+import burden
 from burden.models import fast_diagnostics
 from burden.models.config import SamplerConfig
 from burden.validate import sbc_stats, sbc_worlds
@@ -327,12 +328,6 @@ def _model_version(spec: SBCSpec) -> str:
     import importlib
 
     return str(getattr(importlib.import_module(spec.module), spec.cls)._model_version)
-
-
-def _package_version() -> str:
-    from burden import __version__
-
-    return __version__
 
 
 def spec_for(model: str, **design: Any) -> SBCSpec:
@@ -746,8 +741,8 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
     except FileNotFoundError as exc:
         raise SBCResumeError(f"--resume: {exc}") from exc
     wanted = {"model": spec.model, "model_version": _model_version(spec), "seed": seed,
-              "reduction": spec.reduction, "model_config": spec.model_config, "sampler": _manifest_sampler(spec),
-              "worlds": _world_rule(worlds)}
+              "reduction": spec.reduction, "model_config": spec.model_config,
+              "sampler": _manifest_sampler(spec), "worlds": _world_rule(worlds)}
     earlier_values = {**manifest, "worlds": _world_rule(manifest.get("worlds"))}
     differ = [f"{key} (earlier {earlier_values.get(key)!r}, now {_jsonable(value)!r})"
               for key, value in wanted.items()
@@ -938,7 +933,7 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     manifest = {
         "model": spec.model, "run_utc": started.isoformat(timespec="seconds"),
         "command": command, "model_version": _model_version(spec),
-        "package_version": _package_version(), "simulations": simulations, "seed": seed,
+        "package_version": burden.__version__, "simulations": simulations, "seed": seed,
         "reduction": spec.reduction, "model_config": spec.model_config,
         "sampler": _manifest_sampler(spec), "workers": n_workers,
         "scheduler": scheduler or "LocalCluster (embedded)", "wall_s": round(wall, 1),

@@ -323,13 +323,13 @@ def certified_summaries(inp: CertifiedInputs
 def certified_real_data(spec: SBCSpec) -> tuple[CertifiedInputs, dict[str, np.ndarray]]:
     """(the ``CertifiedInputs`` of ``spec``'s design, its real counts and nowcasts by
     observed variable, as a simulated data set holds them)."""
-    from burden.models.certified import observation_rows
+    from burden.models.certified import LOWER_BOUND, observation_rows
 
     est = spec.estimator()
     inp = est.inputs(est.prepare_data(spec.tables))
     value = inp.obs["value"].to_numpy(dtype=float)
     rows = observation_rows(inp.obs, est.model_config.drug_counts)
-    return inp, {name: value[r] for name, r in rows.items() if name != "reported_lower_bound"}
+    return inp, {name: value[r] for name, r in rows.items() if name != LOWER_BOUND}
 
 
 def certified_rule(spec: SBCSpec) -> WorldRule:
