@@ -121,37 +121,42 @@ SUMMARY_CODE := burden/summarise.py burden/result_schemas.py \
                 burden/models/batched.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
-	$(BURDEN) fit deaths --no-summary
+	$(BURDEN) fit deaths --no-summary --write-results
 
 $(MODELS)/production.nc: $(PROC)/production_measurements.parquet burden/models/production.py \
     $(MODEL_CODE)
-	$(BURDEN) fit production --no-summary
+	$(BURDEN) fit production --no-summary --write-results
 
 $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
     burden/models/markets.py burden/models/markets_data.py burden/models/printed_dirichlet.py \
     burden/registry/markets.py $(MODEL_CODE)
-	$(BURDEN) fit markets --no-summary
+	$(BURDEN) fit markets --no-summary --write-results
 
 # certified opioid-involved overdose deaths, US by drug and Canada, to the present
 $(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet \
     $(PROC)/canada_opioid_deaths.parquet burden/models/certified.py \
     burden/models/certified_data.py burden/models/trends.py $(MODEL_CODE)
-	$(BURDEN) fit certified --no-summary
+	$(BURDEN) fit certified --no-summary --write-results
 
 # shares of opioid deaths by drug type (US, Canada measured; elsewhere UNODC evidence)
 $(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
     $(PROC)/canada_opioid_deaths.parquet $(PROC)/drug_use_prevalence.parquet \
     $(PROC)/drug_seizures.parquet burden/models/composition.py \
     burden/models/composition_data.py $(MODEL_CODE)
-	$(BURDEN) fit composition --no-summary
+	$(BURDEN) fit composition --no-summary --write-results
 
-# every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last
+# every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last.
+# A fit writes its tables itself (`--write-results`: one process start and its imports
+# fewer a fit); make then remakes this target anyway, because its prerequisite was
+# remade, so `--unless-newer-than` skips a manifest written after every prerequisite.
+# It summarises after a change of the summary code alone, or when the fit's own summary
+# failed (which leaves no manifest)
 $(MODELS)/%/manifest.json: $(MODELS)/%.nc $(SUMMARY_CODE)
-	$(BURDEN) summarise $*
+	$(BURDEN) summarise $* --unless-newer-than $^
 
 $(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc $(MODELS)/composition.nc \
     burden/attribution.py
-	$(BURDEN) attribute
+	$(BURDEN) attribute --write-results
 
 # attribution's prior-driven flags read the markets' result tables
 $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \

@@ -100,15 +100,48 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(f"{args.fit}: max R-hat {conv['r_hat_max']:.3f}, min bulk ESS "
               f"{conv['ess_bulk_min']:.0f}, {conv['divergences']} divergences -> "
               + ("converged" if conv["converged"] else "NOT CONVERGED: do not use"))
+        if args.write_results:
+            del est  # the tables are those of the saved file, as `burden summarise` reads it
+            _write_results_after_fit(args.fit)
         return 0 if conv["converged"] else 3
     # the saved file, loaded as a notebook would (its Deterministics recomputed and checked)
     est = fits.load_fit(args.fit)
     if hasattr(est, "summary_text"):
         print(est.summary_text())
-    return 0 if est.convergence_report()["converged"] else 3
+    converged = est.convergence_report()["converged"]
+    if args.write_results:
+        del est
+        _write_results_after_fit(args.fit)
+    return 0 if converged else 3
+
+
+def _write_results_after_fit(name: str) -> None:
+    """``burden summarise NAME`` in the fit's (or attribution's) process, saving a second start-up and its
+    imports. A failure is reported and leaves no manifest, so the fit is kept and make's
+    `burden summarise` step runs (and reports) it again."""
+    import gc
+
+    from burden import summarise
+
+    gc.collect()  # the fitted estimator's draws, before the saved ones are loaded
+    (summarise.results_dir(name) / "manifest.json").unlink(missing_ok=True)
+    try:
+        path = summarise.summarise(name)
+    except Exception as exc:  # noqa: BLE001 - reported; `burden summarise` raises it again
+        print(f"burden: {name} is saved, but its result tables failed: {exc}; run "
+              f"`burden summarise {name}`", file=sys.stderr)
+        return
+    print(f"wrote {path.parent}")
 
 
 def _cmd_summarise(args: argparse.Namespace) -> int:
+    if args.unless_newer_than is not None:
+        current = [name for name in args.fits
+                   if _newer_than_all(config.models_dir() / name / "manifest.json",
+                                      args.unless_newer_than)]
+        for name in current:
+            print(f"{name}: result tables already written by the fit")
+        args.fits = [name for name in args.fits if name not in current]
     from burden import summarise
 
     for name in args.fits:
@@ -117,11 +150,21 @@ def _cmd_summarise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _newer_than_all(path: Path, others: list[str]) -> bool:
+    """Whether ``path`` exists and was written after every file of ``others``."""
+    if not path.exists():
+        return False
+    written = path.stat().st_mtime_ns
+    return all(Path(other).stat().st_mtime_ns < written for other in others)
+
+
 def _cmd_attribute(args: argparse.Namespace) -> int:
     from burden import attribution
 
     path = attribution.attribute_from_saved(seed=args.seed)
     print(f"saved {path}")
+    if args.write_results:
+        _write_results_after_fit("attribution")
     return 0
 
 
@@ -335,16 +378,26 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-summary", action="store_true",
                      help="print the convergence line only: skip reloading the saved fit "
                      "and its summary (the Makefile's `burden summarise` step loads it)")
+    fit.add_argument("--write-results", action="store_true",
+                     help="then write the saved fit's result tables (`burden summarise FIT`) "
+                     "in the same process, as `make` does")
     _add_sampler_options(fit)
     fit.set_defaults(func=_cmd_fit)
 
     s = sub.add_parser("summarise", help="write the result tables of saved fits")
     s.add_argument("fits", nargs="+", choices=[*FIT_NAMES, "attribution"])
+    s.add_argument("--unless-newer-than", nargs="+", metavar="PATH",
+                   help="skip a fit whose manifest was written after every PATH (make "
+                   "passes the rule's prerequisites: `burden fit --write-results` has "
+                   "written the tables already)")
     s.set_defaults(func=_cmd_summarise)
 
     a = sub.add_parser("attribute", help="deaths attributable to each source, from saved fits")
     a.add_argument("--seed", type=int, default=20171,
                    help="seed of the draw alignment between fits (default: %(default)s)")
+    a.add_argument("--write-results", action="store_true",
+                   help="then write its result tables (`burden summarise attribution`) in "
+                   "the same process, as `make` does")
     a.set_defaults(func=_cmd_attribute)
 
     r = sub.add_parser("report", help="figures, tables and the HTML report")

@@ -110,3 +110,77 @@ def test_every_table_waits_for_the_environment(tmp_path):
 def test_every_table_has_a_registered_input():
     tables = {i.table for i in build.inputs()}
     assert tables == set(TABLES)
+
+
+_FAKE_BURDEN = """#!/bin/sh
+# a stand-in for the burden command: fits write their file (and, with --write-results,
+# their manifest); summarise goes through the real command line with a fake summary
+cd "$BURDEN_ROOT"
+echo "$*" >> calls.log
+case "$1" in
+  fit)
+    mkdir -p models && touch "models/$2.nc"
+    case "$*" in *--write-results*) mkdir -p "models/$2"; touch "models/$2/manifest.json";;
+    esac;;
+  summarise)
+    exec "$PYTHON" -c '
+import pathlib, sys, types
+def fake(name, models_dir=None):
+    path = pathlib.Path("models", name, "manifest.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    with open("calls.log", "a") as log:
+        log.write("summarised " + name + "\\n")
+    return path
+sys.modules["burden.summarise"] = types.SimpleNamespace(summarise=fake)
+from burden import cli
+sys.exit(cli.main(sys.argv[1:]))' "$@";;
+esac
+"""
+
+
+def test_make_keeps_the_tables_a_fit_wrote_and_redoes_them_when_the_summary_changes(
+        tmp_path):
+    """make remakes a fit's manifest rule after the fit (its prerequisite was remade),
+    but ``--unless-newer-than`` skips the tables ``fit --write-results`` just wrote; a
+    change of the summary code alone summarises again without refitting."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "burden", root / "burden",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+        shutil.copy2(ROOT / name, root / name)
+    burden = root / ".venv" / "bin" / "burden"
+    burden.parent.mkdir(parents=True)
+    burden.write_text(_FAKE_BURDEN)
+    burden.chmod(0o755)
+    (root / ".venv" / ".installed").touch()  # the environment is current
+    (root / "data" / "processed").mkdir(parents=True)
+    (root / "data" / "processed" / "production_measurements.parquet").touch()
+    env = {**os.environ, "BURDEN_ROOT": str(root), "PYTHON": sys.executable,
+           "PYTHONPATH": str(ROOT)}
+    target = "models/production/manifest.json"
+    log = root / "calls.log"
+
+    def make():
+        log.write_text("")
+        subprocess.run(["make", "-s", "-C", str(root), target], env=env, check=True,
+                       capture_output=True, text=True)
+        return log.read_text().splitlines()
+
+    calls = make()
+    assert calls[0] == "fit production --no-summary --write-results"
+    assert calls[1].startswith("summarise production --unless-newer-than models/production.nc")
+    assert "summarised production" not in calls  # written by the fit
+    assert make() == []  # up to date
+    later = (root / target).stat().st_mtime_ns + 10**9
+    os.utime(root / "burden" / "summarise.py", ns=(later, later))
+    calls = make()
+    assert [c.split()[0] for c in calls] == ["summarise", "summarised"]  # no refit
+    (root / target).unlink()  # as a failed summary in the fit leaves it
+    assert make()[-1] == "summarised production"

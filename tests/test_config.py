@@ -239,3 +239,102 @@ def test_fit_no_summary_reports_convergence_without_reloading(monkeypatch, capsy
     assert f"saved {tmp_path / 'production.nc'}" in out
     assert ("converged" if converged else "NOT CONVERGED") in out
     assert ("1.004" if converged else "7 divergences") in out
+
+
+def _fake_fit(monkeypatch, tmp_path, converged=True):
+    """``fits.fit_and_keep`` replaced by one that returns a fitted-looking estimator."""
+    import types
+
+    from burden import fits
+
+    conv = {"r_hat_max": 1.004 if converged else 1.2, "ess_bulk_min": 900.0,
+            "divergences": 0 if converged else 7, "converged": converged}
+    est = types.SimpleNamespace(idata=types.SimpleNamespace(
+        attrs={"convergence": json.dumps(conv)}))
+    monkeypatch.setattr(fits, "fit_and_keep",
+                        lambda name, **kw: (est, tmp_path / f"{name}.nc"))
+
+
+@pytest.mark.parametrize("converged", [True, False])
+def test_fit_write_results_summarises_the_saved_fit_in_the_same_process(
+        monkeypatch, capsys, tmp_path, converged):
+    """``burden fit X --no-summary --write-results`` (the Makefile's form) writes X's result
+    tables after the fit, as ``burden summarise X`` would, and exits by convergence."""
+    from burden import summarise
+    from burden.cli import main
+
+    monkeypatch.setenv("BURDEN_ROOT", str(tmp_path))
+    models = tmp_path / "models"
+    _fake_fit(monkeypatch, tmp_path, converged)
+    calls = []
+
+    def fake_summarise(name, models_dir=None):
+        calls.append(name)
+        path = models / name / "manifest.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+        return path
+
+    monkeypatch.setattr(summarise, "summarise", fake_summarise)
+    code = main(["fit", "production", "--no-summary", "--write-results"])
+    assert code == (0 if converged else 3)
+    assert calls == ["production"]
+    assert f"wrote {models / 'production'}" in capsys.readouterr().out
+
+
+def test_fit_keeps_the_fit_and_leaves_no_manifest_when_its_summary_fails(
+        monkeypatch, capsys, tmp_path):
+    """A failed summary after a good fit: the fit's exit is still its convergence's (make
+    keeps the saved fit), the error is printed, and an older manifest is removed so make's
+    ``burden summarise`` step runs it again."""
+    from burden import summarise
+    from burden.cli import main
+
+    monkeypatch.setenv("BURDEN_ROOT", str(tmp_path))
+    models = tmp_path / "models"
+    _fake_fit(monkeypatch, tmp_path)
+    old = models / "production" / "manifest.json"
+    old.parent.mkdir(parents=True)
+    old.write_text("{}")  # from an earlier fit
+
+    def broken(name, models_dir=None):
+        raise ValueError("schema check failed in table 'summary'")
+
+    monkeypatch.setattr(summarise, "summarise", broken)
+    assert main(["fit", "production", "--no-summary", "--write-results"]) == 0
+    err = capsys.readouterr().err
+    assert "production is saved, but its result tables failed" in err
+    assert "schema check failed" in err and "burden summarise production" in err
+    assert not old.exists()
+
+
+def test_summarise_unless_newer_than_skips_only_a_manifest_newer_than_every_path(
+        monkeypatch, capsys, tmp_path):
+    """make's summarise step after ``fit --write-results``: skipped when the manifest was
+    written after every prerequisite, run when one is newer or the manifest is missing."""
+    from burden import summarise
+    from burden.cli import main
+
+    monkeypatch.setenv("BURDEN_ROOT", str(tmp_path))
+    models = tmp_path / "models"
+    calls = []
+    monkeypatch.setattr(summarise, "summarise",
+                        lambda name, models_dir=None: calls.append(name)
+                        or models / name / "manifest.json")
+    nc, code = tmp_path / "production.nc", tmp_path / "summarise.py"
+    nc.write_text("fit")
+    code.write_text("code")
+    manifest = models / "production" / "manifest.json"
+    args = ["summarise", "production", "--unless-newer-than", str(nc), str(code)]
+
+    assert main(args) == 0 and calls == ["production"]  # no manifest yet
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("{}")
+    later = manifest.stat().st_mtime_ns
+    os.utime(nc, ns=(later - 10**9, later - 10**9))
+    os.utime(code, ns=(later - 10**9, later - 10**9))
+    assert main(args) == 0 and calls == ["production"]  # written by the fit: skipped
+    assert "already written by the fit" in capsys.readouterr().out
+    os.utime(code, ns=(later + 10**9, later + 10**9))  # the summary code changed
+    assert main(args) == 0 and calls == ["production", "production"]
+    assert main(["summarise", "production"]) == 0 and len(calls) == 3  # no flag: always
