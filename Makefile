@@ -152,7 +152,8 @@ $(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
 # It summarises after a change of the summary code alone, or when the fit's own summary
 # failed (which leaves no manifest)
 $(MODELS)/%/manifest.json: $(MODELS)/%.nc $(SUMMARY_CODE)
-	$(BURDEN) summarise $* --unless-newer-than $^
+	@echo "$(BURDEN) summarise $* --unless-newer-than $< (and the summary code)"
+	@$(BURDEN) summarise $* --unless-newer-than $^
 
 $(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc $(MODELS)/composition.nc \
     burden/attribution.py
