@@ -142,6 +142,8 @@ def _cmd_summarise(args: argparse.Namespace) -> int:
         for name in current:
             print(f"{name}: result tables already written by the fit")
         args.fits = [name for name in args.fits if name not in current]
+        if not args.fits:
+            return 0  # nothing to do: no summary imports (about 2 s)
     from burden import summarise
 
     for name in args.fits:

@@ -338,3 +338,25 @@ def test_summarise_unless_newer_than_skips_only_a_manifest_newer_than_every_path
     os.utime(code, ns=(later + 10**9, later + 10**9))  # the summary code changed
     assert main(args) == 0 and calls == ["production", "production"]
     assert main(["summarise", "production"]) == 0 and len(calls) == 3  # no flag: always
+
+
+def test_a_skipped_summary_imports_nothing_heavy(tmp_path):
+    """make runs the skipped summarise step once per fit: it must not import the summary
+    code (2 s of imports a step, measured 2026-12-05), only decide and exit."""
+    import subprocess
+    import sys
+
+    models = tmp_path / "models"
+    (models / "production").mkdir(parents=True)
+    nc = models / "production.nc"
+    nc.write_text("fit")
+    manifest = models / "production" / "manifest.json"
+    manifest.write_text("{}")
+    os.utime(nc, ns=(manifest.stat().st_mtime_ns - 10**9,) * 2)
+    code = ("import sys; from burden.cli import main; "
+            f"code = main(['summarise', 'production', '--unless-newer-than', {str(nc)!r}]); "
+            "print(code, sorted(m for m in ('burden.summarise', 'pymc', 'pandas') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT, env={**os.environ, "BURDEN_ROOT": str(tmp_path)})
+    assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
