@@ -135,6 +135,12 @@ def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("c
     filled; by default a new empty folder, so the first run is cold. A run named "cold"
     needs an empty cache."""
     root = root or config.project_root()
+    if runs[:1] == ("warm",) and (cache is None or not Path(cache).is_dir()
+                                  or not any(Path(cache).iterdir())):
+        # measured 2026-12-05: `--runs warm` alone compiled everything and was labelled warm
+        raise ValueError("a first run named warm needs --cache naming the compile cache an "
+                         "earlier run filled (without it the cache is new and empty: a cold "
+                         "run)")
     if cache is None:
         cache = Path(tempfile.mkdtemp(prefix="burden-profile-cache-"))
     else:

@@ -70,3 +70,14 @@ def test_a_cold_run_refuses_a_compile_cache_that_is_not_empty(tmp_path):
     (cache / "compiled").write_text("x")
     with pytest.raises(ValueError, match="not empty"):
         profile.profile(root=tmp_path, runs=("cold", "warm"), cache=cache)
+
+
+@pytest.mark.parametrize("make_cache", ["none", "missing", "empty"])
+def test_a_first_warm_run_refuses_an_empty_compile_cache(tmp_path, make_cache):
+    """``--runs warm`` without a filled ``--cache`` would compile everything and call it
+    warm (it did, 2026-12-05)."""
+    cache = None if make_cache == "none" else tmp_path / "cache"
+    if make_cache == "empty":
+        cache.mkdir()
+    with pytest.raises(ValueError, match="needs --cache"):
+        profile.profile(root=tmp_path, runs=("warm",), cache=cache)
