@@ -772,3 +772,30 @@ def test_markets_simulations_are_printed_as_published():
             rest = np.maximum(1 - np.where(printed, values, 0).sum(-1, keepdims=True), 0)
             np.testing.assert_allclose(values[~printed],
                                        np.broadcast_to(rest, values.shape)[~printed])
+
+
+def test_prior_worlds_that_cannot_be_drawn_stop_the_run_with_a_clear_error(monkeypatch):
+    """A prior predictive draw that fails in the model's own graph (the certified model's
+    counts overflow 64-bit integers in a few of 2,000 worlds: SciPy's "Domain error in
+    arguments", 2026-12-05) names the model, the number of worlds and the seed, and says
+    what to do instead."""
+    import pymc as pm
+
+    from burden.errors import SBCWorldsError
+    from burden.validate import sbc
+
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        # a beta-binomial whose beta is not a number in every world (infinity minus
+        # infinity): SciPy refuses it, as it refused the certified model's worlds
+        huge = pm.math.exp(1000.0 + 0 * x)
+        pm.BetaBinomial("y", n=5, alpha=1.0, beta=huge - huge,
+                        observed=np.zeros(3, dtype=int))
+    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+                       sampler={}, reduction="none")
+    monkeypatch.setattr(sbc.SBCSpec, "build", lambda self: model)
+    with pytest.raises(SBCWorldsError) as err:
+        sbc.simulate(spec, 20, seed=3)
+    message = str(err.value)
+    assert "SBC certified: drawing 20 prior worlds with seed 3 failed" in message
+    assert "64-bit" in message and "fewer" in message
