@@ -146,8 +146,8 @@ $(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
 	$(BURDEN) fit composition --no-summary --write-results
 
 # every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last.
-# A fit writes its tables itself (`--write-results`: one process start and its imports
-# fewer a fit); make then remakes this target anyway, because its prerequisite was
+# A fit writes its tables itself (`--write-results`: the summary's imports once fewer a
+# fit); make then remakes this target anyway, because its prerequisite was
 # remade, so `--unless-newer-than` skips a manifest written after every prerequisite.
 # It summarises after a change of the summary code alone, or when the fit's own summary
 # failed (which leaves no manifest)
@@ -155,8 +155,11 @@ $(MODELS)/%/manifest.json: $(MODELS)/%.nc $(SUMMARY_CODE)
 	@echo "$(BURDEN) summarise $* --unless-newer-than $< (and the summary code)"
 	@$(BURDEN) summarise $* --unless-newer-than $^
 
+# the four fits' result tables first (order only): `--write-results` reads the markets'
+# tables and the fits' manifests, which a summarise step of their own could be rewriting
 $(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc $(MODELS)/composition.nc \
-    burden/attribution.py
+    burden/attribution.py | $(MODELS)/deaths/manifest.json $(MODELS)/production/manifest.json \
+    $(MODELS)/markets/manifest.json $(MODELS)/composition/manifest.json
 	$(BURDEN) attribute --write-results
 
 # attribution's prior-driven flags read the markets' result tables

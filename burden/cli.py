@@ -100,32 +100,38 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(f"{args.fit}: max R-hat {conv['r_hat_max']:.3f}, min bulk ESS "
               f"{conv['ess_bulk_min']:.0f}, {conv['divergences']} divergences -> "
               + ("converged" if conv["converged"] else "NOT CONVERGED: do not use"))
-        if args.write_results:
+        if args.write_results and conv["converged"]:
             del est  # the tables are those of the saved file, as `burden summarise` reads it
             _write_results_after_fit(args.fit)
+        elif args.write_results:
+            print(f"{args.fit}: result tables not written: the fit did not converge")
         return 0 if conv["converged"] else 3
     # the saved file, loaded as a notebook would (its Deterministics recomputed and checked)
     est = fits.load_fit(args.fit)
     if hasattr(est, "summary_text"):
         print(est.summary_text())
     converged = est.convergence_report()["converged"]
-    if args.write_results:
+    if args.write_results and converged:
         del est
         _write_results_after_fit(args.fit)
+    elif args.write_results:
+        print(f"{args.fit}: result tables not written: the fit did not converge")
     return 0 if converged else 3
 
 
 def _write_results_after_fit(name: str) -> None:
-    """``burden summarise NAME`` in the fit's (or attribution's) process, saving a second start-up and its
-    imports. A failure is reported and leaves no manifest, so the fit is kept and make's
-    `burden summarise` step runs (and reports) it again."""
+    """``burden summarise NAME`` in the fit's (or attribution's) process, saving its
+    imports. A failure (an import error of the summary code too) is reported and leaves no
+    manifest, so the fit is kept and make's `burden summarise` step runs (and reports) it
+    again. An interrupt during it costs the fit: make deletes the target it was making."""
     import gc
 
-    from burden import summarise
-
     gc.collect()  # the fitted estimator's draws, before the saved ones are loaded
-    (summarise.results_dir(name) / "manifest.json").unlink(missing_ok=True)
+    # an older manifest goes first (summarise.results_dir, without importing it)
+    (config.models_dir() / name / "manifest.json").unlink(missing_ok=True)
     try:
+        from burden import summarise
+
         path = summarise.summarise(name)
     except Exception as exc:  # noqa: BLE001 - reported; `burden summarise` raises it again
         print(f"burden: {name} is saved, but its result tables failed: {exc}; run "
@@ -251,7 +257,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from burden.errors import SBCResumeError, SBCWorldsError
+    from burden.errors import SBCPriorDrawError, SBCResumeError, SBCWorldsError
     from burden.validate import sbc, sbc_stats
 
     out = args.out or config.models_dir() / "sbc" / args.model
@@ -274,6 +280,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 2
     except SBCWorldsError as exc:
         print(f"burden validate: --worlds: {exc}", file=sys.stderr)
+        return 2
+    except SBCPriorDrawError as exc:
+        print(f"burden validate: {exc}", file=sys.stderr)
         return 2
     unif = sbc_stats.uniformity(ranks)
     summary = sbc_stats.summarise_uniformity(unif)

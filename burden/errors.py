@@ -58,3 +58,9 @@ class SBCResumeError(RuntimeError):
 class SBCWorldsError(ValueError):
     """``burden validate sbc --worlds``: an unknown choice, a model without a plausibility
     rule, or a rule that accepts too few of the prior worlds drawn."""
+
+
+class SBCPriorDrawError(ValueError):
+    """``burden validate sbc``: the model's own generative graph could not draw the prior
+    worlds asked for (a world far in the prior's tails whose counts are too large to draw).
+    The message names the model, the number of worlds and the seed."""

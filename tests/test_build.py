@@ -120,7 +120,9 @@ echo "$*" >> calls.log
 case "$1" in
   fit)
     mkdir -p models && touch "models/$2.nc"
-    case "$*" in *--write-results*) mkdir -p "models/$2"; touch "models/$2/manifest.json";;
+    # the manifest after the fit file, beyond the clock's tick (a few ms)
+    case "$*" in *--write-results*) mkdir -p "models/$2"; sleep 0.05
+                                    touch "models/$2/manifest.json";;
     esac;;
   summarise)
     exec "$PYTHON" -c '

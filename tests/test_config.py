@@ -278,8 +278,13 @@ def test_fit_write_results_summarises_the_saved_fit_in_the_same_process(
     monkeypatch.setattr(summarise, "summarise", fake_summarise)
     code = main(["fit", "production", "--no-summary", "--write-results"])
     assert code == (0 if converged else 3)
-    assert calls == ["production"]
-    assert f"wrote {models / 'production'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    if converged:
+        assert calls == ["production"]
+        assert f"wrote {models / 'production'}" in out
+    else:  # make deletes a fit that exits 3: no tables without their fit
+        assert calls == []
+        assert "result tables not written: the fit did not converge" in out
 
 
 def test_fit_keeps_the_fit_and_leaves_no_manifest_when_its_summary_fails(
@@ -360,3 +365,21 @@ def test_a_skipped_summary_imports_nothing_heavy(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT, env={**os.environ, "BURDEN_ROOT": str(tmp_path)})
     assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
+
+
+def test_a_summary_that_cannot_even_be_imported_keeps_the_fit(monkeypatch, capsys, tmp_path):
+    """An import error of the summary code (a syntax error while editing it) is reported
+    like any other failure of the summary: the fit exits by its convergence, so make keeps
+    it and its `burden summarise` step shows the error again."""
+    import sys
+
+    from burden.cli import main
+
+    monkeypatch.setenv("BURDEN_ROOT", str(tmp_path))
+    _fake_fit(monkeypatch, tmp_path)
+    monkeypatch.setitem(sys.modules, "burden.summarise", None)  # import raises ImportError
+    import burden
+    monkeypatch.delattr(burden, "summarise", raising=False)
+    assert main(["fit", "production", "--no-summary", "--write-results"]) == 0
+    err = capsys.readouterr().err
+    assert "production is saved, but its result tables failed" in err

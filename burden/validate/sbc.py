@@ -450,17 +450,18 @@ def simulate(spec: SBCSpec, simulations: int, seed: int
         with model:
             draws = pm.sample_prior_predictive(simulations, random_seed=seed)
     except (ValueError, OverflowError) as exc:
-        from burden.errors import SBCWorldsError
+        from burden.errors import SBCPriorDrawError
 
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise SBCWorldsError(
+        raise SBCPriorDrawError(
             f"SBC {spec.model}: drawing {simulations} prior worlds with seed {seed} failed "
             f"in the model's own generative graph ({type(exc).__name__}: {first}). A world "
-            "far in the prior's tails can hold counts that no 64-bit integer holds (the "
-            "certified model: 5 of 2,000 worlds of seed 1 have a year with more than 10^15 "
-            "deaths; docs/validation/sbc.md, \"certified version 3, seed 2\"). Draw fewer "
-            "worlds a seed (every 200-world draw of seeds 1-10 succeeds there) and pool the "
-            "runs of several seeds.") from exc
+            "far in the prior's tails can have counts too large to draw (the certified "
+            "model: 2,000 worlds of seed 1 include a year with 3.9e20 deaths, and the draw "
+            "fails; every 200-world draw of seeds 1-10 succeeds; docs/validation/sbc.md, "
+            "\"certified version 3, seed 2\"). With --worlds all, run fewer simulations a "
+            "seed and pool runs of several seeds; --worlds like-ours draws many more worlds "
+            "than it keeps, so it can fail where --worlds all does not.") from exc
     prior = draws["prior"].to_dataset()
     pred = draws["prior_predictive"].to_dataset()
     qty = quantities(prior, names, spec, ("chain", "draw"))
