@@ -457,8 +457,9 @@ def simulate(spec: SBCSpec, simulations: int, seed: int
             f"SBC {spec.model}: drawing {simulations} prior worlds with seed {seed} failed "
             f"in the model's own generative graph ({type(exc).__name__}: {first}). A world "
             "far in the prior's tails can have counts too large to draw (the certified "
-            "model: 2,000 worlds of seed 1 include a year with 3.9e20 deaths, and the draw "
-            "fails; every 200-world draw of seeds 1-10 succeeds; docs/validation/sbc.md, "
+            "model: a draw of 2,000 worlds with seed 1 fails, and 2,000 worlds can hold a "
+            "year with 3.9e20 deaths; every 200-world draw of seeds 1-10 succeeds; "
+            "docs/validation/sbc.md, "
             "\"certified version 3, seed 2\"). With --worlds all, run fewer simulations a "
             "seed and pool runs of several seeds; --worlds like-ours draws many more worlds "
             "than it keeps, so it can fail where --worlds all does not.") from exc
