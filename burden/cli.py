@@ -159,11 +159,13 @@ def _cmd_summarise(args: argparse.Namespace) -> int:
 
 
 def _newer_than_all(path: Path, others: list[str]) -> bool:
-    """Whether ``path`` exists and was written after every file of ``others``."""
+    """Whether ``path`` exists and was written after every file of ``others`` (a missing
+    one counts as newer: the summary is then written, never wrongly skipped)."""
     if not path.exists():
         return False
     written = path.stat().st_mtime_ns
-    return all(Path(other).stat().st_mtime_ns < written for other in others)
+    return all(Path(other).exists() and Path(other).stat().st_mtime_ns < written
+               for other in others)
 
 
 def _cmd_attribute(args: argparse.Namespace) -> int:
@@ -388,7 +390,8 @@ def parser() -> argparse.ArgumentParser:
                      "`burden priors FIT` lists the priors, unknown keys are refused")
     fit.add_argument("--no-summary", action="store_true",
                      help="print the convergence line only: skip reloading the saved fit "
-                     "and its summary (the Makefile's `burden summarise` step loads it)")
+                     "and its summary (its result tables come from --write-results or "
+                     "`burden summarise`)")
     fit.add_argument("--write-results", action="store_true",
                      help="then write the saved fit's result tables (`burden summarise FIT`) "
                      "in the same process, as `make` does")

@@ -336,6 +336,9 @@ def test_summarise_unless_newer_than_skips_only_a_manifest_newer_than_every_path
     os.utime(code, ns=(later + 10**9, later + 10**9))  # the summary code changed
     assert main(args) == 0 and calls == ["production", "production"]
     assert main(["summarise", "production"]) == 0 and len(calls) == 3  # no flag: always
+    os.utime(code, ns=(later - 10**9, later - 10**9))
+    assert main(args) == 0 and len(calls) == 3  # current again: skipped
+    assert main([*args, str(tmp_path / "no_such_file.py")]) == 0 and len(calls) == 4
 
 
 def test_a_skipped_summary_imports_nothing_heavy(tmp_path):
