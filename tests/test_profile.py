@@ -43,6 +43,23 @@ def test_timing_shell_records_wall_and_cpu_and_keeps_the_exit_code(tmp_path):
     assert 0 <= rows[0]["sys_s"] <= rows[0]["cpu_s"]
 
 
+def test_timing_shell_imports_nothing_heavy():
+    """Every recipe command of a profiled make starts the timing shell: with pandas it
+    cost 0.37 s a command, in make's time but in no step's (2026-12-05)."""
+    from pathlib import Path
+
+    root = Path(profile.__file__).parent.parent
+    code = ("import runpy, sys; sys.argv = ['profile', '--shell', '-c', 'true']\n"
+            "try:\n    runpy.run_module('burden.profile', run_name='__main__')\n"
+            "except SystemExit as done:\n    assert done.code == 0, done.code\n"
+            "print(sorted(m for m in ('pandas', 'numpy', 'xarray', 'pymc') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=root, env={"PATH": "/usr/bin:/bin",
+                                                    "PYTHONPATH": str(root)})
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def test_timing_shell_records_the_peak_memory_of_the_step(tmp_path):
     log = tmp_path / "log.jsonl"
     env = {profile.LOG_ENV: str(log), "PATH": "/usr/bin:/bin"}
