@@ -41,7 +41,7 @@ def main() -> None:
             t0 = time.perf_counter()
             data = spec.data()
             t1 = time.perf_counter()
-            fig = spec.plot(data)
+            fig = spec.plot(data, **spec.plot_kwargs)
             t2 = time.perf_counter()
             fig.savefig(Path(tmp) / f"{spec.id}.png", dpi=opt.dpi)
             t3 = time.perf_counter()

@@ -193,6 +193,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
         countries=[c.strip() for c in args.countries.split(",") if c.strip()] or None,
         ranking_year=args.year, market=args.market)
     out = args.out or config.reports_dir()
+    if args.figures_only:
+        from burden.report.build import figures_from_saved
+
+        if args.demo:
+            print("burden report: --figures-only draws the saved results' figures; it "
+                  "cannot be used with --demo", file=sys.stderr)
+            return 2
+        results = figures_from_saved(out, backtest=args.backtest, options=options)
+        drawn = sum(r.drawn for r in results)
+        kept = sum(bool(r.png) and not r.drawn for r in results)
+        skipped = [r.id for r in results if r.unavailable]
+        print(f"figures in {Path(out) / 'figures'}: {drawn} drawn, {kept} unchanged"
+              + (f", {len(skipped)} without their inputs yet ({', '.join(skipped)})"
+                 if skipped else ""))
+        return 0
     if args.demo:
         from burden.report.synthetic import synthetic_inputs
 
@@ -427,6 +442,10 @@ def parser() -> argparse.ArgumentParser:
                    help="build a partial report when some results are missing")
     r.add_argument("--demo", action="store_true",
                    help="synthetic inputs (layout preview; not estimates)")
+    r.add_argument("--figures-only", action="store_true",
+                   help="draw the figures whose inputs exist, without the page (make runs "
+                   "it while the attribution runs; the report then redraws only the "
+                   "figures whose data changed)")
     r.set_defaults(func=_cmd_report)
 
     b = sub.add_parser("backtest", help="fit a model on data through a year and score the "

@@ -186,3 +186,26 @@ def test_make_keeps_the_tables_a_fit_wrote_and_redoes_them_when_the_summary_chan
     assert [c.split()[0] for c in calls] == ["summarise", "summarised"]  # no refit
     (root / target).unlink()  # as a failed summary in the fit leaves it
     assert make()[-1] == "summarised production"
+
+
+def test_the_fits_figures_are_drawn_before_the_report_and_after_every_fit(tmp_path):
+    """make draws the fits' figures (`report --figures-only`, while the attribution runs)
+    once every fit's result tables are there, and only then the report, which keeps
+    them. A dry run of the whole report, every target out of date."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    out = subprocess.run(
+        ["make", "-n", "--always-make", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}",
+         "reports/output/index.html"], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    figures = [i for i, line in enumerate(lines) if line.endswith("report --figures-only")]
+    report = [i for i, line in enumerate(lines) if line.endswith("burden report")]
+    assert len(figures) == 1 and len(report) == 1, out
+    for fit in ("deaths", "production", "composition", "markets", "certified"):
+        summary = [i for i, line in enumerate(lines)
+                   if f"summarise {fit} --unless-newer-than" in line]
+        assert summary and summary[-1] < figures[0], (fit, out)
+    assert figures[0] < report[0]

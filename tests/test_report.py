@@ -468,3 +468,123 @@ def test_the_slowest_figures_are_drawn_first_and_the_page_keeps_its_order(tmp_pa
     for r in results:
         assert r.csv == f"tables/figure_{r.id}.csv"
         assert set(pd.read_csv(tmp_path / r.csv)["figure"]) == {r.id}
+
+
+def _counting_specs(calls: dict, values: dict, kwargs: dict | None = None,
+                    keyed: bool = False):
+    """Figures whose data twins are ``values[sid]`` and which count their plots (and, with
+    ``keyed``, their data computations) in ``calls``."""
+    from matplotlib.figure import Figure
+
+    from burden.report import figures
+
+    def spec(sid):
+        def data():
+            calls[f"data {sid}"] = calls.get(f"data {sid}", 0) + 1
+            return pd.DataFrame({"x": range(3), "y": [values[sid] * v for v in range(3)]})
+
+        def plot(d, **kw):
+            calls[sid] = calls.get(sid, 0) + 1
+            fig = Figure()
+            fig.add_subplot().plot(d["x"], d["y"])
+            return fig
+
+        key = (lambda: str(values[sid]).encode()) if keyed else None
+        return figures._Spec(sid, "checks", sid, "caption", (), data, plot,
+                             dict((kwargs or {}).get(sid, {})), data_key=key)
+
+    return [spec(sid) for sid in values]
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["data twin", "inputs key"])
+def test_a_figure_is_redrawn_only_when_its_data_arguments_or_code_change(
+        tmp_path, monkeypatch, keyed):
+    """``make report`` draws the fits' figures while the attribution runs (`burden report
+    --figures-only`) and the report keeps those unchanged: a figure is kept when its data
+    twin (or, for a slow one, its inputs), its plot arguments, the resolution and the
+    plotting code are those it was drawn with and its files are all there; anything else
+    redraws it."""
+    from burden.report import figures
+    from burden.report.choices import ReportOptions
+
+    calls: dict = {}
+    values = {"a": 1, "b": 2}
+    kwargs: dict = {"a": {}, "b": {}}
+    monkeypatch.setattr(figures, "figure_specs",
+                        lambda inp, opt: _counting_specs(calls, values, kwargs, keyed))
+    monkeypatch.setattr(figures, "_missing_reason", lambda inp, needs: "")
+
+    def render(**opt):
+        calls.clear()
+        res = figures.render_figures(None, ReportOptions(**opt), tmp_path, workers=1)
+        return {r.id: r.drawn for r in res}
+
+    assert render() == {"a": True, "b": True}
+    first = (tmp_path / "figures/a.png").read_bytes()
+    assert render() == {"a": False, "b": False}
+    assert calls.get("a", 0) == calls.get("b", 0) == 0
+    if keyed:  # the slow data twin is not even computed when its inputs are unchanged
+        assert "data a" not in calls
+    assert (tmp_path / "figures/a.png").read_bytes() == first
+    values["b"] = 3  # new data for one figure
+    assert render() == {"a": False, "b": True}
+    assert pd.read_csv(tmp_path / "tables/figure_b.csv")["y"].tolist() == [0, 3, 6]
+    kwargs["a"] = {"last_data_year": 2020}  # new plot arguments
+    assert render() == {"a": True, "b": False}
+    assert render(dpi=55) == {"a": True, "b": True}  # another resolution
+    (tmp_path / "figures/b.svg").unlink()  # a file missing
+    assert render(dpi=55) == {"a": False, "b": True}
+    (tmp_path / "figures/a.sha256").write_text("0" * 64)  # another fingerprint
+    assert render(dpi=55) == {"a": True, "b": False}
+    monkeypatch.setattr(figures, "_plotting_code", lambda: "other plotting code")
+    assert render(dpi=55) == {"a": True, "b": True}
+
+
+def test_the_plotting_code_fingerprint_covers_the_plots_and_the_bands(tmp_path, monkeypatch):
+    """The figures' code fingerprint changes with any file of ``burden/plots``, this module
+    and the ECDF bands' ``sbc_stats`` (the LOO-PIT figure is keyed on its inputs)."""
+    from pathlib import Path
+
+    from burden.report import figures
+
+    package = Path(figures.__file__).parent.parent
+    before = figures._plotting_code()
+    for path in (package / "plots" / "loo_pit.py", package / "validate" / "sbc_stats.py",
+                 Path(figures.__file__)):
+        original = Path.read_bytes
+
+        def changed(self, _path=path, _original=original):
+            data = _original(self)
+            return data + b"# changed" if self == _path else data
+
+        monkeypatch.setattr(Path, "read_bytes", changed)
+        assert figures._plotting_code() != before, path.name
+        monkeypatch.setattr(Path, "read_bytes", original)
+    assert figures._plotting_code() == before
+
+
+def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_path, capsys):
+    """`burden report --figures-only` (what make runs beside the attribution) draws the
+    figures of the results there are, writes no page, and the report afterwards redraws
+    none of them; the page is the one a report drawn from scratch gives."""
+    from burden import cli
+    from burden.report import build
+
+    out = tmp_path / "out"
+    results = build.figures_from_saved(out, models_dir=pipeline.models,
+                                       processed_dir=pipeline.processed)
+    assert not (out / "index.html").exists()
+    drawn = {r.id for r in results if r.drawn}
+    assert drawn and all((out / f"figures/{sid}.sha256").exists() for sid in drawn)
+    stamps = {sid: (out / f"figures/{sid}.png").stat().st_mtime_ns for sid in drawn}
+    build.build_from_saved(out, models_dir=pipeline.models, processed_dir=pipeline.processed,
+                           allow_missing=True)
+    assert {sid: (out / f"figures/{sid}.png").stat().st_mtime_ns for sid in drawn} == stamps
+    fresh = tmp_path / "fresh"
+    build.build_from_saved(fresh, models_dir=pipeline.models,
+                           processed_dir=pipeline.processed, allow_missing=True)
+    for sid in drawn:
+        assert ((out / f"tables/figure_{sid}.csv").read_bytes()
+                == (fresh / f"tables/figure_{sid}.csv").read_bytes())
+    assert cli.main(["report", "--figures-only", "--demo"]) == 2
+    assert "--demo" in capsys.readouterr().err

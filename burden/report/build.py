@@ -27,7 +27,8 @@ from burden.report.sbc import sbc_context
 from burden.report.sources import reference_rows, source_rows
 
 __all__ = ["FigureResult", "KeyNumber", "MissingInputsError", "ReportOptions",
-           "build_from_saved", "build_report", "key_numbers", "render_figures"]
+           "build_from_saved", "build_report", "figures_from_saved", "key_numbers",
+           "render_figures"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -88,17 +89,40 @@ def build_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | No
     which case the page shows what is not available.
     """
     from burden import config
+
+    inp = _saved_inputs(models_dir, processed_dir, raw_dir, backtest)
+    if inp.missing and not allow_missing:
+        raise MissingInputsError("report: missing inputs: " + "; ".join(
+            f"{name} ({reason})" for name, reason in inp.missing.items()))
+    return build_report(inp, out_dir or config.reports_dir(), options)
+
+
+def _saved_inputs(models_dir: Path | None, processed_dir: Path | None, raw_dir: Path | None,
+                  backtest: Path | None) -> ReportInputs:
+    from burden import config
     from burden.report.collect import collect_inputs
 
     models_dir = models_dir or config.models_dir()
     if backtest is None and (models_dir / "deaths_backtest.csv").exists():
         backtest = models_dir / "deaths_backtest.csv"
-    inp = collect_inputs(models_dir, processed_dir or config.processed_dir(),
-                         raw_dir=raw_dir or config.raw_dir(), backtest=backtest)
-    if inp.missing and not allow_missing:
-        raise MissingInputsError("report: missing inputs: " + "; ".join(
-            f"{name} ({reason})" for name, reason in inp.missing.items()))
-    return build_report(inp, out_dir or config.reports_dir(), options)
+    return collect_inputs(models_dir, processed_dir or config.processed_dir(),
+                          raw_dir=raw_dir or config.raw_dir(), backtest=backtest)
+
+
+def figures_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | None = None,
+                       processed_dir: Path | None = None, raw_dir: Path | None = None,
+                       backtest: Path | None = None, options: ReportOptions | None = None
+                       ) -> list[FigureResult]:
+    """The report's figures alone (no page), from whatever results exist: a figure whose
+    inputs are missing is skipped. ``make report`` runs it (``burden report
+    --figures-only``) while the attribution runs, on a core that would otherwise idle;
+    the report then keeps every figure whose fingerprint is unchanged
+    (``figures._draw``) and draws the attribution's."""
+    from burden import config
+
+    inp = _saved_inputs(models_dir, processed_dir, raw_dir, backtest)
+    return render_figures(inp, options or ReportOptions(),
+                          Path(out_dir or config.reports_dir()))
 
 
 def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = None,

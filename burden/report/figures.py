@@ -3,11 +3,14 @@ and saved as PNG, SVG and the plotted data (CSV)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +30,8 @@ from burden.report.choices import (
 )
 from burden.report.inputs import ReportInputs
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class FigureResult:
@@ -38,6 +43,7 @@ class FigureResult:
     svg: str = ""
     csv: str = ""
     unavailable: str = ""  # why the figure could not be drawn (missing input)
+    drawn: bool = False  # drawn by this call, not kept from an earlier one (``_draw``)
 
 
 @dataclass
@@ -48,7 +54,13 @@ class _Spec:
     caption: str
     needs: tuple[str, ...]
     data: Callable[[], pd.DataFrame]
-    plot: Callable[[pd.DataFrame], Figure]
+    #: called as ``plot(data, **plot_kwargs)``: a figure is its data twin, these keyword
+    #: arguments and the plotting code, nothing else (what ``fingerprint`` hashes)
+    plot: Callable[..., Figure]
+    plot_kwargs: dict = field(default_factory=dict)
+    #: for a data twin that is slow to compute: the bytes of everything it is computed
+    #: from, fingerprinted instead of the twin (the computing code is in ``_plotting_code``)
+    data_key: Callable[[], bytes] | None = None
 
 
 def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
@@ -89,7 +101,7 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
             sid, "deaths", title, no_points if "measure" in kwargs else points,
             ("deaths_summary",),
             lambda kw=kwargs: plots.deaths_over_time_data(ds, observed=observed, **kw),
-            lambda d: plots.plot_deaths_over_time(d, last_data_year=data_year)))
+            plots.plot_deaths_over_time, {"last_data_year": data_year}))
     specs.append(_Spec(
         "country_ranking", "deaths", "Countries ranked by opioid death rate",
         f"Up to {opt.ranking_top} countries with the highest posterior mean rates, with 95% intervals; "
@@ -105,7 +117,7 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "and 95% interval). Points: NCHS counts of deaths involving any opioid. Shaded "
         "years: projection, no US data.", ("certified_correction",),
         lambda: plots.us_correction_data(inp.certified_correction, observed=observed),
-        lambda d: plots.plot_us_correction(d, last_data_year=last_us_year(inp))))
+        plots.plot_us_correction, {"last_data_year": last_us_year(inp)}))
     specs.append(_Spec(
         "production", "sources", "World opium production by source country",
         "Stacked posterior means by source; the hatched band is the 95% interval of the "
@@ -158,6 +170,10 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "data_coverage", "checks", "Data coverage",
         "Number of countries each source informs in each year (blank: none).", ("tables",),
         lambda: plots.data_coverage_data(t), lambda d: plots.plot_data_coverage(d)))
+    def loo_pit_tables() -> pd.DataFrame:
+        return pd.concat([m.loo_pit for m in inp.models.values() if m.loo_pit is not None],
+                         ignore_index=True)
+
     specs.append(_Spec(
         "loo_pit", "checks", "Predictive checks: LOO-PIT by model and data source",
         "For each data source, the leave-one-out probability integral transform of every "
@@ -168,10 +184,10 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "k>0.7 gives the share of observations whose leave-one-out estimate is unreliable "
         "(Pareto k). Sources with fewer than 10 observations are pooled per model.",
         ("loo_pit",),
-        lambda: plots.loo_pit_ecdf_data(pd.concat(
-            [m.loo_pit for m in inp.models.values() if m.loo_pit is not None],
-            ignore_index=True)),
-        lambda d: plots.plot_loo_pit(d)))
+        lambda: plots.loo_pit_ecdf_data(loo_pit_tables()),
+        plots.plot_loo_pit,
+        # its bands take 3.4 s (2026-12-05): the PIT tables decide whether it changed
+        data_key=lambda: loo_pit_tables().to_csv(index=False).encode()))
     specs.append(_Spec(
         "convergence", "checks", "Sampler convergence (R-hat and ESS)",
         "Each variable's worst R-hat against its lowest bulk ESS; the worst variables beyond "
@@ -225,7 +241,7 @@ def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
 
 
 #: the figures a forked worker draws: set just before the fork, read by the children
-_FORKED: tuple[list[_Spec], Path, float] | None = None
+_FORKED: tuple[list[_Spec], Path, float, str] | None = None
 
 #: figures handed to the workers first, slowest first: the pool takes the figures in order,
 #: so a slow figure left to the end runs alone while the other core idles. Drawing times
@@ -235,16 +251,64 @@ _FORKED: tuple[list[_Spec], Path, float] | None = None
 DRAWN_FIRST = ("loo_pit", "deaths_regions")
 
 
-def _draw(spec: _Spec, out_dir: Path, dpi: float) -> tuple[str, str, str]:
-    """Draw one figure; save its PNG, SVG and data twin (CSV); their paths under ``out_dir``."""
-    data = spec.data()
-    fig = spec.plot(data)
+def _plotting_code() -> str:
+    """sha256 of the plotting code (``burden/plots``, this module) and matplotlib's version:
+    part of every figure's fingerprint, so that a change of either redraws every figure."""
+    import matplotlib
+
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    here = Path(__file__)
+    package = here.parent.parent
+    # sbc_stats: the ECDF bands of the LOO-PIT figure, whose data twin is keyed on its
+    # inputs (``_Spec.data_key``)
+    for path in sorted([here, package / "validate" / "sbc_stats.py",
+                        *(package / "plots").glob("*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(spec: _Spec, source: bytes, dpi: float, code: str) -> str:
+    """What a drawn figure is made of: its id, ``source`` (its data twin's CSV bytes, or
+    those of the inputs it is computed from: ``_Spec.data_key``), its plot's keyword
+    arguments, the resolution and the plotting code (``_plotting_code``)."""
+    head = json.dumps({"id": spec.id, "plot_kwargs": spec.plot_kwargs, "dpi": dpi,
+                       "code": code}, sort_keys=True, default=str)
+    return hashlib.sha256(head.encode() + b"\0" + source).hexdigest()
+
+
+def _draw(spec: _Spec, out_dir: Path, dpi: float, code: str | None = None
+          ) -> tuple[str, str, str, bool]:
+    """Draw one figure; save its PNG, SVG and data twin (CSV); their paths under
+    ``out_dir`` and whether it was drawn. A figure whose files are there with the same
+    fingerprint (``figures/<id>.sha256``, written last) is kept as it is: ``make
+    report`` draws the fits' figures while the attribution runs (``burden report
+    --figures-only``), and the report then draws only what changed."""
     png, svg = f"figures/{spec.id}.png", f"figures/{spec.id}.svg"
     csv = f"tables/figure_{spec.id}.csv"
+    data = table = None
+    if spec.data_key is not None:
+        source = b"inputs\0" + spec.data_key()
+    else:
+        data = spec.data()
+        table = data.to_csv(index=False).encode()
+        source = b"data twin\0" + table
+    stamp = out_dir / f"figures/{spec.id}.sha256"
+    key = fingerprint(spec, source, dpi, code or _plotting_code())
+    if (stamp.exists() and stamp.read_text().strip() == key
+            and all((out_dir / f).exists() for f in (png, svg, csv))):
+        return png, svg, csv, False
+    stamp.unlink(missing_ok=True)  # a figure half-written below is never taken as current
+    if data is None:
+        data = spec.data()
+        table = data.to_csv(index=False).encode()
+    fig = spec.plot(data, **spec.plot_kwargs)
     fig.savefig(out_dir / png, dpi=dpi)
     fig.savefig(out_dir / svg)
-    data.to_csv(out_dir / csv, index=False)
-    return png, svg, csv
+    (out_dir / csv).write_bytes(table)
+    tmp = stamp.with_suffix(".sha256.tmp")
+    tmp.write_text(key + "\n")
+    tmp.replace(stamp)
+    return png, svg, csv, True
 
 
 def _can_fork() -> bool:
@@ -256,9 +320,9 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-def _draw_forked(index: int) -> tuple[str, str, str]:
-    specs, out_dir, dpi = _FORKED
-    return _draw(specs[index], out_dir, dpi)
+def _draw_forked(index: int) -> tuple[str, str, str, bool]:
+    specs, out_dir, dpi, code = _FORKED
+    return _draw(specs[index], out_dir, dpi, code)
 
 
 def drawing_order(specs: list[_Spec], todo: list[int]) -> list[int]:
@@ -285,16 +349,21 @@ def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path,
                             unavailable=_missing_reason(inp, spec.needs)) for spec in specs]
     todo = drawing_order(specs, [i for i, res in enumerate(results) if not res.unavailable])
     workers = min(len(todo), workers or os.cpu_count() or 1)
+    code = _plotting_code()
     if workers > 1 and _can_fork():
         # forked children share the inputs in memory; the specs' closures cannot be pickled
-        _FORKED = (specs, out_dir, opt.dpi)
+        _FORKED = (specs, out_dir, opt.dpi, code)
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 paths = pool.map(_draw_forked, todo, chunksize=1)
         finally:
             _FORKED = None
     else:
-        paths = [_draw(specs[i], out_dir, opt.dpi) for i in todo]
-    for i, (png, svg, csv) in zip(todo, paths):
+        paths = [_draw(specs[i], out_dir, opt.dpi, code) for i in todo]
+    for i, (png, svg, csv, drawn) in zip(todo, paths):
         results[i].png, results[i].svg, results[i].csv = png, svg, csv
+        results[i].drawn = drawn
+    drawn = sum(results[i].drawn for i in todo)
+    log.info("figures: %d drawn, %d unchanged since they were last drawn, %d without their "
+             "inputs", drawn, len(todo) - drawn, len(results) - len(todo))
     return results
