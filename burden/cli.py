@@ -79,6 +79,13 @@ def _positive_int(text: str, what: str) -> int:
     return value
 
 
+def _process_count(text: str) -> int:
+    """A whole number of processes, at least 1 (argparse reports the error)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _sampler_config(args: argparse.Namespace) -> dict:
     sampler = _json(args.sampler_config, "--sampler-config")
     for key, value in (("nuts_sampler", args.sampler), ("random_seed", args.seed),
@@ -200,7 +207,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print("burden report: --figures-only draws the saved results' figures; it "
                   "cannot be used with --demo", file=sys.stderr)
             return 2
-        results = figures_from_saved(out, backtest=args.backtest, options=options)
+        results = figures_from_saved(out, backtest=args.backtest, options=options,
+                                     workers=args.workers)
         drawn = sum(r.drawn for r in results)
         kept = sum(bool(r.png) and not r.drawn for r in results)
         skipped = [r.id for r in results if r.unavailable]
@@ -211,11 +219,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.demo:
         from burden.report.synthetic import synthetic_inputs
 
-        path = build_report(synthetic_inputs(), out, options)
+        path = build_report(synthetic_inputs(), out, options, workers=args.workers)
     else:
         try:
             path = build_from_saved(out, backtest=args.backtest,
-                                    allow_missing=args.allow_missing, options=options)
+                                    allow_missing=args.allow_missing, options=options,
+                                    workers=args.workers)
         except MissingInputsError as err:
             print(f"{err}\n(use --allow-missing for a partial report)", file=sys.stderr)
             return 2
@@ -446,6 +455,9 @@ def parser() -> argparse.ArgumentParser:
                    help="draw the figures whose inputs exist, without the page (make runs "
                    "it while the attribution runs; the report then redraws only the "
                    "figures whose data changed)")
+    r.add_argument("--workers", type=_process_count, default=None,
+                   help="processes drawing the figures (default: one per core; make "
+                   "gives --figures-only one, beside the attribution)")
     r.set_defaults(func=_cmd_report)
 
     b = sub.add_parser("backtest", help="fit a model on data through a year and score the "

@@ -201,7 +201,7 @@ def test_the_fits_figures_are_drawn_before_the_report_and_after_every_fit(tmp_pa
         ["make", "-n", "--always-make", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}",
          "reports/output/index.html"], capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
-    figures = [i for i, line in enumerate(lines) if line.endswith("report --figures-only")]
+    figures = [i for i, line in enumerate(lines) if "report --figures-only" in line]
     report = [i for i, line in enumerate(lines) if line.endswith("burden report")]
     assert len(figures) == 1 and len(report) == 1, out
     for fit in ("deaths", "production", "composition", "markets", "certified"):
@@ -209,3 +209,4 @@ def test_the_fits_figures_are_drawn_before_the_report_and_after_every_fit(tmp_pa
                    if f"summarise {fit} --unless-newer-than" in line]
         assert summary and summary[-1] < figures[0], (fit, out)
     assert figures[0] < report[0]
+    assert lines[figures[0]].endswith("--workers 1")  # one core: the other is the attribution's

@@ -572,7 +572,7 @@ def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_pa
 
     out = tmp_path / "out"
     results = build.figures_from_saved(out, models_dir=pipeline.models,
-                                       processed_dir=pipeline.processed)
+                                       processed_dir=pipeline.processed, workers=1)
     assert not (out / "index.html").exists()
     drawn = {r.id for r in results if r.drawn}
     assert drawn and all((out / f"figures/{sid}.sha256").exists() for sid in drawn)
@@ -588,3 +588,7 @@ def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_pa
                 == (fresh / f"tables/figure_{sid}.csv").read_bytes())
     assert cli.main(["report", "--figures-only", "--demo"]) == 2
     assert "--demo" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "--figures-only", "--workers", "0"])
+    assert exit_.value.code == 2
+    assert "--workers: a whole number of at least 1, not '0'" in capsys.readouterr().err

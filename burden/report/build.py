@@ -81,7 +81,8 @@ class MissingInputsError(FileNotFoundError):
 
 def build_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | None = None,
                      processed_dir: Path | None = None, raw_dir: Path | None = None,
-                     backtest: Path | None = None, allow_missing: bool = False, options: ReportOptions | None = None
+                     backtest: Path | None = None, allow_missing: bool = False,
+                     options: ReportOptions | None = None, workers: int | None = None
                      ) -> Path:
     """The report from the result tables and processed tables (project paths by default).
 
@@ -94,7 +95,7 @@ def build_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | No
     if inp.missing and not allow_missing:
         raise MissingInputsError("report: missing inputs: " + "; ".join(
             f"{name} ({reason})" for name, reason in inp.missing.items()))
-    return build_report(inp, out_dir or config.reports_dir(), options)
+    return build_report(inp, out_dir or config.reports_dir(), options, workers=workers)
 
 
 def _saved_inputs(models_dir: Path | None, processed_dir: Path | None, raw_dir: Path | None,
@@ -111,7 +112,8 @@ def _saved_inputs(models_dir: Path | None, processed_dir: Path | None, raw_dir: 
 
 def figures_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | None = None,
                        processed_dir: Path | None = None, raw_dir: Path | None = None,
-                       backtest: Path | None = None, options: ReportOptions | None = None
+                       backtest: Path | None = None, options: ReportOptions | None = None,
+                       workers: int | None = None
                        ) -> list[FigureResult]:
     """The report's figures alone (no page), from whatever results exist: a figure whose
     inputs are missing is skipped. ``make report`` runs it (``burden report
@@ -122,22 +124,24 @@ def figures_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | 
 
     inp = _saved_inputs(models_dir, processed_dir, raw_dir, backtest)
     return render_figures(inp, options or ReportOptions(),
-                          Path(out_dir or config.reports_dir()))
+                          Path(out_dir or config.reports_dir()), workers)
 
 
 def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = None,
-                 options: ReportOptions | None = None) -> Path:
+                 options: ReportOptions | None = None, *, workers: int | None = None
+                 ) -> Path:
     """Write ``out_dir/index.html`` with its figures and tables; return the HTML path.
 
     Without ``inp``, the inputs are read from the saved models (``build_from_saved``).
+    ``workers``: processes drawing the figures (default: one per core).
     """
     if inp is None:
-        return build_from_saved(out_dir, options=options)
+        return build_from_saved(out_dir, options=options, workers=workers)
     if out_dir is None:
         raise ValueError("build_report: out_dir is required with inputs")
     out_dir = Path(out_dir)
     opt = options or ReportOptions()
-    figures = render_figures(inp, opt, out_dir)
+    figures = render_figures(inp, opt, out_dir, workers)
     numbers = key_numbers(inp, opt)
     tables = write_tables(inp, numbers, out_dir)
     conv = convergence_table(inp)
