@@ -240,13 +240,14 @@ $(OUT)/index.html: $(RESULTS) $(PROCESSED) $(REPORT_CODE) | $(OUT)/figures/fits.
 	$(BURDEN) report
 
 # the five fits' figures, drawn while the attribution runs on the other core (alone
-# otherwise: 16 s of one idle core in the warm profile of f71438f), by one process so as
-# not to slow it; the report keeps every figure whose data twin, plot arguments and
-# plotting code are unchanged, and draws the rest
+# otherwise: 16 s of one idle core in the warm profile of f71438f); niced, so that they
+# take what the attribution leaves. By one process they ended 6 s after it (16 CPU-seconds;
+# warm profiles of bf5fbe9, docs/performance.md). The report keeps every figure whose
+# data twin, plot arguments and plotting code are unchanged, and draws the rest
 FIT_RESULTS := $(foreach f,deaths production composition markets certified,\
                  $(MODELS)/$(f)/manifest.json)
 $(OUT)/figures/fits.stamp: $(FIT_RESULTS) $(PROCESSED) $(REPORT_CODE)
-	$(BURDEN) report --figures-only --workers 1
+	nice -n 10 $(BURDEN) report --figures-only
 	@mkdir -p $(@D) && touch $@
 
 # independent fits and summaries run side by side on every core (JOBS=1: one at a time)

@@ -456,8 +456,7 @@ def parser() -> argparse.ArgumentParser:
                    "it while the attribution runs; the report then redraws only the "
                    "figures whose data changed)")
     r.add_argument("--workers", type=_process_count, default=None,
-                   help="processes drawing the figures (default: one per core; make "
-                   "gives --figures-only one, beside the attribution)")
+                   help="processes drawing the figures (default: one per core)")
     r.set_defaults(func=_cmd_report)
 
     b = sub.add_parser("backtest", help="fit a model on data through a year and score the "
