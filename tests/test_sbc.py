@@ -774,11 +774,250 @@ def test_markets_simulations_are_printed_as_published():
                                        np.broadcast_to(rest, values.shape)[~printed])
 
 
-def test_prior_worlds_that_cannot_be_drawn_stop_the_run_with_a_clear_error(monkeypatch):
-    """A prior predictive draw that fails in the model's own graph (the certified model's
-    counts overflow 64-bit integers in a few of 2,000 worlds: SciPy's "Domain error in
-    arguments", 2026-12-05) names the model, the number of worlds and the seed, and says
-    what to do instead."""
+# ---- prior worlds that cannot be drawn -----------------------------------------------------
+#: the stand-in model's worlds that cannot be drawn: those whose x is above this (11.5%)
+UNDRAWABLE_ABOVE = 1.2
+#: seed 3 draws undrawable worlds 3 and 8 (block 0), 21, 25 and 28 (block 2) of 40 in
+#: blocks of 10: found by trying seeds 1-11 (2026-12-05)
+STAND_IN_SEED = 3
+
+
+def _stand_in(bad: float):
+    """x ~ N(0, 1), y ~ BetaBinomial(5, 1, beta): beta is ``bad`` in the worlds whose x is
+    above ``UNDRAWABLE_ABOVE``, else 1. With ``bad`` NaN SciPy refuses those worlds
+    ("Domain error in arguments", as it refused the certified model's worlds whose counts
+    are too large to draw); with a number, a twin that draws every world, with the same
+    random draws in the others."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.BetaBinomial("y", n=5, alpha=1.0,
+                        beta=pm.math.switch(x > UNDRAWABLE_ABOVE, bad, 1.0),
+                        observed=np.zeros(3, dtype=int))
+    return model
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """(spec of the stand-in model with undrawable worlds, spec of its twin, the twin's
+    model); blocks of 10 worlds, so 40 worlds are four blocks."""
+    from burden.validate import sbc
+
+    models = {"certified": _stand_in(np.nan), "twin": _stand_in(2.0)}
+    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+                       sampler={}, reduction="none")
+    monkeypatch.setattr(sbc.SBCSpec, "build", lambda self: models[self.model])
+    monkeypatch.setattr(sbc, "PRIOR_BLOCK", 10)
+    return spec, dataclasses.replace(spec, model="twin"), models["twin"]
+
+
+def _reference_worlds(twin, n: int, seed: int) -> list[tuple[float, np.ndarray] | None]:
+    """The worlds the blocks should give, from ``pm.sample_prior_predictive`` of the twin,
+    one call per seed stream: block b from ``prior_stream_seed(seed, b)``; at a world whose
+    x is above ``UNDRAWABLE_ABOVE`` (undrawable: None), k-th of its block, the block goes
+    on from ``prior_stream_seed(seed, b, k + 1)``."""
+    import pymc as pm
+
+    from burden.validate import sbc
+
+    worlds: list = []
+    for block in range(-(-n // sbc.PRIOR_BLOCK)):
+        size = min(sbc.PRIOR_BLOCK, n - block * sbc.PRIOR_BLOCK)
+        offset = 0
+        while offset < size:
+            with twin:
+                draws = pm.sample_prior_predictive(
+                    size - offset, random_seed=sbc.prior_stream_seed(seed, block, offset))
+            x = draws["prior"]["x"].values[0]
+            y = draws["prior_predictive"]["y"].values[0]
+            for k in range(len(x)):
+                if x[k] > UNDRAWABLE_ABOVE:
+                    worlds.append(None)
+                    offset += k + 1
+                    break
+                worlds.append((float(x[k]), y[k]))
+            else:
+                offset = size
+    return worlds
+
+
+def _worlds(sims) -> list[tuple[float, np.ndarray] | None]:
+    return [None if s.draw_error else (float(s.truth["x"][0]), s.data["y"]) for s in sims]
+
+
+def _same_worlds(a, b) -> bool:
+    return len(a) == len(b) and all(
+        (u is None and v is None) or (u is not None and v is not None and u[0] == v[0]
+                                      and np.array_equal(u[1], v[1])) for u, v in zip(a, b))
+
+
+def test_prior_worlds_are_drawn_in_blocks_and_an_undrawable_world_stays_in_its_block(
+        stand_in):
+    """The first block's worlds are those of one ``pm.sample_prior_predictive`` call with
+    the run's seed (the worlds of every run recorded before blocks); a world that cannot be
+    drawn is kept as such (no data, NaN truths), the worlds after it in its block come
+    from a derived seed, and the other blocks do not change; the same seed gives the same
+    worlds, and a shorter run's worlds are the first of a longer one's."""
+    import pymc as pm
+
+    from burden.validate import sbc
+
+    spec, twin_spec, twin = stand_in
+    seed = STAND_IN_SEED
+    # a model that draws every world: the first block is the single call of before
+    sims, labels = sbc.simulate(twin_spec, 10, seed)
+    with twin:
+        single = pm.sample_prior_predictive(10, random_seed=seed)
+    assert labels == {"x": [""]}
+    np.testing.assert_array_equal([s.truth["x"][0] for s in sims],
+                                  single["prior"]["x"].values[0])
+    np.testing.assert_array_equal(np.stack([s.data["y"] for s in sims]),
+                                  single["prior_predictive"]["y"].values[0])
+    assert [s.seed for s in sims] == np.random.default_rng(seed).integers(
+        0, sbc.RETRY_OFFSET, size=10).tolist()  # the fit seeds as before
+
+    # block 0 from the run's seed, the others from their own
+    assert sbc.prior_stream_seed(seed, 0) == seed
+    derived = [sbc.prior_stream_seed(seed, 1), sbc.prior_stream_seed(seed, 2),
+               sbc.prior_stream_seed(seed, 0, 4), sbc.prior_stream_seed(seed, 1, 4)]
+    assert derived[0] == int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+    assert len(set(derived) | {seed}) == 5
+    sims, labels = sbc.simulate(spec, 40, seed)
+    undrawable = [s.world for s in sims if s.draw_error is not None]
+    assert undrawable == [3, 8, 21, 25, 28]
+    assert _same_worlds(_worlds(sims), _reference_worlds(twin, 40, seed))
+    # blocks 1 and 3 have no undrawable world: the twin's blocks, unchanged
+    twin_sims, _ = sbc.simulate(twin_spec, 40, seed)
+    assert _same_worlds(_worlds(sims[10:20]), _worlds(twin_sims[10:20]))
+    for s in sims:
+        if s.draw_error is not None:
+            assert s.data == {} and np.isnan(s.truth["x"]).all() and s.truth["x"].shape == (1,)
+            assert s.draw_error.startswith("prior world could not be drawn: ValueError: "
+                                           "Domain error in arguments")
+        else:
+            assert s.truth["x"][0] <= UNDRAWABLE_ABOVE and s.data["y"].shape == (3,)
+    assert [s.sim for s in sims] == [s.world for s in sims] == list(range(40))
+    # the same seed, the same worlds; fewer simulations, the first worlds
+    again, _ = sbc.simulate(spec, 40, seed)
+    assert _same_worlds(_worlds(again), _worlds(sims))
+    assert [s.draw_error for s in again] == [s.draw_error for s in sims]
+    fewer, _ = sbc.simulate(spec, 25, seed)
+    assert _same_worlds(_worlds(fewer), _worlds(sims)[:25])
+    other, _ = sbc.simulate(spec, 40, seed + 1)
+    assert not _same_worlds(_worlds(other), _worlds(sims))
+
+
+class _FakeFuture:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def result(self):
+        return self.fn(*self.args)
+
+    def cancel(self):
+        pass
+
+
+#: the simulations submitted to ``_FakeClient``, in order
+_SUBMITTED: list[int] = []
+
+
+class _FakeClient:
+    """``distributed.Client`` running each task when its result is asked for."""
+
+    def __init__(self, address):
+        pass
+
+    def scheduler_info(self):
+        return {"workers": {"fake": {}}}
+
+    def scatter(self, value, broadcast=False):
+        return value
+
+    def submit(self, fn, *args, pure=True, key=None):
+        _SUBMITTED.append(args[1].sim)
+        return _FakeFuture(fn, args)
+
+    def close(self):
+        pass
+
+
+def _fake_fit(spec, sim):
+    truth = sim.truth["x"]
+    return {"sim": sim.sim, "status": "ok", "attempts": 1, "error": None, "worker": "fake",
+            "ranks": {"x": (np.array([5.0]), 10.0, np.array([0.5]))},
+            "r_hat_max": 1.0, "ess_bulk_min": 100.0, "divergences": 0, "thin": 1,
+            "compile_s": 0.0, "sample_s": 0.0, "worst_r_hat": "x", "worst_ess": "x",
+            "converged": bool(np.isfinite(truth).all())}
+
+
+def test_undrawable_worlds_are_failed_simulations_without_a_fit(stand_in, monkeypatch,
+                                                               tmp_path):
+    """With every world (``--worlds all``) an undrawable world is a simulation recorded as
+    failed: its error, no attempt, NaN true values and ranks, counted in the manifest's
+    failures, and no fit submitted for it; the run is written and can be resumed."""
+    import distributed
+
+    from burden.validate import sbc
+
+    spec, _, _ = stand_in
+    monkeypatch.setattr(distributed, "Client", _FakeClient)
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: list(futures))
+    monkeypatch.setattr(sbc, "run_one", _fake_fit)
+    _SUBMITTED.clear()
+    monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
+    sims, labels, record = sbc.simulate_worlds(spec, 20, STAND_IN_SEED)
+    ranks, table, manifest = sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED,
+                                                 scheduler="fake", out=tmp_path,
+                                                 worlds=record)
+    assert sorted(_SUBMITTED) == [i for i in range(20) if i not in (3, 8)]
+    table = table.set_index("sim")
+    for i in (3, 8):
+        row = table.loc[i]
+        assert row["status"] == "failed" and row["attempts"] == 0 and not row["converged"]
+        assert row["error"].startswith("prior world could not be drawn: ValueError: Domain "
+                                       "error in arguments")
+        assert ranks.loc[ranks["sim"] == i, ["true", "rank", "pit"]].isna().all().all()
+    assert (table.drop(index=[3, 8])["status"] == "ok").all()
+    assert ranks.loc[~ranks["sim"].isin([3, 8]), "true"].notna().all()
+    assert manifest["failed"] == 2 and manifest["simulations"] == 20
+    _, sims_back, _, _ = sbc_stats.read_sbc(tmp_path)
+    assert len(sims_back) == 20 and (sims_back["status"] == "failed").sum() == 2
+    # resuming: the undrawable worlds are undrawable again (NaN truths both times), their
+    # failures are kept, and only the new world and one check are fitted
+    more, labels_more = sbc.simulate(spec, 21, STAND_IN_SEED)
+    reused, _ = sbc.resume_from(tmp_path, spec, more, labels_more, STAND_IN_SEED)
+    assert sorted(reused) == list(range(20)) and reused[3]["status"] == "failed"
+    _SUBMITTED.clear()
+    _, table, manifest = sbc.run_simulations(spec, more, labels_more, seed=STAND_IN_SEED,
+                                             scheduler="fake", reused=reused, checks=1)
+    assert _SUBMITTED == [0, 20] and manifest["failed"] == 2
+
+
+def test_worlds_like_ours_reject_the_undrawable_worlds(stand_in, monkeypatch):
+    """With ``--worlds like-ours`` an undrawable world is rejected (counts too large to
+    draw are not like ours) and counted as such."""
+    from burden.validate import sbc, sbc_worlds
+
+    spec, _, _ = stand_in
+    anything = sbc_worlds.WorldRule("anything drawn", {}, {"y0": (-np.inf, np.inf)},
+                                    lambda data: {"y0": float(data["y"][0])})
+    monkeypatch.setitem(sbc.WORLD_RULES, "certified", lambda spec: anything)
+    sims, _, record = sbc.simulate_worlds(spec, 20, STAND_IN_SEED, "like-ours")
+    every, _ = sbc.simulate(spec, record["examined"], STAND_IN_SEED)
+    drawn = [s.world for s in every if s.draw_error is None]
+    assert [s.world for s in sims] == drawn[:20]
+    assert record["examined"] == drawn[19] + 1
+    assert record["rejected"] == record["examined"] - 20 == 3  # worlds 3, 8 and 21
+    assert record["rejected_by"] == {sbc_worlds.UNDRAWABLE: 3}
+    assert all(s.draw_error is None and np.isfinite(s.truth["x"]).all() for s in sims)
+
+
+def test_a_model_that_cannot_draw_its_prior_stops_the_run_with_a_clear_error(monkeypatch):
+    """When no world of the first block can be drawn the model cannot draw its prior (not a
+    world in its tails): ``SBCPriorDrawError`` names the model, the worlds, the seed and
+    the error."""
     import pymc as pm
 
     from burden.errors import SBCPriorDrawError
@@ -786,9 +1025,7 @@ def test_prior_worlds_that_cannot_be_drawn_stop_the_run_with_a_clear_error(monke
 
     with pm.Model() as model:
         x = pm.Normal("x", 0.0, 1.0)
-        # a beta-binomial whose beta is not a number in every world (infinity minus
-        # infinity): SciPy refuses it, as it refused the certified model's worlds
-        huge = pm.math.exp(1000.0 + 0 * x)
+        huge = pm.math.exp(1000.0 + 0 * x)  # infinity minus infinity: not a number
         pm.BetaBinomial("y", n=5, alpha=1.0, beta=huge - huge,
                         observed=np.zeros(3, dtype=int))
     spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
@@ -797,5 +1034,5 @@ def test_prior_worlds_that_cannot_be_drawn_stop_the_run_with_a_clear_error(monke
     with pytest.raises(SBCPriorDrawError) as err:
         sbc.simulate(spec, 20, seed=3)
     message = str(err.value)
-    assert "SBC certified: drawing 20 prior worlds with seed 3 failed" in message
-    assert "ValueError" in message and "fewer simulations a seed" in message
+    assert "SBC certified: none of the first 20 prior worlds of seed 3 could be drawn" in message
+    assert "ValueError: Domain error in arguments" in message
