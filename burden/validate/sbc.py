@@ -31,19 +31,20 @@ each block from its own seed: block 0 from the run's seed, so its worlds are tho
 ``pm.sample_prior_predictive(n, random_seed=seed)``, the one call that drew every world
 before 2026-12-05 (every run of up to 200 simulations keeps its worlds; a run of more has
 other worlds after the 200th). A world far in the prior's tails can have counts too large
-to draw (the certified model: 1 of 2,000 worlds of seed 1, docs/validation/sbc.md,
-"certified version 3, seed 2"): it is recorded as a failed simulation, not dropped, and the
-worlds after it in its block come from a seed derived from its position
-(``prior_worlds``). The sampler is compiled once per ``simulate`` (``PriorSampler``).
+to draw (the certified model: 2 of 10,000 worlds of seed 1 and 3 of seed 2, none of the
+first 2,000 of seed 1, 2026-12-05; docs/validation/sbc.md, "certified version 3, seed
+2"): it is recorded as a failed simulation, not dropped, and the worlds after it in its
+block come from a seed derived from its position (``prior_worlds``). The sampler is
+compiled once per ``simulate`` (``PriorSampler``).
 
 Resuming. ``resume=True`` (``--resume``) extends the run already in the output folder, for
 example from 100 simulations to 200: with the same seed the prior draws, data and fit seeds
 of the first simulations are the same (a world depends on the seed and the worlds before
 it in its block only, and the fit seeds are one stream drawn in order), so their fits are
 reused when model, seed, design and sampler settings match and every reused simulation's
-seed and true values equal the new draws'. ``RESUME_CHECKS`` of the reused fits are made again first, and the run stops if
-their ranks differ (the model's code changed since): the earlier fits are trusted only
-when they are reproduced.
+seed and true values equal the new draws'. ``RESUME_CHECKS`` of the reused fits are made
+again first, and the run stops if their ranks differ (the model's code changed since): the
+earlier fits are trusted only when they are reproduced.
 
 Failures. A fit that raises is retried once with another seed; if it fails again, or its
 worker dies twice, the simulation is recorded with status ``failed`` and the error (its
