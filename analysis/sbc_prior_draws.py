@@ -71,8 +71,9 @@ def prior_values(spec: sbc.SBCSpec, draws: int, seed: int, extra: tuple[str, ...
                  ) -> dict[str, np.ndarray]:
     """parameter label ("name[index]") -> (draws,) values from the prior: the ranked
     quantities and the model variables ``extra``. With the run's own seed and its number of
-    simulations these are the run's worlds (drawn as ``sbc.simulate`` draws them, in blocks
-    of ``sbc.PRIOR_BLOCK``); a world that could not be drawn is NaN."""
+    simulations these are the run's worlds (drawn as ``sbc.simulate`` draws them: one
+    stream from the seed, reseeded after a world that could not be drawn,
+    ``sbc.prior_worlds``); a world that could not be drawn is NaN."""
     model = spec.build()
     names = sbc.ranked_names(model, spec)
     unknown = [n for n in extra if n not in model.named_vars]

@@ -26,31 +26,32 @@ the first task on a worker compiles the nutpie model and keeps it in a process-l
 cache, later tasks swap the data in with nutpie's ``with_data`` (no recompilation):
 ``compile_s`` is recorded per simulation (0 when reused).
 
-Prior worlds. They are drawn one after another in blocks of ``PRIOR_BLOCK`` (200) worlds,
-each block from its own seed: block 0 from the run's seed, so its worlds are those of
-``pm.sample_prior_predictive(n, random_seed=seed)``, the one call that drew every world
-before 2026-12-05 (every run of up to 200 simulations keeps its worlds; a run of more has
-other worlds after the 200th). A world far in the prior's tails can have counts too large
-to draw (the certified model: 2 of 10,000 worlds of seed 1 and 3 of seed 2, none of the
-first 2,000 of seed 1, 2026-12-05; docs/validation/sbc.md, "certified version 3, seed
-2"): it is recorded as a failed simulation, not dropped, and the worlds after it in its
-block come from a seed derived from its position (``prior_worlds``). The sampler is
-compiled once per ``simulate`` (``PriorSampler``).
+Prior worlds. They are drawn one after another, in one stream from the run's seed, as the
+one ``pm.sample_prior_predictive(n, random_seed=seed)`` call that drew every world before
+2026-12-05 drew them: a run in which every world can be drawn has exactly that call's
+worlds, whatever its size, so every run recorded before keeps all its worlds (none of
+them met a world that could not be drawn). A world far in the prior's tails can have
+counts too large to draw (the certified model: 4 of 10,000 worlds of seed 1, the first
+world 628, and 3 of seed 2, the first 339, 2026-12-05; docs/validation/sbc.md, "certified
+version 3, seed 2"): it is recorded as a failed simulation, not dropped, and the worlds
+after it come from a seed derived from its position (``prior_worlds``,
+``prior_stream_seed``). The sampler is compiled once per ``simulate`` (``PriorSampler``).
 
 Resuming. ``resume=True`` (``--resume``) extends the run already in the output folder, for
 example from 100 simulations to 200: with the same seed the prior draws, data and fit seeds
 of the first simulations are the same (a world depends on the seed and the worlds before
-it in its block only, and the fit seeds are one stream drawn in order), so their fits are
-reused when model, seed, design and sampler settings match and every reused simulation's
-seed and true values equal the new draws'. ``RESUME_CHECKS`` of the reused fits are made
-again first, and the run stops if their ranks differ (the model's code changed since): the
-earlier fits are trusted only when they are reproduced.
+it only, and the fit seeds are one stream drawn in order), so their fits are reused when
+model, seed, design and sampler settings match and every reused simulation's seed and true
+values equal the new draws'. ``RESUME_CHECKS`` of the reused fits are made again first,
+and the run stops if their ranks differ (the model's code changed since): the earlier fits
+are trusted only when they are reproduced.
 
 Failures. A fit that raises is retried once with another seed; if it fails again, or its
 worker dies twice, the simulation is recorded with status ``failed`` and the error (its
 ranks are NaN): never dropped. So is a prior world that could not be drawn (0 attempts,
-NaN true values; with ``--worlds like-ours`` it is rejected instead, as "undrawable"). Convergence (max R-hat, min bulk ESS, divergences) of each
-fit is recorded; non-converged fits keep their ranks and are counted in the manifest.
+NaN true values; with ``--worlds like-ours`` it is rejected instead, as "undrawable").
+Convergence (max R-hat, min bulk ESS, divergences) of each fit is recorded; non-converged
+fits keep their ranks and are counted in the manifest.
 """
 
 from __future__ import annotations
@@ -452,27 +453,24 @@ class Simulation:
     draw_error: str | None = None
 
 
-#: prior worlds are drawn in blocks of this many, each from its own seed
-#: (``prior_stream_seed``). Block 0 is drawn with the run's own seed, as
-#: ``pm.sample_prior_predictive(n, random_seed=seed)`` drew every world before blocks, so
-#: every run of up to 200 simulations recorded before keeps its worlds (every 200-world
-#: draw of the certified model with seeds 1-10 succeeded; 2,000 worlds of seed 1 did not,
-#: docs/validation/sbc.md, "certified version 3, seed 2"). A world that cannot be drawn
-#: changes only the worlds after it in its own block.
-PRIOR_BLOCK = 200
+#: ``prior_worlds`` raises ``SBCPriorDrawError`` when none of the first this many prior
+#: worlds (every world of a shorter run) can be drawn: a model that cannot draw its prior,
+#: not a world in its tails (the certified model: about 1 world in 3,000,
+#: docs/validation/sbc.md, "certified version 3, seed 2")
+DRAWABLE_WITHIN = 200
 #: what a prior world that cannot be drawn raises: SciPy's "Domain error in arguments"
 #: and NumPy's "n too large or p too small" are ValueErrors
 UNDRAWABLE_ERRORS = (ValueError, OverflowError)
 
 
-def prior_stream_seed(seed: int, block: int, start: int = 0) -> int:
-    """The seed of the prior worlds of ``block`` from its ``start``-th world on: the run's
-    own seed for block 0 from its first world, else one derived from (seed, block) or,
-    after a world that could not be drawn, (seed, block, start)."""
-    if block == 0 and start == 0:
+def prior_stream_seed(seed: int, start: int) -> int:
+    """The seed of the prior worlds from world ``start`` (0-based among all the run's
+    worlds) on: the run's own seed from the first world (``start`` 0); after a world
+    ``start - 1`` that could not be drawn,
+    ``np.random.SeedSequence([seed, start]).generate_state(1)[0]``."""
+    if start == 0:
         return int(seed)
-    key = [int(seed), int(block)] + ([int(start)] if start else [])
-    return int(np.random.SeedSequence(key).generate_state(1)[0])
+    return int(np.random.SeedSequence([int(seed), int(start)]).generate_state(1)[0])
 
 
 class PriorSampler:
@@ -480,8 +478,9 @@ class PriorSampler:
 
     ``pm.sample_prior_predictive`` compiles its sampler at every call: 5-6 s for the
     certified spec whether it draws 1 world or 200 (2026-12-05 17:05 UTC, this machine), so
-    a call per block or per part of a block would cost that each time. This is its
-    sampler, built as it builds it (``compile_forward_sampling_function`` on every random
+    a call per part of the stream (one after each world that cannot be drawn) would cost
+    that each time. This is its sampler, built as it builds it
+    (``compile_forward_sampling_function`` on every random
     variable and Deterministic) and seeded as it seeds it (``reseed_rngs`` of the random
     generators in PyMC's order, recovered once from the states a known seed gives them):
     ``draw(n, s)`` gives the worlds of ``pm.sample_prior_predictive(n, random_seed=s)``
@@ -553,39 +552,38 @@ def prior_worlds(spec: SBCSpec, model, simulations: int, seed: int
     """(the drawn worlds as ``pm.sample_prior_predictive`` returns them, for each world
     its position in them or None when it could not be drawn, world -> why not).
 
-    The worlds are drawn in blocks of ``PRIOR_BLOCK``, block b from
-    ``prior_stream_seed(seed, b)``: block 0's are those of
-    ``pm.sample_prior_predictive(n, random_seed=seed)``. A world whose draw raises (a world
-    far in the prior's tails whose counts are too large to draw) is an undrawable world;
-    the worlds after it in its block are drawn from ``prior_stream_seed(seed, b, k + 1)``,
-    k its position in the block. So a world depends on the seed and the worlds before it in
-    its block only: the first n worlds of a run of N are those of a run of n. Raises
-    ``SBCPriorDrawError`` when no world of the first block can be drawn (a model that
-    cannot draw at all, not a world in the tails)."""
+    The worlds are one stream from the run's seed: when every world can be drawn they are
+    those of ``pm.sample_prior_predictive(simulations, random_seed=seed)``, whatever the
+    number. A world whose draw raises (a world far in the prior's tails whose counts are
+    too large to draw) is an undrawable world; after an undrawable world k (0-based among
+    all the run's worlds) the worlds from k + 1 on are drawn from
+    ``prior_stream_seed(seed, k + 1)``, and so on after each further one. So a world
+    depends on the seed and the worlds before it only: the first n worlds of a run of N
+    are those of a run of n. Raises ``SBCPriorDrawError`` when none of the first
+    ``min(simulations, DRAWABLE_WITHIN)`` worlds can be drawn (a model that cannot draw
+    at all, not a world in the tails)."""
     from burden.errors import SBCPriorDrawError
 
     sampler = PriorSampler(model)
     drawn: list[tuple] = []
     where: list[int | None] = []
     errors: dict[int, str] = {}
-    for block in range(-(-simulations // PRIOR_BLOCK)):
-        size = min(PRIOR_BLOCK, simulations - block * PRIOR_BLOCK)
-        offset = 0
-        while offset < size:
-            got, exc = sampler.draw(size - offset, prior_stream_seed(seed, block, offset))
-            where.extend(range(len(drawn), len(drawn) + len(got)))
-            drawn.extend(got)
-            offset += len(got)
-            if exc is not None:
-                world = block * PRIOR_BLOCK + offset
-                errors[world] = f"prior world could not be drawn: {_first_line(exc)}"
-                log.warning("SBC %s: prior world %d (seed %d) could not be drawn: %s",
-                            spec.model, world, seed, _first_line(exc))
-                where.append(None)
-                offset += 1
-        if block == 0 and not drawn:
+    start = 0  # the next world to draw, and where its stream starts
+    while start < simulations:
+        got, exc = sampler.draw(simulations - start, prior_stream_seed(seed, start))
+        where.extend(range(len(drawn), len(drawn) + len(got)))
+        drawn.extend(got)
+        start += len(got)
+        if exc is None:
+            continue
+        errors[start] = f"prior world could not be drawn: {_first_line(exc)}"
+        log.warning("SBC %s: prior world %d (seed %d) could not be drawn: %s",
+                    spec.model, start, seed, _first_line(exc))
+        where.append(None)
+        start += 1
+        if not drawn and start >= min(simulations, DRAWABLE_WITHIN):
             raise SBCPriorDrawError(
-                f"SBC {spec.model}: none of the first {size} prior worlds of seed {seed} "
+                f"SBC {spec.model}: none of the first {start} prior worlds of seed {seed} "
                 f"could be drawn in the model's own generative graph (the first: "
                 f"{errors[0].removeprefix('prior world could not be drawn: ')}): the model "
                 "cannot draw its prior, not only a world far in its tails")
@@ -595,11 +593,11 @@ def prior_worlds(spec: SBCSpec, model, simulations: int, seed: int
 def simulate(spec: SBCSpec, simulations: int, seed: int
              ) -> tuple[list[Simulation], dict[str, list[str]]]:
     """Prior draws and prior-predictive data sets of the model's own generative graph
-    (``prior_worlds``: in blocks of ``PRIOR_BLOCK``, the first block that of
-    ``pm.sample_prior_predictive(simulations, random_seed=seed)``), and each simulation's
-    fit seed. A world that cannot be drawn is kept as a simulation with its
-    ``draw_error``, no data and NaN true values: ``run_simulations`` records it as
-    failed, ``simulate_worlds`` rejects it."""
+    (``prior_worlds``: one stream from the seed, the worlds of
+    ``pm.sample_prior_predictive(simulations, random_seed=seed)`` when every world can be
+    drawn), and each simulation's fit seed. A world that cannot be drawn is kept as a
+    simulation with its ``draw_error``, no data and NaN true values: ``run_simulations``
+    records it as failed, ``simulate_worlds`` rejects it."""
     model = spec.build()
     names = ranked_names(model, spec)
     observed = [v.name for v in model.observed_RVs]
