@@ -71,23 +71,25 @@ def prior_values(spec: sbc.SBCSpec, draws: int, seed: int, extra: tuple[str, ...
                  ) -> dict[str, np.ndarray]:
     """parameter label ("name[index]") -> (draws,) values from the prior: the ranked
     quantities and the model variables ``extra``. With the run's own seed and its number of
-    simulations these are the run's worlds (``sbc.simulate`` draws them so)."""
-    import pymc as pm
-
+    simulations these are the run's worlds (drawn as ``sbc.simulate`` draws them: one
+    stream from the seed, reseeded after a world that could not be drawn,
+    ``sbc.prior_worlds``); a world that could not be drawn is NaN."""
     model = spec.build()
     names = sbc.ranked_names(model, spec)
     unknown = [n for n in extra if n not in model.named_vars]
     if unknown:
         raise SystemExit(f"{', '.join(unknown)}: not a variable of the {spec.model} model")
-    with model:
-        idata = pm.sample_prior_predictive(draws, random_seed=seed)
+    idata, where, _ = sbc.prior_worlds(spec, model, draws, seed)
     prior = idata["prior"].to_dataset()
     qty = sbc.quantities(prior, names, spec, ("chain", "draw"))
     qty.update({n: sbc._flatten(prior[n], ("chain", "draw")) for n in extra})
+    drawn = np.array([j is not None for j in where])
+    at = np.array([0 if j is None else j for j in where])
     out = {}
     for name, (values, labels) in qty.items():
         for j, lab in enumerate(labels):
-            out[f"{name}[{lab}]" if lab else name] = values[0, :, j]
+            out[f"{name}[{lab}]" if lab else name] = np.where(drawn, values[0, at, j],
+                                                              np.nan)
     return out
 
 
@@ -102,7 +104,7 @@ def world_ranks(ranks: pd.DataFrame, manifest: dict, spec: sbc.SBCSpec,
     worlds = prior_values(spec, max(sims) + 1, int(manifest["seed"]), extra)
     saved = ranks.set_index(["parameter", "sim"])["true"]
     again = np.array([worlds[p][s] for p, s in saved.index])
-    if not np.allclose(again, saved.to_numpy(), rtol=1e-9, atol=1e-12):
+    if not np.allclose(again, saved.to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True):
         raise SystemExit("the run's worlds drawn again differ from its saved true values: "
                          "the model changed since the run")
     rows = []
@@ -124,6 +126,7 @@ def prior_only_ranks(ranks: pd.DataFrame, prior: dict[str, np.ndarray], seed: in
     pits = np.empty(len(table))
     for i, (parameter, truth) in enumerate(zip(table["parameter"], table["true"])):
         values = prior[parameter]
+        values = values[np.isfinite(values)]  # not the worlds that could not be drawn
         below = float((values < truth).sum())
         pits[i] = (below + rng.uniform()) / (values.size + 1)
     table["pit"] = pits
@@ -222,7 +225,7 @@ def null_sets(spec: sbc.SBCSpec, prior: dict[str, np.ndarray], n_worlds: int, se
     for parameter, values in worlds.items():
         if parameter not in prior:
             continue
-        ref = np.sort(prior[parameter])
+        ref = np.sort(prior[parameter][np.isfinite(prior[parameter])])
         if np.ptp(ref) == 0:  # a constant: no verdict (as in the run's table)
             continue
         pit = (np.searchsorted(ref, values) + rng.uniform(size=values.size)) / (ref.size + 1)

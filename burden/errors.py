@@ -61,6 +61,8 @@ class SBCWorldsError(ValueError):
 
 
 class SBCPriorDrawError(ValueError):
-    """``burden validate sbc``: the model's own generative graph could not draw the prior
-    worlds asked for (a world far in the prior's tails whose counts are too large to draw).
-    The message names the model, the number of worlds and the seed."""
+    """``burden validate sbc``: the model's own generative graph could not draw any of the
+    first ``sbc.DRAWABLE_WITHIN`` (200) prior worlds, or any world of a shorter run (a
+    model that cannot draw its prior; a single world far in the prior's tails whose counts
+    are too large to draw is a failed simulation instead, ``sbc.prior_worlds``). The
+    message names the model, the number of worlds, the seed and the first error."""

@@ -774,21 +774,281 @@ def test_markets_simulations_are_printed_as_published():
                                        np.broadcast_to(rest, values.shape)[~printed])
 
 
-def test_prior_worlds_that_cannot_be_drawn_stop_the_run_with_a_clear_error(monkeypatch):
-    """A prior predictive draw that fails in the model's own graph (the certified model's
-    counts overflow 64-bit integers in a few of 2,000 worlds: SciPy's "Domain error in
-    arguments", 2026-12-05) names the model, the number of worlds and the seed, and says
-    what to do instead."""
+# ---- prior worlds that cannot be drawn -----------------------------------------------------
+#: the stand-in model's worlds that cannot be drawn: those whose x is above this (11.5%)
+UNDRAWABLE_ABOVE = 1.2
+#: the stand-in's seed and its undrawable worlds among the first 40 (one stream, reseeded
+#: after each): 4 before world 20, two in a row (17, 18), worlds 0 and 20 drawable; found
+#: by trying seeds 1-20 (2026-12-05)
+STAND_IN_SEED = 12
+STAND_IN_UNDRAWABLE = [3, 14, 17, 18, 25, 32, 35]
+
+
+def _stand_in(bad: float):
+    """x ~ N(0, 1), y ~ BetaBinomial(5, 1, beta): beta is ``bad`` in the worlds whose x is
+    above ``UNDRAWABLE_ABOVE``, else 1. With ``bad`` NaN SciPy refuses those worlds
+    ("Domain error in arguments", as it refused the certified model's worlds whose counts
+    are too large to draw); with a number, a twin that draws every world, with the same
+    random draws in the others."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.BetaBinomial("y", n=5, alpha=1.0,
+                        beta=pm.math.switch(x > UNDRAWABLE_ABOVE, bad, 1.0),
+                        observed=np.zeros(3, dtype=int))
+    return model
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """(spec of the stand-in model with undrawable worlds, spec of its twin, the twin's
+    model)."""
+    from burden.validate import sbc
+
+    models = {"certified": _stand_in(np.nan), "twin": _stand_in(2.0)}
+    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+                       sampler={}, reduction="none")
+    monkeypatch.setattr(sbc.SBCSpec, "build", lambda self: models[self.model])
+    return spec, dataclasses.replace(spec, model="twin"), models["twin"]
+
+
+def _reference_worlds(twin, n: int, seed: int) -> list[tuple[float, np.ndarray] | None]:
+    """The worlds the one stream should give, from ``pm.sample_prior_predictive`` of the
+    twin, one call per part of the stream: from the run's seed, and after a world k whose
+    x is above ``UNDRAWABLE_ABOVE`` (undrawable: None) from ``prior_stream_seed(seed,
+    k + 1)``."""
+    import pymc as pm
+
+    from burden.validate import sbc
+
+    worlds: list = []
+    while len(worlds) < n:
+        start = len(worlds)
+        with twin:
+            draws = pm.sample_prior_predictive(
+                n - start, random_seed=sbc.prior_stream_seed(seed, start))
+        x = draws["prior"]["x"].values[0]
+        y = draws["prior_predictive"]["y"].values[0]
+        for k in range(len(x)):
+            if x[k] > UNDRAWABLE_ABOVE:
+                worlds.append(None)
+                break
+            worlds.append((float(x[k]), y[k]))
+    return worlds
+
+
+def _worlds(sims) -> list[tuple[float, np.ndarray] | None]:
+    return [None if s.draw_error else (float(s.truth["x"][0]), s.data["y"]) for s in sims]
+
+
+def _same_worlds(a, b) -> bool:
+    return len(a) == len(b) and all(
+        (u is None and v is None) or (u is not None and v is not None and u[0] == v[0]
+                                      and np.array_equal(u[1], v[1])) for u, v in zip(a, b))
+
+
+def test_prior_worlds_are_one_stream_and_an_undrawable_world_reseeds_the_rest(stand_in):
+    """With a model that draws every world, N worlds are those of one
+    ``pm.sample_prior_predictive(N, random_seed=seed)`` call (the worlds of every run
+    recorded before, whatever its size: 250 here, no boundary at 200); a world that cannot
+    be drawn is kept as such (no data, NaN truths), the worlds before it are unchanged and
+    those after it come from a seed derived from its position; the same seed gives the
+    same worlds, and a shorter run's worlds are the first of a longer one's."""
+    import pymc as pm
+
+    from burden.validate import sbc
+
+    spec, twin_spec, twin = stand_in
+    seed = STAND_IN_SEED
+    # a model that draws every world: one stream, the single call of before
+    sims, labels = sbc.simulate(twin_spec, 250, seed)
+    with twin:
+        single = pm.sample_prior_predictive(250, random_seed=seed)
+    assert labels == {"x": [""]}
+    assert all(s.draw_error is None for s in sims)
+    np.testing.assert_array_equal([s.truth["x"][0] for s in sims],
+                                  single["prior"]["x"].values[0])
+    np.testing.assert_array_equal(np.stack([s.data["y"] for s in sims]),
+                                  single["prior_predictive"]["y"].values[0])
+    assert [s.seed for s in sims] == np.random.default_rng(seed).integers(
+        0, sbc.RETRY_OFFSET, size=250).tolist()  # the fit seeds as before
+    twin_sims = sims
+
+    # the stream's seeds: the run's own from world 0, derived after an undrawable world
+    assert sbc.prior_stream_seed(seed, 0) == seed
+    derived = [sbc.prior_stream_seed(seed, k) for k in (1, 2, 4)]
+    assert derived[2] == int(np.random.SeedSequence([seed, 4]).generate_state(1)[0])
+    assert len(set(derived) | {seed, sbc.prior_stream_seed(seed + 1, 4)}) == 5
+
+    sims, labels = sbc.simulate(spec, 40, seed)
+    undrawable = [s.world for s in sims if s.draw_error is not None]
+    assert undrawable == STAND_IN_UNDRAWABLE
+    assert _same_worlds(_worlds(sims), _reference_worlds(twin, 40, seed))
+    # before the first undrawable world: the twin's worlds, the single call's
+    first = undrawable[0]
+    assert _same_worlds(_worlds(sims[:first]), _worlds(twin_sims[:first]))
+    assert not _same_worlds(_worlds(sims[first + 1:40]), _worlds(twin_sims[first + 1:40]))
+    for s in sims:
+        if s.draw_error is not None:
+            assert s.data == {} and np.isnan(s.truth["x"]).all() and s.truth["x"].shape == (1,)
+            assert s.draw_error.startswith("prior world could not be drawn: ValueError: "
+                                           "Domain error in arguments")
+        else:
+            assert s.truth["x"][0] <= UNDRAWABLE_ABOVE and s.data["y"].shape == (3,)
+    assert [s.sim for s in sims] == [s.world for s in sims] == list(range(40))
+    # the same seed, the same worlds; fewer simulations, the first worlds (also when the
+    # shorter run ends at an undrawable world)
+    again, _ = sbc.simulate(spec, 40, seed)
+    assert _same_worlds(_worlds(again), _worlds(sims))
+    assert [s.draw_error for s in again] == [s.draw_error for s in sims]
+    for n in (25, undrawable[1] + 1):
+        fewer, _ = sbc.simulate(spec, n, seed)
+        assert _same_worlds(_worlds(fewer), _worlds(sims)[:n])
+    other, _ = sbc.simulate(spec, 40, seed + 1)
+    assert not _same_worlds(_worlds(other), _worlds(sims))
+
+
+class _FakeFuture:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def result(self):
+        return self.fn(*self.args)
+
+    def cancel(self):
+        pass
+
+
+#: the simulations submitted to ``_FakeClient``, in order
+_SUBMITTED: list[int] = []
+
+
+class _FakeClient:
+    """``distributed.Client`` running each task when its result is asked for."""
+
+    def __init__(self, address):
+        pass
+
+    def scheduler_info(self):
+        return {"workers": {"fake": {}}}
+
+    def scatter(self, value, broadcast=False):
+        return value
+
+    def submit(self, fn, *args, pure=True, key=None):
+        _SUBMITTED.append(args[1].sim)
+        return _FakeFuture(fn, args)
+
+    def close(self):
+        pass
+
+
+def _fake_fit(spec, sim):
+    truth = sim.truth["x"]
+    return {"sim": sim.sim, "status": "ok", "attempts": 1, "error": None, "worker": "fake",
+            "ranks": {"x": (np.array([5.0]), 10.0, np.array([0.5]))},
+            "r_hat_max": 1.0, "ess_bulk_min": 100.0, "divergences": 0, "thin": 1,
+            "compile_s": 0.0, "sample_s": 0.0, "worst_r_hat": "x", "worst_ess": "x",
+            "converged": bool(np.isfinite(truth).all())}
+
+
+def test_undrawable_worlds_are_failed_simulations_without_a_fit(stand_in, monkeypatch,
+                                                               tmp_path):
+    """With every world (``--worlds all``) an undrawable world is a simulation recorded as
+    failed: its error, no attempt, NaN true values and ranks, counted in the manifest's
+    failures, and no fit submitted for it; the run is written and can be resumed."""
+    import distributed
+
+    from burden.validate import sbc
+
+    spec, _, _ = stand_in
+    bad = [w for w in STAND_IN_UNDRAWABLE if w < 20]
+    assert len(bad) >= 2 and 0 not in bad and 20 not in STAND_IN_UNDRAWABLE
+    monkeypatch.setattr(distributed, "Client", _FakeClient)
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: list(futures))
+    monkeypatch.setattr(sbc, "run_one", _fake_fit)
+    _SUBMITTED.clear()
+    monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
+    sims, labels, record = sbc.simulate_worlds(spec, 20, STAND_IN_SEED)
+    ranks, table, manifest = sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED,
+                                                 scheduler="fake", out=tmp_path,
+                                                 worlds=record)
+    assert sorted(_SUBMITTED) == [i for i in range(20) if i not in bad]
+    table = table.set_index("sim")
+    for i in bad:
+        row = table.loc[i]
+        assert row["status"] == "failed" and row["attempts"] == 0 and not row["converged"]
+        assert row["error"].startswith("prior world could not be drawn: ValueError: Domain "
+                                       "error in arguments")
+        assert ranks.loc[ranks["sim"] == i, ["true", "rank", "pit"]].isna().all().all()
+    assert (table.drop(index=bad)["status"] == "ok").all()
+    assert ranks.loc[~ranks["sim"].isin(bad), "true"].notna().all()
+    assert manifest["failed"] == len(bad) and manifest["simulations"] == 20
+    _, sims_back, _, _ = sbc_stats.read_sbc(tmp_path)
+    assert len(sims_back) == 20 and (sims_back["status"] == "failed").sum() == len(bad)
+    # resuming: the undrawable worlds are undrawable again (NaN truths both times), their
+    # failures are kept, and only the new world and one check are fitted
+    more, labels_more = sbc.simulate(spec, 21, STAND_IN_SEED)
+    reused, _ = sbc.resume_from(tmp_path, spec, more, labels_more, STAND_IN_SEED)
+    assert sorted(reused) == list(range(20)) and reused[bad[0]]["status"] == "failed"
+    _SUBMITTED.clear()
+    _, table, manifest = sbc.run_simulations(spec, more, labels_more, seed=STAND_IN_SEED,
+                                             scheduler="fake", reused=reused, checks=1)
+    assert _SUBMITTED == [0, 20] and manifest["failed"] == len(bad)
+
+
+def test_worlds_like_ours_reject_the_undrawable_worlds(stand_in, monkeypatch):
+    """With ``--worlds like-ours`` an undrawable world is rejected (counts too large to
+    draw are not like ours) and counted as such."""
+    from burden.validate import sbc, sbc_worlds
+
+    spec, _, _ = stand_in
+    anything = sbc_worlds.WorldRule("anything drawn", {}, {"y0": (-np.inf, np.inf)},
+                                    lambda data: {"y0": float(data["y"][0])})
+    monkeypatch.setitem(sbc.WORLD_RULES, "certified", lambda spec: anything)
+    sims, _, record = sbc.simulate_worlds(spec, 20, STAND_IN_SEED, "like-ours")
+    every, _ = sbc.simulate(spec, record["examined"], STAND_IN_SEED)
+    drawn = [s.world for s in every if s.draw_error is None]
+    assert [s.world for s in sims] == drawn[:20]
+    assert record["examined"] == drawn[19] + 1
+    rejected = [w for w in STAND_IN_UNDRAWABLE if w < record["examined"]]
+    assert record["rejected"] == record["examined"] - 20 == len(rejected) == 4
+    assert record["rejected_by"] == {sbc_worlds.UNDRAWABLE: len(rejected)}
+    assert all(s.draw_error is None and np.isfinite(s.truth["x"]).all() for s in sims)
+
+
+#: a seed whose first prior world of the stand-in cannot be drawn and whose second can
+#: (found by trying seeds 1-20, 2026-12-05; 19 is the other)
+FIRST_WORLD_UNDRAWABLE_SEED = 14
+
+
+def test_a_model_that_cannot_draw_its_prior_stops_the_run_with_a_clear_error(monkeypatch,
+                                                                            stand_in):
+    """When none of the first ``DRAWABLE_WITHIN`` (200) worlds, or none of a shorter run's
+    worlds, can be drawn, the model cannot draw its prior (not a world in its tails):
+    ``SBCPriorDrawError`` names the model, the worlds, the seed and the error. A world
+    drawn among them is enough to go on."""
     import pymc as pm
 
     from burden.errors import SBCPriorDrawError
     from burden.validate import sbc
 
+    # the stand-in with its first world undrawable: a run of 1 stops, a run of 2 goes on,
+    # and with DRAWABLE_WITHIN 1 a run of 2 stops at once
+    stand, _, _ = stand_in
+    with pytest.raises(SBCPriorDrawError, match="none of the first 1 prior worlds"):
+        sbc.simulate(stand, 1, FIRST_WORLD_UNDRAWABLE_SEED)
+    sims, _ = sbc.simulate(stand, 2, FIRST_WORLD_UNDRAWABLE_SEED)
+    assert sims[0].draw_error is not None and sims[1].draw_error is None
+    with monkeypatch.context() as patch:
+        patch.setattr(sbc, "DRAWABLE_WITHIN", 1)
+        with pytest.raises(SBCPriorDrawError, match="none of the first 1 prior worlds"):
+            sbc.simulate(stand, 2, FIRST_WORLD_UNDRAWABLE_SEED)
+
     with pm.Model() as model:
         x = pm.Normal("x", 0.0, 1.0)
-        # a beta-binomial whose beta is not a number in every world (infinity minus
-        # infinity): SciPy refuses it, as it refused the certified model's worlds
-        huge = pm.math.exp(1000.0 + 0 * x)
+        huge = pm.math.exp(1000.0 + 0 * x)  # infinity minus infinity: not a number
         pm.BetaBinomial("y", n=5, alpha=1.0, beta=huge - huge,
                         observed=np.zeros(3, dtype=int))
     spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
@@ -797,5 +1057,7 @@ def test_prior_worlds_that_cannot_be_drawn_stop_the_run_with_a_clear_error(monke
     with pytest.raises(SBCPriorDrawError) as err:
         sbc.simulate(spec, 20, seed=3)
     message = str(err.value)
-    assert "SBC certified: drawing 20 prior worlds with seed 3 failed" in message
-    assert "ValueError" in message and "fewer simulations a seed" in message
+    assert "SBC certified: none of the first 20 prior worlds of seed 3 could be drawn" in message
+    assert "ValueError: Domain error in arguments" in message
+    with pytest.raises(SBCPriorDrawError, match="none of the first 200 prior worlds of seed 3"):
+        sbc.simulate(spec, 250, seed=3)

@@ -26,19 +26,32 @@ the first task on a worker compiles the nutpie model and keeps it in a process-l
 cache, later tasks swap the data in with nutpie's ``with_data`` (no recompilation):
 ``compile_s`` is recorded per simulation (0 when reused).
 
+Prior worlds. They are drawn one after another, in one stream from the run's seed, as the
+one ``pm.sample_prior_predictive(n, random_seed=seed)`` call that drew every world before
+2026-12-05 drew them: a run in which every world can be drawn has exactly that call's
+worlds, whatever its size, so every run recorded before keeps all its worlds (none of
+them met a world that could not be drawn). A world far in the prior's tails can have
+counts too large to draw (the certified model: 4 of 10,000 worlds of seed 1, the first
+world 628, and 3 of seed 2, the first 339, 2026-12-05; docs/validation/sbc.md, "certified
+version 3, seed 2"): it is recorded as a failed simulation, not dropped, and the worlds
+after it come from a seed derived from its position (``prior_worlds``,
+``prior_stream_seed``). The sampler is compiled once per ``simulate`` (``PriorSampler``).
+
 Resuming. ``resume=True`` (``--resume``) extends the run already in the output folder, for
 example from 100 simulations to 200: with the same seed the prior draws, data and fit seeds
-of the first simulations are the same (``pm.sample_prior_predictive`` and the seed stream
-draw one simulation after another), so their fits are reused when model, seed, design and
-sampler settings match and every reused simulation's seed and true values equal the new
-draws'. ``RESUME_CHECKS`` of the reused fits are made again first, and the run stops if
-their ranks differ (the model's code changed since): the earlier fits are trusted only
-when they are reproduced.
+of the first simulations are the same (a world depends on the seed and the worlds before
+it only, and the fit seeds are one stream drawn in order), so their fits are reused when
+model, seed, design and sampler settings match and every reused simulation's seed and true
+values equal the new draws'. ``RESUME_CHECKS`` of the reused fits are made again first,
+and the run stops if their ranks differ (the model's code changed since): the earlier fits
+are trusted only when they are reproduced.
 
 Failures. A fit that raises is retried once with another seed; if it fails again, or its
 worker dies twice, the simulation is recorded with status ``failed`` and the error (its
-ranks are NaN): never dropped. Convergence (max R-hat, min bulk ESS, divergences) of each
-fit is recorded; non-converged fits keep their ranks and are counted in the manifest.
+ranks are NaN): never dropped. So is a prior world that could not be drawn (0 attempts,
+NaN true values; with ``--worlds like-ours`` it is rejected instead, as "undrawable").
+Convergence (max R-hat, min bulk ESS, divergences) of each fit is recorded; non-converged
+fits keep their ranks and are counted in the manifest.
 """
 
 from __future__ import annotations
@@ -435,43 +448,175 @@ class Simulation:
     #: position among every prior draw (differs from ``sim`` when a plausibility rule
     #: skipped worlds: ``simulate_worlds``)
     world: int | None = None
+    #: why the prior world could not be drawn (``simulate``), None for a world drawn: an
+    #: undrawable world has no data and NaN true values, and no fit is run
+    draw_error: str | None = None
+
+
+#: ``prior_worlds`` raises ``SBCPriorDrawError`` when none of the first this many prior
+#: worlds (every world of a shorter run) can be drawn: a model that cannot draw its prior,
+#: not a world in its tails (the certified model: about 1 world in 3,000,
+#: docs/validation/sbc.md, "certified version 3, seed 2")
+DRAWABLE_WITHIN = 200
+#: what a prior world that cannot be drawn raises: SciPy's "Domain error in arguments"
+#: and NumPy's "n too large or p too small" are ValueErrors
+UNDRAWABLE_ERRORS = (ValueError, OverflowError)
+
+
+def prior_stream_seed(seed: int, start: int) -> int:
+    """The seed of the prior worlds from world ``start`` (0-based among all the run's
+    worlds) on: the run's own seed from the first world (``start`` 0); after a world
+    ``start - 1`` that could not be drawn,
+    ``np.random.SeedSequence([seed, start]).generate_state(1)[0]``."""
+    if start == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(start)]).generate_state(1)[0])
+
+
+class PriorSampler:
+    """The model's prior predictive draws, one world a call, compiled once.
+
+    ``pm.sample_prior_predictive`` compiles its sampler at every call: 5-6 s for the
+    certified spec whether it draws 1 world or 200 (2026-12-05 17:05 UTC, this machine), so
+    a call per part of the stream (one after each world that cannot be drawn) would cost
+    that each time. This is its sampler, built as it builds it
+    (``compile_forward_sampling_function`` on every random
+    variable and Deterministic) and seeded as it seeds it (``reseed_rngs`` of the random
+    generators in PyMC's order, recovered once from the states a known seed gives them):
+    ``draw(n, s)`` gives the worlds of ``pm.sample_prior_predictive(n, random_seed=s)``
+    (tests/test_sbc.py), and a world whose draw raises is seen as that world."""
+
+    def __init__(self, model):
+        from pymc.sampling.forward import compile_forward_sampling_function
+        from pymc.util import get_default_varnames
+
+        self.model = model
+        wanted = {v.name for v in model.basic_RVs + model.deterministics}
+        self.names = sorted(get_default_varnames(wanted, include_transformed=False))
+        probe = 0  # a known seed: the states it gives the generators tell their order
+        self.fn, _ = compile_forward_sampling_function(
+            [model[name] for name in self.names], vars_in_trace=[],
+            basic_rvs=model.basic_RVs, random_seed=probe, model=model,
+            allow_input_downcast=True, accept_inplace=True)
+        rngs = [v for v in self.fn.get_shared()
+                if isinstance(v.get_value(borrow=True), np.random.Generator)]
+        expected = [np.random.PCG64(s).state
+                    for s in np.random.SeedSequence(probe).spawn(len(rngs))]
+        order = {}
+        for rng in rngs:
+            state = rng.get_value(borrow=True).bit_generator.state
+            matches = [k for k, e in enumerate(expected) if e == state]
+            if len(matches) != 1:
+                raise RuntimeError("PriorSampler: the random generators of the prior "
+                                   "sampler are not seeded as PyMC's reseed_rngs seeds "
+                                   "them (another PyMC version?): cannot draw the worlds "
+                                   "of pm.sample_prior_predictive")
+            order[matches[0]] = rng
+        if sorted(order) != list(range(len(rngs))):
+            raise RuntimeError("PriorSampler: cannot order the prior sampler's random "
+                               "generators as PyMC seeds them")
+        self.rngs = [order[k] for k in range(len(rngs))]
+
+    def draw(self, n: int, seed: int) -> tuple[list[tuple], Exception | None]:
+        """(the first worlds of ``pm.sample_prior_predictive(n, random_seed=seed)``, each
+        a tuple of values in ``names``' order; the error of the world after them, None
+        when all ``n`` were drawn): the draws stop at the first world that raises one of
+        ``UNDRAWABLE_ERRORS``."""
+        from pymc.pytensorf import reseed_rngs
+
+        reseed_rngs(self.rngs, seed)
+        worlds: list[tuple] = []
+        for _ in range(n):
+            try:
+                worlds.append(tuple(self.fn()))
+            except UNDRAWABLE_ERRORS as exc:
+                return worlds, exc
+        return worlds, None
+
+    def to_datatree(self, worlds: list[tuple]):
+        """The worlds as ``pm.sample_prior_predictive`` returns them (``prior`` and
+        ``prior_predictive`` groups, one chain)."""
+        import pymc as pm
+
+        prior = {name: np.stack([w[k] for w in worlds]) for k, name in enumerate(self.names)}
+        return pm.to_inference_data(prior=prior, model=self.model)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+def prior_worlds(spec: SBCSpec, model, simulations: int, seed: int
+                 ) -> tuple[Any, list[int | None], dict[int, str]]:
+    """(the drawn worlds as ``pm.sample_prior_predictive`` returns them, for each world
+    its position in them or None when it could not be drawn, world -> why not).
+
+    The worlds are one stream from the run's seed: when every world can be drawn they are
+    those of ``pm.sample_prior_predictive(simulations, random_seed=seed)``, whatever the
+    number. A world whose draw raises (a world far in the prior's tails whose counts are
+    too large to draw) is an undrawable world; after an undrawable world k (0-based among
+    all the run's worlds) the worlds from k + 1 on are drawn from
+    ``prior_stream_seed(seed, k + 1)``, and so on after each further one. So a world
+    depends on the seed and the worlds before it only: the first n worlds of a run of N
+    are those of a run of n. Raises ``SBCPriorDrawError`` when none of the first
+    ``min(simulations, DRAWABLE_WITHIN)`` worlds can be drawn (a model that cannot draw
+    at all, not a world in the tails)."""
+    from burden.errors import SBCPriorDrawError
+
+    sampler = PriorSampler(model)
+    drawn: list[tuple] = []
+    where: list[int | None] = []
+    errors: dict[int, str] = {}
+    start = 0  # the next world to draw, and where its stream starts
+    while start < simulations:
+        got, exc = sampler.draw(simulations - start, prior_stream_seed(seed, start))
+        where.extend(range(len(drawn), len(drawn) + len(got)))
+        drawn.extend(got)
+        start += len(got)
+        if exc is None:
+            continue
+        errors[start] = f"prior world could not be drawn: {_first_line(exc)}"
+        log.warning("SBC %s: prior world %d (seed %d) could not be drawn: %s",
+                    spec.model, start, seed, _first_line(exc))
+        where.append(None)
+        start += 1
+        if not drawn and start >= min(simulations, DRAWABLE_WITHIN):
+            raise SBCPriorDrawError(
+                f"SBC {spec.model}: none of the first {start} prior worlds of seed {seed} "
+                f"could be drawn in the model's own generative graph (the first: "
+                f"{errors[0].removeprefix('prior world could not be drawn: ')}): the model "
+                "cannot draw its prior, not only a world far in its tails")
+    return sampler.to_datatree(drawn), where, errors
 
 
 def simulate(spec: SBCSpec, simulations: int, seed: int
              ) -> tuple[list[Simulation], dict[str, list[str]]]:
-    """Prior draws and prior-predictive data sets (one ``pm.sample_prior_predictive`` call
-    on the model's own generative graph), and each simulation's fit seed."""
-    import pymc as pm
-
+    """Prior draws and prior-predictive data sets of the model's own generative graph
+    (``prior_worlds``: one stream from the seed, the worlds of
+    ``pm.sample_prior_predictive(simulations, random_seed=seed)`` when every world can be
+    drawn), and each simulation's fit seed. A world that cannot be drawn is kept as a
+    simulation with its ``draw_error``, no data and NaN true values: ``run_simulations``
+    records it as failed, ``simulate_worlds`` rejects it."""
     model = spec.build()
     names = ranked_names(model, spec)
     observed = [v.name for v in model.observed_RVs]
-    try:
-        with model:
-            draws = pm.sample_prior_predictive(simulations, random_seed=seed)
-    except (ValueError, OverflowError) as exc:
-        from burden.errors import SBCPriorDrawError
-
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise SBCPriorDrawError(
-            f"SBC {spec.model}: drawing {simulations} prior worlds with seed {seed} failed "
-            f"in the model's own generative graph ({type(exc).__name__}: {first}). A world "
-            "far in the prior's tails can have counts too large to draw (the certified "
-            "model: a draw of 2,000 worlds with seed 1 fails, and 2,000 worlds can hold a "
-            "year with 3.9e20 deaths; every 200-world draw of seeds 1-10 succeeds; "
-            "docs/validation/sbc.md, "
-            "\"certified version 3, seed 2\"). With --worlds all, run fewer simulations a "
-            "seed and pool runs of several seeds; --worlds like-ours draws many more worlds "
-            "than it keeps, so it can fail where --worlds all does not.") from exc
+    draws, where, errors = prior_worlds(spec, model, simulations, seed)
     prior = draws["prior"].to_dataset()
     pred = draws["prior_predictive"].to_dataset()
     qty = quantities(prior, names, spec, ("chain", "draw"))
     labels = {name: lab for name, (_, lab) in qty.items()}
     fit_seeds = np.random.default_rng(seed).integers(0, RETRY_OFFSET, size=simulations)
     sims = []
-    for i in range(simulations):
-        data = {name: np.asarray(pred[name].isel(chain=0, draw=i).values) for name in observed}
-        truth = {name: values[0, i] for name, (values, _) in qty.items()}
+    for i, j in enumerate(where):
+        if j is None:
+            truth = {name: np.full(len(lab), np.nan) for name, lab in labels.items()}
+            sims.append(Simulation(i, int(fit_seeds[i]), {}, truth, world=i,
+                                   draw_error=errors[i]))
+            continue
+        data = {name: np.asarray(pred[name].isel(chain=0, draw=j).values)
+                for name in observed}
+        truth = {name: values[0, j] for name, (values, _) in qty.items()}
         sims.append(Simulation(i, int(fit_seeds[i]), data, truth, world=i))
     return sims, labels
 
@@ -495,7 +640,8 @@ def simulate_worlds(spec: SBCSpec, simulations: int, seed: int, worlds: str = "a
     any number of simulations. ``record`` (the manifest's ``worlds``): the rule and its
     bands, the prior worlds ``examined`` up to the last one kept, how many of them were
     ``rejected``, and per summary how many it rejected (``rejected_by``; a world outside
-    two bands counts for both)."""
+    two bands counts for both; a world that could not be drawn counts as
+    ``sbc_worlds.UNDRAWABLE``)."""
     from burden.errors import SBCWorldsError
 
     if worlds not in WORLDS:
@@ -513,12 +659,19 @@ def simulate_worlds(spec: SBCSpec, simulations: int, seed: int, worlds: str = "a
                              f"{len(every)} prior worlds, fewer than the {simulations} "
                              "asked for")
     examined = kept[-1] + 1
-    _, counts = sbc_worlds.rejections(rule, [sim.data for sim in every[:examined]])
+    _, counts = sbc_worlds.rejections(rule, _world_data(every[:examined]))
     sims = [Simulation(j, every[i].seed, every[i].data, every[i].truth, world=i)
             for j, i in enumerate(kept)]
     record = {"worlds": worlds, **rule.describe(), "examined": examined,
               "rejected": examined - simulations, "rejected_by": counts}
     return sims, labels, record
+
+
+def _world_data(sims: list[Simulation]) -> list[dict[str, np.ndarray] | None]:
+    """Each world's data for a plausibility rule, None for a world that could not be
+    drawn (``sbc_worlds.rejections`` rejects it: counts too large to draw are not like
+    ours)."""
+    return [None if sim.draw_error is not None else sim.data for sim in sims]
 
 
 def _accepted_worlds(spec: SBCSpec, rule: sbc_worlds.WorldRule, simulations: int,
@@ -530,7 +683,7 @@ def _accepted_worlds(spec: SBCSpec, rule: sbc_worlds.WorldRule, simulations: int
     drawn = min(max(4 * simulations, 50), cap)
     while True:
         every, labels = simulate(spec, drawn, seed)
-        kept, _ = sbc_worlds.rejections(rule, [sim.data for sim in every])
+        kept, _ = sbc_worlds.rejections(rule, _world_data(every))
         if len(kept) >= simulations or drawn >= cap:
             return every, labels, kept[:simulations]
         drawn = min(2 * drawn, cap)
@@ -788,7 +941,8 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
                                      f"rank of {missing[:3]}")
             part = table.loc[params]
             truth = np.asarray(sim.truth[name], dtype=float).reshape(-1)
-            if not np.allclose(part["true"].to_numpy(float), truth, rtol=1e-9, atol=0):
+            if not np.allclose(part["true"].to_numpy(float), truth, rtol=1e-9, atol=0,
+                               equal_nan=True):  # NaN: a world that could not be drawn
                 raise SBCResumeError(f"--resume: simulation {sim.sim}'s true {name} in "
                                      f"{folder} differs from the new prior draw: not the "
                                      "same simulations (another prior or model version)")
@@ -843,8 +997,9 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
         spec.estimator()  # a bad key or value fails here, before any simulation
     start = time.perf_counter()
     sims, labels, world_record = simulate_worlds(spec, simulations, seed, worlds)
-    log.info("SBC %s: %d simulations drawn from the prior (%.1f s)", spec.model, simulations,
-             time.perf_counter() - start)
+    log.info("SBC %s: %d simulations drawn from the prior (%.1f s), %d of them worlds that "
+             "could not be drawn", spec.model, simulations, time.perf_counter() - start,
+             sum(sim.draw_error is not None for sim in sims))
     if worlds != "all":
         log.info("SBC %s: %s: %d worlds accepted of the first %d drawn; rejected for %s",
                  spec.model, world_record["rule"], simulations, world_record["examined"],
@@ -870,6 +1025,8 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Fit ``sims`` (from ``simulate``) on Dask and build the tables and manifest.
     ``worlds``: ``simulate_worlds``'s record of which prior worlds were kept (default all).
+    A simulation whose prior world could not be drawn (``Simulation.draw_error``) is
+    recorded as failed (0 attempts, its error) without a fit.
 
     ``reused``: results of an earlier run (``resume_from``) kept instead of fitting again;
     the first ``checks`` of them that were fitted are fitted again first, and a differing
@@ -880,7 +1037,12 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
 
     reused = dict(reused or {})
     checked = [i for i, res in sorted(reused.items()) if res["status"] == "ok"][:checks]
-    to_fit = [sim for sim in sims if sim.sim not in reused or sim.sim in checked]
+    # a prior world that could not be drawn: a failed simulation without a fit
+    undrawable = {sim.sim: {"sim": sim.sim, "status": "failed", "attempts": 0,
+                            "error": sim.draw_error, "worker": None}
+                  for sim in sims if sim.draw_error is not None and sim.sim not in reused}
+    to_fit = [sim for sim in sims if (sim.sim not in reused or sim.sim in checked)
+              and sim.sim not in undrawable]
     # the checks first: a changed model stops the run before it spends the rest
     to_fit.sort(key=lambda sim: (sim.sim not in checked, sim.sim))
 
@@ -900,6 +1062,9 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
                                dashboard_address=None, silence_logs=logging.WARNING)
         client = Client(cluster)
     results: dict[int, dict] = {i: res for i, res in reused.items() if i not in checked}
+    results.update(undrawable)
+    for i, res in undrawable.items():
+        log.warning("SBC %s sim %d FAILED: %s", spec.model, i, res["error"])
     fits_start = time.perf_counter()
     try:
         spec_future = client.scatter(spec, broadcast=True)

@@ -78,7 +78,9 @@ SBC_SIMS = pa.DataFrameSchema(
      # worlds (``sbc.simulate_worlds``); absent in runs before it
      "world": pa.Column(int, pa.Check.ge(0), required=False),
      "seed": pa.Column(int), "status": pa.Column(str, pa.Check.isin(STATUSES)),
-     "attempts": pa.Column(int, pa.Check.in_range(1, 2)),
+     # fits tried: 1 or 2 (a retry); 0 for a prior world that could not be drawn
+     # (``sbc.simulate``: failed, no fit)
+     "attempts": pa.Column(int, pa.Check.in_range(0, 2)),
      "error": pa.Column(str, nullable=True),
      "r_hat_max": pa.Column(float, nullable=True),
      "ess_bulk_min": pa.Column(float, nullable=True),

@@ -87,13 +87,19 @@ class WorldRule:
                 "bands": {k: list(v) for k, v in self.bands.items()}}
 
 
-def rejections(rule: WorldRule, worlds: list[dict[str, np.ndarray]]
+#: ``rejections``' count of the prior worlds that could not be drawn (None in its list):
+#: a world whose counts are too large to draw is not like ours
+UNDRAWABLE = "undrawable"
+
+
+def rejections(rule: WorldRule, worlds: list[dict[str, np.ndarray] | None]
                ) -> tuple[list[int], dict[str, int]]:
     """(positions of the accepted data sets in ``worlds``, per summary: how many data sets
-    it rejected; a data set outside two bands counts for both)."""
+    it rejected; a data set outside two bands counts for both). A world that could not be
+    drawn (None) is rejected and counted as ``UNDRAWABLE``."""
     accepted, counts = [], {}
     for i, data in enumerate(worlds):
-        failed = rule.outside(data)
+        failed = {UNDRAWABLE: np.nan} if data is None else rule.outside(data)
         if not failed:
             accepted.append(i)
         for name in failed:
