@@ -371,7 +371,10 @@ def read_sbc(folder: Path, judge: bool = True
     if missing:
         raise ValueError(f"{out['manifest']}: manifest lacks {missing}")
     # labels are text ("NA" is Namibia, "" a scalar's index); only empty numbers are missing
-    raw = pd.read_csv(out["ranks"], keep_default_na=False, na_values=[""])
+    raw = pd.read_csv(out["ranks"], keep_default_na=False, na_values=[""],
+                      dtype={"index": str, "parameter": str, "variable": str})
+    # a run of scalars only has an empty index column: text, not a float column of NaN
+    # (pandas 4 refuses to fill one with "")
     raw["index"] = raw["index"].fillna("")
     ranks_table = SBC_RANKS.validate(raw, lazy=True)
     sims = SBC_SIMS.validate(pd.read_csv(out["sims"]), lazy=True)
