@@ -235,15 +235,17 @@ REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/tem
 
 # validation results are not prerequisites (an existing back-test file would be re-run when
 # the model code changes, putting validation back on the report's path): the report reads
-# whatever `make validate` / `make sbc` last wrote, and those targets re-render it
+# whatever `make validate` / `make sbc` last wrote; `make validate` re-renders it, and an
+# SBC run appears at the next `burden report`
 $(OUT)/index.html: $(RESULTS) $(PROCESSED) $(REPORT_CODE) | $(OUT)/figures/fits.stamp
 	$(BURDEN) report
 
 # the five fits' figures, drawn while the attribution runs on the other core (alone
-# otherwise: 16 s of one idle core in the warm profile of f71438f); niced, so that they
-# take what the attribution leaves. By one process they ended 6 s after it (16 CPU-seconds;
-# warm profiles of bf5fbe9, docs/performance.md). The report keeps every figure whose
-# data twin, plot arguments and plotting code are unchanged, and draws the rest
+# otherwise: 16 s of one idle core in the warm profile of f71438f), into a staging folder
+# (the page and its figures untouched until the report); niced, so that they take what the
+# attribution leaves. By one process they ended 6 s after it (16 CPU-seconds; warm
+# profiles of bf5fbe9, docs/performance.md). The report takes over every staged figure
+# whose data, arguments and code are unchanged, and draws the rest
 FIT_RESULTS := $(foreach f,deaths production composition markets certified,\
                  $(MODELS)/$(f)/manifest.json)
 $(OUT)/figures/fits.stamp: $(FIT_RESULTS) $(PROCESSED) $(REPORT_CODE)

@@ -202,6 +202,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out = args.out or config.reports_dir()
     if args.figures_only:
         from burden.report.build import figures_from_saved
+        from burden.report.figures import STAGING
 
         if args.demo:
             print("burden report: --figures-only draws the saved results' figures; it "
@@ -212,9 +213,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         drawn = sum(r.drawn for r in results)
         kept = sum(bool(r.png) and not r.drawn for r in results)
         skipped = [r.id for r in results if r.unavailable]
-        print(f"figures in {Path(out) / 'figures'}: {drawn} drawn, {kept} unchanged"
-              + (f", {len(skipped)} without their inputs yet ({', '.join(skipped)})"
-                 if skipped else ""))
+        print(f"figures in {Path(out) / STAGING} for the next `burden report`: {drawn} "
+              f"drawn, {kept} unchanged"
+              + (f"; left out: {len(skipped)} ({', '.join(skipped)})" if skipped else ""))
         return 0
     if args.demo:
         from burden.report.synthetic import synthetic_inputs
@@ -452,9 +453,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--demo", action="store_true",
                    help="synthetic inputs (layout preview; not estimates)")
     r.add_argument("--figures-only", action="store_true",
-                   help="draw the figures whose inputs exist, without the page (make runs "
-                   "it while the attribution runs; the report then redraws only the "
-                   "figures whose data changed)")
+                   help="draw the figures whose inputs exist but the attribution's, "
+                   "into <out>/.figures-next, leaving the page as it is (make runs it "
+                   "while the attribution runs; the next report takes them over)")
     r.add_argument("--workers", type=_process_count, default=None,
                    help="processes drawing the figures (default: one per core)")
     r.set_defaults(func=_cmd_report)

@@ -536,56 +536,92 @@ def test_a_figure_is_redrawn_only_when_its_data_arguments_or_code_change(
     assert render(dpi=55) == {"a": False, "b": True}
     (tmp_path / "figures/a.sha256").write_text("0" * 64)  # another fingerprint
     assert render(dpi=55) == {"a": True, "b": False}
+    # another program (an older `burden report`) replaced a file the stamp vouches for
+    (tmp_path / "figures/b.png").write_bytes(first)
+    assert render(dpi=55) == {"a": False, "b": True}
+    assert (tmp_path / "figures/b.png").read_bytes() != first
     monkeypatch.setattr(figures, "_plotting_code", lambda: "other plotting code")
     assert render(dpi=55) == {"a": True, "b": True}
+    assert not list(tmp_path.rglob("*.tmp"))  # each file written whole, then renamed
 
 
-def test_the_plotting_code_fingerprint_covers_the_plots_and_the_bands(tmp_path, monkeypatch):
-    """The figures' code fingerprint changes with any file of ``burden/plots``, this module
-    and the ECDF bands' ``sbc_stats`` (the LOO-PIT figure is keyed on its inputs)."""
+def test_the_code_fingerprint_covers_the_package_the_libraries_and_the_style(monkeypatch):
+    """The figures' code fingerprint changes with any file of the package (the plots, the
+    LOO-PIT bands' ``sbc_stats``, the sources' colours and labels in ``registry``, the
+    convergence thresholds), a library's version and matplotlib's rcParams."""
+    from importlib import metadata
     from pathlib import Path
+
+    import matplotlib
 
     from burden.report import figures
 
-    package = Path(figures.__file__).parent.parent
+    package = Path(figures.__file__).resolve().parent.parent
     before = figures._plotting_code()
-    for path in (package / "plots" / "loo_pit.py", package / "validate" / "sbc_stats.py",
-                 Path(figures.__file__)):
-        original = Path.read_bytes
+    original = Path.read_bytes
+    for rel in ("plots/loo_pit.py", "validate/sbc_stats.py", "registry/sources.py",
+                "models/fast_diagnostics.py", "report/figures.py"):
+        path = package / rel
+        assert path.exists(), rel
 
-        def changed(self, _path=path, _original=original):
-            data = _original(self)
+        def changed(self, _path=path):
+            data = original(self)
             return data + b"# changed" if self == _path else data
 
         monkeypatch.setattr(Path, "read_bytes", changed)
-        assert figures._plotting_code() != before, path.name
+        assert figures._plotting_code() != before, rel
         monkeypatch.setattr(Path, "read_bytes", original)
+    assert figures._plotting_code() == before
+    real_version = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "0.0" if name == "scipy"
+                        else real_version(name))
+    assert figures._plotting_code() != before
+    monkeypatch.setattr(metadata, "version", real_version)
+    with matplotlib.rc_context({"font.size": matplotlib.rcParams["font.size"] + 1}):
+        assert figures._plotting_code() != before
     assert figures._plotting_code() == before
 
 
 def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_path, capsys):
     """`burden report --figures-only` (what make runs beside the attribution) draws the
-    figures of the results there are, writes no page, and the report afterwards redraws
-    none of them; the page is the one a report drawn from scratch gives."""
+    figures of the results there are but the attribution's into a staging folder,
+    touching neither the page nor its figures (an attribution that then fails leaves the
+    old page whole); the report afterwards takes them over without drawing them again,
+    draws the attribution's, and its figures and data twins are those of a report drawn
+    from scratch."""
     from burden import cli
-    from burden.report import build
+    from burden.report import build, figures
 
     out = tmp_path / "out"
+    build.build_from_saved(out, models_dir=pipeline.models,
+                           processed_dir=pipeline.processed, allow_missing=True)
+    page = (out / "index.html").read_bytes()
+    old = {p.name: p.read_bytes() for p in (out / "figures").glob("*.png")}
+    for p in (out / "figures").glob("*.sha256"):
+        p.unlink()  # as after an older `burden report`: nothing is current
     results = build.figures_from_saved(out, models_dir=pipeline.models,
                                        processed_dir=pipeline.processed, workers=1)
-    assert not (out / "index.html").exists()
+    staging = out / figures.STAGING
     drawn = {r.id for r in results if r.drawn}
-    assert drawn and all((out / f"figures/{sid}.sha256").exists() for sid in drawn)
-    stamps = {sid: (out / f"figures/{sid}.png").stat().st_mtime_ns for sid in drawn}
+    left = {r.id for r in results if r.unavailable.startswith("left to the report")}
+    assert drawn and left == {"attributable_deaths", "attribution_sensitivity"}
+    assert all((staging / f"figures/{sid}.sha256").exists() for sid in drawn)
+    assert (out / "index.html").read_bytes() == page  # the page and its figures untouched
+    assert {p.name: p.read_bytes() for p in (out / "figures").glob("*.png")} == old
+    staged = {sid: (staging / f"figures/{sid}.png").stat().st_mtime_ns for sid in drawn}
     build.build_from_saved(out, models_dir=pipeline.models, processed_dir=pipeline.processed,
                            allow_missing=True)
-    assert {sid: (out / f"figures/{sid}.png").stat().st_mtime_ns for sid in drawn} == stamps
+    # taken over, not drawn again (a rename keeps the file's time), the staging emptied
+    assert {sid: (out / f"figures/{sid}.png").stat().st_mtime_ns for sid in drawn} == staged
+    assert not list((staging / "figures").glob("*.png"))
     fresh = tmp_path / "fresh"
     build.build_from_saved(fresh, models_dir=pipeline.models,
                            processed_dir=pipeline.processed, allow_missing=True)
-    for sid in drawn:
+    for sid in drawn | left:
         assert ((out / f"tables/figure_{sid}.csv").read_bytes()
                 == (fresh / f"tables/figure_{sid}.csv").read_bytes())
+        assert ((out / f"figures/{sid}.png").read_bytes()
+                == (fresh / f"figures/{sid}.png").read_bytes()), sid
     assert cli.main(["report", "--figures-only", "--demo"]) == 2
     assert "--demo" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:

@@ -31,6 +31,8 @@ __all__ = ["FigureResult", "KeyNumber", "MissingInputsError", "ReportOptions",
            "render_figures"]
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: the inputs of the attribution's figures, which ``figures_from_saved`` leaves to the report
+ATTRIBUTION_NEEDS = ("attribution_summary", "sensitivity")
 
 
 def _banners(inp: ReportInputs) -> list[dict]:
@@ -115,16 +117,20 @@ def figures_from_saved(out_dir: str | Path | None = None, *, models_dir: Path | 
                        backtest: Path | None = None, options: ReportOptions | None = None,
                        workers: int | None = None
                        ) -> list[FigureResult]:
-    """The report's figures alone (no page), from whatever results exist: a figure whose
-    inputs are missing is skipped. ``make report`` runs it (``burden report
-    --figures-only``) while the attribution runs, on a core that would otherwise idle;
-    the report then keeps every figure whose fingerprint is unchanged
-    (``figures._draw``) and draws the attribution's."""
+    """The report's figures alone, from whatever results exist, drawn into the staging
+    folder ``out_dir/.figures-next`` (``figures.STAGING``): the page and its figures stay
+    as they are until ``burden report`` takes them over. A figure whose inputs are
+    missing is skipped, and so are the attribution's (``ATTRIBUTION_NEEDS``: during
+    ``make report`` its results are those of the run before, if any). ``make report``
+    runs it (``burden report --figures-only``) while the attribution runs, on a core that
+    would otherwise idle; the report then takes over every figure whose fingerprint is
+    unchanged (``figures._draw``) and draws the attribution's."""
     from burden import config
 
     inp = _saved_inputs(models_dir, processed_dir, raw_dir, backtest)
     return render_figures(inp, options or ReportOptions(),
-                          Path(out_dir or config.reports_dir()), workers)
+                          Path(out_dir or config.reports_dir()), workers, staged=True,
+                          skip_needs=ATTRIBUTION_NEEDS)
 
 
 def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = None,

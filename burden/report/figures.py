@@ -240,8 +240,9 @@ def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
     return ""
 
 
-#: the figures a forked worker draws: set just before the fork, read by the children
-_FORKED: tuple[list[_Spec], Path, float, str] | None = None
+#: the figures a forked worker draws (specs, out_dir, dpi, code, staging, target): set
+#: just before the fork, read by the children
+_FORKED: tuple[list[_Spec], Path, float, str, Path | None, Path | None] | None = None
 
 #: figures handed to the workers first, slowest first: the pool takes the figures in order,
 #: so a slow figure left to the end runs alone while the other core idles. Drawing times
@@ -251,40 +252,97 @@ _FORKED: tuple[list[_Spec], Path, float, str] | None = None
 DRAWN_FIRST = ("loo_pit", "deaths_regions")
 
 
+#: libraries whose versions are part of every figure's fingerprint: the drawing, and the
+#: computations of a data twin keyed on its inputs (the LOO-PIT bands: SciPy, arviz_stats)
+FINGERPRINT_PACKAGES = ("matplotlib", "numpy", "pandas", "scipy", "arviz_stats")
+#: where ``burden report --figures-only`` draws, inside the output folder: the page and
+#: its figures are left as they are until ``burden report`` takes these over
+STAGING = ".figures-next"
+
+
 def _plotting_code() -> str:
-    """sha256 of the plotting code (``burden/plots``, this module) and matplotlib's version:
-    part of every figure's fingerprint, so that a change of either redraws every figure."""
+    """sha256 of what a figure depends on besides its data and arguments: every file of
+    the ``burden`` package (the plots, the colours and labels of ``registry``, the
+    thresholds of ``fast_diagnostics``, ...: any change of the package redraws every
+    figure), the versions of ``FINGERPRINT_PACKAGES`` and matplotlib's rcParams (a
+    notebook's style)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import matplotlib
 
-    digest = hashlib.sha256(matplotlib.__version__.encode())
-    here = Path(__file__)
-    package = here.parent.parent
-    # sbc_stats: the ECDF bands of the LOO-PIT figure, whose data twin is keyed on its
-    # inputs (``_Spec.data_key``)
-    for path in sorted([here, package / "validate" / "sbc_stats.py",
-                        *(package / "plots").glob("*.py")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest = hashlib.sha256()
+    for name in FINGERPRINT_PACKAGES:
+        try:
+            digest.update(f"{name}=={version(name)}\0".encode())
+        except PackageNotFoundError:
+            digest.update(f"{name} absent\0".encode())
+    digest.update(repr(sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()))
+                  .encode())
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(str(path.relative_to(package)).encode() + b"\0"
+                          + path.read_bytes())
     return digest.hexdigest()
 
 
 def fingerprint(spec: _Spec, source: bytes, dpi: float, code: str) -> str:
     """What a drawn figure is made of: its id, ``source`` (its data twin's CSV bytes, or
     those of the inputs it is computed from: ``_Spec.data_key``), its plot's keyword
-    arguments, the resolution and the plotting code (``_plotting_code``)."""
+    arguments, the resolution and the code (``_plotting_code``)."""
     head = json.dumps({"id": spec.id, "plot_kwargs": spec.plot_kwargs, "dpi": dpi,
                        "code": code}, sort_keys=True, default=str)
     return hashlib.sha256(head.encode() + b"\0" + source).hexdigest()
 
 
-def _draw(spec: _Spec, out_dir: Path, dpi: float, code: str | None = None
+def _files(spec: _Spec) -> tuple[str, str, str]:
+    return (f"figures/{spec.id}.png", f"figures/{spec.id}.svg",
+            f"tables/figure_{spec.id}.csv")
+
+
+def _stamp(folder: Path, spec: _Spec) -> Path:
+    return folder / f"figures/{spec.id}.sha256"
+
+
+def _file_hashes(folder: Path, files: tuple[str, ...]) -> list[str] | None:
+    try:
+        return [hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in files]
+    except FileNotFoundError:
+        return None
+
+
+def _current(folder: Path, spec: _Spec, key: str) -> bool:
+    """Whether ``folder`` holds ``spec``'s figure drawn with fingerprint ``key``: its stamp
+    names the key and the sha256 of the three files, which are those files now (a file
+    another program wrote since, an older ``burden report`` for one, is not current)."""
+    try:
+        record = json.loads(_stamp(folder, spec).read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return (isinstance(record, dict) and record.get("key") == key
+            and record.get("files") == _file_hashes(folder, _files(spec)))
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _draw(spec: _Spec, out_dir: Path, dpi: float, code: str | None = None,
+          staging: Path | None = None, target: Path | None = None
           ) -> tuple[str, str, str, bool]:
-    """Draw one figure; save its PNG, SVG and data twin (CSV); their paths under
-    ``out_dir`` and whether it was drawn. A figure whose files are there with the same
-    fingerprint (``figures/<id>.sha256``, written last) is kept as it is: ``make
-    report`` draws the fits' figures while the attribution runs (``burden report
-    --figures-only``), and the report then draws only what changed."""
-    png, svg = f"figures/{spec.id}.png", f"figures/{spec.id}.svg"
-    csv = f"tables/figure_{spec.id}.csv"
+    """Draw one figure into ``target`` (default ``out_dir``): its PNG, SVG and data twin
+    (CSV); their paths and whether it was drawn. A figure current in ``out_dir``
+    (``_current``: the same fingerprint, ``fingerprint``, and files) is kept; one current
+    in ``staging`` (where ``burden report --figures-only`` draws) is moved into
+    ``target``; any other is drawn. Each file is written under a temporary name and
+    renamed, the stamp last, so a half-written figure is never current."""
+    target = target or out_dir
+    files = _files(spec)
     data = table = None
     if spec.data_key is not None:
         source = b"inputs\0" + spec.data_key()
@@ -292,23 +350,27 @@ def _draw(spec: _Spec, out_dir: Path, dpi: float, code: str | None = None
         data = spec.data()
         table = data.to_csv(index=False).encode()
         source = b"data twin\0" + table
-    stamp = out_dir / f"figures/{spec.id}.sha256"
     key = fingerprint(spec, source, dpi, code or _plotting_code())
-    if (stamp.exists() and stamp.read_text().strip() == key
-            and all((out_dir / f).exists() for f in (png, svg, csv))):
-        return png, svg, csv, False
-    stamp.unlink(missing_ok=True)  # a figure half-written below is never taken as current
+    if _current(out_dir, spec, key):
+        return *files, False
+    for folder in (target / "figures", target / "tables"):
+        folder.mkdir(parents=True, exist_ok=True)
+    _stamp(target, spec).unlink(missing_ok=True)
+    if staging is not None and staging != target and _current(staging, spec, key):
+        for f in files:  # taken over from the staging folder (the same file system)
+            (staging / f).replace(target / f)
+        _stamp(staging, spec).replace(_stamp(target, spec))
+        return *files, False
     if data is None:
         data = spec.data()
         table = data.to_csv(index=False).encode()
     fig = spec.plot(data, **spec.plot_kwargs)
-    fig.savefig(out_dir / png, dpi=dpi)
-    fig.savefig(out_dir / svg)
-    (out_dir / csv).write_bytes(table)
-    tmp = stamp.with_suffix(".sha256.tmp")
-    tmp.write_text(key + "\n")
-    tmp.replace(stamp)
-    return png, svg, csv, True
+    _write_atomic(target / files[0], lambda t: fig.savefig(t, dpi=dpi, format="png"))
+    _write_atomic(target / files[1], lambda t: fig.savefig(t, format="svg"))
+    _write_atomic(target / files[2], lambda t: t.write_bytes(table))
+    record = {"key": key, "files": _file_hashes(target, files)}
+    _write_atomic(_stamp(target, spec), lambda t: t.write_text(json.dumps(record) + "\n"))
+    return *files, True
 
 
 def _can_fork() -> bool:
@@ -321,8 +383,8 @@ def _can_fork() -> bool:
 
 
 def _draw_forked(index: int) -> tuple[str, str, str, bool]:
-    specs, out_dir, dpi, code = _FORKED
-    return _draw(specs[index], out_dir, dpi, code)
+    specs, out_dir, dpi, code, staging, target = _FORKED
+    return _draw(specs[index], out_dir, dpi, code, staging, target)
 
 
 def drawing_order(specs: list[_Spec], todo: list[int]) -> list[int]:
@@ -333,33 +395,42 @@ def drawing_order(specs: list[_Spec], todo: list[int]) -> list[int]:
 
 
 def render_figures(inp: ReportInputs, opt: ReportOptions, out_dir: Path,
-                   workers: int | None = None) -> list[FigureResult]:
+                   workers: int | None = None, *, staged: bool = False,
+                   skip_needs: tuple[str, ...] = ()) -> list[FigureResult]:
     """Draw every figure; save PNG, SVG and its data twin as CSV under ``out_dir``.
 
     The figures are drawn by ``workers`` forked processes (default: one per core; 1 draws
-    them here, as does a process with other Python threads: ``_can_fork``). The report is the
-    last step of ``make report``, when the other core is idle: drawing takes most of its
-    time.
+    them here, as does a process with other Python threads: ``_can_fork``). A figure
+    already drawn with the same data, arguments and code is kept, or taken over from the
+    staging folder ``out_dir/STAGING`` (``_draw``). ``staged``: draw into that folder
+    instead, leaving the page's figures as they are (``burden report --figures-only``);
+    ``skip_needs``: leave out the figures that need any of these inputs.
     """
     global _FORKED
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    staging = out_dir / STAGING
+    target = staging if staged else out_dir
+    for folder in (target / "figures", target / "tables"):
+        folder.mkdir(parents=True, exist_ok=True)
     specs = figure_specs(inp, opt)
     results = [FigureResult(spec.id, spec.section, spec.title, spec.caption,
                             unavailable=_missing_reason(inp, spec.needs)) for spec in specs]
+    for spec, res in zip(specs, results):
+        skipped = [n for n in spec.needs if n in skip_needs]
+        if skipped and not res.unavailable:
+            res.unavailable = f"left to the report (it needs {', '.join(skipped)})"
     todo = drawing_order(specs, [i for i, res in enumerate(results) if not res.unavailable])
     workers = min(len(todo), workers or os.cpu_count() or 1)
     code = _plotting_code()
     if workers > 1 and _can_fork():
         # forked children share the inputs in memory; the specs' closures cannot be pickled
-        _FORKED = (specs, out_dir, opt.dpi, code)
+        _FORKED = (specs, out_dir, opt.dpi, code, staging, target)
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 paths = pool.map(_draw_forked, todo, chunksize=1)
         finally:
             _FORKED = None
     else:
-        paths = [_draw(specs[i], out_dir, opt.dpi, code) for i in todo]
+        paths = [_draw(specs[i], out_dir, opt.dpi, code, staging, target) for i in todo]
     for i, (png, svg, csv, drawn) in zip(todo, paths):
         results[i].png, results[i].svg, results[i].csv = png, svg, csv
         results[i].drawn = drawn
