@@ -618,6 +618,11 @@ def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_pa
     assert (out / "index.html").read_bytes() == page  # the page and its figures untouched
     assert {p.name: p.read_bytes() for p in (out / "figures").glob("*.png")} == old
     staged = {sid: (staging / f"figures/{sid}.png").stat().st_mtime_ns for sid in drawn}
+    again = build.figures_from_saved(out, models_dir=pipeline.models,
+                                     processed_dir=pipeline.processed, workers=1)
+    assert not any(r.drawn for r in again)  # staged already: not drawn again
+    assert {sid: (staging / f"figures/{sid}.png").stat().st_mtime_ns
+            for sid in drawn} == staged
     build.build_from_saved(out, models_dir=pipeline.models, processed_dir=pipeline.processed,
                            allow_missing=True)
     # taken over, not drawn again (a rename keeps the file's time), the staging emptied

@@ -353,10 +353,13 @@ def _draw(spec: _Spec, out_dir: Path, dpi: float, code: str | None = None,
     key = fingerprint(spec, source, dpi, code or _plotting_code())
     if _current(out_dir, spec, key):
         return *files, False
+    staged = staging is not None and _current(staging, spec, key)
+    if staged and staging == target:  # staged already, by an earlier --figures-only
+        return *files, False
     for folder in (target / "figures", target / "tables"):
         folder.mkdir(parents=True, exist_ok=True)
     _stamp(target, spec).unlink(missing_ok=True)
-    if staging is not None and staging != target and _current(staging, spec, key):
+    if staged:
         for f in files:  # taken over from the staging folder (the same file system)
             (staging / f).replace(target / f)
         _stamp(staging, spec).replace(_stamp(target, spec))
