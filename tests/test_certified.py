@@ -234,7 +234,8 @@ def test_a_split_count_has_one_most_likely_share(cv):
 
 
 @pytest.mark.realdata
-def test_prior_worlds_never_count_a_drug_above_all_opioids(certified_tables):
+def test_prior_worlds_never_count_a_drug_above_all_opioids(certified_tables,
+                                                          interpreted_graphs):
     """The split (version 3) makes a world where a drug is counted more often than all
     opioids impossible; with drugs counted apart (version 2) such worlds are common."""
     import warnings

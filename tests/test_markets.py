@@ -216,7 +216,7 @@ def test_walk_is_centred_where_a_region_share_is_published():
             {"signature_shares": _small_signature()})
 
 
-def test_anchored_and_noncentred_walks_have_the_same_prior():
+def test_anchored_and_noncentred_walks_have_the_same_prior(interpreted_graphs):
     """The two parameterisations are one model: prior draws of the US shares agree (mean
     and sd by region and year, 4,000 draws each: Monte Carlo se of a mean ~0.005)."""
     data = {"signature_shares": _small_signature()}

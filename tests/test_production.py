@@ -136,7 +136,7 @@ def test_real_table_republications_name_a_used_row():
     assert len(afg17) == 2 and set(afg17) <= set(republished.index)
 
 
-def test_bounds_are_censored_observations_not_potentials():
+def test_bounds_are_censored_observations_not_potentials(interpreted_graphs):
     table = pd.DataFrame([
         _row("Afghanistan", "AFG", 2017, "production_t", 9000),
         _row("Pakistan", "PAK", 2009, "cultivation_ha", upper=2000),
@@ -220,7 +220,7 @@ def _each_error_scale_moved(model, output, fixed=None):
     return out
 
 
-def test_each_series_and_quantity_has_its_own_error_scale():
+def test_each_series_and_quantity_has_its_own_error_scale(interpreted_graphs):
     """Version 7: a row's error scale is its publisher family's for its quantity (area or
     production), so a US area figure's log-likelihood moves with the US area scale only."""
     table = pd.DataFrame([
@@ -386,7 +386,7 @@ def _quantile_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float((np.abs(np.quantile(a, q, axis=0) - np.quantile(b, q, axis=0)) / iqr).max())
 
 
-def test_mixed_and_innovation_walks_have_the_same_prior():
+def test_mixed_and_innovation_walks_have_the_same_prior(interpreted_graphs):
     """The two parameterisations of the area and yield walks are one model: prior draws of
     log area and log yield agree by source and year (10%, 50%, 90% points, 4,000 draws
     each: Monte Carlo se ~0.03 of the interquartile range; tolerance 0.15)."""
@@ -409,7 +409,7 @@ def test_mixed_and_innovation_walks_have_the_same_prior():
     assert a[:, -1].std() > a[:, -(SMALL_YEARS[1] - SMALL_YEARS[0] + 1)].std()
 
 
-def test_mixed_walk_log_density_is_the_walk_prior():
+def test_mixed_walk_log_density_is_the_walk_prior(interpreted_graphs):
     """The free levels' density and the bridges and tails of innovations give the walk's own
     density of the levels, up to a constant (the Jacobian, constant for fixed sigma): the
     difference of the model's log density between two points equals the difference of the
@@ -464,7 +464,7 @@ def test_mixed_walk_log_density_is_the_walk_prior():
 
 
 @pytest.mark.parametrize("centring", [[1.0, 1.0, 1.0], [0.0, 0.3, 0.7]])
-def test_partially_centred_walk_is_a_change_of_variables(centring):
+def test_partially_centred_walk_is_a_change_of_variables(centring, interpreted_graphs):
     """Partial centring (``walk_levels(centring=w)``) changes only the coordinates of the
     free levels: at the same levels x, the log density in the sampled coordinates x~ =
     anchor + (x - anchor) / sigma ** (1 - w) is the centred one plus the log Jacobian,
@@ -523,7 +523,7 @@ def test_production_config_rejects_an_unknown_yield_centring():
         OpiumProduction({"anchor_centring": "partial"})
 
 
-def test_non_centred_anchors_are_the_same_prior():
+def test_non_centred_anchors_are_the_same_prior(interpreted_graphs):
     """``anchor_centring = "non-centred"`` samples each area walk's anchor standardised
     (``anchor_std``) and keeps ``anchor_log_ha`` as a Deterministic: the same model, so
     prior draws of log area agree with the centred form's by source and year (10%, 50%,
@@ -548,7 +548,7 @@ def test_non_centred_anchors_are_the_same_prior():
 
 
 @pytest.mark.parametrize("anchor_centring", ["non-centred", "centred"])
-def test_area_walk_log_density_is_the_walk_prior(anchor_centring):
+def test_area_walk_log_density_is_the_walk_prior(anchor_centring, interpreted_graphs):
     """The whole area walk of a model (anchors, ROW's middle-year anchor and conditional
     first year, free levels, bridges, tails) has the walk's log density of log area: the
     first-level prior in each source's anchor year (1998 for ROW), then Student-t steps

@@ -335,7 +335,7 @@ def test_sbc_ecdf_plot_marks_what_the_band_test_fails():
 
 
 # ---- the model with swappable observations ------------------------------------------------
-def test_shared_observations_give_the_same_log_density_as_constants():
+def test_shared_observations_give_the_same_log_density_as_constants(interpreted_graphs):
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -363,7 +363,7 @@ def test_shared_observations_give_the_same_log_density_as_constants():
     assert expected != pytest.approx(model.compile_logp()(point))
 
 
-def test_swapped_data_move_a_parameterisation_computed_from_the_data():
+def test_swapped_data_move_a_parameterisation_computed_from_the_data(interpreted_graphs):
     """The composition model centres its effects on its data (``data_centred``): with the
     data swapped in a calibration run's model, its log density is that of the model built
     on the new data, not only its likelihood's."""
@@ -721,7 +721,7 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
             "worlds (59 rejected)") in deaths
 
 
-def test_certified_fits_start_from_the_simulated_counts(certified_tables):
+def test_certified_fits_start_from_the_simulated_counts(certified_tables, interpreted_graphs):
     """Each certified SBC fit starts its walks at levels computed from its own simulated
     counts (as the real fit starts from the real ones), not from the real data."""
     from burden.validate import sbc
@@ -750,7 +750,7 @@ def test_certified_fits_start_from_the_simulated_counts(certified_tables):
     assert starts[0] != pytest.approx(starts[1], abs=0.1)  # two data sets, two starts
 
 
-def test_markets_simulations_are_printed_as_published():
+def test_markets_simulations_are_printed_as_published(interpreted_graphs):
     """The markets SBC fits simulated HSP compositions printed as the real ones are, by
     the model's own predictive draws (printed_dirichlet): whole percent (of the
     conclusive 97% in 2014), the unreported rest what the printed parts leave."""
