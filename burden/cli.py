@@ -284,7 +284,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from burden.errors import SBCPriorDrawError, SBCResumeError, SBCWorldsError
+    from burden.errors import (
+        SBCPriorDrawError,
+        SBCPriorSamplerError,
+        SBCResumeError,
+        SBCWorldsError,
+    )
     from burden.validate import sbc, sbc_stats
 
     out = args.out or config.models_dir() / "sbc" / args.model
@@ -308,7 +313,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except SBCWorldsError as exc:
         print(f"burden validate: --worlds: {exc}", file=sys.stderr)
         return 2
-    except SBCPriorDrawError as exc:
+    except (SBCPriorDrawError, SBCPriorSamplerError) as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 2
     unif = sbc_stats.uniformity(ranks)

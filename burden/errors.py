@@ -60,6 +60,13 @@ class SBCWorldsError(ValueError):
     rule, or a rule that accepts too few of the prior worlds drawn."""
 
 
+class SBCPriorSamplerError(RuntimeError):
+    """``burden validate sbc``: the prior sampler's random generators cannot be put in the
+    order PyMC seeds them (``sbc.PriorSampler``; another PyMC version seeding them in
+    another way), so the run cannot draw the worlds of ``pm.sample_prior_predictive`` that
+    every recorded run was drawn with. Nothing is drawn."""
+
+
 class SBCPriorDrawError(ValueError):
     """``burden validate sbc``: the model's own generative graph could not draw any of the
     first ``sbc.DRAWABLE_WITHIN`` (200) prior worlds, or any world of a shorter run (a

@@ -1018,6 +1018,58 @@ def test_worlds_like_ours_reject_the_undrawable_worlds(stand_in, monkeypatch):
     assert all(s.draw_error is None and np.isfinite(s.truth["x"]).all() for s in sims)
 
 
+def test_worlds_like_ours_compile_the_prior_sampler_once(stand_in, monkeypatch):
+    """A rule that keeps few worlds makes the run draw more, doubling; the model is built
+    and its prior sampler compiled once for all of them, and the worlds kept are those a
+    single run of as many worlds gives."""
+    from burden.validate import sbc, sbc_worlds
+
+    spec, _, _ = stand_in
+    built = []
+    real = sbc.PriorSampler.__init__
+
+    def counting(self, model):
+        built.append(model)
+        real(self, model)
+
+    monkeypatch.setattr(sbc.PriorSampler, "__init__", counting)
+    drawn = []
+    simulate = sbc.simulate
+
+    def counted(spec, simulations, seed, cache=None):
+        drawn.append(simulations)
+        return simulate(spec, simulations, seed, cache)
+
+    monkeypatch.setattr(sbc, "simulate", counted)
+    # y's first two counts both 5 (of 0-5): 1 world in 36
+    few = sbc_worlds.WorldRule("two fives", {}, {"low": (5, np.inf)},
+                               lambda data: {"low": float(min(data["y"][:2]))})
+    monkeypatch.setitem(sbc.WORLD_RULES, "certified", lambda spec: few)
+    sims, _, record = sbc.simulate_worlds(spec, 5, STAND_IN_SEED, "like-ours")
+    assert len(drawn) >= 2 and drawn == sorted(drawn)  # it had to draw more, doubling
+    assert len(built) == 1
+    monkeypatch.setattr(sbc, "simulate", simulate)
+    every, _ = sbc.simulate(spec, record["examined"], STAND_IN_SEED)
+    kept = [x.world for x in every if x.draw_error is None and min(x.data["y"][:2]) == 5]
+    assert [x.world for x in sims] == kept[:5]
+
+
+def test_a_prior_sampler_seeded_otherwise_than_pymc_is_a_clear_error(stand_in, monkeypatch):
+    """If PyMC seeded its prior sampler's generators in another way (another version), the
+    worlds of ``pm.sample_prior_predictive`` could not be drawn again: the package's own
+    error says so, before any world is drawn."""
+    from pymc import pytensorf
+
+    from burden.errors import SBCPriorSamplerError
+    from burden.validate import sbc
+
+    spec, _, _ = stand_in
+    reseed = pytensorf.reseed_rngs
+    monkeypatch.setattr(pytensorf, "reseed_rngs", lambda rngs, seed: reseed(rngs, seed + 1))
+    with pytest.raises(SBCPriorSamplerError, match="not seeded as PyMC's reseed_rngs"):
+        sbc.simulate(spec, 3, STAND_IN_SEED)
+
+
 #: a seed whose first prior world of the stand-in cannot be drawn and whose second can
 #: (found by trying seeds 1-20, 2026-12-05; 19 is the other)
 FIRST_WORLD_UNDRAWABLE_SEED = 14

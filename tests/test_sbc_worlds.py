@@ -139,7 +139,7 @@ def fake_prior(monkeypatch):
 
     calls = []
 
-    def simulate(spec, n, seed):
+    def simulate(spec, n, seed, cache=None):
         calls.append(n)
         sims = []
         for i in range(n):
