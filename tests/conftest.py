@@ -126,10 +126,12 @@ def interpreted_graphs():
     identity of graphs -- two parameterisations with the same log density or the same
     prior, swapped data giving the density of the model built on them, a prior that cannot
     draw some worlds -- which holds whatever runs the graph. Not for a test of the
-    numerics the fits use (a tail's finite gradient), nor of the draws a seed gives. With
-    an empty compile cache Numba took 57 s for the sheared deaths ratio's densities and
-    29 s for the calibration's swapped observations; Python takes 3 s for each (pytest
-    --durations, one process, empty PyTensor and Numba caches, 2026-12-05 19:35-19:45 UTC).
+    numerics the fits use (a tail's finite gradient, Numba's own indexing code), nor of the
+    draws a seed gives. With an empty compile cache Numba took 57.5 s for the sheared
+    deaths ratio's densities and 29.0 s for the calibration's swapped observations; Python
+    takes 5.6 s and 2.7 s (pytest --durations, one process, empty PyTensor and Numba
+    caches, 2026-12-05 19:18-19:24 UTC; docs/performance.md, "Tests of graph identities
+    without Numba").
     PyTensor's Python code sums at most 31 terms in one addition: a model's whole log
     density needs ``compile_logp(sum=False)`` and a sum (``summed_logp``)."""
     import pytensor

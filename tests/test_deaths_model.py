@@ -609,10 +609,11 @@ def test_round_bias_recovered_in_sign_and_size(simulated, fitted):
 
 
 # ---- the GBD likelihood's mean (built on a dense grid, gathered in 1-D) --------------------
-def test_gbd_mean_is_each_rounds_curve_at_its_country_year(fitted, interpreted_graphs):
+def test_gbd_mean_is_each_rounds_curve_at_its_country_year(fitted):
     """The mean of every GBD observation is the rounds' average log deaths at its country
     and year plus its round's level and trend deviation, as the model states it (the graph
-    computes it on a dense country x year x round grid and gathers it flat)."""
+    computes it on a dense country x year x round grid and gathers it flat). Compiled by
+    Numba, as the fit is: its own gather code is checked too."""
     model, inp = fitted.model, fitted.inputs()
     assert len(inp.rounds) == 2
     mu = model["gbd_log_deaths"].owner.inputs[2]  # (rng, size, mu, sigma)
