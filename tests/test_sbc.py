@@ -531,6 +531,24 @@ def test_design_options_are_refused_where_a_model_has_none(capsys):
     assert "--countries-per-region must be a whole number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("error", ["SBCResumeError", "SBCWorldsError", "SBCPriorDrawError",
+                                   "SBCPriorSamplerError"])
+def test_the_command_line_reports_a_run_that_cannot_go_on_with_exit_code_2(error, monkeypatch,
+                                                                           capsys):
+    """Each of the SBC run's own errors is one line on stderr and exit code 2, no
+    traceback (``burden validate sbc``)."""
+    from burden import cli, errors
+    from burden.validate import sbc
+
+    def stop(*args, **kwargs):
+        raise getattr(errors, error)(f"the {error} message")
+
+    monkeypatch.setattr(sbc, "run", stop)
+    assert cli.main(["validate", "sbc", "--model", "production", "--sims", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"the {error} message" in err and "Traceback" not in err
+
+
 def test_the_command_line_names_failing_parameters_beside_constants(monkeypatch, capsys,
                                                                      tmp_path):
     """A run whose ranks hold a constant (no verdict, as the US any-opioid share of itself)
