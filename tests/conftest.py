@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from burden import config
 
-# the command line's Numba level and OpenBLAS kernel (before any test imports numpy or Numba)
+#: the variables numpy reads once, when it is imported
+_NUMPY_SETTINGS = ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")
+_numpy_first = "numpy" in sys.modules
+_preset = {name for name in _NUMPY_SETTINGS if name in os.environ}
+# the command line's Numba level, OpenBLAS kernel and numpy loops (before any test imports
+# numpy or Numba)
 config.use_process_defaults()
+_too_late = sorted(name for name in _NUMPY_SETTINGS if name in os.environ and name not in _preset)
 
 from burden.data import fetch as fetch_module
 from burden.registry.sources import SOURCES
@@ -88,6 +95,22 @@ def _xdist_group(names: set[str], module: str) -> str | None:
     if names & MODULE_FITS:
         return module
     return None
+
+
+def pytest_configure(config):
+    """Stop a run whose tests would not compute as the command line does: numpy read its
+    settings before this file set them, so the tests would run on another OpenBLAS kernel
+    or other numpy loops, with other draws. A pytest plugin imports numpy so (zarr's did:
+    pyproject.toml's addopts has ``-p no:zarr``). pytest-xdist's controller runs no test,
+    and its workers start with the variables set."""
+    controller = getattr(config.option, "tx", None) and not hasattr(config, "workerinput")
+    if _numpy_first and _too_late and not controller:
+        raise pytest.UsageError(
+            "numpy was imported before tests/conftest.py could set "
+            + ", ".join(f"{name}={os.environ[name]!r}" for name in _too_late)
+            + " (probably by a pytest plugin): the tests would not compute as the command "
+            "line does. Set them in the environment, or leave the plugin out with "
+            "`-p no:NAME` (`python -m pytest --trace-config` lists the plugins).")
 
 
 def pytest_itemcollected(item):

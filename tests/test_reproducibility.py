@@ -229,6 +229,58 @@ def test_the_command_line_runs_on_the_pinned_openblas_kernel(preset):
         assert line.split() == ["KERNEL", wanted, wanted], line
 
 
+def test_this_test_process_computes_as_the_command_line():
+    """The process running the tests has the OpenBLAS kernel and numpy loops that
+    tests/conftest.py set (the command line's, or the user's when the environment sets
+    them): numpy read them when it was imported."""
+    from burden.models.storage import compute_environment
+
+    env = compute_environment()
+    kernel = os.environ.get("OPENBLAS_CORETYPE")
+    if kernel:
+        assert set(env["openblas_kernels"].split(",")) == {kernel}, env
+    left_out = set(os.environ.get("NPY_DISABLE_CPU_FEATURES", "").split())
+    assert not set(env["numpy_simd"].split(",")) & left_out, env
+
+
+#: the variables tests/conftest.py sets when the environment does not
+PROCESS_SETTINGS = ("NUMBA_OPT", "OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")
+
+
+def _pytest_in_one_process(before: str = "") -> subprocess.CompletedProcess:
+    """``test_this_test_process_computes_as_the_command_line`` in a new pytest process
+    without pytest-xdist and without the process settings in its environment; ``before``:
+    Python run before pytest starts."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in PROCESS_SETTINGS and not k.startswith("PYTEST_")}
+    test = f"{Path(__file__).name}::test_this_test_process_computes_as_the_command_line"
+    code = (f"{before}\nimport sys, pytest\nsys.exit(pytest.main(['-q', '-p', 'no:xdist', "
+            f"'-p', 'no:cacheprovider', {str(Path(__file__).parent / test)!r}]))")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=False,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_one_process_test_run_computes_as_the_command_line():
+    """``pytest`` without workers (``TEST_WORKERS=0``, one test file) has the command
+    line's settings as ``make test``'s workers have them. zarr's pytest plugin imported
+    numpy before tests/conftest.py set them, so such a run computed with this CPU's own
+    kernel and loops: the market-share fit on the packaged figures then missed R-hat 1.01
+    (1.0116; `pytest -p no:xdist tests/test_markets.py::test_real_signature_fit_mexico_main_us_source_by_2015`,
+    2026-12-05 21:21 UTC), where `make test` passed."""
+    done = _pytest_in_one_process()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_a_test_run_whose_numpy_came_first_stops_with_a_clear_error():
+    """A process that imported numpy before tests/conftest.py (a plugin, or the caller)
+    cannot get the settings any more: the run stops, naming the variables and the way out."""
+    done = _pytest_in_one_process(before="import numpy")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-3000:]
+    text = done.stdout + done.stderr
+    assert "numpy was imported before tests/conftest.py" in text, text[-3000:]
+    assert "-p no:NAME" in text
+
+
 LARGE_PRODUCT_SCRIPT = """
 from burden import cli
 assert cli.main(["priors", "certified"]) == 0
