@@ -20,6 +20,10 @@ import json
 import time
 import warnings
 
+from burden.config import use_process_defaults
+
+use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import numpy as np
 
 
@@ -31,9 +35,6 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from burden.config import use_process_defaults
-
-    use_process_defaults()
     from burden.validate import sbc, sbc_worlds
 
     start = time.perf_counter()

@@ -20,10 +20,13 @@ from __future__ import annotations
 import json
 import sys
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import numpy as np
 import pytensor
 
-from burden import config
 from burden.fits import load_fit, read_tables, spec
 
 
@@ -92,7 +95,6 @@ def main(name: str, seed: int | None, overrides: dict | None = None) -> None:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    config.use_process_defaults()
     seed_arg = sys.argv[2] if len(sys.argv) > 2 else "-"
     main(sys.argv[1], None if seed_arg == "-" else int(seed_arg),
          json.loads(sys.argv[3]) if len(sys.argv) > 3 else None)

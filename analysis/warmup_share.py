@@ -14,6 +14,9 @@ from __future__ import annotations
 import sys
 
 from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 from burden.fits import load_fit, read_tables, spec
 
 
@@ -47,5 +50,4 @@ def main(name: str, seed: int | None) -> None:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    config.use_process_defaults()
     main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -170,13 +170,37 @@ def forget_unloaded_jax() -> None:
         del sys.modules["jax"]
 
 
-def use_process_defaults() -> None:
+#: the settings numpy reads once, when it is imported (``use_process_defaults``)
+NUMPY_PROCESS_SETTINGS = ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")
+
+
+def use_process_defaults(warn: bool = True) -> list[str]:
     """The command line's process settings (``NUMBA_OPT``, ``OPENBLAS_CORETYPE``,
     ``NPY_DISABLE_CPU_FEATURES``), each unless the environment sets it; call before
-    numpy, scipy or Numba are imported."""
+    numpy, scipy or Numba are imported. Returns the numpy settings it set too late: numpy
+    was already imported, so this process computes with the CPU's own OpenBLAS kernel and
+    numpy loops, and a seed gives other draws than through the command line (other draws
+    of the same posterior). ``warn``: say so with a RuntimeWarning."""
+    import sys
+
+    numpy_loaded = "numpy" in sys.modules
+    preset = {name for name in NUMPY_PROCESS_SETTINGS if name in os.environ}
     use_numba_opt_default()
     use_openblas_kernel_default()
     use_numpy_simd_default()
+    late = [name for name in NUMPY_PROCESS_SETTINGS
+            if numpy_loaded and name in os.environ and name not in preset]
+    if late and warn:
+        import warnings
+
+        warnings.warn(
+            "numpy was imported before the process settings "
+            + ", ".join(f"{name}={os.environ[name]!r}" for name in late)
+            + " were set: this process computes with the CPU's own OpenBLAS kernel and "
+            "numpy loops, so a seed gives other draws than `burden` does. Call "
+            "burden.config.use_process_defaults() before importing numpy, or set the "
+            "variables before Python starts.", RuntimeWarning, stacklevel=2)
+    return late
 
 
 def _default_root() -> Path:

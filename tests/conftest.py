@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from burden import config
 
-#: the variables numpy reads once, when it is imported
-_NUMPY_SETTINGS = ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")
-_numpy_first = "numpy" in sys.modules
-_preset = {name for name in _NUMPY_SETTINGS if name in os.environ}
 # the command line's Numba level, OpenBLAS kernel and numpy loops (before any test imports
-# numpy or Numba)
-config.use_process_defaults()
-_too_late = sorted(name for name in _NUMPY_SETTINGS if name in os.environ and name not in _preset)
+# numpy or Numba); those set after a plugin had imported numpy stop the run (pytest_configure)
+_too_late = config.use_process_defaults(warn=False)
 
 from burden.data import fetch as fetch_module
 from burden.registry.sources import SOURCES
@@ -104,7 +98,7 @@ def pytest_configure(config):
     pyproject.toml's addopts has ``-p no:zarr``). pytest-xdist's controller runs no test,
     and its workers start with the variables set."""
     controller = getattr(config.option, "tx", None) and not hasattr(config, "workerinput")
-    if _numpy_first and _too_late and not controller:
+    if _too_late and not controller:
         raise pytest.UsageError(
             "numpy was imported before tests/conftest.py could set "
             + ", ".join(f"{name}={os.environ[name]!r}" for name in _too_late)

@@ -281,6 +281,43 @@ def test_a_test_run_whose_numpy_came_first_stops_with_a_clear_error():
     assert "-p no:NAME" in text
 
 
+SETTINGS_SCRIPT = """
+import json, os, warnings
+{first}
+from burden import config
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    late = config.use_process_defaults()
+print("SETTINGS", json.dumps({{
+    "late": late, "set": [n for n in config.NUMPY_PROCESS_SETTINGS if n in os.environ],
+    "warned": [str(w.message) for w in caught if w.category is RuntimeWarning]}}))
+"""
+
+
+@pytest.mark.parametrize("numpy_first", [False, True])
+def test_process_settings_made_after_numpy_loaded_are_named_and_warned_of(numpy_first):
+    """``config.use_process_defaults`` after numpy was imported (a notebook, a script that
+    imports numpy first) cannot change how numpy computes: it returns the settings it set
+    too late and warns, where before numpy it sets them silently."""
+    env = {k: v for k, v in os.environ.items() if k not in PROCESS_SETTINGS}
+    env["PYTHONPATH"] = str(ROOT)
+    script = SETTINGS_SCRIPT.format(first="import numpy" if numpy_first else "")
+    done = subprocess.run([sys.executable, "-c", script], env=env, check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    out = json.loads(next(x for x in done.stdout.splitlines()
+                          if x.startswith("SETTINGS")).split(" ", 1)[1])
+    if not out["set"]:
+        pytest.skip("this CPU gets neither setting (no pinned kernel, no AVX-512)")
+    if numpy_first:
+        assert out["late"] == out["set"], out
+        assert len(out["warned"]) == 1 and "numpy was imported before" in out["warned"][0]
+    else:
+        assert out["late"] == [] and out["warned"] == [], out
+
+
 LARGE_PRODUCT_SCRIPT = """
 from burden import cli
 assert cli.main(["priors", "certified"]) == 0
