@@ -207,11 +207,16 @@ class MarketShares(BayesianEstimator):
     _model_version = "6"
     data_tables = ("signature_shares",)
     config_class = MarketsConfig
-    # target_accept 0.99, tune 1,000, 1,000 draws. Version 5 (2026-11-30, seeds 1-4, 4 x
+    # target_accept 0.99, tune 1,000, 2,000 draws. Version 5 (2026-11-30, seeds 1-4, 4 x
     # 1,000 draws): at 0.9, 1-5 divergences on every seed; at 0.99, none, and the
     # concentration, the slowest quantity, reached bulk ESS 500-630 (with 750 draws
-    # 412-505). docs/models/shares.md
-    default_sampler = SamplerConfig(draws=1000, tune=1000, chains=4, target_accept=0.99,
+    # 412-505). 2,000 draws since 2026-12-05: at 1,000 its bulk ESS was 584-921 over 12
+    # seeds, where R-hat crosses 1.01 by chance alone in 6-14% of fits (`python
+    # analysis/rhat_tail.py`), and the default seed did not converge with the CPU's own
+    # numerics (R-hat 1.0116); at 2,000, ESS 1,276-1,550 and R-hat at most 1.004
+    # (`python analysis/convergence_over_seeds.py markets ...`). docs/models/shares.md,
+    # "Draws: 2,000 a chain"
+    default_sampler = SamplerConfig(draws=2000, tune=1000, chains=4, target_accept=0.99,
                                     mass_matrix="low_rank")
     refused_samplers: ClassVar[dict[str, str]] = {"numpyro": (
         "PyTensor's JAX backend has no gradient of the incomplete beta function (the printed "
