@@ -13,6 +13,10 @@ Numba's default first, as the baseline). The processed tables come from this pro
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # the command line's settings, inherited by the child processes
+
 import json
 import os
 import subprocess
@@ -20,7 +24,6 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 
-from burden import config
 from burden.fits import FITS
 
 #: run in a child process: fit with the default settings, print one JSON line

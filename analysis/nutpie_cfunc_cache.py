@@ -17,6 +17,10 @@ production fit).
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # the command line's settings, inherited by the child processes
+
 import json
 import os
 import shutil

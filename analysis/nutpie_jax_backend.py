@@ -13,6 +13,10 @@ docs/performance.md, "Numba's optimisation level; nutpie's JAX backend".
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import os
 import sys
 import time

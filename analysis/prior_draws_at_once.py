@@ -12,6 +12,10 @@ largest absolute difference between the two sets of draws.
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import argparse
 import os
 import time

@@ -27,6 +27,10 @@ mean precision of the source's pinned years), and s^2 / (s^2 + 0.0214), which mo
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import sys
 import time
 import warnings

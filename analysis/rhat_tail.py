@@ -10,10 +10,16 @@ parameterisation could fix), started in its stationary distribution. Prints, for
 setting, the median bulk ESS, the share of replicates with R-hat above 1.01 and the 99th
 percentile of R-hat. The split, rank-normalised R-hat of 8 half-chains with about ESS / 8
 effective draws each varies by chance: with an ESS of several hundred it crosses 1.01 in
-a few percent of fits of a quantity that mixes perfectly well.
+a few percent of fits of a quantity that mixes perfectly well. Memory: the draws of one
+setting at once, 4 x 2,000 x REPLICATES floats (1.3 GB at 10,000 replicates with the
+working copies).
 """
 
 from __future__ import annotations
+
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
 
 import sys
 

@@ -10,6 +10,10 @@ Reads the project's processed tables (``make data``).
 
 from __future__ import annotations
 
+from burden import config
+
+config.use_process_defaults()  # as the command line does, before numpy or Numba load
+
 import logging
 import time
 import warnings

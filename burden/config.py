@@ -180,7 +180,10 @@ def use_process_defaults(warn: bool = True) -> list[str]:
     numpy, scipy or Numba are imported. Returns the numpy settings it set too late: numpy
     was already imported, so this process computes with the CPU's own OpenBLAS kernel and
     numpy loops, and a seed gives other draws than through the command line (other draws
-    of the same posterior). ``warn``: say so with a RuntimeWarning."""
+    of the same posterior). ``warn``: say so with a RuntimeWarning. A variable already in
+    the environment counts as set in time (the user's, or set by an earlier call, which
+    warned then). ``NUMBA_OPT`` is not checked: Numba's level changes the compile time,
+    not the draws (``NUMBA_OPT_DEFAULT``)."""
     import sys
 
     numpy_loaded = "numpy" in sys.modules

@@ -97,8 +97,11 @@ def pytest_configure(config):
     or other numpy loops, with other draws. A pytest plugin imports numpy so (zarr's did:
     pyproject.toml's addopts has ``-p no:zarr``). pytest-xdist's controller runs no test,
     and its workers start with the variables set."""
-    controller = getattr(config.option, "tx", None) and not hasattr(config, "workerinput")
-    if _too_late and not controller:
+    # pytest-xdist's own test of a distributed session (``--tx popen --dist no`` runs the
+    # tests here); a collection computes nothing
+    controller = (config.getoption("dist", "no") != "no" and config.getoption("tx", None)
+                  and not hasattr(config, "workerinput"))
+    if _too_late and not controller and not config.getoption("collectonly"):
         raise pytest.UsageError(
             "numpy was imported before tests/conftest.py could set "
             + ", ".join(f"{name}={os.environ[name]!r}" for name in _too_late)

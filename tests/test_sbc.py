@@ -412,6 +412,21 @@ def test_composition_sbc_ranks_compositions_not_data_centred_auxiliaries():
     assert {"theta", "mu", "sigma_country", "sigma_seizure"} <= set(names)
 
 
+def test_markets_sbc_fits_keep_the_draws_of_the_recorded_runs():
+    """The real markets fit draws 2,000 a chain since 2026-12-05; its SBC fits keep the
+    1,000 of every recorded run (so those runs can be resumed, ``resume_from`` compares
+    the sampler settings) and every other setting of the real fit, and say so."""
+    from burden.models.markets import MarketShares
+    from burden.validate.sbc import MARKETS_SBC_DRAWS, markets_spec
+
+    spec = markets_spec()
+    default = MarketShares.default_sampler.to_dict()
+    assert spec.sampler["draws"] == MARKETS_SBC_DRAWS != default["draws"]
+    assert {k: v for k, v in spec.sampler.items() if k != "draws"} == {
+        k: v for k, v in default.items() if k != "draws"}
+    assert f"chains of {MARKETS_SBC_DRAWS} draws" in spec.reduction
+
+
 def test_unknown_models_are_refused():
     from burden.validate.sbc import spec_for
 

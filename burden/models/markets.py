@@ -211,11 +211,12 @@ class MarketShares(BayesianEstimator):
     # 1,000 draws): at 0.9, 1-5 divergences on every seed; at 0.99, none, and the
     # concentration, the slowest quantity, reached bulk ESS 500-630 (with 750 draws
     # 412-505). 2,000 draws since 2026-12-05: at 1,000 its bulk ESS was 584-921 over 12
-    # seeds, where R-hat crosses 1.01 by chance alone in 6-14% of fits (`python
-    # analysis/rhat_tail.py`), and the default seed did not converge with the CPU's own
-    # numerics (R-hat 1.0116); at 2,000, ESS 1,276-1,550 and R-hat at most 1.004
-    # (`python analysis/convergence_over_seeds.py markets ...`). docs/models/shares.md,
-    # "Draws: 2,000 a chain"
+    # seeds; a quantity that mixes perfectly well with an ESS of 580-710 has R-hat above
+    # 1.01 in 6-14% of fits by chance alone (`python analysis/rhat_tail.py`), and 1 of 24
+    # fits missed (the default seed with the CPU's own numerics, R-hat 1.0116); at 2,000,
+    # ESS 1,276-1,617 and R-hat at most 1.004 on 12 seeds (`python
+    # analysis/convergence_over_seeds.py markets ...`). docs/models/shares.md, "Draws:
+    # 2,000 a chain"
     default_sampler = SamplerConfig(draws=2000, tune=1000, chains=4, target_accept=0.99,
                                     mass_matrix="low_rank")
     refused_samplers: ClassVar[dict[str, str]] = {"numpyro": (

@@ -211,6 +211,11 @@ def certified_initial_points(spec: SBCSpec, data: dict[str, np.ndarray]
     return {f"trend_{s.replace(':', '_')}": level for s, level in levels.items()}
 
 
+#: markets: draws per chain of an SBC fit, those of every markets run recorded
+#: (docs/validation/sbc.md), so they can be resumed and compared (the real fit: 2,000)
+MARKETS_SBC_DRAWS = 1000
+
+
 def markets_spec() -> SBCSpec:
     """The US market-share model on the packaged heroin-signature table: the full model
     (1998-2024, four regions), no reduction needed (it samples in seconds)."""
@@ -224,12 +229,14 @@ def markets_spec() -> SBCSpec:
     reduction = (
         "none: the full US model on the packaged HSP table (its years, reported parts and "
         "bounds); simulated compositions are printed by the model itself, in whole percent "
-        "as the real ones (printed_dirichlet)")
+        f"as the real ones (printed_dirichlet); chains of {MARKETS_SBC_DRAWS} draws (the real "
+        "fit: 2,000 since 2026-12-05, for a steadier maximum R-hat; the ranks are thinned "
+        "to each fit's ESS either way)")
+    sampler = {**MarketShares.default_sampler.to_dict(), "draws": MARKETS_SBC_DRAWS}
     return SBCSpec(model="markets", module=MarketShares.__module__,
                    cls=MarketShares.__name__, model_config={},
                    tables={"signature_shares": table},
-                   sampler=MarketShares.default_sampler.to_dict(), reduction=reduction,
-                   extra=("us_share",))
+                   sampler=sampler, reduction=reduction, extra=("us_share",))
 
 
 #: composition: draws per chain of an SBC fit (the real fit: 2,000)
