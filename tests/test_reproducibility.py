@@ -10,6 +10,7 @@ fastmath on, these two gave other draws from the first draw on (docs/architectur
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -271,21 +272,10 @@ def test_a_one_process_test_run_computes_as_the_command_line():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def _settings_apply_here() -> bool:
-    """Whether this CPU gets a pinned OpenBLAS kernel or numpy loops left out."""
-    env = {k: v for k, v in os.environ.items() if k not in PROCESS_SETTINGS}
-    env["PYTHONPATH"] = str(ROOT)
-    script = ("import os; from burden import config; config.use_process_defaults(); "
-              "print('SET', any(n in os.environ for n in config.NUMPY_PROCESS_SETTINGS))")
-    done = subprocess.run([sys.executable, "-c", script], env=env, check=True,
-                          capture_output=True, text=True, timeout=120)
-    return done.stdout.split()[-1] == "True"
-
-
 def test_a_test_run_whose_numpy_came_first_stops_with_a_clear_error():
     """A process that imported numpy before tests/conftest.py (a plugin, or the caller)
     cannot get the settings any more: the run stops, naming the variables and the way out."""
-    if not _settings_apply_here():
+    if not _process_settings()["set"]:
         pytest.skip("this CPU gets neither setting (no pinned kernel, no AVX-512)")
     done = _pytest_in_one_process(before="import numpy")
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-3000:]
@@ -307,21 +297,25 @@ print("SETTINGS", json.dumps({{
 """
 
 
+def _process_settings(first: str = "") -> dict:
+    """``SETTINGS_SCRIPT`` in a new process without the process settings in its
+    environment, ``first`` run before the package is imported: which settings
+    ``use_process_defaults`` set (``set``), which too late (``late``), its warnings."""
+    env = {k: v for k, v in os.environ.items() if k not in PROCESS_SETTINGS}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-c", SETTINGS_SCRIPT.format(first=first)],
+                          env=env, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(next(x for x in done.stdout.splitlines()
+                           if x.startswith("SETTINGS")).split(" ", 1)[1])
+
+
 @pytest.mark.parametrize("numpy_first", [False, True])
 def test_process_settings_made_after_numpy_loaded_are_named_and_warned_of(numpy_first):
     """``config.use_process_defaults`` after numpy was imported (a notebook, a script that
     imports numpy first) cannot change how numpy computes: it returns the settings it set
     too late and warns, where before numpy it sets them silently."""
-    env = {k: v for k, v in os.environ.items() if k not in PROCESS_SETTINGS}
-    env["PYTHONPATH"] = str(ROOT)
-    script = SETTINGS_SCRIPT.format(first="import numpy" if numpy_first else "")
-    done = subprocess.run([sys.executable, "-c", script], env=env, check=False,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    import json
-
-    out = json.loads(next(x for x in done.stdout.splitlines()
-                          if x.startswith("SETTINGS")).split(" ", 1)[1])
+    out = _process_settings("import numpy" if numpy_first else "")
     if not out["set"]:
         pytest.skip("this CPU gets neither setting (no pinned kernel, no AVX-512)")
     if numpy_first:
