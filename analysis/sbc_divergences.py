@@ -1,7 +1,8 @@
-"""Where an SBC world diverges (docs/models/deaths.md, "Prior worlds"; docs/validation/sbc.md).
+"""Where an SBC world diverges or mixes slowly (docs/models/deaths.md, "Prior worlds";
+docs/validation/sbc.md).
 
     python analysis/sbc_divergences.py MODEL SIM DRAWS [MODEL_CONFIG_JSON] [--sims N] [--seed S]
-        [--terms]
+        [--terms] [--slow] [--sampler-config JSON]
 
 draws the prior worlds of ``burden validate sbc --model MODEL --sims N --seed S`` (the
 model's reduced design; defaults 8 and 11), refits world SIM with DRAWS draws a chain (4
@@ -10,7 +11,9 @@ divergences; the 25 unconstrained coordinates whose mean z-score (against all dr
 largest at the divergent transitions; and the median of each scale (a free variable named
 ``sigma*``, ``tau*``, ``*_sd`` or ``dispersion``) at divergent transitions against all
 draws, beside its true value. MODEL_CONFIG_JSON is merged over the model's defaults, as
-``--model-config``. Needs ``data/processed`` (``make data``).
+``--model-config``; ``--sampler-config`` is merged over the SBC fit's sampler settings, as
+``burden validate sbc --sampler-config`` (the mass matrix, say). Needs ``data/processed``
+(``make data``).
 
 ``--terms`` also keeps where each divergent trajectory started and where it was stopped
 (nutpie's ``store_divergences``) and prints, per log-density term (each free variable's
@@ -18,6 +21,11 @@ prior, each observed variable's likelihood), the median over divergences of its 
 from start to end and how often it fell the most: a term that falls by thousands is the
 wall the trajectory ran into (as ``analysis/divergent_trajectories.py`` does for the
 pipeline's fits).
+
+``--slow`` is for a world that mixes slowly without diverging: it prints the 10
+unconstrained coordinates of smallest bulk ESS, and the 15 coordinates whose draws are
+most correlated with the slowest one (Pearson, over all draws): a ridge the sampler has
+to walk along shows up as a few coordinates correlated near +-1.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--terms", action="store_true")
+    parser.add_argument("--slow", action="store_true")
+    parser.add_argument("--sampler-config", default="{}")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -61,7 +71,8 @@ def main() -> None:
     spec = sbc.spec_for(args.model)
     spec = sbc.SBCSpec(**{**spec.__dict__,
                           "model_config": {**spec.model_config, **json.loads(args.model_config)},
-                          "sampler": {**spec.sampler, "draws": args.draws}})
+                          "sampler": {**spec.sampler, **json.loads(args.sampler_config),
+                                      "draws": args.draws}})
     sims, _ = sbc.simulate(spec, args.sims, args.seed)
     sim = sims[args.sim]
     model = sbc.with_shared_observations(spec.build())
@@ -86,11 +97,13 @@ def main() -> None:
     stats = idata["sample_stats"]
     divergent = np.asarray(stats["diverging"]).ravel()
     print(f"divergences: {int(divergent.sum())} of {divergent.size} draws")
-    if not divergent.any():
-        return
     raw = stats["unconstrained_draw"]
     u = np.asarray(raw).reshape(divergent.size, -1)
     coords = list(raw.coords[raw.dims[-1]].values)
+    if args.slow:
+        print_slowest(np.asarray(raw), coords)
+    if not divergent.any():
+        return
     z = (u - u.mean(0)) / np.where(u.std(0) > 0, u.std(0), 1.0)
     extreme = pd.Series(z[divergent].mean(0), index=coords)
     print("\nmean z-score at divergent transitions (largest |z|):")
@@ -109,6 +122,30 @@ def main() -> None:
     print("\n" + pd.DataFrame(rows).round(3).to_string(index=False))
     if args.terms:
         print_terms(model, sim, names, stats, divergent)
+
+
+def print_slowest(raw: np.ndarray, coords: list) -> None:
+    """The unconstrained coordinates of smallest bulk ESS, and what the slowest one moves
+    with. ``raw``: (chain, draw, coordinate)."""
+    from burden.models import fast_diagnostics
+
+    chains, draws, n = raw.shape
+    stats = fast_diagnostics.summarise(raw)
+    ess = pd.Series(np.asarray(stats["ess_bulk"]), index=coords)
+    r_hat = pd.Series(np.asarray(stats["r_hat"]), index=coords)
+    slowest = ess.sort_values().head(10)
+    print("\nslowest unconstrained coordinates (bulk ESS, R-hat):")
+    print(pd.DataFrame({"bulk ESS": slowest, "R-hat": r_hat[slowest.index]}).round(3)
+          .to_string())
+    flat = raw.reshape(chains * draws, n)
+    k = coords.index(slowest.index[0])
+    sd = flat.std(0)
+    corr = pd.Series(((flat - flat.mean(0)) * (flat[:, k] - flat[:, k].mean())[:, None])
+                     .mean(0) / np.where(sd > 0, sd * sd[k], np.inf), index=coords).drop(
+        slowest.index[0])
+    print(f"\ncorrelation of the draws with {slowest.index[0]} (largest |r|):")
+    print(corr.reindex(corr.abs().sort_values(ascending=False).index).head(15).round(3)
+          .to_string())
 
 
 def print_terms(model, sim, names: dict[str, str], stats, divergent: np.ndarray) -> None:
