@@ -93,6 +93,9 @@ class SBCSpec:
     cls: str
     model_config: dict
     tables: dict[str, pd.DataFrame]
+    #: the real fit's sampler settings (``default_sampler``), so that the runs calibrate
+    #: the fit as it ships, its convergence included; the deaths model's reduced design
+    #: draws fewer (``DEATHS_SBC_DRAWS``)
     sampler: dict
     reduction: str
     #: names of posterior quantities ranked besides the free random variables
@@ -211,11 +214,6 @@ def certified_initial_points(spec: SBCSpec, data: dict[str, np.ndarray]
     return {f"trend_{s.replace(':', '_')}": level for s, level in levels.items()}
 
 
-#: markets: draws per chain of an SBC fit, those of every markets run recorded
-#: (docs/validation/sbc.md), so they can be resumed and compared (the real fit: 2,000)
-MARKETS_SBC_DRAWS = 1000
-
-
 def markets_spec() -> SBCSpec:
     """The US market-share model on the packaged heroin-signature table: the full model
     (1998-2024, four regions), no reduction needed (it samples in seconds)."""
@@ -229,18 +227,14 @@ def markets_spec() -> SBCSpec:
     reduction = (
         "none: the full US model on the packaged HSP table (its years, reported parts and "
         "bounds); simulated compositions are printed by the model itself, in whole percent "
-        f"as the real ones (printed_dirichlet); chains of {MARKETS_SBC_DRAWS} draws (the real "
-        "fit: 2,000 since 2026-12-05, for a steadier maximum R-hat; the ranks are thinned "
-        "to each fit's ESS either way)")
-    sampler = {**MarketShares.default_sampler.to_dict(), "draws": MARKETS_SBC_DRAWS}
+        "as the real ones (printed_dirichlet); the real fit's sampler settings")
+    sampler = MarketShares.default_sampler.to_dict()
     return SBCSpec(model="markets", module=MarketShares.__module__,
                    cls=MarketShares.__name__, model_config={},
                    tables={"signature_shares": table},
                    sampler=sampler, reduction=reduction, extra=("us_share",))
 
 
-#: composition: draws per chain of an SBC fit (the real fit: 2,000)
-COMPOSITION_SBC_DRAWS = 1000
 #: composition: the data-centred auxiliary variables (``SBCSpec.unranked``); the country
 #: compositions they define (theta) and the hyperparameters are ranked
 COMPOSITION_DATA_CENTRED_Z = ("z_region_synthetic", "z_region_opiate", "z_country_synthetic",
@@ -257,10 +251,9 @@ def composition_spec(tables: dict[str, pd.DataFrame] | None = None) -> SBCSpec:
     reduction = (
         "none: every country of the GBD 2017 hierarchy with the real evidence design (which "
         "countries have a UNODC prevalence ratio, which have seizure compositions, how many "
-        f"of each); the measured US and Canada blocks do not enter this model; chains of "
-        f"{COMPOSITION_SBC_DRAWS} draws (the real fit: 2,000, for a steadier maximum R-hat; "
-        "the ranks are thinned to each fit's ESS either way)")
-    sampler = {**OpioidComposition.default_sampler.to_dict(), "draws": COMPOSITION_SBC_DRAWS}
+        "of each); the measured US and Canada blocks do not enter this model; the real "
+        "fit's sampler settings")
+    sampler = OpioidComposition.default_sampler.to_dict()
     return SBCSpec(model="composition", module=OpioidComposition.__module__,
                    cls=OpioidComposition.__name__, model_config={}, tables=tables,
                    sampler=sampler, reduction=reduction, extra=("theta",),
