@@ -5,15 +5,15 @@ docs/validation/sbc.md).
         [--terms] [--slow] [--sampler-config JSON]
 
 draws the prior worlds of ``burden validate sbc --model MODEL --sims N --seed S`` (the
-model's reduced design; defaults 8 and 11), refits world SIM with DRAWS draws a chain (4
-chains on 2 cores, the fit's own seed and starting point, as the SBC fit) and prints: the
+model's reduced design; defaults 8 and 11), refits world SIM with DRAWS draws a chain (the
+SBC fit's chains on 2 cores, its own seed and starting point) and prints: the
 divergences; the 25 unconstrained coordinates whose mean z-score (against all draws) is
 largest at the divergent transitions; and the median of each scale (a free variable named
 ``sigma*``, ``tau*``, ``*_sd`` or ``dispersion``) at divergent transitions against all
 draws, beside its true value. MODEL_CONFIG_JSON is merged over the model's defaults, as
-``--model-config``; ``--sampler-config`` is merged over the SBC fit's sampler settings, as
-``burden validate sbc --sampler-config`` (the mass matrix, say). Needs ``data/processed``
-(``make data``).
+``--model-config``; ``--sampler-config`` is merged over the SBC fit's sampler settings
+(its tune, chains, target_accept and mass-matrix keys are used; DRAWS sets the draws, and
+the seed is the SBC fit's). Needs ``data/processed`` (``make data``).
 
 ``--terms`` also keeps where each divergent trajectory started and where it was stopped
 (nutpie's ``store_divergences``) and prints, per log-density term (each free variable's
@@ -24,8 +24,8 @@ pipeline's fits).
 
 ``--slow`` is for a world that mixes slowly without diverging: it prints the 10
 unconstrained coordinates of smallest bulk ESS, and the 15 coordinates whose draws are
-most correlated with the slowest one (Pearson, over all draws): a ridge the sampler has
-to walk along shows up as a few coordinates correlated near +-1.
+most correlated with the slowest one (Pearson, over all draws): what the slowest
+coordinate trades off against.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def main() -> None:
         compiled = sbc._with_initial_point(compiled, sbc._flat_slices(model),
                                            spec.initial_points(spec, sim.data))
     start = time.perf_counter()
-    idata = nutpie.sample(compiled, draws=args.draws, tune=int(spec.sampler["tune"]), chains=4,
-                          cores=2, seed=int(sim.seed),
+    idata = nutpie.sample(compiled, draws=args.draws, tune=int(spec.sampler["tune"]),
+                          chains=int(spec.sampler["chains"]), cores=2, seed=int(sim.seed),
                           target_accept=float(spec.sampler["target_accept"]),
                           progress_bar=False, store_unconstrained=True,
                           store_divergences=args.terms,
@@ -129,7 +129,6 @@ def print_slowest(raw: np.ndarray, coords: list) -> None:
     with. ``raw``: (chain, draw, coordinate)."""
     from burden.models import fast_diagnostics
 
-    chains, draws, n = raw.shape
     stats = fast_diagnostics.summarise(raw)
     ess = pd.Series(np.asarray(stats["ess_bulk"]), index=coords)
     r_hat = pd.Series(np.asarray(stats["r_hat"]), index=coords)
@@ -137,12 +136,8 @@ def print_slowest(raw: np.ndarray, coords: list) -> None:
     print("\nslowest unconstrained coordinates (bulk ESS, R-hat):")
     print(pd.DataFrame({"bulk ESS": slowest, "R-hat": r_hat[slowest.index]}).round(3)
           .to_string())
-    flat = raw.reshape(chains * draws, n)
-    k = coords.index(slowest.index[0])
-    sd = flat.std(0)
-    corr = pd.Series(((flat - flat.mean(0)) * (flat[:, k] - flat[:, k].mean())[:, None])
-                     .mean(0) / np.where(sd > 0, sd * sd[k], np.inf), index=coords).drop(
-        slowest.index[0])
+    draws = pd.DataFrame(raw.reshape(-1, raw.shape[-1]), columns=coords)
+    corr = draws.drop(columns=slowest.index[0]).corrwith(draws[slowest.index[0]])
     print(f"\ncorrelation of the draws with {slowest.index[0]} (largest |r|):")
     print(corr.reindex(corr.abs().sort_values(ascending=False).index).head(15).round(3)
           .to_string())
