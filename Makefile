@@ -227,6 +227,16 @@ $(MODELS)/sbc/certified/manifest.json: $(PROC)/us_deaths_by_drug.parquet \
 	$(BURDEN) validate sbc --model certified --simulations $(SBC_SIMS) --worlds like-ours \
 	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
 
+# deaths, posterior SBC (SBC_MODELS=deaths-posterior): its prior worlds' fits do not
+# converge, so the true values are draws of the real fit and each fit sees the real data and
+# a simulated copy (docs/validation/sbc.md, "Posterior worlds"). About 220 s a fit on one
+# core here (2026-12-06): 200 simulations take about 6 hours on 2 workers; SBC_SIMS=24 and
+# later `--resume` runs extend it
+$(MODELS)/sbc/deaths-posterior/manifest.json: $(MODELS)/deaths.nc \
+    burden/validate/posterior_sbc.py $(SBC_CODE) | $(STAMP)
+	$(BURDEN) validate sbc --model deaths --worlds posterior --simulations $(SBC_SIMS) \
+	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
+
 sbc: $(SBC_MODELS:%=$(MODELS)/sbc/%/manifest.json)
 
 # ---- report ----------------------------------------------------------------------------

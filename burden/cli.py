@@ -292,7 +292,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     )
     from burden.validate import sbc, sbc_stats
 
-    out = args.out or config.models_dir() / "sbc" / args.model
+    # a posterior run has its own folder: it does not replace the prior run's tables
+    folder = args.model + ("-posterior" if args.worlds == "posterior" else "")
+    out = args.out or config.models_dir() / "sbc" / folder
     sampler = _json(args.sampler_config, "--sampler-config")
     model_config = _json(args.model_config, "--model-config")
     design = {}
@@ -300,12 +302,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         design["per_region"] = (None if args.countries_per_region == "all"
                                 else _positive_int(args.countries_per_region,
                                                    "--countries-per-region"))
+    if design and args.worlds == "posterior":
+        print("burden validate: --worlds posterior: the design is the saved fit's; "
+              "--countries-per-region does not apply", file=sys.stderr)
+        return 2
     try:
         spec = sbc.spec_for(args.model, **design) if design else None
         ranks, _, manifest = sbc.run(
             args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
             workers=args.workers, out=out, sampler=sampler, resume=args.resume,
-            model_config=model_config, spec=spec, worlds=args.worlds,
+            model_config=model_config, spec=spec, worlds=args.worlds, fit=args.fit,
             command="burden " + " ".join(sys.argv[1:]))
     except SBCResumeError as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
@@ -320,7 +326,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     summary = sbc_stats.summarise_uniformity(unif)
     print(summary.to_string(index=False))
     worlds = manifest.get("worlds", {})
-    if worlds.get("worlds", "all") != "all":
+    if worlds.get("worlds") == "posterior":
+        print(f"posterior worlds: true values at {manifest['simulations']} of the "
+              f"{worlds['posterior_draws']:,} draws of {worlds['fit']} (sha256 "
+              f"{worlds['fit_sha256']}); calibration holds near the real data, not over the "
+              "whole prior")
+    elif worlds.get("worlds", "all") != "all":
         print(f"worlds like ours: {manifest['simulations']} accepted of the first "
               f"{worlds['examined']} prior worlds ({worlds['rejected']} rejected by the data-only "
               f"rule {worlds['rule']!r}; calibration holds for data sets like these)")
@@ -494,7 +505,8 @@ def parser() -> argparse.ArgumentParser:
     sbc.add_argument("--seed", type=int, default=1, help="seed of the prior draws and of "
                      "every fit (default: %(default)s)")
     sbc.add_argument("--out", type=Path, default=None,
-                     help="output folder (default: models/sbc/<model>)")
+                     help="output folder (default: models/sbc/<model>, or "
+                     "models/sbc/<model>-posterior with --worlds posterior)")
     sbc.add_argument("--sampler-config", help="JSON merged over the model's sampler "
                      "defaults (draws, tune, chains, target_accept)")
     sbc.add_argument("--model-config", help="JSON merged over the model's settings, e.g. "
@@ -502,10 +514,15 @@ def parser() -> argparse.ArgumentParser:
     sbc.add_argument("--countries-per-region", default=None, metavar="N|all",
                      help="deaths only: countries kept per GBD region in the simulated "
                      "design, the most populous first (default 2; 'all': no reduction)")
-    sbc.add_argument("--worlds", default="all", choices=["all", "like-ours"],
-                     help="'all' prior worlds (default), or 'like-ours': only simulated data "
+    sbc.add_argument("--worlds", default="all", choices=["all", "like-ours", "posterior"],
+                     help="'all' prior worlds (default); 'like-ours': only simulated data "
                      "sets whose summaries lie near the real data's (a rule on the data "
-                     "alone, so ranks stay uniform; deaths and certified; docs/validation/sbc.md)")
+                     "alone, so ranks stay uniform; deaths and certified); 'posterior': "
+                     "posterior SBC, true values drawn from the saved real fit (--fit) and "
+                     "each fit given the real data and a simulated copy "
+                     "(docs/validation/sbc.md)")
+    sbc.add_argument("--fit", type=Path, default=None, help="--worlds posterior: the saved "
+                     "real fit (default models/<model>.nc)")
     sbc.add_argument("--resume", action="store_true", help="extend the run already in the "
                      "output folder (same model, seed and settings, e.g. 100 -> 200 "
                      "simulations): its fits are reused, two of them fitted again to check "

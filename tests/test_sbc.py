@@ -754,8 +754,18 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
     sbc_stats.write_sbc(models / "sbc" / "deaths", ranks.assign(model="deaths"),
                         sims.assign(model="deaths", world=range(0, 120, 2)),
                         {**manifest, "model": "deaths", "worlds": worlds})
+    # a posterior SBC run (``--worlds posterior``) is shown beside the model's prior run
+    posterior = {"worlds": "posterior", "fit": "models/deaths.nc", "fit_sha256": "abc123",
+                 "posterior_draws": 4800}
+    sbc_stats.write_sbc(models / "sbc" / "deaths-posterior", ranks.assign(model="deaths"),
+                        sims.assign(model="deaths"),
+                        {**manifest, "model": "deaths", "worlds": posterior,
+                         "reduction": "posterior SBC of the real fit deaths.nc",
+                         "checkpoint": {"of": 200}})
     inputs = synthetic_inputs(seed=1)
     inputs.sbc = read_sbc_runs(models)
+    assert [r.model for r in inputs.sbc] == ["production", "certified", "deaths",
+                                             "deaths-posterior", "markets", "composition"]
     out = tmp_path / "report"
     html = build.build_report(inputs, out).read_text(encoding="utf-8")
     section = html[html.index('id="sbc"'):]
@@ -764,10 +774,17 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
     assert "FAIL" in section and "pass" in section
     assert "burden validate sbc --model certified" in section  # not run: says how
     production = section[section.index('id="sbc-production"'):section.index('id="sbc-deaths"')]
-    deaths = section[section.index('id="sbc-deaths"'):]
+    deaths = section[section.index('id="sbc-deaths"'):section.index('id="sbc-deaths-posterior"')]
+    posterior_part = section[section.index('id="sbc-deaths-posterior"'):]
     assert "Worlds like ours" not in production
     assert ("the first the data-only rule “worlds like ours” accepted of 119 prior "
             "worlds (59 rejected)") in deaths
+    assert "Posterior worlds" in posterior_part and "Worlds like ours" not in posterior_part
+    assert "60 draws of the saved real fit models/deaths.nc (sha256 abc123)" in posterior_part
+    assert (out / "figures" / "sbc_deaths-posterior.png").exists()
+    # a checkpoint of a longer run says so; a finished run does not
+    assert "A checkpoint: the first 60 of the 200 simulations" in posterior_part
+    assert "A checkpoint" not in deaths
 
 
 def test_certified_fits_start_from_the_simulated_counts(certified_tables, interpreted_graphs):
@@ -1045,6 +1062,61 @@ def test_undrawable_worlds_are_failed_simulations_without_a_fit(stand_in, monkey
     _, table, manifest = sbc.run_simulations(spec, more, labels_more, seed=STAND_IN_SEED,
                                              scheduler="fake", reused=reused, checks=1)
     assert _SUBMITTED == [0, 20] and manifest["failed"] == len(bad)
+
+
+def test_a_long_run_writes_checkpoints_and_a_stopped_run_resumes_from_the_last(
+        stand_in, monkeypatch, tmp_path):
+    """Every ``CHECKPOINT_EVERY`` simulations whose fits are all done the run writes the
+    tables of those first simulations, marked as a checkpoint of the full run; a run that
+    stops (here: an interrupt at simulation 26; the stand-in's undrawable worlds are
+    recorded without a fit) leaves its last checkpoint, which
+    ``--resume`` extends; the finished run's tables are not a checkpoint."""
+    import distributed
+
+    from burden.validate import sbc
+
+    spec, _, _ = stand_in
+    monkeypatch.setattr(distributed, "Client", _FakeClient)
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: list(futures))
+    monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
+    monkeypatch.setattr(sbc, "CHECKPOINT_EVERY", 10)
+    written = []
+    real_write = sbc_stats.write_sbc
+
+    def write(out, ranks, sims, manifest):
+        written.append(dict(manifest))
+        real_write(out, ranks, sims, manifest)
+
+    monkeypatch.setattr(sbc_stats, "write_sbc", write)
+
+    def stop_at_26(spec, sim):
+        if sim.sim == 26:
+            raise KeyboardInterrupt
+        return _fake_fit(spec, sim)
+
+    monkeypatch.setattr(sbc, "run_one", stop_at_26)
+    sims, labels = sbc.simulate(spec, 30, STAND_IN_SEED)
+    with pytest.raises(KeyboardInterrupt):
+        sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake",
+                            out=tmp_path)
+    assert [m["simulations"] for m in written] == [10, 20]
+    assert all(m["checkpoint"] == {"of": 30} for m in written)
+    ranks, table, _, manifest = sbc_stats.read_sbc(tmp_path)
+    assert manifest["simulations"] == 20 and sorted(table["sim"]) == list(range(20))
+    assert sorted(ranks["sim"].unique()) == list(range(20))
+    # resumed: the checkpoint's fits are reused, one checked, the other ten fitted
+    monkeypatch.setattr(sbc, "run_one", _fake_fit)
+    reused, earlier = sbc.resume_from(tmp_path, spec, sims, labels, STAND_IN_SEED)
+    assert sorted(reused) == list(range(20))
+    _SUBMITTED.clear()
+    written.clear()
+    _, table, manifest = sbc.run_simulations(
+        spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake", out=tmp_path,
+        reused=reused, earlier=earlier, checks=1)
+    assert _SUBMITTED == [0, *(i for i in range(20, 30) if i not in STAND_IN_UNDRAWABLE)]
+    assert [m["simulations"] for m in written] == [30]  # no checkpoint of old fits only
+    assert "checkpoint" not in manifest and len(table) == 30
+    assert "checkpoint" not in sbc_stats.read_sbc(tmp_path)[3]
 
 
 def test_worlds_like_ours_reject_the_undrawable_worlds(stand_in, monkeypatch):

@@ -17,6 +17,8 @@ from burden.validate.sbc_stats import read_sbc, summarise_uniformity
 
 #: models whose SBC run the report shows, in this order
 SBC_MODELS = ("production", "certified", "deaths", "markets", "composition")
+#: folder suffix of a model's posterior SBC run (``models/sbc/<model>-posterior``)
+POSTERIOR_SUFFIX = "-posterior"
 
 
 @dataclass
@@ -41,6 +43,11 @@ def read_sbc_runs(models_dir: Path) -> list[SBCResult]:
             continue
         ranks, sims, unif, manifest = read_sbc(folder)
         out.append(SBCResult(model, ranks, sims, unif, manifest))
+        # a posterior SBC run (``--worlds posterior``), shown beside it when there is one
+        folder = Path(models_dir) / "sbc" / f"{model}{POSTERIOR_SUFFIX}"
+        if (folder / "ranks.csv").exists():
+            ranks, sims, unif, manifest = read_sbc(folder)
+            out.append(SBCResult(f"{model}{POSTERIOR_SUFFIX}", ranks, sims, unif, manifest))
     return out
 
 
@@ -71,6 +78,7 @@ def sbc_context(results: list[SBCResult], out_dir: Path, dpi: int = 110) -> list
             "workers": m["workers"], "scheduler": m["scheduler"], "wall_s": m["wall_s"],
             "load": m["load"], "reduction": m["reduction"], "failed": m["failed"],
             "worlds": m.get("worlds", {"worlds": "all"}),
+            "checkpoint": m.get("checkpoint"),
             "converged": m["converged"],
             "failed_errors": sims.loc[sims["status"] == "failed", ["sim", "error"]]
                                  .to_dict("records"),

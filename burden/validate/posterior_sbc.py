@@ -1,0 +1,207 @@
+"""Posterior SBC: calibration of a fit in the neighbourhood of the real data.
+
+Prior SBC (``sbc.simulate``) draws the true values from the prior. Where the prior's worlds
+are far from the real one, their fits can fail for reasons the real fit never meets (the
+deaths model: no fit of its prior worlds converged; docs/validation/sbc.md). Posterior SBC
+(Säilynoja, Schmitt, Bürkner and Vehtari 2025, "Posterior SBC: simulation-based
+calibration checking conditional on data", arXiv:2502.03279) draws them from the real
+fit's posterior instead:
+
+1. a true value theta is a draw of the saved real fit, p(theta | y);
+2. new data y' are drawn from the likelihood at theta (every observed variable, as the
+   posterior predictive draws of the report are: ``posterior_predictive``);
+3. the model is fitted to the real data and the new data together, p(theta | y, y'): the
+   same model with a second, independent copy of every observed variable
+   (``with_replicated_observations``).
+
+The real posterior plays the prior's part (p(theta | y) is the prior of a second
+experiment y'), so the ranks of the true values among the fit's draws are uniform when
+the fit is calibrated. The check then covers the parameter values the real data support,
+and the fits have the real fit's geometry (with twice the data), not the prior's. It is
+another check than prior SBC, not a replacement: it says nothing of the prior's far
+worlds, and it needs a fit on the real data first.
+
+The design is the real fit's own (its saved ``fit_data``), and each simulation's fit
+uses the real fit's sampler settings. The simulations reuse ``sbc``'s machinery: one
+compilation per worker, fits on Dask, the same rank tables, resuming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from burden.validate import sbc
+
+#: the replicate of observed variable X is named X + this
+REPLICATE_SUFFIX = "__replicate"
+#: ``--worlds`` value of a posterior SBC run
+POSTERIOR = "posterior"
+
+
+def replicate_name(name: str) -> str:
+    return name + REPLICATE_SUFFIX
+
+
+def with_replicated_observations(model):
+    """A copy of ``model`` with, for every observed variable X, a second observed variable
+    ``X__replicate``: the same distribution with the same parameters (X's random nodes
+    cloned with their own random generators, ``_independent_copy``), independent of X
+    given the parameters, observed
+    at a shared variable ``sbc_data_X__replicate`` (X's values until swapped). The log
+    density gains the replicates' terms; nothing else changes (free variables, their
+    transforms, Deterministics, X itself and any data X's values feed)."""
+    import pytensor
+    from pymc.model.fgraph import (
+        ModelObservedRV,
+        fgraph_from_model,
+        model_from_fgraph,
+        model_observed_rv,
+    )
+
+    initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
+                if value is not None}
+    for rv in model.rvs_to_initial_values:
+        model.rvs_to_initial_values[rv] = None
+    try:
+        fgraph, _ = fgraph_from_model(model)
+    finally:
+        for name, value in initvals.items():
+            model.rvs_to_initial_values[model[name]] = value
+    observed = [n for n in fgraph.toposort() if isinstance(n.op, ModelObservedRV)]
+    if not observed:
+        raise ValueError("with_replicated_observations: the model has no observed variable")
+    taken = {v.name for v in fgraph.variables if v.name}
+    for node in observed:
+        rv, data = node.inputs[:2]
+        name = replicate_name(node.op.name)
+        if name in taken:
+            raise ValueError(f"with_replicated_observations: the model already has a "
+                             f"variable named {name!r}")
+        twin = _independent_copy(rv, fgraph, {})
+        value = data.data if hasattr(data, "data") else data.eval()
+        shared = pytensor.shared(np.array(value), name=sbc.DATA_PREFIX + name)
+        fgraph.add_input(shared)
+        fgraph.add_output(model_observed_rv(twin, shared, name, *node.op.dims))
+    replicated = model_from_fgraph(fgraph, mutate_fgraph=True)
+    for name, value in initvals.items():
+        replicated.set_initval(replicated[name], value)
+    return replicated
+
+
+def _independent_copy(var, fgraph, memo: dict):
+    """``var`` with every random node it is drawn from (its own, and those of the
+    distributions it wraps, as ``pm.Censored`` wraps one) cloned with a new random
+    generator: the same distribution, an independent draw. Model variables (free random
+    variables, Deterministics, data) and everything not drawn are shared, not cloned."""
+    import pytensor
+    from pymc.model.fgraph import ModelVar
+    from pytensor.tensor.random.type import RandomGeneratorType
+
+    if var in memo:
+        return memo[var]
+    node = var.owner
+    if node is None or isinstance(node.op, ModelVar):
+        memo[var] = var
+        return var
+    inputs, changed = [], False
+    for i in node.inputs:
+        if isinstance(i.type, RandomGeneratorType):
+            i = pytensor.shared(np.random.default_rng())
+            fgraph.add_input(i)
+            changed = True
+        else:
+            new = _independent_copy(i, fgraph, memo)
+            changed |= new is not i
+            i = new
+        inputs.append(i)
+    out = (node.clone_with_new_inputs(inputs).outputs[node.outputs.index(var)] if changed
+           else var)
+    memo[var] = out
+    return out
+
+
+def fit_fingerprint(path: Path) -> str:
+    """sha256 of the saved fit's file (first 16 hex digits): which posterior the true
+    values came from."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def load_fit(base: sbc.SBCSpec, path: Path):
+    """The saved real fit at ``path`` of the spec's model (its estimator class)."""
+    import importlib
+
+    from burden.errors import SBCWorldsError
+
+    cls = getattr(importlib.import_module(base.module), base.cls)
+    path = Path(path)
+    if not path.exists():
+        raise SBCWorldsError(f"--worlds posterior needs the real fit of {base.model}: no "
+                             f"file {path} (run `burden fit {base.model}` or pass --fit)")
+    return cls.load(path)
+
+
+def posterior_spec(base: sbc.SBCSpec, est: Any, path: Path) -> sbc.SBCSpec:
+    """``base`` (the model's SBC spec: what it ranks) on the real fit's own design and
+    sampler settings, with every observed variable replicated."""
+    sampler = est.fit_sampler_config.to_dict()
+    reduction = (
+        f"posterior SBC of the real fit {Path(path).name} (sha256 {fit_fingerprint(path)}, "
+        f"seed {sampler.get('random_seed')}): its design and data, and every observed "
+        "variable replicated, drawn at a posterior draw of that fit; none reduced")
+    return replace(base, tables=dict(est.data), model_config=est.model_config.to_dict(),
+                   sampler=sampler, reduction=reduction, replicated=True)
+
+
+def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, seed: int
+                     ) -> tuple[list[sbc.Simulation], dict[str, list[str]], dict]:
+    """(simulations, labels, record): true values at ``simulations`` posterior draws of
+    the real fit ``est``, picked by a seeded permutation of all its draws (so the first n
+    are the same for any number), new data drawn at each from the likelihood (seeded by
+    the run's seed and the simulation, so a simulation's data do not depend on how many
+    there are), the real data kept beside them, and each fit's seed."""
+    import xarray as xr
+
+    from burden.errors import SBCWorldsError
+    from burden.models.posterior_predictive import posterior_predictive
+
+    model = est.build_model(est.data)
+    post = est.posterior
+    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    if simulations > n_chains * n_draws:
+        raise SBCWorldsError(f"the real fit has {n_chains * n_draws} draws, fewer than the "
+                             f"{simulations} simulations asked for")
+    names = sbc.ranked_names(model, spec)
+    flat = post.stack(sample=("chain", "draw"))
+    picks = np.random.default_rng([seed, 1]).permutation(n_chains * n_draws)[:simulations]
+    qty = sbc.quantities(flat.isel(sample=picks).expand_dims("one"), names, spec,
+                         ("one", "sample"))
+    labels = {name: lab for name, (_, lab) in qty.items()}
+    free = [rv.name for rv in model.free_RVs]
+    real = {rv.name: np.asarray(model.rvs_to_values[rv].data
+                                if hasattr(model.rvs_to_values[rv], "data")
+                                else model.rvs_to_values[rv].eval())
+            for rv in model.observed_RVs}
+    fit_seeds = np.random.default_rng(seed).integers(0, sbc.RETRY_OFFSET, size=simulations)
+    sims = []
+    for i, j in enumerate(picks):
+        one = xr.Dataset({name: flat[name].isel(sample=[j]).drop_vars(
+            ["sample", "chain", "draw"]).rename(sample="draw").expand_dims("chain")
+            for name in free})
+        pred = posterior_predictive(model, one, random_seed=[seed, 2, i])
+        data = dict(real)
+        data.update({replicate_name(name): np.asarray(pred[name].values[0, 0])
+                     for name in real})
+        truth = {name: values[0, i] for name, (values, _) in qty.items()}
+        sims.append(sbc.Simulation(i, int(fit_seeds[i]), data, truth, world=int(j)))
+    record = {"worlds": POSTERIOR, "fit": str(path), "fit_sha256": fit_fingerprint(path),
+              "posterior_draws": int(n_chains * n_draws)}
+    return sims, labels, record

@@ -1,0 +1,182 @@
+"""Posterior SBC (``burden.validate.posterior_sbc``): the replicated model's density, its
+replicates' independence, what a run refuses, and a small run from a saved fit (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from burden.errors import SBCResumeError, SBCWorldsError
+from tests.conftest import summed_logp
+
+
+def _observed_terms(model, point, values: dict[str, np.ndarray] | None = None) -> float:
+    """Sum of ``model``'s observed variables' log densities at ``point``, at their own data
+    or at ``values``."""
+    import pytensor.tensor as pt
+
+    copy = model.copy()
+    for rv in copy.observed_RVs:
+        if values is not None:
+            copy.rvs_to_values[rv] = pt.as_tensor(values[rv.name])
+    terms = copy.compile_logp(vars=copy.observed_RVs, sum=False)
+    return float(sum(np.sum(t) for t in terms(point)))
+
+
+def test_replicates_add_each_observed_term_once_at_their_own_data(interpreted_graphs):
+    """The production model (a Student-t likelihood and a ``pm.Censored`` one): the
+    replicated model has the same free variables and, for every observed variable, a
+    replicate whose log density is the original's at the replicate's data."""
+    from burden.validate import sbc
+    from burden.validate.posterior_sbc import replicate_name, with_replicated_observations
+
+    model = sbc.production_spec().build()
+    replicated = with_replicated_observations(model)
+    names = [rv.name for rv in model.observed_RVs]
+    assert {rv.name for rv in replicated.free_RVs} == {rv.name for rv in model.free_RVs}
+    assert sorted(rv.name for rv in replicated.observed_RVs) == sorted(
+        names + [replicate_name(n) for n in names])
+    assert {rv.name for rv in model.observed_RVs} == set(names)  # the model is left alone
+    rng = np.random.default_rng(1)
+    point = {k: v + rng.normal(scale=0.2, size=np.shape(v))
+             for k, v in model.initial_point().items()}
+    base, same = summed_logp(model)(point), summed_logp(replicated)(point)
+    # replicates at the real data: every observed term counted twice
+    assert same - base == pytest.approx(_observed_terms(model, point), rel=1e-10)
+    # replicates swapped to other data: their terms are the originals' at those data
+    other = {}
+    for rv in model.observed_RVs:
+        value = np.asarray(model.rvs_to_values[rv].data, dtype=float)
+        other[rv.name] = value + rng.normal(scale=0.1, size=value.shape)
+        data = replicated.rvs_to_values[replicated[replicate_name(rv.name)]]
+        assert data.name == sbc.DATA_PREFIX + replicate_name(rv.name)
+        data.set_value(other[rv.name].astype(value.dtype))
+    moved = summed_logp(replicated)(point)
+    assert moved - base == pytest.approx(_observed_terms(model, point, other), rel=1e-10)
+    assert moved != pytest.approx(same, rel=1e-6)
+
+
+def test_replicates_are_independent_draws_of_the_same_distribution(interpreted_graphs):
+    """A replicate is drawn with its own random generator, the wrapped distribution of a
+    censored variable included: its prior predictive draws differ from the original's and
+    agree with them in distribution."""
+    import pymc as pm
+
+    from burden.validate.posterior_sbc import replicate_name, with_replicated_observations
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu, 0.5, observed=np.zeros(3))
+        pm.Censored("c", pm.Normal.dist(mu, 1.0), lower=-0.5, upper=None,
+                    observed=np.zeros(2))
+    replicated = with_replicated_observations(model)
+    with replicated:
+        pred = pm.sample_prior_predictive(4000, random_seed=2)["prior_predictive"]
+    for name in ("y", "c"):
+        a = pred[name].values.ravel()
+        b = pred[replicate_name(name)].values.ravel()
+        assert not np.allclose(a, b)
+        assert abs(a.mean() - b.mean()) < 0.08  # Monte Carlo se of a difference ~0.03
+        assert abs(a.std() - b.std()) < 0.08
+    # the censored replicate is censored as its original: nothing below the bound
+    assert pred[replicate_name("c")].values.min() == pytest.approx(-0.5)
+
+
+def test_a_model_without_observations_or_with_a_taken_name_is_refused(interpreted_graphs):
+    import pymc as pm
+
+    from burden.validate.posterior_sbc import with_replicated_observations
+
+    with pm.Model() as empty:
+        pm.Normal("mu")
+    with pytest.raises(ValueError, match="no observed variable"):
+        with_replicated_observations(empty)
+    with pm.Model() as clash:
+        mu = pm.Normal("mu")
+        pm.Normal("y__replicate", mu, 1.0)
+        pm.Normal("y", mu, 1.0, observed=np.zeros(2))
+    with pytest.raises(ValueError, match="already has a variable named 'y__replicate'"):
+        with_replicated_observations(clash)
+
+
+def test_a_posterior_run_refuses_what_does_not_apply(tmp_path):
+    """No saved fit: named with the command that makes one; a model config (the worlds
+    are the saved fit's); a saved fit without posterior worlds."""
+    from burden.validate import sbc
+
+    spec = sbc.production_spec()
+    with pytest.raises(SBCWorldsError, match="no file .*burden fit production"):
+        sbc.run("production", 2, worlds="posterior", fit=tmp_path / "none.nc", spec=spec)
+    with pytest.raises(SBCWorldsError, match="--model-config does not apply"):
+        sbc.run("production", 2, worlds="posterior", fit=tmp_path / "none.nc", spec=spec,
+                model_config={"yield_centring": "partial"})
+    with pytest.raises(SBCWorldsError, match="posterior worlds only"):
+        sbc.run("production", 2, fit=tmp_path / "none.nc", spec=spec)
+    with pytest.raises(SBCWorldsError, match="saved fit"):
+        sbc.simulate_worlds(spec, 2, 1, worlds="posterior")
+
+
+def test_the_command_line_refuses_a_design_option_with_posterior_worlds(capsys):
+    from burden import cli
+
+    code = cli.main(["validate", "sbc", "--model", "deaths", "--sims", "2", "--worlds",
+                     "posterior", "--countries-per-region", "3"])
+    assert code == 2
+    assert "--countries-per-region does not apply" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.validation
+def test_a_posterior_run_from_a_saved_fit_ranks_its_draws(tmp_path):
+    """A small production fit, saved; posterior SBC of 3 simulations on 1 worker: true
+    values are draws of the saved fit, each simulation keeps the real data and adds new
+    data, the ranks are recorded, and resuming refuses another saved fit's worlds."""
+    import warnings
+
+    from burden.models.production import OpiumProduction
+    from burden.validate import posterior_sbc, sbc
+
+    spec = sbc.production_spec()
+    small = {"draws": 150, "tune": 150, "chains": 2, "random_seed": 3}
+    est = OpiumProduction(spec.model_config, small)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(spec.tables, progressbar=False)
+    path = est.save(tmp_path / "production.nc")
+    out = tmp_path / "sbc"
+    ranks, sims, manifest = sbc.run("production", 3, worlds="posterior", fit=path,
+                                    spec=spec, workers=1, out=out, seed=5)
+    assert manifest["worlds"]["worlds"] == "posterior"
+    assert manifest["worlds"]["fit_sha256"] == posterior_sbc.fit_fingerprint(path)
+    assert manifest["worlds"]["posterior_draws"] == 300
+    assert manifest["sampler"]["draws"] == 150  # the saved fit's sampler
+    assert "posterior SBC" in manifest["reduction"]
+    assert (sims["status"] == "ok").all() and len(sims) == 3
+    assert ranks["rank"].notna().all()
+    # the true values are draws of the saved fit
+    post = OpiumProduction.load(path).posterior
+    truths = ranks[ranks["variable"] == "rw_sigma"].pivot(index="sim", columns="index",
+                                                          values="true")
+    draws = post["rw_sigma"].stack(sample=("chain", "draw")).transpose("sample", ...)
+    for _, row in truths.iterrows():
+        assert np.isclose(draws.sel(source=row.index.tolist()).values,
+                          row.to_numpy(float)).all(axis=1).any()
+    # each simulation: the real data kept, new data beside them
+    again, _, _ = posterior_sbc.posterior_worlds(
+        posterior_sbc.posterior_spec(spec, OpiumProduction.load(path), path),
+        OpiumProduction.load(path), path, 3, 5)
+    real = again[0].data["obs_log_value"]
+    for sim in again:
+        np.testing.assert_array_equal(sim.data["obs_log_value"], real)
+        assert not np.allclose(sim.data["obs_log_value__replicate"], real)
+    assert json.loads((out / "manifest.json").read_text())["worlds"]["fit"] == str(path)
+    # resuming from another saved fit is refused
+    pspec = posterior_sbc.posterior_spec(spec, OpiumProduction.load(path), path)
+    sims4, labels4, record = posterior_sbc.posterior_worlds(
+        pspec, OpiumProduction.load(path), path, 4, 5)
+    reused, _ = sbc.resume_from(out, pspec, sims4, labels4, 5, record)
+    assert sorted(reused) == [0, 1, 2]
+    with pytest.raises(SBCResumeError, match="fit_sha256"):
+        sbc.resume_from(out, pspec, sims4, labels4, 5, {**record, "fit_sha256": "other"})
