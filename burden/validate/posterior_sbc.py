@@ -56,22 +56,9 @@ def with_replicated_observations(model):
     density gains the replicates' terms; nothing else changes (free variables, their
     transforms, Deterministics, X itself and any data X's values feed)."""
     import pytensor
-    from pymc.model.fgraph import (
-        ModelObservedRV,
-        fgraph_from_model,
-        model_from_fgraph,
-        model_observed_rv,
-    )
+    from pymc.model.fgraph import ModelObservedRV, model_from_fgraph, model_observed_rv
 
-    initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
-                if value is not None}
-    for rv in model.rvs_to_initial_values:
-        model.rvs_to_initial_values[rv] = None
-    try:
-        fgraph, _ = fgraph_from_model(model)
-    finally:
-        for name, value in initvals.items():
-            model.rvs_to_initial_values[model[name]] = value
+    fgraph, initvals = sbc.model_fgraph(model)
     observed = [n for n in fgraph.toposort() if isinstance(n.op, ModelObservedRV)]
     if not observed:
         raise ValueError("with_replicated_observations: the model has no observed variable")

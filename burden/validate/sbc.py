@@ -381,21 +381,11 @@ def with_shared_observations(model):
     without recompiling. The log density is otherwise the same graph; initial values are
     kept."""
     import pytensor
-    from pymc.model.fgraph import (
-        ModelObservedRV,
-        fgraph_from_model,
-        model_from_fgraph,
-        model_observed_rv,
-    )
+    from pymc.model.fgraph import ModelObservedRV, model_from_fgraph, model_observed_rv
     from pymc.pytensorf import toposort_replace
     from pytensor.compile import SharedVariable
 
-    # fgraph_from_model refuses initial values: set aside, restored on the copy
-    initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
-                if value is not None}
-    for rv in model.rvs_to_initial_values:
-        model.rvs_to_initial_values[rv] = None
-    fgraph, _ = fgraph_from_model(model)
+    fgraph, initvals = model_fgraph(model)
     replacements = {}
     for node in list(fgraph.apply_nodes):
         if isinstance(node.op, ModelObservedRV):
@@ -416,8 +406,25 @@ def with_shared_observations(model):
     shared_model = model_from_fgraph(fgraph, mutate_fgraph=True)
     for name, value in initvals.items():
         shared_model.set_initval(shared_model[name], value)
-        model.rvs_to_initial_values[model[name]] = value
     return shared_model
+
+
+def model_fgraph(model) -> tuple[Any, dict[str, Any]]:
+    """(``model`` as PyMC's FunctionGraph, its initial values by variable name).
+    ``fgraph_from_model`` refuses a model with initial values: they are set aside while it
+    runs and restored on ``model``; set them on the model built from the graph."""
+    from pymc.model.fgraph import fgraph_from_model
+
+    initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
+                if value is not None}
+    for rv in model.rvs_to_initial_values:
+        model.rvs_to_initial_values[rv] = None
+    try:
+        fgraph, _ = fgraph_from_model(model)
+    finally:
+        for name, value in initvals.items():
+            model.rvs_to_initial_values[model[name]] = value
+    return fgraph, initvals
 
 
 def observed_data_names(model) -> dict[str, str]:
