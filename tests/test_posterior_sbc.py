@@ -3,6 +3,7 @@ replicates' independence, what a run refuses, and a small run from a saved fit (
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -84,6 +85,64 @@ def test_replicates_are_independent_draws_of_the_same_distribution(interpreted_g
     assert pred[replicate_name("c")].values.min() == pytest.approx(-0.5)
 
 
+def test_a_replicate_drawn_from_another_observed_variable_reads_its_replicate(
+        interpreted_graphs):
+    """An observed variable whose distribution reads another observed variable (the
+    certified model splits each drug's count from the any-opioid count): its replicate
+    reads the other's replicate, so the pair is replicated together, as the predictive
+    draws that make the replicate data draw it."""
+    import pymc as pm
+    from scipy import stats
+
+    from burden.validate.posterior_sbc import replicate_name, with_replicated_observations
+
+    with pm.Model() as model:
+        lam = pm.Exponential("lam", 0.05)
+        p = pm.Beta("p", 2.0, 2.0)
+        n = pm.Poisson("n", lam, observed=np.array([20, 25]))
+        pm.Binomial("k", n=n, p=p, observed=np.array([10, 12]))
+    replicated = with_replicated_observations(model)
+    point = {"lam_log__": np.log(20.0), "p_logodds__": 0.0}
+    k_term = replicated.compile_logp(vars=[replicated[replicate_name("k")]], sum=False)
+
+    def swap(name, value):
+        replicated.rvs_to_values[replicated[replicate_name(name)]].set_value(
+            np.array(value))
+
+    swap("n", [30, 16])
+    swap("k", [10, 12])
+    np.testing.assert_allclose(k_term(point)[0], stats.binom.logpmf([10, 12], [30, 16], 0.5))
+    swap("n", [5, 6])  # fewer than k': impossible for the replicate pair
+    assert np.isneginf(k_term(point)[0]).all()
+    # the original still reads the real n
+    k_real = replicated.compile_logp(vars=[replicated["k"]], sum=False)(point)[0]
+    np.testing.assert_allclose(k_real, stats.binom.logpmf([10, 12], [20, 25], 0.5))
+
+
+def test_posterior_worlds_refuse_more_simulations_than_the_fit_has_draws(tmp_path):
+    import pymc as pm
+    import xarray as xr
+
+    from burden.validate import posterior_sbc, sbc
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("y", mu, 1.0, observed=np.zeros(2))
+
+    class Fit:
+        def __init__(self):
+            self.data = {}
+            self.posterior = xr.Dataset({"mu": (("chain", "draw"), np.zeros((1, 3)))})
+
+        def build_model(self, data):
+            return model
+
+    spec = sbc.SBCSpec(model="toy", module="x", cls="X", model_config={}, tables={},
+                       sampler={}, reduction="toy")
+    with pytest.raises(SBCWorldsError, match="has 3 draws, fewer than the 4 simulations"):
+        posterior_sbc.posterior_worlds(spec, Fit(), tmp_path / "fit.nc", 4, 1)
+
+
 def test_a_model_without_observations_or_with_a_taken_name_is_refused(interpreted_graphs):
     import pymc as pm
 
@@ -107,7 +166,8 @@ def test_a_posterior_run_refuses_what_does_not_apply(tmp_path):
     from burden.validate import sbc
 
     spec = sbc.production_spec()
-    with pytest.raises(SBCWorldsError, match="no file .*burden fit production"):
+    with pytest.raises(SBCWorldsError, match="need the real fit of production: no file .*"
+                                             "burden fit production"):
         sbc.run("production", 2, worlds="posterior", fit=tmp_path / "none.nc", spec=spec)
     with pytest.raises(SBCWorldsError, match="--model-config does not apply"):
         sbc.run("production", 2, worlds="posterior", fit=tmp_path / "none.nc", spec=spec,
@@ -172,6 +232,13 @@ def test_a_posterior_run_from_a_saved_fit_ranks_its_draws(tmp_path):
         np.testing.assert_array_equal(sim.data["obs_log_value"], real)
         assert not np.allclose(sim.data["obs_log_value__replicate"], real)
     assert json.loads((out / "manifest.json").read_text())["worlds"]["fit"] == str(path)
+    # a saved fit of another model is refused, naming the file and the class expected
+    from burden.models.markets import MarketShares
+
+    markets = dataclasses.replace(spec, module=MarketShares.__module__,
+                                  cls=MarketShares.__name__)
+    with pytest.raises(SBCWorldsError, match="is not a saved MarketShares fit"):
+        posterior_sbc.load_fit(markets, path)
     # resuming from another saved fit is refused
     pspec = posterior_sbc.posterior_spec(spec, OpiumProduction.load(path), path)
     sims4, labels4, record = posterior_sbc.posterior_worlds(

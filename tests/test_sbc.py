@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -782,6 +783,11 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
     assert "Posterior worlds" in posterior_part and "Worlds like ours" not in posterior_part
     assert "60 draws of the saved real fit models/deaths.nc (sha256 abc123)" in posterior_part
     assert (out / "figures" / "sbc_deaths-posterior.png").exists()
+    # a posterior run is shown when the model has no prior run, too
+    only = tmp_path / "only"
+    shutil.copytree(models / "sbc" / "deaths-posterior", only / "sbc" / "deaths-posterior")
+    listed = {r.model: r for r in read_sbc_runs(only)}
+    assert listed["deaths"].ranks is None and listed["deaths-posterior"].ranks is not None
     # a checkpoint of a longer run says so; a finished run does not
     assert "A checkpoint: the first 60 of the 200 simulations" in posterior_part
     assert "A checkpoint" not in deaths
@@ -1117,6 +1123,15 @@ def test_a_long_run_writes_checkpoints_and_a_stopped_run_resumes_from_the_last(
     assert [m["simulations"] for m in written] == [30]  # no checkpoint of old fits only
     assert "checkpoint" not in manifest and len(table) == 30
     assert "checkpoint" not in sbc_stats.read_sbc(tmp_path)[3]
+    # a new run (not resumed) into the finished run's folder writes no checkpoint over
+    # it: stopped, it leaves the finished tables as they were
+    monkeypatch.setattr(sbc, "run_one", stop_at_26)
+    written.clear()
+    with pytest.raises(KeyboardInterrupt):
+        sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake",
+                            out=tmp_path)
+    assert written == []
+    assert sbc_stats.read_sbc(tmp_path)[3]["simulations"] == 30
 
 
 def test_worlds_like_ours_reject_the_undrawable_worlds(stand_in, monkeypatch):

@@ -40,9 +40,9 @@ def read_sbc_runs(models_dir: Path) -> list[SBCResult]:
         if not (folder / "ranks.csv").exists():
             out.append(SBCResult(model, reason=f"no run in {folder} (run `burden validate "
                                                f"sbc --model {model} --simulations 200`)"))
-            continue
-        ranks, sims, unif, manifest = read_sbc(folder)
-        out.append(SBCResult(model, ranks, sims, unif, manifest))
+        else:
+            ranks, sims, unif, manifest = read_sbc(folder)
+            out.append(SBCResult(model, ranks, sims, unif, manifest))
         # a posterior SBC run (``--worlds posterior``), shown beside it when there is one
         folder = Path(models_dir) / "sbc" / f"{model}{POSTERIOR_SUFFIX}"
         if (folder / "ranks.csv").exists():

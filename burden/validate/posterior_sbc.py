@@ -63,17 +63,23 @@ def with_replicated_observations(model):
     if not observed:
         raise ValueError("with_replicated_observations: the model has no observed variable")
     taken = {v.name for v in fgraph.variables if v.name}
+    # one memo, in the graph's order: an observed variable whose distribution reads
+    # another observed variable (the certified model's drug counts are split from the
+    # any-opioid count) reads, in its replicate, the other's replicate
+    memo: dict = {}
     for node in observed:
         rv, data = node.inputs[:2]
         name = replicate_name(node.op.name)
         if name in taken:
             raise ValueError(f"with_replicated_observations: the model already has a "
                              f"variable named {name!r}")
-        twin = _independent_copy(rv, fgraph, {})
+        twin = _independent_copy(rv, fgraph, memo)
         value = data.data if hasattr(data, "data") else data.eval()
         shared = pytensor.shared(np.array(value), name=sbc.DATA_PREFIX + name)
         fgraph.add_input(shared)
-        fgraph.add_output(model_observed_rv(twin, shared, name, *node.op.dims))
+        replicate = model_observed_rv(twin, shared, name, *node.op.dims)
+        fgraph.add_output(replicate)
+        memo[node.outputs[0]] = replicate
     replicated = model_from_fgraph(fgraph, mutate_fgraph=True)
     for name, value in initvals.items():
         replicated.set_initval(replicated[name], value)
@@ -84,7 +90,8 @@ def _independent_copy(var, fgraph, memo: dict):
     """``var`` with every random node it is drawn from (its own, and those of the
     distributions it wraps, as ``pm.Censored`` wraps one) cloned with a new random
     generator: the same distribution, an independent draw. Model variables (free random
-    variables, Deterministics, data) and everything not drawn are shared, not cloned."""
+    variables, Deterministics, data) and everything not drawn are shared, not cloned; an
+    observed variable already in ``memo`` is read as its replicate there."""
     import pytensor
     from pymc.model.fgraph import ModelVar
     from pytensor.tensor.random.type import RandomGeneratorType
@@ -131,19 +138,29 @@ def load_fit(base: sbc.SBCSpec, path: Path):
     cls = getattr(importlib.import_module(base.module), base.cls)
     path = Path(path)
     if not path.exists():
-        raise SBCWorldsError(f"--worlds posterior needs the real fit of {base.model}: no "
+        raise SBCWorldsError(f"posterior worlds need the real fit of {base.model}: no "
                              f"file {path} (run `burden fit {base.model}` or pass --fit)")
-    return cls.load(path)
+    try:
+        est = cls.load(path)
+    except (ValueError, OSError) as exc:
+        raise SBCWorldsError(f"posterior worlds: {path} is not a saved {cls.__name__} fit "
+                             f"this package can read ({exc})") from exc
+    if "fit_data" not in est.idata:
+        raise SBCWorldsError(f"posterior worlds: {path} has no fit_data group (the data the "
+                             f"fit was made on, which the simulations keep): refit "
+                             f"{base.model} with `burden fit {base.model}`")
+    return est
 
 
 def posterior_spec(base: sbc.SBCSpec, est: Any, path: Path) -> sbc.SBCSpec:
     """``base`` (the model's SBC spec: what it ranks) on the real fit's own design and
-    sampler settings, with every observed variable replicated."""
+    sampler settings (``run``'s ``sampler`` may still override them), with every
+    observed variable replicated."""
     sampler = est.fit_sampler_config.to_dict()
     reduction = (
-        f"posterior SBC of the real fit {Path(path).name} (sha256 {fit_fingerprint(path)}, "
-        f"seed {sampler.get('random_seed')}): its design and data, and every observed "
-        "variable replicated, drawn at a posterior draw of that fit; none reduced")
+        f"posterior SBC of a saved real fit (sha256 {fit_fingerprint(path)}, seed "
+        f"{sampler.get('random_seed')}): its design and data, and every observed variable "
+        "replicated, drawn at a posterior draw of that fit; none reduced")
     return replace(base, tables=dict(est.data), model_config=est.model_config.to_dict(),
                    sampler=sampler, reduction=reduction, replicated=True)
 
