@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import summed_logp
 
 from burden.errors import SBCResumeError, SBCWorldsError
-from tests.conftest import summed_logp
 
 
 def _observed_terms(model, point, values: dict[str, np.ndarray] | None = None) -> float:
