@@ -782,6 +782,7 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
             "worlds (59 rejected)") in deaths
     assert "Posterior worlds" in posterior_part and "Worlds like ours" not in posterior_part
     assert "60 draws of the saved real fit models/deaths.nc (sha256 abc123)" in posterior_part
+    assert "whole prior. 60 of 60 fits converged" in " ".join(posterior_part.split())
     assert (out / "figures" / "sbc_deaths-posterior.png").exists()
     # a posterior run is shown when the model has no prior run, too
     only = tmp_path / "only"
