@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -285,6 +287,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from burden.errors import (
+        SBCInterrupted,
         SBCPriorDrawError,
         SBCPriorSamplerError,
         SBCResumeError,
@@ -306,6 +309,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print("burden validate: --worlds posterior: the design is the saved fit's; "
               "--countries-per-region does not apply", file=sys.stderr)
         return 2
+    # SIGTERM (a job scheduler's stop, `kill`) stops the run as Ctrl-C does: the first
+    # simulations already fitted are written, for --resume
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         spec = sbc.spec_for(args.model, **design) if design else None
         ranks, _, manifest = sbc.run(
@@ -322,6 +329,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except (SBCPriorDrawError, SBCPriorSamplerError) as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 2
+    except SBCInterrupted as exc:
+        print(f"burden validate: {exc}", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     unif = sbc_stats.uniformity(ranks)
     summary = sbc_stats.summarise_uniformity(unif)
     print(summary.to_string(index=False))
@@ -350,6 +363,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"note: with {manifest['simulations']} simulations the bands say little; "
               f"calibration needs hundreds (issue 11 asks for at least 200)")
     return 0 if bool(summary["pass"].all()) and manifest["failed"] == 0 else 3
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """A signal handler that stops the work as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 #: parameters named on the terminal when an SBC run leaves its bands (all are in the files)

@@ -55,6 +55,19 @@ class SBCResumeError(RuntimeError):
     the same ranks (the model's code changed). The message says which."""
 
 
+class SBCInterrupted(RuntimeError):
+    """``burden validate sbc`` was stopped (Ctrl-C, SIGTERM) before its last fit.
+    ``fitted``: the fits done; ``checkpoint``: how many first simulations the output
+    folder's tables now hold (``--resume`` goes on from them), or None when nothing was
+    written (no output folder, or a finished run's folder that a new run may not
+    overwrite); ``out``: that folder."""
+
+    def __init__(self, message: str, *, fitted: int, checkpoint: int | None,
+                 out: object = None) -> None:
+        super().__init__(message)
+        self.fitted, self.checkpoint, self.out = fitted, checkpoint, out
+
+
 class SBCWorldsError(ValueError):
     """``burden validate sbc --worlds``: an unknown choice, a model without a plausibility
     rule, or a rule that accepts too few of the prior worlds drawn."""

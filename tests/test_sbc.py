@@ -581,6 +581,41 @@ def test_the_command_line_reports_a_run_that_cannot_go_on_with_exit_code_2(error
     assert f"the {error} message" in err and "Traceback" not in err
 
 
+def test_sigterm_stops_the_command_as_ctrl_c_does_with_exit_code_130(monkeypatch, capsys):
+    """``kill`` (SIGTERM, as a job scheduler stops a job) reaches the run as an interrupt,
+    so that it writes its first fitted simulations (``run_simulations``); the command says
+    where, and exits 130 without a traceback. Its own SIGTERM handler is then put back."""
+    import os
+    import signal
+    import time as time_module
+
+    from burden import cli
+    from burden.errors import SBCInterrupted
+    from burden.validate import sbc
+
+    seen = []
+
+    def run(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time_module.sleep(5)  # the handler interrupts the wait
+        except KeyboardInterrupt:
+            seen.append("interrupted")
+            raise SBCInterrupted("stopped after 3 new fits of 200 simulations; the tables "
+                                 "of its first 13 simulations are in x", fitted=3,
+                                 checkpoint=13, out="x") from None
+        seen.append("not interrupted")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(sbc, "run", run)
+    started = time_module.perf_counter()
+    assert cli.main(["validate", "sbc", "--model", "production", "--sims", "200"]) == 130
+    assert seen == ["interrupted"] and time_module.perf_counter() - started < 4
+    err = capsys.readouterr().err
+    assert "first 13 simulations are in x" in err and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_the_command_line_names_failing_parameters_beside_constants(monkeypatch, capsys,
                                                                      tmp_path):
     """A run whose ranks hold a constant (no verdict, as the US any-opioid share of itself)
@@ -1075,11 +1110,12 @@ def test_a_long_run_writes_checkpoints_and_a_stopped_run_resumes_from_the_last(
         stand_in, monkeypatch, tmp_path):
     """Every ``CHECKPOINT_EVERY`` simulations whose fits are all done the run writes the
     tables of those first simulations, marked as a checkpoint of the full run; a run that
-    stops (here: an interrupt at simulation 26; the stand-in's undrawable worlds are
-    recorded without a fit) leaves its last checkpoint, which
+    is stopped (here: an interrupt at simulation 26; the stand-in's undrawable worlds are
+    recorded without a fit) writes the first simulations done so far, which
     ``--resume`` extends; the finished run's tables are not a checkpoint."""
     import distributed
 
+    from burden.errors import SBCInterrupted
     from burden.validate import sbc
 
     spec, _, _ = stand_in
@@ -1103,36 +1139,87 @@ def test_a_long_run_writes_checkpoints_and_a_stopped_run_resumes_from_the_last(
 
     monkeypatch.setattr(sbc, "run_one", stop_at_26)
     sims, labels = sbc.simulate(spec, 30, STAND_IN_SEED)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SBCInterrupted, match="first 26 simulations") as stopped:
         sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake",
                             out=tmp_path)
-    assert [m["simulations"] for m in written] == [10, 20]
+    # every 10, then the 26 done when it was stopped
+    assert [m["simulations"] for m in written] == [10, 20, 26]
     assert all(m["checkpoint"] == {"of": 30} for m in written)
+    assert stopped.value.checkpoint == 26
+    assert stopped.value.fitted == 26 - sum(i < 26 for i in STAND_IN_UNDRAWABLE)
     ranks, table, _, manifest = sbc_stats.read_sbc(tmp_path)
-    assert manifest["simulations"] == 20 and sorted(table["sim"]) == list(range(20))
-    assert sorted(ranks["sim"].unique()) == list(range(20))
-    # resumed: the checkpoint's fits are reused, one checked, the other ten fitted
+    assert manifest["simulations"] == 26 and sorted(table["sim"]) == list(range(26))
+    assert sorted(ranks["sim"].unique()) == list(range(26))
+    # resumed: the checkpoint's fits are reused, one checked, the other four fitted
     monkeypatch.setattr(sbc, "run_one", _fake_fit)
     reused, earlier = sbc.resume_from(tmp_path, spec, sims, labels, STAND_IN_SEED)
-    assert sorted(reused) == list(range(20))
+    assert sorted(reused) == list(range(26))
     _SUBMITTED.clear()
     written.clear()
     _, table, manifest = sbc.run_simulations(
         spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake", out=tmp_path,
         reused=reused, earlier=earlier, checks=1)
-    assert _SUBMITTED == [0, *(i for i in range(20, 30) if i not in STAND_IN_UNDRAWABLE)]
+    assert _SUBMITTED == [0, *(i for i in range(26, 30) if i not in STAND_IN_UNDRAWABLE)]
     assert [m["simulations"] for m in written] == [30]  # no checkpoint of old fits only
     assert "checkpoint" not in manifest and len(table) == 30
     assert "checkpoint" not in sbc_stats.read_sbc(tmp_path)[3]
     # a new run (not resumed) into the finished run's folder writes no checkpoint over
-    # it: stopped, it leaves the finished tables as they were
+    # it: stopped, it leaves the finished tables as they were, and says so
     monkeypatch.setattr(sbc, "run_one", stop_at_26)
     written.clear()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SBCInterrupted, match="no tables written") as stopped:
         sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake",
                             out=tmp_path)
-    assert written == []
+    assert written == [] and stopped.value.checkpoint is None
     assert sbc_stats.read_sbc(tmp_path)[3]["simulations"] == 30
+
+
+def test_a_stopped_run_does_not_keep_a_fit_lost_with_its_worker(stand_in, monkeypatch,
+                                                                tmp_path):
+    """Stopping a run can kill a worker first: its task is then lost. The tables written
+    when the run stops end before that simulation, so that --resume fits it again rather
+    than keeping a failure the stop caused; an interrupt after the last fit ends the run as
+    usual, without a checkpoint."""
+    import distributed
+
+    from burden.errors import SBCInterrupted
+    from burden.validate import sbc
+
+    spec, _, _ = stand_in
+    monkeypatch.setattr(distributed, "Client", _FakeClient)
+    monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
+    sims, labels = sbc.simulate(spec, 12, STAND_IN_SEED)
+    drawable = [s.sim for s in sims if s.sim not in STAND_IN_UNDRAWABLE]
+    lost = drawable[4]
+
+    def fit_or_lose(spec, sim):
+        if sim.sim == lost:
+            raise OSError("worker died")
+        return _fake_fit(spec, sim)
+
+    def stop_after(n):
+        def completed(futures):
+            for k, future in enumerate(futures, start=1):
+                yield future
+                if k == n:  # Ctrl-C while waiting for the next
+                    raise KeyboardInterrupt
+        return completed
+
+    monkeypatch.setattr(sbc, "run_one", fit_or_lose)
+    monkeypatch.setattr(distributed, "as_completed", stop_after(8))
+    with pytest.raises(SBCInterrupted) as stopped:
+        sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake",
+                            out=tmp_path)
+    assert stopped.value.checkpoint == lost
+    _, table, _, manifest = sbc_stats.read_sbc(tmp_path)
+    assert manifest["simulations"] == lost and manifest["checkpoint"] == {"of": 12}
+    assert (table["status"] == "ok").sum() == sum(i < lost for i in drawable)
+    # stopped after the last fit: the run's own tables, no checkpoint, no error
+    monkeypatch.setattr(sbc, "run_one", _fake_fit)
+    monkeypatch.setattr(distributed, "as_completed", stop_after(len(drawable)))
+    _, table, manifest = sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED,
+                                             scheduler="fake", out=tmp_path / "all")
+    assert "checkpoint" not in manifest and len(table) == 12
 
 
 def test_worlds_like_ours_reject_the_undrawable_worlds(stand_in, monkeypatch):

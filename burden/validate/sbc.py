@@ -1037,6 +1037,18 @@ def _finished_run_in(folder: Path) -> bool:
     return "checkpoint" not in manifest
 
 
+def _done_prefix(sims: list[Simulation], results: dict[int, dict], *,
+                 lost_as_undone: bool = False) -> int:
+    """How many first simulations of ``sims`` have a result. ``lost_as_undone``: a task
+    lost with its worker (``task lost: ...``) counts as not done."""
+    for k, sim in enumerate(sims):
+        res = results.get(sim.sim)
+        if res is None or (lost_as_undone and str(res.get("error") or "").startswith(
+                "task lost")):
+            return k
+    return len(sims)
+
+
 def reproduces(earlier: dict, again: dict) -> str | None:
     """None when a re-made fit gives the earlier fit's status and ranks, else what differs."""
     if earlier["status"] != again["status"]:
@@ -1133,7 +1145,7 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     result raises ``SBCResumeError`` before the other fits finish."""
     from distributed import Client, LocalCluster, as_completed
 
-    from burden.errors import SBCResumeError
+    from burden.errors import SBCInterrupted, SBCResumeError
 
     reused = dict(reused or {})
     checked = [i for i, res in sorted(reused.items()) if res["status"] == "ok"][:checks]
@@ -1237,8 +1249,7 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
             else:
                 log.warning("SBC %s sim %d FAILED (%d/%d): %s", spec.model, i, done,
                             simulations, res["error"])
-            prefix = next((k for k, sim in enumerate(sims) if sim.sim not in results),
-                          simulations)
+            prefix = _done_prefix(sims, results)
             if checkpoints and prefix < simulations and (
                     prefix >= last_checkpoint + CHECKPOINT_EVERY):
                 sbc_stats.write_sbc(out, *tables_and_manifest(
@@ -1247,6 +1258,29 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
                 log.info("SBC %s: checkpoint of the first %d simulations written to %s "
                          "(a stopped run goes on from there with --resume)", spec.model,
                          prefix, out)
+    except KeyboardInterrupt:
+        # stopped (Ctrl-C, or SIGTERM through the command line): keep every first
+        # simulation already fitted, so that --resume loses none of them. A fit whose
+        # worker died as the run was stopped is not among them: it is fitted again
+        prefix = _done_prefix(sims, results, lost_as_undone=True)
+        if prefix < simulations:  # else every fit was done: the run ends as usual
+            written = None
+            if checkpoints and last_checkpoint < prefix:
+                sbc_stats.write_sbc(out, *tables_and_manifest(
+                    sims[:prefix], time.perf_counter() - fits_start))
+                written = prefix
+            elif checkpoints and last_checkpoint > 0:
+                written = last_checkpoint
+            fitted = sum(1 for i, res in results.items()
+                         if i not in reused and res.get("attempts", 0) > 0)
+            where = (f"the tables of its first {written} simulations are in {out}: "
+                     "`--resume` goes on from there" if written else
+                     "no tables written (no output folder, or a finished run's folder)")
+            log.warning("SBC %s stopped after %d new fits of %d simulations; %s",
+                        spec.model, fitted, simulations, where)
+            raise SBCInterrupted(f"stopped after {fitted} new fits of {simulations} "
+                                 f"simulations; {where}", fitted=fitted,
+                                 checkpoint=written, out=out) from None
     finally:
         if cluster is not None:
             _quiet_teardown(client)
