@@ -3,6 +3,10 @@ SBC runs (``burden.validate.sbc_stats.variable_lean``), one row per run and vari
 the runs pooled.
 
     python analysis/sbc_lean.py RUN_FOLDER [RUN_FOLDER ...] [--variables A,B,...]
+                                [--from-sim K]
+
+``--from-sim K`` keeps simulations K and after: the new draws of a run extended with
+``--resume`` (a lean found in its first K simulations is tested on the others).
 
 Per simulation the mean PIT over the variable's parameters, then the mean over the
 simulations with its standard error and z = (mean - 0.5) / se. A PIT below 0.5 is a
@@ -30,9 +34,16 @@ def main() -> None:
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--variables", default="",
                         help="comma-separated variables (default: all)")
+    parser.add_argument("--from-sim", type=int, default=0,
+                        help="keep simulations numbered K and above (default: all)")
     args = parser.parse_args()
     wanted = [v for v in args.variables.split(",") if v]
-    runs = {f.name: read_sbc(f, judge=False)[0] for f in args.folders}
+    runs = {}
+    for folder in args.folders:
+        ranks = read_sbc(folder, judge=False)[0]
+        runs[folder.name] = ranks[ranks["sim"] >= args.from_sim]
+        if runs[folder.name].empty:
+            parser.error(f"{folder}: no simulation numbered {args.from_sim} or above")
     tables = [variable_lean(r).assign(run=name) for name, r in runs.items()]
     if len(runs) > 1:
         # the same simulation number in two runs is two worlds: number them apart
