@@ -332,8 +332,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except SBCInterrupted as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # before the fits began (drawing the worlds, the cluster)
+        print("burden validate: stopped before any fit; nothing written", file=sys.stderr)
+        return 130
     finally:
-        if main_thread:
+        if main_thread and previous is not None:
             signal.signal(signal.SIGTERM, previous)
     unif = sbc_stats.uniformity(ranks)
     summary = sbc_stats.summarise_uniformity(unif)

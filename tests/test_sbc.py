@@ -587,12 +587,15 @@ def test_sigterm_stops_the_command_as_ctrl_c_does_with_exit_code_130(monkeypatch
     where, and exits 130 without a traceback. Its own SIGTERM handler is then put back."""
     import os
     import signal
+    import threading
     import time as time_module
 
     from burden import cli
     from burden.errors import SBCInterrupted
     from burden.validate import sbc
 
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
     seen = []
 
     def run(*args, **kwargs):
@@ -614,6 +617,15 @@ def test_sigterm_stops_the_command_as_ctrl_c_does_with_exit_code_130(monkeypatch
     err = capsys.readouterr().err
     assert "first 13 simulations are in x" in err and "Traceback" not in err
     assert signal.getsignal(signal.SIGTERM) is before
+    # stopped before any fit (drawing the worlds, starting the cluster): one line too
+
+    def stop_early(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sbc, "run", stop_early)
+    assert cli.main(["validate", "sbc", "--model", "production", "--sims", "200"]) == 130
+    err = capsys.readouterr().err
+    assert "stopped before any fit; nothing written" in err and "Traceback" not in err
 
 
 def test_the_command_line_names_failing_parameters_beside_constants(monkeypatch, capsys,
@@ -1174,12 +1186,14 @@ def test_a_long_run_writes_checkpoints_and_a_stopped_run_resumes_from_the_last(
     assert sbc_stats.read_sbc(tmp_path)[3]["simulations"] == 30
 
 
-def test_a_stopped_run_does_not_keep_a_fit_lost_with_its_worker(stand_in, monkeypatch,
-                                                                tmp_path):
-    """Stopping a run can kill a worker first: its task is then lost. The tables written
-    when the run stops end before that simulation, so that --resume fits it again rather
-    than keeping a failure the stop caused; an interrupt after the last fit ends the run as
-    usual, without a checkpoint."""
+def test_a_run_stopped_writes_its_failures_and_one_stopped_after_its_last_fit_ends(
+        stand_in, monkeypatch, tmp_path):
+    """A run stopped between fits writes every first simulation with a result, a task
+    lost with its worker among them (a failure, as in a run that ends); an interrupt after
+    the last fit ends the run as usual, with its own tables and no checkpoint. While the
+    tables are written, Ctrl-C and SIGTERM are held, then their handlers put back."""
+    import signal
+
     import distributed
 
     from burden.errors import SBCInterrupted
@@ -1191,6 +1205,12 @@ def test_a_stopped_run_does_not_keep_a_fit_lost_with_its_worker(stand_in, monkey
     sims, labels = sbc.simulate(spec, 12, STAND_IN_SEED)
     drawable = [s.sim for s in sims if s.sim not in STAND_IN_UNDRAWABLE]
     lost = drawable[4]
+    handlers_while_writing = []
+    real_write = sbc_stats.write_sbc
+
+    def write(*args):
+        handlers_while_writing.append(signal.getsignal(signal.SIGINT))
+        return real_write(*args)
 
     def fit_or_lose(spec, sim):
         if sim.sim == lost:
@@ -1205,22 +1225,55 @@ def test_a_stopped_run_does_not_keep_a_fit_lost_with_its_worker(stand_in, monkey
                     raise KeyboardInterrupt
         return completed
 
+    monkeypatch.setattr(sbc_stats, "write_sbc", write)
     monkeypatch.setattr(sbc, "run_one", fit_or_lose)
     monkeypatch.setattr(distributed, "as_completed", stop_after(8))
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(SBCInterrupted) as stopped:
         sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake",
                             out=tmp_path)
-    assert stopped.value.checkpoint == lost
+    done = drawable[8]  # the first simulation not done: 8 fits and the undrawable worlds
+    assert stopped.value.checkpoint == done and stopped.value.fitted == 8
     _, table, _, manifest = sbc_stats.read_sbc(tmp_path)
-    assert manifest["simulations"] == lost and manifest["checkpoint"] == {"of": 12}
-    assert (table["status"] == "ok").sum() == sum(i < lost for i in drawable)
+    assert manifest["simulations"] == done and manifest["checkpoint"] == {"of": 12}
+    assert table.set_index("sim").loc[lost, "error"].startswith("task lost")
+    assert handlers_while_writing == [signal.SIG_IGN]
+    assert signal.getsignal(signal.SIGINT) is before
+    assert not list(tmp_path.glob("*.part"))
     # stopped after the last fit: the run's own tables, no checkpoint, no error
     monkeypatch.setattr(sbc, "run_one", _fake_fit)
     monkeypatch.setattr(distributed, "as_completed", stop_after(len(drawable)))
     _, table, manifest = sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED,
                                              scheduler="fake", out=tmp_path / "all")
     assert "checkpoint" not in manifest and len(table) == 12
+    assert sbc_stats.read_sbc(tmp_path / "all")[3]["simulations"] == 12
 
+
+def test_tables_are_replaced_whole_when_writing_stops(monkeypatch, tmp_path):
+    """``write_sbc`` writes each file to a temporary name and renames it: stopped while
+    writing, every file is either the old one or the new one, whole, and the manifest
+    (written last) still describes tables that hold its simulations."""
+    from pathlib import Path
+
+    ranks = _normal_sbc(20, 2, seed=1)
+    ok = _sims_table().iloc[[0]]
+    sims = pd.concat([ok.assign(sim=i, seed=i) for i in range(20)], ignore_index=True)
+    first = {**_manifest(), "simulations": 10}
+    sbc_stats.write_sbc(tmp_path, ranks[ranks["sim"] < 10], sims[sims["sim"] < 10], first)
+    real_write_text = Path.write_text
+
+    def stop_at_manifest(self, text, *args, **kwargs):
+        if self.name == "manifest.json.part":
+            raise KeyboardInterrupt
+        return real_write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", stop_at_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        sbc_stats.write_sbc(tmp_path, ranks, sims, {**_manifest(), "simulations": 20})
+    monkeypatch.setattr(Path, "write_text", real_write_text)
+    got_ranks, got_sims, _, manifest = sbc_stats.read_sbc(tmp_path)
+    assert manifest["simulations"] == 10  # the old manifest, whole
+    assert len(got_sims) == 20 and got_ranks["sim"].nunique() == 20  # the new tables, whole
 
 def test_worlds_like_ours_reject_the_undrawable_worlds(stand_in, monkeypatch):
     """With ``--worlds like-ours`` an undrawable world is rejected (counts too large to

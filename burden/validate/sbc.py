@@ -59,9 +59,12 @@ fits keep their ranks and are counted in the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1037,16 +1040,26 @@ def _finished_run_in(folder: Path) -> bool:
     return "checkpoint" not in manifest
 
 
-def _done_prefix(sims: list[Simulation], results: dict[int, dict], *,
-                 lost_as_undone: bool = False) -> int:
-    """How many first simulations of ``sims`` have a result. ``lost_as_undone``: a task
-    lost with its worker (``task lost: ...``) counts as not done."""
-    for k, sim in enumerate(sims):
-        res = results.get(sim.sim)
-        if res is None or (lost_as_undone and str(res.get("error") or "").startswith(
-                "task lost")):
-            return k
-    return len(sims)
+def _done_prefix(sims: list[Simulation], results: dict[int, dict]) -> int:
+    """How many first simulations of ``sims`` have a result."""
+    return next((k for k, sim in enumerate(sims) if sim.sim not in results), len(sims))
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM ignored inside (in the main thread; elsewhere a no-op), and
+    their handlers put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
+                                                                 signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def reproduces(earlier: dict, again: dict) -> str | None:
@@ -1260,35 +1273,42 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
                          prefix, out)
     except KeyboardInterrupt:
         # stopped (Ctrl-C, or SIGTERM through the command line): keep every first
-        # simulation already fitted, so that --resume loses none of them. A fit whose
-        # worker died as the run was stopped is not among them: it is fitted again
-        prefix = _done_prefix(sims, results, lost_as_undone=True)
+        # simulation already done, so that --resume loses none of them
+        prefix = _done_prefix(sims, results)
         if prefix < simulations:  # else every fit was done: the run ends as usual
             written = None
             if checkpoints and last_checkpoint < prefix:
-                sbc_stats.write_sbc(out, *tables_and_manifest(
-                    sims[:prefix], time.perf_counter() - fits_start))
+                with _signals_held():  # a second Ctrl-C does not cut the tables short
+                    sbc_stats.write_sbc(out, *tables_and_manifest(
+                        sims[:prefix], time.perf_counter() - fits_start))
                 written = prefix
             elif checkpoints and last_checkpoint > 0:
                 written = last_checkpoint
             fitted = sum(1 for i, res in results.items()
                          if i not in reused and res.get("attempts", 0) > 0)
-            where = (f"the tables of its first {written} simulations are in {out}: "
-                     "`--resume` goes on from there" if written else
-                     "no tables written (no output folder, or a finished run's folder)")
+            if written:
+                where = (f"the tables of its first {written} simulations are in {out}: "
+                         "`--resume` goes on from there")
+            elif checkpoints:
+                where = "no first simulation was done yet: nothing written"
+            else:
+                where = ("no tables written (no output folder, or a finished run's folder, "
+                         "which a run without --resume does not overwrite)")
             log.warning("SBC %s stopped after %d new fits of %d simulations; %s",
                         spec.model, fitted, simulations, where)
             raise SBCInterrupted(f"stopped after {fitted} new fits of {simulations} "
                                  f"simulations; {where}", fitted=fitted,
                                  checkpoint=written, out=out) from None
     finally:
-        if cluster is not None:
-            _quiet_teardown(client)
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with _signals_held():  # a second Ctrl-C does not leave the cluster half closed
+            if cluster is not None:
+                _quiet_teardown(client)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     ranks_table, sims_table, manifest = tables_and_manifest(
         sims, time.perf_counter() - fits_start)
     if out is not None:
-        sbc_stats.write_sbc(out, ranks_table, sims_table, manifest)
+        with _signals_held():
+            sbc_stats.write_sbc(out, ranks_table, sims_table, manifest)
     return ranks_table, sims_table, manifest

@@ -341,18 +341,24 @@ def paths(folder: Path) -> dict[str, Path]:
 
 def write_sbc(folder: Path, ranks_table: pd.DataFrame, sims: pd.DataFrame,
               manifest: dict) -> dict[str, Path]:
-    """Validate and write ranks, simulations and the uniformity table, manifest last."""
+    """Validate and write ranks, simulations and the uniformity table, manifest last. Each
+    file is written whole to a temporary name and then renamed over the old one, so that
+    a run stopped while writing (a checkpoint's tables) leaves each file whole."""
     missing = [k for k in MANIFEST_KEYS if k not in manifest]
     if missing:
         raise ValueError(f"SBC manifest lacks {missing}")
     ranks_table = SBC_RANKS.validate(ranks_table, lazy=True)
     sims = SBC_SIMS.validate(sims, lazy=True)
+    unif = uniformity(ranks_table)
     out = paths(folder)
     out["ranks"].parent.mkdir(parents=True, exist_ok=True)
-    ranks_table.to_csv(out["ranks"], index=False)
-    sims.to_csv(out["sims"], index=False)
-    uniformity(ranks_table).to_csv(out["uniformity"], index=False)
-    out["manifest"].write_text(json.dumps(manifest, indent=1, default=str) + "\n")
+    texts = {"ranks": ranks_table.to_csv(index=False), "sims": sims.to_csv(index=False),
+             "uniformity": unif.to_csv(index=False),
+             "manifest": json.dumps(manifest, indent=1, default=str) + "\n"}
+    for key, text in texts.items():  # the manifest last
+        part = out[key].with_name(out[key].name + ".part")
+        part.write_text(text, encoding="utf-8")
+        part.replace(out[key])
     return out
 
 
