@@ -59,8 +59,8 @@ class SBCInterrupted(RuntimeError):
     """``burden validate sbc`` was stopped (Ctrl-C, SIGTERM) before its last fit.
     ``fitted``: the fits done; ``checkpoint``: how many first simulations the output
     folder's tables now hold (``--resume`` goes on from them), or None when nothing was
-    written (no output folder, or a finished run's folder that a new run may not
-    overwrite); ``out``: that folder."""
+    written (no output folder, a finished run's folder that a new run may not overwrite,
+    or no first simulation done yet); ``out``: that folder."""
 
     def __init__(self, message: str, *, fitted: int, checkpoint: int | None,
                  out: object = None) -> None:
