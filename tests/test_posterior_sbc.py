@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import summed_logp
 
 from burden.errors import SBCResumeError, SBCWorldsError
@@ -209,7 +210,9 @@ def test_a_posterior_run_from_a_saved_fit_ranks_its_draws(tmp_path):
     ranks, sims, manifest = sbc.run("production", 3, worlds="posterior", fit=path,
                                     spec=spec, workers=1, out=out, seed=5)
     assert manifest["worlds"]["worlds"] == "posterior"
-    assert manifest["worlds"]["fit_sha256"] == posterior_sbc.fit_fingerprint(path)
+    assert manifest["worlds"]["fit_sha256"] == posterior_sbc.file_sha256(path)
+    assert manifest["worlds"]["fit_fingerprint"] == posterior_sbc.fit_fingerprint(
+        OpiumProduction.load(path))
     assert manifest["worlds"]["posterior_draws"] == 300
     assert manifest["sampler"]["draws"] == 150  # the saved fit's sampler
     assert "posterior SBC" in manifest["reduction"]
@@ -245,5 +248,22 @@ def test_a_posterior_run_from_a_saved_fit_ranks_its_draws(tmp_path):
         pspec, OpiumProduction.load(path), path, 4, 5)
     reused, _ = sbc.resume_from(out, pspec, sims4, labels4, 5, record)
     assert sorted(reused) == [0, 1, 2]
-    with pytest.raises(SBCResumeError, match="fit_sha256"):
-        sbc.resume_from(out, pspec, sims4, labels4, 5, {**record, "fit_sha256": "other"})
+    with pytest.raises(SBCResumeError, match="fit_fingerprint"):
+        sbc.resume_from(out, pspec, sims4, labels4, 5, {**record, "fit_fingerprint": "other"})
+    # the same fit in another file (another date in it: a refit in a fresh clone) resumes
+    est.idata.attrs["saved_by"] = "another session"
+    copy = est.save(tmp_path / "production_again.nc")
+    assert posterior_sbc.file_sha256(copy) != posterior_sbc.file_sha256(path)
+    again = OpiumProduction.load(copy)
+    assert posterior_sbc.fit_fingerprint(again) == manifest["worlds"]["fit_fingerprint"]
+    cspec = posterior_sbc.posterior_spec(spec, again, copy)
+    csims, clabels, crecord = posterior_sbc.posterior_worlds(cspec, again, copy, 4, 5)
+    reused, _ = sbc.resume_from(out, cspec, csims, clabels, 5, crecord)
+    assert sorted(reused) == [0, 1, 2]
+    # one draw one bit apart is another posterior: another fingerprint
+    post = again.idata["posterior"].to_dataset()
+    bumped = post["rw_sigma"].values.copy()
+    bumped[0, 0, 0] = np.nextafter(bumped[0, 0, 0], 1.0)
+    again.idata["posterior"] = xr.DataTree(dataset=post.assign(
+        rw_sigma=(post["rw_sigma"].dims, bumped)))
+    assert posterior_sbc.fit_fingerprint(again) != manifest["worlds"]["fit_fingerprint"]

@@ -119,13 +119,39 @@ def _independent_copy(var, fgraph, memo: dict):
     return out
 
 
-def fit_fingerprint(path: Path) -> str:
-    """sha256 of the saved fit's file (first 16 hex digits): which posterior the true
-    values came from."""
+def file_sha256(path: Path) -> str:
+    """sha256 of the saved fit's file (first 16 hex digits), for the record: which file
+    the run read."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(2**20), b""):
             h.update(block)
+    return h.hexdigest()[:16]
+
+
+def fit_fingerprint(est: Any) -> str:
+    """sha256 (first 16 hex digits) of what a posterior SBC run's worlds are drawn from:
+    the saved fit's draws of its free variables, the data it was fitted to and its model
+    configuration. Not the file's bytes: a saved fit also holds the date, the machine and
+    the fit's timings, so the same fit made again (the same code, data and seed give
+    identical draws in a fresh clone: tests/test_reproducibility.py) is another file with
+    the same fingerprint, and a run started on the one goes on with ``--resume`` on the
+    other. Draws that differ in any bit give another fingerprint."""
+    import json
+
+    import pandas as pd
+
+    h = hashlib.sha256()
+    post = est.posterior
+    for name in sorted(rv.name for rv in est.built_model().free_RVs):
+        values = np.ascontiguousarray(post[name].values)
+        h.update(f"{name}|{values.dtype}|{values.shape}|".encode())
+        h.update(values.tobytes())
+    for name in sorted(est.data):
+        table = est.data[name]
+        h.update(f"{name}|{list(table.columns)}|".encode())
+        h.update(pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes())
+    h.update(json.dumps(est.model_config.to_dict(), sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
 
@@ -158,7 +184,7 @@ def posterior_spec(base: sbc.SBCSpec, est: Any, path: Path) -> sbc.SBCSpec:
     observed variable replicated."""
     sampler = est.fit_sampler_config.to_dict()
     reduction = (
-        f"posterior SBC of a saved real fit (sha256 {fit_fingerprint(path)}, seed "
+        f"posterior SBC of a saved real fit (fingerprint {fit_fingerprint(est)}, seed "
         f"{sampler.get('random_seed')}): its design and data, and every observed variable "
         "replicated, drawn at a posterior draw of that fit; none reduced")
     return replace(base, tables=dict(est.data), model_config=est.model_config.to_dict(),
@@ -206,6 +232,7 @@ def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, 
                      for name in real})
         truth = {name: values[0, i] for name, (values, _) in qty.items()}
         sims.append(sbc.Simulation(i, int(fit_seeds[i]), data, truth, world=int(j)))
-    record = {"worlds": POSTERIOR, "fit": str(path), "fit_sha256": fit_fingerprint(path),
+    record = {"worlds": POSTERIOR, "fit": str(path), "fit_sha256": file_sha256(path),
+              "fit_fingerprint": fit_fingerprint(est),
               "posterior_draws": int(n_chains * n_draws)}
     return sims, labels, record

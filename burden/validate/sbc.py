@@ -954,10 +954,12 @@ def _manifest_sampler(spec: SBCSpec) -> dict:
 
 def _world_rule(record: dict | None) -> dict:
     """The part of a manifest's ``worlds`` record that must match to resume: which worlds,
-    and the rule's bands (older manifests have none: every world)."""
+    the rule's bands (older manifests have none: every world) and, for posterior worlds,
+    the saved fit's draws, data and settings (``posterior_sbc.fit_fingerprint``; not its
+    file's bytes, which a refit with identical draws changes)."""
     record = record or {"worlds": "all"}
     return {"worlds": record.get("worlds"), "bands": record.get("bands"),
-            "fit_sha256": record.get("fit_sha256")}
+            "fit_fingerprint": record.get("fit_fingerprint")}
 
 
 def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
