@@ -9,7 +9,9 @@
     burden backtest [deaths|certified|rounds]   models/<fit>_backtest.csv, deaths_rounds.csv
     burden validate sbc --model M --simulations N [--resume]   models/sbc/<M>/
                                          (simulation-based calibration on Dask: ranks,
-                                         fits, pass/fail; --resume extends a run)
+                                         fits, pass/fail; --resume extends a run,
+                                         --resume-from PACK goes on from a pack)
+    burden validate sbc-pack FOLDER FILE  a run's fits in one small file (another machine)
     burden benchmark MODEL ...           timing table (benchmark, not a test)
     burden storage-benchmark --old D --new D   saved-fit sizes, load times, same tables
     burden priors MODEL                  the priors of a model, as a Markdown table
@@ -285,6 +287,27 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sbc_pack(args: argparse.Namespace) -> int:
+    from burden.validate import sbc_pack, sbc_stats
+
+    try:
+        dest = sbc_pack.write_pack(args.folder, args.file)
+    except (FileNotFoundError, ValueError) as exc:  # no run there, or not one run's tables
+        print(f"burden validate sbc-pack: {exc}", file=sys.stderr)
+        return 2
+    manifest = sbc_pack.read_pack(dest)["manifest"]
+    tables = sum(p.stat().st_size for p in sbc_stats.paths(args.folder).values()
+                 if p.exists())
+    of = manifest.get("checkpoint", {}).get("of")
+    print(f"{dest}: {manifest['simulations']} simulations"
+          + (f" (a checkpoint of {of})" if of else "")
+          + f" of the {manifest['model']} run of {manifest['run_utc']}, "
+          f"{dest.stat().st_size / 1e6:.2f} MB (its tables: {tables / 1e6:.1f} MB); "
+          "go on from it with `burden validate sbc <the same options> --resume-from "
+          f"{dest} --out <new folder>`")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from burden.errors import (
         SBCInterrupted,
@@ -319,7 +342,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
             workers=args.workers, out=out, sampler=sampler, resume=args.resume,
             model_config=model_config, spec=spec, worlds=args.worlds, fit=args.fit,
-            command="burden " + " ".join(sys.argv[1:]))
+            resume_from_pack=args.resume_from, command="burden " + " ".join(sys.argv[1:]))
     except SBCResumeError as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 2
@@ -548,7 +571,16 @@ def parser() -> argparse.ArgumentParser:
                      "output folder (same model, seed and settings, e.g. 100 -> 200 "
                      "simulations): its fits are reused, two of them fitted again to check "
                      "they give the same ranks")
-    v.set_defaults(func=_cmd_validate)
+    sbc.add_argument("--resume-from", type=Path, default=None, metavar="PACK",
+                     help="as --resume, from a run packed by `burden validate sbc-pack` "
+                     "(made on another machine), into a new --out folder")
+    sbc.set_defaults(func=_cmd_validate)
+    pack = vsub.add_parser("sbc-pack", help="write an SBC run's fits (a finished run or a "
+                           "checkpoint) to one small file, for --resume-from on another "
+                           "machine")
+    pack.add_argument("folder", type=Path, help="the run's output folder")
+    pack.add_argument("file", type=Path, help="the pack to write (.npz)")
+    pack.set_defaults(func=_cmd_sbc_pack)
 
     bm = sub.add_parser("benchmark", help="time the real-data fits, each sampler in its own "
                         "process (prints a Markdown table)")

@@ -186,6 +186,43 @@ def _no_sampler_in_fast_tests(request, monkeypatch):
     monkeypatch.setattr(pm, "sample", refuse)
 
 
+class _FakeFuture:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def result(self):
+        return self.fn(*self.args)
+
+    def cancel(self):
+        pass
+
+
+#: the simulations submitted to ``FakeDaskClient``, in order
+SUBMITTED: list[int] = []
+
+
+class FakeDaskClient:
+    """``distributed.Client`` running each task in this process when its result is asked
+    for (SBC runs without a cluster: monkeypatch ``distributed.Client`` with it, and
+    ``distributed.as_completed`` with ``list``)."""
+
+    def __init__(self, address):
+        pass
+
+    def scheduler_info(self):
+        return {"workers": {"fake": {}}}
+
+    def scatter(self, value, broadcast=False):
+        return value
+
+    def submit(self, fn, *args, pure=True, key=None):
+        SUBMITTED.append(args[1].sim)
+        return _FakeFuture(fn, args)
+
+    def close(self):
+        pass
+
+
 def pytest_terminal_summary(terminalreporter):
     from burden.models.base import compile_log
 

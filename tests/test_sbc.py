@@ -11,6 +11,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SUBMITTED as _SUBMITTED
+from conftest import FakeDaskClient as _FakeClient
 
 from burden.errors import SBCResumeError
 from burden.validate import sbc_stats
@@ -1027,41 +1029,6 @@ def test_prior_worlds_are_one_stream_and_an_undrawable_world_reseeds_the_rest(st
         assert _same_worlds(_worlds(fewer), _worlds(sims)[:n])
     other, _ = sbc.simulate(spec, 40, seed + 1)
     assert not _same_worlds(_worlds(other), _worlds(sims))
-
-
-class _FakeFuture:
-    def __init__(self, fn, args):
-        self.fn, self.args = fn, args
-
-    def result(self):
-        return self.fn(*self.args)
-
-    def cancel(self):
-        pass
-
-
-#: the simulations submitted to ``_FakeClient``, in order
-_SUBMITTED: list[int] = []
-
-
-class _FakeClient:
-    """``distributed.Client`` running each task when its result is asked for."""
-
-    def __init__(self, address):
-        pass
-
-    def scheduler_info(self):
-        return {"workers": {"fake": {}}}
-
-    def scatter(self, value, broadcast=False):
-        return value
-
-    def submit(self, fn, *args, pure=True, key=None):
-        _SUBMITTED.append(args[1].sim)
-        return _FakeFuture(fn, args)
-
-    def close(self):
-        pass
 
 
 def _fake_fit(spec, sim):

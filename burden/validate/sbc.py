@@ -443,6 +443,15 @@ def ranked_names(model, spec: SBCSpec) -> list[str]:
     return [v.name for v in model.free_RVs if v.name not in spec.unranked] + list(spec.extra)
 
 
+def fit_order(spec: SBCSpec) -> list[str]:
+    """The order in which a simulation's fit (``_fit``) ranks its quantities and draws
+    their PITs: the compiled model's (``with_shared_observations``), whose free variables
+    can come in another order than the built model's and the rank table's, then the
+    spec's derived quantities."""
+    model = with_shared_observations(spec.build())
+    return ranked_names(model, spec) + [name for name, _ in spec.derived]
+
+
 def _flatten(arr: xr.DataArray, sample_dims: tuple[str, ...]) -> tuple[np.ndarray,
                                                                         list[str]]:
     """(values (*sample_dims, m), labels of the m elements: coordinate values joined)."""
@@ -962,6 +971,58 @@ def _world_rule(record: dict | None) -> dict:
             "fit_fingerprint": record.get("fit_fingerprint")}
 
 
+def check_same_run(manifest: dict, spec: SBCSpec, seed: int, worlds: dict | None,
+                   n_sims: int, where: str) -> None:
+    """Raise ``SBCResumeError`` unless the earlier run of ``manifest`` (in ``where``: a
+    folder or a pack) is a run of ``spec``'s model, design, settings and worlds with
+    ``seed``, of at most ``n_sims`` simulations."""
+    from burden.errors import SBCResumeError
+
+    wanted = {"model": spec.model, "model_version": _model_version(spec), "seed": seed,
+              "reduction": spec.reduction, "model_config": spec.model_config,
+              "sampler": _manifest_sampler(spec), "worlds": _world_rule(worlds)}
+    earlier_values = {**manifest, "worlds": _world_rule(manifest.get("worlds"))}
+    differ = [f"{key} (earlier {earlier_values.get(key)!r}, now {_jsonable(value)!r})"
+              for key, value in wanted.items()
+              if _jsonable(earlier_values.get(key)) != _jsonable(value)]
+    if differ:
+        raise SBCResumeError(f"--resume: the run in {where} ({manifest['run_utc']}) differs "
+                             f"in {'; '.join(differ)}: run without --resume or into another "
+                             "folder")
+    if int(manifest["simulations"]) > n_sims:
+        raise SBCResumeError(f"--resume: the run in {where} has {manifest['simulations']} "
+                             f"simulations, more than the {n_sims} asked for")
+
+
+def check_same_simulation(sim: Simulation, row: pd.Series, where: str) -> None:
+    """Raise ``SBCResumeError`` unless the earlier run's row ``row`` (of its sims table)
+    has ``sim``'s fit seed and world."""
+    from burden.errors import SBCResumeError
+
+    if int(row["seed"]) != sim.seed:
+        raise SBCResumeError(f"--resume: simulation {sim.sim} had fit seed {row['seed']} "
+                             f"in {where}, the new draws give {sim.seed}")
+    world = sim.sim if sim.world is None else sim.world
+    if "world" in row.index and not pd.isna(row["world"]) and int(row["world"]) != world:
+        raise SBCResumeError(f"--resume: simulation {sim.sim} was world {int(row['world'])} "
+                             f"in {where}, the new draws give world {world}: not the same "
+                             "simulations")
+
+
+def result_from_row(sim: Simulation, row: pd.Series, ranks: dict | None) -> dict:
+    """A simulation's result (as ``run_one`` returns it) from the earlier run's row of its
+    sims table and, when it succeeded, its ranks (variable -> (ranks, draws, PITs))."""
+    res = {"sim": sim.sim, "status": row["status"], "attempts": int(row["attempts"]),
+           "error": None if pd.isna(row["error"]) else row["error"],
+           "worker": row["worker"],
+           **{k: row[k] for k in ("r_hat_max", "ess_bulk_min", "divergences", "thin",
+                                  "compile_s", "sample_s", "worst_r_hat", "worst_ess")},
+           "converged": bool(row["converged"])}
+    if row["status"] == "ok":
+        res["ranks"] = ranks
+    return res
+
+
 def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
                 labels: dict[str, list[str]], seed: int, worlds: dict | None = None
                 ) -> tuple[dict[int, dict], dict]:
@@ -977,20 +1038,7 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
         ranks_table, sims_table, _, manifest = sbc_stats.read_sbc(folder, judge=False)
     except FileNotFoundError as exc:
         raise SBCResumeError(f"--resume: {exc}") from exc
-    wanted = {"model": spec.model, "model_version": _model_version(spec), "seed": seed,
-              "reduction": spec.reduction, "model_config": spec.model_config,
-              "sampler": _manifest_sampler(spec), "worlds": _world_rule(worlds)}
-    earlier_values = {**manifest, "worlds": _world_rule(manifest.get("worlds"))}
-    differ = [f"{key} (earlier {earlier_values.get(key)!r}, now {_jsonable(value)!r})"
-              for key, value in wanted.items()
-              if _jsonable(earlier_values.get(key)) != _jsonable(value)]
-    if differ:
-        raise SBCResumeError(f"--resume: the run in {folder} ({manifest['run_utc']}) differs "
-                             f"in {'; '.join(differ)}: run without --resume or into another "
-                             "folder")
-    if int(manifest["simulations"]) > len(sims):
-        raise SBCResumeError(f"--resume: the run in {folder} has {manifest['simulations']} "
-                             f"simulations, more than the {len(sims)} asked for")
+    check_same_run(manifest, spec, seed, worlds, len(sims), str(folder))
     by_sim = {int(i): g for i, g in ranks_table.groupby("sim", sort=True)}
     rows = sims_table.set_index("sim")
     reused = {}
@@ -998,9 +1046,7 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
         if sim.sim not in rows.index or sim.sim not in by_sim:
             raise SBCResumeError(f"--resume: simulation {sim.sim} is missing from {folder}")
         row, table = rows.loc[sim.sim], by_sim[sim.sim].set_index("parameter")
-        if int(row["seed"]) != sim.seed:
-            raise SBCResumeError(f"--resume: simulation {sim.sim} had fit seed {row['seed']} "
-                                 f"in {folder}, the new draws give {sim.seed}")
+        check_same_simulation(sim, row, str(folder))
         ranks = {}
         for name, labs in labels.items():
             params = [f"{name}[{lab}]" if lab else name for lab in labs]
@@ -1018,15 +1064,7 @@ def resume_from(folder: Path, spec: SBCSpec, sims: list[Simulation],
             if row["status"] == "ok":
                 ranks[name] = (part["rank"].to_numpy(float), float(part["n_draws"].iloc[0]),
                                part["pit"].to_numpy(float))
-        res = {"sim": sim.sim, "status": row["status"], "attempts": int(row["attempts"]),
-               "error": None if pd.isna(row["error"]) else row["error"],
-               "worker": row["worker"],
-               **{k: row[k] for k in ("r_hat_max", "ess_bulk_min", "divergences", "thin",
-                                      "compile_s", "sample_s", "worst_r_hat", "worst_ess")},
-               "converged": bool(row["converged"])}
-        if row["status"] == "ok":
-            res["ranks"] = ranks
-        reused[sim.sim] = res
+        reused[sim.sim] = result_from_row(sim, row, ranks)
     return reused, manifest
 
 
@@ -1081,17 +1119,30 @@ def reproduces(earlier: dict, again: dict) -> str | None:
 def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = None,
         workers: int | None = None, out: Path | None = None, command: str = "",
         sampler: dict | None = None, spec: SBCSpec | None = None, resume: bool = False,
-        model_config: dict | None = None, worlds: str = "all", fit: Path | None = None
-        ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        model_config: dict | None = None, worlds: str = "all", fit: Path | None = None,
+        resume_from_pack: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Run SBC for ``model``: ``simulations`` prior draws and fits on Dask; write the tables
     to ``out`` (``sbc_stats.write_sbc``) when given. ``resume``: reuse the fits of the run
     already in ``out`` (``resume_from``). ``model_config`` is merged over the spec's (for
     example another parameterisation). ``worlds``: "all" prior worlds, or "like-ours", those
     the model's data-only plausibility rule accepts (``simulate_worlds``), or "posterior":
     posterior SBC, true values drawn from the saved real fit ``fit`` (default
-    ``models/<model>.nc``; ``posterior_sbc``). Returns (ranks, sims, manifest)."""
+    ``models/<model>.nc``; ``posterior_sbc``). ``resume_from_pack``: reuse the fits of the
+    run packed in that file (``sbc_pack``; another machine's run) and write the run to
+    ``out``, which must hold no run yet. Returns (ranks, sims, manifest)."""
     if simulations < 1:
         raise ValueError("simulations must be at least 1")
+    if resume_from_pack is not None:
+        from burden.errors import SBCResumeError
+
+        if resume:
+            raise SBCResumeError("--resume-from goes on from a pack into a new folder; "
+                                 "--resume from the run in --out: give one of them")
+        if out is None:
+            raise ValueError("resume_from_pack needs an output folder")
+        if sbc_stats.paths(out)["manifest"].exists():
+            raise SBCResumeError(f"--resume-from: {out} holds a run already; give another "
+                                 "--out (or --resume to extend that run)")
     spec = spec or spec_for(model)
     est = None
     if worlds == "posterior":
@@ -1139,6 +1190,13 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
         reused, earlier = resume_from(out, spec, sims, labels, seed, world_record)
         log.info("SBC %s: reusing %d fits of the run of %s in %s", spec.model, len(reused),
                  earlier["run_utc"], out)
+    elif resume_from_pack is not None:
+        from burden.validate import sbc_pack
+
+        reused, earlier = sbc_pack.reused_from_pack(resume_from_pack, spec, sims, labels,
+                                                    seed, world_record)
+        log.info("SBC %s: reusing %d fits of the run of %s packed in %s", spec.model,
+                 len(reused), earlier["run_utc"], resume_from_pack)
     return run_simulations(spec, sims, labels, seed=seed, scheduler=scheduler,
                            workers=workers, out=out, command=command, start=start,
                            reused=reused, earlier=earlier, worlds=world_record)
