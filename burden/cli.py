@@ -292,7 +292,7 @@ def _cmd_sbc_pack(args: argparse.Namespace) -> int:
 
     try:
         dest = sbc_pack.write_pack(args.folder, args.file)
-    except (FileNotFoundError, ValueError) as exc:  # no run there, or not one run's tables
+    except (OSError, ValueError) as exc:  # no run there, not one run's tables, no file
         print(f"burden validate sbc-pack: {exc}", file=sys.stderr)
         return 2
     manifest = sbc_pack.read_pack(dest)["manifest"]

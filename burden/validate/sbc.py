@@ -972,10 +972,10 @@ def _world_rule(record: dict | None) -> dict:
 
 
 def check_same_run(manifest: dict, spec: SBCSpec, seed: int, worlds: dict | None,
-                   n_sims: int, where: str) -> None:
+                   n_sims: int, where: str, flag: str = "--resume") -> None:
     """Raise ``SBCResumeError`` unless the earlier run of ``manifest`` (in ``where``: a
-    folder or a pack) is a run of ``spec``'s model, design, settings and worlds with
-    ``seed``, of at most ``n_sims`` simulations."""
+    folder, or a pack with ``flag`` "--resume-from") is a run of ``spec``'s model, design,
+    settings and worlds with ``seed``, of at most ``n_sims`` simulations."""
     from burden.errors import SBCResumeError
 
     wanted = {"model": spec.model, "model_version": _model_version(spec), "seed": seed,
@@ -986,27 +986,36 @@ def check_same_run(manifest: dict, spec: SBCSpec, seed: int, worlds: dict | None
               for key, value in wanted.items()
               if _jsonable(earlier_values.get(key)) != _jsonable(value)]
     if differ:
-        raise SBCResumeError(f"--resume: the run in {where} ({manifest['run_utc']}) differs "
-                             f"in {'; '.join(differ)}: run without --resume or into another "
-                             "folder")
+        raise SBCResumeError(f"{flag}: the run in {where} ({manifest['run_utc']}) differs "
+                             f"in {'; '.join(differ)}: run without {flag}, with that run's "
+                             "options")
     if int(manifest["simulations"]) > n_sims:
-        raise SBCResumeError(f"--resume: the run in {where} has {manifest['simulations']} "
+        raise SBCResumeError(f"{flag}: the run in {where} has {manifest['simulations']} "
                              f"simulations, more than the {n_sims} asked for")
 
 
-def check_same_simulation(sim: Simulation, row: pd.Series, where: str) -> None:
+def check_same_simulation(sim: Simulation, row: pd.Series, where: str,
+                          flag: str = "--resume") -> None:
     """Raise ``SBCResumeError`` unless the earlier run's row ``row`` (of its sims table)
-    has ``sim``'s fit seed and world."""
+    has ``sim``'s fit seed and world, and a world that could not be drawn is one there
+    too (failed without a fit) and only there."""
     from burden.errors import SBCResumeError
 
     if int(row["seed"]) != sim.seed:
-        raise SBCResumeError(f"--resume: simulation {sim.sim} had fit seed {row['seed']} "
+        raise SBCResumeError(f"{flag}: simulation {sim.sim} had fit seed {row['seed']} "
                              f"in {where}, the new draws give {sim.seed}")
     world = sim.sim if sim.world is None else sim.world
     if "world" in row.index and not pd.isna(row["world"]) and int(row["world"]) != world:
-        raise SBCResumeError(f"--resume: simulation {sim.sim} was world {int(row['world'])} "
+        raise SBCResumeError(f"{flag}: simulation {sim.sim} was world {int(row['world'])} "
                              f"in {where}, the new draws give world {world}: not the same "
                              "simulations")
+    undrawn = row["status"] == "failed" and int(row["attempts"]) == 0
+    if undrawn != (sim.draw_error is not None):
+        raise SBCResumeError(
+            f"{flag}: simulation {sim.sim}'s world "
+            + ("could not be drawn" if undrawn else "was drawn") + f" in {where}, and "
+            + ("was drawn" if undrawn else "could not be drawn") + " now: not the same "
+            "simulations")
 
 
 def result_from_row(sim: Simulation, row: pd.Series, ranks: dict | None) -> dict:
@@ -1143,6 +1152,9 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
         if sbc_stats.paths(out)["manifest"].exists():
             raise SBCResumeError(f"--resume-from: {out} holds a run already; give another "
                                  "--out (or --resume to extend that run)")
+        from burden.validate import sbc_pack
+
+        pack = sbc_pack.read_pack(resume_from_pack)  # a bad file fails before the worlds
     spec = spec or spec_for(model)
     est = None
     if worlds == "posterior":
@@ -1191,22 +1203,22 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
         log.info("SBC %s: reusing %d fits of the run of %s in %s", spec.model, len(reused),
                  earlier["run_utc"], out)
     elif resume_from_pack is not None:
-        from burden.validate import sbc_pack
-
-        reused, earlier = sbc_pack.reused_from_pack(resume_from_pack, spec, sims, labels,
-                                                    seed, world_record)
+        reused, earlier = sbc_pack.reused_from_pack(pack, resume_from_pack, spec, sims,
+                                                    labels, seed, world_record)
         log.info("SBC %s: reusing %d fits of the run of %s packed in %s", spec.model,
                  len(reused), earlier["run_utc"], resume_from_pack)
     return run_simulations(spec, sims, labels, seed=seed, scheduler=scheduler,
                            workers=workers, out=out, command=command, start=start,
-                           reused=reused, earlier=earlier, worlds=world_record)
+                           reused=reused, earlier=earlier, worlds=world_record,
+                           already_written=0 if resume_from_pack is not None else None)
 
 
 def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, list[str]], *,
                     seed: int, scheduler: str | None = None, workers: int | None = None,
                     out: Path | None = None, command: str = "", start: float | None = None,
                     reused: dict[int, dict] | None = None, earlier: dict | None = None,
-                    checks: int = RESUME_CHECKS, worlds: dict | None = None
+                    checks: int = RESUME_CHECKS, worlds: dict | None = None,
+                    already_written: int | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Fit ``sims`` (from ``simulate``) on Dask and build the tables and manifest.
     ``worlds``: ``simulate_worlds``'s record of which prior worlds were kept (default all).
@@ -1215,7 +1227,9 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
 
     ``reused``: results of an earlier run (``resume_from``) kept instead of fitting again;
     the first ``checks`` of them that were fitted are fitted again first, and a differing
-    result raises ``SBCResumeError`` before the other fits finish."""
+    result raises ``SBCResumeError`` before the other fits finish. ``already_written``:
+    how many first simulations ``out`` already holds (default: the reused ones, as with
+    --resume; 0 for fits reused from a pack, so that the first checkpoint writes them)."""
     from distributed import Client, LocalCluster, as_completed
 
     from burden.errors import SBCInterrupted, SBCResumeError
@@ -1285,7 +1299,7 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     # checkpoints never replace a finished run's tables: only an empty folder, a
     # checkpoint, or the run being extended (``reused``) is written over before the end
     checkpoints = out is not None and (bool(reused) or not _finished_run_in(Path(out)))
-    last_checkpoint = len(reused)
+    last_checkpoint = len(reused) if already_written is None else already_written
     fits_start = time.perf_counter()
     try:
         spec_future = client.scatter(spec, broadcast=True)

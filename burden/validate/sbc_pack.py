@@ -10,12 +10,12 @@ The rest is drawn again when the run goes on from the pack (``--resume-from PACK
 
 - the true values are the new run's own draws: the same seed draws the same worlds (and
   for posterior worlds the same saved fit by its fingerprint, ``posterior_sbc``), which
-  is checked by each simulation's world and fit seed and, as with ``--resume``, by
-  fitting the first two again and comparing their ranks;
+  is checked by each simulation's world and fit seed, a digest of its true values, and,
+  as with ``--resume``, by fitting the first two again and comparing their ranks;
 - each PIT is drawn from its rank with the simulation's own generator, in the order the
   fit drew them (``sbc.fit_order``), so it is the PIT the fit wrote; the pack keeps a
-  digest of each simulation's PITs, and a PIT drawn otherwise (another variable order)
-  is refused, not used.
+  digest of each simulation's PITs, and PITs drawn otherwise (another variable order)
+  are refused, not used.
 
 The tables rebuilt from a pack are those of the folder it was packed from
 (tests/test_sbc_pack.py). The file is a NumPy ``.npz`` of numbers and text, read without
@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,21 +40,39 @@ from burden.validate import sbc, sbc_stats
 PACK_FORMAT = 1
 #: the arrays a pack holds
 PACK_KEYS = ("format", "manifest", "sims", "sim", "parameters", "ranks", "n_draws",
-             "pit_sha256")
+             "pit_sha256", "truth_sha256")
+#: what reading a damaged or foreign file can raise
+_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
-def pit_digest(pits: np.ndarray) -> str:
-    """sha256 (first 16 hex digits) of a simulation's PITs as float64, in the rank
-    table's order: the rebuilt PITs must be these bits."""
-    return hashlib.sha256(np.ascontiguousarray(pits, dtype=np.float64).tobytes()
-                          ).hexdigest()[:16]
+def values_digest(values: np.ndarray) -> str:
+    """sha256 (first 16 hex digits) of float values as float64, NaN by position (any NaN
+    the same): a simulation's PITs or true values, in the rank table's order."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    h = hashlib.sha256(missing.tobytes())
+    h.update(np.where(missing, 0.0, values).tobytes())
+    return h.hexdigest()[:16]
 
 
 def write_pack(folder: Path, dest: Path) -> Path:
     """Write the run in ``folder`` (``sbc_stats.write_sbc``'s tables: a finished run or a
-    checkpoint) to the pack ``dest``. Raises ``ValueError`` when its simulations do not
-    rank the same parameters in the same order (not one run's tables)."""
-    ranks, sims, _, manifest = sbc_stats.read_sbc(Path(folder), judge=False)
+    checkpoint) to the pack ``dest``. Raises ``ValueError`` naming the folder when its
+    tables are not one run's (simulations ranking other parameters, a manifest that does
+    not count the simulations table's rows, or a checkpoint written while packing)."""
+    import pandera.errors
+
+    folder, dest = Path(folder), Path(dest)
+    manifest_path = sbc_stats.paths(folder)["manifest"]
+    before = manifest_path.read_bytes() if manifest_path.exists() else None
+    try:
+        ranks, sims, _, manifest = sbc_stats.read_sbc(folder, judge=False)
+    except pandera.errors.SchemaErrors as exc:
+        raise ValueError(f"{folder}: its tables are not an SBC run's: {exc}") from exc
+    if int(manifest["simulations"]) != len(sims):
+        raise ValueError(f"{folder}: the manifest counts {manifest['simulations']} "
+                         f"simulations, sims.csv has {len(sims)} rows: a run was writing "
+                         "its tables? Pack again once it has written them")
     ranks = ranks.sort_values("sim", kind="stable")
     order = sorted(int(i) for i in sims["sim"])
     groups = {int(i): g for i, g in ranks.groupby("sim", sort=True)}
@@ -61,7 +81,8 @@ def write_pack(folder: Path, dest: Path) -> Path:
     params = groups[order[0]]["parameter"].tolist()
     rank = np.full((len(order), len(params)), -1, dtype=np.int32)
     n_draws = np.full((len(order), len(params)), -1, dtype=np.int32)
-    digests = np.full(len(order), "", dtype="<U16")
+    pit_sha = np.full(len(order), "", dtype="<U16")
+    truth_sha = np.full(len(order), "", dtype="<U16")
     for k, i in enumerate(order):
         part = groups[i]
         if part["parameter"].tolist() != params:
@@ -70,27 +91,39 @@ def write_pack(folder: Path, dest: Path) -> Path:
         ok = part["rank"].notna().to_numpy()
         rank[k, ok] = part["rank"].to_numpy()[ok].astype(np.int32)
         n_draws[k, ok] = part["n_draws"].to_numpy()[ok].astype(np.int32)
+        truth_sha[k] = values_digest(part["true"].to_numpy(float))
         if ok.all():
-            digests[k] = pit_digest(part["pit"].to_numpy(float))
-    dest = Path(dest)
+            pit_sha[k] = values_digest(part["pit"].to_numpy(float))
     dest.parent.mkdir(parents=True, exist_ok=True)
     part_file = dest.with_name(dest.name + ".part")
-    with open(part_file, "wb") as f:
-        np.savez_compressed(
-            f, format=np.int64(PACK_FORMAT), manifest=np.str_(json.dumps(manifest)),
-            sims=np.str_(sims.to_csv(index=False)), sim=np.asarray(order, dtype=np.int64),
-            parameters=np.asarray(params, dtype=str), ranks=rank, n_draws=n_draws,
-            pit_sha256=digests)
-    part_file.replace(dest)
+    try:
+        with open(part_file, "wb") as f:
+            np.savez_compressed(
+                f, format=np.int64(PACK_FORMAT), manifest=np.str_(json.dumps(manifest)),
+                sims=np.str_(sims.to_csv(index=False)),
+                sim=np.asarray(order, dtype=np.int64),
+                parameters=np.asarray(params, dtype=str), ranks=rank, n_draws=n_draws,
+                pit_sha256=pit_sha, truth_sha256=truth_sha)
+        if manifest_path.read_bytes() != before:
+            raise ValueError(f"{folder}: a run wrote new tables while they were packed: "
+                             "pack again")
+        part_file.replace(dest)
+    finally:
+        part_file.unlink(missing_ok=True)
     return dest
 
 
 def read_pack(path: Path) -> dict:
     """The arrays of the pack at ``path``, the manifest and simulations table decoded.
-    Raises ``SBCResumeError`` naming the file when it is not a pack this version reads."""
+    Raises ``SBCResumeError`` naming the file when it is not a whole pack this version
+    reads."""
+    import pandera.errors
+
     from burden.errors import SBCResumeError
 
     path = Path(path)
+    if not path.is_file():
+        raise SBCResumeError(f"--resume-from: no file {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in PACK_KEYS if k not in data.files]
@@ -99,43 +132,48 @@ def read_pack(path: Path) -> dict:
                                      f"{missing} (write one with `burden validate "
                                      "sbc-pack`)")
             out = {k: data[k] for k in PACK_KEYS}
-    except FileNotFoundError as exc:
-        raise SBCResumeError(f"--resume-from: no file {path}") from exc
-    except (OSError, ValueError) as exc:  # not a zip, or an object array
-        raise SBCResumeError(f"--resume-from: {path} is not an SBC pack ({exc})") from exc
-    if int(out["format"]) != PACK_FORMAT:
-        raise SBCResumeError(f"--resume-from: {path} is a pack of format {int(out['format'])}"
-                             f"; this version reads format {PACK_FORMAT}")
-    out["manifest"] = json.loads(str(out["manifest"]))
-    out["sims"] = sbc_stats.SBC_SIMS.validate(pd.read_csv(io.StringIO(str(out["sims"]))),
-                                              lazy=True)
+        fmt = int(out["format"])
+        if fmt != PACK_FORMAT:
+            raise SBCResumeError(f"--resume-from: {path} is a pack of format {fmt}; this "
+                                 f"version reads format {PACK_FORMAT}")
+        out["manifest"] = json.loads(str(out["manifest"]))
+        missing = [k for k in sbc_stats.MANIFEST_KEYS if k not in out["manifest"]]
+        if missing:
+            raise SBCResumeError(f"--resume-from: {path}: its manifest lacks {missing}")
+        out["sims"] = sbc_stats.SBC_SIMS.validate(
+            pd.read_csv(io.StringIO(str(out["sims"]))), lazy=True)
+    except (*_READ_ERRORS, pandera.errors.SchemaErrors) as exc:
+        raise SBCResumeError(f"--resume-from: {path} is not a whole SBC pack "
+                             f"({type(exc).__name__}: {exc})") from exc
     shape = (len(out["sim"]), len(out["parameters"]))
-    if out["ranks"].shape != shape or out["n_draws"].shape != shape:
+    if any(out[k].shape != shape for k in ("ranks", "n_draws")) or any(
+            out[k].shape != shape[:1] for k in ("pit_sha256", "truth_sha256")):
         raise SBCResumeError(f"--resume-from: {path}: its ranks are {out['ranks'].shape}, "
                              f"not {shape} (simulations x parameters)")
     return out
 
 
-def reused_from_pack(path: Path, spec: sbc.SBCSpec, sims: list[sbc.Simulation],
-                     labels: dict[str, list[str]], seed: int, worlds: dict | None = None
-                     ) -> tuple[dict[int, dict], dict]:
+def reused_from_pack(pack: dict, path: Path, spec: sbc.SBCSpec,
+                     sims: list[sbc.Simulation], labels: dict[str, list[str]], seed: int,
+                     worlds: dict | None = None) -> tuple[dict[int, dict], dict]:
     """(sim -> result, earlier manifest): as ``sbc.resume_from`` for a folder, from the
-    pack at ``path``; the true values are ``sims``' own and each PIT is drawn again from
-    its rank as the fit drew it. Raises ``SBCResumeError`` when the pack is of another
-    run (model, seed, design, settings, worlds), ranks other parameters, or a
-    simulation's world or fit seed differs from the new draws'."""
+    pack ``pack`` (``read_pack`` of ``path``); the true values are ``sims``' own, checked
+    against the pack's digest, and each PIT is drawn again from its rank as the fit drew
+    it. Raises ``SBCResumeError`` when the pack is of another run (model, seed, design,
+    settings, worlds), ranks other parameters, or a simulation's world, fit seed, true
+    values or PITs differ from the new draws'."""
     from burden.errors import SBCResumeError
 
-    pack = read_pack(path)
+    flag = "--resume-from"
     manifest = pack["manifest"]
-    sbc.check_same_run(manifest, spec, seed, worlds, len(sims), str(path))
+    sbc.check_same_run(manifest, spec, seed, worlds, len(sims), str(path), flag)
     expected = [f"{name}[{lab}]" if lab else name for name, labs in labels.items()
                 for lab in labs]
     params = pack["parameters"].tolist()
     if params != expected:
         differ = sorted(set(params) ^ set(expected))[:3] or ["their order"]
-        raise SBCResumeError(f"--resume-from: {path} ranks other parameters than this "
-                             f"run (first differences: {differ})")
+        raise SBCResumeError(f"{flag}: {path} ranks other parameters than this run "
+                             f"(first differences: {differ})")
     rows = pack["sims"].set_index("sim")
     position = {int(i): k for k, i in enumerate(pack["sim"])}
     where, start = {}, 0  # each variable's columns in the pack (the rank table's order)
@@ -143,34 +181,38 @@ def reused_from_pack(path: Path, spec: sbc.SBCSpec, sims: list[sbc.Simulation],
         where[name], start = slice(start, start + len(labs)), start + len(labs)
     order = sbc.fit_order(spec)
     if sorted(order) != sorted(labels):
-        raise SBCResumeError(f"--resume-from: {path}: this model's fit ranks {order}, "
-                             f"the run's tables {list(labels)}")
+        raise SBCResumeError(f"{flag}: {path}: this model's fit ranks {order}, the run's "
+                             f"tables {list(labels)}")
     reused = {}
     for sim in sims[:int(manifest["simulations"])]:
         if sim.sim not in rows.index or sim.sim not in position:
-            raise SBCResumeError(f"--resume-from: simulation {sim.sim} is missing from "
-                                 f"{path}")
-        row = rows.loc[sim.sim]
-        sbc.check_same_simulation(sim, row, str(path))
+            raise SBCResumeError(f"{flag}: simulation {sim.sim} is missing from {path}")
+        row, k = rows.loc[sim.sim], position[sim.sim]
+        sbc.check_same_simulation(sim, row, str(path), flag)
+        truth = np.concatenate([np.asarray(sim.truth[name], dtype=float).reshape(-1)
+                                for name in labels])
+        if values_digest(truth) != str(pack["truth_sha256"][k]):
+            raise SBCResumeError(f"{flag}: simulation {sim.sim}'s true values differ from "
+                                 f"those packed in {path}: not the same simulations "
+                                 "(another prior, saved fit or model version)")
         ranks = None
         if row["status"] == "ok":
-            k = position[sim.sim]
             rng = np.random.default_rng([sim.seed, 1])  # the fit's PIT generator
             ranks = {}
             for name in order:  # the order the fit drew the PITs in
                 rank = pack["ranks"][k, where[name]].astype(float)
                 n_draws = pack["n_draws"][k, where[name]]
                 if (rank < 0).any() or len(set(n_draws.tolist())) != 1:
-                    raise SBCResumeError(f"--resume-from: {path}: simulation {sim.sim} "
-                                         f"succeeded but its ranks of {name} are incomplete")
+                    raise SBCResumeError(f"{flag}: {path}: simulation {sim.sim} succeeded "
+                                         f"but its ranks of {name} are incomplete")
                 n = float(n_draws[0])
                 ranks[name] = (rank, n, sbc_stats.pit_from_ranks(rank, n, rng))
             ranks = {name: ranks[name] for name in labels}
             pits = np.concatenate([pit for _, _, pit in ranks.values()])
-            if pit_digest(pits) != str(pack["pit_sha256"][k]):
+            if values_digest(pits) != str(pack["pit_sha256"][k]):
                 raise SBCResumeError(
-                    f"--resume-from: {path}: simulation {sim.sim}'s PITs drawn again from "
-                    "its ranks differ from the run's (the order in which the fit draws them "
+                    f"{flag}: {path}: simulation {sim.sim}'s PITs drawn again from its "
+                    "ranks differ from the run's (the order in which the fit draws them "
                     "changed): go on from the run's folder with --resume instead")
         reused[sim.sim] = sbc.result_from_row(sim, row, ranks)
     return reused, manifest
