@@ -229,18 +229,21 @@ $(MODELS)/sbc/certified/manifest.json: $(PROC)/us_deaths_by_drug.parquet \
 
 # deaths, posterior SBC (SBC_MODELS=deaths-posterior): its prior worlds' fits do not
 # converge, so the true values are draws of the real fit and each fit sees the real data and
-# a simulated copy (docs/validation/sbc.md, "Posterior worlds"). Sampling takes a median of
-# 182 s a fit on one core here (2026-12-06): 200 simulations take about 5 hours on 2
-# workers. The run writes a checkpoint every 10 simulations; make keeps it when stopped
-# (.PRECIOUS), and while the manifest is a checkpoint's the next `make sbc` goes on from
-# it (--resume)
+# a simulated copy (docs/validation/sbc.md, "Posterior worlds"). Sampling takes 182-347 s
+# a fit on one core here (2026-12-06, depending on the machine): 200 simulations take 5-9
+# hours on 2 workers. The run writes a checkpoint every 10 simulations; make keeps it when
+# stopped (.PRECIOUS), and while the manifest is a checkpoint's the next `make sbc` goes on
+# from it (--resume). With no run in the folder it goes on from the run packed in the
+# repository, SBC_PACK (docs/validation/runs/README.md; SBC_PACK= starts from simulation 0)
 DEATHS_POSTERIOR_SBC := $(MODELS)/sbc/deaths-posterior/manifest.json
 DEATHS_POSTERIOR_CHECKPOINT := $(shell grep -l '"checkpoint"' $(DEATHS_POSTERIOR_SBC) 2>/dev/null)
+SBC_PACK ?= $(wildcard docs/validation/runs/deaths-posterior-seed1.npz)
 .PRECIOUS: $(DEATHS_POSTERIOR_SBC)
 $(DEATHS_POSTERIOR_SBC): $(MODELS)/deaths.nc burden/validate/posterior_sbc.py $(SBC_CODE) \
     $(if $(DEATHS_POSTERIOR_CHECKPOINT),sbc-checkpoint) | $(STAMP)
 	$(BURDEN) validate sbc --model deaths --worlds posterior --simulations $(SBC_SIMS) \
-	  $(if $(DEATHS_POSTERIOR_CHECKPOINT),--resume) \
+	  $(if $(DEATHS_POSTERIOR_CHECKPOINT),--resume,$(if $(SBC_PACK),$(if \
+	    $(wildcard $(DEATHS_POSTERIOR_SBC)),,--resume-from $(SBC_PACK)))) \
 	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
 
 .PHONY: sbc-checkpoint
