@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import types
@@ -211,3 +212,38 @@ def test_the_fits_figures_are_drawn_before_the_report_and_after_every_fit(tmp_pa
     assert figures[0] < report[0]
     # niced: the attribution beside it is on the critical path
     assert lines[figures[0]].startswith("nice -n 10 ")
+
+
+@pytest.mark.parametrize("state, extra, flag", [
+    ("none", [], "--resume-from docs/validation/runs/deaths-posterior-seed1.npz"),
+    ("none", ["SBC_PACK="], None),
+    ("checkpoint", [], "--resume"),
+    ("finished", [], None),
+])
+def test_make_sbc_goes_on_from_a_checkpoint_or_else_from_the_packed_run(tmp_path, state,
+                                                                        extra, flag):
+    """`make sbc SBC_MODELS=deaths-posterior`: a checkpoint in its folder goes on with
+    --resume; no run there goes on from the pack kept in the repository (unless SBC_PACK
+    is emptied); a finished run there is run again from simulation 0."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    assert (ROOT / "docs/validation/runs/deaths-posterior-seed1.npz").exists()
+    folder = tmp_path / "models" / "sbc" / "deaths-posterior"
+    if state != "none":
+        folder.mkdir(parents=True)
+        manifest = {"checkpoint": {"of": 200}} if state == "checkpoint" else {}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    out = subprocess.run(
+        ["make", "-n", "--always-make", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}",
+         f"MODELS={tmp_path / 'models'}", "SBC_MODELS=deaths-posterior", *extra, "sbc"],
+        capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
+    command = next(line for line in out.splitlines()
+                   if "validate sbc --model deaths --worlds posterior" in line)
+    found = [w for w in ("--resume-from", "--resume") if f" {w} " in f"{command} "]
+    if flag is None:
+        assert found == [], command
+    else:
+        assert flag in command and found == [flag.split()[0]], command
