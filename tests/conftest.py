@@ -67,7 +67,7 @@ def fixtures() -> Path:
 #: Fixtures that run a sampler; tests using them are marked ``slow`` (``make test-fast``
 #: skips them and any other test that tries to sample fails there).
 SAMPLING_FIXTURES = {"pipeline", "deaths_fit", "production_fit", "markets_fit", "certified_fit",
-                     "composition_fit"}
+                     "composition_fit", "packed_run"}
 #: Small sampler for the simulated deaths world: the API tests need draws, not precision.
 SMALL_SAMPLER = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 11}
 #: One fixed simulated deaths data set (recovery is checked for this draw).
@@ -77,7 +77,7 @@ COMPOSITION_SIM_SEED = 5
 
 
 #: Session fits defined in a test module (shared by that module's tests only)
-MODULE_FITS = {"certified_fit", "recovery", "fitted"}
+MODULE_FITS = {"certified_fit", "recovery", "fitted", "packed_run"}
 
 
 def _xdist_group(names: set[str], module: str) -> str | None:
