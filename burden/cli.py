@@ -314,6 +314,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         SBCPriorDrawError,
         SBCPriorSamplerError,
         SBCResumeError,
+        SBCSchedulerError,
         SBCWorldsError,
     )
     from burden.validate import sbc, sbc_stats
@@ -349,7 +350,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except SBCWorldsError as exc:
         print(f"burden validate: --worlds: {exc}", file=sys.stderr)
         return 2
-    except (SBCPriorDrawError, SBCPriorSamplerError) as exc:
+    except (SBCPriorDrawError, SBCPriorSamplerError, SBCSchedulerError) as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
         return 2
     except SBCInterrupted as exc:

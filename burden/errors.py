@@ -68,6 +68,13 @@ class SBCInterrupted(RuntimeError):
         self.fitted, self.checkpoint, self.out = fitted, checkpoint, out
 
 
+class SBCSchedulerError(RuntimeError):
+    """``burden validate sbc --scheduler ADDRESS``: the address is not a Dask scheduler
+    address (``tcp://host:port``), or no scheduler answered there within Dask's connect
+    timeout (``distributed.comm.timeouts.connect``, 30 s by default). Checked before any
+    world is drawn; the message names the address and how to start a cluster."""
+
+
 class SBCWorldsError(ValueError):
     """``burden validate sbc --worlds``: an unknown choice, a model without a plausibility
     rule, or a rule that accepts too few of the prior worlds drawn."""

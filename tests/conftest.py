@@ -201,12 +201,19 @@ class _FakeFuture:
 SUBMITTED: list[int] = []
 
 
+def fake_as_completed(futures, loop=None):
+    """``distributed.as_completed`` for ``FakeDaskClient``: the futures in order."""
+    return list(futures)
+
+
 class FakeDaskClient:
     """``distributed.Client`` running each task in this process when its result is asked
     for (SBC runs without a cluster: monkeypatch ``distributed.Client`` with it, and
-    ``distributed.as_completed`` with ``list``)."""
+    ``distributed.as_completed`` with ``fake_as_completed``)."""
 
-    def __init__(self, address):
+    loop = None
+
+    def __init__(self, address, set_as_default=True):
         pass
 
     def scheduler_info(self):
@@ -214,6 +221,9 @@ class FakeDaskClient:
 
     def scatter(self, value, broadcast=False):
         return value
+
+    def run(self, fn):
+        return {"fake": fn()}
 
     def submit(self, fn, *args, pure=True, key=None):
         SUBMITTED.append(args[1].sim)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import SUBMITTED as _SUBMITTED
 from conftest import FakeDaskClient as _FakeClient
+from conftest import fake_as_completed
 
 from burden.errors import SBCResumeError
 from burden.validate import sbc_stats
@@ -566,7 +568,7 @@ def test_design_options_are_refused_where_a_model_has_none(capsys):
 
 
 @pytest.mark.parametrize("error", ["SBCResumeError", "SBCWorldsError", "SBCPriorDrawError",
-                                   "SBCPriorSamplerError"])
+                                   "SBCPriorSamplerError", "SBCSchedulerError"])
 def test_the_command_line_reports_a_run_that_cannot_go_on_with_exit_code_2(error, monkeypatch,
                                                                            capsys):
     """Each of the SBC run's own errors is one line on stderr and exit code 2, no
@@ -581,6 +583,153 @@ def test_the_command_line_reports_a_run_that_cannot_go_on_with_exit_code_2(error
     assert cli.main(["validate", "sbc", "--model", "production", "--sims", "2"]) == 2
     err = capsys.readouterr().err
     assert f"the {error} message" in err and "Traceback" not in err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("address, message", [
+    ("nonsense", "is not a Dask scheduler address"),
+    ("http://127.0.0.1:8786", "is not a Dask scheduler address"),
+    ("tcp://127.0.0.1:{port}", "no Dask scheduler answered"),
+])
+def test_a_scheduler_that_cannot_be_reached_is_named_before_any_world_is_drawn(
+        address, message, monkeypatch, capsys):
+    """``--scheduler``: a malformed address, or one where nothing listens, stops the run
+    with a message naming it and how to start a cluster, before the worlds are drawn
+    (minutes for the deaths model's posterior worlds); the command exits 2."""
+    import dask
+    import distributed  # noqa: F401 - its config defaults, before dask.config.set
+
+    from burden import cli
+    from burden.errors import SBCSchedulerError
+    from burden.validate import sbc
+
+    def no_worlds(*args, **kwargs):
+        raise AssertionError("worlds drawn before the scheduler was reached")
+
+    monkeypatch.setattr(sbc, "simulate_worlds", no_worlds)
+    address = address.format(port=_free_port())
+    before = dask.config.get("scheduler", None)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(SBCSchedulerError, match=message) as info:
+            sbc.run("production", 2, scheduler=address)
+        assert address in str(info.value)
+        assert cli.main(["validate", "sbc", "--model", "production", "--sims", "2",
+                         "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    # a failed connection leaves Dask's scheduler setting alone (a notebook's later
+    # xarray writes would otherwise ask for a distributed client that does not exist)
+    assert dask.config.get("scheduler", None) == before
+    if "answered" in message:
+        assert f"dask worker {address}" in err  # how to start one
+
+
+def test_workers_computing_with_other_numpy_settings_are_named():
+    """An existing cluster's worker started without the command line's OpenBLAS kernel or
+    numpy SIMD setting is named, with the settings to start it with; a worker with the
+    same settings is not."""
+    from burden.validate.sbc import settings_differences
+
+    here = {"OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": None}
+    same = dict(here)
+    other = {"OPENBLAS_CORETYPE": None, "NPY_DISABLE_CPU_FEATURES": None}
+    said = settings_differences(here, {"tcp://a:1": same, "tcp://b:2": other})
+    assert len(said) == 1 and said[0].startswith("worker tcp://b:2 computes with "
+                                                 "OPENBLAS_CORETYPE unset (here Sandybridge)")
+    assert "`OPENBLAS_CORETYPE=Sandybridge dask worker ADDRESS`" in said[0]
+    spaced = {**here, "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL"}
+    assert ("`OPENBLAS_CORETYPE=Sandybridge NPY_DISABLE_CPU_FEATURES='X86_V4 AVX512_ICL' dask "
+            "worker ADDRESS`") in settings_differences(spaced, {"tcp://b:2": other})[0]
+    assert settings_differences(here, {"tcp://a:1": same}) == []
+    simd = {**here, "NPY_DISABLE_CPU_FEATURES": "AVX512F"}
+    assert "NPY_DISABLE_CPU_FEATURES AVX512F (here unset)" in settings_differences(
+        here, {"tcp://c:3": simd})[0]
+
+
+@pytest.mark.slow
+@pytest.mark.validation
+def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_path,
+                                                                           monkeypatch,
+                                                                           caplog):
+    """``--scheduler``: a scheduler and a worker started as their own processes (`dask
+    scheduler`, `dask worker`, as an institute's cluster is), the worker in an empty
+    folder without the package's data or settings. Two reduced production simulations
+    sent there by address give the ranks and PITs of the same two fitted in this process,
+    and the manifest and the simulations table name that cluster and its worker."""
+    import logging
+    import os
+    import subprocess
+    import sys
+    import time as time_module
+
+    import distributed
+
+    from burden.validate import sbc
+
+    spec = sbc.production_spec()
+    spec = sbc.SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, "draws": 150,
+                                                        "tune": 150, "chains": 2}})
+    sims, labels = sbc.simulate(spec, 2, seed=4)
+    with monkeypatch.context() as mp:
+        mp.setattr(distributed, "Client", _FakeClient)
+        mp.setattr(distributed, "as_completed", fake_as_completed)
+        here, _, _ = sbc.run_simulations(spec, sims, labels, seed=4, scheduler="fake")
+
+    import burden
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BURDEN_")}
+    # the worker unpickles the tasks with this very package (not another checkout's)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(burden.__file__).parents[1]), *filter(None, [env.get("PYTHONPATH")])])
+    address_file = tmp_path / "scheduler.json"
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    common = ["--scheduler-file", str(address_file), "--no-dashboard"]
+    started = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", *common], cwd=cluster, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)]
+    try:
+        started.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--nthreads", "1",
+             "--nworkers", "1", *common], cwd=cluster, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time_module.monotonic() + 120
+        while True:
+            if address_file.exists():
+                address = json.loads(address_file.read_text())["address"]
+                if sbc.scheduler_workers(address) == 1:
+                    break
+            if time_module.monotonic() > deadline:
+                raise AssertionError("the cluster did not start within 120 s")
+            time_module.sleep(0.5)
+        with caplog.at_level(logging.WARNING, logger="burden.validate.sbc"):
+            there, table, manifest = sbc.run_simulations(spec, sims, labels, seed=4,
+                                                         scheduler=address,
+                                                         out=tmp_path / "run")
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        for process in started:
+            process.wait(timeout=30)
+    key = ["sim", "parameter"]
+    pd.testing.assert_frame_equal(
+        there.sort_values(key).reset_index(drop=True)[key + ["rank", "n_draws", "pit"]],
+        here.sort_values(key).reset_index(drop=True)[key + ["rank", "n_draws", "pit"]])
+    assert there["rank"].notna().all()
+    assert manifest["scheduler"] == address and manifest["workers"] == 1
+    assert (table["status"] == "ok").all()
+    assert table["worker"].str.startswith("tcp://127.0.0.1:").all()
+    assert table["worker"].nunique() == 1
+    # the worker was started with this process's numpy settings: nothing to say
+    assert not [r for r in caplog.records if "computes with" in r.getMessage()]
 
 
 def test_sigterm_stops_the_command_as_ctrl_c_does_with_exit_code_130(monkeypatch, capsys):
@@ -756,8 +905,9 @@ def test_the_embedded_cluster_is_quieted_before_it_is_closed():
     def level():
         return logging.getLogger("distributed").getEffectiveLevel()
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                       dashboard_address=None) as cluster,
+          Client(cluster, set_as_default=False) as client):
         before = set(client.run(level).values())
         ours = level()
         sbc._quiet_teardown(client)
@@ -1053,7 +1203,7 @@ def test_undrawable_worlds_are_failed_simulations_without_a_fit(stand_in, monkey
     bad = [w for w in STAND_IN_UNDRAWABLE if w < 20]
     assert len(bad) >= 2 and 0 not in bad and 20 not in STAND_IN_UNDRAWABLE
     monkeypatch.setattr(distributed, "Client", _FakeClient)
-    monkeypatch.setattr(distributed, "as_completed", lambda futures: list(futures))
+    monkeypatch.setattr(distributed, "as_completed", fake_as_completed)
     monkeypatch.setattr(sbc, "run_one", _fake_fit)
     _SUBMITTED.clear()
     monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
@@ -1099,7 +1249,7 @@ def test_a_long_run_writes_checkpoints_and_a_stopped_run_resumes_from_the_last(
 
     spec, _, _ = stand_in
     monkeypatch.setattr(distributed, "Client", _FakeClient)
-    monkeypatch.setattr(distributed, "as_completed", lambda futures: list(futures))
+    monkeypatch.setattr(distributed, "as_completed", fake_as_completed)
     monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
     monkeypatch.setattr(sbc, "CHECKPOINT_EVERY", 10)
     written = []
@@ -1185,7 +1335,7 @@ def test_a_run_stopped_writes_its_failures_and_one_stopped_after_its_last_fit_en
         return _fake_fit(spec, sim)
 
     def stop_after(n):
-        def completed(futures):
+        def completed(futures, loop=None):
             for k, future in enumerate(futures, start=1):
                 yield future
                 if k == n:  # Ctrl-C while waiting for the next

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SUBMITTED, FakeDaskClient
+from conftest import SUBMITTED, FakeDaskClient, fake_as_completed
 
 from burden.errors import SBCResumeError
 from burden.validate import sbc, sbc_pack, sbc_stats
@@ -32,7 +32,7 @@ def packed_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sbc_run")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(distributed, "Client", FakeDaskClient)
-        mp.setattr(distributed, "as_completed", list)
+        mp.setattr(distributed, "as_completed", fake_as_completed)
         sbc.run("production", 3, scheduler="fake", out=folder, sampler=SMALL, seed=SEED)
     pack = sbc_pack.write_pack(folder, folder.parent / "run.npz")
     spec = sbc.production_spec()
@@ -71,7 +71,7 @@ def test_a_run_goes_on_from_a_pack_into_a_new_folder(packed_run, monkeypatch, tm
 
     folder, pack, *_ = packed_run
     monkeypatch.setattr(distributed, "Client", FakeDaskClient)
-    monkeypatch.setattr(distributed, "as_completed", list)
+    monkeypatch.setattr(distributed, "as_completed", fake_as_completed)
     SUBMITTED.clear()
     out = tmp_path / "goes_on"
     ranks, table, manifest = sbc.run("production", 4, scheduler="fake", out=out,
@@ -276,7 +276,7 @@ def test_a_run_from_a_pack_stopped_early_writes_the_packed_fits(packed_run, monk
 
     _, pack, *_ = packed_run
     monkeypatch.setattr(distributed, "Client", FakeDaskClient)
-    monkeypatch.setattr(distributed, "as_completed", list)
+    monkeypatch.setattr(distributed, "as_completed", fake_as_completed)
     real = sbc.run_one
 
     def stop_at_new(spec, sim):

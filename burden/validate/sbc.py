@@ -907,6 +907,76 @@ def _quiet_teardown(client) -> None:
         log.debug("could not quiet the workers' logs before closing: %s", exc)
 
 
+def connect(scheduler: str, announce: bool = True):
+    """A ``distributed.Client`` on the existing cluster at ``scheduler``; a bad address or
+    no scheduler answering within Dask's connect timeout raises ``SBCSchedulerError``
+    naming the address (not Dask's traceback). ``announce``: log how many workers it has
+    (a warning when none yet: the fits start when workers connect, as Dask does)."""
+    from distributed import Client
+
+    from burden.errors import SBCSchedulerError
+
+    start_hint = (f"start a scheduler (`dask scheduler`) and its workers (`dask worker "
+                  f"{scheduler}`, with this package installed), or leave out --scheduler "
+                  "to run on this machine's cores")
+    try:
+        # not the process's default client: a failed connection would otherwise leave Dask
+        # set to a distributed scheduler that does not exist (xarray's writes then fail)
+        client = Client(scheduler, set_as_default=False)
+    except ValueError as exc:  # no port, unknown scheme
+        raise SBCSchedulerError(f"--scheduler {scheduler!r} is not a Dask scheduler "
+                                f"address (tcp://host:port): {exc}") from None
+    except OSError as exc:  # nothing listening, or no answer within the timeout
+        raise SBCSchedulerError(f"--scheduler {scheduler}: no Dask scheduler answered "
+                                f"({exc}); {start_hint}") from None
+    workers = len(client.scheduler_info().get("workers", {}))
+    if announce and workers == 0:
+        log.warning("the Dask scheduler at %s has no worker yet: the fits wait for "
+                    "workers (`dask worker %s`)", scheduler, scheduler)
+    elif announce:
+        log.info("the Dask scheduler at %s has %d worker(s)", scheduler, workers)
+    return client
+
+
+def numpy_process_settings() -> dict[str, str | None]:
+    """This process's numpy settings (``config.NUMPY_PROCESS_SETTINGS``: the OpenBLAS
+    kernel and numpy's SIMD loops), as the environment gives them; run on each worker of an
+    existing cluster to compare with the command line's."""
+    from burden import config
+
+    return {name: os.environ.get(name) for name in config.NUMPY_PROCESS_SETTINGS}
+
+
+def settings_differences(here: dict[str, str | None],
+                         workers: dict[str, dict[str, str | None]]) -> list[str]:
+    """One sentence per worker of an existing cluster whose numpy settings differ from this
+    process's: its fits can then differ from a local run's (other draws of the same
+    posterior: docs/architecture.md, "Across machines"), so the run says so."""
+    import shlex
+
+    start = " ".join(f"{name}={shlex.quote(value)}" for name, value in here.items() if value)
+    out = []
+    for address, theirs in sorted(workers.items()):
+        differ = [f"{name} {theirs.get(name) or 'unset'} (here {value or 'unset'})"
+                  for name, value in here.items() if theirs.get(name) != value]
+        if differ:
+            out.append(f"worker {address} computes with {', '.join(differ)}: its fits can "
+                       "differ from this machine's with the same seed; start the workers "
+                       f"as `{start + ' ' if start else ''}dask worker ADDRESS`")
+    return out
+
+
+def scheduler_workers(scheduler: str) -> int:
+    """How many workers the cluster at ``scheduler`` has now; raises
+    ``SBCSchedulerError`` as ``connect`` does. Run checks the address with it before
+    drawing the worlds, which can take minutes (the deaths fit's posterior worlds)."""
+    client = connect(scheduler, announce=False)
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    finally:
+        client.close()
+
+
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -1155,6 +1225,8 @@ def run(model: str, simulations: int, *, seed: int = 1, scheduler: str | None = 
         from burden.validate import sbc_pack
 
         pack = sbc_pack.read_pack(resume_from_pack)  # a bad file fails before the worlds
+    if scheduler:
+        scheduler_workers(scheduler)  # a bad address fails before the worlds are drawn
     spec = spec or spec_for(model)
     est = None
     if worlds == "posterior":
@@ -1253,13 +1325,17 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     logging.getLogger("distributed").setLevel(logging.WARNING)
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = connect(scheduler)
         n_workers = len(client.scheduler_info().get("workers", {}))
+        if n_workers:
+            for sentence in settings_differences(numpy_process_settings(),
+                                                 client.run(numpy_process_settings)):
+                log.warning("%s", sentence)
     else:
         n_workers = workers or default_workers()
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.WARNING)
-        client = Client(cluster)
+        client = Client(cluster, set_as_default=False)
     results: dict[int, dict] = {i: res for i, res in reused.items() if i not in checked}
     results.update(undrawable)
     for i, res in undrawable.items():
@@ -1306,7 +1382,9 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
         futures = {client.submit(run_one, spec_future, sim, pure=False,
                                  key=f"sbc-{spec.model}-{sim.sim}-{seed}"): sim.sim
                    for sim in to_fit}
-        for done, future in enumerate(as_completed(futures), start=len(results) + 1):
+        # the client's own loop: it is not the process's default client
+        completed = as_completed(futures, loop=client.loop)
+        for done, future in enumerate(completed, start=len(results) + 1):
             i = futures[future]
             try:
                 res = future.result()
