@@ -597,6 +597,7 @@ def _free_port() -> int:
     ("nonsense", "is not a Dask scheduler address"),
     ("http://127.0.0.1:8786", "is not a Dask scheduler address"),
     ("tcp://127.0.0.1:{port}", "no Dask scheduler answered"),
+    ("tls://127.0.0.1:{port}", "could not connect"),  # TLS without its certificates
 ])
 def test_a_scheduler_that_cannot_be_reached_is_named_before_any_world_is_drawn(
         address, message, monkeypatch, capsys):
@@ -643,10 +644,12 @@ def test_workers_computing_with_other_numpy_settings_are_named():
     said = settings_differences(here, {"tcp://a:1": same, "tcp://b:2": other})
     assert len(said) == 1 and said[0].startswith("worker tcp://b:2 computes with "
                                                  "OPENBLAS_CORETYPE unset (here Sandybridge)")
-    assert "`OPENBLAS_CORETYPE=Sandybridge dask worker ADDRESS`" in said[0]
+    # a setting unset here is unset on the worker too (`env -u`)
+    assert ("`env OPENBLAS_CORETYPE=Sandybridge -u NPY_DISABLE_CPU_FEATURES dask worker "
+            "ADDRESS`") in said[0]
     spaced = {**here, "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL"}
-    assert ("`OPENBLAS_CORETYPE=Sandybridge NPY_DISABLE_CPU_FEATURES='X86_V4 AVX512_ICL' dask "
-            "worker ADDRESS`") in settings_differences(spaced, {"tcp://b:2": other})[0]
+    assert ("`env OPENBLAS_CORETYPE=Sandybridge NPY_DISABLE_CPU_FEATURES='X86_V4 AVX512_ICL' "
+            "dask worker ADDRESS`") in settings_differences(spaced, {"tcp://b:2": other})[0]
     assert settings_differences(here, {"tcp://a:1": same}) == []
     simd = {**here, "NPY_DISABLE_CPU_FEATURES": "AVX512F"}
     assert "NPY_DISABLE_CPU_FEATURES AVX512F (here unset)" in settings_differences(
@@ -660,9 +663,12 @@ def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_pa
                                                                            caplog):
     """``--scheduler``: a scheduler and a worker started as their own processes (`dask
     scheduler`, `dask worker`, as an institute's cluster is), the worker in an empty
-    folder without the package's data or settings. Two reduced production simulations
-    sent there by address give the ranks and PITs of the same two fitted in this process,
-    and the manifest and the simulations table name that cluster and its worker."""
+    folder without the package's data or settings (``run_simulations(scheduler=...)``, the
+    path of ``--scheduler``). The run meets the scheduler before any worker has joined and
+    waits for one; two reduced production simulations sent there give the ranks and PITs
+    of the same two fitted in this process; the manifest and the simulations table name
+    that cluster and its worker; a worker whose numpy settings read otherwise than the
+    run's is named."""
     import logging
     import os
     import subprocess
@@ -692,33 +698,52 @@ def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_pa
     cluster = tmp_path / "cluster"
     cluster.mkdir()
     common = ["--scheduler-file", str(address_file), "--no-dashboard"]
-    started = [subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", "0", *common], cwd=cluster, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)]
+    started: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(module: str, *args: str) -> None:
+        log_file = cluster / f"{module.rsplit('_', 1)[-1]}.log"
+        with log_file.open("w") as out:
+            started.append((subprocess.Popen(
+                [sys.executable, "-m", f"distributed.cli.{module}", *args, *common],
+                cwd=cluster, env=env, stdout=out, stderr=subprocess.STDOUT), log_file))
+
+    real_connect = sbc.connect
+
+    def connect_then_start_a_worker(address, announce=True):
+        # the run meets a cluster without workers, and must wait for the one started now
+        client = real_connect(address, announce)
+        assert not client.scheduler_info()["workers"]
+        start("dask_worker", "--nthreads", "1", "--nworkers", "1")
+        return client
+
     try:
-        started.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", "--nthreads", "1",
-             "--nworkers", "1", *common], cwd=cluster, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        start("dask_scheduler", "--host", "127.0.0.1", "--port", "0")
         deadline = time_module.monotonic() + 120
-        while True:
-            if address_file.exists():
-                address = json.loads(address_file.read_text())["address"]
-                if sbc.scheduler_workers(address) == 1:
-                    break
+        while not address_file.exists():
+            for process, log_file in started:
+                if process.poll() is not None:
+                    raise AssertionError(f"{log_file.name} stopped: {log_file.read_text()}")
             if time_module.monotonic() > deadline:
-                raise AssertionError("the cluster did not start within 120 s")
+                raise AssertionError("the scheduler did not start within 120 s")
             time_module.sleep(0.5)
-        with caplog.at_level(logging.WARNING, logger="burden.validate.sbc"):
+        address = json.loads(address_file.read_text())["address"]
+        monkeypatch.setattr(sbc, "connect", connect_then_start_a_worker)
+        # this process's numpy settings now read otherwise than the worker's (numpy is
+        # loaded here, so only the comparison changes): the run must name the worker
+        monkeypatch.setenv("OPENBLAS_CORETYPE", "Sandybridge-for-this-test")
+        with caplog.at_level(logging.INFO, logger="burden.validate.sbc"):
             there, table, manifest = sbc.run_simulations(spec, sims, labels, seed=4,
                                                          scheduler=address,
                                                          out=tmp_path / "run")
     finally:
-        for process in reversed(started):
+        for process, _ in reversed(started):
             process.terminate()
-        for process in started:
-            process.wait(timeout=30)
+        for process, _ in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     key = ["sim", "parameter"]
     pd.testing.assert_frame_equal(
         there.sort_values(key).reset_index(drop=True)[key + ["rank", "n_draws", "pit"]],
@@ -728,8 +753,12 @@ def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_pa
     assert (table["status"] == "ok").all()
     assert table["worker"].str.startswith("tcp://127.0.0.1:").all()
     assert table["worker"].nunique() == 1
-    # the worker was started with this process's numpy settings: nothing to say
-    assert not [r for r in caplog.records if "computes with" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records]
+    assert any("has no worker yet: the run waits for one" in m for m in said)
+    worker = table["worker"].iloc[0]
+    named = [m for m in said if m.startswith(f"worker {worker} computes with "
+                                             "OPENBLAS_CORETYPE ")]
+    assert len(named) == 1 and "(here Sandybridge-for-this-test)" in named[0]
 
 
 def test_sigterm_stops_the_command_as_ctrl_c_does_with_exit_code_130(monkeypatch, capsys):

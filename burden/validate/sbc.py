@@ -882,11 +882,12 @@ def run_one(spec: SBCSpec, sim: Simulation) -> dict:
                 warnings.simplefilter("ignore")
                 out = _fit(spec, sim, seed)
             return {**out, "sim": sim.sim, "status": "ok", "attempts": attempt,
-                    "error": None, "worker": _worker_name()}
+                    "error": None, "worker": _worker_name(),
+                    "settings": numpy_process_settings()}
         except Exception as exc:  # noqa: BLE001 - any failure of a fit is recorded
             errors.append(f"attempt {attempt} (seed {seed}): {type(exc).__name__}: {exc}")
     return {"sim": sim.sim, "status": "failed", "attempts": 2, "error": "; ".join(errors),
-            "worker": _worker_name()}
+            "worker": _worker_name(), "settings": numpy_process_settings()}
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -920,7 +921,7 @@ def connect(scheduler: str, announce: bool = True):
                   f"{scheduler}`, with this package installed), or leave out --scheduler "
                   "to run on this machine's cores")
     try:
-        # not the process's default client: a failed connection would otherwise leave Dask
+        # not the process's default client: a malformed address would otherwise leave Dask
         # set to a distributed scheduler that does not exist (xarray's writes then fail)
         client = Client(scheduler, set_as_default=False)
     except ValueError as exc:  # no port, unknown scheme
@@ -929,10 +930,17 @@ def connect(scheduler: str, announce: bool = True):
     except OSError as exc:  # nothing listening, or no answer within the timeout
         raise SBCSchedulerError(f"--scheduler {scheduler}: no Dask scheduler answered "
                                 f"({exc}); {start_hint}") from None
-    workers = len(client.scheduler_info().get("workers", {}))
+    except Exception as exc:  # noqa: BLE001 - TLS without its settings, a refused client
+        raise SBCSchedulerError(f"--scheduler {scheduler}: could not connect "
+                                f"({type(exc).__name__}: {exc})") from None
+    try:
+        workers = len(client.scheduler_info().get("workers", {}))
+    except Exception:
+        client.close()
+        raise
     if announce and workers == 0:
-        log.warning("the Dask scheduler at %s has no worker yet: the fits wait for "
-                    "workers (`dask worker %s`)", scheduler, scheduler)
+        log.warning("the Dask scheduler at %s has no worker yet: the run waits for one "
+                    "(`dask worker %s`; Ctrl-C stops it)", scheduler, scheduler)
     elif announce:
         log.info("the Dask scheduler at %s has %d worker(s)", scheduler, workers)
     return client
@@ -940,8 +948,8 @@ def connect(scheduler: str, announce: bool = True):
 
 def numpy_process_settings() -> dict[str, str | None]:
     """This process's numpy settings (``config.NUMPY_PROCESS_SETTINGS``: the OpenBLAS
-    kernel and numpy's SIMD loops), as the environment gives them; run on each worker of an
-    existing cluster to compare with the command line's."""
+    kernel and numpy's SIMD loops), as the environment gives them; each fit returns its
+    worker's, which an existing cluster's run compares with the command line's."""
     from burden import config
 
     return {name: os.environ.get(name) for name in config.NUMPY_PROCESS_SETTINGS}
@@ -954,15 +962,17 @@ def settings_differences(here: dict[str, str | None],
     posterior: docs/architecture.md, "Across machines"), so the run says so."""
     import shlex
 
-    start = " ".join(f"{name}={shlex.quote(value)}" for name, value in here.items() if value)
+    start = " ".join(f"{name}={shlex.quote(value)}" if value else f"-u {name}"
+                     for name, value in here.items())
     out = []
     for address, theirs in sorted(workers.items()):
         differ = [f"{name} {theirs.get(name) or 'unset'} (here {value or 'unset'})"
                   for name, value in here.items() if theirs.get(name) != value]
         if differ:
             out.append(f"worker {address} computes with {', '.join(differ)}: its fits can "
-                       "differ from this machine's with the same seed; start the workers "
-                       f"as `{start + ' ' if start else ''}dask worker ADDRESS`")
+                       "differ from this machine's with the same seed. Where the workers' "
+                       "CPUs run these settings (docs/architecture.md, \"Across "
+                       f"machines\"), start them as `env {start} dask worker ADDRESS`")
     return out
 
 
@@ -1327,10 +1337,6 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     if scheduler:
         client = connect(scheduler)
         n_workers = len(client.scheduler_info().get("workers", {}))
-        if n_workers:
-            for sentence in settings_differences(numpy_process_settings(),
-                                                 client.run(numpy_process_settings)):
-                log.warning("%s", sentence)
     else:
         n_workers = workers or default_workers()
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
@@ -1377,7 +1383,12 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     checkpoints = out is not None and (bool(reused) or not _finished_run_in(Path(out)))
     last_checkpoint = len(reused) if already_written is None else already_written
     fits_start = time.perf_counter()
+    here, checked_workers = numpy_process_settings(), set()
     try:
+        if not n_workers:  # scatter gives up after Dask's connect timeout without workers
+            client.wait_for_workers(1)
+            n_workers = len(client.scheduler_info().get("workers", {}))
+            log.info("a worker joined the Dask scheduler at %s: the fits start", scheduler)
         spec_future = client.scatter(spec, broadcast=True)
         futures = {client.submit(run_one, spec_future, sim, pure=False,
                                  key=f"sbc-{spec.model}-{sim.sim}-{seed}"): sim.sim
@@ -1403,6 +1414,13 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
                         "--resume")
                 log.info("SBC %s sim %d fitted again: same ranks as the earlier run",
                          spec.model, i)
+            settings = res.pop("settings", None)
+            if scheduler and settings is not None and res["worker"] not in checked_workers:
+                # an existing cluster's workers were started by someone else: each one's
+                # numpy settings are checked with its first result (workers may join late)
+                checked_workers.add(res["worker"])
+                for sentence in settings_differences(here, {res["worker"]: settings}):
+                    log.warning("%s", sentence)
             results[i] = res
             if res["status"] == "ok":
                 log.info("SBC %s sim %d done (%d/%d): converged %s, R-hat %.3f (%s), ESS "
