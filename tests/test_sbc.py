@@ -669,8 +669,10 @@ def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_pa
     of the same two fitted in this process; the manifest and the simulations table name
     that cluster and its worker; a worker whose numpy settings read otherwise than the
     run's is named."""
+    import contextlib
     import logging
     import os
+    import signal
     import subprocess
     import sys
     import time as time_module
@@ -705,7 +707,8 @@ def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_pa
         with log_file.open("w") as out:
             started.append((subprocess.Popen(
                 [sys.executable, "-m", f"distributed.cli.{module}", *args, *common],
-                cwd=cluster, env=env, stdout=out, stderr=subprocess.STDOUT), log_file))
+                cwd=cluster, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True), log_file))
 
     real_connect = sbc.connect
 
@@ -736,14 +739,19 @@ def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_pa
                                                          scheduler=address,
                                                          out=tmp_path / "run")
     finally:
+        # each process leads its own group: the worker's nanny and the worker it forks
+        # go together, even where the nanny cannot close its child
         for process, _ in reversed(started):
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
         for process, _ in started:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            with contextlib.suppress(ProcessLookupError):  # a child left behind
+                os.killpg(process.pid, signal.SIGKILL)
     key = ["sim", "parameter"]
     pd.testing.assert_frame_equal(
         there.sort_values(key).reset_index(drop=True)[key + ["rank", "n_draws", "pit"]],
