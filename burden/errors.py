@@ -70,9 +70,10 @@ class SBCInterrupted(RuntimeError):
 
 class SBCSchedulerError(RuntimeError):
     """``burden validate sbc --scheduler ADDRESS``: the address is not a Dask scheduler
-    address (``tcp://host:port``), or no scheduler answered there within Dask's connect
-    timeout (``distributed.comm.timeouts.connect``, 30 s by default). Checked before any
-    world is drawn; the message names the address and how to start a cluster."""
+    address (``tcp://host:port``), no scheduler answered there within Dask's connect
+    timeout (``distributed.comm.timeouts.connect``, 30 s by default), or the connection
+    failed otherwise (TLS without its certificates). Checked before any world is drawn;
+    the message names the address, and how to start a cluster where none answered."""
 
 
 class SBCWorldsError(ValueError):

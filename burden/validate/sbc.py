@@ -912,7 +912,7 @@ def connect(scheduler: str, announce: bool = True):
     """A ``distributed.Client`` on the existing cluster at ``scheduler``; a bad address or
     no scheduler answering within Dask's connect timeout raises ``SBCSchedulerError``
     naming the address (not Dask's traceback). ``announce``: log how many workers it has
-    (a warning when none yet: the fits start when workers connect, as Dask does)."""
+    (a warning when none yet: ``run_simulations`` then waits for a first one)."""
     from distributed import Client
 
     from burden.errors import SBCSchedulerError
