@@ -913,6 +913,8 @@ def connect(scheduler: str, announce: bool = True):
     no scheduler answering within Dask's connect timeout raises ``SBCSchedulerError``
     naming the address (not Dask's traceback). ``announce``: log how many workers it has
     (a warning when none yet: ``run_simulations`` then waits for a first one)."""
+    import gc
+
     from distributed import Client
 
     from burden.errors import SBCSchedulerError
@@ -920,19 +922,26 @@ def connect(scheduler: str, announce: bool = True):
     start_hint = (f"start a scheduler (`dask scheduler`) and its workers (`dask worker "
                   f"{scheduler}`, with this package installed), or leave out --scheduler "
                   "to run on this machine's cores")
+    failed = None
     try:
         # not the process's default client: a malformed address would otherwise leave Dask
         # set to a distributed scheduler that does not exist (xarray's writes then fail)
         client = Client(scheduler, set_as_default=False)
     except ValueError as exc:  # no port, unknown scheme
-        raise SBCSchedulerError(f"--scheduler {scheduler!r} is not a Dask scheduler "
-                                f"address (tcp://host:port): {exc}") from None
+        failed = (f"--scheduler {scheduler!r} is not a Dask scheduler address "
+                  f"(tcp://host:port): {exc}")
     except OSError as exc:  # nothing listening, or no answer within the timeout
-        raise SBCSchedulerError(f"--scheduler {scheduler}: no Dask scheduler answered "
-                                f"({exc}); {start_hint}") from None
+        failed = f"--scheduler {scheduler}: no Dask scheduler answered ({exc}); {start_hint}"
     except Exception as exc:  # noqa: BLE001 - TLS without its settings, a refused client
-        raise SBCSchedulerError(f"--scheduler {scheduler}: could not connect "
-                                f"({type(exc).__name__}: {exc})") from None
+        failed = f"--scheduler {scheduler}: could not connect ({type(exc).__name__}: {exc})"
+    if failed is not None:
+        # the half-made client is closed by its __del__ when the garbage collector finds
+        # it; left to chance, that happened inside a later Client's start, which holds the
+        # lock its close needs: a process that failed to connect twice hung (a CI run,
+        # 2026-12-06 11:06, py-spy: Client.__init__ -> gc -> Client.__del__ -> close).
+        # Collected here, outside the exception that refers to it, it closes now.
+        gc.collect()
+        raise SBCSchedulerError(failed)
     try:
         workers = len(client.scheduler_info().get("workers", {}))
     except Exception:
