@@ -697,6 +697,7 @@ def recovery():
 
 
 @pytest.mark.slow
+@pytest.mark.validation  # recovery over data sets, as markets' and composition's
 def test_parameter_recovery(recovery):
     # Five simulated data sets, pooled. A calibrated model puts 90% of true values inside
     # 90% intervals on average; the pooled share of n values has binomial sd
