@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from conftest import summed_logp
@@ -267,3 +268,71 @@ def test_a_posterior_run_from_a_saved_fit_ranks_its_draws(tmp_path):
     again.idata["posterior"] = xr.DataTree(dataset=post.assign(
         rw_sigma=(post["rw_sigma"].dims, bumped)))
     assert posterior_sbc.fit_fingerprint(again) != manifest["worlds"]["fit_fingerprint"]
+
+
+class _DrawsOnly:
+    """A saved fit reduced to what ``truth_quantiles`` reads: a model and its draws."""
+
+    def __init__(self, model, posterior):
+        self.data, self.posterior, self._model = {}, posterior, model
+
+    def build_model(self, data):
+        return self._model
+
+
+def test_truth_quantiles_place_each_picked_draw_among_all_the_fits_draws():
+    import pymc as pm
+
+    from burden.validate import posterior_sbc, sbc
+
+    with pm.Model(coords={"k": ["a", "b"]}) as model:
+        mu = pm.Normal("mu", dims="k")
+        pm.Normal("y", mu.sum(), 1.0, observed=np.zeros(2))
+        pm.HalfNormal("flat")
+    rng = np.random.default_rng(0)
+    mu_draws = rng.normal(size=(2, 50, 2))  # distinct values: no ties
+    post = xr.Dataset({"mu": (("chain", "draw", "k"), mu_draws),
+                       "flat": (("chain", "draw"), np.ones((2, 50)))},  # all tied
+                      coords={"k": ["a", "b"]})
+    spec = sbc.SBCSpec(model="toy", module="x", cls="X", model_config={}, tables={},
+                       sampler={}, reduction="toy")
+    table = posterior_sbc.truth_quantiles(spec, _DrawsOnly(model, post), 7, seed=4)
+    picks = posterior_sbc.picked_draws(100, 7, 4)
+    assert len(set(picks)) == 7
+    flat = mu_draws.reshape(100, 2)  # chain by chain, as ``stack(chain, draw)``
+    for j, lab in enumerate(["a", "b"]):
+        got = table[(table["variable"] == "mu") & (table["index"] == lab)]
+        assert got["sim"].tolist() == list(range(7))
+        below = (flat[:, j][None, :] < flat[picks, j][:, None]).sum(axis=1)
+        np.testing.assert_allclose(got["truth_quantile"], (below + 0.5) / 100)
+    # every draw equal: the truth sits in the middle
+    assert (table.loc[table["variable"] == "flat", "truth_quantile"] == 0.5).all()
+    # the first picks do not depend on how many are asked for
+    assert (posterior_sbc.picked_draws(100, 3, 4) == picks[:3]).all()
+
+
+def test_truth_lean_separates_the_truths_picked_from_a_lean_of_the_fit():
+    """PITs that equal their truths' quantiles, picked high, lean high; at an even pick
+    the line gives 0.5. PITs 0.1 above their truths' quantiles give 0.6 there."""
+    from burden.validate import posterior_sbc
+
+    rng = np.random.default_rng(1)
+    q = rng.beta(3, 2, size=(200, 2))  # truths picked high: mean 0.6
+    rows = []
+    for sim in range(200):
+        for j, lab in enumerate(["a", "b"]):
+            rows.append({"sim": sim, "variable": "follows", "index": lab,
+                         "q": q[sim, j], "pit": q[sim, j]})
+            rows.append({"sim": sim, "variable": "above", "index": lab,
+                         "q": q[sim, j], "pit": min(q[sim, j] + 0.1, 0.999)})
+    table = pd.DataFrame(rows)
+    ranks = table.assign(status="ok")
+    ranks.loc[ranks["sim"] == 0, ["status", "pit"]] = ["failed", np.nan]  # left out
+    quantiles = table.rename(columns={"q": "truth_quantile"}).drop(columns="pit")
+    lean = posterior_sbc.truth_lean(ranks, quantiles).set_index("variable")
+    follows, above = lean.loc["follows"], lean.loc["above"]
+    assert follows["simulations"] == 199
+    assert follows["mean_pit"] > 0.55 and follows["pit_z"] > 5
+    assert follows["slope"] == pytest.approx(1.0)
+    assert follows["pit_at_half"] == pytest.approx(0.5)
+    assert abs(above["pit_at_half"] - 0.6) < 0.01 and above["z"] > 10

@@ -167,6 +167,23 @@ def test_a_pack_of_another_run_or_a_damaged_one_is_refused(packed_run, tmp_path)
         sbc_pack.read_pack(tmp_path / "absent.npz")
 
 
+@pytest.mark.slow
+def test_a_pack_read_as_a_rank_table_is_the_runs_but_its_true_values(packed_run, tmp_path):
+    """``pack_ranks``: the folder's rank table, PITs drawn again bit for bit, without
+    drawing the worlds again (true values NaN); PITs that do not come back are refused."""
+    folder, pack, spec, *_ = packed_run
+    ranks = sbc_stats.read_sbc(folder)[0].reset_index(drop=True)
+    table = sbc_pack.pack_ranks(sbc_pack.read_pack(pack), pack, spec)
+    assert table["true"].isna().all()
+    pd.testing.assert_frame_equal(table.drop(columns="true"), ranks.drop(columns="true"),
+                                  check_exact=True)
+    digests = sbc_pack.read_pack(pack)["pit_sha256"].copy()
+    digests[2] = "0" * 16
+    drawn = _rewritten(pack, tmp_path / "drawn.npz", pit_sha256=digests)
+    with pytest.raises(SBCResumeError, match="drawn.npz: simulation 2's PITs drawn again"):
+        sbc_pack.pack_ranks(sbc_pack.read_pack(drawn), drawn, spec)
+
+
 def test_the_pack_command_writes_a_pack_and_names_a_folder_without_a_run(tmp_path, capsys):
     from burden import cli
 

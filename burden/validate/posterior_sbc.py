@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from burden.validate import sbc
 
@@ -191,6 +192,13 @@ def posterior_spec(base: sbc.SBCSpec, est: Any, path: Path) -> sbc.SBCSpec:
                    sampler=sampler, reduction=reduction, replicated=True)
 
 
+def picked_draws(n_total: int, simulations: int, seed: int) -> np.ndarray:
+    """Positions, among the real fit's ``n_total`` draws stacked chain by chain, of the
+    true values of simulations 0, 1, ...: the first ``simulations`` of a permutation
+    seeded by ``seed``, so the first n are the same for any number of simulations."""
+    return np.random.default_rng([seed, 1]).permutation(n_total)[:simulations]
+
+
 def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, seed: int
                      ) -> tuple[list[sbc.Simulation], dict[str, list[str]], dict]:
     """(simulations, labels, record): true values at ``simulations`` posterior draws of
@@ -211,7 +219,7 @@ def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, 
                              f"{simulations} simulations asked for")
     names = sbc.ranked_names(model, spec)
     flat = post.stack(sample=("chain", "draw"))
-    picks = np.random.default_rng([seed, 1]).permutation(n_chains * n_draws)[:simulations]
+    picks = picked_draws(n_chains * n_draws, simulations, seed)
     qty = sbc.quantities(flat.isel(sample=picks).expand_dims("one"), names, spec,
                          ("one", "sample"))
     labels = {name: lab for name, (_, lab) in qty.items()}
@@ -236,3 +244,80 @@ def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, 
               "fit_fingerprint": fit_fingerprint(est),
               "posterior_draws": int(n_chains * n_draws)}
     return sims, labels, record
+
+
+def truth_quantiles(spec: sbc.SBCSpec, est: Any, simulations: int, seed: int
+                    ) -> pd.DataFrame:
+    """Where each simulation's true value sits among all the real fit's draws: one row
+    per simulation and ranked parameter (``sim``, ``variable``, ``index`` as in the rank
+    table) with ``truth_quantile``, the share of the fit's draws below the true value (ties
+    counted half).
+
+    The permutation picks draws uniformly, so over many simulations these quantiles are
+    uniform. Over a few dozen or a hundred they can sit high or low in one variable by
+    chance, and since each fit sees the real data as well as the new data, a
+    simulation's PIT follows its truth's quantile: a variable's PITs then lean with the
+    truths picked, as a calibrated fit's do (``truth_lean``)."""
+    model = est.build_model(est.data)
+    post = est.posterior
+    n_total = post.sizes["chain"] * post.sizes["draw"]
+    picks = picked_draws(n_total, simulations, seed)
+    names = sbc.ranked_names(model, spec)
+    flat = post.stack(sample=("chain", "draw"))
+    rows = []
+    for name, (values, labels) in sbc.quantities(flat.expand_dims("one"), names, spec,
+                                                 ("one", "sample")).items():
+        draws = values[0]  # (n_total, parameters)
+        ordered = np.sort(draws, axis=0)
+        truth = draws[picks]  # (simulations, parameters)
+        below = np.empty_like(truth)
+        for k in range(draws.shape[1]):
+            lo = np.searchsorted(ordered[:, k], truth[:, k], side="left")
+            hi = np.searchsorted(ordered[:, k], truth[:, k], side="right")
+            below[:, k] = (lo + hi) / 2 / n_total
+        sims_, params = np.meshgrid(np.arange(len(picks)), np.arange(len(labels)),
+                                    indexing="ij")
+        rows.append(pd.DataFrame({"sim": sims_.ravel(), "variable": name,
+                                  "index": np.asarray(labels, dtype=object)[params.ravel()],
+                                  "truth_quantile": below.ravel()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def truth_lean(ranks: pd.DataFrame, quantiles: pd.DataFrame) -> pd.DataFrame:
+    """Per variable: how much of its PITs' lean the truths picked account for.
+
+    Per simulation the mean PIT and the mean truth quantile over the variable's
+    parameters (``ranks``: an SBC rank table; ``quantiles``: ``truth_quantiles``), then a
+    least-squares line of mean PIT on mean truth quantile over the simulations.
+    ``mean_quantile`` is the truths' own mean (0.5 for a uniform pick); ``mean_pit`` the
+    PITs', with ``pit_z`` = (mean_pit - 0.5) over its standard error (the lean test of
+    ``sbc_stats.variable_lean``); ``slope`` how far PITs follow the truths;
+    ``pit_at_half`` the line at a truth quantile of 0.5, the mean PIT the run would have
+    had with truths spread evenly, with its standard error ``se`` and z = (pit_at_half -
+    0.5) / se. Descriptive: it explains a lean found, it is not a test chosen before."""
+    ok = ranks[(ranks["status"] == "ok") & np.isfinite(ranks["pit"].astype(float))]
+    joined = ok.merge(quantiles, on=["sim", "variable", "index"], how="inner",
+                      validate="one_to_one")
+    per_sim = joined.groupby(["variable", "sim"], sort=False)[
+        ["pit", "truth_quantile"]].mean()
+    rows = []
+    for variable, table in per_sim.groupby(level="variable", sort=False):
+        y = table["pit"].to_numpy(float)
+        x = table["truth_quantile"].to_numpy(float) - 0.5
+        pit_se = float(y.std(ddof=1) / np.sqrt(y.size)) if y.size > 1 else np.nan
+        row = {"variable": variable, "simulations": int(y.size),
+               "mean_quantile": float(x.mean() + 0.5), "mean_pit": float(y.mean()),
+               "pit_z": (float(y.mean()) - 0.5) / pit_se if pit_se > 0 else np.nan,
+               "slope": np.nan, "pit_at_half": np.nan, "se": np.nan, "z": np.nan}
+        if y.size > 2 and x.std() > 0:
+            design = np.column_stack([np.ones_like(x), x])
+            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+            resid = y - design @ coef
+            cov = resid @ resid / (y.size - 2) * np.linalg.inv(design.T @ design)
+            se = float(np.sqrt(cov[0, 0]))
+            row.update(slope=float(coef[1]), pit_at_half=float(coef[0]), se=se,
+                       z=float((coef[0] - 0.5) / se) if se > 0 else np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["variable", "simulations", "mean_quantile",
+                                       "mean_pit", "pit_z", "slope", "pit_at_half", "se",
+                                       "z"])

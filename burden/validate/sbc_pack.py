@@ -195,24 +195,76 @@ def reused_from_pack(pack: dict, path: Path, spec: sbc.SBCSpec,
             raise SBCResumeError(f"{flag}: simulation {sim.sim}'s true values differ from "
                                  f"those packed in {path}: not the same simulations "
                                  "(another prior, saved fit or model version)")
-        ranks = None
-        if row["status"] == "ok":
-            rng = np.random.default_rng([sim.seed, 1])  # the fit's PIT generator
-            ranks = {}
-            for name in order:  # the order the fit drew the PITs in
-                rank = pack["ranks"][k, where[name]].astype(float)
-                n_draws = pack["n_draws"][k, where[name]]
-                if (rank < 0).any() or len(set(n_draws.tolist())) != 1:
-                    raise SBCResumeError(f"{flag}: {path}: simulation {sim.sim} succeeded "
-                                         f"but its ranks of {name} are incomplete")
-                n = float(n_draws[0])
-                ranks[name] = (rank, n, sbc_stats.pit_from_ranks(rank, n, rng))
-            ranks = {name: ranks[name] for name in labels}
-            pits = np.concatenate([pit for _, _, pit in ranks.values()])
-            if values_digest(pits) != str(pack["pit_sha256"][k]):
-                raise SBCResumeError(
-                    f"{flag}: {path}: simulation {sim.sim}'s PITs drawn again from its "
-                    "ranks differ from the run's (the order in which the fit draws them "
-                    "changed): go on from the run's folder with --resume instead")
+        ranks = (_packed_ranks(pack, k, sim.sim, sim.seed, order, where, path, flag)
+                 if row["status"] == "ok" else None)
         reused[sim.sim] = sbc.result_from_row(sim, row, ranks)
     return reused, manifest
+
+
+def _packed_ranks(pack: dict, k: int, sim: int, seed: int, order: list[str],
+                  where: dict[str, slice], path: Path, flag: str
+                  ) -> dict[str, tuple[np.ndarray, float, np.ndarray]]:
+    """name -> (ranks, draws, PITs) of the pack's ``k``-th simulation (numbered ``sim``,
+    fit seed ``seed``), in the rank table's order (``where``), each PIT drawn again from
+    its rank with the fit's generator in the fit's order ``order``. Raises
+    ``SBCResumeError`` when a rank is missing or the PITs differ from the run's (their
+    digest)."""
+    from burden.errors import SBCResumeError
+
+    rng = np.random.default_rng([seed, 1])  # the fit's PIT generator
+    ranks = {}
+    for name in order:  # the order the fit drew the PITs in
+        rank = pack["ranks"][k, where[name]].astype(float)
+        n_draws = pack["n_draws"][k, where[name]]
+        if (rank < 0).any() or len(set(n_draws.tolist())) != 1:
+            raise SBCResumeError(f"{flag}: {path}: simulation {sim} succeeded but its "
+                                 f"ranks of {name} are incomplete")
+        n = float(n_draws[0])
+        ranks[name] = (rank, n, sbc_stats.pit_from_ranks(rank, n, rng))
+    ranks = {name: ranks[name] for name in where}
+    pits = np.concatenate([pit for _, _, pit in ranks.values()])
+    if values_digest(pits) != str(pack["pit_sha256"][k]):
+        raise SBCResumeError(
+            f"{flag}: {path}: simulation {sim}'s PITs drawn again from its ranks differ "
+            "from the run's (the order in which the fit draws them changed): go on from "
+            "the run's folder with --resume instead")
+    return ranks
+
+
+def _packed_labels(pack: dict) -> dict[str, list[str]]:
+    """variable -> its parameters' labels, in the pack's order (``name[label]`` or a
+    bare ``name``)."""
+    labels: dict[str, list[str]] = {}
+    for param in pack["parameters"].tolist():
+        name, _, lab = param.partition("[")
+        labels.setdefault(name, []).append(lab[:-1] if lab else "")
+    return labels
+
+
+def pack_ranks(pack: dict, path: Path, spec: sbc.SBCSpec) -> pd.DataFrame:
+    """The rank table of the pack ``pack`` (``read_pack`` of ``path``) without
+    drawing its worlds again: each PIT drawn again from its rank as the fit drew it
+    (checked against the pack's digest), and ``true`` NaN (a pack keeps the true values
+    only as a digest). ``spec`` is the run's model spec (for the fit's order of
+    variables). For analyses of a long run's PITs (analysis/sbc_truth_quantiles.py);
+    raises ``SBCResumeError`` when a simulation's PITs cannot be drawn again."""
+    labels = _packed_labels(pack)
+    where, start = {}, 0
+    for name, labs in labels.items():
+        where[name], start = slice(start, start + len(labs)), start + len(labs)
+    order = sbc.fit_order(spec)
+    rows = pack["sims"].set_index("sim")
+    sims, results = [], {}
+    for k, i in enumerate(pack["sim"].tolist()):
+        row = rows.loc[int(i)]
+        world = row.get("world")
+        sim = sbc.Simulation(int(i), int(row["seed"]), {},
+                             {name: np.full(len(labs), np.nan)
+                              for name, labs in labels.items()},
+                             world=None if world is None or pd.isna(world) else int(world))
+        ranks = (_packed_ranks(pack, k, sim.sim, sim.seed, order, where, path, "pack")
+                 if row["status"] == "ok" else None)
+        sims.append(sim)
+        results[sim.sim] = sbc.result_from_row(sim, row, ranks)
+    table, _ = sbc.tables_from_results(spec, sims, labels, results)
+    return sbc_stats.SBC_RANKS.validate(table, lazy=True)
