@@ -2,13 +2,15 @@
 simulation's true value sits among the real fit's draws, per variable, beside the PITs.
 
     python analysis/sbc_truth_quantiles.py RUN_FOLDER_OR_PACK [--fit PATH]
-        [--simulations N] [--variables A,B,...] [--from-sim K] [--below-sim M]
+        [--simulations N] [--variables A,B,...] [--by-parameter] [--from-sim K]
+        [--below-sim M]
 
 A posterior SBC run (``burden validate sbc --worlds posterior``) takes its true values
 from the saved real fit, in the order of a seeded permutation of its draws
 (``posterior_sbc.picked_draws``). Over many simulations their quantiles among the fit's
 draws are uniform; over a hundred they can sit high or low in a variable by chance, and
-since each fit sees the real data too, a simulation's PIT follows its truth's quantile.
+since each fit sees the real data too, a simulation's PIT follows its truth's quantile
+in part (fully for a parameter the new data barely inform).
 
 Per variable (``posterior_sbc.truth_lean``), over the run's simulations K to M - 1:
 ``mean_quantile`` (0.5 for an even pick), ``mean_pit`` and its lean test's ``pit_z`` (as
@@ -18,15 +20,17 @@ Then, for the simulations the run has not fitted yet (up to ``--simulations``, d
 the run's full size), the quantiles their truths will have: computable before their
 fits, so a test of a lean can be written down before its data exist.
 
-A slope near 1 with a small ``se`` marks a parameter the new data hardly inform (the
-fit's posterior is the real one, so its PIT is its truth's quantile): its PITs check
-that the fit finds the real posterior again, little more, and its ``z`` measures a
+A slope near 1 with little spread about the line marks a parameter the new data hardly
+inform (the refit's posterior is the real one, so its PIT is its truth's quantile): its
+PITs come out uniform even if the fit made little or wrong use of the new data, and
+check only that the refit gives back the real posterior; its ``z`` then measures a
 shift too small to matter, not a lean. ``pit_at_half`` and ``z`` describe a lean found;
 they are not tests chosen before it.
 
 ``--by-parameter`` gives a row per parameter instead. ``--fit`` defaults to the path in
 the run's manifest (relative paths read from the current folder: run it in the clone
-that made the run); its fingerprint must be the run's. A pack (``burden validate
+that made the run); its fingerprint must be the run's, and the run's worlds must be the draws its seed picks from it (for a folder, its
+true values those draws exactly). A pack (``burden validate
 sbc-pack``) is read without drawing its worlds again (``sbc_pack.pack_ranks``).
 """
 
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from burden.validate import posterior_sbc, sbc, sbc_pack
@@ -57,30 +62,69 @@ def main() -> None:
     parser.add_argument("--below-sim", type=int, default=None,
                         help="judge simulations numbered below M (default: all)")
     args = parser.parse_args()
+    from burden.errors import SBCResumeError, SBCWorldsError
+
     packed = args.run.is_file()
-    if packed:
-        pack = sbc_pack.read_pack(args.run)
-        manifest = pack["manifest"]
-    else:
-        ranks, _, _, manifest = read_sbc(args.run, judge=False)
+    try:
+        if packed:
+            pack = sbc_pack.read_pack(args.run)
+            manifest, sims = pack["manifest"], pack["sims"]
+        else:
+            ranks, sims, _, manifest = read_sbc(args.run, judge=False)
+    except (SBCResumeError, OSError, ValueError) as exc:
+        parser.error(f"{args.run}: not a run folder or pack this version reads ({exc})")
     worlds = manifest.get("worlds") or {}
     if worlds.get("worlds") != posterior_sbc.POSTERIOR:
         parser.error(f"{args.run}: not a posterior SBC run (its manifest's worlds are "
                      f"{worlds.get('worlds')!r})")
     fit = args.fit or Path(worlds["fit"])
     base = sbc.spec_for(manifest["model"])
-    est = posterior_sbc.load_fit(base, fit)
+    try:
+        est = posterior_sbc.load_fit(base, fit)
+    except SBCWorldsError as exc:
+        parser.error(str(exc))
     fingerprint = posterior_sbc.fit_fingerprint(est)
     if fingerprint != worlds.get("fit_fingerprint"):
         parser.error(f"{fit}: fingerprint {fingerprint}, not the run's "
                      f"{worlds.get('fit_fingerprint')}: another fit's draws")
     spec = posterior_sbc.posterior_spec(base, est, fit)
     if packed:
-        ranks = sbc_pack.pack_ranks(pack, args.run, spec)
+        try:
+            ranks = sbc_pack.pack_ranks(pack, args.run, spec)
+        except SBCResumeError as exc:
+            parser.error(str(exc))
+    fitted = sorted(int(i) for i in ranks["sim"].unique())
     full = (manifest.get("checkpoint") or {}).get("of")  # a checkpoint names the run's size
-    total = args.simulations or int(full or manifest["simulations"])
-    quantiles = posterior_sbc.truth_quantiles(spec, est, total, int(manifest["seed"]))
+    total = int(full or manifest["simulations"]) if args.simulations is None else \
+        args.simulations
+    if total < len(fitted) or total < 1:
+        parser.error(f"--simulations {total}: the run has {len(fitted)} simulations; "
+                     "place at least as many truths")
+    try:
+        quantiles = posterior_sbc.truth_quantiles(spec, est, total, int(manifest["seed"]))
+    except SBCWorldsError as exc:
+        parser.error(str(exc))
+    # the truths placed are the run's: each simulation's world is its draw, and a folder's
+    # true values are those draws exactly
+    picks = posterior_sbc.picked_draws(est.posterior.sizes["chain"]
+                                       * est.posterior.sizes["draw"], total,
+                                       int(manifest["seed"]))
+    if "world" not in sims.columns:
+        parser.error(f"{args.run}: its simulations table has no world column (a run made "
+                     "before posterior worlds)")
+    worlds_drawn = sims.set_index("sim")["world"].reindex(fitted).to_numpy()
+    if (worlds_drawn != picks[fitted]).any():
+        parser.error(f"{args.run}: its simulations' worlds are not the draws the seed "
+                     "picks from this fit")
+    if not packed:
+        both = ranks.merge(quantiles, on=["sim", "variable", "index"],
+                           suffixes=("", "_placed"), validate="one_to_one")
+        if not np.allclose(both["true"], both["true_placed"], rtol=1e-12, atol=0):
+            parser.error(f"{args.run}: its true values are not the draws of {fit} placed")
     wanted = [v for v in args.variables.split(",") if v]
+    unknown = sorted(set(wanted) - set(quantiles["variable"]))
+    if unknown:
+        parser.error(f"--variables: {', '.join(unknown)} not ranked by this run")
     if wanted:
         quantiles = quantiles[quantiles["variable"].isin(wanted)]
     if args.by_parameter:  # each parameter its own variable
@@ -94,7 +138,6 @@ def main() -> None:
     if done.empty:
         parser.error(f"{args.run}: no simulation numbered {args.from_sim} to {below - 1}")
     lean = posterior_sbc.truth_lean(done, quantiles)
-    fitted = set(ranks["sim"].unique())
     rest = quantiles[~quantiles["sim"].isin(fitted)]
     upcoming = rest.groupby("variable", sort=False)["truth_quantile"].agg(
         ["mean", "count"]).rename(columns={"mean": "mean_quantile_unfitted",

@@ -232,6 +232,18 @@ def test_a_posterior_run_from_a_saved_fit_ranks_its_draws(tmp_path):
         posterior_sbc.posterior_spec(spec, OpiumProduction.load(path), path),
         OpiumProduction.load(path), path, 3, 5)
     real = again[0].data["obs_log_value"]
+    # truth_quantiles places these same true values, the rank table's
+    placed = posterior_sbc.truth_quantiles(
+        posterior_sbc.posterior_spec(spec, OpiumProduction.load(path), path),
+        OpiumProduction.load(path), 3, 5)
+    for sim in again:
+        for name, values in sim.truth.items():
+            got = placed[(placed["sim"] == sim.sim) & (placed["variable"] == name)]
+            np.testing.assert_array_equal(got["true"], np.asarray(values, float).ravel())
+    both = ranks.merge(placed, on=["sim", "variable", "index"], suffixes=("", "_placed"))
+    assert len(both) == len(ranks)
+    np.testing.assert_allclose(both["true"], both["true_placed"], rtol=1e-12)
+    assert both["truth_quantile"].between(0, 1).all()
     for sim in again:
         np.testing.assert_array_equal(sim.data["obs_log_value"], real)
         assert not np.allclose(sim.data["obs_log_value__replicate"], real)
@@ -307,8 +319,12 @@ def test_truth_quantiles_place_each_picked_draw_among_all_the_fits_draws():
         np.testing.assert_allclose(got["truth_quantile"], (below + 0.5) / 100)
     # every draw equal: the truth sits in the middle
     assert (table.loc[table["variable"] == "flat", "truth_quantile"] == 0.5).all()
-    # the first picks do not depend on how many are asked for
-    assert (posterior_sbc.picked_draws(100, 3, 4) == picks[:3]).all()
+    # the true values are the picked draws
+    got = table[(table["variable"] == "mu") & (table["index"] == "a")]["true"]
+    np.testing.assert_array_equal(got, flat[picks, 0])
+    # more simulations than draws are refused
+    with pytest.raises(SBCWorldsError, match="has 100 draws, fewer than the 101"):
+        posterior_sbc.truth_quantiles(spec, _DrawsOnly(model, post), 101, seed=4)
 
 
 def test_truth_lean_separates_the_truths_picked_from_a_lean_of_the_fit():

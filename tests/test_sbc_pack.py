@@ -180,8 +180,12 @@ def test_a_pack_read_as_a_rank_table_is_the_runs_but_its_true_values(packed_run,
     digests = sbc_pack.read_pack(pack)["pit_sha256"].copy()
     digests[2] = "0" * 16
     drawn = _rewritten(pack, tmp_path / "drawn.npz", pit_sha256=digests)
-    with pytest.raises(SBCResumeError, match="drawn.npz: simulation 2's PITs drawn again"):
+    with pytest.raises(SBCResumeError, match="drawn.npz: simulation 2's PITs drawn again"
+                                             ".*read the run's folder instead"):
         sbc_pack.pack_ranks(sbc_pack.read_pack(drawn), drawn, spec)
+    other = dataclasses.replace(spec, model="markets")
+    with pytest.raises(SBCResumeError, match="is a run of production, not markets"):
+        sbc_pack.pack_ranks(sbc_pack.read_pack(pack), pack, other)
 
 
 def test_the_pack_command_writes_a_pack_and_names_a_folder_without_a_run(tmp_path, capsys):

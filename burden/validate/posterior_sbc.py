@@ -250,17 +250,25 @@ def truth_quantiles(spec: sbc.SBCSpec, est: Any, simulations: int, seed: int
                     ) -> pd.DataFrame:
     """Where each simulation's true value sits among all the real fit's draws: one row
     per simulation and ranked parameter (``sim``, ``variable``, ``index`` as in the rank
-    table) with ``truth_quantile``, the share of the fit's draws below the true value (ties
-    counted half).
+    table) with the true value ``true`` and ``truth_quantile``, the share of the fit's
+    draws below it (ties counted half).
 
     The permutation picks draws uniformly, so over many simulations these quantiles are
     uniform. Over a few dozen or a hundred they can sit high or low in one variable by
-    chance, and since each fit sees the real data as well as the new data, a
-    simulation's PIT follows its truth's quantile: a variable's PITs then lean with the
-    truths picked, as a calibrated fit's do (``truth_lean``)."""
+    chance. Each fit sees the real data as well as the new data, so a simulation's PIT
+    follows its truth's quantile in part: fully for a parameter the new data barely
+    inform (the refit's posterior is then the real one), hardly at all for one they
+    determine. A variable's PITs can then lean with the truths picked, as a calibrated
+    fit's do (``truth_lean``). Raises ``SBCWorldsError`` when the fit has fewer draws
+    than ``simulations``."""
+    from burden.errors import SBCWorldsError
+
     model = est.build_model(est.data)
     post = est.posterior
     n_total = post.sizes["chain"] * post.sizes["draw"]
+    if simulations > n_total:
+        raise SBCWorldsError(f"the real fit has {n_total} draws, fewer than the "
+                             f"{simulations} simulations asked for")
     picks = picked_draws(n_total, simulations, seed)
     names = sbc.ranked_names(model, spec)
     flat = post.stack(sample=("chain", "draw"))
@@ -279,7 +287,7 @@ def truth_quantiles(spec: sbc.SBCSpec, est: Any, simulations: int, seed: int
                                     indexing="ij")
         rows.append(pd.DataFrame({"sim": sims_.ravel(), "variable": name,
                                   "index": np.asarray(labels, dtype=object)[params.ravel()],
-                                  "truth_quantile": below.ravel()}))
+                                  "true": truth.ravel(), "truth_quantile": below.ravel()}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -296,8 +304,8 @@ def truth_lean(ranks: pd.DataFrame, quantiles: pd.DataFrame) -> pd.DataFrame:
     had with truths spread evenly, with its standard error ``se`` and z = (pit_at_half -
     0.5) / se. Descriptive: it explains a lean found, it is not a test chosen before."""
     ok = ranks[(ranks["status"] == "ok") & np.isfinite(ranks["pit"].astype(float))]
-    joined = ok.merge(quantiles, on=["sim", "variable", "index"], how="inner",
-                      validate="one_to_one")
+    joined = ok.merge(quantiles.drop(columns="true", errors="ignore"),
+                      on=["sim", "variable", "index"], how="inner", validate="one_to_one")
     per_sim = joined.groupby(["variable", "sim"], sort=False)[
         ["pit", "truth_quantile"]].mean()
     rows = []

@@ -224,10 +224,11 @@ def _packed_ranks(pack: dict, k: int, sim: int, seed: int, order: list[str],
     ranks = {name: ranks[name] for name in where}
     pits = np.concatenate([pit for _, _, pit in ranks.values()])
     if values_digest(pits) != str(pack["pit_sha256"][k]):
+        advice = ("go on from the run's folder with --resume instead" if flag ==
+                  "--resume-from" else "read the run's folder instead")
         raise SBCResumeError(
             f"{flag}: {path}: simulation {sim}'s PITs drawn again from its ranks differ "
-            "from the run's (the order in which the fit draws them changed): go on from "
-            "the run's folder with --resume instead")
+            f"from the run's (the order in which the fit draws them changed): {advice}")
     return ranks
 
 
@@ -247,15 +248,28 @@ def pack_ranks(pack: dict, path: Path, spec: sbc.SBCSpec) -> pd.DataFrame:
     (checked against the pack's digest), and ``true`` NaN (a pack keeps the true values
     only as a digest). ``spec`` is the run's model spec (for the fit's order of
     variables). For analyses of a long run's PITs (analysis/sbc_truth_quantiles.py);
-    raises ``SBCResumeError`` when a simulation's PITs cannot be drawn again."""
+    raises ``SBCResumeError`` when the pack is of another model or its PITs cannot be
+    drawn again."""
+    from burden.errors import SBCResumeError
+
+    flag = "pack"
+    if pack["manifest"]["model"] != spec.model:
+        raise SBCResumeError(f"{flag}: {path} is a run of {pack['manifest']['model']}, "
+                             f"not {spec.model}")
     labels = _packed_labels(pack)
     where, start = {}, 0
     for name, labs in labels.items():
         where[name], start = slice(start, start + len(labs)), start + len(labs)
     order = sbc.fit_order(spec)
+    if sorted(order) != sorted(labels):
+        raise SBCResumeError(f"{flag}: {path}: this model's fit ranks {order}, the run's "
+                             f"pack {list(labels)} (another model version)")
     rows = pack["sims"].set_index("sim")
     sims, results = [], {}
     for k, i in enumerate(pack["sim"].tolist()):
+        if int(i) not in rows.index:
+            raise SBCResumeError(f"{flag}: {path}: simulation {i} is ranked but missing "
+                                 "from its simulations table")
         row = rows.loc[int(i)]
         world = row.get("world")
         sim = sbc.Simulation(int(i), int(row["seed"]), {},
