@@ -30,7 +30,7 @@ they are not tests chosen before it.
 ``--by-parameter`` gives a row per parameter instead. ``--fit`` defaults to the path in
 the run's manifest (relative paths read from the current folder: run it in the clone
 that made the run); its fingerprint must be the run's, and the run's worlds must be the draws its seed picks from it (for a folder, its
-true values those draws exactly). A pack (``burden validate
+true values those draws, within rounding). A pack (``burden validate
 sbc-pack``) is read without drawing its worlds again (``sbc_pack.pack_ranks``).
 """
 
@@ -105,7 +105,7 @@ def main() -> None:
     except SBCWorldsError as exc:
         parser.error(str(exc))
     # the truths placed are the run's: each simulation's world is its draw, and a folder's
-    # true values are those draws exactly
+    # true values are those draws
     picks = posterior_sbc.picked_draws(est.posterior.sizes["chain"]
                                        * est.posterior.sizes["draw"], total,
                                        int(manifest["seed"]))
@@ -119,7 +119,9 @@ def main() -> None:
     if not packed:
         both = ranks.merge(quantiles, on=["sim", "variable", "index"],
                            suffixes=("", "_placed"), validate="one_to_one")
-        if not np.allclose(both["true"], both["true_placed"], rtol=1e-12, atol=0):
+        # within rounding: a few deterministic quantities near 0 are computed again on
+        # the stacked draws (relative 6e-11 at 5.6e-5 seen, 2026-12-06)
+        if not np.allclose(both["true"], both["true_placed"], rtol=1e-9, atol=1e-12):
             parser.error(f"{args.run}: its true values are not the draws of {fit} placed")
     wanted = [v for v in args.variables.split(",") if v]
     unknown = sorted(set(wanted) - set(quantiles["variable"]))
