@@ -176,13 +176,7 @@ def reused_from_pack(pack: dict, path: Path, spec: sbc.SBCSpec,
                              f"(first differences: {differ})")
     rows = pack["sims"].set_index("sim")
     position = {int(i): k for k, i in enumerate(pack["sim"])}
-    where, start = {}, 0  # each variable's columns in the pack (the rank table's order)
-    for name, labs in labels.items():
-        where[name], start = slice(start, start + len(labs)), start + len(labs)
-    order = sbc.fit_order(spec)
-    if sorted(order) != sorted(labels):
-        raise SBCResumeError(f"{flag}: {path}: this model's fit ranks {order}, the run's "
-                             f"tables {list(labels)}")
+    where, order = _columns_and_fit_order(labels, spec, path, flag)
     reused = {}
     for sim in sims[:int(manifest["simulations"])]:
         if sim.sim not in rows.index or sim.sim not in position:
@@ -199,6 +193,23 @@ def reused_from_pack(pack: dict, path: Path, spec: sbc.SBCSpec,
                  if row["status"] == "ok" else None)
         reused[sim.sim] = sbc.result_from_row(sim, row, ranks)
     return reused, manifest
+
+
+def _columns_and_fit_order(labels: dict[str, list[str]], spec: sbc.SBCSpec, path: Path,
+                           flag: str) -> tuple[dict[str, slice], list[str]]:
+    """(each variable's columns in the pack, in the rank table's order; the order in which
+    the model's fit ranks them). Raises ``SBCResumeError`` when the fit ranks other
+    variables than the pack holds (another model version)."""
+    from burden.errors import SBCResumeError
+
+    where, start = {}, 0
+    for name, labs in labels.items():
+        where[name], start = slice(start, start + len(labs)), start + len(labs)
+    order = sbc.fit_order(spec)
+    if sorted(order) != sorted(labels):
+        raise SBCResumeError(f"{flag}: {path}: this model's fit ranks {order}, the run's "
+                             f"tables {list(labels)}")
+    return where, order
 
 
 def _packed_ranks(pack: dict, k: int, sim: int, seed: int, order: list[str],
@@ -257,13 +268,7 @@ def pack_ranks(pack: dict, path: Path, spec: sbc.SBCSpec) -> pd.DataFrame:
         raise SBCResumeError(f"{flag}: {path} is a run of {pack['manifest']['model']}, "
                              f"not {spec.model}")
     labels = _packed_labels(pack)
-    where, start = {}, 0
-    for name, labs in labels.items():
-        where[name], start = slice(start, start + len(labs)), start + len(labs)
-    order = sbc.fit_order(spec)
-    if sorted(order) != sorted(labels):
-        raise SBCResumeError(f"{flag}: {path}: this model's fit ranks {order}, the run's "
-                             f"pack {list(labels)} (another model version)")
+    where, order = _columns_and_fit_order(labels, spec, path, flag)
     rows = pack["sims"].set_index("sim")
     sims, results = [], {}
     for k, i in enumerate(pack["sim"].tolist()):
