@@ -1,38 +1,36 @@
 """A model's log density and gradient at two commits, alternated in one run: the time of
-one evaluation as a sampler calls it, the compiled graph's size, and whether the two
-commits give the same log density and gradient at the same points.
+one evaluation of the kernel the fits sample with, the compiled graph's size, and whether
+the two commits give the same log density and gradient at the same points.
 
-    python analysis/gradient_ab.py BEFORE AFTER [--model deaths] [--repeats 3]
-        [--evals 2000] [--points 20] [--jitter 0.1] [--cold]
+    python analysis/gradient_ab.py BEFORE AFTER [--model deaths] [--repeats 4]
+        [--evals 2000] [--blocks 5] [--points 20] [--jitter 0.1] [--cold]
 
-BEFORE and AFTER are commits of this repository (the same commit twice measures the
-noise). Each is checked out in a temporary git worktree; a child process with
-``PYTHONPATH`` set to it builds the model on this project's processed tables
-(``BURDEN_ROOT``: this folder), as its fit would (``prepare_data``, ``build_model``; a
-model with an upstream fit reads the saved one), compiles the log density and its gradient
-over the raveled free variables with PyTensor's Numba backend (what nutpie samples with),
-and times ``--evals`` calls cycling over ``--points`` points: the model's initial point
-plus Normal(0, ``--jitter``) noise in the unconstrained space, the same points for both
-commits (seed 0). The runs alternate (before, after, before, ...) so that a change of the
-machine's speed falls on both; each row is the median over ``--repeats``. A child's first
-compilation may be cold (empty compile cache): its compile time is shown apart and never
-counted in the time per call.
+BEFORE and AFTER are commits of this repository from ab963c5 on (2026-12-02: the child
+needs ``config.use_process_defaults``); the same commit twice measures the noise. Each is
+checked out in a temporary git worktree; a child process with ``PYTHONPATH`` set to it
+builds the model on this project's processed tables (``BURDEN_ROOT``: this folder) as its
+fit would (``prepare_data``, ``build_model``; a model with an upstream fit reads the saved
+one) and compiles it as the fit does (``BayesianEstimator.compiled_model``: nutpie's
+Numba backend, fastmath off, without the in-place rewrite, its callbacks cached). It then
+times nutpie's log density and gradient kernel (the Numba function its C callback calls,
+on the joined free variables, without PyTensor's Python wrapper) over ``--evals`` calls in
+``--blocks`` blocks, cycling over ``--points`` points: nutpie's initial point of seed 0 plus
+Normal(0, ``--jitter``) noise (seed 0), and reports the median block. The runs alternate
+(before, after, after, before, ...) so that a change of the machine's speed falls on both;
+each row is the median over ``--repeats`` runs. A child's first compilation may be cold
+(empty compile cache): its compile time is shown apart and never counted in the time per
+call.
 
 A change meant to keep the model's density (a cheaper graph for the same model) must give
 the same values up to rounding: the last line counts the values that are equal and gives
-the largest difference of the log density and of the gradient between the two commits
-at the same points (relative to the value; absolute below 1), from each commit's last
-run, which loads its compiled code from the cache: a cold compilation's own code and the
-cached copy of it differed in the last bits of 1,191 of the deaths gradient's 54,280
-values (at most 2.5e-14 of the value; 2026-12-06 21:47 UTC, docs/performance.md,
-"A benchmark of the gradient's cost"), so with ``--repeats 1`` after a change a
-difference in the last bits may be the cache's (``--cold`` shows it: BEFORE's child
-compiled into empty compile folders, then again loading from them). The comparison needs
-the same free variables
-in the same order (a reparameterisation is a new model and is refused here: compare its
-fits instead, with its own calibration). The time per evaluation times the leapfrog
-steps of a fit (docs/models/deaths.md, "Speed") is its sampling time; this script does not
-sample. Nothing is saved but a temporary folder.
+the largest difference of the log density and of the gradient between the two commits at
+the same points (relative to the value; absolute below 1). It needs the same free
+variables and the same points (a reparameterisation is a new model and is refused here:
+compare its fits instead, with its own calibration). ``--cold`` instead compiles BEFORE
+into empty compile folders, then again from the folders that filled, and compares those
+two. The time per evaluation times a fit's leapfrog steps (docs/models/deaths.md, "Speed")
+is roughly its sampling time on one core; this script does not sample. Nothing is saved
+but a temporary folder.
 """
 
 from __future__ import annotations
@@ -57,108 +55,140 @@ import json, sys, time
 from burden import config
 config.use_process_defaults()
 import numpy as np
-from pymc.blocking import DictToArrayBijection
 from burden.fits import load_fit, read_tables, spec
 
-name, n_evals, n_points, jitter, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
-    float(sys.argv[4]), sys.argv[5]
+name, n_evals, n_blocks, n_points, jitter, out = (
+    sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
+    sys.argv[6])
 s = spec(name)
 upstream = {} if s.upstream is None else {s.upstream: load_fit(s.upstream)}
 est = s.estimator(None, None, **upstream)
 model = est.build_model(est.prepare_data(read_tables(s.estimator.data_tables)))
 start = time.perf_counter()
-fn = model.logp_dlogp_function(ravel_inputs=True, mode="NUMBA")
-point = model.initial_point(0)
-names = [v.name for v in fn._grad_vars]
-x0 = DictToArrayBijection.map({k: point[k] for k in names}).data
-fn(x0)
+compiled = est.compiled_model(model)
+fn = compiled.logp_func  # nutpie's PyTensor function: (joined,) -> (logp, gradient)
+kernel = fn.vm.jit_fn  # what nutpie's C callback calls, with the shared values after x
+shared = [v.get_value(borrow=True) for v in fn.get_shared()]
+x0 = np.asarray(compiled.initial_point_func(0), dtype="float64")
+kernel(x0, *shared)
 compile_s = time.perf_counter() - start
 rng = np.random.default_rng(0)
 xs = x0 + jitter * rng.standard_normal((n_points, x0.size))
-values = [fn(x) for x in xs]
+values = [tuple(np.array(o, copy=True) for o in kernel(x, *shared)[:2]) for x in xs]
 for i in range(50):
-    fn(xs[i % n_points])
-start = time.perf_counter()
-for i in range(n_evals):
-    fn(xs[i % n_points])
-per_call = (time.perf_counter() - start) / n_evals
-np.savez(out + ".npz", logp=np.array([float(v[0]) for v in values]),
-         grad=np.stack([np.asarray(v[1]) for v in values]))
-json.dump({"per_call_us": per_call * 1e6, "compile_s": compile_s, "dims": int(x0.size),
-           "nodes": len(fn._pytensor_function.maker.fgraph.apply_nodes),
-           "free": names}, open(out + ".json", "w"))
+    kernel(xs[i % n_points], *shared)
+per_block = max(n_evals // n_blocks, 1)
+blocks = []
+for _ in range(n_blocks):
+    start = time.perf_counter()
+    for i in range(per_block):
+        kernel(xs[i % n_points], *shared)
+    blocks.append((time.perf_counter() - start) / per_block)
+np.savez(out + ".npz", points=xs, logp=np.array([float(v[0]) for v in values]),
+         grad=np.stack([v[1].ravel() for v in values]))
+json.dump({"per_call_us": float(np.median(blocks)) * 1e6, "compile_s": compile_s,
+           "dims": int(x0.size), "nodes": len(fn.maker.fgraph.apply_nodes),
+           "free": [rv.name for rv in model.free_RVs]}, open(out + ".json", "w"))
 """
 
 
 def run_child(code: Path, args: argparse.Namespace, out: Path,
               cache: Path | None = None) -> dict:
     """One child at ``code``; ``cache``: PyTensor and Numba compile folders to use instead
-    of the machine's."""
+    of the machine's (added to any ``PYTENSOR_FLAGS`` already set)."""
     env = {**os.environ, "PYTHONPATH": str(code), "BURDEN_ROOT": str(ROOT)}
     if cache is not None:
-        env.update(PYTENSOR_FLAGS=f"base_compiledir={cache}",
-                   NUMBA_CACHE_DIR=str(cache / "numba_own"))
+        flags = [f for f in (os.environ.get("PYTENSOR_FLAGS", ""),
+                             f"base_compiledir={cache}") if f]
+        env.update(PYTENSOR_FLAGS=",".join(flags), NUMBA_CACHE_DIR=str(cache / "numba_own"))
     proc = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.evals),
-                           str(args.points), str(args.jitter), str(out)],
+                           str(args.blocks), str(args.points), str(args.jitter), str(out)],
                           check=False, env=env, cwd=code, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{args.model} at {code} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(Path(f"{out}.json").read_text())
     with np.load(f"{out}.npz") as values:
-        result["logp"], result["grad"] = values["logp"], values["grad"]
+        result.update({k: values[k] for k in ("points", "logp", "grad")})
     return result
 
 
 def compare(x: np.ndarray, y: np.ndarray) -> str:
+    """How many of ``x`` equal ``y``, and the largest difference (relative to the value,
+    absolute below 1) among the finite ones."""
     same = int(np.sum(x == y))
-    rel = np.max(np.abs(x - y) / np.maximum(np.abs(y), 1.0))
-    return (f"{same} of {x.size} equal, largest difference {rel:.3g} "
-            "(relative to the value, or absolute below 1)")
+    finite = np.isfinite(x) & np.isfinite(y)
+    rel = (np.max(np.abs(x - y)[finite] / np.maximum(np.abs(y[finite]), 1.0))
+           if finite.any() else float("nan"))
+    text = (f"{same} of {x.size} equal, largest difference {rel:.3g} (relative to the "
+            "value, or absolute below 1)")
+    if not finite.all():
+        text += f", {int((~finite).sum())} not finite in either"
+    return text
+
+
+def comparable(a: dict, b: dict) -> str | None:
+    """Why the values of two runs cannot be compared, or None."""
+    if a["free"] != b["free"] or a["grad"].shape != b["grad"].shape:
+        return "not the same free variables (a reparameterisation is a new model)"
+    if not np.array_equal(a["points"], b["points"]):
+        return "not the same points (another initial point)"
+    return None
+
+
+def header(args: argparse.Namespace, what: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}; {args.model}; {what}; {args.evals} evaluations "
+          f"in {args.blocks} blocks at {args.points} points", flush=True)
 
 
 def cold_against_warm(tree: Path, args: argparse.Namespace, tmp: Path) -> None:
-    """``--cold``: the BEFORE commit's child compiled into empty compile folders, then
-    again loading from the folders it filled; their values at the same points."""
+    """``--cold``: BEFORE compiled into empty compile folders, then again loading from the
+    folders that filled; their values at the same points."""
+    header(args, f"{args.before} compiled cold, then warm from that cache")
     cache = tmp / "cache"
     cache.mkdir()
     cold = run_child(tree, args, tmp / "cold", cache)
     warm = run_child(tree, args, tmp / "warm", cache)
     print(f"cold: compile {cold['compile_s']:.1f} s, {cold['per_call_us']:.0f} µs; warm: "
           f"compile {warm['compile_s']:.1f} s, {warm['per_call_us']:.0f} µs")
-    print(f"same points, cold against warm: log density {compare(cold['logp'], warm['logp'])}"
+    why = comparable(cold, warm)
+    print(f"values not compared: {why}" if why else
+          f"same points, cold against warm: log density {compare(cold['logp'], warm['logp'])}"
           f"; gradient {compare(cold['grad'], warm['grad'])}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before")
-    parser.add_argument("after")
+    parser.add_argument("after", help="(not used with --cold)")
     parser.add_argument("--model", default="deaths")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--evals", type=int, default=2000)
+    parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--points", type=int, default=20)
     parser.add_argument("--jitter", type=float, default=0.1)
     parser.add_argument("--cold", action="store_true",
-                        help="instead: BEFORE's values compiled cold against loaded warm")
+                        help="instead: BEFORE compiled cold against BEFORE loaded warm")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gradient-ab-") as tmp:
-        trees = {}
-        for label, commit in (("before", args.before), ("after", args.after)):
-            path = Path(tmp) / label
-            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(path), commit],
-                           cwd=ROOT, check=True)
-            trees[label] = path
+        trees: dict[str, Path] = {}
         try:
+            for label, commit in (("before", args.before), ("after", args.after)):
+                if args.cold and label == "after":
+                    continue
+                path = Path(tmp) / label
+                subprocess.run(["git", "worktree", "add", "--detach", "-q", str(path),
+                                commit], cwd=ROOT, check=True)
+                trees[label] = path
             if args.cold:
                 cold_against_warm(trees["before"], args, Path(tmp))
                 return
-            print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                  f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.model}; "
-                  f"before {args.before}, after {args.after}; median of {args.repeats} "
-                  f"runs of {args.evals} evaluations at {args.points} points", flush=True)
+            header(args, f"before {args.before}, after {args.after}; median of "
+                         f"{args.repeats} runs each")
             runs: dict[str, list[dict]] = {"before": [], "after": []}
             for k in range(args.repeats):
-                for label in ("before", "after"):
+                # before, after, after, before, ...: a drift of the machine falls on both
+                for label in (("before", "after") if k % 2 == 0 else ("after", "before")):
                     runs[label].append(run_child(trees[label], args,
                                                  Path(tmp) / f"{label}-{k}"))
             print("| version | free dimensions | graph nodes | first compile (s) | "
@@ -173,15 +203,11 @@ def main() -> None:
             ratio = (statistics.median(x["per_call_us"] for x in runs["after"])
                      / statistics.median(x["per_call_us"] for x in runs["before"]))
             print(f"after / before: {ratio:.3f}; load after {os.getloadavg()[0]:.2f}")
-            # the last runs: by then both load their compiled code from the cache (a
-            # cold compilation's code and the cached copy can differ in the last bits)
             b, a = runs["before"][-1], runs["after"][-1]
-            if b["free"] != a["free"] or b["grad"].shape != a["grad"].shape:
-                print("not the same free variables: the values are not compared (a "
-                      "reparameterisation is a new model)")
-            else:
-                print(f"same points: log density {compare(a['logp'], b['logp'])}; "
-                      f"gradient {compare(a['grad'], b['grad'])}")
+            why = comparable(a, b)
+            print(f"values not compared: {why}" if why else
+                  f"same points: log density {compare(a['logp'], b['logp'])}; "
+                  f"gradient {compare(a['grad'], b['grad'])}")
         finally:
             for path in trees.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(path)],
