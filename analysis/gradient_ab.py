@@ -29,8 +29,8 @@ variables and the same points (a reparameterisation is a new model and is refuse
 compare its fits instead, with its own calibration). ``--cold`` instead compiles BEFORE
 into empty compile folders, then again from the folders that filled, and compares those
 two. The time per evaluation times a fit's leapfrog steps (docs/models/deaths.md, "Speed")
-is roughly its sampling time on one core; this script does not sample. Nothing is saved
-but a temporary folder.
+is roughly its sampling time on one core; this script does not sample. It writes
+nothing but a temporary folder and, as any fit does, the compile cache's entries.
 """
 
 from __future__ import annotations
