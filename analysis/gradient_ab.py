@@ -46,8 +46,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
+from worktrees import ROOT, commit_trees
 
 #: run in the child, with the commit's package first on ``sys.path``
 CHILD = r"""
@@ -170,48 +169,38 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help="instead: BEFORE compiled cold against BEFORE loaded warm")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gradient-ab-") as tmp:
-        trees: dict[str, Path] = {}
-        try:
-            for label, commit in (("before", args.before), ("after", args.after)):
-                if args.cold and label == "after":
-                    continue
-                path = Path(tmp) / label
-                subprocess.run(["git", "worktree", "add", "--detach", "-q", str(path),
-                                commit], cwd=ROOT, check=True)
-                trees[label] = path
-            if args.cold:
-                cold_against_warm(trees["before"], args, Path(tmp))
-                return
-            header(args, f"before {args.before}, after {args.after}; median of "
-                         f"{args.repeats} runs each")
-            runs: dict[str, list[dict]] = {"before": [], "after": []}
-            for k in range(args.repeats):
-                # before, after, after, before, ...: a drift of the machine falls on both
-                for label in (("before", "after") if k % 2 == 0 else ("after", "before")):
-                    runs[label].append(run_child(trees[label], args,
-                                                 Path(tmp) / f"{label}-{k}"))
-            print("| version | free dimensions | graph nodes | first compile (s) | "
-                  "per evaluation (µs) | range over runs (µs) |")
-            print("|---|---|---|---|---|---|")
-            for label in ("before", "after"):
-                r = runs[label]
-                times = [x["per_call_us"] for x in r]
-                print(f"| {label} | {r[0]['dims']} | {r[0]['nodes']} | "
-                      f"{r[0]['compile_s']:.1f} | {statistics.median(times):.0f} | "
-                      f"{min(times):.0f}–{max(times):.0f} |", flush=True)
-            ratio = (statistics.median(x["per_call_us"] for x in runs["after"])
-                     / statistics.median(x["per_call_us"] for x in runs["before"]))
-            print(f"after / before: {ratio:.3f}; load after {os.getloadavg()[0]:.2f}")
-            b, a = runs["before"][-1], runs["after"][-1]
-            why = comparable(a, b)
-            print(f"values not compared: {why}" if why else
-                  f"same points: log density {compare(a['logp'], b['logp'])}; "
-                  f"gradient {compare(a['grad'], b['grad'])}")
-        finally:
-            for path in trees.values():
-                subprocess.run(["git", "worktree", "remove", "--force", str(path)],
-                               cwd=ROOT, check=False)
+    commits = {"before": args.before} if args.cold else {"before": args.before,
+                                                         "after": args.after}
+    with (tempfile.TemporaryDirectory(prefix="gradient-ab-") as tmp,
+          commit_trees(commits, Path(tmp)) as trees):
+        if args.cold:
+            cold_against_warm(trees["before"], args, Path(tmp))
+            return
+        header(args, f"before {args.before}, after {args.after}; median of "
+                     f"{args.repeats} runs each")
+        runs: dict[str, list[dict]] = {"before": [], "after": []}
+        for k in range(args.repeats):
+            # before, after, after, before, ...: a drift of the machine falls on both
+            for label in (("before", "after") if k % 2 == 0 else ("after", "before")):
+                runs[label].append(run_child(trees[label], args,
+                                             Path(tmp) / f"{label}-{k}"))
+        print("| version | free dimensions | graph nodes | first compile (s) | "
+              "per evaluation (µs) | range over runs (µs) |")
+        print("|---|---|---|---|---|---|")
+        for label in ("before", "after"):
+            r = runs[label]
+            times = [x["per_call_us"] for x in r]
+            print(f"| {label} | {r[0]['dims']} | {r[0]['nodes']} | "
+                  f"{r[0]['compile_s']:.1f} | {statistics.median(times):.0f} | "
+                  f"{min(times):.0f}–{max(times):.0f} |", flush=True)
+        ratio = (statistics.median(x["per_call_us"] for x in runs["after"])
+                 / statistics.median(x["per_call_us"] for x in runs["before"]))
+        print(f"after / before: {ratio:.3f}; load after {os.getloadavg()[0]:.2f}")
+        b, a = runs["before"][-1], runs["after"][-1]
+        why = comparable(a, b)
+        print(f"values not compared: {why}" if why else
+              f"same points: log density {compare(a['logp'], b['logp'])}; "
+              f"gradient {compare(a['grad'], b['grad'])}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from worktrees import ROOT, commit_trees
+
 DEFAULT_STEPS = "summarise deaths;attribute;summarise attribution"
 
 
@@ -52,35 +53,25 @@ def main() -> None:
     parser.add_argument("--steps", default=DEFAULT_STEPS, help="';'-separated")
     args = parser.parse_args()
     steps = [s.strip() for s in args.steps.split(";") if s.strip()]
-    with tempfile.TemporaryDirectory(prefix="steps-ab-") as tmp:
-        trees = {}
-        for label, commit in (("before", args.before), ("after", args.after)):
-            path = Path(tmp) / label
-            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(path), commit],
-                           cwd=ROOT, check=True)
-            trees[label] = path
-        try:
-            print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-                  f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; before "
-                  f"{args.before}, after {args.after}; median of {args.repeats}", flush=True)
-            print("| step | version | wall (s) | user (s) | system (s) | CPU (s) | peak (MB) |")
-            print("|---|---|---|---|---|---|---|")
-            for step in steps:
-                runs = {"before": [], "after": []}
-                for _ in range(args.repeats):
-                    for label in ("before", "after"):
-                        runs[label].append(run_step(trees[label], step))
+    with (tempfile.TemporaryDirectory(prefix="steps-ab-") as tmp,
+          commit_trees({"before": args.before, "after": args.after}, Path(tmp)) as trees):
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+              f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; before "
+              f"{args.before}, after {args.after}; median of {args.repeats}", flush=True)
+        print("| step | version | wall (s) | user (s) | system (s) | CPU (s) | peak (MB) |")
+        print("|---|---|---|---|---|---|---|")
+        for step in steps:
+            runs = {"before": [], "after": []}
+            for _ in range(args.repeats):
                 for label in ("before", "after"):
-                    med = {k: statistics.median(r[k] for r in runs[label])
-                           for k in runs[label][0]}
-                    print(f"| {step} | {label} | {med['wall']:.1f} | {med['user']:.1f} | "
-                          f"{med['system']:.1f} | {med['user'] + med['system']:.1f} | "
-                          f"{med['peak_mb']:.0f} |", flush=True)
-            print(f"load after {os.getloadavg()[0]:.2f}")
-        finally:
-            for path in trees.values():
-                subprocess.run(["git", "worktree", "remove", "--force", str(path)],
-                               cwd=ROOT, check=False)
+                    runs[label].append(run_step(trees[label], step))
+            for label in ("before", "after"):
+                med = {k: statistics.median(r[k] for r in runs[label])
+                       for k in runs[label][0]}
+                print(f"| {step} | {label} | {med['wall']:.1f} | {med['user']:.1f} | "
+                      f"{med['system']:.1f} | {med['user'] + med['system']:.1f} | "
+                      f"{med['peak_mb']:.0f} |", flush=True)
+        print(f"load after {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
