@@ -3,9 +3,11 @@
 Each (model, sampler) runs in its own Python process, so compilation is cold in that process
 and peak memory is its own. A row gives wall time (data -> convergence check), compile and
 sampling time apart (nutpie: measured separately; PyMC's NUTS compiles inside sampling),
-min bulk ESS over every checked quantity, ESS per second of wall time, max R-hat,
-divergences, peak resident memory, and the machine's load average at the start. Prints a
-Markdown table; record it with its date in the model docs.
+the mean leapfrog steps a kept draw and step size (a sampler's cost a draw: steps times
+the cost of one log density and gradient), min bulk ESS over every checked quantity, ESS
+per second of wall time, max R-hat, divergences, peak resident memory, and the machine's
+load average at the start. Prints a Markdown table; record it with its date in the model
+docs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ import time
 import warnings
 from datetime import UTC, datetime
 
+import numpy as np
+
 from burden.fits import FITS, load_fit, read_tables, spec
+
+
+def step_stats(sample_stats) -> dict:
+    """Mean leapfrog steps a kept draw and mean step size over every chain and draw, from
+    a fit's ``sample_stats`` (nutpie and PyMC both name them ``n_steps`` and
+    ``step_size``); NaN where the sampler does not record one."""
+    def mean(name: str) -> float:
+        return float(np.mean(np.asarray(sample_stats[name]))) if name in sample_stats \
+            else float("nan")
+    return {"steps_per_draw": mean("n_steps"), "step_size": mean("step_size")}
 
 
 def run_one(name: str, sampler: str, model_config: dict | None = None,
@@ -38,7 +52,7 @@ def run_one(name: str, sampler: str, model_config: dict | None = None,
         model.fit(read_tables(model.data_tables), progressbar=False)
         report = model.check_convergence(warn=False)
     wall = time.perf_counter() - start
-    return {
+    return {**step_stats(model.idata["sample_stats"]),
         "model": name, "sampler": sampler, "seed": model.fit_sampler_config.random_seed,
         "wall_s": wall, "build_s": model.timings.get("build_s", float("nan")),
         "compile_s": model.timings.get("compile_s", float("nan")),
@@ -83,13 +97,15 @@ def benchmark(names: list[str], samplers: list[str], model_config: dict | None =
                     print(f"done {name}/{sampler}/{row['seed']} {datetime.now(UTC):%H:%M} "
                           f"UTC, load {row['load_after']:.2f}", file=sys.stderr)
                     rows.append(row)
-    print("| model | sampler | seed | wall s | build s | compile s | sample s | min bulk ESS "
-          "| ESS/s | max R-hat | divergences | peak memory MB | load after | converged |")
-    print("|---" * 14 + "|")
+    print("| model | sampler | seed | wall s | build s | compile s | sample s | steps a draw "
+          "| step size | min bulk ESS | ESS/s | max R-hat | divergences | peak memory MB "
+          "| load after | converged |")
+    print("|---" * 16 + "|")
     for r in rows:
         print(f"| {r['model']} | {r['sampler']} | {r['seed']} | {r['wall_s']:.0f} | "
               f"{r['build_s']:.1f} | {r['compile_s']:.0f} | "
-              f"{r['sample_s']:.0f} | {r['min_bulk_ess']:.0f} ({r['worst_ess']}) | "
+              f"{r['sample_s']:.0f} | {r['steps_per_draw']:.1f} | {r['step_size']:.3f} | "
+              f"{r['min_bulk_ess']:.0f} ({r['worst_ess']}) | "
               f"{r['ess_per_s']:.1f} | {r['max_r_hat']:.3f} ({r['worst_r_hat']}) | "
               f"{r['divergences']} | {r['peak_mem_mb']:.0f} | {r['load_after']:.2f} | "
               f"{r['converged']} |")
