@@ -315,7 +315,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check burden tests analysis
 
 benchmark: $(PROCESSED) $(MODELS)/production.nc | $(STAMP)
-	$(BURDEN) benchmark deaths production markets
+	$(BURDEN) benchmark deaths production markets composition certified
 
 backtest: $(MODELS)/deaths_backtest.csv
 
