@@ -25,15 +25,25 @@ import numpy as np
 
 from burden.fits import FITS, load_fit, read_tables, spec
 
+#: leapfrog steps a draw and the adapted step size, by the names each sampler records
+#: them under, the first found: ``n_steps`` for nutpie and for PyMC's NUTS (its
+#: ``tree_size``, renamed so by PyMC's conversion to InferenceData; a raw trace keeps
+#: ``tree_size``); ``step_size_bar`` for both (nutpie's ``step_size`` is jittered about
+#: it draw by draw; PyMC's is the dual averaging's last iterate, not the step the draws
+#: take)
+STEP_STATS = {"steps_per_draw": ("n_steps", "tree_size"),
+              "step_size": ("step_size_bar", "step_size")}
+
 
 def step_stats(sample_stats) -> dict:
     """Mean leapfrog steps a kept draw and mean step size over every chain and draw, from
-    a fit's ``sample_stats`` (nutpie and PyMC both name them ``n_steps`` and
-    ``step_size``); NaN where the sampler does not record one."""
-    def mean(name: str) -> float:
-        return float(np.mean(np.asarray(sample_stats[name]))) if name in sample_stats \
-            else float("nan")
-    return {"steps_per_draw": mean("n_steps"), "step_size": mean("step_size")}
+    a fit's ``sample_stats`` (``STEP_STATS``); NaN where the sampler records neither."""
+    out = {}
+    for key, names in STEP_STATS.items():
+        found = next((n for n in names if n in sample_stats), None)
+        out[key] = (float(np.mean(np.asarray(sample_stats[found]))) if found is not None
+                    else float("nan"))
+    return out
 
 
 def run_one(name: str, sampler: str, model_config: dict | None = None,
@@ -52,11 +62,12 @@ def run_one(name: str, sampler: str, model_config: dict | None = None,
         model.fit(read_tables(model.data_tables), progressbar=False)
         report = model.check_convergence(warn=False)
     wall = time.perf_counter() - start
-    return {**step_stats(model.idata["sample_stats"]),
+    return {
         "model": name, "sampler": sampler, "seed": model.fit_sampler_config.random_seed,
         "wall_s": wall, "build_s": model.timings.get("build_s", float("nan")),
         "compile_s": model.timings.get("compile_s", float("nan")),
-        "sample_s": model.timings["sample_s"], "min_bulk_ess": report["ess_bulk_min"],
+        "sample_s": model.timings["sample_s"], **step_stats(model.idata["sample_stats"]),
+        "min_bulk_ess": report["ess_bulk_min"],
         "worst_ess": report["worst_ess"], "ess_per_s": report["ess_bulk_min"] / wall,
         "max_r_hat": report["r_hat_max"], "worst_r_hat": report["worst_r_hat"],
         "divergences": report["divergences"], "converged": report["converged"],

@@ -10,19 +10,37 @@ import xarray as xr
 
 from burden.benchmark import step_stats
 
+DIMS = ("chain", "draw")
 
-def test_steps_and_step_size_are_means_over_chains_and_draws():
-    """n_steps and step_size as both samplers name them, in a fit's DataTree group; the
+
+def _tree(**arrays) -> xr.DataTree:
+    return xr.DataTree(dataset=xr.Dataset({k: (DIMS, np.asarray(v)) for k, v in arrays.items()}))
+
+
+def test_nutpie_steps_and_adapted_step_size_are_means_over_chains_and_draws():
+    """nutpie's names (the certified fit's sample_stats, 2026-12-07): ``n_steps``, and
+    ``step_size_bar`` (constant in each chain) beside the jittered ``step_size``; the
     means are over every chain and draw, not one chain's."""
-    stats = xr.Dataset({"n_steps": (("chain", "draw"), np.array([[63, 63, 31], [127, 63, 63]])),
-                        "step_size": (("chain", "draw"), np.array([[0.1] * 3, [0.2] * 3])),
-                        "diverging": (("chain", "draw"), np.zeros((2, 3), bool))})
-    out = step_stats(xr.DataTree(dataset=stats))
+    out = step_stats(_tree(n_steps=[[63, 63, 31], [127, 63, 63]],
+                           step_size=[[0.09, 0.11, 0.1], [0.25, 0.15, 0.2]],
+                           step_size_bar=[[0.1] * 3, [0.3] * 3],
+                           diverging=np.zeros((2, 3), bool)))
     assert out["steps_per_draw"] == (63 * 4 + 31 + 127) / 6
-    assert math.isclose(out["step_size"], 0.15)
+    assert math.isclose(out["step_size"], 0.2)  # the adapted steps', not the jittered
+
+
+def test_pymc_nuts_step_is_its_step_size_bar_and_a_raw_trace_gives_tree_size():
+    """PyMC's NUTS in InferenceData: ``n_steps`` (its ``tree_size``, renamed by PyMC's
+    conversion) and ``step_size_bar``, the step the draws take; its ``step_size`` (the
+    last dual-averaging iterate) is not used. A raw trace keeps ``tree_size``."""
+    out = step_stats(_tree(n_steps=[[15.0, 7.0], [31.0, 15.0]],
+                           step_size=[[0.5, 0.5], [0.5, 0.5]],
+                           step_size_bar=[[0.25, 0.25], [0.35, 0.35]]))
+    assert out["steps_per_draw"] == 17.0
+    assert math.isclose(out["step_size"], 0.3)
+    assert step_stats(_tree(tree_size=[[15.0, 7.0], [31.0, 15.0]]))["steps_per_draw"] == 17.0
 
 
 def test_a_statistic_the_sampler_does_not_record_is_nan():
-    out = step_stats(xr.DataTree(dataset=xr.Dataset(
-        {"diverging": (("chain", "draw"), np.zeros((2, 3), bool))})))
+    out = step_stats(_tree(diverging=np.zeros((2, 3), bool)))
     assert math.isnan(out["steps_per_draw"]) and math.isnan(out["step_size"])
