@@ -5,9 +5,9 @@ and peak memory is its own. A row gives wall time (data -> convergence check), c
 sampling time apart (nutpie: measured separately; PyMC's NUTS compiles inside sampling),
 the mean leapfrog steps a kept draw and step size (a sampler's cost a draw: steps times
 the cost of one log density and gradient), min bulk ESS over every checked quantity, ESS
-per second of wall time, max R-hat, divergences, peak resident memory, and the machine's
-load average at the start. Prints a Markdown table; record it with its date in the model
-docs.
+per second of wall time and of sampling time, max R-hat, divergences, peak resident
+memory, and the machine's load average at the start. Prints a Markdown table; record it
+with its date in the model docs.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def run_one(name: str, sampler: str, model_config: dict | None = None,
         "sample_s": model.timings["sample_s"], **step_stats(model.idata["sample_stats"]),
         "min_bulk_ess": report["ess_bulk_min"],
         "worst_ess": report["worst_ess"], "ess_per_s": report["ess_bulk_min"] / wall,
+        "ess_per_sample_s": report["ess_bulk_min"] / model.timings["sample_s"],
         "max_r_hat": report["r_hat_max"], "worst_r_hat": report["worst_r_hat"],
         "divergences": report["divergences"], "converged": report["converged"],
         "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -108,19 +109,28 @@ def benchmark(names: list[str], samplers: list[str], model_config: dict | None =
                     print(f"done {name}/{sampler}/{row['seed']} {datetime.now(UTC):%H:%M} "
                           f"UTC, load {row['load_after']:.2f}", file=sys.stderr)
                     rows.append(row)
-    print("| model | sampler | seed | wall s | build s | compile s | sample s | steps a draw "
-          "| step size | min bulk ESS | ESS/s | max R-hat | divergences | peak memory MB "
-          "| load after | converged |")
-    print("|---" * 16 + "|")
-    for r in rows:
-        print(f"| {r['model']} | {r['sampler']} | {r['seed']} | {r['wall_s']:.0f} | "
-              f"{r['build_s']:.1f} | {r['compile_s']:.0f} | "
-              f"{r['sample_s']:.0f} | {r['steps_per_draw']:.1f} | {r['step_size']:.3f} | "
-              f"{r['min_bulk_ess']:.0f} ({r['worst_ess']}) | "
-              f"{r['ess_per_s']:.1f} | {r['max_r_hat']:.3f} ({r['worst_r_hat']}) | "
-              f"{r['divergences']} | {r['peak_mem_mb']:.0f} | {r['load_after']:.2f} | "
-              f"{r['converged']} |")
+    print(markdown_table(rows))
     return rows
+
+
+COLUMNS = ("model", "sampler", "seed", "wall s", "build s", "compile s", "sample s",
+           "steps a draw", "step size", "min bulk ESS", "ESS/s", "ESS/s sampling",
+           "max R-hat", "divergences", "peak memory MB", "load after", "converged")
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The benchmark's rows as a Markdown table of ``COLUMNS``."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
+    for r in rows:
+        cells = [r["model"], r["sampler"], r["seed"], f"{r['wall_s']:.0f}",
+                 f"{r['build_s']:.1f}", f"{r['compile_s']:.0f}", f"{r['sample_s']:.0f}",
+                 f"{r['steps_per_draw']:.1f}", f"{r['step_size']:.3f}",
+                 f"{r['min_bulk_ess']:.0f} ({r['worst_ess']})", f"{r['ess_per_s']:.1f}",
+                 f"{r['ess_per_sample_s']:.1f}", f"{r['max_r_hat']:.3f} ({r['worst_r_hat']})",
+                 r["divergences"], f"{r['peak_mem_mb']:.0f}", f"{r['load_after']:.2f}",
+                 r["converged"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # the child process of run_child

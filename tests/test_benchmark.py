@@ -44,3 +44,20 @@ def test_pymc_nuts_step_is_its_step_size_bar_and_a_raw_trace_gives_tree_size():
 def test_a_statistic_the_sampler_does_not_record_is_nan():
     out = step_stats(_tree(diverging=np.zeros((2, 3), bool)))
     assert math.isnan(out["steps_per_draw"]) and math.isnan(out["step_size"])
+
+
+def test_the_table_has_a_cell_for_every_column_in_its_order():
+    from burden.benchmark import COLUMNS, markdown_table
+
+    row = {"model": "deaths", "sampler": "nutpie", "seed": 20171, "wall_s": 126.2,
+           "build_s": 0.31, "compile_s": 8.4, "sample_s": 102.3, "steps_per_draw": 63.0,
+           "step_size": 0.1034, "min_bulk_ess": 781.2, "worst_ess": "tau",
+           "ess_per_s": 6.19, "ess_per_sample_s": 7.64, "max_r_hat": 1.0049,
+           "worst_r_hat": "sigma", "divergences": 0, "peak_mem_mb": 2009.4,
+           "load_after": 1.91, "converged": True}
+    header, rule, line = markdown_table([row]).splitlines()
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert len(cells) == len(COLUMNS) == header.count("|") - 1 == rule.count("|") - 1
+    by_column = dict(zip(COLUMNS, cells, strict=True))
+    assert by_column["steps a draw"] == "63.0" and by_column["ESS/s sampling"] == "7.6"
+    assert by_column["min bulk ESS"] == "781 (tau)" and by_column["converged"] == "True"
