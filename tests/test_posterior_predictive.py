@@ -133,3 +133,21 @@ def test_what_would_make_the_draws_invalid_is_an_error(toy):
         pm.Potential("penalty", -with_potential["mu"] ** 2)
     with pytest.raises(ValueError, match=r"has Potentials \(\['penalty'\]\)"):
         posterior_predictive(with_potential, posterior, 1, constant)
+
+
+def test_a_sampler_built_once_gives_each_calls_own_draws(toy):
+    """``predictive_sampler``: one graph for many calls (posterior SBC's worlds), each call
+    seeded afresh, so its draws are a separate ``posterior_predictive`` call's whatever
+    the calls before it; different seeds give different draws."""
+    from burden.models.posterior_predictive import predictive_sampler
+
+    model, posterior, constant = toy
+    sample = predictive_sampler(model, constant)
+    first, second, first_again = (sample(posterior.isel(draw=slice(0, 5)), seed)
+                                  for seed in ([3, 2, 0], [3, 2, 1], [3, 2, 0]))
+    alone = posterior_predictive(model, posterior.isel(draw=slice(0, 5)), [3, 2, 0],
+                                 constant)
+    for name in first.data_vars:
+        np.testing.assert_array_equal(first[name].values, alone[name].values)
+        np.testing.assert_array_equal(first_again[name].values, first[name].values)
+    assert not np.array_equal(first["y"].values, second["y"].values)

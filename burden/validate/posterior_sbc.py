@@ -209,7 +209,7 @@ def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, 
     import xarray as xr
 
     from burden.errors import SBCWorldsError
-    from burden.models.posterior_predictive import posterior_predictive
+    from burden.models.posterior_predictive import predictive_sampler
 
     model = est.build_model(est.data)
     post = est.posterior
@@ -229,12 +229,13 @@ def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, 
                                 else model.rvs_to_values[rv].eval())
             for rv in model.observed_RVs}
     fit_seeds = np.random.default_rng(seed).integers(0, sbc.RETRY_OFFSET, size=simulations)
+    predictive = predictive_sampler(model)  # the graph built once for every world
     sims = []
     for i, j in enumerate(picks):
         one = xr.Dataset({name: flat[name].isel(sample=[j]).drop_vars(
             ["sample", "chain", "draw"]).rename(sample="draw").expand_dims("chain")
             for name in free})
-        pred = posterior_predictive(model, one, random_seed=[seed, 2, i])
+        pred = predictive(one, [seed, 2, i])
         data = dict(real)
         data.update({replicate_name(name): np.asarray(pred[name].values[0, 0])
                      for name in real})
