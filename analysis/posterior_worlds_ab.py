@@ -28,11 +28,14 @@ from worktrees import ROOT, commit_trees
 
 #: run in the child: draw the worlds with the checked-out package, save them as arrays
 CHILD = """
-import sys, time, warnings
+import os, sys, time, warnings
 import numpy as np
 warnings.simplefilter("ignore")
+import burden
 from burden.validate import posterior_sbc, sbc
 model, fit, n, seed, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+# the checked-out package, not the environment's own install
+assert os.path.realpath(burden.__file__).startswith(os.path.realpath(os.getcwd())), burden.__file__
 spec = sbc.spec_for(model)
 est = posterior_sbc.load_fit(spec, fit)
 spec = posterior_sbc.posterior_spec(spec, est, fit)
@@ -57,6 +60,11 @@ def draw(code: Path, root: Path, model: str, fit: Path, n: int, seed: int, out: 
         return {k: f[k] for k in f.files}
 
 
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal dtype, shape and bytes (NaN payloads and -0.0 included)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before")
@@ -68,6 +76,8 @@ def main() -> None:
     parser.add_argument("--simulations", type=int, default=20)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
+    if args.simulations < 1:
+        parser.error("--simulations must be at least 1")
     root = args.root.resolve()
     fit = (args.fit or root / "models" / f"{args.model}.nc").resolve()
     with (tempfile.TemporaryDirectory(prefix="worlds-ab-") as tmp,
@@ -81,10 +91,13 @@ def main() -> None:
     for label in ("before", "after"):
         print(f"{label} ({getattr(args, label)}): {float(drawn[label]['seconds']):.2f} s")
     keys = sorted(set(before) - {"seconds"})
-    if keys != sorted(set(after) - {"seconds"}):
-        print("NOT THE SAME WORLDS: the two commits drew different arrays")
+    other = sorted(set(after) - {"seconds"})
+    if keys != other:
+        print("NOT THE SAME WORLDS: the two commits drew different arrays; only before: "
+              f"{sorted(set(keys) - set(other))[:5]}, only after: "
+              f"{sorted(set(other) - set(keys))[:5]}")
         sys.exit(1)
-    differ = [k for k in keys if not np.array_equal(before[k], after[k], equal_nan=True)]
+    differ = [k for k in keys if not same_bits(before[k], after[k])]
     values = sum(before[k].size for k in keys)
     print(f"{len(keys)} arrays, {values} values: "
           + ("all equal" if not differ else f"{len(differ)} differ, first {differ[:5]}"))

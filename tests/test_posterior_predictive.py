@@ -151,3 +151,22 @@ def test_a_sampler_built_once_gives_each_calls_own_draws(toy):
         np.testing.assert_array_equal(first[name].values, alone[name].values)
         np.testing.assert_array_equal(first_again[name].values, first[name].values)
     assert not np.array_equal(first["y"].values, second["y"].values)
+
+
+def test_each_generator_draws_from_its_own_stream_of_the_seed(toy):
+    """The seeding rule itself, so a change to it cannot pass by changing both paths:
+    the generators of the observed variables' graph, in ``ancestors`` order, take the
+    streams ``SeedSequence(seed).spawn(n)`` in that order. ``fixed`` (N(0, 2), no free
+    variable) draws all its values in one call of its own generator."""
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.random.type import RandomGeneratorType
+
+    model, posterior, constant = toy
+    rngs = [v for v in ancestors(list(model.observed_RVs))
+            if isinstance(v.type, RandomGeneratorType) and v.owner is None]
+    k = rngs.index(model["fixed"].owner.inputs[0])
+    some = posterior.isel(draw=slice(0, 5))
+    drawn = posterior_predictive(model, some, [3, 2, 0], constant)["fixed"].values
+    stream = np.random.SeedSequence([3, 2, 0]).spawn(len(rngs))[k]
+    expected = np.random.default_rng(stream).normal(0.0, 2.0, size=(CHAINS * 5, 4))
+    np.testing.assert_array_equal(drawn.reshape(CHAINS * 5, 4), expected)

@@ -99,12 +99,20 @@ def _check_data(model, constant_data: xr.Dataset | None) -> None:
                 "posterior predictive draws of the fitted data need the fit's data")
 
 
+def _check_free(free_names: Sequence[str], posterior: xr.Dataset) -> None:
+    missing = [name for name in free_names if name not in posterior]
+    if missing:
+        raise ValueError(f"the posterior lacks the free variables {missing} the predictive "
+                         "draws need")
+
+
 def posterior_predictive(model, posterior: xr.Dataset, random_seed: int | None,
                          constant_data: xr.Dataset | None = None,
                          block_bytes: int = BLOCK_BYTES) -> xr.Dataset:
     """Draws of every observed variable of ``model`` at every (chain, draw) of
     ``posterior``, with the model's dims and coords (as PyMC's ``posterior_predictive``
     group). ``constant_data``: the data containers' values at the fit, checked."""
+    _check_free([rv.name for rv in model.free_RVs], posterior)  # before building
     return predictive_sampler(model, constant_data)(posterior, random_seed, block_bytes)
 
 
@@ -113,11 +121,14 @@ def predictive_sampler(model, constant_data: xr.Dataset | None = None
     """``posterior_predictive`` of ``model`` as a function of ``(posterior, random_seed,
     block_bytes=BLOCK_BYTES)``, its vectorised graph built once for every call.
 
-    Building the graph is most of a call's cost for a few draws: the deaths model's 200
-    posterior SBC worlds, one draw each, spent 9.4 of 10.7 s of 6 worlds in it (cProfile
-    of ``posterior_sbc.posterior_worlds``, 2026-12-07 00:30 UTC). Each call seeds the
-    random generators afresh from its ``random_seed`` as ``posterior_predictive`` does, so
-    a call gives the draws a separate ``posterior_predictive`` call would."""
+    Building the graph is most of a call's cost for a few draws: cProfile of
+    ``posterior_sbc.posterior_worlds`` for 6 worlds of the deaths fit, one draw each
+    (2026-12-07 00:25 UTC): 9.4 of its 10.7 s in ``posterior_predictive``, about 8.8 s of
+    it building the graph. Each call seeds the random generators afresh from its
+    ``random_seed`` as ``posterior_predictive`` does, and checks the data containers
+    against ``constant_data``, so a call gives the draws a separate
+    ``posterior_predictive`` call would. A call advances shared generators: do not call
+    one sampler from two threads at once."""
     import pytensor
     import pytensor.tensor as pt
     from pymc.pytensorf import collect_default_updates
@@ -143,27 +154,25 @@ def predictive_sampler(model, constant_data: xr.Dataset | None = None
     if n_draws is None:
         raise ValueError("the model has no free variables: nothing to draw the "
                          "predictions from")
-    outputs = whole_array_ops(_vectorised(observed, {**batched, **fresh}, n_draws))
-    flat = [rv.name for rv, out in zip(observed, outputs, strict=True)
-            if out.type.ndim != rv.type.ndim + 1]
-    if flat:
-        raise ValueError(f"observed variables {flat} did not gain a draw dimension")
-    with compiler_off():
+    with compiler_off():  # no creation trace for the thousands of nodes built here
+        outputs = whole_array_ops(_vectorised(observed, {**batched, **fresh}, n_draws))
+        flat = [rv.name for rv, out in zip(observed, outputs, strict=True)
+                if out.type.ndim != rv.type.ndim + 1]
+        if flat:
+            raise ValueError(f"observed variables {flat} did not gain a draw dimension")
         fn = pytensor.function(list(batched.values()), outputs,
                                mode=Mode(linker="py", optimizer=None),
                                updates=collect_default_updates(outputs=outputs),
                                on_unused_input="ignore")
-    per_draw = sum(_size(model.rvs_to_values[rv]) for rv in observed)
 
     def sample(posterior: xr.Dataset, random_seed: int | Sequence[int] | None,
                block_bytes: int = BLOCK_BYTES) -> xr.Dataset:
-        missing = [rv.name for rv in free if rv.name not in posterior]
-        if missing:
-            raise ValueError(f"the posterior lacks the free variables {missing} the "
-                             "predictive draws need")
+        _check_free([rv.name for rv in free], posterior)
+        _check_data(model, constant_data)  # the function reads the containers as they are
         streams = np.random.SeedSequence(random_seed).spawn(len(rngs))
         for shared, stream in zip(fresh.values(), streams, strict=True):
             shared.set_value(np.random.default_rng(stream), borrow=True)
+        per_draw = sum(_size(model.rvs_to_values[rv]) for rv in observed)
         with compiler_off():
             n = posterior.sizes["chain"] * posterior.sizes["draw"]
             args = flat_draws(posterior, [(rv.name, rv.dtype) for rv in free])
