@@ -6,7 +6,7 @@ draws; summaries come last.
 Draw alignment: deaths and shares both carry (chain, draw). When their sizes match they are
 paired as they are (independent fits, so any pairing is a valid joint draw); otherwise the
 shares are resampled to the deaths' (chain, draw) with ``numpy.random.default_rng(seed)``
-(without replacement when there are enough draws): see ``burden.models.markets.resample_draws``.
+(without replacement when there are enough draws): see ``burden.draws.align_draws``.
 
 US special case (``attribute_us``): NCHS counts deaths by every drug on the certificate, so
 one death can be in both the heroin (T40.1) and the synthetic-opioid (T40.4) counts. Deaths
@@ -218,6 +218,11 @@ def world_by_source(attributable: xr.DataArray, us: xr.DataArray | None = None
         # silently leave out the US
         years = [y for y in world.year.values if y in set(us_illicit.year.values)]
         world, us_illicit = world.sel(year=years), us_illicit.sel(year=years)
+        for dim in SAMPLE_DIMS:  # pairs draw by draw: the same draws, or an error
+            if not np.array_equal(world[dim].values, us_illicit[dim].values):
+                raise ValueError(f"world_by_source: the US and the other markets have "
+                                 f"different {dim} labels; attribute both from the same "
+                                 "deaths draws")
         world = xr.concat([world, us_illicit], "part", join="outer", fill_value=0.0).sum(
             "part")
     return world.rename("attributable_deaths")

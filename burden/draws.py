@@ -114,8 +114,13 @@ def resample_draws(draws: xr.DataArray, chains: int, n_draw: int, seed: int) -> 
 
 
 def align_draws(reference: xr.DataArray, other: xr.DataArray, seed: int) -> xr.DataArray:
-    """``other`` with the (chain, draw) sizes and labels of ``reference`` (seeded resample)."""
-    return resample_draws(other, reference.sizes["chain"], reference.sizes["draw"], seed)
+    """``other`` with the (chain, draw) sizes and labels of ``reference`` (seeded resample).
+
+    The labels matter: xarray pairs draws by label, so shares labelled 0..n-1 against
+    deaths labelled otherwise (a thinned or sliced fit) would be an inner join that drops
+    draws, or an outer one that fills them with zeros."""
+    out = resample_draws(other, reference.sizes["chain"], reference.sizes["draw"], seed)
+    return out.assign_coords(chain=reference["chain"].values, draw=reference["draw"].values)
 
 
 def membership(groups: Sequence[str], member_of: Sequence[str]) -> np.ndarray:

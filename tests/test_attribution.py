@@ -180,13 +180,39 @@ def test_summaries_sum_draws_not_means():
     world = attribution_summary(out, by=())
     per_market = attribution_summary(out)
     assert set(per_market.market) == {"Europe", "Oceania"}
-    merged = per_market.groupby(["source", "year"])["mean"].sum()
+    merged = per_market.groupby(["source", "year"])
     np.testing.assert_allclose(world.set_index(["source", "year"])["mean"].sort_index(),
-                               merged.sort_index())
-    assert (world["lower"] <= world["mean"]).all() and (world["mean"] <= world["upper"]).all()
+                               merged["mean"].sum().sort_index())
+    # the interval is that of the summed draws (not a sum of the markets' intervals,
+    # which is wider: the markets' draws are independent here)
+    summed = out.sum("market").stack(sample=("chain", "draw"))
+    for (source, year), row in world.set_index(["source", "year"]).iterrows():
+        values = summed.sel(source=source, year=year).values
+        np.testing.assert_allclose([row["lower"], row["upper"]],
+                                   np.quantile(values, [0.025, 0.975]), rtol=1e-9)
+    widths = (merged["upper"].sum() - merged["lower"].sum()).sort_index()
+    world_widths = world.set_index(["source", "year"]).eval("upper - lower").sort_index()
+    assert (world_widths < widths).all()
     us = attribute_us(_us(chains=2, draws=50), _heroin_shares(2, 50))
     total = world_by_source(out, us)
     assert "CHN" in total.source.values and "none" not in total.source.values
+
+
+def test_draws_not_numbered_from_zero_still_pair_draw_by_draw():
+    """Fits thinned or sliced carry draw labels other than 0..n-1: the shares take the
+    deaths' labels, so no draw is dropped (an inner join) or zero-filled (an outer one)."""
+    deaths = _deaths(draws=100).isel(draw=slice(None, None, 2))  # labels 0, 2, ..., 98
+    out = attribute(deaths, MARKET_OF, _shares(), seed=3)
+    assert out.sizes["draw"] == 50
+    np.testing.assert_array_equal(out["draw"].values, deaths["draw"].values)
+    xr.testing.assert_allclose(out.sum(["market", "source"]), deaths.sum("location"))
+    us = _us(draws=50).assign_coords(draw=np.arange(1000, 1050))
+    us_out = attribute_us(us, _heroin_shares(2, 40), seed=3)
+    xr.testing.assert_allclose(us_out.sum(["supply_chain", "source"]),
+                               us.sel(drug="any_opioid", drop=True))
+    assert float(us_out.sel(supply_chain="heroin").sum()) > 0
+    with pytest.raises(ValueError, match="different draw labels"):
+        world_by_source(out, us_out)
 
 
 def test_overlap_from_nida_table():
