@@ -1,4 +1,11 @@
-"""Deaths attributable to each opiate source: deaths x market shares, draw by draw.
+"""Deaths attributable to each opiate source, draw by draw.
+
+``burden attribute`` (``attribute_from_saved``) splits each country's deaths by drug type
+first (the composition fit, ``attribute_by_type``): illicit-opiate deaths follow the
+market's opiate shares, illicit-synthetic deaths the synthetic supply chain, the rest is
+not attributed. The functions described next (``attribute``, ``attribute_us``,
+``sensitivity_table``) split deaths by market shares alone, for the certificate-based US
+analysis; they do not write ``attribution.nc``.
 
 Works on DataArrays, not model objects, so it can be tested alone. Every aggregate is a sum of
 draws; summaries come last.
@@ -27,6 +34,7 @@ table (``us_deaths_by_drug``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +47,8 @@ from burden.draws import SAMPLE_DIMS, align_draws, interval_summary, membership
 from burden.registry.keys import NOT_ATTRIBUTED, US
 
 OVERLAP_DRUG = "heroin_and_synthetic_opioids"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,9 +76,14 @@ class FentanylAssumptions:
 
 
 def _common_years(*arrays: xr.DataArray) -> list[int]:
+    """The years every input covers; the inputs' own ranges named when there are none."""
     years = sorted(set.intersection(*[set(a["year"].values.tolist()) for a in arrays]))
     if not years:
-        raise ValueError("deaths and shares have no year in common")
+        ranges = ", ".join(
+            f"{a.name or 'input ' + str(i + 1)}: {int(a['year'].min())}-"
+            f"{int(a['year'].max())}" if a.sizes.get("year") else
+            f"{a.name or 'input ' + str(i + 1)}: no years" for i, a in enumerate(arrays))
+        raise ValueError(f"the attribution's inputs have no year in common ({ranges})")
     return years
 
 
@@ -647,6 +662,10 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
     country_draws = deaths.deaths_draws("country")
     available = set(country_draws["location"].values.tolist())
     countries = [c for c in locations["iso3"].astype(str) if c in available]
+    unlisted = sorted(available - set(countries))
+    if unlisted:  # their deaths would be in no market, and the World short of them
+        raise ValueError(f"deaths fit: countries {unlisted[:10]} (of {len(unlisted)}) are "
+                         "not in its locations table, so no market would take their deaths")
     mapping = {}
     for loc in countries:
         try:
@@ -658,6 +677,10 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
     comp_years = set(comp.years.tolist())
     years = _common_years(country_draws["year"].sel(
         year=[y for y in country_draws.year.values.tolist() if y in comp_years]), shares)
+    deaths_years = country_draws["year"].values
+    log.info("attribution: years %d-%d, those the deaths fit (%d-%d), the composition and "
+             "the market shares all cover", years[0], years[-1], int(deaths_years.min()),
+             int(deaths_years.max()))
     # one copy of the countries' draws for those years (a view when nothing is left out)
     by_country = _select(country_draws.drop_vars("location_name", errors="ignore"),
                          location=countries, year=years)
@@ -667,6 +690,11 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
     groups = market_groups(by_country, composition, mapping, seed=seed)
     world = deaths.deaths_draws("world").sel(location=WORLD_ID, year=years)
     world = world.drop_vars([c for c in world.coords if c not in ("chain", "draw", "year")])
+    summed = groups["deaths"].sum("market").transpose(*world.dims).values
+    if not np.allclose(summed, world.values, rtol=1e-7, atol=0.0):
+        worst = float(np.max(np.abs(summed - world.values) / np.abs(world.values)))
+        raise ValueError("attribution: the markets' deaths do not add up to the deaths "
+                         f"fit's world draws (largest relative difference {worst:.2e})")
     flags = comp.prior_driven(countries, years).astype(float)
     mean_deaths = by_country.mean(("chain", "draw"))
     weights = mean_deaths.assign_coords(market=("location", [mapping[c] for c in

@@ -110,14 +110,14 @@ ATTRIBUTION_SUMMARY = pa.DataFrameSchema(
      "supply_chain": pa.Column(str, pa.Check.isin(["illicit_opiate", "illicit_synthetic",
                                                    "not_attributed", "all"])),
      "source": pa.Column(str), "year": _year(), **_interval(),
-     "prior_driven": pa.Column(bool)},
+     "prior_driven": pa.Column(bool), "projected": pa.Column(bool)},
     unique=["market", "supply_chain", "source", "year"], strict=True, coerce=True,
     checks=[_ORDER])
 
 SENSITIVITY = pa.DataFrameSchema(
     {"scenario": pa.Column(str), "market": pa.Column(str), "source": pa.Column(str),
      "year": _year(), **_interval(), "fentanyl_manufacture": pa.Column(str),
-     "both_to_heroin": pa.Column(float, pa.Check.in_range(0, 1)),
+     "both_to_opiate": pa.Column(str),
      "definition": pa.Column(str, pa.Check.isin(["gbd_use_disorder", "certified_overdose"]))},
     unique=["scenario", "source", "year"], strict=True, coerce=True, checks=[_ORDER])
 
@@ -226,9 +226,12 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
         ResultTable("summary", ATTRIBUTION_SUMMARY, "the world table by source: deaths by "
                     "destination market (and World), supply chain, source and year, with the "
                     "not-attributed rows and the total (= the deaths estimate), the "
-                    "definition named in every row, prior-driven flags"),
+                    "definition named in every row, prior-driven flags, and projected "
+                    "for the years after the deaths fit's data"),
         ResultTable("sensitivity", SENSITIVITY, "US attributable deaths under each "
-                    "fentanyl-assumption scenario"),
+                    "scenario of the synthetic supply chain and of deaths involving both "
+                    "an illicit opiate and an illicit synthetic, each assumption as stored "
+                    "(a fixed value or the prior drawn per draw)"),
         ResultTable("assumptions", ASSUMPTIONS, "the assumptions the attribution used"),
     ),
 }

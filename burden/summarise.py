@@ -195,6 +195,15 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
     markets = pd.read_csv(results_dir("markets", models_dir) / "summary.csv")
     summary = attribution_summary(saved)
     summary["prior_driven"] = prior_driven_flags(summary, markets, saved["prior_driven"])
+    # years after the deaths fit's last GBD year are its forecast, and so is every
+    # figure built on them (the deaths summary's own flag, by year)
+    deaths_path = results_dir("deaths", models_dir) / "summary.csv"
+    if not deaths_path.exists():
+        raise FileNotFoundError(f"{deaths_path} not found (the attribution's projected "
+                                "years are the deaths fit's): run `burden summarise deaths`")
+    deaths = pd.read_csv(deaths_path, usecols=["year", "projected"])
+    projected = set(deaths.loc[deaths["projected"].astype(bool), "year"].astype(int))
+    summary["projected"] = summary["year"].astype(int).isin(projected)
     sensitivity = sensitivity_summary(saved)
     from burden.registry.markets import SYNTHETIC_CHAIN
 
@@ -213,6 +222,12 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
         {"assumption": "illicit synthetic deaths outside USA and CAN",
          "value": "unidentified_synthetic",
          "note": "no cited supply chain: attributed to an illicit source, source not named"},
+        {"assumption": "drug mix of GBD deaths in USA and CAN",
+         "value": "the certified deaths' mix",
+         "note": "the composition fit's shares of each drug group come from death-"
+                 "certificate counts (NCHS multiple cause of death, T-codes; PHAC apparent "
+                 "opioid toxicity deaths) and are applied to GBD opioid use-disorder deaths, "
+                 "another estimand: assumed to have the same mix"},
         {"assumption": "US T40.4 deaths before the illicit-fentanyl era",
          "value": "pharmaceutical at the 2010-2012 level",
          "note": "composition fit: T40.4 deaths up to the 2010-2012 baseline are "
@@ -269,7 +284,9 @@ def prior_driven_flags(summary: pd.DataFrame, markets: pd.DataFrame,
                        composition_prior: xr.DataArray) -> list[bool]:
     """Per row of ``summary``: a market's row is prior-driven when the composition of at
     least half of its deaths is (``composition_prior``: fraction by market and year), and
-    also: opiate rows when the market's opiate shares are (the US: the source's region),
+    also: opiate rows when the market's opiate shares are (the US: the source's region; a
+    market the markets fit gives no shares of its own, or a source outside the regions
+    it names, takes world production in proportion, an assumption: prior-driven),
     synthetic rows always (the split by source is a prior); totals never (the deaths
     estimate itself). The World's rows when at least half of their mean comes from
     prior-driven market rows."""
@@ -287,11 +304,11 @@ def prior_driven_flags(summary: pd.DataFrame, markets: pd.DataFrame,
             return comp_flag
         if r.market == US:
             try:
-                shares = bool(region_flag.get((US, region_of(r.source), r.year), False))
+                shares = bool(region_flag.get((US, region_of(r.source), r.year), True))
             except ValueError:
-                shares = False
+                shares = True
         else:
-            shares = bool(market_flag.get((r.market, r.year), False))
+            shares = bool(market_flag.get((r.market, r.year), True))
         return comp_flag or shares
 
     frame = summary.assign(year=summary["year"].astype(int))
@@ -320,22 +337,27 @@ def prior_driven_flags(summary: pd.DataFrame, markets: pd.DataFrame,
 
 def sensitivity_summary(saved: dict) -> pd.DataFrame:
     """US attributable deaths by source (both chains summed draw by draw; not attributed
-    left out) under each scenario, with the scenario's assumptions as columns."""
+    left out) under each scenario, with the scenario's assumptions as columns
+    (``both_to_opiate``: the share of deaths involving both an illicit opiate and an
+    illicit synthetic given to the opiate, fixed or the prior drawn per draw)."""
     scen = saved["scenarios"].sel(market=US, drop=True).sum("supply_chain")
     scen = scen.drop_sel(source=NOT_ATTRIBUTED, errors="ignore")
     frames = []
     for name in scen["scenario"].values.tolist():
         desc = saved["scenario_assumptions"][name]
         frame = interval_summary(scen.sel(scenario=name, drop=True).rename("deaths"))
-        frame = frame[(frame["upper"] > 0)]
-        both = desc["both_to_opiate"]
+        # the scenario's assumptions as stored: a fixed value, or the prior drawn per
+        # posterior draw ("Beta(1, 1)"), not its mean as if it were fixed
         frame = frame.assign(scenario=name, market=US,
                              fentanyl_manufacture=f"MEX share {desc['mexico_share']}, "
                                                   "rest CHN",
-                             # Beta(1, 1): its mean
-                             both_to_heroin=0.5 if both.startswith("Beta") else float(both))
+                             both_to_opiate=str(desc["both_to_opiate"]))
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
+    # a source-year with deaths under some scenario keeps its row in every scenario (a
+    # scenario that gives it none shows 0, not a missing mark)
+    some = out.groupby(["source", "year"])["upper"].transform("max") > 0
+    out = out[some].reset_index(drop=True)
     out["definition"] = saved["definition"]
     return out[["scenario", "market", "source", "year", "mean", "lower", "upper",
-                "fentanyl_manufacture", "both_to_heroin", "definition"]]
+                "fentanyl_manufacture", "both_to_opiate", "definition"]]

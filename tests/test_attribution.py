@@ -68,6 +68,10 @@ def test_attribute_rejects_unmapped_locations_and_missing_markets():
         attribute(_deaths(), {"DEU": "Europe"}, _shares())
     with pytest.raises(ValueError, match="no shares for markets"):
         attribute(_deaths(), {**MARKET_OF, "AUS": "Mars"}, _shares())
+    later = _shares().assign_coords(year=[y + 10 for y in YEARS]).rename("shares")
+    with pytest.raises(ValueError, match=r"no year in common \(input 1: 2010-2012, "
+                                         r"shares: 2020-2022\)"):
+        attribute(_deaths(), MARKET_OF, later)
     out = attribute(_deaths(), {"DEU": "Europe", "FRA": "Europe"}, _shares(),
                     exclude=("AUS",))
     assert list(out.market.values) == ["Europe"]
@@ -276,6 +280,11 @@ def test_attribute_from_saved_adds_up_draw_by_draw(pipeline):
     for table in ("summary", "sensitivity"):
         rows = pd.read_csv(pipeline.models / "attribution" / f"{table}.csv")
         assert (rows["definition"] == DEATHS_DEFINITION).all(), table
+    # the years after the deaths fit's data are flagged projected, as in its own summary
+    summary = pd.read_csv(pipeline.models / "attribution" / "summary.csv")
+    last = deaths.inputs().last_data_year
+    np.testing.assert_array_equal(summary["projected"], summary["year"] > last)
+    assert summary["projected"].any() and not summary["projected"].all()
 
 
 def test_world_by_source_keeps_only_years_the_us_covers():

@@ -161,6 +161,18 @@ def test_every_country_year_draw_attributed_plus_not_attributed_equals_deaths():
             out["not_attributed"].sel(location=LOCS).transpose(*expected.dims), expected)
 
 
+def test_each_markets_opiate_deaths_follow_that_markets_shares_draw_by_draw():
+    """The opiate chain of a market is its opiate deaths times its own shares, draw by
+    draw, whatever the order of the markets in the shares (given here reversed)."""
+    deaths, comp, shares = _deaths(), _composition(), _shares()
+    out = attribute_by_type(deaths, comp, MARKET_OF, shares.isel(market=slice(None, None, -1)))
+    opiate = out["illicit_opiate"]
+    for market in MARKETS:
+        expected = opiate.sel(market=market).sum("source") * shares.sel(market=market)
+        xr.testing.assert_allclose(opiate.sel(market=market),
+                                   expected.transpose(*opiate.sel(market=market).dims))
+
+
 def test_by_type_chains_follow_their_markets_and_the_world_table_adds_up():
     deaths, comp = _deaths(), _composition()
     out = attribute_by_type(deaths, comp, MARKET_OF, _shares())

@@ -236,6 +236,23 @@ def test_attributable_deaths_and_sensitivity(rng):
     assert list(dict.fromkeys(data["source"])) == list(totals.index[:3])
     fig = plots.plot_attributable_deaths(data)
     assert _bands(fig.axes[0]) == 3
+    assert not [ln for ln in fig.axes[0].get_lines() if ln.get_color() == "white"]
+    # flagged rows: dashed where a prior or an assumption speaks, projected years shaded,
+    # the estimand named on the axis
+    last = int(summary["year"].max())
+    flagged = summary.assign(prior_driven=summary["source"].eq(named),
+                             projected=summary["year"] > last - 2,
+                             definition="gbd_use_disorder")
+    fdata = plots.attributable_deaths_data(flagged, top=3)
+    assert fdata.loc[fdata["projected"], "year"].min() == last - 1
+    ax = plots.plot_attributable_deaths(fdata).axes[0]
+    assert len([ln for ln in ax.get_lines() if ln.get_color() == "white"]) == 1
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "projected (after the deaths data)" in legend
+    assert any(t.startswith("dashed") for t in legend)
+    assert "Drug use disorder deaths (GBD)" in ax.get_ylabel()
+    assert "projected (after the deaths data)" not in [
+        t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 
     year = int(sens["year"].max())
     sdata = plots.attribution_sensitivity_data(sens, year=year)

@@ -388,6 +388,13 @@ def test_attribution_flags_prior_driven_rows():
     # a market whose composition is prior-driven flags its not-attributed rows too
     comp_prior = comp.copy(data=[[1.0]])
     assert prior_driven_flags(summary, ms, comp_prior)[3] is True
+    # a market the markets fit gives no shares of its own takes world production in
+    # proportion (an assumption): its opiate rows are prior-driven, its measured
+    # composition notwithstanding
+    europe = summary.iloc[:2].assign(market="Western Europe")
+    comp_eu = xr.DataArray([[0.0]], dims=("market", "year"),
+                           coords={"market": ["Western Europe"], "year": [2015]})
+    assert prior_driven_flags(europe, ms, comp_eu) == [True, True]
 
 
 

@@ -25,6 +25,10 @@ SUMMARY_COLUMNS = ["market", "source", "year", *INTERVAL_COLUMNS]
 SENSITIVITY_COLUMNS = ["scenario", "market", "source", "year", *INTERVAL_COLUMNS]
 DATA_COLUMNS = ["market", "source", "source_name", "year", *INTERVAL_COLUMNS]
 SENSITIVITY_DATA_COLUMNS = ["scenario", *DATA_COLUMNS]
+#: the attributable-deaths figure's data: also whether each row comes mostly from a prior
+#: or an assumption, whether its year is after the deaths fit's last data year, and the
+#: estimand its deaths count (``definition``; "" when the summary does not say)
+FLAGGED_DATA_COLUMNS = [*DATA_COLUMNS, "prior_driven", "projected", "definition"]
 
 
 def _named(rows: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
@@ -71,22 +75,48 @@ def attributable_deaths_data(summary: pd.DataFrame, *, market: str | None = None
         order = order[:top]
     rows = rows[rows["source"].isin(order)]
     rows = rows.assign(_order=rows["source"].map({s: i for i, s in enumerate(order)}))
+    for flag in ("prior_driven", "projected"):  # summaries of before 2026-12-07: unflagged
+        if flag not in rows:
+            rows = rows.assign(**{flag: False})
+    if "definition" not in rows:
+        rows = rows.assign(definition="")
     return _named(rows.sort_values(["_order", "year"]).drop(columns="_order")
-                  .reset_index(drop=True), names)[DATA_COLUMNS]
+                  .reset_index(drop=True), names)[FLAGGED_DATA_COLUMNS]
 
 
 def plot_attributable_deaths(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
-    """One line and 95% band per source country."""
+    """One line and 95% band per source country; dashed over the years whose figure comes
+    mostly from a prior or an assumption, the deaths fit's projected years shaded grey."""
+    from burden.registry import estimands
+
     require(data, DATA_COLUMNS, "attributable deaths data")
     require_rows(data, "attributable deaths data")
     fig, ax = new_axes(ax, (8.5, 4.2))
     sources = list(dict.fromkeys(data["source"]))
     colors = color_map(sources)
+    any_prior = False
     for source in sources:
-        rows = data[data["source"] == source]
+        rows = data[data["source"] == source].sort_values("year")
         draw_interval(ax, rows, color=colors[source], label=rows["source_name"].iloc[0])
+        prior = (rows["prior_driven"].to_numpy(dtype=bool) if "prior_driven" in rows
+                 else np.zeros(len(rows), dtype=bool))
+        if prior.any():  # as the market shares' figure: dashed where the prior speaks
+            any_prior = True
+            near = prior | np.r_[prior[1:], False] | np.r_[False, prior[:-1]]
+            ax.plot(rows["year"], np.where(near, rows["mean"], np.nan), color="white",
+                    linewidth=1.6, linestyle=(0, (2, 2)))
     ax.plot([], [], color="grey", label=f"mean, {INTERVAL_LABEL} shaded")
-    ax.set_ylabel(f"opioid deaths in {data['market'].iloc[0]} attributable to source")
+    if any_prior:
+        ax.plot([], [], color="grey", linestyle=(0, (2, 2)),
+                label="dashed: mostly from a prior or assumption")
+    if "projected" in data and data["projected"].astype(bool).any():
+        first = int(data.loc[data["projected"].astype(bool), "year"].min())
+        ax.axvspan(first - 0.5, int(data["year"].max()) + 0.5, color="grey", alpha=0.12,
+                   linewidth=0, label="projected (after the deaths data)")
+    definition = (str(data["definition"].iloc[0]) if "definition" in data else "")
+    what = (estimands.get(definition).name if definition in estimands.DEFINITIONS
+            else "opioid deaths")
+    ax.set_ylabel(f"{what}\nin {data['market'].iloc[0]}, attributable to source")
     ax.set_xlabel("year")
     year_axis(ax)
     ax.set_ylim(bottom=0)

@@ -146,9 +146,14 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         lambda d: plots.plot_market_shares(d)))
     specs.append(_Spec(
         "attributable_deaths", "attribution", "Opioid deaths attributable to each source",
-        "Deaths x market shares, draw by draw; mean and 95% interval. US deaths not "
-        "attributed to an illicit source (prescription opioids, methadone, unspecified) are "
-        "left out.",
+        "Each market's deaths (GBD opioid use-disorder deaths, the deaths model's "
+        "estimand), split by drug type (the composition fit) and each drug chain by source: "
+        "illicit opiates by the market's heroin shares, illicit synthetics by the stated "
+        "fentanyl assumption; draw by draw, mean and 95% interval. A source's line adds "
+        "its opiate and synthetic chains. Deaths not attributed to an illicit source "
+        "(pharmaceutical opioids, methadone, unspecified) are left out, in every market. "
+        "Dashed: mostly from a prior or an assumption; shaded: years after the deaths "
+        "data (projected).",
         ("attribution_summary",),
         lambda: plots.attributable_deaths_data(
             inp.attribution_summary, market=market_or_first(inp.attribution_summary, opt.market),

@@ -149,7 +149,8 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
             what = definitions.get(r.get("definition"), "opioid deaths")
             out.append(KeyNumber(
                 f"{market} {what} attributable to "
-                f"{names.get(r['source'], r['source'])}, {year}",
+                f"{names.get(r['source'], r['source'])} (its illicit opiate and illicit "
+                f"synthetic chains together), {year}",
                 interval_text(r["mean"], r["lower"], r["upper"]),
                 bool(r.get("prior_driven", False)), model="attribution"))
     status = {name: m.provenance.status for name, m in inp.models.items()}
