@@ -98,12 +98,23 @@ def test_require_columns_names_the_missing_column():
 
 @pytest.mark.parametrize("header, problem, column", [
     (["a", "b", "x"], "unexpected column", "x"),
-    (["a", "b", "b"], "repeated column", None),
+    (["a", "b", "b"], "repeated column name 'b'", "b"),
 ])
 def test_require_columns_only(header, problem, column):
     with pytest.raises(DataFormatError, match=problem) as err:
         require_columns(header, ["a", "b"], file="f.csv", only=True)
     assert_names(err, "f.csv", 1, column)
+
+
+@pytest.mark.parametrize("header, column", [
+    (["a", "b", "b"], "b"),  # a required column twice: which one is read?
+    (["a", "x", "b", "x"], "x"),  # a column not read: a rename may have made the repeat
+    (["x", "", "a", "", "b"], ""),  # two unnamed columns (one of them would be lost unseen)
+])
+def test_require_columns_refuses_repeated_names_without_only(header, column):
+    with pytest.raises(DataFormatError, match=f"repeated column name {column!r}") as err:
+        require_columns(header, ["a", "b"], file="f.csv", line=3)
+    assert_names(err, "f.csv", 3, column)
 
 
 def test_first_lines_names_both_lines():

@@ -119,6 +119,19 @@ def test_renamed_column(tmp_path, name, old, new, column):
     assert_names(exc, path, 1, column)
 
 
+@pytest.mark.parametrize("name, old, new, column", [
+    ("vsrr", "State Name", "Footnote", "Footnote"),
+    # the rate's standard error renamed as the rate: the last column of a name was read
+    ("wonder", "\tCrude Rate Standard Error\t", "\tCrude Rate\t", "Crude Rate"),
+])
+def test_repeated_column_name_is_refused(tmp_path, name, old, new, column):
+    loader, fixture, source_id, encoding = LOADERS[name]
+    path = variant(tmp_path, fixture, replace_line(1, old, new), encoding=encoding)
+    with pytest.raises(DataFormatError, match=f"repeated column name {column!r}") as exc:
+        run(loader, path, source_id)
+    assert_names(exc, path, 1, column)
+
+
 @pytest.mark.parametrize("name, starts, old, new, problem, column", [
     ("nida", ",Heroin4,", '"1,960"', '"1,9x0"', "not a number", "1999"),
     ("nida", ",Heroin4,", '"1,960"', '"-1,960"', "negative", "1999"),

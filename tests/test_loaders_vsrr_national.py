@@ -154,6 +154,15 @@ def test_renamed_and_missing_column(tmp_path, column):
     assert_names(err, path, 1, column)
 
 
+def test_repeated_column_name_is_refused(tmp_path):
+    """Two columns named "Footnote": reading by name would take the last one (the footnote
+    symbol), so no row would be marked underreported. The header is an error instead."""
+    path = edited(tmp_path, replace_on(1, "Footnote Symbol", "Footnote"))
+    with pytest.raises(DataFormatError, match="repeated column name 'Footnote'") as err:
+        load(path)
+    assert_names(err, path, 1, "Footnote")
+
+
 def test_truncated_mid_row(tmp_path):
     path = edited(tmp_path, lambda lines: lines[:-1] + [lines[-1][:60]])
     n = len(path.read_text().splitlines())

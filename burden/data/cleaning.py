@@ -121,10 +121,16 @@ def parse_year(text: str, *, file: str | Path, line: int, column: str) -> int:
 
 def require_columns(header: list[str], required: list[str], *, file: str | Path,
                     line: int = 1, only: bool = False) -> None:
-    """Fail naming the first missing (renamed) column; with ``only``, extra or repeated too.
+    """Fail naming the first repeated or missing (renamed) column; with ``only``, extra too.
 
-    Columns are found by name, so their order does not matter.
+    Columns are found by name, so their order does not matter. A name given to two columns
+    is always an error (only one of them could be read by name: the other's data would be
+    lost unseen), whether or not the loader reads that column.
     """
+    repeated = [c for i, c in enumerate(header) if c in header[:i]]
+    if repeated:
+        raise DataFormatError(file, f"repeated column name {repeated[0]!r} in {header}",
+                              line=line, column=repeated[0], expected="each column name once")
     missing = [c for c in required if c not in header]
     if missing:
         raise DataFormatError(file, f"missing or renamed column(s) {missing}; found {header}",
@@ -135,9 +141,6 @@ def require_columns(header: list[str], required: list[str], *, file: str | Path,
     if extra:
         raise DataFormatError(file, f"unexpected column(s) {extra}", line=line,
                               column=extra[0], expected=f"only the columns {required}")
-    if len(set(header)) != len(header):
-        raise DataFormatError(file, f"repeated column names in {header}", line=line,
-                              expected="each column once")
 
 
 class FirstLines:
