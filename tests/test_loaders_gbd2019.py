@@ -89,6 +89,21 @@ def test_gbd2019_uncoded_rows_dropped_one_entry_each_with_their_kind():
     assert len(frame) == coded * len(owid_gbd.EXPORTS["owid_gbd2019_deaths"].causes)
 
 
+def test_gbd2019_and_2017_give_an_uncoded_row_the_same_kind(tmp_path):
+    """One classification (``aggregate_kind``) for both rounds: "England" renamed "High SDI"
+    in a GBD 2019 export is logged as an SDI group, as in the GBD 2017 exports."""
+    path = edited(tmp_path, DEATHS, lambda lines: [
+        t.replace("England,,", "High SDI,,", 1) if t.startswith("England,,") else t
+        for t in lines])
+    _, log = load(path)
+    entries = log.to_frame()
+    sdi = entries[entries["original"] == "High SDI"]
+    assert len(sdi) == sum(r["Entity"] == "England" for r in rows(DEATHS)) > 0
+    assert all(r.startswith("SDI group") for r in sdi["reason"]), set(sdi["reason"])
+    assert owid_gbd._drop_reason("High SDI", 2017).split(":")[0] == (
+        owid_gbd._drop_reason("High SDI", 2019).split(":")[0])
+
+
 @pytest.mark.parametrize("fixture, source_id, cause", [
     (OPIOID_RATE, "owid_gbd2019_opioid_rate", "opioid_use_disorders"),
     (DRUG_RATE, "owid_gbd2019_drug_rate", "drug_use_disorders"),

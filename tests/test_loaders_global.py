@@ -122,6 +122,9 @@ def test_owid_entities_outside_the_registry_are_dropped_and_logged_per_row():
                                                                              "England")}
     assert set(dropped["line"]) == raw_lines and len(dropped) == len(raw_lines)
     assert not frame["location_name"].isin(["High SDI", "England"]).any()
+    kinds = dict(zip(dropped["original"], dropped["reason"], strict=True))
+    assert kinds["High SDI"].startswith("SDI group") and "UK nation" not in kinds["High SDI"]
+    assert kinds["England"].startswith("UK nation") and "SDI" not in kinds["England"]
 
 
 def test_owid_rate_export_and_column_order_does_not_matter(tmp_path):
@@ -209,8 +212,14 @@ def test_owid_unknown_aggregate_without_code_is_dropped_not_guessed(tmp_path):
 
     path = _edited(tmp_path, fixture.name, rename)
     frame, log = _load(owid_gbd, path, "owid_gbd_deaths")
-    assert "G20" in set(log.to_frame().query("action == 'dropped'")["original"])
+    dropped = log.to_frame().query("action == 'dropped' and original == 'G20'")
+    assert list(dropped["line"]) == [first, second]
     assert "G20" not in set(frame["location_name"])
+    # the kind as the GBD 2019 exports give it (owid_gbd.aggregate_kind), not "SDI group or
+    # UK nation" for any uncoded row
+    for reason in dropped["reason"]:
+        assert reason.startswith("country group (G20, OECD): no ISO3 code"), reason
+        assert "SDI" not in reason and "UK nation" not in reason
 
 
 # ---------------------------------------------------------------- World Bank population

@@ -17,7 +17,8 @@ Entities:
   ``GBD_R:``/``GBD_SR:`` id; "South Asia" and "North Africa and Middle East" are each a
   super-region and its only region, so one row yields both ids (logged once as
   ``flagged``); other rows without a code (SDI groups, England, Scotland, Wales, Northern
-  Ireland) are dropped and logged: they are not in the registry;
+  Ireland) are dropped and logged: they are not in the registry; the reason names the
+  kind of aggregate, as for GBD 2019 (``aggregate_kind``);
 - GBD 2019: the exports hold no GBD regions; every row without a code (WHO regions, World
   Bank regions and income groups, G20, OECD, the UK nations) is dropped and logged, one
   entry per row, with the kind of aggregate as the reason (``aggregate_kind``).
@@ -158,7 +159,10 @@ def _check_years(entity_lines: dict[str, dict[int, int]], path: Path) -> None:
 
 
 def aggregate_kind(entity: str) -> str:
-    """What an uncoded row of a GBD 2019 export is, in words (the cleaning-log reason)."""
+    """What an uncoded row that is not a registry location is, in words (the cleaning-log
+    reason's start), in either round's exports."""
+    if entity.endswith(" SDI"):  # GBD 2017 exports: "High SDI" ... "Low SDI"
+        return "SDI group (socio-demographic index quintile)"
     if entity.endswith("(WHO)"):
         return "WHO region"
     if entity.endswith("(WB)") or entity.startswith("World Bank "):
@@ -172,8 +176,8 @@ def aggregate_kind(entity: str) -> str:
 
 def _drop_reason(entity: str, gbd_round: int) -> str:
     if gbd_round == 2017:
-        return ("no ISO3 code and not a GBD 2017 region or super-region in the registry "
-                "(SDI group or UK nation)")
+        return (f"{aggregate_kind(entity)}: no ISO3 code and not a GBD 2017 region or "
+                "super-region in the registry")
     return (f"{aggregate_kind(entity)}: no ISO3 code, not a GBD location (GBD {gbd_round} "
             "exports carry no GBD regions)")
 
