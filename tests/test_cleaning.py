@@ -18,6 +18,7 @@ from burden.data.cleaning import (
     parse_year,
     require_columns,
 )
+from burden.data.schemas import TABLES, year_range
 from burden.data.textfile import column_letter, csv_rows, data_rows, decode, split_header
 
 
@@ -81,10 +82,34 @@ def test_parse_count_error_lists_allowed_markers():
 
 
 def test_parse_year():
-    assert parse_year("2017", file="f.csv", line=2, column="Year") == 2017
+    assert parse_year("2017", file="f.csv", line=2, column="Year", years=(1990, 2020)) == 2017
     with pytest.raises(DataFormatError, match="not a year") as err:
-        parse_year("17", file="f.csv", line=2, column="Year")
+        parse_year("17", file="f.csv", line=2, column="Year", years=(1990, 2020))
     assert_names(err, "f.csv", 2, "Year")
+
+
+def test_parse_year_refuses_a_year_out_of_the_range_given():
+    years = (1990, 2020)  # any range: loaders pass their table's (schemas.year_range)
+    assert [parse_year(t, file="f.csv", line=2, column="Year", years=years)
+            for t in ("1990", "2020")] == [1990, 2020]  # both ends included
+    for text in ("1989", "2021", "1017"):
+        with pytest.raises(DataFormatError, match=f"year {text} out of range") as err:
+            parse_year(text, file="f.csv", line=2, column="Year", years=years)
+        assert_names(err, "f.csv", 2, "Year")
+        assert err.value.expected == "a year from 1990 to 2020"
+
+
+def test_year_range_is_the_schema_check():
+    """The loaders' bounds are the schema's: a year just outside fails the table's own
+    check, the bounds themselves pass it."""
+    for name, table in TABLES.items():
+        if "year" not in table.schema.columns:
+            continue
+        first, last = year_range(name)
+        column = table.schema.columns["year"]
+        for year, ok in [(first - 1, False), (first, True), (last, True), (last + 1, False)]:
+            passed = all(check(pd.Series([year])).check_passed for check in column.checks)
+            assert passed == ok, (name, year)
 
 
 # ---- headers and keys ------------------------------------------------------------------

@@ -20,6 +20,7 @@ from loader_helpers import csv_dicts as rows
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import owid_gbd
+from burden.data.schemas import year_range
 from burden.registry import locations
 from burden.registry.sources import SOURCES
 
@@ -171,6 +172,16 @@ def test_gbd2019_bad_cell(tmp_path, starts, old, new, column, problem):
     with pytest.raises(DataFormatError, match=problem) as err:
         load(path)
     assert_names(err, path, line, column)
+
+
+def test_gbd2019_year_out_of_range_names_its_line(tmp_path):
+    line = line_of(DEATHS, "United States,USA,2019")
+    path = edited(tmp_path, DEATHS, replace_on(line, ",2019,", ",1017,"))
+    with pytest.raises(DataFormatError, match="year 1017 out of range") as err:
+        load(path)
+    assert_names(err, path, line, "Year")
+    first, last = year_range("gbd_deaths")
+    assert err.value.expected == f"a year from {first} to {last}"
 
 
 def test_gbd2019_renamed_and_missing_column(tmp_path):

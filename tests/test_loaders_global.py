@@ -15,6 +15,7 @@ from loader_helpers import assert_names, csv_dicts, edited, line_of, replace_on
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import owid_gbd, reference, worldbank
+from burden.data.schemas import year_range
 from burden.registry import locations, published
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -78,6 +79,27 @@ def test_bad_cell_names_line_and_column(tmp_path, fixture, source_id, starts, ol
     with pytest.raises(DataFormatError) as err:
         _load(LOADERS[source_id], path, source_id)
     assert_names(err, path, line, column)
+
+
+@pytest.mark.parametrize("fixture, source_id, starts, old, new, column, table", [
+    (OWID, "owid_gbd_deaths", "Afghanistan,AFG,2016", ",2016,", ",1916,", "Year",
+     "gbd_deaths"),
+    (WB, "worldbank_population", "United States,USA,2017", ",2017,", ",1917,", "Year",
+     "population"),
+    (PRODUCTION, "reference_opium_production", "Afghanistan,AFG,2016,production_t",
+     ",2016,", ",1916,", "year", "production_measurements"),
+    (SIGNATURE, "reference_heroin_signature", "USA,2012,Mexico", ",2012,", ",1912,", "year",
+     "signature_shares"),
+])
+def test_year_out_of_range_names_line_and_column(tmp_path, fixture, source_id, starts, old,
+                                                 new, column, table):
+    line = line_of(FIXTURES / fixture, starts)
+    path = _edited(tmp_path, fixture, replace_on(line, old, new))
+    with pytest.raises(DataFormatError, match=f"year {new.strip(',')} out of range") as err:
+        _load(LOADERS[source_id], path, source_id)
+    assert_names(err, path, line, column)
+    first, last = year_range(table)
+    assert err.value.expected == f"a year from {first} to {last}"
 
 
 # ---------------------------------------------------------------- OWID / IHME GBD

@@ -24,7 +24,7 @@ from loader_helpers import edited as shared_edited
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import vsrr
-from burden.data.schemas import TABLES
+from burden.data.schemas import TABLES, year_range
 from burden.registry.causes import CAUSES, INDICATORS
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -128,6 +128,18 @@ def test_national_bad_cell(tmp_path, old, new, column, problem):
     with pytest.raises(DataFormatError, match=problem) as err:
         load(path)
     assert_names(err, path, line, column)
+
+
+def test_year_out_of_range_names_its_line(tmp_path):
+    """Four digits but outside the table's years: an error naming the cell, not the schema
+    check of the combined table later (nor "file cut short" from the month grid)."""
+    line = line_of(NATIONAL, ANY_OPIOID_2017)
+    path = edited(tmp_path, replace_on(line, "US,2017,", "US,1916,"))
+    with pytest.raises(DataFormatError, match="year 1916 out of range") as err:
+        load(path)
+    assert_names(err, path, line, "Year")
+    first, last = year_range("us_provisional_national")
+    assert err.value.expected == f"a year from {first} to {last}"
 
 
 def test_unknown_indicator_lists_the_known_labels(tmp_path):

@@ -13,8 +13,8 @@ import pandas as pd
 
 from burden.errors import DataFormatError
 
-__all__ = ["CleaningLog", "DataFormatError", "FirstLines", "check_unique", "parse_count",
-           "parse_year", "require_columns"]
+__all__ = ["CleaningLog", "DataFormatError", "FirstLines", "check_unique", "check_year",
+           "parse_count", "parse_year", "require_columns"]
 
 
 #: A number with commas: commas between groups of three digits only ("1,234,567.5").
@@ -111,12 +111,27 @@ def parse_count(
     return value
 
 
-def parse_year(text: str, *, file: str | Path, line: int, column: str) -> int:
-    """A four-digit year -> int; error otherwise."""
+def parse_year(text: str, *, file: str | Path, line: int, column: str,
+               years: tuple[int, int]) -> int:
+    """A four-digit year from ``years[0]`` to ``years[1]`` -> int; error otherwise.
+
+    ``years``: the processed table's range (``schemas.year_range``).
+    """
     if not re.fullmatch(r"\d{4}", text):
         raise DataFormatError(file, f"not a year: {text!r}", line=line, column=column,
                               expected="a four-digit year")
-    return int(text)
+    return check_year(int(text), text, file=file, line=line, column=column, years=years)
+
+
+def check_year(year: int, text: str, *, file: str | Path, line: int, column: str,
+               years: tuple[int, int]) -> int:
+    """``year`` (read from the cell ``text``) if within ``years`` (both ends included);
+    else an error naming the file, line, column, the cell and the range."""
+    first, last = years
+    if not first <= year <= last:
+        raise DataFormatError(file, f"year {year} out of range: {text!r}", line=line,
+                              column=column, expected=f"a year from {first} to {last}")
+    return year
 
 
 def require_columns(header: list[str], required: list[str], *, file: str | Path,

@@ -39,12 +39,14 @@ from burden.data.cleaning import (
     parse_year,
     require_columns,
 )
+from burden.data.schemas import year_range
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry import locations
 from burden.registry.estimands import DEFINITIONS
 
 ENTITY, CODE, YEAR = "Entity", "Code", "Year"
 WORLD_CODE = "OWID_WRL"
+YEARS = year_range("gbd_deaths")  # a year outside is an error naming its line
 COLUMNS = ["location_id", "location_name", "location_level", "year", "cause", "measure",
            "value", "gbd_round", "definition", "source"]
 #: ``registry.estimands`` id of every row: IHME's modelled use-disorder deaths.
@@ -115,7 +117,7 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     location_years = FirstLines(path, column=ENTITY, expected="one row per location and year")
     for line, row in data_rows(rows[1:], header, path, log=log):
         entity = row[ENTITY]
-        year = parse_year(row[YEAR], file=path, line=line, column=YEAR)
+        year = parse_year(row[YEAR], file=path, line=line, column=YEAR, years=YEARS)
         entity_years.add((entity, year), line, f"row ({entity!r}, {year})")
         entity_lines.setdefault(entity, {})[year] = line
         places = _places(row, path, line, export.gbd_round)
