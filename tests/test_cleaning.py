@@ -40,6 +40,7 @@ def assert_names(err: pytest.ExceptionInfo, file: str, line: int | None,
     ("1,234,567.5", {}, 1234567.5),
     ("-16,849", {"allow_negative": True}, -16849.0),
     ("1\u00a0234", {}, 1234.0),
+    ("1 234 567", {}, 1234567.0),
     (" 12 ", {}, 12.0),
     ("", {"allow_blank": True}, math.nan),
     ("Suppressed", {"markers": {"Suppressed"}}, math.nan),
@@ -65,11 +66,12 @@ def test_parse_count_errors_name_file_line_column(text, kwargs, problem):
 
 
 @pytest.mark.parametrize("text", ["0,73", "1,5", "16,84", "0.5,", ",5", "1,,234", "1234,567",
-                                  "16,849,5", "1,234.5,", "1, 234"])
+                                  "16,849,5", "1,234.5,", "1, 234", "1 5", "12 34",
+                                  "1,234 567", "1\u00a05"])
 def test_parse_count_refuses_commas_that_are_not_thousands_separators(text):
     """A decimal comma or a stray comma is an error, not read by deleting the comma
     ("0,73" was 73.0, "1,5" 15.0, "16,84" 1684.0, "0.5," 0.5)."""
-    with pytest.raises(DataFormatError, match="comma must separate groups of three") as err:
+    with pytest.raises(DataFormatError, match="comma or space must separate groups of three") as err:
         parse_count(text, file="f.csv", line=7, column="Deaths", markers={"Suppressed"})
     assert_names(err, "f.csv", 7, "Deaths")
     assert repr(text) in str(err.value) and "16,849" in err.value.expected

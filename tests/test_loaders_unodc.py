@@ -216,7 +216,7 @@ def test_missing_field(tmp_path):
     ('"3.639267219"', '"3.6x"', "not a number"),
     ('"3.639267219"', '"-3.6"', "negative"),
     ('"3.639267219"', '"103.6"', "above 100"),
-    ('"3.639267219"', '"3,639267219"', "comma must separate"),  # a decimal comma
+    ('"3.639267219"', '"3,639267219"', "comma or space must separate"),  # a decimal comma
 ])
 def test_prevalence_bad_value(tmp_path, old, new, problem):
     number = _number_of(PREVALENCE, **US_OPIOIDS_2022)

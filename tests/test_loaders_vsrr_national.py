@@ -113,7 +113,7 @@ def test_national_and_2018_files_have_the_same_columns():
 @pytest.mark.parametrize("old, new, column, problem", [
     (',"47,885",', ',"47,88x",', "Data Value", "not a number"),
     (',"47,885",', ',"-47,885",', "Data Value", "negative"),
-    (',"47,885",', ',"47,88",', "Data Value", "comma must separate"),  # was read as 4788
+    (',"47,885",', ',"47,88",', "Data Value", "comma or space must separate"),  # was read as 4788
     (',"48,406"', ',"48,4o6"', "Predicted Value", "not a number"),
     (",0.142977,", ",142.977,", "Percent Pending Investigation", "percent above 100"),
     ("US,2017,", "NY,2017,", "State", "jurisdiction 'NY'"),  # a state row in the extract

@@ -17,8 +17,10 @@ __all__ = ["CleaningLog", "DataFormatError", "FirstLines", "check_unique", "chec
            "parse_count", "parse_year", "require_columns"]
 
 
-#: A number with commas: commas between groups of three digits only ("1,234,567.5").
-_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+#: A number with separators: one kind (comma, space or no-break space) between groups of
+#: three digits only ("1,234,567.5", "1 234").
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?P<sep>[, \u00a0])\d{3})(?:(?P=sep)\d{3})*(\.\d+)?")
+_SEPARATORS = (",", " ", "\u00a0")
 
 LOG_COLUMNS = ["source", "file", "line", "column", "action", "reason", "original", "record"]
 
@@ -71,9 +73,10 @@ def parse_count(
 ) -> float:
     """A number as publishers print it ("16,849", "1 234", "12") -> float; error otherwise.
 
-    A comma is read only as a thousands separator: "1,234,567.5" is 1234567.5, while "0,73",
-    "1,5", "16,84" or "0.5," (a decimal comma, a misplaced or stray comma) are errors, never
-    read as 73, 15, 1684 or 0.5.
+    A comma or a space (also no-break) is read only as a thousands separator, one kind in a
+    number: "1,234,567.5" is 1234567.5 and "1 234" is 1234, while "0,73", "1,5", "16,84",
+    "0.5," or "1 5" (a decimal comma, a misplaced or stray separator) are errors, never read
+    as 73, 15, 1684, 0.5 or 15.
 
     Blank -> NaN if ``allow_blank``; a ``markers`` word (e.g. WONDER's "Suppressed") -> NaN.
     Negative values are refused unless ``allow_negative``; zero too if ``positive``.
@@ -89,9 +92,10 @@ def parse_count(
         if allow_blank:
             return float("nan")
         raise DataFormatError(file, "empty cell", line=line, column=column, expected=kind)
-    if "," in raw and not _GROUPED.fullmatch(raw):  # "0,73", "1,5", "16,84", "0.5,"
-        raise DataFormatError(file, f"not a number: {text!r} (a comma must separate groups "
-                              "of three digits)", line=line, column=column,
+    if any(c in raw for c in _SEPARATORS) and not _GROUPED.fullmatch(raw):
+        # "0,73", "1,5", "16,84", "0.5,", "1 5": never read by deleting the separator
+        raise DataFormatError(file, f"not a number: {text!r} (a comma or space must "
+                              "separate groups of three digits)", line=line, column=column,
                               expected=f"{number} such as 16,849{or_marker}")
     cleaned = raw.replace(",", "").replace("\u00a0", "").replace(" ", "")
     try:
