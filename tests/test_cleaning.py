@@ -18,6 +18,7 @@ from burden.data.cleaning import (
     parse_year,
     require_columns,
 )
+from burden.data.schemas import TABLES, year_range
 from burden.data.textfile import column_letter, csv_rows, data_rows, decode, split_header
 
 
@@ -36,7 +37,10 @@ def assert_names(err: pytest.ExceptionInfo, file: str, line: int | None,
 
 @pytest.mark.parametrize("text, kwargs, expected", [
     ("16,849", {}, 16849.0),
+    ("1,234,567.5", {}, 1234567.5),
+    ("-16,849", {"allow_negative": True}, -16849.0),
     ("1\u00a0234", {}, 1234.0),
+    ("1 234 567", {}, 1234567.0),
     (" 12 ", {}, 12.0),
     ("", {"allow_blank": True}, math.nan),
     ("Suppressed", {"markers": {"Suppressed"}}, math.nan),
@@ -61,6 +65,18 @@ def test_parse_count_errors_name_file_line_column(text, kwargs, problem):
     assert_names(err, "f.csv", 7, "Deaths")
 
 
+@pytest.mark.parametrize("text", ["0,73", "1,5", "16,84", "0.5,", ",5", "1,,234", "1234,567",
+                                  "16,849,5", "1,234.5,", "1, 234", "1 5", "12 34",
+                                  "1,234 567", "1\u00a05"])
+def test_parse_count_refuses_commas_that_are_not_thousands_separators(text):
+    """A decimal comma or a stray comma is an error, not read by deleting the comma
+    ("0,73" was 73.0, "1,5" 15.0, "16,84" 1684.0, "0.5," 0.5)."""
+    with pytest.raises(DataFormatError, match="comma or space must separate groups of three") as err:
+        parse_count(text, file="f.csv", line=7, column="Deaths", markers={"Suppressed"})
+    assert_names(err, "f.csv", 7, "Deaths")
+    assert repr(text) in str(err.value) and "16,849" in err.value.expected
+
+
 def test_parse_count_error_lists_allowed_markers():
     with pytest.raises(DataFormatError) as err:
         parse_count("n/a", file="f.csv", line=3, column="Deaths", markers={"Suppressed"})
@@ -68,10 +84,34 @@ def test_parse_count_error_lists_allowed_markers():
 
 
 def test_parse_year():
-    assert parse_year("2017", file="f.csv", line=2, column="Year") == 2017
+    assert parse_year("2017", file="f.csv", line=2, column="Year", years=(1990, 2020)) == 2017
     with pytest.raises(DataFormatError, match="not a year") as err:
-        parse_year("17", file="f.csv", line=2, column="Year")
+        parse_year("17", file="f.csv", line=2, column="Year", years=(1990, 2020))
     assert_names(err, "f.csv", 2, "Year")
+
+
+def test_parse_year_refuses_a_year_out_of_the_range_given():
+    years = (1990, 2020)  # any range: loaders pass their table's (schemas.year_range)
+    assert [parse_year(t, file="f.csv", line=2, column="Year", years=years)
+            for t in ("1990", "2020")] == [1990, 2020]  # both ends included
+    for text in ("1989", "2021", "1017"):
+        with pytest.raises(DataFormatError, match=f"year {text} out of range") as err:
+            parse_year(text, file="f.csv", line=2, column="Year", years=years)
+        assert_names(err, "f.csv", 2, "Year")
+        assert err.value.expected == "a year from 1990 to 2020"
+
+
+def test_year_range_is_the_schema_check():
+    """The loaders' bounds are the schema's: a year just outside fails the table's own
+    check, the bounds themselves pass it."""
+    for name, table in TABLES.items():
+        if "year" not in table.schema.columns:
+            continue
+        first, last = year_range(name)
+        column = table.schema.columns["year"]
+        for year, ok in [(first - 1, False), (first, True), (last, True), (last + 1, False)]:
+            passed = all(check(pd.Series([year])).check_passed for check in column.checks)
+            assert passed == ok, (name, year)
 
 
 # ---- headers and keys ------------------------------------------------------------------
@@ -85,12 +125,23 @@ def test_require_columns_names_the_missing_column():
 
 @pytest.mark.parametrize("header, problem, column", [
     (["a", "b", "x"], "unexpected column", "x"),
-    (["a", "b", "b"], "repeated column", None),
+    (["a", "b", "b"], "repeated column name 'b'", "b"),
 ])
 def test_require_columns_only(header, problem, column):
     with pytest.raises(DataFormatError, match=problem) as err:
         require_columns(header, ["a", "b"], file="f.csv", only=True)
     assert_names(err, "f.csv", 1, column)
+
+
+@pytest.mark.parametrize("header, column", [
+    (["a", "b", "b"], "b"),  # a required column twice: which one is read?
+    (["a", "x", "b", "x"], "x"),  # a column not read: a rename may have made the repeat
+    (["x", "", "a", "", "b"], ""),  # two unnamed columns (one of them would be lost unseen)
+])
+def test_require_columns_refuses_repeated_names_without_only(header, column):
+    with pytest.raises(DataFormatError, match=f"repeated column name {column!r}") as err:
+        require_columns(header, ["a", "b"], file="f.csv", line=3)
+    assert_names(err, "f.csv", 3, column)
 
 
 def test_first_lines_names_both_lines():

@@ -19,6 +19,7 @@ from loader_helpers import assert_names, edited, line_of, replace_on
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import phac
+from burden.data.schemas import year_range
 
 FIXTURE = Path(__file__).parent / "fixtures" / "phac_harms_sample.csv"
 SOURCE_ID = "phac_harms"
@@ -221,6 +222,22 @@ def test_unknown_label(tmp_path, starts, old, new, column):
     with pytest.raises(DataFormatError) as err:
         _load(path)
     assert_names(err, path, line, column)
+
+
+@pytest.mark.parametrize("starts, old, new, cell", [
+    (CANADA_2024, "By year,2024", "By year,1916", "1916"),
+    (FENTANYL_2018, "2018,2018", "1918,1918", "1918"),  # a breakdown: Aggregator = period
+    ("Opioids,Deaths,Overall numbers,Canada,1,By quarter,2016 Q1", "2016 Q1", "1916 Q1",
+     "1916 Q1"),
+])
+def test_year_out_of_range_names_its_line(tmp_path, starts, old, new, cell):
+    line = _line_of(starts)
+    path = _edited(tmp_path, replace_on(line, old, new))
+    with pytest.raises(DataFormatError, match=f"year {cell[:4]} out of range: {cell!r}") as err:
+        _load(path)
+    assert_names(err, path, line, "Year_Quarter")
+    first, last = year_range("canada_opioid_deaths")
+    assert err.value.expected == f"a year from {first} to {last}"
 
 
 # ---------------------------------------------------------------- real data

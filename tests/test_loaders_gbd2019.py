@@ -20,6 +20,7 @@ from loader_helpers import csv_dicts as rows
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import owid_gbd
+from burden.data.schemas import year_range
 from burden.registry import locations
 from burden.registry.sources import SOURCES
 
@@ -89,6 +90,21 @@ def test_gbd2019_uncoded_rows_dropped_one_entry_each_with_their_kind():
     assert len(frame) == coded * len(owid_gbd.EXPORTS["owid_gbd2019_deaths"].causes)
 
 
+def test_gbd2019_and_2017_give_an_uncoded_row_the_same_kind(tmp_path):
+    """One classification (``aggregate_kind``) for both rounds: "England" renamed "High SDI"
+    in a GBD 2019 export is logged as an SDI group, as in the GBD 2017 exports."""
+    path = edited(tmp_path, DEATHS, lambda lines: [
+        t.replace("England,,", "High SDI,,", 1) if t.startswith("England,,") else t
+        for t in lines])
+    _, log = load(path)
+    entries = log.to_frame()
+    sdi = entries[entries["original"] == "High SDI"]
+    assert len(sdi) == sum(r["Entity"] == "England" for r in rows(DEATHS)) > 0
+    assert all(r.startswith("SDI group") for r in sdi["reason"]), set(sdi["reason"])
+    assert owid_gbd._drop_reason("High SDI", 2017).split(":")[0] == (
+        owid_gbd._drop_reason("High SDI", 2019).split(":")[0])
+
+
 @pytest.mark.parametrize("fixture, source_id, cause", [
     (OPIOID_RATE, "owid_gbd2019_opioid_rate", "opioid_use_disorders"),
     (DRUG_RATE, "owid_gbd2019_drug_rate", "drug_use_disorders"),
@@ -156,6 +172,16 @@ def test_gbd2019_bad_cell(tmp_path, starts, old, new, column, problem):
     with pytest.raises(DataFormatError, match=problem) as err:
         load(path)
     assert_names(err, path, line, column)
+
+
+def test_gbd2019_year_out_of_range_names_its_line(tmp_path):
+    line = line_of(DEATHS, "United States,USA,2019")
+    path = edited(tmp_path, DEATHS, replace_on(line, ",2019,", ",1017,"))
+    with pytest.raises(DataFormatError, match="year 1017 out of range") as err:
+        load(path)
+    assert_names(err, path, line, "Year")
+    first, last = year_range("gbd_deaths")
+    assert err.value.expected == f"a year from {first} to {last}"
 
 
 def test_gbd2019_renamed_and_missing_column(tmp_path):

@@ -15,6 +15,7 @@ from loader_helpers import assert_names, csv_dicts, edited, line_of, replace_on
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import owid_gbd, reference, worldbank
+from burden.data.schemas import year_range
 from burden.registry import locations, published
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -80,6 +81,27 @@ def test_bad_cell_names_line_and_column(tmp_path, fixture, source_id, starts, ol
     assert_names(err, path, line, column)
 
 
+@pytest.mark.parametrize("fixture, source_id, starts, old, new, column, table", [
+    (OWID, "owid_gbd_deaths", "Afghanistan,AFG,2016", ",2016,", ",1916,", "Year",
+     "gbd_deaths"),
+    (WB, "worldbank_population", "United States,USA,2017", ",2017,", ",1917,", "Year",
+     "population"),
+    (PRODUCTION, "reference_opium_production", "Afghanistan,AFG,2016,production_t",
+     ",2016,", ",1916,", "year", "production_measurements"),
+    (SIGNATURE, "reference_heroin_signature", "USA,2012,Mexico", ",2012,", ",1912,", "year",
+     "signature_shares"),
+])
+def test_year_out_of_range_names_line_and_column(tmp_path, fixture, source_id, starts, old,
+                                                 new, column, table):
+    line = line_of(FIXTURES / fixture, starts)
+    path = _edited(tmp_path, fixture, replace_on(line, old, new))
+    with pytest.raises(DataFormatError, match=f"year {new.strip(',')} out of range") as err:
+        _load(LOADERS[source_id], path, source_id)
+    assert_names(err, path, line, column)
+    first, last = year_range(table)
+    assert err.value.expected == f"a year from {first} to {last}"
+
+
 # ---------------------------------------------------------------- OWID / IHME GBD
 
 
@@ -122,6 +144,9 @@ def test_owid_entities_outside_the_registry_are_dropped_and_logged_per_row():
                                                                              "England")}
     assert set(dropped["line"]) == raw_lines and len(dropped) == len(raw_lines)
     assert not frame["location_name"].isin(["High SDI", "England"]).any()
+    kinds = dict(zip(dropped["original"], dropped["reason"], strict=True))
+    assert kinds["High SDI"].startswith("SDI group") and "UK nation" not in kinds["High SDI"]
+    assert kinds["England"].startswith("UK nation") and "SDI" not in kinds["England"]
 
 
 def test_owid_rate_export_and_column_order_does_not_matter(tmp_path):
@@ -209,8 +234,14 @@ def test_owid_unknown_aggregate_without_code_is_dropped_not_guessed(tmp_path):
 
     path = _edited(tmp_path, fixture.name, rename)
     frame, log = _load(owid_gbd, path, "owid_gbd_deaths")
-    assert "G20" in set(log.to_frame().query("action == 'dropped'")["original"])
+    dropped = log.to_frame().query("action == 'dropped' and original == 'G20'")
+    assert list(dropped["line"]) == [first, second]
     assert "G20" not in set(frame["location_name"])
+    # the kind as the GBD 2019 exports give it (owid_gbd.aggregate_kind), not "SDI group or
+    # UK nation" for any uncoded row
+    for reason in dropped["reason"]:
+        assert reason.startswith("country group (G20, OECD): no ISO3 code"), reason
+        assert "SDI" not in reason and "UK nation" not in reason
 
 
 # ---------------------------------------------------------------- World Bank population

@@ -19,6 +19,7 @@ import pytest
 from burden.data import build, jsonfile
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import unodc
+from burden.data.schemas import year_range
 from burden.registry.opioid_classes import OPIOID_CLASS, OPIOID_CLASSES
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -215,6 +216,7 @@ def test_missing_field(tmp_path):
     ('"3.639267219"', '"3.6x"', "not a number"),
     ('"3.639267219"', '"-3.6"', "negative"),
     ('"3.639267219"', '"103.6"', "above 100"),
+    ('"3.639267219"', '"3,639267219"', "comma or space must separate"),  # a decimal comma
 ])
 def test_prevalence_bad_value(tmp_path, old, new, problem):
     number = _number_of(PREVALENCE, **US_OPIOIDS_2022)
@@ -318,6 +320,21 @@ def test_seizures_unknown_label(tmp_path, field, old, new):
     with pytest.raises(DataFormatError) as err:
         _load(path, "unodc_seizures")
     _assert_names(err, path, number, _record_line(SEIZURES, number, field), field)
+
+
+@pytest.mark.parametrize("fixture, key, old, new, table", [
+    (PREVALENCE, US_OPIOIDS_2022, '"2022"', '"1916"', "drug_use_prevalence"),
+    (SEIZURES, US_HEROIN_2022, "2022", "1916", "drug_seizures"),
+])
+def test_year_out_of_range_names_record_line_and_field(tmp_path, fixture, key, old, new,
+                                                       table):
+    number = _number_of(fixture, **key)
+    path = _write(tmp_path, fixture, _edit_record(fixture, number, "Year", old, new))
+    with pytest.raises(DataFormatError, match="year 1916 out of range") as err:
+        _load(path, IDS[fixture])
+    _assert_names(err, path, number, _record_line(fixture, number, "Year"), "Year")
+    first, last = year_range(table)
+    assert err.value.expected == f"a year from {first} to {last}"
 
 
 def test_not_an_array_and_unknown_source(tmp_path):

@@ -119,6 +119,19 @@ def test_renamed_column(tmp_path, name, old, new, column):
     assert_names(exc, path, 1, column)
 
 
+@pytest.mark.parametrize("name, old, new, column", [
+    ("vsrr", "State Name", "Footnote", "Footnote"),
+    # the rate's standard error renamed as the rate: the last column of a name was read
+    ("wonder", "\tCrude Rate Standard Error\t", "\tCrude Rate\t", "Crude Rate"),
+])
+def test_repeated_column_name_is_refused(tmp_path, name, old, new, column):
+    loader, fixture, source_id, encoding = LOADERS[name]
+    path = variant(tmp_path, fixture, replace_line(1, old, new), encoding=encoding)
+    with pytest.raises(DataFormatError, match=f"repeated column name {column!r}") as exc:
+        run(loader, path, source_id)
+    assert_names(exc, path, 1, column)
+
+
 @pytest.mark.parametrize("name, starts, old, new, problem, column", [
     ("nida", ",Heroin4,", '"1,960"', '"1,9x0"', "not a number", "1999"),
     ("nida", ",Heroin4,", '"1,960"', '"-1,960"', "negative", "1999"),
@@ -494,6 +507,24 @@ def test_wonder_cleaning_log():
     assert set(unreliable["column"]) == {"Crude Rate, Age Adjusted Rate"}
 
 
+def test_wonder_dropped_columns_each_with_a_true_reason():
+    """The age-adjusted rate's standard error and limits need deaths and population by age:
+    they are not "derivable from deaths and population" as the crude rate's are."""
+    _, log = run(wonder, WONDER, "wonder_county")
+    entries = log.to_frame().query("action == 'dropped' and line == 1")
+    header = next(csv.reader(WONDER.open(newline=""), delimiter="\t"))
+    assert sorted(entries["column"]) == sorted(set(header) - set(wonder.REQUIRED))
+    reasons = entries.set_index("column")["reason"]
+    assert len(reasons) == 7
+    for column, reason in reasons.items():
+        if column.startswith("Age Adjusted Rate"):
+            assert "not derivable" in reason and "by age" in reason, (column, reason)
+        elif column.startswith("Crude Rate"):
+            assert "derivable from deaths and population" in reason, (column, reason)
+        else:
+            assert column == "% of Total Deaths" and "Total row" in reason, reason
+
+
 def test_wonder_note_rows(tmp_path):
     total_line = line_of(WONDER, '"Total"', "utf-8")
     note_row = '"A note"' + "\t" * 13 + "\r\n"
@@ -639,3 +670,40 @@ def test_real_wonder_counties_within_total(raw_file):
     assert frame["suppressed"].sum() == sum(r["Deaths"] == "Suppressed" for r in table)
     assert frame["deaths"].isna().sum() == sum(not r["Deaths"].isdigit()
                                                for r in table if r["County"])
+
+
+@pytest.mark.realdata
+def test_real_wonder_dropped_columns_derivable_as_logged(raw_file):
+    """The reasons in ``wonder.DROPPED_COLUMNS``, checked on every county with a count: the
+    crude rate's standard error is 100,000 sqrt(D) / P and its limits exact (gamma) limits
+    below 100 deaths, rate +/- 1.96 SE from 100 on; "% of Total Deaths" is 100 D / Total
+    (all to the file's 0.1 rounding). The age-adjusted rate's standard error is not the
+    crude formula applied to the adjusted rate (it needs deaths by age): many differ."""
+    from scipy import stats
+
+    table = wonder_table(raw_file("wonder_county"))
+    total = float(next(r["Deaths"] for r in table if r["Notes"] == "Total"))
+    counted = [r for r in table if r["County"] and r["Deaths"].isdigit()
+               and r["Population"].isdigit()]
+    assert len(counted) == 1_557
+    adjusted_off = 0
+    for r in counted:
+        deaths, population = float(r["Deaths"]), float(r["Population"])
+        rate = 1e5 * deaths / population
+        se = rate / math.sqrt(deaths) if deaths else 0.0
+        if deaths < 100:
+            low = 1e5 * stats.chi2.ppf(0.025, 2 * deaths) / 2 / population if deaths else 0
+            high = 1e5 * stats.chi2.ppf(0.975, 2 * (deaths + 1)) / 2 / population
+        else:
+            low, high = rate - 1.96 * se, rate + 1.96 * se
+        for column, derived in [("Crude Rate Standard Error", se),
+                                ("Crude Rate Lower 95% Confidence Interval", low),
+                                ("Crude Rate Upper 95% Confidence Interval", high),
+                                ("% of Total Deaths", 100 * deaths / total)]:
+            printed = float(r[column].rstrip("%"))
+            assert abs(printed - derived) <= 0.05 + 1e-9, (r["County"], column, printed, derived)
+        if r["Age Adjusted Rate"] not in ("Unreliable", "Suppressed", "Missing"):
+            crude_formula = float(r["Age Adjusted Rate"]) / math.sqrt(deaths)
+            adjusted_off += abs(float(r["Age Adjusted Rate Standard Error"])
+                                - crude_formula) > 0.05 + 1e-9
+    assert adjusted_off > 100

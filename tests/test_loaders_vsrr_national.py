@@ -24,7 +24,7 @@ from loader_helpers import edited as shared_edited
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import vsrr
-from burden.data.schemas import TABLES
+from burden.data.schemas import TABLES, year_range
 from burden.registry.causes import CAUSES, INDICATORS
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -113,6 +113,7 @@ def test_national_and_2018_files_have_the_same_columns():
 @pytest.mark.parametrize("old, new, column, problem", [
     (',"47,885",', ',"47,88x",', "Data Value", "not a number"),
     (',"47,885",', ',"-47,885",', "Data Value", "negative"),
+    (',"47,885",', ',"47,88",', "Data Value", "comma or space must separate"),  # was read as 4788
     (',"48,406"', ',"48,4o6"', "Predicted Value", "not a number"),
     (",0.142977,", ",142.977,", "Percent Pending Investigation", "percent above 100"),
     ("US,2017,", "NY,2017,", "State", "jurisdiction 'NY'"),  # a state row in the extract
@@ -127,6 +128,18 @@ def test_national_bad_cell(tmp_path, old, new, column, problem):
     with pytest.raises(DataFormatError, match=problem) as err:
         load(path)
     assert_names(err, path, line, column)
+
+
+def test_year_out_of_range_names_its_line(tmp_path):
+    """Four digits but outside the table's years: an error naming the cell, not the schema
+    check of the combined table later (nor "file cut short" from the month grid)."""
+    line = line_of(NATIONAL, ANY_OPIOID_2017)
+    path = edited(tmp_path, replace_on(line, "US,2017,", "US,1916,"))
+    with pytest.raises(DataFormatError, match="year 1916 out of range") as err:
+        load(path)
+    assert_names(err, path, line, "Year")
+    first, last = year_range("us_provisional_national")
+    assert err.value.expected == f"a year from {first} to {last}"
 
 
 def test_unknown_indicator_lists_the_known_labels(tmp_path):
@@ -151,6 +164,15 @@ def test_renamed_and_missing_column(tmp_path, column):
     with pytest.raises(DataFormatError, match="missing or renamed") as err:
         load(path)
     assert_names(err, path, 1, column)
+
+
+def test_repeated_column_name_is_refused(tmp_path):
+    """Two columns named "Footnote": reading by name would take the last one (the footnote
+    symbol), so no row would be marked underreported. The header is an error instead."""
+    path = edited(tmp_path, replace_on(1, "Footnote Symbol", "Footnote"))
+    with pytest.raises(DataFormatError, match="repeated column name 'Footnote'") as err:
+        load(path)
+    assert_names(err, path, 1, "Footnote")
 
 
 def test_truncated_mid_row(tmp_path):

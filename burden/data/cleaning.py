@@ -13,9 +13,14 @@ import pandas as pd
 
 from burden.errors import DataFormatError
 
-__all__ = ["CleaningLog", "DataFormatError", "FirstLines", "check_unique", "parse_count",
-           "parse_year", "require_columns"]
+__all__ = ["CleaningLog", "DataFormatError", "FirstLines", "check_unique", "check_year",
+           "parse_count", "parse_year", "require_columns"]
 
+
+#: A number with separators: one kind (comma, space or no-break space) between groups of
+#: three digits only ("1,234,567.5", "1 234").
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?P<sep>[, \u00a0])\d{3})(?:(?P=sep)\d{3})*(\.\d+)?")
+_SEPARATORS = (",", " ", "\u00a0")
 
 LOG_COLUMNS = ["source", "file", "line", "column", "action", "reason", "original", "record"]
 
@@ -68,6 +73,11 @@ def parse_count(
 ) -> float:
     """A number as publishers print it ("16,849", "1 234", "12") -> float; error otherwise.
 
+    A comma or a space (also no-break) is read only as a thousands separator, one kind in a
+    number: "1,234,567.5" is 1234567.5 and "1 234" is 1234, while "0,73", "1,5", "16,84",
+    "0.5," or "1 5" (a decimal comma, a misplaced or stray separator) are errors, never read
+    as 73, 15, 1684, 0.5 or 15.
+
     Blank -> NaN if ``allow_blank``; a ``markers`` word (e.g. WONDER's "Suppressed") -> NaN.
     Negative values are refused unless ``allow_negative``; zero too if ``positive``.
     """
@@ -82,6 +92,11 @@ def parse_count(
         if allow_blank:
             return float("nan")
         raise DataFormatError(file, "empty cell", line=line, column=column, expected=kind)
+    if any(c in raw for c in _SEPARATORS) and not _GROUPED.fullmatch(raw):
+        # "0,73", "1,5", "16,84", "0.5,", "1 5": never read by deleting the separator
+        raise DataFormatError(file, f"not a number: {text!r} (a comma or space must "
+                              "separate groups of three digits)", line=line, column=column,
+                              expected=f"{number} such as 16,849{or_marker}")
     cleaned = raw.replace(",", "").replace("\u00a0", "").replace(" ", "")
     try:
         value = float(cleaned)
@@ -100,20 +115,41 @@ def parse_count(
     return value
 
 
-def parse_year(text: str, *, file: str | Path, line: int, column: str) -> int:
-    """A four-digit year -> int; error otherwise."""
+def parse_year(text: str, *, file: str | Path, line: int, column: str,
+               years: tuple[int, int]) -> int:
+    """A four-digit year from ``years[0]`` to ``years[1]`` -> int; error otherwise.
+
+    ``years``: the processed table's range (``schemas.year_range``).
+    """
     if not re.fullmatch(r"\d{4}", text):
         raise DataFormatError(file, f"not a year: {text!r}", line=line, column=column,
                               expected="a four-digit year")
-    return int(text)
+    return check_year(int(text), text, file=file, line=line, column=column, years=years)
+
+
+def check_year(year: int, text: str, *, file: str | Path, line: int, column: str,
+               years: tuple[int, int]) -> int:
+    """``year`` (read from the cell ``text``) if within ``years`` (both ends included);
+    else an error naming the file, line, column, the cell and the range."""
+    first, last = years
+    if not first <= year <= last:
+        raise DataFormatError(file, f"year {year} out of range: {text!r}", line=line,
+                              column=column, expected=f"a year from {first} to {last}")
+    return year
 
 
 def require_columns(header: list[str], required: list[str], *, file: str | Path,
                     line: int = 1, only: bool = False) -> None:
-    """Fail naming the first missing (renamed) column; with ``only``, extra or repeated too.
+    """Fail naming the first repeated or missing (renamed) column; with ``only``, extra too.
 
-    Columns are found by name, so their order does not matter.
+    Columns are found by name, so their order does not matter. A name given to two columns
+    is always an error (only one of them could be read by name: the other's data would be
+    lost unseen), whether or not the loader reads that column.
     """
+    repeated = [c for i, c in enumerate(header) if c in header[:i]]
+    if repeated:
+        raise DataFormatError(file, f"repeated column name {repeated[0]!r} in {header}",
+                              line=line, column=repeated[0], expected="each column name once")
     missing = [c for c in required if c not in header]
     if missing:
         raise DataFormatError(file, f"missing or renamed column(s) {missing}; found {header}",
@@ -124,9 +160,6 @@ def require_columns(header: list[str], required: list[str], *, file: str | Path,
     if extra:
         raise DataFormatError(file, f"unexpected column(s) {extra}", line=line,
                               column=extra[0], expected=f"only the columns {required}")
-    if len(set(header)) != len(header):
-        raise DataFormatError(file, f"repeated column names in {header}", line=line,
-                              expected="each column once")
 
 
 class FirstLines:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from burden.data.cleaning import parse_count
+from burden.data.cleaning import check_year, parse_count
 from burden.errors import DataFormatError
 
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -187,14 +187,21 @@ def number_field(rec: Record, field: str, *, allow_blank: bool = False,
     return number
 
 
-def year_field(rec: Record, field: str) -> int:
-    """A four-digit year given as a JSON integer or a string."""
+def year_field(rec: Record, field: str, years: tuple[int, int]) -> int:
+    """A four-digit year given as a JSON integer or a string, from ``years[0]`` to
+    ``years[1]`` (the table's range, ``schemas.year_range``)."""
     value = rec.fields[field]
     text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(
         value, bool) else ""
     if not re.fullmatch(r"\d{4}", text):
         raise rec.error(f"not a year: {value!r}", field, expected="a four-digit year")
-    return int(text)
+    if years[0] <= int(text) <= years[1]:
+        return int(text)  # the common case, without locating the field
+    try:
+        return check_year(int(text), text, file=rec.path, line=rec.line_of(field),
+                          column=field, years=years)
+    except DataFormatError as exc:
+        raise rec.error(exc.problem, field, exc.expected) from None
 
 
 def _after_array(text: str, pos: int, path: Path, out: list[Record]) -> list[Record]:

@@ -281,3 +281,18 @@ TABLES.update({
               "UNODC drug seizures (kg) by country, drug and year, with opioid class"),
     ]
 })
+
+
+def year_range(table: str) -> tuple[int, int]:
+    """(first, last) year the table's schema allows (its ``year`` column's ``in_range``).
+
+    Loaders check each year against it as they read it, so an out-of-range year is an
+    error naming the file, line and column, and the bounds have one source: the schema.
+    """
+    for check in TABLES[table].schema.columns["year"].checks:
+        if check.name == "in_range":
+            stats = check.statistics
+            if not (stats["include_min"] and stats["include_max"]):
+                raise ValueError(f"schema {table!r}: year range must include its bounds")
+            return int(stats["min_value"]), int(stats["max_value"])
+    raise ValueError(f"schema {table!r} has no in_range check on its year column")

@@ -17,7 +17,8 @@ Entities:
   ``GBD_R:``/``GBD_SR:`` id; "South Asia" and "North Africa and Middle East" are each a
   super-region and its only region, so one row yields both ids (logged once as
   ``flagged``); other rows without a code (SDI groups, England, Scotland, Wales, Northern
-  Ireland) are dropped and logged: they are not in the registry;
+  Ireland) are dropped and logged: they are not in the registry; the reason names the
+  kind of aggregate, as for GBD 2019 (``aggregate_kind``);
 - GBD 2019: the exports hold no GBD regions; every row without a code (WHO regions, World
   Bank regions and income groups, G20, OECD, the UK nations) is dropped and logged, one
   entry per row, with the kind of aggregate as the reason (``aggregate_kind``).
@@ -38,12 +39,14 @@ from burden.data.cleaning import (
     parse_year,
     require_columns,
 )
+from burden.data.schemas import year_range
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry import locations
 from burden.registry.estimands import DEFINITIONS
 
 ENTITY, CODE, YEAR = "Entity", "Code", "Year"
 WORLD_CODE = "OWID_WRL"
+YEARS = year_range("gbd_deaths")  # a year outside is an error naming its line
 COLUMNS = ["location_id", "location_name", "location_level", "year", "cause", "measure",
            "value", "gbd_round", "definition", "source"]
 #: ``registry.estimands`` id of every row: IHME's modelled use-disorder deaths.
@@ -114,7 +117,7 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     location_years = FirstLines(path, column=ENTITY, expected="one row per location and year")
     for line, row in data_rows(rows[1:], header, path, log=log):
         entity = row[ENTITY]
-        year = parse_year(row[YEAR], file=path, line=line, column=YEAR)
+        year = parse_year(row[YEAR], file=path, line=line, column=YEAR, years=YEARS)
         entity_years.add((entity, year), line, f"row ({entity!r}, {year})")
         entity_lines.setdefault(entity, {})[year] = line
         places = _places(row, path, line, export.gbd_round)
@@ -158,7 +161,10 @@ def _check_years(entity_lines: dict[str, dict[int, int]], path: Path) -> None:
 
 
 def aggregate_kind(entity: str) -> str:
-    """What an uncoded row of a GBD 2019 export is, in words (the cleaning-log reason)."""
+    """What an uncoded row that is not a registry location is, in words (the cleaning-log
+    reason's start), in either round's exports."""
+    if entity.endswith(" SDI"):  # GBD 2017 exports: "High SDI" ... "Low SDI"
+        return "SDI group (socio-demographic index quintile)"
     if entity.endswith("(WHO)"):
         return "WHO region"
     if entity.endswith("(WB)") or entity.startswith("World Bank "):
@@ -172,8 +178,8 @@ def aggregate_kind(entity: str) -> str:
 
 def _drop_reason(entity: str, gbd_round: int) -> str:
     if gbd_round == 2017:
-        return ("no ISO3 code and not a GBD 2017 region or super-region in the registry "
-                "(SDI group or UK nation)")
+        return (f"{aggregate_kind(entity)}: no ISO3 code and not a GBD 2017 region or "
+                "super-region in the registry")
     return (f"{aggregate_kind(entity)}: no ISO3 code, not a GBD location (GBD {gbd_round} "
             "exports carry no GBD regions)")
 

@@ -45,15 +45,18 @@ from burden.data.cleaning import (
     CleaningLog,
     DataFormatError,
     FirstLines,
+    check_year,
     parse_count,
     require_columns,
 )
+from burden.data.schemas import year_range
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
 
 #: Estimand of these counts. Matches the estimand registry being added in parallel
 #: (``burden/registry/estimands.py``: ``gbd_use_disorder`` | ``certified_overdose``);
 #: PHAC counts coroner/medical-examiner-certified apparent opioid toxicity deaths.
 DEFINITION = "certified_overdose"
+YEARS = year_range("canada_opioid_deaths")  # a year outside is an error naming its line
 
 SUBSTANCE, SOURCE, MEASURE, REGION, PRUID = (
     "Substance", "Source", "Specific_Measure", "Region", "PRUID")
@@ -236,7 +239,16 @@ def _location(row: dict[str, str], path: Path, line: int) -> tuple[str, str]:
 
 
 def _period(row: dict[str, str], path: Path, line: int) -> tuple[int, int | None, int, bool]:
-    """(year, quarter or None, last month of the period, partial year?)."""
+    """(year, quarter or None, last month of the period, partial year?); the year within
+    ``YEARS``."""
+    year, quarter, end_month, partial = _read_period(row, path, line)
+    check_year(year, row[YEAR_QUARTER], file=path, line=line, column=YEAR_QUARTER,
+               years=YEARS)
+    return year, quarter, end_month, partial
+
+
+def _read_period(row: dict[str, str], path: Path,
+                 line: int) -> tuple[int, int | None, int, bool]:
     text, kind = row[YEAR_QUARTER], TIME_PERIODS[row[TIME_PERIOD]]
     if kind == "year":
         if m := _YEAR.fullmatch(text):

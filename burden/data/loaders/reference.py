@@ -28,6 +28,7 @@ from burden.data.cleaning import (
     parse_year,
     require_columns,
 )
+from burden.data.schemas import year_range
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry import locations
 from burden.registry.published import REFERENCE_SOURCES
@@ -36,6 +37,9 @@ PRODUCTION_COLUMNS = ["country", "iso3", "year", "measure", "value", "lower", "u
                       "publisher", "publication", "url", "verified", "note"]
 SIGNATURE_COLUMNS = ["destination", "year", "source_region", "share_pct", "basis",
                      "publication", "url", "verified", "note"]
+#: Years each table's schema allows: a year outside is an error naming its line.
+PRODUCTION_YEARS = year_range("production_measurements")
+SIGNATURE_YEARS = year_range("signature_shares")
 #: Measures and whether they can be negative (a percent change can).
 MEASURES = {"cultivation_ha": False, "production_t": False, "yield_kg_per_ha": False,
             "heroin_manufacture_t": False, "share_of_world": False,
@@ -80,7 +84,8 @@ def _production(rows: list[tuple[int, dict]], path: Path, source_id: str) -> pd.
         out.append({
             "country": _text(row, "country", path, line),
             "iso3": _iso3(row, path, line),
-            "year": parse_year(row["year"], file=path, line=line, column="year"),
+            "year": parse_year(row["year"], file=path, line=line, column="year",
+                               years=PRODUCTION_YEARS),
             "measure": measure,
             **numbers,
             "publisher": _text(row, "publisher", path, line),
@@ -110,7 +115,8 @@ def _signature(rows: list[tuple[int, dict]], path: Path, log: CleaningLog,
                        column="share_pct", original=row["note"], record=words)
         out.append({
             "destination": _text(row, "destination", path, line),
-            "year": parse_year(row["year"], file=path, line=line, column="year"),
+            "year": parse_year(row["year"], file=path, line=line, column="year",
+                               years=SIGNATURE_YEARS),
             "source_region": _text(row, "source_region", path, line),
             "share_pct": share, "lower_pct": lower, "upper_pct": upper,
             "basis": _text(row, "basis", path, line),

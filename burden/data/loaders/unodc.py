@@ -36,6 +36,7 @@ import pandas as pd
 
 from burden.data import jsonfile
 from burden.data.cleaning import CleaningLog, DataFormatError
+from burden.data.schemas import year_range
 from burden.registry import locations
 from burden.registry.opioid_classes import OPIOID_CLASS, OPIOID_DRUG_GROUP
 
@@ -66,6 +67,7 @@ AGES = ("general",)
 SEX_FIELDS = {"All": "both", "Male": "male", "Female": "female"}
 PREVALENCE_COLUMNS = ["iso3", "country", "year", "drug_group", "drug", "age", "sex",
                       "prevalence_pct", "source"]
+PREVALENCE_YEARS = year_range("drug_use_prevalence")
 
 # ---- seizures ---------------------------------------------------------------------------
 
@@ -73,6 +75,7 @@ SEIZURE_FIELDS = ["Region", "SubRegion", COUNTRY, "msCode", "Drug group", "DrugS
                   "Drug", "Year", "Kilograms"]
 SEIZURE_COLUMNS = ["iso3", "year", "drug_group", "drug_subgroup", "drug", "kilograms",
                    "n_records", "opioid_class", "source"]
+SEIZURE_YEARS = year_range("drug_seizures")
 
 
 def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
@@ -118,7 +121,7 @@ def _load_prevalence(recs: list[jsonfile.Record], log: CleaningLog,
             field = "Drug" if group in {g for g, _ in PREVALENCE_DRUGS} else "DrugGroup"
             raise rec.error(f"unknown DrugGroup/Drug {group!r}/{drug!r}", field,
                             expected=f"one of {sorted(PREVALENCE_DRUGS)}")
-        year = jsonfile.year_field(rec, "Year")
+        year = jsonfile.year_field(rec, "Year", PREVALENCE_YEARS)
         age = jsonfile.text_field(rec, "Age")
         if age not in AGES:
             raise rec.error(f"unknown Age {age!r}", "Age", expected=f"one of {list(AGES)}")
@@ -163,7 +166,7 @@ def _load_seizures(recs: list[jsonfile.Record], log: CleaningLog,
         if group == OPIOID_DRUG_GROUP and drug not in OPIOID_CLASS:
             raise rec.error(f"opioid drug {drug!r} has no class in registry.opioid_classes",
                             "Drug", expected=f"one of {sorted(OPIOID_CLASS)}")
-        year = jsonfile.year_field(rec, "Year")
+        year = jsonfile.year_field(rec, "Year", SEIZURE_YEARS)
         kilograms = jsonfile.number_field(rec, "Kilograms")
         groups.setdefault((iso3, year, group, subgroup, drug), []).append((rec, kilograms))
     rows = []

@@ -45,6 +45,7 @@ from burden.data.cleaning import (
     parse_year,
     require_columns,
 )
+from burden.data.schemas import year_range
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry.causes import CAUSES, INDICATORS
 from burden.registry.estimands import DEFINITIONS
@@ -100,16 +101,21 @@ class Release:
 
     jurisdictions: frozenset[str] | None  # "State" codes allowed; None: US, YC and states
     description: str
+    table: str  # the processed table it feeds: its schema gives the years allowed
     # complete grid: every indicator of ``indicators`` for every month of the file (so a file
     # cut short between rows is caught); None: no such check (the 2018 file gives states
     # different indicator sets)
     indicators: frozenset[str] | None = None
 
+    @property
+    def years(self) -> tuple[int, int]:
+        return year_range(self.table)
+
 
 RELEASES = {
-    "vsrr_provisional": Release(None, "2018 release, all jurisdictions"),
+    "vsrr_provisional": Release(None, "2018 release, all jurisdictions", "us_provisional"),
     "vsrr_national": Release(frozenset({"US"}), "the US rows of a later release",
-                             frozenset(INDICATOR_LABELS.values())),
+                             "us_provisional_national", frozenset(INDICATOR_LABELS.values())),
 }
 
 
@@ -149,7 +155,7 @@ def _parse_row(row: dict[str, str], path: Path, line: int, log: CleaningLog,
                               column="Period", expected=f"{PERIOD!r} (12-month-ending counts)")
     indicator = _lookup(INDICATOR_LABELS, row["Indicator"], path, line, "Indicator")
     month = _lookup(MONTHS, row["Month"], path, line, "Month")
-    year = parse_year(row["Year"], file=path, line=line, column="Year")
+    year = parse_year(row["Year"], file=path, line=line, column="Year", years=release.years)
     numbers = {
         column: parse_count(row[column], file=path, line=line, column=column, allow_blank=True)
         for column in ["Data Value", "Predicted Value", "Percent Complete",

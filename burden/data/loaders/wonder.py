@@ -18,8 +18,11 @@ The export is tab-delimited with quoted text fields:
 
 Counties: "Autauga County, AL" -> county "Autauga County", state "AL"; the 5-digit FIPS
 "County Code" is read as text (leading zeros kept) into ``location_id`` "US-FIPS:01001".
-Confidence intervals, standard errors and "% of Total Deaths" are derivable and not kept
-(one ``dropped`` entry per column).
+The other 7 columns are not kept, one ``dropped`` entry per column with its own reason
+(``DROPPED_COLUMNS``): the crude rate's standard error and 95% limits and "% of Total
+Deaths" can be computed again from the deaths, the population and the Total row; the
+age-adjusted rate's standard error and 95% limits cannot (they need the county's deaths and
+population by age, which a county-only export does not hold), so they are lost.
 """
 
 from __future__ import annotations
@@ -41,6 +44,28 @@ from burden.data.textfile import csv_rows, data_rows, decode, split_header
 REQUIRED = ["Notes", "County", "County Code", "Deaths", "Population", "Crude Rate",
             "Age Adjusted Rate"]
 RATES = {"Crude Rate": "crude_rate_per_100k", "Age Adjusted Rate": "age_adj_rate_per_100k"}
+_CRUDE_CI = ("derivable from deaths and population: WONDER's limits are exact (gamma) limits "
+             "below 100 deaths, crude rate +/- 1.96 standard errors from 100 on (export "
+             "footnote 14)")
+_AGE_ADJUSTED = ("not derivable from this export: it needs the county's deaths and population "
+                 "by age group (export footnotes 12, 14 and 15), which a county-only export "
+                 "does not hold; the table keeps no uncertainty of rates")
+#: Columns of the export not kept -> the reason logged. The crude-rate formulas are WONDER's
+#: (export footnotes 14, 15: wonder.cdc.gov/wonder/help/mcd.html#Confidence-Intervals and
+#: #Standard-Errors) and were checked against the pinned 2006-2012 export: they give the
+#: printed value, to its 0.1 rounding, for all 1,557 counties with a death count
+#: (tests/test_loaders_us.py::test_real_wonder_dropped_columns_derivable_as_logged).
+DROPPED_COLUMNS = {
+    "Crude Rate Lower 95% Confidence Interval": _CRUDE_CI,
+    "Crude Rate Upper 95% Confidence Interval": _CRUDE_CI,
+    "Crude Rate Standard Error": "derivable from deaths and population: crude rate / "
+                                 "sqrt(deaths) = 100,000 x sqrt(deaths) / population "
+                                 "(export footnote 15)",
+    "Age Adjusted Rate Lower 95% Confidence Interval": _AGE_ADJUSTED,
+    "Age Adjusted Rate Upper 95% Confidence Interval": _AGE_ADJUSTED,
+    "Age Adjusted Rate Standard Error": _AGE_ADJUSTED,
+    "% of Total Deaths": "derivable: 100 x deaths / the Total row's deaths",
+}
 SUPPRESSED, UNRELIABLE, MISSING = "Suppressed", "Unreliable", "Missing"
 FOOTER_MARK = "---"
 YEARS_PREFIX = "Year/Month:"
@@ -61,8 +86,9 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     header_line, header = split_header(rows, path, REQUIRED)
     require_columns(header, REQUIRED, file=path, line=header_line)
     for column in [h for h in header if h and h not in REQUIRED]:
-        log.record("dropped", "column not kept (derivable from deaths and population)",
-                   line=header_line, column=column)
+        reason = DROPPED_COLUMNS.get(column, "a column this loader does not know (not in "
+                                     "wonder.DROPPED_COLUMNS): not read")
+        log.record("dropped", f"column not kept: {reason}", line=header_line, column=column)
     footer_at = next((i for i, (_, cells) in enumerate(rows)
                       if [c.strip() for c in cells] == [FOOTER_MARK]), None)
     records, total = _table(rows[1:footer_at], header, path, log, source_id)

@@ -24,12 +24,14 @@ from burden.data.cleaning import (
     parse_year,
     require_columns,
 )
+from burden.data.schemas import year_range
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
 from burden.registry import locations
 
 NAME, CODE, YEAR, VALUE = "Country Name", "Country Code", "Year", "Value"
 REQUIRED = [NAME, CODE, YEAR, VALUE]
 COLUMNS = ["location_id", "year", "population", "source"]
+YEARS = year_range("population")  # a year outside is an error naming its line
 
 
 def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
@@ -42,7 +44,7 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     seen = FirstLines(path, column=CODE, expected="one row per Country Code and Year")
     for line, row in data_rows(rows[1:], header, path, log=log):
         code = row[CODE]
-        year = parse_year(row[YEAR], file=path, line=line, column=YEAR)
+        year = parse_year(row[YEAR], file=path, line=line, column=YEAR, years=YEARS)
         population = parse_count(row[VALUE], file=path, line=line, column=VALUE, positive=True)
         seen.add((code, year), line, f"row ({code}, {year})")
         if not locations.is_country_code(code, gbd_only=False):
