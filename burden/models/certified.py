@@ -21,7 +21,10 @@ apart, version 2, they were taken for independent evidence of the any-opioid lev
 - VSRR provisional December 12-month-ending counts (2015 on), with a bias against the final
   counts; underreported months give a censored count (the final count is at least the
   reported one) and the publisher's predicted value (a nowcast, its own dispersion);
-- PHAC annual counts for Canada (2025: January-September).
+- PHAC annual counts for Canada (2025: January-September): apparent opioid toxicity
+  deaths from coroners' and medical examiners' investigations, the nearest published
+  equivalent of the certificate definition (not ICD-coded; deaths still under
+  investigation included; revised with each release).
 
 The correction for overdose deaths whose certificate names no drug (``us_correction_draws``)
 is bounded: a share ``q`` in (0, 1) of the unspecified deaths involve opioids, so imputed

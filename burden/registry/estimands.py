@@ -34,7 +34,10 @@ DEFINITIONS: dict[str, Definition] = {
             "certified_overdose",
             "Certified drug overdose deaths",
             "drug-overdose deaths whose death certificate names the drug (ICD-10 underlying "
-            "X40-X44, X60-X64, X85, Y10-Y14 with the T-code as a multiple cause)",
+            "X40-X44, X60-X64, X85, Y10-Y14 with the T-code as a multiple cause). Canada's "
+            "rows (PHAC) are apparent opioid toxicity deaths from coroners' and medical "
+            "examiners' investigations, the nearest published equivalent: not ICD-coded, "
+            "deaths still under investigation included, revised with each release",
         ),
     ]
 }

@@ -51,11 +51,15 @@ from burden.data.cleaning import (
 )
 from burden.data.schemas import year_range
 from burden.data.textfile import csv_rows, data_rows, decode, split_header
+from burden.registry.estimands import DEFINITIONS
 
-#: Estimand of these counts. Matches the estimand registry being added in parallel
-#: (``burden/registry/estimands.py``: ``gbd_use_disorder`` | ``certified_overdose``);
-#: PHAC counts coroner/medical-examiner-certified apparent opioid toxicity deaths.
+#: Estimand of these counts (``registry.estimands``). PHAC counts apparent opioid toxicity
+#: deaths from coroners' and medical examiners' investigations, not ICD-10-coded
+#: certificates: the nearest estimand the registry has, with the differences its
+#: ``certified_overdose`` entry states (deaths still under investigation included, counts
+#: revised each release).
 DEFINITION = "certified_overdose"
+assert DEFINITION in DEFINITIONS
 YEARS = year_range("canada_opioid_deaths")  # a year outside is an error naming its line
 
 SUBSTANCE, SOURCE, MEASURE, REGION, PRUID = (
