@@ -75,6 +75,36 @@ def test_loader_error_keeps_previous_table_intact(fake_loader, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+def test_a_failed_table_write_keeps_the_old_table_and_its_log_together(fake_loader, tmp_path,
+                                                                       monkeypatch):
+    """The table and its cleaning log are moved into place together, after both are
+    written: a failed parquet write leaves the previous build's pair, not a new log beside
+    an old table."""
+    def load(path, log, sid):
+        log.record("dropped", "first build", line=2)
+        return _population_rows([1.0])
+
+    fake_loader.load = load
+    out = build.build_table("population", out_dir=tmp_path, progress=None)
+    log_path = tmp_path / "population.cleaning_log.csv"
+    before = out.read_bytes(), log_path.read_bytes()
+
+    def second(path, log, sid):
+        log.record("dropped", "second build", line=3)
+        return _population_rows([2.0])
+
+    fake_loader.load = second
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    with pytest.raises(OSError, match="no space"):
+        build.build_table("population", out_dir=tmp_path, progress=None)
+    assert (out.read_bytes(), log_path.read_bytes()) == before
+    assert not list(tmp_path.glob(".*tmp"))
+
+
 def test_load_processed_says_how_to_build(tmp_path):
     with pytest.raises(FileNotFoundError, match="burden data"):
         build.load_processed("population", processed_dir=tmp_path)

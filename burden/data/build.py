@@ -71,13 +71,19 @@ def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         ) from None
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def _atomic_write(*files: tuple[Path, Callable[[Path], None]]) -> None:
+    """Write each (path, writer) to a temporary file beside it, and only when every one is
+    written move them into place: a failed write leaves the old files together (a table
+    never beside another build's cleaning log)."""
+    tmps = [path.with_name(f".{path.name}.tmp") for path, _ in files]
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        for tmp, (_, write) in zip(tmps, files):
+            write(tmp)
+        for tmp, (path, _) in zip(tmps, files):
+            os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
 
 
 def build_table(
@@ -104,9 +110,9 @@ def build_table(
     frame = validate(table, pd.concat(frames, ignore_index=True))
     log_frame = pd.concat(logs, ignore_index=True)
     target = out_dir / TABLES[table].filename
-    _atomic_write(target.with_name(f"{table}.cleaning_log.csv"),
-                  lambda p: log_frame.to_csv(p, index=False))
-    _atomic_write(target, lambda p: frame.to_parquet(p, index=False))
+    _atomic_write((target.with_name(f"{table}.cleaning_log.csv"),
+                   lambda p: log_frame.to_csv(p, index=False)),
+                  (target, lambda p: frame.to_parquet(p, index=False)))
     return target
 
 
