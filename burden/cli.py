@@ -2,7 +2,7 @@
 
     burden fetch [SOURCE ...]            raw files (mirror or download), hash-checked
     burden data [--table T ...]          raw -> data/processed/*.parquet + cleaning logs
-    burden fit deaths|production|markets|certified   models/<fit>.nc (one config each)
+    burden fit deaths|production|markets|composition|certified   models/<fit>.nc
     burden summarise FIT|attribution     models/<fit>/*.csv + manifest.json (result tables)
     burden attribute                     models/attribution.nc
     burden report                        reports/output/index.html (reads result tables)
@@ -15,6 +15,8 @@
     burden benchmark MODEL ...           timing table (benchmark, not a test)
     burden storage-benchmark --old D --new D   saved-fit sizes, load times, same tables
     burden priors MODEL                  the priors of a model, as a Markdown table
+    burden profile [--jobs N]            make clean + make report, cold then warm: a
+                                         timing table of every step
 
 The Makefile calls these commands; ``analysis/`` holds example scripts to read and adapt.
 """
@@ -68,7 +70,9 @@ def _json(text: str | None, what: str) -> dict:
     except json.JSONDecodeError as err:
         raise ConfigError(f"{what} is not valid JSON: {err}") from None
     if not isinstance(value, dict):
-        raise ConfigError(f"{what} must be a JSON object, e.g. '{{\"draws\": 500}}'")
+        raise ConfigError(f"{what} must be a JSON object of settings, e.g. "
+                          f"'{{\"forecast_to\": 2024}}' (--model-config) or "
+                          f"'{{\"draws\": 500}}' (--sampler-config)")
     return value
 
 
@@ -203,7 +207,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     options = ReportOptions(
         countries=[c.strip() for c in args.countries.split(",") if c.strip()] or None,
         ranking_year=args.year, market=args.market)
-    out = args.out or config.reports_dir()
+    # the demo page never lands where the pipeline's report lives (make would take it for
+    # an up-to-date report, and its key numbers for estimates)
+    out = args.out or (config.reports_dir().parent / "demo" if args.demo
+                       else config.reports_dir())
     if args.figures_only:
         from burden.report.build import figures_from_saved
         from burden.report.figures import STAGING
@@ -445,13 +452,16 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
                         "between runs), pymc (PyMC's own) or numpyro (JAX; composition and "
                         "production only: the other models refuse it, saying why). "
                         "Measured: docs/performance.md")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--draws", type=int)
-    p.add_argument("--tune", type=int)
-    p.add_argument("--chains", type=int)
+    p.add_argument("--seed", type=int, help="the sampler's random seed (default: the "
+                   "model's, 20171; burden backtest: 1)")
+    p.add_argument("--draws", type=int, help="draws a chain after tuning (default: the "
+                   "model's; `burden fit MODEL` logs them)")
+    p.add_argument("--tune", type=int, help="tuning steps a chain (default: the model's)")
+    p.add_argument("--chains", type=int, help="chains (default: the model's, 4)")
     p.add_argument("--sampler-config", help="JSON merged over the model's sampler defaults "
                    "(keys: draws, tune, chains, target_accept, nuts_sampler, random_seed, "
-                   "cores)")
+                   "cores, mass_matrix, mass_matrix_gamma, mass_matrix_eigval_cutoff; "
+                   "burden/models/config.py SamplerConfig says what each does)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -502,17 +512,20 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="figures, tables and the HTML report")
     r.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: reports/output)")
+                   help="output folder (default: reports/output; with --demo, "
+                   "reports/demo)")
     r.add_argument("--backtest", type=Path, default=None,
                    help="back-test CSV (default: models/deaths_backtest.csv if present)")
     r.add_argument("--countries", default="", help="comma-separated ISO3 codes of the "
                    "country panels (default: the six with most deaths)")
-    r.add_argument("--year", type=int, default=None, help="year of the country ranking")
+    r.add_argument("--year", type=int, default=None, help="year of the country ranking "
+                   "(default: the deaths fit's last data year)")
     r.add_argument("--market", default="USA", help="destination market (default: USA)")
     r.add_argument("--allow-missing", action="store_true",
                    help="build a partial report when some results are missing")
     r.add_argument("--demo", action="store_true",
-                   help="synthetic inputs (layout preview; not estimates)")
+                   help="synthetic inputs (layout preview; not estimates), into "
+                   "reports/demo unless --out says otherwise")
     r.add_argument("--figures-only", action="store_true",
                    help="draw the figures whose inputs exist but the attribution's, "
                    "into <out>/.figures-next, leaving the page as it is (make runs it "
@@ -531,7 +544,10 @@ def parser() -> argparse.ArgumentParser:
                    "2014; certified: 2012 2015 2017 2019 2021)")
     b.add_argument("--seeds", type=int, nargs="+", help="certified: fit every cut once "
                    "per seed (default: --seed, else 1)")
-    b.add_argument("--save-model", type=Path, default=None)
+    b.add_argument("--save-model", type=Path, default=None, metavar="FILE",
+                   help="deaths: also save each "
+                   "cut's fit, as FILE's name with _<cut> before its suffix (default: not "
+                   "saved)")
     _add_sampler_options(b)
     b.set_defaults(func=_cmd_backtest)
 
@@ -541,8 +557,11 @@ def parser() -> argparse.ArgumentParser:
                           "data, one fit each on Dask, ranks of the true values "
                           "(models/sbc/<model>/)")
     sbc.add_argument("--model", required=True,
-                     choices=["production", "certified", "deaths", "markets", "composition"])
-    sbc.add_argument("--simulations", "--sims", type=int, required=True)
+                     choices=["production", "certified", "deaths", "markets", "composition"],
+                     help="the model to calibrate (its reduced design: docs/validation/"
+                     "sbc.md, \"Reduced designs\")")
+    sbc.add_argument("--simulations", "--sims", type=int, required=True,
+                     help="simulated data sets, one fit each (the docs' runs: 200)")
     sbc.add_argument("--scheduler", default=None, help="address of an existing Dask "
                      "scheduler (tcp://host:port); default: an embedded LocalCluster")
     sbc.add_argument("--workers", type=int, default=None, help="LocalCluster worker "
@@ -586,7 +605,8 @@ def parser() -> argparse.ArgumentParser:
     bm = sub.add_parser("benchmark", help="time the real-data fits, each sampler in its own "
                         "process (prints a Markdown table)")
     bm.add_argument("models", nargs="+", choices=FIT_NAMES)
-    bm.add_argument("--samplers", default="nutpie,pymc")
+    bm.add_argument("--samplers", default="nutpie,pymc", help="comma-separated samplers "
+                    "to compare, each fit in its own process (default: nutpie,pymc)")
     bm.add_argument("--model-config", help="JSON merged over the model's defaults")
     bm.add_argument("--seeds", help="comma-separated seeds, one cold process each "
                     "(default: the model's seed)")
@@ -596,7 +616,8 @@ def parser() -> argparse.ArgumentParser:
                         "cache) then warm: wall and CPU time of every step (DELETES "
                         "data/processed, models and reports/output first)")
     pf.add_argument("--jobs", type=int, default=1, help="make -j JOBS (default 1)")
-    pf.add_argument("--runs", default="cold,warm", help="comma-separated, in order")
+    pf.add_argument("--runs", default="cold,warm", help="comma-separated, in order: "
+                    "cold (an empty compile cache) and/or warm (default: cold,warm)")
     pf.add_argument("--cache", help="compile cache folder, kept (default: a new empty one); "
                     "repeat warm runs with --runs warm --cache DIR")
     pf.set_defaults(func=_cmd_profile)
@@ -622,7 +643,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     config.use_process_defaults()  # before any command imports numpy or Numba
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # times on every line: SBC runs and fits log for hours, into files
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
     logging.getLogger("burden").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)

@@ -360,6 +360,27 @@ def test_backtest_scored_table_becomes_groups_by_kind_and_year():
         backtest_table(scored.drop(columns=["value"]))
 
 
+def test_a_market_the_tables_lack_is_named_not_silently_replaced():
+    from burden.report.choices import market_or_first
+
+    table = pd.DataFrame({"market": ["USA", "Western Europe"]})
+    assert market_or_first(table, "Western Europe") == "Western Europe"
+    with pytest.warns(UserWarning, match="'Westen Europe' is not in this table; showing "
+                                         "'USA' \\(markets: USA, Western Europe\\)"):
+        assert market_or_first(table, "Westen Europe") == "USA"
+
+
+def test_demo_report_goes_to_its_own_folder(tmp_path, monkeypatch):
+    """``burden report --demo`` without --out writes reports/demo, never the pipeline's
+    reports/output (make would take the demo for an up-to-date report)."""
+    from burden import cli, config
+
+    monkeypatch.setattr(config, "reports_dir", lambda: tmp_path / "reports" / "output")
+    assert cli.main(["report", "--demo"]) == 0
+    assert (tmp_path / "reports" / "demo" / "index.html").exists()
+    assert not (tmp_path / "reports" / "output").exists()
+
+
 def test_attribution_flags_prior_driven_rows():
     from burden.summarise import prior_driven_flags
 

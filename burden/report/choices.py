@@ -3,6 +3,7 @@ market to show, how regions are labelled. ``ReportOptions`` holds the reader's c
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,9 +66,14 @@ def default_countries(summary: pd.DataFrame, year: int | None, n: int = 6) -> li
 
 
 def market_or_first(frame: pd.DataFrame, wanted: str) -> str:
-    """``wanted`` when the table has that market, else its first market."""
+    """``wanted`` when the table has that market, else its first market, with a warning
+    naming the markets the table has (a misspelt ``--market`` is not silently replaced)."""
     markets = list(dict.fromkeys(frame["market"]))
-    return wanted if wanted in markets else markets[0]
+    if wanted in markets:
+        return wanted
+    warnings.warn(f"market {wanted!r} is not in this table; showing {markets[0]!r} "
+                  f"(markets: {', '.join(map(str, markets))})", UserWarning, stacklevel=2)
+    return markets[0]
 
 
 def key_year(rows: pd.DataFrame, last_data: int | None) -> int:
