@@ -98,8 +98,11 @@ def write_results(name: str, tables: dict[str, pd.DataFrame], provenance: dict[s
                                "sha256": sha256_of(path), "description": table.description}
     status = provenance.get("status") or fit_status(provenance.get("convergence"))
     manifest = {"fit": name, "summarised_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-                "source": str(source), "status": str(status), "provenance": provenance,
-                "tables": written}
+                "source": str(source),
+                # the saved fit these tables describe: the report warns when the file there
+                # now is another (a `burden fit` run after them, without --write-results)
+                "source_sha256": sha256_of(source) if Path(source).exists() else None,
+                "status": str(status), "provenance": provenance, "tables": written}
     path = out / "manifest.json"
     _atomic(path, lambda p: p.write_text(json.dumps(manifest, indent=1, default=str)))
     log.info("summarised %s: %d tables in %s (%s)", name, len(written), out, status)

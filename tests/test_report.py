@@ -381,6 +381,26 @@ def test_demo_report_goes_to_its_own_folder(tmp_path, monkeypatch):
     assert not (tmp_path / "reports" / "output").exists()
 
 
+def test_tables_of_a_fit_replaced_since_are_flagged(tmp_path):
+    """A result folder records the hash of the saved fit it was written from; a fit saved
+    over it afterwards (``burden fit`` without --write-results) is named in a warning."""
+    from burden.report.collect import stale_source
+    from burden.summarise import write_results
+
+    fit = tmp_path / "certified.nc"
+    fit.write_bytes(b"first fit")
+    tables = synthetic_inputs(seed=5)
+    frames = {"summary": tables.certified_summary,
+              "us_correction": tables.certified_correction,
+              **{k: getattr(tables.models["deaths"], k) for k in
+                 ("diagnostics", "ppc", "loo_pit", "prior_sensitivity")}}
+    manifest = json.loads(write_results("certified", frames, {}, fit, tmp_path).read_text())
+    assert stale_source(manifest, tmp_path) is None
+    fit.write_bytes(b"a fit made after the tables")
+    assert "run `burden summarise certified`" in stale_source(manifest, tmp_path)
+    assert stale_source({**manifest, "source_sha256": None}, tmp_path) is None
+
+
 def test_attribution_flags_prior_driven_rows():
     from burden.summarise import prior_driven_flags
 

@@ -53,8 +53,10 @@ def _banners(inp: ReportInputs) -> list[dict]:
         elif prov.status == FitStatus.NOT_CHECKED:
             out.append({"level": "warning", "text": f"Model '{name}' has no saved "
                         "convergence record: its numbers are unchecked."})
-    for name, reason in {**inp.missing, **inp.notes}.items():
+    for name, reason in inp.missing.items():
         out.append({"level": "warning", "text": f"Not available: {name} ({reason})."})
+    for name, note in inp.notes.items():  # shown, with a caveat
+        out.append({"level": "warning", "text": f"{name}: {note}."})
     return out
 
 

@@ -68,6 +68,9 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
                                                f"`burden summarise {name}`)")
             continue
         manifest, frames = read_results(name, folder)
+        stale = stale_source(manifest, models_dir)
+        if stale:
+            inp.notes[f"{name} results"] = stale
         for table, field_name in fields.items():
             setattr(inp, field_name, frames[table])
         if name in MODEL_FITS:
@@ -92,6 +95,21 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
         else:
             inp.missing["back-test"] = f"{backtest} not found"
     return inp
+
+
+def stale_source(manifest: dict, models_dir: Path) -> str | None:
+    """Why a result folder no longer describes the saved fit beside it (``models_dir`` /
+    the manifest's source file name), or None: the fit there is the one summarised, or
+    the manifest predates the hash (2026-12-07), or the fit is gone."""
+    from burden.data.fetch import sha256_of
+
+    recorded = manifest.get("source_sha256")
+    path = models_dir / Path(manifest["source"]).name
+    if not recorded or not path.exists() or sha256_of(path) == recorded:
+        return None
+    return (f"these tables were written from another {path.name} than the one in "
+            f"{models_dir} now (fitted again after them): run `burden summarise "
+            f"{manifest['fit']}` for tables of the fit there")
 
 
 #: Central interval of analysis/backtest_deaths.py (its 5th and 95th percentiles), used
