@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -35,6 +36,25 @@ class DataFormatError(ValueError):
         if expected:
             msg += f" (expected {expected})"
         super().__init__(msg)
+
+
+class MissingRawFileError(FileNotFoundError):
+    """A loader was given a file that does not exist (``textfile.read_raw``, which every
+    loader reads through).
+
+    A ``FileNotFoundError`` (``errno``, ``filename`` set), so code catching that still does.
+    The message names the path and, when the file name is a registered source's, the
+    source (``source``: its id, else None) and how to get the file: ``burden fetch SOURCE``
+    for a raw file, the package's own copy for a curated reference table.
+    """
+
+    def __init__(self, file: str | Path, message: str, *, source: str | None = None):
+        super().__init__(errno.ENOENT, message, str(file))
+        self.file = str(file)
+        self.source = source
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 class ConfigError(ValueError):

@@ -19,7 +19,15 @@ from burden.data.cleaning import (
     require_columns,
 )
 from burden.data.schemas import TABLES, year_range
-from burden.data.textfile import column_letter, csv_rows, data_rows, decode, split_header
+from burden.data.textfile import (
+    column_letter,
+    csv_rows,
+    data_rows,
+    decode,
+    read_raw,
+    split_header,
+)
+from burden.errors import MissingRawFileError
 
 
 def assert_names(err: pytest.ExceptionInfo, file: str, line: int | None,
@@ -200,6 +208,25 @@ def test_decode_refuses_utf16(tmp_path):
 def test_decode_reads_a_utf8_bom_whatever_the_encoding(tmp_path):
     path = write(tmp_path, "\ufeffName\nCaf\u00e9\n".encode())
     assert decode(path, expected="cp1252 CSV", encoding="cp1252") == "Name\nCaf\u00e9\n"
+
+
+@pytest.mark.parametrize("name, source, how", [
+    ("phac_substance_related_harms_2016_2025.csv", "phac_harms",
+     "`burden fetch phac_harms`"),
+    ("opium_production_published.csv", "reference_opium_production",
+     "burden/registry/reference/opium_production_published.csv: restore it"),
+    ("phac_harms_sample.csv", None, "not the file name of a registered source"),
+])
+def test_read_raw_of_a_missing_file_says_how_to_get_it(tmp_path, name, source, how):
+    path = tmp_path / name
+    with pytest.raises(FileNotFoundError) as err:  # callers catching this still do
+        read_raw(path)
+    exc = err.value
+    assert isinstance(exc, MissingRawFileError)
+    assert (exc.file, exc.filename, exc.source) == (str(path), str(path), source)
+    assert str(exc).startswith(f"{path}: no such file; ") and how in str(exc)
+    if source is not None:
+        assert repr(source) in str(exc)
 
 
 def test_column_letter():

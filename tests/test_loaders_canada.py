@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from loader_helpers import assert_names, edited, line_of, replace_on
+from loader_helpers import (
+    MATRIX_ERRORS,
+    assert_bad_input,
+    assert_names,
+    bad_input,
+    edited,
+    line_of,
+    replace_on,
+)
 
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
@@ -137,6 +145,24 @@ def test_invalid_byte_is_refused(tmp_path):
     with pytest.raises(DataFormatError, match="not valid UTF-8") as err:
         _load(path)
     assert_names(err, path, line, "Region")
+
+
+@pytest.mark.parametrize("case, line, column, problem", [
+    ("missing", None, None, "the raw file of source 'phac_harms'"),
+    ("empty", 1, None, "the file is empty"),
+    ("header_only", 2, None, "no opioid death rows below the header"),
+    ("extra_column", 1, "Extra", "unexpected column(s) ['Extra']"),
+    ("semicolons", 1, "Substance", "missing or renamed column(s)"),
+    ("utf16_no_bom", 1, "Substance", "not UTF-8 text (UTF-16?)"),
+    ("latin1_byte", 2, "Substance", "byte b'\\xe9' is not valid UTF-8"),
+])
+def test_bad_input_matrix(tmp_path, case, line, column, problem):
+    """A missing, empty or header-only file, an extra column (read with only=True), another
+    delimiter or encoding: an error naming the file (line, column) and the problem."""
+    path = bad_input(tmp_path, FIXTURE, case, SOURCE_ID)
+    with pytest.raises(MATRIX_ERRORS[case]) as err:
+        _load(path)
+    assert_bad_input(err, path, line, column, problem)
 
 
 @pytest.mark.parametrize("old, new, column", [

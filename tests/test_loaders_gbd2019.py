@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from loader_helpers import assert_names, edited, line_of, replace_on
+from loader_helpers import (
+    MATRIX_ERRORS,
+    assert_bad_input,
+    assert_names,
+    bad_input,
+    edited,
+    line_of,
+    replace_on,
+)
 from loader_helpers import csv_dicts as rows
 
 from burden.data import build
@@ -238,6 +246,24 @@ def test_gbd2019_utf16_and_invalid_byte(tmp_path):
     with pytest.raises(DataFormatError, match="not valid UTF-8") as err:
         load(path)
     assert_names(err, path, line, "Entity")
+
+
+@pytest.mark.parametrize("case, line, column, problem", [
+    ("missing", None, None, "the raw file of source 'owid_gbd2019_deaths'"),
+    ("empty", 1, None, "the file is empty"),
+    ("header_only", 2, None, "no data rows below the header"),
+    ("extra_column", 1, "Extra", "unexpected column(s) ['Extra']"),
+    ("semicolons", 1, "Entity", "missing or renamed column(s)"),
+    ("utf16_no_bom", 1, "Entity", "not UTF-8 text (UTF-16?)"),
+    ("latin1_byte", 2, "Entity", "byte b'\\xe9' is not valid UTF-8"),
+])
+def test_gbd2019_bad_input_matrix(tmp_path, case, line, column, problem):
+    """A missing, empty or header-only file, an extra column (read with only=True), another
+    delimiter or encoding: an error naming the file (line, column) and the problem."""
+    path = bad_input(tmp_path, DEATHS, case, "owid_gbd2019_deaths")
+    with pytest.raises(MATRIX_ERRORS[case]) as err:
+        load(path)
+    assert_bad_input(err, path, line, column, problem)
 
 
 def test_gbd2019_duplicated_key_names_both_lines(tmp_path):

@@ -10,7 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import _missing
-from loader_helpers import assert_names, csv_dicts, edited, line_of, replace_on
+from loader_helpers import (
+    MATRIX_ERRORS,
+    assert_bad_input,
+    assert_names,
+    bad_input,
+    csv_dicts,
+    edited,
+    line_of,
+    replace_on,
+)
 
 from burden.data import build
 from burden.data.cleaning import CleaningLog, DataFormatError
@@ -100,6 +109,39 @@ def test_year_out_of_range_names_line_and_column(tmp_path, fixture, source_id, s
     assert_names(err, path, line, column)
     first, last = year_range(table)
     assert err.value.expected == f"a year from {first} to {last}"
+
+
+#: source -> (fixture, its first column, what a header without rows is called)
+MATRIX = {"owid_gbd_deaths": (OWID, "Entity", "no data rows below the header"),
+          "worldbank_population": (WB, "Country Name", "no country rows below the header"),
+          "reference_opium_production": (PRODUCTION, "country", "no data rows below the header"),
+          "reference_heroin_signature": (SIGNATURE, "destination",
+                                         "no data rows below the header")}
+FIRST, NO_ROWS = "<the fixture's first column>", "<the loader's words for no rows>"
+
+
+@pytest.mark.parametrize("source_id", list(MATRIX))
+@pytest.mark.parametrize("case, line, column, problem", [
+    ("missing", None, None, "no such file"),
+    ("empty", 1, None, "the file is empty"),
+    ("header_only", 2, None, NO_ROWS),
+    ("extra_column", 1, "Extra", "unexpected column(s) ['Extra']"),
+    ("semicolons", 1, FIRST, "missing or renamed column(s)"),
+    ("utf16_no_bom", 1, FIRST, "not UTF-8 text (UTF-16?)"),
+    ("latin1_byte", 2, FIRST, "byte b'\\xe9' is not valid UTF-8"),
+])
+def test_bad_input_matrix(tmp_path, source_id, case, line, column, problem):
+    """A missing, empty or header-only file, an extra column (all read with only=True),
+    another delimiter or encoding: an error naming the file (line, column) and the problem;
+    a missing reference table says to restore the package's copy, a raw file names
+    `burden fetch SOURCE`."""
+    fixture, first, no_rows = MATRIX[source_id]
+    column = first if column == FIRST else column
+    problem = no_rows if problem == NO_ROWS else problem
+    path = bad_input(tmp_path, FIXTURES / fixture, case, source_id)
+    with pytest.raises(MATRIX_ERRORS[case]) as err:
+        _load(LOADERS[source_id], path, source_id)
+    assert_bad_input(err, path, line, column, problem)
 
 
 # ---------------------------------------------------------------- OWID / IHME GBD

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from loader_helpers import MATRIX_ERRORS, assert_bad_input, bad_input
 
 from burden.data import build, jsonfile
 from burden.data.cleaning import CleaningLog, DataFormatError
@@ -335,6 +336,24 @@ def test_year_out_of_range_names_record_line_and_field(tmp_path, fixture, key, o
     _assert_names(err, path, number, _record_line(fixture, number, "Year"), "Year")
     first, last = year_range(table)
     assert err.value.expected == f"a year from {first} to {last}"
+
+
+@pytest.mark.parametrize("fixture", [PREVALENCE, SEIZURES])
+@pytest.mark.parametrize("case, line, field, problem", [
+    ("missing", None, None, "the raw file of source 'unodc_"),
+    ("empty", 1, None, "the file is empty"),
+    ("empty_array", 1, None, "the array holds no records"),
+    ("extra_field", 2, "Extra", "record 1: unexpected field(s) ['Extra']"),
+    ("utf16_no_bom", 1, None, "not UTF-8 text (UTF-16?)"),
+    ("latin1_byte", 2, None, "byte b'\\xe9' is not valid UTF-8"),
+])
+def test_bad_input_matrix(tmp_path, fixture, case, line, field, problem):
+    """A missing or empty file, an empty array, an extra field, another encoding: an error
+    naming the file (line, field) and the problem. No wrong-delimiter case: JSON has none."""
+    path = bad_input(tmp_path, fixture, case, IDS[fixture])
+    with pytest.raises(MATRIX_ERRORS[case]) as err:
+        _load(path, IDS[fixture])
+    assert_bad_input(err, path, line, field, problem)
 
 
 def test_not_an_array_and_unknown_source(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from loader_helpers import MATRIX_ERRORS, assert_bad_input, bad_input
 
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.loaders import nida, vsrr, wonder
@@ -148,6 +149,47 @@ def test_bad_count(tmp_path, name, starts, old, new, problem, column):
     with pytest.raises(DataFormatError, match=problem) as exc:
         run(loader, path, source_id)
     assert_names(exc, path, line, column)
+
+
+@pytest.mark.parametrize("name, case, line, column, problem", [
+    ("nida", "missing", None, None, "the raw file of source 'nida_deaths'"),
+    ("nida", "empty", 1, None, "the file is empty"),
+    ("nida", "header_only", "header", "B (row label)", "file ends inside the table"),
+    ("nida", "extra_column", "header", "Z", "unexpected header 'Extra'"),
+    ("nida", "semicolons", "last", None, "no header row with year columns found"),
+    ("nida", "utf16_no_bom", 1, "B", "not cp1252 text (UTF-16?)"),
+    ("vsrr", "missing", None, None, "the raw file of source 'vsrr_provisional'"),
+    ("vsrr", "empty", 1, None, "the file is empty"),
+    ("vsrr", "header_only", 2, None, "no data rows below the header"),
+    ("vsrr", "semicolons", 1, "State", "missing or renamed column(s)"),
+    ("vsrr", "utf16_no_bom", 1, "State", "not UTF-8 text (UTF-16?)"),
+    ("vsrr", "latin1_byte", 2, "State", "byte b'\\xe9' is not valid UTF-8"),
+    ("wonder", "missing", None, None, "the raw file of source 'wonder_county'"),
+    ("wonder", "empty", 1, None, "the file is empty"),
+    ("wonder", "header_only", 1, "Notes", 'no "---" line ending the table'),
+    ("wonder", "semicolons", 1, "Notes", "missing or renamed column(s)"),
+    ("wonder", "utf16_no_bom", 1, "Notes", "not UTF-8 text (UTF-16?)"),
+    ("wonder", "latin1_byte", 2, "Notes", "byte b'\\xe9' is not valid UTF-8"),
+])
+def test_bad_input_matrix(tmp_path, name, case, line, column, problem):
+    """A missing, empty or header-only file (NIDA: its title rows and year header), an
+    extra column, another delimiter or encoding: an error naming the file (line, column)
+    and the problem. Not applicable: an extra column in vsrr and wonder (columns found by
+    name; vsrr's releases hold columns it does not read, wonder logs each unread column as
+    dropped); a latin-1 byte in NIDA's cp1252 (which decodes every latin-1 letter: the
+    bytes cp1252 lacks are test_nida_invalid_cp1252_byte_is_refused)."""
+    loader, fixture, source_id, encoding = LOADERS[name]
+    header = line_of(NIDA_DEATHS, ",,1999") if name == "nida" else 1
+    delimiter = "\t" if name == "wonder" else ","
+    path = bad_input(tmp_path, fixture, case, source_id, encoding=encoding,
+                     delimiter=delimiter, header_lines=header)
+    if line == "header":
+        line = header
+    elif line == "last":  # NIDA: the header is searched for down to the last line
+        line = len(path.read_bytes().splitlines())
+    with pytest.raises(MATRIX_ERRORS[case]) as err:
+        run(loader, path, source_id)
+    assert_bad_input(err, path, line, column, problem)
 
 
 # ---- NIDA ------------------------------------------------------------------------------

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from loader_helpers import assert_names, line_of, replace_on
+from loader_helpers import (
+    MATRIX_ERRORS,
+    assert_bad_input,
+    assert_names,
+    bad_input,
+    line_of,
+    replace_on,
+)
 from loader_helpers import csv_dicts as rows
 from loader_helpers import edited as shared_edited
 
@@ -217,6 +224,25 @@ def test_utf16_and_invalid_byte(tmp_path):
     with pytest.raises(DataFormatError, match="not valid UTF-8") as err:
         load(path)
     assert_names(err, path, line, "State Name")
+
+
+@pytest.mark.parametrize("case, line, column, problem", [
+    ("missing", None, None, "the raw file of source 'vsrr_national'"),
+    ("empty", 1, None, "the file is empty"),
+    ("header_only", 2, None, "no data rows below the header"),
+    ("semicolons", 1, "State", "missing or renamed column(s)"),
+    ("utf16_no_bom", 1, "State", "not UTF-8 text (UTF-16?)"),
+    ("latin1_byte", 2, "State", "byte b'\\xe9' is not valid UTF-8"),
+])
+def test_bad_input_matrix(tmp_path, case, line, column, problem):
+    """A missing, empty or header-only file, another delimiter or encoding: an error naming
+    the file (line, column) and the problem. No extra-column case: columns are found by
+    name and the releases hold columns the loader does not read (State Name, Footnote
+    Symbol), so another one is read past, not refused."""
+    path = bad_input(tmp_path, NATIONAL, case, SOURCE)
+    with pytest.raises(MATRIX_ERRORS[case]) as err:
+        load(path)
+    assert_bad_input(err, path, line, column, problem)
 
 
 def test_duplicated_key_names_both_lines(tmp_path):

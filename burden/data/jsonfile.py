@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from burden.data.cleaning import check_year, parse_count
+from burden.data.textfile import read_raw
 from burden.errors import DataFormatError
 
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -59,9 +60,10 @@ def decode(path: Path, *, expected: str = "UTF-8 JSON") -> str:
     """The file's text as UTF-8; refuse UTF-16, NUL bytes and undecodable bytes.
 
     A UTF-8 byte-order mark is skipped. Errors name the line of the bad byte and, as the
-    column, the JSON field it sits in (the last ``"name":`` before it on that record).
+    column, the JSON field it sits in (the last ``"name":`` before it on that record); a
+    file that does not exist is a ``MissingRawFileError`` (``textfile.read_raw``).
     """
-    data = Path(path).read_bytes()
+    data = read_raw(path)
     if data[:2] in UTF16_BOMS or b"\x00" in data:
         at = 0 if data[:2] in UTF16_BOMS else data.find(b"\x00")
         raise DataFormatError(path, "NUL bytes or a UTF-16 byte-order mark: not UTF-8 text "

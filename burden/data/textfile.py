@@ -1,7 +1,9 @@
 """Reading raw text tables strictly: decoding, CSV rows with their line numbers.
 
 Every error is a ``DataFormatError`` naming the file, the 1-based line (as a text editor
-shows it), the column and what was expected.
+shows it), the column and what was expected; a file that does not exist is a
+``MissingRawFileError`` saying how to get it (``read_raw``, which ``jsonfile`` reads through
+too).
 """
 
 from __future__ import annotations
@@ -12,12 +14,46 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from burden.data.cleaning import CleaningLog
-from burden.errors import DataFormatError
+from burden.errors import DataFormatError, MissingRawFileError
 
 Row = tuple[int, list[str]]  # (1-based line number, cells)
 
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def read_raw(path: str | Path) -> bytes:
+    """The bytes of a loader's input file; if it does not exist, a ``MissingRawFileError``
+    naming the path, the registered source of that file name and how to get the file."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        source, how = _how_to_get(path.name)
+        raise MissingRawFileError(path, f"{path}: no such file; {how}",
+                                  source=source) from None
+
+
+def _how_to_get(filename: str) -> tuple[str | None, str]:
+    """(source id or None, how to get the file) for a file name."""
+    from burden import config
+    from burden.registry.published import REFERENCE_SOURCES
+    from burden.registry.sources import SOURCES
+
+    raw_dir = config.raw_dir()
+    for s in SOURCES.values():
+        if s.filename == filename:
+            return s.id, (f"it is the raw file of source {s.id!r} ({s.title}). Get it with "
+                          f"`burden fetch {s.id}` (hash-checked, into {raw_dir}; from the "
+                          "folder BURDEN_DATA_MIRROR names, if set), or run `burden data`, "
+                          "which fetches the raw files and builds the tables")
+    for r in REFERENCE_SOURCES.values():
+        if r.filename == filename:
+            return r.id, (f"it is the curated table {r.id!r} ({r.title}) shipped with the "
+                          f"package as burden/registry/reference/{r.filename}: restore it "
+                          "from the repository or reinstall the package")
+    return None, (f"{filename!r} is not the file name of a registered source (`burden "
+                  f"fetch` gets those of burden/registry/sources.py into {raw_dir})")
 
 
 def decode(path: Path, *, expected: str, encoding: str = "UTF-8", delimiter: str = ",",
@@ -29,7 +65,7 @@ def decode(path: Path, *, expected: str, encoding: str = "UTF-8", delimiter: str
     header name (``named_columns``) or spreadsheet letter (files whose first line is not
     the header). ``expected`` says what the file should be, e.g. "UTF-8 CSV".
     """
-    data = path.read_bytes()
+    data = read_raw(path)
     if data[:2] in UTF16_BOMS or b"\x00" in data:
         at = 0 if data[:2] in UTF16_BOMS else data.find(b"\x00")
         raise DataFormatError(path, f"NUL bytes or a UTF-16 byte-order mark: not {encoding} "
