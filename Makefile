@@ -35,11 +35,19 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# ---- code each step depends on -----------------------------------------------------------
+# A rule lists the package modules its command imports (all of them, tests/test_build.py
+# checks it from the imports), directly or through a prerequisite that lists them.
+# Every command: the command line, the process settings that pin the draws
+# (config.use_process_defaults) and the package version saved with each fit
+CLI_CODE := burden/cli.py burden/config.py burden/__init__.py
+
 # ---- data ------------------------------------------------------------------------------
 DATA_CODE := burden/data/build.py burden/data/cleaning.py burden/data/schemas.py \
-             burden/data/fetch.py burden/registry/sources.py burden/registry/locations.py \
+             burden/data/fetch.py burden/data/textfile.py burden/data/loaders/reference.py \
+             burden/registry/sources.py burden/registry/locations.py \
              burden/registry/causes.py burden/registry/estimands.py \
-             burden/registry/gbd_locations.csv
+             burden/registry/published.py burden/registry/gbd_locations.csv $(CLI_CODE)
 
 $(RAW)/%: | $(STAMP)
 	$(BURDEN) fetch $*
@@ -92,7 +100,8 @@ $(PROC)/canada_opioid_deaths.parquet: $(RAW)/phac_substance_related_harms_2016_2
 	$(BURDEN) data --table canada_opioid_deaths
 
 $(PROC)/drug_use_prevalence.parquet: $(RAW)/unodc_drug_use_prevalence_general.json \
-    burden/data/loaders/unodc.py burden/data/jsonfile.py $(DATA_CODE)
+    burden/data/loaders/unodc.py burden/data/jsonfile.py burden/registry/opioid_classes.py \
+    $(DATA_CODE)
 	$(BURDEN) data --table drug_use_prevalence
 
 $(PROC)/drug_seizures.parquet: $(RAW)/unodc_drug_seizures_2018_2022.json \
@@ -109,7 +118,12 @@ data: $(PROCESSED)
 
 # ---- models: fit -> summarise (result tables) -> attribute ---------------------------------
 MODEL_CODE := burden/models/base.py burden/models/config.py burden/models/fast_diagnostics.py \
-              burden/fits.py burden/draws.py
+              burden/models/logistic.py burden/models/batched.py \
+              burden/models/posterior_predictive.py burden/models/storage.py \
+              burden/registry/keys.py burden/result_schemas.py burden/table_checks.py \
+              burden/fits.py burden/draws.py $(CLI_CODE)
+PRODUCTION_CODE := burden/models/production.py burden/models/production_walk.py \
+                   burden/registry/markets.py
 DEATHS_CODE := burden/models/deaths.py burden/models/deaths_data.py \
                burden/models/deaths_graph.py burden/models/trends.py
 DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
@@ -117,19 +131,22 @@ DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
 SUMMARY_CODE := burden/summarise.py burden/result_schemas.py \
                 burden/validate/loo_pit.py burden/validate/log_density.py \
                 burden/validate/prior_sensitivity.py burden/models/posterior_predictive.py \
-                burden/validate/ppc.py burden/table_checks.py \
-                burden/models/batched.py
+                burden/validate/ppc.py burden/validate/psis.py burden/table_checks.py \
+                burden/models/batched.py burden/attribution.py burden/models/markets_data.py \
+                burden/models/printed_dirichlet.py burden/models/composition_data.py \
+                burden/registry/markets.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
 	$(BURDEN) fit deaths --no-summary --write-results
 
-$(MODELS)/production.nc: $(PROC)/production_measurements.parquet burden/models/production.py \
+$(MODELS)/production.nc: $(PROC)/production_measurements.parquet $(PRODUCTION_CODE) \
     $(MODEL_CODE)
 	$(BURDEN) fit production --no-summary --write-results
 
 $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
     burden/models/markets.py burden/models/markets_data.py burden/models/printed_dirichlet.py \
-    burden/registry/markets.py $(MODEL_CODE)
+    burden/registry/markets.py burden/models/deaths_graph.py burden/models/deaths_data.py \
+    burden/models/trends.py $(MODEL_CODE)
 	$(BURDEN) fit markets --no-summary --write-results
 
 # certified opioid-involved overdose deaths, US by drug and Canada, to the present
@@ -162,6 +179,9 @@ $(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc $(MODELS)/com
     $(MODELS)/markets/manifest.json $(MODELS)/composition/manifest.json
 	$(BURDEN) attribute --write-results
 
+# the markets' route priors beside the UNODC seizures (summarise._markets reads the table)
+$(MODELS)/markets/manifest.json: $(PROC)/drug_seizures.parquet
+
 # attribution's prior-driven flags read the markets' result tables
 $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
     $(MODELS)/production/manifest.json $(MODELS)/markets/manifest.json \
@@ -170,8 +190,10 @@ $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
 # ---- validation (`make validate`): keyed on models, code and data, not on the report's path;
 # the report shows the latest results with the date they were run, when they exist
 # Rolling-origin back-test of the deaths model (cuts 2010 and 2014, against baselines)
+# (it scores against the certified back-test's baselines: that module and its imports)
 $(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
-    burden/validate/backtest.py burden/validate/certified_backtest.py
+    burden/validate/backtest.py burden/validate/certified_backtest.py \
+    burden/validate/scoring.py burden/models/certified.py burden/models/certified_data.py
 	$(BURDEN) backtest deaths
 
 # Leave-one-round-out: fit on one GBD round, score the other's values
@@ -209,10 +231,13 @@ models: $(RESULTS)
 SBC_SIMS ?= 200
 SBC_MODELS ?= production
 SBC_SCHEDULER ?=
-SBC_CODE := burden/validate/sbc.py burden/validate/sbc_stats.py $(MODEL_CODE)
+SBC_CODE := burden/validate/sbc.py burden/validate/sbc_stats.py burden/validate/sbc_worlds.py \
+            burden/validate/posterior_sbc.py burden/validate/sbc_pack.py $(MODEL_CODE)
 
-$(MODELS)/sbc/production/manifest.json: burden/models/production.py \
-    burden/registry/reference/opium_production_published.csv $(SBC_CODE) | $(STAMP)
+# (its design is read from the published table by the reference loader)
+$(MODELS)/sbc/production/manifest.json: $(PRODUCTION_CODE) \
+    burden/registry/reference/opium_production_published.csv $(DATA_CODE) $(SBC_CODE) \
+    | $(STAMP)
 	$(BURDEN) validate sbc --model production --simulations $(SBC_SIMS) \
 	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
 
@@ -253,7 +278,7 @@ sbc: $(SBC_MODELS:%=$(MODELS)/sbc/%/manifest.json)
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
-               burden/result_schemas.py burden/validate/scoring.py
+               burden/result_schemas.py burden/validate/scoring.py burden/validate/sbc_stats.py
 
 # validation results are not prerequisites (an existing back-test file would be re-run when
 # the model code changes, putting validation back on the report's path): the report reads

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import re
+import shutil
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -277,3 +281,205 @@ def test_make_sbc_goes_on_from_a_checkpoint_or_else_from_the_packed_run(tmp_path
         assert found == [], command
     else:
         assert flag in command and found == [flag.split()[0]], command
+
+
+# ---- every rule lists the code its command runs ------------------------------------------
+#: modules a command imports that cannot change what it writes, by target (fnmatch) and file
+_SBC_WORLDS_DEATHS = ("validate.sbc_worlds imports it inside the deaths model's like-ours "
+                      "rule (_us_summaries), which only a deaths run calls")
+_NOT_PREREQUISITES = [
+    ("*", "burden/errors.py",
+     ("exception and warning classes: a raised error leaves no target (.DELETE_ON_ERROR, "
+      "atomic writes), and every handler re-raises or exits")),
+    ("*", "burden/models/nutpie_cache.py",
+     "a compile cache: the draws are the same cached or not (tests/test_nutpie_cache.py)"),
+    ("models/sbc/production/*", "burden/models/deaths_data.py", _SBC_WORLDS_DEATHS),
+    ("models/sbc/production/*", "burden/models/trends.py",
+     "imported by deaths_data only (the entry above)"),
+    ("models/sbc/certified/*", "burden/models/deaths_data.py", _SBC_WORLDS_DEATHS),
+]
+
+
+def _module_file(module: str) -> Path | None:
+    base = ROOT / module.replace(".", "/")
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.exists():
+            return path
+    return None
+
+
+def _imports(nodes: list[ast.AST], package: str) -> set[str]:
+    """The package modules imported anywhere in ``nodes`` (inside functions too, but not
+    under ``if TYPE_CHECKING:``); ``from a import b`` counts ``a`` and, if a module, ``a.b``."""
+    found, todo = set(), list(nodes)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative: from the package, up level - 1
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                module = ".".join(parts + ([module] if module else []))
+            found |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+        todo.extend(ast.iter_child_nodes(node))
+    return {m for m in found if m.split(".")[0] == "burden" and _module_file(m)}
+
+
+@functools.cache
+def _tree(module: str) -> ast.Module:
+    return ast.parse(_module_file(module).read_text())
+
+
+@functools.cache
+def _imports_by_function(module: str) -> tuple[tuple[str | None, frozenset[str]], ...]:
+    """The imports of each top-level statement of ``module``, with the function's name
+    when the statement is a function (None otherwise)."""
+    package = module if _module_file(module).name == "__init__.py" else \
+        module.rpartition(".")[0]
+    return tuple((n.name if isinstance(n, ast.FunctionDef) else None,
+                  frozenset(_imports([n], package))) for n in _tree(module).body)
+
+
+def _module_imports(module: str, skip: tuple[str, ...]) -> set[str]:
+    """The imports of ``module``, leaving out its top-level functions named ``skip*``."""
+    return {m for name, found in _imports_by_function(module)
+            if not (name and skip and name.startswith(skip)) for m in found}
+
+
+def _import_closure(modules: set[str], skip: tuple[str, ...] = ()) -> set[str]:
+    """``modules``, their parent packages and everything they import, transitively."""
+    seen, todo = set(), list(modules)
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += _module_imports(module, skip)
+    return seen
+
+
+def _command_modules(words: list[str]) -> set[str]:
+    """The package modules ``burden <words>`` runs: cli's own imports, those of its
+    ``_cmd_<command>`` function (of an ``if args.x == "value":`` branch only when the value
+    is among the words, and nothing after a branch taken that returns), and those imported
+    by name (importlib): the named fit's model and its upstream's, a table's loader. The
+    rest of cli.py (other commands) is not followed."""
+    from burden.fits import FITS
+
+    cli = _tree("burden.cli")
+    modules = _imports([n for n in cli.body if isinstance(n, ast.Import | ast.ImportFrom)],
+                       "burden")
+    command = next(n for n in cli.body if isinstance(n, ast.FunctionDef)
+                   and n.name == "_cmd_" + words[0].replace("-", "_"))
+    for stmt in command.body:
+        test = stmt.test if isinstance(stmt, ast.If) else None
+        if (isinstance(test, ast.Compare) and ast.unparse(test.left).startswith("args.")
+                and isinstance(test.comparators[0], ast.Constant)):
+            if test.comparators[0].value not in words:
+                continue
+            modules |= _imports([stmt], "burden")
+            if isinstance(stmt.body[-1], ast.Return):
+                break
+            continue
+        modules |= _imports([stmt], "burden")
+    for word in words:
+        if word in FITS:
+            modules.add(FITS[word].module)
+            if FITS[word].upstream:
+                modules.add(FITS[FITS[word].upstream].module)
+    if words[0] == "data":
+        table = words[words.index("--table") + 1]
+        modules |= {f"burden.data.loaders.{i.loader}" for i in build.inputs()
+                    if i.table == table}
+    # an SBC run of one model calls none of the functions named after another model
+    # (validate.sbc's `certified_spec`, validate.sbc_worlds' `deaths_rule`, ...)
+    skip = tuple(f"{fit}_" for fit in FITS if fit not in words) if words[0] == "validate" \
+        else ()
+    return _import_closure(modules, skip) | {"burden.cli"}
+
+
+def _docstring_only(module: str) -> bool:
+    """A module that runs nothing (an empty package ``__init__``, a docstring)."""
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+               or isinstance(n, ast.ImportFrom) and n.module == "__future__"
+               for n in _tree(module).body)
+
+
+def _make_rules(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Every rule make knows for the report and validation (`make -p`, a dry run): target ->
+    (its normal prerequisites, expanded; its recipe, with ``$*`` put in)."""
+    out = subprocess.run(
+        ["make", "-pn", "-B", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", "validate",
+         "reports/output/index.html"], capture_output=True, text=True, check=True).stdout
+    rules = {}
+    for entry in out[out.index("\n# Files\n"):].split("\n\n"):
+        lines = [line for line in entry.splitlines() if not line.startswith("#")]
+        if not lines or lines[0].startswith("\t") or ":" not in lines[0]:
+            continue
+        target, _, prerequisites = lines[0].partition(":")
+        if prerequisites.startswith("="):  # a variable
+            continue
+        stem = re.search(r"^# \* := (.*)$", entry, re.MULTILINE)
+        recipe = "\n".join(line[1:] for line in lines[1:] if line.startswith("\t"))
+        rules[target] = (prerequisites.partition("|")[0].split(),  # not the order-only
+                         recipe.replace("$*", stem.group(1) if stem else ""))
+    return rules
+
+
+def test_every_rule_lists_the_code_its_command_imports(tmp_path):
+    """Touching a module rebuilds every file whose command imports it: for each target
+    whose recipe runs `burden ...` (not a phony one; not `fetch`, whose files are pinned
+    by their sha256 in registry.sources), the static import closure of that command, within
+    burden/, is among the target's prerequisites, directly or through a prerequisite's
+    (e.g. a fit's code through models/<fit>.nc). Found missing in review: the production
+    walk and censored tail, storage, the CSV reader and more (no refit when they changed)."""
+    import fnmatch
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    rules = _make_rules(tmp_path)
+    phony = set(rules[".PHONY"][0])
+
+    def upstream(target):
+        seen, todo = set(), [target]
+        while todo:
+            for prerequisite in rules.get(todo.pop(), ([], ""))[0]:
+                if prerequisite not in seen:
+                    seen.add(prerequisite)
+                    todo.append(prerequisite)
+        return seen
+
+    missing, checked = {}, []
+    for target, (_, recipe) in sorted(rules.items()):
+        command = re.search(r"^[@\s]*(?:nice -n \d+ )?\$\(BURDEN\) ([^|\n\\]*)", recipe,
+                            re.MULTILINE)
+        if target in phony or command is None or command.group(1).startswith("fetch "):
+            continue
+        checked.append(target)
+        words = command.group(1).split()
+        files = {str(_module_file(m).relative_to(ROOT)) for m in _command_modules(words)
+                 if not _docstring_only(m)}
+        files = {f for f in files if not any(
+            fnmatch.fnmatch(target, t) and f == path for t, path, _ in _NOT_PREREQUISITES)}
+        if files - upstream(target):
+            missing[target] = sorted(files - upstream(target))
+    assert {"models/deaths.nc", "models/production/manifest.json", "models/attribution.nc",
+            "reports/output/index.html", "data/processed/gbd_deaths.parquet",
+            "models/sbc/production/manifest.json"} <= set(checked), checked
+    assert missing == {}
+
+
+def test_the_markets_tables_wait_for_the_seizures_table(tmp_path):
+    """summarise._markets reads data/processed/drug_seizures.parquet beside the fit (the
+    route priors' UNODC evidence): a new table re-summarises the markets."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    rules = _make_rules(tmp_path)
+    assert "data/processed/drug_seizures.parquet" in rules[
+        "models/markets/manifest.json"][0]
