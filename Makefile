@@ -3,7 +3,18 @@
 # what depends on it. The first run bootstraps .venv from requirements.lock.
 
 SHELL := /bin/bash
+# a failed command leaves no target (a fit or table half written, an interrupt)
 .DELETE_ON_ERROR:
+
+# Exit 3 of `burden fit` / `burden backtest`: it finished and saved its file, but a fit did
+# not converge. The file stays (make would delete it on a failure): it is what diagnosis
+# needs, its result tables say NOT CONVERGED and the report flags it in red at the top.
+# make says so loudly and goes on; it does not refit until an input changes (delete the
+# file to refit). Any other exit (a crash, Ctrl-C) is a failure: the target is deleted
+KEEP_IF_NOT_CONVERGED = || { status=$$?; if [ $$status -eq 3 ]; then \
+  echo "make: WARNING: $@: a fit DID NOT CONVERGE (exit 3); kept for diagnosis and the report, \
+  which flags it; delete it to run it again" >&2; \
+  else exit $$status; fi; }
 
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
 VENV := .venv
@@ -137,30 +148,30 @@ SUMMARY_CODE := burden/summarise.py burden/result_schemas.py \
                 burden/registry/markets.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
-	$(BURDEN) fit deaths --no-summary --write-results
+	$(BURDEN) fit deaths --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 $(MODELS)/production.nc: $(PROC)/production_measurements.parquet $(PRODUCTION_CODE) \
     $(MODEL_CODE)
-	$(BURDEN) fit production --no-summary --write-results
+	$(BURDEN) fit production --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
     burden/models/markets.py burden/models/markets_data.py burden/models/printed_dirichlet.py \
     burden/registry/markets.py burden/models/deaths_graph.py burden/models/deaths_data.py \
     burden/models/trends.py $(MODEL_CODE)
-	$(BURDEN) fit markets --no-summary --write-results
+	$(BURDEN) fit markets --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 # certified opioid-involved overdose deaths, US by drug and Canada, to the present
 $(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet \
     $(PROC)/canada_opioid_deaths.parquet burden/models/certified.py \
     burden/models/certified_data.py burden/models/trends.py $(MODEL_CODE)
-	$(BURDEN) fit certified --no-summary --write-results
+	$(BURDEN) fit certified --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 # shares of opioid deaths by drug type (US, Canada measured; elsewhere UNODC evidence)
 $(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
     $(PROC)/canada_opioid_deaths.parquet $(PROC)/drug_use_prevalence.parquet \
     $(PROC)/drug_seizures.parquet burden/models/composition.py \
     burden/models/composition_data.py $(MODEL_CODE)
-	$(BURDEN) fit composition --no-summary --write-results
+	$(BURDEN) fit composition --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 # every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last.
 # A fit writes its tables itself (`--write-results`: the summary's imports once fewer a
@@ -194,12 +205,12 @@ $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
 $(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
     burden/validate/backtest.py burden/validate/certified_backtest.py \
     burden/validate/scoring.py burden/models/certified.py burden/models/certified_data.py
-	$(BURDEN) backtest deaths
+	$(BURDEN) backtest deaths $(KEEP_IF_NOT_CONVERGED)
 
 # Leave-one-round-out: fit on one GBD round, score the other's values
 $(MODELS)/deaths_rounds.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
     burden/validate/rounds.py
-	$(BURDEN) backtest rounds
+	$(BURDEN) backtest rounds $(KEEP_IF_NOT_CONVERGED)
 
 # GNU make -j starts what it reaches first in this order (it has no priorities): the
 # composition fit before the markets and certified ones, so that the attribution can start
@@ -215,7 +226,7 @@ RESULTS := $(foreach f,deaths production composition attribution markets certifi
 # shows its table by horizon when it exists, and says so when it does not)
 $(MODELS)/certified_backtest.csv: $(MODELS)/certified.nc burden/validate/certified_backtest.py \
     burden/validate/scoring.py burden/models/trends.py
-	$(BURDEN) backtest certified
+	$(BURDEN) backtest certified $(KEEP_IF_NOT_CONVERGED)
 
 validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv \
     $(MODELS)/deaths_rounds.csv $(RESULTS) $(PROCESSED)

@@ -483,3 +483,62 @@ def test_the_markets_tables_wait_for_the_seizures_table(tmp_path):
     rules = _make_rules(tmp_path)
     assert "data/processed/drug_seizures.parquet" in rules[
         "models/markets/manifest.json"][0]
+
+
+_FAKE_FIT = """#!/bin/sh
+# a stand-in for `burden fit` / `burden backtest`: writes its file, then exits $FAKE_EXIT
+cd "$BURDEN_ROOT"
+mkdir -p models
+case "$1" in
+  fit) echo fitted > "models/$2.nc";;
+  backtest) echo scored > "models/$2_backtest.csv";;
+esac
+exit $FAKE_EXIT
+"""
+
+
+@pytest.mark.parametrize("target", ["models/production.nc", "models/certified_backtest.csv"])
+@pytest.mark.parametrize("exit_code", [3, 1])
+def test_a_fit_that_did_not_converge_is_kept_and_a_crashed_one_deleted(tmp_path, target,
+                                                                       exit_code):
+    """Exit 3 (the fit, or a back-test's fit, finished and was saved but did not converge):
+    make keeps the file, for diagnosis and the report's red flag, says so loudly and
+    succeeds; .DELETE_ON_ERROR deleted it, so it never reached the report and the next
+    `make report` ran it again. Any other failure still deletes it. The real Makefile with a
+    stand-in `burden` (no fit is run)."""
+    import os
+    import time
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "burden", root / "burden",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+        shutil.copy2(ROOT / name, root / name)
+    burden = root / ".venv" / "bin" / "burden"
+    burden.parent.mkdir(parents=True)
+    burden.write_text(_FAKE_FIT)
+    burden.chmod(0o755)
+    # the raw files, then the tables, then the back-test's fit, each current: only the
+    # target's own command runs
+    current = [root / ".venv" / ".installed",
+               *(root / "data" / "raw" / s.filename for s in SOURCES.values()),
+               *(root / "data" / "processed" / f"{table}.parquet" for table in TABLES),
+               root / "models" / "certified.nc"]
+    now = time.time()
+    for i, path in enumerate(current):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        os.utime(path, (now - 100 + i, now - 100 + i))
+    env = {**os.environ, "BURDEN_ROOT": str(root), "FAKE_EXIT": str(exit_code)}
+    done = subprocess.run(["make", "-C", str(root), target], env=env, capture_output=True,
+                          text=True, check=False)
+    if exit_code == 3:
+        assert done.returncode == 0, done.stderr
+        assert (root / target).exists()
+        assert f"{target}: a fit DID NOT CONVERGE" in done.stderr
+    else:
+        assert done.returncode != 0
+        assert not (root / target).exists()
+        assert "DID NOT CONVERGE" not in done.stderr
