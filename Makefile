@@ -30,7 +30,7 @@ OUT := reports/output
 BURDEN_DATA_MIRROR ?= $(firstword $(wildcard $(abspath ../shared/data/raw)))
 export BURDEN_DATA_MIRROR
 
-.PHONY: all report data models test test-validation test-all test-fast lint benchmark backtest validate sbc clean clean-all venv profile
+.PHONY: all report data models test test-validation test-all test-fast lint benchmark backtest validate sbc clean clean-all venv profile clean-validation
 
 all: report
 
@@ -356,13 +356,22 @@ benchmark: $(PROCESSED) $(MODELS)/production.nc | $(STAMP)
 backtest: $(MODELS)/deaths_backtest.csv
 
 # make clean + make report, cold (empty compile cache) then warm, every step timed
-# (reports/profile/profile.md); deletes data/processed, models and reports/output first
+# (reports/profile/profile.md); deletes data/processed, the fits and reports/output first
 PROFILE_JOBS ?= 1
 profile: | $(STAMP)
 	$(BURDEN) profile --jobs $(PROFILE_JOBS)
 
+# make clean: what `make report` rebuilds (processed tables, the fits and their result
+# tables, the report). The validation outputs stay: SBC runs (hours; their checkpoints are
+# .PRECIOUS) and back-tests, which `make report` does not rebuild; make clean-validation
+# deletes those (burden profile sets them aside while it times the report)
+REPORT_STEPS := deaths production markets certified composition attribution
+VALIDATION_OUTPUTS := $(MODELS)/sbc $(MODELS)/*_backtest* $(MODELS)/deaths_rounds*
 clean:
-	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS) $(OUT)
+	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS)/*.nc $(REPORT_STEPS:%=$(MODELS)/%) $(OUT)
 
-clean-all: clean
+clean-validation:
+	rm -rf $(VALIDATION_OUTPUTS)
+
+clean-all: clean clean-validation
 	rm -rf $(VENV) $(RAW)/*.csv $(RAW)/*.txt

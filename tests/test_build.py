@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -542,3 +543,65 @@ def test_a_fit_that_did_not_converge_is_kept_and_a_crashed_one_deleted(tmp_path,
         assert done.returncode != 0
         assert not (root / target).exists()
         assert "DID NOT CONVERGE" not in done.stderr
+
+
+def _deleted_by(goal: str, tmp_path: Path) -> Callable[[str], bool]:
+    """Whether `make <goal>` (its `rm -rf` arguments, from a dry run) deletes a path."""
+    import fnmatch
+
+    out = subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", goal],
+                         capture_output=True, text=True, check=True).stdout
+    args = [w for line in out.splitlines() if line.startswith("rm -rf ")
+            for w in line.split()[2:]]
+    return lambda path: any(fnmatch.fnmatch(path, a) or path.startswith(a + "/")
+                            for a in args)
+
+
+_REBUILT_BY_REPORT = ["data/processed/gbd_deaths.parquet",
+                      "data/processed/gbd_deaths.cleaning_log.csv", "models/deaths.nc",
+                      "models/attribution.nc", "models/deaths/manifest.json",
+                      "models/attribution/summary.csv", "reports/output/index.html"]
+_VALIDATION = ["models/sbc/production/manifest.json", "models/sbc/deaths-posterior/fits.npz",
+               "models/deaths_backtest.csv", "models/deaths_backtest_scores.csv",
+               "models/deaths_backtest.json", "models/certified_backtest.csv",
+               "models/certified_backtest.json", "models/deaths_rounds.csv",
+               "models/deaths_rounds_scored.csv"]
+
+
+def test_make_clean_keeps_the_validation_runs(tmp_path):
+    """`make clean` (and `burden profile`, which runs it) deletes what `make report`
+    rebuilds, not the SBC runs (hours; their checkpoints .PRECIOUS) and back-tests it
+    deleted with all of models/ (found in review); `make clean-validation` deletes those."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    clean = _deleted_by("clean", tmp_path)
+    validation = _deleted_by("clean-validation", tmp_path)
+    assert [p for p in _REBUILT_BY_REPORT if not clean(p)] == []
+    assert [p for p in _VALIDATION if clean(p)] == []
+    assert [p for p in _VALIDATION if not validation(p)] == []
+    assert [p for p in _REBUILT_BY_REPORT + ["data/raw/x.csv"] if validation(p)] == []
+    everything = _deleted_by("clean-all", tmp_path)
+    assert all(everything(p) for p in _REBUILT_BY_REPORT + _VALIDATION)
+
+
+def test_the_profile_times_the_report_without_the_validation_runs_and_keeps_them(tmp_path):
+    """`burden profile` sets aside what `make clean` keeps (the Makefile's
+    VALIDATION_OUTPUTS), so the report is timed as on a fresh clone, and puts it back
+    after, a failed run too."""
+    from burden import profile
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    validation = _deleted_by("clean-validation", tmp_path)
+    assert all(validation(f"models/{name}") for name in profile.VALIDATION_OUTPUTS)
+    models = tmp_path / "models"
+    for path in _VALIDATION + ["models/deaths.nc"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(path)
+    with pytest.raises(RuntimeError, match="make report failed"), \
+            profile.validation_set_aside(tmp_path):
+        assert sorted(p.relative_to(models).as_posix() for p in models.rglob("*")) == [
+            "deaths.nc"]
+        raise RuntimeError("make report failed")
+    assert all((tmp_path / p).read_text() == p for p in _VALIDATION)
+    assert not (tmp_path / profile.SET_ASIDE).exists()
