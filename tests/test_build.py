@@ -605,3 +605,24 @@ def test_the_profile_times_the_report_without_the_validation_runs_and_keeps_them
         raise RuntimeError("make report failed")
     assert all((tmp_path / p).read_text() == p for p in _VALIDATION)
     assert not (tmp_path / profile.SET_ASIDE).exists()
+
+
+def test_the_documented_make_sbc_commands_do_not_resume_from_a_larger_pack(tmp_path):
+    """Each `make sbc ...` line of docs/validation/sbc.md, on a fresh clone (no run in
+    models/sbc): a run going on from the packed deaths-posterior run asks for at least its
+    200 simulations (docs/validation/runs/README.md); `SBC_SIMS=24` with the pack was
+    refused ("has 200 simulations, more than the 24 asked for"; found in review)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    lines = [line.split("#")[0].split()[2:] for line in
+             (ROOT / "docs/validation/sbc.md").read_text().splitlines()
+             if line.startswith("make sbc")]
+    assert any("SBC_MODELS=deaths-posterior" in words for words in lines), lines
+    for words in lines:
+        out = subprocess.run(
+            ["make", "-n", "--always-make", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}",
+             f"MODELS={tmp_path / 'models'}", "sbc", *words],
+            capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
+        for command in (line for line in out.splitlines() if "validate sbc" in line):
+            simulations = int(command.split("--simulations ")[1].split()[0])
+            assert "--resume-from" not in command or simulations >= 200, (words, command)
