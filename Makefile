@@ -357,7 +357,9 @@ backtest: $(MODELS)/deaths_backtest.csv
 
 # make clean + make report, cold (empty compile cache) then warm, every step timed
 # (reports/profile/profile.md); deletes data/processed, the fits and reports/output first
-PROFILE_JOBS ?= 1
+# make -j as `make report` runs it (JOBS, every core): README's numbers are of
+# `burden profile --jobs 2` on 2 cores
+PROFILE_JOBS ?= $(JOBS)
 profile: | $(STAMP)
 	$(BURDEN) profile --jobs $(PROFILE_JOBS)
 

@@ -626,3 +626,21 @@ def test_the_documented_make_sbc_commands_do_not_resume_from_a_larger_pack(tmp_p
         for command in (line for line in out.splitlines() if "validate sbc" in line):
             simulations = int(command.split("--simulations ")[1].split()[0])
             assert "--resume-from" not in command or simulations >= 200, (words, command)
+
+
+def test_make_profile_runs_make_report_as_make_report_runs(tmp_path):
+    """`make profile` profiles `make -jJOBS report` (every core, JOBS as `make report`
+    uses it), the command behind README's `burden profile --jobs 2` numbers on 2 cores; it
+    ran --jobs 1 (found in review)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+
+    def dry_run(*args):
+        return subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}",
+                               *args], capture_output=True, text=True, check=True).stdout
+
+    cores = subprocess.run(["nproc"], capture_output=True, text=True,
+                           check=False).stdout.strip() or "1"
+    assert f"/bin/burden profile --jobs {cores}\n" in dry_run("profile")
+    assert "/bin/burden profile --jobs 3\n" in dry_run("profile", "JOBS=3")
+    assert "`burden profile --jobs 2`" in (ROOT / "README.md").read_text()
