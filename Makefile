@@ -3,7 +3,18 @@
 # what depends on it. The first run bootstraps .venv from requirements.lock.
 
 SHELL := /bin/bash
+# a failed command leaves no target (a fit or table half written, an interrupt)
 .DELETE_ON_ERROR:
+
+# Exit 3 of `burden fit` / `burden backtest`: it finished and saved its file, but a fit did
+# not converge. The file stays (make would delete it on a failure): it is what diagnosis
+# needs, its result tables say NOT CONVERGED and the report flags it in red at the top.
+# make says so loudly and goes on; it does not refit until an input changes (delete the
+# file to refit). Any other exit (a crash, Ctrl-C) is a failure: the target is deleted
+KEEP_IF_NOT_CONVERGED = || { status=$$?; if [ $$status -eq 3 ]; then \
+  echo "make: WARNING: $@: a fit DID NOT CONVERGE (exit 3); kept for diagnosis and the report, \
+  which flags it; delete it to run it again" >&2; \
+  else exit $$status; fi; }
 
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || command -v python3)
 VENV := .venv
@@ -19,7 +30,7 @@ OUT := reports/output
 BURDEN_DATA_MIRROR ?= $(firstword $(wildcard $(abspath ../shared/data/raw)))
 export BURDEN_DATA_MIRROR
 
-.PHONY: all report data models test test-validation test-all test-fast lint benchmark backtest validate sbc clean clean-all venv profile
+.PHONY: all report data models test test-validation test-all test-fast lint benchmark backtest validate sbc clean clean-all venv profile clean-validation
 
 all: report
 
@@ -35,11 +46,19 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# ---- code each step depends on -----------------------------------------------------------
+# A rule lists the package modules its command imports (all of them, tests/test_build.py
+# checks it from the imports), directly or through a prerequisite that lists them.
+# Every command: the command line, the process settings that pin the draws
+# (config.use_process_defaults) and the package version saved with each fit
+CLI_CODE := burden/cli.py burden/config.py burden/__init__.py
+
 # ---- data ------------------------------------------------------------------------------
 DATA_CODE := burden/data/build.py burden/data/cleaning.py burden/data/schemas.py \
-             burden/data/fetch.py burden/registry/sources.py burden/registry/locations.py \
+             burden/data/fetch.py burden/data/textfile.py burden/data/loaders/reference.py \
+             burden/registry/sources.py burden/registry/locations.py \
              burden/registry/causes.py burden/registry/estimands.py \
-             burden/registry/gbd_locations.csv
+             burden/registry/published.py burden/registry/gbd_locations.csv $(CLI_CODE)
 
 $(RAW)/%: | $(STAMP)
 	$(BURDEN) fetch $*
@@ -92,7 +111,8 @@ $(PROC)/canada_opioid_deaths.parquet: $(RAW)/phac_substance_related_harms_2016_2
 	$(BURDEN) data --table canada_opioid_deaths
 
 $(PROC)/drug_use_prevalence.parquet: $(RAW)/unodc_drug_use_prevalence_general.json \
-    burden/data/loaders/unodc.py burden/data/jsonfile.py $(DATA_CODE)
+    burden/data/loaders/unodc.py burden/data/jsonfile.py burden/registry/opioid_classes.py \
+    $(DATA_CODE)
 	$(BURDEN) data --table drug_use_prevalence
 
 $(PROC)/drug_seizures.parquet: $(RAW)/unodc_drug_seizures_2018_2022.json \
@@ -109,7 +129,12 @@ data: $(PROCESSED)
 
 # ---- models: fit -> summarise (result tables) -> attribute ---------------------------------
 MODEL_CODE := burden/models/base.py burden/models/config.py burden/models/fast_diagnostics.py \
-              burden/fits.py burden/draws.py
+              burden/models/logistic.py burden/models/batched.py \
+              burden/models/posterior_predictive.py burden/models/storage.py \
+              burden/registry/keys.py burden/result_schemas.py burden/table_checks.py \
+              burden/fits.py burden/draws.py $(CLI_CODE)
+PRODUCTION_CODE := burden/models/production.py burden/models/production_walk.py \
+                   burden/registry/markets.py
 DEATHS_CODE := burden/models/deaths.py burden/models/deaths_data.py \
                burden/models/deaths_graph.py burden/models/trends.py
 DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
@@ -117,33 +142,36 @@ DEATHS_TABLES := $(PROC)/gbd_deaths.parquet $(PROC)/population.parquet \
 SUMMARY_CODE := burden/summarise.py burden/result_schemas.py \
                 burden/validate/loo_pit.py burden/validate/log_density.py \
                 burden/validate/prior_sensitivity.py burden/models/posterior_predictive.py \
-                burden/validate/ppc.py burden/table_checks.py \
-                burden/models/batched.py
+                burden/validate/ppc.py burden/validate/psis.py burden/table_checks.py \
+                burden/models/batched.py burden/attribution.py burden/models/markets_data.py \
+                burden/models/printed_dirichlet.py burden/models/composition_data.py \
+                burden/registry/markets.py
 
 $(MODELS)/deaths.nc: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE)
-	$(BURDEN) fit deaths --no-summary --write-results
+	$(BURDEN) fit deaths --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
-$(MODELS)/production.nc: $(PROC)/production_measurements.parquet burden/models/production.py \
+$(MODELS)/production.nc: $(PROC)/production_measurements.parquet $(PRODUCTION_CODE) \
     $(MODEL_CODE)
-	$(BURDEN) fit production --no-summary --write-results
+	$(BURDEN) fit production --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
     burden/models/markets.py burden/models/markets_data.py burden/models/printed_dirichlet.py \
-    burden/registry/markets.py $(MODEL_CODE)
-	$(BURDEN) fit markets --no-summary --write-results
+    burden/registry/markets.py burden/models/deaths_graph.py burden/models/deaths_data.py \
+    burden/models/trends.py $(MODEL_CODE)
+	$(BURDEN) fit markets --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 # certified opioid-involved overdose deaths, US by drug and Canada, to the present
 $(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet \
     $(PROC)/canada_opioid_deaths.parquet burden/models/certified.py \
     burden/models/certified_data.py burden/models/trends.py $(MODEL_CODE)
-	$(BURDEN) fit certified --no-summary --write-results
+	$(BURDEN) fit certified --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 # shares of opioid deaths by drug type (US, Canada measured; elsewhere UNODC evidence)
 $(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
     $(PROC)/canada_opioid_deaths.parquet $(PROC)/drug_use_prevalence.parquet \
     $(PROC)/drug_seizures.parquet burden/models/composition.py \
     burden/models/composition_data.py $(MODEL_CODE)
-	$(BURDEN) fit composition --no-summary --write-results
+	$(BURDEN) fit composition --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 # every fit's result tables: models/<fit>/*.csv beside models/<fit>.nc, manifest last.
 # A fit writes its tables itself (`--write-results`: the summary's imports once fewer a
@@ -162,6 +190,9 @@ $(MODELS)/attribution.nc: $(MODELS)/deaths.nc $(MODELS)/markets.nc $(MODELS)/com
     $(MODELS)/markets/manifest.json $(MODELS)/composition/manifest.json
 	$(BURDEN) attribute --write-results
 
+# the markets' route priors beside the UNODC seizures (summarise._markets reads the table)
+$(MODELS)/markets/manifest.json: $(PROC)/drug_seizures.parquet
+
 # attribution's prior-driven flags read the markets' result tables
 $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
     $(MODELS)/production/manifest.json $(MODELS)/markets/manifest.json \
@@ -170,14 +201,16 @@ $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
 # ---- validation (`make validate`): keyed on models, code and data, not on the report's path;
 # the report shows the latest results with the date they were run, when they exist
 # Rolling-origin back-test of the deaths model (cuts 2010 and 2014, against baselines)
+# (it scores against the certified back-test's baselines: that module and its imports)
 $(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
-    burden/validate/backtest.py burden/validate/certified_backtest.py
-	$(BURDEN) backtest deaths
+    burden/validate/backtest.py burden/validate/certified_backtest.py \
+    burden/validate/scoring.py burden/models/certified.py burden/models/certified_data.py
+	$(BURDEN) backtest deaths $(KEEP_IF_NOT_CONVERGED)
 
 # Leave-one-round-out: fit on one GBD round, score the other's values
 $(MODELS)/deaths_rounds.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
     burden/validate/rounds.py
-	$(BURDEN) backtest rounds
+	$(BURDEN) backtest rounds $(KEEP_IF_NOT_CONVERGED)
 
 # GNU make -j starts what it reaches first in this order (it has no priorities): the
 # composition fit before the markets and certified ones, so that the attribution can start
@@ -193,7 +226,7 @@ RESULTS := $(foreach f,deaths production composition attribution markets certifi
 # shows its table by horizon when it exists, and says so when it does not)
 $(MODELS)/certified_backtest.csv: $(MODELS)/certified.nc burden/validate/certified_backtest.py \
     burden/validate/scoring.py burden/models/trends.py
-	$(BURDEN) backtest certified
+	$(BURDEN) backtest certified $(KEEP_IF_NOT_CONVERGED)
 
 validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv \
     $(MODELS)/deaths_rounds.csv $(RESULTS) $(PROCESSED)
@@ -209,10 +242,13 @@ models: $(RESULTS)
 SBC_SIMS ?= 200
 SBC_MODELS ?= production
 SBC_SCHEDULER ?=
-SBC_CODE := burden/validate/sbc.py burden/validate/sbc_stats.py $(MODEL_CODE)
+SBC_CODE := burden/validate/sbc.py burden/validate/sbc_stats.py burden/validate/sbc_worlds.py \
+            burden/validate/posterior_sbc.py burden/validate/sbc_pack.py $(MODEL_CODE)
 
-$(MODELS)/sbc/production/manifest.json: burden/models/production.py \
-    burden/registry/reference/opium_production_published.csv $(SBC_CODE) | $(STAMP)
+# (its design is read from the published table by the reference loader)
+$(MODELS)/sbc/production/manifest.json: $(PRODUCTION_CODE) \
+    burden/registry/reference/opium_production_published.csv $(DATA_CODE) $(SBC_CODE) \
+    | $(STAMP)
 	$(BURDEN) validate sbc --model production --simulations $(SBC_SIMS) \
 	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
 
@@ -253,7 +289,7 @@ sbc: $(SBC_MODELS:%=$(MODELS)/sbc/%/manifest.json)
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
-               burden/result_schemas.py burden/validate/scoring.py
+               burden/result_schemas.py burden/validate/scoring.py burden/validate/sbc_stats.py
 
 # validation results are not prerequisites (an existing back-test file would be re-run when
 # the model code changes, putting validation back on the report's path): the report reads
@@ -320,13 +356,24 @@ benchmark: $(PROCESSED) $(MODELS)/production.nc | $(STAMP)
 backtest: $(MODELS)/deaths_backtest.csv
 
 # make clean + make report, cold (empty compile cache) then warm, every step timed
-# (reports/profile/profile.md); deletes data/processed, models and reports/output first
-PROFILE_JOBS ?= 1
+# (reports/profile/profile.md); deletes data/processed, the fits and reports/output first
+# make -j as `make report` runs it (JOBS, every core): README's numbers are of
+# `burden profile --jobs 2` on 2 cores
+PROFILE_JOBS ?= $(JOBS)
 profile: | $(STAMP)
 	$(BURDEN) profile --jobs $(PROFILE_JOBS)
 
+# make clean: what `make report` rebuilds (processed tables, the fits and their result
+# tables, the report). The validation outputs stay: SBC runs (hours; their checkpoints are
+# .PRECIOUS) and back-tests, which `make report` does not rebuild; make clean-validation
+# deletes those (burden profile sets them aside while it times the report)
+REPORT_STEPS := deaths production markets certified composition attribution
+VALIDATION_OUTPUTS := $(MODELS)/sbc $(MODELS)/*_backtest* $(MODELS)/deaths_rounds*
 clean:
-	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS) $(OUT)
+	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS)/*.nc $(REPORT_STEPS:%=$(MODELS)/%) $(OUT)
 
-clean-all: clean
+clean-validation:
+	rm -rf $(VALIDATION_OUTPUTS)
+
+clean-all: clean clean-validation
 	rm -rf $(VENV) $(RAW)/*.csv $(RAW)/*.txt

@@ -614,7 +614,8 @@ def parser() -> argparse.ArgumentParser:
 
     pf = sub.add_parser("profile", help="make clean + make report, cold (empty compile "
                         "cache) then warm: wall and CPU time of every step (DELETES "
-                        "data/processed, models and reports/output first)")
+                        "data/processed, the fits and reports/output first; SBC runs and "
+                        "back-tests are set aside and kept)")
     pf.add_argument("--jobs", type=int, default=1, help="make -j JOBS (default 1)")
     pf.add_argument("--runs", default="cold,warm", help="comma-separated, in order: "
                     "cold (an empty compile cache) and/or warm (default: cold,warm)")

@@ -11,9 +11,12 @@ on the warm run's critical path; 0.04 s now). For fits, the compile and sampling
 come from the saved fit's own timings. The table is printed and written to ``reports/profile/profile.csv`` and
 ``profile.md`` with the date, the machine's cores and its load average before each run.
 
-Destructive by design: it deletes ``data/processed``, ``models`` and ``reports/output``
-first (``make clean``), exactly what a fresh clone lacks. Raw files stay. Run it in a
-clone you do not mind rebuilding.
+Destructive by design: it deletes ``data/processed``, the fits with their result tables
+and ``reports/output`` first (``make clean``), exactly what a fresh clone lacks. Raw files
+stay, and so do the validation outputs ``make clean`` keeps (SBC runs, back-tests): the
+report reads them when present, so they are moved aside while the report is timed (as on
+a fresh clone, like the profiles before) and put back after. Run it in a clone you do not
+mind rebuilding.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,6 +95,36 @@ def _fit_timings(models_dir: Path, step: str) -> tuple[float, float]:
         return float(timings.get("compile_s", "nan")), float(timings.get("sample_s", "nan"))
     except (OSError, KeyError, ValueError, TypeError):
         return float("nan"), float("nan")
+
+
+#: the validation outputs in models/ that `make clean` keeps (the Makefile's
+#: VALIDATION_OUTPUTS, deleted by `make clean-validation`); the report shows them when present
+VALIDATION_OUTPUTS = ("sbc", "*_backtest*", "deaths_rounds*")
+#: where they wait, in the project folder, while the report is timed
+SET_ASIDE = ".profile-validation-set-aside"
+
+
+@contextmanager
+def validation_set_aside(root: Path) -> Iterator[list[Path]]:
+    """Move the validation outputs out of ``root/models`` for the duration; put them back
+    after, whatever happens (a failed run too). Yields the paths moved."""
+    models, aside = root / "models", root / SET_ASIDE
+    if aside.exists() and any(aside.iterdir()):
+        raise RuntimeError(f"{aside} holds validation outputs set aside by an earlier "
+                           f"profile that did not finish: move them back to {models}")
+    moved = sorted({p for pattern in VALIDATION_OUTPUTS for p in models.glob(pattern)})
+    aside.mkdir(exist_ok=True)
+    for path in moved:
+        path.rename(aside / path.name)
+    if moved:
+        print(f"validation outputs set aside in {aside} while the report is timed: "
+              + ", ".join(p.name for p in moved), flush=True)
+    try:
+        yield moved
+    finally:
+        for path in moved:
+            (aside / path.name).rename(path)
+        aside.rmdir()
 
 
 def run_make(run: str, env: dict[str, str], root: Path, jobs: int) -> tuple[pd.DataFrame, dict]:
@@ -162,12 +197,13 @@ def profile(root: Path | None = None, jobs: int = 1, runs: tuple[str, ...] = ("c
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}",
            "NUMBA_CACHE_DIR": str(cache / "numba_own")}
     frames, metas = [], []
-    for run in runs:
-        frame, meta = run_make(run, env, root, jobs)
-        frames.append(frame)
-        metas.append(meta)
-        print(f"{run}: make report {meta['wall_s']:.0f} s wall, {meta['cpu_s']:.0f} s CPU "
-              f"(load before {meta['load_before']:.1f})", flush=True)
+    with validation_set_aside(root):
+        for run in runs:
+            frame, meta = run_make(run, env, root, jobs)
+            frames.append(frame)
+            metas.append(meta)
+            print(f"{run}: make report {meta['wall_s']:.0f} s wall, {meta['cpu_s']:.0f} s "
+                  f"CPU (load before {meta['load_before']:.1f})", flush=True)
     table = pd.concat(frames, ignore_index=True)
     out = root / "reports" / "profile"
     out.mkdir(parents=True, exist_ok=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import re
+import shutil
+import subprocess
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -277,3 +282,365 @@ def test_make_sbc_goes_on_from_a_checkpoint_or_else_from_the_packed_run(tmp_path
         assert found == [], command
     else:
         assert flag in command and found == [flag.split()[0]], command
+
+
+# ---- every rule lists the code its command runs ------------------------------------------
+#: modules a command imports that cannot change what it writes, by target (fnmatch) and file
+_SBC_WORLDS_DEATHS = ("validate.sbc_worlds imports it inside the deaths model's like-ours "
+                      "rule (_us_summaries), which only a deaths run calls")
+_NOT_PREREQUISITES = [
+    ("*", "burden/errors.py",
+     ("exception and warning classes: a raised error leaves no target (.DELETE_ON_ERROR, "
+      "atomic writes), and every handler re-raises or exits")),
+    ("*", "burden/models/nutpie_cache.py",
+     "a compile cache: the draws are the same cached or not (tests/test_nutpie_cache.py)"),
+    ("models/sbc/production/*", "burden/models/deaths_data.py", _SBC_WORLDS_DEATHS),
+    ("models/sbc/production/*", "burden/models/trends.py",
+     "imported by deaths_data only (the entry above)"),
+    ("models/sbc/certified/*", "burden/models/deaths_data.py", _SBC_WORLDS_DEATHS),
+]
+
+
+def _module_file(module: str) -> Path | None:
+    base = ROOT / module.replace(".", "/")
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.exists():
+            return path
+    return None
+
+
+def _imports(nodes: list[ast.AST], package: str) -> set[str]:
+    """The package modules imported anywhere in ``nodes`` (inside functions too, but not
+    under ``if TYPE_CHECKING:``); ``from a import b`` counts ``a`` and, if a module, ``a.b``."""
+    found, todo = set(), list(nodes)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative: from the package, up level - 1
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                module = ".".join(parts + ([module] if module else []))
+            found |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+        todo.extend(ast.iter_child_nodes(node))
+    return {m for m in found if m.split(".")[0] == "burden" and _module_file(m)}
+
+
+@functools.cache
+def _tree(module: str) -> ast.Module:
+    return ast.parse(_module_file(module).read_text())
+
+
+@functools.cache
+def _imports_by_function(module: str) -> tuple[tuple[str | None, frozenset[str]], ...]:
+    """The imports of each top-level statement of ``module``, with the function's name
+    when the statement is a function (None otherwise)."""
+    package = module if _module_file(module).name == "__init__.py" else \
+        module.rpartition(".")[0]
+    return tuple((n.name if isinstance(n, ast.FunctionDef) else None,
+                  frozenset(_imports([n], package))) for n in _tree(module).body)
+
+
+def _module_imports(module: str, skip: tuple[str, ...]) -> set[str]:
+    """The imports of ``module``, leaving out its top-level functions named ``skip*``."""
+    return {m for name, found in _imports_by_function(module)
+            if not (name and skip and name.startswith(skip)) for m in found}
+
+
+def _import_closure(modules: set[str], skip: tuple[str, ...] = ()) -> set[str]:
+    """``modules``, their parent packages and everything they import, transitively."""
+    seen, todo = set(), list(modules)
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += _module_imports(module, skip)
+    return seen
+
+
+def _command_modules(words: list[str]) -> set[str]:
+    """The package modules ``burden <words>`` runs: cli's own imports, those of its
+    ``_cmd_<command>`` function (of an ``if args.x == "value":`` branch only when the value
+    is among the words, and nothing after a branch taken that returns), and those imported
+    by name (importlib): the named fit's model and its upstream's, a table's loader. The
+    rest of cli.py (other commands) is not followed."""
+    from burden.fits import FITS
+
+    cli = _tree("burden.cli")
+    modules = _imports([n for n in cli.body if isinstance(n, ast.Import | ast.ImportFrom)],
+                       "burden")
+    command = next(n for n in cli.body if isinstance(n, ast.FunctionDef)
+                   and n.name == "_cmd_" + words[0].replace("-", "_"))
+    for stmt in command.body:
+        test = stmt.test if isinstance(stmt, ast.If) else None
+        if (isinstance(test, ast.Compare) and ast.unparse(test.left).startswith("args.")
+                and isinstance(test.comparators[0], ast.Constant)):
+            if test.comparators[0].value not in words:
+                continue
+            modules |= _imports([stmt], "burden")
+            if isinstance(stmt.body[-1], ast.Return):
+                break
+            continue
+        modules |= _imports([stmt], "burden")
+    for word in words:
+        if word in FITS:
+            modules.add(FITS[word].module)
+            if FITS[word].upstream:
+                modules.add(FITS[FITS[word].upstream].module)
+    if words[0] == "data":
+        table = words[words.index("--table") + 1]
+        modules |= {f"burden.data.loaders.{i.loader}" for i in build.inputs()
+                    if i.table == table}
+    # an SBC run of one model calls none of the functions named after another model
+    # (validate.sbc's `certified_spec`, validate.sbc_worlds' `deaths_rule`, ...)
+    skip = tuple(f"{fit}_" for fit in FITS if fit not in words) if words[0] == "validate" \
+        else ()
+    return _import_closure(modules, skip) | {"burden.cli"}
+
+
+def _docstring_only(module: str) -> bool:
+    """A module that runs nothing (an empty package ``__init__``, a docstring)."""
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+               or isinstance(n, ast.ImportFrom) and n.module == "__future__"
+               for n in _tree(module).body)
+
+
+def _make_rules(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Every rule make knows for the report and validation (`make -p`, a dry run): target ->
+    (its normal prerequisites, expanded; its recipe, with ``$*`` put in)."""
+    out = subprocess.run(
+        ["make", "-pn", "-B", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", "validate",
+         "reports/output/index.html"], capture_output=True, text=True, check=True).stdout
+    rules = {}
+    for entry in out[out.index("\n# Files\n"):].split("\n\n"):
+        lines = [line for line in entry.splitlines() if not line.startswith("#")]
+        if not lines or lines[0].startswith("\t") or ":" not in lines[0]:
+            continue
+        target, _, prerequisites = lines[0].partition(":")
+        if prerequisites.startswith("="):  # a variable
+            continue
+        stem = re.search(r"^# \* := (.*)$", entry, re.MULTILINE)
+        recipe = "\n".join(line[1:] for line in lines[1:] if line.startswith("\t"))
+        rules[target] = (prerequisites.partition("|")[0].split(),  # not the order-only
+                         recipe.replace("$*", stem.group(1) if stem else ""))
+    return rules
+
+
+def test_every_rule_lists_the_code_its_command_imports(tmp_path):
+    """Touching a module rebuilds every file whose command imports it: for each target
+    whose recipe runs `burden ...` (not a phony one; not `fetch`, whose files are pinned
+    by their sha256 in registry.sources), the static import closure of that command, within
+    burden/, is among the target's prerequisites, directly or through a prerequisite's
+    (e.g. a fit's code through models/<fit>.nc). Found missing in review: the production
+    walk and censored tail, storage, the CSV reader and more (no refit when they changed)."""
+    import fnmatch
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    rules = _make_rules(tmp_path)
+    phony = set(rules[".PHONY"][0])
+
+    def upstream(target):
+        seen, todo = set(), [target]
+        while todo:
+            for prerequisite in rules.get(todo.pop(), ([], ""))[0]:
+                if prerequisite not in seen:
+                    seen.add(prerequisite)
+                    todo.append(prerequisite)
+        return seen
+
+    missing, checked = {}, []
+    for target, (_, recipe) in sorted(rules.items()):
+        command = re.search(r"^[@\s]*(?:nice -n \d+ )?\$\(BURDEN\) ([^|\n\\]*)", recipe,
+                            re.MULTILINE)
+        if target in phony or command is None or command.group(1).startswith("fetch "):
+            continue
+        checked.append(target)
+        words = command.group(1).split()
+        files = {str(_module_file(m).relative_to(ROOT)) for m in _command_modules(words)
+                 if not _docstring_only(m)}
+        files = {f for f in files if not any(
+            fnmatch.fnmatch(target, t) and f == path for t, path, _ in _NOT_PREREQUISITES)}
+        if files - upstream(target):
+            missing[target] = sorted(files - upstream(target))
+    assert {"models/deaths.nc", "models/production/manifest.json", "models/attribution.nc",
+            "reports/output/index.html", "data/processed/gbd_deaths.parquet",
+            "models/sbc/production/manifest.json"} <= set(checked), checked
+    assert missing == {}
+
+
+def test_the_markets_tables_wait_for_the_seizures_table(tmp_path):
+    """summarise._markets reads data/processed/drug_seizures.parquet beside the fit (the
+    route priors' UNODC evidence): a new table re-summarises the markets."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    rules = _make_rules(tmp_path)
+    assert "data/processed/drug_seizures.parquet" in rules[
+        "models/markets/manifest.json"][0]
+
+
+_FAKE_FIT = """#!/bin/sh
+# a stand-in for `burden fit` / `burden backtest`: writes its file, then exits $FAKE_EXIT
+cd "$BURDEN_ROOT"
+mkdir -p models
+case "$1" in
+  fit) echo fitted > "models/$2.nc";;
+  backtest) echo scored > "models/$2_backtest.csv";;
+esac
+exit $FAKE_EXIT
+"""
+
+
+@pytest.mark.parametrize("target", ["models/production.nc", "models/certified_backtest.csv"])
+@pytest.mark.parametrize("exit_code", [3, 1])
+def test_a_fit_that_did_not_converge_is_kept_and_a_crashed_one_deleted(tmp_path, target,
+                                                                       exit_code):
+    """Exit 3 (the fit, or a back-test's fit, finished and was saved but did not converge):
+    make keeps the file, for diagnosis and the report's red flag, says so loudly and
+    succeeds; .DELETE_ON_ERROR deleted it, so it never reached the report and the next
+    `make report` ran it again. Any other failure still deletes it. The real Makefile with a
+    stand-in `burden` (no fit is run)."""
+    import os
+    import time
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "burden", root / "burden",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+        shutil.copy2(ROOT / name, root / name)
+    burden = root / ".venv" / "bin" / "burden"
+    burden.parent.mkdir(parents=True)
+    burden.write_text(_FAKE_FIT)
+    burden.chmod(0o755)
+    # the raw files, then the tables, then the back-test's fit, each current: only the
+    # target's own command runs
+    current = [root / ".venv" / ".installed",
+               *(root / "data" / "raw" / s.filename for s in SOURCES.values()),
+               *(root / "data" / "processed" / f"{table}.parquet" for table in TABLES),
+               root / "models" / "certified.nc"]
+    now = time.time()
+    for i, path in enumerate(current):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        os.utime(path, (now - 100 + i, now - 100 + i))
+    env = {**os.environ, "BURDEN_ROOT": str(root), "FAKE_EXIT": str(exit_code)}
+    done = subprocess.run(["make", "-C", str(root), target], env=env, capture_output=True,
+                          text=True, check=False)
+    if exit_code == 3:
+        assert done.returncode == 0, done.stderr
+        assert (root / target).exists()
+        assert f"{target}: a fit DID NOT CONVERGE" in done.stderr
+    else:
+        assert done.returncode != 0
+        assert not (root / target).exists()
+        assert "DID NOT CONVERGE" not in done.stderr
+
+
+def _deleted_by(goal: str, tmp_path: Path) -> Callable[[str], bool]:
+    """Whether `make <goal>` (its `rm -rf` arguments, from a dry run) deletes a path."""
+    import fnmatch
+
+    out = subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", goal],
+                         capture_output=True, text=True, check=True).stdout
+    args = [w for line in out.splitlines() if line.startswith("rm -rf ")
+            for w in line.split()[2:]]
+    return lambda path: any(fnmatch.fnmatch(path, a) or path.startswith(a + "/")
+                            for a in args)
+
+
+_REBUILT_BY_REPORT = ["data/processed/gbd_deaths.parquet",
+                      "data/processed/gbd_deaths.cleaning_log.csv", "models/deaths.nc",
+                      "models/attribution.nc", "models/deaths/manifest.json",
+                      "models/attribution/summary.csv", "reports/output/index.html"]
+_VALIDATION = ["models/sbc/production/manifest.json", "models/sbc/deaths-posterior/fits.npz",
+               "models/deaths_backtest.csv", "models/deaths_backtest_scores.csv",
+               "models/deaths_backtest.json", "models/certified_backtest.csv",
+               "models/certified_backtest.json", "models/deaths_rounds.csv",
+               "models/deaths_rounds_scored.csv"]
+
+
+def test_make_clean_keeps_the_validation_runs(tmp_path):
+    """`make clean` (and `burden profile`, which runs it) deletes what `make report`
+    rebuilds, not the SBC runs (hours; their checkpoints .PRECIOUS) and back-tests it
+    deleted with all of models/ (found in review); `make clean-validation` deletes those."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    clean = _deleted_by("clean", tmp_path)
+    validation = _deleted_by("clean-validation", tmp_path)
+    assert [p for p in _REBUILT_BY_REPORT if not clean(p)] == []
+    assert [p for p in _VALIDATION if clean(p)] == []
+    assert [p for p in _VALIDATION if not validation(p)] == []
+    assert [p for p in _REBUILT_BY_REPORT + ["data/raw/x.csv"] if validation(p)] == []
+    everything = _deleted_by("clean-all", tmp_path)
+    assert all(everything(p) for p in _REBUILT_BY_REPORT + _VALIDATION)
+
+
+def test_the_profile_times_the_report_without_the_validation_runs_and_keeps_them(tmp_path):
+    """`burden profile` sets aside what `make clean` keeps (the Makefile's
+    VALIDATION_OUTPUTS), so the report is timed as on a fresh clone, and puts it back
+    after, a failed run too."""
+    from burden import profile
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    validation = _deleted_by("clean-validation", tmp_path)
+    assert all(validation(f"models/{name}") for name in profile.VALIDATION_OUTPUTS)
+    models = tmp_path / "models"
+    for path in _VALIDATION + ["models/deaths.nc"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(path)
+    with pytest.raises(RuntimeError, match="make report failed"), \
+            profile.validation_set_aside(tmp_path):
+        assert sorted(p.relative_to(models).as_posix() for p in models.rglob("*")) == [
+            "deaths.nc"]
+        raise RuntimeError("make report failed")
+    assert all((tmp_path / p).read_text() == p for p in _VALIDATION)
+    assert not (tmp_path / profile.SET_ASIDE).exists()
+
+
+def test_the_documented_make_sbc_commands_do_not_resume_from_a_larger_pack(tmp_path):
+    """Each `make sbc ...` line of docs/validation/sbc.md, on a fresh clone (no run in
+    models/sbc): a run going on from the packed deaths-posterior run asks for at least its
+    200 simulations (docs/validation/runs/README.md); `SBC_SIMS=24` with the pack was
+    refused ("has 200 simulations, more than the 24 asked for"; found in review)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    lines = [line.split("#")[0].split()[2:] for line in
+             (ROOT / "docs/validation/sbc.md").read_text().splitlines()
+             if line.startswith("make sbc")]
+    assert any("SBC_MODELS=deaths-posterior" in words for words in lines), lines
+    for words in lines:
+        out = subprocess.run(
+            ["make", "-n", "--always-make", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}",
+             f"MODELS={tmp_path / 'models'}", "sbc", *words],
+            capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
+        for command in (line for line in out.splitlines() if "validate sbc" in line):
+            simulations = int(command.split("--simulations ")[1].split()[0])
+            assert "--resume-from" not in command or simulations >= 200, (words, command)
+
+
+def test_make_profile_runs_make_report_as_make_report_runs(tmp_path):
+    """`make profile` profiles `make -jJOBS report` (every core, JOBS as `make report`
+    uses it), the command behind README's `burden profile --jobs 2` numbers on 2 cores; it
+    ran --jobs 1 (found in review)."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+
+    def dry_run(*args):
+        return subprocess.run(["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}",
+                               *args], capture_output=True, text=True, check=True).stdout
+
+    cores = subprocess.run(["nproc"], capture_output=True, text=True,
+                           check=False).stdout.strip() or "1"
+    assert f"/bin/burden profile --jobs {cores}\n" in dry_run("profile")
+    assert "/bin/burden profile --jobs 3\n" in dry_run("profile", "JOBS=3")
+    assert "`burden profile --jobs 2`" in (ROOT / "README.md").read_text()
