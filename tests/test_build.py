@@ -521,6 +521,11 @@ def test_a_fit_that_did_not_converge_is_kept_and_a_crashed_one_deleted(tmp_path,
     burden.parent.mkdir(parents=True)
     burden.write_text(_FAKE_FIT)
     burden.chmod(0o755)
+    # the code older than everything made from it (copy2 keeps the work tree's times, and
+    # a file edited in the last 100 s would otherwise be newer than the tables below)
+    old = time.time() - 1000
+    for path in [*root.rglob("*"), root]:
+        os.utime(path, (old, old), follow_symlinks=False)
     # the raw files, then the tables, then the back-test's fit, each current: only the
     # target's own command runs
     current = [root / ".venv" / ".installed",
