@@ -357,9 +357,10 @@ def sensitivity_summary(saved: dict) -> pd.DataFrame:
                              both_to_opiate=str(desc["both_to_opiate"]))
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
-    # a source-year with deaths under some scenario keeps its row in every scenario (a
-    # scenario that gives it none shows 0, not a missing mark)
-    some = out.groupby(["source", "year"])["upper"].transform("max") > 0
+    # a source-year with deaths in some draw of some scenario keeps its row in every
+    # scenario (a scenario that gives it none shows 0, not a missing mark; one that gives
+    # it deaths in under 2.5% of the draws shows upper 0 < mean)
+    some = out.groupby(["source", "year"])["mean"].transform("max") > 0
     out = out[some].reset_index(drop=True)
     out["definition"] = saved["definition"]
     return out[["scenario", "market", "source", "year", "mean", "lower", "upper",

@@ -295,3 +295,31 @@ def test_world_by_source_keeps_only_years_the_us_covers():
     us_short = us.sel(year=us.year.values[1:])
     total = world_by_source(out, us_short)
     assert list(total.year.values) == [y for y in out.year.values if y in us_short.year.values]
+
+
+def test_sensitivity_rows_of_rare_deaths_are_kept_and_valid():
+    """A source a scenario gives deaths in a few draws only (upper 0 < mean) keeps its
+    row, and so does a source-year one scenario gives none (0, not a missing mark); each
+    assumption as stored ("Beta(1, 1)", not its mean)."""
+    from burden.result_schemas import SENSITIVITY
+    from burden.summarise import sensitivity_summary
+
+    values = np.zeros((2, 1, 200, 1, 1, 2, 1))  # scenario, chain, draw, market, chain, src
+    values[0, 0, :, 0, 0, 0, 0] = 100.0  # MEX: deaths in every draw of both scenarios
+    values[1, 0, :, 0, 0, 0, 0] = 100.0
+    values[0, 0, :2, 0, 0, 1, 0] = 5.0  # CHN: 2 draws of 200 in the default, none else
+    saved = {"scenarios": xr.DataArray(
+        values, dims=("scenario", "chain", "draw", "market", "supply_chain", "source", "year"),
+        coords={"scenario": ["default", "synthetic all Mexico"], "market": ["USA"],
+                "supply_chain": ["illicit_synthetic"], "source": ["MEX", "CHN"],
+                "year": [2008]}),
+        "scenario_assumptions": {
+            "default": {"mexico_share": "Beta(8, 2)", "both_to_opiate": "Beta(1, 1)"},
+            "synthetic all Mexico": {"mexico_share": "1", "both_to_opiate": "Beta(1, 1)"}},
+        "definition": "gbd_use_disorder"}
+    table = SENSITIVITY.validate(sensitivity_summary(saved)).set_index(["scenario", "source"])
+    assert len(table) == 4
+    chn = table.loc[("default", "CHN")]
+    assert chn["upper"] == 0 < chn["mean"] == pytest.approx(0.05)
+    assert table.loc[("synthetic all Mexico", "CHN"), "mean"] == 0
+    assert set(table["both_to_opiate"]) == {"Beta(1, 1)"}

@@ -379,3 +379,22 @@ def test_a_summary_that_cannot_even_be_imported_keeps_the_fit(monkeypatch, capsy
     assert main(["fit", "production", "--no-summary", "--write-results"]) == 0
     err = capsys.readouterr().err
     assert "production is saved, but its result tables failed" in err
+
+
+def test_a_result_table_failing_its_schema_is_one_line_not_a_traceback(monkeypatch, capsys):
+    """pandera's errors (a result table that fails its schema in `burden summarise`) are
+    reported like the other input errors: one line on stderr, exit code 1."""
+    import pandas as pd
+    import pandera.pandas as pa
+
+    from burden import cli, summarise
+
+    def broken(name, models_dir=None):
+        schema = pa.DataFrameSchema({"x": pa.Column(float, pa.Check.ge(0))})
+        schema.validate(pd.DataFrame({"x": [-1.0]}), lazy=True)
+
+    monkeypatch.setattr(summarise, "summarise", broken)
+    assert cli.main(["summarise", "production"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("burden summarise: error:") and "Traceback" not in err
+    assert "greater_than_or_equal_to(0)" in err
