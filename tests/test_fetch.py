@@ -80,6 +80,9 @@ def test_offline_download_failure_names_files_and_hashes(tmp_path, monkeypatch):
     msg = str(err.value)
     for sid in ("nida_deaths", "vsrr_provisional"):
         assert SOURCES[sid].filename in msg and SOURCES[sid].sha256 in msg
+    # each file's own cause is kept, not only "could not be obtained"
+    assert msg.count("why    could not download") == 2
+    assert msg.count("ConnectionError: network unreachable") == 2
 
 
 def test_edited_raw_file_is_refused_without_mirror(tmp_path, monkeypatch):

@@ -155,7 +155,7 @@ def fetch_all(
 ) -> dict[str, Path]:
     """Fetch every registered source (or the ones named); report all failures together."""
     ids = source_ids or list(SOURCES)
-    paths, failed = {}, []
+    paths, failed, reasons = {}, [], {}
     for i, sid in enumerate(ids, 1):
         try:
             paths[sid] = fetch(sid, raw_dir=raw_dir)
@@ -163,15 +163,20 @@ def fetch_all(
                 progress(f"[{i}/{len(ids)}] {SOURCES[sid].filename}: ok")
         except HashMismatchError:
             raise
-        except FetchError:
+        except FetchError as exc:
             failed.append(SOURCES[sid])
+            # each file's own cause (a download's error), not only "could not be obtained"
+            reasons[sid] = str(exc).splitlines()[0]
     if failed:
         raise FetchError(missing_files_message(failed, raw_dir or config.raw_dir(),
-                                               config.data_mirror()))
+                                               config.data_mirror(), reasons))
     return paths
 
 
-def missing_files_message(sources: list[Source], raw_dir: Path, mirror: Path | None) -> str:
+def missing_files_message(sources: list[Source], raw_dir: Path, mirror: Path | None,
+                          reasons: dict[str, str] | None = None) -> str:
+    """What to do about raw files that could not be had; ``reasons``: source id -> why
+    (shown under its file)."""
     lines = [
         f"{len(sources)} raw file(s) could not be obtained"
         + (f" from the mirror {mirror}" if mirror else " (no network, and BURDEN_DATA_MIRROR "
@@ -180,4 +185,6 @@ def missing_files_message(sources: list[Source], raw_dir: Path, mirror: Path | N
     ]
     for s in sources:
         lines.append(f"  {s.filename}\n    sha256 {s.sha256}\n    from   {s.url}")
+        if reasons and reasons.get(s.id):
+            lines.append(f"    why    {reasons[s.id]}")
     return "\n".join(lines)
