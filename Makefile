@@ -55,6 +55,7 @@ CLI_CODE := burden/cli.py burden/config.py burden/__init__.py
 
 # ---- data ------------------------------------------------------------------------------
 DATA_CODE := burden/data/build.py burden/data/cleaning.py burden/data/schemas.py \
+             burden/table_checks.py \
              burden/data/fetch.py burden/data/textfile.py burden/data/loaders/reference.py \
              burden/registry/sources.py burden/registry/locations.py \
              burden/registry/causes.py burden/registry/estimands.py \

@@ -651,20 +651,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("burden").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
-    except Exception as exc:  # the errors a user can act on: one line, no traceback
-        if args.verbose or not _reported(exc):
+    except (FileNotFoundError, ValueError, RuntimeError, ConfigError,
+            DataFormatError) as exc:
+        if args.verbose:
             raise
         print(f"burden {args.command}: error: {exc}", file=sys.stderr)
         return 1
-
-
-def _reported(exc: Exception) -> bool:
-    """An error the command line reports in one line: bad or missing input, a config, a
-    result table failing its schema (pandera's errors, named without importing pandera,
-    which costs a second at every start)."""
-    return (isinstance(exc, (FileNotFoundError, ValueError, RuntimeError, ConfigError,
-                             DataFormatError))
-            or type(exc).__module__.startswith("pandera."))
 
 
 if __name__ == "__main__":

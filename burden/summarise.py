@@ -37,6 +37,7 @@ from burden.models.markets_data import seizure_evidence
 from burden.registry.keys import NOT_ATTRIBUTED, US, FitStatus
 from burden.registry.markets import WORLD_MARKET, region_of
 from burden.result_schemas import RESULTS
+from burden.table_checks import validate_table
 from burden.validate.log_density import log_densities
 from burden.validate.loo_pit import loo_pit_table
 from burden.validate.ppc import ppc_from_idata
@@ -91,8 +92,9 @@ def write_results(name: str, tables: dict[str, pd.DataFrame], provenance: dict[s
     for table in RESULTS[name]:
         if table.name not in tables:
             raise ValueError(f"summarise {name}: table {table.name!r} was not produced")
-        frame = table.schema.validate(tables[table.name], lazy=True)
         path = out / table.filename
+        frame = validate_table(table.schema, tables[table.name],
+                               f"summarise {name}: result table {table.name!r} ({path})")
         _atomic(path, lambda p, f=frame: f.to_csv(p, index=False))
         written[table.name] = {"file": table.filename, "rows": len(frame),
                                "sha256": sha256_of(path), "description": table.description}

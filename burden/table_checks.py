@@ -30,3 +30,25 @@ def require_rows(frame: pd.DataFrame, what: str) -> None:
     """Raise ValueError when a selection left nothing to draw (a wrong year or name)."""
     if frame.empty:
         raise ValueError(f"{what}: nothing to plot (no rows match the selection)")
+
+
+def schema_failures(exc: Exception, limit: int = 10) -> str:
+    """pandera's lazy ``SchemaErrors`` in one line: the number of failures and the first
+    ``limit``, each as column, check, failing value and row."""
+    cases = exc.failure_cases.head(limit)
+    detail = "; ".join(
+        f"column {row.column!r}: {row.check} failed for {row.failure_case!r}"
+        + (f" (row {row.index})" if pd.notna(row.index) else "")
+        for row in cases.itertuples())
+    return f"{len(exc.failure_cases)} failure(s): {detail}"
+
+
+def validate_table(schema, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``schema.validate(frame, lazy=True)``, its failures raised as one ValueError that
+    names ``what`` (the table and its file) and each failing column, check and row."""
+    import pandera.errors
+
+    try:
+        return schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        raise ValueError(f"{what} does not match its schema ({schema_failures(exc)})") from None

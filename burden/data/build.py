@@ -22,6 +22,7 @@ from burden.data import fetch
 from burden.data.cleaning import CleaningLog, DataFormatError
 from burden.data.schemas import TABLES
 from burden.registry.sources import SOURCES
+from burden.table_checks import schema_failures
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,8 @@ def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         return TABLES[table].schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        cases = exc.failure_cases.head(10)
-        detail = "; ".join(
-            f"column {row.column!r}: {row.check} failed for {row.failure_case!r}"
-            + (f" (row {row.index})" if pd.notna(row.index) else "")
-            for row in cases.itertuples()
-        )
-        raise SchemaError(
-            f"processed table {table!r} does not match its schema "
-            f"({len(exc.failure_cases)} failure(s)): {detail}"
-        ) from None
+        raise SchemaError(f"processed table {table!r} does not match its schema "
+                          f"({schema_failures(exc)})") from None
 
 
 def _atomic_write(*files: tuple[Path, Callable[[Path], None]]) -> None:

@@ -165,8 +165,11 @@ def fetch_all(
             raise
         except FetchError as exc:
             failed.append(SOURCES[sid])
-            # each file's own cause (a download's error), not only "could not be obtained"
-            reasons[sid] = str(exc).splitlines()[0]
+            # each download's own cause, not only "could not be obtained" (a file missing
+            # from the mirror needs none: the message names the mirror)
+            first = str(exc).splitlines()[0]
+            if first.startswith("could not download"):
+                reasons[sid] = first
     if failed:
         raise FetchError(missing_files_message(failed, raw_dir or config.raw_dir(),
                                                config.data_mirror(), reasons))

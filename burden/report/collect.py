@@ -16,6 +16,7 @@ from burden.report.inputs import ModelResult, ReportInputs
 from burden.report.provenance import ModelProvenance
 from burden.report.sbc import read_sbc_runs
 from burden.result_schemas import RESULTS
+from burden.table_checks import validate_table
 
 #: Fits whose result tables the report reads, and the ReportInputs field of each table.
 FIELDS: dict[str, dict[str, str]] = {
@@ -46,7 +47,8 @@ def read_results(name: str, folder: Path) -> tuple[dict, dict[str, pd.DataFrame]
         path = folder / table.filename
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: rerun `burden summarise {name}`")
-        frames[table.name] = table.schema.validate(pd.read_csv(path), lazy=True)
+        frames[table.name] = validate_table(table.schema, pd.read_csv(path),
+                                            f"result table {path}")
     return manifest, frames
 
 
