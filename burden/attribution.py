@@ -627,6 +627,26 @@ def _table_array(table: np.ndarray, chain, draw, markets: list[str], sources: li
 FRACTION_DTYPE = "float32"
 
 
+def check_all_listed(available: set[str], countries: list[str]) -> None:
+    """Every country of the deaths fit is in the locations table that maps it to a market:
+    else its deaths would be in no market, and the World short of them."""
+    unlisted = sorted(available - set(countries))
+    if unlisted:
+        raise ValueError(f"deaths fit: countries {unlisted[:10]} (of {len(unlisted)}) are "
+                         "not in its locations table, so no market would take their deaths")
+
+
+def check_adds_up(market_deaths: xr.DataArray, world: xr.DataArray) -> None:
+    """The markets' deaths (chain, draw, market, year) sum to the deaths fit's world draws,
+    draw by draw (both float64 sums of the same country draws), before anything is
+    written."""
+    summed = market_deaths.sum("market").transpose(*world.dims).values
+    if not np.allclose(summed, world.values, rtol=1e-7, atol=0.0):
+        worst = float(np.max(np.abs(summed - world.values) / np.abs(world.values)))
+        raise ValueError("attribution: the markets' deaths do not add up to the deaths "
+                         f"fit's world draws (largest relative difference {worst:.2e})")
+
+
 def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None = None, *,
                          seed: int = 20171) -> Path:
     """Load the deaths, markets and composition fits, attribute every country's deaths by
@@ -662,10 +682,7 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
     country_draws = deaths.deaths_draws("country")
     available = set(country_draws["location"].values.tolist())
     countries = [c for c in locations["iso3"].astype(str) if c in available]
-    unlisted = sorted(available - set(countries))
-    if unlisted:  # their deaths would be in no market, and the World short of them
-        raise ValueError(f"deaths fit: countries {unlisted[:10]} (of {len(unlisted)}) are "
-                         "not in its locations table, so no market would take their deaths")
+    check_all_listed(available, countries)
     mapping = {}
     for loc in countries:
         try:
@@ -690,11 +707,7 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
     groups = market_groups(by_country, composition, mapping, seed=seed)
     world = deaths.deaths_draws("world").sel(location=WORLD_ID, year=years)
     world = world.drop_vars([c for c in world.coords if c not in ("chain", "draw", "year")])
-    summed = groups["deaths"].sum("market").transpose(*world.dims).values
-    if not np.allclose(summed, world.values, rtol=1e-7, atol=0.0):
-        worst = float(np.max(np.abs(summed - world.values) / np.abs(world.values)))
-        raise ValueError("attribution: the markets' deaths do not add up to the deaths "
-                         f"fit's world draws (largest relative difference {worst:.2e})")
+    check_adds_up(groups["deaths"], world)
     flags = comp.prior_driven(countries, years).astype(float)
     mean_deaths = by_country.mean(("chain", "draw"))
     weights = mean_deaths.assign_coords(market=("location", [mapping[c] for c in

@@ -323,3 +323,25 @@ def test_sensitivity_rows_of_rare_deaths_are_kept_and_valid():
     assert chn["upper"] == 0 < chn["mean"] == pytest.approx(0.05)
     assert table.loc[("synthetic all Mexico", "CHN"), "mean"] == 0
     assert set(table["both_to_opiate"]) == {"Beta(1, 1)"}
+
+
+def test_attribute_from_saved_refuses_unlisted_countries_and_totals_that_do_not_add_up():
+    """Its two checks before writing: a country of the deaths fit missing from the
+    locations table (no market would take its deaths), and markets whose deaths do not
+    sum to the world draws (a country left out, draw by draw)."""
+    from burden.attribution import check_adds_up, check_all_listed
+
+    check_all_listed({"DEU", "FRA"}, ["DEU", "FRA"])
+    with pytest.raises(ValueError, match=r"countries \['TWN'\] \(of 1\) are not in its "
+                                         "locations table"):
+        check_all_listed({"DEU", "TWN"}, ["DEU"])
+    deaths = _deaths()
+    by_market = deaths.assign_coords(
+        market=("location", [MARKET_OF[c] for c in deaths.location.values])
+    ).groupby("market").sum()
+    world = deaths.sum("location")
+    check_adds_up(by_market, world)
+    short = by_market.copy()
+    short.loc[{"market": "Oceania"}] = 0.0  # AUS's deaths in no market
+    with pytest.raises(ValueError, match="do not add up to the deaths fit's world draws"):
+        check_adds_up(short, world)

@@ -399,6 +399,15 @@ def test_tables_of_a_fit_replaced_since_are_flagged(tmp_path):
     fit.write_bytes(b"a fit made after the tables")
     assert "run `burden summarise certified`" in stale_source(manifest, tmp_path)
     assert stale_source({**manifest, "source_sha256": None}, tmp_path) is None
+    # collected for the report: the tables are read and the note goes to its banner
+    from burden.report.build import _banners as banners
+    from burden.report.collect import collect_inputs
+
+    inp = collect_inputs(tmp_path, tmp_path / "no_processed_tables")
+    assert inp.certified_summary is not None
+    assert "run `burden summarise certified`" in inp.notes["certified results"]
+    assert any(b["text"].startswith("certified results: these tables were written from "
+                                    "another certified.nc") for b in banners(inp))
 
 
 def test_attribution_flags_prior_driven_rows():

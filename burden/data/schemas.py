@@ -289,6 +289,9 @@ def year_range(table: str) -> tuple[int, int]:
     Loaders check each year against it as they read it, so an out-of-range year is an
     error naming the file, line and column, and the bounds have one source: the schema.
     """
+    if table not in TABLES or "year" not in TABLES[table].schema.columns:
+        raise ValueError(f"year_range: {table!r} is not a processed table with a year "
+                         f"column; tables: {sorted(TABLES)}")
     for check in TABLES[table].schema.columns["year"].checks:
         if check.name == "in_range":
             stats = check.statistics
