@@ -370,8 +370,12 @@ profile: | $(STAMP)
 # deletes those (burden profile sets them aside while it times the report)
 REPORT_STEPS := deaths production markets certified composition attribution
 VALIDATION_OUTPUTS := $(MODELS)/sbc $(MODELS)/*_backtest* $(MODELS)/deaths_rounds*
+# what `make report` rebuilds: its fits by name (not models/*.nc: a back-test's fits
+# saved with --save-model, or a user's own, stay)
+REBUILT := $(PROC)/*.parquet $(PROC)/*.csv $(REPORT_STEPS:%=$(MODELS)/%.nc) \
+           $(REPORT_STEPS:%=$(MODELS)/%) $(OUT)
 clean:
-	rm -rf $(PROC)/*.parquet $(PROC)/*.csv $(MODELS)/*.nc $(REPORT_STEPS:%=$(MODELS)/%) $(OUT)
+	rm -rf $(REBUILT)
 
 clean-validation:
 	rm -rf $(VALIDATION_OUTPUTS)

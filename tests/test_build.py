@@ -583,6 +583,8 @@ def test_make_clean_keeps_the_validation_runs(tmp_path):
     validation = _deleted_by("clean-validation", tmp_path)
     assert [p for p in _REBUILT_BY_REPORT if not clean(p)] == []
     assert [p for p in _VALIDATION if clean(p)] == []
+    # nor a saved fit it does not make (a back-test's with --save-model, a user's own)
+    assert not clean("models/backtest_2010.nc") and not clean("models/my_deaths.nc")
     assert [p for p in _VALIDATION if not validation(p)] == []
     assert [p for p in _REBUILT_BY_REPORT + ["data/raw/x.csv"] if validation(p)] == []
     everything = _deleted_by("clean-all", tmp_path)
