@@ -106,9 +106,14 @@ def _sampler_config(args: argparse.Namespace) -> dict:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from burden import fits
 
+    if args.out is not None and args.write_results:
+        print("burden fit: --write-results writes the tables of the pipeline's fit "
+              f"(models/{args.fit}.nc); a fit saved with --out has none: load it with "
+              "its class (README, 'In a notebook')", file=sys.stderr)
+        return 2
     est, path = fits.fit_and_keep(args.fit, model_config=_json(args.model_config,
                                                                "--model-config"),
-                                  sampler_config=_sampler_config(args))
+                                  sampler_config=_sampler_config(args), out=args.out)
     print(f"saved {path}")
     if args.no_summary:
         conv = json.loads(est.idata.attrs["convergence"])
@@ -122,7 +127,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             print(f"{args.fit}: result tables not written: the fit did not converge")
         return 0 if conv["converged"] else 3
     # the saved file, loaded as a notebook would (its Deterministics recomputed and checked)
-    est = fits.load_fit(args.fit)
+    est = type(est).load(path) if args.out is not None else fits.load_fit(args.fit)
     if hasattr(est, "summary_text"):
         print(est.summary_text())
     converged = est.convergence_report()["converged"]
@@ -491,6 +496,10 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--write-results", action="store_true",
                      help="then write the saved fit's result tables (`burden summarise FIT`) "
                      "in the same process, as `make` does")
+    fit.add_argument("--out", type=Path, default=None, metavar="FILE",
+                     help="save the fit to FILE (netCDF) instead of models/FIT.nc, the "
+                     "pipeline's fit, which make and the report read: for a fit with "
+                     "other settings")
     _add_sampler_options(fit)
     fit.set_defaults(func=_cmd_fit)
 

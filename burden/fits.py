@@ -90,9 +90,10 @@ def fit_and_save(name: str, *, model_config: dict | None = None,
 
 def fit_and_keep(name: str, *, model_config: dict | None = None,
                  sampler_config: dict | None = None, processed_dir: Path | None = None,
-                 models_dir: Path | None = None, progressbar: bool | None = None
-                 ) -> tuple[Any, Path]:
-    """``fit_and_save``, returning the fitted estimator (as fitted, not reloaded) too."""
+                 models_dir: Path | None = None, progressbar: bool | None = None,
+                 out: Path | None = None) -> tuple[Any, Path]:
+    """``fit_and_save``, returning the fitted estimator (as fitted, not reloaded) too;
+    ``out``: save there instead of ``models/<name>.nc`` (the pipeline's fit)."""
     s = spec(name)
     cls = s.estimator
     kwargs: dict[str, Any] = {}
@@ -100,6 +101,6 @@ def fit_and_keep(name: str, *, model_config: dict | None = None,
         kwargs[s.upstream] = load_fit(s.upstream, models_dir)
     model = cls(model_config, sampler_config, **kwargs)
     model.fit(read_tables(cls.data_tables, processed_dir), progressbar=progressbar)
-    path = model.save(s.path(models_dir))
+    path = model.save(Path(out) if out is not None else s.path(models_dir))
     log.info("saved %s", path)
     return model, path

@@ -404,3 +404,28 @@ def test_a_result_table_failing_its_schema_is_one_line_not_a_traceback(tmp_path,
     assert err.startswith("burden summarise: error: summarise production: result table "
                           "'diagnostics'")
     assert "column 'size': greater_than_or_equal_to(1) failed for 0" in err
+
+
+def test_fit_out_saves_elsewhere_and_refuses_write_results(tmp_path, monkeypatch, capsys):
+    """`burden fit FIT --out FILE` saves there, not over the pipeline's models/FIT.nc;
+    with --write-results (the pipeline fit's tables) it is refused before any fit."""
+    from burden import cli, fits
+
+    assert cli.main(["fit", "certified", "--out", str(tmp_path / "c.nc"),
+                     "--write-results"]) == 2
+    assert "--write-results" in capsys.readouterr().err
+    seen = {}
+
+    class Fitted:
+        idata = type("I", (), {"attrs": {"convergence": json.dumps(
+            {"r_hat_max": 1.0, "ess_bulk_min": 900.0, "divergences": 0,
+             "converged": True})}})()
+
+    def fake_fit(name, **kwargs):
+        seen.update(kwargs)
+        return Fitted(), kwargs["out"]
+
+    monkeypatch.setattr(fits, "fit_and_keep", fake_fit)
+    assert cli.main(["fit", "certified", "--no-summary", "--out",
+                     str(tmp_path / "c.nc")]) == 0
+    assert seen["out"] == tmp_path / "c.nc"
