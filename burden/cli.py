@@ -419,9 +419,14 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from burden.benchmark import benchmark
 
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
-    rows = benchmark(args.models, args.samplers.split(","),
-                     _json(args.model_config, "--model-config"), seeds)
-    return 0 if rows else 1
+    samplers = args.samplers.split(",")
+    rows = benchmark(args.models, samplers, _json(args.model_config, "--model-config"), seeds)
+    runs = len(args.models) * len(samplers) * len(seeds or [None])
+    if len(rows) < runs:  # each failure was reported on stderr as it happened
+        print(f"burden benchmark: {runs - len(rows)} of {runs} runs failed (above); the "
+              "table has the others", file=sys.stderr)
+        return 3 if rows else 1
+    return 0
 
 
 def _cmd_storage_benchmark(args: argparse.Namespace) -> int:

@@ -429,3 +429,20 @@ def test_fit_out_saves_elsewhere_and_refuses_write_results(tmp_path, monkeypatch
     assert cli.main(["fit", "certified", "--no-summary", "--out",
                      str(tmp_path / "c.nc")]) == 0
     assert seen["out"] == tmp_path / "c.nc"
+
+
+def test_benchmark_says_when_some_runs_failed(monkeypatch, capsys):
+    """`burden benchmark` exits 3 when some of its runs failed (the table has the others),
+    1 when all did, 0 when none did."""
+    from burden import benchmark as bench
+    from burden import cli
+
+    outcomes = iter([{"seed": 1}, None])
+    monkeypatch.setattr(bench, "run_child", lambda *a, **k: next(outcomes))
+    monkeypatch.setattr(bench, "markdown_table", lambda rows: "")
+    assert cli.main(["benchmark", "certified", "--samplers", "nutpie,pymc"]) == 3
+    assert "1 of 2 runs failed" in capsys.readouterr().err
+    monkeypatch.setattr(bench, "run_child", lambda *a, **k: None)
+    assert cli.main(["benchmark", "certified", "--samplers", "nutpie"]) == 1
+    monkeypatch.setattr(bench, "run_child", lambda *a, **k: {"seed": 1})
+    assert cli.main(["benchmark", "certified", "--samplers", "nutpie"]) == 0
