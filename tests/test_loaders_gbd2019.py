@@ -232,6 +232,17 @@ def test_gbd2019_truncated_between_rows(tmp_path):
     assert "[2019]" in str(err.value)
 
 
+def test_gbd2019_cut_at_an_entity_boundary_misses_the_world(tmp_path):
+    """A file cut between two entities passes the per-entity year check; it lacks the
+    World (OWID sorts by name: "World" comes near the end), which is refused."""
+    path = edited(tmp_path, DEATHS,
+                  lambda lines: [ln for ln in lines if ",OWID_WRL," not in ln])
+    end = len(path.read_text().splitlines())
+    with pytest.raises(DataFormatError, match="no OWID_WRL \\(World\\) rows") as err:
+        load(path)
+    assert_names(err, path, end, "Code")
+
+
 def test_gbd2019_utf16_and_invalid_byte(tmp_path):
     path = tmp_path / DEATHS.name
     path.write_bytes(DEATHS.read_text(encoding="utf-8").encode("utf-16"))

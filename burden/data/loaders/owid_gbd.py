@@ -115,8 +115,11 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
     entity_lines: dict[str, dict[int, int]] = {}  # entity -> {year: line}
     entity_years = FirstLines(path, column=YEAR, expected="one row per Entity and Year")
     location_years = FirstLines(path, column=ENTITY, expected="one row per location and year")
+    codes, last_line = set(), header_line
     for line, row in data_rows(rows[1:], header, path, log=log):
         entity = row[ENTITY]
+        codes.add(row[CODE])
+        last_line = line
         year = parse_year(row[YEAR], file=path, line=line, column=YEAR, years=YEARS)
         entity_years.add((entity, year), line, f"row ({entity!r}, {year})")
         entity_lines.setdefault(entity, {})[year] = line
@@ -143,6 +146,12 @@ def load(path: Path, log: CleaningLog, source_id: str) -> pd.DataFrame:
         raise DataFormatError(path, "no data rows below the header", line=2,
                               expected="one row per entity and year")
     _check_years(entity_lines, path)
+    if WORLD_CODE not in codes:
+        # every OWID export has the World; a file without it was cut at an entity
+        # boundary (OWID sorts entities by name: "World" comes near the end) or edited
+        raise DataFormatError(path, f"no {WORLD_CODE} (World) rows: file cut short at an "
+                              "entity boundary, or edited?", line=last_line, column=CODE,
+                              expected=f"the World's rows, code {WORLD_CODE}")
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
