@@ -177,6 +177,21 @@ esac
 """
 
 
+def _fake_project(tmp_path: Path, burden_script: str) -> Path:
+    """A copy of the package, the Makefile and the lock in ``tmp_path/project``, with
+    ``burden_script`` standing in for ``.venv/bin/burden`` (no fit is run)."""
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "burden", root / "burden",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+        shutil.copy2(ROOT / name, root / name)
+    burden = root / ".venv" / "bin" / "burden"
+    burden.parent.mkdir(parents=True)
+    burden.write_text(burden_script)
+    burden.chmod(0o755)
+    return root
+
+
 def test_make_keeps_the_tables_a_fit_wrote_and_redoes_them_when_the_summary_changes(
         tmp_path):
     """make remakes a fit's manifest rule after the fit (its prerequisite was remade),
@@ -188,15 +203,7 @@ def test_make_keeps_the_tables_a_fit_wrote_and_redoes_them_when_the_summary_chan
 
     if shutil.which("make") is None:
         pytest.skip("no make")
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "burden", root / "burden",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
-        shutil.copy2(ROOT / name, root / name)
-    burden = root / ".venv" / "bin" / "burden"
-    burden.parent.mkdir(parents=True)
-    burden.write_text(_FAKE_BURDEN)
-    burden.chmod(0o755)
+    root = _fake_project(tmp_path, _FAKE_BURDEN)
     (root / ".venv" / ".installed").touch()  # the environment is current
     (root / "data" / "processed").mkdir(parents=True)
     (root / "data" / "processed" / "production_measurements.parquet").touch()
@@ -512,15 +519,7 @@ def test_a_fit_that_did_not_converge_is_kept_and_a_crashed_one_deleted(tmp_path,
 
     if shutil.which("make") is None:
         pytest.skip("no make")
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "burden", root / "burden",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
-        shutil.copy2(ROOT / name, root / name)
-    burden = root / ".venv" / "bin" / "burden"
-    burden.parent.mkdir(parents=True)
-    burden.write_text(_FAKE_FIT)
-    burden.chmod(0o755)
+    root = _fake_project(tmp_path, _FAKE_FIT)
     # the code older than everything made from it (copy2 keeps the work tree's times, and
     # a file edited in the last 100 s would otherwise be newer than the tables below)
     old = time.time() - 1000
