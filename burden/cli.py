@@ -33,7 +33,13 @@ import time
 from pathlib import Path
 
 from burden import config
-from burden.errors import ConfigError, DataFormatError
+from burden.errors import (
+    EXIT_CANNOT_START,
+    EXIT_CHECKS_FAILED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    ConfigError,
+)
 
 FIT_NAMES = ("deaths", "production", "markets", "certified", "composition")
 
@@ -46,7 +52,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     ids = []
     for name in args.sources:
         if name not in SOURCES and name not in by_filename:
-            raise ValueError(f"unknown source or file {name!r}; known: {', '.join(SOURCES)}")
+            raise ConfigError(f"unknown source or file {name!r}; known: {', '.join(SOURCES)}")
         ids.append(by_filename.get(name, name))
     fetch.fetch_all(ids or None)
     return 0
@@ -110,7 +116,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print("burden fit: --write-results writes the tables of the pipeline's fit "
               f"(models/{args.fit}.nc); a fit saved with --out has none: load it with "
               "its class (README, 'In a notebook')", file=sys.stderr)
-        return 2
+        return EXIT_CANNOT_START
     est, path = fits.fit_and_keep(args.fit, model_config=_json(args.model_config,
                                                                "--model-config"),
                                   sampler_config=_sampler_config(args), out=args.out)
@@ -125,7 +131,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             _write_results_after_fit(args.fit)
         elif args.write_results:
             print(f"{args.fit}: result tables not written: the fit did not converge")
-        return 0 if conv["converged"] else 3
+        return 0 if conv["converged"] else EXIT_CHECKS_FAILED
     # the saved file, loaded as a notebook would (its Deterministics recomputed and checked)
     est = type(est).load(path) if args.out is not None else fits.load_fit(args.fit)
     if hasattr(est, "summary_text"):
@@ -136,7 +142,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         _write_results_after_fit(args.fit)
     elif args.write_results:
         print(f"{args.fit}: result tables not written: the fit did not converge")
-    return 0 if converged else 3
+    return 0 if converged else EXIT_CHECKS_FAILED
 
 
 def _write_results_after_fit(name: str) -> None:
@@ -223,7 +229,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if args.demo:
             print("burden report: --figures-only draws the saved results' figures; it "
                   "cannot be used with --demo", file=sys.stderr)
-            return 2
+            return EXIT_CANNOT_START
         results = figures_from_saved(out, backtest=args.backtest, options=options,
                                      workers=args.workers)
         drawn = sum(r.drawn for r in results)
@@ -244,7 +250,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                                     workers=args.workers)
         except MissingInputsError as err:
             print(f"{err}\n(use --allow-missing for a partial report)", file=sys.stderr)
-            return 2
+            return EXIT_CANNOT_START
     print(f"report written to {path}")
     return 0
 
@@ -263,7 +269,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                 table["ess_bulk_min"] < 400).any():
             print("A LEAVE-ONE-ROUND-OUT FIT DID NOT CONVERGE: its scores are not to be "
                   "trusted", file=sys.stderr)
-            return 3
+            return EXIT_CHECKS_FAILED
         return 0
     if args.fit == "certified":
         from burden.validate import certified_backtest
@@ -279,7 +285,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         if unconverged:
             print(f"BACK-TEST FITS DID NOT CONVERGE at cuts {unconverged}: their scores are "
                   "not to be trusted", file=sys.stderr)
-            return 3
+            return EXIT_CHECKS_FAILED
         return 0
     from burden.validate import backtest
 
@@ -295,7 +301,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if unconverged:
         print(f"BACK-TEST FITS DID NOT CONVERGE at cuts {unconverged}: their scores are "
               "not to be trusted", file=sys.stderr)
-        return 3
+        return EXIT_CHECKS_FAILED
     return 0
 
 
@@ -306,7 +312,7 @@ def _cmd_sbc_pack(args: argparse.Namespace) -> int:
         dest = sbc_pack.write_pack(args.folder, args.file)
     except (OSError, ValueError) as exc:  # no run there, not one run's tables, no file
         print(f"burden validate sbc-pack: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CANNOT_START
     manifest = sbc_pack.read_pack(dest)["manifest"]
     tables = sum(p.stat().st_size for p in sbc_stats.paths(args.folder).values()
                  if p.exists())
@@ -344,7 +350,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if design and args.worlds == "posterior":
         print("burden validate: --worlds posterior: the design is the saved fit's; "
               "--countries-per-region does not apply", file=sys.stderr)
-        return 2
+        return EXIT_CANNOT_START
     # SIGTERM (a job scheduler's stop, `kill`) stops the run as Ctrl-C does: the first
     # simulations already fitted are written, for --resume
     main_thread = threading.current_thread() is threading.main_thread()
@@ -358,19 +364,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             resume_from_pack=args.resume_from, command="burden " + " ".join(sys.argv[1:]))
     except SBCResumeError as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CANNOT_START
     except SBCWorldsError as exc:
         print(f"burden validate: --worlds: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CANNOT_START
     except (SBCPriorDrawError, SBCPriorSamplerError, SBCSchedulerError) as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CANNOT_START
     except SBCInterrupted as exc:
         print(f"burden validate: {exc}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # before the fits began (drawing the worlds, the cluster)
         print("burden validate: stopped before any fit; nothing written", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         if main_thread and previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -401,7 +407,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if manifest["simulations"] < SBC_MIN_SIMULATIONS:
         print(f"note: with {manifest['simulations']} simulations the bands say little; "
               f"calibration needs hundreds (issue 11 asks for at least 200)")
-    return 0 if bool(summary["pass"].all()) and manifest["failed"] == 0 else 3
+    return 0 if bool(summary["pass"].all()) and manifest["failed"] == 0 else EXIT_CHECKS_FAILED
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -425,7 +431,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     if len(rows) < runs:  # each failure was reported on stderr as it happened
         print(f"burden benchmark: {runs - len(rows)} of {runs} runs failed (above); the "
               "table has the others", file=sys.stderr)
-        return 3 if rows else 1
+        return EXIT_CHECKS_FAILED if rows else EXIT_FAILED
     return 0
 
 
@@ -433,7 +439,7 @@ def _cmd_storage_benchmark(args: argparse.Namespace) -> int:
     from burden.storage_benchmark import run
 
     rows = run(args.old, args.new, args.fits, summaries=not args.no_summaries)
-    return 0 if rows else 1
+    return 0 if rows else EXIT_FAILED
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
@@ -665,12 +671,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("burden").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError, ConfigError,
-            DataFormatError) as exc:
+    except (ConfigError, FileNotFoundError) as exc:  # could not start (errors.py, codes)
         if args.verbose:
             raise
         print(f"burden {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CANNOT_START
+    except (ValueError, RuntimeError) as exc:  # DataFormatError too: the work failed
+        if args.verbose:
+            raise
+        print(f"burden {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

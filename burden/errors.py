@@ -1,9 +1,31 @@
-"""Errors shared across layers (kept at the bottom so registries can raise them)."""
+"""Errors shared across layers (kept at the bottom so registries can raise them), and the
+command line's exit codes.
+
+Exit codes of ``burden`` (README, "Exit codes"):
+
+- ``EXIT_OK`` 0: done.
+- ``EXIT_FAILED`` 1: the work started and failed (a raw file that does not parse, a model
+  or a result table that breaks its checks while being made).
+- ``EXIT_CANNOT_START`` 2: the command could not start as asked: options malformed or in
+  conflict (argparse's own usage errors, a ``ConfigError`` from ``--model-config`` or a
+  design option), or an input it needs is missing (a raw file, a saved fit, a result
+  table: the message names the command that makes it).
+- ``EXIT_CHECKS_FAILED`` 3: done, but the result fails its checks: a fit that did not
+  converge (kept, and flagged in the report), an SBC run with a failing variable or a
+  failed simulation, a benchmark with failed runs.
+- ``EXIT_INTERRUPTED`` 130: stopped by Ctrl-C or SIGTERM (an SBC run keeps what it did).
+"""
 
 from __future__ import annotations
 
 import errno
 from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CANNOT_START = 2
+EXIT_CHECKS_FAILED = 3
+EXIT_INTERRUPTED = 130
 
 
 class DataFormatError(ValueError):
@@ -58,7 +80,8 @@ class MissingRawFileError(FileNotFoundError):
 
 
 class ConfigError(ValueError):
-    """A model or sampler configuration is invalid (unknown key, wrong type or value)."""
+    """A model or sampler configuration, or a command-line option's value, is invalid
+    (unknown key, wrong type or value). The command line exits ``EXIT_CANNOT_START``."""
 
 
 class NotFittedError(RuntimeError):

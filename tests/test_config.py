@@ -208,9 +208,48 @@ def test_numpyro_gets_one_jax_device_per_chain_or_says_why_not(monkeypatch, capl
 def test_cli_names_an_unknown_key(capsys):
     from burden.cli import main
 
-    assert main(["fit", "production", "--model-config", '{"prior": {}}']) == 1
+    assert main(["fit", "production", "--model-config", '{"prior": {}}']) == 2
     err = capsys.readouterr().err
     assert "unknown key(s) ['prior']" in err and "priors" in err
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    ("ConfigError", 2), ("MissingRawFileError", 2), ("FileNotFoundError", 2),
+    ("DataFormatError", 1), ("ValueError", 1), ("RuntimeError", 1)])
+def test_every_command_maps_an_error_to_its_exit_code(error, code, monkeypatch, capsys):
+    """One scheme for every command (burden/errors.py, README "Exit codes"): could not
+    start (a usage error, a missing input) 2; the work failed 1; one line, no traceback."""
+    import builtins
+
+    from burden import cli, errors, fits
+
+    made = {"ConfigError": lambda: errors.ConfigError("bad option"),
+            "MissingRawFileError": lambda: errors.MissingRawFileError("x.csv", "no x.csv"),
+            "DataFormatError": lambda: errors.DataFormatError("x.csv", "bad", line=3)}
+    exc = made.get(error, lambda: getattr(builtins, error)("boom"))()
+
+    def fail(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(fits, "fit_and_keep", fail)
+    assert cli.main(["fit", "certified", "--no-summary"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("burden fit: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_the_readme_states_the_exit_codes_the_package_uses():
+    """README's "Exit codes" line names each code of burden/errors.py, and no other."""
+    import re
+
+    from burden import errors
+
+    readme = (ROOT / "README.md").read_text()
+    line = readme[readme.index("Exit codes, the same for every command"):]
+    line = line[:line.index("\n\n")]
+    stated = {int(c) for c in re.findall(r"\*\*(\d+)\*\*", line)}
+    codes = {getattr(errors, n) for n in dir(errors) if n.startswith("EXIT_")}
+    assert stated == codes
 
 
 def _fake_fit(monkeypatch, tmp_path, converged=True):

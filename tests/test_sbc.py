@@ -560,10 +560,10 @@ def test_design_options_are_refused_where_a_model_has_none(capsys):
     with pytest.raises(ValueError, match="options for this model: per_region"):
         spec_for("deaths", countries=3)
     assert cli.main(["validate", "sbc", "--model", "production", "--sims", "2",
-                     "--countries-per-region", "3"]) == 1
+                     "--countries-per-region", "3"]) == 2
     assert "no design option per_region" in capsys.readouterr().err
     assert cli.main(["validate", "sbc", "--model", "deaths", "--sims", "2",
-                     "--countries-per-region", "two"]) == 1
+                     "--countries-per-region", "two"]) == 2
     assert "--countries-per-region must be a whole number" in capsys.readouterr().err
 
 

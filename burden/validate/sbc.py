@@ -368,12 +368,14 @@ def spec_for(model: str, **design: Any) -> SBCSpec:
     """The model's SBC spec; ``design`` changes its reduced design where the model allows
     it (``DESIGN_OPTIONS``: deaths ``per_region``, countries kept per GBD region, None for
     all)."""
+    from burden.errors import ConfigError
+
     if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
     unknown = set(design) - set(DESIGN_OPTIONS.get(model, ()))
     if unknown:
         allowed = ", ".join(DESIGN_OPTIONS.get(model, ())) or "none"
-        raise ValueError(f"{model}: no design option {', '.join(sorted(unknown))} "
+        raise ConfigError(f"{model}: no design option {', '.join(sorted(unknown))} "
                          f"(options for this model: {allowed})")
     return SPECS[model](**design)
 
