@@ -268,6 +268,44 @@ def test_attributable_deaths_and_sensitivity(rng):
         plots.attributable_deaths_data(two_markets)
 
 
+# ---- axes --------------------------------------------------------------------------------
+
+def _tick_texts(ax, axis: str) -> list[str]:
+    ax.figure.draw_without_rendering()
+    return [t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")() if t.get_text()]
+
+
+def test_count_axes_have_thousands_separators(rng, deaths, tables):
+    """Every axis that counts deaths (or tonnes) reads 350,000, never 350000."""
+    big = {"mean": 1e3, "lower": 1e3, "upper": 1e3}
+    scaled = deaths.assign(**{c: deaths[c] * f for c, f in big.items()})
+    figs = [(plots.plot_deaths_over_time(plots.deaths_over_time_data(
+        scaled, level="world")).axes[0], "y")]
+    corr = synthetic.us_correction(rng)
+    corr = corr.assign(**{c: corr[c] * 20 for c in big})
+    figs.append((plots.plot_us_correction(plots.us_correction_data(corr)).axes[0], "y"))
+    summary, sens = synthetic.attribution(rng)
+    summary = summary.assign(**{c: summary[c] * 100 for c in big})
+    sens = sens.assign(**{c: sens[c] * 100 for c in big})
+    figs.append((plots.plot_attributable_deaths(
+        plots.attributable_deaths_data(summary)).axes[0], "y"))
+    figs.append((plots.plot_attribution_sensitivity(plots.attribution_sensitivity_data(
+        sens, year=int(sens["year"].max()))).axes[0], "x"))
+    cert = synthetic.certified_summary(rng)
+    cert = cert.assign(**{c: cert[c] * 100 for c in big})
+    figs.append((plots.plot_certified_deaths(plots.certified_deaths_data(cert)).axes[0],
+                 "y"))
+    prod, total, _ = synthetic.production(rng)
+    prod = prod.assign(**{c: prod[c] * 100 for c in big})
+    total = total.assign(**{c: total[c] * 100 for c in big})
+    figs.append((plots.plot_production(plots.production_data(prod, total=total)).axes[0],
+                 "y"))
+    for ax, axis in figs:
+        texts = _tick_texts(ax, axis)
+        assert any("," in t for t in texts), texts
+        assert not [t for t in texts if t.replace("\u2212", "").isdigit() and len(t) > 4], texts
+
+
 # ---- checks ------------------------------------------------------------------------------
 
 def test_data_coverage_counts_countries_per_source_year(tables):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from burden.registry.sources import SOURCES
 from burden.table_checks import INTERVAL_COLUMNS, require, require_rows  # noqa: F401
@@ -78,6 +78,19 @@ def draw_points(ax: Axes, frame: pd.DataFrame, *, x: str = "year", y: str = "mea
 def year_axis(ax: Axes) -> None:
     """Whole years on the x axis (no "2002.5")."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins="auto", min_n_ticks=3))
+
+
+def _with_separators(value: float, _pos=None) -> str:
+    """``350000`` as ``350,000``, ``2500.5`` as ``2,500.5`` (up to 3 decimals, no "1e6")."""
+    text = f"{value:,.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def thousands_axis(ax: Axes, axis: str = "y") -> None:
+    """Thousands separators on the tick labels of ``axis`` ("x", "y" or "both"): the one
+    formatter of every axis that counts deaths or tonnes (no "350000", no offset text)."""
+    for name in ("x", "y") if axis == "both" else (axis,):
+        getattr(ax, f"{name}axis").set_major_formatter(FuncFormatter(_with_separators))
 
 
 def source_style(source_id: str) -> tuple[object, str]:

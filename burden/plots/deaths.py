@@ -21,6 +21,7 @@ from burden.plots._common import (
     require_rows,
     source_label,
     source_style,
+    thousands_axis,
     year_axis,
 )
 from burden.registry.estimands import DEFAULT_GBD_ROUND
@@ -127,6 +128,7 @@ def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncol
                        alpha=0.12, linewidth=0, label="projection (no data)")
         ax.set_title(str(panel["location_name"].iloc[0]), fontsize=9)
         ax.set_ylim(bottom=0)
+        thousands_axis(ax)
         ax.tick_params(labelsize=8)
         year_axis(ax)
     axes[0].set_ylabel(MEASURE_LABELS.get(measure, measure), fontsize=8)
@@ -175,6 +177,7 @@ def plot_country_ranking(data: pd.DataFrame, *, ax: Axes | None = None) -> Figur
     measure = data["measure"].iloc[0]
     ax.set_xlabel(f"{MEASURE_LABELS.get(measure, measure)}, {int(data['year'].iloc[0])}")
     ax.set_xlim(left=0)
+    thousands_axis(ax, "x")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return fig
@@ -235,5 +238,6 @@ def plot_us_correction(data: pd.DataFrame, *, ax: Axes | None = None,
     ax.set_xlabel("year")
     year_axis(ax)
     ax.set_ylim(bottom=0)
+    thousands_axis(ax)
     ax.legend(fontsize=8)
     return fig
