@@ -24,14 +24,25 @@ from burden.plots._common import (
     thousands_axis,
     year_axis,
 )
+from burden.registry import estimands
 from burden.registry.estimands import DEFAULT_GBD_ROUND
+
+#: the estimands of GBD's modelled deaths and of death-certificate counts (NCHS/VSRR)
+GBD = estimands.get("gbd_use_disorder").id
+CERTIFIED = estimands.get("certified_overdose").id
 
 SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "measure",
                    *INTERVAL_COLUMNS]
-OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source"]
+OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition"]
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
                 *INTERVAL_COLUMNS]
 MEASURE_LABELS = {"deaths": "Opioid deaths", "rate_per_100k": "Opioid deaths per 100,000"}
+
+
+def _with_definition(rows: pd.DataFrame, default: str) -> pd.DataFrame:
+    """``rows`` with their estimand: the table's ``definition`` column, or for a table
+    without one (a simulated world) the estimand its loader writes."""
+    return rows if "definition" in rows else rows.assign(definition=default)
 
 
 def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
@@ -42,8 +53,9 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
     GBD: cause ``opioid_use_disorders``, measure ``deaths``. NCHS (NIDA table): deaths
     involving any opioid, all groups, both sexes, as ``USA``. The two count different
     things (a modelled underlying cause versus any opioid on the certificate), which is why
-    the figures show each source separately. GBD's age-standardised rates are not overlaid
-    on crude rates: they are a different measure.
+    the figures show each source separately; ``definition`` names each row's estimand.
+    GBD's age-standardised rates are not overlaid on crude rates: they are a different
+    measure.
     """
     parts = []
     if gbd_deaths is not None:
@@ -53,7 +65,7 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                          & (gbd_deaths["measure"] == "deaths")]
         if "gbd_round" in gbd:  # the round the deaths model is fitted on
             gbd = gbd[gbd["gbd_round"] == gbd_round]
-        parts.append(gbd[OBSERVED_COLUMNS])
+        parts.append(_with_definition(gbd, GBD)[OBSERVED_COLUMNS])
     if us_deaths_by_drug is not None:
         require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",
                                     "source"], "us_deaths_by_drug")
@@ -61,7 +73,8 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                                & (us_deaths_by_drug["group"] == "all")
                                & (us_deaths_by_drug["sex"] == "both")
                                & (us_deaths_by_drug["measure"] == "deaths")]
-        parts.append(us.assign(location_id="USA")[OBSERVED_COLUMNS])
+        parts.append(_with_definition(us.assign(location_id="USA"), CERTIFIED)[
+            OBSERVED_COLUMNS])
     if not parts:
         return pd.DataFrame(columns=OBSERVED_COLUMNS)
     return pd.concat(parts, ignore_index=True)
@@ -190,8 +203,9 @@ def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = No
                        ) -> pd.DataFrame:
     """What ``plot_us_correction`` draws: the "reported" and "corrected" series of
     ``CertifiedDeaths.us_correction_summary()`` (its "unspecified" and "imputed" series are
-    not drawn) and, from ``observed`` (``observed_deaths``), the NCHS counts as series
-    "NCHS reported" (no interval)."""
+    not drawn) and, from ``observed`` (``observed_deaths``), the US counts of the
+    certificate definition (``CERTIFIED``: NCHS, never a GBD round, whatever its source id)
+    as series "NCHS reported" (no interval)."""
     require(summary, US_CORRECTION_COLUMNS, "US correction summary")
     unknown = set(summary["series"]) - {"reported", "corrected", "imputed", "unspecified"}
     if unknown:
@@ -202,7 +216,7 @@ def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = No
     parts = [summary[US_CORRECTION_COLUMNS]]
     if observed is not None and not observed.empty:
         require(observed, OBSERVED_COLUMNS, "observed deaths")
-        nchs = observed[(observed["source"] != "owid_gbd_deaths")
+        nchs = observed[(observed["definition"] == CERTIFIED)
                         & (observed["location_id"] == "USA")
                         & (observed["measure"] == "deaths")]
         parts.append(pd.DataFrame({"year": nchs["year"], "series": "NCHS reported",
