@@ -62,7 +62,7 @@ def test_deaths_over_time_panels_follow_chosen_locations(deaths, tables):
     assert data.loc[data["layer"] == "observed", "lower"].isna().all()
     assert (data.loc[data["layer"] == "estimate", "lower"]
             <= data.loc[data["layer"] == "estimate", "upper"]).all()
-    fig = plots.plot_deaths_over_time(data, last_data_year=2015)
+    fig = plots.plot_deaths_over_time(data)  # the summary flags years after 2015
     assert len(fig.axes) == 2
     assert all(_bands(ax) == 1 for ax in fig.axes)
     usa = fig.axes[1]

@@ -93,6 +93,39 @@ def thousands_axis(ax: Axes, axis: str = "y") -> None:
         getattr(ax, f"{name}axis").set_major_formatter(FuncFormatter(_with_separators))
 
 
+#: what informs an estimate's year (the ``period`` column of a data twin) and how a figure
+#: shades it; "data" years are not shaded
+DATA, CERTIFIED_ONLY, NOWCAST, PROJECTION = "data", "certified counts", "nowcast", "projection"
+PERIOD_STYLES = {
+    CERTIFIED_ONLY: {"facecolor": "none", "edgecolor": "0.7", "hatch": "//"},
+    NOWCAST: {"facecolor": "none", "edgecolor": "0.7", "hatch": ".."},
+    PROJECTION: {"color": "grey", "alpha": 0.12},
+}
+PERIOD_LABELS = {
+    CERTIFIED_ONLY: "no GBD data: curve carried by certified counts (NCHS/VSRR)",
+    NOWCAST: "nowcast: counts still being reported",
+    PROJECTION: "projection (no data)",
+}
+
+
+def shade_periods(ax: Axes, frame: pd.DataFrame, *, x: str = "year",
+                  labels: dict[str, str] | None = None) -> None:
+    """Shade each run of consecutive years of ``frame`` whose ``period`` is not "data",
+    in the style of ``PERIOD_STYLES``, labelled once (``labels`` overrides
+    ``PERIOD_LABELS``)."""
+    years = frame[[x, "period"]].drop_duplicates(x).sort_values(x)
+    for period, style in PERIOD_STYLES.items():
+        run = [int(y) for y in years.loc[years["period"] == period, x]]
+        label = {**PERIOD_LABELS, **(labels or {})}[period]
+        starts = [y for y in run if y - 1 not in run]
+        for start in starts:
+            end = start
+            while end + 1 in run:
+                end += 1
+            ax.axvspan(start - 0.5, end + 0.5, linewidth=0, zorder=0,
+                       label=label if start == starts[0] else None, **style)
+
+
 def source_style(source_id: str) -> tuple[object, str]:
     """The same colour and marker for a data source in every figure (registry order;
     colour 0 is kept for model estimates)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,15 +10,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from burden.plots._common import (
+    CERTIFIED_ONLY,
+    DATA,
     INTERVAL_COLUMNS,
     INTERVAL_LABEL,
+    NOWCAST,
     PALETTE,
+    PROJECTION,
     draw_interval,
     draw_points,
     new_axes,
     new_grid,
     require,
     require_rows,
+    shade_periods,
     source_label,
     source_style,
     thousands_axis,
@@ -35,7 +40,7 @@ SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "me
                    *INTERVAL_COLUMNS]
 OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition"]
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
-                *INTERVAL_COLUMNS]
+                *INTERVAL_COLUMNS, "period"]
 MEASURE_LABELS = {"deaths": "Opioid deaths", "rate_per_100k": "Opioid deaths per 100,000"}
 
 
@@ -82,13 +87,19 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
 
 def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
                           locations: Sequence[str] | None = None, measure: str = "deaths",
-                          observed: pd.DataFrame | None = None) -> pd.DataFrame:
+                          observed: pd.DataFrame | None = None,
+                          last_data_year: int | None = None,
+                          certified_to: Mapping[str, int] | None = None) -> pd.DataFrame:
     """What ``plot_deaths_over_time`` draws: estimates and observed points, one table.
 
     ``summary`` is ``OpioidDeaths.summary(level=...)`` (any levels concatenated).
     ``locations`` (ids, in panel order) overrides ``level``. ``observed`` is
     ``observed_deaths(...)``. Rows have ``layer`` "estimate" (source "model") or
-    "observed" (``mean`` holds the reported value; no interval).
+    "observed" (``mean`` holds the reported value; no interval). ``period`` says what
+    informs an estimate's year: "projection" where the summary flags it ``projected`` (the
+    model's own flag; without the column, years after ``last_data_year``), except
+    "certified counts" up to ``certified_to[location]``: a location whose curve certified
+    counts carry after GBD's last year (the US); "data" otherwise and for observed rows.
     """
     require(summary, SUMMARY_COLUMNS, "deaths summary")
     rows = summary[summary["measure"] == measure]
@@ -99,7 +110,8 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
         rows = rows[rows["location_level"] == level]
         order = {loc: i for i, loc in enumerate(rows["location_id"].unique())}
     require_rows(rows, f"deaths summary ({measure}, {locations or level})")
-    estimate = rows.assign(layer="estimate", source="model")[TIME_COLUMNS]
+    estimate = rows.assign(layer="estimate", source="model",
+                           period=_periods(rows, last_data_year, certified_to))[TIME_COLUMNS]
     parts = [estimate]
     if observed is not None and not observed.empty:
         require(observed, OBSERVED_COLUMNS, "observed deaths")
@@ -109,19 +121,32 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
                        & observed["location_id"].isin(names.index)]
         parts.append(obs.assign(location_name=obs["location_id"].map(names),
                                 layer="observed", mean=obs["value"], lower=np.nan,
-                                upper=np.nan)[TIME_COLUMNS])
+                                upper=np.nan, period=DATA)[TIME_COLUMNS])
     out = pd.concat(parts, ignore_index=True)
     out["_order"] = out["location_id"].map(order)
     return (out.sort_values(["_order", "layer", "source", "year"])
             .drop(columns="_order").reset_index(drop=True))
 
 
+def _periods(rows: pd.DataFrame, last_data_year: int | None,
+             certified_to: Mapping[str, int] | None) -> np.ndarray:
+    if "projected" in rows:
+        projected = rows["projected"].astype(bool).to_numpy()
+    elif last_data_year is not None:
+        projected = (rows["year"] > last_data_year).to_numpy()
+    else:
+        projected = np.zeros(len(rows), dtype=bool)
+    end = rows["location_id"].map(dict(certified_to or {})).to_numpy(dtype=float)
+    certified = projected & (rows["year"].to_numpy(dtype=float) <= end)  # NaN: never
+    return np.where(certified, CERTIFIED_ONLY, np.where(projected, PROJECTION, DATA))
+
+
 def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncols: int = 3,
-                          title: str | None = None, last_data_year: int | None = None
-                          ) -> Figure:
+                          title: str | None = None) -> Figure:
     """Small multiples, one panel per location: mean and 95% interval, sources as points.
 
-    Years after ``last_data_year`` are shaded as projections (no data inform them).
+    Years are shaded by their ``period``: projections (no data inform them), and years
+    without GBD data whose curve certified counts carry (``shade_periods``).
     """
     require(data, TIME_COLUMNS, "deaths over time data")
     require_rows(data, "deaths over time data")
@@ -136,9 +161,7 @@ def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncol
         for source, points in panel[panel["layer"] == "observed"].groupby("source"):
             color, marker = source_style(source)
             draw_points(ax, points, color=color, marker=marker, label=source_label(source))
-        if last_data_year is not None and est["year"].max() > last_data_year:
-            ax.axvspan(last_data_year + 0.5, est["year"].max() + 0.5, color="grey",
-                       alpha=0.12, linewidth=0, label="projection (no data)")
+        shade_periods(ax, est)
         ax.set_title(str(panel["location_name"].iloc[0]), fontsize=9)
         ax.set_ylim(bottom=0)
         thousands_axis(ax)
@@ -196,24 +219,31 @@ def plot_country_ranking(data: pd.DataFrame, *, ax: Axes | None = None) -> Figur
     return fig
 
 
-US_CORRECTION_COLUMNS = ["year", "series", *INTERVAL_COLUMNS]
+US_CORRECTION_COLUMNS = ["year", "series", *INTERVAL_COLUMNS, "period"]
 
 
-def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = None
+def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = None, *,
+                       last_data_year: int | None = None, nowcast_years: Sequence[int] = ()
                        ) -> pd.DataFrame:
     """What ``plot_us_correction`` draws: the "reported" and "corrected" series of
     ``CertifiedDeaths.us_correction_summary()`` (its "unspecified" and "imputed" series are
     not drawn) and, from ``observed`` (``observed_deaths``), the US counts of the
     certificate definition (``CERTIFIED``: NCHS, never a GBD round, whatever its source id)
-    as series "NCHS reported" (no interval)."""
-    require(summary, US_CORRECTION_COLUMNS, "US correction summary")
+    as series "NCHS reported" (no interval). ``period`` of the model's years: "nowcast"
+    in ``nowcast_years`` (counts still being reported), "projection" after
+    ``last_data_year`` (no US count), else "data"."""
+    require(summary, US_CORRECTION_COLUMNS[:-1], "US correction summary")
     unknown = set(summary["series"]) - {"reported", "corrected", "imputed", "unspecified"}
     if unknown:
         raise ValueError(f"US correction summary: unknown series {sorted(unknown)}; "
                          "expected 'reported', 'corrected', 'imputed', 'unspecified'")
     require_rows(summary, "US correction summary")
     summary = summary[summary["series"].isin(["reported", "corrected"])]
-    parts = [summary[US_CORRECTION_COLUMNS]]
+    years = summary["year"]
+    period = np.where(years.isin(list(nowcast_years)), NOWCAST,
+                      np.where(years > (last_data_year if last_data_year is not None
+                                        else np.inf), PROJECTION, DATA))
+    parts = [summary.assign(period=period)[US_CORRECTION_COLUMNS]]
     if observed is not None and not observed.empty:
         require(observed, OBSERVED_COLUMNS, "observed deaths")
         nchs = observed[(observed["definition"] == CERTIFIED)
@@ -221,15 +251,14 @@ def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = No
                         & (observed["measure"] == "deaths")]
         parts.append(pd.DataFrame({"year": nchs["year"], "series": "NCHS reported",
                                    "mean": nchs["value"], "lower": np.nan,
-                                   "upper": np.nan}))
+                                   "upper": np.nan, "period": DATA}))
     return (pd.concat(parts, ignore_index=True).sort_values(["series", "year"])
             .reset_index(drop=True))
 
 
-def plot_us_correction(data: pd.DataFrame, *, ax: Axes | None = None,
-                       last_data_year: int | None = None) -> Figure:
+def plot_us_correction(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     """Reported versus corrected US opioid deaths (drug unspecified on some certificates);
-    NCHS counts as points; years after ``last_data_year`` shaded as projections."""
+    NCHS counts as points; nowcast and projected years shaded (their ``period``)."""
     require(data, US_CORRECTION_COLUMNS, "US correction data")
     fig, ax = new_axes(ax, (6.0, 3.6))
     styles = {"reported": (PALETTE[7], "--"), "corrected": (PALETTE[0], "-")}
@@ -245,9 +274,8 @@ def plot_us_correction(data: pd.DataFrame, *, ax: Axes | None = None,
     if not nchs.empty:
         color, marker = source_style("nida_deaths")
         draw_points(ax, nchs, color=color, marker=marker, label="NCHS reported (any opioid)")
-    if last_data_year is not None and data["year"].max() > last_data_year:
-        ax.axvspan(last_data_year + 0.5, data["year"].max() + 0.5, color="grey", alpha=0.12,
-                   linewidth=0, label="projection (no data)")
+    shade_periods(ax, data[data["series"] != "NCHS reported"],
+                  labels={PROJECTION: "projection (no US count)"})
     ax.set_ylabel("US opioid overdose deaths")
     ax.set_xlabel("year")
     year_axis(ax)

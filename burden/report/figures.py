@@ -24,9 +24,11 @@ from burden.report.choices import (
     gbd_round,
     key_year,
     last_data_year,
+    last_us_data_year,
     last_us_year,
     market_or_first,
     signature_regions,
+    us_certified_years,
 )
 from burden.report.inputs import ReportInputs
 
@@ -71,6 +73,9 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     countries = (list(opt.countries) if opt.countries
                  else default_countries(ds, last_data_year(inp)) if ds is not None else [])
     data_year = last_data_year(inp)
+    us_data = last_us_data_year(inp)
+    us_end = {"USA": us_data} if us_data is not None else {}
+    us_last, us_nowcast = us_certified_years(inp)
     specs = []
     points = ("Posterior mean (line) and 95% interval (band); points are each source's "
               "reported figures (GBD counts a modelled underlying cause, NCHS any opioid on "
@@ -100,8 +105,9 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         specs.append(_Spec(
             sid, "deaths", title, no_points if "measure" in kwargs else points,
             ("deaths_summary",),
-            lambda kw=kwargs: plots.deaths_over_time_data(ds, observed=observed, **kw),
-            plots.plot_deaths_over_time, {"last_data_year": data_year}))
+            lambda kw=kwargs: plots.deaths_over_time_data(
+                ds, observed=observed, last_data_year=data_year, certified_to=us_end, **kw),
+            plots.plot_deaths_over_time))
     specs.append(_Spec(
         "country_ranking", "deaths", "Countries ranked by opioid death rate",
         f"Up to {opt.ranking_top} countries with the highest posterior mean rates, with 95% intervals; "
@@ -114,10 +120,13 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "us_correction", "deaths", "US opioid deaths: reported and corrected",
         "Some US overdose certificates name no drug; the corrected series adds a share of "
         "them, bounded by their number (certified model; the share is prior-driven: mean "
-        "and 95% interval). Points: NCHS counts of deaths involving any opioid. Shaded "
-        "years: projection, no US data.", ("certified_correction",),
-        lambda: plots.us_correction_data(inp.certified_correction, observed=observed),
-        plots.plot_us_correction, {"last_data_year": last_us_year(inp)}))
+        "and 95% interval). Points: NCHS final counts of deaths involving any opioid "
+        "(certificate definition). Dotted: nowcast years of the certified fit, whose counts "
+        "are still being reported; grey (if any): projection, no US count.",
+        ("certified_correction",),
+        lambda: plots.us_correction_data(inp.certified_correction, observed=observed,
+                                         last_data_year=us_last, nowcast_years=us_nowcast),
+        plots.plot_us_correction))
     specs.append(_Spec(
         "production", "sources", "World opium production by source country",
         "Stacked posterior means by source; the hatched band is the 95% interval of the "
