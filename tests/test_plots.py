@@ -121,13 +121,12 @@ def test_us_correction_points_are_certified_counts_of_no_gbd_round(rng, tables):
     rounds = pd.concat([gbd, gbd.assign(gbd_round=2019, source="owid_gbd2019_deaths"),
                         gbd.assign(gbd_round=2023, source="owid_gbd2023_deaths")])
     nida = tables["us_deaths_by_drug"]
-    obs = pd.concat([plots.observed_deaths(rounds, nida, gbd_round=r)
-                     for r in (2017, 2019, 2023)])
-    assert set(obs.loc[obs["location_id"] == "USA", "source"]) > {"nida_deaths"}
+    obs = plots.observed_deaths(rounds, nida, gbd_rounds=(2017, 2019, 2023))
+    assert set(obs.loc[obs["location_id"] == "USA", "source"]) == {
+        "nida_deaths", "owid_gbd_deaths", "owid_gbd2019_deaths", "owid_gbd2023_deaths"}
     data = plots.us_correction_data(synthetic.us_correction(rng), observed=obs)
     points = data[data["series"] == "NCHS reported"]
-    assert len(points) == 3 * len(nida)  # the NIDA rows, once per table concatenated
-    assert sorted(points["mean"]) == sorted(np.tile(nida["value"].to_numpy(), 3))
+    assert sorted(points["mean"]) == sorted(nida["value"])
 
 
 def test_plot_functions_draw_on_a_given_axes(deaths):

@@ -78,3 +78,44 @@ def test_us_correction_shades_the_certified_fits_nowcast_years_not_a_projection(
     labels = [p.get_label() for p in ax.patches]
     assert "nowcast: counts still being reported" in labels
     assert not [lab for lab in labels if "projection" in lab]
+
+
+def _two_rounds(inp):
+    """Synthetic inputs fitted to two GBD rounds, with world totals of both (as OWID's
+    files have) and region totals of the first only."""
+    gbd = inp.tables["gbd_deaths"]
+    country = gbd.assign(gbd_round=2019, source="owid_gbd2019_deaths")
+    world = (pd.concat([gbd, country]).groupby(["gbd_round", "source", "year"], as_index=False)
+             ["value"].sum().assign(location_id="WLD", location_name="World",
+                                    location_level="world", cause="opioid_use_disorders",
+                                    measure="deaths", definition="gbd_use_disorder"))
+    region = gbd[gbd["location_id"] == "IRN"].assign(
+        location_id="GBD_R:nme", location_name="North Africa and Middle East",
+        location_level="region")
+    inp.tables["gbd_deaths"] = pd.concat([gbd, country, world, region], ignore_index=True)
+    return _with_deaths_config(inp, gbd_rounds=[2017, 2019])
+
+
+def test_deaths_figures_draw_every_fitted_round_and_say_what_they_draw():
+    """The world figure draws both fitted rounds' totals, each its own source (marker and
+    legend entry); each deaths caption names only the points its figure draws."""
+    inp = _two_rounds(synthetic.synthetic_inputs(seed=1))
+    world = _spec(inp, "deaths_world")
+    points = world.data().query("layer == 'observed'")
+    assert set(points["source"]) == {"owid_gbd_deaths", "owid_gbd2019_deaths"}
+    assert set(points["definition"]) == {"gbd_use_disorder"}
+    legend = [t.get_text() for t in world.plot(world.data()).legends[0].get_texts()]
+    assert sum("GBD 2017" in t for t in legend) == sum("GBD 2019" in t for t in legend) == 1
+    assert "world totals of GBD 2017 and GBD 2019, one marker per round" in world.caption
+    regions = _spec(inp, "deaths_regions")
+    assert set(regions.data().query("layer == 'observed'")["source"]) == {"owid_gbd_deaths"}
+    assert "region totals of GBD 2017;" in regions.caption
+    assert "no region totals of GBD 2019" in regions.caption
+    supers = _spec(inp, "deaths_super_regions")
+    assert supers.data().query("layer == 'observed'").empty
+    assert "No points" in supers.caption and "Points:" not in supers.caption
+    countries = _spec(inp, "deaths_countries")
+    assert "NCHS final counts" in countries.caption  # the US is among the countries
+    assert "NCHS" not in world.caption
+    rates = _spec(inp, "rates_countries")
+    assert "Crude death rates per 100,000" in rates.caption and "No points" in rates.caption

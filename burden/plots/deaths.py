@@ -39,7 +39,7 @@ SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "me
                    *INTERVAL_COLUMNS]
 OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition"]
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
-                *INTERVAL_COLUMNS, "period"]
+                "definition", *INTERVAL_COLUMNS, "period"]
 MEASURE_LABELS = {"deaths": "Opioid deaths", "rate_per_100k": "Opioid deaths per 100,000"}
 
 
@@ -51,10 +51,11 @@ def _with_definition(rows: pd.DataFrame, default: str) -> pd.DataFrame:
 
 def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                     us_deaths_by_drug: pd.DataFrame | None = None, *,
-                    gbd_round: int = DEFAULT_GBD_ROUND) -> pd.DataFrame:
+                    gbd_rounds: Sequence[int] = (DEFAULT_GBD_ROUND,)) -> pd.DataFrame:
     """Death counts as each source reports them, in one table (``OBSERVED_COLUMNS``).
 
-    GBD: cause ``opioid_use_disorders``, measure ``deaths``. NCHS (NIDA table): deaths
+    GBD: cause ``opioid_use_disorders``, measure ``deaths``, of the ``gbd_rounds`` the
+    deaths model is fitted to (each round keeps its source id: a marker of its own). NCHS (NIDA table): deaths
     involving any opioid, all groups, both sexes, as ``USA``. The two count different
     things (a modelled underlying cause versus any opioid on the certificate), which is why
     the figures show each source separately; ``definition`` names each row's estimand.
@@ -67,8 +68,8 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                 "gbd_deaths")
         gbd = gbd_deaths[(gbd_deaths["cause"] == "opioid_use_disorders")
                          & (gbd_deaths["measure"] == "deaths")]
-        if "gbd_round" in gbd:  # the round the deaths model is fitted on
-            gbd = gbd[gbd["gbd_round"] == gbd_round]
+        if "gbd_round" in gbd:  # the rounds the deaths model is fitted to
+            gbd = gbd[gbd["gbd_round"].isin([int(r) for r in gbd_rounds])]
         parts.append(_with_definition(gbd, GBD)[OBSERVED_COLUMNS])
     if us_deaths_by_drug is not None:
         require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",
@@ -94,7 +95,8 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
     ``summary`` is ``OpioidDeaths.summary(level=...)`` (any levels concatenated).
     ``locations`` (ids, in panel order) overrides ``level``. ``observed`` is
     ``observed_deaths(...)``. Rows have ``layer`` "estimate" (source "model") or
-    "observed" (``mean`` holds the reported value; no interval). ``period`` says what
+    "observed" (``mean`` holds the reported value; no interval); ``definition`` names
+    each row's estimand (the summary's, GBD's when it has none). ``period`` says what
     informs an estimate's year: "projection" where the summary flags it ``projected`` (the
     model's own flag; without the column, years after ``last_data_year``), except
     "certified counts" up to ``certified_to[location]``: a location whose curve certified
@@ -109,8 +111,9 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
         rows = rows[rows["location_level"] == level]
         order = {loc: i for i, loc in enumerate(rows["location_id"].unique())}
     require_rows(rows, f"deaths summary ({measure}, {locations or level})")
-    estimate = rows.assign(layer="estimate", source="model",
-                           period=_periods(rows, last_data_year, certified_to))[TIME_COLUMNS]
+    estimate = _with_definition(rows, GBD).assign(
+        layer="estimate", source="model",
+        period=_periods(rows, last_data_year, certified_to))[TIME_COLUMNS]
     parts = [estimate]
     if observed is not None and not observed.empty:
         require(observed, OBSERVED_COLUMNS, "observed deaths")

@@ -87,6 +87,16 @@ def gbd_round(inp: ReportInputs) -> int:
     return DEFAULT_GBD_ROUND
 
 
+def gbd_rounds(inp: ReportInputs) -> list[int]:
+    """Every GBD round the deaths fit used (its saved config), else ``[gbd_round(inp)]``:
+    the rounds whose values the report's deaths figures draw."""
+    deaths = inp.models.get("deaths")
+    config = deaths.provenance.model_config if deaths is not None else {}
+    if config.get("gbd_rounds"):
+        return sorted(int(r) for r in config["gbd_rounds"])
+    return [gbd_round(inp)]
+
+
 def last_data_year(inp: ReportInputs) -> int | None:
     """Last year of GBD death data of the fitted round: later years are projections."""
     gbd = inp.tables.get("gbd_deaths")
