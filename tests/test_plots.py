@@ -62,7 +62,7 @@ def test_deaths_over_time_panels_follow_chosen_locations(deaths, tables):
     assert data.loc[data["layer"] == "observed", "lower"].isna().all()
     assert (data.loc[data["layer"] == "estimate", "lower"]
             <= data.loc[data["layer"] == "estimate", "upper"]).all()
-    fig = plots.plot_deaths_over_time(data, last_data_year=2015)
+    fig = plots.plot_deaths_over_time(data)  # the summary flags years after 2015
     assert len(fig.axes) == 2
     assert all(_bands(ax) == 1 for ax in fig.axes)
     usa = fig.axes[1]
@@ -112,6 +112,21 @@ def test_us_correction(rng):
     assert len(fig.axes[0].get_lines()) == 2 and _bands(fig.axes[0]) == 2
     with pytest.raises(ValueError, match="unknown series"):
         plots.us_correction_data(summary.assign(series="adjusted"))
+
+
+def test_us_correction_points_are_certified_counts_of_no_gbd_round(rng, tables):
+    """The "NCHS reported" points are the certificate counts only: GBD values of any round
+    (a round whose source id the figure has never heard of included) stay out."""
+    gbd = tables["gbd_deaths"]
+    rounds = pd.concat([gbd, gbd.assign(gbd_round=2019, source="owid_gbd2019_deaths"),
+                        gbd.assign(gbd_round=2023, source="owid_gbd2023_deaths")])
+    nida = tables["us_deaths_by_drug"]
+    obs = plots.observed_deaths(rounds, nida, gbd_rounds=(2017, 2019, 2023))
+    assert set(obs.loc[obs["location_id"] == "USA", "source"]) == {
+        "nida_deaths", "owid_gbd_deaths", "owid_gbd2019_deaths", "owid_gbd2023_deaths"}
+    data = plots.us_correction_data(synthetic.us_correction(rng), observed=obs)
+    points = data[data["series"] == "NCHS reported"]
+    assert sorted(points["mean"]) == sorted(nida["value"])
 
 
 def test_plot_functions_draw_on_a_given_axes(deaths):
@@ -266,6 +281,44 @@ def test_attributable_deaths_and_sensitivity(rng):
     two_markets = pd.concat([summary, summary.assign(market="CAN")])
     with pytest.raises(ValueError, match="choose one"):
         plots.attributable_deaths_data(two_markets)
+
+
+# ---- axes --------------------------------------------------------------------------------
+
+def _tick_texts(ax, axis: str) -> list[str]:
+    ax.figure.draw_without_rendering()
+    return [t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")() if t.get_text()]
+
+
+def test_count_axes_have_thousands_separators(rng, deaths, tables):
+    """Every axis that counts deaths (or tonnes) reads 350,000, never 350000."""
+    big = {"mean": 1e3, "lower": 1e3, "upper": 1e3}
+    scaled = deaths.assign(**{c: deaths[c] * f for c, f in big.items()})
+    figs = [(plots.plot_deaths_over_time(plots.deaths_over_time_data(
+        scaled, level="world")).axes[0], "y")]
+    corr = synthetic.us_correction(rng)
+    corr = corr.assign(**{c: corr[c] * 20 for c in big})
+    figs.append((plots.plot_us_correction(plots.us_correction_data(corr)).axes[0], "y"))
+    summary, sens = synthetic.attribution(rng)
+    summary = summary.assign(**{c: summary[c] * 100 for c in big})
+    sens = sens.assign(**{c: sens[c] * 100 for c in big})
+    figs.append((plots.plot_attributable_deaths(
+        plots.attributable_deaths_data(summary)).axes[0], "y"))
+    figs.append((plots.plot_attribution_sensitivity(plots.attribution_sensitivity_data(
+        sens, year=int(sens["year"].max()))).axes[0], "x"))
+    cert = synthetic.certified_summary(rng)
+    cert = cert.assign(**{c: cert[c] * 100 for c in big})
+    figs.append((plots.plot_certified_deaths(plots.certified_deaths_data(cert)).axes[0],
+                 "y"))
+    prod, total, _ = synthetic.production(rng)
+    prod = prod.assign(**{c: prod[c] * 100 for c in big})
+    total = total.assign(**{c: total[c] * 100 for c in big})
+    figs.append((plots.plot_production(plots.production_data(prod, total=total)).axes[0],
+                 "y"))
+    for ax, axis in figs:
+        texts = _tick_texts(ax, axis)
+        assert any("," in t for t in texts), texts
+        assert not [t for t in texts if t.replace("\u2212", "").isdigit() and len(t) > 4], texts
 
 
 # ---- checks ------------------------------------------------------------------------------

@@ -29,8 +29,6 @@ from burden.plots.deaths import (
     observed_deaths,
     plot_country_ranking,
     plot_deaths_over_time,
-    plot_us_correction,
-    us_correction_data,
 )
 from burden.plots.loo_pit import loo_pit_ecdf_data, plot_loo_pit
 from burden.plots.markets import market_shares_data, plot_market_shares
@@ -41,6 +39,7 @@ from burden.plots.production import (
     production_share_data,
     total_from_draws,
 )
+from burden.plots.us_correction import plot_us_correction, us_correction_data
 
 __all__ = [
     "attributable_deaths_data",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from burden.registry.sources import SOURCES
 from burden.table_checks import INTERVAL_COLUMNS, require, require_rows  # noqa: F401
@@ -78,6 +78,52 @@ def draw_points(ax: Axes, frame: pd.DataFrame, *, x: str = "year", y: str = "mea
 def year_axis(ax: Axes) -> None:
     """Whole years on the x axis (no "2002.5")."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins="auto", min_n_ticks=3))
+
+
+def _with_separators(value: float, _pos=None) -> str:
+    """``350000`` as ``350,000``, ``2500.5`` as ``2,500.5`` (up to 3 decimals, no "1e6")."""
+    text = f"{value:,.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def thousands_axis(ax: Axes, axis: str = "y") -> None:
+    """Thousands separators on the tick labels of ``axis`` ("x", "y" or "both"): the one
+    formatter of every axis that counts deaths or tonnes (no "350000", no offset text)."""
+    for name in ("x", "y") if axis == "both" else (axis,):
+        getattr(ax, f"{name}axis").set_major_formatter(FuncFormatter(_with_separators))
+
+
+#: what informs an estimate's year (the ``period`` column of a data twin) and how a figure
+#: shades it; "data" years are not shaded
+DATA, CERTIFIED_ONLY, NOWCAST, PROJECTION = "data", "certified counts", "nowcast", "projection"
+PERIOD_STYLES = {
+    CERTIFIED_ONLY: {"facecolor": "none", "edgecolor": "0.7", "hatch": "//"},
+    NOWCAST: {"facecolor": "none", "edgecolor": "0.7", "hatch": ".."},
+    PROJECTION: {"color": "grey", "alpha": 0.12},
+}
+PERIOD_LABELS = {
+    CERTIFIED_ONLY: "no GBD data: curve carried by certified counts (NCHS/VSRR)",
+    NOWCAST: "nowcast: counts still being reported",
+    PROJECTION: "projection (no data)",
+}
+
+
+def shade_periods(ax: Axes, frame: pd.DataFrame, *, x: str = "year",
+                  labels: dict[str, str] | None = None) -> None:
+    """Shade each run of consecutive years of ``frame`` whose ``period`` is not "data",
+    in the style of ``PERIOD_STYLES``, labelled once (``labels`` overrides
+    ``PERIOD_LABELS``)."""
+    years = frame[[x, "period"]].drop_duplicates(x).sort_values(x)
+    for period, style in PERIOD_STYLES.items():
+        run = [int(y) for y in years.loc[years["period"] == period, x]]
+        label = {**PERIOD_LABELS, **(labels or {})}[period]
+        starts = [y for y in run if y - 1 not in run]
+        for start in starts:
+            end = start
+            while end + 1 in run:
+                end += 1
+            ax.axvspan(start - 0.5, end + 0.5, linewidth=0, zorder=0,
+                       label=label if start == starts[0] else None, **style)
 
 
 def source_style(source_id: str) -> tuple[object, str]:

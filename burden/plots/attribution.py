@@ -18,6 +18,7 @@ from burden.plots._common import (
     new_axes,
     require,
     require_rows,
+    thousands_axis,
     year_axis,
 )
 
@@ -120,6 +121,7 @@ def plot_attributable_deaths(data: pd.DataFrame, *, ax: Axes | None = None) -> F
     ax.set_xlabel("year")
     year_axis(ax)
     ax.set_ylim(bottom=0)
+    thousands_axis(ax)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
@@ -165,6 +167,7 @@ def plot_attribution_sensitivity(data: pd.DataFrame, *, ax: Axes | None = None) 
     ax.set_xlabel(f"attributable deaths, {data['market'].iloc[0]} "
                   f"{int(data['year'].iloc[0])} (mean, {INTERVAL_LABEL})")
     ax.set_xlim(left=0)
+    thousands_axis(ax, "x")
     ax.grid(axis="x", alpha=0.3)
     ax.set_ylim(-0.6, len(sources) - 0.4)
     fig.legend(*ax.get_legend_handles_labels(), title="scenario", fontsize=7,

@@ -13,6 +13,7 @@ from burden.plots._common import (
     draw_points,
     new_grid,
     require,
+    thousands_axis,
     year_axis,
 )
 
@@ -80,6 +81,7 @@ def plot_certified_deaths(data: pd.DataFrame, *, fig: Figure | None = None) -> F
         ax.set_ylabel("certified opioid-involved deaths")
         ax.set_xlabel("year")
         ax.set_ylim(bottom=0)
+        thousands_axis(ax)
         year_axis(ax)
         ax.legend(fontsize=7, title=f"mean and {INTERVAL_LABEL}; hollow: nowcast",
                   title_fontsize=7)

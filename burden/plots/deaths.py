@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,39 +10,57 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from burden.plots._common import (
+    CERTIFIED_ONLY,
+    DATA,
     INTERVAL_COLUMNS,
     INTERVAL_LABEL,
     PALETTE,
+    PROJECTION,
     draw_interval,
     draw_points,
     new_axes,
     new_grid,
     require,
     require_rows,
+    shade_periods,
     source_label,
     source_style,
+    thousands_axis,
     year_axis,
 )
+from burden.registry import estimands
 from burden.registry.estimands import DEFAULT_GBD_ROUND
+
+#: the estimands of GBD's modelled deaths and of death-certificate counts (NCHS/VSRR)
+GBD = estimands.get("gbd_use_disorder").id
+CERTIFIED = estimands.get("certified_overdose").id
 
 SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "measure",
                    *INTERVAL_COLUMNS]
-OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source"]
+OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition"]
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
-                *INTERVAL_COLUMNS]
+                "definition", *INTERVAL_COLUMNS, "period"]
 MEASURE_LABELS = {"deaths": "Opioid deaths", "rate_per_100k": "Opioid deaths per 100,000"}
+
+
+def _with_definition(rows: pd.DataFrame, default: str) -> pd.DataFrame:
+    """``rows`` with their estimand: the table's ``definition`` column, or for a table
+    without one (a simulated world) the estimand its loader writes."""
+    return rows if "definition" in rows else rows.assign(definition=default)
 
 
 def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                     us_deaths_by_drug: pd.DataFrame | None = None, *,
-                    gbd_round: int = DEFAULT_GBD_ROUND) -> pd.DataFrame:
+                    gbd_rounds: Sequence[int] = (DEFAULT_GBD_ROUND,)) -> pd.DataFrame:
     """Death counts as each source reports them, in one table (``OBSERVED_COLUMNS``).
 
-    GBD: cause ``opioid_use_disorders``, measure ``deaths``. NCHS (NIDA table): deaths
+    GBD: cause ``opioid_use_disorders``, measure ``deaths``, of the ``gbd_rounds`` the
+    deaths model is fitted to (each round keeps its source id: a marker of its own). NCHS (NIDA table): deaths
     involving any opioid, all groups, both sexes, as ``USA``. The two count different
     things (a modelled underlying cause versus any opioid on the certificate), which is why
-    the figures show each source separately. GBD's age-standardised rates are not overlaid
-    on crude rates: they are a different measure.
+    the figures show each source separately; ``definition`` names each row's estimand.
+    GBD's age-standardised rates are not overlaid on crude rates: they are a different
+    measure.
     """
     parts = []
     if gbd_deaths is not None:
@@ -50,9 +68,9 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                 "gbd_deaths")
         gbd = gbd_deaths[(gbd_deaths["cause"] == "opioid_use_disorders")
                          & (gbd_deaths["measure"] == "deaths")]
-        if "gbd_round" in gbd:  # the round the deaths model is fitted on
-            gbd = gbd[gbd["gbd_round"] == gbd_round]
-        parts.append(gbd[OBSERVED_COLUMNS])
+        if "gbd_round" in gbd:  # the rounds the deaths model is fitted to
+            gbd = gbd[gbd["gbd_round"].isin([int(r) for r in gbd_rounds])]
+        parts.append(_with_definition(gbd, GBD)[OBSERVED_COLUMNS])
     if us_deaths_by_drug is not None:
         require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",
                                     "source"], "us_deaths_by_drug")
@@ -60,7 +78,8 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                                & (us_deaths_by_drug["group"] == "all")
                                & (us_deaths_by_drug["sex"] == "both")
                                & (us_deaths_by_drug["measure"] == "deaths")]
-        parts.append(us.assign(location_id="USA")[OBSERVED_COLUMNS])
+        parts.append(_with_definition(us.assign(location_id="USA"), CERTIFIED)[
+            OBSERVED_COLUMNS])
     if not parts:
         return pd.DataFrame(columns=OBSERVED_COLUMNS)
     return pd.concat(parts, ignore_index=True)
@@ -68,13 +87,20 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
 
 def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
                           locations: Sequence[str] | None = None, measure: str = "deaths",
-                          observed: pd.DataFrame | None = None) -> pd.DataFrame:
+                          observed: pd.DataFrame | None = None,
+                          last_data_year: int | None = None,
+                          certified_to: Mapping[str, int] | None = None) -> pd.DataFrame:
     """What ``plot_deaths_over_time`` draws: estimates and observed points, one table.
 
     ``summary`` is ``OpioidDeaths.summary(level=...)`` (any levels concatenated).
     ``locations`` (ids, in panel order) overrides ``level``. ``observed`` is
     ``observed_deaths(...)``. Rows have ``layer`` "estimate" (source "model") or
-    "observed" (``mean`` holds the reported value; no interval).
+    "observed" (``mean`` holds the reported value; no interval); ``definition`` names
+    each row's estimand (the summary's, GBD's when it has none). ``period`` says what
+    informs an estimate's year: "projection" where the summary flags it ``projected`` (the
+    model's own flag; without the column, years after ``last_data_year``), except
+    "certified counts" up to ``certified_to[location]``: a location whose curve certified
+    counts carry after GBD's last year (the US); "data" otherwise and for observed rows.
     """
     require(summary, SUMMARY_COLUMNS, "deaths summary")
     rows = summary[summary["measure"] == measure]
@@ -85,7 +111,9 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
         rows = rows[rows["location_level"] == level]
         order = {loc: i for i, loc in enumerate(rows["location_id"].unique())}
     require_rows(rows, f"deaths summary ({measure}, {locations or level})")
-    estimate = rows.assign(layer="estimate", source="model")[TIME_COLUMNS]
+    estimate = _with_definition(rows, GBD).assign(
+        layer="estimate", source="model",
+        period=_periods(rows, last_data_year, certified_to))[TIME_COLUMNS]
     parts = [estimate]
     if observed is not None and not observed.empty:
         require(observed, OBSERVED_COLUMNS, "observed deaths")
@@ -95,19 +123,32 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
                        & observed["location_id"].isin(names.index)]
         parts.append(obs.assign(location_name=obs["location_id"].map(names),
                                 layer="observed", mean=obs["value"], lower=np.nan,
-                                upper=np.nan)[TIME_COLUMNS])
+                                upper=np.nan, period=DATA)[TIME_COLUMNS])
     out = pd.concat(parts, ignore_index=True)
     out["_order"] = out["location_id"].map(order)
     return (out.sort_values(["_order", "layer", "source", "year"])
             .drop(columns="_order").reset_index(drop=True))
 
 
+def _periods(rows: pd.DataFrame, last_data_year: int | None,
+             certified_to: Mapping[str, int] | None) -> np.ndarray:
+    if "projected" in rows:
+        projected = rows["projected"].astype(bool).to_numpy()
+    elif last_data_year is not None:
+        projected = (rows["year"] > last_data_year).to_numpy()
+    else:
+        projected = np.zeros(len(rows), dtype=bool)
+    end = rows["location_id"].map(dict(certified_to or {})).to_numpy(dtype=float)
+    certified = projected & (rows["year"].to_numpy(dtype=float) <= end)  # NaN: never
+    return np.where(certified, CERTIFIED_ONLY, np.where(projected, PROJECTION, DATA))
+
+
 def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncols: int = 3,
-                          title: str | None = None, last_data_year: int | None = None
-                          ) -> Figure:
+                          title: str | None = None) -> Figure:
     """Small multiples, one panel per location: mean and 95% interval, sources as points.
 
-    Years after ``last_data_year`` are shaded as projections (no data inform them).
+    Years are shaded by their ``period``: projections (no data inform them), and years
+    without GBD data whose curve certified counts carry (``shade_periods``).
     """
     require(data, TIME_COLUMNS, "deaths over time data")
     require_rows(data, "deaths over time data")
@@ -122,11 +163,10 @@ def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncol
         for source, points in panel[panel["layer"] == "observed"].groupby("source"):
             color, marker = source_style(source)
             draw_points(ax, points, color=color, marker=marker, label=source_label(source))
-        if last_data_year is not None and est["year"].max() > last_data_year:
-            ax.axvspan(last_data_year + 0.5, est["year"].max() + 0.5, color="grey",
-                       alpha=0.12, linewidth=0, label="projection (no data)")
+        shade_periods(ax, est)
         ax.set_title(str(panel["location_name"].iloc[0]), fontsize=9)
         ax.set_ylim(bottom=0)
+        thousands_axis(ax)
         ax.tick_params(labelsize=8)
         year_axis(ax)
     axes[0].set_ylabel(MEASURE_LABELS.get(measure, measure), fontsize=8)
@@ -175,65 +215,7 @@ def plot_country_ranking(data: pd.DataFrame, *, ax: Axes | None = None) -> Figur
     measure = data["measure"].iloc[0]
     ax.set_xlabel(f"{MEASURE_LABELS.get(measure, measure)}, {int(data['year'].iloc[0])}")
     ax.set_xlim(left=0)
+    thousands_axis(ax, "x")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return fig
-
-
-US_CORRECTION_COLUMNS = ["year", "series", *INTERVAL_COLUMNS]
-
-
-def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = None
-                       ) -> pd.DataFrame:
-    """What ``plot_us_correction`` draws: the "reported" and "corrected" series of
-    ``CertifiedDeaths.us_correction_summary()`` (its "unspecified" and "imputed" series are
-    not drawn) and, from ``observed`` (``observed_deaths``), the NCHS counts as series
-    "NCHS reported" (no interval)."""
-    require(summary, US_CORRECTION_COLUMNS, "US correction summary")
-    unknown = set(summary["series"]) - {"reported", "corrected", "imputed", "unspecified"}
-    if unknown:
-        raise ValueError(f"US correction summary: unknown series {sorted(unknown)}; "
-                         "expected 'reported', 'corrected', 'imputed', 'unspecified'")
-    require_rows(summary, "US correction summary")
-    summary = summary[summary["series"].isin(["reported", "corrected"])]
-    parts = [summary[US_CORRECTION_COLUMNS]]
-    if observed is not None and not observed.empty:
-        require(observed, OBSERVED_COLUMNS, "observed deaths")
-        nchs = observed[(observed["source"] != "owid_gbd_deaths")
-                        & (observed["location_id"] == "USA")
-                        & (observed["measure"] == "deaths")]
-        parts.append(pd.DataFrame({"year": nchs["year"], "series": "NCHS reported",
-                                   "mean": nchs["value"], "lower": np.nan,
-                                   "upper": np.nan}))
-    return (pd.concat(parts, ignore_index=True).sort_values(["series", "year"])
-            .reset_index(drop=True))
-
-
-def plot_us_correction(data: pd.DataFrame, *, ax: Axes | None = None,
-                       last_data_year: int | None = None) -> Figure:
-    """Reported versus corrected US opioid deaths (drug unspecified on some certificates);
-    NCHS counts as points; years after ``last_data_year`` shaded as projections."""
-    require(data, US_CORRECTION_COLUMNS, "US correction data")
-    fig, ax = new_axes(ax, (6.0, 3.6))
-    styles = {"reported": (PALETTE[7], "--"), "corrected": (PALETTE[0], "-")}
-    for series in ("reported", "corrected"):
-        rows = data[data["series"] == series]
-        if rows.empty:
-            continue
-        color, linestyle = styles[series]
-        has_interval = bool((rows["upper"] > rows["lower"]).any())
-        label = f"{series}, mean and {INTERVAL_LABEL}" if has_interval else series
-        draw_interval(ax, rows, color=color, linestyle=linestyle, label=label)
-    nchs = data[data["series"] == "NCHS reported"]
-    if not nchs.empty:
-        color, marker = source_style("nida_deaths")
-        draw_points(ax, nchs, color=color, marker=marker, label="NCHS reported (any opioid)")
-    if last_data_year is not None and data["year"].max() > last_data_year:
-        ax.axvspan(last_data_year + 0.5, data["year"].max() + 0.5, color="grey", alpha=0.12,
-                   linewidth=0, label="projection (no data)")
-    ax.set_ylabel("US opioid overdose deaths")
-    ax.set_xlabel("year")
-    year_axis(ax)
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
     return fig

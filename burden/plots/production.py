@@ -23,6 +23,7 @@ from burden.plots._common import (
     new_grid,
     require,
     require_rows,
+    thousands_axis,
     year_axis,
 )
 
@@ -123,6 +124,7 @@ def plot_production(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     ax.set_xlabel("year")
     year_axis(ax)
     ax.set_ylim(bottom=0)
+    thousands_axis(ax)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 

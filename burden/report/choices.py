@@ -30,9 +30,48 @@ def latest_year(frame: pd.DataFrame) -> int:
 
 
 def last_us_year(inp: ReportInputs) -> int | None:
-    """Last year of NCHS US deaths by drug: later US years are projections."""
+    """Last year of the NCHS final counts by drug (the NIDA table). Not the end of US
+    data: VSRR's provisional counts reach further (``last_us_data_year``)."""
     us = inp.tables.get("us_deaths_by_drug")
     return int(us["year"].max()) if us is not None and not us.empty else None
+
+
+def last_us_data_year(inp: ReportInputs) -> int | None:
+    """Last year of the US certified counts the deaths fit reads (NCHS final and VSRR
+    December counts of its drugs, up to its ``last_data_year``): after GBD's last year
+    they carry the US curve (docs/models/deaths.md, "After GBD's last data year"), so the
+    US is not projected before this year. None without either table."""
+    from burden.models.deaths_data import US_DRUGS, VSRR_TABLE
+
+    years = []
+    nchs = inp.tables.get("us_deaths_by_drug")
+    if nchs is not None:
+        nchs = nchs[(nchs["group"] == "all") & (nchs["sex"] == "both")
+                    & (nchs["measure"] == "deaths") & nchs["drug"].isin(US_DRUGS)]
+        years += nchs["year"].tolist()
+    vsrr = inp.tables.get(VSRR_TABLE)
+    if vsrr is not None:
+        vsrr = vsrr[(vsrr["location_id"] == "US") & (vsrr["month"] == 12)
+                    & vsrr["indicator"].isin(US_DRUGS) & vsrr["value"].notna()]
+        years += vsrr["year"].tolist()
+    deaths = inp.models.get("deaths")
+    cut = (deaths.provenance.model_config.get("last_data_year")
+           if deaths is not None else None)
+    years = [int(y) for y in years if cut is None or y <= int(cut)]
+    return max(years) if years else None
+
+
+def us_certified_years(inp: ReportInputs) -> tuple[int | None, list[int]]:
+    """The certified fit's own flags for US any-opioid deaths: its last year with a count
+    (``data_year``) and its nowcast years (counts still being reported); without its
+    summary, ``last_us_data_year`` and no nowcast."""
+    summary = inp.certified_summary
+    if summary is None or not {"series", "data_year", "nowcast"} <= set(summary):
+        return last_us_data_year(inp), []
+    us = summary[summary["series"] == "USA:any_opioid"]
+    data = us.loc[us["data_year"].astype(bool), "year"]
+    return (int(data.max()) if len(data) else None,
+            sorted(int(y) for y in us.loc[us["nowcast"].astype(bool), "year"]))
 
 
 def gbd_round(inp: ReportInputs) -> int:
@@ -46,6 +85,16 @@ def gbd_round(inp: ReportInputs) -> int:
     if "gbd_round" in config:
         return int(config["gbd_round"])
     return DEFAULT_GBD_ROUND
+
+
+def gbd_rounds(inp: ReportInputs) -> list[int]:
+    """Every GBD round the deaths fit used (its saved config), else ``[gbd_round(inp)]``:
+    the rounds whose values the report's deaths figures draw."""
+    deaths = inp.models.get("deaths")
+    config = deaths.provenance.model_config if deaths is not None else {}
+    if config.get("gbd_rounds"):
+        return sorted(int(r) for r in config["gbd_rounds"])
+    return [gbd_round(inp)]
 
 
 def last_data_year(inp: ReportInputs) -> int | None:

@@ -18,15 +18,18 @@ from matplotlib.figure import Figure
 
 from burden import plots
 from burden.plots.production import source_names
+from burden.report.captions import WHAT, deaths_caption
 from burden.report.choices import (
     ReportOptions,
     default_countries,
-    gbd_round,
+    gbd_rounds,
     key_year,
     last_data_year,
+    last_us_data_year,
     last_us_year,
     market_or_first,
     signature_regions,
+    us_certified_years,
 )
 from burden.report.inputs import ReportInputs
 
@@ -65,19 +68,20 @@ class _Spec:
 
 def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     t = inp.tables
+    rounds = gbd_rounds(inp)
     observed = plots.observed_deaths(t.get("gbd_deaths"), t.get("us_deaths_by_drug"),
-                                     gbd_round=gbd_round(inp))
+                                     gbd_rounds=rounds)
+    gbd = t.get("gbd_deaths")
+    round_of = (dict(zip(gbd["source"], gbd["gbd_round"]))
+                if gbd is not None and "gbd_round" in gbd else {})
     ds = inp.deaths_summary
     countries = (list(opt.countries) if opt.countries
                  else default_countries(ds, last_data_year(inp)) if ds is not None else [])
     data_year = last_data_year(inp)
+    us_data = last_us_data_year(inp)
+    us_end = {"USA": us_data} if us_data is not None else {}
+    us_last, us_nowcast = us_certified_years(inp)
     specs = []
-    points = ("Posterior mean (line) and 95% interval (band); points are each source's "
-              "reported figures (GBD counts a modelled underlying cause, NCHS any opioid on "
-              "the certificate, so they differ by design). Shaded years: projection, no data.")
-    no_points = ("Posterior mean (line) and 95% interval (band). No points: the sources "
-                 "publish age-standardised rates, which are not comparable with these crude "
-                 "rates. Shaded years: projection, no data.")
     specs.append(_Spec(
         "certified_deaths", "deaths",
         "Certified opioid-involved overdose deaths to the present (US by drug, Canada)",
@@ -97,11 +101,17 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         ("rates_countries", "Opioid death rates in selected countries",
          {"locations": countries, "measure": "rate_per_100k"}),
     ]:
-        specs.append(_Spec(
-            sid, "deaths", title, no_points if "measure" in kwargs else points,
-            ("deaths_summary",),
-            lambda kw=kwargs: plots.deaths_over_time_data(ds, observed=observed, **kw),
-            plots.plot_deaths_over_time, {"last_data_year": data_year}))
+        def twin(kw=kwargs) -> pd.DataFrame:
+            return plots.deaths_over_time_data(ds, observed=observed, last_data_year=data_year,
+                                               certified_to=us_end, **kw)
+
+        # each caption says what its figure draws: written from its data twin
+        caption = (deaths_caption(twin(), what=WHAT[kwargs.get("level", "country")],
+                                  rounds=rounds, round_of=round_of, last_data_year=data_year)
+                   if ds is not None and (kwargs.get("locations") is None
+                                          or kwargs["locations"]) else "")
+        specs.append(_Spec(sid, "deaths", title, caption, ("deaths_summary",), twin,
+                           plots.plot_deaths_over_time))
     specs.append(_Spec(
         "country_ranking", "deaths", "Countries ranked by opioid death rate",
         f"Up to {opt.ranking_top} countries with the highest posterior mean rates, with 95% intervals; "
@@ -114,10 +124,13 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "us_correction", "deaths", "US opioid deaths: reported and corrected",
         "Some US overdose certificates name no drug; the corrected series adds a share of "
         "them, bounded by their number (certified model; the share is prior-driven: mean "
-        "and 95% interval). Points: NCHS counts of deaths involving any opioid. Shaded "
-        "years: projection, no US data.", ("certified_correction",),
-        lambda: plots.us_correction_data(inp.certified_correction, observed=observed),
-        plots.plot_us_correction, {"last_data_year": last_us_year(inp)}))
+        "and 95% interval). Points: NCHS final counts of deaths involving any opioid "
+        "(certificate definition). Dotted: nowcast years of the certified fit, whose counts "
+        "are still being reported; grey (if any): projection, no US count.",
+        ("certified_correction",),
+        lambda: plots.us_correction_data(inp.certified_correction, observed=observed,
+                                         last_data_year=us_last, nowcast_years=us_nowcast),
+        plots.plot_us_correction))
     specs.append(_Spec(
         "production", "sources", "World opium production by source country",
         "Stacked posterior means by source; the hatched band is the 95% interval of the "

@@ -145,11 +145,13 @@ def attribution(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
 def tables(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     gbd = pd.DataFrame([{"location_id": c, "location_name": v[0], "location_level": "country",
                          "year": y, "cause": "opioid_use_disorders", "measure": "deaths",
-                         "value": float(rng.uniform(100, 5000)), "source": "owid_gbd_deaths"}
+                         "value": float(rng.uniform(100, 5000)), "gbd_round": 2017,
+                         "definition": "gbd_use_disorder", "source": "owid_gbd_deaths"}
                         for c, v in COUNTRIES.items() for y in YEARS])
     nida = pd.DataFrame([{"year": y, "drug": "any_opioid", "group": "all", "sex": "both",
                           "measure": "deaths", "value": float(rng.uniform(1e4, 5e4)),
-                          "source": "nida_deaths"} for y in YEARS])
+                          "definition": "certified_overdose", "source": "nida_deaths"}
+                         for y in YEARS])
     prod = pd.DataFrame([{"country": name, "iso3": iso, "year": y, "measure": m,
                           "value": float(rng.uniform(10, 90) if m == "share_of_world"
                                          else rng.uniform(1000, 8000)),

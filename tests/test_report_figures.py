@@ -1,0 +1,121 @@
+"""The report's figure choices (which years have data behind them) and captions, on
+synthetic inputs: fast, no fitted model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+
+from burden.report import choices, synthetic
+from burden.report.choices import ReportOptions
+from burden.report.figures import figure_specs
+from burden.report.provenance import ModelProvenance
+
+
+def _vsrr(years, value=1000.0) -> pd.DataFrame:
+    """December VSRR rows of the deaths fit's drugs (and one it does not read)."""
+    return pd.DataFrame([{"location_id": "US", "year": y, "month": 12, "indicator": d,
+                          "value": value, "predicted_value": value, "underreported": False}
+                         for y in years for d in ("any_opioid", "heroin", "cocaine")])
+
+
+def _with_deaths_config(inp, **config):
+    attrs = {"model_type": "opioid_deaths", "model_config": json.dumps(config)}
+    record = dataclasses.replace(inp.models["deaths"],
+                                 provenance=ModelProvenance.from_attrs("deaths", "x", attrs))
+    return dataclasses.replace(inp, models={**inp.models, "deaths": record})
+
+
+def _spec(inp, sid):
+    return next(s for s in figure_specs(inp, ReportOptions()) if s.id == sid)
+
+
+def test_us_data_end_is_the_last_certified_count_the_deaths_fit_reads():
+    """NCHS final counts end in 2017 in the synthetic tables; VSRR's December counts carry
+    the US on; a cocaine count or a month other than December is no US opioid count, and
+    a back-test's cut (the fit's last_data_year) ends the US data too."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    assert choices.last_us_data_year(inp) == choices.last_us_year(inp) == 2017
+    vsrr = _vsrr([2018, 2019, 2020])
+    later = pd.concat([vsrr, _vsrr([2021]).assign(indicator="cocaine"),
+                       _vsrr([2022]).assign(month=6)])
+    inp.tables["us_provisional_national"] = later
+    assert choices.last_us_data_year(inp) == 2020
+    assert choices.last_us_year(inp) == 2017  # the NIDA table's last year, unchanged
+    assert choices.last_us_data_year(_with_deaths_config(inp, last_data_year=2019)) == 2019
+
+
+def test_us_panel_is_not_shaded_projection_while_certified_counts_carry_it():
+    """deaths_countries: years after GBD's last one are projections, except in the US up
+    to its last certified count (shaded as carried by certified counts)."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    nida = inp.tables["us_deaths_by_drug"]
+    inp.tables["us_deaths_by_drug"] = nida[nida["year"] <= synthetic.LAST_DATA_YEAR]
+    inp.tables["us_provisional_national"] = _vsrr([2016])
+    data = _spec(inp, "deaths_countries").data()
+    est = data[data["layer"] == "estimate"]
+    us = est[est["location_id"] == "USA"].set_index("year")["period"]
+    assert us[synthetic.LAST_DATA_YEAR] == "data"
+    assert us[2016] == "certified counts" and us[2017] == "projection"
+    other = est[(est["location_id"] != "USA") & (est["year"] == 2016)]
+    assert len(other) > 0 and (other["period"] == "projection").all()
+    assert (data.loc[data["layer"] == "observed", "period"] == "data").all()
+
+
+def test_us_correction_shades_the_certified_fits_nowcast_years_not_a_projection():
+    """The US correction figure follows the certified fit's own flags: its last year is a
+    nowcast (synthetic), shaded as such; no year is a projection while counts reach it."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    last = max(synthetic.YEARS)
+    assert choices.us_certified_years(inp) == (last, [last])
+    data = _spec(inp, "us_correction").data()
+    model = data[data["series"].isin(["reported", "corrected"])]
+    assert set(model.loc[model["year"] == last, "period"]) == {"nowcast"}
+    assert set(model.loc[model["year"] < last, "period"]) == {"data"}
+    ax = _spec(inp, "us_correction").plot(data).axes[0]
+    labels = [p.get_label() for p in ax.patches]
+    assert "nowcast: counts still being reported" in labels
+    assert not [lab for lab in labels if "projection" in lab]
+
+
+def _two_rounds(inp):
+    """Synthetic inputs fitted to two GBD rounds, with world totals of both (as OWID's
+    files have) and region totals of the first only."""
+    gbd = inp.tables["gbd_deaths"]
+    country = gbd.assign(gbd_round=2019, source="owid_gbd2019_deaths")
+    world = (pd.concat([gbd, country]).groupby(["gbd_round", "source", "year"], as_index=False)
+             ["value"].sum().assign(location_id="WLD", location_name="World",
+                                    location_level="world", cause="opioid_use_disorders",
+                                    measure="deaths", definition="gbd_use_disorder"))
+    region = gbd[gbd["location_id"] == "IRN"].assign(
+        location_id="GBD_R:nme", location_name="North Africa and Middle East",
+        location_level="region")
+    inp.tables["gbd_deaths"] = pd.concat([gbd, country, world, region], ignore_index=True)
+    return _with_deaths_config(inp, gbd_rounds=[2017, 2019])
+
+
+def test_deaths_figures_draw_every_fitted_round_and_say_what_they_draw():
+    """The world figure draws both fitted rounds' totals, each its own source (marker and
+    legend entry); each deaths caption names only the points its figure draws."""
+    inp = _two_rounds(synthetic.synthetic_inputs(seed=1))
+    world = _spec(inp, "deaths_world")
+    points = world.data().query("layer == 'observed'")
+    assert set(points["source"]) == {"owid_gbd_deaths", "owid_gbd2019_deaths"}
+    assert set(points["definition"]) == {"gbd_use_disorder"}
+    legend = [t.get_text() for t in world.plot(world.data()).legends[0].get_texts()]
+    assert sum("GBD 2017" in t for t in legend) == sum("GBD 2019" in t for t in legend) == 1
+    assert "world totals of GBD 2017 and GBD 2019, one marker per round" in world.caption
+    regions = _spec(inp, "deaths_regions")
+    assert set(regions.data().query("layer == 'observed'")["source"]) == {"owid_gbd_deaths"}
+    assert "region totals of GBD 2017;" in regions.caption
+    assert "no region totals of GBD 2019" in regions.caption
+    supers = _spec(inp, "deaths_super_regions")
+    assert supers.data().query("layer == 'observed'").empty
+    assert "No points" in supers.caption and "Points:" not in supers.caption
+    countries = _spec(inp, "deaths_countries")
+    assert "NCHS final counts" in countries.caption  # the US is among the countries
+    assert "NCHS" not in world.caption
+    rates = _spec(inp, "rates_countries")
+    assert "Crude death rates per 100,000" in rates.caption and "No points" in rates.caption
