@@ -699,3 +699,26 @@ def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_pa
         cli.main(["report", "--figures-only", "--workers", "0"])
     assert exit_.value.code == 2
     assert "--workers: a whole number of at least 1, not '0'" in capsys.readouterr().err
+
+
+def test_key_numbers_name_the_deaths_each_place_counts():
+    """Canada's counts are PHAC's apparent opioid toxicity deaths (coroners' and medical
+    examiners' investigations), not certificates; the GBD estimand is opioid, not drug, use
+    disorder deaths; the world rate is crude (GBD publishes age-standardised rates). The
+    labels come from the registry, which the figures read too."""
+    from burden.registry import estimands
+    from burden.report.numbers import key_numbers
+
+    labels = [n.label for n in key_numbers(synthetic_inputs(seed=1), build.ReportOptions())]
+    canada = [label for label in labels if label.startswith("Canada ")]
+    assert canada and all("apparent opioid toxicity deaths (PHAC" in label
+                          and "certificate definition" not in label for label in canada)
+    us = [label for label in labels if label.startswith("US ")]
+    assert us and all("death certificates" in label for label in us)
+    rate = [label for label in labels if "per 100,000" in label]
+    assert rate and all("crude death rate" in label and "not age-standardised" in label
+                        for label in rate)
+    gbd = estimands.get("gbd_use_disorder")
+    assert gbd.name == "Opioid use disorder deaths (GBD)"
+    assert gbd.counted_at("CAN") == gbd.counted_at() == (
+        "deaths due to opioid use disorders (GBD definition)")

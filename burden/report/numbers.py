@@ -11,6 +11,7 @@ from burden import plots
 from burden.plots._common import interval_text
 from burden.plots.attribution import by_source_rows
 from burden.plots.production import source_names
+from burden.registry import estimands
 from burden.registry.keys import US, WORLD_ID
 from burden.registry.markets import WORLD_MARKET
 from burden.report.choices import (
@@ -47,14 +48,17 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         world = ds[ds["location_level"] == "world"]
         if not world.empty:
             year = last_data_year(inp) or latest_year(world)
-            rate_label = ("World death rate due to opioid use disorders (GBD definition) per "
-                          "100,000")
+            # deaths over the whole population: a crude rate (GBD publishes age-standardised
+            # rates, which weigh ages by a standard population and so differ from it)
+            rate_label = ("World crude death rate due to opioid use disorders (GBD "
+                          "definition), deaths per 100,000 population of all ages (not "
+                          "age-standardised, unlike GBD's published rates)")
             # the interval is mostly the GBD revision uncertainty, whose world part rests
             # on one revision (two rounds) and so mostly on a prior (docs/models/deaths.md)
             note = ("interval: mostly GBD's revision uncertainty, whose world part rests "
                     "on one revision and a prior")
             for measure, label, digits in [
-                    ("deaths", "World deaths due to opioid use disorders (GBD definition)", 0),
+                    ("deaths", f"World {estimands.get('gbd_use_disorder').counted_at()}", 0),
                     ("rate_per_100k", rate_label, 2)]:
                 row = world[(world["year"] == year) & (world["measure"] == measure)]
                 if not row.empty:
@@ -77,8 +81,9 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         r = last.loc["corrected"]
         note = (f"reported: {last.loc['reported', 'mean']:,.0f}"
                 if "reported" in last.index else "")
-        out.append(KeyNumber(f"US opioid-involved overdose deaths corrected for unspecified "
-                             f"drugs (certificate definition), {year}",
+        counted = estimands.get("certified_overdose").counted_at(US)
+        out.append(KeyNumber(f"US {counted}, corrected for certificates that name no drug, "
+                             f"{year}",
                              interval_text(r["mean"], r["lower"], r["upper"]),
                              _prior_driven(last.loc[["corrected"]]), note=note,
                              model="certified"))
@@ -93,9 +98,12 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
                 if frame.empty:
                     continue
                 r = frame.sort_values("year").iloc[-1]
+                # the deaths counted where this series is published (Canada: PHAC's
+                # apparent opioid toxicity deaths, not certificates; registry.estimands)
+                what = estimands.get(r["definition"]).counted_at(r["location_id"])
                 out.append(KeyNumber(
-                    f"{place} opioid-involved overdose deaths (certificate definition), "
-                    f"{int(r['year'])}", interval_text(r["mean"], r["lower"], r["upper"]),
+                    f"{place} {what}, {int(r['year'])}",
+                    interval_text(r["mean"], r["lower"], r["upper"]),
                     note=note, model="certified"))
     ps = inp.production_summary
     if ps is not None:
@@ -163,9 +171,8 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
 
 
 def _definition_names() -> dict[str, str]:
-    """Definition id -> how a headline names the deaths it counts."""
-    return {"gbd_use_disorder": "deaths due to opioid use disorders (GBD definition)",
-            "certified_overdose": "opioid-involved overdose deaths (death certificates)"}
+    """Definition id -> how a headline names the deaths it counts (registry.estimands)."""
+    return {d.id: d.counted_at() for d in estimands.DEFINITIONS.values()}
 
 
 def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
