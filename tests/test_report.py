@@ -722,3 +722,75 @@ def test_key_numbers_name_the_deaths_each_place_counts():
     assert gbd.name == "Opioid use disorder deaths (GBD)"
     assert gbd.counted_at("CAN") == gbd.counted_at() == (
         "deaths due to opioid use disorders (GBD definition)")
+
+
+def _with_gbd_rounds(inputs: ReportInputs) -> ReportInputs:
+    """``inputs`` whose gbd_deaths table holds two rounds over every year (country and
+    world rows; the 2019 round a fifth lower), as the processed table does, and whose deaths
+    fit's prior sensitivity finds a prior-data conflict for the world's last data year."""
+    gbd = inputs.tables["gbd_deaths"]
+    world = (gbd.groupby("year", as_index=False)["value"].sum()
+             .assign(location_id="WLD", location_name="World", location_level="world",
+                     cause="opioid_use_disorders", measure="deaths"))
+    both = pd.concat([gbd, world], ignore_index=True)
+    inputs.tables["gbd_deaths"] = pd.concat(
+        [both.assign(gbd_round=2017, source="owid_gbd_deaths"),
+         both.assign(gbd_round=2019, source="owid_gbd2019_deaths",
+                     value=both["value"] * 0.8)], ignore_index=True)
+    year = int(gbd["year"].max())
+    inputs.models["deaths"].prior_sensitivity = pd.DataFrame({
+        "model": "deaths", "quantity": [f"World deaths {year}",
+                                        f"USA deaths {year} (GBD definition)"],
+        "mean": 1.0, "prior_sensitivity": [0.071, 0.01],
+        "likelihood_sensitivity": [0.397, 0.2],
+        "diagnosis": ["prior-data conflict", "ok"]})
+    return inputs
+
+
+def test_gbd_definition_numbers_show_the_published_round_and_their_estimand(tmp_path):
+    """Beside each GBD-definition key number: the latest GBD round's published value for
+    that place and year and the last revision, from the processed table, with their
+    sources; a sentence on the estimand; the prior sensitivity table's diagnosis of the
+    same output (a conflict is flagged on the number); the part from a prior named. The
+    deaths summary has no prior-driven flag: not assessed (blank), not False."""
+    from burden.report.numbers import key_numbers
+
+    inputs = _with_gbd_rounds(synthetic_inputs(seed=1))
+    inputs.attribution_summary["definition"] = "gbd_use_disorder"  # as summarise writes it
+    gbd = inputs.tables["gbd_deaths"]
+    year = int(gbd["year"].max())
+    numbers = {n.label: n for n in key_numbers(inputs, build.ReportOptions())}
+    world = numbers[f"World deaths due to opioid use disorders (GBD definition), {year}"]
+    us = numbers[f"United States deaths due to opioid use disorders (GBD definition), {year}"]
+    for n, place in ((world, "WLD"), (us, "USA")):
+        value = gbd.loc[(gbd["location_id"] == place) & (gbd["year"] == year)
+                        & (gbd["gbd_round"] == 2019), "value"].item()
+        old = gbd.loc[(gbd["location_id"] == place) & (gbd["year"] == year)
+                      & (gbd["gbd_round"] == 2017), "value"].item()
+        assert n.published == (f"GBD 2019 round published {value:,.0f} for {year}; for "
+                               f"{year}, the GBD 2017 round published {old:,.0f} and the "
+                               f"GBD 2019 round {value:,.0f}")
+        assert n.published_source == "owid_gbd2019_deaths, owid_gbd_deaths"
+        assert "not any one round's figure" in n.note and "revise" in n.note
+        assert n.prior_driven is None and n.table == "deaths_summary"
+    assert world.prior_sensitivity == "prior-data conflict"
+    assert world.prior_sensitivity_detail == (f"World deaths {year}: prior sensitivity "
+                                              "0.071, likelihood sensitivity 0.397")
+    assert us.prior_sensitivity == "ok"
+    assert "rests mostly on a prior" in world.prior_part and not us.prior_part
+    rate = next(n for label, n in numbers.items() if "crude death rate" in label)
+    assert rate.prior_sensitivity == "prior-data conflict" and rate.published == ""
+    attributable = [n for n in numbers.values() if n.model == "attribution"]
+    assert attributable and all("the same estimand" in n.note for n in attributable)
+    # without rounds in the table, nothing is printed beside them (never made up)
+    plain = key_numbers(synthetic_inputs(seed=1), build.ReportOptions())
+    assert not any(n.published for n in plain)
+    # on the page: the published figure and the flag on the number, the check linked
+    html = build.build_report(ReportInputs(
+        deaths_summary=inputs.deaths_summary, tables={"gbd_deaths": gbd},
+        models={"deaths": inputs.models["deaths"]}), tmp_path).read_text()
+    cards = html[html.index('<section id="numbers">'):html.index("<p>Mean (95% interval)")]
+    assert str(escape(world.published)) in cards
+    assert cards.count('<span class="prior">prior-data conflict</span>') == 2  # and rate
+    assert 'href="#source-owid_gbd2019_deaths"' in cards and 'id="prior-sensitivity"' in html
+
