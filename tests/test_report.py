@@ -794,3 +794,24 @@ def test_gbd_definition_numbers_show_the_published_round_and_their_estimand(tmp_
     assert cards.count('<span class="prior">prior-data conflict</span>') == 2  # and rate
     assert 'href="#source-owid_gbd2019_deaths"' in cards and 'id="prior-sensitivity"' in html
 
+
+def test_us_correction_says_which_part_is_from_the_prior():
+    """The corrected US count is the certified count plus a share of the deaths whose
+    certificate names no drug; only that share is a prior, so the number says so and is
+    not flagged as a whole (the certified count is data)."""
+    from burden.report.numbers import key_numbers
+
+    inputs = synthetic_inputs(seed=1)
+    cc = inputs.certified_correction
+    n = next(n for n in key_numbers(inputs, build.ReportOptions())
+             if n.label.startswith("US ") and "corrected" in n.label)
+    year = int(n.label.rsplit(", ", 1)[1])
+    rows = cc[cc["year"] == year].set_index("series")
+    imp, rep = rows.loc["imputed"], rows.loc["reported"]
+    assert n.prior_driven is False and n.table == "us_correction"
+    assert n.prior_part.startswith(
+        f"only the added {imp['mean']:,.0f} "
+        f"({imp['mean'] / rows.loc['corrected', 'mean']:.0%} of the mean)")
+    assert interval_text(rep["mean"], rep["lower"], rep["upper"]) in n.note
+    assert interval_text(imp["mean"], imp["lower"], imp["upper"]) in n.note
+    assert f"{rows.loc['unspecified', 'mean']:,.0f} overdose deaths" in n.note

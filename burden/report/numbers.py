@@ -188,14 +188,29 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         year = int(years.max())
         last = cc[cc["year"] == year].set_index("series")
         r = last.loc["corrected"]
-        note = (f"reported: {last.loc['reported', 'mean']:,.0f}"
-                if "reported" in last.index else "")
         counted = estimands.get("certified_overdose").counted_at(US)
-        out.append(KeyNumber(f"US {counted}, corrected for certificates that name no drug, "
-                             f"{year}",
-                             interval_text(r["mean"], r["lower"], r["upper"]),
-                             _prior_driven(last.loc[["corrected"]]), note=note,
-                             model="certified", table="us_correction"))
+        number = KeyNumber(f"US {counted}, corrected for certificates that name no drug, "
+                           f"{year}", interval_text(r["mean"], r["lower"], r["upper"]),
+                           _prior_driven(last.loc[["corrected"]]), model="certified",
+                           table="us_correction")
+        if {"reported", "imputed"} <= set(last.index):
+            # corrected = the certified count + a share of the deaths whose certificate
+            # names no drug; only that share is a prior (docs/models/certified.md)
+            rep, imp = last.loc["reported"], last.loc["imputed"]
+            unspecified = (f" the {last.loc['unspecified', 'mean']:,.0f}"
+                           if "unspecified" in last.index else "")
+            number.note = (f"counted on certificates: "
+                           f"{interval_text(rep['mean'], rep['lower'], rep['upper'])}; "
+                           f"added, the opioid share of{unspecified} overdose deaths whose "
+                           f"certificate names no drug: "
+                           f"{interval_text(imp['mean'], imp['lower'], imp['upper'])}")
+            number.prior_driven = bool(_prior_driven(last.loc[["reported"]]))
+            number.prior_part = (
+                f"only the added {imp['mean']:,.0f} ({imp['mean'] / r['mean']:.0%} of the "
+                f"mean): no data here say what share of the deaths whose certificate names "
+                f"no drug involved an opioid, so that share is its prior "
+                f"(docs/models/certified.md)")
+        out.append(number)
     cs = inp.certified_summary
     if cs is not None:
         for series, place in (("USA:any_opioid", "US"), ("CAN:any_opioid", "Canada")):
