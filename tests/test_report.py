@@ -28,9 +28,12 @@ class _Links(HTMLParser):
         super().__init__()
         self.imgs: list[str] = []
         self.hrefs: list[str] = []
+        self.ids: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.append(attrs["id"])
         if tag == "img":
             self.imgs.append(attrs["src"])
         if tag == "a" and attrs.get("href"):
@@ -172,6 +175,8 @@ def test_missing_parts_are_shown_not_hidden(tmp_path):
     # each say why they are missing; the US correction comes from the certified fit
     assert html.count("Not available: models/deaths/manifest.json not found.") == 6
     assert "Not available: no certified results." in html
+    # no back-test: the Back-tests section says so, and no empty coverage figure repeats it
+    assert "Back-test coverage" not in html and 'id="backtests"' in html
     assert (tmp_path / "figures" / "production.png").exists()
     assert not (tmp_path / "figures" / "deaths_world.png").exists()
 
@@ -815,3 +820,18 @@ def test_us_correction_says_which_part_is_from_the_prior():
     assert interval_text(rep["mean"], rep["lower"], rep["upper"]) in n.note
     assert interval_text(imp["mean"], imp["lower"], imp["upper"]) in n.note
     assert f"{rows.loc['unspecified', 'mean']:,.0f} overdose deaths" in n.note
+
+
+def test_every_id_is_unique_and_the_contents_reach_every_section(built):
+    """Two sections shared id="sources": the contents' "Data sources" jumped to the opium
+    section. Every id is unique; the contents link the data sources, back-tests and SBC."""
+    _, _, html = built
+    links = _links(html)
+    repeated = sorted({i for i in links.ids if links.ids.count(i) > 1})
+    assert links.ids and not repeated, repeated
+    nav = _links(html[html.index("<nav>"):html.index("</nav>")]).hrefs
+    for anchor in ("#data-sources", "#backtests", "#sbc", "#sources", "#methods"):
+        assert anchor in nav, anchor
+    start = html.index('id="data-sources"')
+    assert html.index("<h2>Data sources</h2>", start) - start < 40
+
