@@ -265,7 +265,7 @@ def test_attributable_deaths_and_sensitivity(rng):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "projected (after the deaths data)" in legend
     assert any(t.startswith("dashed") for t in legend)
-    assert "Drug use disorder deaths (GBD)" in ax.get_ylabel()
+    assert "Opioid use disorder deaths (GBD)" in ax.get_ylabel()
     assert "projected (after the deaths data)" not in [
         t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 

@@ -28,9 +28,12 @@ class _Links(HTMLParser):
         super().__init__()
         self.imgs: list[str] = []
         self.hrefs: list[str] = []
+        self.ids: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.append(attrs["id"])
         if tag == "img":
             self.imgs.append(attrs["src"])
         if tag == "a" and attrs.get("href"):
@@ -172,6 +175,8 @@ def test_missing_parts_are_shown_not_hidden(tmp_path):
     # each say why they are missing; the US correction comes from the certified fit
     assert html.count("Not available: models/deaths/manifest.json not found.") == 6
     assert "Not available: no certified results." in html
+    # no back-test: the Back-tests section says so, and no empty coverage figure repeats it
+    assert "Back-test coverage" not in html and 'id="backtests"' in html
     assert (tmp_path / "figures" / "production.png").exists()
     assert not (tmp_path / "figures" / "deaths_world.png").exists()
 
@@ -699,3 +704,134 @@ def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_pa
         cli.main(["report", "--figures-only", "--workers", "0"])
     assert exit_.value.code == 2
     assert "--workers: a whole number of at least 1, not '0'" in capsys.readouterr().err
+
+
+def test_key_numbers_name_the_deaths_each_place_counts():
+    """Canada's counts are PHAC's apparent opioid toxicity deaths (coroners' and medical
+    examiners' investigations), not certificates; the GBD estimand is opioid, not drug, use
+    disorder deaths; the world rate is crude (GBD publishes age-standardised rates). The
+    labels come from the registry, which the figures read too."""
+    from burden.registry import estimands
+    from burden.report.numbers import key_numbers
+
+    labels = [n.label for n in key_numbers(synthetic_inputs(seed=1), build.ReportOptions())]
+    canada = [label for label in labels if label.startswith("Canada ")]
+    assert canada and all("apparent opioid toxicity deaths (PHAC" in label
+                          and "certificate definition" not in label for label in canada)
+    us = [label for label in labels if label.startswith("US ")]
+    assert us and all("death certificates" in label for label in us)
+    rate = [label for label in labels if "per 100,000" in label]
+    assert rate and all("crude death rate" in label and "not age-standardised" in label
+                        for label in rate)
+    gbd = estimands.get("gbd_use_disorder")
+    assert gbd.name == "Opioid use disorder deaths (GBD)"
+    assert gbd.counted_at("CAN") == gbd.counted_at() == (
+        "deaths due to opioid use disorders (GBD definition)")
+
+
+def _with_gbd_rounds(inputs: ReportInputs) -> ReportInputs:
+    """``inputs`` whose gbd_deaths table holds two rounds over every year (country and
+    world rows; the 2019 round a fifth lower), as the processed table does, and whose deaths
+    fit's prior sensitivity finds a prior-data conflict for the world's last data year."""
+    gbd = inputs.tables["gbd_deaths"]
+    world = (gbd.groupby("year", as_index=False)["value"].sum()
+             .assign(location_id="WLD", location_name="World", location_level="world",
+                     cause="opioid_use_disorders", measure="deaths"))
+    both = pd.concat([gbd, world], ignore_index=True)
+    inputs.tables["gbd_deaths"] = pd.concat(
+        [both.assign(gbd_round=2017, source="owid_gbd_deaths"),
+         both.assign(gbd_round=2019, source="owid_gbd2019_deaths",
+                     value=both["value"] * 0.8)], ignore_index=True)
+    year = int(gbd["year"].max())
+    inputs.models["deaths"].prior_sensitivity = pd.DataFrame({
+        "model": "deaths", "quantity": [f"World deaths {year}",
+                                        f"USA deaths {year} (GBD definition)"],
+        "mean": 1.0, "prior_sensitivity": [0.071, 0.01],
+        "likelihood_sensitivity": [0.397, 0.2],
+        "diagnosis": ["prior-data conflict", "ok"]})
+    return inputs
+
+
+def test_gbd_definition_numbers_show_the_published_round_and_their_estimand(tmp_path):
+    """Beside each GBD-definition key number: the latest GBD round's published value for
+    that place and year and the last revision, from the processed table, with their
+    sources; a sentence on the estimand; the prior sensitivity table's diagnosis of the
+    same output (a conflict is flagged on the number); the part from a prior named. The
+    deaths summary has no prior-driven flag: not assessed (blank), not False."""
+    from burden.report.numbers import key_numbers
+
+    inputs = _with_gbd_rounds(synthetic_inputs(seed=1))
+    inputs.attribution_summary["definition"] = "gbd_use_disorder"  # as summarise writes it
+    gbd = inputs.tables["gbd_deaths"]
+    year = int(gbd["year"].max())
+    numbers = {n.label: n for n in key_numbers(inputs, build.ReportOptions())}
+    world = numbers[f"World deaths due to opioid use disorders (GBD definition), {year}"]
+    us = numbers[f"United States deaths due to opioid use disorders (GBD definition), {year}"]
+    for n, place in ((world, "WLD"), (us, "USA")):
+        value = gbd.loc[(gbd["location_id"] == place) & (gbd["year"] == year)
+                        & (gbd["gbd_round"] == 2019), "value"].item()
+        old = gbd.loc[(gbd["location_id"] == place) & (gbd["year"] == year)
+                      & (gbd["gbd_round"] == 2017), "value"].item()
+        assert n.published == (f"GBD 2019 round published {value:,.0f} for {year}; for "
+                               f"{year}, the GBD 2017 round published {old:,.0f} and the "
+                               f"GBD 2019 round {value:,.0f}")
+        assert n.published_source == "owid_gbd2019_deaths, owid_gbd_deaths"
+        assert "not any one round's figure" in n.note and "revise" in n.note
+        assert n.prior_driven is None and n.table == "deaths_summary"
+    assert world.prior_sensitivity == "prior-data conflict"
+    assert world.prior_sensitivity_detail == (f"World deaths {year}: prior sensitivity "
+                                              "0.071, likelihood sensitivity 0.397")
+    assert us.prior_sensitivity == "ok"
+    assert "rests mostly on a prior" in world.prior_part and not us.prior_part
+    rate = next(n for label, n in numbers.items() if "crude death rate" in label)
+    assert rate.prior_sensitivity == "prior-data conflict" and rate.published == ""
+    attributable = [n for n in numbers.values() if n.model == "attribution"]
+    assert attributable and all("the same estimand" in n.note for n in attributable)
+    # without rounds in the table, nothing is printed beside them (never made up)
+    plain = key_numbers(synthetic_inputs(seed=1), build.ReportOptions())
+    assert not any(n.published for n in plain)
+    # on the page: the published figure and the flag on the number, the check linked
+    html = build.build_report(ReportInputs(
+        deaths_summary=inputs.deaths_summary, tables={"gbd_deaths": gbd},
+        models={"deaths": inputs.models["deaths"]}), tmp_path).read_text()
+    cards = html[html.index('<section id="numbers">'):html.index("<p>Mean (95% interval)")]
+    assert str(escape(world.published)) in cards
+    assert cards.count('<span class="prior">prior-data conflict</span>') == 2  # and rate
+    assert 'href="#source-owid_gbd2019_deaths"' in cards and 'id="prior-sensitivity"' in html
+
+
+def test_us_correction_says_which_part_is_from_the_prior():
+    """The corrected US count is the certified count plus a share of the deaths whose
+    certificate names no drug; only that share is a prior, so the number says so and is
+    not flagged as a whole (the certified count is data)."""
+    from burden.report.numbers import key_numbers
+
+    inputs = synthetic_inputs(seed=1)
+    cc = inputs.certified_correction
+    n = next(n for n in key_numbers(inputs, build.ReportOptions())
+             if n.label.startswith("US ") and "corrected" in n.label)
+    year = int(n.label.rsplit(", ", 1)[1])
+    rows = cc[cc["year"] == year].set_index("series")
+    imp, rep = rows.loc["imputed"], rows.loc["reported"]
+    assert n.prior_driven is False and n.table == "us_correction"
+    assert n.prior_part.startswith(
+        f"only the added {imp['mean']:,.0f} "
+        f"({imp['mean'] / rows.loc['corrected', 'mean']:.0%} of the mean)")
+    assert interval_text(rep["mean"], rep["lower"], rep["upper"]) in n.note
+    assert interval_text(imp["mean"], imp["lower"], imp["upper"]) in n.note
+    assert f"{rows.loc['unspecified', 'mean']:,.0f} overdose deaths" in n.note
+
+
+def test_every_id_is_unique_and_the_contents_reach_every_section(built):
+    """Two sections shared id="sources": the contents' "Data sources" jumped to the opium
+    section. Every id is unique; the contents link the data sources, back-tests and SBC."""
+    _, _, html = built
+    links = _links(html)
+    repeated = sorted({i for i in links.ids if links.ids.count(i) > 1})
+    assert links.ids and not repeated, repeated
+    nav = _links(html[html.index("<nav>"):html.index("</nav>")]).hrefs
+    for anchor in ("#data-sources", "#backtests", "#sbc", "#sources", "#methods"):
+        assert anchor in nav, anchor
+    start = html.index('id="data-sources"')
+    assert html.index("<h2>Data sources</h2>", start) - start < 40
+

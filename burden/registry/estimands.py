@@ -18,26 +18,47 @@ DEFAULT_GBD_ROUND = 2017
 @dataclass(frozen=True)
 class Definition:
     id: str
+    #: a title for the deaths counted (figure axes)
     name: str
     description: str
+    #: how a sentence names the deaths counted ("US {counted}, 2023")
+    counted: str = ""
+    #: (location id, how a sentence names them) where the published counts are the nearest
+    #: equivalent of the definition rather than the definition itself
+    counted_in: tuple[tuple[str, str], ...] = ()
+
+    def counted_at(self, location_id: str | None = None) -> str:
+        """How a sentence names the deaths counted in ``location_id`` (default: the
+        definition's own wording)."""
+        return dict(self.counted_in).get(location_id, self.counted or self.name)
 
 
 DEFINITIONS: dict[str, Definition] = {
     d.id: d
     for d in [
+        # the id also marks GBD's other use-disorder causes in ``gbd_deaths`` (its
+        # ``cause`` column says which); the package's estimand is the opioid cause
         Definition(
             "gbd_use_disorder",
-            "Drug use disorder deaths (GBD)",
-            "deaths due to drug use disorders as defined by GBD (IHME modelled estimates)",
+            "Opioid use disorder deaths (GBD)",
+            "deaths due to opioid use disorders as defined by GBD (IHME modelled "
+            "estimates; GBD's other use-disorder causes carry the same id, told apart by "
+            "their cause)",
+            counted="deaths due to opioid use disorders (GBD definition)",
         ),
         Definition(
             "certified_overdose",
-            "Certified drug overdose deaths",
+            "Certified opioid-involved overdose deaths (Canada: PHAC apparent opioid "
+            "toxicity deaths)",
             "drug-overdose deaths whose death certificate names the drug (ICD-10 underlying "
             "X40-X44, X60-X64, X85, Y10-Y14 with the T-code as a multiple cause). Canada's "
             "rows (PHAC) are apparent opioid toxicity deaths from coroners' and medical "
             "examiners' investigations, the nearest published equivalent: not ICD-coded, "
             "deaths still under investigation included, revised with each release",
+            counted="opioid-involved overdose deaths (death certificates, NCHS/VSRR)",
+            counted_in=(("CAN", ("apparent opioid toxicity deaths (PHAC: coroners' and "
+                                 "medical examiners' investigations, not ICD-coded death "
+                                 "certificates)")),),
         ),
     ]
 }

@@ -150,12 +150,15 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
     out_dir = Path(out_dir)
     opt = options or ReportOptions()
     figures = render_figures(inp, opt, out_dir, workers)
+    # without a back-test in the old long form, the Back-tests section says what is missing
+    # (the coverage figure would only repeat it)
+    shown = [f for f in figures if not (f.id == "backtest_coverage" and f.unavailable)]
     numbers = key_numbers(inp, opt)
     tables = write_tables(inp, numbers, out_dir)
     conv = convergence_table(inp)
     psense = prior_sensitivity_table(inp)
     context = {
-        "banners": _banners(inp), "key_numbers": numbers, "figures": figures,
+        "banners": _banners(inp), "key_numbers": numbers, "figures": shown,
         "sections": [("deaths", "Opioid deaths"), ("sources", "Where the opiates come from"),
                      ("attribution", "Deaths by source country"),
                      ("checks", "Data coverage and model checks")],

@@ -11,6 +11,7 @@ from burden import plots
 from burden.plots._common import interval_text
 from burden.plots.attribution import by_source_rows
 from burden.plots.production import source_names
+from burden.registry import estimands
 from burden.registry.keys import US, WORLD_ID
 from burden.registry.markets import WORLD_MARKET
 from burden.report.choices import (
@@ -29,40 +30,152 @@ from burden.report.inputs import ReportInputs
 class KeyNumber:
     label: str
     value: str
-    prior_driven: bool = False
+    #: the number as a whole comes mostly from prior assumptions (its summary row's
+    #: ``prior_driven``: the posterior interval not much narrower than the prior's); None
+    #: where its summary table has no such flag (not assessed)
+    prior_driven: bool | None = False
     note: str = ""
     model: str = ""  # the model it comes from (its convergence status is shown beside it)
     model_status: str = ""
+    #: the result table it is read from (a name of ``write_tables``)
+    table: str = ""
+    #: the published figures to compare it with, and the registry ids of their sources
+    #: (comma-separated)
+    published: str = ""
+    published_source: str = ""
+    #: the power-scaling diagnosis of the same output in the prior sensitivity table
+    #: ("" where that table does not check it), and its two sensitivities
+    prior_sensitivity: str = ""
+    prior_sensitivity_detail: str = ""
+    #: which part of the number comes from a prior or an assumption, where only a part does
+    prior_part: str = ""
 
 
-def _prior_driven(rows: pd.DataFrame) -> bool:
-    return bool("prior_driven" in rows and rows["prior_driven"].astype(bool).any())
+def _prior_driven(rows: pd.DataFrame) -> bool | None:
+    if "prior_driven" not in rows:
+        return None
+    return bool(rows["prior_driven"].astype(bool).any())
+
+
+def _sensitivity(inp: ReportInputs, model: str, quantity: str) -> dict[str, str]:
+    """The prior sensitivity table's diagnosis of ``quantity`` (named as
+    ``burden.validate.prior_sensitivity.HEADLINES`` names it) and its two sensitivities, as
+    ``KeyNumber`` fields; empty when the table does not check it."""
+    fit = inp.models.get(model)
+    table = fit.prior_sensitivity if fit is not None else None
+    if table is None or table.empty:
+        return {}
+    rows = table[table["quantity"] == quantity]
+    if rows.empty:
+        return {}
+    r = rows.iloc[0]
+    return {"prior_sensitivity": str(r["diagnosis"]),
+            "prior_sensitivity_detail": (
+                f"{quantity}: prior sensitivity {r['prior_sensitivity']:.3f}, likelihood "
+                f"sensitivity {r['likelihood_sensitivity']:.3f}")}
+
+
+def published_gbd(inp: ReportInputs, location_id: str, year: int) -> dict | None:
+    """The latest GBD round's published deaths due to opioid use disorders for a place and
+    year in the processed ``gbd_deaths`` table (the rounds the deaths model measures), and
+    the last revision there: the latest year two rounds both publish, with each round's
+    value. None when the table lacks the place-year or its round."""
+    from burden.models.deaths_data import GBD_CAUSE
+
+    gbd = inp.tables.get("gbd_deaths")
+    if gbd is None or "gbd_round" not in gbd:
+        return None
+    rows = gbd[(gbd["location_id"] == location_id) & (gbd["cause"] == GBD_CAUSE)
+               & (gbd["measure"] == "deaths")]
+    at = rows[rows["year"] == year]
+    if at.empty:
+        return None
+    latest = at.loc[at["gbd_round"].idxmax()]
+    out = {"round": int(latest["gbd_round"]), "year": int(year),
+           "value": float(latest["value"]), "source": str(latest["source"])}
+    rounds = sorted(rows["gbd_round"].unique())[-2:]
+    if len(rounds) == 2:
+        old, new = (rows[rows["gbd_round"] == r].set_index("year")["value"] for r in rounds)
+        common = old.index.intersection(new.index)
+        if len(common):
+            y = int(common.max())
+            source = rows.set_index(["gbd_round", "year"])["source"]
+            out["revision"] = {"year": y, "rounds": [int(r) for r in rounds],
+                               "values": [float(old[y]), float(new[y])],
+                               "sources": [str(source[(r, y)]) for r in rounds]}
+    return out
+
+
+def _published_text(pub: dict) -> str:
+    text = f"GBD {pub['round']} round published {pub['value']:,.0f} for {pub['year']}"
+    rev = pub.get("revision")
+    if rev:
+        (a, b), (va, vb) = rev["rounds"], rev["values"]
+        text += (f"; for {rev['year']}, the GBD {a} round published {va:,.0f} and the GBD "
+                 f"{b} round {vb:,.0f}")
+    return text
+
+
+def _gbd_estimand_note(r: pd.Series) -> str:
+    """One plain sentence on what a GBD-definition number estimates and why its interval is
+    wide (docs/models/deaths.md, "GBD rounds as measurements")."""
+    text = ("This estimates what GBD's rounds publish for this place and year on average "
+            "(their centre), not any one round's figure; its 95% interval is wide because it "
+            "includes how far a new GBD round may revise the figure")
+    if r["upper"] - r["mean"] > r["mean"] - r["lower"]:
+        text += ", and reaches further above the mean than below it"
+    return text + "."
+
+
+#: the part of the world's GBD-definition numbers that rests on a prior (docs/models/deaths.md)
+WORLD_REVISION_PRIOR = (
+    "how far a new GBD round may revise the world total: two rounds show a single "
+    "revision, so this part of the interval's width rests mostly on a prior "
+    "(round_bias_sd; docs/models/deaths.md, \"GBD rounds as measurements\")")
 
 
 def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
-    """The headline figures, each with its 95% interval and a prior-driven flag."""
+    """The headline figures, each with its 95% interval, its source table and its flags."""
     out = []
+    gbd_counted = estimands.get("gbd_use_disorder").counted_at()
     ds = inp.deaths_summary
     if ds is not None:
         world = ds[ds["location_level"] == "world"]
-        if not world.empty:
-            year = last_data_year(inp) or latest_year(world)
-            rate_label = ("World death rate due to opioid use disorders (GBD definition) per "
-                          "100,000")
-            # the interval is mostly the GBD revision uncertainty, whose world part rests
-            # on one revision (two rounds) and so mostly on a prior (docs/models/deaths.md)
-            note = ("interval: mostly GBD's revision uncertainty, whose world part rests "
-                    "on one revision and a prior")
-            for measure, label, digits in [
-                    ("deaths", "World deaths due to opioid use disorders (GBD definition)", 0),
-                    ("rate_per_100k", rate_label, 2)]:
-                row = world[(world["year"] == year) & (world["measure"] == measure)]
-                if not row.empty:
-                    r = row.iloc[0]
-                    out.append(KeyNumber(f"{label}, {year}",
-                                         interval_text(r["mean"], r["lower"], r["upper"],
-                                                       digits=digits),
-                                         _prior_driven(row), note=note, model="deaths"))
+        year = last_data_year(inp) or latest_year(ds)
+        # deaths over the whole population: a crude rate (GBD publishes age-standardised
+        # rates, which weigh ages by a standard population and so differ from it)
+        rate_label = ("World crude death rate due to opioid use disorders (GBD "
+                      "definition), deaths per 100,000 population of all ages (not "
+                      "age-standardised, unlike GBD's published rates)")
+        country = ds[(ds["location_level"] == "country") & (ds["location_id"] == opt.market)]
+        places = [(world, WORLD_ID, "World", "deaths", gbd_counted, 0),
+                  (world, WORLD_ID, "World", "rate_per_100k", rate_label, 2)]
+        if not country.empty:
+            places.append((country, opt.market, str(country["location_name"].iloc[0]),
+                           "deaths", gbd_counted, 0))
+        for rows, place, name, measure, what, digits in places:
+            row = rows[(rows["year"] == year) & (rows["measure"] == measure)]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            label = what if measure == "rate_per_100k" else f"{name} {what}"
+            # the rate is the same draws over a fixed population: the deaths' diagnosis
+            quantity = (f"World deaths {year}" if place == WORLD_ID
+                        else f"{place} deaths {year} (GBD definition)")
+            pub = published_gbd(inp, place, year) if measure == "deaths" else None
+            note = (_gbd_estimand_note(r) if measure == "deaths" else
+                    "The world deaths above over the world's population: the same "
+                    "estimand, interval and flags.")
+            out.append(KeyNumber(
+                f"{label}, {year}",
+                interval_text(r["mean"], r["lower"], r["upper"], digits=digits),
+                _prior_driven(row), note=note, model="deaths",
+                table="deaths_summary", published=_published_text(pub) if pub else "",
+                published_source=", ".join(dict.fromkeys(
+                    [pub["source"], *pub.get("revision", {}).get("sources", [])])) if pub
+                else "",
+                prior_part=WORLD_REVISION_PRIOR if place == WORLD_ID else "",
+                **_sensitivity(inp, "deaths", quantity)))
     cc = inp.certified_correction
     if cc is not None and not cc.empty:
         # the bounded correction applied to the certified counts (CertifiedDeaths)
@@ -75,13 +188,29 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         year = int(years.max())
         last = cc[cc["year"] == year].set_index("series")
         r = last.loc["corrected"]
-        note = (f"reported: {last.loc['reported', 'mean']:,.0f}"
-                if "reported" in last.index else "")
-        out.append(KeyNumber(f"US opioid-involved overdose deaths corrected for unspecified "
-                             f"drugs (certificate definition), {year}",
-                             interval_text(r["mean"], r["lower"], r["upper"]),
-                             _prior_driven(last.loc[["corrected"]]), note=note,
-                             model="certified"))
+        counted = estimands.get("certified_overdose").counted_at(US)
+        number = KeyNumber(f"US {counted}, corrected for certificates that name no drug, "
+                           f"{year}", interval_text(r["mean"], r["lower"], r["upper"]),
+                           _prior_driven(last.loc[["corrected"]]), model="certified",
+                           table="us_correction")
+        if {"reported", "imputed"} <= set(last.index):
+            # corrected = the certified count + a share of the deaths whose certificate
+            # names no drug; only that share is a prior (docs/models/certified.md)
+            rep, imp = last.loc["reported"], last.loc["imputed"]
+            unspecified = (f" the {last.loc['unspecified', 'mean']:,.0f}"
+                           if "unspecified" in last.index else "")
+            number.note = (f"counted on certificates: "
+                           f"{interval_text(rep['mean'], rep['lower'], rep['upper'])}; "
+                           f"added, the opioid share of{unspecified} overdose deaths whose "
+                           f"certificate names no drug: "
+                           f"{interval_text(imp['mean'], imp['lower'], imp['upper'])}")
+            number.prior_driven = bool(_prior_driven(last.loc[["reported"]]))
+            number.prior_part = (
+                f"only the added {imp['mean']:,.0f} ({imp['mean'] / r['mean']:.0%} of the "
+                f"mean): no data here say what share of the deaths whose certificate names "
+                f"no drug involved an opioid, so that share is its prior "
+                f"(docs/models/certified.md)")
+        out.append(number)
     cs = inp.certified_summary
     if cs is not None:
         for series, place in (("USA:any_opioid", "US"), ("CAN:any_opioid", "Canada")):
@@ -93,22 +222,29 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
                 if frame.empty:
                     continue
                 r = frame.sort_values("year").iloc[-1]
+                # the deaths counted where this series is published (Canada: PHAC's
+                # apparent opioid toxicity deaths, not certificates; registry.estimands)
+                what = estimands.get(r["definition"]).counted_at(r["location_id"])
                 out.append(KeyNumber(
-                    f"{place} opioid-involved overdose deaths (certificate definition), "
-                    f"{int(r['year'])}", interval_text(r["mean"], r["lower"], r["upper"]),
-                    note=note, model="certified"))
+                    f"{place} {what}, {int(r['year'])}",
+                    interval_text(r["mean"], r["lower"], r["upper"]),
+                    note=note, model="certified", table="certified_summary",
+                    **_sensitivity(inp, "certified", f"{series} deaths {int(r['year'])}")))
     ps = inp.production_summary
     if ps is not None:
         names = source_names(inp.tables.get("production_measurements"))
         world = ps[(ps["measure"] == "production_t") & (ps["source"] == WORLD_ID)]
+        table = "production_summary"
         if inp.production_total is not None:
-            world = inp.production_total
+            world, table = inp.production_total, "production_total"
         if not world.empty:
             year = latest_year(world)
             r = world[world["year"] == year].iloc[0]
             out.append(KeyNumber(f"World opium production (tonnes), {year}",
                                  interval_text(r["mean"], r["lower"], r["upper"]),
-                                 model="production"))
+                                 model="production", table=table,
+                                 **_sensitivity(inp, "production",
+                                                f"World production {year} (t)")))
         share = ps[ps["measure"] == "share"]
         if not share.empty:
             year = latest_year(share)
@@ -118,7 +254,7 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
                 f"Largest opium source's share of world production, {year}: {name}",
                 interval_text(r["mean"], r["lower"], r["upper"], percent=True),
                 _prior_driven(share[(share["year"] == year) & (share["source"] == r["source"])]
-                              ), model="production"))
+                              ), model="production", table="production_summary"))
     ms = inp.market_summary
     if ms is not None:
         market = market_or_first(ms, opt.market)
@@ -130,7 +266,8 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         label = region_labels().get(r[key], str(r[key]).replace("_", " ").capitalize())
         out.append(KeyNumber(f"Largest source of {market} heroin, {year}: {label}",
                              interval_text(r["mean"], r["lower"], r["upper"], percent=True),
-                             bool(r.get("prior_driven", False)), model="markets"))
+                             bool(r.get("prior_driven", False)), model="markets",
+                             table="market_shares"))
     at = inp.attribution_summary
     if at is not None:
         # from the world table by source: each source over all supply chains, the
@@ -147,12 +284,18 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
             rows = rows[rows["year"] == year].sort_values("mean")
             r = rows.iloc[-1]
             what = definitions.get(r.get("definition"), "opioid deaths")
+            # a part of the deaths model's deaths: its estimand and revision uncertainty
+            note = ("A part of the GBD-definition deaths above: the same estimand (the "
+                    "centre of GBD's rounds, not a round's figure), whose revision "
+                    "uncertainty its interval carries, split by source under the stated "
+                    "assumptions." if r.get("definition") == "gbd_use_disorder" else "")
             out.append(KeyNumber(
                 f"{market} {what} attributable to "
                 f"{names.get(r['source'], r['source'])} (its illicit opiate and illicit "
                 f"synthetic chains together), {year}",
                 interval_text(r["mean"], r["lower"], r["upper"]),
-                bool(r.get("prior_driven", False)), model="attribution"))
+                bool(r.get("prior_driven", False)), note=note, model="attribution",
+                table="attribution"))
     status = {name: m.provenance.status for name, m in inp.models.items()}
     # attribution multiplies the fits' draws: summarise gives it the worst of their statuses
     if inp.attribution_status is not None:
@@ -163,9 +306,8 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
 
 
 def _definition_names() -> dict[str, str]:
-    """Definition id -> how a headline names the deaths it counts."""
-    return {"gbd_use_disorder": "deaths due to opioid use disorders (GBD definition)",
-            "certified_overdose": "opioid-involved overdose deaths (death certificates)"}
+    """Definition id -> how a headline names the deaths it counts (registry.estimands)."""
+    return {d.id: d.counted_at() for d in estimands.DEFINITIONS.values()}
 
 
 def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
