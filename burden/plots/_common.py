@@ -93,6 +93,21 @@ def thousands_axis(ax: Axes, axis: str = "y") -> None:
         getattr(ax, f"{name}axis").set_major_formatter(FuncFormatter(_with_separators))
 
 
+#: axis text naming the estimand of a death count (``burden.registry.estimands`` ids): the
+#: figures count opioid deaths, GBD's by underlying cause or the certificates' (NCHS/VSRR;
+#: PHAC's apparent opioid toxicity deaths in Canada, the nearest published equivalent)
+ESTIMAND_LABELS = {
+    "gbd_use_disorder": "Opioid use-disorder deaths (GBD definition)",
+    "certified_overdose": "Certified opioid overdose deaths",
+}
+
+
+def estimand_label(definition: str, default: str = "Opioid deaths (estimand not stated)"
+                   ) -> str:
+    """The axis text of a death count of ``definition`` (``default`` when unknown)."""
+    return ESTIMAND_LABELS.get(definition, default)
+
+
 #: what informs an estimate's year (the ``period`` column of a data twin) and how a figure
 #: shades it; "data" years are not shaded
 DATA, CERTIFIED_ONLY, NOWCAST, PROJECTION = "data", "certified counts", "nowcast", "projection"
