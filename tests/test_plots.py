@@ -265,7 +265,7 @@ def test_attributable_deaths_and_sensitivity(rng):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "projected (after the deaths data)" in legend
     assert any(t.startswith("dashed") for t in legend)
-    assert "Opioid use disorder deaths (GBD)" in ax.get_ylabel()
+    assert "Opioid use-disorder deaths (GBD definition)" in ax.get_ylabel()
     assert "projected (after the deaths data)" not in [
         t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 
@@ -319,6 +319,33 @@ def test_count_axes_have_thousands_separators(rng, deaths, tables):
         texts = _tick_texts(ax, axis)
         assert any("," in t for t in texts), texts
         assert not [t for t in texts if t.replace("\u2212", "").isdigit() and len(t) > 4], texts
+
+
+def test_count_axes_name_the_estimand(rng, deaths, tables):
+    """No axis says just "Opioid deaths": each names whose deaths it counts (GBD's
+    use-disorder deaths, or the certificates'), and a rate says it is a crude rate."""
+    obs = plots.observed_deaths(tables["gbd_deaths"], tables["us_deaths_by_drug"])
+    fig = plots.plot_deaths_over_time(plots.deaths_over_time_data(
+        deaths, locations=["USA"], observed=obs))
+    assert fig.axes[0].get_ylabel().replace("\n", " ") == (
+        "Opioid use-disorder deaths (GBD definition)")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("nida_deaths" in t and "certified overdose deaths" in t for t in legend)
+    rates = plots.plot_deaths_over_time(plots.deaths_over_time_data(
+        deaths, level="world", measure="rate_per_100k"))
+    assert "crude rate, GBD definition" in rates.axes[0].get_ylabel()
+    ranking = plots.plot_country_ranking(plots.country_ranking_data(deaths, year=2010))
+    assert "per 100,000 (crude rate, GBD definition), 2010" in ranking.axes[0].get_xlabel()
+    us = plots.plot_us_correction(plots.us_correction_data(synthetic.us_correction(rng)))
+    assert "certified opioid overdose deaths" in us.axes[0].get_ylabel()
+    cert = plots.plot_certified_deaths(plots.certified_deaths_data(
+        synthetic.certified_summary(rng)))
+    assert "NCHS/VSRR" in cert.axes[0].get_ylabel() and "PHAC" in cert.axes[1].get_ylabel()
+    _, sens = synthetic.attribution(rng)
+    sdata = plots.attribution_sensitivity_data(sens, year=int(sens["year"].max()))
+    assert set(sdata["definition"]) == {"gbd_use_disorder"}
+    xlabel = plots.plot_attribution_sensitivity(sdata).axes[0].get_xlabel()
+    assert xlabel.startswith("Opioid use-disorder deaths (GBD definition) attributable")
 
 
 # ---- checks ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from burden.registry.estimands import DEFINITIONS
 from burden.registry.sources import SOURCES
 from burden.table_checks import INTERVAL_COLUMNS, require, require_rows  # noqa: F401
 
@@ -91,6 +92,18 @@ def thousands_axis(ax: Axes, axis: str = "y") -> None:
     formatter of every axis that counts deaths or tonnes (no "350000", no offset text)."""
     for name in ("x", "y") if axis == "both" else (axis,):
         getattr(ax, f"{name}axis").set_major_formatter(FuncFormatter(_with_separators))
+
+
+#: axis text naming the estimand of a death count (``burden.registry.estimands`` ids): the
+#: figures count opioid deaths, GBD's by underlying cause or the certificates' (NCHS/VSRR;
+#: PHAC's apparent opioid toxicity deaths in Canada, the nearest published equivalent)
+ESTIMAND_LABELS = {d.id: d.axis for d in DEFINITIONS.values() if d.axis}
+
+
+def estimand_label(definition: str, default: str = "Opioid deaths (estimand not stated)"
+                   ) -> str:
+    """The axis text of a death count of ``definition`` (``default`` when unknown)."""
+    return ESTIMAND_LABELS.get(definition, default)
 
 
 #: what informs an estimate's year (the ``period`` column of a data twin) and how a figure

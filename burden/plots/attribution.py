@@ -15,6 +15,7 @@ from burden.plots._common import (
     INTERVAL_LABEL,
     color_map,
     draw_interval,
+    estimand_label,
     new_axes,
     require,
     require_rows,
@@ -88,8 +89,6 @@ def attributable_deaths_data(summary: pd.DataFrame, *, market: str | None = None
 def plot_attributable_deaths(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     """One line and 95% band per source country; dashed over the years whose figure comes
     mostly from a prior or an assumption, the deaths fit's projected years shaded grey."""
-    from burden.registry import estimands
-
     require(data, DATA_COLUMNS, "attributable deaths data")
     require_rows(data, "attributable deaths data")
     fig, ax = new_axes(ax, (8.5, 4.2))
@@ -115,8 +114,7 @@ def plot_attributable_deaths(data: pd.DataFrame, *, ax: Axes | None = None) -> F
         ax.axvspan(first - 0.5, int(data["year"].max()) + 0.5, color="grey", alpha=0.12,
                    linewidth=0, label="projected (after the deaths data)")
     definition = (str(data["definition"].iloc[0]) if "definition" in data else "")
-    what = (estimands.get(definition).name if definition in estimands.DEFINITIONS
-            else "opioid deaths")
+    what = estimand_label(definition)
     ax.set_ylabel(f"{what}\nin {data['market'].iloc[0]}, attributable to source")
     ax.set_xlabel("year")
     year_axis(ax)
@@ -131,7 +129,8 @@ def attribution_sensitivity_data(sensitivity: pd.DataFrame, *, year: int,
                                  names: Mapping[str, str] | None = None,
                                  top: int | None = 6) -> pd.DataFrame:
     """What ``plot_attribution_sensitivity`` draws: each scenario's attributable deaths by
-    source in ``year`` (``sensitivity_table(...)``)."""
+    source in ``year`` (``sensitivity_table(...)``), with their estimand (``definition``;
+    "" when the table does not say)."""
     require(sensitivity, SENSITIVITY_COLUMNS, "sensitivity table")
     rows = _one_market(sensitivity, market, "sensitivity table")
     rows = rows[rows["year"] == year]
@@ -141,9 +140,11 @@ def attribution_sensitivity_data(sensitivity: pd.DataFrame, *, year: int,
         order = order[:top]
         rows = rows[rows["source"].isin(order)]
     rows = rows.assign(_order=rows["source"].map({s: i for i, s in enumerate(order)}))
+    if "definition" not in rows:
+        rows = rows.assign(definition="")
     return _named(rows.sort_values(["_order", "scenario"], kind="stable")
                   .drop(columns="_order").reset_index(drop=True), names)[
-        SENSITIVITY_DATA_COLUMNS]
+        [*SENSITIVITY_DATA_COLUMNS, "definition"]]
 
 
 def plot_attribution_sensitivity(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
@@ -164,8 +165,10 @@ def plot_attribution_sensitivity(data: pd.DataFrame, *, ax: Axes | None = None) 
                                            rows["upper"] - rows["mean"]],
                     fmt="o", markersize=4, color=colors[scenario], label=scenario)
     ax.set_yticks(np.arange(len(sources)), [labels[s] for s in sources[::-1]], fontsize=8)
-    ax.set_xlabel(f"attributable deaths, {data['market'].iloc[0]} "
-                  f"{int(data['year'].iloc[0])} (mean, {INTERVAL_LABEL})")
+    definition = str(data["definition"].iloc[0]) if "definition" in data else ""
+    ax.set_xlabel(f"{estimand_label(definition)} attributable to source,\n"
+                  f"{data['market'].iloc[0]} {int(data['year'].iloc[0])} "
+                  f"(mean, {INTERVAL_LABEL})")
     ax.set_xlim(left=0)
     thousands_axis(ax, "x")
     ax.grid(axis="x", alpha=0.3)

@@ -62,8 +62,10 @@ def plot_certified_deaths(data: pd.DataFrame, *, fig: Figure | None = None) -> F
     require(data, CERTIFIED_COLUMNS, "certified deaths data")
     fig, axes = new_grid(fig, 2, 2, (5.2, 3.6))
     markers = {"NCHS final": "o", "VSRR December": "s", "PHAC": "D"}
-    for ax, country, title in ((axes[0], "USA", "United States, by drug (overlapping)"),
-                               (axes[1], "CAN", "Canada")):
+    for ax, country, title, ylabel in (
+            (axes[0], "USA", "United States, by drug (overlapping)",
+             "certified opioid overdose deaths (NCHS/VSRR)"),
+            (axes[1], "CAN", "Canada", "apparent opioid toxicity deaths (PHAC)")):
         rows = data[data["series"].str.startswith(f"{country}:")]
         series = list(dict.fromkeys(rows.loc[rows["layer"] == "estimate", "series"]))
         for i, s in enumerate(series):
@@ -78,7 +80,7 @@ def plot_certified_deaths(data: pd.DataFrame, *, fig: Figure | None = None) -> F
                 if not pts.empty:
                     draw_points(ax, pts, color=color, marker=marker)
         ax.set_title(title, fontsize=10)
-        ax.set_ylabel("certified opioid-involved deaths")
+        ax.set_ylabel(ylabel)
         ax.set_xlabel("year")
         ax.set_ylim(bottom=0)
         thousands_axis(ax)

@@ -40,7 +40,12 @@ SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "me
 OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition"]
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
                 "definition", *INTERVAL_COLUMNS, "period"]
-MEASURE_LABELS = {"deaths": "Opioid deaths", "rate_per_100k": "Opioid deaths per 100,000"}
+#: axis text of each measure: the deaths model's estimand is GBD's (``GBD``)
+MEASURE_LABELS = {"deaths": "Opioid use-disorder deaths\n(GBD definition)",
+                  "rate_per_100k": "Opioid use-disorder deaths per 100,000\n"
+                                   "(crude rate, GBD definition)"}
+#: legend text added to points of another estimand than the model's
+POINT_ESTIMANDS = {CERTIFIED: "certified overdose deaths, any opioid"}
 
 
 def _with_definition(rows: pd.DataFrame, default: str) -> pd.DataFrame:
@@ -162,7 +167,9 @@ def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncol
         draw_interval(ax, est, color=PALETTE[0], label=f"model mean, {INTERVAL_LABEL}")
         for source, points in panel[panel["layer"] == "observed"].groupby("source"):
             color, marker = source_style(source)
-            draw_points(ax, points, color=color, marker=marker, label=source_label(source))
+            other = POINT_ESTIMANDS.get(str(points["definition"].iloc[0]))
+            label = source_label(source) + (f":\n{other}" if other else "")
+            draw_points(ax, points, color=color, marker=marker, label=label)
         shade_periods(ax, est)
         ax.set_title(str(panel["location_name"].iloc[0]), fontsize=9)
         ax.set_ylim(bottom=0)
@@ -213,7 +220,8 @@ def plot_country_ranking(data: pd.DataFrame, *, ax: Axes | None = None) -> Figur
     ax.set_yticks(y, data["location_name"].astype(str), fontsize=8)
     ax.set_ylim(-0.7, len(data) - 0.3)
     measure = data["measure"].iloc[0]
-    ax.set_xlabel(f"{MEASURE_LABELS.get(measure, measure)}, {int(data['year'].iloc[0])}")
+    label = MEASURE_LABELS.get(measure, measure).replace("\n", " ")
+    ax.set_xlabel(f"{label}, {int(data['year'].iloc[0])}")
     ax.set_xlim(left=0)
     thousands_axis(ax, "x")
     ax.grid(axis="x", alpha=0.3)

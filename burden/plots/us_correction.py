@@ -19,6 +19,7 @@ from burden.plots._common import (
     PROJECTION,
     draw_interval,
     draw_points,
+    estimand_label,
     new_axes,
     require,
     require_rows,
@@ -86,7 +87,7 @@ def plot_us_correction(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
         draw_points(ax, nchs, color=color, marker=marker, label="NCHS reported (any opioid)")
     shade_periods(ax, data[data["series"] != "NCHS reported"],
                   labels={PROJECTION: "projection (no US count)"})
-    ax.set_ylabel("US opioid overdose deaths")
+    ax.set_ylabel(f"US {estimand_label(CERTIFIED).lower()}\n(NCHS/VSRR)")
     ax.set_xlabel("year")
     year_axis(ax)
     ax.set_ylim(bottom=0)

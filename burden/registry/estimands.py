@@ -23,6 +23,8 @@ class Definition:
     description: str
     #: how a sentence names the deaths counted ("US {counted}, 2023")
     counted: str = ""
+    #: a figure axis's short title for the deaths counted (``burden.plots._common``)
+    axis: str = ""
     #: (location id, how a sentence names them) where the published counts are the nearest
     #: equivalent of the definition rather than the definition itself
     counted_in: tuple[tuple[str, str], ...] = ()
@@ -45,6 +47,7 @@ DEFINITIONS: dict[str, Definition] = {
             "estimates; GBD's other use-disorder causes carry the same id, told apart by "
             "their cause)",
             counted="deaths due to opioid use disorders (GBD definition)",
+            axis="Opioid use-disorder deaths (GBD definition)",
         ),
         Definition(
             "certified_overdose",
@@ -59,6 +62,7 @@ DEFINITIONS: dict[str, Definition] = {
             counted_in=(("CAN", ("apparent opioid toxicity deaths (PHAC: coroners' and "
                                  "medical examiners' investigations, not ICD-coded death "
                                  "certificates)")),),
+            axis="Certified opioid overdose deaths",
         ),
     ]
 }
