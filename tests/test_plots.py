@@ -246,11 +246,14 @@ def test_attributable_deaths_and_sensitivity(rng):
     totals = summary.groupby("source")["mean"].sum().sort_values(ascending=False)
     named = totals.index[0]  # a source that is in the top 3 whatever the random draw
     data = plots.attributable_deaths_data(summary, top=3, names={named: "Named source"})
-    assert data["source"].nunique() == 3
+    # every source in the twin, the top 3 drawn, the fourth named in the legend
+    assert data["source"].nunique() == 4 and data.loc[data["drawn"], "source"].nunique() == 3
     assert set(data.loc[data["source"] == named, "source_name"]) == {"Named source"}
-    assert list(dict.fromkeys(data["source"])) == list(totals.index[:3])
+    assert list(dict.fromkeys(data["source"])) == list(totals.index)
     fig = plots.plot_attributable_deaths(data)
     assert _bands(fig.axes[0]) == 3
+    unflagged = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert unflagged[-1].startswith("not drawn") and totals.index[3] in unflagged[-1]
     assert not [ln for ln in fig.axes[0].get_lines() if ln.get_color() == "white"]
     # flagged rows: dashed where a prior or an assumption speaks, projected years shaded,
     # the estimand named on the axis
@@ -261,13 +264,17 @@ def test_attributable_deaths_and_sensitivity(rng):
     fdata = plots.attributable_deaths_data(flagged, top=3)
     assert fdata.loc[fdata["projected"], "year"].min() == last - 1
     ax = plots.plot_attributable_deaths(fdata).axes[0]
-    assert len([ln for ln in ax.get_lines() if ln.get_color() == "white"]) == 1
+    assert not [ln for ln in ax.get_lines() if ln.get_color() == "white"]
+    # the prior-driven source's line is dashed in its own colour, the others solid
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--" and len(ln.get_xdata())]
+    assert len(dashed) == 1
+    named_line = next(ln for ln in ax.get_lines() if ln.get_label() == named)
+    assert dashed[0].get_color() == named_line.get_color()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "projected (after the deaths data)" in legend
+    assert any(t.startswith("projected: after GBD's last") for t in legend)
     assert any(t.startswith("dashed") for t in legend)
     assert "Opioid use-disorder deaths (GBD definition)" in ax.get_ylabel()
-    assert "projected (after the deaths data)" not in [
-        t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert not [t for t in unflagged if t.startswith("projected")]
 
     year = int(sens["year"].max())
     sdata = plots.attribution_sensitivity_data(sens, year=year)
@@ -319,6 +326,24 @@ def test_count_axes_have_thousands_separators(rng, deaths, tables):
         texts = _tick_texts(ax, axis)
         assert any("," in t for t in texts), texts
         assert not [t for t in texts if t.replace("\u2212", "").isdigit() and len(t) > 4], texts
+
+
+def test_series_colours_are_never_the_grey_of_the_legend_keys(rng):
+    """Eight sources or more: none takes tab10's grey, which the legend keys for every
+    series ("mean, 95% interval") would be mistaken for; those keys are black."""
+    from matplotlib.colors import to_hex
+
+    from burden.plots._common import KEY_COLOR, PALETTE
+
+    summary, _ = synthetic.attribution(rng)
+    first = summary[summary["source"] == summary["source"].iloc[0]]
+    many = pd.concat([first.assign(source=f"copy{i}") for i in range(5)] + [summary])
+    ax = plots.plot_attributable_deaths(plots.attributable_deaths_data(many, top=None)
+                                        ).axes[0]
+    colours = {to_hex(ln.get_color()) for ln in ax.get_lines() if len(ln.get_xdata())}
+    assert len(colours) >= 8 and to_hex(PALETTE[7]) not in colours  # 9 sources
+    key = next(ln for ln in ax.get_lines() if ln.get_label().startswith("mean"))
+    assert to_hex(key.get_color()) == to_hex(KEY_COLOR)
 
 
 def test_count_axes_name_the_estimand(rng, deaths, tables):

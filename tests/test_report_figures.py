@@ -119,3 +119,16 @@ def test_deaths_figures_draw_every_fitted_round_and_say_what_they_draw():
     assert "NCHS" not in world.caption
     rates = _spec(inp, "rates_countries")
     assert "Crude death rates per 100,000" in rates.caption and "No points" in rates.caption
+
+
+def test_attribution_captions_name_the_market_and_year_they_show():
+    """The attributable-deaths caption names the one market the figure shows (not "each
+    market"); the sensitivity caption names its year and what the year is."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    attr = _spec(inp, "attributable_deaths")
+    assert "in the USA market" in attr.caption and "Each market" not in attr.caption
+    assert set(attr.data()["market"]) == {"USA"}
+    sens = _spec(inp, "attribution_sensitivity")
+    year = int(sens.data()["year"].iloc[0])
+    assert f"interval in {year}, the last year of the NCHS final counts" in sens.caption
+    assert "in the last year with US data" not in sens.caption

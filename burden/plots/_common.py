@@ -24,6 +24,13 @@ from burden.table_checks import INTERVAL_COLUMNS, require, require_rows  # noqa:
 INTERVAL_LABEL = "95% interval"
 #: Colours for successive series (matplotlib's colour-blind-safe "tab10" order).
 PALETTE = [matplotlib.colormaps["tab10"](i) for i in range(10)]
+#: The same without its grey (tab10's 8th): series coloured by ``color_map`` never take
+#: the grey of legend keys that stand for every series ("mean, 95% interval")
+SERIES_PALETTE = [c for i, c in enumerate(PALETTE) if i != 7]
+#: Legend keys that stand for every series are drawn in this colour
+KEY_COLOR = "black"
+#: Line style of the years an estimate comes mostly from a prior or an assumption
+DASHED = (0, (3, 2))
 #: Markers for observed data sources, so sources differ in shape as well as colour.
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
@@ -58,6 +65,26 @@ def draw_interval(ax: Axes, frame: pd.DataFrame, *, x: str = "year", color=None,
                     linestyle=linestyle)
     ax.fill_between(frame[x], frame["lower"] * scale, frame["upper"] * scale,
                     color=line.get_color(), alpha=0.25, linewidth=0)
+
+
+def draw_flagged_interval(ax: Axes, frame: pd.DataFrame, flagged: np.ndarray, *,
+                          x: str = "year", color=None, label: str | None = None,
+                          scale: float = 1.0) -> None:
+    """Mean line and 95% band of a frame sorted by ``x``, the line dashed (``DASHED``, in
+    its own colour) between years either of which is ``flagged`` (e.g. prior-driven)."""
+    frame = frame.sort_values(x)
+    xs, y = frame[x].to_numpy(), frame["mean"].to_numpy(dtype=float) * scale
+    ax.fill_between(xs, frame["lower"] * scale, frame["upper"] * scale, color=color,
+                    alpha=0.25, linewidth=0)
+    flagged = np.asarray(flagged, dtype=bool)
+    dashed = flagged[:-1] | flagged[1:]  # one per segment between consecutive years
+    on_solid = np.r_[~dashed, False] | np.r_[False, ~dashed]
+    on_dashed = np.r_[dashed, False] | np.r_[False, dashed]
+    if len(y) == 1:
+        on_solid, on_dashed = ~flagged, flagged
+    ax.plot(xs, np.where(on_solid, y, np.nan), color=color, label=label)
+    if on_dashed.any():
+        ax.plot(xs, np.where(on_dashed, y, np.nan), color=color, linestyle=DASHED)
 
 
 def draw_points(ax: Axes, frame: pd.DataFrame, *, x: str = "year", y: str = "mean",
@@ -154,8 +181,8 @@ def source_label(source_id: str) -> str:
 
 
 def color_map(keys: Sequence[str]) -> dict[str, object]:
-    """Stable colour per key, in the order given."""
-    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
+    """Stable colour per key, in the order given (``SERIES_PALETTE``: never grey)."""
+    return {k: SERIES_PALETTE[i % len(SERIES_PALETTE)] for i, k in enumerate(keys)}
 
 
 def interval_text(mean: float, lower: float, upper: float, *, digits: int = 0,

@@ -3,6 +3,7 @@ assumptions (sensitivity scenarios)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
@@ -11,10 +12,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from burden.plots._common import (
+    DASHED,
     INTERVAL_COLUMNS,
     INTERVAL_LABEL,
+    KEY_COLOR,
     color_map,
-    draw_interval,
+    draw_flagged_interval,
     estimand_label,
     new_axes,
     require,
@@ -30,7 +33,7 @@ SENSITIVITY_DATA_COLUMNS = ["scenario", *DATA_COLUMNS]
 #: the attributable-deaths figure's data: also whether each row comes mostly from a prior
 #: or an assumption, whether its year is after the deaths fit's last data year, and the
 #: estimand its deaths count (``definition``; "" when the summary does not say)
-FLAGGED_DATA_COLUMNS = [*DATA_COLUMNS, "prior_driven", "projected", "definition"]
+FLAGGED_DATA_COLUMNS = [*DATA_COLUMNS, "prior_driven", "projected", "definition", "drawn"]
 
 
 def _named(rows: pd.DataFrame, names: Mapping[str, str] | None) -> pd.DataFrame:
@@ -67,16 +70,16 @@ def attributable_deaths_data(summary: pd.DataFrame, *, market: str | None = None
                              top: int | None = 8, names: Mapping[str, str] | None = None
                              ) -> pd.DataFrame:
     """What ``plot_attributable_deaths`` draws: deaths attributable to each source by year
-    in one market, the ``top`` sources by total mean (``attribution_summary(...)``);
-    ``names`` maps source codes to the names shown."""
+    in one market (``attribution_summary(...)``), every source, ``drawn`` for the ``top``
+    sources by total mean (the others are named under the plot, not drawn); ``names`` maps
+    source codes to the names shown."""
     require(summary, SUMMARY_COLUMNS, "attribution summary")
     summary = by_source_rows(summary)
     rows = _one_market(summary, market, "attribution summary")
     order = rows.groupby("source")["mean"].sum().sort_values(ascending=False).index
-    if top is not None:
-        order = order[:top]
-    rows = rows[rows["source"].isin(order)]
-    rows = rows.assign(_order=rows["source"].map({s: i for i, s in enumerate(order)}))
+    drawn = set(order if top is None else order[:top])
+    rows = rows.assign(_order=rows["source"].map({s: i for i, s in enumerate(order)}),
+                       drawn=rows["source"].isin(drawn))
     for flag in ("prior_driven", "projected"):  # summaries of before 2026-12-07: unflagged
         if flag not in rows:
             rows = rows.assign(**{flag: False})
@@ -87,32 +90,36 @@ def attributable_deaths_data(summary: pd.DataFrame, *, market: str | None = None
 
 
 def plot_attributable_deaths(data: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
-    """One line and 95% band per source country; dashed over the years whose figure comes
-    mostly from a prior or an assumption, the deaths fit's projected years shaded grey."""
+    """One line and 95% band per drawn source country (``drawn``; the others named under
+    the plot); the line dashed, in its colour, over the years whose figure comes mostly
+    from a prior or an assumption; the deaths fit's projected years shaded grey."""
     require(data, DATA_COLUMNS, "attributable deaths data")
     require_rows(data, "attributable deaths data")
     fig, ax = new_axes(ax, (8.5, 4.2))
-    sources = list(dict.fromkeys(data["source"]))
+    shown = data[data["drawn"].astype(bool)] if "drawn" in data else data
+    sources = list(dict.fromkeys(shown["source"]))
     colors = color_map(sources)
     any_prior = False
     for source in sources:
-        rows = data[data["source"] == source].sort_values("year")
-        draw_interval(ax, rows, color=colors[source], label=rows["source_name"].iloc[0])
+        rows = shown[shown["source"] == source].sort_values("year")
         prior = (rows["prior_driven"].to_numpy(dtype=bool) if "prior_driven" in rows
                  else np.zeros(len(rows), dtype=bool))
-        if prior.any():  # as the market shares' figure: dashed where the prior speaks
-            any_prior = True
-            near = prior | np.r_[prior[1:], False] | np.r_[False, prior[:-1]]
-            ax.plot(rows["year"], np.where(near, rows["mean"], np.nan), color="white",
-                    linewidth=1.6, linestyle=(0, (2, 2)))
-    ax.plot([], [], color="grey", label=f"mean, {INTERVAL_LABEL} shaded")
+        any_prior |= bool(prior.any())
+        draw_flagged_interval(ax, rows, prior, color=colors[source],
+                              label=rows["source_name"].iloc[0])
+    ax.plot([], [], color=KEY_COLOR, label=f"mean, {INTERVAL_LABEL} shaded")
     if any_prior:
-        ax.plot([], [], color="grey", linestyle=(0, (2, 2)),
-                label="dashed: mostly from a prior or assumption")
+        ax.plot([], [], color=KEY_COLOR, linestyle=DASHED,
+                label="dashed: mostly from a prior\nor an assumption")
     if "projected" in data and data["projected"].astype(bool).any():
         first = int(data.loc[data["projected"].astype(bool), "year"].min())
         ax.axvspan(first - 0.5, int(data["year"].max()) + 0.5, color="grey", alpha=0.12,
-                   linewidth=0, label="projected (after the deaths data)")
+                   linewidth=0, label="projected: after GBD's last\ndata year (deaths fit)")
+    hidden = list(dict.fromkeys(data.loc[~data["source"].isin(sources), "source_name"]))
+    if hidden:  # named, not silently dropped
+        names = ", ".join(str(h).replace("_", " ") for h in hidden)
+        ax.plot([], [], linestyle="none", label=textwrap.fill(
+            f"not drawn (fewer deaths; in the plotted data): {names}", 36))
     definition = (str(data["definition"].iloc[0]) if "definition" in data else "")
     what = estimand_label(definition)
     ax.set_ylabel(f"{what}\nin {data['market'].iloc[0]}, attributable to source")

@@ -157,31 +157,40 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
                                          signature=t.get("signature_shares"),
                                          signature_regions=signature_regions()),
         lambda d: plots.plot_market_shares(d)))
+    attr_market = (market_or_first(inp.attribution_summary, opt.market)
+                   if inp.attribution_summary is not None else opt.market)
+    top = ATTRIBUTABLE_TOP
     specs.append(_Spec(
         "attributable_deaths", "attribution", "Opioid deaths attributable to each source",
-        "Each market's deaths (GBD opioid use-disorder deaths, the deaths model's "
-        "estimand), split by drug type (the composition fit) and each drug chain by source: "
-        "illicit opiates by the market's heroin shares, illicit synthetics by the stated "
-        "fentanyl assumption; draw by draw, mean and 95% interval. A source's line adds "
-        "its opiate and synthetic chains. Deaths not attributed to an illicit source "
-        "(pharmaceutical opioids, methadone, unspecified) are left out, in every market. "
-        "Dashed: mostly from a prior or an assumption; shaded: years after the deaths "
-        "data (projected).",
+        f"Deaths in the {attr_market} market (GBD opioid use-disorder deaths, the deaths "
+        "model's estimand), split by drug type (the composition fit) and each drug chain by "
+        f"source: illicit opiates by the {attr_market} market's heroin shares, illicit "
+        "synthetics by the stated fentanyl assumption; draw by draw, mean and 95% interval. "
+        "A source's line adds its opiate and synthetic chains. Drawn: the sources with the "
+        f"most attributable deaths (at most {top}); any other is named in the legend and "
+        "kept in the plotted data. Deaths not attributed to an illicit source "
+        "(pharmaceutical opioids, methadone, unspecified) are left out. Dashed, in the "
+        "source's colour: mostly from a prior or an assumption; grey: years after GBD's "
+        "last data year, which the deaths fit flags as projected.",
         ("attribution_summary",),
         lambda: plots.attributable_deaths_data(
-            inp.attribution_summary, market=market_or_first(inp.attribution_summary, opt.market),
+            inp.attribution_summary, market=attr_market, top=top,
             names=source_names(t.get("production_measurements"))),
         lambda d: plots.plot_attributable_deaths(d)))
+    sens = inp.sensitivity
+    sens_market = market_or_first(sens, opt.market) if sens is not None else opt.market
+    sens_year = key_year(sens, last_us_year(inp)) if sens is not None else None
     specs.append(_Spec(
         "attribution_sensitivity", "attribution",
         "Sensitivity of the attribution to the stated assumptions",
-        "US deaths attributable to each source under each scenario of the stated "
-        "assumptions (fentanyl manufacture split, deaths involving both heroin and fentanyl); "
-        "mean and 95% interval in the last year with US data.",
+        f"Deaths in the {sens_market} market (GBD opioid use-disorder deaths) attributable "
+        "to each source under each scenario of the stated assumptions (fentanyl "
+        "manufacture split, deaths involving both heroin and fentanyl); mean and 95% "
+        f"interval in {sens_year}, the last year of the NCHS final counts by drug (the US "
+        "counts that measure the drug split), not the last year with US data.",
         ("sensitivity",),
         lambda: plots.attribution_sensitivity_data(
-            inp.sensitivity, year=key_year(inp.sensitivity, last_us_year(inp)),
-            market=market_or_first(inp.sensitivity, opt.market),
+            inp.sensitivity, year=sens_year, market=sens_market,
             names=source_names(t.get("production_measurements"))),
         lambda d: plots.plot_attribution_sensitivity(d)))
     specs.append(_Spec(
@@ -222,6 +231,10 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         lambda: plots.backtest_coverage_data(inp.backtest),
         lambda d: plots.plot_backtest_coverage(d)))
     return specs
+
+
+#: sources drawn in the attributable-deaths figure (the others named in its legend)
+ATTRIBUTABLE_TOP = 8
 
 
 def _top_sources(summary: pd.DataFrame, n: int = 6) -> list[str]:
