@@ -401,7 +401,7 @@ def test_data_coverage_knows_every_processed_table():
     """A processed table the coverage figure does not know stops `burden report` (as the
     Canada and UNODC tables once did): every table in the schemas must be handled."""
     from burden.data.schemas import TABLES
-    from burden.plots.checks import _country_years
+    from burden.plots.coverage import _country_years
 
     for name, table in TABLES.items():
         empty = pd.DataFrame(columns=list(table.schema.columns))
