@@ -122,3 +122,23 @@ def test_band_flags_intervals_too_narrow_and_pools_small_sources():
     titles = [ax.get_title() for ax in fig.axes]
     assert any("too narrow" in t and "OUTSIDE" in t for t in titles)
     assert any("calibrated" in t and "inside" in t for t in titles)
+
+
+def test_panel_titles_name_the_data_sources_not_internal_variables():
+    """The fits label some observations by variable or internal id (``obs_composition_4``,
+    ``nchs_final drug share``): the panels carry the sources' readable names."""
+    rng = np.random.default_rng(6)
+    table = pd.concat([_table(rng.uniform(size=20), source, model) for model, source in [
+        ("markets", "obs_composition_4"), ("certified", "nchs_final"),
+        ("certified", "vsrr drug share nowcast"), ("composition", "obs_seizures"),
+        ("deaths", "GBD 2017 round")]], ignore_index=True)
+    data = loo_pit_ecdf_data(table)
+    labels = data.groupby("source")["label"].first()
+    assert labels["obs_composition_4"] == (
+        "DEA Heroin Signature Program: yearly shares in 4 parts")
+    assert labels["nchs_final"] == "NCHS final counts (US)"
+    assert labels["vsrr drug share nowcast"] == (
+        "VSRR provisional counts (US), by drug, nowcast years")
+    assert labels["GBD 2017 round"] == "GBD 2017 round"
+    titles = " ".join(ax.get_title() for ax in plot_loo_pit(data).axes)
+    assert "_" not in titles and "UNODC seizures" in titles

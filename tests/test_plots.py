@@ -397,11 +397,46 @@ def test_data_coverage_counts_countries_per_source_year(tables):
         plots.data_coverage_data({"mystery": tables["gbd_deaths"]})
 
 
+def test_data_coverage_counts_only_what_the_fits_read_over_the_model_years(tables):
+    """Tables no fit reads, rows no fit reads (GBD's rates and other causes, a round not
+    fitted, NIDA's rates) and years outside the models' are not counted; rows are named
+    by what they hold and who publishes it, not by internal source id."""
+    gbd = tables["gbd_deaths"]
+    gbd = pd.concat([gbd, gbd.assign(measure="rate_age_std_per_100k",
+                                     source="owid_gbd_opioid_rate"),
+                     gbd.assign(cause="cocaine_use_disorders"),
+                     gbd.assign(gbd_round=2019, source="owid_gbd2019_deaths")])
+    nida = tables["us_deaths_by_drug"]
+    nida = pd.concat([nida, nida.assign(measure="rate_per_100k", source="nida_rates")])
+    population = pd.DataFrame({"location_id": "USA", "year": range(1960, 2020),
+                               "value": 3e8, "source": "worldbank_population"})
+    county = pd.DataFrame({"location_id": ["US-FIPS:01001"], "year_start": [2006],
+                           "year_end": [2012], "source": ["wonder_county"]})
+    data = plots.data_coverage_data(
+        {**tables, "gbd_deaths": gbd, "us_deaths_by_drug": nida, "population": population,
+         "us_county_deaths": county},
+        used=["gbd_deaths", "us_deaths_by_drug", "population"], years=(2000, 2017),
+        gbd_rounds=[2017])
+    assert set(data["source"]) == {"owid_gbd_deaths", "nida_deaths", "worldbank_population"}
+    assert data["year"].between(2000, 2017).all()
+    assert (data.loc[data["source"] == "owid_gbd_deaths", "n_countries"]
+            == len(synthetic.COUNTRIES)).all()  # the cocaine rows are not more countries
+    labels = dict(zip(data["source"], data["label"]))
+    assert labels["owid_gbd_deaths"] == (
+        "opioid use-disorder deaths: IHME GBD 2017 via Our World in Data")
+    assert labels["worldbank_population"] == "population: World Bank"
+    ax = plots.plot_data_coverage(data).axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert not [t for t in ticks if "_" in t]
+    assert ticks[-1].startswith("opioid use-disorder deaths")  # the first table on top
+    assert ax.get_xlim()[0] > 1999
+
+
 def test_data_coverage_knows_every_processed_table():
     """A processed table the coverage figure does not know stops `burden report` (as the
     Canada and UNODC tables once did): every table in the schemas must be handled."""
     from burden.data.schemas import TABLES
-    from burden.plots.checks import _country_years
+    from burden.plots.coverage import _country_years
 
     for name, table in TABLES.items():
         empty = pd.DataFrame(columns=list(table.schema.columns))

@@ -132,3 +132,13 @@ def test_attribution_captions_name_the_market_and_year_they_show():
     year = int(sens.data()["year"].iloc[0])
     assert f"interval in {year}, the last year of the NCHS final counts" in sens.caption
     assert "in the last year with US data" not in sens.caption
+
+
+def test_data_coverage_shows_the_tables_the_fits_read_and_names_the_others():
+    inp = synthetic.synthetic_inputs(seed=1)  # its fits record reading gbd_deaths only
+    spec = _spec(inp, "data_coverage")
+    data = spec.data()
+    assert set(data["table"]) == {"gbd_deaths"}
+    assert data["year"].between(min(synthetic.YEARS), max(synthetic.YEARS)).all()
+    for table in ("production_measurements", "signature_shares", "us_deaths_by_drug"):
+        assert table in spec.caption.split("Not shown: ")[1]

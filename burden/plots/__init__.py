@@ -15,14 +15,13 @@ from burden.plots.certified import certified_deaths_data, plot_certified_deaths
 from burden.plots.checks import (
     backtest_coverage_data,
     convergence_data,
-    data_coverage_data,
     plot_backtest_coverage,
     plot_convergence,
-    plot_data_coverage,
     plot_ppc,
     ppc_data,
     ppc_from_idata,
 )
+from burden.plots.coverage import data_coverage_data, plot_data_coverage
 from burden.plots.deaths import (
     country_ranking_data,
     deaths_over_time_data,

@@ -11,6 +11,8 @@ so that no panel rests on a handful of points.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -27,8 +29,43 @@ MAX_POINTS = 400
 #: Pareto k above which an observation's LOO estimate is unreliable (Vehtari et al. 2024)
 PARETO_K_MAX = 0.7
 
-LOO_PIT_ECDF_COLUMNS = ["model", "source", "n", "share_k_high", "x", "ecdf_diff",
+LOO_PIT_ECDF_COLUMNS = ["model", "source", "label", "n", "share_k_high", "x", "ecdf_diff",
                         "lower_diff", "upper_diff", "inside"]
+
+#: readable names of the data sources as the fits label their observations
+#: (``observation_sources``; a fit without labels names the observed variable). The deaths
+#: and production fits' labels read already ("GBD 2017 round", "UNODC area") and are kept.
+SOURCE_LABELS = {
+    # certified fit: a certified count's source (``certified_data``), then its kind
+    "nchs_final": "NCHS final counts (US)",
+    "vsrr": "VSRR provisional counts (US)",
+    "phac": "PHAC apparent opioid toxicity deaths (Canada)",
+    # markets fit: DEA Heroin Signature Program (registry reference_heroin_signature)
+    "obs_lower_bound": "DEA Heroin Signature Program: 'more than' bounds in words",
+    "obs_upper_bound": "DEA Heroin Signature Program: 'less than' bounds in words",
+    # composition fit (registry unodc_prevalence, unodc_seizures)
+    "obs_prevalence": "UNODC prevalence: opiates / opioids",
+    "obs_seizures": "UNODC seizures: opioid composition by weight",
+}
+#: the certified fit's kinds of observation (``CertifiedDeaths.observation_sources``)
+KIND_LABELS = {" drug share nowcast": ", by drug, nowcast years",
+               " drug share": ", by drug (share of any opioid)",
+               " nowcast": ", nowcast years", " reported so far": ", reported so far (a bound)"}
+
+
+def source_label(source: str) -> str:
+    """The readable name of a LOO-PIT panel's source (``SOURCE_LABELS``, the certified
+    fit's kinds, the markets fit's yearly compositions); a label already readable is kept."""
+    if source in SOURCE_LABELS:
+        return SOURCE_LABELS[source]
+    if source.startswith("obs_composition_"):  # a year's published parts (Dirichlet K)
+        k = source.removeprefix("obs_composition_")
+        return f"DEA Heroin Signature Program: yearly shares in {k} parts"
+    for suffix, kind in KIND_LABELS.items():
+        base = source.removesuffix(suffix)
+        if base != source and base in SOURCE_LABELS:
+            return SOURCE_LABELS[base] + kind
+    return source
 
 
 def panel_sources(table: pd.DataFrame) -> pd.Series:
@@ -40,6 +77,7 @@ def panel_sources(table: pd.DataFrame) -> pd.Series:
 def loo_pit_ecdf_data(table: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFrame:
     """What ``plot_loo_pit`` draws: per model and source, the LOO-PIT ECDF minus the uniform
     CDF and the simultaneous ``prob`` band (also minus x), thinned to ``MAX_POINTS``;
+    ``label`` is the source's readable name (``source_label``), the panel's title;
     ``inside`` says whether the whole line (every point, not only those kept) stays in the
     band; ``share_k_high`` is the share of observations with Pareto k > 0.7."""
     require(table, ["model", "source", "pit", "pareto_k"], "LOO-PIT table")
@@ -56,7 +94,8 @@ def loo_pit_ecdf_data(table: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFr
                          .round().astype(int))
         band = band.iloc[keep]
         parts.append(pd.DataFrame({
-            "model": model, "source": source, "n": len(group),
+            "model": model, "source": source, "label": source_label(source),
+            "n": len(group),
             "share_k_high": float((group["pareto_k"] > PARETO_K_MAX).mean()),
             "x": band["x"].to_numpy(), "ecdf_diff": (band["ecdf"] - band["x"]).to_numpy(),
             "lower_diff": (band["lower"] - band["x"]).to_numpy(),
@@ -81,7 +120,8 @@ def plot_loo_pit_panel(data: pd.DataFrame, *, model: str, source: str,
             color=PALETTE[0] if inside else "tab:red", linewidth=1.0)
     k_high = float(sub["share_k_high"].iloc[0])
     note = f"; k>0.7: {k_high:.0%}" if k_high > 0 else ""
-    ax.set_title(f"{model}: {source}\nn={int(sub['n'].iloc[0])}, "
+    title = textwrap.fill(f"{model}: {sub['label'].iloc[0]}", 44)
+    ax.set_title(f"{title}\nn={int(sub['n'].iloc[0])}, "
                  f"{'inside' if inside else 'OUTSIDE'} the band{note}", fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("LOO-PIT", fontsize=8)

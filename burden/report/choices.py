@@ -107,6 +107,23 @@ def last_data_year(inp: ReportInputs) -> int | None:
     return latest_year(inp.deaths_summary) if inp.deaths_summary is not None else None
 
 
+def fit_tables(inp: ReportInputs) -> list[str] | None:
+    """The processed tables the saved fits read (their provenance's input hashes), in the
+    order of ``inp.tables``; None when no fit records them."""
+    read = {t for m in inp.models.values() for t in m.provenance.input_hashes}
+    return [t for t in inp.tables if t in read] if read else None
+
+
+def model_years(inp: ReportInputs) -> tuple[int, int] | None:
+    """First and last year the models estimate (deaths, certified, production, markets)."""
+    frames = [f for f in (inp.deaths_summary, inp.certified_summary,
+                          inp.production_summary, inp.market_summary) if f is not None]
+    if not frames:
+        return None
+    return (min(int(f["year"].min()) for f in frames),
+            max(int(f["year"].max()) for f in frames))
+
+
 def default_countries(summary: pd.DataFrame, year: int | None, n: int = 6) -> list[str]:
     """The ``n`` countries with most (posterior mean) deaths in ``year``."""
     rows = summary[(summary["location_level"] == "country") & (summary["measure"] == "deaths")]

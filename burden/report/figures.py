@@ -22,12 +22,14 @@ from burden.report.captions import WHAT, deaths_caption
 from burden.report.choices import (
     ReportOptions,
     default_countries,
+    fit_tables,
     gbd_rounds,
     key_year,
     last_data_year,
     last_us_data_year,
     last_us_year,
     market_or_first,
+    model_years,
     signature_regions,
     us_certified_years,
 )
@@ -193,10 +195,20 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
             inp.sensitivity, year=sens_year, market=sens_market,
             names=source_names(t.get("production_measurements"))),
         lambda d: plots.plot_attribution_sensitivity(d)))
+    used, span = fit_tables(inp), model_years(inp)
+    unused = sorted(set(t) - set(used)) if used is not None else []
     specs.append(_Spec(
         "data_coverage", "checks", "Data coverage",
-        "Number of countries each source informs in each year (blank: none).", ("tables",),
-        lambda: plots.data_coverage_data(t), lambda d: plots.plot_data_coverage(d)))
+        "Number of countries each data source informs in each year (blank: none), for the "
+        "sources the fits read"
+        + (f", over {span[0]}–{span[1]}, the years the models estimate" if span else "")
+        + ". Only the rows the fits read are counted: GBD's opioid use-disorder death "
+        "counts of the rounds fitted (not GBD's rates or other causes), NCHS's death counts "
+        "(not its rates)."
+        + (f" Not shown: {', '.join(unused)}, which no fit reads." if unused else ""),
+        ("tables",),
+        lambda: plots.data_coverage_data(t, used=used, years=span, gbd_rounds=rounds),
+        lambda d: plots.plot_data_coverage(d)))
     def loo_pit_tables() -> pd.DataFrame:
         return pd.concat([m.loo_pit for m in inp.models.values() if m.loo_pit is not None],
                          ignore_index=True)
