@@ -835,3 +835,33 @@ def test_every_id_is_unique_and_the_contents_reach_every_section(built):
     start = html.index('id="data-sources"')
     assert html.index("<h2>Data sources</h2>", start) - start < 40
 
+
+
+def test_the_sensitivity_scenarios_are_defined_on_the_page(tmp_path):
+    """The sensitivity figure's scenarios ("both -> opiate", "synthetic half China") were
+    named but never defined: a table under the figure gives each scenario's assumption
+    values as the sensitivity table stores them, and the deaths it attributes."""
+    from burden.report.numbers import SCENARIO_COLUMNS, scenario_table
+
+    sens = synthetic_inputs(seed=1).sensitivity
+    stored = {"baseline": ("MEX share Beta(8, 2), rest CHN", "Beta(1, 1)"),
+              "flat route prior": ("MEX share 0.5, rest CHN", "Beta(1, 1)"),
+              "no signature data": ("MEX share Beta(8, 2), rest CHN", "1")}
+    sens["fentanyl_manufacture"] = sens["scenario"].map(lambda s: stored[s][0])
+    sens["both_to_opiate"] = sens["scenario"].map(lambda s: stored[s][1])
+    inputs = ReportInputs(sensitivity=sens)
+    table = scenario_table(inputs, build.ReportOptions())
+    year = int(sens["year"].max())
+    assert table["year"] == year and table["market"] == "USA"
+    assert table["columns"] == list(SCENARIO_COLUMNS.values())
+    assert [r["scenario"] for r in table["rows"]] == list(stored)
+    assert [tuple(r["assumptions"]) for r in table["rows"]] == list(stored.values())
+    top = (sens[(sens["scenario"] == "baseline") & (sens["year"] == year)]
+           .sort_values("mean", ascending=False).iloc[0])
+    assert table["rows"][0]["deaths"][0] == interval_text(top["mean"], top["lower"],
+                                                          top["upper"])
+    html = build.build_report(inputs, tmp_path).read_text()
+    section = html[html.index('id="scenarios"'):]
+    for name, (made, both) in stored.items():
+        assert f"<tr><td>{name}</td><td>{made}</td><td>{both}</td>" in section
+    assert scenario_table(ReportInputs(), build.ReportOptions()) is None

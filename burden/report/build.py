@@ -20,6 +20,7 @@ from burden.report.numbers import (
     convergence_table,
     key_numbers,
     prior_sensitivity_table,
+    scenario_table,
     write_tables,
 )
 from burden.report.provenance import build_info, package_versions, raw_file_hashes
@@ -168,6 +169,7 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "prior_sensitivity": psense.to_dict("records") if psense is not None else [],
         "models": [m.provenance for m in inp.models.values()],
         "assumptions": {title: _records(frame) for title, frame in inp.assumptions.items()},
+        "scenarios": scenario_table(inp, opt),
         "sources": source_rows(inp), "references": reference_rows(inp),
         "backtests": backtest_context(copy_tables(inp.backtests, out_dir)),
         "sbc": sbc_context(inp.sbc, out_dir),
