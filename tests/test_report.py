@@ -865,3 +865,35 @@ def test_the_sensitivity_scenarios_are_defined_on_the_page(tmp_path):
     for name, (made, both) in stored.items():
         assert f"<tr><td>{name}</td><td>{made}</td><td>{both}</td>" in section
     assert scenario_table(ReportInputs(), build.ReportOptions()) is None
+
+
+def test_failed_predictive_checks_and_missing_validation_are_summarised(built, tmp_path):
+    """The page says, from the LOO-PIT figure's plotted data, how many data sources stay
+    inside their band and names those that do not, linking the checks' documentation;
+    'weak likelihood' is defined; without back-tests or SBC results the key numbers say
+    that the projected years are not validated in this build."""
+    from types import SimpleNamespace
+
+    _, path, html = built
+    data = pd.read_csv(path.parent / "tables" / "figure_loo_pit.csv")
+    panels = data.groupby(["model", "source"])["inside"].first()
+    assert f"<b>{panels.sum()} of {len(panels)} data sources stay inside their band.</b>" in html
+    assert 'href="docs/validation/checks.md"' in html
+    assert (path.parent / "docs" / "validation" / "checks.md").is_file()
+    assert "to neither (<b>weak likelihood</b>)" in html
+    numbers = html[html.index('<section id="numbers">'):html.index("</section>")]
+    assert "Back-tests: none in this build" in numbers
+    assert "Simulation-based calibration: none in this build" in numbers
+    assert "are not validated in this build" in numbers
+    # a source outside its band is counted and named
+    (tmp_path / "tables").mkdir()
+    data.loc[data["source"] == "source B", "inside"] = False
+    data.to_csv(tmp_path / "tables" / "figure_loo_pit.csv", index=False)
+    fig = SimpleNamespace(id="loo_pit", unavailable="", csv="tables/figure_loo_pit.csv")
+    summary = build.loo_pit_summary([fig], tmp_path)
+    outside = {(m["model"], s) for m in summary["outside"] for s in m["sources"]}
+    assert outside == {(m, "source B") for m in data["model"].unique()}
+    assert summary["panels"] - summary["inside"] == len(outside)
+    assert build.validation_status([{"title": "A", "available": True}],
+                                   [{"model": "deaths", "available": False}]) == {
+        "backtests": ["A"], "sbc": []}
