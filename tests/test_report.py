@@ -838,3 +838,65 @@ def test_every_id_is_unique_and_the_contents_reach_every_section(built):
     start = html.index('id="data-sources"')
     assert html.index("<h2>Data sources</h2>", start) - start < 40
 
+
+
+def test_the_sensitivity_scenarios_are_defined_on_the_page(tmp_path):
+    """The sensitivity figure's scenarios ("both -> opiate", "synthetic half China") were
+    named but never defined: a table under the figure gives each scenario's assumption
+    values as the sensitivity table stores them, and the deaths it attributes."""
+    from burden.report.numbers import SCENARIO_COLUMNS, scenario_table
+
+    sens = synthetic_inputs(seed=1).sensitivity
+    stored = {"baseline": ("MEX share Beta(8, 2), rest CHN", "Beta(1, 1)"),
+              "flat route prior": ("MEX share 0.5, rest CHN", "Beta(1, 1)"),
+              "no signature data": ("MEX share Beta(8, 2), rest CHN", "1")}
+    sens["fentanyl_manufacture"] = sens["scenario"].map(lambda s: stored[s][0])
+    sens["both_to_opiate"] = sens["scenario"].map(lambda s: stored[s][1])
+    inputs = ReportInputs(sensitivity=sens)
+    table = scenario_table(inputs, build.ReportOptions())
+    year = int(sens["year"].max())
+    assert table["year"] == year and table["market"] == "USA"
+    assert table["columns"] == list(SCENARIO_COLUMNS.values())
+    assert [r["scenario"] for r in table["rows"]] == list(stored)
+    assert [tuple(r["assumptions"]) for r in table["rows"]] == list(stored.values())
+    top = (sens[(sens["scenario"] == "baseline") & (sens["year"] == year)]
+           .sort_values("mean", ascending=False).iloc[0])
+    assert table["rows"][0]["deaths"][0] == interval_text(top["mean"], top["lower"],
+                                                          top["upper"])
+    html = build.build_report(inputs, tmp_path).read_text()
+    section = html[html.index('id="scenarios"'):]
+    for name, (made, both) in stored.items():
+        assert f"<tr><td>{name}</td><td>{made}</td><td>{both}</td>" in section
+    assert scenario_table(ReportInputs(), build.ReportOptions()) is None
+
+
+def test_failed_predictive_checks_and_missing_validation_are_summarised(built, tmp_path):
+    """The page says, from the LOO-PIT figure's plotted data, how many data sources stay
+    inside their band and names those that do not, linking the checks' documentation;
+    'weak likelihood' is defined; without back-tests or SBC results the key numbers say
+    that the projected years are not validated in this build."""
+    from types import SimpleNamespace
+
+    _, path, html = built
+    data = pd.read_csv(path.parent / "tables" / "figure_loo_pit.csv")
+    panels = data.groupby(["model", "source"])["inside"].first()
+    assert f"<b>{panels.sum()} of {len(panels)} data sources stay inside their band.</b>" in html
+    assert 'href="docs/validation/checks.md"' in html
+    assert (path.parent / "docs" / "validation" / "checks.md").is_file()
+    assert "to neither (<b>weak likelihood</b>)" in html
+    numbers = html[html.index('<section id="numbers">'):html.index("</section>")]
+    assert "Back-tests: none in this build" in numbers
+    assert "Simulation-based calibration: none in this build" in numbers
+    assert "are not validated in this build" in numbers
+    # a source outside its band is counted and named
+    (tmp_path / "tables").mkdir()
+    data.loc[data["source"] == "source B", "inside"] = False
+    data.to_csv(tmp_path / "tables" / "figure_loo_pit.csv", index=False)
+    fig = SimpleNamespace(id="loo_pit", unavailable="", csv="tables/figure_loo_pit.csv")
+    summary = build.loo_pit_summary([fig], tmp_path)
+    outside = {(m["model"], s) for m in summary["outside"] for s in m["sources"]}
+    assert outside == {(m, "source B") for m in data["model"].unique()}
+    assert summary["panels"] - summary["inside"] == len(outside)
+    assert build.validation_status([{"title": "A", "available": True}],
+                                   [{"model": "deaths", "available": False}]) == {
+        "backtests": ["A"], "sbc": []}

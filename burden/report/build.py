@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import jinja2
@@ -12,7 +13,7 @@ import pandas as pd
 
 from burden.registry.keys import FitStatus
 from burden.report.backtests import backtest_context, copy_tables
-from burden.report.choices import ReportOptions
+from burden.report.choices import ReportOptions, last_data_year
 from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
 from burden.report.numbers import (
@@ -20,6 +21,7 @@ from burden.report.numbers import (
     convergence_table,
     key_numbers,
     prior_sensitivity_table,
+    scenario_table,
     write_tables,
 )
 from burden.report.provenance import build_info, package_versions, raw_file_hashes
@@ -31,6 +33,25 @@ __all__ = ["FigureResult", "KeyNumber", "MissingInputsError", "ReportOptions",
            "render_figures"]
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: the documentation the page links, copied beside it from the source tree of the code
+#: that built it (an installed package without its docs names them instead)
+DOCS = ("docs/models/deaths.md", "docs/models/certified.md", "docs/models/composition.md",
+        "docs/models/shares.md", "docs/validation/checks.md", "docs/validation/sbc.md")
+
+
+def copy_docs(out_dir: Path, root: Path | None = None) -> dict[str, str]:
+    """Copy ``DOCS`` found under ``root`` (default: the source tree of this package) into
+    ``out_dir``; returns {doc: link relative to the page} for those copied."""
+    root = Path(__file__).resolve().parents[2] if root is None else Path(root)
+    out = {}
+    for rel in DOCS:
+        src = root / rel
+        if src.is_file():
+            dst = Path(out_dir) / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            out[rel] = rel
+    return out
 #: the inputs of the attribution's figures, which ``figures_from_saved`` leaves to the report
 ATTRIBUTION_NEEDS = ("attribution_summary", "sensitivity")
 
@@ -77,6 +98,28 @@ def render_html(context: dict) -> str:
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=1, sort_keys=True,
                                                         default=str)
     return env.get_template("report.html").render(**context)
+
+
+def loo_pit_summary(figures: list[FigureResult], out_dir: Path) -> dict | None:
+    """How many data sources' LOO-PIT lines stay inside their simultaneous 95% band, and
+    which do not, from the LOO-PIT figure's plotted data (one panel a model and source);
+    None when the figure was not drawn."""
+    fig = next((f for f in figures if f.id == "loo_pit" and not f.unavailable), None)
+    if fig is None or not (out_dir / fig.csv).exists():
+        return None
+    data = pd.read_csv(out_dir / fig.csv)
+    panels = (data.groupby(["model", "source"], sort=False)["inside"].first()
+              .astype(bool).reset_index())
+    outside = panels[~panels["inside"]]
+    return {"panels": len(panels), "inside": int(panels["inside"].sum()),
+            "outside": [{"model": m, "sources": g["source"].tolist()}
+                        for m, g in outside.groupby("model", sort=False)]}
+
+
+def validation_status(backtests: list[dict], sbc: list[dict]) -> dict:
+    """Which back-tests and SBC runs this build has (by title and model)."""
+    return {"backtests": [b["title"] for b in backtests if b["available"]],
+            "sbc": [s["model"] for s in sbc if s["available"]]}
 
 
 class MissingInputsError(FileNotFoundError):
@@ -157,6 +200,8 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
     tables = write_tables(inp, numbers, out_dir)
     conv = convergence_table(inp)
     psense = prior_sensitivity_table(inp)
+    backtests = backtest_context(copy_tables(inp.backtests, out_dir))
+    sbc = sbc_context(inp.sbc, out_dir)
     context = {
         "banners": _banners(inp), "key_numbers": numbers, "figures": shown,
         "sections": [("deaths", "Opioid deaths"), ("sources", "Where the opiates come from"),
@@ -168,9 +213,12 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "prior_sensitivity": psense.to_dict("records") if psense is not None else [],
         "models": [m.provenance for m in inp.models.values()],
         "assumptions": {title: _records(frame) for title, frame in inp.assumptions.items()},
+        "scenarios": scenario_table(inp, opt),
         "sources": source_rows(inp), "references": reference_rows(inp),
-        "backtests": backtest_context(copy_tables(inp.backtests, out_dir)),
-        "sbc": sbc_context(inp.sbc, out_dir),
+        "backtests": backtests, "sbc": sbc,
+        "loo_pit": loo_pit_summary(figures, out_dir), "docs": copy_docs(out_dir),
+        "validated": validation_status(backtests, sbc),
+        "last_data_year": last_data_year(inp) if inp.deaths_summary is not None else None,
         "raw_hashes": raw_file_hashes(inp.raw_dir).to_dict("records"),
         "versions": package_versions(), "build": build_info(), "synthetic": inp.synthetic,
     }

@@ -305,6 +305,50 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
     return out
 
 
+#: the assumption columns of the attribution's sensitivity table
+#: (``summarise.sensitivity_summary``: each scenario's value as stored, a number fixed for
+#: the scenario or the prior drawn per posterior draw) and how the page heads them
+SCENARIO_COLUMNS = {
+    "fentanyl_manufacture": ("Illicit synthetic opioids of the US and Canada: the share "
+                             "made in Mexico (MEX), the rest in China (CHN)"),
+    "both_to_opiate": ("Deaths involving both an illicit opiate and an illicit synthetic: "
+                       "the share given to the opiate"),
+}
+
+
+def scenario_table(inp: ReportInputs, opt: ReportOptions, top: int = 3) -> dict | None:
+    """The scenarios of the attribution's sensitivity table, defined by the assumption
+    values stored with them, with the deaths attributable to the ``top`` sources (largest
+    in the first scenario) in the year and market of the sensitivity figure; None without
+    the table."""
+    sens = inp.sensitivity
+    if sens is None or sens.empty:
+        return None
+    market = market_or_first(sens, opt.market)
+    rows = sens[(sens["market"] == market) & sens["mean"].notna()]
+    year = key_year(rows, last_us_year(inp) if market == US else last_data_year(inp))
+    rows = rows[rows["year"] == year]
+    scenarios = list(dict.fromkeys(rows["scenario"]))
+    first = rows[rows["scenario"] == scenarios[0]].sort_values("mean", ascending=False)
+    sources = first["source"].head(top).tolist()
+    names = source_names(inp.tables.get("production_measurements"))
+    columns = [c for c in SCENARIO_COLUMNS if c in rows]
+    out = []
+    for scenario in scenarios:
+        sub = rows[rows["scenario"] == scenario].set_index("source")
+        out.append({"scenario": scenario,
+                    "assumptions": [str(sub[c].iloc[0]) for c in columns],
+                    "deaths": [interval_text(sub.loc[s, "mean"], sub.loc[s, "lower"],
+                                             sub.loc[s, "upper"]) if s in sub.index else ""
+                               for s in sources]})
+    definition = str(rows["definition"].iloc[0]) if "definition" in rows else ""
+    what = (estimands.get(definition).counted_at() if definition in estimands.DEFINITIONS
+            else "opioid deaths")
+    return {"market": market, "year": year, "what": what,
+            "columns": [SCENARIO_COLUMNS[c] for c in columns],
+            "sources": [names.get(s, s) for s in sources], "rows": out}
+
+
 def _definition_names() -> dict[str, str]:
     """Definition id -> how a headline names the deaths it counts (registry.estimands)."""
     return {d.id: d.counted_at() for d in estimands.DEFINITIONS.values()}
