@@ -202,17 +202,51 @@ def test_market_shares_with_signature_points(rng, tables):
     assert set(data["region_label"]) == set(SIGNATURE_REGIONS)
     fig = plots.plot_market_shares(data)
     ax = fig.axes[0]
-    # prior-driven years are broken into dashes by a white overlay, one per such region
-    overlays = [ln for ln in ax.get_lines() if ln.get_color() == "white"]
-    assert len(overlays) == summary.groupby("source_region")["prior_driven"].any().sum() > 0
+    # prior-driven years are dashed in the region's own colour, one dashed line per region
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"
+              and len(ln.get_xdata())]
+    assert len(dashed) == summary.groupby("source_region")["prior_driven"].any().sum() > 0
     flagged = summary[summary["prior_driven"]]
-    assert np.isfinite(overlays[0].get_ydata()).sum() >= flagged.groupby(
+    assert np.isfinite(dashed[0].get_ydata()).sum() >= flagged.groupby(
         "source_region").size().iloc[0]
+    assert not [ln for ln in ax.get_lines() if ln.get_color() == "white"]
     assert _bands(ax) == summary["source_region"].nunique()
-    bars = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
-    assert len(bars) == 1 and bars[0].get_segments()[0][:, 1].tolist() == [0.0, 5.0]
+    # "less than 5%": a downward triangle at 5, not a bar from 0
+    assert not [c for c in ax.collections if type(c).__name__ == "LineCollection"]
+    down = [c for c in ax.collections if type(c).__name__ == "PathCollection"
+            and len(c.get_offsets()) and c.get_offsets()[0][1] == 5.0]
+    assert len(down) == 1
     with pytest.raises(ValueError, match="nothing to plot"):
         plots.market_shares_data(summary, market="CAN")
+
+
+def test_market_shares_name_what_they_leave_out_and_promise_only_what_they_draw(rng, tables):
+    """A published share outside the model's years and a region estimated at 0% in every
+    year are named in the legend, not drawn, and kept in the twin; the legend promises
+    hollow markers only when an unverified point is drawn."""
+    summary = synthetic.market_summary(rng)
+    zero = summary[summary["source_region"] == "mexico"].assign(
+        source_region="other", mean=0.0, lower=0.0, upper=0.0)
+    summary = pd.concat([summary, zero], ignore_index=True)
+    sig = tables["signature_shares"].copy()
+    early = sig.iloc[[0]].assign(year=min(synthetic.YEARS) - 7)
+    sig = pd.concat([sig, early], ignore_index=True)
+    data = plots.market_shares_data(summary, signature=sig,
+                                    signature_regions=SIGNATURE_REGIONS)
+    left_out = data[~data["drawn"]]
+    assert set(left_out["source_region"]) >= {"other"}
+    assert set(left_out.loc[left_out["layer"] == "observed", "year"]) == {
+        min(synthetic.YEARS) - 7}
+    ax = plots.plot_market_shares(data).axes[0]
+    legend = [t.get_text().replace("\n", " ") for t in ax.get_legend().get_texts()]
+    assert "Other" not in legend and _bands(ax) == 4
+    note = next(t for t in legend if t.startswith("not drawn"))
+    assert "Other: 0% in every year" in note and str(min(synthetic.YEARS) - 7) in note
+    assert not [t for t in legend if "hollow" in t]  # every synthetic point is verified
+    sig.loc[1, "verified"] = False
+    ax = plots.plot_market_shares(plots.market_shares_data(
+        summary, signature=sig, signature_regions=SIGNATURE_REGIONS)).axes[0]
+    assert any("hollow" in t.get_text() for t in ax.get_legend().get_texts())
 
 
 def test_market_shares_with_the_packaged_signature_program_table(rng):

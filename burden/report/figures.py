@@ -151,9 +151,12 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         lambda d: plots.plot_production_shares(d)))
     specs.append(_Spec(
         "market_shares", "sources", "Heroin market shares by source region",
-        "Posterior mean and 95% interval; dashed lines are estimates that come mostly from "
-        "the prior. Points: DEA Heroin Signature Program shares (bars: bounds stated in "
-        "words).", ("market_summary",),
+        "Posterior mean and 95% interval; dashed, in the region's colour: estimates that "
+        "come mostly from the prior. Points: DEA Heroin Signature Program shares (hollow: "
+        "not verified); triangles: bounds stated in words, at the bound and pointing where "
+        "the share lies (up: more than, down: less than). Published figures outside the "
+        "model's years and a region at 0% in every year are named in the legend, not drawn; "
+        "the plotted data keep them (column drawn).", ("market_summary",),
         lambda: plots.market_shares_data(inp.market_summary,
                                          market=market_or_first(inp.market_summary, opt.market),
                                          signature=t.get("signature_shares"),
