@@ -897,3 +897,27 @@ def test_failed_predictive_checks_and_missing_validation_are_summarised(built, t
     assert build.validation_status([{"title": "A", "available": True}],
                                    [{"model": "deaths", "available": False}]) == {
         "backtests": ["A"], "sbc": []}
+
+
+def test_the_certified_and_composition_summaries_are_written_beside_the_page(built, tmp_path):
+    """The US and Canada key numbers come from the certified summary and the attribution
+    splits deaths by the composition fit's shares: both tables are written and listed,
+    and each key number links its table."""
+    from burden.report.collect import FIELDS
+    from burden.report.numbers import write_tables
+
+    inputs, path, html = built
+    assert "certified_summary" in inputs.__dataclass_fields__
+    assert FIELDS["composition"] == {"summary": "composition_summary"}
+    inp = ReportInputs(certified_summary=inputs.certified_summary,
+                       composition_summary=pd.DataFrame({"location_id": ["USA"],
+                                                         "mean": [0.5]}))
+    written = write_tables(inp, [], tmp_path)
+    assert written["certified_summary"] == "tables/certified_summary.csv"
+    assert written["composition_summary"] == "tables/composition_summary.csv"
+    assert (path.parent / "tables" / "certified_summary.csv").stat().st_size > 0
+    assert '<li><a href="tables/certified_summary.csv">certified_summary</a></li>' in html
+    key = pd.read_csv(path.parent / "tables" / "key_numbers.csv")
+    canada = key[key["label"].str.startswith("Canada ")]
+    assert len(canada) and (canada["table"] == "certified_summary").all()
+    assert 'Table: <a href="tables/certified_summary.csv">' in html

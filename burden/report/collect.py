@@ -24,8 +24,9 @@ FIELDS: dict[str, dict[str, str]] = {
     "production": {"summary": "production_summary", "total": "production_total"},
     "markets": {"summary": "market_summary"},
     "certified": {"summary": "certified_summary", "us_correction": "certified_correction"},
-    # its shares enter the page through attribution; its checks are shown like every fit's
-    "composition": {},
+    # its shares enter the page through attribution (their table is written beside the
+    # page); its checks are shown like every fit's
+    "composition": {"summary": "composition_summary"},
     "attribution": {"summary": "attribution_summary", "sensitivity": "sensitivity"},
 }
 MODEL_FITS = ("deaths", "production", "markets", "certified", "composition")
