@@ -921,3 +921,30 @@ def test_the_certified_and_composition_summaries_are_written_beside_the_page(bui
     canada = key[key["label"].str.startswith("Canada ")]
     assert len(canada) and (canada["table"] == "certified_summary").all()
     assert 'Table: <a href="tables/certified_summary.csv">' in html
+
+
+def test_the_page_shows_no_absolute_path(tmp_path):
+    """Paths on the page (the saved fits, missing results, back-tests and SBC runs) are
+    relative to the project folder, never the absolute paths of the machine that built it."""
+    from burden.report.collect import collect_inputs
+    from burden.summarise import write_results
+
+    models = tmp_path / "project" / "models"
+    models.mkdir(parents=True)
+    fit = models / "certified.nc"
+    fit.write_bytes(b"a fit")
+    tables = synthetic_inputs(seed=5)
+    frames = {"summary": tables.certified_summary,
+              "us_correction": tables.certified_correction,
+              **{k: getattr(tables.models["deaths"], k) for k in
+                 ("diagnostics", "ppc", "loo_pit", "prior_sensitivity")}}
+    manifest = json.loads(write_results("certified", frames, {}, fit, models).read_text())
+    assert manifest["source"].startswith(str(tmp_path))  # recorded absolute: shown relative
+    inputs = collect_inputs(models, tmp_path / "project" / "data" / "processed")
+    html = build.build_report(inputs, tmp_path / "out").read_text()
+    assert str(tmp_path) not in html
+    assert "<code>models/certified.nc</code>" in html
+    assert "deaths results (models/deaths/manifest.json not found" in html
+    assert "no processed tables in data/processed" in html
+    assert "models/certified_backtest.csv not found" in html
+    assert "no run in models/sbc/deaths" in html

@@ -48,6 +48,17 @@ def raw_file_hashes(raw_dir: Path | None, source_ids: list[str] | None = None
     return pd.DataFrame(rows)
 
 
+def shown_path(path: str | Path, project: str | Path) -> str:
+    """``path`` as the page shows it: relative to the project folder (the models folder's
+    parent) when inside it, else its folder and name; never an absolute path of the
+    machine that built it."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path(project).resolve()).as_posix()
+    except ValueError:
+        return Path(*path.parts[-2:]).as_posix() if len(path.parts) > 1 else path.name
+
+
 def _decode(value: Any) -> Any:
     if isinstance(value, str):
         try:
