@@ -948,3 +948,31 @@ def test_the_page_shows_no_absolute_path(tmp_path):
     assert "no processed tables in data/processed" in html
     assert "models/certified_backtest.csv not found" in html
     assert "no run in models/sbc/deaths" in html
+
+
+def test_the_page_says_how_to_cite_it_with_the_commit_that_built_it(built, tmp_path):
+    """A 'How to cite' line names the package, its version and the commit of the code
+    that built the page, asked of git at build time; outside a git checkout of the
+    package itself the commit is 'unknown', never made up."""
+    import subprocess
+    from pathlib import Path
+
+    from burden.report.provenance import code_commit, package_versions
+
+    _, _, html = built
+    commit = code_commit()
+    assert (f"<b>How to cite.</b> burden {package_versions()['burden']}, code commit "
+            f"{commit}:") in html
+    assert f"<tr><th>code commit</th><td><code>{commit}</code></td></tr>" in html
+    if shutil.which("git") is None:
+        pytest.skip("no git here: the commit's source is not checked")
+    package = Path(build.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(package), "rev-parse", "HEAD"],
+                          check=False, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert commit.split()[0] == head.stdout.strip()
+    (tmp_path / "burden").mkdir()
+    assert code_commit(tmp_path / "burden") == "unknown"  # no checkout
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    (tmp_path / "repo" / "vendored" / "burden").mkdir(parents=True)
+    assert code_commit(tmp_path / "repo" / "vendored" / "burden") == "unknown"  # another's

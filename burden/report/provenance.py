@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -111,7 +112,30 @@ class ModelProvenance:
             FitStatus.NOT_CONVERGED)
 
 
+def code_commit(package_dir: Path | None = None) -> str:
+    """The git commit of the source tree the package runs from (asked of git at build
+    time), with "(with uncommitted changes)" when the package's files differ from it;
+    "unknown" when the package is not in a git checkout of its own (an installed copy) or
+    git cannot say."""
+    pkg = (Path(__file__).resolve().parents[1] if package_dir is None
+           else Path(package_dir).resolve())
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(pkg), *args], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != pkg.parent:
+            return "unknown"  # a checkout of something else holds this copy
+        commit = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + (" (with uncommitted changes)" if changed else "")
+
+
 def build_info() -> dict[str, str]:
-    """When and on what the report was built."""
+    """When, from which code and on what the report was built."""
     return {"built_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": code_commit(),
             "python": platform.python_version(), "platform": platform.platform()}
