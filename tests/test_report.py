@@ -976,3 +976,36 @@ def test_the_page_says_how_to_cite_it_with_the_commit_that_built_it(built, tmp_p
     subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
     (tmp_path / "repo" / "vendored" / "burden").mkdir(parents=True)
     assert code_commit(tmp_path / "repo" / "vendored" / "burden") == "unknown"  # another's
+
+
+def test_each_section_says_what_it_answers_and_methods_read_as_text(built, tmp_path):
+    """Each section opens with the question it answers; the methods link the model docs;
+    priors read as distributions in a table, not raw JSON; the developers' history of the
+    SBC rule is left to docs/validation/sbc.md."""
+    _, path, html = built
+    for section in ("numbers", "deaths", "sources", "attribution", "checks", "methods",
+                    "data-sources", "provenance"):
+        start = html.index(f'<section id="{section}">')
+        assert html.index('<p class="intro">', start) < html.index("</h2>", start) + 30
+    for doc in ("models/deaths.md", "models/certified.md", "models/shares.md",
+                "models/composition.md", "validation/sbc.md"):
+        assert f'href="docs/{doc}"' in html and (path.parent / "docs" / doc).is_file()
+    for developers_only in ("2026-12-04", "analysis/", "binomial allowance"):
+        assert developers_only not in html
+    assert build.model_settings({"priors": {"tau": {"dist": "LogNormal", "mu": -2.302585,
+                                                    "sigma": 0.5}},
+                                 "years": [1998, 2024], "design_bias": True,
+                                 "last_data_year": None}) == {
+        "priors": [{"name": "tau", "prior": "LogNormal(mu=-2.303, sigma=0.5)"}],
+        "settings": [{"name": "design_bias", "value": "yes"},
+                     {"name": "last_data_year", "value": "none"},
+                     {"name": "years", "value": "1998, 2024"}]}
+    inputs = _markets_only(2)
+    record = synthetic_inputs(seed=2).models["deaths"]
+    record.provenance.model_config = {"priors": {"round_bias_sd": {"dist": "HalfNormal",
+                                                                   "sigma": 0.2}}}
+    inputs.models = {"deaths": record}
+    page = build.build_report(inputs, tmp_path).read_text()
+    assert ("<tr><td><code>round_bias_sd</code></td><td>HalfNormal(sigma=0.2)</td></tr>"
+            in page)
+    assert '&#34;dist&#34;' not in page and '"dist"' not in page
