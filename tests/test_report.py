@@ -900,3 +900,119 @@ def test_failed_predictive_checks_and_missing_validation_are_summarised(built, t
     assert build.validation_status([{"title": "A", "available": True}],
                                    [{"model": "deaths", "available": False}]) == {
         "backtests": ["A"], "sbc": []}
+
+
+def test_the_certified_and_composition_summaries_are_written_beside_the_page(built, tmp_path):
+    """The US and Canada key numbers come from the certified summary and the attribution
+    splits deaths by the composition fit's shares: both tables are written and listed,
+    and each key number links its table."""
+    from burden.report.collect import FIELDS
+    from burden.report.numbers import write_tables
+
+    inputs, path, html = built
+    assert "certified_summary" in inputs.__dataclass_fields__
+    assert FIELDS["composition"] == {"summary": "composition_summary"}
+    inp = ReportInputs(certified_summary=inputs.certified_summary,
+                       composition_summary=pd.DataFrame({"location_id": ["USA"],
+                                                         "mean": [0.5]}))
+    written = write_tables(inp, [], tmp_path)
+    assert written["certified_summary"] == "tables/certified_summary.csv"
+    assert written["composition_summary"] == "tables/composition_summary.csv"
+    assert (path.parent / "tables" / "certified_summary.csv").stat().st_size > 0
+    assert '<li><a href="tables/certified_summary.csv">certified_summary</a></li>' in html
+    key = pd.read_csv(path.parent / "tables" / "key_numbers.csv")
+    canada = key[key["label"].str.startswith("Canada ")]
+    assert len(canada) and (canada["table"] == "certified_summary").all()
+    assert 'Table: <a href="tables/certified_summary.csv">' in html
+
+
+def test_the_page_shows_no_absolute_path(tmp_path):
+    """Paths on the page (the saved fits, missing results, back-tests and SBC runs) are
+    relative to the project folder, never the absolute paths of the machine that built it."""
+    from burden.report.collect import collect_inputs
+    from burden.summarise import write_results
+
+    models = tmp_path / "project" / "models"
+    models.mkdir(parents=True)
+    fit = models / "certified.nc"
+    fit.write_bytes(b"a fit")
+    tables = synthetic_inputs(seed=5)
+    frames = {"summary": tables.certified_summary,
+              "us_correction": tables.certified_correction,
+              **{k: getattr(tables.models["deaths"], k) for k in
+                 ("diagnostics", "ppc", "loo_pit", "prior_sensitivity")}}
+    manifest = json.loads(write_results("certified", frames, {}, fit, models).read_text())
+    assert manifest["source"].startswith(str(tmp_path))  # recorded absolute: shown relative
+    inputs = collect_inputs(models, tmp_path / "project" / "data" / "processed")
+    html = build.build_report(inputs, tmp_path / "out").read_text()
+    assert str(tmp_path) not in html
+    assert "<code>models/certified.nc</code>" in html
+    assert "deaths results (models/deaths/manifest.json not found" in html
+    assert "no processed tables in data/processed" in html
+    assert "models/certified_backtest.csv not found" in html
+    assert "no run in models/sbc/deaths" in html
+
+
+def test_the_page_says_how_to_cite_it_with_the_commit_that_built_it(built, tmp_path):
+    """A 'How to cite' line names the package, its version and the commit of the code
+    that built the page, asked of git at build time; outside a git checkout of the
+    package itself the commit is 'unknown', never made up."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    from burden.report.provenance import code_commit, package_versions
+
+    _, _, html = built
+    cite = re.search(r"<b>How to cite\.</b> burden (\S+), code commit ([^:]+):", html)
+    assert cite and cite.group(1) == package_versions()["burden"]
+    shown = cite.group(2)
+    assert f"<tr><th>code commit</th><td><code>{shown}</code></td></tr>" in html
+    # the commit (not whether files changed since the page was built)
+    commit = code_commit()
+    assert shown.split()[0] == commit.split()[0]
+    if shutil.which("git") is None:
+        pytest.skip("no git here: the commit's source is not checked")
+    package = Path(build.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(package), "rev-parse", "HEAD"],
+                          check=False, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert commit.split()[0] == head.stdout.strip()
+    (tmp_path / "burden").mkdir()
+    assert code_commit(tmp_path / "burden") == "unknown"  # no checkout
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    (tmp_path / "repo" / "vendored" / "burden").mkdir(parents=True)
+    assert code_commit(tmp_path / "repo" / "vendored" / "burden") == "unknown"  # another's
+
+
+def test_each_section_says_what_it_answers_and_methods_read_as_text(built, tmp_path):
+    """Each section opens with the question it answers; the methods link the model docs;
+    priors read as distributions in a table, not raw JSON; the developers' history of the
+    SBC rule is left to docs/validation/sbc.md."""
+    _, path, html = built
+    for section in ("numbers", "deaths", "sources", "attribution", "checks", "methods",
+                    "data-sources", "provenance"):
+        start = html.index(f'<section id="{section}">')
+        assert html.index('<p class="intro">', start) < html.index("</h2>", start) + 30
+    for doc in ("models/deaths.md", "models/certified.md", "models/shares.md",
+                "models/composition.md", "validation/sbc.md"):
+        assert f'href="docs/{doc}"' in html and (path.parent / "docs" / doc).is_file()
+    for developers_only in ("2026-12-04", "analysis/", "binomial allowance"):
+        assert developers_only not in html
+    assert build.model_settings({"priors": {"tau": {"dist": "LogNormal", "mu": -2.302585,
+                                                    "sigma": 0.5}},
+                                 "years": [1998, 2024], "design_bias": True,
+                                 "last_data_year": None}) == {
+        "priors": [{"name": "tau", "prior": "LogNormal(mu=-2.303, sigma=0.5)"}],
+        "settings": [{"name": "design_bias", "value": "yes"},
+                     {"name": "last_data_year", "value": "none"},
+                     {"name": "years", "value": "1998, 2024"}]}
+    inputs = _markets_only(2)
+    record = synthetic_inputs(seed=2).models["deaths"]
+    record.provenance.model_config = {"priors": {"round_bias_sd": {"dist": "HalfNormal",
+                                                                   "sigma": 0.2}}}
+    inputs.models = {"deaths": record}
+    page = build.build_report(inputs, tmp_path).read_text()
+    assert ("<tr><td><code>round_bias_sd</code></td><td>HalfNormal(sigma=0.2)</td></tr>"
+            in page)
+    assert '&#34;dist&#34;' not in page and '"dist"' not in page

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from burden.report.provenance import shown_path
 from burden.validate.scoring import MODEL, by_horizon, read_backtest
 
 
@@ -70,7 +71,8 @@ def read_backtests(models_dir: Path, specs: tuple[BacktestSpec, ...] = BACKTESTS
     for spec in specs:
         path = Path(models_dir) / spec.filename
         if not path.exists():
-            out.append(BacktestResult(spec, reason=f"{path} not found (run "
+            shown = shown_path(path, Path(models_dir).parent)
+            out.append(BacktestResult(spec, reason=f"{shown} not found (run "
                                                    f"`{spec.command}`)"))
             continue
         table, manifest = read_backtest(path)

@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from burden.models.config import PRIOR_DOCS
 from burden.registry.keys import FitStatus
 from burden.report.backtests import backtest_context, copy_tables
 from burden.report.choices import ReportOptions, last_data_year
@@ -33,6 +34,24 @@ __all__ = ["FigureResult", "KeyNumber", "MissingInputsError", "ReportOptions",
            "render_figures"]
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: the page's sections of figures: (id, title, the question the section answers)
+SECTIONS = (
+    ("deaths", "Opioid deaths",
+     ("How many people die of opioids, by country, region and year: GBD opioid use-disorder "
+      "deaths everywhere (modelled from GBD's rounds), and the deaths counted to the present "
+      "in the US (death certificates) and Canada (PHAC's apparent opioid toxicity deaths).")),
+    ("sources", "Where the opiates come from",
+     ("How much opium each source country produces, and which source regions supply the US "
+      "heroin market.")),
+    ("attribution", "Deaths by source country",
+     ("How many of a market's opioid deaths trace back to each source country's illicit "
+      "opiates and illicit synthetic opioids, and how much that depends on the stated "
+      "assumptions.")),
+    ("checks", "Data coverage and model checks",
+     ("How far the numbers above can be trusted: which data each model sees, whether its "
+      "sampler converged, how well it predicts its data, how much its priors decide, and "
+      "how its forecasts and its calibration have been tested.")),
+)
 #: the documentation the page links, copied beside it from the source tree of the code
 #: that built it (an installed package without its docs names them instead)
 DOCS = ("docs/models/deaths.md", "docs/models/certified.md", "docs/models/composition.md",
@@ -79,6 +98,43 @@ def _banners(inp: ReportInputs) -> list[dict]:
     for name, note in inp.notes.items():  # shown, with a caveat
         out.append({"level": "warning", "text": f"{name}: {note}."})
     return out
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _prior_text(prior) -> str:
+    """A saved prior ({"dist": "Normal", "mu": 0.0, "sigma": 0.5}) as it reads in the
+    model docs: Normal(mu=0, sigma=0.5)."""
+    if not isinstance(prior, dict) or "dist" not in prior:
+        return _setting_text(prior)
+    params = ", ".join(f"{k}={_number(v) if isinstance(v, int | float) else v}"
+                       for k, v in prior.items() if k != "dist")
+    return f"{prior['dist']}({params})"
+
+
+def _setting_text(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(_setting_text(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_setting_text(v)}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+def model_settings(config: dict) -> dict[str, list[dict]]:
+    """A fitted model's configuration as the page shows it: each prior as a distribution
+    with its parameters, each other setting as text (not raw JSON)."""
+    priors = config.get("priors") or {}
+    return {"priors": [{"name": k, "prior": _prior_text(v)} for k, v in priors.items()],
+            "settings": [{"name": k, "value": _setting_text(v)}
+                         for k, v in sorted(config.items()) if k != "priors"]}
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -204,14 +260,15 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
     sbc = sbc_context(inp.sbc, out_dir)
     context = {
         "banners": _banners(inp), "key_numbers": numbers, "figures": shown,
-        "sections": [("deaths", "Opioid deaths"), ("sources", "Where the opiates come from"),
-                     ("attribution", "Deaths by source country"),
-                     ("checks", "Data coverage and model checks")],
+        "sections": SECTIONS,
         "tables": tables,
         "convergence": (conv.sort_values(["ok", "r_hat_max"], ascending=[True, False])
                         .to_dict("records") if conv is not None else []),
         "prior_sensitivity": psense.to_dict("records") if psense is not None else [],
         "models": [m.provenance for m in inp.models.values()],
+        "configs": {name: model_settings(m.provenance.model_config)
+                    for name, m in inp.models.items()},
+        "prior_docs": PRIOR_DOCS,
         "assumptions": {title: _records(frame) for title, frame in inp.assumptions.items()},
         "scenarios": scenario_table(inp, opt),
         "sources": source_rows(inp), "references": reference_rows(inp),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from burden.report.backtests import read_backtests
 from burden.report.inputs import ModelResult, ReportInputs
-from burden.report.provenance import ModelProvenance
+from burden.report.provenance import ModelProvenance, shown_path
 from burden.report.sbc import read_sbc_runs
 from burden.result_schemas import RESULTS
 from burden.table_checks import validate_table
@@ -24,8 +24,9 @@ FIELDS: dict[str, dict[str, str]] = {
     "production": {"summary": "production_summary", "total": "production_total"},
     "markets": {"summary": "market_summary"},
     "certified": {"summary": "certified_summary", "us_correction": "certified_correction"},
-    # its shares enter the page through attribution; its checks are shown like every fit's
-    "composition": {},
+    # its shares enter the page through attribution (their table is written beside the
+    # page); its checks are shown like every fit's
+    "composition": {"summary": "composition_summary"},
     "attribution": {"summary": "attribution_summary", "sensitivity": "sensitivity"},
 }
 MODEL_FITS = ("deaths", "production", "markets", "certified", "composition")
@@ -60,14 +61,19 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
     exist but fail their schema raise, so a broken result is never silently left out.
     """
     inp = ReportInputs(raw_dir=raw_dir)
+    project = Path(models_dir).parent  # paths on the page are shown relative to it
+
+    def shown(path: str | Path) -> str:
+        return shown_path(path, project)
+
     inp.tables = read_tables(processed_dir)
     if not inp.tables:
-        inp.missing["tables"] = f"no processed tables in {processed_dir}"
+        inp.missing["tables"] = f"no processed tables in {shown(processed_dir)}"
     for name, fields in FIELDS.items():
         folder = models_dir / name
         if not (folder / "manifest.json").exists():
-            inp.missing[f"{name} results"] = (f"{folder}/manifest.json not found (run "
-                                               f"`burden summarise {name}`)")
+            inp.missing[f"{name} results"] = (f"{shown(folder)}/manifest.json not found "
+                                               f"(run `burden summarise {name}`)")
             continue
         manifest, frames = read_results(name, folder)
         stale = stale_source(manifest, models_dir)
@@ -76,7 +82,7 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
         for table, field_name in fields.items():
             setattr(inp, field_name, frames[table])
         if name in MODEL_FITS:
-            prov = ModelProvenance.from_attrs(name, manifest["source"],
+            prov = ModelProvenance.from_attrs(name, shown(manifest["source"]),
                                               manifest["provenance"])
             inp.models[name] = ModelResult(provenance=prov,
                                            diagnostics=frames["diagnostics"],
@@ -95,7 +101,7 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
         if backtest.exists():
             inp.backtest = backtest_table(pd.read_csv(backtest))
         else:
-            inp.missing["back-test"] = f"{backtest} not found"
+            inp.missing["back-test"] = f"{shown(backtest)} not found"
     return inp
 
 
@@ -110,8 +116,8 @@ def stale_source(manifest: dict, models_dir: Path) -> str | None:
     if not recorded or not path.exists() or sha256_of(path) == recorded:
         return None
     return (f"these tables were written from another {path.name} than the one in "
-            f"{models_dir} now (fitted again after them): run `burden summarise "
-            f"{manifest['fit']}` for tables of the fit there")
+            f"{shown_path(models_dir, Path(models_dir).parent)} now (fitted again after "
+            f"them): run `burden summarise {manifest['fit']}` for tables of the fit there")
 
 
 #: Central interval of analysis/backtest_deaths.py (its 5th and 95th percentiles), used

@@ -33,6 +33,8 @@ class ReportInputs:
     deaths_summary: pd.DataFrame | None = None
     certified_summary: pd.DataFrame | None = None
     certified_correction: pd.DataFrame | None = None
+    #: the drug-type shares of each country's opioid deaths (the composition fit)
+    composition_summary: pd.DataFrame | None = None
     production_summary: pd.DataFrame | None = None
     production_total: pd.DataFrame | None = None
     market_summary: pd.DataFrame | None = None

@@ -360,6 +360,8 @@ def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
     frames = {
         "key_numbers": pd.DataFrame([n.__dict__ for n in numbers]),
         "deaths_summary": inp.deaths_summary, "us_correction": inp.certified_correction,
+        "certified_summary": inp.certified_summary,
+        "composition_summary": inp.composition_summary,
         "production_summary": inp.production_summary,
         "production_total": inp.production_total, "market_shares": inp.market_summary,
         "attribution": inp.attribution_summary, "sensitivity": inp.sensitivity,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -46,6 +47,17 @@ def raw_file_hashes(raw_dir: Path | None, source_ids: list[str] | None = None
         rows.append({"source": sid, "filename": src.filename, "registry_sha256": src.sha256,
                      "file_sha256": actual or "", "status": status})
     return pd.DataFrame(rows)
+
+
+def shown_path(path: str | Path, project: str | Path) -> str:
+    """``path`` as the page shows it: relative to the project folder (the models folder's
+    parent) when inside it, else its folder and name; never an absolute path of the
+    machine that built it."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path(project).resolve()).as_posix()
+    except ValueError:
+        return Path(*path.parts[-2:]).as_posix() if len(path.parts) > 1 else path.name
 
 
 def _decode(value: Any) -> Any:
@@ -100,7 +112,30 @@ class ModelProvenance:
             FitStatus.NOT_CONVERGED)
 
 
+def code_commit(package_dir: Path | None = None) -> str:
+    """The git commit of the source tree the package runs from (asked of git at build
+    time), with "(with uncommitted changes)" when the package's files differ from it;
+    "unknown" when the package is not in a git checkout of its own (an installed copy) or
+    git cannot say."""
+    pkg = (Path(__file__).resolve().parents[1] if package_dir is None
+           else Path(package_dir).resolve())
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(pkg), *args], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != pkg.parent:
+            return "unknown"  # a checkout of something else holds this copy
+        commit = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + (" (with uncommitted changes)" if changed else "")
+
+
 def build_info() -> dict[str, str]:
-    """When and on what the report was built."""
+    """When, from which code and on what the report was built."""
     return {"built_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": code_commit(),
             "python": platform.python_version(), "platform": platform.platform()}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from burden.report.provenance import shown_path
 from burden.validate.sbc_stats import read_sbc, summarise_uniformity
 
 #: models whose SBC run the report shows, in this order
@@ -38,7 +39,8 @@ def read_sbc_runs(models_dir: Path) -> list[SBCResult]:
     for model in SBC_MODELS:
         folder = Path(models_dir) / "sbc" / model
         if not (folder / "ranks.csv").exists():
-            out.append(SBCResult(model, reason=f"no run in {folder} (run `burden validate "
+            shown = shown_path(folder, Path(models_dir).parent)
+            out.append(SBCResult(model, reason=f"no run in {shown} (run `burden validate "
                                                f"sbc --model {model} --simulations 200`)"))
         else:
             ranks, sims, unif, manifest = read_sbc(folder)
