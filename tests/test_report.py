@@ -317,8 +317,7 @@ def test_report_from_the_session_pipeline(pipeline):
         r for r in published["source_region"] if r.startswith("Inconclusive")}
     assert conclusive, sorted(set(published["source_region"]))
     assert conclusive <= set(inputs.market_summary["source_region"]), sorted(conclusive)
-    # the world's key number is the saved model's own summary, with its interval (the
-    # saved deaths draws keep 18 mantissa bits: OpioidDeaths.save_keep_bits)
+    # the world's key number is the saved model's own summary, with its interval
     from burden.fits import load_fit
 
     world = load_fit("deaths", pipeline.models).summary("world")
@@ -334,8 +333,7 @@ def test_result_tables_equal_the_models_own_summaries(pipeline):
     from burden.report.collect import read_results
 
     manifest, frames = read_results("deaths", pipeline.models / "deaths")
-    # the saved fit's (its draws keep 18 mantissa bits: OpioidDeaths.save_keep_bits; the
-    # in-memory fit's summary differs by a few 1e-6, tests/test_storage.py)
+    # the saved fit's (every bit of its draws; tests/test_storage.py)
     expected = load_fit("deaths", pipeline.models).summary()
     pd.testing.assert_frame_equal(frames["summary"], expected, check_dtype=False, rtol=1e-9)
     assert manifest["provenance"]["random_seed"] == pipeline.fits["deaths"].sampler_config.random_seed
@@ -1016,3 +1014,5 @@ def test_each_section_says_what_it_answers_and_methods_read_as_text(built, tmp_p
     assert ("<tr><td><code>round_bias_sd</code></td><td>HalfNormal(sigma=0.2)</td></tr>"
             in page)
     assert '&#34;dist&#34;' not in page and '"dist"' not in page
+    # no table the fit read is among the processed tables: the coverage figure says why
+    assert "none of the processed tables the saved fits read" in page

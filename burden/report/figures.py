@@ -209,7 +209,7 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "counts of the rounds fitted (not GBD's rates or other causes), NCHS's death counts "
         "(not its rates)."
         + (f" Not shown: {', '.join(unused)}, which no fit reads." if unused else ""),
-        ("tables",),
+        ("tables", "fit_tables"),
         lambda: plots.data_coverage_data(t, used=used, years=span, gbd_rounds=rounds),
         lambda d: plots.plot_data_coverage(d)))
     def loo_pit_tables() -> pd.DataFrame:
@@ -273,6 +273,10 @@ def _missing_reason(inp: ReportInputs, needs: tuple[str, ...]) -> str:
         if need == "tables":
             if not inp.tables:
                 return inp.missing.get("tables", "no processed tables")
+        elif need == "fit_tables":
+            if fit_tables(inp) == []:
+                return ("none of the processed tables the saved fits read is among the "
+                        "processed tables")
         elif need in ("ppc", "loo_pit"):
             if not any(getattr(m, need) is not None for m in inp.models.values()):
                 return "no saved model has posterior predictive draws"
