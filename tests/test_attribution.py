@@ -253,8 +253,8 @@ def test_attribute_from_saved_adds_up_draw_by_draw(pipeline):
     from burden.registry.markets import market_of
 
     saved = read_attribution(pipeline.models / "attribution.nc")
-    # the saved deaths fit the attribution read (its draws are stored bit-rounded:
-    # OpioidDeaths.save_keep_bits), not the in-memory one
+    # the saved deaths fit the attribution read (the same draws as the in-memory one,
+    # its Deterministics recomputed on load)
     deaths = load_fit("deaths", pipeline.models)
     by_type = saved["by_type"]
     years = by_type["year"].values.tolist()

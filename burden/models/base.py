@@ -54,7 +54,8 @@ from burden.models.config import NUTS_SAMPLERS, Config, SamplerConfig
 from burden.models.posterior_predictive import posterior_predictive
 
 __all__ = ["NUTS_SAMPLERS", "BayesianEstimator", "ConfigError", "ConvergenceWarning",
-           "NotFittedError", "compile_log", "frame_hash", "select_draws"]
+           "NotFittedError", "compile_log", "frame_hash", "select_draws",
+           "thin_draws"]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,23 @@ def frame_hash(frame: pd.DataFrame) -> str:
     h.update(",".join(map(str, frame.columns)).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
     return h.hexdigest()
+
+
+def thin_draws(idata: xr.DataTree, thin: int) -> xr.DataTree:
+    """``idata`` with every ``thin``-th draw of each chain kept (the first included) in
+    every group of posterior draws (posterior, sample statistics and what else has a
+    ``draw`` dimension), numbered 0, 1, ... again; the warmup groups are left whole.
+    ``thin`` 1 returns ``idata``."""
+    if thin == 1:
+        return idata
+    for name, node in idata.children.items():
+        ds = node.to_dataset()
+        if "draw" in ds.dims and not name.startswith("warmup"):
+            kept = ds.isel(draw=slice(None, None, thin))
+            # numbered 0, 1, ... again: draws of two fits are joined by label
+            idata[name] = xr.DataTree(dataset=kept.assign_coords(
+                draw=np.arange(kept.sizes["draw"])))
+    return idata
 
 
 def select_draws(draws: xr.DataArray, years: Sequence[int] | int | None = None,
@@ -327,7 +345,7 @@ class BayesianEstimator(ABC):
                                   progress_bar=progressbar, **cfg.nutpie_kwargs())
             self.timings["sample_s"] = time.perf_counter() - start
             patch_nutpie_idata(idata, self.model, sampling_time=self.timings["sample_s"])
-            return self._with_deterministics(idata)
+            return self._with_deterministics(thin_draws(idata, cfg.thin))
         if cfg.mass_matrix != "diag":
             log.warning("%s: PyMC's NUTS has only a diagonal mass matrix; mass_matrix=%r "
                         "is ignored", self._model_type, cfg.mass_matrix)
@@ -338,7 +356,7 @@ class BayesianEstimator(ABC):
             idata = pm.sample(progressbar=progressbar, **kwargs)
         # PyMC's own samplers compile inside pm.sample: the time includes compilation
         self.timings["sample_s"] = time.perf_counter() - start
-        return idata
+        return thin_draws(idata, cfg.thin)
 
     def _with_deterministics(self, idata: xr.DataTree) -> xr.DataTree:
         """``idata`` with the model's Deterministics added to its posterior, computed for

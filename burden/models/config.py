@@ -204,6 +204,12 @@ class SamplerConfig(Config):
     #: the estimated correlation between this and its inverse are left to the diagonal
     #: (unused with the diagonal one); None = nutpie's default (100)
     mass_matrix_eigval_cutoff: float | None = None
+    #: keep every ``thin``-th draw of each chain (1: every draw): ``draws`` are sampled and
+    #: ``ceil(draws / thin)`` kept, the first of each chain among them. Where a model's
+    #: slowest quantities are strongly autocorrelated, the kept draws hold nearly all their
+    #: effective draws in a fraction of the numbers (deaths: docs/performance.md,
+    #: "Thinned, not rounded")
+    thin: int = 1
 
     samplers: ClassVar[tuple[str, ...]] = NUTS_SAMPLERS
 
@@ -211,7 +217,7 @@ class SamplerConfig(Config):
         if self.nuts_sampler not in NUTS_SAMPLERS:
             raise ConfigError(f"SamplerConfig.nuts_sampler must be one of {NUTS_SAMPLERS}, "
                               f"not {self.nuts_sampler!r}")
-        for name in ("draws", "tune", "chains"):
+        for name in ("draws", "tune", "chains", "thin"):
             if getattr(self, name) < (0 if name == "tune" else 1):
                 raise ConfigError(f"SamplerConfig.{name} must be positive")
         if not 0 < self.target_accept < 1:

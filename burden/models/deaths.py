@@ -230,18 +230,22 @@ class OpioidDeaths(BayesianEstimator):
     #: 67 -> 52 s for the default seed, every one of four seeds converged (max R-hat
     #: 1.005-1.007, min bulk ESS 999-1,098, 0 divergences; `python
     #: analysis/deaths_sampler_settings.py`, 2026-12-02 03:37-03:43 UTC; docs/models/deaths.md)
-    default_sampler = SamplerConfig(draws=1200, tune=300, chains=4, target_accept=0.9)
+    #: every 2nd draw kept (thin=2, since 2026-12-07): the slowest quantities' draws are so
+    #: autocorrelated that the 600 kept a chain hold nearly all their effective draws (the
+    #: pipeline fit of 2026-12-07, seed 20171: min bulk ESS 781 of all 1,200 a chain, 773
+    #: of every 2nd, 726 of every 3rd; min tail ESS 1,067, 1,075, 791; max R-hat 1.0055,
+    #: 1.0076, 1.0075: `python analysis/thinned_ess.py <its fit saved with every bit>`,
+    #: 2026-12-07 08:40-09:00 UTC), and so the saved fit holds every bit of them in under
+    #: 50 MB (issue 12), where all 1,200 a chain took 91.3 MB (docs/performance.md,
+    #: "Thinned, not rounded")
+    default_sampler = SamplerConfig(draws=1200, tune=300, chains=4, target_accept=0.9,
+                                    thin=2)
     refused_samplers: ClassVar[dict[str, str]] = {"numpyro": (
         "with numpyro every draw was divergent and the step size adapted to 0; the JAX "
         "gradient of the censored GBD zeros (gbd_below_half) is not finite at the model's "
         "initial point (`python analysis/numpyro_fits.py deaths` and `--gradient deaths`, "
         "2026-12-03; docs/performance.md, \"numpyro (JAX)\")")}
     summary_schema = result_schemas.DEATHS_SUMMARY
-    #: the saved fit keeps 18 of the 52 mantissa bits of the free variables' draws
-    #: (relative error <= 1.9e-6): losslessly their 6,000 draws took 115 MB, at 18 bits
-    #: 45 MB (issue 12: <= 50 MB), measured 2026-11-29 on the fresh-clone fit; the effect
-    #: on the result tables is in docs/performance.md (``burden storage-benchmark``)
-    save_keep_bits = 18
 
     def __init__(self, model_config: dict | DeathsConfig | None = None,
                  sampler_config: dict | SamplerConfig | None = None):
