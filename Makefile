@@ -270,11 +270,14 @@ $(MODELS)/sbc/certified/manifest.json: $(PROC)/us_deaths_by_drug.parquet \
 # a fit on one core here (2026-12-06, depending on the machine): 200 simulations take 5-9
 # hours on 2 workers. The run writes a checkpoint every 10 simulations; make keeps it when
 # stopped (.PRECIOUS), and while the manifest is a checkpoint's the next `make sbc` goes on
-# from it (--resume). With no run in the folder it goes on from the run packed in the
-# repository, SBC_PACK (docs/validation/runs/README.md; SBC_PACK= starts from simulation 0)
+# from it (--resume). With no run in the folder it starts from simulation 0, or goes on
+# from a packed run given as SBC_PACK=<pack> (docs/validation/runs/README.md). The packs in
+# the repository are of the fit `make report` made until 2026-12-07 (its every draw at 18
+# mantissa bits; fingerprint cef8473e4416cb80), not of today's (every 2nd draw, every bit):
+# the run refuses them, naming the fit, except in a clone of c116f3e
 DEATHS_POSTERIOR_SBC := $(MODELS)/sbc/deaths-posterior/manifest.json
 DEATHS_POSTERIOR_CHECKPOINT := $(shell grep -l '"checkpoint"' $(DEATHS_POSTERIOR_SBC) 2>/dev/null)
-SBC_PACK ?= $(wildcard docs/validation/runs/deaths-posterior-seed1.npz)
+SBC_PACK ?=
 .PRECIOUS: $(DEATHS_POSTERIOR_SBC)
 $(DEATHS_POSTERIOR_SBC): $(MODELS)/deaths.nc burden/validate/posterior_sbc.py $(SBC_CODE) \
     $(if $(DEATHS_POSTERIOR_CHECKPOINT),sbc-checkpoint) | $(STAMP)

@@ -257,16 +257,18 @@ def test_the_fits_figures_are_drawn_before_the_report_and_after_every_fit(tmp_pa
 
 
 @pytest.mark.parametrize("state, extra, flag", [
-    ("none", [], "--resume-from docs/validation/runs/deaths-posterior-seed1.npz"),
-    ("none", ["SBC_PACK="], None),
+    ("none", [], None),
+    ("none", ["SBC_PACK=docs/validation/runs/deaths-posterior-seed1.npz"],
+     "--resume-from docs/validation/runs/deaths-posterior-seed1.npz"),
     ("checkpoint", [], "--resume"),
     ("finished", [], None),
 ])
 def test_make_sbc_goes_on_from_a_checkpoint_or_else_from_the_packed_run(tmp_path, state,
                                                                         extra, flag):
     """`make sbc SBC_MODELS=deaths-posterior`: a checkpoint in its folder goes on with
-    --resume; no run there goes on from the pack kept in the repository (unless SBC_PACK
-    is emptied); a finished run there is run again from simulation 0."""
+    --resume; no run there starts from simulation 0, or goes on from a pack given as
+    SBC_PACK (the packs kept in the repository are of an earlier fit); a finished run
+    there is run again from simulation 0."""
     import shutil
     import subprocess
 
