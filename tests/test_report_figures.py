@@ -121,6 +121,26 @@ def test_deaths_figures_draw_every_fitted_round_and_say_what_they_draw():
     assert "Crude death rates per 100,000" in rates.caption and "No points" in rates.caption
 
 
+def test_us_caption_names_the_vsrr_counts_and_the_predicted_one():
+    """With VSRR's national table, the US panel's caption names its provisional counts
+    (their years) beside NCHS's final ones, and the year drawn at VSRR's predicted value
+    with the count VSRR published."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    vsrr = _vsrr([2016, 2017]).assign(source="vsrr_national")
+    vsrr.loc[(vsrr["year"] == 2017) & (vsrr["indicator"] == "any_opioid"),
+             ["value", "predicted_value", "underreported"]] = [900.0, 1250.0, True]
+    inp.tables["us_provisional_national"] = vsrr
+    countries = _spec(inp, "deaths_countries")
+    points = countries.data().query("source == 'vsrr_national'").set_index("year")
+    assert list(points["value_type"]) == ["provisional", "provisional, predicted"]
+    assert points.loc[2017, "mean"] == 1250.0 and points.loc[2017, "reported_value"] == 900
+    assert "NCHS final counts (2000–2017)" in countries.caption
+    assert "CDC VSRR provisional counts, 12 months ending December (2016–2017)" in (
+        countries.caption)
+    assert "2017: 1,250, reported 900" in countries.caption
+    assert "VSRR" not in _spec(inp, "deaths_world").caption
+
+
 def test_attribution_captions_name_the_market_and_year_they_show():
     """The attributable-deaths caption names the one market the figure shows (not "each
     market"); the sensitivity caption names its year and what the year is."""

@@ -8,7 +8,13 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from burden.plots._common import CERTIFIED_ONLY, PROJECTION
-from burden.plots.deaths import CERTIFIED, GBD
+from burden.plots.deaths import (
+    CERTIFIED,
+    FINAL,
+    GBD,
+    PREDICTED,
+    PROVISIONAL,
+)
 
 #: how a caption names GBD's published values at each level of a deaths figure
 WHAT = {"world": "world totals", "super_region": "super-region totals",
@@ -53,9 +59,9 @@ def deaths_caption(data: pd.DataFrame, *, what: str, rounds: Sequence[int],
     cert = obs[obs["definition"] == CERTIFIED]
     if len(cert):
         where = ", ".join(dict.fromkeys(cert["location_name"].astype(str)))
-        text.append(f"{'In' if len(gbd) else 'Points: in'} {where}, NCHS final counts of "
-                    "deaths with any opioid on the death certificate: another estimand "
-                    "(certified overdose deaths), which differs from GBD's by design.")
+        text.append(f"{'In' if len(gbd) else 'Points: in'} {where}, deaths with any opioid "
+                    "on the death certificate: another estimand (certified overdose "
+                    f"deaths), which differs from GBD's by design; {_certified(cert)}.")
     if obs.empty:
         text.append("No points: GBD publishes age-standardised rates, not comparable with "
                     "these crude rates." if rate else
@@ -75,3 +81,30 @@ def deaths_caption(data: pd.DataFrame, *, what: str, rounds: Sequence[int],
                     "ratio of the two definitions (docs/models/deaths.md, \"After GBD's last "
                     "data year\").")
     return " ".join(text)
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _certified(cert: pd.DataFrame) -> str:
+    """What the certified points are: NCHS final counts and VSRR's provisional counts (the
+    December 12-month-ending values the deaths fit reads), years and kinds from ``cert``."""
+    parts = []
+    final = cert[cert["value_type"] == FINAL]
+    if len(final):
+        parts.append(f"NCHS final counts ({_span(final['year'])})")
+    vsrr = cert[cert["value_type"].isin([PROVISIONAL, PREDICTED])]
+    if len(vsrr):
+        text = (f"CDC VSRR provisional counts, 12 months ending December "
+                f"({_span(vsrr['year'])}), as the deaths fit reads them")
+        predicted = vsrr[vsrr["value_type"] == PREDICTED]
+        if len(predicted):
+            which = "; ".join(f"{int(r.year)}: {_count(r.mean)}, reported "
+                              f"{_count(r.reported_value)}"
+                              for r in predicted.sort_values("year").itertuples())
+            text += (" (hollow: VSRR flags the count underreported; drawn at VSRR's "
+                     f"predicted value, {which})")
+        parts.append(text)
+    return " and ".join(parts) if parts else "certified counts"
+

@@ -17,10 +17,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from burden import plots
+from burden.models.deaths_data import VSRR_TABLE
 from burden.plots.production import source_names
 from burden.report.captions import WHAT, deaths_caption
 from burden.report.choices import (
     ReportOptions,
+    deaths_fit_last_year,
     default_countries,
     fit_tables,
     gbd_rounds,
@@ -72,7 +74,8 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     t = inp.tables
     rounds = gbd_rounds(inp)
     observed = plots.observed_deaths(t.get("gbd_deaths"), t.get("us_deaths_by_drug"),
-                                     gbd_rounds=rounds)
+                                     t.get(VSRR_TABLE), gbd_rounds=rounds,
+                                     last_year=deaths_fit_last_year(inp))
     gbd = t.get("gbd_deaths")
     round_of = (dict(zip(gbd["source"], gbd["gbd_round"]))
                 if gbd is not None and "gbd_round" in gbd else {})
