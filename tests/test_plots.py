@@ -140,6 +140,37 @@ def test_us_panel_draws_vsrr_counts_with_their_own_marker_and_label(deaths, tabl
     assert sum("vsrr_national" in t for t in legend) == 2
 
 
+def test_gbd_round_without_aggregate_totals_is_summed_over_its_countries(deaths, tables):
+    """A round whose region (super-region) totals are not in the table: its country values
+    summed over each aggregate's countries (hollow points, value_type says so), only in
+    years every country has a value; a round with published totals is not summed."""
+    gbd = tables["gbd_deaths"]
+    later = gbd.assign(gbd_round=2019, source="owid_gbd2019_deaths",
+                       value=gbd["value"] / 10)
+    later = later[~((later["location_id"] == "CAN") & (later["year"] == 2005))]
+    region = gbd[gbd["location_id"] == "IRN"].assign(
+        location_id="GBD_R:nme", location_level="region")
+    hier = pd.DataFrame([{"iso3": c, "region_id": r, "super_region_id": sr}
+                         for c, (_, r, sr) in synthetic.COUNTRIES.items()])
+    obs = plots.observed_deaths(pd.concat([gbd, later, region]), gbd_rounds=(2017, 2019),
+                                hierarchy=hier)
+    summed = obs[obs["value_type"] == "sum of country values"]
+    assert set(summed["source"]) == {"owid_gbd2019_deaths", "owid_gbd_deaths"}
+    # GBD 2017 has published region totals: summed at super-region level only
+    assert not summed[(summed["source"] == "owid_gbd_deaths")
+                      & summed["location_id"].str.startswith("GBD_R:")].size
+    na = summed[(summed["location_id"] == "GBD_R:na")
+                & (summed["source"] == "owid_gbd2019_deaths")].set_index("year")["value"]
+    expected = later[later["location_id"].isin(["USA", "CAN"])].groupby("year")["value"].sum()
+    assert 2005 not in na.index  # Canada has no 2005 value
+    assert np.allclose(na, expected.drop(2005))
+    data = plots.deaths_over_time_data(deaths, level="region", observed=obs)
+    fig = plots.plot_deaths_over_time(data)
+    legend = [t.get_text().replace("\n", " ") for t in fig.legends[0].get_texts()]
+    assert any("owid_gbd2019_deaths" in t and "sum of its country values" in t
+               for t in legend)
+
+
 def test_deaths_over_time_by_level_and_rates_have_no_gbd_points(deaths, tables):
     obs = plots.observed_deaths(tables["gbd_deaths"])
     data = plots.deaths_over_time_data(deaths, level="region", measure="rate_per_100k",

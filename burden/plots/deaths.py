@@ -47,22 +47,26 @@ OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "defini
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
                 "definition", "value_type", *INTERVAL_COLUMNS, "reported_value", "period"]
 #: ``value_type`` of an observed point: what its ``value`` is. GBD's published totals and
-#: country values; NCHS final counts; CDC VSRR
+#: country values; GBD country values summed over an aggregate's countries (a round whose
+#: totals at that level are not in the files read); NCHS final counts; CDC VSRR
 #: provisional counts (12 months ending December) as published, or VSRR's predicted value
 #: where VSRR flags the count underreported (what the deaths fit reads; ``reported_value``
 #: keeps the published count)
-PUBLISHED, FINAL = "published", "final"
+PUBLISHED, SUMMED, FINAL = "published", "sum of country values", "final"
 PROVISIONAL, PREDICTED = "provisional", "provisional, predicted"
 #: legend text of each kind of point (after its source)
 VALUE_TYPE_LABELS = {
+    SUMMED: "sum of its country values\n(its totals are not in the files read)",
     FINAL: "final counts",
     PROVISIONAL: "provisional, 12 months ending December",
     PREDICTED: "provisional, VSRR's predicted value\n(December count flagged underreported)",
 }
 #: kinds of point drawn hollow: not a value the publisher gives as the count itself
-HOLLOW = (PREDICTED,)
+HOLLOW = (SUMMED, PREDICTED)
 #: longest line of a legend entry, in characters (longer ones are wrapped)
 LEGEND_WIDTH = 46
+#: the levels whose GBD points may be sums of a round's country values
+SUMMED_LEVELS = {"region": "region_id", "super_region": "super_region_id"}
 #: axis text of each measure: the deaths model's estimand is GBD's (``GBD``)
 MEASURE_LABELS = {"deaths": "Opioid use-disorder deaths\n(GBD definition)",
                   "rate_per_100k": "Opioid use-disorder deaths per 100,000\n"
@@ -81,11 +85,16 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                     us_deaths_by_drug: pd.DataFrame | None = None,
                     us_provisional: pd.DataFrame | None = None, *,
                     gbd_rounds: Sequence[int] = (DEFAULT_GBD_ROUND,),
+                    hierarchy: pd.DataFrame | None = None,
                     last_year: int | None = None) -> pd.DataFrame:
     """Death counts as each source reports them, in one table (``OBSERVED_COLUMNS``).
 
     GBD: cause ``opioid_use_disorders``, measure ``deaths``, of the ``gbd_rounds`` the
-    deaths model is fitted to (each round keeps its source id: a marker of its own). NCHS (NIDA table): deaths involving any opioid, all
+    deaths model is fitted to (each round keeps its source id: a marker of its own). With
+    ``hierarchy`` (``registry.locations.hierarchy()``), a round without published totals
+    at a level of ``SUMMED_LEVELS`` gets its country values summed over each aggregate's
+    countries, in the years all of them have a value (``value_type`` "sum of country
+    values": not a published number). NCHS (NIDA table): deaths involving any opioid, all
     groups, both sexes, as ``USA`` (final counts). CDC VSRR (``us_provisional``, the
     national table): the December 12-month-ending provisional counts of any opioid as the
     deaths fit reads them (``models.deaths_data.vsrr_december``: VSRR's predicted value
@@ -105,6 +114,8 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
             gbd = gbd[gbd["gbd_round"].isin([int(r) for r in gbd_rounds])]
         gbd = _with_definition(gbd, GBD).assign(value_type=PUBLISHED, reported_value=np.nan)
         parts.append(gbd[OBSERVED_COLUMNS])
+        if hierarchy is not None and {"gbd_round", "location_level"} <= set(gbd):
+            parts += _summed_rounds(gbd, hierarchy)
     if us_deaths_by_drug is not None:
         require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",
                                     "source"], "us_deaths_by_drug")
@@ -130,6 +141,31 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
     return pd.concat(parts, ignore_index=True)
 
 
+def _summed_rounds(gbd: pd.DataFrame, hierarchy: pd.DataFrame) -> list[pd.DataFrame]:
+    """Each round's country values summed at each level of ``SUMMED_LEVELS`` where the
+    round has no published totals, in the (aggregate, year)s where every country of the
+    round in that aggregate has a value."""
+    parts = []
+    country = gbd[gbd["location_level"] == "country"]
+    for (round_, source), rows in country.groupby(["gbd_round", "source"]):
+        published = set(gbd.loc[gbd["gbd_round"] == round_, "location_level"])
+        for level, column in SUMMED_LEVELS.items():
+            if level in published:
+                continue
+            member = dict(zip(hierarchy["iso3"], hierarchy[column]))
+            mapped = rows.assign(aggregate=rows["location_id"].map(member)).dropna(
+                subset=["aggregate"])
+            expected = mapped.groupby("aggregate")["location_id"].nunique()
+            sums = mapped.groupby(["aggregate", "year"]).agg(
+                value=("value", "sum"), n=("location_id", "nunique")).reset_index()
+            sums = sums[sums["n"] == sums["aggregate"].map(expected)]
+            parts.append(pd.DataFrame({
+                "location_id": sums["aggregate"], "year": sums["year"], "measure": "deaths",
+                "value": sums["value"], "source": source, "definition": GBD,
+                "value_type": SUMMED, "reported_value": np.nan})[OBSERVED_COLUMNS])
+    return parts
+
+
 def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
                           locations: Sequence[str] | None = None, measure: str = "deaths",
                           observed: pd.DataFrame | None = None,
@@ -142,7 +178,7 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
     ``observed_deaths(...)``. Rows have ``layer`` "estimate" (source "model") or
     "observed" (``mean`` holds the value drawn; no interval); ``definition`` names
     each row's estimand (the summary's, GBD's when it has none), ``value_type`` what an
-    observed value is (``PUBLISHED``, ``FINAL``, ``PROVISIONAL``,
+    observed value is (``PUBLISHED``, ``SUMMED``, ``FINAL``, ``PROVISIONAL``,
     ``PREDICTED``) and ``reported_value`` the published count where another value is
     drawn (VSRR's predicted value). ``period`` says what
     informs an estimate's year: "projection" where the summary flags it ``projected`` (the

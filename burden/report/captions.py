@@ -14,6 +14,7 @@ from burden.plots.deaths import (
     GBD,
     PREDICTED,
     PROVISIONAL,
+    SUMMED,
 )
 
 #: how a caption names GBD's published values at each level of a deaths figure
@@ -43,16 +44,24 @@ def deaths_caption(data: pd.DataFrame, *, what: str, rounds: Sequence[int],
              "interval (band).")]
     obs = data[data["layer"] == "observed"]
     gbd = obs[obs["definition"] == GBD]
-    drawn = sorted({int(round_of[s]) for s in gbd["source"] if s in round_of})
+    published = gbd[gbd["value_type"] != SUMMED]
+    summed = gbd[gbd["value_type"] == SUMMED]
+    drawn = sorted({int(round_of[s]) for s in published["source"] if s in round_of})
+    added = sorted({int(round_of[s]) for s in summed["source"] if s in round_of})
     if len(gbd):
         fitted = ("the model is fitted to them, each round a measurement with its own bias"
                   if what == WHAT["country"] else
                   "the model is fitted to the rounds' country values, each round with its "
                   "own bias, and sums its countries")
-        each = ", one marker per round" if len(drawn) > 1 else ""
-        text.append(f"Points: GBD's published {what} of {_rounds(drawn)}{each}; {fitted}, "
-                    "so the line need not pass through the points.")
-        missing = sorted(set(rounds) - set(drawn))
+        each = ", one marker per round" if len(drawn) + len(added) > 1 else ""
+        shown = [f"GBD's published {what} of {_rounds(drawn)}"] if drawn else []
+        if added:
+            shown.append(f"hollow, {_rounds(added)}'s country values summed over the "
+                         f"countries of each (its {what} are not in the files read)")
+        text.append(f"Points: {'; '.join(shown)}{each}; {fitted}, so the line need not "
+                    "pass through the points.")
+        text += _rounds_apart(data, published, summed, round_of)
+        missing = sorted(set(rounds) - set(drawn) - set(added))
         if missing:
             text.append(f"The files read hold no {what} of {_rounds(missing)}, the other "
                         "round fitted.")
@@ -108,3 +117,34 @@ def _certified(cert: pd.DataFrame) -> str:
         parts.append(text)
     return " and ".join(parts) if parts else "certified counts"
 
+
+def _rounds_apart(data: pd.DataFrame, published: pd.DataFrame, summed: pd.DataFrame,
+                  round_of: Mapping[str, int]) -> list[str]:
+    """Where one round's points stand against another's: the aggregate and year, among
+    the last year both have, where the rounds differ most, with the model's mean and
+    interval there (``data``: the twin). Empty without two rounds in a common year."""
+    gbd = pd.concat([published, summed])
+    gbd = gbd[gbd["source"].isin(list(round_of))]
+    if gbd.empty:
+        return []
+    gbd = gbd.assign(round=gbd["source"].map(round_of).astype(int))
+    wide = gbd.pivot_table(index=["location_id", "year"], columns="round", values="mean")
+    wide = wide.dropna()
+    if wide.shape[1] < 2 or wide.empty or (wide <= 0).any(axis=None):
+        return []
+    last = wide.index.get_level_values("year").max()
+    wide = wide.xs(last, level="year")
+    spread = wide.max(axis=1) / wide.min(axis=1)
+    loc = spread.idxmax()
+    est = data[(data["layer"] == "estimate") & (data["location_id"] == loc)
+               & (data["year"] == last)]
+    if est.empty:
+        return []
+    row = est.iloc[0]
+    values = ", ".join(f"GBD {r} {_count(wide.loc[loc, r])}" for r in wide.columns)
+    between = (", between them"
+               if wide.loc[loc].min() <= row["mean"] <= wide.loc[loc].max() else "")
+    return [(f"The rounds disagree, by up to a factor {spread[loc]:.1f} in {last} "
+             f"({row['location_name']}: {values}; model mean {_count(row['mean'])}, 95% "
+             f"interval {_count(row['lower'])}–{_count(row['upper'])}{between}): one "
+             "round's points may sit outside the band.")]
