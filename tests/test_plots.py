@@ -71,6 +71,106 @@ def test_deaths_over_time_panels_follow_chosen_locations(deaths, tables):
     assert any(p.get_label() == "projection (no data)" for p in usa.patches)
 
 
+def _vsrr_table() -> pd.DataFrame:
+    """VSRR national rows: December any-opioid counts 2016-2018 (2018 flagged
+    underreported, with VSRR's predicted value), and rows the deaths fit does not read."""
+    rows = [("US", 2016, 12, "any_opioid", 40000.0, 40400.0, False),
+            ("US", 2017, 12, "any_opioid", 45000.0, 45500.0, False),
+            ("US", 2018, 12, "any_opioid", 30000.0, 33000.0, True),
+            ("US", 2017, 6, "any_opioid", 43000.0, 43100.0, False),  # not December
+            ("US", 2017, 12, "heroin", 15000.0, 15100.0, False),  # not any opioid
+            ("US", 2015, 12, "any_opioid", np.nan, np.nan, False),  # not published
+            ("AK", 2017, 12, "any_opioid", 100.0, 101.0, False)]  # a state
+    return pd.DataFrame(rows, columns=["location_id", "year", "month", "indicator", "value",
+                                       "predicted_value", "underreported"]).assign(
+        definition="certified_overdose", source="vsrr_national")
+
+
+def test_observed_deaths_has_the_vsrr_december_counts_the_deaths_fit_reads(tables):
+    """VSRR's December any-opioid counts are US points of the certificate estimand, as the
+    deaths fit reads them: VSRR's predicted value where it flags the count underreported
+    (the published count kept beside it), the published count otherwise; up to the fit's
+    last year."""
+    from burden.models.deaths_data import vsrr_december
+
+    obs = plots.observed_deaths(tables["gbd_deaths"], tables["us_deaths_by_drug"],
+                                _vsrr_table())
+    vsrr = obs[obs["source"] == "vsrr_national"].set_index("year")
+    assert sorted(vsrr.index) == [2016, 2017, 2018]
+    assert (vsrr["location_id"] == "USA").all()
+    assert set(vsrr["definition"]) == {"certified_overdose"}
+    assert list(vsrr["value"]) == [40000.0, 45000.0, 33000.0]
+    assert list(vsrr["value_type"]) == ["provisional", "provisional",
+                                        "provisional, predicted"]
+    assert vsrr.loc[2018, "reported_value"] == 30000.0
+    assert vsrr[["reported_value"]].loc[[2016, 2017]].isna().all(axis=None)
+    fit = vsrr_december(_vsrr_table())  # what the deaths fit reads
+    fit = fit[fit["indicator"] == "any_opioid"].set_index("year")["value"]
+    assert (fit == vsrr["value"]).all()
+    nchs = obs[obs["source"] == "nida_deaths"]
+    assert set(nchs["value_type"]) == {"final"} and nchs["reported_value"].isna().all()
+    cut = plots.observed_deaths(us_provisional=_vsrr_table(), last_year=2017)
+    assert sorted(cut["year"]) == [2016, 2017]
+
+
+def test_us_panel_draws_vsrr_counts_with_their_own_marker_and_label(deaths, tables):
+    obs = plots.observed_deaths(tables["gbd_deaths"], tables["us_deaths_by_drug"],
+                                _vsrr_table())
+    data = plots.deaths_over_time_data(deaths, locations=["USA"], observed=obs)
+    points = data[data["source"] == "vsrr_national"]
+    assert len(points) == 3 and (points["layer"] == "observed").all()
+    assert set(data.loc[data["layer"] == "estimate", "value_type"].isna()) == {True}
+    fig = plots.plot_deaths_over_time(data)
+    ax = fig.axes[0]
+    scatters = {c.get_label(): c for c in ax.collections if not isinstance(c, PolyCollection)}
+    final = next(c for lab, c in scatters.items() if "nida_deaths" in lab)
+    provisional = [c for lab, c in scatters.items() if "vsrr_national" in lab]
+    assert len(provisional) == 2  # published counts, and the predicted one
+    full = next(c for c in provisional if "predicted" not in c.get_label())
+    predicted = next(c for c in provisional if "predicted" in c.get_label())
+    assert "provisional" in full.get_label() and "certified overdose" in full.get_label()
+    assert "underreported" in predicted.get_label()
+    assert len(full.get_offsets()) == 2 and len(predicted.get_offsets()) == 1
+    assert predicted.get_offsets()[0][1] == 33000.0
+    assert predicted.get_facecolor().size == 0 or predicted.get_facecolor()[0][3] == 0
+    # a marker of its own beside NIDA's final counts
+    mine, nida = full.get_paths()[0].vertices, final.get_paths()[0].vertices
+    assert mine.shape != nida.shape or not np.allclose(mine, nida)
+    legend = [t.get_text().replace("\n", " ") for t in fig.legends[0].get_texts()]
+    assert sum("vsrr_national" in t for t in legend) == 2
+
+
+def test_gbd_round_without_aggregate_totals_is_summed_over_its_countries(deaths, tables):
+    """A round whose region (super-region) totals are not in the table: its country values
+    summed over each aggregate's countries (hollow points, value_type says so), only in
+    years every country has a value; a round with published totals is not summed."""
+    gbd = tables["gbd_deaths"]
+    later = gbd.assign(gbd_round=2019, source="owid_gbd2019_deaths",
+                       value=gbd["value"] / 10)
+    later = later[~((later["location_id"] == "CAN") & (later["year"] == 2005))]
+    region = gbd[gbd["location_id"] == "IRN"].assign(
+        location_id="GBD_R:nme", location_level="region")
+    hier = pd.DataFrame([{"iso3": c, "region_id": r, "super_region_id": sr}
+                         for c, (_, r, sr) in synthetic.COUNTRIES.items()])
+    obs = plots.observed_deaths(pd.concat([gbd, later, region]), gbd_rounds=(2017, 2019),
+                                hierarchy=hier)
+    summed = obs[obs["value_type"] == "sum of country values"]
+    assert set(summed["source"]) == {"owid_gbd2019_deaths", "owid_gbd_deaths"}
+    # GBD 2017 has published region totals: summed at super-region level only
+    assert not summed[(summed["source"] == "owid_gbd_deaths")
+                      & summed["location_id"].str.startswith("GBD_R:")].size
+    na = summed[(summed["location_id"] == "GBD_R:na")
+                & (summed["source"] == "owid_gbd2019_deaths")].set_index("year")["value"]
+    expected = later[later["location_id"].isin(["USA", "CAN"])].groupby("year")["value"].sum()
+    assert 2005 not in na.index  # Canada has no 2005 value
+    assert np.allclose(na, expected.drop(2005))
+    data = plots.deaths_over_time_data(deaths, level="region", observed=obs)
+    fig = plots.plot_deaths_over_time(data)
+    legend = [t.get_text().replace("\n", " ") for t in fig.legends[0].get_texts()]
+    assert any("owid_gbd2019_deaths" in t and "sum of its country values" in t
+               for t in legend)
+
+
 def test_deaths_over_time_by_level_and_rates_have_no_gbd_points(deaths, tables):
     obs = plots.observed_deaths(tables["gbd_deaths"])
     data = plots.deaths_over_time_data(deaths, level="region", measure="rate_per_100k",
@@ -124,6 +224,11 @@ def test_us_correction_points_are_certified_counts_of_no_gbd_round(rng, tables):
     obs = plots.observed_deaths(rounds, nida, gbd_rounds=(2017, 2019, 2023))
     assert set(obs.loc[obs["location_id"] == "USA", "source"]) == {
         "nida_deaths", "owid_gbd_deaths", "owid_gbd2019_deaths", "owid_gbd2023_deaths"}
+    data = plots.us_correction_data(synthetic.us_correction(rng), observed=obs)
+    points = data[data["series"] == "NCHS reported"]
+    assert sorted(points["mean"]) == sorted(nida["value"])
+    # nor VSRR's provisional counts: the points are NCHS's final ones
+    obs = plots.observed_deaths(rounds, nida, _vsrr_table(), gbd_rounds=(2017, 2019, 2023))
     data = plots.us_correction_data(synthetic.us_correction(rng), observed=obs)
     points = data[data["series"] == "NCHS reported"]
     assert sorted(points["mean"]) == sorted(nida["value"])

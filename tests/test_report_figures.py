@@ -121,6 +121,53 @@ def test_deaths_figures_draw_every_fitted_round_and_say_what_they_draw():
     assert "Crude death rates per 100,000" in rates.caption and "No points" in rates.caption
 
 
+def test_us_caption_names_the_vsrr_counts_and_the_predicted_one():
+    """With VSRR's national table, the US panel's caption names its provisional counts
+    (their years) beside NCHS's final ones, and the year drawn at VSRR's predicted value
+    with the count VSRR published."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    vsrr = _vsrr([2016, 2017]).assign(source="vsrr_national")
+    vsrr.loc[(vsrr["year"] == 2017) & (vsrr["indicator"] == "any_opioid"),
+             ["value", "predicted_value", "underreported"]] = [900.0, 1250.0, True]
+    inp.tables["us_provisional_national"] = vsrr
+    countries = _spec(inp, "deaths_countries")
+    points = countries.data().query("source == 'vsrr_national'").set_index("year")
+    assert list(points["value_type"]) == ["provisional", "provisional, predicted"]
+    assert points.loc[2017, "mean"] == 1250.0 and points.loc[2017, "reported_value"] == 900
+    assert "NCHS final counts (2000–2017)" in countries.caption
+    assert "CDC VSRR provisional counts, 12 months ending December (2016–2017)" in (
+        countries.caption)
+    assert "2017: 1,250, reported 900" in countries.caption
+    assert "VSRR" not in _spec(inp, "deaths_world").caption
+
+
+def test_caption_quantifies_how_far_the_rounds_disagree():
+    """Where two rounds' points differ, the caption says by how much, where and when (the
+    last year both have), with the model's mean and interval there: from the twin."""
+    from burden import plots
+    from burden.report.captions import WHAT, deaths_caption
+
+    inp = _two_rounds(synthetic.synthetic_inputs(seed=1))
+    gbd = inp.tables["gbd_deaths"]
+    later = gbd["source"] == "owid_gbd2019_deaths"
+    gbd.loc[later & (gbd["location_id"] == "IRN") & (gbd["year"] == 2017), "value"] = 1.0
+    hier = pd.DataFrame([{"iso3": c, "region_id": r, "super_region_id": sr}
+                         for c, (_, r, sr) in synthetic.COUNTRIES.items()])
+    obs = plots.observed_deaths(gbd, gbd_rounds=(2017, 2019), hierarchy=hier)
+    data = plots.deaths_over_time_data(inp.deaths_summary, level="region", observed=obs)
+    round_of = {"owid_gbd_deaths": 2017, "owid_gbd2019_deaths": 2019}
+    text = deaths_caption(data, what=WHAT["region"], rounds=[2017, 2019], round_of=round_of,
+                          last_data_year=2017)
+    first = gbd[(gbd["source"] == "owid_gbd_deaths") & (gbd["location_id"] == "IRN")
+                & (gbd["year"] == 2017)]["value"].iloc[0]
+    model = data[(data["location_id"] == "GBD_R:nme") & (data["year"] == 2017)
+                 & (data["layer"] == "estimate")].iloc[0]
+    assert f"by up to a factor {first:.1f} in 2017 (North Africa and Middle East: " in text
+    assert f"GBD 2017 {first:,.0f}, GBD 2019 1; model mean {model['mean']:,.0f}" in text
+    assert "hollow, GBD 2019's country values summed" in text
+    assert "no region totals of GBD 2019" not in text
+
+
 def test_attribution_captions_name_the_market_and_year_they_show():
     """The attributable-deaths caption names the one market the figure shows (not "each
     market"); the sensitivity caption names its year and what the year is."""

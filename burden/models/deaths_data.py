@@ -168,6 +168,45 @@ def _population_grid(pop: pd.DataFrame, countries: list[str], years: np.ndarray,
     return grid.to_numpy(dtype=float)
 
 
+def vsrr_december(vsrr: pd.DataFrame, *, years=None, last_data_year: int | None = None,
+                  notes: list[str] | None = None) -> pd.DataFrame:
+    """The US December rows of ``VSRR_TABLE`` (12 months ending December) as the deaths fit
+    reads them, in ``years`` and up to ``last_data_year`` (each when given): unpublished
+    values (NaN) left out; for a month VSRR flags as underreported, ``value`` is VSRR's
+    predicted (delay-adjusted) value, ``predicted_used`` says so, ``reported`` keeps the
+    published value and ``extra_sd`` the size of the adjustment, |log(predicted /
+    reported)| (0 for complete months), added to the fit's error. What is left out or
+    replaced is written to ``notes``."""
+    _check_columns(vsrr, VSRR_TABLE, ("location_id", "year", "month", "indicator", "value",
+                                      "predicted_value", "underreported"))
+    notes = notes if notes is not None else []
+    vsrr = vsrr[(vsrr["location_id"] == "US") & (vsrr["month"] == 12)]
+    if years is not None:
+        vsrr = vsrr[vsrr["year"].isin(years)]
+    vsrr = vsrr.copy()
+    if last_data_year is not None:
+        vsrr = vsrr[vsrr["year"] <= last_data_year]
+    unpublished = vsrr["value"].isna()
+    if unpublished.any():
+        notes.append(f"{VSRR_TABLE}: {int(unpublished.sum())} US December values not "
+                     "published (NaN) left out")
+        vsrr = vsrr[~unpublished]
+    # underreported months (VSRR's flag): the predicted value, with the adjustment as error
+    under = vsrr["underreported"].fillna(False).astype(bool).to_numpy()
+    predicted = vsrr["predicted_value"].to_numpy(float)
+    use_pred = under & np.isfinite(predicted) & (vsrr["indicator"] != "percent_specified")
+    reported = vsrr["value"].to_numpy(float)
+    extra = np.where(use_pred, np.abs(np.log(np.where(use_pred, predicted, 1.0)
+                                             / np.where(use_pred, reported, 1.0))), 0.0)
+    vsrr = vsrr.assign(value=np.where(use_pred, predicted, reported), reported=reported,
+                       predicted_used=use_pred, extra_sd=extra)
+    if use_pred.any():
+        years_pred = sorted(set(vsrr.loc[use_pred, "year"].astype(int)))
+        notes.append(f"{VSRR_TABLE}: December {years_pred} flagged underreported: VSRR's "
+                     "predicted values used, with |log(predicted/reported)| added as error")
+    return vsrr
+
+
 def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: int | None,
               us_start: int | None, us_knot_spacing: float, notes: list[str],
               gbd_last: int) -> USBlock | None:
@@ -187,31 +226,8 @@ def _us_block(data: dict[str, pd.DataFrame], years: np.ndarray, last_data_year: 
     drug_index = {d: i for i, d in enumerate(US_DRUGS)}
     nchs = nchs[nchs["year"].isin(us_years)]
 
-    vsrr = data[VSRR_TABLE]
-    _check_columns(vsrr, VSRR_TABLE, ("location_id", "year", "month", "indicator", "value",
-                                      "predicted_value", "underreported"))
-    vsrr = vsrr[(vsrr["location_id"] == "US") & (vsrr["month"] == 12)
-                & vsrr["year"].isin(us_years)].copy()
-    if last_data_year is not None:
-        vsrr = vsrr[vsrr["year"] <= last_data_year]
-    unpublished = vsrr["value"].isna()
-    if unpublished.any():
-        notes.append(f"{VSRR_TABLE}: {int(unpublished.sum())} US December values not "
-                     "published (NaN) left out")
-        vsrr = vsrr[~unpublished]
-    # underreported months (VSRR's flag): the predicted value, with the adjustment as error
-    under = vsrr["underreported"].fillna(False).astype(bool).to_numpy()
-    predicted = vsrr["predicted_value"].to_numpy(float)
-    use_pred = under & np.isfinite(predicted) & (vsrr["indicator"] != "percent_specified")
-    reported = vsrr["value"].to_numpy(float)
-    extra = np.where(use_pred, np.abs(np.log(np.where(use_pred, predicted, 1.0)
-                                             / np.where(use_pred, reported, 1.0))), 0.0)
-    vsrr["value"] = np.where(use_pred, predicted, reported)
-    vsrr["extra_sd"] = extra
-    if use_pred.any():
-        years_pred = sorted(set(vsrr.loc[use_pred, "year"].astype(int)))
-        notes.append(f"{VSRR_TABLE}: December {years_pred} flagged underreported: VSRR's "
-                     "predicted values used, with |log(predicted/reported)| added as error")
+    vsrr = vsrr_december(data[VSRR_TABLE], years=us_years, last_data_year=last_data_year,
+                         notes=notes)
     counts = vsrr[vsrr["indicator"].isin(US_DRUGS)]
     year_pos = {int(y): i for i, y in enumerate(us_years)}
     last_obs = int(max(nchs["year"].max(), counts["year"].max() if len(counts) else 0))

@@ -89,8 +89,10 @@ def draw_flagged_interval(ax: Axes, frame: pd.DataFrame, flagged: np.ndarray, *,
 
 def draw_points(ax: Axes, frame: pd.DataFrame, *, x: str = "year", y: str = "mean",
                 color=None, marker: str = "o", label: str | None = None,
-                scale: float = 1.0, unverified: pd.Series | None = None) -> None:
-    """Observed points; rows flagged in ``unverified`` are drawn hollow."""
+                scale: float = 1.0, unverified: pd.Series | None = None,
+                hollow_note: str | None = "unverified") -> None:
+    """Observed points; rows flagged in ``unverified`` are drawn hollow, their label
+    followed by ``hollow_note`` in brackets (None: the label as it is)."""
     hollow = (unverified.to_numpy(dtype=bool) if unverified is not None
               else np.zeros(len(frame), dtype=bool))
     solid = frame[~hollow]
@@ -100,7 +102,7 @@ def draw_points(ax: Axes, frame: pd.DataFrame, *, x: str = "year", y: str = "mea
     if hollow.any():
         ax.scatter(frame[hollow][x], frame[hollow][y] * scale, facecolors="none",
                    edgecolors=color, marker=marker, s=18, zorder=3,
-                   label=f"{label} (unverified)" if label else None)
+                   label=f"{label} ({hollow_note})" if label and hollow_note else label)
 
 
 def year_axis(ax: Axes) -> None:
@@ -166,12 +168,19 @@ def shade_periods(ax: Axes, frame: pd.DataFrame, *, x: str = "year",
                        label=label if start == starts[0] else None, **style)
 
 
+#: markers fixed for sources drawn together whose registry order gives the same marker:
+#: VSRR's national counts share the US panel with NIDA's triangles; a square, as the VSRR
+#: points of the certified figure
+SOURCE_MARKERS = {"vsrr_national": "s"}
+
+
 def source_style(source_id: str) -> tuple[object, str]:
     """The same colour and marker for a data source in every figure (registry order;
-    colour 0 is kept for model estimates)."""
+    colour 0 is kept for model estimates; ``SOURCE_MARKERS`` overrides the marker)."""
     ids = list(SOURCES)
     i = ids.index(source_id) if source_id in ids else len(ids) + sum(map(ord, source_id))
-    return PALETTE[1 + i % (len(PALETTE) - 1)], MARKERS[i % len(MARKERS)]
+    return (PALETTE[1 + i % (len(PALETTE) - 1)],
+            SOURCE_MARKERS.get(source_id, MARKERS[i % len(MARKERS)]))
 
 
 def source_label(source_id: str) -> str:

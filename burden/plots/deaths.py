@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from burden.models.deaths_data import VSRR_TABLE, vsrr_december
 from burden.plots._common import (
     CERTIFIED_ONLY,
     DATA,
@@ -30,16 +32,41 @@ from burden.plots._common import (
 )
 from burden.registry import estimands
 from burden.registry.estimands import DEFAULT_GBD_ROUND
+from burden.registry.sources import SOURCES
 
 #: the estimands of GBD's modelled deaths and of death-certificate counts (NCHS/VSRR)
 GBD = estimands.get("gbd_use_disorder").id
 CERTIFIED = estimands.get("certified_overdose").id
+#: the source id of the VSRR national table (for a table without a ``source`` column)
+VSRR_SOURCE = next(s.id for s in SOURCES.values() if s.table == VSRR_TABLE)
 
 SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "measure",
                    *INTERVAL_COLUMNS]
-OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition"]
+OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition",
+                    "value_type", "reported_value"]
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
-                "definition", *INTERVAL_COLUMNS, "period"]
+                "definition", "value_type", *INTERVAL_COLUMNS, "reported_value", "period"]
+#: ``value_type`` of an observed point: what its ``value`` is. GBD's published totals and
+#: country values; GBD country values summed over an aggregate's countries (a round whose
+#: totals at that level are not in the files read); NCHS final counts; CDC VSRR
+#: provisional counts (12 months ending December) as published, or VSRR's predicted value
+#: where VSRR flags the count underreported (what the deaths fit reads; ``reported_value``
+#: keeps the published count)
+PUBLISHED, SUMMED, FINAL = "published", "sum of country values", "final"
+PROVISIONAL, PREDICTED = "provisional", "provisional, predicted"
+#: legend text of each kind of point (after its source)
+VALUE_TYPE_LABELS = {
+    SUMMED: "sum of its country values\n(its totals are not in the files read)",
+    FINAL: "final counts",
+    PROVISIONAL: "provisional, 12 months ending December",
+    PREDICTED: "provisional, VSRR's predicted value\n(December count flagged underreported)",
+}
+#: kinds of point drawn hollow: not a value the publisher gives as the count itself
+HOLLOW = (SUMMED, PREDICTED)
+#: longest line of a legend entry, in characters (longer ones are wrapped)
+LEGEND_WIDTH = 46
+#: the levels whose GBD points may be sums of a round's country values
+SUMMED_LEVELS = {"region": "region_id", "super_region": "super_region_id"}
 #: axis text of each measure: the deaths model's estimand is GBD's (``GBD``)
 MEASURE_LABELS = {"deaths": "Opioid use-disorder deaths\n(GBD definition)",
                   "rate_per_100k": "Opioid use-disorder deaths per 100,000\n"
@@ -55,17 +82,27 @@ def _with_definition(rows: pd.DataFrame, default: str) -> pd.DataFrame:
 
 
 def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
-                    us_deaths_by_drug: pd.DataFrame | None = None, *,
-                    gbd_rounds: Sequence[int] = (DEFAULT_GBD_ROUND,)) -> pd.DataFrame:
+                    us_deaths_by_drug: pd.DataFrame | None = None,
+                    us_provisional: pd.DataFrame | None = None, *,
+                    gbd_rounds: Sequence[int] = (DEFAULT_GBD_ROUND,),
+                    hierarchy: pd.DataFrame | None = None,
+                    last_year: int | None = None) -> pd.DataFrame:
     """Death counts as each source reports them, in one table (``OBSERVED_COLUMNS``).
 
     GBD: cause ``opioid_use_disorders``, measure ``deaths``, of the ``gbd_rounds`` the
-    deaths model is fitted to (each round keeps its source id: a marker of its own). NCHS (NIDA table): deaths
-    involving any opioid, all groups, both sexes, as ``USA``. The two count different
-    things (a modelled underlying cause versus any opioid on the certificate), which is why
-    the figures show each source separately; ``definition`` names each row's estimand.
-    GBD's age-standardised rates are not overlaid on crude rates: they are a different
-    measure.
+    deaths model is fitted to (each round keeps its source id: a marker of its own). With
+    ``hierarchy`` (``registry.locations.hierarchy()``), a round without published totals
+    at a level of ``SUMMED_LEVELS`` gets its country values summed over each aggregate's
+    countries, in the years all of them have a value (``value_type`` "sum of country
+    values": not a published number). NCHS (NIDA table): deaths involving any opioid, all
+    groups, both sexes, as ``USA`` (final counts). CDC VSRR (``us_provisional``, the
+    national table): the December 12-month-ending provisional counts of any opioid as the
+    deaths fit reads them (``models.deaths_data.vsrr_december``: VSRR's predicted value
+    where it flags the count underreported, the published count in ``reported_value``), up
+    to ``last_year``. GBD and the certificates count different things (a modelled
+    underlying cause versus any opioid on the certificate), which is why the figures show
+    each source separately; ``definition`` names each row's estimand. GBD's
+    age-standardised rates are not overlaid on crude rates: they are a different measure.
     """
     parts = []
     if gbd_deaths is not None:
@@ -75,7 +112,10 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                          & (gbd_deaths["measure"] == "deaths")]
         if "gbd_round" in gbd:  # the rounds the deaths model is fitted to
             gbd = gbd[gbd["gbd_round"].isin([int(r) for r in gbd_rounds])]
-        parts.append(_with_definition(gbd, GBD)[OBSERVED_COLUMNS])
+        gbd = _with_definition(gbd, GBD).assign(value_type=PUBLISHED, reported_value=np.nan)
+        parts.append(gbd[OBSERVED_COLUMNS])
+        if hierarchy is not None and {"gbd_round", "location_level"} <= set(gbd):
+            parts += _summed_rounds(gbd, hierarchy)
     if us_deaths_by_drug is not None:
         require(us_deaths_by_drug, ["year", "drug", "group", "sex", "measure", "value",
                                     "source"], "us_deaths_by_drug")
@@ -83,11 +123,47 @@ def observed_deaths(gbd_deaths: pd.DataFrame | None = None,
                                & (us_deaths_by_drug["group"] == "all")
                                & (us_deaths_by_drug["sex"] == "both")
                                & (us_deaths_by_drug["measure"] == "deaths")]
-        parts.append(_with_definition(us.assign(location_id="USA"), CERTIFIED)[
+        parts.append(_with_definition(us.assign(location_id="USA", value_type=FINAL,
+                                                reported_value=np.nan), CERTIFIED)[
             OBSERVED_COLUMNS])
+    if us_provisional is not None:
+        vsrr = vsrr_december(us_provisional, last_data_year=last_year)
+        vsrr = vsrr[vsrr["indicator"] == "any_opioid"]
+        if "source" not in vsrr:
+            vsrr = vsrr.assign(source=VSRR_SOURCE)
+        predicted = vsrr["predicted_used"].astype(bool)
+        parts.append(_with_definition(vsrr.assign(
+            location_id="USA", measure="deaths",
+            value_type=np.where(predicted, PREDICTED, PROVISIONAL),
+            reported_value=vsrr["reported"].where(predicted)), CERTIFIED)[OBSERVED_COLUMNS])
     if not parts:
         return pd.DataFrame(columns=OBSERVED_COLUMNS)
     return pd.concat(parts, ignore_index=True)
+
+
+def _summed_rounds(gbd: pd.DataFrame, hierarchy: pd.DataFrame) -> list[pd.DataFrame]:
+    """Each round's country values summed at each level of ``SUMMED_LEVELS`` where the
+    round has no published totals, in the (aggregate, year)s where every country of the
+    round in that aggregate has a value."""
+    parts = []
+    country = gbd[gbd["location_level"] == "country"]
+    for (round_, source), rows in country.groupby(["gbd_round", "source"]):
+        published = set(gbd.loc[gbd["gbd_round"] == round_, "location_level"])
+        for level, column in SUMMED_LEVELS.items():
+            if level in published:
+                continue
+            member = dict(zip(hierarchy["iso3"], hierarchy[column]))
+            mapped = rows.assign(aggregate=rows["location_id"].map(member)).dropna(
+                subset=["aggregate"])
+            expected = mapped.groupby("aggregate")["location_id"].nunique()
+            sums = mapped.groupby(["aggregate", "year"]).agg(
+                value=("value", "sum"), n=("location_id", "nunique")).reset_index()
+            sums = sums[sums["n"] == sums["aggregate"].map(expected)]
+            parts.append(pd.DataFrame({
+                "location_id": sums["aggregate"], "year": sums["year"], "measure": "deaths",
+                "value": sums["value"], "source": source, "definition": GBD,
+                "value_type": SUMMED, "reported_value": np.nan})[OBSERVED_COLUMNS])
+    return parts
 
 
 def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
@@ -100,8 +176,11 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
     ``summary`` is ``OpioidDeaths.summary(level=...)`` (any levels concatenated).
     ``locations`` (ids, in panel order) overrides ``level``. ``observed`` is
     ``observed_deaths(...)``. Rows have ``layer`` "estimate" (source "model") or
-    "observed" (``mean`` holds the reported value; no interval); ``definition`` names
-    each row's estimand (the summary's, GBD's when it has none). ``period`` says what
+    "observed" (``mean`` holds the value drawn; no interval); ``definition`` names
+    each row's estimand (the summary's, GBD's when it has none), ``value_type`` what an
+    observed value is (``PUBLISHED``, ``SUMMED``, ``FINAL``, ``PROVISIONAL``,
+    ``PREDICTED``) and ``reported_value`` the published count where another value is
+    drawn (VSRR's predicted value). ``period`` says what
     informs an estimate's year: "projection" where the summary flags it ``projected`` (the
     model's own flag; without the column, years after ``last_data_year``), except
     "certified counts" up to ``certified_to[location]``: a location whose curve certified
@@ -117,7 +196,7 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
         order = {loc: i for i, loc in enumerate(rows["location_id"].unique())}
     require_rows(rows, f"deaths summary ({measure}, {locations or level})")
     estimate = _with_definition(rows, GBD).assign(
-        layer="estimate", source="model",
+        layer="estimate", source="model", value_type=np.nan, reported_value=np.nan,
         period=_periods(rows, last_data_year, certified_to))[TIME_COLUMNS]
     parts = [estimate]
     if observed is not None and not observed.empty:
@@ -150,7 +229,9 @@ def _periods(rows: pd.DataFrame, last_data_year: int | None,
 
 def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncols: int = 3,
                           title: str | None = None) -> Figure:
-    """Small multiples, one panel per location: mean and 95% interval, sources as points.
+    """Small multiples, one panel per location: mean and 95% interval, sources as points
+    (one legend entry per source and ``value_type``; hollow: ``HOLLOW``, values that are
+    not the publisher's count itself).
 
     Years are shaded by their ``period``: projections (no data inform them), and years
     without GBD data whose curve certified counts carry (``shade_periods``).
@@ -159,17 +240,20 @@ def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncol
     require_rows(data, "deaths over time data")
     locations = list(dict.fromkeys(data["location_id"]))
     single = len(locations) == 1
-    fig, axes = new_grid(fig, len(locations), ncols, (5.5, 3.4) if single else (3.6, 2.6))
+    fig, axes = new_grid(fig, len(locations), ncols, (7.0, 4.6) if single else (3.6, 2.6))
     measure = data["measure"].iloc[0]
     for ax, loc in zip(axes, locations):
         panel = data[data["location_id"] == loc]
         est = panel[panel["layer"] == "estimate"]
         draw_interval(ax, est, color=PALETTE[0], label=f"model mean, {INTERVAL_LABEL}")
-        for source, points in panel[panel["layer"] == "observed"].groupby("source"):
+        observed = panel[panel["layer"] == "observed"]
+        for (source, kind), points in observed.groupby(["source", "value_type"], sort=False):
             color, marker = source_style(source)
             other = POINT_ESTIMANDS.get(str(points["definition"].iloc[0]))
-            label = source_label(source) + (f":\n{other}" if other else "")
-            draw_points(ax, points, color=color, marker=marker, label=label)
+            label = ":\n".join([source_label(source)]
+                               + [t for t in (VALUE_TYPE_LABELS.get(kind), other) if t])
+            draw_points(ax, points, color=color, marker=marker, label=label,
+                        unverified=points["value_type"].isin(HOLLOW), hollow_note=None)
         shade_periods(ax, est)
         ax.set_title(str(panel["location_name"].iloc[0]), fontsize=9)
         ax.set_ylim(bottom=0)
@@ -182,8 +266,11 @@ def plot_deaths_over_time(data: pd.DataFrame, *, fig: Figure | None = None, ncol
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
     labels = list(handles)
-    fig.legend([handles[k] for k in labels], labels, loc="outside lower center",
-               ncols=1 if single else min(3, len(labels)), fontsize=8, frameon=False)
+    # lines wrapped to LEGEND_WIDTH characters: three columns of them fit the figure
+    wrapped = ["\n".join(textwrap.fill(line, LEGEND_WIDTH) for line in label.split("\n"))
+               for label in labels]
+    fig.legend([handles[k] for k in labels], wrapped, loc="outside lower center",
+               ncols=min(2 if single else 3, len(labels)), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
     return fig

@@ -28,7 +28,7 @@ from burden.plots._common import (
     thousands_axis,
     year_axis,
 )
-from burden.plots.deaths import CERTIFIED, OBSERVED_COLUMNS
+from burden.plots.deaths import CERTIFIED, FINAL, OBSERVED_COLUMNS
 
 US_CORRECTION_COLUMNS = ["year", "series", *INTERVAL_COLUMNS, "period"]
 
@@ -40,7 +40,8 @@ def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = No
     ``CertifiedDeaths.us_correction_summary()`` (its "unspecified" and "imputed" series are
     not drawn) and, from ``observed`` (``observed_deaths``), the US counts of the
     certificate definition (``CERTIFIED``: NCHS, never a GBD round, whatever its source id)
-    as series "NCHS reported" (no interval). ``period`` of the model's years: "nowcast"
+    that are final counts (``FINAL``: not VSRR's provisional ones) as series "NCHS
+    reported" (no interval). ``period`` of the model's years: "nowcast"
     in ``nowcast_years`` (counts still being reported), "projection" after
     ``last_data_year`` (no US count), else "data"."""
     require(summary, US_CORRECTION_COLUMNS[:-1], "US correction summary")
@@ -58,6 +59,7 @@ def us_correction_data(summary: pd.DataFrame, observed: pd.DataFrame | None = No
     if observed is not None and not observed.empty:
         require(observed, OBSERVED_COLUMNS, "observed deaths")
         nchs = observed[(observed["definition"] == CERTIFIED)
+                        & (observed["value_type"] == FINAL)
                         & (observed["location_id"] == "USA")
                         & (observed["measure"] == "deaths")]
         parts.append(pd.DataFrame({"year": nchs["year"], "series": "NCHS reported",

@@ -61,6 +61,16 @@ def last_us_data_year(inp: ReportInputs) -> int | None:
     return max(years) if years else None
 
 
+def deaths_fit_last_year(inp: ReportInputs) -> int | None:
+    """Last year the saved deaths fit reads data of: its ``last_data_year`` (a back-test's
+    cut) or its ``forecast_to``, whichever is earlier; None when its config has neither."""
+    deaths = inp.models.get("deaths")
+    config = deaths.provenance.model_config if deaths is not None else {}
+    ends = [int(config[k]) for k in ("last_data_year", "forecast_to")
+            if config.get(k) is not None]
+    return min(ends) if ends else None
+
+
 def us_certified_years(inp: ReportInputs) -> tuple[int | None, list[int]]:
     """The certified fit's own flags for US any-opioid deaths: its last year with a count
     (``data_year``) and its nowcast years (counts still being reported); without its

@@ -17,10 +17,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from burden import plots
+from burden.models.deaths_data import VSRR_TABLE
 from burden.plots.production import source_names
+from burden.registry.locations import hierarchy
 from burden.report.captions import WHAT, deaths_caption
 from burden.report.choices import (
     ReportOptions,
+    deaths_fit_last_year,
     default_countries,
     fit_tables,
     gbd_rounds,
@@ -71,8 +74,12 @@ class _Spec:
 def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     t = inp.tables
     rounds = gbd_rounds(inp)
+    # the hierarchy the deaths fit reads (its latest round's), for the sums of a round's
+    # country values where its aggregate totals are not in the files read
     observed = plots.observed_deaths(t.get("gbd_deaths"), t.get("us_deaths_by_drug"),
-                                     gbd_rounds=rounds)
+                                     t.get(VSRR_TABLE), gbd_rounds=rounds,
+                                     hierarchy=hierarchy(max(rounds)),
+                                     last_year=deaths_fit_last_year(inp))
     gbd = t.get("gbd_deaths")
     round_of = (dict(zip(gbd["source"], gbd["gbd_round"]))
                 if gbd is not None and "gbd_round" in gbd else {})
