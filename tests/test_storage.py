@@ -91,8 +91,9 @@ def test_round_trip_of_prior_draws(which, deaths_simulated, tmp_path):
         for dim in old[var].dims:
             np.testing.assert_array_equal(new[dim].values, old[dim].values)
         np.testing.assert_allclose(new[var].values, again[var].values, rtol=1e-12)
-        if bits is None:
-            np.testing.assert_allclose(new[var].values, old[var].values, rtol=1e-12)
+        if bits is None:  # to rounding: the batched graph may sum in another order
+            np.testing.assert_allclose(new[var].values, old[var].values, rtol=1e-12,
+                                       atol=1e-14)
     assert loaded.saved_metadata["input_hashes"] == est.input_hashes
     assert loaded.model_config == est.model_config
 
