@@ -80,6 +80,20 @@ def test_us_correction_shades_the_certified_fits_nowcast_years_not_a_projection(
     assert not [lab for lab in labels if "projection" in lab]
 
 
+def test_the_certified_caption_names_the_deaths_each_country_counts():
+    """The certified figure's US panel counts certificates, its Canada panel PHAC's
+    apparent opioid toxicity deaths: the caption names both, in the registry's words, and
+    calls neither the "certificate definition" alone."""
+    from burden.registry import estimands
+
+    caption = _spec(synthetic.synthetic_inputs(seed=1), "certified_deaths").caption
+    counted = estimands.get("certified_overdose")
+    assert f"In the US, {counted.counted_at('USA')}" in caption
+    assert f"in Canada, {counted.counted_at('CAN')}" in caption
+    assert "apparent opioid toxicity deaths" in caption
+    assert "certificate definition" not in caption.lower()
+
+
 def _two_rounds(inp):
     """Synthetic inputs fitted to two GBD rounds, with world totals of both (as OWID's
     files have) and region totals of the first only."""

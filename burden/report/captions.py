@@ -9,6 +9,8 @@ import pandas as pd
 
 from burden.plots._common import CERTIFIED_ONLY, PROJECTION
 from burden.plots.deaths import CERTIFIED, GBD
+from burden.registry import estimands
+from burden.registry.keys import CANADA, US
 
 #: how a caption names GBD's published values at each level of a deaths figure
 WHAT = {"world": "world totals", "super_region": "super-region totals",
@@ -23,6 +25,15 @@ def _rounds(rounds: Sequence[int]) -> str:
 def _span(years: pd.Series) -> str:
     first, last = int(years.min()), int(years.max())
     return str(first) if first == last else f"{first}–{last}"
+
+
+def certified_estimands() -> str:
+    """The sentence of the certified figure naming the deaths each panel counts: the US's
+    certificates and Canada's PHAC investigations are different estimands
+    (``registry.estimands``), and neither is GBD's."""
+    counted = estimands.get(CERTIFIED)
+    return (f"In the US, {counted.counted_at(US)}; in Canada, {counted.counted_at(CANADA)}; "
+            "neither is GBD's estimand.")
 
 
 def deaths_caption(data: pd.DataFrame, *, what: str, rounds: Sequence[int],

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from burden import plots
 from burden.plots.production import source_names
-from burden.report.captions import WHAT, deaths_caption
+from burden.report.captions import WHAT, certified_estimands, deaths_caption
 from burden.report.choices import (
     ReportOptions,
     default_countries,
@@ -87,8 +87,8 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     specs.append(_Spec(
         "certified_deaths", "deaths",
         "Certified opioid-involved overdose deaths to the present (US by drug, Canada)",
-        "Certificate definition (not GBD's): posterior mean (line) and 95% interval (band); "
-        "points are the complete certified counts (NCHS final, VSRR December, PHAC); hollow "
+        f"{certified_estimands()} Posterior mean (line) and 95% interval (band); "
+        "points are the complete counts (NCHS final, VSRR December, PHAC); hollow "
         "circles mark nowcast years, whose counts are still being reported (VSRR 2024-2025; "
         "2025 from the 12-month window ending April, Canada January-September).",
         ("certified_summary",),
