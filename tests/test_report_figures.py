@@ -37,14 +37,38 @@ def test_us_data_end_is_the_last_certified_count_the_deaths_fit_reads():
     the US on; a cocaine count or a month other than December is no US opioid count, and
     a back-test's cut (the fit's last_data_year) ends the US data too."""
     inp = synthetic.synthetic_inputs(seed=1)
-    assert choices.last_us_data_year(inp) == choices.last_us_year(inp) == 2017
+    assert choices.last_us_data_year(inp) == choices.us_attribution_year(inp) == 2017
     vsrr = _vsrr([2018, 2019, 2020])
     later = pd.concat([vsrr, _vsrr([2021]).assign(indicator="cocaine"),
                        _vsrr([2022]).assign(month=6)])
     inp.tables["us_provisional_national"] = later
     assert choices.last_us_data_year(inp) == 2020
-    assert choices.last_us_year(inp) == 2017  # the NIDA table's last year, unchanged
+    # the attribution year stays the NCHS final counts' last year
+    assert choices.us_attribution_year(inp) == 2017
     assert choices.last_us_data_year(_with_deaths_config(inp, last_data_year=2019)) == 2019
+
+
+def test_the_us_attribution_year_is_the_last_nchs_final_count_by_drug():
+    """Only the NCHS rows the fits read (deaths of all ages and both sexes, by drug) set
+    the US attribution year, and a US market's numbers are shown for it, another market's
+    for GBD's last data year."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    nida = inp.tables["us_deaths_by_drug"]
+    nida = nida[nida["year"] <= 2014]
+    rate = nida[nida["year"] == 2014].assign(year=2016, measure="rate")
+    inp.tables["us_deaths_by_drug"] = pd.concat([nida, rate], ignore_index=True)
+    assert choices.us_attribution_year(inp) == 2014
+    rows = pd.DataFrame({"year": range(2010, 2019)})
+    assert choices.attribution_year(inp, rows, "USA") == 2014
+    assert choices.attribution_year(inp, rows, "GBR") == choices.last_data_year(inp) == 2017
+
+
+def test_the_certified_fits_us_years_come_from_its_summary_only():
+    """Without the certified fit's summary its US years are unknown (None, no nowcast), not
+    the deaths fit's: the two fits read different counts."""
+    inp = dataclasses.replace(synthetic.synthetic_inputs(seed=1), certified_summary=None)
+    assert choices.last_us_data_year(inp) == 2017
+    assert choices.us_certified_years(inp) == (None, [])
 
 
 def test_us_panel_is_not_shaded_projection_while_certified_counts_carry_it():

@@ -18,16 +18,16 @@ from matplotlib.figure import Figure
 
 from burden import plots
 from burden.plots.production import source_names
+from burden.registry.keys import US
 from burden.report.captions import WHAT, certified_estimands, deaths_caption
 from burden.report.choices import (
     ReportOptions,
+    attribution_year,
     default_countries,
     fit_tables,
     gbd_rounds,
-    key_year,
     last_data_year,
     last_us_data_year,
-    last_us_year,
     market_or_first,
     model_years,
     signature_regions,
@@ -184,15 +184,17 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         lambda d: plots.plot_attributable_deaths(d)))
     sens = inp.sensitivity
     sens_market = market_or_first(sens, opt.market) if sens is not None else opt.market
-    sens_year = key_year(sens, last_us_year(inp)) if sens is not None else None
+    sens_year = attribution_year(inp, sens, sens_market) if sens is not None else None
+    sens_why = ("the last year of the NCHS final counts by drug (the US counts that measure "
+                "the drug split), not the last year with US data" if sens_market == US
+                else "the last year of GBD data")
     specs.append(_Spec(
         "attribution_sensitivity", "attribution",
         "Sensitivity of the attribution to the stated assumptions",
         f"Deaths in the {sens_market} market (GBD opioid use-disorder deaths) attributable "
         "to each source under each scenario of the stated assumptions (fentanyl "
         "manufacture split, deaths involving both heroin and fentanyl); mean and 95% "
-        f"interval in {sens_year}, the last year of the NCHS final counts by drug (the US "
-        "counts that measure the drug split), not the last year with US data.",
+        f"interval in {sens_year}, {sens_why}.",
         ("sensitivity",),
         lambda: plots.attribution_sensitivity_data(
             inp.sensitivity, year=sens_year, market=sens_market,
