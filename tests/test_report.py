@@ -3,6 +3,7 @@ resolves; failed convergence is flagged at the top; text from data is escaped.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from html.parser import HTMLParser
@@ -706,6 +707,20 @@ def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_pa
     assert "--workers: a whole number of at least 1, not '0'" in capsys.readouterr().err
 
 
+def test_us_years_the_certified_counts_carry_are_not_called_projected():
+    """The deaths fit reads US certified counts (NCHS final, VSRR December) past GBD's last
+    year: the page calls US years projected only after the last of them."""
+    inputs = synthetic_inputs(seed=1)
+    assert build.projected_after(inputs) == "after 2017, the last year of GBD data"
+    inputs.tables["us_provisional_national"] = pd.DataFrame(
+        [{"location_id": "US", "year": y, "month": 12, "indicator": "any_opioid",
+          "value": 1000.0} for y in (2018, 2019, 2020)])
+    assert build.projected_after(inputs) == (
+        "after 2017, the last year of GBD data; in the US after 2020, the last certified "
+        "count (NCHS/VSRR) the fit reads")
+    assert build.projected_after(dataclasses.replace(inputs, deaths_summary=None)) == ""
+
+
 def test_key_numbers_name_the_deaths_each_place_counts():
     """Canada's counts are PHAC's apparent opioid toxicity deaths (coroners' and medical
     examiners' investigations), not certificates; the GBD estimand is opioid, not drug, use
@@ -887,7 +902,8 @@ def test_failed_predictive_checks_and_missing_validation_are_summarised(built, t
     numbers = html[html.index('<section id="numbers">'):html.index("</section>")]
     assert "Back-tests: none in this build" in numbers
     assert "Simulation-based calibration: none in this build" in numbers
-    assert "are not validated in this build" in numbers
+    assert ("So the projected years (after 2017, the last year of GBD data) and the "
+            "nowcasts are not validated in this build") in numbers
     # a source outside its band is counted and named
     (tmp_path / "tables").mkdir()
     data.loc[data["source"] == "source B", "inside"] = False

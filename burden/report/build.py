@@ -14,7 +14,7 @@ import pandas as pd
 from burden.models.config import PRIOR_DOCS
 from burden.registry.keys import FitStatus
 from burden.report.backtests import backtest_context, copy_tables
-from burden.report.choices import ReportOptions, last_data_year
+from burden.report.choices import ReportOptions, last_data_year, last_us_data_year
 from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
 from burden.report.numbers import (
@@ -172,6 +172,21 @@ def loo_pit_summary(figures: list[FigureResult], out_dir: Path) -> dict | None:
                         for m, g in outside.groupby("model", sort=False)]}
 
 
+def projected_after(inp: ReportInputs) -> str:
+    """Which years the deaths fit projects, as the page says it: those after GBD's last
+    data year, except in the US, which certified counts carry to its last one
+    (``last_us_data_year``; docs/models/deaths.md, "After GBD's last data year"); "" without
+    the deaths summary."""
+    gbd = last_data_year(inp) if inp.deaths_summary is not None else None
+    if gbd is None:
+        return ""
+    text = f"after {gbd}, the last year of GBD data"
+    us = last_us_data_year(inp)
+    if us is not None and us > gbd:
+        text += f"; in the US after {us}, the last certified count (NCHS/VSRR) the fit reads"
+    return text
+
+
 def validation_status(backtests: list[dict], sbc: list[dict]) -> dict:
     """Which back-tests and SBC runs this build has (by title and model)."""
     return {"backtests": [b["title"] for b in backtests if b["available"]],
@@ -275,7 +290,7 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "backtests": backtests, "sbc": sbc,
         "loo_pit": loo_pit_summary(figures, out_dir), "docs": copy_docs(out_dir),
         "validated": validation_status(backtests, sbc),
-        "last_data_year": last_data_year(inp) if inp.deaths_summary is not None else None,
+        "projected_after": projected_after(inp),
         "raw_hashes": raw_file_hashes(inp.raw_dir).to_dict("records"),
         "versions": package_versions(), "build": build_info(), "synthetic": inp.synthetic,
     }

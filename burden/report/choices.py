@@ -113,7 +113,8 @@ def gbd_rounds(inp: ReportInputs) -> list[int]:
 
 
 def last_data_year(inp: ReportInputs) -> int | None:
-    """Last year of GBD death data of the fitted round: later years are projections."""
+    """Last year of GBD death data of the fitted round: the deaths fit projects later years,
+    except in the US up to its last certified count (``last_us_data_year``)."""
     gbd = inp.tables.get("gbd_deaths")
     if gbd is not None and "gbd_round" in gbd:
         gbd = gbd[gbd["gbd_round"] == gbd_round(inp)]
@@ -158,7 +159,8 @@ def market_or_first(frame: pd.DataFrame, wanted: str) -> str:
 
 
 def key_year(rows: pd.DataFrame, last_data: int | None) -> int:
-    """The latest year with data behind it (or the latest year when none is known)."""
+    """The latest year of ``rows`` up to ``last_data`` (the latest year when none is
+    known or none is that early)."""
     years = rows["year"]
     if last_data is not None and (years <= last_data).any():
         return int(years[years <= last_data].max())

@@ -176,7 +176,9 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "kept in the plotted data. Deaths not attributed to an illicit source "
         "(pharmaceutical opioids, methadone, unspecified) are left out. Dashed, in the "
         "source's colour: mostly from a prior or an assumption; grey: years after GBD's "
-        "last data year, which the deaths fit flags as projected.",
+        "last data year, which the deaths fit's summary flags as projected for every place "
+        "alike (in the US its deaths there follow the certified counts: "
+        "docs/models/deaths.md, \"After GBD's last data year\").",
         ("attribution_summary",),
         lambda: plots.attributable_deaths_data(
             inp.attribution_summary, market=attr_market, top=top,

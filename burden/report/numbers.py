@@ -140,6 +140,8 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
     ds = inp.deaths_summary
     if ds is not None:
         world = ds[ds["location_level"] == "world"]
+        # GBD's last data year, the last one with a published GBD value beside the number
+        # (the US curve is carried further by certified counts: not a projection there)
         year = last_data_year(inp) or latest_year(ds)
         # deaths over the whole population: a crude rate (GBD publishes age-standardised
         # rates, which weigh ages by a standard population and so differ from it)
