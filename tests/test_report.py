@@ -739,9 +739,34 @@ def test_key_numbers_name_the_deaths_each_place_counts():
     assert rate and all("crude death rate" in label and "not age-standardised" in label
                         for label in rate)
     gbd = estimands.get("gbd_use_disorder")
-    assert gbd.name == "Opioid use disorder deaths (GBD)"
     assert gbd.counted_at("CAN") == gbd.counted_at() == (
         "deaths due to opioid use disorders (GBD definition)")
+    assert all("due to opioid use disorders (GBD definition)" in label for label in rate)
+
+
+def test_the_gbd_estimand_has_one_title_on_axes_and_captions():
+    """The registry's title of GBD's estimand is the one the axes, the deaths captions, the
+    attribution captions and the back-test's title print (no second wording such as "Opioid
+    use disorder deaths (GBD)" beside "Opioid use-disorder deaths (GBD definition)")."""
+    from burden.plots._common import estimand_label
+    from burden.plots.deaths import MEASURE_LABELS
+    from burden.registry import estimands
+    from burden.report.backtests import BACKTESTS
+
+    title = estimands.get("gbd_use_disorder").name
+    assert title == "Opioid use-disorder deaths (GBD definition)"
+    assert estimand_label("gbd_use_disorder") == title
+    assert MEASURE_LABELS["deaths"].replace("\n", " ") == title
+    assert MEASURE_LABELS["rate_per_100k"].replace("\n", " ") == (
+        "Opioid use-disorder deaths per 100,000 (crude rate, GBD definition)")
+    specs = {s.id: s for s in figure_specs(synthetic_inputs(seed=1), build.ReportOptions())}
+    for sid in ("deaths_world", "deaths_countries", "attributable_deaths",
+                "attribution_sensitivity"):
+        assert specs[sid].caption.startswith(title) and specs[sid].caption.count(title) == 1
+    assert "hold no GBD world totals" in specs["deaths_world"].caption  # synthetic: none
+    assert specs["rates_countries"].caption.startswith(
+        "Opioid use-disorder deaths per 100,000 population (crude rate, GBD definition)")
+    assert any(b.title.startswith(title) for b in BACKTESTS)
 
 
 def _with_gbd_rounds(inputs: ReportInputs) -> ReportInputs:

@@ -40,10 +40,11 @@ SUMMARY_COLUMNS = ["location_id", "location_name", "location_level", "year", "me
 OBSERVED_COLUMNS = ["location_id", "year", "measure", "value", "source", "definition"]
 TIME_COLUMNS = ["location_id", "location_name", "year", "measure", "layer", "source",
                 "definition", *INTERVAL_COLUMNS, "period"]
-#: axis text of each measure: the deaths model's estimand is GBD's (``GBD``)
-MEASURE_LABELS = {"deaths": "Opioid use-disorder deaths\n(GBD definition)",
-                  "rate_per_100k": "Opioid use-disorder deaths per 100,000\n"
-                                   "(crude rate, GBD definition)"}
+#: axis text of each measure: the deaths model's estimand is GBD's (``GBD``), titled as
+#: the registry titles it
+_WHAT, _BY = estimands.get(GBD).title_parts()
+MEASURE_LABELS = {"deaths": f"{_WHAT}\n({_BY})",
+                  "rate_per_100k": f"{_WHAT} per 100,000\n(crude rate, {_BY})"}
 #: legend text added to points of another estimand than the model's
 POINT_ESTIMANDS = {CERTIFIED: "certified overdose deaths, any opioid"}
 

@@ -42,9 +42,10 @@ def deaths_caption(data: pd.DataFrame, *, what: str, rounds: Sequence[int],
     ``what`` names GBD's values at its level (``WHAT``), ``rounds`` the GBD rounds the
     deaths fit used, ``round_of`` the round of each GBD source id."""
     rate = data["measure"].iloc[0] == "rate_per_100k"
-    head = ("Crude death rates per 100,000 population from opioid use disorders as GBD "
-            "defines them" if rate else "Opioid use-disorder deaths as GBD defines them")
-    text = [(f"{head} (the deaths model's estimand): posterior mean (line) and 95% "
+    counted, by = estimands.get(GBD).title_parts()
+    head = (f"{counted} per 100,000 population (crude rate, {by})" if rate
+            else estimands.get(GBD).name)
+    text = [(f"{head}, the deaths model's estimand: posterior mean (line) and 95% "
              "interval (band).")]
     obs = data[data["layer"] == "observed"]
     gbd = obs[obs["definition"] == GBD]

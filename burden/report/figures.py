@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from burden import plots
 from burden.plots.production import source_names
+from burden.registry import estimands
 from burden.registry.keys import US
 from burden.report.captions import WHAT, certified_estimands, deaths_caption
 from burden.report.choices import (
@@ -36,6 +37,9 @@ from burden.report.choices import (
 from burden.report.inputs import ReportInputs
 
 log = logging.getLogger(__name__)
+
+#: the deaths model's estimand, titled as the registry titles it
+GBD_TITLE = estimands.get("gbd_use_disorder").name
 
 
 @dataclass
@@ -167,8 +171,8 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     top = ATTRIBUTABLE_TOP
     specs.append(_Spec(
         "attributable_deaths", "attribution", "Opioid deaths attributable to each source",
-        f"Deaths in the {attr_market} market (GBD opioid use-disorder deaths, the deaths "
-        "model's estimand), split by drug type (the composition fit) and each drug chain by "
+        f"{GBD_TITLE} in the {attr_market} market (the deaths model's estimand), split "
+        "by drug type (the composition fit) and each drug chain by "
         f"source: illicit opiates by the {attr_market} market's heroin shares, illicit "
         "synthetics by the stated fentanyl assumption; draw by draw, mean and 95% interval. "
         "A source's line adds its opiate and synthetic chains. Drawn: the sources with the "
@@ -193,8 +197,7 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     specs.append(_Spec(
         "attribution_sensitivity", "attribution",
         "Sensitivity of the attribution to the stated assumptions",
-        f"Deaths in the {sens_market} market (GBD opioid use-disorder deaths) attributable "
-        "to each source under each scenario of the stated assumptions (fentanyl "
+        f"{GBD_TITLE} in the {sens_market} market attributable to each source under each scenario of the stated assumptions (fentanyl "
         "manufacture split, deaths involving both heroin and fentanyl); mean and 95% "
         f"interval in {sens_year}, {sens_why}.",
         ("sensitivity",),

@@ -145,9 +145,9 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         year = last_data_year(inp) or latest_year(ds)
         # deaths over the whole population: a crude rate (GBD publishes age-standardised
         # rates, which weigh ages by a standard population and so differ from it)
-        rate_label = ("World crude death rate due to opioid use disorders (GBD "
-                      "definition), deaths per 100,000 population of all ages (not "
-                      "age-standardised, unlike GBD's published rates)")
+        rate_label = (f"World crude death rate {gbd_counted.removeprefix('deaths ')}, "
+                      "deaths per 100,000 population of all ages (not age-standardised, "
+                      "unlike GBD's published rates)")
         country = ds[(ds["location_level"] == "country") & (ds["location_id"] == opt.market)]
         places = [(world, WORLD_ID, "World", "deaths", gbd_counted, 0),
                   (world, WORLD_ID, "World", "rate_per_100k", rate_label, 2)]
