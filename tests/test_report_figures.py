@@ -156,7 +156,8 @@ def test_deaths_figures_draw_every_fitted_round_and_say_what_they_draw():
     assert "NCHS final counts" in countries.caption  # the US is among the countries
     assert "NCHS" not in world.caption
     rates = _spec(inp, "rates_countries")
-    assert "Crude death rates per 100,000" in rates.caption and "No points" in rates.caption
+    assert ("per 100,000 population (crude rate, GBD definition)" in rates.caption
+            and "No points" in rates.caption)
 
 
 def test_attribution_captions_name_the_market_and_year_they_show():
