@@ -929,14 +929,16 @@ def test_failed_predictive_checks_and_missing_validation_are_summarised(built, t
     assert "Simulation-based calibration: none in this build" in numbers
     assert ("So the projected years (after 2017, the last year of GBD data) and the "
             "nowcasts are not validated in this build") in numbers
-    # a source outside its band is counted and named
+    # a source outside its band is counted and named by its readable name (its panel's
+    # title), not by the id its fit writes
     (tmp_path / "tables").mkdir()
     data.loc[data["source"] == "source B", "inside"] = False
+    data.loc[data["source"] == "source B", "label"] = "Source B, readable"
     data.to_csv(tmp_path / "tables" / "figure_loo_pit.csv", index=False)
     fig = SimpleNamespace(id="loo_pit", unavailable="", csv="tables/figure_loo_pit.csv")
     summary = build.loo_pit_summary([fig], tmp_path)
     outside = {(m["model"], s) for m in summary["outside"] for s in m["sources"]}
-    assert outside == {(m, "source B") for m in data["model"].unique()}
+    assert outside == {(m, "Source B, readable") for m in data["model"].unique()}
     assert summary["panels"] - summary["inside"] == len(outside)
     assert build.validation_status([{"title": "A", "available": True}],
                                    [{"model": "deaths", "available": False}]) == {

@@ -51,7 +51,7 @@ from burden.models.base import BayesianEstimator
 from burden.models.certified_data import CAN_ANY, US_ANY, CertifiedInputs
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.trends import second_order_walk
-from burden.registry import estimands
+from burden.registry import estimands, observations
 
 DEFINITION = estimands.get("certified_overdose").id
 #: Smallest coefficient of variation of a nowcast around the final count (1%): the
@@ -404,9 +404,7 @@ class CertifiedDeaths(BayesianEstimator):
         from the any-opioid count is its own source: it measures a share)."""
         obs = self.inputs().obs
         source = obs["source"].to_numpy().astype(object)
-        suffix = {"certified_count": "", "drug_count": " drug share",
-                  "nowcast_count": " nowcast", "drug_nowcast": " drug share nowcast",
-                  LOWER_BOUND: " reported so far"}
+        suffix = observations.suffixes("certified")  # their readable names live there too
         return {name: source[rows] + suffix[name] for name, rows in
                 observation_rows(obs, self.model_config.drug_counts).items()}
 

@@ -158,17 +158,19 @@ def render_html(context: dict) -> str:
 
 def loo_pit_summary(figures: list[FigureResult], out_dir: Path) -> dict | None:
     """How many data sources' LOO-PIT lines stay inside their simultaneous 95% band, and
-    which do not, from the LOO-PIT figure's plotted data (one panel a model and source);
-    None when the figure was not drawn."""
+    which do not, by their readable names (the panels' titles: ``label``, from
+    ``registry.observations``), from the LOO-PIT figure's plotted data (one panel a model
+    and source); None when the figure was not drawn."""
     fig = next((f for f in figures if f.id == "loo_pit" and not f.unavailable), None)
     if fig is None or not (out_dir / fig.csv).exists():
         return None
     data = pd.read_csv(out_dir / fig.csv)
-    panels = (data.groupby(["model", "source"], sort=False)["inside"].first()
-              .astype(bool).reset_index())
-    outside = panels[~panels["inside"]]
-    return {"panels": len(panels), "inside": int(panels["inside"].sum()),
-            "outside": [{"model": m, "sources": g["source"].tolist()}
+    panels = (data.groupby(["model", "source"], sort=False)[["label", "inside"]].first()
+              .reset_index())
+    inside = panels["inside"].astype(bool)
+    outside = panels[~inside]
+    return {"panels": len(panels), "inside": int(inside.sum()),
+            "outside": [{"model": m, "sources": g["label"].tolist()}
                         for m, g in outside.groupby("model", sort=False)]}
 
 
