@@ -157,7 +157,9 @@ def test_the_certified_fits_source_ids_and_their_names_come_from_one_registry():
         assert observations.label("certified", f"vsrr{kind.suffix}") == (
             "VSRR provisional counts (US)" + kind.label)
     for fit, source in [("markets", "obs_lower_bound"), ("markets", "obs_composition_2"),
-                        ("composition", "obs_prevalence"), ("certified", "phac")]:
+                        ("composition", "obs_prevalence"), ("certified", "phac"),
+                        ("production", "UNODC world_change"),
+                        ("production", "US government area_share")]:
         assert "_" not in observations.label(fit, source)
     # an id is read for its own fit only; one held nowhere is printed as it is
     assert observations.label("deaths", "obs_prevalence") == "obs_prevalence"

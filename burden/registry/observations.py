@@ -54,6 +54,12 @@ OBSERVED: dict[tuple[str, str], Observed] = {
         # one variable per number of published parts of a year's shares (Dirichlet K)
         Observed("markets", "obs_composition_",
                  "DEA Heroin Signature Program: yearly shares in {} parts", prefix=True),
+        # production fit: publisher family and measured kind (``production.MEASURE_KINDS``),
+        # readable already but for the kinds named by a measure id
+        *(Observed("production", f"{family} {kind}", f"{family} {words}")
+          for family in ("UNODC", "US government")
+          for kind, words in (("area_share", "share of world area"),
+                              ("world_change", "yearly change of world production"))),
         # composition fit: its observed variables (registry unodc_prevalence, unodc_seizures)
         Observed("composition", "obs_prevalence", "UNODC prevalence: opiates / opioids"),
         Observed("composition", "obs_seizures", "UNODC seizures: opioid composition by weight"),
