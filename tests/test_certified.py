@@ -51,6 +51,25 @@ def test_cut_inputs_leave_later_years_out(certified_tables):
         prepare_inputs(certified_tables, first_year=1999, last_year=2025, last_data_year=1990)
 
 
+def test_the_summary_text_names_the_deaths_each_country_counts():
+    """Canada's series are PHAC's apparent opioid toxicity deaths (coroners' and medical
+    examiners' investigations), not certificates: each series is headed by the wording of
+    its own place in the registry, never one "certificate definition" for both."""
+    from burden.models.certified import latest_years_text
+    from burden.registry import estimands
+    from burden.report.synthetic import certified_summary
+
+    text = latest_years_text(certified_summary(np.random.default_rng(1)))
+    heads = {line.split(":")[0]: line for line in text.splitlines()
+             if not line.startswith(" ")}
+    definition = estimands.get("certified_overdose")
+    assert definition.counted_at("CAN") in heads["CAN"]
+    assert definition.counted_at("USA") in heads["USA"]
+    assert "apparent opioid toxicity" in heads["CAN"]
+    assert "apparent opioid toxicity" not in heads["USA"]
+    assert "(nowcast)" in text  # the synthetic last year is a nowcast
+
+
 @pytest.fixture(scope="session")
 def certified_fit(certified_tables):
     import warnings

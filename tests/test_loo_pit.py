@@ -142,3 +142,25 @@ def test_panel_titles_name_the_data_sources_not_internal_variables():
     assert labels["GBD 2017 round"] == "GBD 2017 round"
     titles = " ".join(ax.get_title() for ax in plot_loo_pit(data).axes)
     assert "_" not in titles and "UNODC seizures" in titles
+
+
+def test_the_certified_fits_source_ids_and_their_names_come_from_one_registry():
+    """The certified fit builds its sources' ids from ``registry.observations.KINDS`` (one
+    suffix per observed variable, every variable covered) and the panels read the names
+    of the same entries; the page prints no id with an underscore for these fits."""
+    from burden.models.certified import LOWER_BOUND, OBSERVED
+    from burden.registry import observations
+
+    variables = {v for pair in OBSERVED.values() for v in pair} | {LOWER_BOUND}
+    assert set(observations.suffixes("certified")) == variables
+    for kind in observations.KINDS["certified"]:
+        assert observations.label("certified", f"vsrr{kind.suffix}") == (
+            "VSRR provisional counts (US)" + kind.label)
+    for fit, source in [("markets", "obs_lower_bound"), ("markets", "obs_composition_2"),
+                        ("composition", "obs_prevalence"), ("certified", "phac"),
+                        ("production", "UNODC world_change"),
+                        ("production", "US government area_share")]:
+        assert "_" not in observations.label(fit, source)
+    # an id is read for its own fit only; one held nowhere is printed as it is
+    assert observations.label("deaths", "obs_prevalence") == "obs_prevalence"
+    assert observations.label("deaths", "GBD 2019 round") == "GBD 2019 round"

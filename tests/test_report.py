@@ -3,6 +3,7 @@ resolves; failed convergence is flagged at the top; text from data is escaped.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from html.parser import HTMLParser
@@ -704,6 +705,20 @@ def test_figures_only_draws_what_it_can_and_the_report_keeps_it(pipeline, tmp_pa
     assert "--workers: a whole number of at least 1, not '0'" in capsys.readouterr().err
 
 
+def test_us_years_the_certified_counts_carry_are_not_called_projected():
+    """The deaths fit reads US certified counts (NCHS final, VSRR December) past GBD's last
+    year: the page calls US years projected only after the last of them."""
+    inputs = synthetic_inputs(seed=1)
+    assert build.projected_after(inputs) == "after 2017, the last year of GBD data"
+    inputs.tables["us_provisional_national"] = pd.DataFrame(
+        [{"location_id": "US", "year": y, "month": 12, "indicator": "any_opioid",
+          "value": 1000.0} for y in (2018, 2019, 2020)])
+    assert build.projected_after(inputs) == (
+        "after 2017, the last year of GBD data; in the US after 2020, the last certified "
+        "count (NCHS/VSRR) the fit reads")
+    assert build.projected_after(dataclasses.replace(inputs, deaths_summary=None)) == ""
+
+
 def test_key_numbers_name_the_deaths_each_place_counts():
     """Canada's counts are PHAC's apparent opioid toxicity deaths (coroners' and medical
     examiners' investigations), not certificates; the GBD estimand is opioid, not drug, use
@@ -722,9 +737,34 @@ def test_key_numbers_name_the_deaths_each_place_counts():
     assert rate and all("crude death rate" in label and "not age-standardised" in label
                         for label in rate)
     gbd = estimands.get("gbd_use_disorder")
-    assert gbd.name == "Opioid use disorder deaths (GBD)"
     assert gbd.counted_at("CAN") == gbd.counted_at() == (
         "deaths due to opioid use disorders (GBD definition)")
+    assert all("due to opioid use disorders (GBD definition)" in label for label in rate)
+
+
+def test_the_gbd_estimand_has_one_title_on_axes_and_captions():
+    """The registry's title of GBD's estimand is the one the axes, the deaths captions, the
+    attribution captions and the back-test's title print (no second wording such as "Opioid
+    use disorder deaths (GBD)" beside "Opioid use-disorder deaths (GBD definition)")."""
+    from burden.plots._common import estimand_label
+    from burden.plots.deaths import MEASURE_LABELS
+    from burden.registry import estimands
+    from burden.report.backtests import BACKTESTS
+
+    title = estimands.get("gbd_use_disorder").name
+    assert title == "Opioid use-disorder deaths (GBD definition)"
+    assert estimand_label("gbd_use_disorder") == title
+    assert MEASURE_LABELS["deaths"].replace("\n", " ") == title
+    assert MEASURE_LABELS["rate_per_100k"].replace("\n", " ") == (
+        "Opioid use-disorder deaths per 100,000 (crude rate, GBD definition)")
+    specs = {s.id: s for s in figure_specs(synthetic_inputs(seed=1), build.ReportOptions())}
+    for sid in ("deaths_world", "deaths_countries", "attributable_deaths",
+                "attribution_sensitivity"):
+        assert specs[sid].caption.startswith(title) and specs[sid].caption.count(title) == 1
+    assert "hold no GBD world totals" in specs["deaths_world"].caption  # synthetic: none
+    assert specs["rates_countries"].caption.startswith(
+        "Opioid use-disorder deaths per 100,000 population (crude rate, GBD definition)")
+    assert any(b.title.startswith(title) for b in BACKTESTS)
 
 
 def _with_gbd_rounds(inputs: ReportInputs) -> ReportInputs:
@@ -885,15 +925,18 @@ def test_failed_predictive_checks_and_missing_validation_are_summarised(built, t
     numbers = html[html.index('<section id="numbers">'):html.index("</section>")]
     assert "Back-tests: none in this build" in numbers
     assert "Simulation-based calibration: none in this build" in numbers
-    assert "are not validated in this build" in numbers
-    # a source outside its band is counted and named
+    assert ("So the projected years (after 2017, the last year of GBD data) and the "
+            "nowcasts are not validated in this build") in numbers
+    # a source outside its band is counted and named by its readable name (its panel's
+    # title), not by the id its fit writes
     (tmp_path / "tables").mkdir()
     data.loc[data["source"] == "source B", "inside"] = False
+    data.loc[data["source"] == "source B", "label"] = "Source B, readable"
     data.to_csv(tmp_path / "tables" / "figure_loo_pit.csv", index=False)
     fig = SimpleNamespace(id="loo_pit", unavailable="", csv="tables/figure_loo_pit.csv")
     summary = build.loo_pit_summary([fig], tmp_path)
     outside = {(m["model"], s) for m in summary["outside"] for s in m["sources"]}
-    assert outside == {(m, "source B") for m in data["model"].unique()}
+    assert outside == {(m, "Source B, readable") for m in data["model"].unique()}
     assert summary["panels"] - summary["inside"] == len(outside)
     assert build.validation_status([{"title": "A", "available": True}],
                                    [{"model": "deaths", "available": False}]) == {

@@ -37,14 +37,38 @@ def test_us_data_end_is_the_last_certified_count_the_deaths_fit_reads():
     the US on; a cocaine count or a month other than December is no US opioid count, and
     a back-test's cut (the fit's last_data_year) ends the US data too."""
     inp = synthetic.synthetic_inputs(seed=1)
-    assert choices.last_us_data_year(inp) == choices.last_us_year(inp) == 2017
+    assert choices.last_us_data_year(inp) == choices.us_attribution_year(inp) == 2017
     vsrr = _vsrr([2018, 2019, 2020])
     later = pd.concat([vsrr, _vsrr([2021]).assign(indicator="cocaine"),
                        _vsrr([2022]).assign(month=6)])
     inp.tables["us_provisional_national"] = later
     assert choices.last_us_data_year(inp) == 2020
-    assert choices.last_us_year(inp) == 2017  # the NIDA table's last year, unchanged
+    # the attribution year stays the NCHS final counts' last year
+    assert choices.us_attribution_year(inp) == 2017
     assert choices.last_us_data_year(_with_deaths_config(inp, last_data_year=2019)) == 2019
+
+
+def test_the_us_attribution_year_is_the_last_nchs_final_count_by_drug():
+    """Only the NCHS rows the fits read (deaths of all ages and both sexes, by drug) set
+    the US attribution year, and a US market's numbers are shown for it, another market's
+    for GBD's last data year."""
+    inp = synthetic.synthetic_inputs(seed=1)
+    nida = inp.tables["us_deaths_by_drug"]
+    nida = nida[nida["year"] <= 2014]
+    rate = nida[nida["year"] == 2014].assign(year=2016, measure="rate")
+    inp.tables["us_deaths_by_drug"] = pd.concat([nida, rate], ignore_index=True)
+    assert choices.us_attribution_year(inp) == 2014
+    rows = pd.DataFrame({"year": range(2010, 2019)})
+    assert choices.attribution_year(inp, rows, "USA") == 2014
+    assert choices.attribution_year(inp, rows, "GBR") == choices.last_data_year(inp) == 2017
+
+
+def test_the_certified_fits_us_years_come_from_its_summary_only():
+    """Without the certified fit's summary its US years are unknown (None, no nowcast), not
+    the deaths fit's: the two fits read different counts."""
+    inp = dataclasses.replace(synthetic.synthetic_inputs(seed=1), certified_summary=None)
+    assert choices.last_us_data_year(inp) == 2017
+    assert choices.us_certified_years(inp) == (None, [])
 
 
 def test_us_panel_is_not_shaded_projection_while_certified_counts_carry_it():
@@ -78,6 +102,20 @@ def test_us_correction_shades_the_certified_fits_nowcast_years_not_a_projection(
     labels = [p.get_label() for p in ax.patches]
     assert "nowcast: counts still being reported" in labels
     assert not [lab for lab in labels if "projection" in lab]
+
+
+def test_the_certified_caption_names_the_deaths_each_country_counts():
+    """The certified figure's US panel counts certificates, its Canada panel PHAC's
+    apparent opioid toxicity deaths: the caption names both, in the registry's words, and
+    calls neither the "certificate definition" alone."""
+    from burden.registry import estimands
+
+    caption = _spec(synthetic.synthetic_inputs(seed=1), "certified_deaths").caption
+    counted = estimands.get("certified_overdose")
+    assert f"In the US, {counted.counted_at('USA')}" in caption
+    assert f"in Canada, {counted.counted_at('CAN')}" in caption
+    assert "apparent opioid toxicity deaths" in caption
+    assert "certificate definition" not in caption.lower()
 
 
 def _two_rounds(inp):
@@ -118,7 +156,8 @@ def test_deaths_figures_draw_every_fitted_round_and_say_what_they_draw():
     assert "NCHS final counts" in countries.caption  # the US is among the countries
     assert "NCHS" not in world.caption
     rates = _spec(inp, "rates_countries")
-    assert "Crude death rates per 100,000" in rates.caption and "No points" in rates.caption
+    assert ("per 100,000 population (crude rate, GBD definition)" in rates.caption
+            and "No points" in rates.caption)
 
 
 def test_us_caption_names_the_vsrr_counts_and_the_predicted_one():

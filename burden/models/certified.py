@@ -48,11 +48,12 @@ from burden import result_schemas
 from burden.draws import interval_summary
 from burden.models import certified_data
 from burden.models.base import BayesianEstimator
-from burden.models.certified_data import US_ANY, CertifiedInputs
+from burden.models.certified_data import CAN_ANY, US_ANY, CertifiedInputs
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
 from burden.models.trends import second_order_walk
+from burden.registry import estimands, observations
 
-DEFINITION = "certified_overdose"
+DEFINITION = estimands.get("certified_overdose").id
 #: Smallest coefficient of variation of a nowcast around the final count (1%): the
 #: adjustment of VSRR's December 2024 any-opioid value was 1.1% (55,616 predicted vs 55,005
 #: reported), of April 2025 3.8% (50,259 vs 48,422)
@@ -403,9 +404,7 @@ class CertifiedDeaths(BayesianEstimator):
         from the any-opioid count is its own source: it measures a share)."""
         obs = self.inputs().obs
         source = obs["source"].to_numpy().astype(object)
-        suffix = {"certified_count": "", "drug_count": " drug share",
-                  "nowcast_count": " nowcast", "drug_nowcast": " drug share nowcast",
-                  LOWER_BOUND: " reported so far"}
+        suffix = observations.suffixes("certified")  # their readable names live there too
         return {name: source[rows] + suffix[name] for name, rows in
                 observation_rows(obs, self.model_config.drug_counts).items()}
 
@@ -508,15 +507,26 @@ class CertifiedDeaths(BayesianEstimator):
         return out
 
     def summary_text(self) -> str:
-        table = self.summary()
-        lines = [("Certified opioid-involved overdose deaths (certificate definition), mean "
-                  "[95% interval]:")]
-        for series in ("USA:any_opioid", "CAN:any_opioid"):
-            sub = table[table["series"] == series].set_index("year")
-            for year in sub.index[-3:]:
-                r = sub.loc[year]
-                flag = " (nowcast)" if r["nowcast"] else ("" if r["data_year"]
-                                                          else " (projection)")
-                lines.append(f"  {series} {year}: {r['mean']:,.0f} [{r['lower']:,.0f}-"
-                             f"{r['upper']:,.0f}]{flag}")
-        return "\n".join(lines)
+        return latest_years_text(self.summary())
+
+
+def latest_years_text(table: pd.DataFrame, series: tuple[str, ...] = (US_ANY, CAN_ANY)) -> str:
+    """The last three years of each of ``series`` in ``table`` (``CertifiedDeaths.summary``),
+    each series headed by the deaths it counts where it is published (its ``definition`` in
+    ``registry.estimands``: Canada's are PHAC's apparent opioid toxicity deaths, not
+    certificates)."""
+    lines = []
+    for name in series:
+        sub = table[table["series"] == name].set_index("year")
+        if sub.empty:
+            continue
+        first = sub.iloc[0]
+        what = estimands.get(first["definition"]).counted_at(first["location_id"])
+        lines.append(f"{name}: {what}, mean [95% interval]:")
+        for year in sub.index[-3:]:
+            r = sub.loc[year]
+            flag = " (nowcast)" if r["nowcast"] else ("" if r["data_year"]
+                                                      else " (projection)")
+            lines.append(f"  {year}: {r['mean']:,.0f} [{r['lower']:,.0f}-"
+                         f"{r['upper']:,.0f}]{flag}")
+    return "\n".join(lines)

@@ -30,8 +30,9 @@ import pandas as pd
 US_DRUGS = ("any_opioid", "heroin", "rx_opioids", "natural_semisynthetic_opioids",
             "methadone", "synthetic_opioids")
 NCHS_DRUGS = ("any_opioid", "heroin", "rx_opioids", "synthetic_opioids")
-SERIES = tuple(f"USA:{d}" for d in US_DRUGS) + ("CAN:any_opioid",)
 US_ANY = "USA:any_opioid"
+CAN_ANY = "CAN:any_opioid"
+SERIES = tuple(f"USA:{d}" for d in US_DRUGS) + (CAN_ANY,)
 #: Percent of overdose deaths with at least one drug specified (VSRR indicator).
 PCT_SPECIFIED = "percent_specified"
 ALL_OVERDOSE = "all_overdose"
@@ -121,7 +122,7 @@ def _canada(table: pd.DataFrame, last_year: int | None, notes: list[str]) -> pd.
         notes.append(f"canada_opioid_deaths: {int(missing.sum())} Canada annual counts "
                      "missing (suppressed or not available) left out")
         t = t[~missing]
-    return pd.DataFrame({"series": "CAN:any_opioid", "year": t["year"].astype(int),
+    return pd.DataFrame({"series": CAN_ANY, "year": t["year"].astype(int),
                          "end_month": t["period_end_month"].astype(int),
                          "value": t["value"].astype(float), "kind": "count",
                          "source": "phac"})

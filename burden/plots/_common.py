@@ -126,7 +126,7 @@ def thousands_axis(ax: Axes, axis: str = "y") -> None:
 #: axis text naming the estimand of a death count (``burden.registry.estimands`` ids): the
 #: figures count opioid deaths, GBD's by underlying cause or the certificates' (NCHS/VSRR;
 #: PHAC's apparent opioid toxicity deaths in Canada, the nearest published equivalent)
-ESTIMAND_LABELS = {d.id: d.axis for d in DEFINITIONS.values() if d.axis}
+ESTIMAND_LABELS = {d.id: d.axis_title for d in DEFINITIONS.values()}
 
 
 def estimand_label(definition: str, default: str = "Opioid deaths (estimand not stated)"

@@ -67,10 +67,11 @@ HOLLOW = (SUMMED, PREDICTED)
 LEGEND_WIDTH = 46
 #: the levels whose GBD points may be sums of a round's country values
 SUMMED_LEVELS = {"region": "region_id", "super_region": "super_region_id"}
-#: axis text of each measure: the deaths model's estimand is GBD's (``GBD``)
-MEASURE_LABELS = {"deaths": "Opioid use-disorder deaths\n(GBD definition)",
-                  "rate_per_100k": "Opioid use-disorder deaths per 100,000\n"
-                                   "(crude rate, GBD definition)"}
+#: axis text of each measure: the deaths model's estimand is GBD's (``GBD``), titled as
+#: the registry titles it
+_WHAT, _BY = estimands.get(GBD).title_parts()
+MEASURE_LABELS = {"deaths": f"{_WHAT}\n({_BY})",
+                  "rate_per_100k": f"{_WHAT} per 100,000\n(crude rate, {_BY})"}
 #: legend text added to points of another estimand than the model's
 POINT_ESTIMANDS = {CERTIFIED: "certified overdose deaths, any opioid"}
 

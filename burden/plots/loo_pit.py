@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from burden.plots._common import PALETTE, new_axes, new_grid, require, require_rows
+from burden.registry import observations
 from burden.validate.sbc_stats import BAND_PROB, ecdf_band
 
 #: sources with fewer observations are pooled per model into OTHER
@@ -32,41 +33,6 @@ PARETO_K_MAX = 0.7
 LOO_PIT_ECDF_COLUMNS = ["model", "source", "label", "n", "share_k_high", "x", "ecdf_diff",
                         "lower_diff", "upper_diff", "inside"]
 
-#: readable names of the data sources as the fits label their observations
-#: (``observation_sources``; a fit without labels names the observed variable). The deaths
-#: and production fits' labels read already ("GBD 2017 round", "UNODC area") and are kept.
-SOURCE_LABELS = {
-    # certified fit: a certified count's source (``certified_data``), then its kind
-    "nchs_final": "NCHS final counts (US)",
-    "vsrr": "VSRR provisional counts (US)",
-    "phac": "PHAC apparent opioid toxicity deaths (Canada)",
-    # markets fit: DEA Heroin Signature Program (registry reference_heroin_signature)
-    "obs_lower_bound": "DEA Heroin Signature Program: 'more than' bounds in words",
-    "obs_upper_bound": "DEA Heroin Signature Program: 'less than' bounds in words",
-    # composition fit (registry unodc_prevalence, unodc_seizures)
-    "obs_prevalence": "UNODC prevalence: opiates / opioids",
-    "obs_seizures": "UNODC seizures: opioid composition by weight",
-}
-#: the certified fit's kinds of observation (``CertifiedDeaths.observation_sources``)
-KIND_LABELS = {" drug share nowcast": ", by drug, nowcast years",
-               " drug share": ", by drug (share of any opioid)",
-               " nowcast": ", nowcast years", " reported so far": ", reported so far (a bound)"}
-
-
-def source_label(source: str) -> str:
-    """The readable name of a LOO-PIT panel's source (``SOURCE_LABELS``, the certified
-    fit's kinds, the markets fit's yearly compositions); a label already readable is kept."""
-    if source in SOURCE_LABELS:
-        return SOURCE_LABELS[source]
-    if source.startswith("obs_composition_"):  # a year's published parts (Dirichlet K)
-        k = source.removeprefix("obs_composition_")
-        return f"DEA Heroin Signature Program: yearly shares in {k} parts"
-    for suffix, kind in KIND_LABELS.items():
-        base = source.removesuffix(suffix)
-        if base != source and base in SOURCE_LABELS:
-            return SOURCE_LABELS[base] + kind
-    return source
-
 
 def panel_sources(table: pd.DataFrame) -> pd.Series:
     """Each row's panel label: its source, or ``OTHER`` when its source is small."""
@@ -77,7 +43,8 @@ def panel_sources(table: pd.DataFrame) -> pd.Series:
 def loo_pit_ecdf_data(table: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFrame:
     """What ``plot_loo_pit`` draws: per model and source, the LOO-PIT ECDF minus the uniform
     CDF and the simultaneous ``prob`` band (also minus x), thinned to ``MAX_POINTS``;
-    ``label`` is the source's readable name (``source_label``), the panel's title;
+    ``label`` is the source's readable name (``registry.observations.label``), the
+    panel's title and the page's name for it;
     ``inside`` says whether the whole line (every point, not only those kept) stays in the
     band; ``share_k_high`` is the share of observations with Pareto k > 0.7."""
     require(table, ["model", "source", "pit", "pareto_k"], "LOO-PIT table")
@@ -94,7 +61,8 @@ def loo_pit_ecdf_data(table: pd.DataFrame, prob: float = BAND_PROB) -> pd.DataFr
                          .round().astype(int))
         band = band.iloc[keep]
         parts.append(pd.DataFrame({
-            "model": model, "source": source, "label": source_label(source),
+            "model": model, "source": source,
+            "label": observations.label(model, source),
             "n": len(group),
             "share_k_high": float((group["pareto_k"] > PARETO_K_MAX).mean()),
             "x": band["x"].to_numpy(), "ecdf_diff": (band["ecdf"] - band["x"]).to_numpy(),

@@ -18,16 +18,28 @@ DEFAULT_GBD_ROUND = 2017
 @dataclass(frozen=True)
 class Definition:
     id: str
-    #: a title for the deaths counted (figure axes)
+    #: a title for the deaths counted, "What is counted (whose definition)": figure axes,
+    #: captions and the page's titles read it (``axis_title``, ``title_parts``)
     name: str
     description: str
     #: how a sentence names the deaths counted ("US {counted}, 2023")
     counted: str = ""
-    #: a figure axis's short title for the deaths counted (``burden.plots._common``)
+    #: a shorter title for a figure axis where ``name`` is too long (default: ``name``)
     axis: str = ""
     #: (location id, how a sentence names them) where the published counts are the nearest
     #: equivalent of the definition rather than the definition itself
     counted_in: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def axis_title(self) -> str:
+        """A figure axis's title for the deaths counted (``burden.plots._common``)."""
+        return self.axis or self.name
+
+    def title_parts(self) -> tuple[str, str]:
+        """``name`` as (what is counted, whose definition): "Opioid use-disorder deaths
+        (GBD definition)" -> ("Opioid use-disorder deaths", "GBD definition")."""
+        what, _, by = self.name.partition(" (")
+        return what, by.removesuffix(")")
 
     def counted_at(self, location_id: str | None = None) -> str:
         """How a sentence names the deaths counted in ``location_id`` (default: the
@@ -42,12 +54,11 @@ DEFINITIONS: dict[str, Definition] = {
         # ``cause`` column says which); the package's estimand is the opioid cause
         Definition(
             "gbd_use_disorder",
-            "Opioid use disorder deaths (GBD)",
+            "Opioid use-disorder deaths (GBD definition)",
             "deaths due to opioid use disorders as defined by GBD (IHME modelled "
             "estimates; GBD's other use-disorder causes carry the same id, told apart by "
             "their cause)",
             counted="deaths due to opioid use disorders (GBD definition)",
-            axis="Opioid use-disorder deaths (GBD definition)",
         ),
         Definition(
             "certified_overdose",

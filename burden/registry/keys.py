@@ -12,6 +12,8 @@ WORLD_ID = "WLD"
 WORLD_NAME = "World"
 #: The United States: the one country with certified counts by drug in every model year.
 US = "USA"
+#: Canada: counts of any opioid to the present (PHAC), no split by drug.
+CANADA = "CAN"
 #: Source id of deaths not attributed to an illicit source (attribution).
 NOT_ATTRIBUTED = "none"
 

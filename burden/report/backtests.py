@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from burden.registry import estimands
 from burden.report.provenance import shown_path
 from burden.validate.scoring import MODEL, by_horizon, read_backtest
 
@@ -43,7 +44,8 @@ BACKTESTS: tuple[BacktestSpec, ...] = (
         "statsmodels baselines fitted to the same histories; docs/models/certified.md",
         {"ets_damped": "ETS damped", "arima": "ARIMA(1,1,0)", "nb_glm": "NB GLM"}),
     BacktestSpec(
-        "deaths", "Opioid deaths (GBD definition): rolling-origin back-test by GBD country",
+        "deaths", f"{estimands.get('gbd_use_disorder').name}: rolling-origin back-test by "
+        "GBD country",
         "deaths_backtest_scores.csv", "burden backtest deaths",
         "OpioidDeaths refitted with every source cut at 2010 and 2014 and scored on the "
         "held-back GBD 2019 country values (the model's predictive of that round's "

@@ -14,7 +14,7 @@ import pandas as pd
 from burden.models.config import PRIOR_DOCS
 from burden.registry.keys import FitStatus
 from burden.report.backtests import backtest_context, copy_tables
-from burden.report.choices import ReportOptions, last_data_year
+from burden.report.choices import ReportOptions, last_data_year, last_us_data_year
 from burden.report.figures import FigureResult, render_figures
 from burden.report.inputs import ReportInputs
 from burden.report.numbers import (
@@ -158,18 +158,35 @@ def render_html(context: dict) -> str:
 
 def loo_pit_summary(figures: list[FigureResult], out_dir: Path) -> dict | None:
     """How many data sources' LOO-PIT lines stay inside their simultaneous 95% band, and
-    which do not, from the LOO-PIT figure's plotted data (one panel a model and source);
-    None when the figure was not drawn."""
+    which do not, by their readable names (the panels' titles: ``label``, from
+    ``registry.observations``), from the LOO-PIT figure's plotted data (one panel a model
+    and source); None when the figure was not drawn."""
     fig = next((f for f in figures if f.id == "loo_pit" and not f.unavailable), None)
     if fig is None or not (out_dir / fig.csv).exists():
         return None
     data = pd.read_csv(out_dir / fig.csv)
-    panels = (data.groupby(["model", "source"], sort=False)["inside"].first()
-              .astype(bool).reset_index())
-    outside = panels[~panels["inside"]]
-    return {"panels": len(panels), "inside": int(panels["inside"].sum()),
-            "outside": [{"model": m, "sources": g["source"].tolist()}
+    panels = (data.groupby(["model", "source"], sort=False)[["label", "inside"]].first()
+              .reset_index())
+    inside = panels["inside"].astype(bool)
+    outside = panels[~inside]
+    return {"panels": len(panels), "inside": int(inside.sum()),
+            "outside": [{"model": m, "sources": g["label"].tolist()}
                         for m, g in outside.groupby("model", sort=False)]}
+
+
+def projected_after(inp: ReportInputs) -> str:
+    """Which years the deaths fit projects, as the page says it: those after GBD's last
+    data year, except in the US, which certified counts carry to its last one
+    (``last_us_data_year``; docs/models/deaths.md, "After GBD's last data year"); "" without
+    the deaths summary."""
+    gbd = last_data_year(inp) if inp.deaths_summary is not None else None
+    if gbd is None:
+        return ""
+    text = f"after {gbd}, the last year of GBD data"
+    us = last_us_data_year(inp)
+    if us is not None and us > gbd:
+        text += f"; in the US after {us}, the last certified count (NCHS/VSRR) the fit reads"
+    return text
 
 
 def validation_status(backtests: list[dict], sbc: list[dict]) -> dict:
@@ -275,7 +292,7 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "backtests": backtests, "sbc": sbc,
         "loo_pit": loo_pit_summary(figures, out_dir), "docs": copy_docs(out_dir),
         "validated": validation_status(backtests, sbc),
-        "last_data_year": last_data_year(inp) if inp.deaths_summary is not None else None,
+        "projected_after": projected_after(inp),
         "raw_hashes": raw_file_hashes(inp.raw_dir).to_dict("records"),
         "versions": package_versions(), "build": build_info(), "synthetic": inp.synthetic,
     }

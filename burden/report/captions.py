@@ -16,6 +16,8 @@ from burden.plots.deaths import (
     PROVISIONAL,
     SUMMED,
 )
+from burden.registry import estimands
+from burden.registry.keys import CANADA, US
 
 #: how a caption names GBD's published values at each level of a deaths figure
 WHAT = {"world": "world totals", "super_region": "super-region totals",
@@ -32,15 +34,25 @@ def _span(years: pd.Series) -> str:
     return str(first) if first == last else f"{first}–{last}"
 
 
+def certified_estimands() -> str:
+    """The sentence of the certified figure naming the deaths each panel counts: the US's
+    certificates and Canada's PHAC investigations are different estimands
+    (``registry.estimands``), and neither is GBD's."""
+    counted = estimands.get(CERTIFIED)
+    return (f"In the US, {counted.counted_at(US)}; in Canada, {counted.counted_at(CANADA)}; "
+            "neither is GBD's estimand.")
+
+
 def deaths_caption(data: pd.DataFrame, *, what: str, rounds: Sequence[int],
                    round_of: Mapping[str, int], last_data_year: int | None) -> str:
     """The caption of a deaths figure drawn from ``data`` (``deaths_over_time_data``):
     ``what`` names GBD's values at its level (``WHAT``), ``rounds`` the GBD rounds the
     deaths fit used, ``round_of`` the round of each GBD source id."""
     rate = data["measure"].iloc[0] == "rate_per_100k"
-    head = ("Crude death rates per 100,000 population from opioid use disorders as GBD "
-            "defines them" if rate else "Opioid use-disorder deaths as GBD defines them")
-    text = [(f"{head} (the deaths model's estimand): posterior mean (line) and 95% "
+    counted, by = estimands.get(GBD).title_parts()
+    head = (f"{counted} per 100,000 population (crude rate, {by})" if rate
+            else estimands.get(GBD).name)
+    text = [(f"{head}, the deaths model's estimand: posterior mean (line) and 95% "
              "interval (band).")]
     obs = data[data["layer"] == "observed"]
     gbd = obs[obs["definition"] == GBD]

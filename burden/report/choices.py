@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from burden.models.certified_data import US_ANY
 from burden.registry.estimands import DEFAULT_GBD_ROUND
+from burden.registry.keys import US
 from burden.report.inputs import ReportInputs
 
 
@@ -29,26 +31,37 @@ def latest_year(frame: pd.DataFrame) -> int:
     return int(frame["year"].max())
 
 
-def last_us_year(inp: ReportInputs) -> int | None:
-    """Last year of the NCHS final counts by drug (the NIDA table). Not the end of US
-    data: VSRR's provisional counts reach further (``last_us_data_year``)."""
-    us = inp.tables.get("us_deaths_by_drug")
-    return int(us["year"].max()) if us is not None and not us.empty else None
+def _nchs_final_counts(inp: ReportInputs) -> pd.DataFrame | None:
+    """The NCHS final death counts by drug the deaths fit reads (all ages, both sexes, its
+    drugs), from the NIDA table; None without it."""
+    from burden.models.deaths_data import US_DRUGS
+
+    nchs = inp.tables.get("us_deaths_by_drug")
+    if nchs is None:
+        return None
+    return nchs[(nchs["group"] == "all") & (nchs["sex"] == "both")
+                & (nchs["measure"] == "deaths") & nchs["drug"].isin(US_DRUGS)]
+
+
+def us_attribution_year(inp: ReportInputs) -> int | None:
+    """The year of the US attribution numbers (market shares, attributable deaths, the
+    scenarios): the last year of the NCHS final counts by drug, the counts that measure how
+    US deaths split by drug. Not where US data end: certified counts of all opioids reach
+    further (``last_us_data_year``, ``us_certified_years``). None without the counts."""
+    nchs = _nchs_final_counts(inp)
+    return int(nchs["year"].max()) if nchs is not None and not nchs.empty else None
 
 
 def last_us_data_year(inp: ReportInputs) -> int | None:
-    """Last year of the US certified counts the deaths fit reads (NCHS final and VSRR
-    December counts of its drugs, up to its ``last_data_year``): after GBD's last year
-    they carry the US curve (docs/models/deaths.md, "After GBD's last data year"), so the
-    US is not projected before this year. None without either table."""
+    """Where the deaths fit's US data end: the last year of the US certified counts it
+    reads (NCHS final and VSRR December counts of its drugs, up to its ``last_data_year``).
+    After GBD's last year they carry the US curve (docs/models/deaths.md, "After GBD's last
+    data year"), so the deaths fit projects the US only after this year. None without
+    either table."""
     from burden.models.deaths_data import US_DRUGS, VSRR_TABLE
 
-    years = []
-    nchs = inp.tables.get("us_deaths_by_drug")
-    if nchs is not None:
-        nchs = nchs[(nchs["group"] == "all") & (nchs["sex"] == "both")
-                    & (nchs["measure"] == "deaths") & nchs["drug"].isin(US_DRUGS)]
-        years += nchs["year"].tolist()
+    nchs = _nchs_final_counts(inp)
+    years = nchs["year"].tolist() if nchs is not None else []
     vsrr = inp.tables.get(VSRR_TABLE)
     if vsrr is not None:
         vsrr = vsrr[(vsrr["location_id"] == "US") & (vsrr["month"] == 12)
@@ -72,13 +85,15 @@ def deaths_fit_last_year(inp: ReportInputs) -> int | None:
 
 
 def us_certified_years(inp: ReportInputs) -> tuple[int | None, list[int]]:
-    """The certified fit's own flags for US any-opioid deaths: its last year with a count
-    (``data_year``) and its nowcast years (counts still being reported); without its
-    summary, ``last_us_data_year`` and no nowcast."""
+    """Where the certified fit's US data end, by its own flags for US any-opioid deaths:
+    its last year with a count (``data_year``) and its nowcast years (counts still being
+    reported). (None, []) without its summary: the deaths fit's counts
+    (``last_us_data_year``) are not the certified fit's, which reads more of them (VSRR
+    windows ending in other months than December)."""
     summary = inp.certified_summary
     if summary is None or not {"series", "data_year", "nowcast"} <= set(summary):
-        return last_us_data_year(inp), []
-    us = summary[summary["series"] == "USA:any_opioid"]
+        return None, []
+    us = summary[summary["series"] == US_ANY]
     data = us.loc[us["data_year"].astype(bool), "year"]
     return (int(data.max()) if len(data) else None,
             sorted(int(y) for y in us.loc[us["nowcast"].astype(bool), "year"]))
@@ -108,7 +123,8 @@ def gbd_rounds(inp: ReportInputs) -> list[int]:
 
 
 def last_data_year(inp: ReportInputs) -> int | None:
-    """Last year of GBD death data of the fitted round: later years are projections."""
+    """Last year of GBD death data of the fitted round: the deaths fit projects later years,
+    except in the US up to its last certified count (``last_us_data_year``)."""
     gbd = inp.tables.get("gbd_deaths")
     if gbd is not None and "gbd_round" in gbd:
         gbd = gbd[gbd["gbd_round"] == gbd_round(inp)]
@@ -153,11 +169,19 @@ def market_or_first(frame: pd.DataFrame, wanted: str) -> str:
 
 
 def key_year(rows: pd.DataFrame, last_data: int | None) -> int:
-    """The latest year with data behind it (or the latest year when none is known)."""
+    """The latest year of ``rows`` up to ``last_data`` (the latest year when none is
+    known or none is that early)."""
     years = rows["year"]
     if last_data is not None and (years <= last_data).any():
         return int(years[years <= last_data].max())
     return int(years.max())
+
+
+def attribution_year(inp: ReportInputs, rows: pd.DataFrame, market: str) -> int:
+    """The year a market's attribution numbers are shown for (``key_year`` of ``rows``):
+    in the US market up to the US attribution year (``us_attribution_year``), elsewhere up
+    to GBD's last data year."""
+    return key_year(rows, us_attribution_year(inp) if market == US else last_data_year(inp))
 
 
 def signature_regions() -> dict[str, str]:

@@ -19,18 +19,19 @@ from matplotlib.figure import Figure
 from burden import plots
 from burden.models.deaths_data import VSRR_TABLE
 from burden.plots.production import source_names
+from burden.registry import estimands
+from burden.registry.keys import US
 from burden.registry.locations import hierarchy
-from burden.report.captions import WHAT, deaths_caption
+from burden.report.captions import WHAT, certified_estimands, deaths_caption
 from burden.report.choices import (
     ReportOptions,
+    attribution_year,
     deaths_fit_last_year,
     default_countries,
     fit_tables,
     gbd_rounds,
-    key_year,
     last_data_year,
     last_us_data_year,
-    last_us_year,
     market_or_first,
     model_years,
     signature_regions,
@@ -39,6 +40,9 @@ from burden.report.choices import (
 from burden.report.inputs import ReportInputs
 
 log = logging.getLogger(__name__)
+
+#: the deaths model's estimand, titled as the registry titles it
+GBD_TITLE = estimands.get("gbd_use_disorder").name
 
 
 @dataclass
@@ -94,8 +98,8 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     specs.append(_Spec(
         "certified_deaths", "deaths",
         "Certified opioid-involved overdose deaths to the present (US by drug, Canada)",
-        "Certificate definition (not GBD's): posterior mean (line) and 95% interval (band); "
-        "points are the complete certified counts (NCHS final, VSRR December, PHAC); hollow "
+        f"{certified_estimands()} Posterior mean (line) and 95% interval (band); "
+        "points are the complete counts (NCHS final, VSRR December, PHAC); hollow "
         "circles mark nowcast years, whose counts are still being reported (VSRR 2024-2025; "
         "2025 from the 12-month window ending April, Canada January-September).",
         ("certified_summary",),
@@ -174,8 +178,8 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
     top = ATTRIBUTABLE_TOP
     specs.append(_Spec(
         "attributable_deaths", "attribution", "Opioid deaths attributable to each source",
-        f"Deaths in the {attr_market} market (GBD opioid use-disorder deaths, the deaths "
-        "model's estimand), split by drug type (the composition fit) and each drug chain by "
+        f"{GBD_TITLE} in the {attr_market} market (the deaths model's estimand), split "
+        "by drug type (the composition fit) and each drug chain by "
         f"source: illicit opiates by the {attr_market} market's heroin shares, illicit "
         "synthetics by the stated fentanyl assumption; draw by draw, mean and 95% interval. "
         "A source's line adds its opiate and synthetic chains. Drawn: the sources with the "
@@ -183,7 +187,9 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         "kept in the plotted data. Deaths not attributed to an illicit source "
         "(pharmaceutical opioids, methadone, unspecified) are left out. Dashed, in the "
         "source's colour: mostly from a prior or an assumption; grey: years after GBD's "
-        "last data year, which the deaths fit flags as projected.",
+        "last data year, which the deaths fit's summary flags as projected for every place "
+        "alike (in the US its deaths there follow the certified counts: "
+        "docs/models/deaths.md, \"After GBD's last data year\").",
         ("attribution_summary",),
         lambda: plots.attributable_deaths_data(
             inp.attribution_summary, market=attr_market, top=top,
@@ -191,15 +197,16 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         lambda d: plots.plot_attributable_deaths(d)))
     sens = inp.sensitivity
     sens_market = market_or_first(sens, opt.market) if sens is not None else opt.market
-    sens_year = key_year(sens, last_us_year(inp)) if sens is not None else None
+    sens_year = attribution_year(inp, sens, sens_market) if sens is not None else None
+    sens_why = ("the last year of the NCHS final counts by drug (the US counts that measure "
+                "the drug split), not the last year with US data" if sens_market == US
+                else "the last year of GBD data")
     specs.append(_Spec(
         "attribution_sensitivity", "attribution",
         "Sensitivity of the attribution to the stated assumptions",
-        f"Deaths in the {sens_market} market (GBD opioid use-disorder deaths) attributable "
-        "to each source under each scenario of the stated assumptions (fentanyl "
+        f"{GBD_TITLE} in the {sens_market} market attributable to each source under each scenario of the stated assumptions (fentanyl "
         "manufacture split, deaths involving both heroin and fentanyl); mean and 95% "
-        f"interval in {sens_year}, the last year of the NCHS final counts by drug (the US "
-        "counts that measure the drug split), not the last year with US data.",
+        f"interval in {sens_year}, {sens_why}.",
         ("sensitivity",),
         lambda: plots.attribution_sensitivity_data(
             inp.sensitivity, year=sens_year, market=sens_market,

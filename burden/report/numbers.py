@@ -16,9 +16,8 @@ from burden.registry.keys import US, WORLD_ID
 from burden.registry.markets import WORLD_MARKET
 from burden.report.choices import (
     ReportOptions,
-    key_year,
+    attribution_year,
     last_data_year,
-    last_us_year,
     latest_year,
     market_or_first,
     region_labels,
@@ -141,12 +140,14 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
     ds = inp.deaths_summary
     if ds is not None:
         world = ds[ds["location_level"] == "world"]
+        # GBD's last data year, the last one with a published GBD value beside the number
+        # (the US curve is carried further by certified counts: not a projection there)
         year = last_data_year(inp) or latest_year(ds)
         # deaths over the whole population: a crude rate (GBD publishes age-standardised
         # rates, which weigh ages by a standard population and so differ from it)
-        rate_label = ("World crude death rate due to opioid use disorders (GBD "
-                      "definition), deaths per 100,000 population of all ages (not "
-                      "age-standardised, unlike GBD's published rates)")
+        rate_label = (f"World crude death rate {gbd_counted.removeprefix('deaths ')}, "
+                      "deaths per 100,000 population of all ages (not age-standardised, "
+                      "unlike GBD's published rates)")
         country = ds[(ds["location_level"] == "country") & (ds["location_id"] == opt.market)]
         places = [(world, WORLD_ID, "World", "deaths", gbd_counted, 0),
                   (world, WORLD_ID, "World", "rate_per_100k", rate_label, 2)]
@@ -260,7 +261,7 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         market = market_or_first(ms, opt.market)
         key = "source_region" if "source_region" in ms else "source"
         rows = ms[(ms["market"] == market) & ms["mean"].notna()]
-        year = key_year(rows, last_us_year(inp) if market == US else last_data_year(inp))
+        year = attribution_year(inp, rows, market)
         rows = rows[rows["year"] == year].sort_values("mean")
         r = rows.iloc[-1]
         label = region_labels().get(r[key], str(r[key]).replace("_", " ").capitalize())
@@ -279,8 +280,7 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
             rows = rows[(rows["market"] == market) & rows["mean"].notna()]
             if rows.empty:
                 continue
-            year = key_year(rows, last_us_year(inp) if market == US
-                             else last_data_year(inp))
+            year = attribution_year(inp, rows, market)
             rows = rows[rows["year"] == year].sort_values("mean")
             r = rows.iloc[-1]
             what = definitions.get(r.get("definition"), "opioid deaths")
@@ -326,7 +326,7 @@ def scenario_table(inp: ReportInputs, opt: ReportOptions, top: int = 3) -> dict 
         return None
     market = market_or_first(sens, opt.market)
     rows = sens[(sens["market"] == market) & sens["mean"].notna()]
-    year = key_year(rows, last_us_year(inp) if market == US else last_data_year(inp))
+    year = attribution_year(inp, rows, market)
     rows = rows[rows["year"] == year]
     scenarios = list(dict.fromkeys(rows["scenario"]))
     first = rows[rows["scenario"] == scenarios[0]].sort_values("mean", ascending=False)
