@@ -206,9 +206,9 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
     if not deaths_path.exists():
         raise FileNotFoundError(f"{deaths_path} not found (the attribution's projected "
                                 "years are the deaths fit's): run `burden summarise deaths`")
-    deaths = pd.read_csv(deaths_path, usecols=["year", "projected"])
-    projected = set(deaths.loc[deaths["projected"].astype(bool), "year"].astype(int))
-    summary["projected"] = summary["year"].astype(int).isin(projected)
+    deaths = pd.read_csv(deaths_path, usecols=["location_id", "location_level", "year",
+                                               "projected"])
+    summary["projected"] = projected_by_market(summary, deaths)
     sensitivity = sensitivity_summary(saved)
     from burden.registry.markets import SYNTHETIC_CHAIN
 
@@ -260,6 +260,23 @@ def _natural(table: xr.DataArray) -> list[tuple[str, str]]:
              + [("not_attributed", NOT_ATTRIBUTED)])
     sources = set(table["source"].values.tolist())
     return [p for p in pairs if p[1] in sources]
+
+
+def projected_by_market(summary: pd.DataFrame, deaths: pd.DataFrame) -> pd.Series:
+    """The deaths summary's ``projected`` flag for each row of ``summary`` (by ``market``
+    and ``year``): a market that is one country takes that country's flags (the US is
+    projected only after its last certified count), any other the years projected
+    anywhere (after GBD's last data year)."""
+    flags = deaths.assign(year=deaths["year"].astype(int),
+                          projected=deaths["projected"].astype(bool))
+    anywhere = set(flags.loc[flags["projected"], "year"])
+    # one flag per country-year (the summary has a row per measure)
+    country = flags[flags["location_level"] == "country"].groupby(
+        ["location_id", "year"])["projected"].any()
+    years = summary["year"].astype(int)
+    own = pd.Series([country.get((m, y)) for m, y in zip(summary["market"], years)],
+                    index=summary.index, dtype=object)
+    return own.where(own.notna(), years.isin(anywhere)).astype(bool)
 
 
 def attribution_summary(saved: dict) -> pd.DataFrame:

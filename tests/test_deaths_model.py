@@ -395,11 +395,27 @@ def test_summary_table_shape_and_order(fitted):
                                    "projected"]
     assert set(table["definition"]) == {"gbd_use_disorder"}
     inp = fitted.inputs()
-    assert (table["projected"] == (table["year"] > inp.last_data_year)).all()
+    us = (table["location_id"] == "USA") & (table["location_level"] == "country")
+    assert (table.loc[~us, "projected"] == (table.loc[~us, "year"] > inp.last_data_year)).all()
+    # the US is projected only after its last certified count (here GBD's last year too)
+    certified_to = int(inp.us.years[inp.us.cert_last])
+    assert (table.loc[us, "projected"] == (table.loc[us, "year"] > certified_to)).all()
     assert set(table["location_level"]) == {"country", "region", "super_region", "world"}
     ok = table.dropna()
     assert (ok["lower"] <= ok["mean"]).all() and (ok["mean"] <= ok["upper"]).all()
     assert len(ok) > 0.95 * len(table)  # only TWN's rates are missing
+
+
+def test_the_us_is_projected_after_its_last_certified_count_not_after_gbds():
+    from types import SimpleNamespace
+
+    est = OpioidDeaths()
+    est.inputs = lambda: SimpleNamespace(  # GBD to 2019, certified counts to 2024
+        last_data_year=2019, us=SimpleNamespace(years=np.arange(2000, 2027), cert_last=24))
+    table = pd.DataFrame({"location_id": ["USA", "USA", "USA", "CAN", "USA"],
+                          "location_level": ["country"] * 4 + ["world"],
+                          "year": [2019, 2024, 2025, 2020, 2020]})
+    assert est._projected(table).tolist() == [False, False, True, True, True]
 
 
 def test_forecast_uncertainty_widens(fitted):

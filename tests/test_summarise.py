@@ -76,3 +76,23 @@ def test_ppc_rows_without_an_observation_are_logged_not_dropped_silently(caplog)
     with caplog.at_level(logging.INFO, logger="burden.validate.ppc"):
         ppc_data(frame.dropna())
     assert "left out" not in caplog.text
+
+
+def test_a_country_market_is_projected_by_its_own_years_others_after_gbd():
+    """The US market is not projected in the years its certified counts carry (the
+    deaths summary's own flags for the US); a market of several countries is projected
+    wherever any country is (after GBD's last data year)."""
+    import pandas as pd
+
+    from burden.summarise import projected_by_market
+
+    one = pd.DataFrame({
+        "location_id": ["USA", "USA", "CAN", "CAN", "WLD", "WLD"],
+        "location_level": ["country"] * 4 + ["world"] * 2,
+        "year": [2020, 2025, 2020, 2025, 2020, 2025],
+        "projected": [False, True, True, True, True, True]})
+    # a row per measure, as in the deaths summary
+    deaths = pd.concat([one.assign(measure="deaths"), one.assign(measure="rate_per_100k")])
+    summary = pd.DataFrame({"market": ["USA", "USA", "CAN", "EUR", "EUR"],
+                            "year": [2020, 2025, 2020, 2019, 2020]})
+    assert projected_by_market(summary, deaths).tolist() == [False, True, True, False, True]

@@ -548,7 +548,8 @@ class OpioidDeaths(BayesianEstimator):
 
         Columns: location_id, location_name, location_level, year, measure, mean, lower,
         upper, definition (``gbd_use_disorder``: GBD deaths due to opioid use disorders),
-        projected (after the last GBD data year). Rates are missing for countries without a population (Taiwan).
+        projected (after the last GBD data year; in the US after the last certified count
+        the fit reads). Rates are missing for countries without a population (Taiwan).
         """
         levels = LEVELS if level is None else (level,)
         frames = []
@@ -566,8 +567,20 @@ class OpioidDeaths(BayesianEstimator):
                 frames.append(table)
         table = pd.concat(frames, ignore_index=True)
         table["definition"] = GBD_DEFINITION
-        table["projected"] = table["year"] > self.inputs().last_data_year
+        table["projected"] = self._projected(table)
         return self.validated(table)
+
+    def _projected(self, table: pd.DataFrame) -> pd.Series:
+        """Whether no data inform a row's year: after GBD's last data year, and in the US
+        (the country) after the last certified count the fit reads, which carry its curve
+        past GBD's (docs/models/deaths.md, "After GBD's last data year")."""
+        inp = self.inputs()
+        projected = table["year"] > inp.last_data_year
+        if inp.us is not None:
+            us = (table["location_id"] == "USA") & (table["location_level"] == "country")
+            certified_to = int(inp.us.years[inp.us.cert_last])
+            projected = projected.where(~us, table["year"] > certified_to)
+        return projected
 
     def summary_text(self) -> str:
         """A short plain-text summary: world deaths and convergence."""
