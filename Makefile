@@ -164,7 +164,8 @@ $(MODELS)/markets.nc: $(MODELS)/production.nc $(PROC)/signature_shares.parquet \
 # certified opioid-involved overdose deaths, US by drug and Canada, to the present
 $(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional_national.parquet \
     $(PROC)/canada_opioid_deaths.parquet burden/models/certified.py \
-    burden/models/certified_data.py burden/models/trends.py $(MODEL_CODE)
+    burden/models/certified_data.py burden/models/trends.py burden/registry/observations.py \
+    $(MODEL_CODE)
 	$(BURDEN) fit certified --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)
 
 # shares of opioid deaths by drug type (US, Canada measured; elsewhere UNODC evidence)
@@ -205,7 +206,8 @@ $(MODELS)/attribution/manifest.json: $(MODELS)/deaths/manifest.json \
 # (it scores against the certified back-test's baselines: that module and its imports)
 $(MODELS)/deaths_backtest.csv: $(DEATHS_TABLES) $(DEATHS_CODE) $(MODEL_CODE) \
     burden/validate/backtest.py burden/validate/certified_backtest.py \
-    burden/validate/scoring.py burden/models/certified.py burden/models/certified_data.py
+    burden/validate/scoring.py burden/models/certified.py burden/models/certified_data.py \
+    burden/registry/observations.py
 	$(BURDEN) backtest deaths $(KEEP_IF_NOT_CONVERGED)
 
 # Leave-one-round-out: fit on one GBD round, score the other's values
@@ -226,7 +228,7 @@ RESULTS := $(foreach f,deaths production composition attribution markets certifi
 # Rolling-origin back-test of the certified model against statsmodels baselines (the report
 # shows its table by horizon when it exists, and says so when it does not)
 $(MODELS)/certified_backtest.csv: $(MODELS)/certified.nc burden/validate/certified_backtest.py \
-    burden/validate/scoring.py burden/models/trends.py
+    burden/validate/scoring.py burden/models/trends.py burden/registry/observations.py
 	$(BURDEN) backtest certified $(KEEP_IF_NOT_CONVERGED)
 
 validate: $(MODELS)/deaths_backtest.csv $(MODELS)/certified_backtest.csv \
@@ -260,7 +262,7 @@ $(MODELS)/sbc/production/manifest.json: $(PRODUCTION_CODE) \
 $(MODELS)/sbc/certified/manifest.json: $(PROC)/us_deaths_by_drug.parquet \
     $(PROC)/us_provisional_national.parquet $(PROC)/canada_opioid_deaths.parquet \
     burden/models/certified.py burden/models/certified_data.py burden/models/trends.py \
-    burden/validate/sbc_worlds.py $(SBC_CODE) | $(STAMP)
+    burden/registry/observations.py burden/validate/sbc_worlds.py $(SBC_CODE) | $(STAMP)
 	$(BURDEN) validate sbc --model certified --simulations $(SBC_SIMS) --worlds like-ours \
 	  $(if $(SBC_SCHEDULER),--scheduler $(SBC_SCHEDULER)) || [ $$? -eq 3 ]
 
@@ -293,7 +295,8 @@ sbc: $(SBC_MODELS:%=$(MODELS)/sbc/%/manifest.json)
 
 # ---- report ----------------------------------------------------------------------------
 REPORT_CODE := $(wildcard burden/plots/*.py burden/report/*.py burden/report/templates/*) \
-               burden/result_schemas.py burden/validate/scoring.py burden/validate/sbc_stats.py
+               burden/result_schemas.py burden/validate/scoring.py burden/validate/sbc_stats.py \
+               burden/registry/observations.py
 
 # validation results are not prerequisites (an existing back-test file would be re-run when
 # the model code changes, putting validation back on the report's path): the report reads
