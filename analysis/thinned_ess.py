@@ -5,9 +5,12 @@
 For each ``thin`` (1: every draw), keeps every ``thin``-th draw of each chain of the free
 variables in FIT's posterior (the first included) and prints the smallest bulk and tail
 effective sample size and the largest R-hat over every variable and element, with where
-each is (ArviZ's ``ess`` and ``rhat``). Read it on a fit saved with every bit of its draws
-(``analysis/lossless_fit.py`` for a model that rounds them): the decision it informs is how
-many draws a saved fit needs to keep (issue 12; ``SamplerConfig.thin``).
+each is (ArviZ's ``ess`` and ``rhat``; its tail ESS at ArviZ's default, not the 5% and
+95% quantiles of the package's own diagnostics). Read it on a compact fit, whose posterior
+holds the free variables only (a full-format file holds every Deterministic too, which
+then count), saved with every bit of all its draws: e.g. the pipeline's deaths fit with
+``sampler_config={"thin": 1}``. The decision it informs is how many draws a saved fit
+needs to keep (issue 12; ``SamplerConfig.thin``).
 """
 
 from __future__ import annotations

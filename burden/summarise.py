@@ -159,7 +159,7 @@ def _composition(est) -> dict[str, pd.DataFrame]:
 
 
 #: the predictive checks (in-sample intervals, LOO-PIT) use at most about this many
-#: posterior draws, every k-th of each chain (the deaths model's 6,000 draws of 5,000
+#: posterior draws, every k-th of each chain (the deaths model's 6,000 draws then, 2,400 now, of 5,000
 #: observations took 22 s of predictive draws and 34 s of PSIS and LOO-PIT, cProfile of
 #: `burden summarise deaths` at load ~3, 2026-11-30; docs/performance.md). A choice, not
 #: a measured need: tests/test_loo_pit.py checks LOO-PIT from thinned draws against the

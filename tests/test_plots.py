@@ -665,3 +665,19 @@ def test_interval_summary_skips_missing_draws_like_xarray_quantile():
                                    want.to_dataframe(name="x")["x"].to_numpy())
     assert got.loc[got.location == "a", "lower"].isna().all()
     assert got.loc[(got.location == "b") & (got.year == 2002), "lower"].notna().all()
+
+
+def test_us_years_its_certified_counts_carry_are_hatched_not_projected():
+    """The deaths model flags the US projected only after its last certified count, so
+    the US years after GBD's last are 'certified counts' by GBD's last year, not by the
+    flag; a country without certified counts is projected after GBD's last year."""
+    from burden.plots._common import CERTIFIED_ONLY, PROJECTION
+    from burden.plots.deaths import _periods
+
+    rows = pd.DataFrame({"location_id": ["USA"] * 4 + ["CAN"] * 2,
+                         "year": [2019, 2020, 2024, 2025, 2019, 2020],
+                         "projected": [False, False, False, True, False, True]})
+    want = ["data", CERTIFIED_ONLY, CERTIFIED_ONLY, PROJECTION, "data", PROJECTION]
+    for last in (2019, None):  # given, or read from the flags of the others
+        periods = _periods(rows, last, {"USA": 2024}).tolist()
+        assert [p if p in (CERTIFIED_ONLY, PROJECTION) else "data" for p in periods] == want

@@ -35,6 +35,7 @@ def test_thin_keeps_every_kth_draw_from_the_first_and_renumbers():
     assert kept["draw"].values.tolist() == [0, 1, 2]
     assert kept.attrs == {"k": 1}
     assert out["sample_stats"].to_dataset().sizes["draw"] == 3
+    assert out["sample_stats"].attrs["divergences_sampled"] == 0
     assert out["warmup_posterior"].to_dataset().sizes["draw"] == 7  # tuning left whole
     assert thin_draws(_tree(5), 1)["posterior"].to_dataset().sizes["draw"] == 5
 
@@ -86,8 +87,11 @@ def test_a_thinned_fit_is_every_kth_draw_of_the_same_fit_unthinned(tmp_path):
     np.testing.assert_array_equal(
         stats["diverging"].values,
         fits[1].idata["sample_stats"].to_dataset()["diverging"].values[:, ::2])
+    # a divergence in a dropped draw still counts
+    assert fits[2].n_divergences() == fits[1].n_divergences()
     loaded = OpiumProduction.load(fits[2].save(tmp_path / "production.nc"))
     assert loaded.saved_metadata["sampler_config"]["thin"] == 2
+    assert loaded.n_divergences() == fits[1].n_divergences()
     for name in thinned.data_vars:
         np.testing.assert_allclose(loaded.posterior[name].values, thinned[name].values,
                                    rtol=1e-12, atol=0, err_msg=name)

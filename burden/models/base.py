@@ -142,17 +142,25 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
+#: attribute of thinned sample statistics: the divergences of every draw sampled
+DIVERGENCES_SAMPLED = "divergences_sampled"
+
+
 def thin_draws(idata: xr.DataTree, thin: int) -> xr.DataTree:
     """``idata`` with every ``thin``-th draw of each chain kept (the first included) in
     every group of posterior draws (posterior, sample statistics and what else has a
-    ``draw`` dimension), numbered 0, 1, ... again; the warmup groups are left whole.
-    ``thin`` 1 returns ``idata``."""
+    ``draw`` dimension), numbered 0, 1, ... again; the warmup groups are left whole. The
+    sample statistics keep the number of divergences of every draw sampled (attribute
+    ``DIVERGENCES_SAMPLED``), which the convergence check counts. ``thin`` 1 returns
+    ``idata``."""
     if thin == 1:
         return idata
     for name, node in idata.children.items():
         ds = node.to_dataset()
         if "draw" in ds.dims and not name.startswith("warmup"):
             kept = ds.isel(draw=slice(None, None, thin))
+            if "diverging" in ds:  # a divergence in a dropped draw still counts
+                kept.attrs[DIVERGENCES_SAMPLED] = int(np.asarray(ds["diverging"]).sum())
             # numbered 0, 1, ... again: draws of two fits are joined by label
             idata[name] = xr.DataTree(dataset=kept.assign_coords(
                 draw=np.arange(kept.sizes["draw"])))
@@ -545,7 +553,11 @@ class BayesianEstimator(ABC):
         return pd.DataFrame(rows)
 
     def n_divergences(self) -> int:
+        """Divergent transitions of every draw sampled (those of draws a thinning dropped
+        included: ``thin_draws``)."""
         stats = self.idata["sample_stats"]
+        if DIVERGENCES_SAMPLED in stats.attrs:
+            return int(stats.attrs[DIVERGENCES_SAMPLED])
         return int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
 
     def worst_elements(self, variables: int = 3, per_variable: int = 2) -> pd.DataFrame:
@@ -761,7 +773,9 @@ class BayesianEstimator(ABC):
                 f"{cls.__name__} is version {cls._model_version!r}: refit the model"
             )
         try:
-            est = cls(json.loads(attrs["model_config"]), json.loads(attrs["sampler_config"]))
+            # a fit saved before SamplerConfig.thin kept every draw, whatever the default
+            sampler = {"thin": 1, **json.loads(attrs["sampler_config"])}
+            est = cls(json.loads(attrs["model_config"]), sampler)
         except ConfigError as err:
             raise ValueError(f"{path}: its saved configuration does not fit this package's "
                              f"{cls.__name__} ({err}): refit the model") from None

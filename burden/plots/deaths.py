@@ -184,8 +184,10 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
     drawn (VSRR's predicted value). ``period`` says what
     informs an estimate's year: "projection" where the summary flags it ``projected`` (the
     model's own flag; without the column, years after ``last_data_year``), except
-    "certified counts" up to ``certified_to[location]``: a location whose curve certified
-    counts carry after GBD's last year (the US); "data" otherwise and for observed rows.
+    "certified counts" after GBD's last year (``last_data_year``; without it, the years
+    the summary flags projected anywhere) up to ``certified_to[location]``: a location
+    whose curve certified counts carry after GBD's last year (the US, which the model
+    flags projected only after them); "data" otherwise and for observed rows.
     """
     require(summary, SUMMARY_COLUMNS, "deaths summary")
     rows = summary[summary["measure"] == measure]
@@ -223,8 +225,17 @@ def _periods(rows: pd.DataFrame, last_data_year: int | None,
         projected = (rows["year"] > last_data_year).to_numpy()
     else:
         projected = np.zeros(len(rows), dtype=bool)
+    years = rows["year"].to_numpy(dtype=float)
     end = rows["location_id"].map(dict(certified_to or {})).to_numpy(dtype=float)
-    certified = projected & (rows["year"].to_numpy(dtype=float) <= end)  # NaN: never
+    # after GBD's last year: the model's own flag marks a location its certified counts
+    # carry (the US) projected only after them, so without ``last_data_year`` GBD's end
+    # is read from the first year flagged elsewhere
+    others = projected & np.isnan(end)
+    if last_data_year is not None:
+        after_gbd = years > last_data_year
+    else:
+        after_gbd = years >= years[others].min() if others.any() else projected
+    certified = after_gbd & (years <= end)  # NaN: never
     return np.where(certified, CERTIFIED_ONLY, np.where(projected, PROJECTION, DATA))
 
 

@@ -186,10 +186,12 @@ def figure_specs(inp: ReportInputs, opt: ReportOptions) -> list[_Spec]:
         f"most attributable deaths (at most {top}); any other is named in the legend and "
         "kept in the plotted data. Deaths not attributed to an illicit source "
         "(pharmaceutical opioids, methadone, unspecified) are left out. Dashed, in the "
-        "source's colour: mostly from a prior or an assumption; grey: years after GBD's "
-        "last data year, which the deaths fit's summary flags as projected for every place "
-        "alike (in the US its deaths there follow the certified counts: "
-        "docs/models/deaths.md, \"After GBD's last data year\").",
+        "source's colour: mostly from a prior or an assumption; grey: years the deaths "
+        "fit projects for this market, with no data behind them (for a market of one "
+        "country its own: the US after the last certified count the fit reads, since "
+        "certified counts carry its deaths past GBD's last data year, "
+        "docs/models/deaths.md, \"After GBD's last data year\"; for others, after GBD's "
+        "last data year).",
         ("attribution_summary",),
         lambda: plots.attributable_deaths_data(
             inp.attribution_summary, market=attr_market, top=top,

@@ -1048,8 +1048,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _manifest_sampler(spec: SBCSpec) -> dict:
-    # every fit has its own seed (sims.csv) and one core: the spec's own are unused
-    return {k: v for k, v in spec.sampler.items() if k not in ("random_seed", "cores")}
+    # every fit has its own seed (sims.csv) and one core, and keeps every draw (the ranks
+    # are thinned apart): the spec's own seed, cores and thin are unused
+    return {k: v for k, v in spec.sampler.items()
+            if k not in ("random_seed", "cores", "thin")}
 
 
 def _world_rule(record: dict | None) -> dict:
