@@ -678,6 +678,9 @@ def test_us_years_its_certified_counts_carry_are_hatched_not_projected():
                          "year": [2019, 2020, 2024, 2025, 2019, 2020],
                          "projected": [False, False, False, True, False, True]})
     want = ["data", CERTIFIED_ONLY, CERTIFIED_ONLY, PROJECTION, "data", PROJECTION]
-    for last in (2019, None):  # given, or read from the flags of the others
+    for last in (2019, 2016, None):  # read from the flags of the others, not this
         periods = _periods(rows, last, {"USA": 2024}).tolist()
         assert [p if p in (CERTIFIED_ONLY, PROJECTION) else "data" for p in periods] == want
+    us_only = rows[rows["location_id"] == "USA"]  # no other flag: GBD's end as given
+    periods = _periods(us_only, 2019, {"USA": 2024}).tolist()
+    assert [p if p in (CERTIFIED_ONLY, PROJECTION) else "data" for p in periods] == want[:4]

@@ -184,8 +184,9 @@ def deaths_over_time_data(summary: pd.DataFrame, *, level: str = "world",
     drawn (VSRR's predicted value). ``period`` says what
     informs an estimate's year: "projection" where the summary flags it ``projected`` (the
     model's own flag; without the column, years after ``last_data_year``), except
-    "certified counts" after GBD's last year (``last_data_year``; without it, the years
-    the summary flags projected anywhere) up to ``certified_to[location]``: a location
+    "certified counts" after GBD's last year (from the first year the summary flags
+    projected at another location; else ``last_data_year``) up to
+    ``certified_to[location]``: a location
     whose curve certified counts carry after GBD's last year (the US, which the model
     flags projected only after them); "data" otherwise and for observed rows.
     """
@@ -228,13 +229,15 @@ def _periods(rows: pd.DataFrame, last_data_year: int | None,
     years = rows["year"].to_numpy(dtype=float)
     end = rows["location_id"].map(dict(certified_to or {})).to_numpy(dtype=float)
     # after GBD's last year: the model's own flag marks a location its certified counts
-    # carry (the US) projected only after them, so without ``last_data_year`` GBD's end
-    # is read from the first year flagged elsewhere
+    # carry (the US) projected only after them, so GBD's end is read from the first year
+    # flagged elsewhere; with no other location flagged, ``last_data_year``
     others = projected & np.isnan(end)
-    if last_data_year is not None:
+    if "projected" in rows and others.any():
+        after_gbd = years >= years[others].min()
+    elif last_data_year is not None:
         after_gbd = years > last_data_year
     else:
-        after_gbd = years >= years[others].min() if others.any() else projected
+        after_gbd = projected
     certified = after_gbd & (years <= end)  # NaN: never
     return np.where(certified, CERTIFIED_ONLY, np.where(projected, PROJECTION, DATA))
 
