@@ -88,6 +88,18 @@ def test_key_numbers_with_intervals_are_on_the_page(built):
         assert value in html
 
 
+
+def _certified_results(fit, folder) -> dict:
+    """The manifest of synthetic certified result tables written for ``fit`` in ``folder``."""
+    from burden.summarise import write_results
+
+    tables = synthetic_inputs(seed=5)
+    frames = {"summary": tables.certified_summary,
+              "us_correction": tables.certified_correction,
+              **{k: getattr(tables.models["deaths"], k) for k in
+                 ("diagnostics", "ppc", "loo_pit", "prior_sensitivity")}}
+    return json.loads(write_results("certified", frames, {}, fit, folder).read_text())
+
 def _markets_only(seed: int) -> ReportInputs:
     """Inputs with only the market shares: one quick figure."""
     full = synthetic_inputs(seed=seed)
@@ -389,16 +401,10 @@ def test_tables_of_a_fit_replaced_since_are_flagged(tmp_path):
     """A result folder records the hash of the saved fit it was written from; a fit saved
     over it afterwards (``burden fit`` without --write-results) is named in a warning."""
     from burden.report.collect import stale_source
-    from burden.summarise import write_results
 
     fit = tmp_path / "certified.nc"
     fit.write_bytes(b"first fit")
-    tables = synthetic_inputs(seed=5)
-    frames = {"summary": tables.certified_summary,
-              "us_correction": tables.certified_correction,
-              **{k: getattr(tables.models["deaths"], k) for k in
-                 ("diagnostics", "ppc", "loo_pit", "prior_sensitivity")}}
-    manifest = json.loads(write_results("certified", frames, {}, fit, tmp_path).read_text())
+    manifest = _certified_results(fit, tmp_path)
     assert stale_source(manifest, tmp_path) is None
     fit.write_bytes(b"a fit made after the tables")
     assert "run `burden summarise certified`" in stale_source(manifest, tmp_path)
@@ -971,18 +977,12 @@ def test_the_page_shows_no_absolute_path(tmp_path):
     """Paths on the page (the saved fits, missing results, back-tests and SBC runs) are
     relative to the project folder, never the absolute paths of the machine that built it."""
     from burden.report.collect import collect_inputs
-    from burden.summarise import write_results
 
     models = tmp_path / "project" / "models"
     models.mkdir(parents=True)
     fit = models / "certified.nc"
     fit.write_bytes(b"a fit")
-    tables = synthetic_inputs(seed=5)
-    frames = {"summary": tables.certified_summary,
-              "us_correction": tables.certified_correction,
-              **{k: getattr(tables.models["deaths"], k) for k in
-                 ("diagnostics", "ppc", "loo_pit", "prior_sensitivity")}}
-    manifest = json.loads(write_results("certified", frames, {}, fit, models).read_text())
+    manifest = _certified_results(fit, models)
     assert manifest["source"].startswith(str(tmp_path))  # recorded absolute: shown relative
     inputs = collect_inputs(models, tmp_path / "project" / "data" / "processed")
     html = build.build_report(inputs, tmp_path / "out").read_text()
