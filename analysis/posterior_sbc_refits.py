@@ -33,7 +33,6 @@ config.use_process_defaults()  # as the command line does, before numpy or Numba
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,30 +42,11 @@ import pandas as pd
 def refit(spec, sim, names: list[str], seed: int) -> tuple[pd.DataFrame, dict]:
     """The posterior of ``names`` of one fit of ``sim`` under ``spec``: one row per
     element (mean, sd, truth quantile), and the fit's diagnostics."""
-    import nutpie
-
     from burden.models import fast_diagnostics
-    from burden.models.config import SamplerConfig
     from burden.validate import sbc
 
-    compiled, _, slices, data_names, compile_s = sbc._compiled(spec)
-    compiled = compiled.with_data(**{data_names[k]: v for k, v in sim.data.items()
-                                     if k in data_names})
-    if spec.initial_points is not None:
-        compiled = sbc._with_initial_point(compiled, slices,
-                                           spec.initial_points(spec, sim.data))
-    cfg = spec.sampler
-    start = time.perf_counter()
-    idata = nutpie.sample(compiled, draws=int(cfg["draws"]), tune=max(int(cfg["tune"]), 1),
-                          chains=int(cfg["chains"]), cores=1, seed=int(seed),
-                          target_accept=float(cfg["target_accept"]), progress_bar=False,
-                          **SamplerConfig.merge(
-                              {k: v for k, v in cfg.items()
-                               if k.startswith("mass_matrix") and v is not None}
-                          ).nutpie_kwargs())
-    sample_s = time.perf_counter() - start
-    post = idata["posterior"]
-    post = post.to_dataset() if hasattr(post, "to_dataset") else post
+    idata, post, _, compile_s, sample_s = sbc.sample_simulation(
+        spec, sim, seed, model_data_only=not spec.replicated)
     qty = sbc.quantities(post, names, spec, ("chain", "draw"))
     rows = []
     for name, (values, labels) in qty.items():

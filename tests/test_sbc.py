@@ -517,6 +517,41 @@ def test_a_simulation_fit_passes_every_mass_matrix_setting_to_nutpie(monkeypatch
         assert got["seed"] == 11 and got["draws"] == 10 and got["target_accept"] == 0.9
 
 
+def test_a_simulation_fit_sets_every_data_set_unless_told_to_keep_the_models_own(
+        monkeypatch):
+    """``sample_simulation`` gives nutpie every data set of the simulation, by the name of
+    its data container; one of no observed variable of the model is a KeyError (a
+    misnamed data set must not go unfitted), unless ``model_data_only``, which leaves
+    it out (a posterior world's copies when the real data are fitted alone)."""
+    import nutpie
+
+    from burden.validate import sbc
+
+    given = []
+
+    class Compiled:
+        def with_data(self, **data):
+            given.append(data)
+            return self
+
+    def stop_at_sample(compiled, **kwargs):
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(sbc, "_compiled", lambda spec: (Compiled(), [], {}, {"y": "d_y"},
+                                                        0.0))
+    monkeypatch.setattr(nutpie, "sample", stop_at_sample)
+    spec = sbc.SBCSpec(model="m", module="m", cls="C", model_config={}, tables={},
+                       sampler={"draws": 1, "tune": 1, "chains": 1, "target_accept": 0.8},
+                       reduction="none")
+    sim = sbc.Simulation(sim=0, seed=7, data={"y": np.ones(2), "y__replicate": np.zeros(2)},
+                         truth={})
+    with pytest.raises(KeyError, match="y__replicate"):
+        sbc.sample_simulation(spec, sim, seed=1)
+    with pytest.raises(RuntimeError, match="stop"):
+        sbc.sample_simulation(spec, sim, seed=1, model_data_only=True)
+    assert list(given[-1]) == ["d_y"] and np.array_equal(given[-1]["d_y"], np.ones(2))
+
+
 def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_states():
     """On the simulated world (42 countries over 21 regions, populations made up): the two
     most populous of each region and the US, every table restricted to them."""

@@ -827,11 +827,20 @@ def _worker_name() -> str:
         return f"pid {os.getpid()}"
 
 
-def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
+def sample_simulation(spec: SBCSpec, sim: Simulation, seed: int, *,
+                      model_data_only: bool = False
+                      ) -> tuple[Any, xr.Dataset, list[str], float, float]:
+    """One fit of ``sim``'s data under ``spec``, chains one after another on one core:
+    (nutpie's result, its posterior as a Dataset, the ranked names, compile seconds (0
+    when the worker had it compiled), sampling seconds). Every data set of ``sim`` must
+    be of an observed variable of the spec's model (a KeyError otherwise), unless
+    ``model_data_only``: then the others are left out (a posterior world's simulated
+    copies, fitting the real data alone)."""
     import nutpie
 
     compiled, names, slices, data_names, compile_s = _compiled(spec)
-    compiled = compiled.with_data(**{data_names[k]: v for k, v in sim.data.items()})
+    compiled = compiled.with_data(**{data_names[k]: v for k, v in sim.data.items()
+                                     if not model_data_only or k in data_names})
     if spec.initial_points is not None:
         compiled = _with_initial_point(compiled, slices, spec.initial_points(spec, sim.data))
     cfg = spec.sampler
@@ -846,6 +855,11 @@ def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
     sample_s = time.perf_counter() - start
     post = idata["posterior"]
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
+    return idata, post, names, compile_s, sample_s
+
+
+def _fit(spec: SBCSpec, sim: Simulation, seed: int) -> dict:
+    idata, post, names, compile_s, sample_s = sample_simulation(spec, sim, seed)
     qty = quantities(post, names, spec, ("chain", "draw"))
     flat = np.concatenate([values for values, _ in qty.values()], axis=-1)
     stats = fast_diagnostics.summarise(flat)
