@@ -119,6 +119,11 @@ def main() -> None:
     located = location_and_scale(model, sorted({name for name, _ in groups}), one_chain)
     inp = est.inputs(est.prepare_data(est.data))
     picks = posterior_sbc.picked_draws(flat.sizes["sample"], n, seed)
+    # the simulations fitted so far with a PIT for the variable (all of them at the end)
+    rows_pit = ranks[ranks["parameter"] == a.variable].dropna(subset=["pit"])
+    judged = np.sort(rows_pit["sim"].to_numpy().astype(int))
+    pit = rows_pit.set_index("sim").loc[judged, "pit"].to_numpy(float)
+    picked = picks[judged]
     controls, described = [], []
     for name, d in groups:
         mu, sigma = located[name]
@@ -126,29 +131,28 @@ def main() -> None:
         rows = drug == d
         real = np.asarray(sims[0].data[name])
         misfit_all = (((real - mu) / sigma)[:, rows] ** 2).mean(1)  # every draw
-        copy = np.stack([s.data[posterior_sbc.replicate_name(name)] for s in sims])
-        noise = (((copy - mu[picks]) / sigma[picks])[:, rows] ** 2).mean(1)
-        controls += [noise - 1.0, misfit_all[picks] - misfit_all.mean()]
+        copy = np.stack([sims[i].data[posterior_sbc.replicate_name(name)] for i in judged])
+        noise = (((copy - mu[picked]) / sigma[picked])[:, rows] ** 2).mean(1)
+        controls += [noise - 1.0, misfit_all[picked] - misfit_all.mean()]
         described.append(
             f"  {name} drug {d} ({rows.sum()} rows a world): noise of the simulated copy "
-            f"{noise.mean():.4f} (1 expected; se {noise.std(ddof=1) / np.sqrt(n):.4f}); "
-            f"real data's misfit at the truths {misfit_all[picks].mean():.4f} (all draws "
-            f"{misfit_all.mean():.4f}; se {misfit_all.std(ddof=1) / np.sqrt(n):.4f})")
+            f"{noise.mean():.4f} (1 expected; se {noise.std(ddof=1) / np.sqrt(len(judged)):.4f}); "
+            f"real data's misfit at the truths {misfit_all[picked].mean():.4f} (all draws "
+            f"{misfit_all.mean():.4f}; se {misfit_all.std(ddof=1) / np.sqrt(len(judged)):.4f})")
     element, _, label = a.variable.partition("[")
     draws = flat[element]
     if label:
         draws = draws.isel({draws.dims[0]: list(draws[draws.dims[0]].values)
                             .index(label.rstrip("]"))})
     draws = np.asarray(draws)
-    truth = draws[picks]
+    truth = draws[picked]
     quantile = ((draws[None, :] < truth[:, None]).mean(1)
                 + 0.5 * (draws[None, :] == truth[:, None]).mean(1))
-    pit = (ranks[ranks["parameter"] == a.variable].sort_values("sim")["pit"]
-           .to_numpy()[:n])
     controls = np.column_stack([*controls, quantile - 0.5])
     est_cv, se_cv = control_variate_mean(pit, controls)
-    se_raw = pit.std(ddof=1) / np.sqrt(n)
-    print(f"run {a.run} (seed {seed}, {n} simulations), {a.variable}")
+    se_raw = pit.std(ddof=1) / np.sqrt(len(judged))
+    print(f"run {a.run} (seed {seed}, {len(judged)} of {n} simulations judged), "
+          f"{a.variable}")
     print("\n".join(described))
     print(f"  truth quantile: mean {quantile.mean():.4f} (0.5 expected)")
     print(f"  mean PIT raw {pit.mean():.4f}, se {se_raw:.4f}, z {(pit.mean() - 0.5) / se_raw:+.2f}")
