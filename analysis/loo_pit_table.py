@@ -11,7 +11,8 @@ whether the LOO-PIT ECDF stays inside its simultaneous 95% band (the figure's
 ``inside``), the mean PIT, the share of PITs below 0.05 or above 0.95 ("tails": 0.10
 expected) and the share with Pareto k > 0.7. Then the in-sample check: per model and
 observed variable, the share of observations inside their 95% posterior predictive
-interval. Then the prior sensitivity of the headline outputs. Markdown, for the docs.
+interval. Then the prior sensitivity of the headline outputs, with each one's largest
+single prior ("not computed" in tables written before it). Markdown, for the docs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 
 from burden import config
 from burden.plots.loo_pit import PARETO_K_MAX, loo_pit_ecdf_data, panel_sources
+from burden.report.numbers import largest_prior_text
 
 MODELS = ("deaths", "production", "markets", "certified", "composition")
 
@@ -65,14 +67,16 @@ def main() -> None:
         if path.exists():
             for var, g in pd.read_csv(path).groupby("variable", sort=False):
                 print(f"| {m} | {var} | {len(g):,} | {g['inside'].mean():.1%} |")
-    print("\n| model | output | mean | prior | likelihood | diagnosis |\n|---|---|---|---|---|---|")
+    print("\n| model | output | mean | prior | likelihood | diagnosis | largest single prior |"
+          "\n|---|---|---|---|---|---|---|")
     for m in MODELS:
         path = models_dir / m / "prior_sensitivity.csv"
         if path.exists():
-            for r in pd.read_csv(path).itertuples(index=False):
-                mean = f"{r.mean:,.0f}" if abs(r.mean) >= 100 else f"{r.mean:.3f}"
-                print(f"| {m} | {r.quantity} | {mean} | {r.prior_sensitivity:.3f} | "
-                      f"{r.likelihood_sensitivity:.3f} | {r.diagnosis} |")
+            for r in pd.read_csv(path).to_dict("records"):
+                mean = f"{r['mean']:,.0f}" if abs(r["mean"]) >= 100 else f"{r['mean']:.3f}"
+                print(f"| {m} | {r['quantity']} | {mean} | {r['prior_sensitivity']:.3f} | "
+                      f"{r['likelihood_sensitivity']:.3f} | {r['diagnosis']} | "
+                      f"{largest_prior_text(r)} |")
 
 
 if __name__ == "__main__":

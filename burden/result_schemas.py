@@ -158,8 +158,14 @@ PRIOR_SENSITIVITY = pa.DataFrameSchema(
     {"model": pa.Column(str), "quantity": pa.Column(str), "mean": pa.Column(float),
      "prior_sensitivity": pa.Column(float, pa.Check.ge(0)),
      "likelihood_sensitivity": pa.Column(float, pa.Check.ge(0)),
-     "diagnosis": pa.Column(str)},
-    strict=True, coerce=True)
+     "diagnosis": pa.Column(str),
+     # the configured prior whose own power-scaling sensitivity is largest, and that
+     # sensitivity; absent in tables written before them (2026-12-07): not computed
+     "largest_prior": pa.Column(str, pa.Check.str_length(min_value=1), required=False),
+     "largest_prior_sensitivity": pa.Column(float, pa.Check.ge(0), required=False)},
+    strict=True, coerce=True,
+    checks=[pa.Check(lambda f: ("largest_prior" in f) == ("largest_prior_sensitivity" in f),
+                     error="largest_prior and largest_prior_sensitivity: both or neither")])
 
 USAGE = pa.DataFrameSchema(
     {"row": pa.Column(int), "record": pa.Column(str), "used": pa.Column(bool),

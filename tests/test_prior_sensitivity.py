@@ -57,6 +57,37 @@ def test_only_configured_priors_are_power_scaled():
             "s": est.idata["posterior"].to_dataset()["structural"]})
 
 
+def _two_priors(strong: str, seed: int = 0) -> SimpleNamespace:
+    """y ~ Normal(a, 1) and z ~ Normal(b, 1), a and b configured priors Normal(0, sd), with
+    exact (conjugate, independent) posterior draws: the ``strong`` one has prior sd 0.1 and
+    one observation (its prior decides it), the other sd 10 and 200 observations."""
+    rng = np.random.default_rng(seed)
+    setting = {v: (0.1, 1) if v == strong else (10.0, 200) for v in ("a", "b")}
+    draws, observed = {}, {}
+    for v, (prior_sd, n) in setting.items():
+        observed[v] = rng.normal(2.0, 1.0, n)
+        precision = 1 / prior_sd**2 + n
+        draws[v] = (observed[v].sum() / precision
+                    + rng.normal(size=(2, 2000)) / np.sqrt(precision))
+    with pm.Model() as model:
+        for v, (prior_sd, _) in setting.items():
+            pm.Normal(f"y_{v}", Prior("Normal", mu=0.0, sigma=prior_sd).create(v), 1.0,
+                      observed=observed[v])
+    posterior = xr.Dataset({v: (("chain", "draw"), d) for v, d in draws.items()})
+    return SimpleNamespace(model=model, idata=xr.DataTree.from_dict({"posterior": posterior}))
+
+
+@pytest.mark.parametrize("strong", ["a", "b"])
+def test_the_largest_single_prior_is_the_one_that_decides_the_output(strong):
+    # the output a + b depends on both; only the strong prior moves it
+    est = _two_priors(strong)
+    post = est.idata["posterior"].to_dataset()
+    row = prior_sensitivity_table(est, "toy", headlines={"a + b": post["a"] + post["b"]}
+                                  ).iloc[0]
+    assert row["largest_prior"] == strong
+    assert row["largest_prior_sensitivity"] > THRESHOLD
+
+
 @pytest.mark.parametrize(("prior", "likelihood", "expected"), [
     (0.01, 0.2, "ok"), (0.2, 0.01, "prior-driven (strong prior, weak likelihood)"),
     (0.2, 0.2, "prior-data conflict"), (0.01, 0.01, "weak likelihood")])

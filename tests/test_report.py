@@ -792,7 +792,9 @@ def _with_gbd_rounds(inputs: ReportInputs) -> ReportInputs:
                                         f"USA deaths {year} (GBD definition)"],
         "mean": 1.0, "prior_sensitivity": [0.071, 0.01],
         "likelihood_sensitivity": [0.397, 0.2],
-        "diagnosis": ["prior-data conflict", "ok"]})
+        "diagnosis": ["prior-data conflict", "ok"],
+        "largest_prior": ["round_bias_sd", "sigma_gbd"],
+        "largest_prior_sensitivity": [0.038, 0.004]})
     return inputs
 
 
@@ -823,8 +825,12 @@ def test_gbd_definition_numbers_show_the_published_round_and_their_estimand(tmp_
         assert "not any one round's figure" in n.note and "revise" in n.note
         assert n.prior_driven is None and n.table == "deaths_summary"
     assert world.prior_sensitivity == "prior-data conflict"
+    psense = inputs.models["deaths"].prior_sensitivity.iloc[0]
+    largest = (f"largest single prior: {psense['largest_prior']} "
+               f"({psense['largest_prior_sensitivity']:.3f})")
     assert world.prior_sensitivity_detail == (f"World deaths {year}: prior sensitivity "
-                                              "0.071, likelihood sensitivity 0.397")
+                                              "0.071, likelihood sensitivity 0.397; "
+                                              f"{largest}")
     assert us.prior_sensitivity == "ok"
     assert "rests mostly on a prior" in world.prior_part and not us.prior_part
     rate = next(n for label, n in numbers.items() if "crude death rate" in label)
@@ -845,6 +851,46 @@ def test_gbd_definition_numbers_show_the_published_round_and_their_estimand(tmp_
     assert str(escape(world.published)) in cards
     assert cards.count('<span class="prior">prior-data conflict</span>') == 2  # and rate
     assert 'href="#source-owid_gbd2019_deaths"' in cards and 'id="prior-sensitivity"' in html
+    # the flagged output's largest single prior: on its card and in the check's table
+    assert largest in cards
+    check = html[html.index('id="prior-sensitivity"'):]
+    check = check[:check.index("</table>")]
+    flagged = check[check.index(f"<td>World deaths {year}</td>"):]
+    flagged = flagged[:flagged.index("</tr>")]
+    assert (f"<td>{psense['largest_prior']} ({psense['largest_prior_sensitivity']:.3f})"
+            "</td>") in flagged
+
+
+def test_a_prior_sensitivity_table_written_before_the_largest_prior_still_reads(tmp_path):
+    """A saved table without largest_prior (written before it) passes the reader's
+    validation and the report shows its largest single prior as not computed, beside a
+    model whose table has it."""
+    from burden.report.collect import read_results
+    from burden.report.numbers import NOT_COMPUTED, key_numbers, prior_sensitivity_table
+    from burden.summarise import write_results
+
+    inputs = _with_gbd_rounds(synthetic_inputs(seed=1))
+    deaths = inputs.models["deaths"]
+    old = deaths.prior_sensitivity.drop(columns=["largest_prior", "largest_prior_sensitivity"])
+    frames = {"summary": inputs.deaths_summary, "diagnostics": deaths.diagnostics,
+              "ppc": deaths.ppc, "loo_pit": deaths.loo_pit, "prior_sensitivity": old}
+    write_results("deaths", frames, {}, tmp_path / "deaths.nc", tmp_path)
+    _, read = read_results("deaths", tmp_path / "deaths")
+    assert "largest_prior" not in read["prior_sensitivity"]
+    deaths.prior_sensitivity = read["prior_sensitivity"]
+    table = prior_sensitivity_table(inputs)
+    new = inputs.models["production"].prior_sensitivity
+    assert table["largest_prior"].isna().sum() == len(old)
+    assert set(table["largest_prior"].dropna()) == set(new["largest_prior"])
+    world = next(n for n in key_numbers(inputs, build.ReportOptions())
+                 if n.label.startswith("World deaths") and n.prior_sensitivity)
+    assert world.prior_sensitivity_detail.endswith(f"largest single prior: {NOT_COMPUTED}")
+    html = build.build_report(ReportInputs(
+        deaths_summary=inputs.deaths_summary, tables={"gbd_deaths": inputs.tables["gbd_deaths"]},
+        models={"deaths": deaths, "production": inputs.models["production"]}),
+        tmp_path / "report").read_text()
+    assert f"largest single prior: {NOT_COMPUTED}" in html
+    assert html.count(f"<td>{NOT_COMPUTED}</td>") == len(old)
 
 
 def test_us_correction_says_which_part_is_from_the_prior():

@@ -21,6 +21,7 @@ from burden.report.numbers import (
     KeyNumber,
     convergence_table,
     key_numbers,
+    largest_prior_text,
     prior_sensitivity_table,
     scenario_table,
     write_tables,
@@ -281,7 +282,9 @@ def build_report(inp: ReportInputs | None = None, out_dir: str | Path | None = N
         "tables": tables,
         "convergence": (conv.sort_values(["ok", "r_hat_max"], ascending=[True, False])
                         .to_dict("records") if conv is not None else []),
-        "prior_sensitivity": psense.to_dict("records") if psense is not None else [],
+        "prior_sensitivity": ([{**r, "largest_prior_text": largest_prior_text(r)}
+                               for r in psense.to_dict("records")]
+                              if psense is not None else []),
         "models": [m.provenance for m in inp.models.values()],
         "configs": {name: model_settings(m.provenance.model_config)
                     for name, m in inp.models.items()},

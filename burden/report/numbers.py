@@ -71,7 +71,22 @@ def _sensitivity(inp: ReportInputs, model: str, quantity: str) -> dict[str, str]
     return {"prior_sensitivity": str(r["diagnosis"]),
             "prior_sensitivity_detail": (
                 f"{quantity}: prior sensitivity {r['prior_sensitivity']:.3f}, likelihood "
-                f"sensitivity {r['likelihood_sensitivity']:.3f}")}
+                f"sensitivity {r['likelihood_sensitivity']:.3f}; largest single prior: "
+                f"{largest_prior_text(r)}")}
+
+
+#: the largest single prior of a prior sensitivity table written before its columns were
+NOT_COMPUTED = "not computed"
+
+
+def largest_prior_text(row) -> str:
+    """The configured prior whose own power-scaling moves an output most, with that
+    sensitivity ("round_bias_sd (0.038)"), from a prior sensitivity row (a Series or a
+    dict); ``NOT_COMPUTED`` where the row lacks it (a table written before the columns)."""
+    name, value = row.get("largest_prior"), row.get("largest_prior_sensitivity")
+    if name is None or value is None or pd.isna(name) or pd.isna(value):
+        return NOT_COMPUTED
+    return f"{name} ({value:.3f})"
 
 
 def published_gbd(inp: ReportInputs, location_id: str, year: int) -> dict | None:
@@ -377,14 +392,21 @@ def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
     return written
 
 
+#: the prior sensitivity columns that tables written before 2026-12-07 lack
+LARGEST_PRIOR_COLUMNS = ("largest_prior", "largest_prior_sensitivity")
+
+
 def prior_sensitivity_table(inp: ReportInputs) -> pd.DataFrame | None:
-    """Every model's power-scaling sensitivity rows (flagged rows first)."""
+    """Every model's power-scaling sensitivity rows (flagged rows first), with the
+    ``LARGEST_PRIOR_COLUMNS`` empty where a model's table predates them."""
     frames = [m.prior_sensitivity for m in inp.models.values()
               if m.prior_sensitivity is not None and not m.prior_sensitivity.empty]
     if not frames:
         return None
     table = pd.concat(frames, ignore_index=True)
-    return table.assign(flagged=table["diagnosis"] != "ok").sort_values(
+    # tables written before the largest-prior columns lack them: empty (not computed)
+    missing = {c: None for c in LARGEST_PRIOR_COLUMNS if c not in table}
+    return table.assign(**missing, flagged=table["diagnosis"] != "ok").sort_values(
         "flagged", ascending=False, kind="stable").reset_index(drop=True)
 
 

@@ -212,7 +212,9 @@ def model_record(rng: np.random.Generator, name: str, converged: bool) -> ModelR
                            "mean": rng.lognormal(6, 1, 2),
                            "prior_sensitivity": [0.01, 0.09],
                            "likelihood_sensitivity": [0.2, 0.01],
-                           "diagnosis": ["ok", "prior-driven (strong prior, weak likelihood)"]})
+                           "diagnosis": ["ok", "prior-driven (strong prior, weak likelihood)"],
+                           "largest_prior": ["level_sd", "trend_sd"],
+                           "largest_prior_sensitivity": [0.008, 0.062]})
     return ModelResult(ModelProvenance.from_attrs(name, f"models/{name}.nc", attrs),
                        diagnostics=diag, ppc=ppc_data(ppc), loo_pit=loo_pit,
                        prior_sensitivity=psense)

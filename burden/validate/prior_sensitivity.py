@@ -16,6 +16,10 @@ model's config, marked when created: scales, means, initial levels, effective sa
 sizes), not the structural terms (random-walk innovations, hierarchical effects), whose
 "prior" is part of the model rather than an assumption about a parameter: Kallioinen et
 al. (2024, section 2.3) power-scale only such top-level priors in hierarchical models.
+
+Each row also names the configured prior whose own power-scaling (that prior alone scaled)
+moves the output most, and that sensitivity: which assumption to look at first when an
+output is flagged. The priors together can exceed the threshold when none alone does.
 """
 
 from __future__ import annotations
@@ -138,30 +142,58 @@ def log_prior(est, posterior: xr.Dataset) -> xr.Dataset:
 def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,
                             headlines: dict[str, xr.DataArray] | None = None,
                             logprior: xr.Dataset | None = None) -> pd.DataFrame:
-    """model, quantity, mean, prior and likelihood sensitivity, diagnosis (one row per
-    headline output of ``name``, or per entry of ``headlines``: (chain, draw) draws).
-    ``loglik`` and ``logprior`` (of ``configured_priors``), when given, are not
-    recomputed."""
+    """model, quantity, mean, prior and likelihood sensitivity, diagnosis, and the
+    configured prior whose own sensitivity is largest (``largest_prior``,
+    ``largest_prior_sensitivity``; one row per headline output of ``name``, or per entry of
+    ``headlines``: (chain, draw) draws). ``loglik`` and ``logprior`` (of
+    ``configured_priors``), when given, are not recomputed."""
     headlines = HEADLINES[name](est) if headlines is None else headlines
     posterior = est.idata["posterior"].to_dataset()
     loglik = log_likelihood(est, posterior) if loglik is None else loglik
     logprior = log_prior(est, posterior) if logprior is None else logprior
     names = list(headlines)
     quantities = xr.Dataset({f"q{i}": headlines[n] for i, n in enumerate(names)})
-    tree = xr.DataTree.from_dict({
-        "posterior": quantities,
-        "log_prior": logprior,
-        "log_likelihood": xr.Dataset({"total": total_log_density(loglik)})})
+    total = total_log_density(loglik)
+    tree = _tree(quantities, logprior, total)
     prior = arviz_stats.psense(tree, group="prior", alphas=ALPHAS)
     like = arviz_stats.psense(tree, group="likelihood", alphas=ALPHAS)
+    single = single_prior_sensitivities(quantities, logprior, total)
     rows = []
     for i, quantity in enumerate(names):
         p, lk = float(prior[f"q{i}"]), float(like[f"q{i}"])
         rows.append({"model": name, "quantity": quantity,
                      "mean": float(quantities[f"q{i}"].mean()),
                      "prior_sensitivity": p, "likelihood_sensitivity": lk,
-                     "diagnosis": diagnosis(p, lk)})
+                     "diagnosis": diagnosis(p, lk),
+                     "largest_prior": single.loc[f"q{i}"].idxmax(),
+                     "largest_prior_sensitivity": float(single.loc[f"q{i}"].max())})
     return PRIOR_SENSITIVITY.validate(pd.DataFrame(rows), lazy=True)
+
+
+def _tree(quantities: xr.Dataset, logprior: xr.Dataset, loglik: xr.DataArray
+          ) -> xr.DataTree:
+    """What ``psense`` reads: the quantities as the posterior, the log prior densities to
+    power-scale and the (chain, draw) total log-likelihood."""
+    return xr.DataTree.from_dict({"posterior": quantities, "log_prior": logprior,
+                                  "log_likelihood": xr.Dataset({"total": loglik})})
+
+
+def single_prior_sensitivities(quantities: xr.Dataset, logprior: xr.Dataset,
+                               loglik: xr.DataArray) -> pd.DataFrame:
+    """Prior sensitivity of each quantity (rows: the variables of ``quantities``) with one
+    configured prior power-scaled at a time (columns: the variables of ``logprior``, the
+    densities already computed): one ``psense`` call per prior, as
+    analysis/prior_sensitivity_by_prior.py. The priors together can exceed the threshold
+    when none alone does."""
+    if not logprior.data_vars:
+        raise ValueError("single-prior sensitivity: expected at least one configured "
+                         "prior's log density, got none")
+    columns = {}
+    for prior in logprior.data_vars:
+        s = arviz_stats.psense(_tree(quantities, logprior[[prior]], loglik), group="prior",
+                               alphas=ALPHAS)
+        columns[prior] = [float(s[q]) for q in quantities.data_vars]
+    return pd.DataFrame(columns, index=list(quantities.data_vars))
 
 
 def total_log_density(densities: xr.Dataset) -> xr.DataArray:
