@@ -23,7 +23,6 @@ import warnings
 from pathlib import Path
 
 import arviz_stats
-import pandas as pd
 import xarray as xr
 
 from burden.fits import load_fit
@@ -33,16 +32,10 @@ from burden.validate.prior_sensitivity import (
     HEADLINES,
     THRESHOLD,
     configured_priors,
+    psense_tree,
+    single_prior_sensitivities,
     total_log_density,
 )
-
-
-def sensitivities(quantities: xr.Dataset, logprior: xr.Dataset, loglik: xr.DataArray
-                  ) -> xr.Dataset:
-    """Prior power-scaling sensitivity of each quantity (``arviz_stats.psense``)."""
-    tree = xr.DataTree.from_dict({"posterior": quantities, "log_prior": logprior,
-                                  "log_likelihood": xr.Dataset({"total": loglik})})
-    return arviz_stats.psense(tree, group="prior", alphas=ALPHAS)
 
 
 def main() -> None:
@@ -58,16 +51,15 @@ def main() -> None:
     headlines = HEADLINES[name](est)
     labels = list(headlines)
     quantities = xr.Dataset({f"q{i}": headlines[n] for i, n in enumerate(labels)})
-    table = pd.DataFrame(index=labels)
-    for prior in logprior.data_vars:
-        s = sensitivities(quantities, logprior[[prior]], loglik)
-        table[prior] = [float(s[f"q{i}"]) for i in range(len(labels))]
+    table = single_prior_sensitivities(quantities, logprior, loglik)
+    table.index = labels
     n_chains = posterior.sizes["chain"]
     halves = {"all priors": slice(None), "all, chains 1st half": slice(0, n_chains // 2),
               "all, chains 2nd half": slice(n_chains // 2, None)}
     for column, chains in halves.items():
-        s = sensitivities(quantities.isel(chain=chains), logprior.isel(chain=chains),
-                          loglik.isel(chain=chains))
+        s = arviz_stats.psense(psense_tree(quantities.isel(chain=chains),
+                                     logprior.isel(chain=chains), loglik.isel(chain=chains)),
+                               group="prior", alphas=ALPHAS)
         table[column] = [float(s[f"q{i}"]) for i in range(len(labels))]
     print(f"{name}: prior power-scaling sensitivity of the headline outputs, one "
           f"configured prior at a time ({len(priors)} priors; > {THRESHOLD} flagged *)")

@@ -154,7 +154,7 @@ def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,
     names = list(headlines)
     quantities = xr.Dataset({f"q{i}": headlines[n] for i, n in enumerate(names)})
     total = total_log_density(loglik)
-    tree = _tree(quantities, logprior, total)
+    tree = psense_tree(quantities, logprior, total)
     prior = arviz_stats.psense(tree, group="prior", alphas=ALPHAS)
     like = arviz_stats.psense(tree, group="likelihood", alphas=ALPHAS)
     single = single_prior_sensitivities(quantities, logprior, total)
@@ -170,7 +170,7 @@ def prior_sensitivity_table(est, name: str, loglik: xr.Dataset | None = None,
     return PRIOR_SENSITIVITY.validate(pd.DataFrame(rows), lazy=True)
 
 
-def _tree(quantities: xr.Dataset, logprior: xr.Dataset, loglik: xr.DataArray
+def psense_tree(quantities: xr.Dataset, logprior: xr.Dataset, loglik: xr.DataArray
           ) -> xr.DataTree:
     """What ``psense`` reads: the quantities as the posterior, the log prior densities to
     power-scale and the (chain, draw) total log-likelihood."""
@@ -190,7 +190,7 @@ def single_prior_sensitivities(quantities: xr.Dataset, logprior: xr.Dataset,
                          "prior's log density, got none")
     columns = {}
     for prior in logprior.data_vars:
-        s = arviz_stats.psense(_tree(quantities, logprior[[prior]], loglik), group="prior",
+        s = arviz_stats.psense(psense_tree(quantities, logprior[[prior]], loglik), group="prior",
                                alphas=ALPHAS)
         columns[prior] = [float(s[q]) for q in quantities.data_vars]
     return pd.DataFrame(columns, index=list(quantities.data_vars))
