@@ -82,9 +82,13 @@ def main() -> None:
     p.add_argument("--variants", default="[{}]", help="JSON list of overrides (see above)")
     p.add_argument("--out", type=Path, help="CSV of every row")
     a = p.parse_args()
+    if not (a.run / "manifest.json").is_file():
+        p.error(f"{a.run}: no manifest.json (not the folder of an SBC run)")
     manifest = json.loads((a.run / "manifest.json").read_text())
     if (manifest.get("worlds") or {}).get("worlds") != posterior_sbc.POSTERIOR:
         raise SystemExit(f"{a.run} is not a posterior SBC run")
+    if not all(s.strip().isdigit() for s in a.sims.split(",")):
+        p.error(f"--sims: {a.sims!r} is not a comma-separated list of simulation numbers")
     sims_wanted = [int(s) for s in a.sims.split(",")]
     names = a.variables.split(",")
     base = sbc.spec_for(manifest["model"])

@@ -100,6 +100,8 @@ def main() -> None:
     base = sbc.spec_for("deaths")
     est = posterior_sbc.load_fit(base, a.fit)
     spec = posterior_sbc.posterior_spec(base, est, a.fit)
+    if not a.run.exists():
+        p.error(f"{a.run}: no such run folder or pack")
     if a.run.is_dir():
         manifest = json.loads((a.run / "manifest.json").read_text())
         ranks = pd.read_csv(a.run / "ranks.csv")
@@ -115,7 +117,12 @@ def main() -> None:
     flat = est.posterior.stack(sample=("chain", "draw"))
     one_chain = (flat.drop_vars(["sample", "chain", "draw"]).rename(sample="draw")
                  .expand_dims("chain"))
-    groups = [(name, int(d)) for name, d in (g.split(":") for g in a.rows.split(","))]
+    groups = []
+    for g in a.rows.split(","):
+        name, _, d = g.partition(":")
+        if name not in ("nchs_log_deaths", "vsrr_log_deaths") or not d.isdigit():
+            p.error(f"--rows: {g!r} is not <nchs_log_deaths|vsrr_log_deaths>:<drug index>")
+        groups.append((name, int(d)))
     located = location_and_scale(model, sorted({name for name, _ in groups}), one_chain)
     inp = est.inputs(est.prepare_data(est.data))
     picks = posterior_sbc.picked_draws(flat.sizes["sample"], n, seed)
