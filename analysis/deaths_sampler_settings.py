@@ -47,7 +47,7 @@ def main(variants: list[dict], name: str = "deaths") -> None:
               f"{model.timings.get('sample_s', float('nan')):.1f} s, "
               f"{float(stats['n_steps'].mean()):.1f} steps a draw, "
               f"step size {float(stats['step_size'].mean()):.3f}, "
-              f"{int(stats['diverging'].sum())} divergences, "
+              f"{report['divergences']} divergences, "  # every draw sampled, not only kept
               f"max R-hat {report['r_hat_max']:.4f}, min bulk ESS {report['ess_bulk_min']:.0f}",
               flush=True)
         worst = model.worst_elements(variables=3, per_variable=1)

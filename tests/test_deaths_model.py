@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytensor
 import pytest
 import xarray as xr
 from conftest import summed_logp
@@ -133,24 +134,28 @@ def test_other_parameterisations_keep_the_prior():
     warnings.simplefilter("ignore", UserWarning)
     tables = template_tables(**US_TO_2024)
     other = {"group_levels": "partial", "group_steps": "partial", "round_biases": "partial",
-             "us_forecast": "centred", "step_scales": "decomposed",
-             "definition_ratio": "centred"}  # the default is 'sheared' (version 7)
+             "us_forecast": "non_centred", "step_scales": "decomposed",
+             "definition_ratio": "centred",  # the default is 'sheared' (version 7)
+             "us_year_effects": "non_centred"}  # the default is 'centred' (version 8)
     names = ["tau_super_region", "tau_region", "tau_country", "region_level",
              "super_region_level", "region_step", "super_region_step",
              "round_bias_e", "round_super_region_bias_e", "round_country_bias_e",
-             "round_trend_e", "country_anchored_coef", "definition_log_ratio_coef"]
+             "round_trend_e", "country_anchored_coef", "definition_log_ratio_coef",
+             "sigma_us_year", "us_year_effect"]
     draws = {}
     for label, cfg in (("default", {}), ("other", other)):
         est = OpioidDeaths(cfg)
         model = est.build_model(est.prepare_data(tables))
         free = {v.name for v in model.free_RVs}
         # the alternatives are really in the graph (not silently the default)
-        assert ("country_anchored_coef_forecast_centred" in free) == (label == "other")
+        assert ("country_anchored_coef_forecast_centred" in free) == (label == "default")
         assert ("round_country_bias_offset_pc" in free) == (label == "other")
         assert ("tau_step_shares" in free) == (label == "other")
         assert ("tau_region" in free) == (label == "default")
         assert ("definition_log_ratio_sheared" in free) == (label == "default")
         assert ("definition_log_ratio_walk" in free) == (label == "other")
+        assert ("us_year_effect_z" in free) == (label == "other")
+        assert ("us_year_effect_w" in free) == (label == "default")
         prior = prior_draws(model, 2000, var_names=names,
                             random_seed=7 if label == "default" else 8).prior
         draws[label] = {n: prior[n].values.reshape(2000, -1) for n in names}
@@ -242,6 +247,65 @@ def test_one_round_trend_scale_for_the_world():
     assert est.diagnostic_vars() == ["round_trend_world_sd"]
 
 
+def test_us_year_effects_cover_the_certified_years_and_none_is_version_7s_model():
+    """Version 8's US effect of each year: one per US year through the last certified
+    year (the simulated world's VSRR reaches 2024), added to the US row only; 'none'
+    builds version 7's model, without them."""
+    tables = template_tables(**US_TO_2024)
+    est = OpioidDeaths()
+    data = est.prepare_data(tables)
+    model = est.build_model(data)
+    inp = est.inputs(data)
+    assert list(model.coords["us_year_data"]) == list(range(1999, 2025))
+    assert {"sigma_us_year", "us_year_effect_w"} <= {v.name for v in model.free_RVs}
+    none = OpioidDeaths({"us_year_effects": "none"})
+    free = {v.name for v in none.build_model(none.prepare_data(tables)).free_RVs}
+    assert not {"sigma_us_year", "us_year_effect_w", "us_year_effect_z"} & free
+    assert inp.us.cert_last == 2024 - 1999
+    with pytest.raises(ConfigError, match="us_year_effects must be one of"):
+        OpioidDeaths({"us_year_effects": "annual"})
+
+
+def test_us_year_effects_basis_is_what_no_us_spline_can_make():
+    """The effects' basis is orthonormal, orthogonal to every country spline over the US
+    certified years, and spans the rest (years minus the splines' rank): the effects
+    cannot trade off against the US spline's coefficients. The same on every call."""
+    from burden.models.deaths_graph import spline_residual_basis
+    est = OpioidDeaths()
+    inp = est.inputs(est.prepare_data(template_tables(**US_TO_2024)))
+    us = inp.us
+    basis = spline_residual_basis(inp)
+    b = inp.basis[us.offset:us.offset + us.cert_last + 1]
+    assert basis.shape == (us.cert_last + 1, us.cert_last + 1 - np.linalg.matrix_rank(b))
+    np.testing.assert_allclose(basis.T @ basis, np.eye(basis.shape[1]), atol=1e-12)
+    np.testing.assert_allclose(b.T @ basis, 0, atol=1e-12)
+    np.testing.assert_array_equal(basis, spline_residual_basis(inp))
+
+
+def test_us_year_effects_enter_every_us_source_and_the_reported_curve(fitted):
+    """The year effects move the US curve as every source sees it: the NCHS likelihood's
+    mean (the graph) equals the reported certified series (``us_drug_deaths_draws``, after
+    sampling) at a posterior draw, and the GBD-definition curve of the summaries holds them
+    too (``_rounds_average_log_deaths`` minus the same without them)."""
+    model, inp = fitted.model, fitted.inputs()
+    us = inp.us
+    effect = fitted.posterior["us_year_effect"].values
+    assert effect.shape[-1] == us.cert_last + 1 and np.abs(effect).max() > 0
+    mu = model["nchs_log_deaths"].owner.inputs[2]  # (rng, size, mu, sigma)
+    f = pytensor.function(model.free_RVs, mu, on_unused_input="ignore")
+    chain, draw = 1, 7
+    got = f(*(fitted.posterior[rv.name].values[chain, draw] for rv in model.free_RVs))
+    reported = np.log(fitted.us_drug_deaths_draws().values[chain, draw])
+    np.testing.assert_allclose(got, reported[us.nchs_drug, us.nchs_year], rtol=1e-9)
+    c = inp.countries.index("USA")
+    with_effect = fitted._rounds_average_log_deaths()[chain, draw, c]
+    theta = fitted.posterior["country_coef"].values[chain, draw, c]
+    offset = np.log(inp.population[c] / 1e5)
+    years = slice(us.offset, us.offset + us.cert_last + 1)
+    np.testing.assert_allclose((with_effect - (theta @ inp.basis.T + offset))[years],
+                               effect[chain, draw], rtol=1e-9, atol=1e-12)
+
+
 def test_decomposed_step_scales_need_half_normal_scales():
     """The decomposition is exact only for independent HalfNormal scales."""
     with pytest.raises(ConfigError, match="step_scales='decomposed' needs a HalfNormal"):
@@ -254,6 +318,10 @@ def test_decomposed_step_scales_need_half_normal_scales():
 def test_us_forecast_centred_with_non_centred_country_effects_is_refused():
     with pytest.raises(ConfigError, match="us_forecast='centred' needs country_effects"):
         OpioidDeaths({"us_forecast": "centred", "country_effects": "non_centred"})
+    # the default is 'centred' (version 8): the message says what to give with it
+    with pytest.raises(ConfigError, match="give us_forecast='non_centred'"):
+        OpioidDeaths({"country_effects": "non_centred"})
+    OpioidDeaths({"country_effects": "non_centred", "us_forecast": "non_centred"})
     with pytest.raises(ConfigError, match="us_forecast must be one of"):
         OpioidDeaths({"us_forecast": "centered"})
 
@@ -487,6 +555,38 @@ def test_definition_ratio_is_held_after_gbd_data_and_its_drift_drawn(fitted):
     assert np.allclose(drift[..., last + 1:], drift[..., last:last + 1])
 
 
+def test_definition_ratio_drift_is_centred_on_the_held_ratio():
+    """The drift is only what the walk's new steps add (version 8): it does not carry on
+    the slope of the ratio's fitted coefficients (version 7 did: +5-15% on the US
+    GBD-definition curve of 2020-2024, docs/models/deaths.md, Limits). On a world whose
+    certified counts go on 5 years after GBD's: tilting the fitted coefficients leaves it
+    unchanged; it is 0 through GBD's last year and centred on 0 after it."""
+    from unittest import mock
+
+    est = OpioidDeaths()
+    est._inputs = est.inputs(est.prepare_data(template_tables(**US_TO_2024)))
+    us = est._inputs.us
+    assert us.cert_last == us.ratio_last + 5
+    rng = np.random.default_rng(0)
+    n_coef = us.basis.shape[1]
+    posterior = xr.Dataset({
+        "tau_definition_ratio": (("chain", "draw"), rng.uniform(0.05, 0.2, (4, 500))),
+        "definition_log_ratio_coef": (("chain", "draw", "ratio", "us_coef"),
+                                      rng.normal(0, 0.3, (4, 500, 1, n_coef)))})
+    drifts = []
+    for tilt in (0.0, 1.0):
+        tilted = posterior.assign(definition_log_ratio_coef=posterior[
+            "definition_log_ratio_coef"] + tilt * np.linspace(0, 1, n_coef))
+        with mock.patch.object(OpioidDeaths, "posterior", new_callable=mock.PropertyMock,
+                               return_value=tilted):
+            drifts.append(est._us_ratio_drift(np.random.default_rng(3)))
+    np.testing.assert_array_equal(drifts[0], drifts[1])
+    drift, k = drifts[0], us.ratio_last
+    assert np.all(drift[..., :k + 1] == 0) and drift[..., us.cert_last].std() > 0
+    last = drift[..., us.cert_last].ravel()
+    assert abs(last.mean()) < 4 * last.std() / np.sqrt(last.size)
+
+
 def test_draws_as_xarray_and_tidy(fitted):
     draws = fitted.deaths_draws("world")
     assert draws.dims == ("chain", "draw", "location", "year")
@@ -628,21 +728,26 @@ def test_round_bias_recovered_in_sign_and_size(simulated, fitted):
 # ---- the GBD likelihood's mean (built on a dense grid, gathered in 1-D) --------------------
 def test_gbd_mean_is_each_rounds_curve_at_its_country_year(fitted):
     """The mean of every GBD observation is the rounds' average log deaths at its country
-    and year plus its round's level and trend deviation, as the model states it (the graph
+    and year (the US with its year effects) plus its round's level and trend deviation, as
+    the model states it (the graph
     computes it on a dense country x year x round grid and gathers it flat). Compiled by
     Numba, as the fit is: its own gather code is checked too."""
     model, inp = fitted.model, fitted.inputs()
     assert len(inp.rounds) == 2
     mu = model["gbd_log_deaths"].owner.inputs[2]  # (rng, size, mu, sigma)
     f = model.compile_fn([mu, model["country_coef"], model["round_country_bias_dev"],
-                          model["round_trend_dev"]], inputs=model.value_vars,
-                         on_unused_input="ignore")
+                          model["round_trend_dev"], model["us_year_effect"]],
+                         inputs=model.value_vars, on_unused_input="ignore")
     rng = np.random.default_rng(4)
     point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
-    got, theta, level, trend = f(point)
+    got, theta, level, trend, us_effect = f(point)
     offset = np.where(inp.has_population[:, None],
                       np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
     log_deaths = theta @ inp.basis.T + offset
+    # the US curve with its year effects (version 8), as every US source sees it
+    us = inp.us
+    log_deaths[inp.countries.index("USA"), us.offset:us.offset + len(us_effect)] += us_effect
+    assert np.abs(us_effect).max() > 0
     c, t, r = inp.gbd_country, inp.gbd_year, inp.gbd_round
     want = log_deaths[c, t] + level[c, r] + trend[c, r] * inp.round_trend_x[t]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

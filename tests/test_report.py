@@ -1086,11 +1086,13 @@ def test_each_section_says_what_it_answers_and_methods_read_as_text(built, tmp_p
         assert f'href="docs/{doc}"' in html and (path.parent / "docs" / doc).is_file()
     for developers_only in ("2026-12-04", "analysis/", "binomial allowance"):
         assert developers_only not in html
-    # the known limit of the US curve is said in the methods, with where it is measured
+    # the US year effects (deaths version 8) are said in the methods, with where the
+    # change is measured
     methods = html[html.index('<section id="methods">'):]
     methods = methods[:methods.index("</section>")]
-    limit = methods[methods.index("A known limit of the US deaths"):]
-    assert 'href="docs/models/deaths.md"' in limit[:limit.index("</p>")]
+    us = methods[methods.index("The US curve turns with its deaths"):]
+    assert 'href="docs/models/deaths.md"' in us[:us.index("</p>")]
+    assert "A known limit of the US deaths" not in html
     assert build.model_settings({"priors": {"tau": {"dist": "LogNormal", "mu": -2.302585,
                                                     "sigma": 0.5}},
                                  "years": [1998, 2024], "design_bias": True,

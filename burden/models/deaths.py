@@ -114,11 +114,19 @@ class DeathsPriors(Config):
         "95% 0.015-0.16, around the residual rms of the fit with data through 2014 "
         "(0.028-0.089, docs)", mu=-2.9957, sigma=0.6)
 
+    sigma_us_year: Prior = prior(
+        "LogNormal", "US deaths' departure from their 5-year spline in one year (version "
+        "8): certified any-opioid deaths jumped 38% from 2019 to 2020 (NCHS 49,860 to "
+        "69,061), which version 7's spline missed by 8-10% in both years (python "
+        "analysis/us_curve_decomposition.py, 2026-12-07); boundary-avoiding (the "
+        "certified counts' scale's reason); 95% 0.015-0.16, the residual rms of the fit "
+        "with data through 2014 (0.028-0.089, docs) in its middle", mu=-2.9957, sigma=0.6)
 
 #: the parameterisation settings of ``DeathsConfig`` and their allowed values (the same
 #: prior either way; docs/models/deaths.md, "Parameterisation" and "Partial centring"),
 #: except ``round_trend_scale``, a different model: 'world' shares one scale (with the
-#: per-super-region scale's prior) between every super-region
+#: per-super-region scale's prior) between every super-region, and ``us_year_effects``
+#: 'none' (version 7's model, without the US year effects)
 PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
     "group_levels": ("non_centred", "centred", "partial"),
     "group_steps": ("non_centred", "partial"),
@@ -126,6 +134,7 @@ PARAMETERISATIONS: dict[str, tuple[str, ...]] = {
     "definition_ratio": ("centred", "non_centred", "sheared", "partly_sheared"),
     "country_effects": ("centred", "non_centred"),
     "us_forecast": ("non_centred", "centred"),
+    "us_year_effects": ("centred", "non_centred", "none"),
     "step_scales": ("independent", "decomposed"),
     "round_trend_scale": ("super_region", "world"),
 }
@@ -172,9 +181,16 @@ class DeathsConfig(Config):
                    "The same model in every form (docs/models/deaths.md, 'A sheared "
                    "definition ratio')")
     us_forecast: str = setting(
-        "non_centred", "US country coefficients past the GBD years: 'non_centred' (as every "
-                       "country's, prior only) or 'centred' (NCHS and VSRR counts pin them to "
-                       "their last year; docs/models/deaths.md, 'Prior worlds')")
+        "centred", "US country coefficients past the GBD years: 'centred' (the default since "
+                   "version 8: NCHS and VSRR counts pin them to their last year; docs/models/"
+                   "deaths.md, 'Prior worlds' and 'Version 8') or 'non_centred' (as every "
+                   "country's, prior only: with the US year effects, 19 divergences on "
+                   "one of four seeds, 2026-12-07)")
+    us_year_effects: str = setting(
+        "centred", "the US curve's effect of each year with certified counts (version 8; "
+                   "docs/models/deaths.md, 'Version 8'): sampled 'centred' or "
+                   "'non_centred' (the same model), or 'none' (version 7's model: the US "
+                   "curve is its 5-year spline)")
     step_scales: str = setting(
         "independent", "the three trend-step scales (super-region, region, country): "
                        "'independent' HalfNormals, or 'decomposed': the same prior sampled "
@@ -204,18 +220,22 @@ class DeathsConfig(Config):
         if self.us_forecast == "centred" and self.country_effects != "centred":
             raise ConfigError("DeathsConfig.us_forecast='centred' needs country_effects="
                               "'centred' (non-centred country effects have no separate "
-                              "coefficients past the GBD years to centre)")
+                              "coefficients past the GBD years to centre); 'centred' is "
+                              "us_forecast's default since version 8: give "
+                              "us_forecast='non_centred' with country_effects='non_centred'")
 
 
 class OpioidDeaths(BayesianEstimator):
     """Bayesian model of opioid deaths by country-year; see the module docstring."""
 
     _model_type: ClassVar[str] = "opioid_deaths"
-    _model_version: ClassVar[str] = "7"  # 2: typed configs; 3: GBD rounds as measurements;
+    _model_version: ClassVar[str] = "8"  # 2: typed configs; 3: GBD rounds as measurements;
     # 4: certified-count error scale per drug series; 5: GBD zeros as pm.Censored (observed);
     # 6: boundary-avoiding Gamma prior on the super-region spread (the "partial" options
     # of 2026-11-30 are not a version: the default graph is version 6's); 7: the US
-    # definition ratio sampled sheared (the same model, another parameterisation)
+    # definition ratio sampled sheared (the same model, another parameterisation); 8: a US
+    # effect of each certified year (``us_year_effects``), and the definition ratio's
+    # drift after GBD's last year centred on the held ratio
     data_tables: ClassVar[tuple[str, ...]] = (
         "gbd_deaths", "population", "us_deaths_by_drug", "us_provisional_national")
     config_class = DeathsConfig
@@ -226,10 +246,13 @@ class OpioidDeaths(BayesianEstimator):
     #: 1,000 the fresh-clone fit (2026-11-29 21:56, seed default) missed max R-hat 1.01 by a
     #: hair on one of ~1,000 prior-only forecast steps (1.010, rounded; ESS 584): the noise
     #: of the maximum over thousands of R-hats.
-    #: 300 tuning steps a chain (nutpie's own default; 500 before 2026-12-02): sampling
-    #: 67 -> 52 s for the default seed, every one of four seeds converged (max R-hat
-    #: 1.005-1.007, min bulk ESS 999-1,098, 0 divergences; `python
-    #: analysis/deaths_sampler_settings.py`, 2026-12-02 03:37-03:43 UTC; docs/models/deaths.md)
+    #: 400 tuning steps a chain since version 8 (300, nutpie's own default, from 2026-12-02;
+    #: 500 before): with version 8's US year effects, 300 left one divergence in the
+    #: default seed's fit (draw 19 of chain 1, no parameter past 3.6 posterior sd there)
+    #: and R-hat 1.011 on seed 2; 400 converged on the default seed and seeds 1-3 (max
+    #: R-hat 1.0070-1.0087, min bulk ESS 742-880, 0 divergences, sampling 61-63 s against
+    #: 55-57 s; `python analysis/deaths_sampler_settings.py`, 2026-12-07 14:36-14:42 UTC;
+    #: docs/models/deaths.md, "Version 8")
     #: every 2nd draw kept (thin=2, since 2026-12-07): the slowest quantities' draws are so
     #: autocorrelated that the 600 kept a chain hold nearly all their effective draws (the
     #: pipeline fit of 2026-12-07, seed 20171: min bulk ESS 781 of all 1,200 a chain, 773
@@ -238,7 +261,7 @@ class OpioidDeaths(BayesianEstimator):
     #: 2026-12-07 08:40-09:00 UTC), and so the saved fit holds every bit of them in under
     #: 50 MB (issue 12), where all 1,200 a chain took 91.3 MB (docs/performance.md,
     #: "Thinned, not rounded")
-    default_sampler = SamplerConfig(draws=1200, tune=300, chains=4, target_accept=0.9,
+    default_sampler = SamplerConfig(draws=1200, tune=400, chains=4, target_accept=0.9,
                                     thin=2)
     refused_samplers: ClassVar[dict[str, str]] = {"numpyro": (
         "with numpyro every draw was divergent and the step size adapted to 0; the JAX "
@@ -332,6 +355,8 @@ class OpioidDeaths(BayesianEstimator):
         # group levels are copies only when sampled non-centred (through their ``_z``)
         copies |= {v for v in ("super_region_level", "region_level")
                    if f"{v}_z" in self.posterior}
+        if "us_year_effect_z" in self.posterior:  # us_year_effects='non_centred'
+            copies.add("us_year_effect_w")
         if "round_trend_world_sd" in self.posterior:  # round_trend_scale='world'
             copies.add("round_trend_sd")  # the world's scale, repeated by super-region
         return [v for v in self.posterior.data_vars if v not in copies]
@@ -352,7 +377,12 @@ class OpioidDeaths(BayesianEstimator):
         log_rate = (theta.reshape(-1, k) @ inp.basis.T).reshape(*theta.shape[:-1], -1)
         offset = np.where(inp.has_population[:, None],
                           np.log(np.nan_to_num(inp.population, nan=1.0) / 1e5), 0.0)
-        return log_rate + offset
+        out = log_rate + offset
+        if "us_year_effect" in self.posterior:  # version 8: every source sees the effects
+            us, effect = inp.us, self._stack("us_year_effect")
+            start = us.offset
+            out[..., inp.countries.index(US), start:start + effect.shape[-1]] += effect
+        return out
 
     #: seed of the rounds' mean bias drawn into every deaths draw (fixed: the same fit gives
     #: the same numbers in every call and process)
@@ -402,23 +432,24 @@ class OpioidDeaths(BayesianEstimator):
         """(chain, draw, US year) drift of the NCHS/GBD definition ratio after GBD's last
         data year, drawn after sampling. The model holds the ratio there (certified counts
         cannot split a change between it and the GBD-definition curve), so certified counts
-        move the curve. The ratio's own smooth path continues instead: the sampled
-        coefficients, with those GBD data do not touch walking on (steps ~ N(0,
-        tau_definition_ratio)); its distance from the held value is the drift over the
-        years certified counts cover, held after them. The GBD-definition US deaths are the
-        certified-pinned curve minus that drift (log scale); the certified series
-        (``us_drug_deaths_draws``) is unchanged."""
+        move the curve. The ratio's own walk goes on instead: the coefficients GBD data do
+        not touch take steps ~ N(0, tau_definition_ratio) from the last one they do touch,
+        and the drift is what those steps add to the ratio's path, over the years certified
+        counts cover, held after them: centred on the held ratio (version 8; version 7 took
+        the path's distance from the held value, which carried on the slope of the ratio's
+        last fitted years: -0.054 to -0.138 in 2020-2023, docs/models/deaths.md, Limits).
+        The GBD-definition US deaths are the certified-pinned curve minus that drift (log
+        scale); the certified series (``us_drug_deaths_draws``) is unchanged."""
         us = self.inputs().us
-        coef = self._stack("definition_log_ratio_coef")[..., 0, :].copy()
         tau = np.asarray(self.posterior["tau_definition_ratio"])[..., None]
-        n_coef = coef.shape[-1]
-        steps = tau * rng.normal(size=(*tau.shape[:2], n_coef - us.n_ratio))
-        coef[..., us.n_ratio:] = coef[..., us.n_ratio - 1:us.n_ratio] + np.cumsum(steps, -1)
-        path = coef @ us.basis.T
-        held = self._stack("us_definition_log_ratio")
+        n_coef = us.basis.shape[1]
+        walked = np.zeros((*tau.shape[:2], n_coef))
+        walked[..., us.n_ratio:] = np.cumsum(
+            tau * rng.normal(size=(*tau.shape[:2], n_coef - us.n_ratio)), -1)
+        path = walked @ us.basis.T  # 0 through GBD's last year: those coefficients are 0
         drift = np.zeros_like(path)
         k, last = us.ratio_last, us.cert_last
-        drift[..., k + 1:last + 1] = path[..., k + 1:last + 1] - held[..., k + 1:last + 1]
+        drift[..., k + 1:last + 1] = path[..., k + 1:last + 1]
         drift[..., last + 1:] = drift[..., last:last + 1]
         return drift
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+import scipy.linalg
 
 from burden.models.deaths_data import US_DRUGS, DeathsInputs
 from burden.models.trends import last_constrained_coef
@@ -158,6 +159,8 @@ def coords(inp: DeathsInputs) -> dict:
             "us_coef_forecast": np.arange(us.n_constrained + 1, us.basis.shape[1]),
             "us_ratio_coef": np.arange(us.n_ratio),
             "us_ratio_step": np.arange(1, us.n_ratio),
+            "us_year_data": us.years[:us.cert_last + 1],
+            "us_year_free": np.arange(spline_residual_basis(inp).shape[1]),
             "ratio": ["gbd_to_nchs"],
             "nchs_obs": np.arange(len(us.nchs_log)),
             "vsrr_obs": np.arange(len(us.vsrr_log)),
@@ -359,12 +362,62 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         # values) times the definition ratio: linked to the rounds' average instead, the
         # ratio traded off against the US round deviation (divergences at small tau_ratio)
         us_curve = log_deaths if level is None else pt.dot(anchored, inp.basis.T) + offset
+        if inp.us is not None and cfg.us_year_effects != "none":
+            # the US curve's departure from its spline in each year certified counts cover
+            # (shared by every source: the deaths themselves); a 5-year spline alone cut the
+            # corner of the 2019-2020 jump (docs/models/deaths.md, "Version 8")
+            us_row = np.zeros((len(inp.countries), 1))
+            us_row[inp.countries.index("USA")] = 1.0
+            year_effect = us_row * _us_year_effects(inp, pri, cfg.us_year_effects)[None, :]
+            us_curve = us_curve + year_effect
+            log_deaths = log_deaths + year_effect
 
         # --- GBD rounds: each a measurement with its own bias and dispersion
         _gbd_likelihood(inp, log_deaths, level, trend, s_gbd, pri)
         if inp.us is not None:
             _us_block(inp, us_curve[inp.countries.index("USA")], pri, cfg.definition_ratio)
     return model
+
+
+def _us_year_effects(inp: DeathsInputs, pri, form: str):
+    """(year) the US curve's effect of each year from the first US year to the last with
+    certified counts, 0 in the other years: white noise N(0, sigma_us_year^2) projected
+    onto what no spline curve can make over those years (``spline_residual_basis``), so
+    the effects cannot trade off against the US spline's coefficients (unprojected iid
+    effects did: R-hat 1.016 at the US coefficient 8, centred and non-centred, 2026-12-07).
+    Sampled as the coordinates ``w`` of that subspace, ~ N(0, sigma_us_year^2) each:
+    ``form`` 'centred' (w) or 'non_centred' (w / sigma_us_year)."""
+    us = inp.us
+    basis = spline_residual_basis(inp)
+    scale = pri.sigma_us_year.create("sigma_us_year")
+    if form == "centred":
+        w = pm.Normal("us_year_effect_w", 0.0, scale, dims="us_year_free")
+    else:
+        z = pm.Normal("us_year_effect_z", 0.0, 1.0, dims="us_year_free")
+        w = z * scale
+    effect = pm.Deterministic("us_year_effect", pt.dot(basis, w), dims="us_year_data")
+    return pt.set_subtensor(pt.zeros(len(inp.years))[us.offset:us.offset + basis.shape[0]],
+                            effect)
+
+
+def spline_residual_basis(inp: DeathsInputs) -> np.ndarray:
+    """(n years, m) orthonormal basis of the US year effects no spline curve can make:
+    the orthogonal complement of the country spline basis over the US years through the
+    last certified year (n of them). The Householder QR, with column pivoting, of the
+    projection onto that complement: a fixed algorithm, so the same basis on every machine
+    up to rounding (an SVD's basis of it may be any rotation; Gram-Schmidt of its columns
+    lost orthogonality, a column of norm 4e-6 taken for a direction, 2026-12-07)."""
+    us = inp.us
+    n = us.cert_last + 1
+    b = inp.basis[us.offset:us.offset + n]
+    q = np.linalg.qr(b[:, np.abs(b).sum(0) > 0])[0]  # the B-splines on those years
+    residual = np.eye(n) - q @ q.T
+    out, r, _ = scipy.linalg.qr(residual, pivoting=True, mode="economic")
+    m = int((np.abs(np.diag(r)) > 1e-8).sum())
+    if m != n - q.shape[1]:
+        raise ValueError(f"the US year effects' basis has {m} directions, not "
+                         f"{n} years - {q.shape[1]} splines")
+    return out[:, :m]
 
 
 def contrast_basis(n: int) -> np.ndarray:
