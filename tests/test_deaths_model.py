@@ -582,7 +582,15 @@ def test_definition_ratio_drift_is_centred_on_the_held_ratio():
             drifts.append(est._us_ratio_drift(np.random.default_rng(3)))
     np.testing.assert_array_equal(drifts[0], drifts[1])
     drift, k = drifts[0], us.ratio_last
-    assert np.all(drift[..., :k + 1] == 0) and drift[..., us.cert_last].std() > 0
+    # it walks from GBD's last year on: from the first coefficient whose B-spline weighs
+    # under 1% on every GBD year (walking only the ones that weigh 0 left 2020-2021 at 0)
+    from burden.models.deaths import DRIFT_WEIGHT, _drift_start
+    start = _drift_start(us)
+    weight = us.basis[:k + 1].max(axis=0)
+    assert weight[start - 1] >= DRIFT_WEIGHT and np.all(weight[start:] < DRIFT_WEIGHT)
+    assert weight[start] > 0  # the real design's case: coefficient 10 weighs 0.002 in 2019
+    assert np.all(drift[..., :k + 1] == 0)
+    assert np.all(drift[..., k + 1:us.cert_last + 1].std(axis=(0, 1)) > 0)
     last = drift[..., us.cert_last].ravel()
     assert abs(last.mean()) < 4 * last.std() / np.sqrt(last.size)
 

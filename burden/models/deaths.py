@@ -355,8 +355,6 @@ class OpioidDeaths(BayesianEstimator):
         # group levels are copies only when sampled non-centred (through their ``_z``)
         copies |= {v for v in ("super_region_level", "region_level")
                    if f"{v}_z" in self.posterior}
-        if "us_year_effect_z" in self.posterior:  # us_year_effects='non_centred'
-            copies.add("us_year_effect_w")
         if "round_trend_world_sd" in self.posterior:  # round_trend_scale='world'
             copies.add("round_trend_sd")  # the world's scale, repeated by super-region
         return [v for v in self.posterior.data_vars if v not in copies]
@@ -432,24 +430,27 @@ class OpioidDeaths(BayesianEstimator):
         """(chain, draw, US year) drift of the NCHS/GBD definition ratio after GBD's last
         data year, drawn after sampling. The model holds the ratio there (certified counts
         cannot split a change between it and the GBD-definition curve), so certified counts
-        move the curve. The ratio's own walk goes on instead: the coefficients GBD data do
-        not touch take steps ~ N(0, tau_definition_ratio) from the last one they do touch,
-        and the drift is what those steps add to the ratio's path, over the years certified
-        counts cover, held after them: centred on the held ratio (version 8; version 7 took
-        the path's distance from the held value, which carried on the slope of the ratio's
-        last fitted years: -0.054 to -0.138 in 2020-2023, docs/models/deaths.md, Limits).
-        The GBD-definition US deaths are the certified-pinned curve minus that drift (log
-        scale); the certified series (``us_drug_deaths_draws``) is unchanged."""
+        move the curve. The ratio's own walk goes on instead: the coefficients whose
+        B-splines weigh under 1% on every GBD year (``_drift_start``; the last of them
+        sampled from its prior alone) take steps ~ N(0, tau_definition_ratio), and the
+        drift is what those steps add to the ratio's path after GBD's last year, less what
+        they add in that year, over the years certified counts cover, held after them:
+        centred on the held ratio (version 8; version 7 took the path's distance from the
+        held value, which carried on the slope of the ratio's last fitted years: -0.054 to
+        -0.138 in 2020-2023, docs/models/deaths.md, Limits). The GBD-definition US deaths
+        are the certified-pinned curve minus that drift (log scale); the certified series
+        (``us_drug_deaths_draws``) is unchanged."""
         us = self.inputs().us
         tau = np.asarray(self.posterior["tau_definition_ratio"])[..., None]
         n_coef = us.basis.shape[1]
+        start = _drift_start(us)
         walked = np.zeros((*tau.shape[:2], n_coef))
-        walked[..., us.n_ratio:] = np.cumsum(
-            tau * rng.normal(size=(*tau.shape[:2], n_coef - us.n_ratio)), -1)
-        path = walked @ us.basis.T  # 0 through GBD's last year: those coefficients are 0
+        walked[..., start:] = np.cumsum(
+            tau * rng.normal(size=(*tau.shape[:2], n_coef - start)), -1)
+        path = walked @ us.basis.T
         drift = np.zeros_like(path)
         k, last = us.ratio_last, us.cert_last
-        drift[..., k + 1:last + 1] = path[..., k + 1:last + 1]
+        drift[..., k + 1:last + 1] = path[..., k + 1:last + 1] - path[..., k:k + 1]
         drift[..., last + 1:] = drift[..., last:last + 1]
         return drift
 
@@ -651,6 +652,24 @@ class OpioidDeaths(BayesianEstimator):
         est._inputs = None
         est._cache = {}
         return est
+
+
+#: a US ratio coefficient whose B-spline weighs less than this on every GBD year is walked
+#: afresh by the drift (``OpioidDeaths._us_ratio_drift``)
+DRIFT_WEIGHT = 0.01
+
+
+def _drift_start(us) -> int:
+    """First definition-ratio coefficient the drift walks afresh: the first whose B-spline
+    weighs under ``DRIFT_WEIGHT`` on every year through GBD's last (on the real data
+    coefficient 10 of 12, weight 0.002 in 2019, which the model samples from its prior
+    alone; walking from 11 only, the drift was 0 in 2020-2021, found by a review,
+    2026-12-07), at least 1."""
+    weight = us.basis[:us.ratio_last + 1].max(axis=0)
+    start = len(weight)
+    while start > 1 and weight[start - 1] < DRIFT_WEIGHT:
+        start -= 1
+    return start
 
 
 def _apply_groups(member: np.ndarray, country: np.ndarray) -> np.ndarray:

@@ -362,7 +362,8 @@ def build(inp: DeathsInputs, cfg) -> pm.Model:
         # values) times the definition ratio: linked to the rounds' average instead, the
         # ratio traded off against the US round deviation (divergences at small tau_ratio)
         us_curve = log_deaths if level is None else pt.dot(anchored, inp.basis.T) + offset
-        if inp.us is not None and cfg.us_year_effects != "none":
+        if (inp.us is not None and cfg.us_year_effects != "none"
+                and spline_residual_basis(inp).shape[1] > 0):
             # the US curve's departure from its spline in each year certified counts cover
             # (shared by every source: the deaths themselves); a 5-year spline alone cut the
             # corner of the 2019-2020 jump (docs/models/deaths.md, "Version 8")

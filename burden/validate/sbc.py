@@ -341,7 +341,8 @@ def deaths_spec(tables: dict[str, pd.DataFrame] | None = None,
         f"{real.draws:,} after {real.tune:,})")
     return SBCSpec(model="deaths", module=OpioidDeaths.__module__, cls=OpioidDeaths.__name__,
                    model_config={}, tables=reduced, sampler=sampler, reduction=reduction,
-                   extra=("country_coef", "us_log_share", "us_definition_log_ratio"))
+                   extra=("country_coef", "us_year_effect", "us_log_share",
+                          "us_definition_log_ratio"))
 
 
 SPECS: dict[str, Callable[[], SBCSpec]] = {"production": production_spec,
