@@ -1375,12 +1375,79 @@ def test_a_long_run_writes_checkpoints_and_a_stopped_run_resumes_from_the_last(
     assert sbc_stats.read_sbc(tmp_path)[3]["simulations"] == 30
 
 
+def test_sigterm_is_heard_while_a_stopped_run_writes_its_tables(stand_in, monkeypatch,
+                                                                 tmp_path, caplog):
+    """A run stopped (SIGTERM) says at once that it writes the tables of its first
+    simulations, and a second SIGTERM meanwhile stops that writing, leaving the last
+    checkpoint's tables whole. 2026-12-07, the deaths posterior SBC (started with `&`, so
+    with Ctrl-C ignored) held SIGTERM ignored for the minutes its stop's 71 simulations
+    took, silent, and looked as if SIGTERM did nothing. The command's handler
+    (``cli._interrupt``) and the ignored Ctrl-C are in place again after the run."""
+    import logging
+    import os
+    import signal
+    import threading
+    import time as time_module
+
+    import distributed
+
+    from burden import cli
+    from burden.errors import SBCInterrupted
+    from burden.validate import sbc
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    spec, _, _ = stand_in
+    monkeypatch.setattr(distributed, "Client", _FakeClient)
+    monkeypatch.setattr(distributed, "as_completed", fake_as_completed)
+    monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
+    monkeypatch.setattr(sbc, "CHECKPOINT_EVERY", 10)
+    real_write = sbc_stats.write_sbc
+    said, slept_through = [], []
+
+    def write(out, ranks, sims, manifest):
+        if manifest["simulations"] == 26:  # the stop's tables, which take minutes there
+            said.extend(r.getMessage() for r in caplog.records)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time_module.sleep(3)
+            slept_through.append(True)
+        real_write(out, ranks, sims, manifest)
+
+    def stop_at_26(spec, sim):
+        if sim.sim == 26:
+            raise KeyboardInterrupt  # the first SIGTERM
+        return _fake_fit(spec, sim)
+
+    monkeypatch.setattr(sbc_stats, "write_sbc", write)
+    monkeypatch.setattr(sbc, "run_one", stop_at_26)
+    sims, labels = sbc.simulate(spec, 30, STAND_IN_SEED)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's
+        signal.signal(signal.SIGTERM, cli._interrupt)  # as `burden validate sbc` sets it
+        with caplog.at_level(logging.INFO, logger="burden.validate.sbc"), pytest.raises(
+                SBCInterrupted, match="tables of its first 20 simulations") as stopped:
+            sbc.run_simulations(spec, sims, labels, seed=STAND_IN_SEED, scheduler="fake",
+                                out=tmp_path)
+        assert signal.getsignal(signal.SIGTERM) is cli._interrupt
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert any("stopping: writing the tables of its first 26 simulations" in m
+               for m in said)
+    assert not slept_through and stopped.value.checkpoint == 20
+    assert sbc_stats.read_sbc(tmp_path)[3]["simulations"] == 20
+
+
 def test_a_run_stopped_writes_its_failures_and_one_stopped_after_its_last_fit_ends(
         stand_in, monkeypatch, tmp_path):
     """A run stopped between fits writes every first simulation with a result, a task
     lost with its worker among them (a failure, as in a run that ends); an interrupt after
     the last fit ends the run as usual, with its own tables and no checkpoint. While the
-    tables are written, Ctrl-C and SIGTERM are held, then their handlers put back."""
+    stop's tables are written Ctrl-C and SIGTERM are heard (a second one stops the writing:
+    ``test_sigterm_is_heard_while_a_stopped_run_writes_its_tables``); while the cluster
+    closes they are held, then their handlers put back."""
     import signal
 
     import distributed
@@ -1426,7 +1493,7 @@ def test_a_run_stopped_writes_its_failures_and_one_stopped_after_its_last_fit_en
     _, table, _, manifest = sbc_stats.read_sbc(tmp_path)
     assert manifest["simulations"] == done and manifest["checkpoint"] == {"of": 12}
     assert table.set_index("sim").loc[lost, "error"].startswith("task lost")
-    assert handlers_while_writing == [signal.SIG_IGN]
+    assert handlers_while_writing == [before]
     assert signal.getsignal(signal.SIGINT) is before
     assert not list(tmp_path.glob("*.part"))
     # stopped after the last fit: the run's own tables, no checkpoint, no error

@@ -1474,19 +1474,31 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
         # simulation already done, so that --resume loses none of them
         prefix = _done_prefix(sims, results)
         if prefix < simulations:  # else every fit was done: the run ends as usual
-            written = None
+            written = last_checkpoint if checkpoints and last_checkpoint > 0 else None
             if checkpoints and last_checkpoint < prefix:
-                with _signals_held():  # a second Ctrl-C does not cut the tables short
+                # said before the tables are built: a large run's take minutes under load
+                # (the deaths posterior SBC's 71 simulations, 2026-12-07). Ctrl-C and
+                # SIGTERM are not held meanwhile: held, a SIGTERM was ignored for all that
+                # time without a word, and a second one could not stop the run. Stopped
+                # here, the last checkpoint stays: ``write_sbc`` replaces each file whole,
+                # the manifest last, and --resume reads its simulations only
+                log.warning("SBC %s stopping: writing the tables of its first %d "
+                            "simulations (a second Ctrl-C or SIGTERM stops without them)",
+                            spec.model, prefix)
+                try:
                     sbc_stats.write_sbc(out, *tables_and_manifest(
                         sims[:prefix], time.perf_counter() - fits_start))
-                written = prefix
-            elif checkpoints and last_checkpoint > 0:
-                written = last_checkpoint
+                    written = prefix
+                except KeyboardInterrupt:
+                    log.warning("SBC %s: stopped again while writing the tables of its "
+                                "first %d simulations: not written", spec.model, prefix)
             fitted = sum(1 for i, res in results.items()
                          if i not in reused and res.get("attempts", 0) > 0)
             if written:
                 where = (f"the tables of its first {written} simulations are in {out}: "
                          "`--resume` goes on from there")
+            elif checkpoints and prefix:
+                where = "stopped again while writing: nothing written"
             elif checkpoints:
                 where = "no first simulation was done yet: nothing written"
             else:
@@ -1507,6 +1519,11 @@ def run_simulations(spec: SBCSpec, sims: list[Simulation], labels: dict[str, lis
     ranks_table, sims_table, manifest = tables_and_manifest(
         sims, time.perf_counter() - fits_start)
     if out is not None:
+        # every fit is done: a stop waits for their tables (stopped, the fits since the
+        # last checkpoint would be lost); said first, as the tables can take minutes and
+        # SIGTERM reads as ignored meanwhile
+        log.info("SBC %s: every fit done: writing the tables of %d simulations (Ctrl-C "
+                 "and SIGTERM wait for them)", spec.model, simulations)
         with _signals_held():
             sbc_stats.write_sbc(out, ranks_table, sims_table, manifest)
     return ranks_table, sims_table, manifest
