@@ -117,7 +117,7 @@ class DeathsPriors(Config):
     sigma_us_year: Prior = prior(
         "LogNormal", "US deaths' departure from their 5-year spline in one year (version "
         "8): certified any-opioid deaths jumped 38% from 2019 to 2020 (NCHS 49,860 to "
-        "69,061), which version 7's spline missed by 8-10% in both years (python "
+        "69,061), which version 7's spline missed by about 8% in both years (python "
         "analysis/us_curve_decomposition.py, 2026-12-07); boundary-avoiding (the "
         "certified counts' scale's reason); 95% 0.015-0.16, the residual rms of the fit "
         "with data through 2014 (0.028-0.089, docs) in its middle", mu=-2.9957, sigma=0.6)
@@ -184,8 +184,8 @@ class DeathsConfig(Config):
         "centred", "US country coefficients past the GBD years: 'centred' (the default since "
                    "version 8: NCHS and VSRR counts pin them to their last year; docs/models/"
                    "deaths.md, 'Prior worlds' and 'Version 8') or 'non_centred' (as every "
-                   "country's, prior only: with the US year effects, 19 divergences on "
-                   "one of four seeds, 2026-12-07)")
+                   "country's, prior only: with the US year effects, at least 19 "
+                   "divergences on one of four seeds, 2026-12-07)")
     us_year_effects: str = setting(
         "centred", "the US curve's effect of each year with certified counts (version 8; "
                    "docs/models/deaths.md, 'Version 8'): sampled 'centred' or "
