@@ -251,7 +251,7 @@ class OpioidDeaths(BayesianEstimator):
     #: default seed's fit (draw 19 of chain 1, no parameter past 3.6 posterior sd there)
     #: and R-hat 1.011 on seed 2; 400 converged on the default seed and seeds 1-3 (max
     #: R-hat 1.0070-1.0087, min bulk ESS 742-880, 0 divergences, sampling 61-63 s against
-    #: 55-57 s; `python analysis/deaths_sampler_settings.py`, 2026-12-07 14:36-14:42 UTC;
+    #: 55-57 s; `python analysis/deaths_sampler_settings.py`, 2026-12-07 14:21-14:26 UTC;
     #: docs/models/deaths.md, "Version 8")
     #: every 2nd draw kept (thin=2, since 2026-12-07): the slowest quantities' draws are so
     #: autocorrelated that the 600 kept a chain hold nearly all their effective draws (the
