@@ -116,8 +116,8 @@ class DeathsPriors(Config):
 
     sigma_us_year: Prior = prior(
         "LogNormal", "US deaths' departure from their 5-year spline in one year (version "
-        "8): certified any-opioid deaths jumped 38% from 2019 to 2020 (NCHS 49,860 to "
-        "69,061), which version 7's spline missed by about 8% in both years (python "
+        "8): certified any-opioid deaths jumped 38% from 2019 to 2020 (NCHS 49,860, then "
+        "VSRR 69,061), which version 7's spline missed by about 8% in both years (python "
         "analysis/us_curve_decomposition.py, 2026-12-07); boundary-avoiding (the "
         "certified counts' scale's reason); 95% 0.015-0.16, the residual rms of the fit "
         "with data through 2014 (0.028-0.089, docs) in its middle", mu=-2.9957, sigma=0.6)
