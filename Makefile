@@ -245,8 +245,9 @@ models: $(RESULTS)
 SBC_SIMS ?= 200
 SBC_MODELS ?= production
 SBC_SCHEDULER ?=
-SBC_CODE := burden/validate/sbc.py burden/validate/sbc_stats.py burden/validate/sbc_worlds.py \
-            burden/validate/posterior_sbc.py burden/validate/sbc_pack.py $(MODEL_CODE)
+SBC_CODE := burden/validate/sbc.py burden/validate/sbc_specs.py burden/validate/sbc_stats.py \
+            burden/validate/sbc_worlds.py burden/validate/posterior_sbc.py \
+            burden/validate/sbc_pack.py $(MODEL_CODE)
 
 # (its design is read from the published table by the reference loader)
 $(MODELS)/sbc/production/manifest.json: $(PRODUCTION_CODE) \

@@ -35,11 +35,11 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from burden.validate import sbc, sbc_worlds
+    from burden.validate import sbc, sbc_specs, sbc_worlds
 
     start = time.perf_counter()
-    spec = sbc.spec_for("deaths")
-    spec = sbc.SBCSpec(**{**spec.__dict__, "model_config": {**spec.model_config,
+    spec = sbc_specs.spec_for("deaths")
+    spec = sbc_specs.SBCSpec(**{**spec.__dict__, "model_config": {**spec.model_config,
                                                            **json.loads(args.model_config)}})
     rule = sbc_worlds.deaths_rule(spec)
     sims, _ = sbc.simulate(spec, args.sims, args.seed)

@@ -71,7 +71,7 @@ def main() -> None:
     from dataclasses import replace
 
     from burden.errors import SBCWorldsError
-    from burden.validate import posterior_sbc, sbc
+    from burden.validate import posterior_sbc, sbc, sbc_specs
 
     logging.basicConfig(level=logging.WARNING)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -91,7 +91,7 @@ def main() -> None:
         p.error(f"--sims: {a.sims!r} is not a comma-separated list of simulation numbers")
     sims_wanted = [int(s) for s in a.sims.split(",")]
     names = a.variables.split(",")
-    base = sbc.spec_for(manifest["model"])
+    base = sbc_specs.spec_for(manifest["model"])
     est = posterior_sbc.load_fit(base, a.fit)
     fingerprint = posterior_sbc.fit_fingerprint(est)
     if manifest["worlds"].get("fit_fingerprint") != fingerprint:

@@ -32,11 +32,11 @@ import os, sys, time, warnings
 import numpy as np
 warnings.simplefilter("ignore")
 import burden
-from burden.validate import posterior_sbc, sbc
+from burden.validate import posterior_sbc, sbc, sbc_specs
 model, fit, n, seed, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 # the checked-out package, not the environment's own install
 assert os.path.realpath(burden.__file__).startswith(os.path.realpath(os.getcwd())), burden.__file__
-spec = sbc.spec_for(model)
+spec = sbc_specs.spec_for(model)
 est = posterior_sbc.load_fit(spec, fit)
 spec = posterior_sbc.posterior_spec(spec, est, fit)
 start = time.perf_counter()

@@ -58,12 +58,12 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from burden.validate import sbc, sbc_worlds
+    from burden.validate import sbc, sbc_specs, sbc_worlds
 
     manifest = json.loads((args.run / "manifest.json").read_text())
     seed = manifest["seed"] if args.seed is None else args.seed
     table = pd.read_csv(args.run / "sims.csv").set_index("sim").sort_index()
-    spec = sbc.spec_for("certified")
+    spec = sbc_specs.spec_for("certified")
     sims, _ = sbc.simulate(spec, len(table), seed)
     rule = sbc_worlds.certified_rule(spec)
     inp, _ = sbc_worlds.certified_real_data(spec)

@@ -28,10 +28,10 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
     sims_table = pd.read_csv(args.run / "sims.csv").set_index("sim")
-    sims, _ = sbc.simulate(sbc.spec_for(args.model), len(sims_table), args.seed)
+    sims, _ = sbc.simulate(sbc_specs.spec_for(args.model), len(sims_table), args.seed)
     rows = []
     for sim in sims:
         row = {}

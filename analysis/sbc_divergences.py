@@ -66,10 +66,10 @@ def main() -> None:
 
     from burden.models.base import NUMBA_FASTMATH
     from burden.models.config import SamplerConfig
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
-    spec = sbc.spec_for(args.model)
-    spec = sbc.SBCSpec(**{**spec.__dict__,
+    spec = sbc_specs.spec_for(args.model)
+    spec = sbc_specs.SBCSpec(**{**spec.__dict__,
                           "model_config": {**spec.model_config, **json.loads(args.model_config)},
                           "sampler": {**spec.sampler, **json.loads(args.sampler_config),
                                       "draws": args.draws}})

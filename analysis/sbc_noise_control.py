@@ -86,7 +86,7 @@ def control_variate_mean(pit: np.ndarray, controls: np.ndarray) -> tuple[float, 
 
 
 def main() -> None:
-    from burden.validate import posterior_sbc, sbc, sbc_pack
+    from burden.validate import posterior_sbc, sbc_pack, sbc_specs
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path, help="folder of a posterior SBC run, or its pack")
@@ -97,7 +97,7 @@ def main() -> None:
     p.add_argument("--variable", default="sigma_nchs[any_opioid]")
     a = p.parse_args()
     warnings.simplefilter("ignore")
-    base = sbc.spec_for("deaths")
+    base = sbc_specs.spec_for("deaths")
     est = posterior_sbc.load_fit(base, a.fit)
     spec = posterior_sbc.posterior_spec(base, est, a.fit)
     if not a.run.exists():

@@ -54,20 +54,20 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from burden.validate import sbc
+from burden.validate import sbc, sbc_specs
 from burden.validate.sbc_stats import ecdf_band, read_sbc, summarise_uniformity, uniformity
 
 #: the seed of the fresh prior draws (not a run's seed: those draw the worlds themselves)
 DEFAULT_SEED = 777
 
 
-def spec_of_run(manifest: dict) -> sbc.SBCSpec:
+def spec_of_run(manifest: dict) -> sbc_specs.SBCSpec:
     """The run's spec: its model's reduced design with the manifest's model settings."""
-    spec = sbc.spec_for(manifest["model"])
-    return sbc.SBCSpec(**{**spec.__dict__, "model_config": dict(manifest["model_config"])})
+    spec = sbc_specs.spec_for(manifest["model"])
+    return sbc_specs.SBCSpec(**{**spec.__dict__, "model_config": dict(manifest["model_config"])})
 
 
-def prior_values(spec: sbc.SBCSpec, draws: int, seed: int, extra: tuple[str, ...] = ()
+def prior_values(spec: sbc_specs.SBCSpec, draws: int, seed: int, extra: tuple[str, ...] = ()
                  ) -> dict[str, np.ndarray]:
     """parameter label ("name[index]") -> (draws,) values from the prior: the ranked
     quantities and the model variables ``extra``. With the run's own seed and its number of
@@ -93,7 +93,7 @@ def prior_values(spec: sbc.SBCSpec, draws: int, seed: int, extra: tuple[str, ...
     return out
 
 
-def world_ranks(ranks: pd.DataFrame, manifest: dict, spec: sbc.SBCSpec,
+def world_ranks(ranks: pd.DataFrame, manifest: dict, spec: sbc_specs.SBCSpec,
                 extra: tuple[str, ...]) -> pd.DataFrame:
     """Rows like ``ranks``' for the variables ``extra`` (true values only): the run's worlds
     drawn again with its seed. Raises when the ranked true values drawn again differ from
@@ -207,7 +207,7 @@ def out_of_band(pits: np.ndarray) -> np.ndarray:
     return out
 
 
-def null_sets(spec: sbc.SBCSpec, prior: dict[str, np.ndarray], n_worlds: int, sets: int,
+def null_sets(spec: sbc_specs.SBCSpec, prior: dict[str, np.ndarray], n_worlds: int, sets: int,
               seed: int) -> pd.DataFrame:
     """Per variable: the share of ``sets`` sets of ``n_worlds`` prior worlds (seed
     ``seed``) in which each variable-level rule fails on prior-only PITs among ``prior``:

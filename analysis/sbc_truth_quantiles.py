@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from burden.validate import posterior_sbc, sbc, sbc_pack
+from burden.validate import posterior_sbc, sbc_pack, sbc_specs
 from burden.validate.sbc_stats import read_sbc
 
 
@@ -78,7 +78,7 @@ def main() -> None:
         parser.error(f"{args.run}: not a posterior SBC run (its manifest's worlds are "
                      f"{worlds.get('worlds')!r})")
     fit = args.fit or Path(worlds["fit"])
-    base = sbc.spec_for(manifest["model"])
+    base = sbc_specs.spec_for(manifest["model"])
     try:
         est = posterior_sbc.load_fit(base, fit)
     except SBCWorldsError as exc:

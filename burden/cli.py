@@ -335,7 +335,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         SBCSchedulerError,
         SBCWorldsError,
     )
-    from burden.validate import sbc, sbc_stats
+    from burden.validate import sbc, sbc_specs, sbc_stats
 
     # a posterior run has its own folder: it does not replace the prior run's tables
     folder = args.model + ("-posterior" if args.worlds == "posterior" else "")
@@ -356,7 +356,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
-        spec = sbc.spec_for(args.model, **design) if design else None
+        spec = sbc_specs.spec_for(args.model, **design) if design else None
         ranks, _, manifest = sbc.run(
             args.model, args.simulations, seed=args.seed, scheduler=args.scheduler,
             workers=args.workers, out=out, sampler=sampler, resume=args.resume,

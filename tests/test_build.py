@@ -408,7 +408,7 @@ def _command_modules(words: list[str]) -> set[str]:
         modules |= {f"burden.data.loaders.{i.loader}" for i in build.inputs()
                     if i.table == table}
     # an SBC run of one model calls none of the functions named after another model
-    # (validate.sbc's `certified_spec`, validate.sbc_worlds' `deaths_rule`, ...)
+    # (validate.sbc_specs' `certified_spec`, validate.sbc_worlds' `deaths_rule`, ...)
     skip = tuple(f"{fit}_" for fit in FITS if fit not in words) if words[0] == "validate" \
         else ()
     return _import_closure(modules, skip) | {"burden.cli"}

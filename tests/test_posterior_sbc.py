@@ -32,10 +32,10 @@ def test_replicates_add_each_observed_term_once_at_their_own_data(interpreted_gr
     """The production model (a Student-t likelihood and a ``pm.Censored`` one): the
     replicated model has the same free variables and, for every observed variable, a
     replicate whose log density is the original's at the replicate's data."""
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
     from burden.validate.posterior_sbc import replicate_name, with_replicated_observations
 
-    model = sbc.production_spec().build()
+    model = sbc_specs.production_spec().build()
     replicated = with_replicated_observations(model)
     names = [rv.name for rv in model.observed_RVs]
     assert {rv.name for rv in replicated.free_RVs} == {rv.name for rv in model.free_RVs}
@@ -125,7 +125,7 @@ def test_posterior_worlds_refuse_more_simulations_than_the_fit_has_draws(tmp_pat
     import pymc as pm
     import xarray as xr
 
-    from burden.validate import posterior_sbc, sbc
+    from burden.validate import posterior_sbc, sbc_specs
 
     with pm.Model() as model:
         mu = pm.Normal("mu")
@@ -139,7 +139,7 @@ def test_posterior_worlds_refuse_more_simulations_than_the_fit_has_draws(tmp_pat
         def build_model(self, data):
             return model
 
-    spec = sbc.SBCSpec(model="toy", module="x", cls="X", model_config={}, tables={},
+    spec = sbc_specs.SBCSpec(model="toy", module="x", cls="X", model_config={}, tables={},
                        sampler={}, reduction="toy")
     with pytest.raises(SBCWorldsError, match="has 3 draws, fewer than the 4 simulations"):
         posterior_sbc.posterior_worlds(spec, Fit(), tmp_path / "fit.nc", 4, 1)
@@ -165,9 +165,9 @@ def test_a_model_without_observations_or_with_a_taken_name_is_refused(interprete
 def test_a_posterior_run_refuses_what_does_not_apply(tmp_path):
     """No saved fit: named with the command that makes one; a model config (the worlds
     are the saved fit's); a saved fit without posterior worlds."""
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
-    spec = sbc.production_spec()
+    spec = sbc_specs.production_spec()
     with pytest.raises(SBCWorldsError, match="need the real fit of production: no file .*"
                                              "burden fit production"):
         sbc.run("production", 2, worlds="posterior", fit=tmp_path / "none.nc", spec=spec)
@@ -198,9 +198,9 @@ def test_a_posterior_run_from_a_saved_fit_ranks_its_draws(tmp_path):
     import warnings
 
     from burden.models.production import OpiumProduction
-    from burden.validate import posterior_sbc, sbc
+    from burden.validate import posterior_sbc, sbc, sbc_specs
 
-    spec = sbc.production_spec()
+    spec = sbc_specs.production_spec()
     small = {"draws": 150, "tune": 150, "chains": 2, "random_seed": 3}
     est = OpiumProduction(spec.model_config, small)
     with warnings.catch_warnings():
@@ -295,7 +295,7 @@ class _DrawsOnly:
 def test_truth_quantiles_place_each_picked_draw_among_all_the_fits_draws():
     import pymc as pm
 
-    from burden.validate import posterior_sbc, sbc
+    from burden.validate import posterior_sbc, sbc_specs
 
     with pm.Model(coords={"k": ["a", "b"]}) as model:
         mu = pm.Normal("mu", dims="k")
@@ -306,7 +306,7 @@ def test_truth_quantiles_place_each_picked_draw_among_all_the_fits_draws():
     post = xr.Dataset({"mu": (("chain", "draw", "k"), mu_draws),
                        "flat": (("chain", "draw"), np.ones((2, 50)))},  # all tied
                       coords={"k": ["a", "b"]})
-    spec = sbc.SBCSpec(model="toy", module="x", cls="X", model_config={}, tables={},
+    spec = sbc_specs.SBCSpec(model="toy", module="x", cls="X", model_config={}, tables={},
                        sampler={}, reduction="toy")
     table = posterior_sbc.truth_quantiles(spec, _DrawsOnly(model, post), 7, seed=4)
     picks = posterior_sbc.picked_draws(100, 7, 4)

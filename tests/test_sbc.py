@@ -344,7 +344,8 @@ def test_shared_observations_give_the_same_log_density_as_constants(interpreted_
     import pymc as pm
     import pytensor.tensor as pt
 
-    from burden.validate.sbc import DATA_PREFIX, production_spec, with_shared_observations
+    from burden.validate.sbc import DATA_PREFIX, with_shared_observations
+    from burden.validate.sbc_specs import production_spec
 
     spec = production_spec()
     model = spec.build()
@@ -406,7 +407,8 @@ def test_composition_sbc_ranks_compositions_not_data_centred_auxiliaries():
     compositions they define (theta) and the hyperparameters are."""
     from burden.models.composition_sim import simulate
     from burden.models.deaths_sim import sim_locations
-    from burden.validate.sbc import COMPOSITION_DATA_CENTRED_Z, composition_spec, ranked_names
+    from burden.validate.sbc import ranked_names
+    from burden.validate.sbc_specs import COMPOSITION_DATA_CENTRED_Z, composition_spec
 
     tables, _ = simulate(sim_locations(), 101)
     spec = composition_spec(tables)
@@ -428,10 +430,10 @@ def test_sbc_fits_sample_as_the_real_fits():
     import inspect
 
     from burden.models.deaths_sim import template_tables
-    from burden.validate import sbc
+    from burden.validate import sbc_specs
 
     placeholder = {"unused": pd.DataFrame()}  # these specs only keep their tables
-    for model, make in sbc.SPECS.items():
+    for model, make in sbc_specs.SPECS.items():
         if model == "deaths":
             spec = make(template_tables())
         elif "tables" in inspect.signature(make).parameters:
@@ -440,8 +442,8 @@ def test_sbc_fits_sample_as_the_real_fits():
             spec = make()
         real = getattr(importlib.import_module(spec.module), spec.cls).default_sampler.to_dict()
         if model == "deaths":
-            assert spec.sampler == {**real, "draws": sbc.DEATHS_SBC_DRAWS,
-                                    "tune": sbc.DEATHS_SBC_DRAWS}
+            assert spec.sampler == {**real, "draws": sbc_specs.DEATHS_SBC_DRAWS,
+                                    "tune": sbc_specs.DEATHS_SBC_DRAWS}
             assert spec.sampler["draws"] < real["draws"]
         else:
             assert spec.sampler == real, model
@@ -449,7 +451,7 @@ def test_sbc_fits_sample_as_the_real_fits():
 
 
 def test_unknown_models_are_refused():
-    from burden.validate.sbc import spec_for
+    from burden.validate.sbc_specs import spec_for
 
     with pytest.raises(ValueError, match="known: production, certified, deaths"):
         spec_for("weather")
@@ -459,7 +461,7 @@ def test_a_model_config_is_merged_over_the_spec_and_checked_first(monkeypatch):
     """``run(model_config=...)`` (``--model-config``): a bad setting fails before any
     prior draw; a good one reaches the fitted model's spec (and so its manifest)."""
     from burden.errors import ConfigError
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
     calls = []
 
@@ -474,7 +476,7 @@ def test_a_model_config_is_merged_over_the_spec_and_checked_first(monkeypatch):
     with pytest.raises(RuntimeError, match="stop"):
         sbc.run("production", 2, model_config={"yield_centring": "partial"})
     assert calls[0].model_config["yield_centring"] == "partial"
-    assert calls[0].model_config["sources"] == list(sbc.PRODUCTION_SOURCES)
+    assert calls[0].model_config["sources"] == list(sbc_specs.PRODUCTION_SOURCES)
 
 
 def test_a_simulation_fit_passes_every_mass_matrix_setting_to_nutpie(monkeypatch):
@@ -483,7 +485,7 @@ def test_a_simulation_fit_passes_every_mass_matrix_setting_to_nutpie(monkeypatch
     diagonal mass matrix neither of the low-rank settings."""
     import nutpie
 
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
     class Compiled:  # what ``with_data`` needs; sampling stops before any draw
         def with_data(self, **data):
@@ -500,7 +502,7 @@ def test_a_simulation_fit_passes_every_mass_matrix_setting_to_nutpie(monkeypatch
     sampler = {"draws": 10, "tune": 10, "chains": 2, "target_accept": 0.9,
                "mass_matrix": "low_rank", "mass_matrix_gamma": 1e-3,
                "mass_matrix_eigval_cutoff": 3.0}
-    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+    spec = sbc_specs.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
                        sampler=sampler, reduction="none")
     sim = sbc.Simulation(sim=0, seed=7, data={}, truth={})
     for mass_matrix, expected in [
@@ -525,7 +527,7 @@ def test_a_simulation_fit_sets_every_data_set_unless_told_to_keep_the_models_own
     it out (a posterior world's copies when the real data are fitted alone)."""
     import nutpie
 
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
     given = []
 
@@ -540,7 +542,7 @@ def test_a_simulation_fit_sets_every_data_set_unless_told_to_keep_the_models_own
     monkeypatch.setattr(sbc, "_compiled", lambda spec: (Compiled(), [], {}, {"y": "d_y"},
                                                         0.0))
     monkeypatch.setattr(nutpie, "sample", stop_at_sample)
-    spec = sbc.SBCSpec(model="m", module="m", cls="C", model_config={}, tables={},
+    spec = sbc_specs.SBCSpec(model="m", module="m", cls="C", model_config={}, tables={},
                        sampler={"draws": 1, "tune": 1, "chains": 1, "target_accept": 0.8},
                        reduction="none")
     sim = sbc.Simulation(sim=0, seed=7, data={"y": np.ones(2), "y__replicate": np.zeros(2)},
@@ -556,7 +558,7 @@ def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_sta
     """On the simulated world (42 countries over 21 regions, populations made up): the two
     most populous of each region and the US, every table restricted to them."""
     from burden.models.deaths_sim import sim_locations, template_tables
-    from burden.validate.sbc import reduced_deaths_tables
+    from burden.validate.sbc_specs import reduced_deaths_tables
 
     tables, locations = template_tables(), sim_locations()
     # one region with three countries: the least populous one must go
@@ -588,7 +590,7 @@ def test_reduced_deaths_design_keeps_two_countries_per_region_and_the_united_sta
 
 def test_design_options_are_refused_where_a_model_has_none(capsys):
     from burden import cli
-    from burden.validate.sbc import spec_for
+    from burden.validate.sbc_specs import spec_for
 
     with pytest.raises(ValueError, match="production: no design option per_region"):
         spec_for("production", per_region=3)
@@ -714,10 +716,10 @@ def test_a_cluster_started_apart_gives_the_ranks_of_a_fit_in_this_process(tmp_pa
 
     import distributed
 
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
-    spec = sbc.production_spec()
-    spec = sbc.SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, "draws": 150,
+    spec = sbc_specs.production_spec()
+    spec = sbc_specs.SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, "draws": 150,
                                                         "tune": 150, "chains": 2}})
     sims, labels = sbc.simulate(spec, 2, seed=4)
     with monkeypatch.context() as mp:
@@ -892,10 +894,10 @@ def test_sbc_run_on_a_local_cluster_records_every_simulation(tmp_path):
     LocalCluster, as issue 11 asks of CI, one of them given non-finite data (a fit that
     cannot start): a row per simulation x parameter, the bad simulation retried and
     recorded as failed, the model compiled once per worker."""
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
-    spec = sbc.production_spec()
-    spec = sbc.SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, "draws": 150,
+    spec = sbc_specs.production_spec()
+    spec = sbc_specs.SBCSpec(**{**spec.__dict__, "sampler": {**spec.sampler, "draws": 150,
                                                         "tune": 150, "chains": 2}})
     n = 20
     sims, labels = sbc.simulate(spec, n, seed=4)
@@ -1068,15 +1070,15 @@ def test_report_shows_saved_sbc_runs_and_says_which_are_missing(tmp_path):
 def test_certified_fits_start_from_the_simulated_counts(certified_tables, interpreted_graphs):
     """Each certified SBC fit starts its walks at levels computed from its own simulated
     counts (as the real fit starts from the real ones), not from the real data."""
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
-    spec = sbc.certified_spec(certified_tables)
+    spec = sbc_specs.certified_spec(certified_tables)
     sims, _ = sbc.simulate(spec, 2, seed=3)
     est = spec.estimator()
     obs = est.inputs(est.prepare_data(spec.tables)).obs
     first = obs.index[(obs["kind"] == "count").to_numpy()
                       & (obs["series"] == "USA:any_opioid").to_numpy()
-                      & (obs["year"] == sbc.CERTIFIED_FIRST_YEAR).to_numpy()]
+                      & (obs["year"] == sbc_specs.CERTIFIED_FIRST_YEAR).to_numpy()]
     assert len(first) == 1  # the NCHS count of the first year (no VSRR before 2015)
     from burden.models.certified import observation_rows
 
@@ -1100,7 +1102,8 @@ def test_markets_simulations_are_printed_as_published(interpreted_graphs):
     conclusive 97% in 2014), the unreported rest what the printed parts leave."""
     from burden.models.markets import MarketShares
     from burden.models.markets_data import dirichlet_groups
-    from burden.validate.sbc import simulate, spec_for
+    from burden.validate.sbc import simulate
+    from burden.validate.sbc_specs import spec_for
 
     spec = spec_for("markets")
     sims, _ = simulate(spec, 4, seed=3)
@@ -1148,12 +1151,12 @@ def _stand_in(bad: float):
 def stand_in(monkeypatch):
     """(spec of the stand-in model with undrawable worlds, spec of its twin, the twin's
     model)."""
-    from burden.validate import sbc
+    from burden.validate import sbc_specs
 
     models = {"certified": _stand_in(np.nan), "twin": _stand_in(2.0)}
-    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+    spec = sbc_specs.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
                        sampler={}, reduction="none")
-    monkeypatch.setattr(sbc.SBCSpec, "build", lambda self: models[self.model])
+    monkeypatch.setattr(sbc_specs.SBCSpec, "build", lambda self: models[self.model])
     return spec, dataclasses.replace(spec, model="twin"), models["twin"]
 
 
@@ -1617,7 +1620,7 @@ def test_a_model_that_cannot_draw_its_prior_stops_the_run_with_a_clear_error(mon
     import pymc as pm
 
     from burden.errors import SBCPriorDrawError
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
     # the stand-in with its first world undrawable: a run of 1 stops, a run of 2 goes on,
     # and with DRAWABLE_WITHIN 1 a run of 2 stops at once
@@ -1636,9 +1639,9 @@ def test_a_model_that_cannot_draw_its_prior_stops_the_run_with_a_clear_error(mon
         huge = pm.math.exp(1000.0 + 0 * x)  # infinity minus infinity: not a number
         pm.BetaBinomial("y", n=5, alpha=1.0, beta=huge - huge,
                         observed=np.zeros(3, dtype=int))
-    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+    spec = sbc_specs.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
                        sampler={}, reduction="none")
-    monkeypatch.setattr(sbc.SBCSpec, "build", lambda self: model)
+    monkeypatch.setattr(sbc_specs.SBCSpec, "build", lambda self: model)
     with pytest.raises(SBCPriorDrawError) as err:
         sbc.simulate(spec, 20, seed=3)
     message = str(err.value)

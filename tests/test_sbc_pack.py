@@ -12,7 +12,7 @@ import pytest
 from conftest import SUBMITTED, FakeDaskClient, fake_as_completed
 
 from burden.errors import SBCResumeError
-from burden.validate import sbc, sbc_pack, sbc_stats
+from burden.validate import sbc, sbc_pack, sbc_specs, sbc_stats
 
 #: a production SBC of a few short fits in this process (the production spec: real
 #: published design), small enough for a test; the numbers are arbitrary settings
@@ -35,7 +35,7 @@ def packed_run(tmp_path_factory):
         mp.setattr(distributed, "as_completed", fake_as_completed)
         sbc.run("production", 3, scheduler="fake", out=folder, sampler=SMALL, seed=SEED)
     pack = sbc_pack.write_pack(folder, folder.parent / "run.npz")
-    spec = sbc.production_spec()
+    spec = sbc_specs.production_spec()
     spec = dataclasses.replace(spec, sampler={**spec.sampler, **SMALL})
     sims, labels, record = sbc.simulate_worlds(spec, 4, SEED)
     return folder, pack, spec, sims, labels, record
@@ -232,9 +232,9 @@ def test_failed_retried_undrawable_and_skipped_worlds_come_back_from_a_pack(monk
     whose fit failed, one whose world could not be drawn, and worlds that are not their
     simulation's number (a plausibility rule skipped some), are rebuilt exactly."""
     model = _two_variable_model()
-    monkeypatch.setattr(sbc.SBCSpec, "build", lambda self: model)
+    monkeypatch.setattr(sbc_specs.SBCSpec, "build", lambda self: model)
     monkeypatch.setattr(sbc, "_model_version", lambda spec: "test")
-    spec = sbc.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
+    spec = sbc_specs.SBCSpec(model="certified", module="m", cls="C", model_config={}, tables={},
                        sampler={}, reduction="none")
     assert sbc.fit_order(spec) == ["a", "b"]
     labels = {"a": [""], "b": ["0", "1", "2"]}

@@ -135,7 +135,7 @@ def fake_prior(monkeypatch):
     prefix-stable as PyMC's draws are (world i depends on the seed and i only), so the
     selection is tested without building a model; a rule on the production model that
     accepts a world whose observation is below 0 (about half)."""
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
     calls = []
 
@@ -154,7 +154,7 @@ def fake_prior(monkeypatch):
 
     monkeypatch.setattr(sbc, "simulate", simulate)
     monkeypatch.setitem(sbc.WORLD_RULES, "production", rule)
-    return sbc.production_spec(), rule(None), calls
+    return sbc_specs.production_spec(), rule(None), calls
 
 
 def test_kept_worlds_are_the_accepted_prior_worlds_with_their_own_seeds(fake_prior):
@@ -207,9 +207,9 @@ def test_the_real_prior_draws_are_kept_with_their_seeds_and_truths(monkeypatch):
     """The same on the reduced production model's own prior draws (PyMC's): a rule on its
     first observation keeps worlds whose data, seeds and true values are those of the
     prior draws at their positions."""
-    from burden.validate import sbc
+    from burden.validate import sbc, sbc_specs
 
-    spec = sbc.production_spec()
+    spec = sbc_specs.production_spec()
     model = spec.build()
     name = model.observed_RVs[0].name
     real = float(np.asarray(model.rvs_to_values[model.observed_RVs[0]].data).ravel()[0])
@@ -351,9 +351,9 @@ def test_the_certified_rule_bands_the_share_around_the_real_data(certified_table
     """On the real design: the band is the real most extreme share's logit +- log 10
     (odds 10 times further from even or nearer); the real data pass their own rule, and
     the levels and changes are recorded but not banded."""
-    from burden.validate import sbc
+    from burden.validate import sbc_specs
 
-    spec = sbc.certified_spec(certified_tables)
+    spec = sbc_specs.certified_spec(certified_tables)
     rule = sbc_worlds.certified_rule(spec)
     inp, real = sbc_worlds.certified_real_data(spec)
     extreme = rule.real["us_share_logit_most_extreme"]

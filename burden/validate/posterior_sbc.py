@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from burden.validate import sbc
+from burden.validate import sbc, sbc_specs
 
 #: the replicate of observed variable X is named X + this
 REPLICATE_SUFFIX = "__replicate"
@@ -156,7 +156,7 @@ def fit_fingerprint(est: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def load_fit(base: sbc.SBCSpec, path: Path):
+def load_fit(base: sbc_specs.SBCSpec, path: Path):
     """The saved real fit at ``path`` of the spec's model (its estimator class)."""
     import importlib
 
@@ -179,7 +179,7 @@ def load_fit(base: sbc.SBCSpec, path: Path):
     return est
 
 
-def posterior_spec(base: sbc.SBCSpec, est: Any, path: Path) -> sbc.SBCSpec:
+def posterior_spec(base: sbc_specs.SBCSpec, est: Any, path: Path) -> sbc_specs.SBCSpec:
     """``base`` (the model's SBC spec: what it ranks) on the real fit's own design and
     sampler settings (``run``'s ``sampler`` may still override them), with every
     observed variable replicated."""
@@ -199,7 +199,7 @@ def picked_draws(n_total: int, simulations: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, 1]).permutation(n_total)[:simulations]
 
 
-def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, seed: int
+def posterior_worlds(spec: sbc_specs.SBCSpec, est: Any, path: Path, simulations: int, seed: int
                      ) -> tuple[list[sbc.Simulation], dict[str, list[str]], dict]:
     """(simulations, labels, record): true values at ``simulations`` posterior draws of
     the real fit ``est``, picked by a seeded permutation of all its draws (so the first n
@@ -247,7 +247,7 @@ def posterior_worlds(spec: sbc.SBCSpec, est: Any, path: Path, simulations: int, 
     return sims, labels, record
 
 
-def truth_quantiles(spec: sbc.SBCSpec, est: Any, simulations: int, seed: int
+def truth_quantiles(spec: sbc_specs.SBCSpec, est: Any, simulations: int, seed: int
                     ) -> pd.DataFrame:
     """Where each simulation's true value sits among all the real fit's draws: one row
     per simulation and ranked parameter (``sim``, ``variable``, ``index`` as in the rank

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from burden.validate import sbc, sbc_stats
+from burden.validate import sbc, sbc_specs, sbc_stats
 
 #: format of the pack; a pack of another format is refused
 PACK_FORMAT = 1
@@ -153,7 +153,7 @@ def read_pack(path: Path) -> dict:
     return out
 
 
-def reused_from_pack(pack: dict, path: Path, spec: sbc.SBCSpec,
+def reused_from_pack(pack: dict, path: Path, spec: sbc_specs.SBCSpec,
                      sims: list[sbc.Simulation], labels: dict[str, list[str]], seed: int,
                      worlds: dict | None = None) -> tuple[dict[int, dict], dict]:
     """(sim -> result, earlier manifest): as ``sbc.resume_from`` for a folder, from the
@@ -195,7 +195,7 @@ def reused_from_pack(pack: dict, path: Path, spec: sbc.SBCSpec,
     return reused, manifest
 
 
-def _columns_and_fit_order(labels: dict[str, list[str]], spec: sbc.SBCSpec, path: Path,
+def _columns_and_fit_order(labels: dict[str, list[str]], spec: sbc_specs.SBCSpec, path: Path,
                            flag: str) -> tuple[dict[str, slice], list[str]]:
     """(each variable's columns in the pack, in the rank table's order; the order in which
     the model's fit ranks them). Raises ``SBCResumeError`` when the fit ranks other
@@ -253,7 +253,7 @@ def _packed_labels(pack: dict) -> dict[str, list[str]]:
     return labels
 
 
-def pack_ranks(pack: dict, path: Path, spec: sbc.SBCSpec) -> pd.DataFrame:
+def pack_ranks(pack: dict, path: Path, spec: sbc_specs.SBCSpec) -> pd.DataFrame:
     """The rank table of the pack ``pack`` (``read_pack`` of ``path``) without
     drawing its worlds again: each PIT drawn again from its rank as the fit drew it
     (checked against the pack's digest), and ``true`` NaN (a pack keeps the true values

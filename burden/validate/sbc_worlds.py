@@ -33,7 +33,7 @@ import numpy as np
 if TYPE_CHECKING:
     from burden.models.certified_data import CertifiedInputs
     from burden.models.deaths_data import DeathsInputs
-    from burden.validate.sbc import SBCSpec
+    from burden.validate.sbc_specs import SBCSpec
 
 #: per summary, how far from the real data's value an accepted world may be: ("ratio", k)
 #: accepts real / k to real * k (a spread), ("shift", d) accepts real - d to real + d (a
