@@ -832,7 +832,10 @@ def test_gbd_definition_numbers_show_the_published_round_and_their_estimand(tmp_
                                               "0.071, likelihood sensitivity 0.397; "
                                               f"{largest}")
     assert us.prior_sensitivity == "ok"
-    assert "rests mostly on a prior" in world.prior_part and not us.prior_part
+    # every country of a GBD round shares its bias (docs/validation/checks.md): the US
+    # count's interval rests on that prior as the world's does
+    assert "rests mostly on a prior" in world.prior_part and "the world total" in world.prior_part
+    assert "rests mostly on a prior" in us.prior_part and "the United States total" in us.prior_part
     rate = next(n for label, n in numbers.items() if "crude death rate" in label)
     assert rate.prior_sensitivity == "prior-data conflict" and rate.published == ""
     attributable = [n for n in numbers.values() if n.model == "attribution"]
@@ -990,6 +993,23 @@ def test_failed_predictive_checks_and_missing_validation_are_summarised(built, t
     outside = {(m["model"], s) for m in summary["outside"] for s in m["sources"]}
     assert outside == {(m, "Source B, readable") for m in data["model"].unique()}
     assert summary["panels"] - summary["inside"] == len(outside)
+    # a source inside its band whose Pareto k are mostly above 0.7 is counted as inside
+    # and named apart: its check says little; one outside is not named again, nor is one
+    # with exactly half its k high
+    assert summary["unreliable_count"] == 0 and summary["unreliable"] == []
+    other = next(s for s in data["source"].unique() if s != "source B")
+    data.loc[data["source"] == other, "share_k_high"] = 0.75
+    data.loc[data["source"] == "source B", "share_k_high"] = 1.0
+    data.to_csv(tmp_path / "tables" / "figure_loo_pit.csv", index=False)
+    again = build.loo_pit_summary([fig], tmp_path)
+    assert again["inside"] == summary["inside"] and again["outside"] == summary["outside"]
+    said_little = {(m["model"], s) for m in again["unreliable"] for s in m["sources"]}
+    labels = data.loc[data["source"] == other, ["model", "label"]].drop_duplicates()
+    assert said_little == set(labels.itertuples(index=False, name=None))
+    assert again["unreliable_count"] == len(said_little)
+    data.loc[data["source"] == other, "share_k_high"] = build.LOO_PIT_UNRELIABLE_SHARE
+    data.to_csv(tmp_path / "tables" / "figure_loo_pit.csv", index=False)
+    assert build.loo_pit_summary([fig], tmp_path)["unreliable"] == []
     assert build.validation_status([{"title": "A", "available": True}],
                                    [{"model": "deaths", "available": False}]) == {
         "backtests": ["A"], "sbc": []}

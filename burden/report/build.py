@@ -157,22 +157,35 @@ def render_html(context: dict) -> str:
     return env.get_template("report.html").render(**context)
 
 
+#: a LOO-PIT panel inside its band says little when more than this share of its
+#: observations have Pareto k > 0.7: their leave-one-out estimates are unreliable (Vehtari
+#: et al. 2024, JMLR 25(72); docs/validation/checks.md, "LOO-PIT")
+LOO_PIT_UNRELIABLE_SHARE = 0.5
+
+
 def loo_pit_summary(figures: list[FigureResult], out_dir: Path) -> dict | None:
-    """How many data sources' LOO-PIT lines stay inside their simultaneous 95% band, and
-    which do not, by their readable names (the panels' titles: ``label``, from
-    ``registry.observations``), from the LOO-PIT figure's plotted data (one panel a model
-    and source); None when the figure was not drawn."""
+    """How many data sources' LOO-PIT lines stay inside their simultaneous 95% band, which
+    do not, and which of those inside say little (most of their observations with Pareto
+    k > 0.7, ``LOO_PIT_UNRELIABLE_SHARE``), by their readable names (the panels' titles:
+    ``label``, from ``registry.observations``), from the LOO-PIT figure's plotted data (one
+    panel a model and source); None when the figure was not drawn."""
     fig = next((f for f in figures if f.id == "loo_pit" and not f.unavailable), None)
     if fig is None or not (out_dir / fig.csv).exists():
         return None
     data = pd.read_csv(out_dir / fig.csv)
-    panels = (data.groupby(["model", "source"], sort=False)[["label", "inside"]].first()
-              .reset_index())
+    panels = (data.groupby(["model", "source"], sort=False)[["label", "inside", "share_k_high"]]
+              .first().reset_index())
     inside = panels["inside"].astype(bool)
-    outside = panels[~inside]
+    unreliable = inside & (panels["share_k_high"] > LOO_PIT_UNRELIABLE_SHARE)
+
+    def by_model(rows: pd.DataFrame) -> list[dict]:
+        return [{"model": m, "sources": g["label"].tolist()}
+                for m, g in rows.groupby("model", sort=False)]
+
     return {"panels": len(panels), "inside": int(inside.sum()),
-            "outside": [{"model": m, "sources": g["label"].tolist()}
-                        for m, g in outside.groupby("model", sort=False)]}
+            "outside": by_model(panels[~inside]),
+            "unreliable_count": int(unreliable.sum()),
+            "unreliable": by_model(panels[unreliable])}
 
 
 def projected_after(inp: ReportInputs) -> str:

@@ -142,10 +142,14 @@ def _gbd_estimand_note(r: pd.Series) -> str:
 
 
 #: the part of the world's GBD-definition numbers that rests on a prior (docs/models/deaths.md)
-WORLD_REVISION_PRIOR = (
-    "how far a new GBD round may revise the world total: two rounds show a single "
-    "revision, so this part of the interval's width rests mostly on a prior "
-    "(round_bias_sd; docs/models/deaths.md, \"GBD rounds as measurements\")")
+#: the part of a GBD-definition death count's interval that a prior sets: the scale of the
+#: bias every country of a GBD round shares (docs/validation/checks.md: the level and width
+#: of world and US deaths rest in part on it)
+REVISION_PRIOR = (
+    "how far a new GBD round may revise {what}: two rounds show a single revision, so this "
+    "part of the interval's width rests mostly on a prior (round_bias_sd, the scale of a "
+    "bias every country of a round shares; docs/models/deaths.md, \"GBD rounds as "
+    "measurements\")")
 
 
 def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
@@ -190,7 +194,8 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
                 published_source=", ".join(dict.fromkeys(
                     [pub["source"], *pub.get("revision", {}).get("sources", [])])) if pub
                 else "",
-                prior_part=WORLD_REVISION_PRIOR if place == WORLD_ID else "",
+                prior_part=REVISION_PRIOR.format(
+                    what="the world total" if place == WORLD_ID else f"the {name} total"),
                 **_sensitivity(inp, "deaths", quantity)))
     cc = inp.certified_correction
     if cc is not None and not cc.empty:
