@@ -1058,6 +1058,10 @@ def test_the_page_shows_no_absolute_path(tmp_path):
     assert "no processed tables in data/processed" in html
     assert "models/certified_backtest.csv not found" in html
     assert "no run in models/sbc/deaths" in html
+    # the deaths model's prior SBC does not converge: the page names the posterior run
+    assert ("no run in models/sbc/deaths (run `burden validate sbc --model deaths --worlds "
+            "posterior --simulations 200`; the prior SBC's fits") in html.replace("&#39;", "'")
+    assert "the runs recorded so far: docs/validation/sbc.md, &#34;Where it stands&#34;" in html
 
 
 def test_the_page_says_how_to_cite_it_with_the_commit_that_built_it(built, tmp_path):

@@ -20,6 +20,23 @@ from burden.validate.sbc_stats import read_sbc, summarise_uniformity
 SBC_MODELS = ("production", "certified", "deaths", "markets", "composition")
 #: folder suffix of a model's posterior SBC run (``models/sbc/<model>-posterior``)
 POSTERIOR_SUFFIX = "-posterior"
+#: the run to make where a model has none, when it is not the prior SBC: the deaths
+#: model's fits do not converge in its prior's worlds (docs/validation/sbc.md, "deaths:
+#: worlds like ours, and the prior's worlds against the real data")
+RUN_TO_MAKE = {"deaths": (
+    "burden validate sbc --model deaths --worlds posterior --simulations 200",
+    "the prior SBC's fits of this model do not converge in its prior's worlds")}
+#: where the runs recorded so far are, with their dates
+RECORDED_RUNS = 'docs/validation/sbc.md, "Where it stands"'
+
+
+def no_run_reason(model: str, shown: str) -> str:
+    """What the page says of a model without an SBC run in this build: the run to make,
+    and where the runs recorded so far are."""
+    command, why = RUN_TO_MAKE.get(
+        model, (f"burden validate sbc --model {model} --simulations 200", ""))
+    return (f"no run in {shown} (run `{command}`{'; ' + why if why else ''}); the runs "
+            f"recorded so far: {RECORDED_RUNS}")
 
 
 @dataclass
@@ -40,8 +57,7 @@ def read_sbc_runs(models_dir: Path) -> list[SBCResult]:
         folder = Path(models_dir) / "sbc" / model
         if not (folder / "ranks.csv").exists():
             shown = shown_path(folder, Path(models_dir).parent)
-            out.append(SBCResult(model, reason=f"no run in {shown} (run `burden validate "
-                                               f"sbc --model {model} --simulations 200`)"))
+            out.append(SBCResult(model, reason=no_run_reason(model, shown)))
         else:
             ranks, sims, unif, manifest = read_sbc(folder)
             out.append(SBCResult(model, ranks, sims, unif, manifest))
