@@ -170,7 +170,7 @@ $(MODELS)/certified.nc: $(PROC)/us_deaths_by_drug.parquet $(PROC)/us_provisional
 
 # shares of opioid deaths by drug type (US, Canada measured; elsewhere UNODC evidence)
 $(MODELS)/composition.nc: $(PROC)/us_deaths_by_drug.parquet \
-    $(PROC)/canada_opioid_deaths.parquet $(PROC)/drug_use_prevalence.parquet \
+    $(PROC)/us_provisional_national.parquet $(PROC)/canada_opioid_deaths.parquet $(PROC)/drug_use_prevalence.parquet \
     $(PROC)/drug_seizures.parquet burden/models/composition.py \
     burden/models/composition_data.py $(MODEL_CODE)
 	$(BURDEN) fit composition --no-summary --write-results $(KEEP_IF_NOT_CONVERGED)

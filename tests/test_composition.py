@@ -23,9 +23,12 @@ from burden.models.composition import OpioidComposition
 from burden.models.composition_data import (
     GROUPS,
     canada_block,
+    joined,
     prevalence_ratio,
     seizure_shares,
     us_block,
+    us_overlap_share,
+    us_provisional_block,
 )
 from burden.models.fast_diagnostics import ESS_MIN, RHAT_MAX
 from burden.registry.keys import NOT_ATTRIBUTED, SYNTHETIC_UNIDENTIFIED
@@ -103,6 +106,29 @@ def test_summary_equals_the_summary_of_every_country_year_draw(composition_fit):
     pd.testing.assert_frame_equal(got, full.loc[got.index])
     with pytest.raises(ValueError, match="not in the fit"):
         est.summary(["XXX"])
+
+
+def test_us_years_after_nida_are_measured_with_the_overlap_drawn_between_its_bounds(
+        composition_fit):
+    """The fit's US draws in the VSRR years: heroin-involved deaths (opiate only + both)
+    are VSRR's heroin share up to Dirichlet noise, and the share of them that also involve
+    a synthetic opioid spreads over its bounds (NIDA's last year to 1), drawn afresh each
+    draw; those years are measured, not from the prior."""
+    est = composition_fit
+    block = next(b for b in est.measured_blocks() if b.iso3 == "USA")
+    later = ~np.isnan(block.overlap_bounds[:, 0])
+    assert later.any()
+    us = est.measured_draws()["USA"]
+    for year, counts, (lo, hi) in zip(block.years[later], block.counts[later],
+                                      block.overlap_bounds[later]):
+        d = us.sel(year=year)
+        heroin = d.sel(group=["opiate_only", "opiate_and_synthetic"]).sum("group")
+        share = counts[GROUPS.index("opiate_only")] / counts.sum()
+        assert float(heroin.mean()) == pytest.approx(share, rel=0.02)
+        q = (d.sel(group="opiate_and_synthetic") / heroin).values.ravel()
+        assert lo - 0.02 < q.min() < lo + 0.1 and hi - 0.1 < q.max() <= hi + 1e-9
+    table = est.summary(["USA"], [int(y) for y in block.years[later]])
+    assert table["measured"].all() and not table["prior_driven"].any()
 
 
 def test_group_draws_resampled_first_are_the_resampled_group_draws(composition_fit):
@@ -306,6 +332,92 @@ def test_us_block_from_real_nida_table_adds_up_and_pre_era_t404_is_pharmaceutica
     # near it before 2013 and far above it from 2015 (the illicit-fentanyl era)
     assert np.exp(m) == pytest.approx(np.exp(np.log(s.loc[2010:2012]).mean()))
     assert s.loc[2005:2012].max() < 1.5 * np.exp(m) < s.loc[2015]
+
+
+def test_us_provisional_block_from_real_vsrr_file_splits_into_disjoint_groups(raw_file):
+    """After the NIDA table's last year (2019), the US block takes VSRR's December counts
+    (12 months ending December: the calendar year; predicted where VSRR flags the month
+    underreported), with the share of heroin deaths that also involve a synthetic opioid
+    bounded by NIDA 2019's (8,746 of 14,019) and 1; at both bounds the groups are
+    disjoint, non-negative and add up to VSRR's any-opioid deaths."""
+    from burden.data.loaders import nida, vsrr
+
+    nida_table = _real(raw_file, "nida_deaths", nida)
+    vsrr_table = _real(raw_file, "vsrr_national", vsrr)
+    block = us_provisional_block(vsrr_table, nida_table)
+    assert us_overlap_share(nida_table) == (2019, pytest.approx(8746 / 14019))
+    dec = vsrr_table[vsrr_table["month"] == 12]
+    full_years = sorted(dec.loc[dec["year"] > 2019, "year"].unique())
+    assert block.years.tolist() == full_years and full_years[0] == 2020
+    assert 2025 not in full_years  # VSRR's 2025 ends before December in this release
+    for i, year in enumerate(block.years):
+        rows = dec[dec["year"] == year].set_index("indicator")
+        pick = {k: rows.loc[k, "predicted_value"] if rows.loc[k, "underreported"]
+                else rows.loc[k, "value"] for k in ("heroin", "synthetic_opioids",
+                                                    "any_opioid")}
+        for q in block.overlap_bounds[i]:
+            c = block.with_overlap(np.full(len(block.years), q))[i]
+            assert (c >= 0).all() and c.sum() == pytest.approx(pick["any_opioid"])
+            heroin = c[GROUPS.index("opiate_only")] + c[GROUPS.index("opiate_and_synthetic")]
+            synthetic = (c[GROUPS.index("synthetic_only")]
+                         + c[GROUPS.index("opiate_and_synthetic")])
+            assert heroin == pytest.approx(pick["heroin"])
+            assert synthetic == pytest.approx(pick["synthetic_opioids"])
+    # VSRR 2023 (reported, 12 months ending December 2023): 4,062 heroin-involved of
+    # 80,719 opioid deaths, so at most 5.0% involve an illicit opiate
+    i = block.years.tolist().index(2023)
+    assert block.counts[i, GROUPS.index("opiate_only")] == 4062
+    assert block.counts[i].sum() == 80719
+    us = joined(us_block(nida_table), block)
+    assert us.years.tolist() == list(range(1999, 2020)) + full_years
+    assert np.isnan(us.overlap_bounds[:21]).all() and not np.isnan(us.overlap_bounds[21:]).any()
+    # a counted year is unchanged by with_overlap
+    assert np.array_equal(us.with_overlap(np.ones(len(us.years)))[:21], us.counts[:21])
+
+
+def _vsrr_rows(year=2020, month=12, **values):
+    parts = {"heroin": 5_000.0, "synthetic_opioids": 50_000.0, "any_opioid": 60_000.0,
+             **values}
+    return pd.DataFrame([{"year": year, "month": month, "indicator": k, "value": v,
+                          "predicted_value": v, "underreported": False}
+                         for k, v in parts.items() if v is not None])
+
+
+def _nida_rows():
+    return pd.DataFrame([{"year": 2019, "drug": d, "group": "all", "sex": "both",
+                          "measure": "deaths", "value": v}
+                         for d, v in (("any_opioid", 49_860.0), ("heroin", 14_019.0),
+                                      ("synthetic_opioids", 36_359.0),
+                                      ("heroin_and_synthetic_opioids", 8_746.0))])
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (_vsrr_rows().drop(columns="underreported"), r"lacks columns \['underreported'\]"),
+    (_vsrr_rows(any_opioid=None), r"December of \[2020\] lacks \['any_opioid'\]"),
+    (pd.concat([_vsrr_rows(2020), _vsrr_rows(2021, heroin=None)]),
+     r"December of \[2021\] lacks \['heroin'\]"),
+    (_vsrr_rows(synthetic_opioids=4_000.0, any_opioid=9_000.0),
+     r"December of \[2020\].*cannot be split.*synthetic >= heroin"),
+    (_vsrr_rows(any_opioid=51_000.0), r"December of \[2020\].*cannot be split"),
+    (_vsrr_rows(heroin=-1.0), r"December of \[2020\].*cannot be split"),
+])
+def test_us_provisional_block_refuses_counts_it_cannot_split(table, message):
+    with pytest.raises(ValueError, match=message):
+        us_provisional_block(table, _nida_rows())
+
+
+def test_us_provisional_block_reads_only_december_after_the_nida_years():
+    table = pd.concat([_vsrr_rows(2019), _vsrr_rows(2020, month=6, heroin=1.0),
+                       _vsrr_rows(2020), _vsrr_rows(2021, month=6)])
+    table.loc[(table["year"] == 2020) & (table["month"] == 12)
+              & (table["indicator"] == "heroin"), ["underreported", "predicted_value"]] = (
+        True, 5_500.0)
+    block = us_provisional_block(table, _nida_rows())
+    assert block.years.tolist() == [2020]  # 2019 is NIDA's; 2021 has no December
+    assert block.counts[0].tolist() == [5_500.0, 50_000.0, 0.0, 60_000.0 - 55_500.0]
+    assert block.overlap_bounds.tolist() == [[pytest.approx(8746 / 14019), 1.0]]
+    with pytest.raises(ValueError, match="later years"):
+        joined(block, us_block(_nida_rows()))
 
 
 def test_canada_block_from_real_phac_file(raw_file):

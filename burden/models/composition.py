@@ -5,7 +5,10 @@ groups (``burden.models.composition_data.GROUPS``): illicit opiate only, illicit
 only, both, and no illicit opioid ("not_illicit": pharmaceutical and other opioids).
 
 - **Measured** where deaths by drug are recorded: the US by T-code (NIDA/NCHS,
-  ``us_deaths_by_drug``) and Canada by origin and type (PHAC, ``canada_opioid_deaths``).
+  ``us_deaths_by_drug``, to 2019; CDC VSRR provisional counts after it,
+  ``us_provisional_national``, whose uncounted heroin-and-synthetic deaths are drawn
+  between bounds: ``composition_data.us_provisional_block``) and Canada by origin and type
+  (PHAC, ``canada_opioid_deaths``).
   The shares of a measured year are drawn from Dirichlet(counts) (multinomial sampling
   error only). US T40.4 ("synthetic opioids other than methadone") deaths are not assumed
   illicit: a pharmaceutical part at the level of the pre-illicit-fentanyl baseline
@@ -52,9 +55,11 @@ from burden.models.composition_data import (
     GROUPS,
     MeasuredBlock,
     canada_block,
+    joined,
     prevalence_ratio,
     seizure_shares,
     us_block,
+    us_provisional_block,
     us_synthetic_baseline,
 )
 from burden.models.config import Config, Prior, SamplerConfig, prior, setting
@@ -136,7 +141,8 @@ class OpioidComposition(BayesianEstimator):
     # step size 0.05, ~300 leapfrog steps a draw; data-centred: 1.007, 0.28, 15)
     _model_version: ClassVar[str] = "2"
     data_tables: ClassVar[tuple[str, ...]] = (
-        "us_deaths_by_drug", "canada_opioid_deaths", "drug_use_prevalence", "drug_seizures")
+        "us_deaths_by_drug", "us_provisional_national", "canada_opioid_deaths",
+        "drug_use_prevalence", "drug_seizures")
     config_class = CompositionConfig
     #: 2,000 draws a chain (1,000 before 2026-11-30): the fit's convergence rule takes the
     #: maximum R-hat over ~450 quantities, and at 1,000 draws its noise reached 1.013
@@ -200,11 +206,15 @@ class OpioidComposition(BayesianEstimator):
         data = data or self.data
         first, last = self.model_config.years
         out = []
-        for block in (us_block(data["us_deaths_by_drug"]),
-                      canada_block(data["canada_opioid_deaths"])):
+        us = joined(us_block(data["us_deaths_by_drug"]),
+                    us_provisional_block(data["us_provisional_national"],
+                                         data["us_deaths_by_drug"]))
+        for block in (us, canada_block(data["canada_opioid_deaths"])):
             keep = (block.years >= first) & (block.years <= last)
+            bounds = block.overlap_bounds
             out.append(MeasuredBlock(block.iso3, block.years[keep], block.counts[keep],
-                                     [h for h, k in zip(block.how, keep) if k]))
+                                     [h for h, k in zip(block.how, keep) if k],
+                                     overlap_bounds=None if bounds is None else bounds[keep]))
         return out
 
     # ---- model -------------------------------------------------------------------------
@@ -453,8 +463,13 @@ class OpioidComposition(BayesianEstimator):
         for salt, block in enumerate(self.measured_blocks()):
             rng = self._rng(salt + 1)
             counts = block.counts
+            if block.overlap_bounds is not None:
+                # the uncounted overlap of heroin and synthetic deaths: uniform between
+                # its bounds, a draw each (an assumption: docs/models/composition.md)
+                lo, hi = np.nan_to_num(block.overlap_bounds).T
+                counts = block.with_overlap(rng.uniform(lo, hi, size=(*shape, len(lo))))
             g = np.where(counts > 0, rng.gamma(np.maximum(counts, 1e-12),
-                                               size=(*shape, *counts.shape)), 0.0)
+                                               size=(*shape, *block.counts.shape)), 0.0)
             shares = g / g.sum(axis=-1, keepdims=True)
             if block.iso3 == "USA":
                 shares = self._us_pharmaceutical_synthetic(shares, block, rng, shape)

@@ -43,6 +43,23 @@ class MeasuredBlock:
     years: np.ndarray
     counts: np.ndarray  # (year, group) counts of GROUPS (floats, may be fractional)
     how: list[str]
+    #: (year, 2): where deaths involving both heroin and a synthetic opioid are not
+    #: counted (VSRR), the bounds of their share of heroin deaths (NaN where counted).
+    #: There the counts hold heroin deaths as ``opiate_only``, synthetic-opioid deaths as
+    #: ``synthetic_only``, 0 as both and the rest of the opioid deaths as ``not_illicit``:
+    #: ``with_overlap`` moves a share q of heroin deaths into both groups
+    overlap_bounds: np.ndarray | None = None
+
+    def with_overlap(self, q: np.ndarray) -> np.ndarray:
+        """Counts (..., year, group) with a share ``q`` (..., year) of each uncounted
+        year's heroin deaths also involving a synthetic opioid: h - hq heroin only,
+        s - hq synthetic only, hq both, and the rest + hq (the union of heroin and
+        synthetic deaths shrinks by hq). Years with counted overlap are unchanged."""
+        unknown = ~np.isnan(self.overlap_bounds[:, 0]) if self.overlap_bounds is not None \
+            else np.zeros(len(self.years), bool)
+        hq = np.where(unknown, q, 0.0) * self.counts[:, GROUPS.index("opiate_only")]
+        move = np.array([-1.0, -1.0, 1.0, 1.0])  # in the order of GROUPS
+        return self.counts + hq[..., None] * move
 
 
 def _nida_wide(us_deaths_by_drug: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +89,77 @@ def us_block(us_deaths_by_drug: pd.DataFrame) -> MeasuredBlock:
                          f"in years {bad}")
     return MeasuredBlock("USA", w.index.to_numpy(int), counts,
                          ["NIDA/NCHS deaths by T-code"] * len(w))
+
+
+#: VSRR indicators of the US block after the NIDA table's last year (12 months ending in
+#: December: a calendar year)
+VSRR_INDICATORS = ("heroin", "synthetic_opioids", "any_opioid")
+
+
+def us_overlap_share(us_deaths_by_drug: pd.DataFrame) -> tuple[int, float]:
+    """(the NIDA table's last year, the share of its heroin deaths that also involve a
+    synthetic opioid): the lower bound of that share in later years (it rose every year
+    from 2011, 0.010, to 2019, 0.624: docs/models/composition.md, "Measured blocks")."""
+    w = _nida_wide(us_deaths_by_drug)
+    last = int(w.index.max())
+    return last, float(w.loc[last, "heroin_and_synthetic_opioids"] / w.loc[last, "heroin"])
+
+
+def us_provisional_block(us_provisional_national: pd.DataFrame,
+                         us_deaths_by_drug: pd.DataFrame) -> MeasuredBlock:
+    """US years after the NIDA table's last one from CDC VSRR's national provisional counts
+    (``us_provisional_national``): heroin (T40.1), synthetic opioids other than methadone
+    (T40.4) and any opioid, 12 months ending in December, VSRR's predicted value where it
+    flags the month underreported (as ``CertifiedDeaths`` does), its reported value
+    elsewhere. VSRR does not count deaths involving both heroin and a synthetic opioid:
+    their share of heroin deaths is bounded below by the NIDA table's last year and above
+    by 1 (``MeasuredBlock.overlap_bounds``). Years without a December row are left out."""
+    last, q_low = us_overlap_share(us_deaths_by_drug)
+    need = ("year", "month", "indicator", "value", "predicted_value", "underreported")
+    missing = [c for c in need if c not in us_provisional_national]
+    if missing:
+        raise ValueError(f"us_provisional_national lacks columns {missing}")
+    t = us_provisional_national
+    t = t[(t["month"] == 12) & t["indicator"].isin(VSRR_INDICATORS) & (t["year"] > last)]
+    value = t["value"].where(~t["underreported"].astype(bool), t["predicted_value"])
+    wide = t.assign(v=value).pivot_table(index="year", columns="indicator", values="v",
+                                         aggfunc="first")
+    wide = wide.reindex(columns=list(VSRR_INDICATORS))
+    gaps = wide[wide.isna().any(axis=1)]
+    if not gaps.empty:
+        raise ValueError(f"us_provisional_national: December of {gaps.index.tolist()} lacks "
+                         f"{sorted(set(gaps.columns[gaps.isna().any()]))} (a count of "
+                         f"{', '.join(VSRR_INDICATORS)} is needed each year)")
+    h, s, a = (wide[k].to_numpy(float) for k in VSRR_INDICATORS)
+    bad = wide.index[(s < h) | (a - s < h * (1.0 - q_low)) | (np.minimum(h, s) < 0)]
+    if len(bad):
+        raise ValueError(f"us_provisional_national: in December of {bad.tolist()}, heroin, "
+                         "synthetic-opioid and any-opioid deaths cannot be split into "
+                         "disjoint groups with the overlap bounds (synthetic >= heroin and "
+                         f"any - synthetic >= heroin x (1 - {q_low:.3f}) are needed)")
+    years = wide.index.to_numpy(int)
+    counts = np.column_stack([h, s, np.zeros_like(h), a - h - s])
+    text = (f"CDC VSRR provisional counts, 12 months ending December; deaths with both "
+            f"heroin and a synthetic opioid not counted: {q_low:.1%} (NIDA {last}) to 100% "
+            "of heroin deaths")
+    how = [text] * len(years)
+    bounds = np.tile([q_low, 1.0], (len(years), 1))
+    return MeasuredBlock("USA", years, counts, how, overlap_bounds=bounds)
+
+
+def joined(first: MeasuredBlock, then: MeasuredBlock) -> MeasuredBlock:
+    """One country's block with the years of ``then`` after those of ``first``."""
+    if first.iso3 != then.iso3 or (len(first.years) and len(then.years)
+                                    and then.years.min() <= first.years.max()):
+        raise ValueError(f"cannot join blocks of {first.iso3} and {then.iso3}: the second "
+                         "must be the same country's later years")
+
+    def bounds(b: MeasuredBlock) -> np.ndarray:
+        return (b.overlap_bounds if b.overlap_bounds is not None
+                else np.full((len(b.years), 2), np.nan))
+    return MeasuredBlock(first.iso3, np.concatenate([first.years, then.years]),
+                         np.vstack([first.counts, then.counts]), first.how + then.how,
+                         overlap_bounds=np.vstack([bounds(first), bounds(then)]))
 
 
 def us_synthetic_baseline(us_deaths_by_drug: pd.DataFrame, years: tuple[int, int]

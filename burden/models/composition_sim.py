@@ -77,7 +77,9 @@ def simulate(locations: pd.DataFrame, seed: int, *, prevalence_fraction: float =
                                   "opioid_class": cls, "source": "sim"})
     tables = {"drug_use_prevalence": pd.DataFrame(prev_rows),
               "drug_seizures": pd.DataFrame(seiz_rows),
-              "us_deaths_by_drug": _us_table(rng), "canada_opioid_deaths": _canada_table(rng),
+              "us_deaths_by_drug": _us_table(rng),
+              "us_provisional_national": _us_provisional_table(rng),
+              "canada_opioid_deaths": _canada_table(rng),
               "locations": locations}
     truth = {"theta": theta, "mu": mu, "sigma_region": s_reg, "sigma_country": s_cty,
              "sigma_prev": s_prev, "sigma_seizure": s_seiz, "countries": countries}
@@ -98,6 +100,23 @@ def _us_table(rng) -> pd.DataFrame:
             rows.append({"year": year, "drug": drug, "group": "all", "sex": "both",
                          "measure": "deaths", "value": float(value),
                          "definition": "certified_overdose", "source": "sim"})
+    return pd.DataFrame(rows)
+
+
+def _us_provisional_table(rng) -> pd.DataFrame:
+    """VSRR-like national rows 2020-2022, 12 months ending in December (heroin, synthetic
+    opioids, any opioid) and a June row that the composition does not read (made-up)."""
+    rows = []
+    for year in range(2020, 2023):
+        total = float(rng.integers(30_000, 80_000))
+        parts = {"any_opioid": total, "heroin": round(float(rng.uniform(0.03, 0.15)) * total),
+                 "synthetic_opioids": round(float(rng.uniform(0.6, 0.8)) * total)}
+        for month in (6, 12):
+            for indicator, value in parts.items():
+                rows.append({"location_id": "US", "location_level": "country", "year": year,
+                             "month": month, "indicator": indicator, "value": value,
+                             "predicted_value": value, "underreported": False,
+                             "definition": "certified_overdose", "source": "sim"})
     return pd.DataFrame(rows)
 
 
