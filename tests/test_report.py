@@ -1136,3 +1136,11 @@ def test_each_section_says_what_it_answers_and_methods_read_as_text(built, tmp_p
     assert '&#34;dist&#34;' not in page and '"dist"' not in page
     # no table the fit read is among the processed tables: the coverage figure says why
     assert "none of the processed tables the saved fits read" in page
+
+
+def test_table_numbers_are_read_without_exponents():
+    """Tables on the page show three significant digits, thousands with separators (route
+    priors' seizure kilograms were printed as 4.43e+04), small numbers as before."""
+    assert [build.readable_number(v) for v in (44335.2, 2051.0, 999.4, 0.5184, -12345.0,
+                                               float("nan"))] == [
+        "44,300", "2,050", "999", "0.518", "-12,300", ""]

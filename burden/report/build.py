@@ -138,12 +138,21 @@ def model_settings(config: dict) -> dict[str, list[dict]]:
                          for k, v in sorted(config.items()) if k != "priors"]}
 
 
+def readable_number(v: float) -> str:
+    """Three significant digits for reading: 44,300 rather than 4.43e+04 from 1,000 on,
+    0.518 below it; blank when missing."""
+    if pd.isna(v):
+        return ""
+    rounded = float(f"{v:.3g}")
+    return f"{rounded:,.0f}" if abs(rounded) >= 1000 else f"{v:.3g}"
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     """Rows for a template table; numbers rounded for reading, missing values blank."""
     out = frame.copy()
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+            out[col] = out[col].map(readable_number)
     return out.fillna("").astype(str).to_dict("records")
 
 
