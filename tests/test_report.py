@@ -1144,3 +1144,32 @@ def test_table_numbers_are_read_without_exponents():
     assert [build.readable_number(v) for v in (44335.2, 2051.0, 999.4, 0.5184, -12345.0,
                                                float("nan"))] == [
         "44,300", "2,050", "999", "0.518", "-12,300", ""]
+
+
+def test_the_largest_heroin_source_says_when_the_signature_program_stopped():
+    """The market's largest heroin source is read in the attribution year; when the DEA
+    Heroin Signature Program published nothing that late, the key number says its last
+    year (the shares are the model's carried on), and says nothing when it did."""
+    import dataclasses
+
+    from burden.report.numbers import key_numbers
+
+    inputs = synthetic_inputs(seed=1)
+    opt = build.ReportOptions()
+
+    def heroin_note(inp):
+        return next(n for n in key_numbers(inp, opt) if n.label.startswith(
+            "Largest source of USA heroin")).note
+
+    sig = inputs.tables["signature_shares"]
+    last = int(sig.loc[sig["destination"] == "USA", "year"].max())
+    note = heroin_note(inputs)
+    year = int(next(n for n in key_numbers(inputs, opt) if n.label.startswith(
+        "Largest source of USA heroin")).label.split(", ")[1].split(":")[0])
+    assert last < year  # the synthetic program stops before the attribution year
+    assert note == (f"the DEA Heroin Signature Program's last published year is {last}: "
+                    "this year's shares are the model's, carried on from the years it "
+                    "measured")
+    later = pd.concat([sig, sig.assign(year=year)], ignore_index=True)
+    tables = {**inputs.tables, "signature_shares": later}
+    assert heroin_note(dataclasses.replace(inputs, tables=tables)) == ""

@@ -285,10 +285,17 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
         rows = rows[rows["year"] == year].sort_values("mean")
         r = rows.iloc[-1]
         label = region_labels().get(r[key], str(r[key]).replace("_", " ").capitalize())
+        sig = inp.tables.get("signature_shares")
+        measured = sig[sig["destination"] == market]["year"] if sig is not None else None
+        last = int(measured.max()) if measured is not None and not measured.empty else None
         out.append(KeyNumber(f"Largest source of {market} heroin, {year}: {label}",
                              interval_text(r["mean"], r["lower"], r["upper"], percent=True),
                              bool(r.get("prior_driven", False)), model="markets",
-                             table="market_shares"))
+                             table="market_shares",
+                             note=(f"the DEA Heroin Signature Program's last published year "
+                                   f"is {last}: this year's shares are the model's, carried "
+                                   f"on from the years it measured" if last and last < year
+                                   else "")))
     at = inp.attribution_summary
     if at is not None:
         # from the world table by source: each source over all supply chains, the
