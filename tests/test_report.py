@@ -733,7 +733,12 @@ def test_key_numbers_name_the_deaths_each_place_counts():
     from burden.registry import estimands
     from burden.report.numbers import key_numbers
 
-    labels = [n.label for n in key_numbers(synthetic_inputs(seed=1), build.ReportOptions())]
+    numbers = key_numbers(synthetic_inputs(seed=1), build.ReportOptions())
+    labels = [n.label for n in numbers]
+    # a nowcast year is a whole year's estimate from part of it, and says so
+    nowcasts = [n for n in numbers if n.note.startswith("nowcast")]
+    assert nowcasts and all("the whole year estimated from the months counted so far"
+                            in n.note for n in nowcasts)
     canada = [label for label in labels if label.startswith("Canada ")]
     assert canada and all("apparent opioid toxicity deaths (PHAC" in label
                           and "certificate definition" not in label for label in canada)

@@ -238,7 +238,10 @@ def key_numbers(inp: ReportInputs, opt: ReportOptions) -> list[KeyNumber]:
             rows = cs[(cs["series"] == series) & cs["data_year"].astype(bool)
                       & ~cs["nowcast"].astype(bool)]
             now = cs[(cs["series"] == series) & cs["nowcast"].astype(bool)]
-            nowcast_note = "nowcast: counts still being reported"
+            # a whole year's estimate from the part counted so far (PHAC 2025: January to
+            # September; VSRR 2025: to April), not a count
+            nowcast_note = ("nowcast: the whole year estimated from the months counted so "
+                            "far; counts still being reported")
             for frame, note in ((rows, ""), (now.head(1), nowcast_note)):
                 if frame.empty:
                     continue
