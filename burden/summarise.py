@@ -230,9 +230,18 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
         {"assumption": "drug mix of GBD deaths in USA and CAN",
          "value": "the certified deaths' mix",
          "note": "the composition fit's shares of each drug group come from death-"
-                 "certificate counts (NCHS multiple cause of death, T-codes; PHAC apparent "
-                 "opioid toxicity deaths) and are applied to GBD opioid use-disorder deaths, "
-                 "another estimand: assumed to have the same mix"},
+                 "certificate counts (NCHS multiple cause of death, T-codes, to 2019; CDC "
+                 "VSRR provisional counts after, VSRR's predicted values where it flags "
+                 "underreporting; PHAC apparent opioid toxicity deaths) and are applied to "
+                 "GBD opioid use-disorder deaths, another estimand: assumed to have the same "
+                 "mix"},
+        {"assumption": "US deaths involving both heroin and a synthetic opioid after 2019 "
+                       "(share of heroin deaths)",
+         "value": "Uniform(NIDA 2019's share, 1)",
+         "note": "VSRR does not count them: one share per posterior draw, shared by the "
+                 "years, between NIDA 2019's (8,746 of 14,019 heroin deaths) and all; the "
+                 "share rose every year from 2011 to 2019 (docs/models/composition.md, "
+                 "\"Measured blocks\")"},
         {"assumption": "US T40.4 deaths before the illicit-fentanyl era",
          "value": "pharmaceutical at the 2010-2012 level",
          "note": "composition fit: T40.4 deaths up to the 2010-2012 baseline are "

@@ -119,6 +119,7 @@ def test_us_years_after_nida_are_measured_with_the_overlap_drawn_between_its_bou
     later = ~np.isnan(block.overlap_bounds[:, 0])
     assert later.any()
     us = est.measured_draws()["USA"]
+    quantiles = []
     for year, counts, (lo, hi) in zip(block.years[later], block.counts[later],
                                       block.overlap_bounds[later]):
         d = us.sel(year=year)
@@ -127,6 +128,11 @@ def test_us_years_after_nida_are_measured_with_the_overlap_drawn_between_its_bou
         assert float(heroin.mean()) == pytest.approx(share, rel=0.02)
         q = (d.sel(group="opiate_and_synthetic") / heroin).values.ravel()
         assert lo - 0.02 < q.min() < lo + 0.1 and hi - 0.1 < q.max() <= hi + 1e-9
+        quantiles.append((q - lo) / (hi - lo))
+    # one overlap a draw, at the same quantile of its range in every year (up to the
+    # Dirichlet noise of the counts): years correlate, not drawn independently
+    if len(quantiles) > 1:
+        assert np.corrcoef(quantiles[0], quantiles[-1])[0, 1] > 0.8
     table = est.summary(["USA"], [int(y) for y in block.years[later]])
     assert table["measured"].all() and not table["prior_driven"].any()
 
@@ -397,9 +403,12 @@ def _nida_rows():
     (pd.concat([_vsrr_rows(2020), _vsrr_rows(2021, heroin=None)]),
      r"December of \[2021\] lacks \['heroin'\]"),
     (_vsrr_rows(synthetic_opioids=4_000.0, any_opioid=9_000.0),
-     r"December of \[2020\].*cannot be split.*synthetic >= heroin"),
-    (_vsrr_rows(any_opioid=51_000.0), r"December of \[2020\].*cannot be split"),
-    (_vsrr_rows(heroin=-1.0), r"December of \[2020\].*cannot be split"),
+     r"cannot be split.*synthetic >= heroin.*2020: heroin 5,000, synthetic 4,000, any.*"),
+    (_vsrr_rows(any_opioid=51_000.0), r"cannot be split.*2020: heroin 5,000"),
+    (_vsrr_rows(heroin=-1.0), r"cannot be split.*heroin >= 0.*2020: heroin -1"),
+    (_vsrr_rows(heroin=float("nan")), r"December counts missing.*2020 heroin value"),
+    (_vsrr_rows().assign(underreported=True, predicted_value=float("nan")),
+     r"December counts missing.*2020 heroin predicted_value"),
 ])
 def test_us_provisional_block_refuses_counts_it_cannot_split(table, message):
     with pytest.raises(ValueError, match=message):

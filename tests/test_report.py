@@ -1065,7 +1065,15 @@ def test_the_page_shows_no_absolute_path(tmp_path):
     assert "no run in models/sbc/deaths" in html
     # the deaths model's prior SBC does not converge: the page names the posterior run
     assert ("no run in models/sbc/deaths (run `burden validate sbc --model deaths --worlds "
-            "posterior --simulations 200`; the prior SBC's fits") in html.replace("&#39;", "'")
+            "posterior --simulations 200`, which writes to models/sbc/deaths-posterior; the "
+            "prior SBC's fits") in html.replace("&#39;", "'")
+    # with that run there, the page does not ask for it again
+    from burden.report.sbc import no_run_reason
+
+    there = no_run_reason("deaths", "models/sbc/deaths", posterior_run=True)
+    assert "its posterior SBC run is below" in there and "run `" not in there
+    assert "run `burden validate sbc --model production --simulations 200`, which writes to " \
+        "models/sbc/production;" in no_run_reason("production", "models/sbc/production", True)
     assert "the runs recorded so far: docs/validation/sbc.md, &#34;Where it stands&#34;" in html
 
 

@@ -121,7 +121,16 @@ def us_provisional_block(us_provisional_national: pd.DataFrame,
         raise ValueError(f"us_provisional_national lacks columns {missing}")
     t = us_provisional_national
     t = t[(t["month"] == 12) & t["indicator"].isin(VSRR_INDICATORS) & (t["year"] > last)]
-    value = t["value"].where(~t["underreported"].astype(bool), t["predicted_value"])
+    flagged = t["underreported"].astype(bool)
+    column = np.where(flagged, "predicted_value", "value")
+    value = t["value"].where(~flagged, t["predicted_value"])
+    empty = t[value.isna()]
+    if not empty.empty:
+        raise ValueError("us_provisional_national: December counts missing (the column read "
+                         "is predicted_value where VSRR flags the month underreported, value "
+                         "elsewhere): " + "; ".join(
+                             f"{int(r.year)} {r.indicator} {c}" for r, c in
+                             zip(empty.itertuples(), column[value.isna().to_numpy()])))
     wide = t.assign(v=value).pivot_table(index="year", columns="indicator", values="v",
                                          aggfunc="first")
     wide = wide.reindex(columns=list(VSRR_INDICATORS))
@@ -131,12 +140,14 @@ def us_provisional_block(us_provisional_national: pd.DataFrame,
                          f"{sorted(set(gaps.columns[gaps.isna().any()]))} (a count of "
                          f"{', '.join(VSRR_INDICATORS)} is needed each year)")
     h, s, a = (wide[k].to_numpy(float) for k in VSRR_INDICATORS)
-    bad = wide.index[(s < h) | (a - s < h * (1.0 - q_low)) | (np.minimum(h, s) < 0)]
-    if len(bad):
-        raise ValueError(f"us_provisional_national: in December of {bad.tolist()}, heroin, "
-                         "synthetic-opioid and any-opioid deaths cannot be split into "
-                         "disjoint groups with the overlap bounds (synthetic >= heroin and "
-                         f"any - synthetic >= heroin x (1 - {q_low:.3f}) are needed)")
+    bad = (s < h) | (a - s < h * (1.0 - q_low)) | (np.minimum(h, s) < 0)
+    if bad.any():
+        found = "; ".join(f"{y}: heroin {hh:,.0f}, synthetic {ss:,.0f}, any opioid {aa:,.0f}"
+                          for y, hh, ss, aa in zip(wide.index[bad], h[bad], s[bad], a[bad]))
+        raise ValueError(f"us_provisional_national: December counts that cannot be split "
+                         "into disjoint groups with the overlap bounds (heroin >= 0, "
+                         f"synthetic >= heroin and any - synthetic >= heroin x (1 - "
+                         f"{q_low:.3f}) are needed): {found}")
     years = wide.index.to_numpy(int)
     counts = np.column_stack([h, s, np.zeros_like(h), a - h - s])
     text = (f"CDC VSRR provisional counts, 12 months ending December; deaths with both "

@@ -141,7 +141,6 @@ def _gbd_estimand_note(r: pd.Series) -> str:
     return text + "."
 
 
-#: the part of the world's GBD-definition numbers that rests on a prior (docs/models/deaths.md)
 #: the part of a GBD-definition death count's interval that a prior sets: the scale of the
 #: bias every country of a GBD round shares (docs/validation/checks.md: the level and width
 #: of world and US deaths rest in part on it)

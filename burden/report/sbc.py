@@ -30,13 +30,18 @@ RUN_TO_MAKE = {"deaths": (
 RECORDED_RUNS = 'docs/validation/sbc.md, "Where it stands"'
 
 
-def no_run_reason(model: str, shown: str) -> str:
-    """What the page says of a model without an SBC run in this build: the run to make,
-    and where the runs recorded so far are."""
+def no_run_reason(model: str, shown: str, posterior_run: bool = False) -> str:
+    """What the page says of a model without a prior SBC run in this build: the run to
+    make (none where its posterior run, shown below, is the one to make and is there), and
+    where the runs recorded so far are."""
     command, why = RUN_TO_MAKE.get(
         model, (f"burden validate sbc --model {model} --simulations 200", ""))
-    return (f"no run in {shown} (run `{command}`{'; ' + why if why else ''}); the runs "
-            f"recorded so far: {RECORDED_RUNS}")
+    if posterior_run and "--worlds posterior" in command:
+        return (f"no prior SBC run in {shown} ({why}); its posterior SBC run is below; the "
+                f"runs recorded so far: {RECORDED_RUNS}")
+    return (f"no run in {shown} (run `{command}`, which writes to "
+            f"models/sbc/{model}{POSTERIOR_SUFFIX if '--worlds posterior' in command else ''}"
+            f"{'; ' + why if why else ''}); the runs recorded so far: {RECORDED_RUNS}")
 
 
 @dataclass
@@ -55,9 +60,11 @@ def read_sbc_runs(models_dir: Path) -> list[SBCResult]:
     out = []
     for model in SBC_MODELS:
         folder = Path(models_dir) / "sbc" / model
+        posterior = Path(models_dir) / "sbc" / f"{model}{POSTERIOR_SUFFIX}" / "ranks.csv"
         if not (folder / "ranks.csv").exists():
             shown = shown_path(folder, Path(models_dir).parent)
-            out.append(SBCResult(model, reason=no_run_reason(model, shown)))
+            out.append(SBCResult(model, reason=no_run_reason(model, shown,
+                                                             posterior.exists())))
         else:
             ranks, sims, unif, manifest = read_sbc(folder)
             out.append(SBCResult(model, ranks, sims, unif, manifest))
