@@ -1073,7 +1073,7 @@ def test_the_page_shows_no_absolute_path(tmp_path):
     there = no_run_reason("deaths", "models/sbc/deaths", posterior_run=True)
     assert "its posterior SBC run is below" in there and "run `" not in there
     assert "run `burden validate sbc --model production --simulations 200`, which writes to " \
-        "models/sbc/production;" in no_run_reason("production", "models/sbc/production", True)
+        "models/sbc/production)" in no_run_reason("production", "models/sbc/production", True)
     assert "the runs recorded so far: docs/validation/sbc.md, &#34;Where it stands&#34;" in html
 
 
