@@ -627,6 +627,16 @@ def _table_array(table: np.ndarray, chain, draw, markets: list[str], sources: li
 FRACTION_DTYPE = "float32"
 
 
+def market_members(mapping: Mapping[str, str]) -> dict[str, list[str]]:
+    """Market -> the locations in it (sorted), from ``mapping`` (location -> market): a
+    market region holds only its countries that are not markets of their own
+    (``registry.markets.COUNTRY_MARKETS``), so UNODC's North America is Greenland here."""
+    members: dict[str, list[str]] = {}
+    for loc, market in mapping.items():
+        members.setdefault(market, []).append(loc)
+    return {m: sorted(members[m]) for m in sorted(members)}
+
+
 def check_all_listed(available: set[str], countries: list[str]) -> None:
     """Every country of the deaths fit is in the locations table that maps it to a market:
     else its deaths would be in no market, and the World short of them."""
@@ -726,6 +736,7 @@ def attribute_from_saved(models_dir: Path | None = None, out: str | Path | None 
         "assumptions": json.dumps(TypeAssumptions().describe()),
         "scenarios": json.dumps({k: v.describe() for k, v in SCENARIOS.items()}),
         "share_markets": json.dumps(share_markets),
+        "market_members": json.dumps(market_members(mapping)),
         **{f"{name}_model": str(FITS[name].path(models_dir))
            for name in ("deaths", "production", "markets", "composition")}})
     out = Path(out or models_dir / "attribution.nc")
@@ -745,8 +756,9 @@ def read_attribution(path: Path, models_dir: Path | None = None) -> dict:
     ``world`` (the world table of ``world_table``), ``world_deaths`` (the deaths model's
     world draws), ``scenarios`` (draws by scenario of the USA; files written before
     the split was stored also hold the World), ``prior_driven``
-    (fraction by market and year), ``assumptions`` and ``scenario_assumptions`` (dicts)
-    and ``definition``.
+    (fraction by market and year), ``assumptions`` and ``scenario_assumptions`` (dicts),
+    ``definition`` and ``market_members`` (market -> its locations; empty for files
+    written before 2026-12-07).
 
     ``by_type`` and ``scenarios`` are split from the stored markets' deaths with the
     shares of the markets fit in ``models_dir`` (default: the file's folder), which must
@@ -807,4 +819,6 @@ def read_attribution(path: Path, models_dir: Path | None = None) -> dict:
             "prior_driven": tree["prior_driven"].to_dataset()["prior_driven_fraction"],
             "assumptions": json.loads(tree.attrs["assumptions"]),
             "scenario_assumptions": json.loads(tree.attrs["scenarios"]),
-            "definition": str(tree.attrs["definition"])}
+            "definition": str(tree.attrs["definition"]),
+            # files written before 2026-12-07 did not store it
+            "market_members": json.loads(tree.attrs.get("market_members", "{}"))}

@@ -129,6 +129,11 @@ SENSITIVITY = pa.DataFrameSchema(
     unique=["scenario", "source", "year"], strict=True, coerce=True,
     checks=[_BOUNDS])
 
+MARKET_MEMBERS = pa.DataFrameSchema(
+    {"market": pa.Column(str), "location_id": pa.Column(str), "location_name": pa.Column(str)},
+    # a country is in one market
+    unique=["location_id"], strict=True, coerce=True)
+
 ASSUMPTIONS = pa.DataFrameSchema(
     {"assumption": pa.Column(str), "value": pa.Column(str), "note": pa.Column(str)},
     unique=["assumption"], strict=True, coerce=True)
@@ -247,6 +252,9 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
                     "an illicit opiate and an illicit synthetic, each assumption as stored "
                     "(a fixed value or the prior drawn per draw)"),
         ResultTable("assumptions", ASSUMPTIONS, "the assumptions the attribution used"),
+        ResultTable("markets", MARKET_MEMBERS, "the countries each market sums (a market "
+                    "region without the countries that are markets of their own: UNODC's "
+                    "North America is Greenland here)"),
     ),
 }
 

@@ -206,9 +206,10 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
     if not deaths_path.exists():
         raise FileNotFoundError(f"{deaths_path} not found (the attribution's projected "
                                 "years are the deaths fit's): run `burden summarise deaths`")
-    deaths = pd.read_csv(deaths_path, usecols=["location_id", "location_level", "year",
-                                               "projected"])
+    deaths = pd.read_csv(deaths_path, usecols=["location_id", "location_name",
+                                               "location_level", "year", "projected"])
     summary["projected"] = projected_by_market(summary, deaths)
+    members = market_members_table(saved["market_members"], deaths, path)
     sensitivity = sensitivity_summary(saved)
     from burden.registry.markets import SYNTHETIC_CHAIN
 
@@ -253,8 +254,24 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
     provenance = {"assumptions": a, "definition": saved["definition"],
                   "upstream_status": dict(zip(ATTRIBUTION_FITS, upstream)),
                   "status": str(status)}
-    return {"summary": summary, "sensitivity": sensitivity,
-            "assumptions": assumptions}, provenance
+    return {"summary": summary, "sensitivity": sensitivity, "assumptions": assumptions,
+            "markets": members}, provenance
+
+
+def market_members_table(members: dict[str, list[str]], deaths: pd.DataFrame,
+                         path: Path) -> pd.DataFrame:
+    """``market, location_id, location_name``: the countries each market sums, from the
+    attribution file (``members``: market -> ISO3), named from the deaths summary. A market
+    region holds only the countries that are not markets of their own (UNODC's North
+    America is Greenland here: the USA, Canada and Mexico are markets)."""
+    if not members:
+        raise ValueError(f"{path} does not store its markets' countries (written before "
+                         "2026-12-07): run `burden attribute`")
+    names = (deaths.loc[deaths["location_level"] == "country"]
+             .drop_duplicates("location_id").set_index("location_id")["location_name"])
+    rows = [{"market": m, "location_id": loc, "location_name": names.get(loc, loc)}
+            for m, locs in members.items() for loc in locs]
+    return pd.DataFrame(rows, columns=["market", "location_id", "location_name"])
 
 
 #: the natural (supply chain, source) pairs of the world table (others are 0 by

@@ -260,9 +260,15 @@ def test_attribute_from_saved_adds_up_draw_by_draw(pipeline):
     years = by_type["year"].values.tolist()
     locations = deaths.data["locations"]
     assert by_type.sizes["market"] >= 3
+    # every market's members are stored, and the summary's members table says the same
+    assert sorted(saved["market_members"]) == sorted(by_type["market"].values.tolist())
+    table = pd.read_csv(pipeline.models / "attribution" / "markets.csv")
+    assert table.groupby("market")["location_id"].apply(sorted).to_dict() == \
+        saved["market_members"]
     for market in by_type["market"].values[:4]:
         members = [c for c in locations["iso3"] if market_of(c, locations) == market]
         assert members, market
+        assert saved["market_members"][market] == sorted(members)
         expected = deaths.predict(location=members, years=years).sum("location")
         parts = (by_type["illicit_opiate"].sum("source")
                  + by_type["illicit_synthetic"].sum("synthetic_source")
@@ -345,3 +351,15 @@ def test_attribute_from_saved_refuses_unlisted_countries_and_totals_that_do_not_
     short.loc[{"market": "Oceania"}] = 0.0  # AUS's deaths in no market
     with pytest.raises(ValueError, match="do not add up to the deaths fit's world draws"):
         check_adds_up(short, world)
+
+
+def test_market_members_groups_locations_by_market_sorted():
+    """Market -> its locations, both sorted; a market region keeps only the countries that
+    are not markets of their own (the registry's North America: Greenland)."""
+    from burden.attribution import market_members
+    from burden.registry.markets import market_of
+
+    mapping = {c: market_of(c) for c in ("USA", "GRL", "CAN", "MEX", "FRA", "DEU")}
+    assert market_members(mapping) == {
+        "CAN": ["CAN"], "MEX": ["MEX"], "North America": ["GRL"], "USA": ["USA"],
+        "Western and Central Europe": ["DEU", "FRA"]}

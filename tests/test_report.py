@@ -1186,3 +1186,19 @@ def test_the_largest_heroin_source_says_when_the_signature_program_stopped():
     later = pd.concat([sig, sig.assign(year=year)], ignore_index=True)
     tables = {**inputs.tables, "signature_shares": later}
     assert heroin_note(dataclasses.replace(inputs, tables=tables)) == ""
+
+
+def test_markets_shown_lists_few_countries_by_name_and_counts_many():
+    """The page's markets table names a market's countries when there are at most
+    ``MARKET_NAMES_LISTED`` and otherwise counts them and points to the written table."""
+    import pandas as pd
+
+    from burden.report.collect import MARKET_NAMES_LISTED, markets_shown
+
+    many = [f"C{i}" for i in range(MARKET_NAMES_LISTED + 1)]
+    members = pd.DataFrame({
+        "market": ["North America"] + ["Africa"] * len(many),
+        "location_id": ["GRL", *many], "location_name": ["Greenland", *many]})
+    shown = markets_shown(members).set_index("market")["countries"].to_dict()
+    assert shown == {"Africa": f"{len(many)} countries (tables/attribution_markets.csv)",
+                     "North America": "Greenland"}

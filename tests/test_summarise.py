@@ -96,3 +96,35 @@ def test_a_country_market_is_projected_by_its_own_years_others_after_gbd():
     summary = pd.DataFrame({"market": ["USA", "USA", "CAN", "EUR", "EUR"],
                             "year": [2020, 2025, 2020, 2019, 2020]})
     assert projected_by_market(summary, deaths).tolist() == [False, True, True, False, True]
+
+
+def test_market_members_table_names_each_market_s_countries():
+    """The members table lists every stored (market, country) once, named from the deaths
+    summary's country rows; a file written before the members were stored is refused."""
+    from pathlib import Path
+
+    import pandas as pd
+    import pytest
+
+    from burden.result_schemas import MARKET_MEMBERS
+    from burden.summarise import market_members_table
+
+    deaths = pd.DataFrame({
+        "location_id": ["GRL", "GRL", "USA", "FRA", "GBD_R:x"],
+        "location_name": ["Greenland", "Greenland", "United States", "France", "Region"],
+        "location_level": ["country", "country", "country", "country", "region"]})
+    table = market_members_table({"North America": ["GRL"], "USA": ["USA"],
+                                  "Western and Central Europe": ["FRA"]}, deaths,
+                                 Path("attribution.nc"))
+    MARKET_MEMBERS.validate(table)
+    assert table.to_dict("records") == [
+        {"market": "North America", "location_id": "GRL", "location_name": "Greenland"},
+        {"market": "USA", "location_id": "USA", "location_name": "United States"},
+        {"market": "Western and Central Europe", "location_id": "FRA",
+         "location_name": "France"}]
+    with pytest.raises(ValueError, match=r"attribution\.nc.*run `burden attribute`"):
+        market_members_table({}, deaths, Path("attribution.nc"))
+    # a country in two markets breaks the schema
+    twice = pd.concat([table, table.iloc[[0]].assign(market="USA")], ignore_index=True)
+    with pytest.raises(Exception, match="location_id"):
+        MARKET_MEMBERS.validate(twice)

@@ -27,7 +27,8 @@ FIELDS: dict[str, dict[str, str]] = {
     # its shares enter the page through attribution (their table is written beside the
     # page); its checks are shown like every fit's
     "composition": {"summary": "composition_summary"},
-    "attribution": {"summary": "attribution_summary", "sensitivity": "sensitivity"},
+    "attribution": {"summary": "attribution_summary", "sensitivity": "sensitivity",
+                    "markets": "attribution_markets"},
 }
 MODEL_FITS = ("deaths", "production", "markets", "certified", "composition")
 
@@ -94,6 +95,8 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
                 frames["route_priors"])
         if name == "attribution":
             inp.assumptions["Attribution assumptions (as used)"] = frames["assumptions"]
+            inp.assumptions["Markets the attribution sums"] = markets_shown(
+                frames["markets"])
             inp.attribution_status = manifest["status"]
     inp.backtests = read_backtests(models_dir)
     inp.sbc = read_sbc_runs(models_dir)
@@ -103,6 +106,22 @@ def collect_inputs(models_dir: Path, processed_dir: Path, *, raw_dir: Path | Non
         else:
             inp.missing["back-test"] = f"{shown(backtest)} not found"
     return inp
+
+
+#: a market of at most this many countries is listed by name on the page
+MARKET_NAMES_LISTED = 5
+
+
+def markets_shown(members: pd.DataFrame) -> pd.DataFrame:
+    """The page's table of the attribution's markets: ``market, countries`` (how many, and
+    their names when few; the full list is the written table ``attribution_markets``)."""
+    rows = []
+    for market, group in members.groupby("market", sort=True):
+        names = group["location_name"].astype(str).tolist()
+        shown = (", ".join(names) if len(names) <= MARKET_NAMES_LISTED
+                 else f"{len(names)} countries (tables/attribution_markets.csv)")
+        rows.append({"market": market, "countries": shown})
+    return pd.DataFrame(rows, columns=["market", "countries"])
 
 
 def stale_source(manifest: dict, models_dir: Path) -> str | None:

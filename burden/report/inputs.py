@@ -40,6 +40,8 @@ class ReportInputs:
     market_summary: pd.DataFrame | None = None
     attribution_summary: pd.DataFrame | None = None
     sensitivity: pd.DataFrame | None = None
+    #: the countries each attribution market sums (``market, location_id, location_name``)
+    attribution_markets: pd.DataFrame | None = None
     backtest: pd.DataFrame | None = None
     #: scored back-tests listed in ``burden.report.backtests.BACKTESTS`` (read or missing)
     backtests: list = field(default_factory=list)

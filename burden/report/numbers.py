@@ -394,6 +394,7 @@ def write_tables(inp: ReportInputs, numbers: list[KeyNumber], out_dir: Path
         "production_summary": inp.production_summary,
         "production_total": inp.production_total, "market_shares": inp.market_summary,
         "attribution": inp.attribution_summary, "sensitivity": inp.sensitivity,
+        "attribution_markets": inp.attribution_markets,
         "convergence": convergence_table(inp),
         "prior_sensitivity": prior_sensitivity_table(inp),
     }
