@@ -10,9 +10,10 @@ So its conditional posterior given every other parameter is one-dimensional:
 prior × those rows' Normal densities. In a posterior SBC world (true values theta* a draw
 of the real fit, copy y' drawn at them), the true value's quantile in p(sigma |
 theta*_-sigma, y, y') is uniform over the worlds when theta* is a posterior draw and y'
-comes from the likelihood: no refit is involved. The script prints the decile counts of
-that quantile given y and y', given y alone (checks the true values alone), and at
-every third draw of the saved fit given y (checks the conditional computed here); then
+comes from the likelihood: no refit is involved. The script prints the decile counts
+and the band test's p-value (the run's test) of that quantile given y and y', given y
+alone (checks the true values alone), and at every third draw of the saved fit given y
+(checks the conditional computed here); then
 the copies' squared standardised noise on those rows, world by world, against its
 chi-squared distribution; and for every NCHS and VSRR series, the correlation of the
 copies' and the real data's standardised residuals at the truths (0 expected) and the
@@ -52,10 +53,13 @@ def conditional_pit(observations: list[np.ndarray], mean: np.ndarray, extra: np.
 
 
 def deciles(p: list[float]) -> str:
+    """Decile counts, tails, mean and the band test's p-value (``sbc_stats``, as a run's)."""
+    from burden.validate.sbc_stats import band_p_values
+
     p = np.asarray(p)
     return (f"deciles {np.histogram(p, bins=10, range=(0, 1))[0].tolist()}, below 0.05: "
-            f"{(p < 0.05).sum()}, above 0.95: {(p > 0.95).sum()}, mean {p.mean():.3f} "
-            f"(n {len(p)})")
+            f"{(p < 0.05).sum()}, above 0.95: {(p > 0.95).sum()}, mean {p.mean():.3f}, "
+            f"band test p {band_p_values(p)[0]:.5f} (n {len(p)})")
 
 
 def main() -> None:
