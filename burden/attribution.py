@@ -630,7 +630,8 @@ FRACTION_DTYPE = "float32"
 def market_members(mapping: Mapping[str, str]) -> dict[str, list[str]]:
     """Market -> the locations in it (sorted), from ``mapping`` (location -> market): a
     market region holds only its countries that are not markets of their own
-    (``registry.markets.COUNTRY_MARKETS``), so UNODC's North America is Greenland here."""
+    (``registry.markets.COUNTRY_MARKETS``), so the registry's North America (UNODC's
+    region, with Greenland added) is Greenland alone."""
     members: dict[str, list[str]] = {}
     for loc, market in mapping.items():
         members.setdefault(market, []).append(loc)

@@ -253,8 +253,8 @@ RESULTS: dict[str, tuple[ResultTable, ...]] = {
                     "(a fixed value or the prior drawn per draw)"),
         ResultTable("assumptions", ASSUMPTIONS, "the assumptions the attribution used"),
         ResultTable("markets", MARKET_MEMBERS, "the countries each market sums (a market "
-                    "region without the countries that are markets of their own: UNODC's "
-                    "North America is Greenland here)"),
+                    "region without the countries that are markets of their own: the "
+                    "registry's North America is Greenland alone)"),
     ),
 }
 

@@ -261,15 +261,27 @@ def _attribution(models_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, A
 def market_members_table(members: dict[str, list[str]], deaths: pd.DataFrame,
                          path: Path) -> pd.DataFrame:
     """``market, location_id, location_name``: the countries each market sums, from the
-    attribution file (``members``: market -> ISO3), named from the deaths summary. A market
-    region holds only the countries that are not markets of their own (UNODC's North
-    America is Greenland here: the USA, Canada and Mexico are markets)."""
+    attribution file (``members``: market -> ISO3), named from the deaths summary (the
+    ISO3 code where it has no name). A market region holds only the countries that are
+    not markets of their own (the registry's North America is Greenland alone: the USA,
+    Canada and Mexico are markets). A file written before the members were stored
+    (2026-12-07) gives an empty ``members``: they are then taken from the location
+    registry for the deaths summary's countries, with a warning."""
+    countries = deaths.loc[deaths["location_level"] == "country"].drop_duplicates(
+        "location_id")
     if not members:
-        raise ValueError(f"{path} does not store its markets' countries (written before "
-                         "2026-12-07): run `burden attribute`")
-    names = (deaths.loc[deaths["location_level"] == "country"]
-             .drop_duplicates("location_id").set_index("location_id")["location_name"])
-    rows = [{"market": m, "location_id": loc, "location_name": names.get(loc, loc)}
+        import warnings
+
+        from burden.attribution import market_members
+        from burden.registry.markets import market_of
+
+        warnings.warn(f"{path} does not store its markets' countries (written before "
+                      "2026-12-07): taken from the location registry; `burden attribute` "
+                      "stores those the attribution used", UserWarning, stacklevel=2)
+        members = market_members({c: market_of(c) for c in countries["location_id"]})
+    names = countries.set_index("location_id")["location_name"]
+    rows = [{"market": m, "location_id": loc,
+             "location_name": names.get(loc) if isinstance(names.get(loc), str) else loc}
             for m, locs in members.items() for loc in locs]
     return pd.DataFrame(rows, columns=["market", "location_id", "location_name"])
 

@@ -100,7 +100,8 @@ def test_a_country_market_is_projected_by_its_own_years_others_after_gbd():
 
 def test_market_members_table_names_each_market_s_countries():
     """The members table lists every stored (market, country) once, named from the deaths
-    summary's country rows; a file written before the members were stored is refused."""
+    summary's country rows; for a file written before the members were stored, the
+    registry's markets, with a warning."""
     from pathlib import Path
 
     import pandas as pd
@@ -122,8 +123,17 @@ def test_market_members_table_names_each_market_s_countries():
         {"market": "USA", "location_id": "USA", "location_name": "United States"},
         {"market": "Western and Central Europe", "location_id": "FRA",
          "location_name": "France"}]
-    with pytest.raises(ValueError, match=r"attribution\.nc.*run `burden attribute`"):
-        market_members_table({}, deaths, Path("attribution.nc"))
+    # an attribution file written before the members were stored: the registry's markets
+    # of the summary's countries, with a warning; a country without a name keeps its code
+    unnamed = deaths.assign(location_name=deaths["location_name"].where(
+        deaths["location_id"] != "FRA"))
+    with pytest.warns(UserWarning, match=r"attribution\.nc.*location registry"):
+        old = market_members_table({}, unnamed, Path("attribution.nc"))
+    assert old.to_dict("records") == [
+        {"market": "North America", "location_id": "GRL", "location_name": "Greenland"},
+        {"market": "USA", "location_id": "USA", "location_name": "United States"},
+        {"market": "Western and Central Europe", "location_id": "FRA",
+         "location_name": "FRA"}]
     # a country in two markets breaks the schema
     twice = pd.concat([table, table.iloc[[0]].assign(market="USA")], ignore_index=True)
     with pytest.raises(Exception, match="location_id"):
