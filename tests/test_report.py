@@ -198,7 +198,8 @@ def test_tables_and_vector_figures_are_written(built):
     _, path, _ = built
     out = path.parent
     for name in ("key_numbers", "deaths_summary", "us_correction", "production_summary",
-                 "market_shares", "attribution", "sensitivity", "convergence"):
+                 "market_shares", "attribution", "sensitivity", "attribution_markets",
+                 "convergence"):
         assert (out / "tables" / f"{name}.csv").stat().st_size > 0
     pngs = sorted(p.stem for p in (out / "figures").glob("*.png"))
     svgs = sorted(p.stem for p in (out / "figures").glob("*.svg"))
@@ -291,6 +292,11 @@ def test_report_from_the_session_pipeline(pipeline):
                 "production", "production_shares", "market_shares", "loo_pit", "convergence",
                 "data_coverage"):
         assert (out / "figures" / f"{fid}.png").exists(), fid
+    # the attribution's markets: every country of the members table in one market, on the
+    # page and written beside it
+    members = pd.read_csv(out / "tables" / "attribution_markets.csv")
+    assert members["location_id"].is_unique and len(members) > 0
+    assert "Markets the attribution sums" in html
     # every fit's checks are on the page (composition's too: its shares enter through
     # attribution)
     assert set(inputs.models) == set(pipeline.fits)

@@ -236,6 +236,9 @@ def synthetic_inputs(seed: int = 0, *, converged: bool = True) -> ReportInputs:
         certified_summary=certified_summary(rng),
         production_summary=prod_summary, production_total=prod_total,
         market_summary=market_summary(rng), attribution_summary=attr, sensitivity=sens,
+        # the synthetic attribution's one market, as ``burden summarise`` lists members
+        attribution_markets=pd.DataFrame({"market": ["USA"], "location_id": ["USA"],
+                                          "location_name": ["United States"]}),
         backtest=backtest, tables=tables(rng),
         models={"deaths": model_record(rng, "deaths", converged),
                 "production": model_record(rng, "production", True)},
