@@ -278,6 +278,23 @@ def test_a_changed_model_is_caught_on_load(pipeline, tmp_path):
         est.posterior  # noqa: B018 (the recomputation runs on first use)
 
 
+def test_rounding_at_a_value_that_cancels_to_zero_is_not_a_changed_model():
+    """A Deterministic with an element that cancels to about 0 (the deaths model's
+    ``us_year_effect``, a projection) differs by rounding alone between OpenBLAS kernels:
+    4.2e-17 absolute when the deaths fit was loaded without the command line's process
+    settings (2026-12-08), which the elementwise relative check called a changed model.
+    Rounding passes; a change of one part in a million of the variable's scale does not."""
+    stored = xr.Dataset({"effect": (("chain", "draw", "year"),
+                                    np.array([[[0.3, -1e-18, -0.2]]]))})
+    rounded = stored.copy(deep=True)
+    rounded["effect"][0, 0, 1] = 4.2e-17
+    storage.check_recomputed(rounded, stored, "rounding")
+    changed = stored.copy(deep=True)
+    changed["effect"][0, 0, 1] = 3e-7
+    with pytest.raises(ValueError, match="'effect'.*refit the model"):
+        storage.check_recomputed(changed, stored, "changed")
+
+
 @pytest.mark.parametrize("name", FITS)
 def test_convergence_table_is_saved_with_the_fit_and_not_recomputed(pipeline, name,
                                                                       monkeypatch):
