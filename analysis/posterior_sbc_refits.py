@@ -15,7 +15,9 @@ saved fit's); a ``"model_config"`` key is merged over the fit's model configurat
 instead (another parameterisation of the same model: the same prior and likelihood), and
 ``"seed_offset"`` adds to each simulation's fit seed, and ``"replicated": false`` fits
 the real data alone (the simulated copy left out: every simulation's fit is then of the
-same data, a check of the saved fit's draws against fits of its own data). Variant 0 is the reference: each
+same data, a check of the saved fit's draws against fits of its own data), while a list
+of observed variables' names (``"replicated": ["vsrr_log_deaths"]``) fits the real data
+with the copies of those only (still exact: which data a miscalibration needs). Variant 0 is the reference: each
 other variant is compared with it on the same simulations. One row per variant,
 simulation and element of the chosen variables: posterior mean, sd, the share of draws
 below the true value (``truth_quantile``), the fit's max R-hat, min bulk ESS over the
@@ -113,7 +115,9 @@ def main() -> None:
         over = dict(overrides)
         model_config = over.pop("model_config", None)
         offset = int(over.pop("seed_offset", 0))
-        replicated = bool(over.pop("replicated", True))
+        replicated = over.pop("replicated", True)
+        replicated = (tuple(replicated) if isinstance(replicated, list)
+                      else bool(replicated))
         vspec = replace(spec, sampler={**spec.sampler, **over}, replicated=replicated)
         if model_config:
             vspec = replace(vspec, model_config={**spec.model_config, **model_config})

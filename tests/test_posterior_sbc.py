@@ -87,6 +87,30 @@ def test_replicates_are_independent_draws_of_the_same_distribution(interpreted_g
     assert pred[replicate_name("c")].values.min() == pytest.approx(-0.5)
 
 
+def test_only_the_named_observed_variables_are_replicated(interpreted_graphs):
+    """``only`` (a diagnosis: which copies a miscalibration needs) replicates the named
+    observed variables and no other: the log density gains their terms alone; a name the
+    model does not observe, or none, is refused with the model's observed names."""
+    import pymc as pm
+    from scipy import stats
+
+    from burden.validate.posterior_sbc import replicate_name, with_replicated_observations
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu, 0.5, observed=np.array([0.1, -0.2, 0.3]))
+        pm.Normal("w", mu, 2.0, observed=np.array([1.0, 0.5]))
+    replicated = with_replicated_observations(model, only=["w"])
+    assert sorted(rv.name for rv in replicated.observed_RVs) == sorted(
+        ["y", "w", replicate_name("w")])
+    point = {"mu": np.array(0.3)}
+    gained = (replicated.compile_logp()(point) - model.compile_logp()(point))
+    np.testing.assert_allclose(gained, stats.norm.logpdf([1.0, 0.5], 0.3, 2.0).sum())
+    for bad in (["x"], []):
+        with pytest.raises(ValueError, match=r"observed variables are \['w', 'y'\]"):
+            with_replicated_observations(model, only=bad)
+
+
 def test_a_replicate_drawn_from_another_observed_variable_reads_its_replicate(
         interpreted_graphs):
     """An observed variable whose distribution reads another observed variable (the

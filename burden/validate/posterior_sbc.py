@@ -48,14 +48,16 @@ def replicate_name(name: str) -> str:
     return name + REPLICATE_SUFFIX
 
 
-def with_replicated_observations(model):
+def with_replicated_observations(model, only=None):
     """A copy of ``model`` with, for every observed variable X, a second observed variable
     ``X__replicate``: the same distribution with the same parameters (X's random nodes
     cloned with their own random generators, ``_independent_copy``), independent of X
     given the parameters, observed
     at a shared variable ``sbc_data_X__replicate`` (X's values until swapped). The log
     density gains the replicates' terms; nothing else changes (free variables, their
-    transforms, Deterministics, X itself and any data X's values feed)."""
+    transforms, Deterministics, X itself and any data X's values feed). ``only``: the
+    names of the observed variables replicated (default: all); posterior SBC stays exact
+    with any of them, the copy being data drawn at the true values all the same."""
     import pytensor
     from pymc.model.fgraph import ModelObservedRV, model_from_fgraph, model_observed_rv
 
@@ -63,6 +65,13 @@ def with_replicated_observations(model):
     observed = [n for n in fgraph.toposort() if isinstance(n.op, ModelObservedRV)]
     if not observed:
         raise ValueError("with_replicated_observations: the model has no observed variable")
+    if only is not None:
+        known = [n.op.name for n in observed]
+        unknown = sorted(set(only) - set(known))
+        if unknown or not only:
+            raise ValueError(f"with_replicated_observations: {unknown or 'no name'} given to "
+                             f"replicate; the model's observed variables are {sorted(known)}")
+        observed = [n for n in observed if n.op.name in set(only)]
     taken = {v.name for v in fgraph.variables if v.name}
     # one memo, in the graph's order: an observed variable whose distribution reads
     # another observed variable (the certified model's drug counts are split from the

@@ -559,13 +559,15 @@ def sample_simulation(spec: SBCSpec, sim: Simulation, seed: int, *,
     (nutpie's result, its posterior as a Dataset, the ranked names, compile seconds (0
     when the worker had it compiled), sampling seconds). Every data set of ``sim`` must
     be of an observed variable of the spec's model (a KeyError otherwise), unless
-    ``model_data_only``: then the others are left out (a posterior world's simulated
-    copies, fitting the real data alone)."""
+    ``model_data_only`` or the spec replicates some observed variables only: then the
+    others are left out (a posterior world's simulated copies, fitting the real data
+    alone or with the copies of those variables)."""
     import nutpie
 
     compiled, names, slices, data_names, compile_s = _compiled(spec)
+    skip = model_data_only or not isinstance(spec.replicated, bool)
     compiled = compiled.with_data(**{data_names[k]: v for k, v in sim.data.items()
-                                     if not model_data_only or k in data_names})
+                                     if not skip or k in data_names})
     if spec.initial_points is not None:
         compiled = _with_initial_point(compiled, slices, spec.initial_points(spec, sim.data))
     cfg = spec.sampler

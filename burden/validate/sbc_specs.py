@@ -45,15 +45,19 @@ class SBCSpec:
     initial_points: Callable[[SBCSpec, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = (
         None)
     #: posterior SBC (``posterior_sbc``): every observed variable gets a replicate, so a
-    #: fit sees the real data and a simulated second copy
-    replicated: bool = False
+    #: fit sees the real data and a simulated second copy; a tuple of observed variables'
+    #: names replicates only those (a diagnosis: which data a miscalibration needs)
+    replicated: bool | tuple[str, ...] = False
 
     @property
     def key(self) -> str:
         from burden.models.base import frame_hash
 
         parts = [self.model, self.module, self.cls, repr(sorted(self.model_config.items()))]
-        parts += ["replicated"] if self.replicated else []
+        if self.replicated is True:
+            parts += ["replicated"]
+        elif self.replicated:
+            parts += ["replicated:" + ",".join(sorted(self.replicated))]
         parts += [f"{k}:{frame_hash(v)}" for k, v in sorted(self.tables.items())]
         return "|".join(parts)
 
@@ -69,7 +73,8 @@ class SBCSpec:
         if self.replicated:
             from burden.validate.posterior_sbc import with_replicated_observations
 
-            return with_replicated_observations(model)
+            return with_replicated_observations(
+                model, None if self.replicated is True else self.replicated)
         return model
 
 
